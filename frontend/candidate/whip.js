@@ -1,0 +1,115 @@
+// A WHIP (RFC 9725) publisher: POST the offer, PATCH trickled candidates, DELETE to hang up.
+
+export class WhipPublisher {
+  constructor(endpoint, token) {
+    this.endpoint = endpoint;
+    this.token = token;
+    this.resource = null;
+    this.pending = [];
+    this.endOfCandidates = false;
+  }
+
+  headers(contentType) {
+    const h = { Authorization: `Bearer ${this.token}` };
+    if (contentType) h["Content-Type"] = contentType;
+    return h;
+  }
+
+  // Publishes `stream` on `pc`; `videoCodec` ("h264", "vp8" or null) is put first when the browser allows.
+  async publish(pc, stream, videoCodec) {
+    this.pc = pc;
+    pc.addEventListener("icecandidate", (event) => this.onCandidate(event.candidate));
+    for (const track of stream.getTracks()) {
+      const transceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+      if (track.kind === "video" && videoCodec) preferCodec(transceiver, `video/${videoCodec}`);
+    }
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    const response = await fetch(this.endpoint, { method: "POST", headers: this.headers("application/sdp"), body: offer.sdp });
+    if (response.status !== 201) throw new WhipError(response.status, await problemDetail(response));
+    this.resource = new URL(response.headers.get("Location"), this.endpoint).toString();
+    const iceServers = parseIceServerLinks(response.headers.get("Link"));
+    if (iceServers.length) pc.setConfiguration({ ...pc.getConfiguration(), iceServers });
+    await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
+    await this.flush();
+  }
+
+  onCandidate(candidate) {
+    if (candidate === null) this.endOfCandidates = true;
+    else if (candidate.candidate) this.pending.push(candidate);
+    if (this.resource) this.flush();
+  }
+
+  // Sends the candidates gathered so far as one trickle-ICE fragment (RFC 8840).
+  async flush() {
+    const pc = this.pc;
+    if (!this.resource || (!this.pending.length && !this.endOfCandidates)) return;
+    const batch = this.pending.splice(0);
+    const end = this.endOfCandidates;
+    this.endOfCandidates = false;
+    const lines = [];
+    const local = pc.localDescription.sdp;
+    lines.push(`a=ice-ufrag:${/a=ice-ufrag:(\S+)/.exec(local)[1]}`, `a=ice-pwd:${/a=ice-pwd:(\S+)/.exec(local)[1]}`);
+    const byMid = new Map();
+    for (const c of batch) {
+      if (!byMid.has(c.sdpMid)) byMid.set(c.sdpMid, []);
+      byMid.get(c.sdpMid).push(c);
+    }
+    for (const [mid, candidates] of byMid) {
+      lines.push("m=audio 9 UDP/TLS/RTP/SAVPF 0", `a=mid:${mid}`);
+      for (const c of candidates) lines.push(`a=${c.candidate}`);
+    }
+    if (end) lines.push("a=end-of-candidates");
+    await fetch(this.resource, { method: "PATCH", headers: this.headers("application/trickle-ice-sdpfrag"), body: lines.join("\r\n") + "\r\n" });
+  }
+
+  async stop() {
+    if (!this.resource) return;
+    const resource = this.resource;
+    this.resource = null;
+    await fetch(resource, { method: "DELETE", headers: this.headers() }).catch(() => {});
+  }
+}
+
+export class WhipError extends Error {
+  constructor(status, detail) {
+    super(`WHIP ${status}: ${detail}`);
+    this.status = status;
+  }
+}
+
+function preferCodec(transceiver, mimeType) {
+  if (!transceiver.setCodecPreferences || !window.RTCRtpReceiver?.getCapabilities) return;
+  const codecs = RTCRtpReceiver.getCapabilities("video").codecs;
+  const wanted = mimeType.toLowerCase();
+  const first = codecs.filter((c) => c.mimeType.toLowerCase() === wanted);
+  if (!first.length) return;
+  const rest = codecs.filter((c) => c.mimeType.toLowerCase() !== wanted);
+  transceiver.setCodecPreferences([...first, ...rest]);
+}
+
+async function problemDetail(response) {
+  try {
+    const body = await response.json();
+    return body.detail || body.title || response.statusText;
+  } catch {
+    return response.statusText;
+  }
+}
+
+// Link: <turn:turn.example.com>; rel="ice-server"; username="u"; credential="p"
+function parseIceServerLinks(header) {
+  if (!header) return [];
+  const servers = [];
+  for (const part of header.split(/,(?=\s*<)/)) {
+    const url = /<([^>]+)>/.exec(part);
+    if (!url || !/rel="ice-server"/.test(part)) continue;
+    const server = { urls: url[1] };
+    const user = /username="([^"]*)"/.exec(part);
+    const cred = /credential="([^"]*)"/.exec(part);
+    if (user) server.username = user[1];
+    if (cred) server.credential = cred[1];
+    servers.push(server);
+  }
+  return servers;
+}

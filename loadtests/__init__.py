@@ -1,0 +1,1 @@
+"""Load generation and benchmarks: synthetic candidates that join by invite link over WHIP."""

@@ -1,0 +1,37 @@
+"""Typed media units that flow from ingest to the scoring pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+ANALYSIS_SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk:
+    """A fixed-size block of 16 kHz mono float32 PCM in [-1, 1].
+
+    `start_s` is the position of the first sample on the session's media clock
+    (seconds since the first audio frame arrived), so consumers can timestamp
+    events without a wall clock.
+    """
+
+    samples: np.ndarray
+    start_s: float
+    sample_rate: int = ANALYSIS_SAMPLE_RATE
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+@dataclass(frozen=True, slots=True)
+class VideoFrame:
+    """One sampled video frame at analysis size, as an RGB uint8 array (H, W, 3)."""
+
+    rgb: np.ndarray
+    time_s: float
+    source_width: int
+    source_height: int

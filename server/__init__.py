@@ -1,0 +1,1 @@
+"""ASGI server: WHIP signalling, candidate websockets, live sessions and the CLI."""

@@ -1,0 +1,68 @@
+"""HR-facing API (API key): schedule interviews and read their live state."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from server.auth import require_api_key
+from server.problems import Problem
+from server.schemas import InterviewSpec
+from server.services import services_of
+
+
+async def create_interview(request: Request) -> JSONResponse:
+    services = services_of(request)
+    require_api_key(request.headers, services.api_keys)
+    try:
+        spec = InterviewSpec.model_validate_json(await request.body())
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        raise Problem(422, "invalid_interview", "the interview is not valid", errors=errors) from exc
+    expires_at = int(time.time() + services.settings.invite_ttl_hours * 3600)
+    interview = await services.store.create_interview(spec, expires_at)
+    token = services.signer.issue(interview.id, expires_at)
+    body = {
+        "interview": interview.model_dump(mode="json"),
+        "invite_url": services.invite_url(token),
+        "invite_token": token,
+        "invite_expires_at": expires_at,
+    }
+    return JSONResponse(body, status_code=201, headers={"Location": f"/api/v1/interviews/{interview.id}"})
+
+
+async def get_interview(request: Request) -> JSONResponse:
+    services = services_of(request)
+    require_api_key(request.headers, services.api_keys)
+    interview_id = request.path_params["interview_id"]
+    interview = await services.store.get_interview(interview_id)
+    if interview is None:
+        raise Problem(404, "interview_not_found", f"no interview {interview_id!r}")
+    live = services.registry.find_live(interview_id)
+    media = None
+    if live is not None and live.media is not None:
+        session = live.media
+        media = {
+            "session_id": session.id,
+            "state": session.pc.connectionState,
+            "connected_at": session.connected_at,
+            "tracks": sorted(session.ingest.kinds),
+            "stats": asdict(session.ingest.stats),
+        }
+    body = {
+        "interview": interview.model_dump(mode="json"),
+        "media": media,
+        "answers": await services.store.answers(interview_id),
+    }
+    return JSONResponse(body)
+
+
+async def health(request: Request) -> JSONResponse:
+    registry = services_of(request).registry
+    return JSONResponse(
+        {"status": "ok", "live_interviews": registry.live_interviews, "media_sessions": registry.media_sessions}
+    )

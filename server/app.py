@@ -1,0 +1,61 @@
+"""The ASGI application, assembled from plain route lists."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from frontend import FRONTEND_DIR
+from server import api, candidate_ws, pages, whip
+from server.ice import advertise_host_addresses
+from server.invites import InviteSigner
+from server.problems import EXCEPTION_HANDLERS
+from server.services import Services
+from server.sessions import MediaConsumer, SessionRegistry, level_meter_consumer
+from server.settings import Settings
+from server.store import InterviewStore
+
+logger = logging.getLogger(__name__)
+
+WHIP_SESSION = "/api/v1/interviews/{interview_id}/whip/{session_id}"
+
+ROUTES = [
+    Route("/healthz", api.health, methods=["GET"]),
+    Route("/api/v1/interviews", api.create_interview, methods=["POST"]),
+    Route("/api/v1/interviews/{interview_id}", api.get_interview, methods=["GET"]),
+    Route("/api/v1/interviews/{interview_id}/whip", whip.publish, methods=["POST"]),
+    Route(WHIP_SESSION, whip.trickle, methods=["PATCH"]),
+    Route(WHIP_SESSION, whip.hang_up, methods=["DELETE"]),
+    WebSocketRoute("/ws/interviews/{interview_id}", candidate_ws.candidate_socket),
+    Route("/i/{token}", pages.candidate_page, methods=["GET"]),
+    Mount("/static", app=StaticFiles(directory=FRONTEND_DIR), name="static"),
+]
+
+
+def create_app(settings: Settings, *, media_consumer: MediaConsumer = level_meter_consumer) -> Starlette:
+    """Build the app; the store opens and live sessions close in its lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        advertise_host_addresses(settings.ice_host_addresses)
+        store = await InterviewStore.open(settings.data_dir / "interviews.sqlite3")
+        registry = SessionRegistry(settings, store, media_consumer)
+        app.state.services = Services(
+            settings=settings,
+            store=store,
+            registry=registry,
+            signer=InviteSigner(settings.signing_key()),
+            api_keys=settings.hr_api_keys(),
+        )
+        try:
+            yield
+        finally:
+            await registry.close_all()
+            await store.close()
+
+    return Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)  # type: ignore[arg-type]

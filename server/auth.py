@@ -1,0 +1,39 @@
+"""Who may do what: invite tokens for candidates, API keys for HR systems."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping, Sequence
+
+from server.invites import InvalidInvite, InviteClaims, InviteSigner
+from server.problems import Problem
+
+
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    value = headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def require_invite(signer: InviteSigner, token: str | None, interview_id: str) -> InviteClaims:
+    """Check that `token` is a valid invite for exactly this interview (401 if invalid, 403 if for another)."""
+    if not token:
+        raise Problem(401, "missing_token", "an invite token is required", headers={"WWW-Authenticate": "Bearer"})
+    try:
+        claims = signer.verify(token)
+    except InvalidInvite as exc:
+        raise Problem(401, "invalid_token", exc.reason, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    if claims.interview_id != interview_id:
+        raise Problem(403, "wrong_interview", "this invite is for another interview")
+    return claims
+
+
+def require_api_key(headers: Mapping[str, str], keys: Sequence[str]) -> None:
+    """HR endpoints take the key as `Authorization: Bearer KEY` or `X-API-Key: KEY`."""
+    presented = headers.get("x-api-key") or bearer_token(headers)
+    if not presented:
+        raise Problem(401, "missing_api_key", "an API key is required", headers={"WWW-Authenticate": "Bearer"})
+    if not any(hmac.compare_digest(presented.encode(), key.encode()) for key in keys):
+        raise Problem(401, "invalid_api_key", "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})

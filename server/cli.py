@@ -1,0 +1,70 @@
+"""The `interview-server` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import time
+
+import uvicorn
+
+from server.app import create_app
+from server.invites import InviteSigner
+from server.schemas import DEMO_QUESTIONS, InterviewSpec, InterviewStatus
+from server.settings import Settings
+from server.store import InterviewStore
+
+DEMO_ID = "demo"
+# uvicorn closes larger frames itself (code 1009); smaller ones over our own limit get an error message first.
+WS_MAX_FRAME_BYTES = 1 << 20
+
+
+async def demo_invite_url(settings: Settings) -> str:
+    """Make sure the demo interview exists and is open, and return a fresh invite link to it."""
+    store = await InterviewStore.open(settings.data_dir / "interviews.sqlite3")
+    try:
+        expires_at = int(time.time() + settings.invite_ttl_hours * 3600)
+        interview = await store.get_interview(DEMO_ID)
+        if interview is None:
+            spec = InterviewSpec(job_title="Backend engineer (demo)", candidate_name="Demo candidate", questions=DEMO_QUESTIONS)
+            await store.create_interview(spec, expires_at, interview_id=DEMO_ID)
+        else:
+            await store.update_progress(DEMO_ID, InterviewStatus.SCHEDULED, 0)
+            await store.renew_invite(DEMO_ID, expires_at)
+    finally:
+        await store.close()
+    token = InviteSigner(settings.signing_key()).issue(DEMO_ID, expires_at)
+    return f"{settings.base_url}/i/{token}"
+
+
+def serve(args: argparse.Namespace) -> None:
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = Settings(**overrides)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    url = asyncio.run(demo_invite_url(settings))
+    print(f"Demo interview: {url}", flush=True)
+    print(f"HR API key: in {settings.data_dir / 'api_key'}" if not settings.api_keys else "HR API keys: from INTERVIEW_API_KEYS", flush=True)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ws_max_size=WS_MAX_FRAME_BYTES,
+        log_level=args.log_level,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="interview-server", description="Real-time AI video-interview server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="run the server (embedded store, no Redis or GPU needed)")
+    serve_parser.add_argument("--host", help="listen address (INTERVIEW_HOST)")
+    serve_parser.add_argument("--port", type=int, help="listen port (INTERVIEW_PORT)")
+    serve_parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve_parser.set_defaults(handler=serve)
+    args = parser.parse_args(argv)
+    args.handler(args)
+
+
+if __name__ == "__main__":
+    main()

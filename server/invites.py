@@ -1,0 +1,53 @@
+"""Signed, expiring invite tokens that each grant access to one interview."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import jwt
+
+AUDIENCE = "interview-invite"
+ALGORITHM = "HS256"
+
+
+class InvalidInvite(Exception):
+    """The token is missing, forged, malformed or expired; `reason` is safe to show."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class InviteClaims:
+    interview_id: str
+    expires_at: int
+
+
+class InviteSigner:
+    """Issues and checks invite tokens (JWT, HS256, audience-bound, with expiry)."""
+
+    def __init__(self, secret: str) -> None:
+        if len(secret) < 16:
+            raise ValueError("invite secret must be at least 16 characters")
+        self._secret = secret
+
+    def issue(self, interview_id: str, expires_at: int) -> str:
+        claims = {"sub": interview_id, "aud": AUDIENCE, "exp": expires_at, "iat": int(time.time())}
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> InviteClaims:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                options={"require": ["sub", "exp", "aud"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidInvite("invite has expired") from exc
+        except jwt.PyJWTError as exc:
+            raise InvalidInvite("invite token is invalid") from exc
+        return InviteClaims(interview_id=str(claims["sub"]), expires_at=int(claims["exp"]))

@@ -1,0 +1,110 @@
+"""Candidate websocket protocol, version 1: every message is a JSON object with `v` and `type`.
+
+Page -> server: ready, answer.text, answer.done, chat, ping.
+Server -> page: hello, media, levels, question, completed, pong, error.
+Unknown types, bad JSON and oversized frames get an `error` message, then the
+socket is closed (1003 for bad messages, 1009 for oversized ones).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from server.schemas import Question
+
+PROTOCOL_VERSION = 1
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    v: Literal[1] = PROTOCOL_VERSION
+
+
+# Page -> server
+
+
+class Ready(_Message):
+    type: Literal["ready"]
+
+
+class AnswerText(_Message):
+    type: Literal["answer.text"]
+    question_id: str = Field(max_length=64)
+    text: str = Field(min_length=1, max_length=8000)
+
+
+class AnswerDone(_Message):
+    type: Literal["answer.done"]
+    question_id: str = Field(max_length=64)
+
+
+class Chat(_Message):
+    type: Literal["chat"]
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class Ping(_Message):
+    type: Literal["ping"]
+
+
+ClientMessage = Annotated[Ready | AnswerText | AnswerDone | Chat | Ping, Field(discriminator="type")]
+client_message_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+CLIENT_MESSAGE_TYPES = frozenset({"ready", "answer.text", "answer.done", "chat", "ping"})
+
+
+# Server -> page
+
+
+class InterviewInfo(BaseModel):
+    id: str
+    job_title: str
+    candidate_name: str
+    language: str
+    total_questions: int
+    status: str
+
+
+class Hello(_Message):
+    type: Literal["hello"] = "hello"
+    interview: InterviewInfo
+
+
+class MediaState(_Message):
+    type: Literal["media"] = "media"
+    state: Literal["connecting", "connected", "disconnected", "failed", "closed"]
+
+
+class Levels(_Message):
+    type: Literal["levels"] = "levels"
+    time_s: float
+    audio_rms_dbfs: float
+    audio_peak_dbfs: float
+    video_fps: float
+    video_width: int
+    video_height: int
+
+
+class QuestionMessage(_Message):
+    type: Literal["question"] = "question"
+    index: int
+    total: int
+    question: Question
+
+
+class Completed(_Message):
+    type: Literal["completed"] = "completed"
+
+
+class Pong(_Message):
+    type: Literal["pong"] = "pong"
+
+
+class ErrorMessage(_Message):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+
+
+ServerMessage = Hello | MediaState | Levels | QuestionMessage | Completed | Pong | ErrorMessage

@@ -1,0 +1,39 @@
+"""HTML pages: the candidate's invite link."""
+
+from __future__ import annotations
+
+import html
+from frontend import FRONTEND_DIR
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from server.invites import InvalidInvite
+from server.services import services_of
+
+
+
+
+async def candidate_page(request: Request) -> HTMLResponse:
+    """Serve the candidate page for a valid invite, or a plain explanation for an invalid one."""
+    services = services_of(request)
+    try:
+        claims = services.signer.verify(request.path_params["token"])
+    except InvalidInvite as exc:
+        return _message_page(401, "This interview link cannot be used", exc.reason)
+    interview = await services.store.get_interview(claims.interview_id)
+    if interview is None:
+        return _message_page(404, "Interview not found", "This interview no longer exists.")
+    page = (FRONTEND_DIR / "candidate" / "index.html").read_text(encoding="utf-8")
+    return HTMLResponse(page, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+def _message_page(status: int, title: str, detail: str) -> HTMLResponse:
+    body = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)}</title></head>"
+        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(detail)}</p>"
+        "<p>Please ask the company for a new link.</p></body></html>"
+    )
+    return HTMLResponse(body, status_code=status)

@@ -1,0 +1,87 @@
+"""Offer checking and answer creation for one receive-only aiortc peer connection."""
+
+from __future__ import annotations
+
+import re
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.sdp import SessionDescription
+
+AUDIO_CODECS = frozenset({"opus"})
+VIDEO_CODECS = frozenset({"vp8", "h264"})
+
+
+class OfferRejected(ValueError):
+    """The offer cannot be answered; `code` names why (malformed_sdp, no_audio, unsupported_codec)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def check_offer(sdp: str) -> SessionDescription:
+    """Parse an SDP offer and make sure we can receive it: Opus audio, and VP8 or H.264 video if any."""
+    if "m=" not in sdp or not sdp.lstrip().startswith("v="):
+        raise OfferRejected("malformed_sdp", "the body is not an SDP offer (it must start with 'v=' and have m= lines)")
+    try:
+        parsed = SessionDescription.parse(sdp)
+    except Exception as exc:  # aiortc's parser signals bad input with asserts and assorted errors
+        raise OfferRejected("malformed_sdp", f"the SDP offer could not be parsed: {exc!r}") from exc
+    kinds = [m.kind for m in parsed.media]
+    if "audio" not in kinds:
+        raise OfferRejected("no_audio", "the offer has no audio section: the interview needs the microphone")
+    for media in parsed.media:
+        names = {codec.name.lower() for codec in media.rtp.codecs}
+        wanted = AUDIO_CODECS if media.kind == "audio" else VIDEO_CODECS if media.kind == "video" else None
+        if wanted is not None and not names & wanted:
+            raise OfferRejected(
+                "unsupported_codec",
+                f"{media.kind} offers {sorted(names) or 'no codecs'}; supported: {sorted(wanted)}",
+            )
+        if media.kind in ("audio", "video") and not media.ice.usernameFragment:
+            raise OfferRejected("malformed_sdp", f"the {media.kind} section has no ICE credentials")
+    return parsed
+
+
+async def answer_offer(pc: RTCPeerConnection, offer_sdp: str) -> str:
+    """Apply the offer and return our answer with all local candidates (aiortc does not trickle)."""
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+    answer = await pc.createAnswer()
+    await pc.setLocalDescription(answer)
+    return pc.localDescription.sdp
+
+
+_RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([A-Za-z0-9-]+)/")
+
+
+def add_video_bitrate_hints(sdp: str, start_kbps: int) -> str:
+    """Tell Chromium to start video at `start_kbps` instead of ramping up from a low estimate.
+
+    Against aiortc, Chromium otherwise sent 640x480 as 480x360 for half a minute.
+    The x-google-* parameters are ignored by other browsers.
+    """
+    hint = f"x-google-start-bitrate={start_kbps};x-google-min-bitrate={start_kbps // 2}"
+    lines = sdp.splitlines()
+    in_video = False
+    video_pts: set[str] = set()
+    with_fmtp: set[str] = set()
+    for line in lines:
+        if line.startswith("m="):
+            in_video = line.startswith("m=video")
+        elif in_video and (m := _RTPMAP.match(line)) and m.group(2).lower() in VIDEO_CODECS:
+            video_pts.add(m.group(1))
+    out: list[str] = []
+    for line in lines:
+        if line.startswith("a=fmtp:"):
+            pt = line[len("a=fmtp:") :].split(" ", 1)[0]
+            if pt in video_pts:
+                line = f"{line};{hint}"
+                with_fmtp.add(pt)
+        out.append(line)
+    result: list[str] = []
+    for line in out:
+        result.append(line)
+        if (m := _RTPMAP.match(line)) and m.group(1) in video_pts and m.group(1) not in with_fmtp:
+            result.append(f"a=fmtp:{m.group(1)} {hint}")
+    return "\r\n".join(result) + "\r\n"

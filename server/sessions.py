@@ -1,0 +1,332 @@
+"""Live interviews on this node: their candidate sockets, their media session and the question flow."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiortc import RTCPeerConnection
+from aiortc.mediastreams import MediaStreamTrack
+
+from media.ingest import MediaConfig, MediaIngest
+from media.levels import LevelMeter, MediaLevels
+from server.ice import RemoteCandidatePolicy, rtc_configuration
+from server.messages import (
+    Completed,
+    Hello,
+    InterviewInfo,
+    Levels,
+    MediaState,
+    QuestionMessage,
+    ServerMessage,
+)
+from server.peers import add_video_bitrate_hints, answer_offer
+from server.schemas import Interview, InterviewStatus
+from server.settings import Settings
+from server.store import InterviewStore
+
+logger = logging.getLogger(__name__)
+
+Emit = Callable[[Any], None]
+MediaConsumer = Callable[[MediaIngest, Emit], Awaitable[None]]
+Subscriber = Callable[[ServerMessage], None]
+
+
+def level_meter_consumer(ingest: MediaIngest, emit: Emit) -> Awaitable[None]:
+    """Default consumer until scoring is plugged in: reports what the server hears and sees."""
+    return LevelMeter(ingest, emit).run()
+
+
+class InterviewFlowError(Exception):
+    """A candidate action that does not fit the interview's state; `code` is sent to the page."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class MediaSession:
+    """One WHIP resource: a receive-only peer connection, its media ingest and the consumer reading it."""
+
+    def __init__(self, live: LiveInterview, pc: RTCPeerConnection, ingest: MediaIngest) -> None:
+        self.id = uuid.uuid4().hex
+        self.live = live
+        self.pc = pc
+        self.ingest = ingest
+        self.created_at = time.time()
+        self.connected_at: float | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = asyncio.Event()
+        self._closing = False
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    @property
+    def active(self) -> bool:
+        """Still connecting or connected (a failed or closed session can be replaced)."""
+        return not self._closing and self.pc.connectionState in ("new", "connecting", "connected")
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(f"{name}-{self.id[:8]}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            logger.error("media session %s task %s failed", self.id, task.get_name(), exc_info=exc)
+
+    async def close(self, state: str = "closed") -> None:
+        """Tear everything down once; later calls wait for the first to finish."""
+        if self._closing:
+            await self._closed.wait()
+            return
+        self._closing = True
+        try:
+            current = asyncio.current_task()
+            for task in list(self._tasks):
+                if task is not current:
+                    task.cancel()
+            await self.pc.close()
+            await self.ingest.close()
+            pending = [t for t in self._tasks if t is not current]
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        finally:
+            self.live.detach_media(self, state)
+            self._closed.set()
+
+
+class LiveInterview:
+    """An interview running on this node: who is connected, and which question is current."""
+
+    def __init__(self, interview: Interview, store: InterviewStore, on_idle: Callable[[LiveInterview], None]) -> None:
+        self.interview = interview
+        self.media: MediaSession | None = None
+        self._store = store
+        self._subscribers: list[Subscriber] = []
+        self._lock = asyncio.Lock()
+        self._on_idle = on_idle
+
+    @property
+    def id(self) -> str:
+        return self.interview.id
+
+    @property
+    def media_connected(self) -> bool:
+        return self.media is not None and self.media.pc.connectionState == "connected"
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+            self.release_if_idle()
+
+        return unsubscribe
+
+    def publish(self, message: ServerMessage) -> None:
+        for subscriber in list(self._subscribers):
+            subscriber(message)
+
+    def hello(self) -> Hello:
+        i = self.interview
+        return Hello(
+            interview=InterviewInfo(
+                id=i.id,
+                job_title=i.job_title,
+                candidate_name=i.candidate_name,
+                language=i.language,
+                total_questions=len(i.questions),
+                status=i.status.value,
+            )
+        )
+
+    def current_question(self) -> QuestionMessage | None:
+        i = self.interview
+        if i.status != InterviewStatus.IN_PROGRESS or i.current_question >= len(i.questions):
+            return None
+        return QuestionMessage(index=i.current_question, total=len(i.questions), question=i.questions[i.current_question])
+
+    def handle_media_event(self, event: Any) -> None:
+        """Route an event from the media consumer to the candidate's sockets."""
+        if isinstance(event, MediaLevels):
+            self.publish(
+                Levels(
+                    time_s=round(event.time_s, 3),
+                    audio_rms_dbfs=event.audio_rms_dbfs,
+                    audio_peak_dbfs=event.audio_peak_dbfs,
+                    video_fps=event.video_fps,
+                    video_width=event.video_width,
+                    video_height=event.video_height,
+                )
+            )
+
+    def attach_media(self, session: MediaSession) -> None:
+        self.media = session
+        self.publish(MediaState(state="connecting"))
+
+    def detach_media(self, session: MediaSession, state: str) -> None:
+        if self.media is session:
+            self.media = None
+            self.publish(MediaState(state=state))  # type: ignore[arg-type]
+        self.release_if_idle()
+
+    async def on_media_connected(self, session: MediaSession) -> None:
+        if self.media is not session:
+            return
+        async with self._lock:
+            if self.interview.status == InterviewStatus.SCHEDULED:
+                await self._set_progress(InterviewStatus.IN_PROGRESS, self.interview.current_question)
+        self.publish(MediaState(state="connected"))
+        if (question := self.current_question()) is not None:
+            self.publish(question)
+
+    async def answer_done(self, question_id: str) -> None:
+        """The candidate finished the current answer: move to the next question or finish."""
+        async with self._lock:
+            current = self._require_current(question_id)
+            next_index = current.index + 1
+            if next_index >= current.total:
+                await self._set_progress(InterviewStatus.COMPLETED, next_index)
+            else:
+                await self._set_progress(InterviewStatus.IN_PROGRESS, next_index)
+        if self.interview.status == InterviewStatus.COMPLETED:
+            self.publish(Completed())
+            if self.media is not None:
+                await self.media.close("closed")
+        elif (question := self.current_question()) is not None:
+            self.publish(question)
+
+    async def answer_text(self, question_id: str, text: str) -> None:
+        async with self._lock:
+            self._require_current(question_id)
+            await self._store.record_answer(self.id, question_id, "text", text)
+
+    async def chat(self, text: str) -> None:
+        index = self.interview.current_question
+        questions = self.interview.questions
+        question_id = questions[index].id if index < len(questions) else ""
+        await self._store.record_answer(self.id, question_id, "chat", text)
+
+    def _require_current(self, question_id: str) -> QuestionMessage:
+        current = self.current_question()
+        if current is None:
+            raise InterviewFlowError("not_in_progress", f"the interview is {self.interview.status.value}")
+        if current.question.id != question_id:
+            raise InterviewFlowError(
+                "not_current_question", f"question {question_id!r} is not the current one ({current.question.id!r})"
+            )
+        return current
+
+    async def _set_progress(self, status: InterviewStatus, current_question: int) -> None:
+        await self._store.update_progress(self.id, status, current_question)
+        self.interview = self.interview.model_copy(update={"status": status, "current_question": current_question})
+
+    def release_if_idle(self) -> None:
+        """Drop this interview from the registry once nothing on this node uses it."""
+        if self.media is None and not self._subscribers:
+            self._on_idle(self)
+
+
+class SessionCapacityError(Exception):
+    """This node already carries its maximum number of media sessions."""
+
+
+class SessionRegistry:
+    """Every live interview and media session on this node; creates and tears down peer connections."""
+
+    def __init__(self, settings: Settings, store: InterviewStore, consumer: MediaConsumer) -> None:
+        self._settings = settings
+        self._store = store
+        self._consumer = consumer
+        self._rtc_configuration = rtc_configuration(settings.ice_servers)
+        self.candidate_policy = RemoteCandidatePolicy(tuple(settings.ice_allowed_networks))
+        self.media_config: MediaConfig = settings.media
+        self._live: dict[str, LiveInterview] = {}
+        self._media: dict[str, MediaSession] = {}
+
+    @property
+    def live_interviews(self) -> int:
+        return len(self._live)
+
+    @property
+    def media_sessions(self) -> int:
+        return len(self._media)
+
+    def media_session(self, session_id: str) -> MediaSession | None:
+        return self._media.get(session_id)
+
+    def live_interview(self, interview: Interview) -> LiveInterview:
+        live = self._live.get(interview.id)
+        if live is None:
+            live = LiveInterview(interview, self._store, self._forget_live)
+            self._live[interview.id] = live
+        return live
+
+    def find_live(self, interview_id: str) -> LiveInterview | None:
+        return self._live.get(interview_id)
+
+    def _forget_live(self, live: LiveInterview) -> None:
+        if self._live.get(live.id) is live:
+            del self._live[live.id]
+
+    async def open_media(self, live: LiveInterview, offer_sdp: str) -> tuple[MediaSession, str]:
+        """Answer a WHIP offer for `live`; the caller has checked auth, size and codecs."""
+        if live.media is not None:
+            if live.media.active:
+                raise InterviewFlowError("session_exists", "this interview already has a live media session")
+            await live.media.close("closed")
+        if len(self._media) >= self._settings.max_live_sessions:
+            raise SessionCapacityError()
+        offer_sdp, _ = self.candidate_policy.filter_sdp(offer_sdp)
+
+        pc = RTCPeerConnection(configuration=self._rtc_configuration)
+        session = MediaSession(live, pc, MediaIngest(self.media_config))
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            session.ingest.add_track(track)
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            state = pc.connectionState
+            if state == "connected":
+                session.connected_at = time.time()
+                await live.on_media_connected(session)
+            elif state in ("failed", "closed") and not session.closing:
+                session.spawn(self.close_media(session, state), "close")
+
+        try:
+            answer = await answer_offer(pc, offer_sdp)
+        except BaseException:
+            await pc.close()
+            raise
+        answer = add_video_bitrate_hints(answer, self._settings.video_start_bitrate_kbps)
+        self._media[session.id] = session
+        live.attach_media(session)
+        session.spawn(self._consumer(session.ingest, live.handle_media_event), "consumer")
+        session.spawn(self._expire_unconnected(session), "connect-timeout")
+        return session, answer
+
+    async def _expire_unconnected(self, session: MediaSession) -> None:
+        await asyncio.sleep(self._settings.ice_connect_timeout_s)
+        if session.connected_at is None:
+            logger.info("media session %s did not connect in time", session.id)
+            session.spawn(self.close_media(session, "failed"), "close")
+
+    async def close_media(self, session: MediaSession, state: str = "closed") -> None:
+        self._media.pop(session.id, None)
+        await session.close(state)
+
+    async def close_all(self) -> None:
+        await asyncio.gather(*(self.close_media(s) for s in list(self._media.values())), return_exceptions=True)

@@ -1,0 +1,108 @@
+"""The one typed settings object, read from INTERVIEW_* environment variables."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from media.ingest import MediaConfig
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class IceServer(BaseModel):
+    """A STUN or TURN server, in the shape of the browser's RTCIceServer."""
+
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Lists accept comma-separated values, ICE servers JSON."""
+
+    model_config = SettingsConfigDict(env_prefix="INTERVIEW_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(None, description="Base URL in invite links; defaults to http://host:port")
+    data_dir: Path = Path("data")
+
+    secret_key: SecretStr | None = Field(None, description="Signs invite tokens; generated into data_dir when unset")
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    invite_ttl_hours: float = 72.0
+
+    ice_servers: list[IceServer] = Field(default_factory=list)
+    ice_host_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Local addresses offered as host candidates; empty = all non-loopback"
+    )
+    ice_allowed_networks: Annotated[list[IPNetwork], NoDecode] = Field(
+        default_factory=list, description="Remote candidate networks accepted; empty = public addresses only"
+    )
+    ice_connect_timeout_s: float = 20.0
+
+    audio_chunk_ms: int = Field(32, ge=10, le=1000)
+    video_sample_fps: float = Field(5.0, gt=0, le=30)
+    video_max_side: int = Field(640, ge=64, le=1920)
+    media_queue_seconds: float = Field(4.0, gt=0, le=60)
+
+    max_sdp_bytes: int = 64 * 1024
+    ws_max_message_bytes: int = 16 * 1024
+    max_live_sessions: int = Field(64, ge=1)
+    video_start_bitrate_kbps: int = 1500
+
+    @field_validator("api_keys", "ice_host_addresses", "ice_allowed_networks", mode="before")
+    @classmethod
+    def _comma_lists(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def media(self) -> MediaConfig:
+        return MediaConfig(
+            audio_chunk_ms=self.audio_chunk_ms,
+            video_sample_fps=self.video_sample_fps,
+            video_max_side=self.video_max_side,
+            queue_seconds=self.media_queue_seconds,
+        )
+
+    def signing_key(self) -> str:
+        """The invite-signing secret: from settings, else a random one kept in data_dir across restarts."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        return _persistent_secret(self.data_dir / "secret_key")
+
+    def hr_api_keys(self) -> list[str]:
+        """API keys for HR endpoints: from settings, else one generated into data_dir."""
+        if self.api_keys:
+            return [key.get_secret_value() for key in self.api_keys]
+        return [_persistent_secret(self.data_dir / "api_key")]
+
+
+def _persistent_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    path.touch(mode=0o600)
+    path.write_text(value + "\n")
+    return value

@@ -1,0 +1,111 @@
+"""Embedded interview store on SQLite, so a node runs with nothing else installed."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import aiosqlite
+
+from server.schemas import Interview, InterviewSpec, InterviewStatus
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS interviews (
+    id TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    status TEXT NOT NULL,
+    current_question INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    invite_expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS answers (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    interview_id TEXT NOT NULL REFERENCES interviews(id) ON DELETE CASCADE,
+    question_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS answers_by_interview ON answers(interview_id, seq);
+"""
+
+
+class InterviewStore:
+    """Interviews and their answers. Create with `open()`, release with `close()`."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    @classmethod
+    async def open(cls, path: Path) -> InterviewStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.executescript(SCHEMA)
+        await db.commit()
+        return cls(db)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def create_interview(
+        self, spec: InterviewSpec, invite_expires_at: int, interview_id: str | None = None
+    ) -> Interview:
+        interview = Interview(
+            **spec.model_dump(),
+            id=interview_id or uuid.uuid4().hex,
+            created_at=time.time(),
+            invite_expires_at=invite_expires_at,
+        )
+        await self._db.execute(
+            "INSERT INTO interviews (id, spec, status, current_question, created_at, invite_expires_at)"
+            " VALUES (?, ?, ?, 0, ?, ?)",
+            (interview.id, spec.model_dump_json(), interview.status.value, interview.created_at, invite_expires_at),
+        )
+        await self._db.commit()
+        return interview
+
+    async def get_interview(self, interview_id: str) -> Interview | None:
+        async with self._db.execute("SELECT * FROM interviews WHERE id = ?", (interview_id,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return Interview(
+            **json.loads(row["spec"]),
+            id=row["id"],
+            status=InterviewStatus(row["status"]),
+            current_question=row["current_question"],
+            created_at=row["created_at"],
+            invite_expires_at=row["invite_expires_at"],
+        )
+
+    async def update_progress(self, interview_id: str, status: InterviewStatus, current_question: int) -> None:
+        await self._db.execute(
+            "UPDATE interviews SET status = ?, current_question = ? WHERE id = ?",
+            (status.value, current_question, interview_id),
+        )
+        await self._db.commit()
+
+    async def renew_invite(self, interview_id: str, invite_expires_at: int) -> None:
+        await self._db.execute(
+            "UPDATE interviews SET invite_expires_at = ? WHERE id = ?", (invite_expires_at, interview_id)
+        )
+        await self._db.commit()
+
+    async def record_answer(self, interview_id: str, question_id: str, kind: str, text: str) -> None:
+        await self._db.execute(
+            "INSERT INTO answers (interview_id, question_id, kind, text, created_at) VALUES (?, ?, ?, ?, ?)",
+            (interview_id, question_id, kind, text, time.time()),
+        )
+        await self._db.commit()
+
+    async def answers(self, interview_id: str) -> list[dict[str, str | float]]:
+        async with self._db.execute(
+            "SELECT question_id, kind, text, created_at FROM answers WHERE interview_id = ? ORDER BY seq",
+            (interview_id,),
+        ) as cursor:
+            return [dict(row) for row in await cursor.fetchall()]

@@ -1,0 +1,136 @@
+"""Shared fixtures: a real server on loopback, invites, and generated test media."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+
+from server.app import create_app
+from server.cli import WS_MAX_FRAME_BYTES
+from server.schemas import Interview, InterviewSpec, Question
+from server.services import Services
+from server.sessions import MediaConsumer, level_meter_consumer
+from server.settings import Settings
+from tests.media_files import make_face_video, make_speech_wav
+
+API_KEY = "test-api-key-0123456789"
+
+
+def loopback_only() -> bool:
+    """True inside a network namespace whose only interface is lo (how WebRTC tests must run)."""
+    return sorted(p.name for p in Path("/sys/class/net").iterdir()) == ["lo"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if loopback_only():
+        return
+    skip = pytest.mark.skip(reason="WebRTC tests run only in a loopback-only network namespace: use scripts/test.sh")
+    for item in items:
+        if "webrtc" in item.keywords or "browser" in item.keywords:
+            item.add_marker(skip)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "secret_key": "test-secret-key-0123456789abcdef",
+        "api_keys": [API_KEY],
+        "ice_host_addresses": ["127.0.0.1"],
+        "ice_allowed_networks": ["127.0.0.0/8"],
+        "ice_connect_timeout_s": 10.0,
+        "port": free_port(),
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class LiveServer:
+    app: Starlette
+    settings: Settings
+    http: httpx.AsyncClient
+
+    @property
+    def url(self) -> str:
+        return self.settings.base_url
+
+    @property
+    def services(self) -> Services:
+        return self.app.state.services
+
+    async def schedule(self, questions: int = 3, **spec: object) -> tuple[Interview, str]:
+        """Create an interview through the HR API; return it and its invite token."""
+        body = {
+            "job_title": "Backend engineer",
+            "candidate_name": "Alex Chen",
+            "questions": [
+                Question(id=f"q{i + 1}", text=f"Question number {i + 1}?").model_dump() for i in range(questions)
+            ],
+            **spec,
+        }
+        response = await self.http.post(
+            f"{self.url}/api/v1/interviews", json=body, headers={"Authorization": f"Bearer {API_KEY}"}
+        )
+        assert response.status_code == 201, response.text
+        data = response.json()
+        return Interview.model_validate(data["interview"]), data["invite_token"]
+
+    async def interview_state(self, interview_id: str) -> dict:
+        response = await self.http.get(f"{self.url}/api/v1/interviews/{interview_id}", headers={"X-API-Key": API_KEY})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+async def start_server(settings: Settings, consumer: MediaConsumer = level_meter_consumer) -> tuple[uvicorn.Server, asyncio.Task[None], Starlette]:
+    app = create_app(settings, media_consumer=consumer)
+    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning", ws_max_size=WS_MAX_FRAME_BYTES)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if task.done() or time.monotonic() > deadline:
+            raise RuntimeError("server did not start")
+        await asyncio.sleep(0.02)
+    return server, task, app
+
+
+@pytest.fixture
+async def live_server(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[LiveServer]:
+    """A real uvicorn server on a free loopback port. Tests may set `media_consumer` via indirect param."""
+    consumer = getattr(request, "param", None) or level_meter_consumer
+    settings = make_settings(tmp_path / "data")
+    server, task, app = await start_server(settings, consumer)
+    async with httpx.AsyncClient(timeout=20) as http:
+        yield LiveServer(app=app, settings=settings, http=http)
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def speech_wav(media_dir: Path) -> Path:
+    return make_speech_wav(media_dir / "speech.wav")
+
+
+@pytest.fixture(scope="session")
+def face_y4m(media_dir: Path) -> Path:
+    return make_face_video(media_dir / "face.y4m")

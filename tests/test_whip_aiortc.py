@@ -1,0 +1,293 @@
+"""WHIP ingest driven by a real aiortc client: media arrives decoded, the question flow runs, bad input is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+import pytest
+from aiortc import RTCPeerConnection
+from aiortc.contrib.media import MediaPlayer
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+
+from loadtests.whip_client import WhipPublisher, WhipRejected
+from tests.conftest import LiveServer, make_settings, start_server
+from tests.media_files import best_envelope_correlation, envelope, read_wav_mono
+from tests.webrtc_helpers import CandidateSocket, CapturingConsumer, CountingTrack, wait_until
+
+pytestmark = pytest.mark.webrtc
+
+
+@pytest.fixture
+async def capture() -> CapturingConsumer:
+    return CapturingConsumer()
+
+
+@pytest.fixture
+async def capturing_server(tmp_path: Path, capture: CapturingConsumer) -> AsyncIterator[LiveServer]:
+    settings = make_settings(tmp_path / "data")
+    server, task, app = await start_server(settings, capture)
+    async with httpx.AsyncClient(timeout=20) as http:
+        yield LiveServer(app=app, settings=settings, http=http)
+    server.should_exit = True
+    await task
+
+
+async def publish(server: LiveServer, interview_id: str, token: str, tracks, codec: str | None = None) -> WhipPublisher:  # type: ignore[no-untyped-def]
+    publisher = WhipPublisher(server.url, interview_id, token, server.http)
+    await publisher.publish(tracks, video_codec=codec)
+    return publisher
+
+
+@pytest.mark.parametrize("codec", ["video/VP8", "video/H264"])
+async def test_decoded_media_matches_what_the_client_sent(
+    capturing_server: LiveServer, capture: CapturingConsumer, speech_wav: Path, face_y4m: Path, codec: str
+) -> None:
+    server = capturing_server
+    interview, token = await server.schedule()
+    socket = await CandidateSocket.open(server.url, interview.id, token)
+    video_player, audio_player = MediaPlayer(str(face_y4m), loop=True), MediaPlayer(str(speech_wav))
+    video = CountingTrack(video_player.video)
+    publisher = await publish(server, interview.id, token, [audio_player.audio, video], codec)
+    try:
+        connected_at, _ = await socket.wait_for(lambda m: m["type"] == "media" and m["state"] == "connected")
+        question_at, question = await socket.wait_for(lambda m: m["type"] == "question")
+        assert question["question"]["id"] == "q1" and question["index"] == 0 and question["total"] == 3
+        assert question_at - connected_at < 2.0
+
+        await asyncio.sleep(6.0)
+        sent = video.frames
+        ingest = capture.ingests[0]
+        # Frames still in flight when we look are not losses: compare with what was sent 0.3 s earlier.
+        await asyncio.sleep(0.3)
+        decoded = ingest.stats.video_frames
+        assert sent > 100
+        assert decoded >= 0.9 * sent, f"decoded {decoded} of {sent} frames"
+
+        state = await server.interview_state(interview.id)
+        assert state["media"]["state"] == "connected"
+        assert state["media"]["tracks"] == ["audio", "video"]
+        assert state["media"]["stats"]["video_width"] == 640 and state["media"]["stats"]["video_height"] == 480
+
+        frames = list(capture.frames)
+        assert frames and frames[0].rgb.shape == (480, 640, 3) and frames[0].rgb.dtype == np.uint8
+        span = frames[-1].time_s - frames[0].time_s
+        assert 3.5 <= (len(frames) - 1) / span <= 6.5, "video is sampled near the configured 5 fps"
+
+        chunks = list(capture.chunks)
+        assert all(len(c.samples) == 512 and c.samples.dtype == np.float32 for c in chunks)
+        starts = np.array([c.start_s for c in chunks])
+        assert np.allclose(np.diff(starts), 0.032, atol=1e-6), "chunks are contiguous on the media clock"
+        received = np.concatenate([c.samples for c in chunks])
+        reference, rate = read_wav_mono(speech_wav)
+        r = best_envelope_correlation(envelope(received, 16_000), envelope(reference, rate))
+        assert r >= 0.9, f"loudness envelope correlation {r:.3f}"
+    finally:
+        await publisher.close()
+        await socket.close()
+        video_player.video.stop()
+        audio_player.audio.stop()
+
+
+async def test_questions_advance_on_answer_done_until_the_interview_completes(live_server: LiveServer) -> None:
+    interview, token = await live_server.schedule(questions=2)
+    socket = await CandidateSocket.open(live_server.url, interview.id, token)
+    _, hello = await socket.wait_for(lambda m: m["type"] == "hello")
+    assert hello["interview"]["candidate_name"] == "Alex Chen" and hello["interview"]["status"] == "scheduled"
+
+    await socket.send(type="answer.done", question_id="q1")
+    _, error = await socket.wait_for(lambda m: m["type"] == "error")
+    assert error["code"] == "not_in_progress"
+
+    publisher = await publish(live_server, interview.id, token, [AudioStreamTrack(), VideoStreamTrack()])
+    try:
+        await socket.wait_for(lambda m: m["type"] == "question" and m["question"]["id"] == "q1")
+        await socket.wait_for(lambda m: m["type"] == "levels")
+        await socket.send(type="answer.text", question_id="q1", text="I would cache the hot keys.")
+        await socket.send(type="answer.done", question_id="q2")
+        _, stale = await socket.wait_for(lambda m: m["type"] == "error" and m["code"] == "not_current_question")
+        assert "q2" in stale["message"]
+        await socket.send(type="answer.done", question_id="q1")
+        await socket.wait_for(lambda m: m["type"] == "question" and m["question"]["id"] == "q2")
+        await socket.send(type="chat", text="Can I have a glass of water?")
+        await socket.send(type="answer.done", question_id="q2")
+        await socket.wait_for(lambda m: m["type"] == "completed")
+        await socket.wait_for(lambda m: m["type"] == "media" and m["state"] == "closed")
+
+        state = await live_server.interview_state(interview.id)
+        assert state["interview"]["status"] == "completed"
+        assert state["media"] is None
+        assert [(a["question_id"], a["kind"], a["text"]) for a in state["answers"]] == [
+            ("q1", "text", "I would cache the hot keys."),
+            ("q2", "chat", "Can I have a glass of water?"),
+        ]
+        with pytest.raises(WhipRejected) as rejected:
+            await publish(live_server, interview.id, token, [AudioStreamTrack()])
+        assert rejected.value.status == 409 and rejected.value.problem["code"] == "interview_closed"
+    finally:
+        await publisher.close()
+        await socket.close()
+
+
+async def test_reconnecting_socket_gets_the_current_question(live_server: LiveServer) -> None:
+    interview, token = await live_server.schedule()
+    publisher = await publish(live_server, interview.id, token, [AudioStreamTrack()])
+    try:
+        await wait_until(lambda: live_server.services.registry.find_live(interview.id).media_connected, what="media")
+        socket = await CandidateSocket.open(live_server.url, interview.id, token)
+        _, question = await socket.wait_for(lambda m: m["type"] == "question")
+        assert question["question"]["id"] == "q1"
+        await socket.close()
+    finally:
+        await publisher.close()
+
+
+async def offer_sdp(*tracks) -> tuple[RTCPeerConnection, str]:  # type: ignore[no-untyped-def]
+    pc = RTCPeerConnection()
+    for track in tracks:
+        pc.addTransceiver(track, direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc, pc.localDescription.sdp
+
+
+async def post_offer(server: LiveServer, interview_id: str, token: str | None, body: str | bytes, content_type: str = "application/sdp") -> httpx.Response:
+    headers = {"Content-Type": content_type}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return await server.http.post(f"{server.url}/api/v1/interviews/{interview_id}/whip", content=body, headers=headers)
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == code and body["status"] == status and body["detail"]
+
+
+async def test_bad_offers_get_clear_errors_and_leave_no_session(live_server: LiveServer) -> None:
+    interview, token = await live_server.schedule()
+    other, other_token = await live_server.schedule()
+    pc, good = await offer_sdp(AudioStreamTrack(), VideoStreamTrack())
+    video_pc, video_only = await offer_sdp(VideoStreamTrack())
+    try:
+        assert_problem(await post_offer(live_server, interview.id, None, good), 401, "missing_token")
+        assert_problem(await post_offer(live_server, interview.id, "not-a-token", good), 401, "invalid_token")
+        expired = live_server.services.signer.issue(interview.id, int(time.time()) - 5)
+        assert_problem(await post_offer(live_server, interview.id, expired, good), 401, "invalid_token")
+        assert_problem(await post_offer(live_server, interview.id, other_token, good), 403, "wrong_interview")
+        assert_problem(await post_offer(live_server, interview.id, token, good, "text/plain"), 415, "unsupported_media_type")
+        assert_problem(await post_offer(live_server, interview.id, token, "hello, server"), 400, "malformed_sdp")
+        assert_problem(await post_offer(live_server, interview.id, token, "v=0\r\nm=audio x\r\n"), 400, "malformed_sdp")
+        assert_problem(await post_offer(live_server, interview.id, token, b"\xff\xfe" * 10), 400, "malformed_sdp")
+        oversized = good + "a=x-padding:" + "p" * (64 * 1024) + "\r\n"
+        assert_problem(await post_offer(live_server, interview.id, token, oversized), 413, "body_too_large")
+        assert_problem(await post_offer(live_server, interview.id, token, video_only), 422, "no_audio")
+        pcmu_only = good.replace("opus/48000/2", "PCMU/8000")
+        assert_problem(await post_offer(live_server, interview.id, token, pcmu_only), 422, "unsupported_codec")
+        assert_problem(await post_offer(live_server, "nope", live_server.services.signer.issue("nope", int(time.time()) + 60), good), 404, "interview_not_found")
+        registry = live_server.services.registry
+        assert registry.media_sessions == 0 and registry.live_interviews == 0
+    finally:
+        await pc.close()
+        await video_pc.close()
+
+
+async def test_second_session_is_refused_while_the_first_keeps_streaming(capturing_server: LiveServer, capture: CapturingConsumer) -> None:
+    server = capturing_server
+    interview, token = await server.schedule()
+    first = await publish(server, interview.id, token, [AudioStreamTrack(), VideoStreamTrack()])
+    try:
+        await wait_until(lambda: capture.ingests and capture.ingests[0].stats.audio_chunks > 10, what="audio")
+        with pytest.raises(WhipRejected) as rejected:
+            await publish(server, interview.id, token, [AudioStreamTrack()])
+        assert rejected.value.status == 409 and rejected.value.problem["code"] == "session_exists"
+        before = capture.ingests[0].stats.audio_chunks
+        await asyncio.sleep(0.5)
+        assert capture.ingests[0].stats.audio_chunks > before + 5, "the first session still receives audio"
+        assert len(capture.ingests) == 1
+    finally:
+        await first.close()
+
+
+async def test_trickle_patch_and_delete_follow_whip(live_server: LiveServer) -> None:
+    interview, token = await live_server.schedule()
+    publisher = await publish(live_server, interview.id, token, [AudioStreamTrack()])
+    resource = publisher.resource
+    assert resource is not None
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/trickle-ice-sdpfrag"}
+    local = publisher.pc.localDescription.sdp
+    ufrag = next(l for l in local.splitlines() if l.startswith("a=ice-ufrag:"))
+    pwd = next(l for l in local.splitlines() if l.startswith("a=ice-pwd:"))
+    frag = f"{ufrag}\r\n{pwd}\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n"
+    try:
+        good = frag + "a=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host\r\na=end-of-candidates\r\n"
+        assert (await live_server.http.patch(resource, content=good, headers=auth)).status_code == 204
+        private = frag + "a=candidate:2 1 udp 2130706431 10.1.2.3 50000 typ host\r\n"
+        assert (await live_server.http.patch(resource, content=private, headers=auth)).status_code == 204
+        restart = "a=ice-ufrag:zzzz\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\n"
+        assert_problem(await live_server.http.patch(resource, content=restart, headers=auth), 422, "ice_restart_unsupported")
+        assert_problem(await live_server.http.patch(resource, content="garbage here", headers=auth), 400, "malformed_sdpfrag")
+        assert_problem(await live_server.http.patch(resource, content=good, headers={**auth, "Content-Type": "text/plain"}), 415, "unsupported_media_type")
+        assert_problem(await live_server.http.patch(resource, content=good, headers={**auth, "Authorization": "Bearer x"}), 401, "invalid_token")
+        await wait_until(lambda: publisher.pc.connectionState == "connected", what="connected")
+
+        deleted = await live_server.http.delete(resource, headers={"Authorization": f"Bearer {token}"})
+        assert deleted.status_code == 200
+        assert live_server.services.registry.media_sessions == 0
+        assert_problem(await live_server.http.delete(resource, headers={"Authorization": f"Bearer {token}"}), 404, "session_not_found")
+        await wait_until(lambda: publisher.pc.connectionState in ("closed", "failed"), what="client sees hang-up")
+    finally:
+        await publisher.close()
+
+
+async def test_full_node_answers_503_with_retry_after(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data", max_live_sessions=1)
+    server, task, app = await start_server(settings)
+    try:
+        async with httpx.AsyncClient(timeout=20) as http:
+            live = LiveServer(app=app, settings=settings, http=http)
+            (a, token_a), (b, token_b) = await live.schedule(), await live.schedule()
+            first = await publish(live, a.id, token_a, [AudioStreamTrack()])
+            _, offer = await offer_sdp(AudioStreamTrack())
+            response = await post_offer(live, b.id, token_b, offer)
+            assert_problem(response, 503, "node_full")
+            assert response.headers["retry-after"] == "30"
+            await first.close()
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_fifty_connect_disconnect_cycles_leave_nothing_behind(live_server: LiveServer) -> None:
+    interview, token = await live_server.schedule()
+    registry = live_server.services.registry
+    process = psutil.Process()
+
+    async def cycle() -> None:
+        publisher = await publish(live_server, interview.id, token, [AudioStreamTrack(), VideoStreamTrack()])
+        await wait_until(lambda: registry.find_live(interview.id) is not None and registry.find_live(interview.id).media_connected, what="connected")
+        await publisher.close()
+
+    for _ in range(3):  # warm-up: codecs, thread pools, first allocations
+        await cycle()
+    await asyncio.sleep(0.5)
+    gc.collect()
+    tasks_before = len(asyncio.all_tasks())
+    rss_before = process.memory_info().rss
+    for _ in range(50):
+        await cycle()
+    await wait_until(lambda: registry.media_sessions == 0 and registry.live_interviews == 0, what="teardown")
+    await asyncio.sleep(1.0)
+    gc.collect()
+    peer_connections = [o for o in gc.get_objects() if isinstance(o, RTCPeerConnection)]
+    growth_mb = (process.memory_info().rss - rss_before) / 2**20
+    print(f"\n50 connect/disconnect cycles: RSS growth {growth_mb:.1f} MiB, tasks {tasks_before} -> {len(asyncio.all_tasks())}")
+    assert len(asyncio.all_tasks()) <= tasks_before
+    assert peer_connections == []
+    assert growth_mb < 100, f"RSS grew {growth_mb:.1f} MiB over 50 cycles"
