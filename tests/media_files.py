@@ -51,26 +51,32 @@ def read_wav_mono(path: Path) -> tuple[np.ndarray, int]:
     return data.reshape(-1, channels).mean(axis=1), rate
 
 
-def envelope(samples: np.ndarray, rate: int, window_s: float = 0.05) -> np.ndarray:
-    """RMS loudness per window."""
+def envelope(samples: np.ndarray, rate: int, window_s: float = 0.05, hop_s: float | None = None) -> np.ndarray:
+    """RMS loudness over `window_s` windows taken every `hop_s` (default: back to back)."""
     n = int(rate * window_s)
-    usable = len(samples) // n * n
-    blocks = samples[:usable].reshape(-1, n)
-    return np.sqrt((blocks**2).mean(axis=1))
+    hop = int(rate * (hop_s or window_s))
+    squares = np.concatenate(([0.0], np.cumsum(samples.astype(np.float64) ** 2)))
+    starts = np.arange(0, len(samples) - n + 1, hop)
+    return np.sqrt(np.maximum(squares[starts + n] - squares[starts], 0.0) / n)
 
 
-def best_envelope_correlation(received: np.ndarray, reference: np.ndarray) -> float:
-    """Pearson r of `received` against the looping `reference`, at the best alignment.
+def best_envelope_correlation(received: np.ndarray, received_rate: int, reference: np.ndarray, reference_rate: int) -> float:
+    """Pearson r between the 50 ms loudness envelopes of `received` and the looping `reference`.
 
-    The browser loops the file from a point we do not know, so `reference` is
-    tiled and every offset within one period is tried.
+    The browser loops the file from a point we do not know, so the reference is
+    tiled and every alignment is tried at 5 ms steps (a coarser step would
+    misalign the windows and understate the match).
     """
-    period = len(reference)
-    tiled = np.tile(reference, len(received) // period + 2)
+    window_s, fine_hop_s = 0.05, 0.005
+    steps_per_window = round(window_s / fine_hop_s)
+    got = envelope(received, received_rate, window_s)
+    period = len(envelope(reference, reference_rate, window_s, fine_hop_s))
+    repeats = int(len(received) / received_rate * reference_rate / len(reference)) + 2
+    fine = envelope(np.tile(reference, repeats), reference_rate, window_s, fine_hop_s)
     best = -1.0
     for offset in range(period):
-        window = tiled[offset : offset + len(received)]
-        if window.std() == 0 or received.std() == 0:
+        window = fine[offset : offset + len(got) * steps_per_window : steps_per_window]
+        if len(window) < len(got) or window.std() == 0 or got.std() == 0:
             continue
-        best = max(best, float(np.corrcoef(received, window)[0, 1]))
+        best = max(best, float(np.corrcoef(got, window)[0, 1]))
     return best

@@ -18,7 +18,7 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from loadtests.whip_client import WhipPublisher, WhipRejected
 from tests.conftest import LiveServer, make_settings, start_server
-from tests.media_files import best_envelope_correlation, envelope, read_wav_mono
+from tests.media_files import best_envelope_correlation, read_wav_mono
 from tests.webrtc_helpers import CandidateSocket, CapturingConsumer, CountingTrack, wait_until
 
 pytestmark = pytest.mark.webrtc
@@ -86,7 +86,7 @@ async def test_decoded_media_matches_what_the_client_sent(
         assert np.allclose(np.diff(starts), 0.032, atol=1e-6), "chunks are contiguous on the media clock"
         received = np.concatenate([c.samples for c in chunks])
         reference, rate = read_wav_mono(speech_wav)
-        r = best_envelope_correlation(envelope(received, 16_000), envelope(reference, rate))
+        r = best_envelope_correlation(received, 16_000, reference, rate)
         assert r >= 0.9, f"loudness envelope correlation {r:.3f}"
     finally:
         await publisher.close()

@@ -76,6 +76,7 @@ async function start() {
 
   const pc = (state.pc = new RTCPeerConnection({ iceServers: [] }));
   pc.addEventListener("connectionstatechange", () => {
+    if (pc.connectionState === "connected") state.connectedAt = performance.now();
     if (pc.connectionState === "failed") $("media-state").textContent = "connection failed";
   });
   const whip = (state.whip = new WhipPublisher(`${location.origin}/api/v1/interviews/${interviewId}/whip`, token));

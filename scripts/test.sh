@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian machine and runs all of it.
+# WebRTC and browser tests run inside a network namespace that has only `lo`,
+# so no test packet can leave loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for tool in chromium:chromium ffmpeg:ffmpeg espeak-ng:espeak-ng sox:sox ip:iproute2; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# Only for the face photo it ships (skimage/data/astronaut.png); none of its code is imported.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps 'scikit-image==0.26.0'
+
+namespace="interview-test-$$"
+if [ "$(id -u)" -eq 0 ] && ip netns add "$namespace" 2>/dev/null; then
+  trap 'ip netns del "$namespace" 2>/dev/null || true' EXIT
+  ip netns exec "$namespace" ip link set lo up
+  in_namespace=(ip netns exec "$namespace")
+elif [ -n "${CI:-}" ]; then
+  echo "error: CI must run WebRTC tests in a network namespace, which needs root and iproute2" >&2
+  exit 1
+else
+  echo "warning: no network namespace (needs root): WebRTC and browser tests will be skipped" >&2
+  in_namespace=()
+fi
+
+"${in_namespace[@]}" .venv/bin/python -m pytest "$@"
