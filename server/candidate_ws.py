@@ -100,16 +100,19 @@ async def _deny(websocket: WebSocket, problem: Problem) -> None:
 
 
 async def _drain(outbox: asyncio.Queue[ServerMessage], sender: asyncio.Task[None]) -> None:
-    for _ in range(50):
-        if outbox.empty() or sender.done():
-            return
-        await asyncio.sleep(0.01)
+    """Wait (briefly) until everything queued so far has been written to the socket."""
+    joined = asyncio.ensure_future(outbox.join())
+    await asyncio.wait({joined, sender}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+    joined.cancel()
 
 
 async def _send_loop(websocket: WebSocket, outbox: asyncio.Queue[ServerMessage]) -> None:
     while True:
         message = await outbox.get()
-        await websocket.send_text(message.model_dump_json())
+        try:
+            await websocket.send_text(message.model_dump_json())
+        finally:
+            outbox.task_done()
 
 
 async def _receive_loop(websocket: WebSocket, live: LiveInterview, deliver: Subscriber, max_bytes: int) -> None:
@@ -133,8 +136,8 @@ async def _receive_loop(websocket: WebSocket, live: LiveInterview, deliver: Subs
         except json.JSONDecodeError:
             fail("invalid_json", "messages must be JSON objects", CLOSE_UNSUPPORTED)
             continue
-        if not isinstance(raw, dict) or raw.get("type") not in CLIENT_MESSAGE_TYPES:
-            kind = raw.get("type") if isinstance(raw, dict) else None
+        kind = raw.get("type") if isinstance(raw, dict) else None
+        if not isinstance(kind, str) or kind not in CLIENT_MESSAGE_TYPES:
             fail("unknown_type", f"unknown message type {kind!r}; expected one of {sorted(CLIENT_MESSAGE_TYPES)}", CLOSE_UNSUPPORTED)
             continue
         try:

@@ -29,8 +29,9 @@ class InviteSigner:
     """Issues and checks invite tokens (JWT, HS256, audience-bound, with expiry)."""
 
     def __init__(self, secret: str) -> None:
-        if len(secret) < 16:
-            raise ValueError("invite secret must be at least 16 characters")
+        if len(secret.encode()) < 32:
+            # HS256 keys shorter than the hash output weaken the signature (RFC 7518 section 3.2).
+            raise ValueError("invite secret must be at least 32 bytes")
         self._secret = secret
 
     def issue(self, interview_id: str, expires_at: int) -> str:

@@ -62,26 +62,25 @@ def add_video_bitrate_hints(sdp: str, start_kbps: int) -> str:
     The x-google-* parameters are ignored by other browsers.
     """
     hint = f"x-google-start-bitrate={start_kbps};x-google-min-bitrate={start_kbps // 2}"
-    lines = sdp.splitlines()
-    in_video = False
-    video_pts: set[str] = set()
-    with_fmtp: set[str] = set()
-    for line in lines:
+    sections: list[list[str]] = [[]]
+    for line in sdp.splitlines():
         if line.startswith("m="):
-            in_video = line.startswith("m=video")
-        elif in_video and (m := _RTPMAP.match(line)) and m.group(2).lower() in VIDEO_CODECS:
-            video_pts.add(m.group(1))
+            sections.append([])
+        sections[-1].append(line)
     out: list[str] = []
-    for line in lines:
-        if line.startswith("a=fmtp:"):
-            pt = line[len("a=fmtp:") :].split(" ", 1)[0]
-            if pt in video_pts:
-                line = f"{line};{hint}"
-                with_fmtp.add(pt)
-        out.append(line)
+    for section in sections:
+        out.extend(_hint_section(section, hint) if section and section[0].startswith("m=video") else section)
+    return "\r\n".join(out) + "\r\n"
+
+
+def _hint_section(lines: list[str], hint: str) -> list[str]:
+    video_pts = {m.group(1) for line in lines if (m := _RTPMAP.match(line)) and m.group(2).lower() in VIDEO_CODECS}
+    with_fmtp = {line[len("a=fmtp:") :].split(" ", 1)[0] for line in lines if line.startswith("a=fmtp:")} & video_pts
     result: list[str] = []
-    for line in out:
+    for line in lines:
+        if line.startswith("a=fmtp:") and line[len("a=fmtp:") :].split(" ", 1)[0] in video_pts:
+            line = f"{line};{hint}"
         result.append(line)
         if (m := _RTPMAP.match(line)) and m.group(1) in video_pts and m.group(1) not in with_fmtp:
             result.append(f"a=fmtp:{m.group(1)} {hint}")
-    return "\r\n".join(result) + "\r\n"
+    return result

@@ -100,12 +100,6 @@ def test_audio_chunker_keeps_the_amplitude_of_a_mono_8khz_sine() -> None:
     assert float(np.sqrt(np.mean(x**2))) == pytest.approx(0.5 / np.sqrt(2), rel=0.05)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="media/audio.py AudioChunker._resample: libswresample's default stereo->mono matrix sums both "
-    "channels at -3 dB, so identical L/R at amplitude A comes out at sqrt(2)*A and full-scale stereo exceeds "
-    "the [-1, 1] range AudioChunk documents",
-)
 def test_audio_chunker_downmixes_identical_stereo_channels_without_gain() -> None:
     frames = [(audio_frame(i, amplitude=0.5), i * 0.02) for i in range(50)]
     x = samples_of(push_all(AudioChunker(CHUNK), frames))[1024:]

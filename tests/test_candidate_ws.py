@@ -1,0 +1,436 @@
+"""The candidate's websocket protocol and the HTTP surface around it, against a real uvicorn server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.conftest import API_KEY, LiveServer
+from tests.webrtc_helpers import CandidateSocket
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def ws_url(server: LiveServer, interview_id: str, token: str | None) -> str:
+    url = server.url.replace("http://", "ws://") + f"/ws/interviews/{interview_id}"
+    return url if token is None else f"{url}?token={token}"
+
+
+async def open_socket(server: LiveServer) -> tuple[ClientConnection, dict[str, Any]]:
+    """Schedule an interview, connect its candidate socket and return it with the hello message."""
+    interview, token = await server.schedule()
+    ws = await connect(ws_url(server, interview.id, token))
+    hello = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert hello["type"] == "hello"
+    return ws, hello
+
+
+async def receive_json(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def until_closed(ws: ClientConnection, timeout: float = 5.0) -> tuple[list[dict[str, Any]], int | None]:
+    """Read every message until the server closes the socket; return them and the close code."""
+    messages: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            messages.append(json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic())))
+    except ConnectionClosed as closed:
+        return messages, closed.rcvd.code if closed.rcvd else None
+
+
+async def ping_pong(ws: ClientConnection) -> dict[str, Any]:
+    await ws.send(json.dumps({"v": 1, "type": "ping"}))
+    return await receive_json(ws)
+
+
+# Handshake and ordinary messages
+
+
+async def test_hello_with_interview_info_arrives_first(live_server: LiveServer) -> None:
+    interview, token = await live_server.schedule(questions=4, language="zh", job_title="数据工程师")
+    socket = await CandidateSocket.open(live_server.url, interview.id, token)
+    try:
+        await socket.wait_for(lambda m: m["type"] == "hello")
+        first = socket.messages[0][1]
+        assert first == {
+            "v": 1,
+            "type": "hello",
+            "interview": {
+                "id": interview.id,
+                "job_title": "数据工程师",
+                "candidate_name": "Alex Chen",
+                "language": "zh",
+                "total_questions": 4,
+                "status": "scheduled",
+            },
+        }
+        # No media yet, so no question is sent.
+        await asyncio.sleep(0.2)
+        assert [m["type"] for _, m in socket.messages] == ["hello"]
+    finally:
+        await socket.close()
+
+
+async def test_ping_gets_pong(live_server: LiveServer) -> None:
+    ws, _ = await open_socket(live_server)
+    async with ws:
+        assert await ping_pong(ws) == {"v": 1, "type": "pong"}
+        assert await ping_pong(ws) == {"v": 1, "type": "pong"}
+
+
+async def test_ready_without_media_sends_no_question(live_server: LiveServer) -> None:
+    ws, _ = await open_socket(live_server)
+    async with ws:
+        await ws.send(json.dumps({"v": 1, "type": "ready"}))
+        # Messages are handled in order, so the pong proves 'ready' was handled without output.
+        assert await ping_pong(ws) == {"v": 1, "type": "pong"}
+
+
+async def test_answer_before_the_interview_starts_gets_not_in_progress(live_server: LiveServer) -> None:
+    ws, _ = await open_socket(live_server)
+    async with ws:
+        await ws.send(json.dumps({"v": 1, "type": "answer.done", "question_id": "q1"}))
+        error = await receive_json(ws)
+        assert error["type"] == "error" and error["code"] == "not_in_progress"
+        assert "scheduled" in error["message"]
+        assert await ping_pong(ws) == {"v": 1, "type": "pong"}
+
+
+async def test_chat_is_recorded_as_an_answer(live_server: LiveServer) -> None:
+    interview, token = await live_server.schedule()
+    async with connect(ws_url(live_server, interview.id, token)) as ws:
+        await receive_json(ws)  # hello
+        await ws.send(json.dumps({"v": 1, "type": "chat", "text": "Can you hear me?"}))
+        assert await ping_pong(ws) == {"v": 1, "type": "pong"}
+    state = await live_server.interview_state(interview.id)
+    assert [(a["question_id"], a["kind"], a["text"]) for a in state["answers"]] == [("q1", "chat", "Can you hear me?")]
+
+
+# Bad messages
+
+
+async def test_unknown_type_gets_an_error_then_close_1003(live_server: LiveServer) -> None:
+    ws, _ = await open_socket(live_server)
+    await ws.send(json.dumps({"v": 1, "type": "subscribe"}))
+    messages, code = await until_closed(ws)
+
+    assert len(messages) == 1
+    assert messages[0]["type"] == "error" and messages[0]["code"] == "unknown_type"
+    assert "'subscribe'" in messages[0]["message"] and "ping" in messages[0]["message"]
+    assert code == 1003
+
+
+@pytest.mark.parametrize("raw", ["[1, 2]", '"ping"', "null", '{"v": 1}'], ids=["array", "string", "null", "no-type"])
+async def test_json_that_is_not_a_typed_object_gets_unknown_type_then_close_1003(live_server: LiveServer, raw: str) -> None:
+    ws, _ = await open_socket(live_server)
+    await ws.send(raw)
+    messages, code = await until_closed(ws)
+    assert [(m["type"], m["code"]) for m in messages] == [("error", "unknown_type")]
+    assert code == 1003
+
+
+@pytest.mark.parametrize("kind", [["ping"], {"name": "ping"}], ids=["list", "object"])
+async def test_unhashable_type_value_gets_unknown_type_then_close_1003(live_server: LiveServer, kind: Any) -> None:
+    ws, _ = await open_socket(live_server)
+    await ws.send(json.dumps({"v": 1, "type": kind}))
+    messages, code = await until_closed(ws)
+    assert [(m["type"], m["code"]) for m in messages] == [("error", "unknown_type")]
+    assert code == 1003
+
+
+async def test_invalid_json_gets_an_error_then_close_1003(live_server: LiveServer) -> None:
+    ws, _ = await open_socket(live_server)
+    await ws.send('{"v": 1, "type": "ping"')
+    messages, code = await until_closed(ws)
+    assert [(m["type"], m["code"]) for m in messages] == [("error", "invalid_json")]
+    assert code == 1003
+
+
+async def test_message_over_16_kib_gets_an_error_then_close_1009(live_server: LiveServer) -> None:
+    limit = live_server.settings.ws_max_message_bytes
+    assert limit == 16 * 1024
+    ws, _ = await open_socket(live_server)
+    # Valid JSON of a known type, just too big: the size check comes first.
+    padding = "x" * (limit - len(json.dumps({"v": 1, "type": "chat", "text": ""})) + 1)
+    message = json.dumps({"v": 1, "type": "chat", "text": padding})
+    assert len(message.encode()) == limit + 1
+    await ws.send(message)
+    messages, code = await until_closed(ws)
+
+    assert [(m["type"], m["code"]) for m in messages] == [("error", "message_too_large")]
+    assert str(limit) in messages[0]["message"]
+    assert code == 1009
+
+
+async def test_message_of_exactly_16_kib_is_not_too_large(live_server: LiveServer) -> None:
+    limit = live_server.settings.ws_max_message_bytes
+    ws, _ = await open_socket(live_server)
+    async with ws:
+        message = json.dumps({"v": 1, "type": "ping", "pad": ""})
+        message = json.dumps({"v": 1, "type": "ping", "pad": "y" * (limit - len(message))})
+        assert len(message.encode()) == limit
+        await ws.send(message)
+        error = await receive_json(ws)
+        # Extra fields are forbidden, so it is invalid, but not for its size, and the socket stays open.
+        assert error["code"] == "invalid_message"
+        assert await ping_pong(ws) == {"v": 1, "type": "pong"}
+
+
+async def test_multibyte_text_is_measured_in_bytes(live_server: LiveServer) -> None:
+    limit = live_server.settings.ws_max_message_bytes
+    ws, _ = await open_socket(live_server)
+    # 6000 three-byte characters: under the limit in characters, over it in UTF-8 bytes.
+    message = json.dumps({"v": 1, "type": "chat", "text": "中" * 6000}, ensure_ascii=False)
+    assert len(message) < limit < len(message.encode())
+    await ws.send(message)
+    messages, code = await until_closed(ws)
+    assert [m["code"] for m in messages] == ["message_too_large"]
+    assert code == 1009
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"v": 1, "type": "answer.text", "question_id": "q1", "text": ""},
+        {"v": 2, "type": "ping"},
+        {"v": 1, "type": "chat"},
+        {"v": 1, "type": "ping", "extra": True},
+        {"v": 1, "type": "answer.done", "question_id": "q" * 65},
+    ],
+    ids=["empty-answer", "wrong-version", "missing-field", "extra-field", "long-question-id"],
+)
+async def test_invalid_payload_of_a_known_type_gets_an_error_and_the_socket_stays_open(
+    live_server: LiveServer, message: dict[str, Any]
+) -> None:
+    ws, _ = await open_socket(live_server)
+    async with ws:
+        await ws.send(json.dumps(message))
+        error = await receive_json(ws)
+        assert error["type"] == "error" and error["code"] == "invalid_message"
+        assert error["message"]  # names the offending field
+        assert await ping_pong(ws) == {"v": 1, "type": "pong"}
+
+
+async def test_invalid_message_names_the_bad_field(live_server: LiveServer) -> None:
+    ws, _ = await open_socket(live_server)
+    async with ws:
+        await ws.send(json.dumps({"v": 1, "type": "answer.text", "question_id": "q1", "text": ""}))
+        error = await receive_json(ws)
+        assert error["code"] == "invalid_message"
+        assert "text" in error["message"]
+
+
+async def test_binary_frame_gets_an_error_then_close_1003(live_server: LiveServer) -> None:
+    ws, _ = await open_socket(live_server)
+    await ws.send(json.dumps({"v": 1, "type": "ping"}).encode())
+    messages, code = await until_closed(ws)
+    assert [(m["type"], m["code"]) for m in messages] == [("error", "binary_not_supported")]
+    assert code == 1003
+
+
+# Handshake refusals
+
+
+async def refused_status(url: str) -> tuple[int, dict[str, Any], str]:
+    with pytest.raises(InvalidStatus) as info:
+        async with connect(url):
+            pass
+    response = info.value.response
+    return response.status_code, json.loads(response.body), response.headers.get("Content-Type", "")
+
+
+async def test_socket_without_token_is_refused_with_401(live_server: LiveServer) -> None:
+    interview, _ = await live_server.schedule()
+    status, body, content_type = await refused_status(ws_url(live_server, interview.id, None))
+    assert status == 401
+    assert body["code"] == "missing_token"
+    assert content_type == PROBLEM_JSON
+
+
+async def test_socket_with_bad_token_is_refused_with_401(live_server: LiveServer) -> None:
+    interview, token = await live_server.schedule()
+    status, body, content_type = await refused_status(ws_url(live_server, interview.id, token[:-4] + "AAAA"))
+    assert status == 401
+    assert body["code"] == "invalid_token"
+    assert content_type == PROBLEM_JSON
+
+
+async def test_socket_with_a_token_for_another_interview_is_refused_with_403(live_server: LiveServer) -> None:
+    first, _ = await live_server.schedule()
+    _, other_token = await live_server.schedule()
+    status, body, _ = await refused_status(ws_url(live_server, first.id, other_token))
+    assert status == 403
+    assert body["code"] == "wrong_interview"
+
+
+async def test_socket_for_a_deleted_interview_is_refused_with_404(live_server: LiveServer) -> None:
+    token = live_server.services.signer.issue("no-such-interview", int(time.time()) + 600)
+    status, body, _ = await refused_status(ws_url(live_server, "no-such-interview", token))
+    assert status == 404
+    assert body["code"] == "interview_not_found"
+
+
+# Isolation
+
+
+async def test_a_broken_socket_does_not_affect_another_interview(live_server: LiveServer) -> None:
+    healthy, healthy_hello = await open_socket(live_server)
+    broken, broken_hello = await open_socket(live_server)
+    assert healthy_hello["interview"]["id"] != broken_hello["interview"]["id"]
+    async with healthy:
+        await broken.send(b"\x00\x01")
+        messages, code = await until_closed(broken)
+        assert [m["code"] for m in messages] == ["binary_not_supported"] and code == 1003
+
+        assert await ping_pong(healthy) == {"v": 1, "type": "pong"}
+        # The broken interview can still be joined again.
+        interview_id = broken_hello["interview"]["id"]
+        assert live_server.services.registry.find_live(interview_id) is None
+        assert live_server.services.registry.find_live(healthy_hello["interview"]["id"]) is not None
+
+
+async def test_two_sockets_on_one_interview_each_get_their_own_pong(live_server: LiveServer) -> None:
+    interview, token = await live_server.schedule()
+    async with connect(ws_url(live_server, interview.id, token)) as a, connect(ws_url(live_server, interview.id, token)) as b:
+        assert (await receive_json(a))["type"] == "hello"
+        assert (await receive_json(b))["type"] == "hello"
+        await a.send("not json")
+        messages, code = await until_closed(a)
+        assert [m["code"] for m in messages] == ["invalid_json"] and code == 1003
+        assert await ping_pong(b) == {"v": 1, "type": "pong"}
+        # a's error went only to a.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(b.recv(), 0.3)
+
+
+# HTTP API and pages
+
+
+def valid_spec(**overrides: Any) -> dict[str, Any]:
+    return {
+        "job_title": "Backend engineer",
+        "candidate_name": "Alex Chen",
+        "questions": [{"id": "q1", "text": "Why this job?"}],
+        **overrides,
+    }
+
+
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        ({"Authorization": "Bearer wrong-key"}, "invalid_api_key"),
+        ({"X-API-Key": "wrong-key"}, "invalid_api_key"),
+        ({}, "missing_api_key"),
+        ({"Authorization": f"Basic {API_KEY}"}, "missing_api_key"),
+    ],
+    ids=["bad-bearer", "bad-x-api-key", "none", "wrong-scheme"],
+)
+async def test_create_interview_without_a_valid_api_key_is_401_problem(
+    live_server: LiveServer, headers: dict[str, str], code: str
+) -> None:
+    response = await live_server.http.post(f"{live_server.url}/api/v1/interviews", json=valid_spec(), headers=headers)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    body = response.json()
+    assert body["status"] == 401 and body["code"] == code
+    assert body["type"].endswith(f"/{code}") and body["title"] == "Unauthorized"
+
+
+async def test_create_interview_with_empty_questions_is_422_with_errors(live_server: LiveServer) -> None:
+    response = await live_server.http.post(
+        f"{live_server.url}/api/v1/interviews", json=valid_spec(questions=[]), headers={"X-API-Key": API_KEY}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM_JSON
+    body = response.json()
+    assert body["code"] == "invalid_interview"
+    assert [e["loc"] for e in body["errors"]] == [["questions"]]
+    assert "at least 1" in body["errors"][0]["msg"]
+
+
+async def test_create_interview_with_a_non_json_body_is_422(live_server: LiveServer) -> None:
+    response = await live_server.http.post(
+        f"{live_server.url}/api/v1/interviews", content=b"job_title=x", headers={"X-API-Key": API_KEY}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"]
+
+
+async def test_create_interview_returns_an_invite_that_opens_the_page(live_server: LiveServer) -> None:
+    response = await live_server.http.post(
+        f"{live_server.url}/api/v1/interviews", json=valid_spec(), headers={"Authorization": f"Bearer {API_KEY}"}
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert response.headers["location"] == f"/api/v1/interviews/{body['interview']['id']}"
+    assert body["invite_url"] == f"{live_server.url}/i/{body['invite_token']}"
+    assert body["interview"]["status"] == "scheduled"
+    page = await live_server.http.get(body["invite_url"])
+    assert page.status_code == 200
+
+
+async def test_get_unknown_interview_is_404_problem(live_server: LiveServer) -> None:
+    response = await live_server.http.get(f"{live_server.url}/api/v1/interviews/nope", headers={"X-API-Key": API_KEY})
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["code"] == "interview_not_found"
+
+
+async def test_get_interview_reports_its_state_without_media(live_server: LiveServer) -> None:
+    interview, _ = await live_server.schedule(questions=2)
+    state = await live_server.interview_state(interview.id)
+    assert state["interview"]["id"] == interview.id
+    assert state["interview"]["status"] == "scheduled"
+    assert len(state["interview"]["questions"]) == 2
+    assert state["media"] is None
+    assert state["answers"] == []
+
+
+async def test_invite_page_with_bad_token_is_a_401_html_page(live_server: LiveServer) -> None:
+    response = await live_server.http.get(f"{live_server.url}/i/not-a-token")
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("text/html")
+    assert "This interview link cannot be used" in response.text
+    assert "invite token is invalid" in response.text
+    assert "candidate.js" not in response.text
+
+
+async def test_invite_page_with_expired_token_says_it_expired(live_server: LiveServer) -> None:
+    interview, _ = await live_server.schedule()
+    token = live_server.services.signer.issue(interview.id, int(time.time()) - 5)
+    response = await live_server.http.get(f"{live_server.url}/i/{token}")
+    assert response.status_code == 401
+    assert "invite has expired" in response.text
+
+
+async def test_invite_page_with_good_token_serves_the_candidate_app(live_server: LiveServer) -> None:
+    _, token = await live_server.schedule()
+    response = await live_server.http.get(f"{live_server.url}/i/{token}")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "candidate.js" in response.text
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    script = await live_server.http.get(f"{live_server.url}/static/candidate/candidate.js")
+    assert script.status_code == 200 and "WebSocket" in script.text
+
+
+async def test_healthz_counts_live_interviews(live_server: LiveServer) -> None:
+    assert (await live_server.http.get(f"{live_server.url}/healthz")).json() == {
+        "status": "ok",
+        "live_interviews": 0,
+        "media_sessions": 0,
+    }
+    ws, _ = await open_socket(live_server)
+    async with ws:
+        health = (await live_server.http.get(f"{live_server.url}/healthz")).json()
+        assert health["live_interviews"] == 1 and health["media_sessions"] == 0
