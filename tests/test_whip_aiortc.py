@@ -291,3 +291,31 @@ async def test_fifty_connect_disconnect_cycles_leave_nothing_behind(live_server:
     assert len(asyncio.all_tasks()) <= tasks_before
     assert peer_connections == []
     assert growth_mb < 100, f"RSS grew {growth_mb:.1f} MiB over 50 cycles"
+
+
+async def test_sessions_that_never_connect_or_vanish_are_freed(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data", ice_connect_timeout_s=1.0)
+    server, task, app = await start_server(settings)
+    try:
+        async with httpx.AsyncClient(timeout=20) as http:
+            live = LiveServer(app=app, settings=settings, http=http)
+            registry = live.services.registry
+            (silent, silent_token), (gone, gone_token) = await live.schedule(), await live.schedule()
+
+            # An offer whose sender never answers connectivity checks.
+            pc, offer = await offer_sdp(AudioStreamTrack())
+            await pc.close()
+            assert (await post_offer(live, silent.id, silent_token, offer)).status_code == 201
+            assert registry.media_sessions == 1
+            await wait_until(lambda: registry.media_sessions == 0, timeout=5, what="unconnected session to expire")
+
+            # A candidate that connects, then disappears without DELETE.
+            publisher = await publish(live, gone.id, gone_token, [AudioStreamTrack()])
+            await wait_until(lambda: registry.find_live(gone.id) is not None and registry.find_live(gone.id).media_connected, what="connected")
+            await publisher.pc.close()
+            await wait_until(lambda: registry.media_sessions == 0, timeout=40, what="vanished session to be freed")
+            assert registry.live_interviews == 0
+            assert (await live.interview_state(gone.id))["media"] is None
+    finally:
+        server.should_exit = True
+        await task
