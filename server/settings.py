@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     port: int = 8000
     public_url: str | None = Field(None, description="Base URL in invite links; defaults to http://host:port")
     data_dir: Path = Path("data")
+    model_dir: Path | None = Field(None, description="Prepared models; defaults to DATA_DIR/models")
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    inference_threads: int = Field(0, ge=0, description="onnxruntime threads per model; 0 = one per core, at most 4")
 
     secret_key: SecretStr | None = Field(None, description="Signs invite tokens; generated into data_dir when unset")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
@@ -75,6 +78,10 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def models_path(self) -> Path:
+        return self.model_dir or self.data_dir / "models"
 
     @property
     def media(self) -> MediaConfig:

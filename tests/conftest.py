@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -134,3 +135,22 @@ def speech_wav(media_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def face_y4m(media_dir: Path) -> Path:
     return make_face_video(media_dir / "face.y4m")
+
+
+MODEL_DIR = Path(os.environ.get("INTERVIEW_MODEL_DIR", Path(__file__).resolve().parent.parent / "data" / "models"))
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """Where prepared models live; scripts/test.sh prepares them before the suite (which has no network)."""
+    return MODEL_DIR
+
+
+def prepared_model_files(*names: str) -> dict[str, dict[str, Path]]:
+    """Prepare (if needed) and hash-check the named models; return their files by model and file name."""
+    from realtime_scoring.models.manifest import load_manifest, verified_files
+    from realtime_scoring.models.prepare import prepare_all
+
+    prepare_all(MODEL_DIR, names=list(names))
+    manifest = load_manifest(MODEL_DIR)
+    return {name: verified_files(manifest[name], MODEL_DIR) for name in names}

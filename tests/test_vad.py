@@ -1,0 +1,110 @@
+"""Silero VAD through the shared batcher: speech spans, end of answer, and odd input."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from media.frames import AudioChunk
+from realtime_scoring.batching import MicroBatcher
+from realtime_scoring.engine import EngineConfig, create_session
+from realtime_scoring.events import AnswerEnded, SpeechEnded, SpeechStarted
+from realtime_scoring.vad import SileroVadModel, VadConfig, VadStream
+from tests.conftest import prepared_model_files
+from tests.media_files import read_wav_mono
+
+
+@pytest.fixture(scope="session")
+def vad_model() -> SileroVadModel:
+    files = prepared_model_files("silero-vad")["silero-vad"]
+    return SileroVadModel(create_session(files["silero_vad.onnx"], EngineConfig(device="cpu", intra_op_threads=1)))
+
+
+def speech_with_silence(path: Path, text: str, before_s: float, after_s: float) -> np.ndarray:
+    raw = path.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-w", str(raw), text], check=True)
+    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(path), "pad", str(before_s), str(after_s)], check=True)
+    samples, rate = read_wav_mono(path)
+    assert rate == 16_000
+    return samples
+
+
+def energy_span(samples: np.ndarray, rate: int = 16_000, window_s: float = 0.01, threshold: float = 0.01) -> tuple[float, float]:
+    n = int(rate * window_s)
+    rms = np.sqrt((samples[: len(samples) // n * n].reshape(-1, n) ** 2).mean(axis=1))
+    loud = np.flatnonzero(rms > threshold)
+    return loud[0] * window_s, (loud[-1] + 1) * window_s
+
+
+def chunks_of(samples: np.ndarray, size: int = 512, start_s: float = 0.0) -> list[AudioChunk]:
+    return [AudioChunk(samples=samples[i : i + size].astype(np.float32), start_s=start_s + i / 16_000) for i in range(0, len(samples) - size + 1, size)]
+
+
+async def run_stream(model: SileroVadModel, chunks: list[AudioChunk], config: VadConfig = VadConfig()) -> list:
+    batcher = MicroBatcher("vad", model.run_batch, max_wait_s=0)
+    stream = VadStream(batcher, config)
+    events = []
+    try:
+        for chunk in chunks:
+            events.extend(await stream.process(chunk))
+    finally:
+        await batcher.close()
+    return events
+
+
+async def test_speech_span_of_a_wav_is_found_within_150_ms(vad_model: SileroVadModel, tmp_path: Path) -> None:
+    samples = speech_with_silence(tmp_path / "one.wav", "I designed the payment service for our online shop.", 1.0, 3.0)
+    truth_start, truth_end = energy_span(samples)
+    events = await run_stream(vad_model, chunks_of(samples))
+    started = [e for e in events if isinstance(e, SpeechStarted)]
+    ended = [e for e in events if isinstance(e, SpeechEnded)]
+    assert started and ended, events
+    assert abs(started[0].time_s - truth_start) <= 0.15, (started[0], truth_start)
+    assert abs(ended[-1].end_s - truth_end) <= 0.15, (ended[-1], truth_end)
+    answer_end = [e for e in events if isinstance(e, AnswerEnded)]
+    assert len(answer_end) == 1 and answer_end[0].time_s == pytest.approx(ended[-1].end_s + 2.5, abs=0.15)
+
+
+async def test_chunk_sizes_other_than_the_model_window_are_reblocked(vad_model: SileroVadModel, tmp_path: Path) -> None:
+    samples = speech_with_silence(tmp_path / "two.wav", "Thank you for the question.", 0.8, 1.0)
+    by_512 = await run_stream(vad_model, chunks_of(samples, 512))
+    by_320 = await run_stream(vad_model, chunks_of(samples, 320))
+    assert [type(e) for e in by_512] == [type(e) for e in by_320]
+    assert by_320[0].time_s == pytest.approx(by_512[0].time_s, abs=0.04)
+
+
+async def test_silence_clipping_and_noise_do_not_count_as_speech(vad_model: SileroVadModel) -> None:
+    rng = np.random.default_rng(7)
+    silence = np.zeros(16_000 * 3, dtype=np.float32)
+    hum = (0.3 * np.sin(2 * np.pi * 50 * np.arange(16_000 * 3) / 16_000)).astype(np.float32)
+    clipped_noise = np.clip(rng.normal(0, 2.0, 16_000 * 3), -1, 1).astype(np.float32)
+    for signal in (silence, hum):
+        assert await run_stream(vad_model, chunks_of(signal)) == []
+    # Full-scale clipped noise may or may not read as speech, but must be processed without error.
+    await run_stream(vad_model, chunks_of(clipped_noise))
+
+
+async def test_sessions_batched_together_get_the_same_answers_as_alone(vad_model: SileroVadModel, tmp_path: Path) -> None:
+    samples = speech_with_silence(tmp_path / "three.wav", "My strongest skill is debugging distributed systems.", 0.5, 3.0)
+    alone = await run_stream(vad_model, chunks_of(samples))
+    batcher = MicroBatcher("vad", vad_model.run_batch, max_wait_s=0.002)
+    streams = [VadStream(batcher) for _ in range(6)]
+    results: list[list] = [[] for _ in streams]
+
+    async def feed(i: int) -> None:
+        # Streams start at different offsets, as sessions do.
+        for chunk in chunks_of(samples, start_s=0.0):
+            results[i].extend(await streams[i].process(chunk))
+
+    try:
+        await asyncio.gather(*(feed(i) for i in range(len(streams))))
+    finally:
+        await batcher.close()
+    assert batcher.stats.max_batch > 1, batcher.stats.as_dict()
+    for events in results:
+        assert [type(e) for e in events] == [type(e) for e in alone]
+        assert all(abs(getattr(a, "time_s", getattr(a, "start_s", 0)) - getattr(b, "time_s", getattr(b, "start_s", 0))) < 1e-6 for a, b in zip(events, alone))
