@@ -1,4 +1,4 @@
-"""The default media consumer: loudness and frame-rate summaries that prove media is arriving."""
+"""Loudness and frame-rate summaries that show a candidate the server really receives them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from media.frames import AudioChunk
 from media.ingest import MediaIngest
 
 SILENCE_DBFS = -100.0
@@ -30,7 +31,11 @@ def dbfs(value: float) -> float:
 
 
 class LevelMeter:
-    """Drains an ingest's queues and reports levels every `interval_s` through `emit`."""
+    """Accumulates what it is shown (`observe_audio`) and reports every `interval_s` through `emit`.
+
+    Frame rate comes from the ingest's own counters, which count every decoded
+    frame, not only the sampled ones.
+    """
 
     def __init__(self, ingest: MediaIngest, emit: Callable[[MediaLevels], None], interval_s: float = 0.5) -> None:
         self._ingest = ingest
@@ -40,33 +45,15 @@ class LevelMeter:
         self._samples = 0
         self._peak = 0.0
 
-    async def run(self) -> None:
-        tasks = [
-            asyncio.create_task(self._drain_audio()),
-            asyncio.create_task(self._drain_video()),
-            asyncio.create_task(self._report()),
-        ]
-        try:
-            await asyncio.gather(*tasks[:2])
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _drain_audio(self) -> None:
-        while (chunk := await self._ingest.audio.get()) is not None:
-            samples = chunk.samples
+    def observe_audio(self, chunk: AudioChunk) -> None:
+        samples = chunk.samples
+        if samples.size:
             self._sum_squares += float(np.dot(samples, samples))
             self._samples += samples.size
-            self._peak = max(self._peak, float(np.max(np.abs(samples))) if samples.size else 0.0)
+            self._peak = max(self._peak, float(np.max(np.abs(samples))))
 
-    async def _drain_video(self) -> None:
-        # Frame rate comes from the ingest's counters; sampled frames are only drained.
-        while await self._ingest.video.get() is not None:
-            pass
-
-    async def _report(self) -> None:
-        last_video_frames = 0
+    async def report_forever(self) -> None:
+        last_video_frames = self._ingest.stats.video_frames
         while True:
             await asyncio.sleep(self._interval_s)
             rms = (self._sum_squares / self._samples) ** 0.5 if self._samples else 0.0
@@ -84,3 +71,21 @@ class LevelMeter:
                 )
             )
             self._sum_squares, self._samples, self._peak = 0.0, 0, 0.0
+
+    async def run(self) -> None:
+        """Stand-alone use: drain the ingest's queues and report until both close."""
+
+        async def drain_audio() -> None:
+            while (chunk := await self._ingest.audio.get()) is not None:
+                self.observe_audio(chunk)
+
+        async def drain_video() -> None:
+            while await self._ingest.video.get() is not None:
+                pass
+
+        reporter = asyncio.create_task(self.report_forever())
+        try:
+            await asyncio.gather(drain_audio(), drain_video())
+        finally:
+            reporter.cancel()
+            await asyncio.gather(reporter, return_exceptions=True)

@@ -26,4 +26,66 @@ class AnswerEnded:
     silence_s: float
 
 
-ScoringEvent = SpeechStarted | SpeechEnded | AnswerEnded
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptSegment:
+    start_s: float
+    end_s: float
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PartialTranscript:
+    """The utterance so far: `stable` text will not change any more, `unstable` may."""
+
+    utterance: int
+    start_s: float
+    until_s: float
+    stable: str
+    unstable: str
+
+
+@dataclass(frozen=True, slots=True)
+class FinalTranscript:
+    utterance: int
+    start_s: float
+    end_s: float
+    text: str
+    language: str
+    segments: tuple[TranscriptSegment, ...]
+    decode_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class FacePresence:
+    """One second of video: how often a face was seen, and whether more than one was."""
+
+    start_s: float
+    end_s: float
+    frames: int
+    frames_with_face: int
+    max_faces: int
+
+    @property
+    def face_present(self) -> bool:
+        return self.frames_with_face * 2 >= self.frames and self.frames > 0
+
+    @property
+    def multiple_faces(self) -> bool:
+        return self.max_faces > 1
+
+
+@dataclass(frozen=True, slots=True)
+class EmotionSummary:
+    """One second of the candidate's (largest) face: smoothed probabilities and the dominant emotion."""
+
+    start_s: float
+    end_s: float
+    dominant: str
+    probabilities: tuple[tuple[str, float], ...]
+
+
+ScoringEvent = (
+    SpeechStarted | SpeechEnded | AnswerEnded | PartialTranscript | FinalTranscript | FacePresence | EmotionSummary
+)

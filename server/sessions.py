@@ -15,7 +15,11 @@ from aiortc.mediastreams import MediaStreamTrack
 from media.ingest import MediaConfig, MediaIngest
 from media.levels import LevelMeter, MediaLevels
 from server.ice import RemoteCandidatePolicy, rtc_configuration
+from realtime_scoring.events import AnswerEnded, FinalTranscript, PartialTranscript, SpeechEnded, SpeechStarted
+from realtime_scoring.pipeline import ScoringEngine
 from server.messages import (
+    Caption,
+    Speech,
     Completed,
     Hello,
     InterviewInfo,
@@ -35,10 +39,41 @@ Emit = Callable[[Any], None]
 MediaConsumer = Callable[[MediaIngest, Emit], Awaitable[None]]
 Subscriber = Callable[[ServerMessage], None]
 
+# How long a closing session waits for its consumer to finish what it already received.
+CONSUMER_DRAIN_S = 15.0
+
 
 def level_meter_consumer(ingest: MediaIngest, emit: Emit) -> Awaitable[None]:
-    """Default consumer until scoring is plugged in: reports what the server hears and sees."""
+    """Media-only consumer (scoring off): reports what the server hears and sees."""
     return LevelMeter(ingest, emit).run()
+
+
+def scoring_consumer(engine: ScoringEngine) -> MediaConsumer:
+    """Feeds each session's media through the scoring pipeline, and the level meter alongside."""
+
+    async def consume(ingest: MediaIngest, emit: Emit) -> None:
+        meter = LevelMeter(ingest, emit)
+        pipeline = engine.new_session(emit)
+
+        async def audio() -> None:
+            while (chunk := await ingest.audio.get()) is not None:
+                meter.observe_audio(chunk)
+                await pipeline.process_audio(chunk)
+
+        async def video() -> None:
+            while (frame := await ingest.video.get()) is not None:
+                await pipeline.process_frame(frame)
+
+        reporter = asyncio.create_task(meter.report_forever())
+        try:
+            await asyncio.gather(audio(), video())
+            await pipeline.finish(ingest.now_s())
+        finally:
+            reporter.cancel()
+            await pipeline.close()
+            await asyncio.gather(reporter, return_exceptions=True)
+
+    return consume
 
 
 class InterviewFlowError(Exception):
@@ -63,6 +98,7 @@ class MediaSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = asyncio.Event()
         self._closing = False
+        self._consumer: asyncio.Task[Any] | None = None
 
     @property
     def closing(self) -> bool:
@@ -73,11 +109,15 @@ class MediaSession:
         """Still connecting or connected (a failed or closed session can be replaced)."""
         return not self._closing and self.pc.connectionState in ("new", "connecting", "connected")
 
-    def spawn(self, coro: Awaitable[Any], name: str) -> None:
+    def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
         task.set_name(f"{name}-{self.id[:8]}")
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
+
+    def start_consumer(self, consumer: MediaConsumer) -> None:
+        self._consumer = self.spawn(consumer(self.ingest, self.live.handle_media_event), "consumer")
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -93,10 +133,15 @@ class MediaSession:
         try:
             current = asyncio.current_task()
             for task in list(self._tasks):
-                if task is not current:
+                if task is not current and task is not self._consumer:
                     task.cancel()
             await self.pc.close()
             await self.ingest.close()
+            if self._consumer is not None:
+                # Closed queues end the consumer, which first finishes what it heard
+                # (the last utterance's transcript); cancel it only if that hangs.
+                await asyncio.wait({self._consumer}, timeout=CONSUMER_DRAIN_S)
+                self._consumer.cancel()
             pending = [t for t in self._tasks if t is not current]
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
@@ -115,6 +160,7 @@ class LiveInterview:
         self._subscribers: list[Subscriber] = []
         self._lock = asyncio.Lock()
         self._on_idle = on_idle
+        self._writes: set[asyncio.Future[None]] = set()
 
     @property
     def id(self) -> str:
@@ -158,7 +204,26 @@ class LiveInterview:
         return QuestionMessage(index=i.current_question, total=len(i.questions), question=i.questions[i.current_question])
 
     def handle_media_event(self, event: Any) -> None:
-        """Route an event from the media consumer to the candidate's sockets."""
+        """Route an event from the media consumer to the candidate's sockets (and finals to the store)."""
+        match event:
+            case SpeechStarted(time_s=t):
+                self.publish(Speech(state="started", time_s=round(t, 3)))
+            case SpeechEnded(end_s=t):
+                self.publish(Speech(state="ended", time_s=round(t, 3)))
+            case AnswerEnded(time_s=t):
+                self.publish(Speech(state="answer_ended", time_s=round(t, 3)))
+            case PartialTranscript():
+                self.publish(
+                    Caption(utterance=event.utterance, final=False, start_s=round(event.start_s, 3),
+                            end_s=round(event.until_s, 3), stable=event.stable, unstable=event.unstable)
+                )
+            case FinalTranscript():
+                self.publish(
+                    Caption(utterance=event.utterance, final=True, start_s=round(event.start_s, 3),
+                            end_s=round(event.end_s, 3), stable=event.text, language=event.language)
+                )
+                if event.text:
+                    self._spawn_store(self._store_final(event))
         if isinstance(event, MediaLevels):
             self.publish(
                 Levels(
@@ -170,6 +235,20 @@ class LiveInterview:
                     video_height=event.video_height,
                 )
             )
+
+    def _spawn_store(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _store_final(self, event: FinalTranscript) -> None:
+        index = self.interview.current_question
+        questions = self.interview.questions
+        question_id = questions[index].id if index < len(questions) else ""
+        segments = [{"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3), "text": s.text} for s in event.segments]
+        await self._store.record_transcript(
+            self.id, question_id, round(event.start_s, 3), round(event.end_s, 3), event.language, event.text, segments
+        )
 
     def attach_media(self, session: MediaSession) -> None:
         self.media = session
@@ -314,7 +393,7 @@ class SessionRegistry:
         answer = add_video_bitrate_hints(answer, self._settings.video_start_bitrate_kbps)
         self._media[session.id] = session
         live.attach_media(session)
-        session.spawn(self._consumer(session.ingest, live.handle_media_event), "consumer")
+        session.start_consumer(self._consumer)
         session.spawn(self._expire_unconnected(session), "connect-timeout")
         return session, answer
 

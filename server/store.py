@@ -29,6 +29,17 @@ CREATE TABLE IF NOT EXISTS answers (
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS answers_by_interview ON answers(interview_id, seq);
+CREATE TABLE IF NOT EXISTS transcripts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    interview_id TEXT NOT NULL REFERENCES interviews(id) ON DELETE CASCADE,
+    question_id TEXT NOT NULL,
+    start_s REAL NOT NULL,
+    end_s REAL NOT NULL,
+    language TEXT NOT NULL,
+    text TEXT NOT NULL,
+    segments TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transcripts_by_interview ON transcripts(interview_id, seq);
 """
 
 
@@ -102,6 +113,28 @@ class InterviewStore:
             (interview_id, question_id, kind, text, time.time()),
         )
         await self._db.commit()
+
+    async def record_transcript(
+        self, interview_id: str, question_id: str, start_s: float, end_s: float, language: str, text: str,
+        segments: list[dict[str, float | str]],
+    ) -> None:
+        await self._db.execute(
+            "INSERT INTO transcripts (interview_id, question_id, start_s, end_s, language, text, segments)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (interview_id, question_id, start_s, end_s, language, text, json.dumps(segments, ensure_ascii=False)),
+        )
+        await self._db.commit()
+
+    async def transcripts(self, interview_id: str) -> list[dict[str, object]]:
+        async with self._db.execute(
+            "SELECT question_id, start_s, end_s, language, text, segments FROM transcripts"
+            " WHERE interview_id = ? ORDER BY seq",
+            (interview_id,),
+        ) as cursor:
+            rows = [dict(row) for row in await cursor.fetchall()]
+        for row in rows:
+            row["segments"] = json.loads(row["segments"])
+        return rows
 
     async def answers(self, interview_id: str) -> list[dict[str, str | float]]:
         async with self._db.execute(

@@ -1,0 +1,147 @@
+"""The scoring pipeline: shared models for the process, and one analysis session per interview.
+
+    audio chunk ─▶ VAD ─▶ speech events ─┐
+              └──────▶ utterance buffer ─▶ transcription ─▶ partial / final transcripts ─▶ emit
+    video frame ─▶ faces ─▶ emotion ─▶ per-second summaries ─────────────────────────────▶ emit
+
+The same object runs whether media comes from WebRTC or from a file.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from media.frames import AudioChunk, VideoFrame
+from realtime_scoring.batching import MicroBatcher
+from realtime_scoring.engine import EngineConfig, create_session
+from realtime_scoring.events import ScoringEvent, SpeechEnded, SpeechStarted
+from realtime_scoring.models.manifest import load_manifest, verified_files
+from realtime_scoring.transcription import SessionTranscription, Transcriber, TranscriptionConfig, TranscriptionService
+from realtime_scoring.vad import SileroVadModel, VadConfig, VadStream
+from realtime_scoring.vision.emotion import EmotionClassifier
+from realtime_scoring.vision.faces import FaceDetector
+from realtime_scoring.vision.session import SessionVision, VisionConfig, emotion_batcher, face_batcher
+
+logger = logging.getLogger(__name__)
+
+Emit = Callable[[ScoringEvent], None]
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    vad: VadConfig = VadConfig()
+    transcription: TranscriptionConfig = TranscriptionConfig()
+    vision: VisionConfig = VisionConfig()
+
+
+class ScoringEngine:
+    """Every model loaded once per process, with one batcher or scheduler each, shared by all sessions."""
+
+    def __init__(
+        self,
+        vad: SileroVadModel,
+        transcriber: Transcriber | None = None,
+        faces: FaceDetector | None = None,
+        emotion: EmotionClassifier | None = None,
+    ) -> None:
+        self.vad_batcher: MicroBatcher = MicroBatcher("vad", vad.run_batch, max_batch=256, max_wait_s=0.001)
+        self.transcription = TranscriptionService(transcriber) if transcriber is not None else None
+        self.face_batcher = face_batcher(faces) if faces is not None else None
+        self.emotion_batcher = emotion_batcher(emotion) if emotion is not None and faces is not None else None
+
+    @classmethod
+    def load(
+        cls, model_dir: Path, config: EngineConfig = EngineConfig(), *, transcribe: bool = True, faces: bool = True, emotion: bool = True
+    ) -> ScoringEngine:
+        """Hash-check and load the models (blocking: call it from a thread at start-up).
+
+        With `emotion` off the emotion model is not even loaded (some jurisdictions
+        forbid emotion inference at work).
+        """
+        manifest = load_manifest(model_dir)
+
+        def session(name: str, file: str, engine_config: EngineConfig = config):  # type: ignore[no-untyped-def]
+            return create_session(verified_files(manifest[name], model_dir)[file], engine_config)
+
+        # Small models get one thread each, so they never contend with the recogniser.
+        small = EngineConfig(config.device, 1, config.cuda_device_id)
+        vad = SileroVadModel(session("silero-vad", "silero_vad.onnx", small))
+        detector = FaceDetector(session("face-detector", "face_detector.onnx", small), min_score=0.6) if faces else None
+        classifier = EmotionClassifier(session("face-emotion", "emotion.onnx", small)) if faces and emotion else None
+        transcriber = None
+        if transcribe:
+            from realtime_scoring.whisper.transcriber import WhisperTranscriber
+
+            files = verified_files(manifest["whisper-base"], model_dir)
+            transcriber = WhisperTranscriber(
+                create_session(files["encoder.onnx"], config),
+                create_session(files["decoder.onnx"], config),
+                files["tokenizer.json"],
+                files["config.json"],
+            )
+        return cls(vad, transcriber, detector, classifier)
+
+    def new_session(self, emit: Emit, config: SessionConfig = SessionConfig()) -> SessionPipeline:
+        return SessionPipeline(self, emit, config)
+
+    def stats(self) -> dict[str, object]:
+        out: dict[str, object] = {"vad": self.vad_batcher.stats.as_dict()}
+        for batcher in (self.face_batcher, self.emotion_batcher):
+            if batcher is not None:
+                out[batcher.name] = batcher.stats.as_dict()
+        if self.transcription is not None:
+            out["transcription"] = vars(self.transcription.stats).copy()
+        return out
+
+    async def close(self) -> None:
+        await self.vad_batcher.close()
+        for batcher in (self.face_batcher, self.emotion_batcher):
+            if batcher is not None:
+                await batcher.close()
+        if self.transcription is not None:
+            await self.transcription.close()
+
+
+class SessionPipeline:
+    """One interview's analysis state; events go to `emit` as soon as they are known."""
+
+    def __init__(self, engine: ScoringEngine, emit: Emit, config: SessionConfig) -> None:
+        self._emit = emit
+        self.vad = VadStream(engine.vad_batcher, config.vad)
+        self.transcription = (
+            SessionTranscription(engine.transcription, emit, config.transcription) if engine.transcription else None
+        )
+        self.vision = (
+            SessionVision(engine.face_batcher, engine.emotion_batcher, emit, config.vision) if engine.face_batcher else None
+        )
+
+    async def process_audio(self, chunk: AudioChunk) -> None:
+        if self.transcription is not None:
+            self.transcription.observe(chunk)
+        for event in await self.vad.process(chunk):
+            if self.transcription is not None:
+                if isinstance(event, SpeechStarted):
+                    self.transcription.start_utterance(event.time_s)
+                elif isinstance(event, SpeechEnded):
+                    self.transcription.end_utterance(event.end_s)
+            self._emit(event)
+
+    async def process_frame(self, frame: VideoFrame) -> None:
+        if self.vision is not None:
+            await self.vision.process(frame)
+
+    async def finish(self, end_s: float) -> None:
+        """End of media: close an open utterance and wait for its final transcript; close the last second."""
+        if self.vision is not None:
+            self.vision.flush()
+        if self.transcription is not None:
+            if self.vad.in_speech:
+                self.transcription.end_utterance(end_s)
+            await self.transcription.drain()
+
+    async def close(self) -> None:
+        if self.transcription is not None:
+            await self.transcription.close()

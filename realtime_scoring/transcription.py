@@ -1,0 +1,279 @@
+"""Streaming transcription: utterance buffers per session, partials with a stable prefix, finals first."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from media.frames import ANALYSIS_SAMPLE_RATE, AudioChunk
+from realtime_scoring.events import FinalTranscript, PartialTranscript, ScoringEvent, TranscriptSegment
+
+logger = logging.getLogger(__name__)
+
+
+class Transcript(Protocol):
+    text: str
+    language: str
+    segments: Any
+
+
+class Transcriber(Protocol):
+    def transcribe(self, samples: np.ndarray, language: str | None = None, prompt: str | None = None) -> Transcript: ...
+
+
+FINAL, PARTIAL = 0, 1
+
+
+@dataclass
+class TranscriptionStats:
+    finals: int = 0
+    partials: int = 0
+    partials_superseded: int = 0
+    busy_s: float = 0.0
+    max_queue_wait_s: float = 0.0
+
+
+@dataclass(order=True)
+class _Job:
+    priority: int
+    deadline: float
+    seq: int
+    samples: np.ndarray = field(compare=False)
+    language: str | None = field(compare=False)
+    future: asyncio.Future[Transcript | None] = field(compare=False)
+    key: object = field(compare=False)
+    queued_at: float = field(compare=False)
+
+
+class TranscriptionService:
+    """One recogniser for the whole process, scheduled earliest-deadline-first, finals before partials.
+
+    On a CPU, batching Whisper gains nothing (MODELS.md), so requests are
+    ordered instead: every session's finals go first, and a session's queued
+    partial is replaced by its newer one rather than run stale.
+    """
+
+    def __init__(self, transcriber: Transcriber) -> None:
+        self._transcriber = transcriber
+        self._heap: list[_Job] = []
+        self._partial_by_key: dict[object, _Job] = {}
+        self._seq = itertools.count()
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcribe")
+        self._worker: asyncio.Task[None] | None = None
+        self.stats = TranscriptionStats()
+
+    async def transcribe(self, samples: np.ndarray, language: str | None, *, final: bool, key: object) -> Transcript | None:
+        """Transcribe; a partial returns None when a newer partial of the same `key` replaced it."""
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._work(), name="transcription-worker")
+        loop = asyncio.get_running_loop()
+        now = time.perf_counter()
+        job = _Job(FINAL if final else PARTIAL, now, next(self._seq), samples, language, loop.create_future(), key, now)
+        if not final:
+            previous = self._partial_by_key.pop(key, None)
+            if previous is not None and not previous.future.done():
+                previous.future.set_result(None)
+                self.stats.partials_superseded += 1
+            self._partial_by_key[key] = job
+        heapq.heappush(self._heap, job)
+        self._wakeup.set()
+        return await job.future
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._heap:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            job = heapq.heappop(self._heap)
+            if job.future.done():
+                continue
+            if job.priority == PARTIAL and self._partial_by_key.get(job.key) is job:
+                del self._partial_by_key[job.key]
+            started = time.perf_counter()
+            self.stats.max_queue_wait_s = max(self.stats.max_queue_wait_s, started - job.queued_at)
+            try:
+                result = await loop.run_in_executor(self._executor, self._transcriber.transcribe, job.samples, job.language)
+            except Exception as exc:  # noqa: BLE001 - the session gets the error, others go on
+                if not job.future.done():
+                    job.future.set_exception(exc)
+                continue
+            finally:
+                self.stats.busy_s += time.perf_counter() - started
+            if job.priority == FINAL:
+                self.stats.finals += 1
+            else:
+                self.stats.partials += 1
+            if not job.future.done():
+                job.future.set_result(result)
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+        for job in self._heap:
+            if not job.future.done():
+                job.future.cancel()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+_CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
+
+
+def _units(text: str) -> list[str]:
+    """Words for space-separated languages, characters for Chinese (which has no spaces)."""
+    if _CJK.search(text):
+        return [c for c in text if not c.isspace()]
+    return text.split()
+
+
+def _join(units: list[str], like: str) -> str:
+    return "".join(units) if _CJK.search(like) else " ".join(units)
+
+
+def agreed_prefix(previous: str, current: str) -> int:
+    """How many units the two hypotheses share from the start (local agreement)."""
+    count = 0
+    for a, b in zip(_units(previous), _units(current)):
+        if a.strip(",.!?，。！？").lower() != b.strip(",.!?，。！？").lower():
+            break
+        count += 1
+    return count
+
+
+@dataclass(frozen=True)
+class TranscriptionConfig:
+    language: str | None = None  # "zh", "en", or None to detect from the first utterance
+    partial_interval_s: float = 1.0
+    min_partial_audio_s: float = 0.6
+    pre_roll_s: float = 0.25
+    max_utterance_s: float = 28.0  # Whisper sees at most 30 s
+
+
+class SessionTranscription:
+    """One session's utterances: audio between SpeechStarted and SpeechEnded, decoded as it grows.
+
+    Partials re-decode the whole utterance so far every `partial_interval_s`;
+    the words two successive hypotheses agree on become stable and never change
+    (local agreement), so captions do not flicker.
+    """
+
+    def __init__(self, service: TranscriptionService, emit: Callable[[ScoringEvent], None], config: TranscriptionConfig = TranscriptionConfig()) -> None:
+        self._service = service
+        self._emit = emit
+        self.config = config
+        self.language = config.language
+        self._recent: list[AudioChunk] = []  # pre-roll before speech is detected
+        self._utterance: list[AudioChunk] | None = None
+        self._utterance_id = 0
+        self._utterance_start_s = 0.0
+        self._last_partial_s = 0.0
+        self._partial_task: asyncio.Task[None] | None = None
+        self._previous_hypothesis = ""
+        self._stable_units: list[str] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def observe(self, chunk: AudioChunk) -> None:
+        if self._utterance is None:
+            self._recent.append(chunk)
+            keep = max(1, int(self.config.pre_roll_s / max(chunk.duration_s, 1e-3)) + 1)
+            del self._recent[:-keep]
+            return
+        self._utterance.append(chunk)
+        duration = chunk.start_s + chunk.duration_s - self._utterance_start_s
+        if duration >= self.config.max_utterance_s:
+            self.end_utterance(chunk.start_s + chunk.duration_s)
+            self.start_utterance(chunk.start_s + chunk.duration_s)
+            return
+        due = chunk.start_s - self._last_partial_s >= self.config.partial_interval_s
+        idle = self._partial_task is None or self._partial_task.done()
+        if due and idle and duration >= self.config.min_partial_audio_s:
+            self._last_partial_s = chunk.start_s
+            self._partial_task = self._spawn(self._partial(self._utterance_id, self._samples(), chunk.start_s + chunk.duration_s))
+
+    def start_utterance(self, time_s: float) -> None:
+        if self._utterance is not None:
+            return
+        self._utterance_id += 1
+        start = time_s - self.config.pre_roll_s
+        self._utterance = [c for c in self._recent if c.start_s + c.duration_s > start]
+        self._utterance_start_s = self._utterance[0].start_s if self._utterance else time_s
+        self._recent = []
+        self._last_partial_s = time_s
+        self._previous_hypothesis = ""
+        self._stable_units = []
+
+    def end_utterance(self, end_s: float) -> None:
+        if self._utterance is None:
+            return
+        chunks = [c for c in self._utterance if c.start_s < end_s + 0.2]
+        self._utterance = None
+        if chunks:
+            samples = np.concatenate([c.samples for c in chunks])
+            self._spawn(self._final(self._utterance_id, samples, self._utterance_start_s, chunks[-1].start_s + chunks[-1].duration_s))
+
+    def _samples(self) -> np.ndarray:
+        assert self._utterance is not None
+        return np.concatenate([c.samples for c in self._utterance])
+
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            logger.error("transcription failed", exc_info=exc)
+
+    async def _partial(self, utterance: int, samples: np.ndarray, until_s: float) -> None:
+        result = await self._service.transcribe(samples, self.language, final=False, key=self)
+        if result is None or utterance != self._utterance_id or self._utterance is None:
+            return  # superseded, or the final is already on its way
+        text = result.text.strip()
+        agreed = agreed_prefix(self._previous_hypothesis, text)
+        units = _units(text)
+        if agreed > len(self._stable_units):
+            self._stable_units = units[:agreed]
+        self._previous_hypothesis = text
+        stable = _join(self._stable_units, text)
+        unstable = _join(units[len(self._stable_units) :], text)
+        self._emit(PartialTranscript(utterance, self._utterance_start_s, until_s, stable, unstable))
+
+    async def _final(self, utterance: int, samples: np.ndarray, start_s: float, end_s: float) -> None:
+        started = time.perf_counter()
+        result = await self._service.transcribe(samples, self.language, final=True, key=self)
+        assert result is not None
+        if self.language is None and result.language:
+            self.language = result.language  # keep the first detection for the whole interview
+        segments = tuple(
+            TranscriptSegment(start_s + float(s[0]), start_s + float(s[1]), str(s[2])) for s in (result.segments or ())
+        )
+        self._emit(
+            FinalTranscript(
+                utterance, start_s, end_s, result.text.strip(), result.language, segments, round(1000 * (time.perf_counter() - started), 1)
+            )
+        )
+
+    async def drain(self) -> None:
+        """Wait for every transcription in flight (end of a recording)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

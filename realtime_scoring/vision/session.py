@@ -1,0 +1,93 @@
+"""One session's face and emotion analysis: frames in, per-second presence and emotion summaries out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from media.frames import VideoFrame
+from realtime_scoring.batching import MicroBatcher
+from realtime_scoring.events import EmotionSummary, FacePresence, ScoringEvent
+from realtime_scoring.vision.emotion import LABELS, EmotionClassifier, EmotionScores
+from realtime_scoring.vision.faces import Face, FaceDetector
+
+FaceBatcher = MicroBatcher[np.ndarray, list[Face]]
+EmotionBatcher = MicroBatcher[tuple[np.ndarray, Face], EmotionScores]
+
+
+def face_batcher(detector: FaceDetector) -> FaceBatcher:
+    return MicroBatcher("faces", detector.detect_batch, max_batch=64, max_wait_s=0.003)
+
+
+def emotion_batcher(classifier: EmotionClassifier) -> EmotionBatcher:
+    def run(requests: Sequence[tuple[np.ndarray, Face]]) -> list[EmotionScores]:
+        return [classifier.classify(rgb, [face])[0] for rgb, face in requests]
+
+    return MicroBatcher("emotion", run, max_batch=64, max_wait_s=0.003)
+
+
+@dataclass(frozen=True)
+class VisionConfig:
+    summary_s: float = 1.0
+    # Weight of the newest second in the emotion average: one odd frame should not flip the label.
+    emotion_smoothing: float = 0.5
+
+
+def largest(faces: Sequence[Face]) -> Face:
+    return max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+
+
+class SessionVision:
+    """Batches this session's frames with everyone else's and summarises each second of video.
+
+    With no emotion batcher (emotion analysis switched off), no emotion model
+    runs and no emotion event exists.
+    """
+
+    def __init__(self, faces: FaceBatcher, emotion: EmotionBatcher | None, emit: Callable[[ScoringEvent], None], config: VisionConfig = VisionConfig()) -> None:
+        self._faces = faces
+        self._emotion = emotion
+        self._emit = emit
+        self.config = config
+        self._window_start: float | None = None
+        self._frames = 0
+        self._with_face = 0
+        self._max_faces = 0
+        self._emotion_sum: np.ndarray | None = None
+        self._emotion_frames = 0
+        self._smoothed: np.ndarray | None = None
+
+    async def process(self, frame: VideoFrame) -> None:
+        if self._window_start is None:
+            self._window_start = frame.time_s
+        while frame.time_s >= self._window_start + self.config.summary_s:
+            self._close_window(self._window_start + self.config.summary_s)
+        faces = await self._faces.submit(frame.rgb)
+        self._frames += 1
+        self._with_face += bool(faces)
+        self._max_faces = max(self._max_faces, len(faces))
+        if faces and self._emotion is not None:
+            scores = await self._emotion.submit((frame.rgb, largest(faces)))
+            vector = np.array([scores.probabilities[label] for label in LABELS])
+            self._emotion_sum = vector if self._emotion_sum is None else self._emotion_sum + vector
+            self._emotion_frames += 1
+
+    def flush(self) -> None:
+        if self._window_start is not None and self._frames:
+            self._close_window(self._window_start + self.config.summary_s)
+
+    def _close_window(self, end_s: float) -> None:
+        start = self._window_start if self._window_start is not None else end_s - self.config.summary_s
+        if self._frames:
+            self._emit(FacePresence(start, end_s, self._frames, self._with_face, self._max_faces))
+        if self._emotion_sum is not None and self._emotion_frames:
+            mean = self._emotion_sum / self._emotion_frames
+            a = self.config.emotion_smoothing
+            self._smoothed = mean if self._smoothed is None else a * mean + (1 - a) * self._smoothed
+            probabilities = tuple((label, round(float(p), 4)) for label, p in zip(LABELS, self._smoothed))
+            self._emit(EmotionSummary(start, end_s, LABELS[int(np.argmax(self._smoothed))], probabilities))
+        self._window_start = end_s
+        self._frames = self._with_face = self._max_faces = self._emotion_frames = 0
+        self._emotion_sum = None
