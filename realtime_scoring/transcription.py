@@ -157,7 +157,7 @@ def agreed_prefix(previous: str, current: str) -> int:
 class TranscriptionConfig:
     language: str | None = None  # "zh", "en", or None to detect from the first utterance
     partial_interval_s: float = 1.0
-    min_partial_audio_s: float = 0.6
+    min_partial_audio_s: float = 0.5  # of speech, before the first partial
     pre_roll_s: float = 0.25
     max_utterance_s: float = 28.0  # Whisper sees at most 30 s
 
@@ -179,7 +179,8 @@ class SessionTranscription:
         self._utterance: list[AudioChunk] | None = None
         self._utterance_id = 0
         self._utterance_start_s = 0.0
-        self._last_partial_s = 0.0
+        self._speech_start_s = 0.0
+        self._last_partial_s: float | None = None
         self._partial_task: asyncio.Task[None] | None = None
         self._previous_hypothesis = ""
         self._stable_units: list[str] = []
@@ -197,10 +198,15 @@ class SessionTranscription:
             self.end_utterance(chunk.start_s + chunk.duration_s)
             self.start_utterance(chunk.start_s + chunk.duration_s)
             return
-        due = chunk.start_s - self._last_partial_s >= self.config.partial_interval_s
+        end_s = chunk.start_s + chunk.duration_s
+        if self._last_partial_s is None:
+            # The first partial goes out as soon as there is enough speech to decode.
+            due = end_s - self._speech_start_s >= self.config.min_partial_audio_s
+        else:
+            due = end_s - self._last_partial_s >= self.config.partial_interval_s
         idle = self._partial_task is None or self._partial_task.done()
-        if due and idle and duration >= self.config.min_partial_audio_s:
-            self._last_partial_s = chunk.start_s
+        if due and idle:
+            self._last_partial_s = end_s
             self._partial_task = self._spawn(self._partial(self._utterance_id, self._samples(), chunk.start_s + chunk.duration_s))
 
     def start_utterance(self, time_s: float) -> None:
@@ -211,7 +217,8 @@ class SessionTranscription:
         self._utterance = [c for c in self._recent if c.start_s + c.duration_s > start]
         self._utterance_start_s = self._utterance[0].start_s if self._utterance else time_s
         self._recent = []
-        self._last_partial_s = time_s
+        self._speech_start_s = time_s
+        self._last_partial_s = None
         self._previous_hypothesis = ""
         self._stable_units = []
 

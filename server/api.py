@@ -57,6 +57,7 @@ async def get_interview(request: Request) -> JSONResponse:
         "interview": interview.model_dump(mode="json"),
         "media": media,
         "answers": await services.store.answers(interview_id),
+        "transcripts": await services.store.transcripts(interview_id),
     }
     return JSONResponse(body)
 

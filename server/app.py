@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -16,7 +17,9 @@ from server.ice import advertise_host_addresses
 from server.invites import InviteSigner
 from server.problems import EXCEPTION_HANDLERS
 from server.services import Services
-from server.sessions import MediaConsumer, SessionRegistry, level_meter_consumer
+from realtime_scoring.engine import EngineConfig
+from realtime_scoring.pipeline import ScoringEngine
+from server.sessions import MediaConsumer, SessionRegistry, level_meter_consumer, scoring_consumer
 from server.settings import Settings
 from server.store import InterviewStore
 
@@ -37,14 +40,26 @@ ROUTES = [
 ]
 
 
-def create_app(settings: Settings, *, media_consumer: MediaConsumer = level_meter_consumer) -> Starlette:
-    """Build the app; the store opens and live sessions close in its lifespan."""
+def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = None) -> Starlette:
+    """Build the app; models load, the store opens and live sessions close in its lifespan.
+
+    Without an explicit `media_consumer`, sessions run the scoring pipeline
+    (or only the level meter when INTERVIEW_SCORING=false).
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         advertise_host_addresses(settings.ice_host_addresses)
+        engine: ScoringEngine | None = None
+        consumer = media_consumer
+        if consumer is None and settings.scoring:
+            config = EngineConfig(device=settings.device, intra_op_threads=settings.inference_threads)
+            engine = await asyncio.to_thread(
+                ScoringEngine.load, settings.models_path, config, emotion=settings.emotion_analysis
+            )
+            consumer = scoring_consumer(engine)
         store = await InterviewStore.open(settings.data_dir / "interviews.sqlite3")
-        registry = SessionRegistry(settings, store, media_consumer)
+        registry = SessionRegistry(settings, store, consumer or level_meter_consumer)
         app.state.services = Services(
             settings=settings,
             store=store,
@@ -57,5 +72,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer = level_mete
         finally:
             await registry.close_all()
             await store.close()
+            if engine is not None:
+                await engine.close()
 
     return Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)  # type: ignore[arg-type]

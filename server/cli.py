@@ -47,6 +47,11 @@ def serve(args: argparse.Namespace) -> None:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = Settings(**overrides)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.scoring:
+        try:
+            prepare_all(settings.models_path)
+        except ModelError as exc:
+            raise SystemExit(f"error: {exc}") from exc
     url = asyncio.run(demo_invite_url(settings))
     print(f"Demo interview: {url}", flush=True)
     print(f"HR API key: in {settings.data_dir / 'api_key'}" if not settings.api_keys else "HR API keys: from INTERVIEW_API_KEYS", flush=True)

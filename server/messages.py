@@ -61,7 +61,7 @@ class InterviewInfo(BaseModel):
     id: str
     job_title: str
     candidate_name: str
-    language: str
+    language: str | None
     total_questions: int
     status: str
 

@@ -31,7 +31,7 @@ class InterviewSpec(BaseModel):
 
     job_title: str = Field(min_length=1, max_length=200)
     candidate_name: str = Field(min_length=1, max_length=200)
-    language: Literal["en", "zh"] = "en"
+    language: Literal["en", "zh"] | None = None  # None: detected from the first answer
     questions: list[Question] = Field(min_length=1, max_length=100)
 
 

@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCPeerConnection
@@ -16,7 +17,8 @@ from media.ingest import MediaConfig, MediaIngest
 from media.levels import LevelMeter, MediaLevels
 from server.ice import RemoteCandidatePolicy, rtc_configuration
 from realtime_scoring.events import AnswerEnded, FinalTranscript, PartialTranscript, SpeechEnded, SpeechStarted
-from realtime_scoring.pipeline import ScoringEngine
+from realtime_scoring.pipeline import ScoringEngine, SessionConfig
+from realtime_scoring.transcription import TranscriptionConfig
 from server.messages import (
     Caption,
     Speech,
@@ -36,14 +38,24 @@ from server.store import InterviewStore
 logger = logging.getLogger(__name__)
 
 Emit = Callable[[Any], None]
-MediaConsumer = Callable[[MediaIngest, Emit], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """What a media consumer may know about the interview it analyses."""
+
+    interview_id: str
+    language: str | None  # the job's language; None lets the recogniser detect it
+
+
+MediaConsumer = Callable[[MediaIngest, Emit, SessionContext], Awaitable[None]]
 Subscriber = Callable[[ServerMessage], None]
 
 # How long a closing session waits for its consumer to finish what it already received.
 CONSUMER_DRAIN_S = 15.0
 
 
-def level_meter_consumer(ingest: MediaIngest, emit: Emit) -> Awaitable[None]:
+def level_meter_consumer(ingest: MediaIngest, emit: Emit, context: SessionContext) -> Awaitable[None]:
     """Media-only consumer (scoring off): reports what the server hears and sees."""
     return LevelMeter(ingest, emit).run()
 
@@ -51,9 +63,9 @@ def level_meter_consumer(ingest: MediaIngest, emit: Emit) -> Awaitable[None]:
 def scoring_consumer(engine: ScoringEngine) -> MediaConsumer:
     """Feeds each session's media through the scoring pipeline, and the level meter alongside."""
 
-    async def consume(ingest: MediaIngest, emit: Emit) -> None:
+    async def consume(ingest: MediaIngest, emit: Emit, context: SessionContext) -> None:
         meter = LevelMeter(ingest, emit)
-        pipeline = engine.new_session(emit)
+        pipeline = engine.new_session(emit, SessionConfig(transcription=TranscriptionConfig(language=context.language)))
 
         async def audio() -> None:
             while (chunk := await ingest.audio.get()) is not None:
@@ -117,7 +129,8 @@ class MediaSession:
         return task
 
     def start_consumer(self, consumer: MediaConsumer) -> None:
-        self._consumer = self.spawn(consumer(self.ingest, self.live.handle_media_event), "consumer")
+        context = SessionContext(self.live.id, self.live.interview.language)
+        self._consumer = self.spawn(consumer(self.ingest, self.live.handle_media_event, context), "consumer")
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     model_dir: Path | None = Field(None, description="Prepared models; defaults to DATA_DIR/models")
     scoring: bool = Field(True, description="Run the models on live media; false = receive and meter only")
+    emotion_analysis: bool = Field(True, description="Facial emotion inference; off = the model is not even loaded")
     device: Literal["auto", "cuda", "cpu"] = "auto"
     inference_threads: int = Field(0, ge=0, description="onnxruntime threads per model; 0 = one per core, at most 4")
 

@@ -154,3 +154,15 @@ def prepared_model_files(*names: str) -> dict[str, dict[str, Path]]:
     prepare_all(MODEL_DIR, names=list(names))
     manifest = load_manifest(MODEL_DIR)
     return {name: verified_files(manifest[name], MODEL_DIR) for name in names}
+
+
+@pytest.fixture(scope="session")
+async def scoring_engine() -> AsyncIterator[object]:
+    """Every model loaded once for the whole test session, on the CPU, as a node would at start-up."""
+    from realtime_scoring.engine import EngineConfig
+    from realtime_scoring.pipeline import ScoringEngine
+
+    prepared_model_files("silero-vad", "face-detector", "face-emotion", "whisper-base")
+    engine = await asyncio.to_thread(ScoringEngine.load, MODEL_DIR, EngineConfig(device="cpu"))
+    yield engine
+    await engine.close()

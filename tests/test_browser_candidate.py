@@ -14,6 +14,7 @@ from playwright.async_api import Page, async_playwright
 
 from tests.conftest import LiveServer, make_settings, start_server
 from tests.media_files import best_envelope_correlation, read_wav_mono
+from server.sessions import scoring_consumer
 from tests.webrtc_helpers import CapturingConsumer
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
@@ -110,3 +111,38 @@ async def test_candidate_page_streams_to_the_server_and_gets_the_first_question(
     await page.screenshot(path=str(ARTIFACTS / f"candidate-{codec}.png"))
     await page.click("#answer-done")
     await page.wait_for_function("document.getElementById('question-text').textContent === 'Question number 2?'")
+
+
+@pytest.fixture
+async def scoring_server(tmp_path: Path, scoring_engine) -> AsyncIterator[LiveServer]:  # type: ignore[no-untyped-def]
+    settings = make_settings(tmp_path / "data")
+    uv, task, app = await start_server(settings, scoring_consumer(scoring_engine))
+    async with httpx.AsyncClient(timeout=20) as http:
+        yield LiveServer(app=app, settings=settings, http=http)
+    uv.should_exit = True
+    await task
+
+
+async def test_live_captions_reach_the_page_while_the_microphone_speaks(scoring_server: LiveServer, page: Page) -> None:
+    interview, token = await scoring_server.schedule()
+    await page.goto(f"{scoring_server.url}/i/{token}")
+    await page.check("#consent")
+    await page.click("#start")
+    await page.wait_for_function("window.interview.messages.some((m) => m.type === 'caption' && m.final)", timeout=45_000)
+    messages = await page.evaluate("window.interview.messages")
+    speech_started = next(m for m in messages if m["type"] == "speech" and m["state"] == "started")
+    partials = [m for m in messages if m["type"] == "caption" and not m["final"]]
+    final = next(m for m in messages if m["type"] == "caption" and m["final"])
+    print(f"\nfirst partial {partials[0]['at'] - speech_started['at']:.0f} ms after speech start: {partials[0]['stable']!r} + {partials[0]['unstable']!r}")
+    print(f"final: {final['stable']!r} ({final['language']})")
+    assert partials and partials[0]["at"] < final["at"], "a partial caption arrives before the final one"
+    assert final["language"] == "en"
+    words = set(final["stable"].lower().replace(".", "").replace(",", "").split())
+    assert {"morning", "name", "alex"} <= words, final["stable"]
+    await page.wait_for_function("document.getElementById('caption-final').textContent.length > 10")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "candidate-captions.png"))
+    state = await scoring_server.interview_state(interview.id)
+    assert state["interview"]["status"] == "in_progress"
+    stored = state["transcripts"]
+    assert stored and stored[0]["question_id"] == "q1" and stored[0]["text"] == final["stable"]

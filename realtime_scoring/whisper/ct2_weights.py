@@ -32,7 +32,7 @@ class Ct2Model:
 class _Cursor:
     """Little-endian reads from an in-memory buffer, with a clear error at a truncated file."""
 
-    def __init__(self, data: bytes, origin: Path) -> None:
+    def __init__(self, data: bytes, origin: str) -> None:
         self._data = data
         self._pos = 0
         self._origin = origin
@@ -65,11 +65,16 @@ def _bfloat16_to_float32(raw: memoryview, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def read_ct2_model(path: Path) -> Ct2Model:
-    """Parse `path`; arrays keep their stored dtype (Whisper base: float16)."""
-    cursor = _Cursor(path.read_bytes(), path)
+    """Parse the file at `path`; arrays keep their stored dtype (Whisper base: float16)."""
+    return parse_ct2_model(path.read_bytes(), str(path))
+
+
+def parse_ct2_model(data: bytes, origin: str = "model.bin") -> Ct2Model:
+    """Parse a whole `model.bin` held in memory (arrays are views into `data`, read-only)."""
+    cursor = _Cursor(data, origin)
     version = cursor.unpack("I")
     if version != SUPPORTED_BINARY_VERSION:
-        raise ValueError(f"{path}: CTranslate2 binary version {version}, this reader knows {SUPPORTED_BINARY_VERSION}")
+        raise ValueError(f"{origin}: CTranslate2 binary version {version}, this reader knows {SUPPORTED_BINARY_VERSION}")
     spec_name = cursor.string()
     revision = cursor.unpack("I")
     variables: dict[str, np.ndarray] = {}
@@ -84,14 +89,14 @@ def read_ct2_model(path: Path) -> Ct2Model:
         elif type_id < len(_DTYPES):
             variables[name] = np.frombuffer(raw, dtype=_DTYPES[type_id]).reshape(shape)
         else:
-            raise ValueError(f"{path}: variable {name!r} has unknown type id {type_id}")
+            raise ValueError(f"{origin}: variable {name!r} has unknown type id {type_id}")
     for _ in range(cursor.unpack("I")):
         alias, target = cursor.string(), cursor.string()
         if target not in variables:
-            raise ValueError(f"{path}: alias {alias!r} points at missing variable {target!r}")
+            raise ValueError(f"{origin}: alias {alias!r} points at missing variable {target!r}")
         variables[alias] = variables[target]
     if not cursor.at_end:
-        raise ValueError(f"{path}: unexpected bytes after the alias table")
+        raise ValueError(f"{origin}: unexpected bytes after the alias table")
     return Ct2Model(spec_name=spec_name, spec_revision=revision, variables=variables)
 
 

@@ -1,0 +1,361 @@
+"""Whisper transcription over the exported ONNX encoder and decoder step: greedy, timestamped, batched."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import onnxruntime as ort
+from opencc import OpenCC
+from tokenizers import Tokenizer
+
+from realtime_scoring.whisper.features import (
+    log_mel,
+    pad_window,
+    window_frames,
+)
+
+SECONDS_PER_TIMESTAMP = 0.02
+MAX_INITIAL_TIMESTAMP_S = 1.0  # the first segment must start within 1 s, as in openai-whisper
+MAX_PROMPT_TOKENS = 223  # half the text context minus one, as in openai-whisper
+MAX_SAMPLE_TOKENS = 224
+# Tokens allowed per second of audio: fast Mandarin is ~6 characters a second, some of them two
+# tokens each, plus two timestamps per segment. A loop runs into this cap instead of to 224.
+TOKENS_PER_SECOND = 12
+MIN_SAMPLE_TOKENS = 16
+# A segment closed less than this before the end of the audio is the last one. Without this
+# rule the model, seeing only padding ahead, starts repeating the clip's last sentences.
+MIN_NEW_SEGMENT_S = 0.5
+# A tail of the same 1-4 tokens four times, or of 5-32 tokens three times, is a decoding loop:
+# stop there and keep one copy (openai-whisper instead re-decodes with sampling, at several
+# times the cost).
+LOOP_UNITS = range(1, 33)
+# openai-whisper's rule for a window with nothing said: likely no speech and an unsure transcript.
+NO_SPEECH_THRESHOLD = 0.6
+LOGPROB_THRESHOLD = -1.0
+
+
+class Segment(NamedTuple):
+    start_s: float
+    end_s: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str
+    segments: list[Segment] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)  # sampled text and timestamp tokens, without EOT
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+
+
+@dataclass(frozen=True)
+class WhisperConfig:
+    """The parts of the exported config.json that decoding needs."""
+
+    n_text_ctx: int
+    n_vocab: int
+    n_layers: int
+    n_heads: int
+    head_dim: int
+    special: dict[str, int]
+    languages: dict[str, int]
+    suppress_ids: tuple[int, ...]
+    suppress_ids_begin: tuple[int, ...]
+
+    @classmethod
+    def load(cls, path: Path) -> WhisperConfig:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return cls(
+            n_text_ctx=int(raw["n_text_ctx"]),
+            n_vocab=int(raw["n_vocab"]),
+            n_layers=int(raw["n_decoder_layers"]),
+            n_heads=int(raw["n_decoder_heads"]),
+            head_dim=int(raw["d_model"]) // int(raw["n_decoder_heads"]),
+            special={k: int(v) for k, v in raw["special_tokens"].items()},
+            languages={k: int(v) for k, v in raw["languages"].items()},
+            suppress_ids=tuple(raw["suppress_ids"]),
+            suppress_ids_begin=tuple(raw["suppress_ids_begin"]),
+        )
+
+
+@dataclass
+class _Stream:
+    """Decoding state of one clip in a batch."""
+
+    language: str
+    max_tokens: int
+    last_timestamp: int  # highest timestamp token allowed: the end of the clip's audio
+    no_speech_prob: float
+    tokens: list[int] = field(default_factory=list)
+    sum_logprob: float = 0.0
+    done: bool = False
+
+
+def _looping_tail(tokens: list[int]) -> int:
+    """How many trailing tokens are repeats of a loop (0: no loop)."""
+    for unit in LOOP_UNITS:
+        copies = 4 if unit <= 4 else 3
+        if len(tokens) < unit * copies:
+            break
+        tail = tokens[-unit:]
+        if all(tokens[-unit * (k + 1) : len(tokens) - unit * k] == tail for k in range(1, copies)):
+            return unit * (copies - 1)
+    return 0
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max()
+    return shifted - np.log(np.exp(shifted).sum())
+
+
+class WhisperTranscriber:
+    """Transcribes clips of up to 30 s. Holds no per-call state: one instance serves every interview."""
+
+    def __init__(
+        self,
+        encoder: ort.InferenceSession,
+        decoder: ort.InferenceSession,
+        tokenizer_path: Path,
+        config_path: Path,
+        languages: Sequence[str] = ("zh", "en"),
+        timestamps: bool = True,
+    ) -> None:
+        self._encoder = encoder
+        self._decoder = decoder
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self._config = config = WhisperConfig.load(config_path)
+        unknown = [code for code in languages if code not in config.languages]
+        if unknown:
+            raise ValueError(f"languages {unknown} are not among Whisper's {sorted(config.languages)}")
+        # Detection picks among these only: an interview is held in one of them, and a short or
+        # accented answer is otherwise sometimes taken for a third language.
+        self._candidates = tuple(languages)
+        self._to_simplified = OpenCC("t2s")
+        # With timestamps off the decoder writes text only (a few tokens fewer) and a transcript
+        # is one segment spanning the clip.
+        self._timestamps = timestamps
+        special = config.special
+        self._eot = special["eot"]
+        self._timestamp_begin = special["timestamp_begin"]
+        self._cross_names = [f"cross_{kv}_{i}" for i in range(config.n_layers) for kv in "kv"]
+        self._present_names = [f"present_{kv}_{i}" for i in range(config.n_layers) for kv in "kv"]
+        # Never sampled: config's list, every special token but EOT, and every language.
+        suppress = np.zeros(config.n_vocab, dtype=bool)
+        suppress[list(config.suppress_ids)] = True
+        suppress[[v for k, v in special.items() if k not in ("eot", "timestamp_begin")]] = True
+        suppress[list(config.languages.values())] = True
+        self._suppress = suppress
+        self._suppress_begin = list(config.suppress_ids_begin)
+
+    # -- public API ------------------------------------------------------------------------------
+
+    def transcribe(self, samples: np.ndarray, language: str | None = None, prompt: str | None = None) -> Transcript:
+        """Text of 16 kHz mono float32 `samples` (at most 30 s are used). `language` None: detect."""
+        return self.transcribe_batch([samples], language, prompt)[0]
+
+    def transcribe_batch(
+        self, clips: Sequence[np.ndarray], language: str | None = None, prompt: str | None = None
+    ) -> list[Transcript]:
+        """Several clips in one encoder run and one decoding loop; all share `language` and `prompt`.
+
+        Every clip is padded to the largest clip's window, so batch clips of similar length. The
+        int8 decoder quantises activations with one scale per call, so a clip's tokens can differ
+        slightly from those it gets alone.
+        """
+        if not clips:
+            return []
+        if language is not None and language not in self._config.languages:
+            raise ValueError(f"unknown language {language!r}")
+        for clip in clips:
+            if clip.ndim != 1 or clip.dtype.kind != "f":
+                raise ValueError(f"expected mono float samples at 16 kHz, got {clip.dtype} of shape {clip.shape}")
+        mels = [log_mel(clip) for clip in clips]
+        frames = window_frames(max(m.shape[1] for m in mels))
+        features = [pad_window(mel, frames) for mel in mels]
+        cross = self._encode(np.stack([f.mel for f in features]))
+
+        prefix = self._prefix(prompt)
+        positions = len(prefix)
+        logits, cache = self._step(np.array([prefix] * len(clips), dtype=np.int64), 0, cross, None)
+        streams = [self._start_stream(row, language, f.duration_s, len(prefix)) for row, f in zip(logits, features)]
+
+        special = self._config.special
+        mode = [] if self._timestamps else [special["notimestamps"]]
+        task = np.array([[self._config.languages[s.language], special["transcribe"], *mode] for s in streams], dtype=np.int64)
+        logits, cache = self._step(task, positions, cross, cache)
+        positions += task.shape[1]
+        while True:
+            next_tokens = [self._sample(s, row) for s, row in zip(streams, logits)]
+            if all(s.done for s in streams):
+                break
+            logits, cache = self._step(np.array(next_tokens, dtype=np.int64)[:, None], positions, cross, cache)
+            positions += 1
+        return [self._finish(s, f.duration_s) for s, f in zip(streams, features)]
+
+    # -- model calls -----------------------------------------------------------------------------
+
+    def _encode(self, mel: np.ndarray) -> dict[str, np.ndarray]:
+        # Only the cross-attention keys/values: the states themselves are not needed to decode.
+        return dict(zip(self._cross_names, self._encoder.run(self._cross_names, {"mel": mel})))
+
+    def _step(
+        self, tokens: np.ndarray, offset: int, cross: dict[str, np.ndarray], cache: list[np.ndarray] | None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One decoder call on new `tokens` [B, S] at positions offset..offset+S-1; returns
+        the last token's logits [B, V] and the grown self-attention cache."""
+        batch, count = tokens.shape
+        config = self._config
+        if cache is None:
+            empty_k = np.zeros((batch, config.n_heads, config.head_dim, 0), dtype=np.float32)
+            empty_v = np.zeros((batch, config.n_heads, 0, config.head_dim), dtype=np.float32)
+            cache = [empty_k, empty_v] * config.n_layers
+        feeds: dict[str, np.ndarray] = {
+            "tokens": tokens,
+            "positions": np.broadcast_to(np.arange(offset, offset + count, dtype=np.int64), (batch, count)).copy(),
+            **cross,
+        }
+        for i in range(config.n_layers):
+            feeds[f"past_k_{i}"] = cache[2 * i]
+            feeds[f"past_v_{i}"] = cache[2 * i + 1]
+        outputs = self._decoder.run(["logits", *self._present_names], feeds)
+        return outputs[0], outputs[1:]
+
+    # -- decoding rules --------------------------------------------------------------------------
+
+    def _prefix(self, prompt: str | None) -> list[int]:
+        special = self._config.special
+        if not prompt or not prompt.strip():
+            return [special["sot"]]
+        # A leading space makes the prompt's first word tokenise as it would mid-sentence.
+        ids = self._tokenizer.encode(" " + prompt.strip(), add_special_tokens=False).ids
+        return [special["startofprev"], *ids[-MAX_PROMPT_TOKENS:], special["sot"]]
+
+    def _start_stream(self, sot_logits: np.ndarray, language: str | None, duration_s: float, prefix_len: int) -> _Stream:
+        """Language and no-speech probability come from the prediction that follows <|startoftranscript|>."""
+        no_speech_prob = float(np.exp(_log_softmax(sot_logits.astype(np.float64))[self._config.special["no_speech"]]))
+        if language is None:
+            scores = [sot_logits[self._config.languages[code]] for code in self._candidates]
+            language = self._candidates[int(np.argmax(scores))]
+        room = self._config.n_text_ctx - prefix_len - 3
+        budget = max(MIN_SAMPLE_TOKENS, math.ceil(TOKENS_PER_SECOND * duration_s))
+        return _Stream(
+            language=language,
+            max_tokens=min(MAX_SAMPLE_TOKENS, budget, room),
+            last_timestamp=self._timestamp_begin + math.ceil(duration_s / SECONDS_PER_TIMESTAMP)
+            if self._timestamps else self._timestamp_begin - 1,
+            no_speech_prob=no_speech_prob,
+        )
+
+    def _sample(self, stream: _Stream, logits: np.ndarray) -> int:
+        """Pick the stream's next token greedily under Whisper's rules; EOT for a finished stream."""
+        if stream.done:
+            return self._eot
+        logits = logits.astype(np.float64)  # a fresh copy, masked in place below
+        logits[self._suppress] = -np.inf
+        begin = self._timestamp_begin
+        logits[stream.last_timestamp + 1 :] = -np.inf
+        sampled = stream.tokens
+        if not sampled:
+            logits[self._suppress_begin] = -np.inf
+        if self._timestamps:
+            self._apply_timestamp_rules(sampled, logits, stream.last_timestamp)
+        logprobs = _log_softmax(logits)
+        if self._timestamps:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                timestamp_mass = np.logaddexp.reduce(logprobs[begin:])
+            if timestamp_mass > logprobs[:begin].max():
+                logprobs[:begin] = -np.inf  # time is more likely than any one text token
+        token = int(np.argmax(logprobs))
+        if token == self._eot or len(sampled) + 1 >= stream.max_tokens:
+            stream.done = True
+        stream.sum_logprob += float(logprobs[token])
+        if token != self._eot:
+            sampled.append(token)
+            if (repeated := _looping_tail(sampled)) > 0:
+                del sampled[-repeated:]
+                stream.done = True
+        return token
+
+    def _apply_timestamp_rules(self, sampled: list[int], logits: np.ndarray, last_timestamp: int) -> None:
+        """openai-whisper's timestamp grammar, applied to `logits` in place, plus an end rule."""
+        begin = self._timestamp_begin
+        if not sampled:
+            # The first token is a timestamp, and the first segment starts within 1 s.
+            logits[:begin] = -np.inf
+            logits[begin + round(MAX_INITIAL_TIMESTAMP_S / SECONDS_PER_TIMESTAMP) + 1 :] = -np.inf
+        else:
+            last_was_timestamp = sampled[-1] >= begin
+            penultimate_was_timestamp = len(sampled) < 2 or sampled[-2] >= begin
+            if last_was_timestamp:
+                if penultimate_was_timestamp:
+                    logits[begin:] = -np.inf  # a segment just closed: text (or EOT) comes next
+                    if len(sampled) >= 2 and sampled[-1] > last_timestamp - MIN_NEW_SEGMENT_S / SECONDS_PER_TIMESTAMP:
+                        logits[: self._eot] = -np.inf  # too close to the end for more speech
+                else:
+                    logits[: self._eot] = -np.inf  # a segment's end: its pair or EOT comes next
+            timestamps = [t for t in sampled if t >= begin]
+            if timestamps:
+                # Time never goes back, and a segment has a non-zero length (else it can loop).
+                lowest = timestamps[-1] if last_was_timestamp and not penultimate_was_timestamp else timestamps[-1] + 1
+                logits[begin:lowest] = -np.inf
+
+    def _finish(self, stream: _Stream, duration_s: float) -> Transcript:
+        # Every sampled token counts, plus EOT where it came (openai-whisper divides the same way).
+        avg_logprob = stream.sum_logprob / (len(stream.tokens) + 1)
+        if stream.no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < LOGPROB_THRESHOLD:
+            return Transcript("", stream.language, [], [], avg_logprob, stream.no_speech_prob)
+        text = self._text([t for t in stream.tokens if t < self._eot], stream.language)
+        if self._timestamps:
+            segments = self._segments(stream.tokens, duration_s, stream.language)
+        else:
+            segments = [Segment(0.0, duration_s, text)] if text else []
+        return Transcript(text, stream.language, segments, list(stream.tokens), avg_logprob, stream.no_speech_prob)
+
+    def _text(self, tokens: list[int], language: str) -> str:
+        text = self._tokenizer.decode(tokens).strip()
+        # Whisper base writes much Mandarin in traditional characters; the product shows simplified.
+        return self._to_simplified.convert(text) if language == "zh" else text
+
+    def _segments(self, tokens: list[int], duration_s: float, language: str) -> list[Segment]:
+        """Split at timestamp tokens: <|t0|> text <|t1|><|t1|> text <|t2|>. A segment left open
+        by the token cap ends with the audio."""
+        segments: list[Segment] = []
+        start = 0.0
+        pending: list[int] = []
+        for token in tokens:
+            if token < self._timestamp_begin:
+                pending.append(token)
+                continue
+            time = min((token - self._timestamp_begin) * SECONDS_PER_TIMESTAMP, duration_s)
+            if pending:
+                segments.append(Segment(start, time, self._text(pending, language)))
+                pending = []
+            start = time
+        if pending:
+            segments.append(Segment(start, duration_s, self._text(pending, language)))
+        return [s for s in segments if s.text]
+
+
+def check_model(files: dict[str, Path]) -> str:
+    """Smoke test for `models verify`: one second of silence through encoder and decoder."""
+    import time
+
+    from realtime_scoring.engine import EngineConfig, create_session
+
+    config = EngineConfig(device="cpu")
+    transcriber = WhisperTranscriber(
+        create_session(files["encoder.onnx"], config), create_session(files["decoder.onnx"], config),
+        files["tokenizer.json"], files["config.json"],
+    )
+    started = time.perf_counter()
+    result = transcriber.transcribe(np.zeros(16_000, dtype=np.float32))
+    elapsed_ms = 1000 * (time.perf_counter() - started)
+    return f"1 s of silence -> {result.text!r}, no-speech probability {result.no_speech_prob:.2f}, {elapsed_ms:.0f} ms"
