@@ -8,7 +8,7 @@ import itertools
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,7 +28,7 @@ class Transcript(Protocol):
 
 
 class Transcriber(Protocol):
-    def transcribe(self, samples: np.ndarray, language: str | None = None, prompt: str | None = None) -> Transcript: ...
+    def transcribe_batch(self, clips: Sequence[np.ndarray], language: str | None = None, prompt: str | None = None) -> list[Transcript]: ...
 
 
 FINAL, PARTIAL = 0, 1
@@ -39,6 +39,7 @@ class TranscriptionStats:
     finals: int = 0
     partials: int = 0
     partials_superseded: int = 0
+    batches: int = 0
     busy_s: float = 0.0
     max_queue_wait_s: float = 0.0
 
@@ -56,15 +57,19 @@ class _Job:
 
 
 class TranscriptionService:
-    """One recogniser for the whole process, scheduled earliest-deadline-first, finals before partials.
+    """One recogniser for the whole process: finals before partials, oldest first, batched.
 
-    On a CPU, batching Whisper gains nothing (MODELS.md), so requests are
-    ordered instead: every session's finals go first, and a session's queued
-    partial is replaced by its newer one rather than run stale.
+    Every session's finals go first; a session's queued partial is replaced by
+    its newer one rather than run stale; whatever is waiting of the same kind
+    runs as one batch.
     """
 
-    def __init__(self, transcriber: Transcriber) -> None:
+    def __init__(self, transcriber: Transcriber, max_batch: int = 8, max_partial_batch: int = 4) -> None:
         self._transcriber = transcriber
+        self._max_batch = max_batch
+        # A running decode cannot be interrupted, so partial batches stay small:
+        # that bounds how long a final can wait behind one.
+        self._max_partial_batch = max_partial_batch
         self._heap: list[_Job] = []
         self._partial_by_key: dict[object, _Job] = {}
         self._seq = itertools.count()
@@ -97,27 +102,59 @@ class TranscriptionService:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            job = heapq.heappop(self._heap)
-            if job.future.done():
+            batch = self._next_batch()
+            if not batch:
                 continue
-            if job.priority == PARTIAL and self._partial_by_key.get(job.key) is job:
-                del self._partial_by_key[job.key]
             started = time.perf_counter()
-            self.stats.max_queue_wait_s = max(self.stats.max_queue_wait_s, started - job.queued_at)
+            for job in batch:
+                self.stats.max_queue_wait_s = max(self.stats.max_queue_wait_s, started - job.queued_at)
             try:
-                result = await loop.run_in_executor(self._executor, self._transcriber.transcribe, job.samples, job.language)
-            except Exception as exc:  # noqa: BLE001 - the session gets the error, others go on
-                if not job.future.done():
-                    job.future.set_exception(exc)
+                results = await loop.run_in_executor(
+                    self._executor, self._transcriber.transcribe_batch, [j.samples for j in batch], batch[0].language
+                )
+            except Exception as exc:  # noqa: BLE001 - the sessions get the error, others go on
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
                 continue
             finally:
                 self.stats.busy_s += time.perf_counter() - started
-            if job.priority == FINAL:
-                self.stats.finals += 1
+            self.stats.batches += 1
+            for job, result in zip(batch, results, strict=True):
+                if job.priority == FINAL:
+                    self.stats.finals += 1
+                else:
+                    self.stats.partials += 1
+                if not job.future.done():
+                    job.future.set_result(result)
+
+    def _next_batch(self) -> list[_Job]:
+        """The most urgent job, with every queued job of the same kind and language (up to max_batch).
+
+        Decoding several utterances together streams the decoder's weights once
+        per step for all of them, which is what makes it cheaper even on a CPU.
+        """
+        first = heapq.heappop(self._heap)
+        while first.future.done():
+            if not self._heap:
+                return []
+            first = heapq.heappop(self._heap)
+        batch, rest = [first], []
+        while self._heap:
+            job = heapq.heappop(self._heap)
+            if job.future.done():
+                continue
+            limit = self._max_batch if first.priority == FINAL else self._max_partial_batch
+            if len(batch) < limit and job.priority == first.priority and job.language == first.language:
+                batch.append(job)
             else:
-                self.stats.partials += 1
-            if not job.future.done():
-                job.future.set_result(result)
+                rest.append(job)
+        for job in rest:
+            heapq.heappush(self._heap, job)
+        for job in batch:
+            if job.priority == PARTIAL and self._partial_by_key.get(job.key) is job:
+                del self._partial_by_key[job.key]
+        return batch
 
     async def close(self) -> None:
         if self._worker is not None:
@@ -185,6 +222,10 @@ class SessionTranscription:
         self._previous_hypothesis = ""
         self._stable_units: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def in_utterance(self) -> bool:
+        return self._utterance is not None
 
     def observe(self, chunk: AudioChunk) -> None:
         if self._utterance is None:

@@ -1,0 +1,113 @@
+"""Transcription scheduling and streaming captions, with the real Whisper model."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from media.frames import AudioChunk
+from realtime_scoring.engine import EngineConfig, create_session
+from realtime_scoring.events import FinalTranscript, PartialTranscript
+from realtime_scoring.transcription import SessionTranscription, TranscriptionConfig, TranscriptionService, agreed_prefix
+from realtime_scoring.whisper.transcriber import WhisperTranscriber
+from tests.conftest import prepared_model_files
+from tests.media_files import read_wav_mono
+
+
+@pytest.fixture(scope="module")
+def transcriber() -> WhisperTranscriber:
+    files = prepared_model_files("whisper-base")["whisper-base"]
+    config = EngineConfig(device="cpu")
+    return WhisperTranscriber(
+        create_session(files["encoder.onnx"], config), create_session(files["decoder.onnx"], config), files["tokenizer.json"], files["config.json"]
+    )
+
+
+@pytest.fixture(scope="module")
+def answer(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+    directory = tmp_path_factory.mktemp("answer")
+    raw, wav = directory / "raw.wav", directory / "answer.wav"
+    text = "I led the migration of our billing system to a new database without any downtime."
+    subprocess.run(["espeak-ng", "-s", "150", "-w", str(raw), text], check=True)
+    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav)], check=True)
+    return read_wav_mono(wav)[0]
+
+
+def test_local_agreement_counts_shared_leading_words_and_characters() -> None:
+    assert agreed_prefix("I led the", "I led the migration") == 3
+    assert agreed_prefix("I lead the", "I led the") == 1
+    assert agreed_prefix("Hello, world", "hello world again") == 2
+    assert agreed_prefix("我负责数据库", "我负责数据迁移") == 5
+
+
+async def test_finals_overtake_partials_and_a_newer_partial_replaces_a_queued_one(transcriber, answer) -> None:  # type: ignore[no-untyped-def]
+    service = TranscriptionService(transcriber)
+    done: list[str] = []
+
+    async def job(name: str, final: bool, key: object) -> object:
+        result = await service.transcribe(answer[: 16000 * 3], "en", final=final, key=key)
+        done.append(name)
+        return result
+
+    try:
+        busy = asyncio.create_task(job("busy", True, "a"))
+        await asyncio.sleep(0.05)  # the worker is now decoding `busy`
+        old_partial = asyncio.create_task(job("old partial", False, "b"))
+        await asyncio.sleep(0)
+        new_partial = asyncio.create_task(job("new partial", False, "b"))
+        await asyncio.sleep(0)
+        final = asyncio.create_task(job("final", True, "c"))
+        results = await asyncio.gather(busy, old_partial, new_partial, final)
+    finally:
+        await service.close()
+    assert results[1] is None, "the superseded partial is never decoded"
+    assert done.index("final") < done.index("new partial")
+    assert results[3].text and results[3].text == results[0].text
+    assert service.stats.partials_superseded == 1 and service.stats.partials == 1 and service.stats.finals == 2
+
+
+async def test_queued_finals_of_several_sessions_run_as_one_batch(transcriber, answer) -> None:  # type: ignore[no-untyped-def]
+    service = TranscriptionService(transcriber)
+    try:
+        first = asyncio.create_task(service.transcribe(answer[:16000], "en", final=True, key=0))
+        await asyncio.sleep(0.05)
+        queued = [asyncio.create_task(service.transcribe(answer[: 16000 * 3], "en", final=True, key=i)) for i in range(1, 5)]
+        results = await asyncio.gather(first, *queued)
+    finally:
+        await service.close()
+    assert service.stats.finals == 5 and service.stats.batches == 2
+    assert all("migration" in r.text.lower() or "led" in r.text.lower() for r in results[1:])
+
+
+async def test_captions_grow_with_a_stable_prefix_then_end_in_a_final(transcriber, answer) -> None:  # type: ignore[no-untyped-def]
+    service = TranscriptionService(transcriber)
+    events: list = []
+    session = SessionTranscription(service, events.append, TranscriptionConfig(language="en", partial_interval_s=0.5))
+    audio = np.concatenate([np.zeros(8000, np.float32), answer, np.zeros(8000, np.float32)])
+    chunks = [AudioChunk(audio[i : i + 512], i / 16000) for i in range(0, len(audio) - 511, 512)]
+    speech_start, speech_end = 0.5, 0.5 + len(answer) / 16000
+    try:
+        started = False
+        for chunk in chunks:
+            if not started and chunk.start_s >= speech_start:
+                session.start_utterance(chunk.start_s)
+                started = True
+            session.observe(chunk)
+            if chunk.start_s >= speech_end and session.in_utterance:
+                session.end_utterance(speech_end)
+            await asyncio.sleep(0.032)  # real time, so partials can run while audio arrives
+        await session.drain()
+    finally:
+        await service.close()
+    partials = [e for e in events if isinstance(e, PartialTranscript)]
+    finals = [e for e in events if isinstance(e, FinalTranscript)]
+    assert len(partials) >= 2 and len(finals) == 1
+    assert events.index(finals[0]) > events.index(partials[0])
+    for earlier, later in zip(partials, partials[1:]):
+        assert later.stable.startswith(earlier.stable), (earlier.stable, later.stable)
+    assert "database" in finals[0].text.lower() and finals[0].language == "en"
+    assert finals[0].start_s <= speech_start and finals[0].end_s >= speech_end - 0.1
