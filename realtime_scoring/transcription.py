@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from media.frames import ANALYSIS_SAMPLE_RATE, AudioChunk
+from media.frames import AudioChunk
 from realtime_scoring.events import FinalTranscript, PartialTranscript, ScoringEvent, TranscriptSegment
 
 logger = logging.getLogger(__name__)
@@ -190,6 +190,20 @@ def agreed_prefix(previous: str, current: str) -> int:
     return count
 
 
+def extend_stable(stable: list[str], previous: str, current: str) -> list[str]:
+    """The stable words after `current`: the old ones plus what `previous` and `current` now agree on.
+
+    Stable words only ever grow. They are extended only while the current
+    hypothesis still starts with them, so a decoder that changes its mind about
+    an earlier word cannot rewrite what the candidate already saw as settled.
+    """
+    committed = len(stable)
+    agreed = agreed_prefix(previous, current)
+    if agreed <= committed or agreed_prefix(_join(stable, current), current) != committed:
+        return stable
+    return stable + _units(current)[committed:agreed]
+
+
 @dataclass(frozen=True)
 class TranscriptionConfig:
     language: str | None = None  # "zh", "en", or None to detect from the first utterance
@@ -292,10 +306,8 @@ class SessionTranscription:
         if result is None or utterance != self._utterance_id or self._utterance is None:
             return  # superseded, or the final is already on its way
         text = result.text.strip()
-        agreed = agreed_prefix(self._previous_hypothesis, text)
         units = _units(text)
-        if agreed > len(self._stable_units):
-            self._stable_units = units[:agreed]
+        self._stable_units = extend_stable(self._stable_units, self._previous_hypothesis, text)
         self._previous_hypothesis = text
         stable = _join(self._stable_units, text)
         unstable = _join(units[len(self._stable_units) :], text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import time
@@ -17,7 +18,7 @@ from starlette.applications import Starlette
 
 from server.app import create_app
 from server.cli import WS_MAX_FRAME_BYTES
-from server.schemas import Interview, InterviewSpec, Question
+from server.schemas import Interview, Question
 from server.services import Services
 from server.sessions import MediaConsumer, level_meter_consumer
 from server.settings import Settings
@@ -110,16 +111,23 @@ async def start_server(settings: Settings, consumer: MediaConsumer = level_meter
     return server, task, app
 
 
-@pytest.fixture
-async def live_server(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[LiveServer]:
-    """A real uvicorn server on a free loopback port. Tests may set `media_consumer` via indirect param."""
-    consumer = getattr(request, "param", None) or level_meter_consumer
-    settings = make_settings(tmp_path / "data")
+@contextlib.asynccontextmanager
+async def serving(settings: Settings, consumer: MediaConsumer = level_meter_consumer) -> AsyncIterator[LiveServer]:
+    """Run a real uvicorn server with `settings` for the duration of the block."""
     server, task, app = await start_server(settings, consumer)
-    async with httpx.AsyncClient(timeout=20) as http:
-        yield LiveServer(app=app, settings=settings, http=http)
-    server.should_exit = True
-    await task
+    try:
+        async with httpx.AsyncClient(timeout=20) as http:
+            yield LiveServer(app=app, settings=settings, http=http)
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def live_server(tmp_path: Path) -> AsyncIterator[LiveServer]:
+    """A real uvicorn server on a free loopback port, media-only (level meter)."""
+    async with serving(make_settings(tmp_path / "data")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -7,12 +7,11 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from tests.conftest import LiveServer, make_settings, start_server
+from tests.conftest import LiveServer, make_settings, serving
 from tests.media_files import best_envelope_correlation, read_wav_mono
 from server.sessions import scoring_consumer
 from tests.webrtc_helpers import CapturingConsumer
@@ -40,12 +39,8 @@ async def capture() -> CapturingConsumer:
 
 @pytest.fixture
 async def server(tmp_path: Path, capture: CapturingConsumer) -> AsyncIterator[LiveServer]:
-    settings = make_settings(tmp_path / "data")
-    uv, task, app = await start_server(settings, capture)
-    async with httpx.AsyncClient(timeout=20) as http:
-        yield LiveServer(app=app, settings=settings, http=http)
-    uv.should_exit = True
-    await task
+    async with serving(make_settings(tmp_path / "data"), capture) as live:
+        yield live
 
 
 @pytest.fixture
@@ -115,12 +110,8 @@ async def test_candidate_page_streams_to_the_server_and_gets_the_first_question(
 
 @pytest.fixture
 async def scoring_server(tmp_path: Path, scoring_engine) -> AsyncIterator[LiveServer]:  # type: ignore[no-untyped-def]
-    settings = make_settings(tmp_path / "data")
-    uv, task, app = await start_server(settings, scoring_consumer(scoring_engine))
-    async with httpx.AsyncClient(timeout=20) as http:
-        yield LiveServer(app=app, settings=settings, http=http)
-    uv.should_exit = True
-    await task
+    async with serving(make_settings(tmp_path / "data"), scoring_consumer(scoring_engine)) as live:
+        yield live
 
 
 async def test_live_captions_reach_the_page_while_the_microphone_speaks(scoring_server: LiveServer, page: Page) -> None:

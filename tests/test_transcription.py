@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,13 @@ import pytest
 from media.frames import AudioChunk
 from realtime_scoring.engine import EngineConfig, create_session
 from realtime_scoring.events import FinalTranscript, PartialTranscript
-from realtime_scoring.transcription import SessionTranscription, TranscriptionConfig, TranscriptionService, agreed_prefix
+from realtime_scoring.transcription import (
+    SessionTranscription,
+    TranscriptionConfig,
+    TranscriptionService,
+    agreed_prefix,
+    extend_stable,
+)
 from realtime_scoring.whisper.transcriber import WhisperTranscriber
 from tests.conftest import prepared_model_files
 from tests.media_files import read_wav_mono
@@ -111,3 +116,19 @@ async def test_captions_grow_with_a_stable_prefix_then_end_in_a_final(transcribe
         assert later.stable.startswith(earlier.stable), (earlier.stable, later.stable)
     assert "database" in finals[0].text.lower() and finals[0].language == "en"
     assert finals[0].start_s <= speech_start and finals[0].end_s >= speech_end - 0.1
+
+
+def test_stable_words_are_never_rewritten_when_the_decoder_changes_its_mind() -> None:
+    hypotheses = [
+        "I led the", "I led the team", "I lead the team to", "I lead the team to win", "I led the team to win it",
+        "I led the team to win it all",
+    ]
+    stable: list[str] = []
+    previous = ""
+    seen = []
+    for text in hypotheses:
+        stable = extend_stable(stable, previous, text)
+        previous = text
+        seen.append(" ".join(stable))
+    # "lead" never replaces the settled "led"; agreement resumes once the decoder returns to it.
+    assert seen == ["", "I led the", "I led the", "I led the", "I led the", "I led the team to win it"]

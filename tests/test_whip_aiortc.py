@@ -17,7 +17,7 @@ from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from loadtests.whip_client import WhipPublisher, WhipRejected
-from tests.conftest import LiveServer, make_settings, start_server
+from tests.conftest import LiveServer, make_settings, serving
 from tests.media_files import best_envelope_correlation, read_wav_mono
 from tests.webrtc_helpers import CandidateSocket, CapturingConsumer, CountingTrack, wait_until
 
@@ -31,12 +31,8 @@ async def capture() -> CapturingConsumer:
 
 @pytest.fixture
 async def capturing_server(tmp_path: Path, capture: CapturingConsumer) -> AsyncIterator[LiveServer]:
-    settings = make_settings(tmp_path / "data")
-    server, task, app = await start_server(settings, capture)
-    async with httpx.AsyncClient(timeout=20) as http:
-        yield LiveServer(app=app, settings=settings, http=http)
-    server.should_exit = True
-    await task
+    async with serving(make_settings(tmp_path / "data"), capture) as server:
+        yield server
 
 
 async def publish(server: LiveServer, interview_id: str, token: str, tracks, codec: str | None = None) -> WhipPublisher:  # type: ignore[no-untyped-def]
@@ -247,21 +243,14 @@ async def test_trickle_patch_and_delete_follow_whip(live_server: LiveServer) -> 
 
 
 async def test_full_node_answers_503_with_retry_after(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path / "data", max_live_sessions=1)
-    server, task, app = await start_server(settings)
-    try:
-        async with httpx.AsyncClient(timeout=20) as http:
-            live = LiveServer(app=app, settings=settings, http=http)
-            (a, token_a), (b, token_b) = await live.schedule(), await live.schedule()
-            first = await publish(live, a.id, token_a, [AudioStreamTrack()])
-            _, offer = await offer_sdp(AudioStreamTrack())
-            response = await post_offer(live, b.id, token_b, offer)
-            assert_problem(response, 503, "node_full")
-            assert response.headers["retry-after"] == "30"
-            await first.close()
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(make_settings(tmp_path / "data", max_live_sessions=1)) as live:
+        (a, token_a), (b, token_b) = await live.schedule(), await live.schedule()
+        first = await publish(live, a.id, token_a, [AudioStreamTrack()])
+        _, offer = await offer_sdp(AudioStreamTrack())
+        response = await post_offer(live, b.id, token_b, offer)
+        assert_problem(response, 503, "node_full")
+        assert response.headers["retry-after"] == "30"
+        await first.close()
 
 
 async def test_fifty_connect_disconnect_cycles_leave_nothing_behind(live_server: LiveServer) -> None:
@@ -294,28 +283,21 @@ async def test_fifty_connect_disconnect_cycles_leave_nothing_behind(live_server:
 
 
 async def test_sessions_that_never_connect_or_vanish_are_freed(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path / "data", ice_connect_timeout_s=1.0)
-    server, task, app = await start_server(settings)
-    try:
-        async with httpx.AsyncClient(timeout=20) as http:
-            live = LiveServer(app=app, settings=settings, http=http)
-            registry = live.services.registry
-            (silent, silent_token), (gone, gone_token) = await live.schedule(), await live.schedule()
+    async with serving(make_settings(tmp_path / "data", ice_connect_timeout_s=1.0)) as live:
+        registry = live.services.registry
+        (silent, silent_token), (gone, gone_token) = await live.schedule(), await live.schedule()
 
-            # An offer whose sender never answers connectivity checks.
-            pc, offer = await offer_sdp(AudioStreamTrack())
-            await pc.close()
-            assert (await post_offer(live, silent.id, silent_token, offer)).status_code == 201
-            assert registry.media_sessions == 1
-            await wait_until(lambda: registry.media_sessions == 0, timeout=5, what="unconnected session to expire")
+        # An offer whose sender never answers connectivity checks.
+        pc, offer = await offer_sdp(AudioStreamTrack())
+        await pc.close()
+        assert (await post_offer(live, silent.id, silent_token, offer)).status_code == 201
+        assert registry.media_sessions == 1
+        await wait_until(lambda: registry.media_sessions == 0, timeout=5, what="unconnected session to expire")
 
-            # A candidate that connects, then disappears without DELETE.
-            publisher = await publish(live, gone.id, gone_token, [AudioStreamTrack()])
-            await wait_until(lambda: registry.find_live(gone.id) is not None and registry.find_live(gone.id).media_connected, what="connected")
-            await publisher.pc.close()
-            await wait_until(lambda: registry.media_sessions == 0, timeout=40, what="vanished session to be freed")
-            assert registry.live_interviews == 0
-            assert (await live.interview_state(gone.id))["media"] is None
-    finally:
-        server.should_exit = True
-        await task
+        # A candidate that connects, then disappears without DELETE.
+        publisher = await publish(live, gone.id, gone_token, [AudioStreamTrack()])
+        await wait_until(lambda: registry.find_live(gone.id) is not None and registry.find_live(gone.id).media_connected, what="connected")
+        await publisher.pc.close()
+        await wait_until(lambda: registry.media_sessions == 0, timeout=40, what="vanished session to be freed")
+        assert registry.live_interviews == 0
+        assert (await live.interview_state(gone.id))["media"] is None
