@@ -225,7 +225,7 @@ def test_mandarin_answers_come_out_in_simplified_characters(transcriber: Whisper
         errors += edit_distance(reference, hanzi(result.text))
         total += len(reference)
     assert total, "no clips"
-    assert errors / total <= 0.15
+    assert errors / total <= 0.10, f"CER {errors / total:.3f}"
 
 
 def test_a_decoding_loop_is_cut_to_one_copy() -> None:
