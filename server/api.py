@@ -58,6 +58,7 @@ async def get_interview(request: Request) -> JSONResponse:
         "media": media,
         "answers": await services.store.answers(interview_id),
         "transcripts": await services.store.transcripts(interview_id),
+        "video": _video_summary(await services.store.observations(interview_id, "face")),
     }
     return JSONResponse(body)
 
@@ -67,3 +68,13 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(
         {"status": "ok", "live_interviews": registry.live_interviews, "media_sessions": registry.media_sessions}
     )
+
+
+def _video_summary(seconds: list[dict[str, object]]) -> dict[str, int]:
+    """How many analysed seconds showed the candidate's face, and how many showed more than one face."""
+    data = [row["data"] for row in seconds]
+    return {
+        "seconds": len(data),
+        "face_present_seconds": sum(2 * d["frames_with_face"] >= d["frames"] for d in data),  # type: ignore[index,operator]
+        "multiple_faces_seconds": sum(d["max_faces"] > 1 for d in data),  # type: ignore[index,operator]
+    }

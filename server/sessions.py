@@ -16,7 +16,15 @@ from aiortc.mediastreams import MediaStreamTrack
 from media.ingest import MediaConfig, MediaIngest
 from media.levels import LevelMeter, MediaLevels
 from server.ice import RemoteCandidatePolicy, rtc_configuration
-from realtime_scoring.events import AnswerEnded, FinalTranscript, PartialTranscript, SpeechEnded, SpeechStarted
+from realtime_scoring.events import (
+    AnswerEnded,
+    EmotionSummary,
+    FacePresence,
+    FinalTranscript,
+    PartialTranscript,
+    SpeechEnded,
+    SpeechStarted,
+)
 from realtime_scoring.pipeline import ScoringEngine, SessionConfig
 from realtime_scoring.transcription import TranscriptionConfig
 from server.messages import (
@@ -230,6 +238,12 @@ class LiveInterview:
                     Caption(utterance=event.utterance, final=False, start_s=round(event.start_s, 3),
                             end_s=round(event.until_s, 3), stable=event.stable, unstable=event.unstable)
                 )
+            case FacePresence():
+                data = {"frames": event.frames, "frames_with_face": event.frames_with_face, "max_faces": event.max_faces}
+                self._spawn_store(self._store_observation("face", event.start_s, event.end_s, data))
+            case EmotionSummary():
+                data = {"dominant": event.dominant, "probabilities": dict(event.probabilities)}
+                self._spawn_store(self._store_observation("emotion", event.start_s, event.end_s, data))
             case FinalTranscript():
                 self.publish(
                     Caption(utterance=event.utterance, final=True, start_s=round(event.start_s, 3),
@@ -254,10 +268,15 @@ class LiveInterview:
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
+    def _current_question_id(self) -> str:
+        index, questions = self.interview.current_question, self.interview.questions
+        return questions[index].id if index < len(questions) else ""
+
+    async def _store_observation(self, kind: str, start_s: float, end_s: float, data: dict[str, object]) -> None:
+        await self._store.record_observation(self.id, self._current_question_id(), kind, round(start_s, 3), round(end_s, 3), data)
+
     async def _store_final(self, event: FinalTranscript) -> None:
-        index = self.interview.current_question
-        questions = self.interview.questions
-        question_id = questions[index].id if index < len(questions) else ""
+        question_id = self._current_question_id()
         segments = [{"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3), "text": s.text} for s in event.segments]
         await self._store.record_transcript(
             self.id, question_id, round(event.start_s, 3), round(event.end_s, 3), event.language, event.text, segments
@@ -305,10 +324,7 @@ class LiveInterview:
             await self._store.record_answer(self.id, question_id, "text", text)
 
     async def chat(self, text: str) -> None:
-        index = self.interview.current_question
-        questions = self.interview.questions
-        question_id = questions[index].id if index < len(questions) else ""
-        await self._store.record_answer(self.id, question_id, "chat", text)
+        await self._store.record_answer(self.id, self._current_question_id(), "chat", text)
 
     def _require_current(self, question_id: str) -> QuestionMessage:
         current = self.current_question()

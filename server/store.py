@@ -40,6 +40,16 @@ CREATE TABLE IF NOT EXISTS transcripts (
     segments TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS transcripts_by_interview ON transcripts(interview_id, seq);
+CREATE TABLE IF NOT EXISTS observations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    interview_id TEXT NOT NULL REFERENCES interviews(id) ON DELETE CASCADE,
+    question_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    start_s REAL NOT NULL,
+    end_s REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS observations_by_interview ON observations(interview_id, kind, seq);
 """
 
 
@@ -134,6 +144,26 @@ class InterviewStore:
             rows = [dict(row) for row in await cursor.fetchall()]
         for row in rows:
             row["segments"] = json.loads(row["segments"])
+        return rows
+
+    async def record_observation(
+        self, interview_id: str, question_id: str, kind: str, start_s: float, end_s: float, data: dict[str, object]
+    ) -> None:
+        """One per-second summary of the video (face presence, emotion) for the report's evidence."""
+        await self._db.execute(
+            "INSERT INTO observations (interview_id, question_id, kind, start_s, end_s, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (interview_id, question_id, kind, start_s, end_s, json.dumps(data)),
+        )
+        await self._db.commit()
+
+    async def observations(self, interview_id: str, kind: str) -> list[dict[str, object]]:
+        async with self._db.execute(
+            "SELECT question_id, start_s, end_s, data FROM observations WHERE interview_id = ? AND kind = ? ORDER BY seq",
+            (interview_id, kind),
+        ) as cursor:
+            rows = [dict(row) for row in await cursor.fetchall()]
+        for row in rows:
+            row["data"] = json.loads(row["data"])
         return rows
 
     async def answers(self, interview_id: str) -> list[dict[str, str | float]]:

@@ -137,3 +137,6 @@ async def test_live_captions_reach_the_page_while_the_microphone_speaks(scoring_
     assert state["interview"]["status"] == "in_progress"
     stored = state["transcripts"]
     assert stored and stored[0]["question_id"] == "q1" and stored[0]["text"] == final["stable"]
+    video = state["video"]
+    assert video["seconds"] >= 3 and video["face_present_seconds"] >= video["seconds"] - 1, video
+    assert video["multiple_faces_seconds"] == 0
