@@ -178,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("INTERVIEW_MODEL_DIR", "data/models")))
+    parser.add_argument("--threads", type=int, default=0, help="onnxruntime threads per Whisper decode (0: one, with a decode per core)")
     parser.add_argument("--partial-interval", type=float, default=TranscriptionConfig.partial_interval_s, help="seconds between partial decodes")
     parser.add_argument(
         "--stagger", type=float, default=10.0,
@@ -185,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    config = EngineConfig(device=args.device)
+    config = EngineConfig(device=args.device, intra_op_threads=args.threads)
     session_config = SessionConfig(transcription=TranscriptionConfig(language="en", partial_interval_s=args.partial_interval))
     results = asyncio.run(bench(args.sessions, config, args.model_dir, session_config, args.stagger))
     results["stagger_s"] = args.stagger

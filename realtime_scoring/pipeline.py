@@ -10,13 +10,14 @@ The same object runs whether media comes from WebRTC or from a file.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from media.frames import AudioChunk, VideoFrame
 from realtime_scoring.batching import MicroBatcher
-from realtime_scoring.engine import EngineConfig, create_session
+from realtime_scoring.engine import CUDA, EngineConfig, available_providers, create_session
 from realtime_scoring.events import ScoringEvent, SpeechEnded, SpeechStarted
 from realtime_scoring.models.manifest import load_manifest, verified_files
 from realtime_scoring.transcription import SessionTranscription, Transcriber, TranscriptionConfig, TranscriptionService
@@ -46,9 +47,13 @@ class ScoringEngine:
         transcriber: Transcriber | None = None,
         faces: FaceDetector | None = None,
         emotion: EmotionClassifier | None = None,
+        *,
+        transcription_workers: int = 1,
     ) -> None:
         self.vad_batcher: MicroBatcher = MicroBatcher("vad", vad.run_batch, max_batch=256, max_wait_s=0.001)
-        self.transcription = TranscriptionService(transcriber) if transcriber is not None else None
+        self.transcription = (
+            TranscriptionService(transcriber, workers=transcription_workers) if transcriber is not None else None
+        )
         self.face_batcher = face_batcher(faces) if faces is not None else None
         self.emotion_batcher = emotion_batcher(emotion) if emotion is not None and faces is not None else None
 
@@ -72,17 +77,25 @@ class ScoringEngine:
         detector = FaceDetector(session("face-detector", "face_detector.onnx", small), min_score=0.6) if faces else None
         classifier = EmotionClassifier(session("face-emotion", "emotion.onnx", small)) if faces and emotion else None
         transcriber = None
+        workers = 1
         if transcribe:
             from realtime_scoring.whisper.transcriber import WhisperTranscriber
 
             files = verified_files(manifest["whisper-base"], model_dir)
+            whisper_config = config
+            if CUDA not in available_providers() or config.device == "cpu":
+                # Several single-threaded decodes side by side beat one multi-threaded one on a CPU.
+                cores = len(os.sched_getaffinity(0))
+                threads = config.intra_op_threads or 1
+                workers = max(1, min(4, cores // threads))
+                whisper_config = EngineConfig(config.device, threads, config.cuda_device_id)
             transcriber = WhisperTranscriber(
-                create_session(files["encoder.onnx"], config),
-                create_session(files["decoder.onnx"], config),
+                create_session(files["encoder.onnx"], whisper_config),
+                create_session(files["decoder.onnx"], whisper_config),
                 files["tokenizer.json"],
                 files["config.json"],
             )
-        return cls(vad, transcriber, detector, classifier)
+        return cls(vad, transcriber, detector, classifier, transcription_workers=workers)
 
     def new_session(self, emit: Emit, config: SessionConfig = SessionConfig()) -> SessionPipeline:
         return SessionPipeline(self, emit, config)
