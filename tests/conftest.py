@@ -23,6 +23,7 @@ from server.services import Services
 from server.sessions import MediaConsumer, level_meter_consumer
 from server.settings import Settings
 from tests.media_files import make_face_video, make_speech_wav
+from tests.webrtc_helpers import CapturingConsumer
 
 API_KEY = "test-api-key-0123456789"
 
@@ -127,6 +128,18 @@ async def serving(settings: Settings, consumer: MediaConsumer = level_meter_cons
 async def live_server(tmp_path: Path) -> AsyncIterator[LiveServer]:
     """A real uvicorn server on a free loopback port, media-only (level meter)."""
     async with serving(make_settings(tmp_path / "data")) as server:
+        yield server
+
+
+@pytest.fixture
+def capture() -> CapturingConsumer:
+    """A media consumer that keeps what the server decoded, for tests to inspect."""
+    return CapturingConsumer()
+
+
+@pytest.fixture
+async def capturing_server(tmp_path: Path, capture: CapturingConsumer) -> AsyncIterator[LiveServer]:
+    async with serving(make_settings(tmp_path / "data"), capture) as server:
         yield server
 
 

@@ -33,17 +33,6 @@ def chromium_flags(speech_wav: Path, face_y4m: Path) -> list[str]:
 
 
 @pytest.fixture
-async def capture() -> CapturingConsumer:
-    return CapturingConsumer()
-
-
-@pytest.fixture
-async def server(tmp_path: Path, capture: CapturingConsumer) -> AsyncIterator[LiveServer]:
-    async with serving(make_settings(tmp_path / "data"), capture) as live:
-        yield live
-
-
-@pytest.fixture
 async def page(speech_wav: Path, face_y4m: Path) -> AsyncIterator[Page]:
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed (apt-get install chromium)")
@@ -72,8 +61,9 @@ async def outbound_video(page: Page) -> dict:
 
 @pytest.mark.parametrize("codec", ["vp8", "h264"])
 async def test_candidate_page_streams_to_the_server_and_gets_the_first_question(
-    server: LiveServer, capture: CapturingConsumer, page: Page, speech_wav: Path, codec: str
+    capturing_server: LiveServer, capture: CapturingConsumer, page: Page, speech_wav: Path, codec: str
 ) -> None:
+    server = capturing_server
     interview, token = await server.schedule()
     await page.goto(f"{server.url}/i/{token}?codec={codec}")
     await page.wait_for_function("document.getElementById('greeting').textContent.includes('Alex Chen')")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -22,17 +21,6 @@ from tests.media_files import best_envelope_correlation, read_wav_mono
 from tests.webrtc_helpers import CandidateSocket, CapturingConsumer, CountingTrack, wait_until
 
 pytestmark = pytest.mark.webrtc
-
-
-@pytest.fixture
-async def capture() -> CapturingConsumer:
-    return CapturingConsumer()
-
-
-@pytest.fixture
-async def capturing_server(tmp_path: Path, capture: CapturingConsumer) -> AsyncIterator[LiveServer]:
-    async with serving(make_settings(tmp_path / "data"), capture) as server:
-        yield server
 
 
 async def publish(server: LiveServer, interview_id: str, token: str, tracks, codec: str | None = None) -> WhipPublisher:  # type: ignore[no-untyped-def]
