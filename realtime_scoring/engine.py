@@ -47,11 +47,19 @@ def choose_providers(config: EngineConfig) -> list[str | tuple[str, dict[str, ob
     return [CPU]
 
 
-def create_session(path: Path, config: EngineConfig = EngineConfig()) -> ort.InferenceSession:
-    """One session per model per process: callers share it across all interviews."""
+def create_session(
+    path: Path, config: EngineConfig = EngineConfig(), *, custom_ops_library: str | None = None
+) -> ort.InferenceSession:
+    """One session per model per process: callers share it across all interviews.
+
+    `custom_ops_library` is the path of a shared library of custom operators (such as
+    onnxruntime-extensions' tokenisers) that the graph needs, registered before loading.
+    """
     if config.device != "cpu":
         _preload_cuda_libraries()
     options = ort.SessionOptions()
+    if custom_ops_library is not None:
+        options.register_custom_ops_library(custom_ops_library)
     threads = config.intra_op_threads or min(4, len(os.sched_getaffinity(0)))
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,8 +146,9 @@ def test_a_bare_string_is_refused_rather_than_embedded_letter_by_letter(embedder
 def test_models_verify_reports_the_translation_and_unrelated_scores() -> None:
     entry = load_manifest(MODEL_DIR)[MODEL]
     report = run_check(entry, prepared_model_files(MODEL)[MODEL])
-    assert report.startswith("en/zh translation cosine 0.7"), report
-    assert "unrelated 0.1" in report, report
+    match = re.fullmatch(r"en/zh translation cosine (\S+), unrelated (\S+), 3 sentences in \S+ ms", report)
+    assert match, report
+    assert float(match[1]) >= 0.6 and float(match[2]) <= 0.3, report  # seen: 0.74, 0.12
 
 
 def test_conversion_reproduces_the_manifest_hash(source_member: tuple[ModelEntry, Path], tmp_path: Path) -> None:
