@@ -63,6 +63,20 @@ async def get_interview(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
+async def stats(request: Request) -> JSONResponse:
+    """This node's load and each model's counters: requests, batch sizes, queue wait, run time."""
+    services = services_of(request)
+    require_api_key(request.headers, services.api_keys)
+    registry = services.registry
+    return JSONResponse(
+        {
+            "live_interviews": registry.live_interviews,
+            "media_sessions": registry.media_sessions,
+            "models": services.engine.stats() if services.engine is not None else None,
+        }
+    )
+
+
 async def health(request: Request) -> JSONResponse:
     registry = services_of(request).registry
     return JSONResponse(

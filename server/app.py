@@ -29,6 +29,7 @@ WHIP_SESSION = "/api/v1/interviews/{interview_id}/whip/{session_id}"
 
 ROUTES = [
     Route("/healthz", api.health, methods=["GET"]),
+    Route("/api/v1/stats", api.stats, methods=["GET"]),
     Route("/api/v1/interviews", api.create_interview, methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}", api.get_interview, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/whip", whip.publish, methods=["POST"]),
@@ -40,24 +41,29 @@ ROUTES = [
 ]
 
 
-def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = None) -> Starlette:
+def create_app(
+    settings: Settings, *, media_consumer: MediaConsumer | None = None, engine: ScoringEngine | None = None
+) -> Starlette:
     """Build the app; models load, the store opens and live sessions close in its lifespan.
 
-    Without an explicit `media_consumer`, sessions run the scoring pipeline
-    (or only the level meter when INTERVIEW_SCORING=false).
+    Sessions run the scoring pipeline on `engine` (loaded here when not given),
+    or `media_consumer` when one is given, or only the level meter when
+    INTERVIEW_SCORING=false. An engine given by the caller is the caller's to close.
     """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         advertise_host_addresses(settings.ice_host_addresses)
-        engine: ScoringEngine | None = None
+        owned: ScoringEngine | None = None
+        scoring = engine
         consumer = media_consumer
-        if consumer is None and settings.scoring:
+        if consumer is None and scoring is None and settings.scoring:
             config = EngineConfig(device=settings.device, intra_op_threads=settings.inference_threads)
-            engine = await asyncio.to_thread(
+            scoring = owned = await asyncio.to_thread(
                 ScoringEngine.load, settings.models_path, config, emotion=settings.emotion_analysis
             )
-            consumer = scoring_consumer(engine)
+        if consumer is None and scoring is not None:
+            consumer = scoring_consumer(scoring)
         store = await InterviewStore.open(settings.data_dir / "interviews.sqlite3")
         registry = SessionRegistry(settings, store, consumer or level_meter_consumer)
         app.state.services = Services(
@@ -66,13 +72,14 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             registry=registry,
             signer=InviteSigner(settings.signing_key()),
             api_keys=settings.hr_api_keys(),
+            engine=scoring,
         )
         try:
             yield
         finally:
             await registry.close_all()
             await store.close()
-            if engine is not None:
-                await engine.close()
+            if owned is not None:
+                await owned.close()
 
     return Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
+from realtime_scoring.pipeline import ScoringEngine
 from server.invites import InviteSigner
 from server.sessions import SessionRegistry
 from server.settings import Settings
@@ -19,6 +20,7 @@ class Services:
     registry: SessionRegistry
     signer: InviteSigner
     api_keys: list[str]
+    engine: ScoringEngine | None = None
 
     def invite_url(self, token: str) -> str:
         return f"{self.settings.base_url}/i/{token}"

@@ -99,8 +99,10 @@ class LiveServer:
         return response.json()
 
 
-async def start_server(settings: Settings, consumer: MediaConsumer = level_meter_consumer) -> tuple[uvicorn.Server, asyncio.Task[None], Starlette]:
-    app = create_app(settings, media_consumer=consumer)
+async def start_server(
+    settings: Settings, consumer: MediaConsumer | None = level_meter_consumer, engine: object = None
+) -> tuple[uvicorn.Server, asyncio.Task[None], Starlette]:
+    app = create_app(settings, media_consumer=consumer, engine=engine)  # type: ignore[arg-type]
     config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning", ws_max_size=WS_MAX_FRAME_BYTES)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -113,9 +115,11 @@ async def start_server(settings: Settings, consumer: MediaConsumer = level_meter
 
 
 @contextlib.asynccontextmanager
-async def serving(settings: Settings, consumer: MediaConsumer = level_meter_consumer) -> AsyncIterator[LiveServer]:
-    """Run a real uvicorn server with `settings` for the duration of the block."""
-    server, task, app = await start_server(settings, consumer)
+async def serving(
+    settings: Settings, consumer: MediaConsumer | None = level_meter_consumer, engine: object = None
+) -> AsyncIterator[LiveServer]:
+    """Run a real uvicorn server with `settings` (and a shared scoring `engine`) for the block."""
+    server, task, app = await start_server(settings, consumer, engine)
     try:
         async with httpx.AsyncClient(timeout=20) as http:
             yield LiveServer(app=app, settings=settings, http=http)

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from tests.conftest import LiveServer, make_settings, serving
+from tests.conftest import API_KEY, LiveServer, make_settings, serving
 from tests.media_files import best_envelope_correlation, read_wav_mono
-from server.sessions import scoring_consumer
 from tests.webrtc_helpers import CapturingConsumer
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
@@ -100,7 +99,7 @@ async def test_candidate_page_streams_to_the_server_and_gets_the_first_question(
 
 @pytest.fixture
 async def scoring_server(tmp_path: Path, scoring_engine) -> AsyncIterator[LiveServer]:  # type: ignore[no-untyped-def]
-    async with serving(make_settings(tmp_path / "data"), scoring_consumer(scoring_engine)) as live:
+    async with serving(make_settings(tmp_path / "data"), None, scoring_engine) as live:
         yield live
 
 
@@ -127,6 +126,10 @@ async def test_live_captions_reach_the_page_while_the_microphone_speaks(scoring_
     assert state["interview"]["status"] == "in_progress"
     stored = state["transcripts"]
     assert stored and stored[0]["question_id"] == "q1" and stored[0]["text"] == final["stable"]
+    stats = (await scoring_server.http.get(f"{scoring_server.url}/api/v1/stats", headers={"X-API-Key": API_KEY})).json()
+    assert stats["media_sessions"] == 1
+    assert stats["models"]["vad"]["requests"] > 100 and stats["models"]["faces"]["requests"] > 5
+    assert stats["models"]["transcription"]["finals"] >= 1 and stats["models"]["transcription"]["partials"] >= 1
     video = state["video"]
     assert video["seconds"] >= 3 and video["face_present_seconds"] >= video["seconds"] - 1, video
     assert video["multiple_faces_seconds"] == 0

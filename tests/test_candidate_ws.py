@@ -434,3 +434,10 @@ async def test_healthz_counts_live_interviews(live_server: LiveServer) -> None:
     async with ws:
         health = (await live_server.http.get(f"{live_server.url}/healthz")).json()
         assert health["live_interviews"] == 1 and health["media_sessions"] == 0
+
+
+async def test_node_stats_need_an_api_key_and_report_no_models_for_a_media_only_node(live_server: LiveServer) -> None:
+    url = f"{live_server.url}/api/v1/stats"
+    assert (await live_server.http.get(url)).status_code == 401
+    body = (await live_server.http.get(url, headers={"X-API-Key": API_KEY})).json()
+    assert body == {"live_interviews": 0, "media_sessions": 0, "models": None}
