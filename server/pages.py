@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 from frontend import FRONTEND_DIR
 
@@ -14,6 +15,12 @@ from server.services import services_of
 
 
 
+@functools.cache
+def _candidate_html() -> str:
+    # Read once: the page is static, and file reads do not belong on the event loop per request.
+    return (FRONTEND_DIR / "candidate" / "index.html").read_text(encoding="utf-8")
+
+
 async def candidate_page(request: Request) -> HTMLResponse:
     """Serve the candidate page for a valid invite, or a plain explanation for an invalid one."""
     services = services_of(request)
@@ -24,8 +31,7 @@ async def candidate_page(request: Request) -> HTMLResponse:
     interview = await services.store.get_interview(claims.interview_id)
     if interview is None:
         return _message_page(404, "Interview not found", "This interview no longer exists.")
-    page = (FRONTEND_DIR / "candidate" / "index.html").read_text(encoding="utf-8")
-    return HTMLResponse(page, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    return HTMLResponse(_candidate_html(), headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
 def _message_page(status: int, title: str, detail: str) -> HTMLResponse:
