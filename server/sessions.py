@@ -75,14 +75,28 @@ def scoring_consumer(engine: ScoringEngine) -> MediaConsumer:
         meter = LevelMeter(ingest, emit)
         pipeline = engine.new_session(emit, SessionConfig(transcription=TranscriptionConfig(language=context.language)))
 
+        failures = {"audio": 0, "video": 0}
+
+        def failed(kind: str) -> None:
+            # One bad chunk or frame (or a model error) must not end the session's analysis.
+            failures[kind] += 1
+            if failures[kind] == 1 or failures[kind] % 100 == 0:
+                logger.exception("interview %s: %s analysis failed (%d so far)", context.interview_id, kind, failures[kind])
+
         async def audio() -> None:
             while (chunk := await ingest.audio.get()) is not None:
                 meter.observe_audio(chunk)
-                await pipeline.process_audio(chunk)
+                try:
+                    await pipeline.process_audio(chunk)
+                except Exception:  # noqa: BLE001
+                    failed("audio")
 
         async def video() -> None:
             while (frame := await ingest.video.get()) is not None:
-                await pipeline.process_frame(frame)
+                try:
+                    await pipeline.process_frame(frame)
+                except Exception:  # noqa: BLE001
+                    failed("video")
 
         reporter = asyncio.create_task(meter.report_forever())
         try:

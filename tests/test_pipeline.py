@@ -104,3 +104,28 @@ async def test_emotion_switched_off_runs_no_emotion_model(model_files) -> None:
     assert engine.emotion_batcher is None
     events = await run(engine, [], frames_of(astronaut_frame(), 2))
     assert [type(e) for e in events] == [FacePresence, FacePresence]
+
+
+async def test_a_malformed_frame_is_skipped_and_analysis_goes_on(model_files, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from media.ingest import MediaConfig, MediaIngest
+    from server.sessions import SessionContext, scoring_consumer
+
+    engine = engine_without_transcription(model_files)
+    events: list = []
+    ingest = MediaIngest(MediaConfig(queue_seconds=30))
+    face = astronaut_frame()
+    ingest.video.put_nowait(VideoFrame(np.zeros((10, 10), dtype=np.float64), 0.0, 10, 10))  # not RGB uint8
+    for frame in frames_of(face, 2)[1:]:
+        ingest.video.put_nowait(frame)
+    for chunk in speech_chunks(tmp_path):
+        ingest.audio.put_nowait(chunk)
+    ingest.audio.close()
+    ingest.video.close()
+    try:
+        await scoring_consumer(engine)(ingest, events.append, SessionContext("x", "en"))
+    finally:
+        await engine.close()
+    assert "interview x: video analysis failed (1 so far)" in caplog.text
+    presence = [e for e in events if isinstance(e, FacePresence)]
+    assert presence and presence[0].frames_with_face == 4
+    assert any(isinstance(e, SpeechEnded) for e in events)
