@@ -89,6 +89,6 @@ def _video_summary(seconds: list[dict[str, object]]) -> dict[str, int]:
     data = [row["data"] for row in seconds]
     return {
         "seconds": len(data),
-        "face_present_seconds": sum(2 * d["frames_with_face"] >= d["frames"] for d in data),  # type: ignore[index,operator]
-        "multiple_faces_seconds": sum(d["max_faces"] > 1 for d in data),  # type: ignore[index,operator]
+        "face_present_seconds": sum(bool(d["face_present"]) for d in data),  # type: ignore[index]
+        "multiple_faces_seconds": sum(bool(d["multiple_faces"]) for d in data),  # type: ignore[index]
     }

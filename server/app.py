@@ -12,13 +12,13 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from frontend import FRONTEND_DIR
+from realtime_scoring.engine import EngineConfig
+from realtime_scoring.pipeline import ScoringEngine
 from server import api, candidate_ws, pages, whip
 from server.ice import advertise_host_addresses
 from server.invites import InviteSigner
 from server.problems import EXCEPTION_HANDLERS
 from server.services import Services
-from realtime_scoring.engine import EngineConfig
-from realtime_scoring.pipeline import ScoringEngine
 from server.sessions import MediaConsumer, SessionRegistry, level_meter_consumer, scoring_consumer
 from server.settings import Settings
 from server.store import InterviewStore

@@ -6,14 +6,12 @@ import argparse
 import asyncio
 import logging
 import time
-
 from pathlib import Path
 
 import uvicorn
 
 from realtime_scoring.models.manifest import ModelError, load_manifest, verified_files
 from realtime_scoring.models.prepare import prepare_all, run_check
-
 from server.app import create_app
 from server.invites import InviteSigner
 from server.schemas import DEMO_QUESTIONS, InterviewSpec, InterviewStatus

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import functools
 import html
-from frontend import FRONTEND_DIR
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from frontend import FRONTEND_DIR
 from server.invites import InvalidInvite
 from server.services import services_of
-
-
 
 
 @functools.cache

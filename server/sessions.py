@@ -15,7 +15,6 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from media.ingest import MediaConfig, MediaIngest
 from media.levels import LevelMeter, MediaLevels
-from server.ice import RemoteCandidatePolicy, rtc_configuration
 from realtime_scoring.events import (
     AnswerEnded,
     EmotionSummary,
@@ -27,9 +26,9 @@ from realtime_scoring.events import (
 )
 from realtime_scoring.pipeline import ScoringEngine, SessionConfig
 from realtime_scoring.transcription import TranscriptionConfig
+from server.ice import RemoteCandidatePolicy, rtc_configuration
 from server.messages import (
     Caption,
-    Speech,
     Completed,
     Hello,
     InterviewInfo,
@@ -37,6 +36,7 @@ from server.messages import (
     MediaState,
     QuestionMessage,
     ServerMessage,
+    Speech,
 )
 from server.peers import add_video_bitrate_hints, answer_offer
 from server.schemas import Interview, InterviewStatus
@@ -253,18 +253,24 @@ class LiveInterview:
                             end_s=round(event.until_s, 3), stable=event.stable, unstable=event.unstable)
                 )
             case FacePresence():
-                data = {"frames": event.frames, "frames_with_face": event.frames_with_face, "max_faces": event.max_faces}
-                self._spawn_store(self._store_observation("face", event.start_s, event.end_s, data))
+                data = {
+                    "frames": event.frames,
+                    "frames_with_face": event.frames_with_face,
+                    "max_faces": event.max_faces,
+                    "face_present": event.face_present,
+                    "multiple_faces": event.multiple_faces,
+                }
+                self._store_observation("face", event.start_s, event.end_s, data)
             case EmotionSummary():
                 data = {"dominant": event.dominant, "probabilities": dict(event.probabilities)}
-                self._spawn_store(self._store_observation("emotion", event.start_s, event.end_s, data))
+                self._store_observation("emotion", event.start_s, event.end_s, data)
             case FinalTranscript():
                 self.publish(
                     Caption(utterance=event.utterance, final=True, start_s=round(event.start_s, 3),
                             end_s=round(event.end_s, 3), stable=event.text, language=event.language)
                 )
                 if event.text:
-                    self._spawn_store(self._store_final(event))
+                    self._store_final(event)
         if isinstance(event, MediaLevels):
             self.publish(
                 Levels(
@@ -286,14 +292,19 @@ class LiveInterview:
         index, questions = self.interview.current_question, self.interview.questions
         return questions[index].id if index < len(questions) else ""
 
-    async def _store_observation(self, kind: str, start_s: float, end_s: float, data: dict[str, object]) -> None:
-        await self._store.record_observation(self.id, self._current_question_id(), kind, round(start_s, 3), round(end_s, 3), data)
+    def _store_observation(self, kind: str, start_s: float, end_s: float, data: dict[str, object]) -> None:
+        # The question is read when the event arrives, not when the write runs (maybe after the next question).
+        self._spawn_store(
+            self._store.record_observation(self.id, self._current_question_id(), kind, round(start_s, 3), round(end_s, 3), data)
+        )
 
-    async def _store_final(self, event: FinalTranscript) -> None:
-        question_id = self._current_question_id()
+    def _store_final(self, event: FinalTranscript) -> None:
         segments = [{"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3), "text": s.text} for s in event.segments]
-        await self._store.record_transcript(
-            self.id, question_id, round(event.start_s, 3), round(event.end_s, 3), event.language, event.text, segments
+        self._spawn_store(
+            self._store.record_transcript(
+                self.id, self._current_question_id(), round(event.start_s, 3), round(event.end_s, 3),
+                event.language, event.text, segments,
+            )
         )
 
     def attach_media(self, session: MediaSession) -> None:

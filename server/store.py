@@ -136,15 +136,12 @@ class InterviewStore:
         await self._db.commit()
 
     async def transcripts(self, interview_id: str) -> list[dict[str, object]]:
-        async with self._db.execute(
+        return await self._rows(
             "SELECT question_id, start_s, end_s, language, text, segments FROM transcripts"
             " WHERE interview_id = ? ORDER BY seq",
             (interview_id,),
-        ) as cursor:
-            rows = [dict(row) for row in await cursor.fetchall()]
-        for row in rows:
-            row["segments"] = json.loads(row["segments"])
-        return rows
+            json_column="segments",
+        )
 
     async def record_observation(
         self, interview_id: str, question_id: str, kind: str, start_s: float, end_s: float, data: dict[str, object]
@@ -157,13 +154,17 @@ class InterviewStore:
         await self._db.commit()
 
     async def observations(self, interview_id: str, kind: str) -> list[dict[str, object]]:
-        async with self._db.execute(
+        return await self._rows(
             "SELECT question_id, start_s, end_s, data FROM observations WHERE interview_id = ? AND kind = ? ORDER BY seq",
             (interview_id, kind),
-        ) as cursor:
+            json_column="data",
+        )
+
+    async def _rows(self, query: str, params: tuple[object, ...], json_column: str) -> list[dict[str, object]]:
+        async with self._db.execute(query, params) as cursor:
             rows = [dict(row) for row in await cursor.fetchall()]
         for row in rows:
-            row["data"] = json.loads(row["data"])
+            row[json_column] = json.loads(row[json_column])
         return rows
 
     async def answers(self, interview_id: str) -> list[dict[str, str | float]]:
