@@ -188,14 +188,21 @@ class MediaSession:
 class LiveInterview:
     """An interview running on this node: who is connected, and which question is current."""
 
-    def __init__(self, interview: Interview, store: InterviewStore, on_idle: Callable[[LiveInterview], None]) -> None:
+    def __init__(
+        self,
+        interview: Interview,
+        store: InterviewStore,
+        on_idle: Callable[[LiveInterview], None],
+        pending_writes: set[asyncio.Future[None]],
+    ) -> None:
         self.interview = interview
         self.media: MediaSession | None = None
         self._store = store
         self._subscribers: list[Subscriber] = []
         self._lock = asyncio.Lock()
         self._on_idle = on_idle
-        self._writes: set[asyncio.Future[None]] = set()
+        # Shared with the registry, so shutdown waits for writes of interviews already released.
+        self._writes = pending_writes
 
     @property
     def id(self) -> str:
@@ -387,6 +394,7 @@ class SessionRegistry:
         self.media_config: MediaConfig = settings.media
         self._live: dict[str, LiveInterview] = {}
         self._media: dict[str, MediaSession] = {}
+        self._pending_writes: set[asyncio.Future[None]] = set()
 
     @property
     def live_interviews(self) -> int:
@@ -402,7 +410,7 @@ class SessionRegistry:
     def live_interview(self, interview: Interview) -> LiveInterview:
         live = self._live.get(interview.id)
         if live is None:
-            live = LiveInterview(interview, self._store, self._forget_live)
+            live = LiveInterview(interview, self._store, self._forget_live, self._pending_writes)
             self._live[interview.id] = live
         return live
 
@@ -462,4 +470,6 @@ class SessionRegistry:
         await session.close(state)
 
     async def close_all(self) -> None:
+        """Close every media session, then wait for the transcripts and observations they still write."""
         await asyncio.gather(*(self.close_media(s) for s in list(self._media.values())), return_exceptions=True)
+        await asyncio.gather(*list(self._pending_writes), return_exceptions=True)
