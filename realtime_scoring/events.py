@@ -26,6 +26,12 @@ class AnswerEnded:
     silence_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class AnalysisProgress:
+    """Every event about media before `settled_s` has been emitted (no utterance before it is still open or in
+    transcription), so whoever splits the media into answers can draw a line there and know what falls on each side."""
+
+    settled_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,5 +93,5 @@ class EmotionSummary:
 
 
 ScoringEvent = (
-    SpeechStarted | SpeechEnded | AnswerEnded | PartialTranscript | FinalTranscript | FacePresence | EmotionSummary
+    SpeechStarted | SpeechEnded | AnswerEnded | AnalysisProgress | PartialTranscript | FinalTranscript | FacePresence | EmotionSummary
 )

@@ -17,8 +17,10 @@ from pathlib import Path
 
 from media.frames import AudioChunk, VideoFrame
 from realtime_scoring.batching import MicroBatcher
+from realtime_scoring.embeddings import MODEL_FILE as EMBEDDING_FILE
+from realtime_scoring.embeddings import SentenceEmbedder, create_embedding_session
 from realtime_scoring.engine import CUDA, EngineConfig, available_providers, create_session
-from realtime_scoring.events import ScoringEvent, SpeechEnded, SpeechStarted
+from realtime_scoring.events import AnalysisProgress, ScoringEvent, SpeechEnded, SpeechStarted
 from realtime_scoring.models.manifest import load_manifest, verified_files
 from realtime_scoring.transcription import SessionTranscription, Transcriber, TranscriptionConfig, TranscriptionService
 from realtime_scoring.vad import SileroVadModel, VadConfig, VadStream
@@ -48,8 +50,10 @@ class ScoringEngine:
         faces: FaceDetector | None = None,
         emotion: EmotionClassifier | None = None,
         *,
+        embedder: SentenceEmbedder | None = None,
         transcription_workers: int = 1,
     ) -> None:
+        self.embedder = embedder  # stateless and thread-safe: answer scoring calls it from executor threads
         self.vad_batcher: MicroBatcher = MicroBatcher("vad", vad.run_batch, max_batch=256, max_wait_s=0.001)
         self.transcription = (
             TranscriptionService(transcriber, workers=transcription_workers) if transcriber is not None else None
@@ -59,7 +63,14 @@ class ScoringEngine:
 
     @classmethod
     def load(
-        cls, model_dir: Path, config: EngineConfig = EngineConfig(), *, transcribe: bool = True, faces: bool = True, emotion: bool = True
+        cls,
+        model_dir: Path,
+        config: EngineConfig = EngineConfig(),
+        *,
+        transcribe: bool = True,
+        faces: bool = True,
+        emotion: bool = True,
+        embeddings: bool = True,
     ) -> ScoringEngine:
         """Hash-check and load the models (blocking: call it from a thread at start-up).
 
@@ -95,7 +106,11 @@ class ScoringEngine:
                 files["tokenizer.json"],
                 files["config.json"],
             )
-        return cls(vad, transcriber, detector, classifier, transcription_workers=workers)
+        embedder = None
+        if embeddings:
+            files = verified_files(manifest["sentence-embedding"], model_dir)
+            embedder = SentenceEmbedder(create_embedding_session(files[EMBEDDING_FILE], small))
+        return cls(vad, transcriber, detector, classifier, embedder=embedder, transcription_workers=workers)
 
     def new_session(self, emit: Emit, config: SessionConfig = SessionConfig()) -> SessionPipeline:
         return SessionPipeline(self, emit, config)
@@ -130,6 +145,7 @@ class SessionPipeline:
         self.vision = (
             SessionVision(engine.face_batcher, engine.emotion_batcher, emit, config.vision) if engine.face_batcher else None
         )
+        self._settled_s = -1.0
 
     async def process_audio(self, chunk: AudioChunk) -> None:
         if self.transcription is not None:
@@ -141,6 +157,18 @@ class SessionPipeline:
                 elif isinstance(event, SpeechEnded):
                     self.transcription.end_utterance(event.end_s)
             self._emit(event)
+        self._report_progress()
+
+    def _report_progress(self, final: float | None = None) -> None:
+        settled = final if final is not None else self.vad.settled_s()
+        if settled is None:
+            return
+        if self.transcription is not None and (open_since := self.transcription.open_since_s()) is not None:
+            settled = min(settled, open_since)
+        # Every 0.1 s of media is enough for answer boundaries, and keeps the event stream light.
+        if settled >= self._settled_s + 0.1 or (final is not None and settled > self._settled_s):
+            self._settled_s = settled
+            self._emit(AnalysisProgress(round(settled, 3)))
 
     async def process_frame(self, frame: VideoFrame) -> None:
         if self.vision is not None:
@@ -154,6 +182,7 @@ class SessionPipeline:
             if self.vad.in_speech:
                 self.transcription.end_utterance(end_s)
             await self.transcription.drain()
+        self._report_progress(final=end_s)
 
     async def close(self) -> None:
         if self.transcription is not None:

@@ -262,10 +262,18 @@ class SessionTranscription:
         self._previous_hypothesis = ""
         self._stable_units: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._finals_pending: dict[int, float] = {}  # utterance -> start_s, until its final is emitted
 
     @property
     def in_utterance(self) -> bool:
         return self._utterance is not None
+
+    def open_since_s(self) -> float | None:
+        """Start of the earliest utterance still open or waiting for its final transcript, if any."""
+        starts = list(self._finals_pending.values())
+        if self._utterance is not None:
+            starts.append(self._utterance_start_s)
+        return min(starts, default=None)
 
     def observe(self, chunk: AudioChunk) -> None:
         if self._utterance is None:
@@ -310,6 +318,7 @@ class SessionTranscription:
         self._utterance = None
         if chunks:
             samples = np.concatenate([c.samples for c in chunks])
+            self._finals_pending[self._utterance_id] = self._utterance_start_s
             self._spawn(self._final(self._utterance_id, samples, self._utterance_start_s, chunks[-1].start_s + chunks[-1].duration_s))
 
     def _samples(self) -> np.ndarray:
@@ -340,6 +349,12 @@ class SessionTranscription:
         self._emit(PartialTranscript(utterance, self._utterance_start_s, until_s, stable, unstable))
 
     async def _final(self, utterance: int, samples: np.ndarray, start_s: float, end_s: float) -> None:
+        try:
+            await self._final_transcript(utterance, samples, start_s, end_s)
+        finally:
+            self._finals_pending.pop(utterance, None)
+
+    async def _final_transcript(self, utterance: int, samples: np.ndarray, start_s: float, end_s: float) -> None:
         started = time.perf_counter()
         result = await self._service.transcribe(samples, self.language, final=True, key=self)
         assert result is not None

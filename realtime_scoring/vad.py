@@ -75,6 +75,16 @@ class VadStream:
     def in_speech(self) -> bool:
         return self._in_speech
 
+    def settled_s(self) -> float | None:
+        """Media time before which no speech event can still come (None before any audio)."""
+        if self._buffer_start_s is None:
+            return None
+        if self._in_speech:
+            return self._speech_start_s
+        if self._candidate_start_s is not None:
+            return max(0.0, self._candidate_start_s - self.config.speech_pad_s)
+        return max(0.0, self._buffer_start_s - self.config.speech_pad_s)
+
     async def process(self, chunk: AudioChunk) -> list[ScoringEvent]:
         if self._buffer_start_s is None or not self._buffer.size:
             self._buffer_start_s = chunk.start_s

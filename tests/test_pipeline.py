@@ -11,7 +11,7 @@ import pytest
 
 from media.frames import AudioChunk, VideoFrame
 from realtime_scoring.engine import EngineConfig, create_session
-from realtime_scoring.events import EmotionSummary, FacePresence, SpeechEnded, SpeechStarted
+from realtime_scoring.events import AnalysisProgress, EmotionSummary, FacePresence, SpeechEnded, SpeechStarted
 from realtime_scoring.pipeline import ScoringEngine, SessionConfig
 from realtime_scoring.vad import SileroVadModel
 from realtime_scoring.vision.emotion import EmotionClassifier
@@ -103,7 +103,7 @@ async def test_emotion_switched_off_runs_no_emotion_model(model_files) -> None:
     engine = engine_without_transcription(model_files, emotion=False)
     assert engine.emotion_batcher is None
     events = await run(engine, [], frames_of(astronaut_frame(), 2))
-    assert [type(e) for e in events] == [FacePresence, FacePresence]
+    assert [type(e) for e in events] == [FacePresence, FacePresence, AnalysisProgress]
 
 
 async def test_a_malformed_frame_is_skipped_and_analysis_goes_on(model_files, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -1,0 +1,203 @@
+"""Runs one interview's question flow: decides where each answer ends, scores it, and picks the next question.
+
+Driven by the pipeline's events on the session's media clock, so a live interview and a replay of
+its recording split the answers at the same instants and ask the same questions:
+
+    answer k ends at the earliest of
+      - an AnswerEnded (long silence) after speech that began during answer k,
+      - the question's think + answer time limit,
+      - a request from outside (the page's "done", the end of the recording),
+    and is decided only once the pipeline has settled past that instant (every transcript before it is in).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal, TypeVar
+
+from realtime_scoring.answer_scoring import AnswerPiece, AnswerScore, AnswerScorer
+from realtime_scoring.events import AnalysisProgress, AnswerEnded, FinalTranscript, ScoringEvent, SpeechStarted
+from realtime_scoring.policy import AnsweredQuestion, PlannedQuestion, QuestionPolicy
+from realtime_scoring.profiles import Language
+
+T = TypeVar("T")
+RunBlocking = Callable[[Callable[[], T]], Awaitable[T]]
+Mode = Literal["video", "voice", "text"]
+
+# Finals are placed by their midpoint, which can sit a little before the settled line (pre-roll).
+SETTLE_MARGIN_S = 0.2
+# A recording that ends this soon after an answer has no room for another one.
+MIN_ANSWER_S = 1.0
+
+
+class AnswerEnd(StrEnum):
+    SILENCE = "silence"
+    TIME_LIMIT = "time_limit"
+    CANDIDATE_DONE = "candidate_done"
+    MEDIA_ENDED = "media_ended"
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    """One question as asked and answered: the window on the media clock, what was said or typed, the score."""
+
+    index: int
+    question: PlannedQuestion
+    asked_s: float
+    ended_s: float
+    end_reason: AnswerEnd
+    transcripts: tuple[FinalTranscript, ...]
+    typed: tuple[str, ...]
+    score: AnswerScore
+
+
+@dataclass(frozen=True)
+class RestoredAnswer:
+    index: int
+    question_id: str
+    asked_s: float
+    ended_s: float
+    score: float
+    missed_key_points: tuple[str, ...]
+    answered: bool
+
+
+@dataclass
+class _Current:
+    index: int
+    question: PlannedQuestion
+    asked_s: float
+    typed: list[str] = field(default_factory=list)
+    request: tuple[float, AnswerEnd] | None = None
+
+
+class InterviewConductor:
+    """One interview's flow. Feed it events with `observe`; `advance` returns the answers it closed."""
+
+    def __init__(self, policy: QuestionPolicy, scorer: AnswerScorer, language: Language, mode: Mode, run_blocking: RunBlocking) -> None:
+        self.policy = policy
+        self.scorer = scorer
+        self.language = language
+        self.mode = mode
+        self._run_blocking = run_blocking
+        self.records: list[AnswerRecord] = []  # closed by this conductor
+        self.history: list[AnsweredQuestion] = []  # every closed answer, restored ones included
+        self.resume_s = 0.0
+        self.current: _Current | None = None
+        self.started_s: float | None = None
+        self.finished = False
+        # Without a media clock (text interviews, or scoring off) requests are decided at once.
+        self.settled_s = -math.inf
+        self.media_clock = False
+        self._finals: list[FinalTranscript] = []
+        self._speech_starts: list[float] = []
+        self._answer_ends: list[float] = []
+        self.media_end_s: float | None = None
+
+    def start(self, now_s: float) -> PlannedQuestion | None:
+        """Ask the first question (idempotent)."""
+        if self.started_s is None:
+            self.started_s = now_s
+            self._ask(self.policy.next([], 0.0), now_s)
+        return self.current.question if self.current else None
+
+    def observe(self, event: ScoringEvent) -> None:
+        match event:
+            case FinalTranscript() if event.text:
+                self._finals.append(event)
+            case SpeechStarted(time_s=t):
+                self._speech_starts.append(t)
+            case AnswerEnded(time_s=t):
+                self._answer_ends.append(t)
+            case AnalysisProgress(settled_s=t):
+                self.media_clock = True
+                self.settled_s = max(self.settled_s, t)
+
+    def add_text(self, text: str) -> None:
+        if self.current is not None:
+            self.current.typed.append(text)
+
+    def request_end(self, reason: AnswerEnd, at_s: float) -> None:
+        """End the current answer at `at_s` (media clock) unless something ends it earlier."""
+        if self.current is not None and self.current.request is None:
+            self.current.request = (max(at_s, self.current.asked_s), reason)
+
+    def end_of_media(self, at_s: float) -> None:
+        """A recording ends at `at_s`: the answer in progress ends there, and no question follows it."""
+        self.media_end_s = at_s
+
+    def pending_end(self) -> tuple[float, AnswerEnd] | None:
+        """Where the current answer ends, once that is certain."""
+        current = self.current
+        if current is None:
+            return None
+        q = current.question
+        ends = [(current.asked_s + q.think_seconds + q.answer_seconds, AnswerEnd.TIME_LIMIT)]
+        if current.request is not None:
+            ends.append(current.request)
+        if self.media_end_s is not None:
+            ends.append((max(self.media_end_s, current.asked_s), AnswerEnd.MEDIA_ENDED))
+        for t in self._answer_ends:
+            if t > current.asked_s and any(current.asked_s <= s < t for s in self._speech_starts):
+                ends.append((t, AnswerEnd.SILENCE))
+                break
+        end_s, reason = min(ends, key=lambda e: e[0])
+        if not self.media_clock:
+            # No media clock (text interviews, scoring off): the caller's timer and requests decide.
+            return current.request
+        if self.settled_s >= end_s + SETTLE_MARGIN_S or (reason == AnswerEnd.MEDIA_ENDED and self.settled_s >= end_s):
+            return end_s, reason
+        return None
+
+    async def advance(self) -> list[AnswerRecord]:
+        """Close every answer whose end is certain, score it, and ask the next question."""
+        closed = []
+        while (end := self.pending_end()) is not None:
+            closed.append(await self._close(*end))
+        return closed
+
+    async def _close(self, end_s: float, reason: AnswerEnd) -> AnswerRecord:
+        current = self.current
+        assert current is not None
+        finals = [f for f in self._finals if (f.start_s + f.end_s) / 2 < end_s]
+        self._finals = [f for f in self._finals if (f.start_s + f.end_s) / 2 >= end_s]
+        mine = tuple(f for f in finals if (f.start_s + f.end_s) / 2 >= current.asked_s)
+        pieces = [AnswerPiece(f.text, f.start_s, f.end_s) for f in mine] + [AnswerPiece(t) for t in current.typed]
+        spoken = bool(mine) or self.mode != "text"
+        question = current.question
+        score = await self._run_blocking(lambda: self.scorer.score(question, pieces, self.language, spoken))
+        record = AnswerRecord(current.index, question, current.asked_s, end_s, reason, mine, tuple(current.typed), score)
+        self.records.append(record)
+        # An unanswered question gets no follow-up: there is nothing to follow up on.
+        self.history.append(AnsweredQuestion(question, score.score, score.missed_key_points if score.text else ()))
+        history = self.history
+        self.current = None
+        if self.media_end_s is not None and end_s >= self.media_end_s - MIN_ANSWER_S:
+            self.finished = True  # the recording is over: nothing more can be answered
+        else:
+            assert self.started_s is not None
+            self._ask(self.policy.next(history, end_s - self.started_s), end_s)
+        return record
+
+    def restore(self, answered: Sequence[RestoredAnswer]) -> None:
+        """Continue an interview a previous process ran: re-plan its questions (the policy is deterministic) and
+        resume after the last answer. Raises ValueError when the stored answers do not follow from the policy."""
+        if self.started_s is not None:
+            raise RuntimeError("restore() must come before start()")
+        self.started_s = answered[0].asked_s if answered else 0.0
+        for entry in answered:
+            question = self.policy.next(self.history, entry.asked_s - self.started_s)
+            if question is None or question.id != entry.question_id:
+                raise ValueError(f"stored answer {entry.index} ({entry.question_id}) is not what the policy asks there")
+            self.history.append(AnsweredQuestion(question, entry.score, entry.missed_key_points if entry.answered else ()))
+        self.resume_s = answered[-1].ended_s if answered else 0.0
+        self._ask(self.policy.next(self.history, self.resume_s - self.started_s), self.resume_s)
+
+    def _ask(self, question: PlannedQuestion | None, at_s: float) -> None:
+        if question is None:
+            self.finished = True
+            return
+        self.current = _Current(len(self.history), question, at_s)
