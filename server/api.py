@@ -11,8 +11,9 @@ from starlette.responses import JSONResponse
 
 from server.auth import require_api_key
 from server.problems import Problem
-from server.schemas import InterviewSpec
-from server.services import services_of
+from server.schemas import Interview, InterviewSpec
+from server.services import Services, services_of
+from server.sessions import interview_match
 
 
 async def create_interview(request: Request) -> JSONResponse:
@@ -25,9 +26,11 @@ async def create_interview(request: Request) -> JSONResponse:
         raise Problem(422, "invalid_interview", "the interview is not valid", errors=errors) from exc
     expires_at = int(time.time() + services.settings.invite_ttl_hours * 3600)
     interview = await services.store.create_interview(spec, expires_at)
+    match = interview_match(interview)
     token = services.signer.issue(interview.id, expires_at)
     body = {
         "interview": interview.model_dump(mode="json"),
+        "match": match.as_dict(),
         "invite_url": services.invite_url(token),
         "invite_token": token,
         "invite_expires_at": expires_at,
@@ -35,13 +38,20 @@ async def create_interview(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=201, headers={"Location": f"/api/v1/interviews/{interview.id}"})
 
 
-async def get_interview(request: Request) -> JSONResponse:
+async def _interview_for_hr(request: Request) -> tuple[Services, Interview]:
+    """The interview the path names, for a caller with an HR API key (401 / 404 problems otherwise)."""
     services = services_of(request)
     require_api_key(request.headers, services.api_keys)
     interview_id = request.path_params["interview_id"]
     interview = await services.store.get_interview(interview_id)
     if interview is None:
         raise Problem(404, "interview_not_found", f"no interview {interview_id!r}")
+    return services, interview
+
+
+async def get_interview(request: Request) -> JSONResponse:
+    services, interview = await _interview_for_hr(request)
+    interview_id = interview.id
     live = services.registry.find_live(interview_id)
     media = None
     if live is not None and live.media is not None:
@@ -53,14 +63,26 @@ async def get_interview(request: Request) -> JSONResponse:
             "tracks": sorted(session.ingest.kinds),
             "stats": asdict(session.ingest.stats),
         }
+    live_match = live.match if live is not None else None
     body = {
         "interview": interview.model_dump(mode="json"),
+        "match": (live_match or interview_match(interview)).as_dict(),
         "media": media,
+        "scored_answers": await services.store.scored_answers(interview_id),
         "answers": await services.store.answers(interview_id),
         "transcripts": await services.store.transcripts(interview_id),
         "video": _video_summary(await services.store.observations(interview_id, "face")),
     }
     return JSONResponse(body)
+
+
+async def get_report(request: Request) -> JSONResponse:
+    """The interview's report (schema `InterviewReport`, versioned), once the interview has completed."""
+    services, interview = await _interview_for_hr(request)
+    stored = await services.store.report(interview.id)
+    if stored is None:
+        raise Problem(409, "report_not_ready", f"the interview is {interview.status.value}; its report comes when it completes")
+    return JSONResponse(stored)
 
 
 async def stats(request: Request) -> JSONResponse:

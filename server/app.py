@@ -12,6 +12,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from frontend import FRONTEND_DIR
+from realtime_scoring.answer_scoring import AnswerScorer
 from realtime_scoring.engine import EngineConfig
 from realtime_scoring.pipeline import ScoringEngine
 from server import api, candidate_ws, pages, whip
@@ -32,6 +33,7 @@ ROUTES = [
     Route("/api/v1/stats", api.stats, methods=["GET"]),
     Route("/api/v1/interviews", api.create_interview, methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}", api.get_interview, methods=["GET"]),
+    Route("/api/v1/interviews/{interview_id}/report", api.get_report, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/whip", whip.publish, methods=["POST"]),
     Route(WHIP_SESSION, whip.trickle, methods=["PATCH"]),
     Route(WHIP_SESSION, whip.hang_up, methods=["DELETE"]),
@@ -65,7 +67,8 @@ def create_app(
         if consumer is None and scoring is not None:
             consumer = scoring_consumer(scoring)
         store = await InterviewStore.open(settings.data_dir / "interviews.sqlite3")
-        registry = SessionRegistry(settings, store, consumer or level_meter_consumer)
+        scorer = AnswerScorer(scoring.embedder if scoring is not None else None)
+        registry = SessionRegistry(settings, store, consumer or level_meter_consumer, scorer)
         app.state.services = Services(
             settings=settings,
             store=store,

@@ -53,7 +53,7 @@ async def candidate_socket(websocket: WebSocket) -> None:
         return
 
     await websocket.accept()
-    live = services.registry.live_interview(interview)
+    live = await services.registry.live_interview(interview)
     outbox: asyncio.Queue[ServerMessage] = asyncio.Queue(OUTBOX_SIZE)
     overflowed = asyncio.Event()
 
@@ -65,6 +65,7 @@ async def candidate_socket(websocket: WebSocket) -> None:
 
     unsubscribe = live.subscribe(deliver)
     deliver(live.hello())
+    # A page reloaded during a media interview gets its question back at once; a text interview waits for "ready".
     if live.media_connected and (question := live.current_question()) is not None:
         deliver(question)
 
@@ -156,7 +157,7 @@ async def _handle(live: LiveInterview, message: object, deliver: Subscriber) -> 
         case Ping():
             deliver(Pong())
         case Ready():
-            if live.media_connected and (question := live.current_question()) is not None:
+            if not await live.on_page_ready() and (live.media_connected or not live.waits_for_media) and (question := live.current_question()) is not None:
                 deliver(question)
         case AnswerText(question_id=qid, text=text):
             await live.answer_text(qid, text)

@@ -14,7 +14,7 @@ from realtime_scoring.models.manifest import ModelError, load_manifest, verified
 from realtime_scoring.models.prepare import prepare_all, run_check
 from server.app import create_app
 from server.invites import InviteSigner
-from server.schemas import DEMO_QUESTIONS, InterviewSpec, InterviewStatus
+from server.schemas import demo_spec
 from server.settings import Settings
 from server.store import InterviewStore
 
@@ -28,13 +28,9 @@ async def demo_invite_url(settings: Settings) -> str:
     store = await InterviewStore.open(settings.data_dir / "interviews.sqlite3")
     try:
         expires_at = int(time.time() + settings.invite_ttl_hours * 3600)
-        interview = await store.get_interview(DEMO_ID)
-        if interview is None:
-            spec = InterviewSpec(job_title="Backend engineer (demo)", candidate_name="Demo candidate", questions=DEMO_QUESTIONS)
-            await store.create_interview(spec, expires_at, interview_id=DEMO_ID)
-        else:
-            await store.update_progress(DEMO_ID, InterviewStatus.SCHEDULED, 0)
-            await store.renew_invite(DEMO_ID, expires_at)
+        # A fresh demo on every start: what an earlier run recorded for it goes.
+        await store.delete_interview(DEMO_ID)
+        await store.create_interview(demo_spec(), expires_at, interview_id=DEMO_ID)
     finally:
         await store.close()
     token = InviteSigner(settings.signing_key()).issue(DEMO_ID, expires_at)
@@ -93,6 +89,44 @@ def models_verify(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def replay_command(args: argparse.Namespace) -> None:
+    from realtime_scoring.engine import EngineConfig
+    from realtime_scoring.pipeline import ScoringEngine
+    from server.replay import ReplayError, load_interview, replay
+
+    settings = Settings()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    model_dir = args.model_dir or settings.models_path
+    for path in (args.audio, args.video):
+        if path is not None and not path.is_file():
+            raise SystemExit(f"error: {path}: no such file")
+    try:
+        interview_id, spec = load_interview(args.interview)
+        if spec.mode == "text":
+            raise ReplayError(f"{args.interview}: a text interview has no recording to replay")
+        engine = ScoringEngine.load(
+            model_dir, EngineConfig(device=settings.device, intra_op_threads=settings.inference_threads),
+            faces=args.video is not None, emotion=settings.emotion_analysis,
+        )
+    except (ReplayError, ModelError) as exc:
+        raise SystemExit(f"error: {exc}") from exc
+
+    async def run() -> str:
+        try:
+            report = await replay(interview_id, spec, engine, settings, args.audio, args.video)
+        finally:
+            await engine.close()
+        return report.model_dump_json(indent=2)
+
+    started = time.perf_counter()
+    try:
+        text = asyncio.run(run())
+    except ValueError as exc:  # unreadable media (MediaFileError) and the like
+        raise SystemExit(f"error: {exc}") from exc
+    args.out.write_text(text + "\n", encoding="utf-8")
+    print(f"report written to {args.out} in {time.perf_counter() - started:.1f} s")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="interview-server", description="Real-time AI video-interview server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -112,6 +146,13 @@ def main(argv: list[str] | None = None) -> None:
         sub.add_argument("names", nargs="*", help="models to handle (default: all in the manifest)")
         sub.add_argument("--model-dir", type=Path, help="model directory (INTERVIEW_MODEL_DIR)")
         sub.set_defaults(handler=handler)
+    replay_parser = commands.add_parser("replay", help="run the interview pipeline over a recording and write its report")
+    replay_parser.add_argument("--interview", type=Path, required=True, help="INTERVIEW.json: the interview as the API returns it, or its spec")
+    replay_parser.add_argument("--audio", type=Path, required=True, help="the candidate's answers (any format FFmpeg reads)")
+    replay_parser.add_argument("--video", type=Path, help="the candidate's camera (.mp4, .y4m, ...), for face presence and emotion")
+    replay_parser.add_argument("--out", type=Path, required=True, help="where to write report.json")
+    replay_parser.add_argument("--model-dir", type=Path, help="model directory (INTERVIEW_MODEL_DIR)")
+    replay_parser.set_defaults(handler=replay_command)
     args = parser.parse_args(argv)
     args.handler(args)
 

@@ -62,7 +62,8 @@ class InterviewInfo(BaseModel):
     job_title: str
     candidate_name: str
     language: str | None
-    total_questions: int
+    mode: str
+    total_questions: int  # at most; the policy may end sooner
     status: str
 
 

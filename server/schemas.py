@@ -5,7 +5,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from realtime_scoring.profiles import CandidateProfile, JobProfile, Language
+from realtime_scoring.question_bank import BankQuestion, QuestionBankError, shipped_bank
+
+InterviewMode = Literal["video", "voice", "text"]
 
 
 class InterviewStatus(StrEnum):
@@ -16,35 +21,80 @@ class InterviewStatus(StrEnum):
 
 
 class Question(BaseModel):
+    """A question as the candidate's page shows it."""
+
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=64)
+    id: str = Field(min_length=1, max_length=160)
     text: str = Field(min_length=1, max_length=2000)
     think_seconds: int = Field(10, ge=0, le=600)
     answer_seconds: int = Field(120, ge=5, le=1800)
+    competency: str | None = None
+    difficulty: str | None = None
+    follow_up: bool = False
 
 
 class InterviewSpec(BaseModel):
-    """What an HR system sends to schedule an interview."""
+    """What an HR system sends to schedule an interview: the job, the candidate, and how to interview."""
 
     model_config = ConfigDict(extra="forbid")
 
-    job_title: str = Field(min_length=1, max_length=200)
-    candidate_name: str = Field(min_length=1, max_length=200)
-    language: Literal["en", "zh"] | None = None  # None: detected from the first answer
-    questions: list[Question] = Field(min_length=1, max_length=100)
+    job: JobProfile
+    candidate: CandidateProfile
+    mode: InterviewMode = "video"
+    # The job's own questions; without them the shipped bank for `job.role` is used.
+    question_bank: list[BankQuestion] | None = Field(None, max_length=500)
+    max_questions: int = Field(6, ge=1, le=50)
+    time_budget_minutes: float = Field(30, gt=0, le=240)
+
+    @model_validator(mode="after")
+    def _has_questions(self) -> InterviewSpec:
+        questions = self.questions()  # raises with a clear message when there are none to ask
+        ids = [q.id for q in questions]
+        if len(ids) != len(set(ids)):
+            raise ValueError("question_bank: question ids repeat")
+        return self
+
+    @property
+    def language(self) -> Language:
+        return self.job.language
+
+    def questions(self) -> list[BankQuestion]:
+        """The bank this interview draws from, in the job's language."""
+        if self.question_bank is not None:
+            bank = self.question_bank
+            source = "question_bank"
+        elif self.job.role is not None:
+            try:
+                bank = shipped_bank(self.job.role).questions
+            except QuestionBankError as exc:
+                raise ValueError(str(exc)) from exc
+            source = f"the shipped {self.job.role!r} bank"
+        else:
+            raise ValueError("no questions: send a question_bank or a job.role with a shipped bank")
+        usable = [q for q in bank if q.supports(self.language)]
+        if not usable:
+            raise ValueError(f"{source} has no question in the job's language {self.language!r}")
+        return usable
 
 
 class Interview(InterviewSpec):
     id: str
     status: InterviewStatus = InterviewStatus.SCHEDULED
-    current_question: int = 0
+    current_question: int = 0  # answers closed so far
     created_at: float
     invite_expires_at: int
 
 
-DEMO_QUESTIONS = [
-    Question(id="intro", text="Please introduce yourself and the project you are most proud of.", think_seconds=5),
-    Question(id="design", text="How would you design a service that must answer within 100 milliseconds?"),
-    Question(id="team", text="Tell us about a disagreement in your team and how you resolved it."),
-]
+def demo_spec() -> InterviewSpec:
+    """The interview `serve` schedules on an empty store, to try the product."""
+    return InterviewSpec(
+        job=JobProfile(
+            title="Backend engineer (demo)",
+            role="backend_engineer",
+            required_skills=[{"name": "Python", "weight": 2}, {"name": "PostgreSQL"}, {"name": "Redis"}],  # type: ignore[list-item]
+            min_years_experience=3,
+        ),
+        candidate=CandidateProfile(name="Demo candidate", skills=["Python", "Postgres"], years_experience=4),  # type: ignore[list-item]
+        max_questions=4,
+    )

@@ -50,6 +50,19 @@ CREATE TABLE IF NOT EXISTS observations (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS observations_by_interview ON observations(interview_id, kind, seq);
+CREATE TABLE IF NOT EXISTS scored_answers (
+    interview_id TEXT NOT NULL REFERENCES interviews(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    question_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (interview_id, idx)
+);
+CREATE TABLE IF NOT EXISTS reports (
+    interview_id TEXT PRIMARY KEY REFERENCES interviews(id) ON DELETE CASCADE,
+    schema_version TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 """
 
 
@@ -111,6 +124,11 @@ class InterviewStore:
         )
         await self._db.commit()
 
+    async def delete_interview(self, interview_id: str) -> None:
+        """The interview and everything recorded for it (answers, transcripts, observations, report)."""
+        await self._db.execute("DELETE FROM interviews WHERE id = ?", (interview_id,))
+        await self._db.commit()
+
     async def renew_invite(self, interview_id: str, invite_expires_at: int) -> None:
         await self._db.execute(
             "UPDATE interviews SET invite_expires_at = ? WHERE id = ?", (invite_expires_at, interview_id)
@@ -159,6 +177,34 @@ class InterviewStore:
             (interview_id, kind),
             json_column="data",
         )
+
+    async def record_scored_answer(self, interview_id: str, index: int, question_id: str, data: str) -> None:
+        """One closed answer's per-question report (JSON), so the final report survives a restart of this node."""
+        await self._db.execute(
+            "INSERT OR REPLACE INTO scored_answers (interview_id, idx, question_id, data) VALUES (?, ?, ?, ?)",
+            (interview_id, index, question_id, data),
+        )
+        await self._db.commit()
+
+    async def scored_answers(self, interview_id: str) -> list[dict[str, object]]:
+        async with self._db.execute(
+            "SELECT data FROM scored_answers WHERE interview_id = ? ORDER BY idx", (interview_id,)
+        ) as cursor:
+            return [json.loads(row["data"]) for row in await cursor.fetchall()]
+
+    async def save_report(self, interview_id: str, schema_version: str, data: str) -> None:
+        await self._db.execute(
+            "INSERT OR REPLACE INTO reports (interview_id, schema_version, data, created_at) VALUES (?, ?, ?, ?)",
+            (interview_id, schema_version, data, time.time()),
+        )
+        await self._db.commit()
+
+    async def report(self, interview_id: str) -> dict[str, object] | None:
+        async with self._db.execute("SELECT data, created_at FROM reports WHERE interview_id = ?", (interview_id,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return {"created_at": row["created_at"], "report": json.loads(row["data"])}
 
     async def _rows(self, query: str, params: tuple[object, ...], json_column: str) -> list[dict[str, object]]:
         async with self._db.execute(query, params) as cursor:

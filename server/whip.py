@@ -88,7 +88,7 @@ async def publish(request: Request) -> Response:
         raise Problem(400 if exc.code == "malformed_sdp" else 422, exc.code, exc.detail) from exc
     interview = await _open_interview(services, interview_id)
 
-    live = services.registry.live_interview(interview)
+    live = await services.registry.live_interview(interview)
     try:
         session, answer = await services.registry.open_media(live, offer)
     except InterviewFlowError as exc:

@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 
 from server.app import create_app
 from server.cli import WS_MAX_FRAME_BYTES
-from server.schemas import Interview, Question
+from server.schemas import Interview
 from server.services import Services
 from server.sessions import MediaConsumer, level_meter_consumer
 from server.settings import Settings
@@ -76,14 +76,18 @@ class LiveServer:
     def services(self) -> Services:
         return self.app.state.services
 
-    async def schedule(self, questions: int = 3, **spec: object) -> tuple[Interview, str]:
-        """Create an interview through the HR API; return it and its invite token."""
+    async def schedule(
+        self, questions: int = 3, language: str = "en", job_title: str = "Backend engineer", **spec: object
+    ) -> tuple[Interview, str]:
+        """Create an interview through the HR API (`questions` plain ones, asked in order); return it and its invite token."""
         body = {
-            "job_title": "Backend engineer",
-            "candidate_name": "Alex Chen",
-            "questions": [
-                Question(id=f"q{i + 1}", text=f"Question number {i + 1}?").model_dump() for i in range(questions)
+            "job": {"title": job_title, "language": language, "required_skills": [{"name": "Python"}], "competencies": {"skills": 1}},
+            "candidate": {"name": "Alex Chen", "skills": ["Python"], "years_experience": 3},
+            "question_bank": [
+                {"id": f"q{i + 1}", "competency": "skills", "difficulty": "standard", "text": {language: f"Question number {i + 1}?"}}
+                for i in range(questions)
             ],
+            "max_questions": questions,
             **spec,
         }
         response = await self.http.post(
@@ -182,12 +186,21 @@ def prepared_model_files(*names: str) -> dict[str, dict[str, Path]]:
 
 
 @pytest.fixture(scope="session")
+def sentence_embedder() -> object:
+    """The real multilingual sentence-embedding model, loaded once for the session."""
+    from realtime_scoring.embeddings import MODEL_FILE, SentenceEmbedder, create_embedding_session
+
+    files = prepared_model_files("sentence-embedding")["sentence-embedding"]
+    return SentenceEmbedder(create_embedding_session(files[MODEL_FILE]))
+
+
+@pytest.fixture(scope="session")
 async def scoring_engine() -> AsyncIterator[object]:
     """Every model loaded once for the whole test session, on the CPU, as a node would at start-up."""
     from realtime_scoring.engine import EngineConfig
     from realtime_scoring.pipeline import ScoringEngine
 
-    prepared_model_files("silero-vad", "face-detector", "face-emotion", "whisper-base")
+    prepared_model_files("silero-vad", "face-detector", "face-emotion", "whisper-base", "sentence-embedding")
     engine = await asyncio.to_thread(ScoringEngine.load, MODEL_DIR, EngineConfig(device="cpu"))
     yield engine
     await engine.close()

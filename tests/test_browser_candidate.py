@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from playwright.async_api import Page, async_playwright
 
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
-from tests.media_files import best_envelope_correlation, read_wav_mono
+from tests.media_files import best_envelope_correlation, make_speech_wav, read_wav_mono
 from tests.webrtc_helpers import CapturingConsumer
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
@@ -133,3 +134,52 @@ async def test_live_captions_reach_the_page_while_the_microphone_speaks(scoring_
     video = state["video"]
     assert video["seconds"] >= 3 and video["face_present_seconds"] >= video["seconds"] - 1, video
     assert video["multiple_faces_seconds"] == 0
+
+
+async def test_a_text_interview_in_the_browser_runs_to_the_thank_you_page(scoring_server: LiveServer, page: Page) -> None:
+    interview, token = await scoring_server.schedule(questions=2, mode="text")
+    await page.goto(f"{scoring_server.url}/i/{token}")
+    await page.wait_for_function("document.getElementById('consent-text').textContent.includes('in writing')")
+    await page.check("#consent")
+    await page.click("#start")
+    for number, answer in ((1, "I would add an index and read the query plan."), (2, "I would write a postmortem with the team.")):
+        await page.wait_for_function(f"document.getElementById('question-text').textContent === 'Question number {number}?'")
+        assert await page.is_hidden("#preview")
+        await page.fill("#answer-text", answer)
+        await page.click("#send-answer")
+    await page.wait_for_selector("#done-step", state="visible")
+    report = (await scoring_server.http.get(f"{scoring_server.url}/api/v1/interviews/{interview.id}/report", headers={"X-API-Key": API_KEY})).json()["report"]
+    assert [(q["question_id"], q["typed"]) for q in report["questions"]] == [
+        ("q1", ["I would add an index and read the query plan."]), ("q2", ["I would write a postmortem with the team."])
+    ]
+
+
+@pytest.fixture
+async def answer_then_pause_page(media_dir: Path, face_y4m: Path) -> AsyncIterator[Page]:
+    """Chromium whose fake microphone says one sentence, then stays silent for four seconds (and loops)."""
+    speech = make_speech_wav(media_dir / "short-answer.wav", "I have six years of experience with Python and Postgres.")
+    paused = media_dir / "answer-then-pause.wav"
+    subprocess.run(["sox", str(speech), str(paused), "pad", "0.5", "4.0"], check=True)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_flags(paused, face_y4m))
+        yield await browser.new_page()
+        await browser.close()
+
+
+async def test_the_next_question_follows_the_end_of_the_spoken_answer(scoring_server: LiveServer, answer_then_pause_page: Page) -> None:
+    page = answer_then_pause_page
+    interview, token = await scoring_server.schedule(questions=2, mode="voice")
+    await page.goto(f"{scoring_server.url}/i/{token}")
+    await page.check("#consent")
+    await page.click("#start")
+    await page.wait_for_function("document.getElementById('question-text').textContent === 'Question number 2?'", timeout=45_000)
+    messages = await page.evaluate("window.interview.messages")
+    ended = next(m for m in messages if m["type"] == "speech" and m["state"] == "answer_ended")
+    second = next(m for m in messages if m["type"] == "question" and m["index"] == 1)
+    delay_ms = second["at"] - ended["at"]
+    print(f"\nnext question {delay_ms:.0f} ms after the page heard 'answer ended'")
+    assert 0 <= delay_ms < 5000
+    assert await page.is_hidden("#preview")  # voice-only: no camera
+    state = await scoring_server.interview_state(interview.id)
+    first = state["scored_answers"][0]
+    assert first["end_reason"] == "silence" and "python" in " ".join(t["text"] for t in first["transcript"]).lower()

@@ -68,6 +68,7 @@ async def test_hello_with_interview_info_arrives_first(live_server: LiveServer) 
                 "job_title": "数据工程师",
                 "candidate_name": "Alex Chen",
                 "language": "zh",
+                "mode": "video",
                 "total_questions": 4,
                 "status": "scheduled",
             },
@@ -111,7 +112,8 @@ async def test_chat_is_recorded_as_an_answer(live_server: LiveServer) -> None:
         await ws.send(json.dumps({"v": 1, "type": "chat", "text": "Can you hear me?"}))
         assert await ping_pong(ws) == {"v": 1, "type": "pong"}
     state = await live_server.interview_state(interview.id)
-    assert [(a["question_id"], a["kind"], a["text"]) for a in state["answers"]] == [("q1", "chat", "Can you hear me?")]
+    # Before the interview starts there is no current question to file it under.
+    assert [(a["question_id"], a["kind"], a["text"]) for a in state["answers"]] == [("", "chat", "Can you hear me?")]
 
 
 # Bad messages
@@ -316,9 +318,8 @@ async def test_two_sockets_on_one_interview_each_get_their_own_pong(live_server:
 
 def valid_spec(**overrides: Any) -> dict[str, Any]:
     return {
-        "job_title": "Backend engineer",
-        "candidate_name": "Alex Chen",
-        "questions": [{"id": "q1", "text": "Why this job?"}],
+        "job": {"title": "Backend engineer", "role": "backend_engineer", "required_skills": [{"name": "Python"}]},
+        "candidate": {"name": "Alex Chen", "skills": ["Python"]},
         **overrides,
     }
 
@@ -345,16 +346,40 @@ async def test_create_interview_without_a_valid_api_key_is_401_problem(
     assert body["type"].endswith(f"/{code}") and body["title"] == "Unauthorized"
 
 
-async def test_create_interview_with_empty_questions_is_422_with_errors(live_server: LiveServer) -> None:
+async def test_create_interview_with_an_empty_question_bank_is_422_with_errors(live_server: LiveServer) -> None:
     response = await live_server.http.post(
-        f"{live_server.url}/api/v1/interviews", json=valid_spec(questions=[]), headers={"X-API-Key": API_KEY}
+        f"{live_server.url}/api/v1/interviews", json=valid_spec(question_bank=[]), headers={"X-API-Key": API_KEY}
     )
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM_JSON
     body = response.json()
     assert body["code"] == "invalid_interview"
-    assert [e["loc"] for e in body["errors"]] == [["questions"]]
-    assert "at least 1" in body["errors"][0]["msg"]
+    assert [e["loc"] for e in body["errors"]] == [[]]
+    assert "no question" in body["errors"][0]["msg"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "loc", "message"),
+    [
+        ({"job": {"title": "", "role": "backend_engineer"}}, ["job", "title"], "at least 1 character"),
+        ({"job": {"title": "Chef", "role": "chef"}}, [], "no question bank 'chef'"),
+        ({"job": {"title": "Chef"}}, [], "send a question_bank or a job.role"),
+        ({"candidate": {"name": "A", "years_experience": -1}}, ["candidate", "years_experience"], "greater than or equal to 0"),
+        ({"candidate": {"name": "A", "education": [{"level": "wizard"}]}}, ["candidate", "education", 0, "level"], "'doctorate'"),
+        ({"candidate": {"name": "A", "hobby": "golf"}}, ["candidate", "hobby"], "Extra inputs"),
+        ({"mode": "telepathy"}, ["mode"], "'text'"),
+        ({"question_bank": [{"id": "q1", "competency": "skills", "difficulty": "hard", "text": {"en": "?"}}]},
+         ["question_bank", 0, "difficulty"], "'deep'"),
+    ],
+    ids=["empty-title", "unknown-role", "no-bank", "negative-years", "bad-education", "unknown-field", "bad-mode", "bad-difficulty"],
+)
+async def test_invalid_profiles_are_422_naming_the_field(live_server: LiveServer, overrides: dict, loc: list, message: str) -> None:
+    response = await live_server.http.post(
+        f"{live_server.url}/api/v1/interviews", json=valid_spec(**overrides), headers={"X-API-Key": API_KEY}
+    )
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert any(e["loc"] == loc and message in e["msg"] for e in errors), errors
 
 
 async def test_create_interview_with_a_non_json_body_is_422(live_server: LiveServer) -> None:
@@ -371,6 +396,7 @@ async def test_create_interview_returns_an_invite_that_opens_the_page(live_serve
     )
     assert response.status_code == 201
     body = response.json()
+    assert body["match"]["score"] > 0 and body["match"]["contributions"]
     assert response.headers["location"] == f"/api/v1/interviews/{body['interview']['id']}"
     assert body["invite_url"] == f"{live_server.url}/i/{body['invite_token']}"
     assert body["interview"]["status"] == "scheduled"
@@ -390,7 +416,7 @@ async def test_get_interview_reports_its_state_without_media(live_server: LiveSe
     state = await live_server.interview_state(interview.id)
     assert state["interview"]["id"] == interview.id
     assert state["interview"]["status"] == "scheduled"
-    assert len(state["interview"]["questions"]) == 2
+    assert [q["id"] for q in state["interview"]["question_bank"]] == ["q1", "q2"]
     assert state["media"] is None
     assert state["answers"] == []
 

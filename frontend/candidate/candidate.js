@@ -28,8 +28,10 @@ function onMessage(message) {
   state.messages.push({ at: performance.now(), ...message });
   switch (message.type) {
     case "hello":
+      state.mode = message.interview.mode;
       $("job-title").textContent = message.interview.job_title;
       $("greeting").textContent = `Welcome, ${message.interview.candidate_name}.`;
+      $("consent-text").textContent = CONSENT[state.mode] ?? CONSENT.video;
       break;
     case "media":
       $("media-state").textContent = { connected: "connected", connecting: "connecting…" }[message.state] ?? message.state;
@@ -47,8 +49,11 @@ function onMessage(message) {
       $("caption-final").textContent = $("caption-stable").textContent = $("caption-unstable").textContent = "";
       $("waiting").hidden = true;
       $("question-box").hidden = false;
-      $("question-progress").textContent = `Question ${message.index + 1} of ${message.total}`;
+      $("question-progress").textContent =
+        `${message.question.follow_up ? "Follow-up · " : ""}Question ${message.index + 1} of up to ${message.total}`;
       $("question-text").textContent = message.question.text;
+      $("answer-text").value = "";
+      $("answer-text").disabled = $("send-answer").disabled = false;
       break;
     case "completed":
       finish();
@@ -72,14 +77,28 @@ function showCaption(caption) {
   }
 }
 
+const CONSENT = {
+  video: "This interview records your answers through your camera and microphone. The server transcribes what you say and checks that your face is visible, so the company can review your answers.",
+  voice: "This interview records your answers through your microphone. The server transcribes what you say, so the company can review your answers.",
+  text: "You answer each question in writing. Your answers are scored against the job's key points, so the company can review them.",
+};
+
 async function start() {
   $("start").disabled = true;
+  if (state.mode === "text") {
+    $("consent-step").hidden = true;
+    $("interview-step").hidden = false;
+    $("preview").hidden = $("status-line").hidden = $("answer-done").hidden = true;
+    $("text-answer").hidden = false;
+    send({ type: "ready" });
+    return;
+  }
   let stream;
   try {
     // Browser voice processing changes levels and spectra the analysis relies on.
     stream = await navigator.mediaDevices.getUserMedia({
       audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 },
-      video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 }, facingMode: "user" },
+      video: state.mode === "voice" ? false : { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 }, facingMode: "user" },
     });
   } catch (error) {
     $("device-error").hidden = false;
@@ -90,6 +109,7 @@ async function start() {
   $("consent-step").hidden = true;
   $("interview-step").hidden = false;
   $("preview").srcObject = stream;
+  $("preview").hidden = state.mode === "voice";
 
   const pc = (state.pc = new RTCPeerConnection({ iceServers: [] }));
   pc.addEventListener("connectionstatechange", () => {
@@ -118,6 +138,14 @@ $("consent").addEventListener("change", (event) => ($("start").disabled = !event
 $("start").addEventListener("click", start);
 $("answer-done").addEventListener("click", () => {
   if (state.question) send({ type: "answer.done", question_id: state.question.question.id });
+});
+$("send-answer").addEventListener("click", () => {
+  const text = $("answer-text").value.trim();
+  if (!state.question || !text) return;
+  const questionId = state.question.question.id;
+  $("answer-text").disabled = $("send-answer").disabled = true;
+  send({ type: "answer.text", question_id: questionId, text });
+  send({ type: "answer.done", question_id: questionId });
 });
 window.addEventListener("pagehide", () => state.whip?.stop());
 connectSocket();

@@ -1,0 +1,137 @@
+"""Replay: the interview pipeline over a recording gives the right per-question transcripts and scores, every time alike."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.replay import ReplayError, load_interview, replay
+from tests.conftest import MODEL_DIR, make_settings
+from tests.media_files import make_speech_wav
+from tests.test_whisper import word_error_rate
+
+
+def question(qid: str, text: str, points: list[tuple[str, str, list[str]]]) -> dict:
+    return {
+        "id": qid, "competency": "skills", "difficulty": "standard", "text": {"en": text},
+        "key_points": [{"id": pid, "text": {"en": ptext}, "keywords": {"en": words}} for pid, ptext, words in points],
+    }
+
+
+SPEC = {
+    "job": {"title": "Backend engineer", "language": "en", "required_skills": [{"name": "Redis"}], "competencies": {"skills": 1}},
+    "candidate": {"name": "Alex Chen", "skills": ["Redis"], "years_experience": 4},
+    "mode": "voice",
+    "max_questions": 3,
+    "question_bank": [
+        question("scale", "Traffic to your service doubles. What do you do?", [
+            ("balancer", "Spread requests over several servers with a load balancer.", ["load balancer", "load balancing"]),
+            ("scale_out", "Add servers as the traffic grows (scale out).", ["scale out", "more servers", "add servers"]),
+        ]),
+        question("index", "A query on the orders table is slow. What do you do?", [
+            ("index", "Add an index on the filtered column.", ["index"]),
+            ("plan", "Read the query plan with explain.", ["explain", "query plan"]),
+        ]),
+        question("hobby", "How do you keep your systems observable?", [
+            ("metrics", "Export metrics and alert on them.", ["metrics", "alert"]),
+            ("tracing", "Use distributed tracing.", ["tracing", "trace"]),
+        ]),
+    ],
+}
+ANSWERS = [
+    "I would put a load balancer in front of the servers, and add more servers when traffic grows.",
+    "I would add an index on the customer column, and then check the query plan with explain.",
+    "On weekends I like to go hiking with my family.",
+]
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three spoken answers, each followed by three seconds of silence (the end-of-answer pause is 2.5 s)."""
+    directory = tmp_path_factory.mktemp("replay")
+    parts = [make_speech_wav(directory / f"answer{i}.wav", text, rate=16_000) for i, text in enumerate(ANSWERS)]
+    out = directory / "answers.wav"
+    padded = []
+    for i, part in enumerate(parts):
+        p = directory / f"padded{i}.wav"
+        subprocess.run(["sox", str(part), str(p), "pad", "1.0", "3.0"], check=True)
+        padded.append(str(p))
+    subprocess.run(["sox", *padded, str(out)], check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def interview_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("spec") / "interview.json"
+    path.write_text(json.dumps({"interview": {**SPEC, "id": "replay-1", "status": "completed", "current_question": 3,
+                                              "created_at": 0.0, "invite_expires_at": 0}}))
+    return path
+
+
+async def test_replay_transcribes_and_scores_each_answer_and_twice_gives_the_same_report(
+    scoring_engine, recording: Path, interview_file: Path, tmp_path: Path
+) -> None:
+    interview_id, spec = load_interview(interview_file)
+    settings = make_settings(tmp_path)
+    first = await replay(interview_id, spec, scoring_engine, settings, recording)
+    second = await replay(interview_id, spec, scoring_engine, settings, recording)
+    assert first.model_dump_json() == second.model_dump_json()
+
+    questions = first.questions
+    assert [q.question_id for q in questions] == ["scale", "index", "hobby"]
+    assert [q.end_reason for q in questions] == ["silence"] * 3
+    for q, said in zip(questions, ANSWERS):
+        heard = " ".join(t.text for t in q.transcript)
+        assert word_error_rate(said, heard) <= 0.25, (said, heard)
+        assert all(q.asked_s <= t.start_s + 0.3 and t.end_s <= q.ended_s for t in q.transcript)
+    scale, index, hobby = questions
+    assert {k.id for k in scale.key_points_hit} == {"balancer", "scale_out"}
+    assert {k.id for k in index.key_points_hit} == {"index", "plan"}
+    assert hobby.key_points_hit == [] and hobby.coverage == 0.0
+    assert min(scale.score, index.score) >= hobby.score + 40
+    assert scale.delivery is not None and scale.delivery.rate_unit == "wpm" and scale.delivery.units >= 10
+    assert first.interview_id == "replay-1" and first.flags == []
+
+
+async def test_a_recording_with_no_speech_gives_a_report_that_says_so(scoring_engine, interview_file: Path, tmp_path: Path) -> None:
+    silence = tmp_path / "silence.wav"
+    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(silence), "trim", "0", "5"], check=True)
+    interview_id, spec = load_interview(interview_file)
+    report = await replay(interview_id, spec, scoring_engine, make_settings(tmp_path), silence)
+    assert [(q.question_id, q.answered, q.end_reason) for q in report.questions] == [("scale", False, "media_ended")]
+    assert {"never_answered", "no_speech"} <= set(report.flags)
+    assert report.recommendation.decision == "insufficient_evidence"
+
+
+def test_replay_refuses_a_bad_interview_file_with_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "interview.json"
+    bad.write_text(json.dumps({"job": {"title": "x"}}))
+    with pytest.raises(ReplayError, match="not a valid interview"):
+        load_interview(bad)
+    bad.write_text("{not json")
+    with pytest.raises(ReplayError, match="not a readable JSON file"):
+        load_interview(bad)
+
+
+def test_the_replay_command_writes_the_report_with_video_and_fails_clearly_on_corrupt_media(
+    recording: Path, interview_file: Path, face_y4m: Path, tmp_path: Path
+) -> None:
+    env = {**os.environ, "INTERVIEW_MODEL_DIR": str(MODEL_DIR), "INTERVIEW_DATA_DIR": str(tmp_path)}
+    out = tmp_path / "report.json"
+    command = [sys.executable, "-m", "server.cli", "replay", "--interview", str(interview_file), "--audio", str(recording)]
+    done = subprocess.run([*command, "--video", str(face_y4m), "--out", str(out)], env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert [q["question_id"] for q in report["questions"]] == ["scale", "index", "hobby"]
+    assert report["video"]["seconds"] >= 5 and report["video"]["face_present_ratio"] == 1.0
+    assert report["questions"][0]["video"]["dominant_emotion"] is not None
+
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEgarbage" * 10)
+    failed = subprocess.run([*command[:-1], str(corrupt), "--out", str(tmp_path / "x.json")], env=env, capture_output=True, text=True, timeout=240)
+    assert failed.returncode != 0 and "corrupt.wav" in failed.stderr and "Traceback" not in failed.stderr
