@@ -13,7 +13,7 @@ from server.auth import require_api_key
 from server.problems import Problem
 from server.schemas import Interview, InterviewSpec
 from server.services import Services, services_of
-from server.sessions import interview_match
+from server.live_interview import interview_match
 
 
 async def create_interview(request: Request) -> JSONResponse:

@@ -25,7 +25,7 @@ from server.messages import (
 )
 from server.problems import Problem, problem_response
 from server.services import services_of
-from server.sessions import InterviewFlowError, LiveInterview, Subscriber
+from server.live_interview import InterviewFlowError, LiveInterview, Subscriber
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from realtime_scoring.pipeline import ScoringEngine, SessionConfig
 from realtime_scoring.report import InterviewReport, build_report, question_report
 from realtime_scoring.transcription import TranscriptionConfig
 from server.schemas import Interview, InterviewSpec
-from server.sessions import interview_match, interview_policy
+from server.live_interview import interview_match, interview_policy
 from server.settings import Settings
 
 

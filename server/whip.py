@@ -15,7 +15,8 @@ from server.peers import OfferRejected, check_offer
 from server.problems import Problem
 from server.schemas import Interview, InterviewStatus
 from server.services import Services, services_of
-from server.sessions import InterviewFlowError, MediaSession, SessionCapacityError
+from server.live_interview import InterviewFlowError
+from server.sessions import MediaSession, SessionCapacityError
 from server.settings import IceServer
 
 logger = logging.getLogger(__name__)
