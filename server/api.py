@@ -9,11 +9,14 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from realtime_scoring.report import InterviewReport
 from server.auth import require_api_key
 from server.problems import Problem
 from server.schemas import Interview, InterviewSpec
 from server.services import Services, services_of
 from server.live_interview import interview_match
+
+REPORT_JSON_SCHEMA = InterviewReport.model_json_schema()
 
 
 async def create_interview(request: Request) -> JSONResponse:
@@ -83,6 +86,12 @@ async def get_report(request: Request) -> JSONResponse:
     if stored is None:
         raise Problem(409, "report_not_ready", f"the interview is {interview.status.value}; its report comes when it completes")
     return JSONResponse(stored)
+
+
+async def report_schema(request: Request) -> JSONResponse:
+    """The JSON Schema of the report, for HR systems that validate what they receive."""
+    require_api_key(request.headers, services_of(request).api_keys)
+    return JSONResponse(REPORT_JSON_SCHEMA)
 
 
 async def stats(request: Request) -> JSONResponse:

@@ -34,6 +34,7 @@ ROUTES = [
     Route("/api/v1/interviews", api.create_interview, methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}", api.get_interview, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/report", api.get_report, methods=["GET"]),
+    Route("/api/v1/schemas/report", api.report_schema, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/whip", whip.publish, methods=["POST"]),
     Route(WHIP_SESSION, whip.trickle, methods=["PATCH"]),
     Route(WHIP_SESSION, whip.hang_up, methods=["DELETE"]),

