@@ -15,6 +15,10 @@ from frontend import FRONTEND_DIR
 from realtime_scoring.answer_scoring import AnswerScorer
 from realtime_scoring.engine import EngineConfig
 from realtime_scoring.pipeline import ScoringEngine
+from hrms_bridge import api as webhooks_api
+from hrms_bridge.deliveries import DeliveryStore
+from hrms_bridge.destinations import DestinationPolicy
+from hrms_bridge.dispatcher import WebhookDispatcher
 from server import api, candidate_ws, pages, whip
 from server.ice import advertise_host_addresses
 from server.invites import InviteSigner
@@ -35,6 +39,13 @@ ROUTES = [
     Route("/api/v1/interviews/{interview_id}", api.get_interview, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/report", api.get_report, methods=["GET"]),
     Route("/api/v1/schemas/report", api.report_schema, methods=["GET"]),
+    Route("/api/v1/webhooks/endpoints", webhooks_api.create_endpoint, methods=["POST"]),
+    Route("/api/v1/webhooks/endpoints", webhooks_api.list_endpoints, methods=["GET"]),
+    Route("/api/v1/webhooks/endpoints/{endpoint_id}", webhooks_api.delete_endpoint, methods=["DELETE"]),
+    Route("/api/v1/webhooks/endpoints/{endpoint_id}/rotate-secret", webhooks_api.rotate_secret, methods=["POST"]),
+    Route("/api/v1/webhooks/endpoints/{endpoint_id}/enable", webhooks_api.enable_endpoint, methods=["POST"]),
+    Route("/api/v1/webhooks/deliveries", webhooks_api.list_deliveries, methods=["GET"]),
+    Route("/api/v1/webhooks/deliveries/{delivery_id}/replay", webhooks_api.replay_delivery, methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}/whip", whip.publish, methods=["POST"]),
     Route(WHIP_SESSION, whip.trickle, methods=["PATCH"]),
     Route(WHIP_SESSION, whip.hang_up, methods=["DELETE"]),
@@ -67,7 +78,13 @@ def create_app(
             )
         if consumer is None and scoring is not None:
             consumer = scoring_consumer(scoring)
-        store = await InterviewStore.open(settings.data_dir / "interviews.sqlite3")
+        database = settings.data_dir / "interviews.sqlite3"
+        store = await InterviewStore.open(database)
+        deliveries = await DeliveryStore.open(database)
+        destinations = DestinationPolicy(settings.webhook_allow_http, settings.webhook_allow_private_addresses)
+        dispatcher = WebhookDispatcher(deliveries, destinations, settings.webhook_retry_schedule_s, settings.webhook_timeout_s)
+        store.on_event = dispatcher.wake
+        dispatcher.start()
         scorer = AnswerScorer(scoring.embedder if scoring is not None else None)
         registry = SessionRegistry(settings, store, consumer or level_meter_consumer, scorer)
         app.state.services = Services(
@@ -76,12 +93,18 @@ def create_app(
             registry=registry,
             signer=InviteSigner(settings.signing_key()),
             api_keys=settings.hr_api_keys(),
+            deliveries=deliveries,
+            dispatcher=dispatcher,
+            destinations=destinations,
             engine=scoring,
         )
         try:
             yield
         finally:
             await registry.close_all()
+            # Whatever is still queued stays in the outbox for the next start.
+            await dispatcher.close()
+            await deliveries.close()
             await store.close()
             if owned is not None:
                 await owned.close()

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from hrms_bridge.outbox import report_ready_data
 from media.levels import MediaLevels
 from realtime_scoring.answer_scoring import AnswerScorer
 from realtime_scoring.conductor import AnswerEnd, InterviewConductor, RestoredAnswer
@@ -36,6 +37,7 @@ from server.messages import (
     Speech,
 )
 from server.schemas import Interview, InterviewSpec, InterviewStatus, Question
+from server.settings import Settings
 from server.store import InterviewStore
 
 if TYPE_CHECKING:
@@ -71,7 +73,7 @@ class LiveInterview:
         on_idle: Callable[[LiveInterview], None],
         pending_writes: set[asyncio.Future[None]],
         scorer: AnswerScorer,
-        emotion_analysis: bool = True,
+        settings: Settings,
     ) -> None:
         self.interview = interview
         self.media: MediaSession | None = None
@@ -81,7 +83,7 @@ class LiveInterview:
         self._on_idle = on_idle
         # Shared with the registry, so shutdown waits for writes of interviews already released.
         self._writes = pending_writes
-        self._emotion_analysis = emotion_analysis
+        self._settings = settings
         self.match = interview_match(interview)
         self._scorer = scorer
         self.conductor = self._new_conductor()
@@ -383,13 +385,17 @@ class LiveInterview:
             competency_weights=i.job.competencies,
             questions=[QuestionReport.model_validate(q) for q in await self._store.scored_answers(self.id)],
             faces=await self._store.observations(self.id, "face"),
-            emotions=await self._store.observations(self.id, "emotion") if self._emotion_analysis else None,
+            emotions=await self._store.observations(self.id, "emotion") if self._settings.emotion_analysis else None,
         )
-        await self._store.save_report(self.id, report.schema_version, report.model_dump_json())
+        report_json = report.model_dump_json()
+        event = report_ready_data(self.id, report_json, self._settings.base_url, self._settings.webhook_max_inline_bytes)
+        await self._store.save_report(self.id, report.schema_version, report_json, event)
 
     async def _set_progress(self, status: InterviewStatus, current_question: int) -> None:
-        await self._store.update_progress(self.id, status, current_question)
-        self.interview = self.interview.model_copy(update={"status": status, "current_question": current_question})
+        updated = self.interview.model_copy(update={"status": status, "current_question": current_question})
+        changed = status != self.interview.status
+        await self._store.update_progress(self.id, status, current_question, announce=updated if changed else None)
+        self.interview = updated
 
     def release_if_idle(self) -> None:
         """Drop this interview from the registry once nothing on this node uses it."""

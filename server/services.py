@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
+from hrms_bridge.deliveries import DeliveryStore
+from hrms_bridge.destinations import DestinationPolicy
+from hrms_bridge.dispatcher import WebhookDispatcher
 from realtime_scoring.pipeline import ScoringEngine
 from server.invites import InviteSigner
 from server.sessions import SessionRegistry
@@ -20,6 +23,9 @@ class Services:
     registry: SessionRegistry
     signer: InviteSigner
     api_keys: list[str]
+    deliveries: DeliveryStore
+    dispatcher: WebhookDispatcher
+    destinations: DestinationPolicy
     engine: ScoringEngine | None = None
 
     def invite_url(self, token: str) -> str:

@@ -191,7 +191,7 @@ class SessionRegistry:
         live = self._live.get(interview.id)
         if live is None:
             live = LiveInterview(
-                interview, self._store, self._forget_live, self._pending_writes, self._scorer, self._settings.emotion_analysis
+                interview, self._store, self._forget_live, self._pending_writes, self._scorer, self._settings
             )
             self._live[interview.id] = live
             await live.restore()

@@ -72,7 +72,18 @@ class Settings(BaseSettings):
     max_live_sessions: int = Field(64, ge=1)
     video_start_bitrate_kbps: int = 1500
 
-    @field_validator("api_keys", "ice_host_addresses", "ice_allowed_networks", mode="before")
+    webhook_allow_http: bool = Field(False, description="Accept http:// webhook endpoints (development and tests only)")
+    webhook_allow_private_addresses: bool = Field(
+        False, description="Deliver webhooks to loopback, private or link-local addresses (off: the sender cannot reach internal networks)"
+    )
+    # Standard Webhooks' schedule after the immediate attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+    webhook_retry_schedule_s: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
+    webhook_timeout_s: float = Field(15.0, gt=0, le=120)
+    webhook_max_inline_bytes: int = Field(256 * 1024, ge=1024, description="Larger reports are sent as a link")
+
+    @field_validator("api_keys", "ice_host_addresses", "ice_allowed_networks", "webhook_retry_schedule_s", mode="before")
     @classmethod
     def _comma_lists(cls, value: Any) -> Any:
         return _split_commas(value)

@@ -1,0 +1,1 @@
+"""The bridge to HR management systems: outbound events by signed, retried webhooks."""

@@ -1,0 +1,284 @@
+"""Webhook endpoints, and each event's deliveries and attempts to them, in the interview database.
+
+Events come from the outbox (`outbox_events`); `fan_out` turns each new one into a delivery per
+matching endpoint, in one transaction with the cursor, so a restart neither skips nor repeats one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from hrms_bridge.outbox import OUTBOX_SCHEMA
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    url TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    event_types TEXT NOT NULL,
+    secrets TEXT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    disabled_reason TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_cursor (
+    name TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL REFERENCES outbox_events(id),
+    endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL,
+    last_status INTEGER,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    delivered_at REAL,
+    UNIQUE (event_id, endpoint_id)
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at);
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id TEXT NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    at REAL NOT NULL,
+    status_code INTEGER,
+    error TEXT,
+    duration_ms REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_attempts_by_delivery ON webhook_attempts(delivery_id, seq);
+"""
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+MAX_SECRETS = 3  # the newest and up to two being rotated out
+
+
+def new_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    tenant: str
+    url: str
+    description: str
+    event_types: tuple[str, ...]  # empty: every event
+    secrets: tuple[str, ...]  # newest first; every one signs, so receivers can rotate
+    enabled: bool
+    disabled_reason: str | None
+    created_at: float
+
+    def wants(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+    def public(self) -> dict[str, Any]:
+        """As the API shows it: secrets are never read back."""
+        return {
+            "id": self.id, "url": self.url, "description": self.description, "event_types": list(self.event_types),
+            "enabled": self.enabled, "disabled_reason": self.disabled_reason, "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: str
+    event_id: str
+    event_type: str
+    payload: str
+    endpoint: Endpoint
+    attempts: int
+
+
+class DeliveryStore:
+    """Create with `open(path)` on the interview database; release with `close()`."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    @classmethod
+    async def open(cls, path: Path) -> DeliveryStore:
+        db = await aiosqlite.connect(path, timeout=30)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.executescript(OUTBOX_SCHEMA + SCHEMA)
+        await db.commit()
+        return cls(db)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    # Endpoints
+
+    async def add_endpoint(self, tenant: str, url: str, event_types: list[str], description: str, secret: str | None) -> tuple[Endpoint, str]:
+        endpoint_id = f"ep_{uuid.uuid4().hex}"
+        secret = secret or new_secret()
+        await self._db.execute(
+            "INSERT INTO webhook_endpoints (id, tenant, url, description, event_types, secrets, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (endpoint_id, tenant, url, description, json.dumps(event_types), json.dumps([secret]), time.time()),
+        )
+        await self._db.commit()
+        endpoint = await self.endpoint(tenant, endpoint_id)
+        assert endpoint is not None
+        return endpoint, secret
+
+    async def endpoint(self, tenant: str, endpoint_id: str) -> Endpoint | None:
+        async with self._db.execute("SELECT * FROM webhook_endpoints WHERE id = ? AND tenant = ?", (endpoint_id, tenant)) as cursor:
+            row = await cursor.fetchone()
+        return _endpoint(row) if row else None
+
+    async def endpoints(self, tenant: str) -> list[Endpoint]:
+        async with self._db.execute("SELECT * FROM webhook_endpoints WHERE tenant = ? ORDER BY created_at", (tenant,)) as cursor:
+            return [_endpoint(row) for row in await cursor.fetchall()]
+
+    async def rotate_secret(self, endpoint: Endpoint) -> str:
+        """A new signing secret; the previous ones keep signing too until they age out of MAX_SECRETS."""
+        secret = new_secret()
+        kept = [secret, *endpoint.secrets][:MAX_SECRETS]
+        await self._db.execute("UPDATE webhook_endpoints SET secrets = ? WHERE id = ?", (json.dumps(kept), endpoint.id))
+        await self._db.commit()
+        return secret
+
+    async def set_enabled(self, endpoint_id: str, enabled: bool, reason: str | None = None) -> None:
+        await self._db.execute(
+            "UPDATE webhook_endpoints SET enabled = ?, disabled_reason = ? WHERE id = ?", (int(enabled), reason, endpoint_id)
+        )
+        await self._db.commit()
+
+    async def delete_endpoint(self, endpoint_id: str) -> None:
+        await self._db.execute("DELETE FROM webhook_endpoints WHERE id = ?", (endpoint_id,))
+        await self._db.commit()
+
+    # Deliveries
+
+    async def fan_out(self) -> int:
+        """One delivery per new event and endpoint that wants it; returns how many were created."""
+        async with self._db.execute("SELECT seq FROM webhook_cursor WHERE name = 'fan_out'") as cursor:
+            row = await cursor.fetchone()
+        last = row["seq"] if row else 0
+        async with self._db.execute("SELECT seq, id, tenant, type FROM outbox_events WHERE seq > ? ORDER BY seq LIMIT 500", (last,)) as cursor:
+            events = await cursor.fetchall()
+        if not events:
+            return 0
+        endpoints: dict[str, list[Endpoint]] = {}
+        created, now = 0, time.time()
+        for event in events:
+            if event["tenant"] not in endpoints:
+                endpoints[event["tenant"]] = [e for e in await self.endpoints(event["tenant"]) if e.enabled]
+            for endpoint in endpoints[event["tenant"]]:
+                if endpoint.wants(event["type"]):
+                    await self._db.execute(
+                        "INSERT OR IGNORE INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (f"dlv_{uuid.uuid4().hex}", event["id"], endpoint.id, PENDING, now, now),
+                    )
+                    created += 1
+        await self._db.execute(
+            "INSERT INTO webhook_cursor (name, seq) VALUES ('fan_out', ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
+            (events[-1]["seq"],),
+        )
+        await self._db.commit()
+        return created
+
+    async def due(self, now: float, limit: int = 50) -> list[Delivery]:
+        """Pending deliveries whose next attempt is due, to enabled endpoints, oldest first."""
+        async with self._db.execute(
+            "SELECT d.id, d.event_id, d.attempts, e.type, e.payload, d.endpoint_id FROM webhook_deliveries d"
+            " JOIN outbox_events e ON e.id = d.event_id JOIN webhook_endpoints p ON p.id = d.endpoint_id"
+            " WHERE d.status = ? AND d.next_attempt_at <= ? AND p.enabled = 1 ORDER BY d.next_attempt_at LIMIT ?",
+            (PENDING, now, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        out = []
+        for row in rows:
+            async with self._db.execute("SELECT * FROM webhook_endpoints WHERE id = ?", (row["endpoint_id"],)) as cursor:
+                endpoint = _endpoint(await cursor.fetchone())
+            out.append(Delivery(row["id"], row["event_id"], row["type"], row["payload"], endpoint, row["attempts"]))
+        return out
+
+    async def next_due_at(self) -> float | None:
+        async with self._db.execute(
+            "SELECT MIN(d.next_attempt_at) AS at FROM webhook_deliveries d JOIN webhook_endpoints p ON p.id = d.endpoint_id"
+            " WHERE d.status = ? AND p.enabled = 1",
+            (PENDING,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return row["at"] if row else None
+
+    async def record_attempt(
+        self, delivery: Delivery, status_code: int | None, error: str | None, duration_ms: float, *,
+        outcome: str, next_attempt_at: float | None,
+    ) -> None:
+        """One attempt's result, and the delivery's new state, in one transaction."""
+        attempt = delivery.attempts + 1
+        now = time.time()
+        await self._db.execute(
+            "INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?)",
+            (delivery.id, attempt, now, status_code, error, round(duration_ms, 1)),
+        )
+        await self._db.execute(
+            "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_status = ?, last_error = ?,"
+            " delivered_at = ? WHERE id = ?",
+            (outcome, attempt, next_attempt_at, status_code, error, now if outcome == DELIVERED else None, delivery.id),
+        )
+        await self._db.commit()
+
+    async def deliveries(self, tenant: str, status: str | None = None, event_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        query = (
+            "SELECT d.id, d.event_id, e.type AS event_type, d.endpoint_id, d.status, d.attempts, d.next_attempt_at,"
+            " d.last_status, d.last_error, d.created_at, d.delivered_at FROM webhook_deliveries d"
+            " JOIN outbox_events e ON e.id = d.event_id WHERE e.tenant = ?"
+        )
+        params: list[Any] = [tenant]
+        if status is not None:
+            query += " AND d.status = ?"
+            params.append(status)
+        if event_id is not None:
+            query += " AND d.event_id = ?"
+            params.append(event_id)
+        query += " ORDER BY d.created_at DESC LIMIT ?"
+        params.append(limit)
+        async with self._db.execute(query, params) as cursor:
+            rows = [dict(row) for row in await cursor.fetchall()]
+        for row in rows:
+            async with self._db.execute(
+                "SELECT attempt, at, status_code, error, duration_ms FROM webhook_attempts WHERE delivery_id = ? ORDER BY seq", (row["id"],)
+            ) as cursor:
+                row["history"] = [dict(a) for a in await cursor.fetchall()]
+        return rows
+
+    async def replay(self, tenant: str, delivery_id: str) -> bool:
+        """Queue a dead (or delivered) delivery again, now, with the same event id; False if there is none."""
+        async with self._db.execute(
+            "SELECT d.id FROM webhook_deliveries d JOIN outbox_events e ON e.id = d.event_id WHERE d.id = ? AND e.tenant = ?",
+            (delivery_id, tenant),
+        ) as cursor:
+            if await cursor.fetchone() is None:
+                return False
+        await self._db.execute(
+            "UPDATE webhook_deliveries SET status = ?, next_attempt_at = ?, attempts = 0 WHERE id = ?", (PENDING, time.time(), delivery_id)
+        )
+        await self._db.commit()
+        return True
+
+
+def _endpoint(row: aiosqlite.Row) -> Endpoint:
+    return Endpoint(
+        id=row["id"], tenant=row["tenant"], url=row["url"], description=row["description"],
+        event_types=tuple(json.loads(row["event_types"])), secrets=tuple(json.loads(row["secrets"])),
+        enabled=bool(row["enabled"]), disabled_reason=row["disabled_reason"], created_at=row["created_at"],
+    )

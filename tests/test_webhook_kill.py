@@ -1,0 +1,102 @@
+"""Kill test: reports of interviews completed while the HRMS is down survive a SIGKILL of the server and arrive once each."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from websockets.asyncio.client import connect
+
+from tests.conftest import API_KEY, free_port
+from tests.webhook_receiver import Receiver, receiving
+
+HR = {"X-API-Key": API_KEY}
+INTERVIEWS = 3
+
+
+def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "INTERVIEW_DATA_DIR": str(data_dir),
+        "INTERVIEW_PORT": str(port),
+        "INTERVIEW_SCORING": "false",
+        "INTERVIEW_API_KEYS": API_KEY,
+        "INTERVIEW_SECRET_KEY": "kill-test-secret-0123456789abcdef",
+        "INTERVIEW_WEBHOOK_ALLOW_HTTP": "true",
+        "INTERVIEW_WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",
+        "INTERVIEW_WEBHOOK_RETRY_SCHEDULE_S": ",".join(["0.3"] * 40),
+    }
+    return subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--log-level", "warning"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+async def wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    async with httpx.AsyncClient() as http:
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stderr.read().decode() if process.stderr else "server exited"
+            try:
+                if (await http.get(f"{base}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise TimeoutError("server did not come up")
+
+
+async def complete_text_interview(http: httpx.AsyncClient, base: str) -> str:
+    body = {
+        "job": {"title": "Backend engineer", "language": "en"},
+        "candidate": {"name": "Kill Test"},
+        "mode": "text",
+        "max_questions": 1,
+        "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}],
+    }
+    created = (await http.post(f"{base}/api/v1/interviews", json=body, headers=HR)).json()
+    interview_id, token = created["interview"]["id"], created["invite_token"]
+    async with connect(base.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={token}") as ws:
+        await ws.send(json.dumps({"v": 1, "type": "ready"}))
+        await ws.send(json.dumps({"v": 1, "type": "answer.text", "question_id": "q1", "text": "Because."}))
+        await ws.send(json.dumps({"v": 1, "type": "answer.done", "question_id": "q1"}))
+        while json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "completed":
+            pass
+    return interview_id
+
+
+async def test_reports_written_while_the_receiver_is_down_arrive_once_each_after_a_sigkill(tmp_path: Path) -> None:
+    port, receiver = free_port(), Receiver(free_port())
+    base = f"http://127.0.0.1:{port}"
+    server = start_server(tmp_path / "data", port)
+    try:
+        await wait_healthy(base, server)
+        async with httpx.AsyncClient(timeout=20) as http:
+            registered = await http.post(
+                f"{base}/api/v1/webhooks/endpoints", json={"url": receiver.url, "event_types": ["report.ready"]}, headers=HR
+            )
+            assert registered.status_code == 201, registered.text
+            completed = {await complete_text_interview(http, base) for _ in range(INTERVIEWS)}
+            await asyncio.sleep(1.0)  # a few failed attempts against the closed port
+            pending = (await http.get(f"{base}/api/v1/webhooks/deliveries", params={"status": "pending"}, headers=HR)).json()
+            assert len(pending["deliveries"]) == INTERVIEWS and all(d["attempts"] >= 1 for d in pending["deliveries"])
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+
+        server = start_server(tmp_path / "data", port)
+        await wait_healthy(base, server)
+        async with receiving(receiver):
+            await receiver.wait_for(lambda r: len({x.event["data"]["interview_id"] for x in r}) == INTERVIEWS, timeout=30)
+            await asyncio.sleep(1.5)  # anything sent twice would arrive by now
+        ids = [r.id for r in receiver.requests]
+        assert len(ids) == len(set(ids)) == INTERVIEWS, ids
+        assert {r.event["data"]["interview_id"] for r in receiver.requests} == completed
+        assert all(r.event["data"]["report"]["questions"][0]["typed"] == ["Because."] for r in receiver.requests)
+    finally:
+        server.kill()
+        server.wait(10)

@@ -1,0 +1,171 @@
+"""Outbound webhooks to a real receiver: Standard Webhooks signatures, retries with the same id, Retry-After, 410, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from standardwebhooks import Webhook
+from websockets.asyncio.client import connect
+
+from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
+from tests.webhook_receiver import Receiver, receiving
+
+HR = {"X-API-Key": API_KEY}
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
+    settings = make_settings(
+        tmp_path / "data", webhook_allow_http=True, webhook_allow_private_addresses=True, webhook_retry_schedule_s=[0.2, 0.2, 0.2]
+    )
+    async with serving(settings) as live:
+        yield live
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with receiving(Receiver(free_port())) as running:
+        yield running
+
+
+async def register(server: LiveServer, url: str, **spec: Any) -> dict[str, Any]:
+    response = await server.http.post(f"{server.url}/api/v1/webhooks/endpoints", json={"url": url, **spec}, headers=HR)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def deliveries(server: LiveServer, **query: str) -> list[dict[str, Any]]:
+    response = await server.http.get(f"{server.url}/api/v1/webhooks/deliveries", params=query, headers=HR)
+    assert response.status_code == 200, response.text
+    return response.json()["deliveries"]
+
+
+async def test_events_are_signed_so_the_standard_webhooks_library_verifies_them_also_across_a_rotation(
+    server: LiveServer, receiver: Receiver
+) -> None:
+    endpoint = await register(server, receiver.url)
+    assert endpoint["secret"].startswith("whsec_") and "secret" not in (await server.http.get(
+        f"{server.url}/api/v1/webhooks/endpoints", headers=HR)).json()["endpoints"][0]
+    interview, _ = await server.schedule()
+    (first,) = await receiver.wait_for(lambda r: len(r) == 1)
+    event = Webhook(endpoint["secret"]).verify(first.body, first.headers)
+    assert event["type"] == "interview.scheduled" and event["data"]["interview_id"] == interview.id
+    assert first.id.startswith("msg_") and event["timestamp"].endswith("Z")
+
+    rotated = (await server.http.post(f"{server.url}/api/v1/webhooks/endpoints/{endpoint['id']}/rotate-secret", headers=HR)).json()
+    await server.schedule()
+    second = (await receiver.wait_for(lambda r: len(r) == 2))[1]
+    assert len(second.headers["webhook-signature"].split(" ")) == 2
+    for secret in (endpoint["secret"], rotated["secret"]):
+        assert Webhook(secret).verify(second.body, second.headers)["type"] == "interview.scheduled"
+    tampered = second.body.replace(b"interview.scheduled", b"interview.cancelled")
+    with pytest.raises(Exception, match="No matching signature"):
+        Webhook(rotated["secret"]).verify(tampered, second.headers)
+
+
+async def test_a_receiver_that_fails_twice_gets_the_event_on_the_third_try_with_the_same_id(server: LiveServer, receiver: Receiver) -> None:
+    receiver.responses = [(500, {}), (502, {})]
+    await register(server, receiver.url)
+    await server.schedule()
+    requests = await receiver.wait_for(lambda r: len(r) == 3)
+    assert len({r.id for r in requests}) == 1 and len({r.body for r in requests}) == 1
+    await asyncio.sleep(0.5)
+    assert len(receiver.requests) == 3, "a delivered event is not sent again"
+    (delivery,) = await deliveries(server)
+    assert delivery["status"] == "delivered" and [a["status_code"] for a in delivery["history"]] == [500, 502, 204]
+
+
+async def test_retry_after_is_honoured(server: LiveServer, receiver: Receiver) -> None:
+    receiver.responses = [(503, {"Retry-After": "2"})]
+    await register(server, receiver.url)
+    await server.schedule()
+    first, second = await receiver.wait_for(lambda r: len(r) == 2)
+    assert second.at - first.at >= 1.9, "the schedule says 0.2 s, the receiver asked for 2 s"
+    assert first.id == second.id
+
+
+async def test_410_disables_the_endpoint_until_hr_enables_it_and_replays(server: LiveServer, receiver: Receiver) -> None:
+    receiver.responses = [(410, {})]
+    endpoint = await register(server, receiver.url)
+    await server.schedule()
+    await receiver.wait_for(lambda r: len(r) == 1)
+    await asyncio.sleep(0.3)
+    listed = (await server.http.get(f"{server.url}/api/v1/webhooks/endpoints", headers=HR)).json()["endpoints"][0]
+    assert listed["enabled"] is False and "410" in listed["disabled_reason"]
+    await server.schedule()  # a disabled endpoint gets nothing new
+    await asyncio.sleep(0.8)
+    assert len(receiver.requests) == 1
+    (dead,) = await deliveries(server, status="dead")
+    assert dead["last_status"] == 410
+
+    await server.http.post(f"{server.url}/api/v1/webhooks/endpoints/{endpoint['id']}/enable", headers=HR)
+    replayed = await server.http.post(f"{server.url}/api/v1/webhooks/deliveries/{dead['id']}/replay", headers=HR)
+    assert replayed.status_code == 202
+    requests = await receiver.wait_for(lambda r: len(r) == 2)
+    assert requests[1].id == requests[0].id
+
+
+async def test_a_delivery_that_keeps_failing_goes_to_the_dead_letters_and_can_be_replayed(server: LiveServer, receiver: Receiver) -> None:
+    receiver.then = 500
+    await register(server, receiver.url)
+    await server.schedule()
+    await receiver.wait_for(lambda r: len(r) == 4)  # the first try and three retries
+    await asyncio.sleep(0.5)
+    (dead,) = await deliveries(server, status="dead")
+    assert dead["attempts"] == 4 and [a["status_code"] for a in dead["history"]] == [500] * 4
+    receiver.then = 200
+    assert (await server.http.post(f"{server.url}/api/v1/webhooks/deliveries/{dead['id']}/replay", headers=HR)).status_code == 202
+    requests = await receiver.wait_for(lambda r: len(r) == 5)
+    assert requests[-1].id == dead["event_id"]
+    assert (await deliveries(server, event_id=dead["event_id"]))[0]["status"] == "delivered"
+    missing = await server.http.post(f"{server.url}/api/v1/webhooks/deliveries/dlv_nope/replay", headers=HR)
+    assert missing.status_code == 404
+
+
+async def test_a_completed_text_interview_sends_started_completed_and_its_report(server: LiveServer, receiver: Receiver) -> None:
+    await register(server, receiver.url, event_types=["interview.started", "interview.completed", "report.ready"])
+    interview, token = await server.schedule(questions=1, mode="text")
+    url = server.url.replace("http://", "ws://") + f"/ws/interviews/{interview.id}?token={token}"
+    async with connect(url) as ws:
+        await ws.send(json.dumps({"v": 1, "type": "ready"}))
+        await ws.send(json.dumps({"v": 1, "type": "answer.text", "question_id": "q1", "text": "I would add an index."}))
+        await ws.send(json.dumps({"v": 1, "type": "answer.done", "question_id": "q1"}))
+        while json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "completed":
+            pass
+    requests = await receiver.wait_for(lambda r: len(r) == 3)
+    assert [r.event["type"] for r in requests] == ["interview.started", "interview.completed", "report.ready"]
+    stored = (await server.http.get(f"{server.url}/api/v1/interviews/{interview.id}/report", headers=HR)).json()["report"]
+    data = requests[-1].event["data"]
+    assert data["report"] == stored and data["report_url"].endswith(f"/api/v1/interviews/{interview.id}/report")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://hr.example.com/hooks", "must use https"),
+        ("https://127.0.0.1/hooks", "non-public"),
+        ("https://10.1.2.3/hooks", "non-public"),
+        ("https://[::1]/hooks", "non-public"),
+        ("https://user:pw@hr.example.com/hooks", "credentials"),
+        ("ftp://hr.example.com/hooks", "not an absolute http(s) URL"),
+    ],
+)
+async def test_endpoints_that_would_reach_internal_networks_are_refused(tmp_path: Path, url: str, message: str) -> None:
+    async with serving(make_settings(tmp_path / "data")) as server:
+        response = await server.http.post(f"{server.url}/api/v1/webhooks/endpoints", json={"url": url}, headers=HR)
+        assert response.status_code == 422 and message in response.json()["detail"], response.text
+
+
+async def test_bad_endpoint_payloads_get_field_errors(server: LiveServer) -> None:
+    response = await server.http.post(
+        f"{server.url}/api/v1/webhooks/endpoints", json={"url": "https://x.example", "event_types": ["nope"], "secret": "plain"}, headers=HR
+    )
+    assert response.status_code == 422
+    assert {tuple(e["loc"]) for e in response.json()["errors"]} == {("event_types", 0), ("secret",)}
+    unauthorised = await server.http.post(f"{server.url}/api/v1/webhooks/endpoints", json={"url": "https://x.example"})
+    assert unauthorised.status_code == 401
