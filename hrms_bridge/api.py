@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from hrms_bridge.deliveries import DEAD, DELIVERED, PENDING, Endpoint
 from hrms_bridge.destinations import DestinationRefused
-from hrms_bridge.outbox import DEFAULT_TENANT, EventType
+from hrms_bridge.outbox import EventType
 from server.auth import require_api_key
 from server.problems import Problem
 from server.services import Services, services_of
@@ -27,8 +27,7 @@ class EndpointSpec(BaseModel):
 
 def _tenant(request: Request) -> tuple[Services, str]:
     services = services_of(request)
-    require_api_key(request.headers, services.api_keys)
-    return services, DEFAULT_TENANT
+    return services, require_api_key(request.headers, services.api_keys)
 
 
 async def _endpoint(request: Request) -> tuple[Services, Endpoint]:

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS webhook_cursor (
 );
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
     id TEXT PRIMARY KEY,
-    event_id TEXT NOT NULL REFERENCES outbox_events(id),
+    event_id TEXT NOT NULL REFERENCES outbox_events(id) ON DELETE CASCADE,
     endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
     status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,

@@ -20,7 +20,10 @@ class EventType(StrEnum):
     INTERVIEW_SCHEDULED = "interview.scheduled"
     INTERVIEW_STARTED = "interview.started"
     INTERVIEW_COMPLETED = "interview.completed"
+    INTERVIEW_CANCELLED = "interview.cancelled"
     REPORT_READY = "report.ready"
+    DECISION_RECORDED = "decision.recorded"
+    CANDIDATE_DELETED = "candidate.deleted"
 
 
 OUTBOX_SCHEMA = """
@@ -29,9 +32,11 @@ CREATE TABLE IF NOT EXISTS outbox_events (
     id TEXT NOT NULL UNIQUE,
     tenant TEXT NOT NULL,
     type TEXT NOT NULL,
+    subject TEXT,
     payload TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS outbox_events_by_subject ON outbox_events(subject);
 """
 
 DEFAULT_TENANT = "default"
@@ -46,9 +51,11 @@ async def add_event(db: aiosqlite.Connection, event_type: EventType, data: dict[
     event_id = f"msg_{uuid.uuid4().hex}"
     now = time.time()
     payload = {"type": event_type.value, "timestamp": _iso8601(now), "data": data}
+    # The subject lets a candidate's erasure find (and remove) the events that carry their data.
+    subject = data.get("interview_id") or data.get("candidate_id")
     await db.execute(
-        "INSERT INTO outbox_events (id, tenant, type, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-        (event_id, tenant, event_type.value, json.dumps(payload, ensure_ascii=False, separators=(",", ":")), now),
+        "INSERT INTO outbox_events (id, tenant, type, subject, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (event_id, tenant, event_type.value, subject, json.dumps(payload, ensure_ascii=False, separators=(",", ":")), now),
     )
     return event_id
 

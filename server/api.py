@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict
 
@@ -20,23 +21,46 @@ REPORT_JSON_SCHEMA = InterviewReport.model_json_schema()
 
 
 async def create_interview(request: Request) -> JSONResponse:
+    """Schedule an interview from profiles sent inline (`job`, `candidate`) or stored before (`job_id`, `candidate_id`)."""
     services = services_of(request)
-    require_api_key(request.headers, services.api_keys)
+    tenant = require_api_key(request.headers, services.api_keys)
     try:
-        spec = InterviewSpec.model_validate_json(await request.body())
+        raw = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Problem(422, "invalid_interview", "the body must be a JSON object", errors=[{"loc": [], "msg": str(exc)}]) from exc
+    if not isinstance(raw, dict):
+        raise Problem(422, "invalid_interview", "the body must be a JSON object", errors=[{"loc": [], "msg": "not an object"}])
+    ids: dict[str, str | None] = {}
+    errors = []
+    for kind, field in (("jobs", "job"), ("candidates", "candidate")):
+        profile_id = raw.pop(f"{field}_id", None)
+        ids[field] = profile_id if isinstance(profile_id, str) else None
+        if profile_id is None:
+            continue
+        if not isinstance(profile_id, str):
+            errors.append({"loc": [f"{field}_id"], "msg": "must be a string"})
+        elif field in raw:
+            errors.append({"loc": [f"{field}_id"], "msg": f"send {field} or {field}_id, not both"})
+        elif (profile := await services.store.profile(kind, tenant, profile_id)) is None:
+            errors.append({"loc": [f"{field}_id"], "msg": f"no {field} {profile_id!r}: PUT /api/v1/{kind}/{profile_id} first"})
+        else:
+            raw[field] = profile
+    if errors:
+        raise Problem(422, "invalid_interview", "the interview is not valid", errors=errors)
+    try:
+        spec = InterviewSpec.model_validate(raw)
     except ValidationError as exc:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
         raise Problem(422, "invalid_interview", "the interview is not valid", errors=errors) from exc
     expires_at = int(time.time() + services.settings.invite_ttl_hours * 3600)
-    interview = await services.store.create_interview(spec, expires_at)
+    interview = await services.store.create_interview(
+        spec, expires_at, tenant=tenant, job_id=ids["job"], candidate_id=ids["candidate"]
+    )
     match = interview_match(interview)
-    token = services.signer.issue(interview.id, expires_at)
     body = {
         "interview": interview.model_dump(mode="json"),
         "match": match.as_dict(),
-        "invite_url": services.invite_url(token),
-        "invite_token": token,
-        "invite_expires_at": expires_at,
+        **await services.invite(interview),
     }
     return JSONResponse(body, status_code=201, headers={"Location": f"/api/v1/interviews/{interview.id}"})
 
@@ -44,9 +68,10 @@ async def create_interview(request: Request) -> JSONResponse:
 async def _interview_for_hr(request: Request) -> tuple[Services, Interview]:
     """The interview the path names, for a caller with an HR API key (401 / 404 problems otherwise)."""
     services = services_of(request)
-    require_api_key(request.headers, services.api_keys)
+    tenant = require_api_key(request.headers, services.api_keys)
     interview_id = request.path_params["interview_id"]
-    interview = await services.store.get_interview(interview_id)
+    # Another tenant's interview is as absent as one that never existed.
+    interview = await services.store.get_interview(interview_id, tenant)
     if interview is None:
         raise Problem(404, "interview_not_found", f"no interview {interview_id!r}")
     return services, interview
@@ -72,6 +97,7 @@ async def get_interview(request: Request) -> JSONResponse:
         "match": (live_match or interview_match(interview)).as_dict(),
         "media": media,
         "scored_answers": await services.store.scored_answers(interview_id),
+        "decisions": await services.store.decisions(interview_id),
         "answers": await services.store.answers(interview_id),
         "transcripts": await services.store.transcripts(interview_id),
         "video": _video_summary(await services.store.observations(interview_id, "face")),

@@ -16,6 +16,7 @@ from realtime_scoring.answer_scoring import AnswerScorer
 from realtime_scoring.engine import EngineConfig
 from realtime_scoring.pipeline import ScoringEngine
 from hrms_bridge import api as webhooks_api
+from hrms_bridge import hrms_api
 from hrms_bridge.deliveries import DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
@@ -39,6 +40,14 @@ ROUTES = [
     Route("/api/v1/interviews/{interview_id}", api.get_interview, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/report", api.get_report, methods=["GET"]),
     Route("/api/v1/schemas/report", api.report_schema, methods=["GET"]),
+    Route("/api/v1/interviews/{interview_id}/cancel", hrms_api.cancel_interview, methods=["POST"]),
+    Route("/api/v1/interviews/{interview_id}/reschedule", hrms_api.reschedule_interview, methods=["POST"]),
+    Route("/api/v1/interviews/{interview_id}/decisions", hrms_api.record_decision, methods=["POST"]),
+    Route("/api/v1/jobs/{profile_id}", hrms_api.put_profile, methods=["PUT"]),
+    Route("/api/v1/jobs/{profile_id}", hrms_api.get_profile, methods=["GET"]),
+    Route("/api/v1/candidates/{profile_id}", hrms_api.put_profile, methods=["PUT"]),
+    Route("/api/v1/candidates/{profile_id}", hrms_api.get_profile, methods=["GET"]),
+    Route("/api/v1/candidates/{profile_id}", hrms_api.delete_candidate, methods=["DELETE"]),
     Route("/api/v1/webhooks/endpoints", webhooks_api.create_endpoint, methods=["POST"]),
     Route("/api/v1/webhooks/endpoints", webhooks_api.list_endpoints, methods=["GET"]),
     Route("/api/v1/webhooks/endpoints/{endpoint_id}", webhooks_api.delete_endpoint, methods=["DELETE"]),
@@ -51,6 +60,7 @@ ROUTES = [
     Route(WHIP_SESSION, whip.hang_up, methods=["DELETE"]),
     WebSocketRoute("/ws/interviews/{interview_id}", candidate_ws.candidate_socket),
     Route("/i/{token}", pages.candidate_page, methods=["GET"]),
+    Route("/s/{code}", pages.short_link, methods=["GET"]),
     Mount("/static", app=StaticFiles(directory=FRONTEND_DIR), name="static"),
 ]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from server.invites import InvalidInvite, InviteClaims, InviteSigner
 from server.problems import Problem
@@ -30,10 +30,16 @@ def require_invite(signer: InviteSigner, token: str | None, interview_id: str) -
     return claims
 
 
-def require_api_key(headers: Mapping[str, str], keys: Sequence[str]) -> None:
-    """HR endpoints take the key as `Authorization: Bearer KEY` or `X-API-Key: KEY`."""
+def require_api_key(headers: Mapping[str, str], keys: Mapping[str, str]) -> str:
+    """The tenant whose key was presented (`Authorization: Bearer KEY` or `X-API-Key: KEY`); 401 otherwise."""
     presented = headers.get("x-api-key") or bearer_token(headers)
     if not presented:
         raise Problem(401, "missing_api_key", "an API key is required", headers={"WWW-Authenticate": "Bearer"})
-    if not any(hmac.compare_digest(presented.encode(), key.encode()) for key in keys):
+    tenant = None
+    for key, key_tenant in keys.items():
+        # Compare against every key, so timing does not tell which ones exist.
+        if hmac.compare_digest(presented.encode(), key.encode()):
+            tenant = key_tenant
+    if tenant is None:
         raise Problem(401, "invalid_api_key", "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
+    return tenant

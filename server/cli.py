@@ -48,7 +48,8 @@ def serve(args: argparse.Namespace) -> None:
             raise SystemExit(f"error: {exc}") from exc
     url = asyncio.run(demo_invite_url(settings))
     print(f"Demo interview: {url}", flush=True)
-    print(f"HR API key: in {settings.data_dir / 'api_key'}" if not settings.api_keys else "HR API keys: from INTERVIEW_API_KEYS", flush=True)
+    configured = settings.api_keys or settings.tenants
+    print("HR API keys: from INTERVIEW_API_KEYS / INTERVIEW_TENANTS" if configured else f"HR API key: in {settings.data_dir / 'api_key'}", flush=True)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

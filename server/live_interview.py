@@ -389,13 +389,23 @@ class LiveInterview:
         )
         report_json = report.model_dump_json()
         event = report_ready_data(self.id, report_json, self._settings.base_url, self._settings.webhook_max_inline_bytes)
-        await self._store.save_report(self.id, report.schema_version, report_json, event)
+        await self._store.save_report(self.interview, report.schema_version, report_json, event)
 
     async def _set_progress(self, status: InterviewStatus, current_question: int) -> None:
         updated = self.interview.model_copy(update={"status": status, "current_question": current_question})
         changed = status != self.interview.status
         await self._store.update_progress(self.id, status, current_question, announce=updated if changed else None)
         self.interview = updated
+
+    def stop(self) -> None:
+        """The interview was cancelled or erased: no more questions, and tell the page."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self.conductor.finished = True
+        self.conductor.current = None
+        self.interview = self.interview.model_copy(update={"status": InterviewStatus.CANCELLED})
+        self.publish(Completed(reason="cancelled"))
+        self._on_idle(self)
 
     def release_if_idle(self) -> None:
         """Drop this interview from the registry once nothing on this node uses it."""

@@ -117,6 +117,7 @@ class QuestionMessage(_Message):
 
 class Completed(_Message):
     type: Literal["completed"] = "completed"
+    reason: Literal["finished", "cancelled"] = "finished"
 
 
 class Pong(_Message):

@@ -6,7 +6,7 @@ import functools
 import html
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from frontend import FRONTEND_DIR
 from server.invites import InvalidInvite
@@ -30,6 +30,14 @@ async def candidate_page(request: Request) -> HTMLResponse:
     if interview is None:
         return _message_page(404, "Interview not found", "This interview no longer exists.")
     return HTMLResponse(_candidate_html(), headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+async def short_link(request: Request) -> Response:
+    """`/s/{code}`: the short invite link (for chat apps) redirects to the full one while it is valid."""
+    token = await services_of(request).store.short_link(request.path_params["code"])
+    if token is None:
+        return _message_page(404, "This interview link cannot be used", "The link is unknown or has expired.")
+    return RedirectResponse(f"/i/{token}", status_code=302, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
 def _message_page(status: int, title: str, detail: str) -> HTMLResponse:

@@ -80,6 +80,9 @@ class InterviewSpec(BaseModel):
 
 class Interview(InterviewSpec):
     id: str
+    tenant: str = "default"
+    job_id: str | None = None  # when scheduled from stored profiles
+    candidate_id: str | None = None
     status: InterviewStatus = InterviewStatus.SCHEDULED
     current_question: int = 0  # answers closed so far
     created_at: float

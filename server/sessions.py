@@ -200,6 +200,15 @@ class SessionRegistry:
     def find_live(self, interview_id: str) -> LiveInterview | None:
         return self._live.get(interview_id)
 
+    async def end_interview(self, interview_id: str) -> None:
+        """Stop whatever this node runs for an interview being cancelled or erased: its media and its flow."""
+        live = self._live.get(interview_id)
+        if live is None:
+            return
+        if live.media is not None:
+            await self.close_media(live.media, "closed")
+        live.stop()
+
     def _forget_live(self, live: LiveInterview) -> None:
         if self._live.get(live.id) is live:
             del self._live[live.id]

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from hrms_bridge.outbox import DEFAULT_TENANT
 from media.ingest import MediaConfig
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -50,7 +51,12 @@ class Settings(BaseSettings):
     inference_threads: int = Field(0, ge=0, description="onnxruntime threads per model; 0 = one per core, at most 4")
 
     secret_key: SecretStr | None = Field(None, description="Signs invite tokens; generated into data_dir when unset")
-    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Keys of the 'default' tenant; generated into data_dir when neither this nor tenants is set"
+    )
+    tenants: dict[str, list[SecretStr]] = Field(
+        default_factory=dict, description='JSON {"tenant": ["api key", ...]}: each HR system sees only its own interviews'
+    )
     invite_ttl_hours: float = 72.0
 
     ice_servers: list[IceServer] = Field(default_factory=list)
@@ -111,11 +117,13 @@ class Settings(BaseSettings):
             return self.secret_key.get_secret_value()
         return _persistent_secret(self.data_dir / "secret_key")
 
-    def hr_api_keys(self) -> list[str]:
-        """API keys for HR endpoints: from settings, else one generated into data_dir."""
-        if self.api_keys:
-            return [key.get_secret_value() for key in self.api_keys]
-        return [_persistent_secret(self.data_dir / "api_key")]
+    def hr_api_keys(self) -> dict[str, str]:
+        """API key -> tenant for HR endpoints: from settings, else one key of the 'default' tenant generated into data_dir."""
+        keys = {key.get_secret_value(): tenant for tenant, tenant_keys in self.tenants.items() for key in tenant_keys}
+        keys.update({key.get_secret_value(): DEFAULT_TENANT for key in self.api_keys})
+        if not keys:
+            keys[_persistent_secret(self.data_dir / "api_key")] = DEFAULT_TENANT
+        return keys
 
 
 def _persistent_secret(path: Path) -> str:

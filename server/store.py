@@ -13,12 +13,15 @@ from typing import Any
 
 import aiosqlite
 
-from hrms_bridge.outbox import OUTBOX_SCHEMA, EventType, add_event
+from hrms_bridge.outbox import DEFAULT_TENANT, OUTBOX_SCHEMA, EventType, add_event
 from server.schemas import Interview, InterviewSpec, InterviewStatus
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS interviews (
     id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL DEFAULT 'default',
+    job_id TEXT,
+    candidate_id TEXT,
     spec TEXT NOT NULL,
     status TEXT NOT NULL,
     current_question INTEGER NOT NULL DEFAULT 0,
@@ -62,6 +65,34 @@ CREATE TABLE IF NOT EXISTS scored_answers (
     data TEXT NOT NULL,
     PRIMARY KEY (interview_id, idx)
 );
+CREATE TABLE IF NOT EXISTS jobs (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE TABLE IF NOT EXISTS candidates (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE TABLE IF NOT EXISTS decisions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    interview_id TEXT NOT NULL REFERENCES interviews(id) ON DELETE CASCADE,
+    decision TEXT NOT NULL,
+    note TEXT NOT NULL,
+    decided_by TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS short_links (
+    code TEXT PRIMARY KEY,
+    interview_id TEXT NOT NULL REFERENCES interviews(id) ON DELETE CASCADE,
+    token TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS reports (
     interview_id TEXT PRIMARY KEY REFERENCES interviews(id) ON DELETE CASCADE,
     schema_version TEXT NOT NULL,
@@ -69,6 +100,20 @@ CREATE TABLE IF NOT EXISTS reports (
     created_at REAL NOT NULL
 );
 """
+
+
+# Columns added after the first release, for stores created before them (old interviews: the default tenant's).
+ADDED_COLUMNS = [
+    ("interviews", "tenant", "TEXT NOT NULL DEFAULT 'default'"),
+    ("interviews", "job_id", "TEXT"),
+    ("interviews", "candidate_id", "TEXT"),
+    ("outbox_events", "subject", "TEXT"),
+]
+
+def _profile_table(kind: str) -> str:
+    if kind not in ("jobs", "candidates"):
+        raise ValueError(f"no profile kind {kind!r}")
+    return kind
 
 
 STATUS_EVENTS = {
@@ -81,6 +126,8 @@ def interview_event(interview: Interview) -> dict[str, Any]:
     """What interview.* events say about an interview."""
     return {
         "interview_id": interview.id,
+        "job_id": interview.job_id,
+        "candidate_id": interview.candidate_id,
         "status": interview.status.value,
         "job_title": interview.job.title,
         "candidate_name": interview.candidate.name,
@@ -108,23 +155,36 @@ class InterviewStore:
         db.row_factory = aiosqlite.Row
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA foreign_keys=ON")
+        for table, column, definition in ADDED_COLUMNS:
+            async with db.execute(f"SELECT name FROM pragma_table_info('{table}')") as cursor:
+                columns = {row["name"] for row in await cursor.fetchall()}
+            if columns and column not in columns:  # a store made before the column existed
+                await db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
         await db.executescript(SCHEMA + OUTBOX_SCHEMA)
         await db.commit()
         return cls(db)
 
     async def _write(
-        self, sql: str, params: tuple[object, ...], events: list[tuple[EventType, dict[str, Any]]] | None = None
+        self, sql: str, params: tuple[object, ...], events: list[tuple[EventType, dict[str, Any]]] | None = None,
+        tenant: str = DEFAULT_TENANT,
     ) -> None:
-        """One statement and its outbox events as one transaction.
+        await self._transaction([(sql, params)], events, tenant)
+
+    async def _transaction(
+        self, statements: list[tuple[str, tuple[object, ...]]], events: list[tuple[EventType, dict[str, Any]]] | None = None,
+        tenant: str = DEFAULT_TENANT,
+    ) -> None:
+        """Statements and their outbox events as one transaction.
 
         Every write goes through here, under one lock: coroutines share the connection, and another's
         commit must never land between a change and its event.
         """
         async with self._lock:
             try:
-                await self._db.execute(sql, params)
+                for sql, params in statements:
+                    await self._db.execute(sql, params)
                 for event_type, data in events or ():
-                    await add_event(self._db, event_type, data)
+                    await add_event(self._db, event_type, data, tenant)
                 await self._db.commit()
             except BaseException:
                 await self._db.rollback()
@@ -136,30 +196,40 @@ class InterviewStore:
         await self._db.close()
 
     async def create_interview(
-        self, spec: InterviewSpec, invite_expires_at: int, interview_id: str | None = None
+        self, spec: InterviewSpec, invite_expires_at: int, interview_id: str | None = None, tenant: str = DEFAULT_TENANT,
+        job_id: str | None = None, candidate_id: str | None = None,
     ) -> Interview:
         interview = Interview(
             **spec.model_dump(),
             id=interview_id or uuid.uuid4().hex,
+            tenant=tenant,
+            job_id=job_id,
+            candidate_id=candidate_id,
             created_at=time.time(),
             invite_expires_at=invite_expires_at,
         )
         await self._write(
-            "INSERT INTO interviews (id, spec, status, current_question, created_at, invite_expires_at)"
-            " VALUES (?, ?, ?, 0, ?, ?)",
-            (interview.id, spec.model_dump_json(), interview.status.value, interview.created_at, invite_expires_at),
+            "INSERT INTO interviews (id, tenant, job_id, candidate_id, spec, status, current_question, created_at, invite_expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
+            (interview.id, tenant, job_id, candidate_id, spec.model_dump_json(), interview.status.value, interview.created_at,
+             invite_expires_at),
             events=[(EventType.INTERVIEW_SCHEDULED, interview_event(interview))],
+            tenant=tenant,
         )
         return interview
 
-    async def get_interview(self, interview_id: str) -> Interview | None:
+    async def get_interview(self, interview_id: str, tenant: str | None = None) -> Interview | None:
+        """The interview, or None when there is none (or it belongs to another tenant than `tenant`)."""
         async with self._db.execute("SELECT * FROM interviews WHERE id = ?", (interview_id,)) as cursor:
             row = await cursor.fetchone()
-        if row is None:
+        if row is None or (tenant is not None and row["tenant"] != tenant):
             return None
         return Interview(
             **json.loads(row["spec"]),
             id=row["id"],
+            tenant=row["tenant"],
+            job_id=row["job_id"],
+            candidate_id=row["candidate_id"],
             status=InterviewStatus(row["status"]),
             current_question=row["current_question"],
             created_at=row["created_at"],
@@ -177,16 +247,97 @@ class InterviewStore:
             "UPDATE interviews SET status = ?, current_question = ? WHERE id = ?",
             (status.value, current_question, interview_id),
             events=events,
+            tenant=announce.tenant if announce is not None else DEFAULT_TENANT,
         )
 
     async def delete_interview(self, interview_id: str) -> None:
         """The interview and everything recorded for it (answers, transcripts, observations, report)."""
         await self._write("DELETE FROM interviews WHERE id = ?", (interview_id,))
 
-    async def renew_invite(self, interview_id: str, invite_expires_at: int) -> None:
+    async def renew_invite(self, interview_id: str, invite_expires_at: int, announce: Interview | None = None) -> None:
+        """A new invite expiry; with `announce`, an interview.scheduled event carries it to the HRMS."""
+        events = [(EventType.INTERVIEW_SCHEDULED, interview_event(announce))] if announce is not None else None
         await self._write(
-            "UPDATE interviews SET invite_expires_at = ? WHERE id = ?", (invite_expires_at, interview_id)
+            "UPDATE interviews SET invite_expires_at = ? WHERE id = ?", (invite_expires_at, interview_id),
+            events=events, tenant=announce.tenant if announce is not None else DEFAULT_TENANT,
         )
+
+    async def cancel_interview(self, interview: Interview) -> None:
+        cancelled = interview.model_copy(update={"status": InterviewStatus.CANCELLED})
+        await self._write(
+            "UPDATE interviews SET status = ? WHERE id = ?", (InterviewStatus.CANCELLED.value, interview.id),
+            events=[(EventType.INTERVIEW_CANCELLED, interview_event(cancelled))], tenant=interview.tenant,
+        )
+
+    async def add_short_link(self, code: str, interview_id: str, token: str, expires_at: int) -> None:
+        await self._write(
+            "INSERT INTO short_links (code, interview_id, token, expires_at) VALUES (?, ?, ?, ?)", (code, interview_id, token, expires_at)
+        )
+
+    async def short_link(self, code: str) -> str | None:
+        """The invite token behind a short code, while it has not expired."""
+        async with self._db.execute("SELECT token FROM short_links WHERE code = ? AND expires_at > ?", (code, int(time.time()))) as cursor:
+            row = await cursor.fetchone()
+        return row["token"] if row else None
+
+    async def record_decision(self, interview: Interview, decision: str, note: str, decided_by: str | None) -> dict[str, Any]:
+        data = {"interview_id": interview.id, "candidate_id": interview.candidate_id, "decision": decision, "note": note,
+                "decided_by": decided_by, "decided_at": time.time()}
+        await self._write(
+            "INSERT INTO decisions (interview_id, decision, note, decided_by, created_at) VALUES (?, ?, ?, ?, ?)",
+            (interview.id, decision, note, decided_by, data["decided_at"]),
+            events=[(EventType.DECISION_RECORDED, data)], tenant=interview.tenant,
+        )
+        return data
+
+    async def decisions(self, interview_id: str) -> list[dict[str, object]]:
+        async with self._db.execute(
+            "SELECT decision, note, decided_by, created_at FROM decisions WHERE interview_id = ? ORDER BY seq", (interview_id,)
+        ) as cursor:
+            return [dict(row) for row in await cursor.fetchall()]
+
+    # Jobs and candidates, as the HRMS keeps them
+
+    async def put_profile(self, kind: str, tenant: str, profile_id: str, profile_json: str) -> bool:
+        """Create or replace a job or candidate profile; True when it is new."""
+        table = _profile_table(kind)
+        async with self._db.execute(f"SELECT 1 FROM {table} WHERE tenant = ? AND id = ?", (tenant, profile_id)) as cursor:
+            existed = await cursor.fetchone() is not None
+        await self._write(
+            f"INSERT INTO {table} (tenant, id, profile, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(tenant, id) DO UPDATE SET profile = excluded.profile, updated_at = excluded.updated_at",
+            (tenant, profile_id, profile_json, time.time()),
+        )
+        return not existed
+
+    async def profile(self, kind: str, tenant: str, profile_id: str) -> dict[str, Any] | None:
+        async with self._db.execute(f"SELECT profile FROM {_profile_table(kind)} WHERE tenant = ? AND id = ?", (tenant, profile_id)) as cursor:
+            row = await cursor.fetchone()
+        return json.loads(row["profile"]) if row else None
+
+    async def interview_ids(self, tenant: str, candidate_id: str | None = None, job_id: str | None = None) -> list[dict[str, str]]:
+        query, params = "SELECT id, status FROM interviews WHERE tenant = ?", [tenant]
+        if candidate_id is not None:
+            query += " AND candidate_id = ?"
+            params.append(candidate_id)
+        if job_id is not None:
+            query += " AND job_id = ?"
+            params.append(job_id)
+        async with self._db.execute(query + " ORDER BY created_at", params) as cursor:
+            return [dict(row) for row in await cursor.fetchall()]
+
+    async def erase_candidate(self, tenant: str, candidate_id: str, interview_ids: list[str]) -> None:
+        """Everything about a candidate: profile, interviews with all they recorded, and the queued events that carry
+        their data (which are then never delivered). One transaction; a candidate.deleted event says it happened."""
+        marks = ",".join("?" * len(interview_ids))
+        statements: list[tuple[str, tuple[object, ...]]] = [
+            (f"DELETE FROM outbox_events WHERE tenant = ? AND subject IN ({marks})", (tenant, *interview_ids)),
+            (f"DELETE FROM interviews WHERE tenant = ? AND id IN ({marks})", (tenant, *interview_ids)),
+            ("DELETE FROM outbox_events WHERE tenant = ? AND subject = ?", (tenant, candidate_id)),
+            ("DELETE FROM candidates WHERE tenant = ? AND id = ?", (tenant, candidate_id)),
+        ]
+        event = {"candidate_id": candidate_id, "interviews_deleted": interview_ids}
+        await self._transaction(statements, [(EventType.CANDIDATE_DELETED, event)], tenant)
 
     async def record_answer(self, interview_id: str, question_id: str, kind: str, text: str) -> None:
         await self._write(
@@ -241,12 +392,13 @@ class InterviewStore:
         ) as cursor:
             return [json.loads(row["data"]) for row in await cursor.fetchall()]
 
-    async def save_report(self, interview_id: str, schema_version: str, data: str, event: dict[str, Any]) -> None:
+    async def save_report(self, interview: Interview, schema_version: str, data: str, event: dict[str, Any]) -> None:
         """Store the report and, in the same transaction, the `report.ready` event carrying `event`."""
         await self._write(
             "INSERT OR REPLACE INTO reports (interview_id, schema_version, data, created_at) VALUES (?, ?, ?, ?)",
-            (interview_id, schema_version, data, time.time()),
+            (interview.id, schema_version, data, time.time()),
             events=[(EventType.REPORT_READY, event)],
+            tenant=interview.tenant,
         )
 
     async def report(self, interview_id: str) -> dict[str, object] | None:

@@ -401,7 +401,7 @@ def test_invite_signer_refuses_a_short_secret() -> None:
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in ("SECRET_KEY", "API_KEYS", "ICE_SERVERS", "ICE_ALLOWED_NETWORKS", "ICE_HOST_ADDRESSES", "DATA_DIR"):
+    for name in ("SECRET_KEY", "API_KEYS", "ICE_SERVERS", "ICE_ALLOWED_NETWORKS", "ICE_HOST_ADDRESSES", "DATA_DIR", "TENANTS"):
         monkeypatch.delenv(f"INTERVIEW_{name}", raising=False)
     return monkeypatch
 
@@ -413,10 +413,17 @@ def test_settings_parse_comma_separated_networks_and_api_keys(clean_env: pytest.
     settings = Settings(data_dir=tmp_path)
 
     assert settings.ice_allowed_networks == [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("10.0.0.0/8")]
-    assert settings.hr_api_keys() == ["a", "b"]
+    assert settings.hr_api_keys() == {"a": "default", "b": "default"}
     assert settings.ice_host_addresses == ["127.0.0.1"]
     assert "a" not in repr(settings.api_keys)  # secrets stay masked
     assert not (tmp_path / "api_key").exists()  # configured keys mean none is generated
+
+
+def test_tenants_come_from_json_each_with_its_keys(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("INTERVIEW_TENANTS", '{"acme": ["k1", "k2"], "globex": ["k3"]}')
+    settings = Settings(data_dir=tmp_path)
+    assert settings.hr_api_keys() == {"k1": "acme", "k2": "acme", "k3": "globex"}
+    assert "k1" not in repr(settings.tenants)
 
 
 def test_settings_parse_ice_servers_json_with_a_single_url_string(clean_env: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,151 @@
+"""The HRMS's side of the API: tenants, stored profiles, short links, cancel, reschedule, decisions, erasure."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.conftest import LiveServer, free_port, make_settings, serving
+from tests.webhook_receiver import Receiver, receiving
+
+ACME, GLOBEX = "acme-key-0123456789abcdef", "globex-key-0123456789abcdef"
+JOB = {"title": "Data analyst", "role": "data_analyst", "required_skills": [{"name": "SQL"}, {"name": "Python"}], "min_years_experience": 2}
+CANDIDATE = {"name": "Wang Fang", "email": "wang@example.com", "skills": ["SQL", "Excel"], "years_experience": 3}
+TEXT_BANK = [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}]
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
+    settings = make_settings(
+        tmp_path / "data", api_keys=[], tenants={"acme": [ACME], "globex": [GLOBEX]},
+        webhook_allow_http=True, webhook_allow_private_addresses=True, webhook_retry_schedule_s=[0.2] * 5,
+    )
+    async with serving(settings) as live:
+        yield live
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with receiving(Receiver(free_port())) as running:
+        yield running
+
+
+async def call(server: LiveServer, method: str, path: str, key: str = ACME, **kwargs: Any):  # type: ignore[no-untyped-def]
+    return await server.http.request(method, f"{server.url}{path}", headers={"X-API-Key": key}, **kwargs)
+
+
+async def schedule(server: LiveServer, key: str = ACME, **body: Any) -> dict[str, Any]:
+    response = await call(server, "POST", "/api/v1/interviews", key, json={"job": JOB, "candidate": CANDIDATE, **body})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def complete_text_interview(server: LiveServer, created: dict[str, Any]) -> None:
+    interview_id, token = created["interview"]["id"], created["invite_token"]
+    async with connect(server.url.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={token}") as ws:
+        await ws.send(json.dumps({"v": 1, "type": "ready"}))
+        await ws.send(json.dumps({"v": 1, "type": "answer.text", "question_id": "q1", "text": "Because I like data."}))
+        await ws.send(json.dumps({"v": 1, "type": "answer.done", "question_id": "q1"}))
+        while json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "completed":
+            pass
+
+
+async def test_a_tenant_cannot_see_or_touch_another_tenants_interview_or_events(server: LiveServer, receiver: Receiver) -> None:
+    await call(server, "POST", "/api/v1/webhooks/endpoints", GLOBEX, json={"url": receiver.url})
+    interview_id = (await schedule(server, ACME))["interview"]["id"]
+    for method, path in [
+        ("GET", f"/api/v1/interviews/{interview_id}"), ("GET", f"/api/v1/interviews/{interview_id}/report"),
+        ("POST", f"/api/v1/interviews/{interview_id}/cancel"), ("POST", f"/api/v1/interviews/{interview_id}/decisions"),
+    ]:
+        response = await call(server, method, path, GLOBEX, json={"decision": "reject"})
+        assert response.status_code == 404 and response.json()["code"] == "interview_not_found", (method, path)
+    assert (await call(server, "GET", f"/api/v1/interviews/{interview_id}", ACME)).status_code == 200
+    await schedule(server, GLOBEX)
+    (only,) = await receiver.wait_for(lambda r: len(r) >= 1)
+    await asyncio.sleep(0.5)
+    assert len(receiver.requests) == 1 and only.event["data"]["interview_id"] != interview_id
+    assert (await call(server, "GET", "/api/v1/webhooks/endpoints", ACME)).json()["endpoints"] == []
+
+
+async def test_interviews_are_scheduled_from_stored_profiles_with_a_short_link(server: LiveServer) -> None:
+    assert (await call(server, "PUT", "/api/v1/jobs/job-42", json=JOB)).status_code == 201
+    assert (await call(server, "PUT", "/api/v1/jobs/job-42", json={**JOB, "min_years_experience": 3})).status_code == 200
+    assert (await call(server, "PUT", "/api/v1/candidates/cand-7", json=CANDIDATE)).status_code == 201
+    created = await schedule_from_ids(server, "job-42", "cand-7")
+    interview = created["interview"]
+    assert interview["job_id"] == "job-42" and interview["candidate_id"] == "cand-7" and interview["job"]["min_years_experience"] == 3
+    assert created["match"]["score"] > 0
+    job = (await call(server, "GET", "/api/v1/jobs/job-42")).json()
+    assert [i["id"] for i in job["interviews"]] == [interview["id"]]
+
+    short = created["short_url"]
+    assert len(short.rsplit("/", 1)[1]) == 8
+    redirect = await server.http.get(short, follow_redirects=False)
+    assert redirect.status_code == 302 and redirect.headers["location"] == f"/i/{created['invite_token']}"
+    assert (await server.http.get(f"{server.url}/s/nope")).status_code == 404
+
+    unknown = await call(server, "POST", "/api/v1/interviews", json={"job_id": "nope", "candidate_id": "cand-7"})
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["loc"] == ["job_id"]
+    both = await call(server, "POST", "/api/v1/interviews", json={"job_id": "job-42", "job": JOB, "candidate_id": "cand-7"})
+    assert both.status_code == 422 and "not both" in both.json()["errors"][0]["msg"]
+    assert (await call(server, "GET", "/api/v1/candidates/cand-7", GLOBEX)).status_code == 404
+
+
+async def schedule_from_ids(server: LiveServer, job_id: str, candidate_id: str, **body: Any) -> dict[str, Any]:
+    response = await call(server, "POST", "/api/v1/interviews", json={"job_id": job_id, "candidate_id": candidate_id, **body})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_cancel_reschedule_and_decisions_are_recorded_and_announced(server: LiveServer, receiver: Receiver) -> None:
+    await call(server, "POST", "/api/v1/webhooks/endpoints", json={"url": receiver.url})
+    created = await schedule(server)
+    interview_id = created["interview"]["id"]
+    rescheduled = (await call(server, "POST", f"/api/v1/interviews/{interview_id}/reschedule", json={"invite_ttl_hours": 1})).json()
+    assert rescheduled["invite_token"] != created["invite_token"] and rescheduled["invite_expires_at"] < created["invite_expires_at"]
+    decision = await call(server, "POST", f"/api/v1/interviews/{interview_id}/decisions", json={"decision": "hold", "note": "wait"})
+    assert decision.status_code == 201
+    bad = await call(server, "POST", f"/api/v1/interviews/{interview_id}/decisions", json={"decision": "maybe"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["decision"]
+    cancelled = await call(server, "POST", f"/api/v1/interviews/{interview_id}/cancel")
+    assert cancelled.json()["interview"]["status"] == "cancelled"
+    url = server.url.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={rescheduled['invite_token']}"
+    async with connect(url) as ws:
+        assert json.loads(await ws.recv())["interview"]["status"] == "cancelled"
+    requests = await receiver.wait_for(lambda r: len(r) == 4)
+    assert [r.event["type"] for r in requests] == ["interview.scheduled", "interview.scheduled", "decision.recorded", "interview.cancelled"]
+    assert requests[1].event["data"]["invite_expires_at"] == rescheduled["invite_expires_at"]
+    state = (await call(server, "GET", f"/api/v1/interviews/{interview_id}")).json()
+    assert [d["decision"] for d in state["decisions"]] == ["hold"]
+
+
+async def test_erasing_a_candidate_removes_everything_including_undelivered_events(server: LiveServer, receiver: Receiver) -> None:
+    receiver.then = 503  # the HRMS is down: the report waits in the outbox
+    await call(server, "PUT", "/api/v1/jobs/job-1", json=JOB)
+    await call(server, "PUT", "/api/v1/candidates/cand-1", json=CANDIDATE)
+    await call(server, "POST", "/api/v1/webhooks/endpoints", json={"url": receiver.url})
+    created = await schedule_from_ids(server, "job-1", "cand-1", mode="text", question_bank=TEXT_BANK, max_questions=1)
+    interview_id = created["interview"]["id"]
+    await complete_text_interview(server, created)
+    assert (await call(server, "GET", f"/api/v1/interviews/{interview_id}/report")).status_code == 200
+    await receiver.wait_for(lambda r: any(x.event["type"] == "report.ready" for x in r))
+
+    assert (await call(server, "DELETE", "/api/v1/candidates/cand-1")).status_code == 204
+    for path in (f"/api/v1/interviews/{interview_id}", f"/api/v1/interviews/{interview_id}/report", "/api/v1/candidates/cand-1"):
+        assert (await call(server, "GET", path)).status_code == 404, path
+    assert (await server.http.get(created["short_url"])).status_code == 404
+    receiver.then = 204
+    receiver.requests.clear()
+    await receiver.wait_for(lambda r: any(x.event["type"] == "candidate.deleted" for x in r))
+    await asyncio.sleep(1.0)
+    assert [r.event["type"] for r in receiver.requests] == ["candidate.deleted"], "nothing carrying the candidate's data is sent"
+    assert receiver.requests[0].event["data"] == {"candidate_id": "cand-1", "interviews_deleted": [interview_id]}
+    remaining = (await call(server, "GET", "/api/v1/webhooks/deliveries")).json()["deliveries"]
+    assert {d["event_type"] for d in remaining} == {"candidate.deleted"}
+    assert (await call(server, "DELETE", "/api/v1/candidates/cand-1")).status_code == 404
