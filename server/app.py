@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -22,8 +23,10 @@ from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
 from server import api, candidate_ws, pages, whip
 from server.ice import advertise_host_addresses
+from server.idempotency import idempotent
 from server.invites import InviteSigner
 from server.problems import EXCEPTION_HANDLERS
+from server.ratelimit import TenantRateLimit
 from server.services import Services
 from server.sessions import MediaConsumer, SessionRegistry, level_meter_consumer, scoring_consumer
 from server.settings import Settings
@@ -36,19 +39,19 @@ WHIP_SESSION = "/api/v1/interviews/{interview_id}/whip/{session_id}"
 ROUTES = [
     Route("/healthz", api.health, methods=["GET"]),
     Route("/api/v1/stats", api.stats, methods=["GET"]),
-    Route("/api/v1/interviews", api.create_interview, methods=["POST"]),
+    Route("/api/v1/interviews", idempotent(api.create_interview), methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}", api.get_interview, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/report", api.get_report, methods=["GET"]),
     Route("/api/v1/schemas/report", api.report_schema, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/cancel", hrms_api.cancel_interview, methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}/reschedule", hrms_api.reschedule_interview, methods=["POST"]),
-    Route("/api/v1/interviews/{interview_id}/decisions", hrms_api.record_decision, methods=["POST"]),
+    Route("/api/v1/interviews/{interview_id}/decisions", idempotent(hrms_api.record_decision), methods=["POST"]),
     Route("/api/v1/jobs/{profile_id}", hrms_api.put_profile, methods=["PUT"]),
     Route("/api/v1/jobs/{profile_id}", hrms_api.get_profile, methods=["GET"]),
     Route("/api/v1/candidates/{profile_id}", hrms_api.put_profile, methods=["PUT"]),
     Route("/api/v1/candidates/{profile_id}", hrms_api.get_profile, methods=["GET"]),
     Route("/api/v1/candidates/{profile_id}", hrms_api.delete_candidate, methods=["DELETE"]),
-    Route("/api/v1/webhooks/endpoints", webhooks_api.create_endpoint, methods=["POST"]),
+    Route("/api/v1/webhooks/endpoints", idempotent(webhooks_api.create_endpoint), methods=["POST"]),
     Route("/api/v1/webhooks/endpoints", webhooks_api.list_endpoints, methods=["GET"]),
     Route("/api/v1/webhooks/endpoints/{endpoint_id}", webhooks_api.delete_endpoint, methods=["DELETE"]),
     Route("/api/v1/webhooks/endpoints/{endpoint_id}/rotate-secret", webhooks_api.rotate_secret, methods=["POST"]),
@@ -119,4 +122,7 @@ def create_app(
             if owned is not None:
                 await owned.close()
 
-    return Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)  # type: ignore[arg-type]
+    middleware = [Middleware(TenantRateLimit, rate_per_s=settings.hr_rate_limit_per_s, burst=settings.hr_rate_limit_burst)]
+    return Starlette(
+        routes=ROUTES, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan  # type: ignore[arg-type]
+    )

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     max_live_sessions: int = Field(64, ge=1)
     video_start_bitrate_kbps: int = 1500
 
+    hr_rate_limit_per_s: float = Field(20.0, gt=0, description="HR API requests a second per tenant, sustained")
+    hr_rate_limit_burst: int = Field(100, ge=1)
+
     webhook_allow_http: bool = Field(False, description="Accept http:// webhook endpoints (development and tests only)")
     webhook_allow_private_addresses: bool = Field(
         False, description="Deliver webhooks to loopback, private or link-local addresses (off: the sender cannot reach internal networks)"

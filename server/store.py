@@ -93,6 +93,17 @@ CREATE TABLE IF NOT EXISTS short_links (
     token TEXT NOT NULL,
     expires_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS idempotent_responses (
+    tenant TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    media_type TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (tenant, key)
+);
 CREATE TABLE IF NOT EXISTS reports (
     interview_id TEXT PRIMARY KEY REFERENCES interviews(id) ON DELETE CASCADE,
     schema_version TEXT NOT NULL,
@@ -295,6 +306,25 @@ class InterviewStore:
             "SELECT decision, note, decided_by, created_at FROM decisions WHERE interview_id = ? ORDER BY seq", (interview_id,)
         ) as cursor:
             return [dict(row) for row in await cursor.fetchall()]
+
+    # Idempotency keys
+
+    async def idempotent_response(self, tenant: str, key: str, max_age_s: float = 24 * 3600) -> dict[str, Any] | None:
+        async with self._db.execute(
+            "SELECT fingerprint, status, body, media_type, headers FROM idempotent_responses WHERE tenant = ? AND key = ? AND created_at > ?",
+            (tenant, key, time.time() - max_age_s),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return dict(row) if row else None
+
+    async def remember_response(
+        self, tenant: str, key: str, fingerprint: str, status: int, body: bytes, media_type: str, headers: str, max_age_s: float = 24 * 3600
+    ) -> None:
+        await self._transaction([
+            ("DELETE FROM idempotent_responses WHERE created_at <= ?", (time.time() - max_age_s,)),
+            ("INSERT OR REPLACE INTO idempotent_responses (tenant, key, fingerprint, status, body, media_type, headers, created_at)"
+             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (tenant, key, fingerprint, status, body, media_type, headers, time.time())),
+        ])
 
     # Jobs and candidates, as the HRMS keeps them
 

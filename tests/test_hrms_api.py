@@ -149,3 +149,31 @@ async def test_erasing_a_candidate_removes_everything_including_undelivered_even
     remaining = (await call(server, "GET", "/api/v1/webhooks/deliveries")).json()["deliveries"]
     assert {d["event_type"] for d in remaining} == {"candidate.deleted"}
     assert (await call(server, "DELETE", "/api/v1/candidates/cand-1")).status_code == 404
+
+
+async def test_a_retried_create_with_the_same_idempotency_key_gets_the_first_answer(server: LiveServer) -> None:
+    body = {"job": JOB, "candidate": CANDIDATE}
+    headers = {"X-API-Key": ACME, "Idempotency-Key": "req-123"}
+    first = await server.http.post(f"{server.url}/api/v1/interviews", json=body, headers=headers)
+    again = await server.http.post(f"{server.url}/api/v1/interviews", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["interview"]["id"] == first.json()["interview"]["id"] and again.headers["idempotent-replayed"] == "true"
+    assert again.headers["location"] == first.headers["location"]
+    other = await server.http.post(f"{server.url}/api/v1/interviews", json={**body, "max_questions": 2}, headers=headers)
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    # Keys are per tenant, and no key means no deduplication.
+    globex = await server.http.post(f"{server.url}/api/v1/interviews", json=body, headers={**headers, "X-API-Key": GLOBEX})
+    assert globex.status_code == 201 and globex.json()["interview"]["id"] != first.json()["interview"]["id"]
+    assert (await schedule(server))["interview"]["id"] != first.json()["interview"]["id"]
+
+
+async def test_each_tenant_is_rate_limited_on_its_own(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data", api_keys=[], tenants={"acme": [ACME], "globex": [GLOBEX]},
+                             hr_rate_limit_per_s=0.5, hr_rate_limit_burst=3)
+    async with serving(settings) as server:
+        codes = [(await call(server, "GET", "/api/v1/stats", ACME)).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        limited = await call(server, "GET", "/api/v1/stats", ACME)
+        assert limited.json()["code"] == "rate_limited" and int(limited.headers["retry-after"]) >= 1
+        assert (await call(server, "GET", "/api/v1/stats", GLOBEX)).status_code == 200
+        assert (await server.http.get(f"{server.url}/healthz")).status_code == 200
