@@ -6,11 +6,14 @@ matching endpoint, in one transaction with the cursor, so a restart neither skip
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import secrets
 import time
 import uuid
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,8 +91,13 @@ class Endpoint:
     def public(self) -> dict[str, Any]:
         """As the API shows it: secrets are never read back."""
         return {
-            "id": self.id, "url": self.url, "description": self.description, "event_types": list(self.event_types),
-            "enabled": self.enabled, "disabled_reason": self.disabled_reason, "created_at": self.created_at,
+            "id": self.id,
+            "url": self.url,
+            "description": self.description,
+            "event_types": list(self.event_types),
+            "enabled": self.enabled,
+            "disabled_reason": self.disabled_reason,
+            "created_at": self.created_at,
         }
 
 
@@ -108,10 +116,36 @@ class DeliveryStore:
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
+        self._lock = asyncio.Lock()
+
+    async def _read(self, sql: str, params: Sequence[object] = ()) -> list[aiosqlite.Row]:
+        """Reads take the lock too: a statement still stepping would pin an old snapshot, and a BEGIN IMMEDIATE
+        from another coroutine on this connection would then fail at once with "database is locked"."""
+        async with self._lock, self._db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def _read_one(self, sql: str, params: Sequence[object] = ()) -> aiosqlite.Row | None:
+        rows = await self._read(sql, params)
+        return rows[0] if rows else None
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One writer at a time on this connection (attempts run concurrently), rolled back on any error so a
+        failed statement never leaves a transaction open that would hold SQLite's write lock."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
 
     @classmethod
     async def open(cls, path: Path) -> DeliveryStore:
-        db = await aiosqlite.connect(path, timeout=30)
+        # Autocommit, with explicit BEGIN IMMEDIATE for writes: the interview store writes the same file, and a
+        # deferred transaction that read first cannot wait for the write lock (SQLite answers "locked" at once).
+        db = await aiosqlite.connect(path, timeout=30, isolation_level=None)
         db.row_factory = aiosqlite.Row
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA foreign_keys=ON")
@@ -124,120 +158,142 @@ class DeliveryStore:
 
     # Endpoints
 
-    async def add_endpoint(self, tenant: str, url: str, event_types: list[str], description: str, secret: str | None) -> tuple[Endpoint, str]:
+    async def add_endpoint(
+        self, tenant: str, url: str, event_types: list[str], description: str, secret: str | None
+    ) -> tuple[Endpoint, str]:
         endpoint_id = f"ep_{uuid.uuid4().hex}"
         secret = secret or new_secret()
-        await self._db.execute(
-            "INSERT INTO webhook_endpoints (id, tenant, url, description, event_types, secrets, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (endpoint_id, tenant, url, description, json.dumps(event_types), json.dumps([secret]), time.time()),
-        )
-        await self._db.commit()
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO webhook_endpoints (id, tenant, url, description, event_types, secrets, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (endpoint_id, tenant, url, description, json.dumps(event_types), json.dumps([secret]), time.time()),
+            )
         endpoint = await self.endpoint(tenant, endpoint_id)
         assert endpoint is not None
         return endpoint, secret
 
     async def endpoint(self, tenant: str, endpoint_id: str) -> Endpoint | None:
-        async with self._db.execute("SELECT * FROM webhook_endpoints WHERE id = ? AND tenant = ?", (endpoint_id, tenant)) as cursor:
-            row = await cursor.fetchone()
+        row = await self._read_one("SELECT * FROM webhook_endpoints WHERE id = ? AND tenant = ?", (endpoint_id, tenant))
         return _endpoint(row) if row else None
 
     async def endpoints(self, tenant: str) -> list[Endpoint]:
-        async with self._db.execute("SELECT * FROM webhook_endpoints WHERE tenant = ? ORDER BY created_at", (tenant,)) as cursor:
-            return [_endpoint(row) for row in await cursor.fetchall()]
+        return [
+            _endpoint(row)
+            for row in await self._read("SELECT * FROM webhook_endpoints WHERE tenant = ? ORDER BY created_at", (tenant,))
+        ]
 
     async def rotate_secret(self, endpoint: Endpoint) -> str:
         """A new signing secret; the previous ones keep signing too until they age out of MAX_SECRETS."""
         secret = new_secret()
         kept = [secret, *endpoint.secrets][:MAX_SECRETS]
-        await self._db.execute("UPDATE webhook_endpoints SET secrets = ? WHERE id = ?", (json.dumps(kept), endpoint.id))
-        await self._db.commit()
+        async with self._transaction() as db:
+            await db.execute("UPDATE webhook_endpoints SET secrets = ? WHERE id = ?", (json.dumps(kept), endpoint.id))
         return secret
 
     async def set_enabled(self, endpoint_id: str, enabled: bool, reason: str | None = None) -> None:
-        await self._db.execute(
-            "UPDATE webhook_endpoints SET enabled = ?, disabled_reason = ? WHERE id = ?", (int(enabled), reason, endpoint_id)
-        )
-        await self._db.commit()
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE webhook_endpoints SET enabled = ?, disabled_reason = ? WHERE id = ?", (int(enabled), reason, endpoint_id)
+            )
 
     async def delete_endpoint(self, endpoint_id: str) -> None:
-        await self._db.execute("DELETE FROM webhook_endpoints WHERE id = ?", (endpoint_id,))
-        await self._db.commit()
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM webhook_endpoints WHERE id = ?", (endpoint_id,))
 
     # Deliveries
 
     async def fan_out(self) -> int:
         """One delivery per new event and endpoint that wants it; returns how many were created."""
-        async with self._db.execute("SELECT seq FROM webhook_cursor WHERE name = 'fan_out'") as cursor:
-            row = await cursor.fetchone()
+        row = await self._read_one("SELECT seq FROM webhook_cursor WHERE name = 'fan_out'")
         last = row["seq"] if row else 0
-        async with self._db.execute("SELECT seq, id, tenant, type FROM outbox_events WHERE seq > ? ORDER BY seq LIMIT 500", (last,)) as cursor:
-            events = await cursor.fetchall()
+        events = await self._read("SELECT seq, id, tenant, type FROM outbox_events WHERE seq > ? ORDER BY seq LIMIT 500", (last,))
         if not events:
             return 0
         endpoints: dict[str, list[Endpoint]] = {}
+        for tenant in {event["tenant"] for event in events}:
+            endpoints[tenant] = [e for e in await self.endpoints(tenant) if e.enabled]
         created, now = 0, time.time()
-        for event in events:
-            if event["tenant"] not in endpoints:
-                endpoints[event["tenant"]] = [e for e in await self.endpoints(event["tenant"]) if e.enabled]
-            for endpoint in endpoints[event["tenant"]]:
-                if endpoint.wants(event["type"]):
-                    await self._db.execute(
-                        "INSERT OR IGNORE INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
-                        (f"dlv_{uuid.uuid4().hex}", event["id"], endpoint.id, PENDING, now, now),
-                    )
-                    created += 1
-        await self._db.execute(
-            "INSERT INTO webhook_cursor (name, seq) VALUES ('fan_out', ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
-            (events[-1]["seq"],),
-        )
-        await self._db.commit()
+        async with self._transaction() as db:
+            for event in events:
+                for endpoint in endpoints[event["tenant"]]:
+                    if endpoint.wants(event["type"]):
+                        # INSERT ... SELECT: an event erased since it was read gets no delivery.
+                        await db.execute(
+                            "INSERT OR IGNORE INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at)"
+                            " SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM outbox_events WHERE id = ?)",
+                            (f"dlv_{uuid.uuid4().hex}", event["id"], endpoint.id, PENDING, now, now, event["id"]),
+                        )
+                        created += 1
+            await db.execute(
+                "INSERT INTO webhook_cursor (name, seq) VALUES ('fan_out', ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
+                (events[-1]["seq"],),
+            )
         return created
 
     async def due(self, now: float, limit: int = 50) -> list[Delivery]:
         """Pending deliveries whose next attempt is due, to enabled endpoints, oldest first."""
-        async with self._db.execute(
+        rows = await self._read(
             "SELECT d.id, d.event_id, d.attempts, e.type, e.payload, d.endpoint_id FROM webhook_deliveries d"
             " JOIN outbox_events e ON e.id = d.event_id JOIN webhook_endpoints p ON p.id = d.endpoint_id"
             " WHERE d.status = ? AND d.next_attempt_at <= ? AND p.enabled = 1 ORDER BY d.next_attempt_at LIMIT ?",
             (PENDING, now, limit),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         out = []
         for row in rows:
-            async with self._db.execute("SELECT * FROM webhook_endpoints WHERE id = ?", (row["endpoint_id"],)) as cursor:
-                endpoint = _endpoint(await cursor.fetchone())
-            out.append(Delivery(row["id"], row["event_id"], row["type"], row["payload"], endpoint, row["attempts"]))
+            endpoint_row = await self._read_one("SELECT * FROM webhook_endpoints WHERE id = ?", (row["endpoint_id"],))
+            if endpoint_row is not None:  # else deleted a moment ago
+                out.append(
+                    Delivery(row["id"], row["event_id"], row["type"], row["payload"], _endpoint(endpoint_row), row["attempts"])
+                )
         return out
 
+    async def claim(self, delivery: Delivery, now: float, lease_s: float) -> bool:
+        """Take a due delivery for one attempt: pushes its next attempt `lease_s` ahead (so a crash mid-attempt
+        retries it later); False when it is no longer pending and due (another pass or node took it)."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ? AND status = ? AND next_attempt_at <= ? AND attempts = ?",
+                (now + lease_s, delivery.id, PENDING, now, delivery.attempts),
+            )
+            return cursor.rowcount == 1
+
     async def next_due_at(self) -> float | None:
-        async with self._db.execute(
+        row = await self._read_one(
             "SELECT MIN(d.next_attempt_at) AS at FROM webhook_deliveries d JOIN webhook_endpoints p ON p.id = d.endpoint_id"
             " WHERE d.status = ? AND p.enabled = 1",
             (PENDING,),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return row["at"] if row else None
 
     async def record_attempt(
-        self, delivery: Delivery, status_code: int | None, error: str | None, duration_ms: float, *,
-        outcome: str, next_attempt_at: float | None,
+        self,
+        delivery: Delivery,
+        status_code: int | None,
+        error: str | None,
+        duration_ms: float,
+        *,
+        outcome: str,
+        next_attempt_at: float | None,
     ) -> None:
         """One attempt's result, and the delivery's new state, in one transaction."""
         attempt = delivery.attempts + 1
         now = time.time()
-        await self._db.execute(
-            "INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?)",
-            (delivery.id, attempt, now, status_code, error, round(duration_ms, 1)),
-        )
-        await self._db.execute(
-            "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_status = ?, last_error = ?,"
-            " delivered_at = ? WHERE id = ?",
-            (outcome, attempt, next_attempt_at, status_code, error, now if outcome == DELIVERED else None, delivery.id),
-        )
-        await self._db.commit()
+        async with self._transaction() as db:
+            # The delivery may have been erased (with its candidate's data) while the attempt was on the wire.
+            await db.execute(
+                "INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms)"
+                " SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = ?)",
+                (delivery.id, attempt, now, status_code, error, round(duration_ms, 1), delivery.id),
+            )
+            await db.execute(
+                "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_status = ?, last_error = ?,"
+                " delivered_at = ? WHERE id = ?",
+                (outcome, attempt, next_attempt_at, status_code, error, now if outcome == DELIVERED else None, delivery.id),
+            )
 
-    async def deliveries(self, tenant: str, status: str | None = None, event_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    async def deliveries(
+        self, tenant: str, status: str | None = None, event_id: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
         query = (
             "SELECT d.id, d.event_id, e.type AS event_type, d.endpoint_id, d.status, d.attempts, d.next_attempt_at,"
             " d.last_status, d.last_error, d.created_at, d.delivered_at FROM webhook_deliveries d"
@@ -252,33 +308,44 @@ class DeliveryStore:
             params.append(event_id)
         query += " ORDER BY d.created_at DESC LIMIT ?"
         params.append(limit)
-        async with self._db.execute(query, params) as cursor:
-            rows = [dict(row) for row in await cursor.fetchall()]
+        rows = [dict(row) for row in await self._read(query, params)]
         for row in rows:
-            async with self._db.execute(
-                "SELECT attempt, at, status_code, error, duration_ms FROM webhook_attempts WHERE delivery_id = ? ORDER BY seq", (row["id"],)
-            ) as cursor:
-                row["history"] = [dict(a) for a in await cursor.fetchall()]
+            row["history"] = [
+                dict(a)
+                for a in await self._read(
+                    "SELECT attempt, at, status_code, error, duration_ms FROM webhook_attempts WHERE delivery_id = ? ORDER BY seq",
+                    (row["id"],),
+                )
+            ]
         return rows
 
     async def replay(self, tenant: str, delivery_id: str) -> bool:
         """Queue a dead (or delivered) delivery again, now, with the same event id; False if there is none."""
-        async with self._db.execute(
-            "SELECT d.id FROM webhook_deliveries d JOIN outbox_events e ON e.id = d.event_id WHERE d.id = ? AND e.tenant = ?",
-            (delivery_id, tenant),
-        ) as cursor:
-            if await cursor.fetchone() is None:
-                return False
-        await self._db.execute(
-            "UPDATE webhook_deliveries SET status = ?, next_attempt_at = ?, attempts = 0 WHERE id = ?", (PENDING, time.time(), delivery_id)
-        )
-        await self._db.commit()
+        if (
+            await self._read_one(
+                "SELECT d.id FROM webhook_deliveries d JOIN outbox_events e ON e.id = d.event_id WHERE d.id = ? AND e.tenant = ?",
+                (delivery_id, tenant),
+            )
+            is None
+        ):
+            return False
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE webhook_deliveries SET status = ?, next_attempt_at = ?, attempts = 0 WHERE id = ?",
+                (PENDING, time.time(), delivery_id),
+            )
         return True
 
 
 def _endpoint(row: aiosqlite.Row) -> Endpoint:
     return Endpoint(
-        id=row["id"], tenant=row["tenant"], url=row["url"], description=row["description"],
-        event_types=tuple(json.loads(row["event_types"])), secrets=tuple(json.loads(row["secrets"])),
-        enabled=bool(row["enabled"]), disabled_reason=row["disabled_reason"], created_at=row["created_at"],
+        id=row["id"],
+        tenant=row["tenant"],
+        url=row["url"],
+        description=row["description"],
+        event_types=tuple(json.loads(row["event_types"])),
+        secrets=tuple(json.loads(row["secrets"])),
+        enabled=bool(row["enabled"]),
+        disabled_reason=row["disabled_reason"],
+        created_at=row["created_at"],
     )

@@ -28,6 +28,7 @@ MAX_CONCURRENT = 8
 POLL_S = 1.0
 JITTER = 0.2  # each delay is scaled by a random factor in [1 - JITTER, 1 + JITTER]
 MAX_RETRY_AFTER_S = 24 * 3600.0
+CLAIM_MARGIN_S = 30.0  # a claimed attempt that never records (the process died) is retried this long after its timeout
 
 
 def signature_header(secrets: Sequence[str], msg_id: str, timestamp: datetime, body: str) -> str:
@@ -63,11 +64,13 @@ class WebhookDispatcher:
         self.store = store
         self.policy = policy
         self.retry_schedule_s = list(retry_schedule_s)
+        self.timeout_s = timeout_s
         self._client = client or httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, headers={"user-agent": USER_AGENT})
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(MAX_CONCURRENT)
         self._in_flight: set[str] = set()
+        self._attempts: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
@@ -76,13 +79,15 @@ class WebhookDispatcher:
         self._wake.set()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        """Stop sending; attempts cut short stay pending and go out again after the next start."""
+        tasks = [t for t in (self._task, *self._attempts) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._client.aclose()
 
     async def _run(self) -> None:
-        attempts: set[asyncio.Task[None]] = set()
+        attempts = self._attempts
         while True:
             self._wake.clear()
             try:
@@ -115,6 +120,9 @@ class WebhookDispatcher:
             self.wake()
 
     async def _send(self, delivery: Delivery) -> None:
+        # The due list may be stale (an attempt can finish while it is read): only a successful claim sends.
+        if not await self.store.claim(delivery, time.time(), self.timeout_s + CLAIM_MARGIN_S):
+            return
         endpoint = delivery.endpoint
         started = time.perf_counter()
         status_code: int | None = None

@@ -8,7 +8,7 @@ import time
 import uuid
 from pathlib import Path
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiosqlite
@@ -121,6 +121,7 @@ ADDED_COLUMNS = [
     ("outbox_events", "subject", "TEXT"),
 ]
 
+
 def _profile_table(kind: str) -> str:
     if kind not in ("jobs", "candidates"):
         raise ValueError(f"no profile kind {kind!r}")
@@ -162,7 +163,8 @@ class InterviewStore:
     @classmethod
     async def open(cls, path: Path) -> InterviewStore:
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path)
+        # Autocommit, with explicit BEGIN IMMEDIATE for writes (see `_transaction`): the webhook dispatcher writes the same file.
+        db = await aiosqlite.connect(path, timeout=30, isolation_level=None)
         db.row_factory = aiosqlite.Row
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA foreign_keys=ON")
@@ -176,13 +178,28 @@ class InterviewStore:
         return cls(db)
 
     async def _write(
-        self, sql: str, params: tuple[object, ...], events: list[tuple[EventType, dict[str, Any]]] | None = None,
+        self,
+        sql: str,
+        params: tuple[object, ...],
+        events: list[tuple[EventType, dict[str, Any]]] | None = None,
         tenant: str = DEFAULT_TENANT,
     ) -> None:
         await self._transaction([(sql, params)], events, tenant)
 
+    async def _read(self, sql: str, params: Sequence[object] = ()) -> list[aiosqlite.Row]:
+        """Reads take the lock too: a statement still stepping would pin an old snapshot, and a BEGIN IMMEDIATE
+        from another coroutine on this connection would then fail at once with "database is locked"."""
+        async with self._lock, self._db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def _read_one(self, sql: str, params: Sequence[object] = ()) -> aiosqlite.Row | None:
+        rows = await self._read(sql, params)
+        return rows[0] if rows else None
+
     async def _transaction(
-        self, statements: list[tuple[str, tuple[object, ...]]], events: list[tuple[EventType, dict[str, Any]]] | None = None,
+        self,
+        statements: list[tuple[str, tuple[object, ...]]],
+        events: list[tuple[EventType, dict[str, Any]]] | None = None,
         tenant: str = DEFAULT_TENANT,
     ) -> None:
         """Statements and their outbox events as one transaction.
@@ -191,6 +208,8 @@ class InterviewStore:
         commit must never land between a change and its event.
         """
         async with self._lock:
+            # IMMEDIATE takes the write lock up front, so a busy database is waited for rather than failing mid-transaction.
+            await self._db.execute("BEGIN IMMEDIATE")
             try:
                 for sql, params in statements:
                     await self._db.execute(sql, params)
@@ -207,8 +226,13 @@ class InterviewStore:
         await self._db.close()
 
     async def create_interview(
-        self, spec: InterviewSpec, invite_expires_at: int, interview_id: str | None = None, tenant: str = DEFAULT_TENANT,
-        job_id: str | None = None, candidate_id: str | None = None,
+        self,
+        spec: InterviewSpec,
+        invite_expires_at: int,
+        interview_id: str | None = None,
+        tenant: str = DEFAULT_TENANT,
+        job_id: str | None = None,
+        candidate_id: str | None = None,
     ) -> Interview:
         interview = Interview(
             **spec.model_dump(),
@@ -222,8 +246,16 @@ class InterviewStore:
         await self._write(
             "INSERT INTO interviews (id, tenant, job_id, candidate_id, spec, status, current_question, created_at, invite_expires_at)"
             " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
-            (interview.id, tenant, job_id, candidate_id, spec.model_dump_json(), interview.status.value, interview.created_at,
-             invite_expires_at),
+            (
+                interview.id,
+                tenant,
+                job_id,
+                candidate_id,
+                spec.model_dump_json(),
+                interview.status.value,
+                interview.created_at,
+                invite_expires_at,
+            ),
             events=[(EventType.INTERVIEW_SCHEDULED, interview_event(interview))],
             tenant=tenant,
         )
@@ -231,8 +263,7 @@ class InterviewStore:
 
     async def get_interview(self, interview_id: str, tenant: str | None = None) -> Interview | None:
         """The interview, or None when there is none (or it belongs to another tenant than `tenant`)."""
-        async with self._db.execute("SELECT * FROM interviews WHERE id = ?", (interview_id,)) as cursor:
-            row = await cursor.fetchone()
+        row = await self._read_one("SELECT * FROM interviews WHERE id = ?", (interview_id,))
         if row is None or (tenant is not None and row["tenant"] != tenant):
             return None
         return Interview(
@@ -269,70 +300,95 @@ class InterviewStore:
         """A new invite expiry; with `announce`, an interview.scheduled event carries it to the HRMS."""
         events = [(EventType.INTERVIEW_SCHEDULED, interview_event(announce))] if announce is not None else None
         await self._write(
-            "UPDATE interviews SET invite_expires_at = ? WHERE id = ?", (invite_expires_at, interview_id),
-            events=events, tenant=announce.tenant if announce is not None else DEFAULT_TENANT,
+            "UPDATE interviews SET invite_expires_at = ? WHERE id = ?",
+            (invite_expires_at, interview_id),
+            events=events,
+            tenant=announce.tenant if announce is not None else DEFAULT_TENANT,
         )
 
     async def cancel_interview(self, interview: Interview) -> None:
         cancelled = interview.model_copy(update={"status": InterviewStatus.CANCELLED})
         await self._write(
-            "UPDATE interviews SET status = ? WHERE id = ?", (InterviewStatus.CANCELLED.value, interview.id),
-            events=[(EventType.INTERVIEW_CANCELLED, interview_event(cancelled))], tenant=interview.tenant,
+            "UPDATE interviews SET status = ? WHERE id = ?",
+            (InterviewStatus.CANCELLED.value, interview.id),
+            events=[(EventType.INTERVIEW_CANCELLED, interview_event(cancelled))],
+            tenant=interview.tenant,
         )
 
     async def add_short_link(self, code: str, interview_id: str, token: str, expires_at: int) -> None:
         await self._write(
-            "INSERT INTO short_links (code, interview_id, token, expires_at) VALUES (?, ?, ?, ?)", (code, interview_id, token, expires_at)
+            "INSERT INTO short_links (code, interview_id, token, expires_at) VALUES (?, ?, ?, ?)",
+            (code, interview_id, token, expires_at),
         )
 
     async def short_link(self, code: str) -> str | None:
         """The invite token behind a short code, while it has not expired."""
-        async with self._db.execute("SELECT token FROM short_links WHERE code = ? AND expires_at > ?", (code, int(time.time()))) as cursor:
-            row = await cursor.fetchone()
+        row = await self._read_one("SELECT token FROM short_links WHERE code = ? AND expires_at > ?", (code, int(time.time())))
         return row["token"] if row else None
 
     async def record_decision(self, interview: Interview, decision: str, note: str, decided_by: str | None) -> dict[str, Any]:
-        data = {"interview_id": interview.id, "candidate_id": interview.candidate_id, "decision": decision, "note": note,
-                "decided_by": decided_by, "decided_at": time.time()}
+        data = {
+            "interview_id": interview.id,
+            "candidate_id": interview.candidate_id,
+            "decision": decision,
+            "note": note,
+            "decided_by": decided_by,
+            "decided_at": time.time(),
+        }
         await self._write(
             "INSERT INTO decisions (interview_id, decision, note, decided_by, created_at) VALUES (?, ?, ?, ?, ?)",
             (interview.id, decision, note, decided_by, data["decided_at"]),
-            events=[(EventType.DECISION_RECORDED, data)], tenant=interview.tenant,
+            events=[(EventType.DECISION_RECORDED, data)],
+            tenant=interview.tenant,
         )
         return data
 
     async def decisions(self, interview_id: str) -> list[dict[str, object]]:
-        async with self._db.execute(
-            "SELECT decision, note, decided_by, created_at FROM decisions WHERE interview_id = ? ORDER BY seq", (interview_id,)
-        ) as cursor:
-            return [dict(row) for row in await cursor.fetchall()]
+        return [
+            dict(row)
+            for row in await self._read(
+                "SELECT decision, note, decided_by, created_at FROM decisions WHERE interview_id = ? ORDER BY seq",
+                (interview_id,),
+            )
+        ]
 
     # Idempotency keys
 
     async def idempotent_response(self, tenant: str, key: str, max_age_s: float = 24 * 3600) -> dict[str, Any] | None:
-        async with self._db.execute(
+        row = await self._read_one(
             "SELECT fingerprint, status, body, media_type, headers FROM idempotent_responses WHERE tenant = ? AND key = ? AND created_at > ?",
             (tenant, key, time.time() - max_age_s),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return dict(row) if row else None
 
     async def remember_response(
-        self, tenant: str, key: str, fingerprint: str, status: int, body: bytes, media_type: str, headers: str, max_age_s: float = 24 * 3600
+        self,
+        tenant: str,
+        key: str,
+        fingerprint: str,
+        status: int,
+        body: bytes,
+        media_type: str,
+        headers: str,
+        max_age_s: float = 24 * 3600,
     ) -> None:
-        await self._transaction([
-            ("DELETE FROM idempotent_responses WHERE created_at <= ?", (time.time() - max_age_s,)),
-            ("INSERT OR REPLACE INTO idempotent_responses (tenant, key, fingerprint, status, body, media_type, headers, created_at)"
-             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (tenant, key, fingerprint, status, body, media_type, headers, time.time())),
-        ])
+        await self._transaction(
+            [
+                ("DELETE FROM idempotent_responses WHERE created_at <= ?", (time.time() - max_age_s,)),
+                (
+                    "INSERT OR REPLACE INTO idempotent_responses (tenant, key, fingerprint, status, body, media_type, headers, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (tenant, key, fingerprint, status, body, media_type, headers, time.time()),
+                ),
+            ]
+        )
 
     # Jobs and candidates, as the HRMS keeps them
 
     async def put_profile(self, kind: str, tenant: str, profile_id: str, profile_json: str) -> bool:
         """Create or replace a job or candidate profile; True when it is new."""
         table = _profile_table(kind)
-        async with self._db.execute(f"SELECT 1 FROM {table} WHERE tenant = ? AND id = ?", (tenant, profile_id)) as cursor:
-            existed = await cursor.fetchone() is not None
+        existed = await self._read_one(f"SELECT 1 FROM {table} WHERE tenant = ? AND id = ?", (tenant, profile_id)) is not None
         await self._write(
             f"INSERT INTO {table} (tenant, id, profile, updated_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT(tenant, id) DO UPDATE SET profile = excluded.profile, updated_at = excluded.updated_at",
@@ -341,11 +397,14 @@ class InterviewStore:
         return not existed
 
     async def profile(self, kind: str, tenant: str, profile_id: str) -> dict[str, Any] | None:
-        async with self._db.execute(f"SELECT profile FROM {_profile_table(kind)} WHERE tenant = ? AND id = ?", (tenant, profile_id)) as cursor:
-            row = await cursor.fetchone()
+        row = await self._read_one(
+            f"SELECT profile FROM {_profile_table(kind)} WHERE tenant = ? AND id = ?", (tenant, profile_id)
+        )
         return json.loads(row["profile"]) if row else None
 
-    async def interview_ids(self, tenant: str, candidate_id: str | None = None, job_id: str | None = None) -> list[dict[str, str]]:
+    async def interview_ids(
+        self, tenant: str, candidate_id: str | None = None, job_id: str | None = None
+    ) -> list[dict[str, str]]:
         query, params = "SELECT id, status FROM interviews WHERE tenant = ?", [tenant]
         if candidate_id is not None:
             query += " AND candidate_id = ?"
@@ -353,8 +412,7 @@ class InterviewStore:
         if job_id is not None:
             query += " AND job_id = ?"
             params.append(job_id)
-        async with self._db.execute(query + " ORDER BY created_at", params) as cursor:
-            return [dict(row) for row in await cursor.fetchall()]
+        return [dict(row) for row in await self._read(query + " ORDER BY created_at", params)]
 
     async def erase_candidate(self, tenant: str, candidate_id: str, interview_ids: list[str]) -> None:
         """Everything about a candidate: profile, interviews with all they recorded, and the queued events that carry
@@ -376,7 +434,13 @@ class InterviewStore:
         )
 
     async def record_transcript(
-        self, interview_id: str, question_id: str, start_s: float, end_s: float, language: str, text: str,
+        self,
+        interview_id: str,
+        question_id: str,
+        start_s: float,
+        end_s: float,
+        language: str,
+        text: str,
         segments: list[dict[str, float | str]],
     ) -> None:
         await self._write(
@@ -387,8 +451,7 @@ class InterviewStore:
 
     async def transcripts(self, interview_id: str) -> list[dict[str, object]]:
         return await self._rows(
-            "SELECT question_id, start_s, end_s, language, text, segments FROM transcripts"
-            " WHERE interview_id = ? ORDER BY seq",
+            "SELECT question_id, start_s, end_s, language, text, segments FROM transcripts WHERE interview_id = ? ORDER BY seq",
             (interview_id,),
             json_column="segments",
         )
@@ -417,10 +480,10 @@ class InterviewStore:
         )
 
     async def scored_answers(self, interview_id: str) -> list[dict[str, object]]:
-        async with self._db.execute(
-            "SELECT data FROM scored_answers WHERE interview_id = ? ORDER BY idx", (interview_id,)
-        ) as cursor:
-            return [json.loads(row["data"]) for row in await cursor.fetchall()]
+        return [
+            json.loads(row["data"])
+            for row in await self._read("SELECT data FROM scored_answers WHERE interview_id = ? ORDER BY idx", (interview_id,))
+        ]
 
     async def save_report(self, interview: Interview, schema_version: str, data: str, event: dict[str, Any]) -> None:
         """Store the report and, in the same transaction, the `report.ready` event carrying `event`."""
@@ -432,22 +495,22 @@ class InterviewStore:
         )
 
     async def report(self, interview_id: str) -> dict[str, object] | None:
-        async with self._db.execute("SELECT data, created_at FROM reports WHERE interview_id = ?", (interview_id,)) as cursor:
-            row = await cursor.fetchone()
+        row = await self._read_one("SELECT data, created_at FROM reports WHERE interview_id = ?", (interview_id,))
         if row is None:
             return None
         return {"created_at": row["created_at"], "report": json.loads(row["data"])}
 
     async def _rows(self, query: str, params: tuple[object, ...], json_column: str) -> list[dict[str, object]]:
-        async with self._db.execute(query, params) as cursor:
-            rows = [dict(row) for row in await cursor.fetchall()]
+        rows = [dict(row) for row in await self._read(query, params)]
         for row in rows:
             row[json_column] = json.loads(row[json_column])
         return rows
 
     async def answers(self, interview_id: str) -> list[dict[str, str | float]]:
-        async with self._db.execute(
-            "SELECT question_id, kind, text, created_at FROM answers WHERE interview_id = ? ORDER BY seq",
-            (interview_id,),
-        ) as cursor:
-            return [dict(row) for row in await cursor.fetchall()]
+        return [
+            dict(row)
+            for row in await self._read(
+                "SELECT question_id, kind, text, created_at FROM answers WHERE interview_id = ? ORDER BY seq",
+                (interview_id,),
+            )
+        ]

@@ -119,8 +119,10 @@ async def test_cancel_reschedule_and_decisions_are_recorded_and_announced(server
     async with connect(url) as ws:
         assert json.loads(await ws.recv())["interview"]["status"] == "cancelled"
     requests = await receiver.wait_for(lambda r: len(r) == 4)
-    assert [r.event["type"] for r in requests] == ["interview.scheduled", "interview.scheduled", "decision.recorded", "interview.cancelled"]
-    assert requests[1].event["data"]["invite_expires_at"] == rescheduled["invite_expires_at"]
+    # Webhooks carry no order guarantee (each event is retried on its own); receivers order by timestamp.
+    assert sorted(r.event["type"] for r in requests) == ["decision.recorded", "interview.cancelled", "interview.scheduled", "interview.scheduled"]
+    expiries = {r.event["data"]["invite_expires_at"] for r in requests if r.event["type"] == "interview.scheduled"}
+    assert expiries == {created["invite_expires_at"], rescheduled["invite_expires_at"]}
     state = (await call(server, "GET", f"/api/v1/interviews/{interview_id}")).json()
     assert [d["decision"] for d in state["decisions"]] == ["hold"]
 

@@ -34,14 +34,14 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         "INTERVIEW_WEBHOOK_RETRY_SCHEDULE_S": ",".join(["0.3"] * 40),
     }
     return subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--log-level", "warning"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=open(data_dir.parent / "server.log", "ab"))
 
 
 async def wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     async with httpx.AsyncClient() as http:
         while time.monotonic() < deadline:
-            assert process.poll() is None, process.stderr.read().decode() if process.stderr else "server exited"
+            assert process.poll() is None, "the server exited"
             try:
                 if (await http.get(f"{base}/healthz")).status_code == 200:
                     return
