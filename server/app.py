@@ -18,6 +18,7 @@ from realtime_scoring.engine import EngineConfig
 from realtime_scoring.pipeline import ScoringEngine
 from hrms_bridge import api as webhooks_api
 from hrms_bridge import hrms_api
+from hrms_bridge.adapters import greenhouse
 from hrms_bridge.deliveries import DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
@@ -64,6 +65,7 @@ ROUTES = [
     WebSocketRoute("/ws/interviews/{interview_id}", candidate_ws.candidate_socket),
     Route("/i/{token}", pages.candidate_page, methods=["GET"]),
     Route("/s/{code}", pages.short_link, methods=["GET"]),
+    *greenhouse.ROUTES,
     Mount("/static", app=StaticFiles(directory=FRONTEND_DIR), name="static"),
 ]
 

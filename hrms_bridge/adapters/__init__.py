@@ -1,0 +1,1 @@
+"""Adapters that speak an ATS's own protocol, mapped from the same interviews and reports."""
