@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -117,10 +116,9 @@ async def reschedule_interview(request: Request) -> JSONResponse:
     if interview.status in (InterviewStatus.COMPLETED, InterviewStatus.CANCELLED):
         raise Problem(409, "interview_closed", f"the interview is {interview.status.value}")
     body = parse(Reschedule, await request.body() or b"{}", "invalid_reschedule")
-    expires_at = int(time.time() + body.invite_ttl_hours * 3600)
-    renewed = interview.model_copy(update={"invite_expires_at": expires_at})
-    await services.store.renew_invite(interview.id, expires_at, announce=renewed)
-    return JSONResponse(await services.invite(renewed))
+    invite = services.new_invite(interview.id, body.invite_ttl_hours)
+    await services.store.renew_invite(interview, invite)
+    return JSONResponse(invite.as_dict())
 
 
 async def record_decision(request: Request) -> JSONResponse:

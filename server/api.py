@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict
 
 from pydantic import ValidationError
@@ -52,15 +51,11 @@ async def create_interview(request: Request) -> JSONResponse:
     except ValidationError as exc:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
         raise Problem(422, "invalid_interview", "the interview is not valid", errors=errors) from exc
-    expires_at = int(time.time() + services.settings.invite_ttl_hours * 3600)
-    interview = await services.store.create_interview(
-        spec, expires_at, tenant=tenant, job_id=ids["job"], candidate_id=ids["candidate"]
-    )
-    match = interview_match(interview)
+    interview, invite = await services.schedule(spec, tenant, job_id=ids["job"], candidate_id=ids["candidate"])
     body = {
         "interview": interview.model_dump(mode="json"),
-        "match": match.as_dict(),
-        **await services.invite(interview),
+        "match": interview_match(interview).as_dict(),
+        **invite.as_dict(),
     }
     return JSONResponse(body, status_code=201, headers={"Location": f"/api/v1/interviews/{interview.id}"})
 

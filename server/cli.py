@@ -13,7 +13,7 @@ import uvicorn
 from realtime_scoring.models.manifest import ModelError, load_manifest, verified_files
 from realtime_scoring.models.prepare import prepare_all, run_check
 from server.app import create_app
-from server.invites import InviteSigner
+from server.invites import InviteSigner, make_invite
 from server.schemas import demo_spec
 from server.settings import Settings
 from server.store import InterviewStore
@@ -28,13 +28,13 @@ async def demo_invite_url(settings: Settings) -> str:
     store = await InterviewStore.open(settings.data_dir / "interviews.sqlite3")
     try:
         expires_at = int(time.time() + settings.invite_ttl_hours * 3600)
+        invite = make_invite(InviteSigner(settings.signing_key()), settings.base_url, DEMO_ID, expires_at)
         # A fresh demo on every start: what an earlier run recorded for it goes.
         await store.delete_interview(DEMO_ID)
-        await store.create_interview(demo_spec(), expires_at, interview_id=DEMO_ID)
+        await store.create_interview(demo_spec(), invite, interview_id=DEMO_ID)
     finally:
         await store.close()
-    token = InviteSigner(settings.signing_key()).issue(DEMO_ID, expires_at)
-    return f"{settings.base_url}/i/{token}"
+    return invite.invite_url
 
 
 def serve(args: argparse.Namespace) -> None:

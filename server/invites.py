@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import secrets
 from dataclasses import dataclass
 
 import jwt
@@ -23,6 +24,25 @@ class InvalidInvite(Exception):
 class InviteClaims:
     interview_id: str
     expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    """A signed invite and its short code, with the links the candidate opens."""
+
+    token: str
+    code: str
+    expires_at: int
+    invite_url: str
+    short_url: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "invite_url": self.invite_url,
+            "invite_token": self.token,
+            "invite_expires_at": self.expires_at,
+            "short_url": self.short_url,
+        }
 
 
 class InviteSigner:
@@ -52,3 +72,10 @@ class InviteSigner:
         except jwt.PyJWTError as exc:
             raise InvalidInvite("invite token is invalid") from exc
         return InviteClaims(interview_id=str(claims["sub"]), expires_at=int(claims["exp"]))
+
+
+def make_invite(signer: InviteSigner, base_url: str, interview_id: str, expires_at: int) -> Invite:
+    """A signed invite with a short link (long JWT links get cut or mangled in chat apps); nothing stored yet."""
+    token = signer.issue(interview_id, expires_at)
+    code = secrets.token_urlsafe(6)
+    return Invite(token, code, expires_at, f"{base_url}/i/{token}", f"{base_url}/s/{code}")

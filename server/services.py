@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
+import time
+import uuid
 from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
@@ -11,8 +12,8 @@ from hrms_bridge.deliveries import DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
 from realtime_scoring.pipeline import ScoringEngine
-from server.invites import InviteSigner
-from server.schemas import Interview
+from server.invites import Invite, InviteSigner, make_invite
+from server.schemas import Interview, InterviewSpec
 from server.sessions import SessionRegistry
 from server.settings import Settings
 from server.store import InterviewStore
@@ -33,17 +34,21 @@ class Services:
     def invite_url(self, token: str) -> str:
         return f"{self.settings.base_url}/i/{token}"
 
-    async def invite(self, interview: Interview) -> dict[str, object]:
-        """A signed invite for the interview, with a short link (long JWT links get cut or mangled in chat apps)."""
-        token = self.signer.issue(interview.id, interview.invite_expires_at)
-        code = secrets.token_urlsafe(6)
-        await self.store.add_short_link(code, interview.id, token, interview.invite_expires_at)
-        return {
-            "invite_url": self.invite_url(token),
-            "invite_token": token,
-            "invite_expires_at": interview.invite_expires_at,
-            "short_url": f"{self.settings.base_url}/s/{code}",
-        }
+    def new_invite(self, interview_id: str, ttl_hours: float | None = None) -> Invite:
+        """A signed invite with a short link, valid `ttl_hours` (default: the setting); nothing stored yet."""
+        expires_at = int(time.time() + (self.settings.invite_ttl_hours if ttl_hours is None else ttl_hours) * 3600)
+        return make_invite(self.signer, self.settings.base_url, interview_id, expires_at)
+
+    async def schedule(
+        self, spec: InterviewSpec, tenant: str, job_id: str | None = None, candidate_id: str | None = None
+    ) -> tuple[Interview, Invite]:
+        """Store a new interview with its invite; the interview.scheduled event carries the links to the HRMS."""
+        interview_id = uuid.uuid4().hex
+        invite = self.new_invite(interview_id)
+        interview = await self.store.create_interview(
+            spec, invite, interview_id=interview_id, tenant=tenant, job_id=job_id, candidate_id=candidate_id
+        )
+        return interview, invite
 
 
 def services_of(connection: HTTPConnection) -> Services:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from pathlib import Path
 
 from collections.abc import Callable, Sequence
@@ -14,6 +13,7 @@ from typing import Any
 import aiosqlite
 
 from hrms_bridge.outbox import DEFAULT_TENANT, OUTBOX_SCHEMA, EventType, add_event
+from server.invites import Invite
 from server.schemas import Interview, InterviewSpec, InterviewStatus
 
 SCHEMA = """
@@ -134,9 +134,17 @@ STATUS_EVENTS = {
 }
 
 
-def interview_event(interview: Interview) -> dict[str, Any]:
-    """What interview.* events say about an interview."""
-    return {
+def _short_link_insert(invite: Invite, interview_id: str) -> tuple[str, tuple[object, ...]]:
+    return (
+        "INSERT INTO short_links (code, interview_id, token, expires_at) VALUES (?, ?, ?, ?)",
+        (invite.code, interview_id, invite.token, invite.expires_at),
+    )
+
+
+def interview_event(interview: Interview, invite: Invite | None = None) -> dict[str, Any]:
+    """What interview.* events say about an interview (with the candidate's links when it is (re)scheduled)."""
+    links = {"invite_url": invite.invite_url, "short_url": invite.short_url} if invite is not None else {}
+    return {**links,
         "interview_id": interview.id,
         "job_id": interview.job_id,
         "candidate_id": interview.candidate_id,
@@ -228,35 +236,33 @@ class InterviewStore:
     async def create_interview(
         self,
         spec: InterviewSpec,
-        invite_expires_at: int,
-        interview_id: str | None = None,
+        invite: Invite,
+        interview_id: str,
         tenant: str = DEFAULT_TENANT,
         job_id: str | None = None,
         candidate_id: str | None = None,
     ) -> Interview:
+        """The interview, its short link and the interview.scheduled event (with the links) in one transaction."""
         interview = Interview(
             **spec.model_dump(),
-            id=interview_id or uuid.uuid4().hex,
+            id=interview_id,
             tenant=tenant,
             job_id=job_id,
             candidate_id=candidate_id,
             created_at=time.time(),
-            invite_expires_at=invite_expires_at,
+            invite_expires_at=invite.expires_at,
         )
-        await self._write(
-            "INSERT INTO interviews (id, tenant, job_id, candidate_id, spec, status, current_question, created_at, invite_expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
-            (
-                interview.id,
-                tenant,
-                job_id,
-                candidate_id,
-                spec.model_dump_json(),
-                interview.status.value,
-                interview.created_at,
-                invite_expires_at,
-            ),
-            events=[(EventType.INTERVIEW_SCHEDULED, interview_event(interview))],
+        await self._transaction(
+            [
+                (
+                    "INSERT INTO interviews (id, tenant, job_id, candidate_id, spec, status, current_question, created_at,"
+                    " invite_expires_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                    (interview.id, tenant, job_id, candidate_id, spec.model_dump_json(), interview.status.value,
+                     interview.created_at, invite.expires_at),
+                ),
+                _short_link_insert(invite, interview.id),
+            ],
+            events=[(EventType.INTERVIEW_SCHEDULED, interview_event(interview, invite))],
             tenant=tenant,
         )
         return interview
@@ -296,15 +302,18 @@ class InterviewStore:
         """The interview and everything recorded for it (answers, transcripts, observations, report)."""
         await self._write("DELETE FROM interviews WHERE id = ?", (interview_id,))
 
-    async def renew_invite(self, interview_id: str, invite_expires_at: int, announce: Interview | None = None) -> None:
-        """A new invite expiry; with `announce`, an interview.scheduled event carries it to the HRMS."""
-        events = [(EventType.INTERVIEW_SCHEDULED, interview_event(announce))] if announce is not None else None
-        await self._write(
-            "UPDATE interviews SET invite_expires_at = ? WHERE id = ?",
-            (invite_expires_at, interview_id),
-            events=events,
-            tenant=announce.tenant if announce is not None else DEFAULT_TENANT,
+    async def renew_invite(self, interview: Interview, invite: Invite) -> Interview:
+        """A new invite (expiry and short link); interview.scheduled tells the HRMS the new links."""
+        renewed = interview.model_copy(update={"invite_expires_at": invite.expires_at})
+        await self._transaction(
+            [
+                ("UPDATE interviews SET invite_expires_at = ? WHERE id = ?", (invite.expires_at, interview.id)),
+                _short_link_insert(invite, interview.id),
+            ],
+            events=[(EventType.INTERVIEW_SCHEDULED, interview_event(renewed, invite))],
+            tenant=interview.tenant,
         )
+        return renewed
 
     async def cancel_interview(self, interview: Interview) -> None:
         cancelled = interview.model_copy(update={"status": InterviewStatus.CANCELLED})
@@ -313,12 +322,6 @@ class InterviewStore:
             (InterviewStatus.CANCELLED.value, interview.id),
             events=[(EventType.INTERVIEW_CANCELLED, interview_event(cancelled))],
             tenant=interview.tenant,
-        )
-
-    async def add_short_link(self, code: str, interview_id: str, token: str, expires_at: int) -> None:
-        await self._write(
-            "INSERT INTO short_links (code, interview_id, token, expires_at) VALUES (?, ?, ?, ?)",
-            (code, interview_id, token, expires_at),
         )
 
     async def short_link(self, code: str) -> str | None:

@@ -123,6 +123,9 @@ async def test_cancel_reschedule_and_decisions_are_recorded_and_announced(server
     assert sorted(r.event["type"] for r in requests) == ["decision.recorded", "interview.cancelled", "interview.scheduled", "interview.scheduled"]
     expiries = {r.event["data"]["invite_expires_at"] for r in requests if r.event["type"] == "interview.scheduled"}
     assert expiries == {created["invite_expires_at"], rescheduled["invite_expires_at"]}
+    # The HRMS gets the candidate's links in the event, to send them on.
+    links = {(r.event["data"]["invite_url"], r.event["data"]["short_url"]) for r in requests if r.event["type"] == "interview.scheduled"}
+    assert links == {(created["invite_url"], created["short_url"]), (rescheduled["invite_url"], rescheduled["short_url"])}
     state = (await call(server, "GET", f"/api/v1/interviews/{interview_id}")).json()
     assert [d["decision"] for d in state["decisions"]] == ["hold"]
 

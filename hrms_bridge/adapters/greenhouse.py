@@ -10,8 +10,8 @@ empty password), List Tests, Send Test, Test Status, Response Error and Errors (
 - `test_status` says `complete` once the interview's report exists, with the report's overall score,
   its URL and a summary as `metadata`.
 
-Not done here: the documented `send_test` reply is the id alone and this server sends no email, so the
-invite reaches the candidate through the HR API (`reschedule`); and PATCHing Greenhouse's callback `url`
+The documented `send_test` reply is the id alone and this server sends no email: the candidate's links
+reach the tenant's HRMS in the signed interview.scheduled webhook, to pass on. Not done here: PATCHing Greenhouse's callback `url`
 on completion needs a hook on report.ready outside this module, so Greenhouse must poll `test_status`.
 """
 
@@ -135,8 +135,8 @@ async def send_test(request: Request) -> JSONResponse:
         candidate=CandidateProfile(name=f"{candidate.first_name} {candidate.last_name}".strip(), email=candidate.email),
         mode=test.mode,
     )
-    expires_at = int(time.time() + services.settings.invite_ttl_hours * 3600)
-    interview = await services.store.create_interview(spec, expires_at, tenant=tenant)
+    # The invite links reach the HRMS in the interview.scheduled webhook; Greenhouse's reply is the id alone.
+    interview, _ = await services.schedule(spec, tenant)
     return JSONResponse({"partner_interview_id": interview.id})
 
 
