@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 
 from realtime_scoring.report import InterviewReport
 from server.auth import require_api_key
+from server.openapi import openapi_document
 from server.problems import Problem
 from server.schemas import Interview, InterviewSpec
 from server.services import Services, services_of
@@ -107,6 +108,10 @@ async def get_report(request: Request) -> JSONResponse:
     if stored is None:
         raise Problem(409, "report_not_ready", f"the interview is {interview.status.value}; its report comes when it completes")
     return JSONResponse(stored)
+
+
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(openapi_document())
 
 
 async def report_schema(request: Request) -> JSONResponse:

@@ -40,6 +40,7 @@ WHIP_SESSION = "/api/v1/interviews/{interview_id}/whip/{session_id}"
 ROUTES = [
     Route("/healthz", api.health, methods=["GET"]),
     Route("/api/v1/stats", api.stats, methods=["GET"]),
+    Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
     Route("/api/v1/interviews", idempotent(api.create_interview), methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}", api.get_interview, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/report", api.get_report, methods=["GET"]),
