@@ -6,14 +6,11 @@ matching endpoint, in one transaction with the cursor, so a restart neither skip
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import json
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ from typing import Any
 import aiosqlite
 
 from hrms_bridge.outbox import OUTBOX_SCHEMA
+from hrms_bridge.sqlite import SerialConnection, connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS webhook_endpoints (
@@ -111,50 +109,12 @@ class Delivery:
     attempts: int
 
 
-class DeliveryStore:
+class DeliveryStore(SerialConnection):
     """Create with `open(path)` on the interview database; release with `close()`."""
-
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
-        self._lock = asyncio.Lock()
-
-    async def _read(self, sql: str, params: Sequence[object] = ()) -> list[aiosqlite.Row]:
-        """Reads take the lock too: a statement still stepping would pin an old snapshot, and a BEGIN IMMEDIATE
-        from another coroutine on this connection would then fail at once with "database is locked"."""
-        async with self._lock, self._db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
-
-    async def _read_one(self, sql: str, params: Sequence[object] = ()) -> aiosqlite.Row | None:
-        rows = await self._read(sql, params)
-        return rows[0] if rows else None
-
-    @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One writer at a time on this connection (attempts run concurrently), rolled back on any error so a
-        failed statement never leaves a transaction open that would hold SQLite's write lock."""
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                await self._db.commit()
-            except BaseException:
-                await self._db.rollback()
-                raise
 
     @classmethod
     async def open(cls, path: Path) -> DeliveryStore:
-        # Autocommit, with explicit BEGIN IMMEDIATE for writes: the interview store writes the same file, and a
-        # deferred transaction that read first cannot wait for the write lock (SQLite answers "locked" at once).
-        db = await aiosqlite.connect(path, timeout=30, isolation_level=None)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await db.executescript(OUTBOX_SCHEMA + SCHEMA)
-        await db.commit()
-        return cls(db)
-
-    async def close(self) -> None:
-        await self._db.close()
+        return cls(await connect(path, OUTBOX_SCHEMA + SCHEMA))
 
     # Endpoints
 

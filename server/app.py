@@ -19,6 +19,7 @@ from realtime_scoring.pipeline import ScoringEngine
 from hrms_bridge import api as webhooks_api
 from hrms_bridge import hrms_api
 from hrms_bridge.adapters import greenhouse
+from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
 from hrms_bridge.deliveries import DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
@@ -99,8 +100,18 @@ def create_app(
         deliveries = await DeliveryStore.open(database)
         destinations = DestinationPolicy(settings.webhook_allow_http, settings.webhook_allow_private_addresses)
         dispatcher = WebhookDispatcher(deliveries, destinations, settings.webhook_retry_schedule_s, settings.webhook_timeout_s)
-        store.on_event = dispatcher.wake
         dispatcher.start()
+        greenhouse_notifier = await GreenhouseNotifier.open(
+            database, destinations, settings.webhook_retry_schedule_s, settings.webhook_timeout_s
+        )
+        greenhouse_notifier.start()
+        app.state.greenhouse_notifier = greenhouse_notifier
+
+        def on_event() -> None:  # a commit with outbox events (report.ready among them): no need to wait for a poll
+            dispatcher.wake()
+            greenhouse_notifier.wake()
+
+        store.on_event = on_event
         scorer = AnswerScorer(scoring.embedder if scoring is not None else None)
         registry = SessionRegistry(settings, store, consumer or level_meter_consumer, scorer)
         app.state.services = Services(
@@ -120,6 +131,7 @@ def create_app(
             await registry.close_all()
             # Whatever is still queued stays in the outbox for the next start.
             await dispatcher.close()
+            await greenhouse_notifier.close()
             await deliveries.close()
             await store.close()
             if owned is not None:

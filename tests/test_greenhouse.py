@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from websockets.asyncio.client import connect
 
-from tests.conftest import LiveServer, make_settings, serving
+from hrms_bridge.adapters.greenhouse_notifier import CallbackStore, GreenhouseNotifier, register_callback
+from tests.conftest import LiveServer, free_port, make_settings, serving
+from tests.webhook_receiver import receiving
 
 ACME, GLOBEX = "acme-key-0123456789abcdef", "globex-key-0123456789abcdef"
+ACME_2 = "acme-second-key-0123456789abcdef"  # a tenant may hand Greenhouse any of its keys
 GREENHOUSE = "/adapters/greenhouse"
 CANDIDATE = {
     "first_name": "Harry",
@@ -24,13 +34,72 @@ CANDIDATE = {
     "email": "hpotter@hogwarts.example",
     "greenhouse_profile_url": "https://app.greenhouse.io/people/17681532?application_id=26234709",
 }
-CALLBACK = "https://app.greenhouse.io/integrations/testing_partners/take_home_tests/12345"
+# Greenhouse's callback path on a public address literal: checking it needs no DNS lookup (tests stay off the
+# network), and these tests never complete an interview with it, so nothing is ever sent there.
+CALLBACK = "https://8.8.8.8/integrations/testing_partners/take_home_tests/12345"
 
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
     async with serving(make_settings(tmp_path / "data", api_keys=[], tenants={"acme": [ACME], "globex": [GLOBEX]})) as live:
         yield live
+
+
+def callback_settings(data_dir: Path, retry_schedule_s: list[float]) -> Any:
+    """Settings under which a loopback http receiver may stand in for Greenhouse's callback URL."""
+    return make_settings(
+        data_dir, api_keys=[], tenants={"acme": [ACME, ACME_2], "globex": [GLOBEX]},
+        webhook_allow_http=True, webhook_allow_private_addresses=True, webhook_retry_schedule_s=retry_schedule_s,
+    )
+
+
+@dataclass
+class Patched:
+    at: float
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class GreenhouseCallbacks:
+    """Greenhouse's end of "Mark Test as Completed" on loopback: keeps every request, answers `responses` in order, then `then`."""
+
+    port: int = field(default_factory=free_port)
+    responses: list[int] = field(default_factory=list)
+    then: int = 200
+    requests: list[Patched] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/integrations/testing_partners/take_home_tests/12345"
+
+    def app(self) -> Starlette:
+        async def take_home_test(request: Request) -> Response:
+            self.requests.append(Patched(time.monotonic(), request.method, request.url.path, dict(request.headers), await request.body()))
+            return Response(status_code=self.responses.pop(0) if self.responses else self.then)
+
+        return Starlette(routes=[Route("/integrations/testing_partners/take_home_tests/{test_id}", take_home_test,
+                                       methods=["GET", "POST", "PUT", "PATCH", "DELETE"])])
+
+    async def wait_for(self, count: int, timeout: float = 15.0) -> list[Patched]:
+        deadline = time.monotonic() + timeout
+        while len(self.requests) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Greenhouse got {len(self.requests)} requests, waited for {count}")
+            await asyncio.sleep(0.05)
+        return self.requests
+
+
+def basic(key: str) -> str:
+    return "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+
+
+def notifier_of(server: LiveServer) -> GreenhouseNotifier:
+    notifier = getattr(server.app.state, "greenhouse_notifier", None)
+    assert isinstance(notifier, GreenhouseNotifier), "server/app.py runs a GreenhouseNotifier as app.state.greenhouse_notifier"
+    return notifier
 
 
 async def greenhouse(server: LiveServer, method: str, call: str, key: str | None = ACME, **kwargs: Any) -> httpx.Response:
@@ -40,8 +109,12 @@ async def greenhouse(server: LiveServer, method: str, call: str, key: str | None
     return await server.http.request(method, f"{server.url}{GREENHOUSE}/{call}", **kwargs)
 
 
-async def send_test(server: LiveServer, test_id: str, key: str = ACME) -> str:
-    response = await greenhouse(server, "POST", "send_test", key, json={"partner_test_id": test_id, "candidate": CANDIDATE, "url": CALLBACK})
+async def send_test(server: LiveServer, test_id: str, key: str = ACME, url: str | None = CALLBACK) -> str:
+    """Greenhouse's Send Test; `url` is its callback (only interviews never completed keep the real one: no test reaches it)."""
+    body: dict[str, Any] = {"partner_test_id": test_id, "candidate": CANDIDATE}
+    if url is not None:
+        body["url"] = url
+    response = await greenhouse(server, "POST", "send_test", key, json=body)
     assert response.status_code == 200, response.text
     assert list(response.json()) == ["partner_interview_id"], "the documented reply is that one key"
     return response.json()["partner_interview_id"]
@@ -93,7 +166,7 @@ async def test_list_tests_offers_every_shipped_role_in_english_and_mandarin(serv
 
 
 async def test_a_sent_test_is_polled_from_sent_to_complete_with_the_reports_score(server: LiveServer) -> None:
-    interview_id = await send_test(server, "backend_engineer:en:text")
+    interview_id = await send_test(server, "backend_engineer:en:text", url=None)  # no callback: Greenhouse polls
     assert await poll_status(server, interview_id) == {"partner_status": "sent"}
     interview = (await hr(server, "GET", f"/api/v1/interviews/{interview_id}")).json()["interview"]
     assert interview["mode"] == "text" and interview["status"] == "scheduled"
@@ -194,3 +267,109 @@ async def test_malformed_calls_get_a_4xx_that_says_what_is_wrong(server: LiveSer
         "partner_test_id": "backend_engineer:en", "partner_interview_id": "299506", "candidate_email": CANDIDATE["email"],
     })
     assert reported.status_code == 200 and reported.json() == {"status": 200}
+
+
+async def wait_complete(server: LiveServer, interview_id: str, key: str = ACME) -> dict[str, Any]:
+    for _ in range(100):
+        status = await poll_status(server, interview_id, key)
+        if status["partner_status"] == "complete":
+            return status
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never complete: {status}")
+
+
+async def test_a_completed_test_is_marked_completed_with_one_patch_to_greenhouses_url(tmp_path: Path) -> None:
+    callbacks = GreenhouseCallbacks()
+    async with receiving(callbacks), serving(callback_settings(tmp_path / "data", [0.2, 0.2])) as server:
+        notifier = notifier_of(server)
+        interview_id = await send_test(server, "backend_engineer:en:text", ACME_2, url=callbacks.url)
+        stored = await notifier.store.get(interview_id)
+        assert stored is not None and stored["url"] == callbacks.url and stored["api_key"] == ACME_2
+        assert stored["notified_at"] is None
+        await asyncio.sleep(1.5)  # a pass or more of the notifier: nothing is sent before the report exists
+        assert callbacks.requests == []
+
+        assert await take_text_interview(server, interview_id)
+        [patch] = await callbacks.wait_for(1)
+        assert patch.method == "PATCH" and patch.path == "/integrations/testing_partners/take_home_tests/12345"
+        assert patch.headers["authorization"] == basic(ACME_2), "the key Greenhouse sent the test with, as Basic username"
+        assert patch.body == b"", "no parameters are necessary"
+        # Greenhouse then calls Test Status, which has the results.
+        status = await wait_complete(server, interview_id, ACME_2)
+        assert status["partner_score"] is not None and status["partner_profile_url"].endswith(f"/{interview_id}/report")
+
+        await asyncio.sleep(2.0)  # passes after the success send nothing more
+        assert len(callbacks.requests) == 1
+        stored = await notifier.store.get(interview_id)
+        assert stored is not None and stored["notified_at"] is not None
+        assert stored["attempts"] == 1 and stored["last_status"] == 200 and stored["last_error"] is None
+
+
+async def test_a_failed_patch_is_retried_until_greenhouse_takes_it(tmp_path: Path) -> None:
+    callbacks = GreenhouseCallbacks(responses=[503, 500])
+    async with receiving(callbacks), serving(callback_settings(tmp_path / "data", [0.3, 0.3, 0.3])) as server:
+        notifier = notifier_of(server)
+        interview_id = await send_test(server, "sales:en:text", url=callbacks.url)
+        await take_text_interview(server, interview_id)
+        patches = await callbacks.wait_for(3)
+        assert all(p.method == "PATCH" and p.headers["authorization"] == basic(ACME) for p in patches)
+        assert patches[1].at - patches[0].at >= 0.2 and patches[2].at - patches[1].at >= 0.2, "retried on the schedule"
+        await asyncio.sleep(1.5)
+        assert len(callbacks.requests) == 3, "nothing more once Greenhouse answered 200"
+        stored = await notifier.store.get(interview_id)
+        assert stored is not None and stored["notified_at"] is not None and stored["attempts"] == 3
+
+
+async def test_the_patch_gives_up_after_the_schedule_and_survives_a_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    callbacks = GreenhouseCallbacks(then=503)
+    async with receiving(callbacks):
+        async with serving(callback_settings(data, [1.0])) as server:
+            notifier = notifier_of(server)
+            interview_id = await send_test(server, "backend_engineer:en:text", url=callbacks.url)
+            await take_text_interview(server, interview_id)
+            await callbacks.wait_for(1)
+            for _ in range(100):  # the answer recorded (a PATCH cut short by the stop would wait out its lease)
+                stored = await notifier.store.get(interview_id)
+                if stored is not None and stored["attempts"] == 1:
+                    break
+                await asyncio.sleep(0.05)
+            assert stored is not None and stored["attempts"] == 1 and stored["last_status"] == 503
+        # Stopped before the retry was due: the next start sends it, from what the database kept.
+        assert len(callbacks.requests) == 1
+        async with serving(callback_settings(data, [1.0])) as server:
+            await callbacks.wait_for(2)
+            await asyncio.sleep(2.0)
+            assert len(callbacks.requests) == 2, "given up after the schedule"
+            stored = await notifier_of(server).store.get(interview_id)
+            assert stored is not None and stored["notified_at"] is None and stored["next_attempt_at"] is None
+            assert stored["attempts"] == 2 and stored["last_status"] == 503 and stored["last_error"] == "HTTP 503"
+            assert (await poll_status(server, interview_id))["partner_status"] == "complete", "Greenhouse can still poll"
+
+
+async def test_a_callback_url_into_private_networks_or_without_https_is_refused(server: LiveServer) -> None:
+    for url in (
+        "http://127.0.0.1:9/integrations/testing_partners/take_home_tests/1",
+        "https://127.0.0.1/integrations/testing_partners/take_home_tests/1",
+        "https://10.1.2.3/take_home_tests/1",
+        "https://localhost/take_home_tests/1",
+        "http://app.greenhouse.io/integrations/testing_partners/take_home_tests/1",
+        "file:///etc/passwd",
+    ):
+        response = await greenhouse(server, "POST", "send_test", json={"partner_test_id": "sales:en", "candidate": CANDIDATE, "url": url})
+        assert response.status_code == 422, (url, response.text)
+        problem = response.json()
+        assert problem["code"] == "refused_callback_url" and problem["detail"].startswith("url: ")
+        assert problem["errors"][0]["loc"] == ["url"]
+    assert await server.services.store.interview_ids("acme") == [], "a refused test schedules nothing"
+
+    # Greenhouse's own https URL is kept, with the key it authenticated with, until the interview completes.
+    interview_id = await send_test(server, "sales:en")
+    store = await CallbackStore.open(server.settings.data_dir / "interviews.sqlite3")
+    try:
+        stored = await store.get(interview_id)
+        assert stored is not None and stored["url"] == CALLBACK and stored["api_key"] == ACME
+        assert stored["notified_at"] is None and stored["attempts"] == 0
+    finally:
+        await store.close()
+    assert not await register_callback(server.settings.data_dir / "interviews.sqlite3", "no-such-interview", CALLBACK, ACME)

@@ -9,10 +9,13 @@ empty password), List Tests, Send Test, Test Status, Response Error and Errors (
 - `send_test` schedules an interview for the candidate; its id is the `partner_interview_id`.
 - `test_status` says `complete` once the interview's report exists, with the report's overall score,
   its URL and a summary as `metadata`.
+- "Mark Test as Completed": `send_test` keeps Greenhouse's callback `url` (checked like a webhook URL: https,
+  public addresses, unless the webhook_allow_* settings say otherwise) with the API key Greenhouse authenticated
+  with; once the report exists, `GreenhouseNotifier` (greenhouse_notifier.py, run in the server's lifespan) PATCHes
+  that URL with the key as Basic username, retrying on the webhook schedule, and Greenhouse then calls `test_status`.
 
 The documented `send_test` reply is the id alone and this server sends no email: the candidate's links
-reach the tenant's HRMS in the signed interview.scheduled webhook, to pass on. Not done here: PATCHing Greenhouse's callback `url`
-on completion needs a hook on report.ready outside this module, so Greenhouse must poll `test_status`.
+reach the tenant's HRMS in the signed interview.scheduled webhook, to pass on.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import base64
 import binascii
 import functools
 import logging
+import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -30,6 +34,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier, register_callback
+from hrms_bridge.destinations import DestinationPolicy, DestinationRefused
 from hrms_bridge.hrms_api import parse
 from realtime_scoring.profiles import CandidateProfile, JobProfile, Language
 from realtime_scoring.question_bank import shipped_bank, shipped_bank_ids
@@ -88,7 +94,7 @@ class GreenhouseCandidate(_Lenient):
 class SendTest(_Lenient):
     partner_test_id: str = Field(min_length=1, max_length=128)
     candidate: GreenhouseCandidate
-    url: str | None = None  # Greenhouse's PATCH-on-completion URL; not used yet (see above)
+    url: str | None = Field(None, max_length=2000)  # PATCHed when the test is complete ("Mark Test as Completed")
 
 
 class ResponseError(_Lenient):
@@ -102,6 +108,12 @@ class ResponseError(_Lenient):
 
 def _caller(request: Request) -> tuple[Services, str]:
     """The tenant whose API key is the Basic-auth username; 401 with a Basic challenge otherwise."""
+    services, tenant, _ = _authenticated(request)
+    return services, tenant
+
+
+def _authenticated(request: Request) -> tuple[Services, str, str]:
+    """`_caller`, with the API key itself (the one to PATCH Greenhouse's callback URL with)."""
     services = services_of(request)
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     key = ""
@@ -111,7 +123,7 @@ def _caller(request: Request) -> tuple[Services, str]:
         except (binascii.Error, UnicodeDecodeError):
             key = ""
     try:
-        return services, require_api_key({"x-api-key": key} if key else {}, services.api_keys)
+        return services, require_api_key({"x-api-key": key} if key else {}, services.api_keys), key
     except Problem as exc:
         detail = exc.detail if key else "send the API key as the username of HTTP Basic authentication (empty password)"
         raise Problem(401, exc.code, detail, headers=BASIC_CHALLENGE) from None
@@ -124,11 +136,13 @@ async def list_tests(request: Request) -> JSONResponse:
 
 async def send_test(request: Request) -> JSONResponse:
     """Schedule the test's interview for Greenhouse's candidate; the interview id is the partner_interview_id."""
-    services, tenant = _caller(request)
+    services, tenant, key = _authenticated(request)
     body = parse(SendTest, await request.body(), "invalid_send_test")
     test = catalog().get(body.partner_test_id)
     if test is None:
         raise Problem(404, "test_not_found", f"no test {body.partner_test_id!r}; list_tests names the tests offered")
+    if body.url:  # before scheduling: a refused URL schedules nothing
+        await _check_callback_url(services.destinations, body.url)
     bank, candidate = shipped_bank(test.bank_id), body.candidate
     spec = InterviewSpec(
         job=JobProfile(title=bank.title.get(test.language, test.bank_id), role=test.bank_id, language=test.language),
@@ -137,7 +151,26 @@ async def send_test(request: Request) -> JSONResponse:
     )
     # The invite links reach the HRMS in the interview.scheduled webhook; Greenhouse's reply is the id alone.
     interview, _ = await services.schedule(spec, tenant)
+    if body.url:
+        notifier: GreenhouseNotifier | None = getattr(request.app.state, "greenhouse_notifier", None)
+        if notifier is not None:
+            await notifier.register(interview.id, body.url, key)
+        else:  # no notifier in this process: the row waits for one (all its state is in the database)
+            await register_callback(services.settings.data_dir / "interviews.sqlite3", interview.id, body.url, key)
     return JSONResponse({"partner_interview_id": interview.id})
+
+
+async def _check_callback_url(policy: DestinationPolicy, url: str) -> None:
+    """Greenhouse's callback URL goes through the webhook destination policy (no SSRF by way of Greenhouse's
+    payload); 422 naming `url` when refused. A host that does not resolve now is let through: the policy is
+    applied again, with a fresh lookup, before every PATCH."""
+    try:
+        await policy.check(url)
+    except DestinationRefused as exc:
+        if isinstance(exc.__cause__, socket.gaierror):
+            return
+        detail = f"url: Greenhouse's completion callback URL is refused: {exc}"
+        raise Problem(422, "refused_callback_url", detail, errors=[{"loc": ["url"], "msg": str(exc)}]) from exc
 
 
 async def get_test_status(request: Request) -> JSONResponse:

@@ -1,0 +1,158 @@
+"""The loop behind every outbound call the bridge must not lose: due items, a claim, an attempt, a retry schedule.
+
+    due items ─claim (lease)─▶ attempt ─▶ done · or next attempt after schedule[n] ±jitter (never before Retry-After) · or give up
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import httpx
+
+from hrms_bridge.destinations import DestinationPolicy, DestinationRefused
+
+logger = logging.getLogger(__name__)
+
+POLL_S = 1.0
+JITTER = 0.2  # each delay is scaled by a random factor in [1 - JITTER, 1 + JITTER]
+MAX_RETRY_AFTER_S = 24 * 3600.0
+CLAIM_MARGIN_S = 30.0  # a claimed attempt that never records (the process died) is retried this long after its timeout
+
+Item = TypeVar("Item")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None  # None: no answer (refused destination, timeout, connection error)
+    error: str | None
+    retry_after_s: float | None
+
+    @property
+    def success(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """Retry-After as delay-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER_S)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return min(max(0.0, when.timestamp() - now), MAX_RETRY_AFTER_S)
+
+
+def next_delay(schedule_s: Sequence[float], failed_attempts: int, retry_after_s: float | None) -> float | None:
+    """Seconds until the next attempt after `failed_attempts` failures, or None when the schedule is spent."""
+    if failed_attempts > len(schedule_s):
+        return None
+    delay = schedule_s[failed_attempts - 1] * random.uniform(1 - JITTER, 1 + JITTER)
+    return delay if retry_after_s is None else max(delay, retry_after_s)
+
+
+class RetryingSender(Generic[Item]):
+    """Runs in the server's lifespan: `start()`, `wake()` when new work may be due, `close()`.
+
+    Subclasses say what is due (`due`, `next_due_at`), which item is which (`key`) and how one attempt
+    goes (`attempt`, which claims the item, sends, and records the outcome).
+    """
+
+    name = "sender"
+    user_agent = "interview-server/1"
+    max_concurrent = 8
+
+    def __init__(
+        self, policy: DestinationPolicy, retry_schedule_s: Sequence[float], timeout_s: float, client: httpx.AsyncClient | None
+    ) -> None:
+        self.policy = policy
+        self.retry_schedule_s = list(retry_schedule_s)
+        self.timeout_s = timeout_s
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, headers={"user-agent": self.user_agent})
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._slots = asyncio.Semaphore(self.max_concurrent)
+        self._in_flight: set[str] = set()
+        self._attempts: set[asyncio.Task[None]] = set()
+
+    async def due(self, now: float) -> list[Item]:
+        raise NotImplementedError
+
+    async def next_due_at(self) -> float | None:
+        raise NotImplementedError
+
+    def key(self, item: Item) -> str:
+        raise NotImplementedError
+
+    async def attempt(self, item: Item) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def close(self) -> None:
+        """Stop sending; attempts cut short stay claimed and go out again after their lease, from the next start."""
+        tasks = [t for t in (self._task, *self._attempts) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def call(self, url: str, send: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]) -> Outcome:
+        """One request to `url` (checked against the destination policy first: DNS answers change), as an outcome."""
+        try:
+            await self.policy.check(url)
+            response = await send(self._client)
+        except DestinationRefused as exc:
+            return Outcome(None, f"refused destination: {exc}", None)
+        except httpx.HTTPError as exc:
+            return Outcome(None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, None)
+        error = None if response.is_success else f"HTTP {response.status_code}"
+        return Outcome(response.status_code, error, retry_after_seconds(response.headers.get("retry-after"), time.time()))
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                for item in await self.due(time.time()):
+                    key = self.key(item)
+                    if key in self._in_flight:
+                        continue
+                    self._in_flight.add(key)
+                    task = asyncio.create_task(self._guarded(item, key))
+                    self._attempts.add(task)
+                    task.add_done_callback(self._attempts.discard)
+                next_at = await self.next_due_at()
+            except Exception:  # noqa: BLE001 - a database hiccup must not stop sending for good
+                logger.exception("%s pass failed", self.name)
+                next_at = None
+            wait = POLL_S if next_at is None else min(POLL_S, max(0.01, next_at - time.time()))
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait)
+            except TimeoutError:
+                pass
+
+    async def _guarded(self, item: Item, key: str) -> None:
+        try:
+            async with self._slots:
+                await self.attempt(item)
+        except Exception:  # noqa: BLE001
+            logger.exception("%s: attempt for %s failed unexpectedly", self.name, key)
+        finally:
+            self._in_flight.discard(key)
+            self.wake()

@@ -1,0 +1,63 @@
+"""One SQLite connection shared by many coroutines, used safely: one statement at a time, writes that wait for the lock.
+
+Two things go wrong otherwise, both seen under load: a read still stepping on the connection pins an old
+snapshot, so another coroutine's write on it fails at once with "database is locked"; and a deferred
+transaction that read first cannot wait for the write lock another connection (the interview store) holds.
+So every read runs under one asyncio lock, and writes start with BEGIN IMMEDIATE on an autocommit connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import aiosqlite
+
+BUSY_TIMEOUT_S = 30.0
+
+
+async def connect(path: Path, schema: str) -> aiosqlite.Connection:
+    """An autocommit connection in WAL mode with foreign keys on, and `schema` (idempotent DDL) applied."""
+    db = await aiosqlite.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    try:
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.executescript(schema)
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
+class SerialConnection:
+    """Base for the bridge's stores: `_read`, `_read_one` and `_transaction` on one connection."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _read(self, sql: str, params: Sequence[object] = ()) -> list[aiosqlite.Row]:
+        async with self._lock, self._db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def _read_one(self, sql: str, params: Sequence[object] = ()) -> aiosqlite.Row | None:
+        rows = await self._read(sql, params)
+        return rows[0] if rows else None
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Statements in the block commit together, or roll back on any error (never leaving the write lock held)."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
