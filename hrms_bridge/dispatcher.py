@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
@@ -43,6 +44,7 @@ class WebhookDispatcher(RetryingSender[Delivery]):
     ) -> None:
         super().__init__(policy, retry_schedule_s, timeout_s, client)
         self.store = store
+        self.outcomes: Counter[str] = Counter()  # attempts by outcome since start, for metrics
 
     async def due(self, now: float) -> list[Delivery]:
         await self.store.fan_out()
@@ -69,6 +71,7 @@ class WebhookDispatcher(RetryingSender[Delivery]):
         }
         outcome = await self.call(endpoint.url, lambda client: client.post(endpoint.url, content=delivery.payload.encode(), headers=headers))
         status_code, error = outcome.status_code, outcome.error
+        self.outcomes["delivered" if outcome.success else "gone" if status_code == 410 else "failed"] += 1
         duration_ms = 1000 * (time.perf_counter() - started)
 
         if outcome.success:

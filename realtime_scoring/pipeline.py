@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from media.frames import AudioChunk, VideoFrame
-from realtime_scoring.batching import MicroBatcher
+from realtime_scoring.batching import BatcherStats, MicroBatcher
 from realtime_scoring.embeddings import MODEL_FILE as EMBEDDING_FILE
 from realtime_scoring.embeddings import SentenceEmbedder, create_embedding_session
 from realtime_scoring.engine import CUDA, EngineConfig, available_providers, create_session
@@ -114,6 +114,10 @@ class ScoringEngine:
 
     def new_session(self, emit: Emit, config: SessionConfig = SessionConfig()) -> SessionPipeline:
         return SessionPipeline(self, emit, config)
+
+    def batcher_stats(self) -> dict[str, BatcherStats]:
+        """Each batched model's live counters (metrics read them at scrape time)."""
+        return {b.name: b.stats for b in (self.vad_batcher, self.face_batcher, self.emotion_batcher) if b is not None}
 
     def stats(self) -> dict[str, object]:
         out: dict[str, object] = {"vad": self.vad_batcher.stats.as_dict()}

@@ -7,7 +7,8 @@ from dataclasses import asdict
 
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import JSONResponse, Response
 
 from realtime_scoring.report import InterviewReport
 from server.auth import require_api_key
@@ -139,6 +140,22 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(
         {"status": "ok", "live_interviews": registry.live_interviews, "media_sessions": registry.media_sessions}
     )
+
+
+async def ready(request: Request) -> JSONResponse:
+    """Readiness for a load balancer: 503 until the store is open and the models are loaded."""
+    services = getattr(request.app.state, "services", None)
+    if services is None:
+        return JSONResponse({"status": "starting"}, status_code=503)
+    return JSONResponse({"status": "ready", "scoring": services.engine is not None})
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus text format; no labels carry interview ids or personal data."""
+    services = getattr(request.app.state, "services", None)
+    if services is None:
+        return Response("", status_code=503)
+    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def _video_summary(seconds: list[dict[str, object]]) -> dict[str, int]:

@@ -25,6 +25,7 @@ from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
 from server import api, candidate_ws, pages, whip
 from server.ice import advertise_host_addresses
+from server.metrics import NodeMetrics
 from server.idempotency import idempotent
 from server.invites import InviteSigner
 from server.problems import EXCEPTION_HANDLERS
@@ -40,6 +41,8 @@ WHIP_SESSION = "/api/v1/interviews/{interview_id}/whip/{session_id}"
 
 ROUTES = [
     Route("/healthz", api.health, methods=["GET"]),
+    Route("/readyz", api.ready, methods=["GET"]),
+    Route("/metrics", api.metrics, methods=["GET"]),
     Route("/api/v1/stats", api.stats, methods=["GET"]),
     Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
     Route("/api/v1/interviews", idempotent(api.create_interview), methods=["POST"]),
@@ -113,7 +116,11 @@ def create_app(
 
         store.on_event = on_event
         scorer = AnswerScorer(scoring.embedder if scoring is not None else None)
-        registry = SessionRegistry(settings, store, consumer or level_meter_consumer, scorer)
+        metrics = NodeMetrics()
+        metrics.watch(lambda: getattr(app.state, "services", None))
+        registry = SessionRegistry(
+            settings, store, consumer or level_meter_consumer, scorer, observe_final_lag=metrics.final_transcript_lag.observe
+        )
         app.state.services = Services(
             settings=settings,
             store=store,
@@ -123,6 +130,7 @@ def create_app(
             deliveries=deliveries,
             dispatcher=dispatcher,
             destinations=destinations,
+            metrics=metrics,
             engine=scoring,
         )
         try:

@@ -74,6 +74,7 @@ class LiveInterview:
         pending_writes: set[asyncio.Future[None]],
         scorer: AnswerScorer,
         settings: Settings,
+        observe_final_lag: Callable[[float], None] | None = None,
     ) -> None:
         self.interview = interview
         self.media: MediaSession | None = None
@@ -84,6 +85,7 @@ class LiveInterview:
         # Shared with the registry, so shutdown waits for writes of interviews already released.
         self._writes = pending_writes
         self._settings = settings
+        self._observe_final_lag = observe_final_lag
         self.match = interview_match(interview)
         self._scorer = scorer
         self.conductor = self._new_conductor()
@@ -211,6 +213,8 @@ class LiveInterview:
                 )
                 if event.text:
                     self._store_final(event)
+                if self._observe_final_lag is not None and self.media is not None:
+                    self._observe_final_lag(max(0.0, self.now_s() - event.end_s))
         if isinstance(event, MediaLevels):
             self.publish(
                 Levels(

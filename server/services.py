@@ -13,6 +13,7 @@ from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
 from realtime_scoring.pipeline import ScoringEngine
 from server.invites import Invite, InviteSigner, make_invite
+from server.metrics import NodeMetrics
 from server.schemas import Interview, InterviewSpec
 from server.sessions import SessionRegistry
 from server.settings import Settings
@@ -29,6 +30,7 @@ class Services:
     deliveries: DeliveryStore
     dispatcher: WebhookDispatcher
     destinations: DestinationPolicy
+    metrics: NodeMetrics
     engine: ScoringEngine | None = None
 
     def invite_url(self, token: str) -> str:

@@ -7,7 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from aiortc import RTCPeerConnection
@@ -164,8 +164,16 @@ class SessionCapacityError(Exception):
 class SessionRegistry:
     """Every live interview and media session on this node; creates and tears down peer connections."""
 
-    def __init__(self, settings: Settings, store: InterviewStore, consumer: MediaConsumer, scorer: AnswerScorer) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: InterviewStore,
+        consumer: MediaConsumer,
+        scorer: AnswerScorer,
+        observe_final_lag: Callable[[float], None] | None = None,
+    ) -> None:
         self._settings = settings
+        self._observe_final_lag = observe_final_lag
         self._scorer = scorer
         self._store = store
         self._consumer = consumer
@@ -175,6 +183,7 @@ class SessionRegistry:
         self._live: dict[str, LiveInterview] = {}
         self._media: dict[str, MediaSession] = {}
         self._pending_writes: set[asyncio.Future[None]] = set()
+        self._closed_media_totals: dict[str, float] = {}
 
     @property
     def live_interviews(self) -> int:
@@ -191,7 +200,8 @@ class SessionRegistry:
         live = self._live.get(interview.id)
         if live is None:
             live = LiveInterview(
-                interview, self._store, self._forget_live, self._pending_writes, self._scorer, self._settings
+                interview, self._store, self._forget_live, self._pending_writes, self._scorer, self._settings,
+                observe_final_lag=self._observe_final_lag,
             )
             self._live[interview.id] = live
             await live.restore()
@@ -258,8 +268,20 @@ class SessionRegistry:
             session.spawn(self.close_media(session, "failed"), "close")
 
     async def close_media(self, session: MediaSession, state: str = "closed") -> None:
-        self._media.pop(session.id, None)
+        if self._media.pop(session.id, None) is not None:
+            for name, value in asdict(session.ingest.stats).items():
+                if isinstance(value, (int, float)):
+                    self._closed_media_totals[name] = self._closed_media_totals.get(name, 0) + value
         await session.close(state)
+
+    def media_totals(self) -> dict[str, float]:
+        """Media counters of every session since this node started (closed ones and live ones)."""
+        totals = dict(self._closed_media_totals)
+        for session in self._media.values():
+            for name, value in asdict(session.ingest.stats).items():
+                if isinstance(value, (int, float)):
+                    totals[name] = totals.get(name, 0) + value
+        return totals
 
     async def close_all(self) -> None:
         """Close every media session, then wait for the transcripts and observations they still write."""

@@ -134,6 +134,10 @@ async def test_live_captions_reach_the_page_while_the_microphone_speaks(scoring_
     video = state["video"]
     assert video["seconds"] >= 3 and video["face_present_seconds"] >= video["seconds"] - 1, video
     assert video["multiple_faces_seconds"] == 0
+    metrics = (await scoring_server.http.get(f"{scoring_server.url}/metrics")).text
+    assert "interview_media_sessions 1.0" in metrics and 'interview_model_requests_total{model="vad"}' in metrics
+    lag_count = next(line for line in metrics.splitlines() if line.startswith("interview_final_transcript_lag_seconds_count"))
+    assert float(lag_count.split()[-1]) >= 1
 
 
 async def test_a_text_interview_in_the_browser_runs_to_the_thank_you_page(scoring_server: LiveServer, page: Page) -> None:

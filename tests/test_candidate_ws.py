@@ -421,6 +421,15 @@ async def test_get_interview_reports_its_state_without_media(live_server: LiveSe
     assert state["answers"] == []
 
 
+async def test_readiness_and_metrics_are_served_without_personal_data(live_server: LiveServer) -> None:
+    interview, _ = await live_server.schedule()
+    assert (await live_server.http.get(f"{live_server.url}/readyz")).json()["status"] == "ready"
+    response = await live_server.http.get(f"{live_server.url}/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    assert "interview_live_interviews 0.0" in response.text and "interview_media_video_frames_total" in response.text
+    assert interview.id not in response.text and "Alex" not in response.text
+
+
 async def test_invite_page_with_bad_token_is_a_401_html_page(live_server: LiveServer) -> None:
     response = await live_server.http.get(f"{live_server.url}/i/not-a-token")
     assert response.status_code == 401

@@ -78,6 +78,9 @@ async def test_a_receiver_that_fails_twice_gets_the_event_on_the_third_try_with_
     assert len(receiver.requests) == 3, "a delivered event is not sent again"
     (delivery,) = await deliveries(server)
     assert delivery["status"] == "delivered" and [a["status_code"] for a in delivery["history"]] == [500, 502, 204]
+    metrics = (await server.http.get(f"{server.url}/metrics")).text
+    assert 'interview_webhook_attempts_total{outcome="failed"} 2.0' in metrics
+    assert 'interview_webhook_attempts_total{outcome="delivered"} 1.0' in metrics
 
 
 async def test_retry_after_is_honoured(server: LiveServer, receiver: Receiver) -> None:

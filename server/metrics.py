@@ -1,0 +1,81 @@
+"""Prometheus metrics of one node: sessions, media frames, model batching, transcript lag, webhook outcomes.
+
+Read at scrape time from the objects that already count (the registry, the engine's batchers, the
+dispatcher), so the hot paths pay nothing; only the transcript-lag histogram is observed as finals arrive.
+No label carries an interview id or anything about a person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from realtime_scoring.pipeline import ScoringEngine
+    from server.services import Services
+
+# Seconds from the end of speech to the final transcript, as seen by the interview (VAD silence included).
+LAG_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
+MEDIA_COUNTERS = ("audio_chunks", "audio_chunks_dropped", "video_frames", "video_frames_sampled", "video_frames_dropped")
+
+
+class NodeMetrics:
+    """The app's own registry (not the process-global one, so several apps in one process do not collide)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.final_transcript_lag = Histogram(
+            "interview_final_transcript_lag_seconds", "End of speech to final transcript, on the media clock",
+            buckets=LAG_BUCKETS, registry=self.registry,
+        )
+
+    def watch(self, services: Callable[[], Services | None]) -> None:
+        self.registry.register(_NodeCollector(services))
+
+
+class _NodeCollector(Collector):
+    def __init__(self, services: Callable[[], Services | None]) -> None:
+        self._services = services
+
+    def collect(self) -> Iterator[Metric]:
+        services = self._services()
+        if services is None:
+            return
+        registry = services.registry
+        yield GaugeMetricFamily("interview_live_interviews", "Interviews live on this node", value=registry.live_interviews)
+        yield GaugeMetricFamily("interview_media_sessions", "WebRTC media sessions on this node", value=registry.media_sessions)
+        totals = registry.media_totals()
+        for name in MEDIA_COUNTERS:
+            yield CounterMetricFamily(f"interview_media_{name}", f"Media {name.replace('_', ' ')} since start", value=totals.get(name, 0))
+        if services.engine is not None:
+            yield from _model_metrics(services.engine)
+        outcomes = CounterMetricFamily("interview_webhook_attempts", "Webhook delivery attempts by outcome", labels=["outcome"])
+        for outcome, count in sorted(services.dispatcher.outcomes.items()):
+            outcomes.add_metric([outcome], count)
+        yield outcomes
+
+
+def _model_metrics(engine: ScoringEngine) -> Iterator[Metric]:
+    requests = CounterMetricFamily("interview_model_requests", "Inference requests per model", labels=["model"])
+    batches = CounterMetricFamily("interview_model_batches", "Batches run per model", labels=["model"])
+    wait = CounterMetricFamily("interview_model_queue_wait_seconds", "Time requests waited to be batched", labels=["model"])
+    run = CounterMetricFamily("interview_model_run_seconds", "Time spent running batches", labels=["model"])
+    sizes = CounterMetricFamily("interview_model_batch_size", "Batches run, by size", labels=["model", "size"])
+    for model, batcher in engine.batcher_stats().items():
+        requests.add_metric([model], batcher.requests)
+        batches.add_metric([model], batcher.batches)
+        wait.add_metric([model], batcher.queue_wait_s)
+        run.add_metric([model], batcher.run_s)
+        for size, count in sorted(batcher.batch_sizes.items()):
+            sizes.add_metric([model, str(size)], count)
+    yield from (requests, batches, wait, run, sizes)
+    if engine.transcription is not None:
+        counts = asdict(engine.transcription.stats)
+        for key in ("finals", "partials", "partials_superseded", "batches", "busy_s"):
+            name = "busy_seconds" if key == "busy_s" else key
+            yield CounterMetricFamily(f"interview_transcription_{name}", f"Transcription {name.replace('_', ' ')}", value=counts[key])
