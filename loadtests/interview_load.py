@@ -1,0 +1,357 @@
+"""How many interviews one node carries: synthetic candidates over real WebRTC, ramped until the node falls behind.
+
+    interview-load [--sessions 1 2 4 8] [--step-seconds 40] [--no-baseline] [--soak SECONDS] [--out DIR]
+
+Each candidate is an aiortc client that schedules an interview through the HR API, joins by its invite,
+and publishes a pre-encoded WebM (Opus speech answers with pauses, VP8 640x480@30 of a face) without
+re-encoding (`MediaPlayer(decode=False)`), so the clients stay cheap. The server runs as its own process
+(`interview-server serve`), measured with psutil. Per step (N candidates at once) it records join time,
+time to the first question, first-partial lag after speech start, final-transcript lag after end of speech
+(the VAD's 0.4 s closing silence included, as `loadtests/bench_pipeline.py` counts it), video and audio
+frames the server decoded per second per session, drops, errors, and server CPU and memory.
+
+Capacity is the largest N at which every session kept ≥ 90 % of the source frame rate and the final lag
+p95 stayed ≤ 1.5 s. The same invocation runs a baseline with scoring off (receive and decode only), so the
+result is also a ratio that holds on a noisy machine. Writes interview_load.json and interview_load.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from aiortc.contrib.media import MediaPlayer
+from websockets.asyncio.client import connect
+
+from loadtests.whip_client import WhipPublisher
+from server.ice import advertise_host_addresses
+
+API_KEY = "load-test-key-0123456789abcdef"
+SOURCE_FPS = 30.0
+FULL_RATE = 0.9
+LAG_TARGET_S = 1.5
+VAD_CLOSING_SILENCE_S = 0.4
+ANSWERS = [
+    "I have worked as a backend engineer for six years, mostly on payment systems.",
+    "I would put a load balancer in front of the servers, and add more servers when traffic grows.",
+    "First I would look at the metrics and the logs, and then roll back the last release.",
+]
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def astronaut_png() -> Path | None:
+    """scikit-image's public-domain portrait, when installed (the tests install it); else a test pattern is used."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(spec.submodule_search_locations[0]) / "data" / "astronaut.png"
+    return path if path.exists() else None
+
+
+def make_recording(workdir: Path, face: Path | None) -> Path:
+    """Answers separated by 3 s pauses (long enough to end an answer), with a moving face, encoded once."""
+    parts = []
+    for i, text in enumerate(ANSWERS):
+        raw, padded = workdir / f"a{i}.raw.wav", workdir / f"a{i}.wav"
+        subprocess.run(["espeak-ng", "-s", "150", "-w", str(raw), text], check=True, capture_output=True)
+        subprocess.run(["sox", str(raw), "-r", "48000", "-c", "1", str(padded), "pad", "0.5", "3.0"], check=True)
+        parts.append(str(padded))
+    speech = workdir / "speech.wav"
+    subprocess.run(["sox", *parts, str(speech)], check=True)
+    seconds = float(subprocess.run(["soxi", "-D", str(speech)], check=True, capture_output=True, text=True).stdout)
+    if face is None:
+        video_input = ["-f", "lavfi", "-i", f"testsrc2=size=640x480:rate={int(SOURCE_FPS)}"]
+    else:
+        crop = "crop=w=384:h=288:x='64+24*sin(2*t)':y='20+8*cos(3*t)',scale=640:480,format=yuv420p"
+        video_input = ["-loop", "1", "-framerate", str(int(SOURCE_FPS)), "-i", str(face), "-vf", crop]
+    out = workdir / "candidate.webm"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(speech), *video_input, "-t", f"{seconds:.2f}", "-r", str(int(SOURCE_FPS)),
+         "-c:a", "libopus", "-b:a", "32k", "-c:v", "libvpx", "-b:v", "600k", "-deadline", "realtime", "-cpu-used", "8",
+         "-g", "60", str(out)],
+        check=True,
+    )
+    return out
+
+
+@dataclass
+class SessionLog:
+    index: int
+    started: float = 0.0
+    connected_at: float | None = None
+    first_question_at: float | None = None
+    events: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    fps: float | None = None
+    audio_chunks_per_s: float | None = None
+    dropped: int = 0
+
+    def lags(self) -> tuple[list[float], list[float]]:
+        """(first-partial lags after speech start, final lags after end of speech), from the page's view."""
+        partials, finals = [], []
+        started_at: float | None = None
+        partial_seen = False
+        for at, message in self.events:
+            if message["type"] == "speech" and message["state"] == "started":
+                started_at, partial_seen = at, False
+            elif message["type"] == "caption" and not message["final"] and started_at is not None and not partial_seen:
+                partials.append(at - started_at)
+                partial_seen = True
+            elif message["type"] == "speech" and message["state"] == "ended":
+                speech_end = at - VAD_CLOSING_SILENCE_S
+                final_at = next((a for a, m in self.events if a >= at and m["type"] == "caption" and m["final"]), None)
+                if final_at is not None:
+                    finals.append(final_at - speech_end)
+        return partials, finals
+
+
+class ServerProcess:
+    def __init__(self, data_dir: Path, scoring: bool, model_dir: Path | None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ, "INTERVIEW_PORT": str(self.port), "INTERVIEW_DATA_DIR": str(data_dir), "INTERVIEW_API_KEYS": API_KEY,
+            "INTERVIEW_SCORING": "true" if scoring else "false", "INTERVIEW_ICE_HOST_ADDRESSES": "127.0.0.1",
+            "INTERVIEW_ICE_ALLOWED_NETWORKS": "127.0.0.0/8", "INTERVIEW_HR_RATE_LIMIT_PER_S": "1000",
+            "INTERVIEW_MAX_LIVE_SESSIONS": "256",
+        }
+        if model_dir is not None:
+            env["INTERVIEW_MODEL_DIR"] = str(model_dir)
+        self.process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--log-level", "warning"], env=env,
+                                        stdout=subprocess.DEVNULL)
+        self.ps = psutil.Process(self.process.pid)
+
+    async def ready(self, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient() as http:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError("the server exited")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get(f"{self.url}/readyz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.2)
+        raise TimeoutError("the server did not become ready")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+async def run_candidate(server: ServerProcess, http: httpx.AsyncClient, log: SessionLog, recording: Path, stop: asyncio.Event) -> None:
+    body = {
+        "job": {"title": "Backend engineer", "role": "backend_engineer", "language": "en"},
+        "candidate": {"name": f"Load candidate {log.index}"}, "mode": "video", "max_questions": 50, "time_budget_minutes": 60,
+    }
+    created = (await http.post(f"{server.url}/api/v1/interviews", json=body, headers={"X-API-Key": API_KEY})).json()
+    interview_id, token = created["interview"]["id"], created["invite_token"]
+    ws_url = server.url.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={token}"
+    player = MediaPlayer(str(recording), decode=False, loop=True)
+    publisher = WhipPublisher(server.url, interview_id, token, http)
+    log.started = time.monotonic()
+    async with connect(ws_url, max_size=1 << 20) as ws:
+        async def receive() -> None:
+            async for raw in ws:
+                message = json.loads(raw)
+                now = time.monotonic()
+                log.events.append((now, message))
+                if message["type"] == "media" and message["state"] == "connected" and log.connected_at is None:
+                    log.connected_at = now
+                if message["type"] == "question" and log.first_question_at is None:
+                    log.first_question_at = now
+
+        receiver = asyncio.create_task(receive())
+        try:
+            await publisher.publish([player.audio, player.video], video_codec="video/VP8")
+            await stop.wait()
+            state = (await http.get(f"{server.url}/api/v1/interviews/{interview_id}", headers={"X-API-Key": API_KEY})).json()
+            stats = (state.get("media") or {}).get("stats") or {}
+            elapsed = time.monotonic() - (log.connected_at or log.started)
+            log.fps = stats.get("video_frames", 0) / elapsed if elapsed > 0 else None
+            log.audio_chunks_per_s = stats.get("audio_chunks", 0) / elapsed if elapsed > 0 else None
+            log.dropped = stats.get("video_frames_dropped", 0) + stats.get("audio_chunks_dropped", 0)
+        except Exception as exc:  # noqa: BLE001 - a failing candidate is a result, not a crash
+            log.errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            receiver.cancel()
+            await publisher.close()
+
+
+async def run_step(server: ServerProcess, n: int, seconds: float, recording: Path) -> dict[str, Any]:
+    logs = [SessionLog(i) for i in range(n)]
+    stop = asyncio.Event()
+    cpu, rss = [], []
+    server.ps.cpu_percent()
+    async with httpx.AsyncClient(timeout=30) as http:
+        tasks = [asyncio.create_task(run_candidate(server, http, log, recording, stop)) for log in logs]
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            await asyncio.sleep(1.0)
+            with contextlib.suppress(psutil.Error):
+                cpu.append(server.ps.cpu_percent())
+                rss.append(server.ps.memory_info().rss)
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    partials = [lag for log in logs for lag in log.lags()[0]]
+    finals = [lag for log in logs for lag in log.lags()[1]]
+    fps = [log.fps for log in logs if log.fps is not None]
+
+    def pct(values: list[float], q: float) -> float | None:
+        return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 3) if len(values) >= 2 else (round(values[0], 3) if values else None)
+
+    joins = [log.connected_at - log.started for log in logs if log.connected_at is not None]
+    firsts = [log.first_question_at - log.started for log in logs if log.first_question_at is not None]
+    return {
+        "sessions": n,
+        "join_s_p50": pct(joins, 50),
+        "first_question_s_p50": pct(firsts, 50),
+        "first_partial_lag_s_p50": pct(partials, 50),
+        "final_lag_s_p50": pct(finals, 50),
+        "final_lag_s_p95": pct(finals, 95),
+        "finals": len(finals),
+        "video_fps_min": round(min(fps), 1) if fps else None,
+        "video_fps_mean": round(statistics.fmean(fps), 1) if fps else None,
+        "audio_chunks_per_s_mean": round(statistics.fmean([log.audio_chunks_per_s for log in logs if log.audio_chunks_per_s]), 1)
+        if any(log.audio_chunks_per_s for log in logs) else None,
+        "dropped": sum(log.dropped for log in logs),
+        "errors": [e for log in logs for e in log.errors],
+        "server_cpu_percent_mean": round(statistics.fmean(cpu), 1) if cpu else None,
+        "server_rss_mb_max": round(max(rss) / 2**20, 1) if rss else None,
+    }
+
+
+def keeps_up(step: dict[str, Any], scoring: bool) -> bool:
+    full_rate = step["video_fps_min"] is not None and step["video_fps_min"] >= FULL_RATE * SOURCE_FPS and not step["errors"]
+    if not scoring:
+        return full_rate
+    return full_rate and step["final_lag_s_p95"] is not None and step["final_lag_s_p95"] <= LAG_TARGET_S
+
+
+async def ramp(sessions: list[int], seconds: float, recording: Path, scoring: bool, workdir: Path, model_dir: Path | None) -> list[dict[str, Any]]:
+    server = ServerProcess(workdir / ("data-scoring" if scoring else "data-baseline"), scoring, model_dir)
+    try:
+        await server.ready()
+        steps = []
+        for n in sessions:
+            step = await run_step(server, n, seconds, recording)
+            step["keeps_up"] = keeps_up(step, scoring)
+            print(json.dumps({"scoring": scoring, **step}), flush=True)
+            steps.append(step)
+            await asyncio.sleep(2.0)  # let the sessions close before the next step
+        return steps
+    finally:
+        server.stop()
+
+
+async def soak(seconds: float, recording: Path, workdir: Path, model_dir: Path | None) -> dict[str, Any]:
+    """One candidate joining and leaving over and over; server memory sampled after each cycle."""
+    server = ServerProcess(workdir / "data-soak", True, model_dir)
+    try:
+        await server.ready()
+        rss, cycles, deadline = [], 0, time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            await run_step(server, 1, 4.0, recording)
+            cycles += 1
+            rss.append(server.ps.memory_info().rss / 2**20)
+        return {"cycles": cycles, "rss_mb_first": round(rss[0], 1), "rss_mb_last": round(rss[-1], 1),
+                "rss_mb_growth_after_first": round(rss[-1] - rss[0], 1)}
+    finally:
+        server.stop()
+
+
+def capacity(steps: list[dict[str, Any]]) -> int:
+    return max((s["sessions"] for s in steps if s["keeps_up"]), default=0)
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (lag, cpu) = plt.subplots(1, 2, figsize=(10, 4))
+    scoring = results["scoring"]
+    n = [s["sessions"] for s in scoring]
+    lag.plot(n, [s["final_lag_s_p95"] for s in scoring], marker="o", label="final lag p95")
+    lag.plot(n, [s["first_partial_lag_s_p50"] for s in scoring], marker="o", label="first partial p50")
+    lag.axhline(LAG_TARGET_S, color="grey", linestyle="--", label="target")
+    lag.set(xlabel="live interviews", ylabel="seconds", title="Transcript lag")
+    lag.legend()
+    cpu.plot(n, [s["server_cpu_percent_mean"] for s in scoring], marker="o", label="scoring")
+    if results.get("baseline"):
+        cpu.plot([s["sessions"] for s in results["baseline"]], [s["server_cpu_percent_mean"] for s in results["baseline"]], marker="o",
+                 label="receive + decode only")
+    cpu.set(xlabel="live interviews", ylabel="server CPU %", title="Server CPU")
+    cpu.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    # The candidates offer the loopback address the server listens on (aioice never offers loopback by itself).
+    advertise_host_addresses(["127.0.0.1"])
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        face = astronaut_png()
+        recording = make_recording(workdir, face)
+        results: dict[str, Any] = {"machine": f"{os.cpu_count()} CPU cores", "date": time.strftime("%Y-%m-%d"),
+                                   "step_seconds": args.step_seconds, "source_fps": SOURCE_FPS}
+        results["scoring"] = await ramp(args.sessions, args.step_seconds, recording, True, workdir, args.model_dir)
+        results["capacity"] = capacity(results["scoring"])
+        if not args.no_baseline:
+            results["baseline"] = await ramp(args.baseline_sessions or args.sessions, args.step_seconds, recording, False, workdir, None)
+            results["baseline_capacity"] = capacity(results["baseline"])
+            results["capacity_ratio"] = round(results["capacity"] / results["baseline_capacity"], 2) if results["baseline_capacity"] else None
+        if args.soak:
+            results["soak"] = await soak(args.soak, recording, workdir, args.model_dir)
+        return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="interview-load", description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--baseline-sessions", type=int, nargs="+", help="steps of the receive-only baseline (default: --sessions)")
+    parser.add_argument("--step-seconds", type=float, default=40.0)
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--soak", type=float, default=0.0, help="seconds of connect/disconnect cycles after the ramp")
+    parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("INTERVIEW_MODEL_DIR", "data/models")),
+                        help="prepared models (INTERVIEW_MODEL_DIR; default data/models)")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    results = asyncio.run(main_async(args))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "interview_load.json").write_text(json.dumps(results, indent=2) + "\n")
+    try:
+        plot(results, args.out / "interview_load.png")
+    except ImportError:
+        print("matplotlib is not installed: no plot")
+    print(json.dumps({k: v for k, v in results.items() if k not in ("scoring", "baseline")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
