@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import socket
 import statistics
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,16 +72,18 @@ def astronaut_png() -> Path | None:
     return path if path.exists() else None
 
 
-def make_recording(workdir: Path, face: Path | None) -> Path:
-    """Answers separated by 3 s pauses (long enough to end an answer), with a moving face, encoded once."""
+def make_recording(workdir: Path, face: Path | None, min_seconds: float) -> Path:
+    """Answers separated by 3 s pauses (long enough to end an answer), with a moving face, encoded once and long
+    enough for a whole step: aiortc's player paces a looped file badly (it bursts after the first pass)."""
     parts = []
     for i, text in enumerate(ANSWERS):
         raw, padded = workdir / f"a{i}.raw.wav", workdir / f"a{i}.wav"
         subprocess.run(["espeak-ng", "-s", "150", "-w", str(raw), text], check=True, capture_output=True)
         subprocess.run(["sox", str(raw), "-r", "48000", "-c", "1", str(padded), "pad", "0.5", "3.0"], check=True)
         parts.append(str(padded))
+    one_pass = sum(float(subprocess.run(["soxi", "-D", p], check=True, capture_output=True, text=True).stdout) for p in parts)
     speech = workdir / "speech.wav"
-    subprocess.run(["sox", *parts, str(speech)], check=True)
+    subprocess.run(["sox", *(parts * max(1, int(min_seconds / one_pass) + 1)), str(speech)], check=True)
     seconds = float(subprocess.run(["soxi", "-D", str(speech)], check=True, capture_output=True, text=True).stdout)
     if face is None:
         video_input = ["-f", "lavfi", "-i", f"testsrc2=size=640x480:rate={int(SOURCE_FPS)}"]
@@ -163,16 +167,16 @@ class ServerProcess:
             self.process.kill()
 
 
-async def run_candidate(server: ServerProcess, http: httpx.AsyncClient, log: SessionLog, recording: Path, stop: asyncio.Event) -> None:
+async def run_candidate(server_url: str, http: httpx.AsyncClient, log: SessionLog, recording: Path, stop: asyncio.Event) -> None:
     body = {
         "job": {"title": "Backend engineer", "role": "backend_engineer", "language": "en"},
         "candidate": {"name": f"Load candidate {log.index}"}, "mode": "video", "max_questions": 50, "time_budget_minutes": 60,
     }
-    created = (await http.post(f"{server.url}/api/v1/interviews", json=body, headers={"X-API-Key": API_KEY})).json()
+    created = (await http.post(f"{server_url}/api/v1/interviews", json=body, headers={"X-API-Key": API_KEY})).json()
     interview_id, token = created["interview"]["id"], created["invite_token"]
-    ws_url = server.url.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={token}"
-    player = MediaPlayer(str(recording), decode=False, loop=True)
-    publisher = WhipPublisher(server.url, interview_id, token, http)
+    ws_url = server_url.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={token}"
+    player = MediaPlayer(str(recording), decode=False)
+    publisher = WhipPublisher(server_url, interview_id, token, http)
     log.started = time.monotonic()
     async with connect(ws_url, max_size=1 << 20) as ws:
         async def receive() -> None:
@@ -189,7 +193,7 @@ async def run_candidate(server: ServerProcess, http: httpx.AsyncClient, log: Ses
         try:
             await publisher.publish([player.audio, player.video], video_codec="video/VP8")
             await stop.wait()
-            state = (await http.get(f"{server.url}/api/v1/interviews/{interview_id}", headers={"X-API-Key": API_KEY})).json()
+            state = (await http.get(f"{server_url}/api/v1/interviews/{interview_id}", headers={"X-API-Key": API_KEY})).json()
             stats = (state.get("media") or {}).get("stats") or {}
             elapsed = time.monotonic() - (log.connected_at or log.started)
             log.fps = stats.get("video_frames", 0) / elapsed if elapsed > 0 else None
@@ -202,21 +206,40 @@ async def run_candidate(server: ServerProcess, http: httpx.AsyncClient, log: Ses
             await publisher.close()
 
 
-async def run_step(server: ServerProcess, n: int, seconds: float, recording: Path) -> dict[str, Any]:
-    logs = [SessionLog(i) for i in range(n)]
-    stop = asyncio.Event()
+def candidate_worker(server_url: str, indices: list[int], recording: Path, deadline: float) -> list[SessionLog]:
+    """One client process: its candidates until `deadline` (time.monotonic is one clock for all processes)."""
+
+    async def run() -> list[SessionLog]:
+        # The candidates offer the loopback address the server listens on (aioice never offers loopback itself).
+        advertise_host_addresses(["127.0.0.1"])
+        logs = [SessionLog(i) for i in indices]
+        stop = asyncio.Event()
+        async with httpx.AsyncClient(timeout=30) as http:
+            tasks = [asyncio.create_task(run_candidate(server_url, http, log, recording, stop)) for log in logs]
+            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return logs
+
+    return asyncio.run(run())
+
+
+async def run_step(server: ServerProcess, n: int, seconds: float, recording: Path, per_process: int) -> dict[str, Any]:
+    """N candidates at once, spread over client processes: one Python process cannot drive many WebRTC streams
+    at full rate (it tops out at one core), and the server is what is being measured."""
     cpu, rss = [], []
     server.ps.cpu_percent()
-    async with httpx.AsyncClient(timeout=30) as http:
-        tasks = [asyncio.create_task(run_candidate(server, http, log, recording, stop)) for log in logs]
-        deadline = time.monotonic() + seconds
+    groups = [list(range(n))[i : i + per_process] for i in range(0, n, per_process)]
+    deadline = time.monotonic() + seconds + 3.0  # client processes take a moment to import aiortc
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(max_workers=len(groups), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [loop.run_in_executor(pool, candidate_worker, server.url, group, recording, deadline) for group in groups]
         while time.monotonic() < deadline:
             await asyncio.sleep(1.0)
             with contextlib.suppress(psutil.Error):
                 cpu.append(server.ps.cpu_percent())
                 rss.append(server.ps.memory_info().rss)
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        logs = [log for group in await asyncio.gather(*futures) for log in group]
     partials = [lag for log in logs for lag in log.lags()[0]]
     finals = [lag for log in logs for lag in log.lags()[1]]
     fps = [log.fps for log in logs if log.fps is not None]
@@ -252,13 +275,15 @@ def keeps_up(step: dict[str, Any], scoring: bool) -> bool:
     return full_rate and step["final_lag_s_p95"] is not None and step["final_lag_s_p95"] <= LAG_TARGET_S
 
 
-async def ramp(sessions: list[int], seconds: float, recording: Path, scoring: bool, workdir: Path, model_dir: Path | None) -> list[dict[str, Any]]:
+async def ramp(
+    sessions: list[int], seconds: float, recording: Path, scoring: bool, workdir: Path, model_dir: Path | None, per_process: int
+) -> list[dict[str, Any]]:
     server = ServerProcess(workdir / ("data-scoring" if scoring else "data-baseline"), scoring, model_dir)
     try:
         await server.ready()
         steps = []
         for n in sessions:
-            step = await run_step(server, n, seconds, recording)
+            step = await run_step(server, n, seconds, recording, per_process)
             step["keeps_up"] = keeps_up(step, scoring)
             print(json.dumps({"scoring": scoring, **step}), flush=True)
             steps.append(step)
@@ -275,7 +300,7 @@ async def soak(seconds: float, recording: Path, workdir: Path, model_dir: Path |
         await server.ready()
         rss, cycles, deadline = [], 0, time.monotonic() + seconds
         while time.monotonic() < deadline:
-            await run_step(server, 1, 4.0, recording)
+            await run_step(server, 1, 4.0, recording, 1)
             cycles += 1
             rss.append(server.ps.memory_info().rss / 2**20)
         return {"cycles": cycles, "rss_mb_first": round(rss[0], 1), "rss_mb_last": round(rss[-1], 1),
@@ -313,18 +338,19 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    # The candidates offer the loopback address the server listens on (aioice never offers loopback by itself).
-    advertise_host_addresses(["127.0.0.1"])
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         face = astronaut_png()
-        recording = make_recording(workdir, face)
+        recording = make_recording(workdir, face, args.step_seconds + 10)
         results: dict[str, Any] = {"machine": f"{os.cpu_count()} CPU cores", "date": time.strftime("%Y-%m-%d"),
                                    "step_seconds": args.step_seconds, "source_fps": SOURCE_FPS}
-        results["scoring"] = await ramp(args.sessions, args.step_seconds, recording, True, workdir, args.model_dir)
+        results["candidates_per_client_process"] = args.per_process
+        results["scoring"] = await ramp(args.sessions, args.step_seconds, recording, True, workdir, args.model_dir, args.per_process)
         results["capacity"] = capacity(results["scoring"])
         if not args.no_baseline:
-            results["baseline"] = await ramp(args.baseline_sessions or args.sessions, args.step_seconds, recording, False, workdir, None)
+            results["baseline"] = await ramp(
+                args.baseline_sessions or args.sessions, args.step_seconds, recording, False, workdir, None, args.per_process
+            )
             results["baseline_capacity"] = capacity(results["baseline"])
             results["capacity_ratio"] = round(results["capacity"] / results["baseline_capacity"], 2) if results["baseline_capacity"] else None
         if args.soak:
@@ -338,6 +364,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline-sessions", type=int, nargs="+", help="steps of the receive-only baseline (default: --sessions)")
     parser.add_argument("--step-seconds", type=float, default=40.0)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--per-process", type=int, default=4, help="candidates per client process")
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of connect/disconnect cycles after the ramp")
     parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("INTERVIEW_MODEL_DIR", "data/models")),
                         help="prepared models (INTERVIEW_MODEL_DIR; default data/models)")
