@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     emotion_analysis: bool = Field(True, description="Facial emotion inference; off = the model is not even loaded")
     device: Literal["auto", "cuda", "cpu"] = "auto"
     inference_threads: int = Field(0, ge=0, description="onnxruntime threads per model; 0 = one per core, at most 4")
+    partial_interval_s: float = Field(
+        1.0, ge=0.25, le=10, description="Seconds between partial-caption decodes of an utterance (each re-decodes it whole)"
+    )
 
     secret_key: SecretStr | None = Field(None, description="Signs invite tokens; generated into data_dir when unset")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
