@@ -33,9 +33,6 @@ class Services:
     metrics: NodeMetrics
     engine: ScoringEngine | None = None
 
-    def invite_url(self, token: str) -> str:
-        return f"{self.settings.base_url}/i/{token}"
-
     def new_invite(self, interview_id: str, ttl_hours: float | None = None) -> Invite:
         """A signed invite with a short link, valid `ttl_hours` (default: the setting); nothing stored yet."""
         expires_at = int(time.time() + (self.settings.invite_ttl_hours if ttl_hours is None else ttl_hours) * 3600)
