@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,7 +24,7 @@ from realtime_scoring.events import (
 )
 from realtime_scoring.matching import MatchResult, match_score
 from realtime_scoring.policy import PolicyConfig, QuestionPolicy
-from realtime_scoring.report import QuestionReport, build_report, question_report
+from realtime_scoring.report import InterviewReport, QuestionReport, build_report, question_report
 from server.messages import (
     Caption,
     Completed,
@@ -378,18 +378,11 @@ class LiveInterview:
         # Transcripts and observations still being written belong in the report.
         await asyncio.gather(*[w for w in self._writes if w is not asyncio.current_task() and w is not self._advance_task],
                              return_exceptions=True)
-        i = self.interview
-        report = build_report(
-            interview_id=i.id,
-            job_title=i.job.title,
-            candidate_name=i.candidate.name,
-            language=i.language,
-            mode=i.mode,
-            match=self.match,
-            competency_weights=i.job.competencies,
-            questions=[QuestionReport.model_validate(q) for q in await self._store.scored_answers(self.id)],
-            faces=await self._store.observations(self.id, "face"),
-            emotions=await self._store.observations(self.id, "emotion") if self._settings.emotion_analysis else None,
+        report = interview_report(
+            self.id, self.interview, self.match,
+            [QuestionReport.model_validate(q) for q in await self._store.scored_answers(self.id)],
+            await self._store.observations(self.id, "face"),
+            await self._store.observations(self.id, "emotion") if self._settings.emotion_analysis else None,
         )
         report_json = report.model_dump_json()
         event = report_ready_data(self.id, report_json, self._settings.base_url, self._settings.webhook_max_inline_bytes)
@@ -449,6 +442,29 @@ def _shifted(event: Any, offset: float) -> Any:
 
 def interview_match(interview: InterviewSpec) -> MatchResult:
     return match_score(interview.job, interview.candidate)
+
+
+def interview_report(
+    interview_id: str,
+    spec: InterviewSpec,
+    match: MatchResult,
+    questions: Sequence[QuestionReport],
+    faces: Sequence[Mapping[str, object]],
+    emotions: Sequence[Mapping[str, object]] | None,
+) -> InterviewReport:
+    """The report of an interview from its closed answers and observations: the same live and in a replay."""
+    return build_report(
+        interview_id=interview_id,
+        job_title=spec.job.title,
+        candidate_name=spec.candidate.name,
+        language=spec.language,
+        mode=spec.mode,
+        match=match,
+        competency_weights=spec.job.competencies,
+        questions=questions,
+        faces=faces,
+        emotions=emotions,
+    )
 
 
 def interview_policy(interview: InterviewSpec, match: MatchResult) -> QuestionPolicy:

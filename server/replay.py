@@ -20,10 +20,10 @@ from realtime_scoring.answer_scoring import AnswerScorer
 from realtime_scoring.conductor import InterviewConductor
 from realtime_scoring.events import AnalysisProgress, AnswerEnded, EmotionSummary, FacePresence, ScoringEvent, SpeechEnded
 from realtime_scoring.pipeline import ScoringEngine, SessionConfig
-from realtime_scoring.report import InterviewReport, build_report, question_report
+from realtime_scoring.report import InterviewReport, question_report
 from realtime_scoring.transcription import TranscriptionConfig
 from server.schemas import Interview, InterviewSpec
-from server.live_interview import interview_match, interview_policy
+from server.live_interview import interview_match, interview_policy, interview_report
 from server.settings import Settings
 
 
@@ -69,17 +69,9 @@ async def replay(
 
     faces = [_observation(e) for e in events if isinstance(e, FacePresence)]
     emotions = [_observation(e) for e in events if isinstance(e, EmotionSummary)]
-    return build_report(
-        interview_id=interview_id,
-        job_title=spec.job.title,
-        candidate_name=spec.candidate.name,
-        language=spec.language,
-        mode=spec.mode,
-        match=match,
-        competency_weights=spec.job.competencies,
-        questions=[question_report(r) for r in conductor.records],
-        faces=faces,
-        emotions=emotions if settings.emotion_analysis else None,
+    return interview_report(
+        interview_id, spec, match, [question_report(r) for r in conductor.records], faces,
+        emotions if settings.emotion_analysis else None,
     )
 
 
