@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from pathlib import Path
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import aiosqlite
 
 from hrms_bridge.outbox import DEFAULT_TENANT, OUTBOX_SCHEMA, EventType, add_event
+from hrms_bridge.sqlite import SerialConnection, connect
 from server.invites import Invite
 from server.schemas import Interview, InterviewSpec, InterviewStatus
 
@@ -159,30 +159,25 @@ def interview_event(interview: Interview, invite: Invite | None = None) -> dict[
     }
 
 
-class InterviewStore:
+class InterviewStore(SerialConnection):
     """Interviews and their answers. Create with `open()`, release with `close()`."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
-        self._lock = asyncio.Lock()
+        super().__init__(db)
         # Called after a commit that added outbox events, so the dispatcher need not wait for its next poll.
         self.on_event: Callable[[], None] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> InterviewStore:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit, with explicit BEGIN IMMEDIATE for writes (see `_transaction`): the webhook dispatcher writes the same file.
-        db = await aiosqlite.connect(path, timeout=30, isolation_level=None)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA foreign_keys=ON")
+        # The webhook dispatcher writes the same file: hrms_bridge/sqlite.py says how both share it safely.
+        db = await connect(path, schema="")
         for table, column, definition in ADDED_COLUMNS:
             async with db.execute(f"SELECT name FROM pragma_table_info('{table}')") as cursor:
                 columns = {row["name"] for row in await cursor.fetchall()}
             if columns and column not in columns:  # a store made before the column existed
                 await db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
         await db.executescript(SCHEMA + OUTBOX_SCHEMA)
-        await db.commit()
         return cls(db)
 
     async def _write(
@@ -192,19 +187,9 @@ class InterviewStore:
         events: list[tuple[EventType, dict[str, Any]]] | None = None,
         tenant: str = DEFAULT_TENANT,
     ) -> None:
-        await self._transaction([(sql, params)], events, tenant)
+        await self._commit([(sql, params)], events, tenant)
 
-    async def _read(self, sql: str, params: Sequence[object] = ()) -> list[aiosqlite.Row]:
-        """Reads take the lock too: a statement still stepping would pin an old snapshot, and a BEGIN IMMEDIATE
-        from another coroutine on this connection would then fail at once with "database is locked"."""
-        async with self._lock, self._db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
-
-    async def _read_one(self, sql: str, params: Sequence[object] = ()) -> aiosqlite.Row | None:
-        rows = await self._read(sql, params)
-        return rows[0] if rows else None
-
-    async def _transaction(
+    async def _commit(
         self,
         statements: list[tuple[str, tuple[object, ...]]],
         events: list[tuple[EventType, dict[str, Any]]] | None = None,
@@ -215,23 +200,13 @@ class InterviewStore:
         Every write goes through here, under one lock: coroutines share the connection, and another's
         commit must never land between a change and its event.
         """
-        async with self._lock:
-            # IMMEDIATE takes the write lock up front, so a busy database is waited for rather than failing mid-transaction.
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, params in statements:
-                    await self._db.execute(sql, params)
-                for event_type, data in events or ():
-                    await add_event(self._db, event_type, data, tenant)
-                await self._db.commit()
-            except BaseException:
-                await self._db.rollback()
-                raise
+        async with self._transaction() as db:
+            for sql, params in statements:
+                await db.execute(sql, params)
+            for event_type, data in events or ():
+                await add_event(db, event_type, data, tenant)
         if events and self.on_event is not None:
             self.on_event()
-
-    async def close(self) -> None:
-        await self._db.close()
 
     async def create_interview(
         self,
@@ -252,7 +227,7 @@ class InterviewStore:
             created_at=time.time(),
             invite_expires_at=invite.expires_at,
         )
-        await self._transaction(
+        await self._commit(
             [
                 (
                     "INSERT INTO interviews (id, tenant, job_id, candidate_id, spec, status, current_question, created_at,"
@@ -305,7 +280,7 @@ class InterviewStore:
     async def renew_invite(self, interview: Interview, invite: Invite) -> Interview:
         """A new invite (expiry and short link); interview.scheduled tells the HRMS the new links."""
         renewed = interview.model_copy(update={"invite_expires_at": invite.expires_at})
-        await self._transaction(
+        await self._commit(
             [
                 ("UPDATE interviews SET invite_expires_at = ? WHERE id = ?", (invite.expires_at, interview.id)),
                 _short_link_insert(invite, interview.id),
@@ -375,7 +350,7 @@ class InterviewStore:
         headers: str,
         max_age_s: float = 24 * 3600,
     ) -> None:
-        await self._transaction(
+        await self._commit(
             [
                 ("DELETE FROM idempotent_responses WHERE created_at <= ?", (time.time() - max_age_s,)),
                 (
@@ -428,7 +403,7 @@ class InterviewStore:
             ("DELETE FROM candidates WHERE tenant = ? AND id = ?", (tenant, candidate_id)),
         ]
         event = {"candidate_id": candidate_id, "interviews_deleted": interview_ids}
-        await self._transaction(statements, [(EventType.CANDIDATE_DELETED, event)], tenant)
+        await self._commit(statements, [(EventType.CANDIDATE_DELETED, event)], tenant)
 
     async def record_answer(self, interview_id: str, question_id: str, kind: str, text: str) -> None:
         await self._write(
