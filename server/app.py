@@ -24,6 +24,7 @@ from hrms_bridge.deliveries import DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
 from server import api, candidate_ws, pages, whip
+from server.event_bus import LocalEventBus
 from server.ice import advertise_host_addresses
 from server.metrics import NodeMetrics
 from server.idempotency import idempotent
@@ -117,6 +118,8 @@ def create_app(
         store.on_event = on_event
         scorer = AnswerScorer(scoring.embedder if scoring is not None else None)
         metrics = NodeMetrics()
+        bus = LocalEventBus()
+        await bus.start()
         metrics.watch(lambda: getattr(app.state, "services", None))
         registry = SessionRegistry(
             settings, store, consumer or level_meter_consumer, scorer, observe_final_lag=metrics.final_transcript_lag.observe
@@ -131,12 +134,14 @@ def create_app(
             dispatcher=dispatcher,
             destinations=destinations,
             metrics=metrics,
+            bus=bus,
             engine=scoring,
         )
         try:
             yield
         finally:
             await registry.close_all()
+            await bus.close()
             # Whatever is still queued stays in the outbox for the next start.
             await dispatcher.close()
             await greenhouse_notifier.close()

@@ -12,6 +12,7 @@ from hrms_bridge.deliveries import DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
 from realtime_scoring.pipeline import ScoringEngine
+from server.event_bus import EventBus
 from server.invites import Invite, InviteSigner, make_invite
 from server.metrics import NodeMetrics
 from server.schemas import Interview, InterviewSpec
@@ -31,6 +32,7 @@ class Services:
     dispatcher: WebhookDispatcher
     destinations: DestinationPolicy
     metrics: NodeMetrics
+    bus: EventBus
     engine: ScoringEngine | None = None
 
     def new_invite(self, interview_id: str, ttl_hours: float | None = None) -> Invite:
