@@ -1,7 +1,7 @@
 """Candidate websocket protocol, version 1: every message is a JSON object with `v` and `type`.
 
 Page -> server: ready, answer.text, answer.done, chat, ping.
-Server -> page: hello, media, levels, speech, caption, question, completed, pong, error.
+Server -> page: hello, media, levels, speech, caption, question, chat, completed, pong, error.
 Unknown types, bad JSON and oversized frames get an `error` message, then the
 socket is closed (1003 for bad messages, 1009 for oversized ones).
 """
@@ -115,6 +115,15 @@ class QuestionMessage(_Message):
     question: Question
 
 
+class ChatReply(_Message):
+    """An answer to the candidate's chat: from the FAQ, from HR, or the notice that HR was asked."""
+
+    type: Literal["chat"] = "chat"
+    sender: Literal["faq", "hr", "system"]
+    text: str
+    escalated: bool = False  # True when no FAQ entry fitted and the question went to HR
+
+
 class Completed(_Message):
     type: Literal["completed"] = "completed"
     reason: Literal["finished", "cancelled"] = "finished"
@@ -130,4 +139,4 @@ class ErrorMessage(_Message):
     message: str
 
 
-ServerMessage = Hello | MediaState | Levels | Speech | Caption | QuestionMessage | Completed | Pong | ErrorMessage
+ServerMessage = Hello | MediaState | Levels | Speech | Caption | QuestionMessage | ChatReply | Completed | Pong | ErrorMessage
