@@ -157,6 +157,8 @@ class LiveInterview:
                 mode=i.mode,
                 total_questions=i.max_questions,
                 status=i.status.value,
+                show_result=i.candidate_sees_result,
+                emotion_analysis=self._settings.emotion_analysis and i.mode == "video",
             )
         )
 
@@ -278,6 +280,20 @@ class LiveInterview:
         # A reconnect mid-interview gets the current question again.
         if not await self._start() and (question := self.current_question()) is not None:
             self.publish(question)
+
+    async def choose_mode(self, mode: str) -> None:
+        """A lighter mode than scheduled (video -> voice -> text), only before the first question."""
+        order = ["text", "voice", "video"]
+        if mode == self.interview.mode:
+            return
+        if self.interview.status != InterviewStatus.SCHEDULED or self.media is not None:
+            raise InterviewFlowError("mode_locked", "the mode can only change before the interview starts")
+        if order.index(mode) > order.index(self.interview.mode):
+            raise InterviewFlowError("mode_not_allowed", f"a {self.interview.mode} interview cannot become {mode}")
+        async with self._lock:
+            self.interview = await self._store.set_mode(self.interview, mode)
+            self.conductor = self._new_conductor()
+        self.publish(self.hello())
 
     async def on_page_ready(self) -> bool:
         """The page is ready; True when that started the interview (and its first question went out)."""

@@ -26,7 +26,10 @@ class _Message(BaseModel):
 
 
 class Ready(_Message):
+    """The page is ready. `mode` asks for a lighter interview before it starts (a webview without camera access)."""
+
     type: Literal["ready"]
+    mode: Literal["voice", "text"] | None = None
 
 
 class AnswerText(_Message):
@@ -65,6 +68,9 @@ class InterviewInfo(BaseModel):
     mode: str
     total_questions: int  # at most; the policy may end sooner
     status: str
+    show_result: bool = False  # the candidate may see their own result at the end
+    emotion_analysis: bool = False  # facial emotion is analysed (the consent text says so)
+    avatar_url: str | None = None
 
 
 class Hello(_Message):

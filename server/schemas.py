@@ -46,6 +46,7 @@ class InterviewSpec(BaseModel):
     question_bank: list[BankQuestion] | None = Field(None, max_length=500)
     max_questions: int = Field(6, ge=1, le=50)
     time_budget_minutes: float = Field(30, gt=0, le=240)
+    candidate_sees_result: bool = Field(False, description="Show the candidate their own scores and suggestions at the end")
 
     @model_validator(mode="after")
     def _has_questions(self) -> InterviewSpec:

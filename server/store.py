@@ -273,6 +273,13 @@ class InterviewStore(SerialConnection):
             tenant=announce.tenant if announce is not None else DEFAULT_TENANT,
         )
 
+    async def set_mode(self, interview: Interview, mode: str) -> Interview:
+        """Change how an interview not yet started is held (the candidate's device cannot do video, say)."""
+        changed = interview.model_copy(update={"mode": mode})
+        spec = InterviewSpec.model_validate(changed.model_dump(include=set(InterviewSpec.model_fields)))
+        await self._write("UPDATE interviews SET spec = ? WHERE id = ?", (spec.model_dump_json(), interview.id))
+        return changed
+
     async def delete_interview(self, interview_id: str) -> None:
         """The interview and everything recorded for it (answers, transcripts, observations, report)."""
         await self._write("DELETE FROM interviews WHERE id = ?", (interview_id,))

@@ -71,6 +71,9 @@ async def test_hello_with_interview_info_arrives_first(live_server: LiveServer) 
                 "mode": "video",
                 "total_questions": 4,
                 "status": "scheduled",
+                "show_result": False,
+                "emotion_analysis": True,
+                "avatar_url": None,
             },
         }
         # No media yet, so no question is sent.
@@ -93,6 +96,30 @@ async def test_ready_without_media_sends_no_question(live_server: LiveServer) ->
         await ws.send(json.dumps({"v": 1, "type": "ready"}))
         # Messages are handled in order, so the pong proves 'ready' was handled without output.
         assert await ping_pong(ws) == {"v": 1, "type": "pong"}
+
+
+async def test_a_video_interview_falls_back_to_text_before_it_starts(live_server: LiveServer) -> None:
+    ws, hello = await open_socket(live_server)
+    async with ws:
+        assert hello["interview"]["mode"] == "video"
+        await ws.send(json.dumps({"v": 1, "type": "ready", "mode": "text"}))
+        again = await receive_json(ws)
+        assert again["type"] == "hello" and again["interview"]["mode"] == "text"
+        question = await receive_json(ws)
+        assert question["type"] == "question" and question["index"] == 0
+        # Once it has started, the mode stays.
+        await ws.send(json.dumps({"v": 1, "type": "ready", "mode": "voice"}))
+        assert (await receive_json(ws))["code"] == "mode_locked"
+    state = await live_server.interview_state(hello["interview"]["id"])
+    assert state["interview"]["mode"] == "text"
+
+
+async def test_a_text_interview_cannot_ask_for_video_or_voice(live_server: LiveServer) -> None:
+    interview, token = await live_server.schedule(mode="text")
+    async with connect(ws_url(live_server, interview.id, token)) as ws:
+        await receive_json(ws)
+        await ws.send(json.dumps({"v": 1, "type": "ready", "mode": "voice"}))
+        assert (await receive_json(ws))["code"] == "mode_not_allowed"
 
 
 async def test_answer_before_the_interview_starts_gets_not_in_progress(live_server: LiveServer) -> None:
