@@ -25,6 +25,7 @@ from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
 from server import api, candidate_ws, pages, whip
 from server.event_bus import LocalEventBus
+from server.faq import Faq
 from server.ice import advertise_host_addresses
 from server.metrics import NodeMetrics
 from server.idempotency import idempotent
@@ -121,8 +122,9 @@ def create_app(
         bus = LocalEventBus()
         await bus.start()
         metrics.watch(lambda: getattr(app.state, "services", None))
+        faq = await asyncio.to_thread(Faq.load, embedder=scoring.embedder if scoring is not None else None)
         registry = SessionRegistry(
-            settings, store, consumer or level_meter_consumer, scorer, observe_final_lag=metrics.final_transcript_lag.observe
+            settings, store, consumer or level_meter_consumer, scorer, bus, faq, observe_final_lag=metrics.final_transcript_lag.observe
         )
         app.state.services = Services(
             settings=settings,
