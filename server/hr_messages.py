@@ -3,7 +3,7 @@
 Dashboard -> server: watch (one interview's detail and snapshots), chat.reply, ping.
 Server -> dashboard: interviews (the tenant's list, on connect), interview (one changed), detail (answer to
 watch), question, caption, speech, media, answer (a scored answer, with its evidence), face, emotion,
-snapshot, chat, report, pong, error. Live messages carry `interview_id`; the same names as the candidate's
+snapshot, chat, report, decision, pong, error. Live messages carry `interview_id`; the same names as the candidate's
 protocol and the report schema, so a dashboard reads them the same way.
 """
 
@@ -183,6 +183,13 @@ class ReportReady(_Live):
     report: dict[str, Any]
 
 
+class DecisionRecorded(_Live):
+    """HR's decision (advance, reject, hold, send to the business owner), from the dashboard or the HRMS."""
+
+    type: Literal["decision"] = "decision"
+    decision: dict[str, Any]
+
+
 class HrPong(_Message):
     type: Literal["pong"] = "pong"
 
@@ -195,5 +202,5 @@ class HrError(_Message):
 
 HrServerMessage = (
     InterviewList | InterviewChanged | AskedQuestion | HrCaption | HrSpeech | HrMedia | ScoredAnswer | FaceSecond
-    | EmotionSecond | Snapshot | HrChat | InterviewDetail | ReportReady | HrPong | HrError
+    | EmotionSecond | Snapshot | HrChat | InterviewDetail | ReportReady | DecisionRecorded | HrPong | HrError
 )

@@ -109,6 +109,11 @@ class Settings(BaseSettings):
         return self.model_dir or self.data_dir / "models"
 
     @property
+    def assets_path(self) -> Path:
+        """Browser libraries fetched from the npm registry (frontend/vendor.py), served under /vendor/."""
+        return self.data_dir / "assets"
+
+    @property
     def media(self) -> MediaConfig:
         return MediaConfig(
             audio_chunk_ms=self.audio_chunk_ms,
