@@ -23,7 +23,7 @@ from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
 from hrms_bridge.deliveries import DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
-from server import api, candidate_ws, hr_pages, hr_sessions, hr_ws, pages, whip
+from server import api, candidate_ws, hr_pages, hr_sessions, hr_ws, pages, wechat_oauth, whip
 from server.event_bus import LocalEventBus
 from server.faq import Faq
 from server.ice import advertise_host_addresses
@@ -75,6 +75,8 @@ ROUTES = [
     Route("/hr", hr_pages.dashboard_page, methods=["GET"]),
     Route("/i/{token}", pages.candidate_page, methods=["GET"]),
     Route("/s/{code}", pages.short_link, methods=["GET"]),
+    Route("/wechat/oauth/start", wechat_oauth.start, methods=["GET"]),
+    Route("/wechat/oauth/callback", wechat_oauth.callback, methods=["GET"]),
     *greenhouse.ROUTES,
     Mount("/static", app=StaticFiles(directory=FRONTEND_DIR), name="static"),
 ]
@@ -157,6 +159,7 @@ def create_app(
 
     middleware = [Middleware(TenantRateLimit, rate_per_s=settings.hr_rate_limit_per_s, burst=settings.hr_rate_limit_burst)]
     # Browser libraries fetched at install time (frontend/vendor.py); absent ones are simply 404.
+    settings.assets_path.mkdir(parents=True, exist_ok=True)
     vendor = Mount("/vendor", app=StaticFiles(directory=settings.assets_path, check_dir=False), name="vendor")
     return Starlette(
         routes=[*ROUTES, vendor], middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan  # type: ignore[arg-type]

@@ -201,7 +201,7 @@ class LiveInterview:
         match message.get("type"):
             case "watch":
                 # The dashboard that starts watching learns the current question from the node that knows it.
-                if (asked := self.asked_question()) is not None:
+                if message.get("detail", True) and (asked := self.asked_question()) is not None:
                     self._to_hr(asked)
                 self._watched_until = self._loop.time() + WATCH_S
                 if self._snapshots is None or self._snapshots.done():

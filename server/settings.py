@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(15.0, gt=0, le=120)
     webhook_max_inline_bytes: int = Field(256 * 1024, ge=1024, description="Larger reports are sent as a link")
 
+    wechat_app_id: str | None = Field(None, description="Official Account AppID: with the secret, candidates in WeChat may share nickname and avatar")
+    wechat_app_secret: SecretStr | None = Field(None, description="Official Account AppSecret, for WeChat web authorisation")
+    wechat_open_base_url: str = "https://open.weixin.qq.com"
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+
     @field_validator("api_keys", "ice_host_addresses", "ice_allowed_networks", "webhook_retry_schedule_s", mode="before")
     @classmethod
     def _comma_lists(cls, value: Any) -> Any:

@@ -110,6 +110,13 @@ CREATE TABLE IF NOT EXISTS reports (
     data TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS wechat_profiles (
+    interview_id TEXT PRIMARY KEY REFERENCES interviews(id) ON DELETE CASCADE,
+    openid TEXT,
+    nickname TEXT,
+    avatar_url TEXT,
+    created_at REAL
+);
 """
 
 
@@ -508,3 +515,19 @@ class InterviewStore(SerialConnection):
                 (interview_id,),
             )
         ]
+
+    # The candidate's WeChat nickname and avatar (server/wechat_oauth.py); erased with the interview
+
+    async def save_wechat_profile(self, interview_id: str, openid: str, nickname: str, avatar_url: str) -> None:
+        await self._write(
+            "INSERT INTO wechat_profiles (interview_id, openid, nickname, avatar_url, created_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(interview_id) DO UPDATE SET openid = excluded.openid, nickname = excluded.nickname,"
+            " avatar_url = excluded.avatar_url, created_at = excluded.created_at",
+            (interview_id, openid, nickname, avatar_url, time.time()),
+        )
+
+    async def wechat_profile(self, interview_id: str) -> dict[str, Any] | None:
+        row = await self._read_one(
+            "SELECT openid, nickname, avatar_url, created_at FROM wechat_profiles WHERE interview_id = ?", (interview_id,)
+        )
+        return dict(row) if row else None

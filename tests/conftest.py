@@ -26,6 +26,8 @@ from tests.media_files import make_face_video, make_speech_wav
 from tests.webrtc_helpers import CapturingConsumer
 
 API_KEY = "test-api-key-0123456789"
+# Browser libraries (Chart.js), prepared from the npm registry by scripts/test.sh before the suite loses the network.
+ASSET_DIR = Path(os.environ.get("INTERVIEW_ASSET_DIR", Path(__file__).resolve().parent.parent / "data" / "assets"))
 
 
 def loopback_only() -> bool:
@@ -57,6 +59,7 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "ice_allowed_networks": ["127.0.0.0/8"],
         "ice_connect_timeout_s": 10.0,
         "port": free_port(),
+        "asset_dir": ASSET_DIR,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -74,6 +74,7 @@ async def test_hello_with_interview_info_arrives_first(live_server: LiveServer) 
                 "show_result": False,
                 "emotion_analysis": True,
                 "avatar_url": None,
+                "wechat_login_url": None,
             },
         }
         # No media yet, so no question is sent.
