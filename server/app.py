@@ -27,6 +27,7 @@ from server import api, candidate_ws, hr_pages, hr_sessions, hr_ws, pages, wecha
 from server.event_bus import LocalEventBus
 from server.faq import Faq
 from server.ice import advertise_host_addresses
+from server.logs import InterviewContextMiddleware
 from server.metrics import NodeMetrics
 from server.idempotency import idempotent
 from server.invites import InviteSigner
@@ -157,7 +158,7 @@ def create_app(
             if owned is not None:
                 await owned.close()
 
-    middleware = [Middleware(TenantRateLimit, rate_per_s=settings.hr_rate_limit_per_s, burst=settings.hr_rate_limit_burst)]
+    middleware = [Middleware(InterviewContextMiddleware), Middleware(TenantRateLimit, rate_per_s=settings.hr_rate_limit_per_s, burst=settings.hr_rate_limit_burst)]
     # Browser libraries fetched at install time (frontend/vendor.py); absent ones are simply 404.
     settings.assets_path.mkdir(parents=True, exist_ok=True)
     vendor = Mount("/vendor", app=StaticFiles(directory=settings.assets_path, check_dir=False), name="vendor")

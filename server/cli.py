@@ -14,6 +14,7 @@ from frontend.vendor import VendorError, prepare_assets
 from realtime_scoring.models.manifest import ModelError, load_manifest, verified_files
 from realtime_scoring.models.prepare import prepare_all, run_check
 from server.app import create_app
+from server.logs import configure_logging
 from server.invites import InviteSigner, make_invite
 from server.schemas import demo_spec
 from server.settings import Settings
@@ -41,7 +42,7 @@ async def demo_invite_url(settings: Settings) -> str:
 def serve(args: argparse.Namespace) -> None:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = Settings(**overrides)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level, settings.log_format)
     if settings.scoring:
         try:
             prepare_all(settings.models_path)
@@ -62,6 +63,7 @@ def serve(args: argparse.Namespace) -> None:
         port=settings.port,
         ws_max_size=WS_MAX_FRAME_BYTES,
         log_level=args.log_level,
+        log_config=None,  # configure_logging's handler, format and token redaction apply to uvicorn's records too
     )
 
 

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     emotion_analysis: bool = Field(True, description="Facial emotion inference; off = the model is not even loaded")
     device: Literal["auto", "cuda", "cpu"] = "auto"
     inference_threads: int = Field(0, ge=0, description="onnxruntime threads per model; 0 = one per core, at most 4")
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object a line, with interview_id and node")
     partial_interval_s: float = Field(
         1.0, ge=0.25, le=10, description="Seconds between partial-caption decodes of an utterance (each re-decodes it whole)"
     )
