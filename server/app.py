@@ -23,7 +23,7 @@ from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
 from hrms_bridge.deliveries import DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
-from server import api, candidate_ws, hr_pages, hr_sessions, hr_ws, pages, wechat_oauth, whip
+from server import api, candidate_result, candidate_ws, hr_pages, hr_sessions, hr_ws, pages, wechat_oauth, whip
 from server.event_bus import LocalEventBus
 from server.faq import Faq
 from server.ice import advertise_host_addresses
@@ -51,6 +51,7 @@ ROUTES = [
     Route("/api/v1/interviews", idempotent(api.create_interview), methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}", api.get_interview, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/report", api.get_report, methods=["GET"]),
+    Route("/api/v1/interviews/{interview_id}/result", candidate_result.candidate_result, methods=["GET"]),
     Route("/api/v1/schemas/report", api.report_schema, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/cancel", hrms_api.cancel_interview, methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}/reschedule", hrms_api.reschedule_interview, methods=["POST"]),
@@ -125,9 +126,9 @@ def create_app(
         store.on_event = on_event
         scorer = AnswerScorer(scoring.embedder if scoring is not None else None)
         metrics = NodeMetrics()
+        metrics.watch(lambda: getattr(app.state, "services", None))
         bus = LocalEventBus()
         await bus.start()
-        metrics.watch(lambda: getattr(app.state, "services", None))
         faq = await asyncio.to_thread(Faq.load, embedder=scoring.embedder if scoring is not None else None)
         registry = SessionRegistry(
             settings, store, consumer or level_meter_consumer, scorer, bus, faq, observe_final_lag=metrics.final_transcript_lag.observe
