@@ -120,6 +120,7 @@ class QuestionMessage(_Message):
     index: int
     total: int
     question: Question
+    elapsed_s: float = 0.0  # how long it has been open: a page that reloads resumes the countdown, not restarts it
 
 
 class ChatReply(_Message):

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS interviews (
     status TEXT NOT NULL,
     current_question INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
-    invite_expires_at INTEGER NOT NULL
+    invite_expires_at INTEGER NOT NULL,
+    question_asked_at REAL
 );
 CREATE TABLE IF NOT EXISTS answers (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -126,6 +127,7 @@ ADDED_COLUMNS = [
     ("interviews", "job_id", "TEXT"),
     ("interviews", "candidate_id", "TEXT"),
     ("outbox_events", "subject", "TEXT"),
+    ("interviews", "question_asked_at", "REAL"),
 ]
 
 
@@ -159,6 +161,7 @@ def _interview_of(row: aiosqlite.Row) -> Interview:
         current_question=row["current_question"],
         created_at=row["created_at"],
         invite_expires_at=row["invite_expires_at"],
+        question_asked_at=row["question_asked_at"],
     )
 
 
@@ -271,15 +274,21 @@ class InterviewStore(SerialConnection):
         return _interview_of(row)
 
     async def update_progress(
-        self, interview_id: str, status: InterviewStatus, current_question: int, announce: Interview | None = None
+        self,
+        interview_id: str,
+        status: InterviewStatus,
+        current_question: int,
+        announce: Interview | None = None,
+        question_asked_at: float | None = None,
     ) -> None:
-        """Move the interview on; with `announce` (the interview as it now is) a status change is an outbox event too."""
+        """Move the interview on; with `announce` (the interview as it now is) a status change is an outbox event too.
+        `question_asked_at` (epoch seconds) when a new question went out, so a reloaded page does not get its time back."""
         events = []
         if announce is not None and status in STATUS_EVENTS:
             events.append((STATUS_EVENTS[status], interview_event(announce)))
         await self._write(
-            "UPDATE interviews SET status = ?, current_question = ? WHERE id = ?",
-            (status.value, current_question, interview_id),
+            "UPDATE interviews SET status = ?, current_question = ?, question_asked_at = COALESCE(?, question_asked_at) WHERE id = ?",
+            (status.value, current_question, question_asked_at, interview_id),
             events=events,
             tenant=announce.tenant if announce is not None else DEFAULT_TENANT,
         )

@@ -322,8 +322,9 @@ function tryPractice() {
 
 // ---- countdowns ----
 
-function countdown(question) {
-  const now = performance.now();
+// `elapsedS`: how long the question has been open on the server's clock (a reloaded page resumes its countdown).
+function countdown(question, elapsedS = 0) {
+  const now = performance.now() - elapsedS * 1000;
   return { thinkEnds: now + question.think_seconds * 1000, answerEnds: now + (question.think_seconds + question.answer_seconds) * 1000 };
 }
 
@@ -520,7 +521,7 @@ function onQuestion(message) {
   $("question-box").hidden = false;
   // The same question again (after a reconnect): keep its clock, the caption and what was typed.
   if (!same) {
-    state.countdown = countdown(message.question);
+    state.countdown = countdown(message.question, message.elapsed_s ?? 0);
     state.finalText = "";
     $("caption-final").textContent = $("caption-stable").textContent = $("caption-unstable").textContent = "";
     $("answer-text").value = "";
