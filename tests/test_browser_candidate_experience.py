@@ -17,9 +17,11 @@ from websockets.asyncio.client import connect
 
 from server.messages import ChatReply, Pong
 from tests.candidate_page import give_consent, start_interview
-from tests.conftest import API_KEY, LiveServer, make_settings, serving
+from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
 from tests.media_files import make_speech_wav
 from tests.test_browser_candidate import ARTIFACTS, CHROMIUM, chromium_flags
+from tests.test_wechat_oauth import serving_with
+from tests.wechat_fake import FakeWeChat, running
 
 WECHAT_ANDROID = (
     "Mozilla/5.0 (Linux; Android 12; Pixel 6 Build/SQ3A.220705.003; wv) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -476,3 +478,27 @@ async def test_chat_questions_reach_the_server_and_replies_show_with_their_sende
     assert (await page.locator("#chat-log li").all_inner_texts())[-1] == "HR Yes, notes are fine."
     await screenshot(page, "chat")
     await context.close()
+
+
+@pytest.mark.webrtc
+@pytest.mark.browser
+async def test_in_wechat_the_page_offers_the_wechat_profile_and_shows_the_avatar_once_shared(tmp_path: Path, browser: Browser) -> None:
+    async with running(FakeWeChat(free_port())) as wechat, serving_with(tmp_path, wechat) as server:
+        interview, token = await server.schedule()
+        context, page = await open_page(browser, WECHAT_ANDROID)
+        await page.goto(f"{server.url}/i/{token}")
+        # Offered, not forced: the page itself loads first (WeChat's rules forbid a login on opening).
+        await page.wait_for_selector("#wechat-login", state="visible")
+        assert await page.text_content("#wechat-login") == "Use my WeChat name and photo"  # an English job
+        assert (await page.get_attribute("#wechat-login", "href")).startswith("/wechat/oauth/start?token=")  # type: ignore[union-attr]
+        assert await page.is_hidden("#avatar")
+        await page.click("#wechat-login")
+        # Through the (local) WeChat consent and back to the invite, now with the shared avatar.
+        # (The browser keeps WeChat's "#wechat_redirect" fragment across the redirects back.)
+        await page.wait_for_url(re.compile(re.escape(f"{server.url}/i/{token}") + "(#.*)?$"))
+        await page.wait_for_function("window.interview.info && window.interview.info.avatar_url !== null")
+        assert await page.get_attribute("#avatar", "src") == wechat.user.headimgurl
+        assert await page.is_hidden("#wechat-login")
+        stored = await server.services.store.wechat_profile(interview.id)
+        assert stored is not None and stored["nickname"] == wechat.user.nickname
+        await context.close()

@@ -53,6 +53,11 @@ function render() {
   document.title = info ? `${info.job_title} · ${t("title")}` : t("title");
   $("job-title").textContent = info ? info.job_title : t("title");
   $("greeting").textContent = state.unreachable ? t("network_failed") : info ? t("greeting", { name: info.candidate_name }) : t("connecting");
+  $("avatar").hidden = !info?.avatar_url;
+  if (info?.avatar_url && $("avatar").getAttribute("src") !== info.avatar_url) $("avatar").src = info.avatar_url;
+  $("wechat-login").hidden = !info?.wechat_login_url;
+  if (info?.wechat_login_url) $("wechat-login").href = info.wechat_login_url;
+  $("wechat-login").textContent = t("wechat_login");
   $("device-title").textContent = t({ video: "device_title", voice: "device_title_voice", text: "device_title_text" }[mode]);
   $("device-intro").textContent = t({ video: "device_intro", voice: "device_intro_voice", text: "device_intro_text" }[mode]);
   $("device-check").textContent = t(mode === "video" ? "device_check" : "device_check_voice");

@@ -5,6 +5,7 @@ export const STRINGS = {
     title: "Video interview",
     connecting: "Connecting…",
     greeting: "Welcome, {name}.",
+    wechat_login: "Use my WeChat name and photo",
     other_language: "中文",
     other_language_label: "切换到中文",
 
@@ -107,6 +108,7 @@ export const STRINGS = {
     title: "视频面试",
     connecting: "正在连接…",
     greeting: "{name}，您好。",
+    wechat_login: "使用我的微信昵称和头像",
     other_language: "English",
     other_language_label: "Switch to English",
 
