@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import shutil
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -16,6 +18,7 @@ from server.hr_messages import DecisionRecorded
 from server.problems import Problem
 from server.schemas import Interview, InterviewStatus
 from server.services import Services, services_of
+from server.sessions import recordings_dir
 
 PROFILE_ID = r"^[A-Za-z0-9._:-]{1,128}$"
 PROFILE_MODELS: dict[str, type[BaseModel]] = {"jobs": JobProfile, "candidates": CandidateProfile}
@@ -89,6 +92,9 @@ async def delete_candidate(request: Request) -> Response:
     for interview_id in interviews:
         await services.registry.end_interview(interview_id)
     await services.store.erase_candidate(tenant, candidate_id, interviews)
+    # Their recordings too: files outside the database, removed once the rows that named them are gone.
+    for interview_id in interviews:
+        await asyncio.to_thread(shutil.rmtree, recordings_dir(services.settings, interview_id), ignore_errors=True)
     return Response(status_code=204)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import av
@@ -80,6 +81,7 @@ class MediaIngest:
         self.kinds: set[str] = set()
         self.latest_frame: VideoFrame | None = None  # the newest sampled frame, for HR's snapshots
         self.last_media_at = self._loop.time()  # loop time of the newest audio or video frame (or of the start)
+        self.audio_taps: list[Callable[[AudioChunk], None]] = []  # also fed every chunk (a recorder)
 
     def now_s(self) -> float:
         """Seconds on this session's media clock."""
@@ -121,6 +123,8 @@ class MediaIngest:
                     stats.audio_chunks += 1
                     stats.audio_seconds += chunk.duration_s
                     self.audio.put_nowait(chunk)
+                    for tap in self.audio_taps:
+                        tap(chunk)
         except MediaStreamError:
             pass
         finally:

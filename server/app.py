@@ -23,7 +23,7 @@ from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
 from hrms_bridge.deliveries import DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
-from server import api, candidate_result, candidate_ws, hr_pages, hr_sessions, hr_ws, pages, wechat_oauth, whip
+from server import api, candidate_result, candidate_ws, hr_pages, hr_sessions, hr_ws, pages, recordings_api, wechat_oauth, whip
 from server.event_bus import LocalEventBus
 from server.faq import Faq
 from server.ice import advertise_host_addresses
@@ -51,6 +51,8 @@ ROUTES = [
     Route("/api/v1/interviews", idempotent(api.create_interview), methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}", api.get_interview, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/report", api.get_report, methods=["GET"]),
+    Route("/api/v1/interviews/{interview_id}/recordings", recordings_api.list_recordings, methods=["GET"]),
+    Route("/api/v1/interviews/{interview_id}/recordings/{name}", recordings_api.get_recording, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/result", candidate_result.candidate_result, methods=["GET"]),
     Route("/api/v1/schemas/report", api.report_schema, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/cancel", hrms_api.cancel_interview, methods=["POST"]),

@@ -177,6 +177,7 @@ class InterviewDetail(_Live):
     current: AskedQuestion | None
     report: dict[str, Any] | None
     decisions: list[dict[str, Any]]
+    recordings: list[dict[str, Any]] = Field(default_factory=list)  # GET .../recordings/{name} with the API key
 
 
 class ReportReady(_Live):

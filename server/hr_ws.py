@@ -187,4 +187,5 @@ async def interview_detail(services: Services, tenant: str, interview_id: str) -
         current=live.asked_question() if live is not None else None,
         report=report.get("report") if report is not None else None,  # type: ignore[arg-type]
         decisions=await store.decisions(interview_id),
+        recordings=await store.recordings(interview_id),
     )

@@ -147,6 +147,12 @@ def openapi_document() -> dict[str, Any]:
             params=[endpoint_id], tag="Webhooks")},
         "/api/v1/webhooks/endpoints/{endpoint_id}/enable": {"post": _op(
             "Enable an endpoint a 410 disabled", {"200": _json(OBJECT) | {"description": "Enabled"}, **_problems(404)}, params=[endpoint_id], tag="Webhooks")},
+        "/api/v1/interviews/{interview_id}/recordings": {"get": _op(
+            "The interview's audio recordings (Opus in Ogg, one a media session) with where each starts on the interview's clock",
+            {"200": _json(OBJECT) | {"description": "recordings: name, starts_s, seconds, url"}, **_problems(404)}, params=[interview_id])},
+        "/api/v1/interviews/{interview_id}/recordings/{name}": {"get": _op(
+            "One recording", {"200": {"description": "audio/ogg", "content": {"audio/ogg": {"schema": {"type": "string", "format": "binary"}}}},
+                              **_problems(404)}, params=[interview_id, _path("name")])},
         "/api/v1/hr/sessions": {"post": _op(
             "A token for the HR dashboard's websocket (/ws/hr?token=...), valid 8 hours, so the API key stays out of URLs",
             {"201": _json(OBJECT) | {"description": "token, expires_at, tenant"}}, tag="HR dashboard")},

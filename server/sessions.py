@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
+from pathlib import Path
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 
 from media.ingest import MediaConfig, MediaIngest
+from media.recording import AudioRecorder
 from media.levels import LevelMeter
 from realtime_scoring.answer_scoring import AnswerScorer
 from realtime_scoring.pipeline import ScoringEngine, SessionConfig
@@ -41,6 +43,14 @@ class SessionContext:
 
 
 MediaConsumer = Callable[[MediaIngest, Emit, SessionContext], Awaitable[None]]
+
+def recordings_dir(settings: Settings, interview_id: str) -> Path:
+    return settings.data_dir / "recordings" / interview_id
+
+
+def recording_path(settings: Settings, interview_id: str, session: MediaSession) -> Path:
+    return recordings_dir(settings, interview_id) / f"{int(session.created_at)}-{session.id[:8]}.ogg"
+
 
 # A media session that has received nothing for this long may be replaced by a new publish of the same interview.
 STALE_MEDIA_S = 3.0
@@ -99,7 +109,13 @@ def scoring_consumer(engine: ScoringEngine, partial_interval_s: float = Transcri
 class MediaSession:
     """One WHIP resource: a receive-only peer connection, its media ingest and the consumer reading it."""
 
-    def __init__(self, live: LiveInterview, pc: RTCPeerConnection, ingest: MediaIngest) -> None:
+    def __init__(
+        self,
+        live: LiveInterview,
+        pc: RTCPeerConnection,
+        ingest: MediaIngest,
+        on_closed: Callable[[MediaSession], Awaitable[None]] | None = None,
+    ) -> None:
         self.id = uuid.uuid4().hex
         self.live = live
         self.pc = pc
@@ -111,6 +127,9 @@ class MediaSession:
         self._closing = False
         self._consumer: asyncio.Task[Any] | None = None
         self.replaced = False  # closed because a new publish of the same interview takes over
+        self.recorder: AudioRecorder | None = None
+        self.recording_starts_s = 0.0  # where the recording starts on the interview's clock
+        self._on_closed = on_closed  # the registry's bookkeeping, whoever closes the session
 
     @property
     def closing(self) -> bool:
@@ -158,8 +177,12 @@ class MediaSession:
             pending = [t for t in self._tasks if t is not current]
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+            if self.recorder is not None:
+                await self.recorder.close()
         finally:
             self.live.detach_media(self, state)
+            if self._on_closed is not None:
+                await self._on_closed(self)
             self._closed.set()
 
 
@@ -247,7 +270,7 @@ class SessionRegistry:
         offer_sdp, _ = self.candidate_policy.filter_sdp(offer_sdp)
 
         pc = RTCPeerConnection(configuration=self._rtc_configuration)
-        session = MediaSession(live, pc, MediaIngest(self.media_config))
+        session = MediaSession(live, pc, MediaIngest(self.media_config), on_closed=self._session_closed)
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -270,6 +293,10 @@ class SessionRegistry:
         answer = add_video_bitrate_hints(answer, self._settings.video_start_bitrate_kbps)
         self._media[session.id] = session
         live.attach_media(session)
+        if self._settings.recording:
+            session.recording_starts_s = live.now_s()
+            session.recorder = AudioRecorder(recording_path(self._settings, live.id, session))
+            session.ingest.audio_taps.append(session.recorder.write)
         session.start_consumer(self._consumer)
         session.spawn(self._expire_unconnected(session), "connect-timeout")
         return session, answer
@@ -281,11 +308,21 @@ class SessionRegistry:
             session.spawn(self.close_media(session, "failed"), "close")
 
     async def close_media(self, session: MediaSession, state: str = "closed") -> None:
+        await session.close(state)
+
+    async def _session_closed(self, session: MediaSession) -> None:
+        """A session closed (by the page, the interview's end, a failure or shutdown): count it, keep its recording."""
         if self._media.pop(session.id, None) is not None:
             for name, value in asdict(session.ingest.stats).items():
                 if isinstance(value, (int, float)):
                     self._closed_media_totals[name] = self._closed_media_totals.get(name, 0) + value
-        await session.close(state)
+        recorder = session.recorder
+        if recorder is not None and recorder.seconds > 0 and not recorder.failed:
+            try:
+                await self._store.add_recording(session.live.id, recorder.path.name, round(session.recording_starts_s, 3),
+                                                round(recorder.seconds, 3))
+            except Exception:  # noqa: BLE001 - the interview may have been erased meanwhile
+                logger.exception("media session %s: recording not registered", session.id)
 
     def media_totals(self) -> dict[str, float]:
         """Media counters of every session since this node started (closed ones and live ones)."""

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     model_dir: Path | None = Field(None, description="Prepared models; defaults to DATA_DIR/models")
     asset_dir: Path | None = Field(None, description="Browser libraries from the npm registry; defaults to DATA_DIR/assets")
     scoring: bool = Field(True, description="Run the models on live media; false = receive and meter only")
+    recording: bool = Field(True, description="Keep the candidate's audio (Opus, ~11 MB an hour) for HR to play back; erased with the candidate")
     emotion_analysis: bool = Field(True, description="Facial emotion inference; off = the model is not even loaded")
     device: Literal["auto", "cuda", "cpu"] = "auto"
     inference_threads: int = Field(0, ge=0, description="onnxruntime threads per model; 0 = one per core, at most 4")

@@ -105,6 +105,14 @@ CREATE TABLE IF NOT EXISTS idempotent_responses (
     created_at REAL NOT NULL,
     PRIMARY KEY (tenant, key)
 );
+CREATE TABLE IF NOT EXISTS recordings (
+    interview_id TEXT NOT NULL REFERENCES interviews(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    starts_s REAL NOT NULL,
+    seconds REAL NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (interview_id, name)
+);
 CREATE TABLE IF NOT EXISTS reports (
     interview_id TEXT PRIMARY KEY REFERENCES interviews(id) ON DELETE CASCADE,
     schema_version TEXT NOT NULL,
@@ -503,6 +511,17 @@ class InterviewStore(SerialConnection):
             events=[(EventType.REPORT_READY, event)],
             tenant=interview.tenant,
         )
+
+    async def add_recording(self, interview_id: str, name: str, starts_s: float, seconds: float) -> None:
+        await self._write(
+            "INSERT OR REPLACE INTO recordings (interview_id, name, starts_s, seconds, created_at) VALUES (?, ?, ?, ?, ?)",
+            (interview_id, name, starts_s, seconds, time.time()),
+        )
+
+    async def recordings(self, interview_id: str) -> list[dict[str, object]]:
+        """The interview's audio recordings (one a media session), in order, with where each starts on its clock."""
+        rows = await self._read("SELECT name, starts_s, seconds FROM recordings WHERE interview_id = ? ORDER BY starts_s", (interview_id,))
+        return [dict(row) for row in rows]
 
     async def report(self, interview_id: str) -> dict[str, object] | None:
         row = await self._read_one("SELECT data, created_at FROM reports WHERE interview_id = ?", (interview_id,))

@@ -128,6 +128,12 @@ async def test_hr_watches_a_live_interview_from_first_caption_to_report_and_deci
     assert state["interview"]["status"] == "completed"
     decisions = await server.services.store.decisions(interview.id)
     assert [d["decision"] for d in decisions] == ["advance"]
+    # The candidate's audio, for playback beside the transcript.
+    await hr.wait_for_selector("#recordings li", timeout=20_000)
+    await hr.click("#recordings li button")
+    await hr.wait_for_function(
+        "(() => { const a = document.querySelector('#recordings audio'); return a && a.duration > 5; })()", timeout=10_000
+    )
     await screenshot(hr, "report")
 
     await candidate.wait_for_selector("#result", state="visible", timeout=30_000)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import io
 import time
 from pathlib import Path
 
+import av
 import httpx
 import numpy as np
 import psutil
@@ -17,7 +19,7 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from loadtests.whip_client import WhipPublisher, WhipRejected
 from server.live_interview import ESCALATED
-from tests.conftest import LiveServer, make_settings, serving
+from tests.conftest import API_KEY, LiveServer, make_settings, serving
 from tests.media_files import best_envelope_correlation, read_wav_mono
 from tests.webrtc_helpers import CandidateSocket, CapturingConsumer, CountingTrack, wait_until
 
@@ -234,6 +236,36 @@ async def test_a_session_whose_media_stopped_is_replaced_by_a_new_publish(captur
         await first.close()
         if second is not None:
             await second.close()
+
+
+async def test_a_sessions_audio_is_recorded_for_hr_and_erased_with_the_candidate(live_server: LiveServer) -> None:
+    server = live_server
+    hr = {"X-API-Key": API_KEY}
+    await server.http.put(f"{server.url}/api/v1/candidates/cand-rec", json={"name": "Rec Candidate"}, headers=hr)
+    # Scheduled from the stored candidate, so erasing the candidate erases this interview.
+    created = await server.http.post(f"{server.url}/api/v1/interviews", headers=hr, json={
+        "job": {"title": "Backend engineer", "language": "en"}, "candidate_id": "cand-rec",
+        "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}]})
+    interview_id, token = created.json()["interview"]["id"], created.json()["invite_token"]
+    publisher = await publish(server, interview_id, token, [AudioStreamTrack()])
+    await asyncio.sleep(2.5)
+    await publisher.close()  # WHIP DELETE: the session closes and its recording is kept
+    base = f"{server.url}/api/v1/interviews/{interview_id}/recordings"
+    await wait_until(lambda: server.services.registry.media_sessions == 0, what="session closed")
+    listing = (await server.http.get(base, headers=hr)).json()["recordings"]
+    assert len(listing) == 1 and 1.5 < listing[0]["seconds"] < 4 and listing[0]["starts_s"] >= 0
+    audio = await server.http.get(server.url + listing[0]["url"], headers=hr)
+    assert audio.status_code == 200 and audio.headers["content-type"] == "audio/ogg"
+    with av.open(io.BytesIO(audio.content)) as container:
+        assert container.streams.audio[0].codec_context.name == "opus"
+        assert container.duration / 1e6 > 1.5
+    assert (await server.http.get(f"{base}/{listing[0]['name']}")).status_code == 401
+    assert (await server.http.get(f"{base}/../../secret_key", headers=hr)).status_code == 404
+    assert (await server.http.get(f"{base}/0-deadbeef.ogg", headers=hr)).status_code == 404
+
+    assert (await server.http.delete(f"{server.url}/api/v1/candidates/cand-rec", headers=hr)).status_code == 204
+    assert not (server.settings.data_dir / "recordings" / interview_id).exists()
+    assert (await server.http.get(server.url + listing[0]["url"], headers=hr)).status_code == 404
 
 
 async def test_trickle_patch_and_delete_follow_whip(live_server: LiveServer) -> None:

@@ -12,6 +12,7 @@ const TEXT = {
     cancelled: "cancelled", scheduled: "waiting", none: "none", face_absent: "face often absent", multiple_faces: "more than one face",
     face_present: "face visible", decided: "Decision recorded:", bad_key: "That API key was not accepted.",
     candidate: "candidate", faq: "FAQ", hr: "HR", system: "system", needs_reply: "needs a reply",
+    recordings: "Recordings", play: "Play", from_s: "from {s} s",
   },
   zh: {
     title: "面试", offline: "离线", online: "实时", sign_in: "登录", sign_out: "退出", api_key: "API 密钥",
@@ -23,6 +24,7 @@ const TEXT = {
     cancelled: "已取消", scheduled: "等待中", none: "无", face_absent: "经常不在画面中", multiple_faces: "出现多张人脸",
     face_present: "人脸可见", decided: "已记录决定：", bad_key: "API 密钥无效。",
     candidate: "候选人", faq: "常见问题", hr: "HR", system: "系统", needs_reply: "待回复",
+    recordings: "录音", play: "播放", from_s: "从第 {s} 秒起",
   },
 };
 let lang = localStorage.getItem("hr.lang") ?? (navigator.language.startsWith("zh") ? "zh" : "en");
@@ -31,7 +33,7 @@ const t = (key) => TEXT[lang][key] ?? TEXT.en[key] ?? key;
 // Exposed for support tooling and end-to-end tests.
 const state = (window.dashboard = {
   interviews: new Map(), selected: null, detail: null, messages: [], captions: { final: [], partial: "" },
-  answers: new Map(), faces: [], emotions: [], chat: [], report: null, socket: null, decisions: [],
+  answers: new Map(), faces: [], emotions: [], chat: [], report: null, socket: null, decisions: [], recordings: [],
 });
 let chart = null;
 let watchTimer = null;
@@ -146,6 +148,8 @@ function onMessage(m) {
     case "media":
       state.media = m.state;
       renderHeader();
+      // A session's recording is listed once the session has closed.
+      if (m.state === "closed" || m.state === "failed") setTimeout(() => loadRecordings(m.interview_id), 500);
       break;
     case "answer":
       state.answers.set(m.answer.index, m.answer);
@@ -172,6 +176,7 @@ function onMessage(m) {
     case "report":
       state.report = m.report;
       renderReport();
+      setTimeout(() => loadRecordings(m.interview_id), 1000);
       break;
     case "decision":
       state.decisions.push(m.decision);
@@ -183,7 +188,7 @@ function onMessage(m) {
 function select(id) {
   state.selected = id;
   Object.assign(state, { detail: null, current: null, media: null, captions: { final: [], partial: "" }, answers: new Map(),
-    faces: [], emotions: [], chat: [], report: null, decisions: [], snapshots: 0 });
+    faces: [], emotions: [], chat: [], report: null, decisions: [], snapshots: 0, recordings: [] });
   $("snapshot").hidden = true;
   $("no-video").hidden = false;
   renderJobs();
@@ -204,6 +209,7 @@ function loadDetail(d) {
   if (d.current) state.current = d.current;
   state.report = d.report;
   state.decisions = d.decisions;
+  state.recordings = d.recordings;
   renderDetail();
 }
 
@@ -261,6 +267,37 @@ function renderDetail() {
   renderEmotion();
   renderChat();
   renderReport();
+  renderRecordings();
+}
+
+async function loadRecordings(id) {
+  const response = await fetch(`/api/v1/interviews/${id}/recordings`, { headers: { "X-API-Key": sessionStorage.getItem("hr.apiKey") } });
+  if (!response.ok || id !== state.selected) return;
+  state.recordings = (await response.json()).recordings;
+  renderRecordings();
+}
+
+// Each session's audio; fetched with the API key when asked for, then played from memory.
+function renderRecordings() {
+  $("recordings-section").hidden = !state.recordings.length;
+  $("recordings").replaceChildren(...state.recordings.map((r) => {
+    const li = document.createElement("li");
+    li.dataset.name = r.name;
+    const label = document.createElement("span");
+    label.textContent = `${t("from_s").replace("{s}", Math.round(r.starts_s))} · ${Math.round(r.seconds)} s `;
+    const play = document.createElement("button");
+    play.type = "button";
+    play.textContent = t("play");
+    play.addEventListener("click", async () => {
+      const response = await fetch(r.url, { headers: { "X-API-Key": sessionStorage.getItem("hr.apiKey") } });
+      if (!response.ok) return;
+      const audio = Object.assign(document.createElement("audio"), { controls: true, src: URL.createObjectURL(await response.blob()) });
+      play.replaceWith(audio);
+      audio.play().catch(() => {});
+    });
+    li.append(label, play);
+    return li;
+  }));
 }
 
 function renderHeader() {
