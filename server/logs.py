@@ -74,6 +74,8 @@ def configure_logging(
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers[:] = []
         uvicorn_logger.propagate = True
+        uvicorn_logger.disabled = False
+        uvicorn_logger.setLevel(logging.NOTSET)  # the root's level (uvicorn.run may set its own after this)
 
 
 class InterviewContextMiddleware:
