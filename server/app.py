@@ -24,13 +24,15 @@ from hrms_bridge.deliveries import DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
 from server import api, candidate_ws, pages, whip
-from server.event_bus import LocalEventBus
+from server.event_bus import EventBus, LocalEventBus
 from server.ice import advertise_host_addresses
 from server.metrics import NodeMetrics
 from server.idempotency import idempotent
 from server.invites import InviteSigner
 from server.problems import EXCEPTION_HANDLERS
 from server.ratelimit import TenantRateLimit
+from server.redis_bus import RedisEventBus
+from server.redis_client import Keys, open_redis
 from server.services import Services
 from server.sessions import MediaConsumer, SessionRegistry, level_meter_consumer, scoring_consumer
 from server.settings import Settings
@@ -118,7 +120,10 @@ def create_app(
         store.on_event = on_event
         scorer = AnswerScorer(scoring.embedder if scoring is not None else None)
         metrics = NodeMetrics()
-        bus = LocalEventBus()
+        # With Redis the nodes form a cluster; without, everything stays in this process, as before.
+        redis_client = open_redis(settings) if settings.redis_url else None
+        keys = Keys(settings.redis_prefix)
+        bus: EventBus = RedisEventBus(redis_client, keys, settings.event_bus_queue) if redis_client else LocalEventBus()
         await bus.start()
         metrics.watch(lambda: getattr(app.state, "services", None))
         registry = SessionRegistry(
@@ -142,6 +147,8 @@ def create_app(
         finally:
             await registry.close_all()
             await bus.close()
+            if redis_client is not None:
+                await redis_client.aclose()
             # Whatever is still queued stays in the outbox for the next start.
             await dispatcher.close()
             await greenhouse_notifier.close()

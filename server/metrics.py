@@ -58,6 +58,10 @@ class _NodeCollector(Collector):
         for outcome, count in sorted(services.dispatcher.outcomes.items()):
             outcomes.add_metric([outcome], count)
         yield outcomes
+        for name in ("published", "dropped", "received"):
+            # Every bus counts what it published; the Redis bus also what it dropped and received.
+            if (count := getattr(services.bus, name, None)) is not None:
+                yield CounterMetricFamily(f"interview_bus_events_{name}", f"Live events {name} by this node's event bus", value=count)
 
 
 def _model_metrics(engine: ScoringEngine) -> Iterator[Metric]:
