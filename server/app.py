@@ -23,10 +23,11 @@ from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
 from hrms_bridge.deliveries import DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
-from server import api, candidate_ws, pages, whip
+from server import api, candidate_ws, nodes_api, pages, whip
 from server.event_bus import EventBus, LocalEventBus
 from server.ice import advertise_host_addresses
 from server.metrics import NodeMetrics
+from server.node_registry import NodeRegistry, node_topic
 from server.idempotency import idempotent
 from server.invites import InviteSigner
 from server.problems import EXCEPTION_HANDLERS
@@ -48,6 +49,8 @@ ROUTES = [
     Route("/metrics", api.metrics, methods=["GET"]),
     Route("/api/v1/stats", api.stats, methods=["GET"]),
     Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
+    Route("/api/v1/nodes", nodes_api.list_nodes, methods=["GET"]),
+    Route("/api/v1/nodes/{node_id}/drain", nodes_api.drain_node, methods=["POST"]),
     Route("/api/v1/interviews", idempotent(api.create_interview), methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}", api.get_interview, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/report", api.get_report, methods=["GET"]),
@@ -126,9 +129,23 @@ def create_app(
         bus: EventBus = RedisEventBus(redis_client, keys, settings.event_bus_queue) if redis_client else LocalEventBus()
         await bus.start()
         metrics.watch(lambda: getattr(app.state, "services", None))
-        registry = SessionRegistry(
-            settings, store, consumer or level_meter_consumer, scorer, observe_final_lag=metrics.final_transcript_lag.observe
+        node = NodeRegistry(
+            settings.node_id, settings.base_url, redis_client, keys, settings.node_heartbeat_s,
+            load=lambda: {"live_interviews": registry.live_interviews, "media_sessions": registry.media_sessions},
         )
+        registry = SessionRegistry(
+            settings, store, consumer or level_meter_consumer, scorer, observe_final_lag=metrics.final_transcript_lag.observe,
+            placement=node,
+        )
+        await node.start()
+
+        def on_node_request(message: dict[str, object]) -> None:
+            if message.get("type") == "drain":
+                logger.warning("node %s: draining, asked by node %s", settings.node_id, message.get("requested_by"))
+                node.drain()
+                node.beat_soon()
+
+        bus.subscribe(node_topic(settings.node_id), on_node_request)
         app.state.services = Services(
             settings=settings,
             store=store,
@@ -140,12 +157,14 @@ def create_app(
             destinations=destinations,
             metrics=metrics,
             bus=bus,
+            node=node,
             engine=scoring,
         )
         try:
             yield
         finally:
             await registry.close_all()
+            await node.close()
             await bus.close()
             if redis_client is not None:
                 await redis_client.aclose()

@@ -13,6 +13,7 @@ import uvicorn
 from realtime_scoring.models.manifest import ModelError, load_manifest, verified_files
 from realtime_scoring.models.prepare import prepare_all, run_check
 from server.app import create_app
+from server.draining_server import DrainingServer
 from server.invites import InviteSigner, make_invite
 from server.schemas import demo_spec
 from server.settings import Settings
@@ -50,13 +51,9 @@ def serve(args: argparse.Namespace) -> None:
     print(f"Demo interview: {url}", flush=True)
     configured = settings.api_keys or settings.tenants
     print("HR API keys: from INTERVIEW_API_KEYS / INTERVIEW_TENANTS" if configured else f"HR API key: in {settings.data_dir / 'api_key'}", flush=True)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        ws_max_size=WS_MAX_FRAME_BYTES,
-        log_level=args.log_level,
-    )
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, ws_max_size=WS_MAX_FRAME_BYTES, log_level=args.log_level)
+    DrainingServer(config, app, settings.drain_timeout_s).run()
 
 
 def models_prepare(args: argparse.Namespace) -> None:

@@ -15,10 +15,15 @@ from realtime_scoring.pipeline import ScoringEngine
 from server.event_bus import EventBus
 from server.invites import Invite, InviteSigner, make_invite
 from server.metrics import NodeMetrics
+from server.node_registry import NodeRegistry
+from server.problems import Problem
 from server.schemas import Interview, InterviewSpec
 from server.sessions import SessionRegistry
 from server.settings import Settings
 from server.store import InterviewStore
+
+
+DRAINING_RETRY_AFTER_S = 5  # a load balancer moves traffic off a draining node within a few health checks
 
 
 @dataclass
@@ -33,6 +38,7 @@ class Services:
     destinations: DestinationPolicy
     metrics: NodeMetrics
     bus: EventBus
+    node: NodeRegistry
     engine: ScoringEngine | None = None
 
     def new_invite(self, interview_id: str, ttl_hours: float | None = None) -> Invite:
@@ -50,6 +56,15 @@ class Services:
             spec, invite, interview_id=interview_id, tenant=tenant, job_id=job_id, candidate_id=candidate_id
         )
         return interview, invite
+
+
+    def refuse_if_draining(self, interview_id: str) -> None:
+        """A draining node takes no interview that is not already live on it: 503, so the client retries elsewhere."""
+        if self.node.draining and self.registry.find_live(interview_id) is None:
+            raise Problem(
+                503, "node_draining", f"node {self.node.node_id} is shutting down and takes no new interviews; retry (on another node)",
+                headers={"Retry-After": str(DRAINING_RETRY_AFTER_S)},
+            )
 
 
 def services_of(connection: HTTPConnection) -> Services:
