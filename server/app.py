@@ -31,7 +31,7 @@ from server.node_registry import NodeRegistry, node_topic
 from server.idempotency import idempotent
 from server.invites import InviteSigner
 from server.problems import EXCEPTION_HANDLERS
-from server.ratelimit import TenantRateLimit
+from server.ratelimit import RedisTokenBuckets, TenantRateLimit
 from server.redis_bus import RedisEventBus
 from server.redis_client import Keys, open_redis
 from server.services import Services
@@ -158,6 +158,9 @@ def create_app(
             metrics=metrics,
             bus=bus,
             node=node,
+            shared_rate_limit=(
+                RedisTokenBuckets(redis_client, keys, settings.hr_rate_limit_per_s, settings.hr_rate_limit_burst) if redis_client else None
+            ),
             engine=scoring,
         )
         try:

@@ -58,6 +58,11 @@ class _NodeCollector(Collector):
         for outcome, count in sorted(services.dispatcher.outcomes.items()):
             outcomes.add_metric([outcome], count)
         yield outcomes
+        if services.shared_rate_limit is not None:
+            yield CounterMetricFamily(
+                "interview_rate_limit_fallbacks", "HR API requests limited by this node's own bucket because Redis could not answer",
+                value=services.shared_rate_limit.fallbacks,
+            )
         for name in ("published", "dropped", "received"):
             # Every bus counts what it published; the Redis bus also what it dropped and received.
             if (count := getattr(services.bus, name, None)) is not None:

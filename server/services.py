@@ -17,6 +17,7 @@ from server.invites import Invite, InviteSigner, make_invite
 from server.metrics import NodeMetrics
 from server.node_registry import NodeRegistry
 from server.problems import Problem
+from server.ratelimit import RedisTokenBuckets
 from server.schemas import Interview, InterviewSpec
 from server.sessions import SessionRegistry
 from server.settings import Settings
@@ -39,6 +40,7 @@ class Services:
     metrics: NodeMetrics
     bus: EventBus
     node: NodeRegistry
+    shared_rate_limit: RedisTokenBuckets | None  # None: each node limits with its own buckets
     engine: ScoringEngine | None = None
 
     def new_invite(self, interview_id: str, ttl_hours: float | None = None) -> Invite:
