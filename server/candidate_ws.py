@@ -50,7 +50,7 @@ async def candidate_socket(websocket: WebSocket) -> None:
         if interview is None:
             raise Problem(404, "interview_not_found", f"no interview {interview_id!r}")
     except Problem as problem:
-        await _deny(websocket, problem)
+        await deny_handshake(websocket, problem)
         return
 
     await websocket.accept()
@@ -92,7 +92,7 @@ async def candidate_socket(websocket: WebSocket) -> None:
             await websocket.close(code=close_code)
 
 
-async def _deny(websocket: WebSocket, problem: Problem) -> None:
+async def deny_handshake(websocket: WebSocket, problem: Problem) -> None:
     """Refuse the handshake with an HTTP status where the server supports it, else close with 1008."""
     response = problem_response(problem.status, problem.code, problem.detail)
     try:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
+from frontend.vendor import VendorError, prepare_assets
 from realtime_scoring.models.manifest import ModelError, load_manifest, verified_files
 from realtime_scoring.models.prepare import prepare_all, run_check
 from server.app import create_app
@@ -47,6 +48,11 @@ def serve(args: argparse.Namespace) -> None:
             prepare_all(settings.models_path)
         except ModelError as exc:
             raise SystemExit(f"error: {exc}") from exc
+    try:
+        prepare_assets(settings.assets_path)
+    except (OSError, VendorError) as exc:
+        # The interview runs without them; only the HR dashboard's charts need them.
+        logging.getLogger(__name__).warning("browser libraries not prepared (%s): the HR dashboard shows no charts", exc)
     url = asyncio.run(demo_invite_url(settings))
     print(f"Demo interview: {url}", flush=True)
     configured = settings.api_keys or settings.tenants
@@ -65,6 +71,15 @@ def models_prepare(args: argparse.Namespace) -> None:
     except ModelError as exc:
         raise SystemExit(f"error: {exc}") from exc
     print(f"prepared in {model_dir}: {', '.join(names)}")
+
+
+def assets_prepare(args: argparse.Namespace) -> None:
+    settings = Settings()
+    try:
+        prepared = prepare_assets(settings.assets_path)
+    except (OSError, VendorError) as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    print(f"browser libraries in {settings.assets_path}: {', '.join(prepared) or 'already prepared'}")
 
 
 def models_verify(args: argparse.Namespace) -> None:
@@ -144,6 +159,9 @@ def main(argv: list[str] | None = None) -> None:
         sub.add_argument("names", nargs="*", help="models to handle (default: all in the manifest)")
         sub.add_argument("--model-dir", type=Path, help="model directory (INTERVIEW_MODEL_DIR)")
         sub.set_defaults(handler=handler)
+    assets_parser = commands.add_parser("assets", help="browser libraries for the pages, from the npm registry")
+    assets_commands = assets_parser.add_subparsers(dest="assets_command", required=True)
+    assets_commands.add_parser("prepare", help="fetch pinned packages, check their integrity, extract").set_defaults(handler=assets_prepare)
     replay_parser = commands.add_parser("replay", help="run the interview pipeline over a recording and write its report")
     replay_parser.add_argument("--interview", type=Path, required=True, help="INTERVIEW.json: the interview as the API returns it, or its spec")
     replay_parser.add_argument("--audio", type=Path, required=True, help="the candidate's answers (any format FFmpeg reads)")

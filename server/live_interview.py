@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from hrms_bridge.outbox import report_ready_data
 from media.levels import MediaLevels
+from media.snapshots import jpeg_snapshot
 from realtime_scoring.answer_scoring import AnswerScorer
 from realtime_scoring.conductor import AnswerEnd, InterviewConductor, RestoredAnswer
 from realtime_scoring.events import (
@@ -25,8 +27,25 @@ from realtime_scoring.events import (
 from realtime_scoring.matching import MatchResult, match_score
 from realtime_scoring.policy import PolicyConfig, QuestionPolicy
 from realtime_scoring.report import InterviewReport, QuestionReport, build_report, question_report
+from server.faq import Faq
+from server.event_bus import EventBus, Message, hr_topic, interview_topic
+from server.hr_messages import (
+    AskedQuestion,
+    EmotionSecond,
+    FaceSecond,
+    HrCaption,
+    HrChat,
+    HrMedia,
+    HrSpeech,
+    InterviewChanged,
+    InterviewSummary,
+    ReportReady,
+    ScoredAnswer,
+    Snapshot,
+)
 from server.messages import (
     Caption,
+    ChatReply,
     Completed,
     Hello,
     InterviewInfo,
@@ -74,6 +93,8 @@ class LiveInterview:
         pending_writes: set[asyncio.Future[None]],
         scorer: AnswerScorer,
         settings: Settings,
+        bus: EventBus,
+        faq: Faq | None = None,
         observe_final_lag: Callable[[float], None] | None = None,
     ) -> None:
         self.interview = interview
@@ -94,6 +115,13 @@ class LiveInterview:
         self._wall_origin = self._loop.time()
         self._timer: asyncio.Task[None] | None = None
         self._advance_task: asyncio.Task[None] | None = None
+        # HR dashboards on any node see this interview through the bus, and reach it through its topic.
+        self._bus = bus
+        self._faq = faq
+        self._hr_topic = hr_topic(interview.tenant)
+        self._unsubscribe_commands: Callable[[], None] | None = bus.subscribe(interview_topic(interview.id), self._on_command)
+        self._watched_until = 0.0
+        self._snapshots: asyncio.Task[None] | None = None
 
     def _new_conductor(self) -> InterviewConductor:
         i = self.interview
@@ -146,6 +174,57 @@ class LiveInterview:
         for subscriber in list(self._subscribers):
             subscriber(message)
 
+    def _to_hr(self, message: Any) -> None:
+        self._bus.publish(self._hr_topic, message.model_dump(mode="json"))
+
+    def summary(self) -> InterviewSummary:
+        return InterviewSummary.of(self.interview, self._settings.emotion_analysis)
+
+    def asked_question(self) -> AskedQuestion | None:
+        """The current question as HR sees it: with the policy's reason and the question planned after it."""
+        current, message = self.conductor.current, self.current_question()
+        if current is None or message is None:
+            return None
+        planned = self.conductor.planned_next()
+        return AskedQuestion(
+            interview_id=self.id, index=message.index, total=message.total, question=message.question,
+            reason=current.question.reason, next_planned=_page_question(planned) if planned is not None else None,
+        )
+
+    def _publish_question(self, question: QuestionMessage) -> None:
+        self.publish(question)
+        if (asked := self.asked_question()) is not None:
+            self._to_hr(asked)
+
+    def _on_command(self, message: Message) -> None:
+        """A message for this interview from a dashboard, maybe on another node."""
+        match message.get("type"):
+            case "watch":
+                # The dashboard that starts watching learns the current question from the node that knows it.
+                if (asked := self.asked_question()) is not None:
+                    self._to_hr(asked)
+                self._watched_until = self._loop.time() + WATCH_S
+                if self._snapshots is None or self._snapshots.done():
+                    self._snapshots = asyncio.ensure_future(self._send_snapshots())
+            case "chat.reply":
+                self.publish(ChatReply(sender="hr", text=str(message.get("text", ""))))
+
+    async def _send_snapshots(self) -> None:
+        """About one still a second while a dashboard watches and video flows."""
+        last_time = -1.0
+        while self._loop.time() < self._watched_until:
+            frame = self.media.ingest.latest_frame if self.media is not None else None
+            if frame is not None and frame.time_s != last_time:
+                last_time = frame.time_s
+                try:
+                    jpeg = await self._loop.run_in_executor(None, jpeg_snapshot, frame)
+                except Exception:  # noqa: BLE001 - a bad frame costs one still, never the interview
+                    logger.exception("interview %s: snapshot failed", self.id)
+                else:
+                    self._to_hr(Snapshot(interview_id=self.id, time_s=round(self._clock_base + frame.time_s, 3),
+                                         jpeg_base64=base64.b64encode(jpeg).decode("ascii")))
+            await asyncio.sleep(SNAPSHOT_INTERVAL_S)
+
     def hello(self) -> Hello:
         i = self.interview
         return Hello(
@@ -166,15 +245,7 @@ class LiveInterview:
         current = self.conductor.current
         if self.interview.status != InterviewStatus.IN_PROGRESS or current is None:
             return None
-        q = current.question
-        return QuestionMessage(
-            index=current.index,
-            total=self.interview.max_questions,
-            question=Question(
-                id=q.id, text=q.text, think_seconds=q.think_seconds, answer_seconds=q.answer_seconds,
-                competency=q.competency.value, difficulty=q.difficulty.value, follow_up=q.follow_up_of is not None,
-            ),
-        )
+        return QuestionMessage(index=current.index, total=self.interview.max_questions, question=_page_question(current.question))
 
     @property
     def waits_for_media(self) -> bool:
@@ -186,16 +257,15 @@ class LiveInterview:
         event = _shifted(event, self._clock_base)
         match event:
             case SpeechStarted(time_s=t):
-                self.publish(Speech(state="started", time_s=round(t, 3)))
+                self._publish_speech("started", t)
             case SpeechEnded(end_s=t):
-                self.publish(Speech(state="ended", time_s=round(t, 3)))
+                self._publish_speech("ended", t)
             case AnswerEnded(time_s=t):
-                self.publish(Speech(state="answer_ended", time_s=round(t, 3)))
+                self._publish_speech("answer_ended", t)
             case PartialTranscript():
-                self.publish(
-                    Caption(utterance=event.utterance, final=False, start_s=round(event.start_s, 3),
-                            end_s=round(event.until_s, 3), stable=event.stable, unstable=event.unstable)
-                )
+                caption = Caption(utterance=event.utterance, final=False, start_s=round(event.start_s, 3),
+                                  end_s=round(event.until_s, 3), stable=event.stable, unstable=event.unstable)
+                self._publish_caption(caption)
             case FacePresence():
                 data = {
                     "frames": event.frames,
@@ -205,14 +275,18 @@ class LiveInterview:
                     "multiple_faces": event.multiple_faces,
                 }
                 self._store_observation("face", event.start_s, event.end_s, data)
+                self._to_hr(FaceSecond(interview_id=self.id, start_s=round(event.start_s, 3), end_s=round(event.end_s, 3),
+                                       face_present=event.face_present, multiple_faces=event.multiple_faces,
+                                       max_faces=event.max_faces))
             case EmotionSummary():
                 data = {"dominant": event.dominant, "probabilities": dict(event.probabilities)}
                 self._store_observation("emotion", event.start_s, event.end_s, data)
+                self._to_hr(EmotionSecond(interview_id=self.id, start_s=round(event.start_s, 3), end_s=round(event.end_s, 3),
+                                          dominant=event.dominant, probabilities=dict(event.probabilities)))
             case FinalTranscript():
-                self.publish(
-                    Caption(utterance=event.utterance, final=True, start_s=round(event.start_s, 3),
-                            end_s=round(event.end_s, 3), stable=event.text, language=event.language)
-                )
+                caption = Caption(utterance=event.utterance, final=True, start_s=round(event.start_s, 3),
+                                  end_s=round(event.end_s, 3), stable=event.text, language=event.language)
+                self._publish_caption(caption)
                 if event.text:
                     self._store_final(event)
                 if self._observe_final_lag is not None and self.media is not None:
@@ -232,6 +306,19 @@ class LiveInterview:
             self.conductor.observe(event)
             if isinstance(event, (AnswerEnded, AnalysisProgress)):
                 self._schedule_advance()
+
+    def _publish_speech(self, state: str, time_s: float) -> None:
+        self.publish(Speech(state=state, time_s=round(time_s, 3)))  # type: ignore[arg-type]
+        self._to_hr(HrSpeech(interview_id=self.id, state=state, time_s=round(time_s, 3)))  # type: ignore[arg-type]
+
+    def _publish_caption(self, caption: Caption) -> None:
+        self.publish(caption)
+        self._to_hr(HrCaption(interview_id=self.id, **caption.model_dump(include={
+            "utterance", "final", "start_s", "end_s", "stable", "unstable"})))
+
+    def _publish_media(self, state: str) -> None:
+        self.publish(MediaState(state=state))  # type: ignore[arg-type]
+        self._to_hr(HrMedia(interview_id=self.id, state=state))
 
     def _spawn_store(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -261,7 +348,7 @@ class LiveInterview:
         # The new session's media clock starts at zero now: continue the interview clock from here.
         self._clock_base = self.now_s()
         self.media = session
-        self.publish(MediaState(state="connecting"))
+        self._publish_media("connecting")
 
     def detach_media(self, session: MediaSession, state: str) -> None:
         if self.media is session:
@@ -270,16 +357,16 @@ class LiveInterview:
             self.media = None
             # Without media nothing settles any more: "done" and time limits decide on their own.
             self.conductor.media_clock = False
-            self.publish(MediaState(state=state))  # type: ignore[arg-type]
+            self._publish_media(state)
         self.release_if_idle()
 
     async def on_media_connected(self, session: MediaSession) -> None:
         if self.media is not session:
             return
-        self.publish(MediaState(state="connected"))
+        self._publish_media("connected")
         # A reconnect mid-interview gets the current question again.
         if not await self._start() and (question := self.current_question()) is not None:
-            self.publish(question)
+            self._publish_question(question)
 
     async def choose_mode(self, mode: str) -> None:
         """A lighter mode than scheduled (video -> voice -> text), only before the first question."""
@@ -312,7 +399,7 @@ class LiveInterview:
                 await self._set_progress(InterviewStatus.COMPLETED, len(self.conductor.history))
                 await self._write_report()
         if (question := self.current_question()) is not None:
-            self.publish(question)
+            self._publish_question(question)
         return True
 
     async def answer_done(self, question_id: str) -> None:
@@ -327,7 +414,22 @@ class LiveInterview:
         await self._store.record_answer(self.id, question_id, "text", text)
 
     async def chat(self, text: str) -> None:
-        await self._store.record_answer(self.id, self._current_question_id(), "chat", text)
+        """A candidate's question: answered from the FAQ when it covers it, else passed to HR's dashboard."""
+        question_id = self._current_question_id()
+        await self._store.record_answer(self.id, question_id, "chat", text)
+        answer = None
+        if self._faq is not None:
+            answer = await _in_executor(lambda: self._faq.answer(text, self.interview.language))  # type: ignore[union-attr]
+        self._to_hr(HrChat(interview_id=self.id, sender="candidate", text=text, escalated=answer is None))
+        if answer is not None:
+            reply = ChatReply(sender="faq", text=answer.text)
+            kind = "chat.faq"
+        else:
+            reply = ChatReply(sender="system", text=ESCALATED[self.interview.language], escalated=True)
+            kind = "chat.system"
+        await self._store.record_answer(self.id, question_id, kind, reply.text)
+        self.publish(reply)
+        self._to_hr(HrChat(interview_id=self.id, sender=reply.sender, text=reply.text, escalated=reply.escalated))
 
     def _require_current(self, question_id: str) -> QuestionMessage:
         current = self.current_question()
@@ -355,6 +457,7 @@ class LiveInterview:
             for record in records:
                 report = question_report(record)
                 await self._store.record_scored_answer(self.id, record.index, record.question.id, report.model_dump_json())
+                self._to_hr(ScoredAnswer(interview_id=self.id, answer=report.model_dump(mode="json")))
             if not records:
                 return
             if self.conductor.finished:
@@ -371,7 +474,7 @@ class LiveInterview:
             if self.media is not None:
                 await self.media.close("closed")
         elif (question := self.current_question()) is not None:
-            self.publish(question)
+            self._publish_question(question)
 
     def _arm_timer(self) -> None:
         """The answer time limit on the wall clock, for when no media clock decides it (text mode, media lost)."""
@@ -403,12 +506,14 @@ class LiveInterview:
         report_json = report.model_dump_json()
         event = report_ready_data(self.id, report_json, self._settings.base_url, self._settings.webhook_max_inline_bytes)
         await self._store.save_report(self.interview, report.schema_version, report_json, event)
+        self._to_hr(ReportReady(interview_id=self.id, report=report.model_dump(mode="json")))
 
     async def _set_progress(self, status: InterviewStatus, current_question: int) -> None:
         updated = self.interview.model_copy(update={"status": status, "current_question": current_question})
         changed = status != self.interview.status
         await self._store.update_progress(self.id, status, current_question, announce=updated if changed else None)
         self.interview = updated
+        self._to_hr(InterviewChanged(interview=self.summary()))
 
     def stop(self) -> None:
         """The interview was cancelled or erased: no more questions, and tell the page."""
@@ -418,7 +523,8 @@ class LiveInterview:
         self.conductor.current = None
         self.interview = self.interview.model_copy(update={"status": InterviewStatus.CANCELLED})
         self.publish(Completed(reason="cancelled"))
-        self._on_idle(self)
+        self._to_hr(InterviewChanged(interview=self.summary()))
+        self._release()
 
     def release_if_idle(self) -> None:
         """Drop this interview from the registry once nothing on this node uses it."""
@@ -426,11 +532,33 @@ class LiveInterview:
             # A candidate who left resumes where they were: the next LiveInterview restores the flow and re-arms it.
             if self._timer is not None:
                 self._timer.cancel()
-            self._on_idle(self)
+            self._release()
+
+    def _release(self) -> None:
+        if self._unsubscribe_commands is not None:
+            self._unsubscribe_commands()
+            self._unsubscribe_commands = None
+        if self._snapshots is not None:
+            self._snapshots.cancel()
+        self._on_idle(self)
 
 
 # The wall-clock limit fires a little after the media-clock one, which decides when media flows.
 TIME_LIMIT_GRACE_S = 2.0
+ESCALATED = {
+    "en": "I have passed your question to the hiring team; their answer will appear here. You can carry on meanwhile.",
+    "zh": "您的问题已转给招聘团队，他们的回复会显示在这里。您可以先继续面试。",
+}
+# A dashboard renews its watch every few seconds; snapshots stop this long after the last renewal.
+WATCH_S = 15.0
+SNAPSHOT_INTERVAL_S = 1.0
+
+
+def _page_question(planned: Any) -> Question:
+    return Question(
+        id=planned.id, text=planned.text, think_seconds=planned.think_seconds, answer_seconds=planned.answer_seconds,
+        competency=planned.competency.value, difficulty=planned.difficulty.value, follow_up=planned.follow_up_of is not None,
+    )
 
 
 async def _in_executor(function: Callable[[], T]) -> T:

@@ -147,6 +147,9 @@ def openapi_document() -> dict[str, Any]:
             params=[endpoint_id], tag="Webhooks")},
         "/api/v1/webhooks/endpoints/{endpoint_id}/enable": {"post": _op(
             "Enable an endpoint a 410 disabled", {"200": _json(OBJECT) | {"description": "Enabled"}, **_problems(404)}, params=[endpoint_id], tag="Webhooks")},
+        "/api/v1/hr/sessions": {"post": _op(
+            "A token for the HR dashboard's websocket (/ws/hr?token=...), valid 8 hours, so the API key stays out of URLs",
+            {"201": _json(OBJECT) | {"description": "token, expires_at, tenant"}}, tag="HR dashboard")},
         "/api/v1/webhooks/deliveries": {"get": _op(
             "Deliveries with their attempts (status=dead: the dead letters)", {"200": _json(OBJECT) | {"description": "Deliveries"}, **_problems(422)},
             params=[{"name": "status", "in": "query", "required": False, "schema": {"type": "string", "enum": ["pending", "delivered", "dead"]}},

@@ -12,7 +12,8 @@ from hrms_bridge.deliveries import DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
 from realtime_scoring.pipeline import ScoringEngine
-from server.event_bus import EventBus
+from server.event_bus import EventBus, hr_topic
+from server.hr_messages import InterviewChanged, InterviewSummary
 from server.invites import Invite, InviteSigner, make_invite
 from server.metrics import NodeMetrics
 from server.node_registry import NodeRegistry
@@ -57,7 +58,13 @@ class Services:
         interview = await self.store.create_interview(
             spec, invite, interview_id=interview_id, tenant=tenant, job_id=job_id, candidate_id=candidate_id
         )
+        self.announce(interview)
         return interview, invite
+
+    def announce(self, interview: Interview) -> None:
+        """Tell the tenant's dashboards (on every node) that an interview changed."""
+        summary = InterviewSummary.of(interview, self.settings.emotion_analysis)
+        self.bus.publish(hr_topic(interview.tenant), InterviewChanged(interview=summary).model_dump(mode="json"))
 
 
     def refuse_if_draining(self, interview_id: str) -> None:

@@ -18,6 +18,8 @@ from media.levels import LevelMeter
 from realtime_scoring.answer_scoring import AnswerScorer
 from realtime_scoring.pipeline import ScoringEngine, SessionConfig
 from realtime_scoring.transcription import TranscriptionConfig
+from server.event_bus import EventBus
+from server.faq import Faq
 from server.ice import RemoteCandidatePolicy, rtc_configuration
 from server.live_interview import InterviewFlowError, LiveInterview
 from server.peers import add_video_bitrate_hints, answer_offer
@@ -179,11 +181,15 @@ class SessionRegistry:
         store: InterviewStore,
         consumer: MediaConsumer,
         scorer: AnswerScorer,
+        bus: EventBus,
+        faq: Faq | None = None,
         observe_final_lag: Callable[[float], None] | None = None,
         placement: Placement | None = None,
     ) -> None:
         self._settings = settings
         self._placement = placement
+        self._bus = bus
+        self._faq = faq
         self._observe_final_lag = observe_final_lag
         self._scorer = scorer
         self._store = store
@@ -211,7 +217,7 @@ class SessionRegistry:
         live = self._live.get(interview.id)
         if live is None:
             live = LiveInterview(
-                interview, self._store, self._forget_live, self._pending_writes, self._scorer, self._settings,
+                interview, self._store, self._forget_live, self._pending_writes, self._scorer, self._settings, self._bus, self._faq,
                 observe_final_lag=self._observe_final_lag,
             )
             self._live[interview.id] = live

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     public_url: str | None = Field(None, description="Base URL in invite links; defaults to http://host:port")
     data_dir: Path = Path("data")
     model_dir: Path | None = Field(None, description="Prepared models; defaults to DATA_DIR/models")
+    asset_dir: Path | None = Field(None, description="Browser libraries from the npm registry; defaults to DATA_DIR/assets")
     scoring: bool = Field(True, description="Run the models on live media; false = receive and meter only")
     emotion_analysis: bool = Field(True, description="Facial emotion inference; off = the model is not even loaded")
     device: Literal["auto", "cuda", "cpu"] = "auto"
@@ -124,6 +125,11 @@ class Settings(BaseSettings):
     @property
     def models_path(self) -> Path:
         return self.model_dir or self.data_dir / "models"
+
+    @property
+    def assets_path(self) -> Path:
+        """Browser libraries fetched from the npm registry (frontend/vendor.py), served under /vendor/."""
+        return self.asset_dir or self.data_dir / "assets"
 
     @property
     def media(self) -> MediaConfig:

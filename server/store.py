@@ -141,6 +141,20 @@ def _short_link_insert(invite: Invite, interview_id: str) -> tuple[str, tuple[ob
     )
 
 
+def _interview_of(row: aiosqlite.Row) -> Interview:
+    return Interview(
+        **json.loads(row["spec"]),
+        id=row["id"],
+        tenant=row["tenant"],
+        job_id=row["job_id"],
+        candidate_id=row["candidate_id"],
+        status=InterviewStatus(row["status"]),
+        current_question=row["current_question"],
+        created_at=row["created_at"],
+        invite_expires_at=row["invite_expires_at"],
+    )
+
+
 def interview_event(interview: Interview, invite: Invite | None = None) -> dict[str, Any]:
     """What interview.* events say about an interview (with the candidate's links when it is (re)scheduled)."""
     links = {"invite_url": invite.invite_url, "short_url": invite.short_url} if invite is not None else {}
@@ -247,17 +261,7 @@ class InterviewStore(SerialConnection):
         row = await self._read_one("SELECT * FROM interviews WHERE id = ?", (interview_id,))
         if row is None or (tenant is not None and row["tenant"] != tenant):
             return None
-        return Interview(
-            **json.loads(row["spec"]),
-            id=row["id"],
-            tenant=row["tenant"],
-            job_id=row["job_id"],
-            candidate_id=row["candidate_id"],
-            status=InterviewStatus(row["status"]),
-            current_question=row["current_question"],
-            created_at=row["created_at"],
-            invite_expires_at=row["invite_expires_at"],
-        )
+        return _interview_of(row)
 
     async def update_progress(
         self, interview_id: str, status: InterviewStatus, current_question: int, announce: Interview | None = None
@@ -398,6 +402,11 @@ class InterviewStore(SerialConnection):
             query += " AND job_id = ?"
             params.append(job_id)
         return [dict(row) for row in await self._read(query + " ORDER BY created_at", params)]
+
+    async def recent_interviews(self, tenant: str, limit: int = 500) -> list[Interview]:
+        """The tenant's newest interviews, newest first (the HR dashboard's list)."""
+        rows = await self._read("SELECT * FROM interviews WHERE tenant = ? ORDER BY created_at DESC LIMIT ?", (tenant, limit))
+        return [_interview_of(row) for row in rows]
 
     async def erase_candidate(self, tenant: str, candidate_id: str, interview_ids: list[str]) -> None:
         """Everything about a candidate: profile, interviews with all they recorded, and the queued events that carry

@@ -132,15 +132,30 @@ async def test_answer_before_the_interview_starts_gets_not_in_progress(live_serv
         assert await ping_pong(ws) == {"v": 1, "type": "pong"}
 
 
-async def test_chat_is_recorded_as_an_answer(live_server: LiveServer) -> None:
+async def test_chat_the_faq_covers_is_answered_from_it_and_recorded(live_server: LiveServer) -> None:
     interview, token = await live_server.schedule()
     async with connect(ws_url(live_server, interview.id, token)) as ws:
         await receive_json(ws)  # hello
-        await ws.send(json.dumps({"v": 1, "type": "chat", "text": "Can you hear me?"}))
-        assert await ping_pong(ws) == {"v": 1, "type": "pong"}
+        await ws.send(json.dumps({"v": 1, "type": "chat", "text": "Can I reschedule this interview?"}))
+        reply = await receive_json(ws)
+        assert reply["type"] == "chat" and reply["sender"] == "faq" and not reply["escalated"]
+        assert "same link" in reply["text"]
     state = await live_server.interview_state(interview.id)
     # Before the interview starts there is no current question to file it under.
-    assert [(a["question_id"], a["kind"], a["text"]) for a in state["answers"]] == [("", "chat", "Can you hear me?")]
+    assert [(a["question_id"], a["kind"]) for a in state["answers"]] == [("", "chat"), ("", "chat.faq")]
+    assert state["answers"][0]["text"] == "Can I reschedule this interview?"
+
+
+async def test_chat_the_faq_does_not_cover_is_escalated_to_hr(live_server: LiveServer) -> None:
+    interview, token = await live_server.schedule(language="zh")
+    async with connect(ws_url(live_server, interview.id, token)) as ws:
+        await receive_json(ws)  # hello
+        await ws.send(json.dumps({"v": 1, "type": "chat", "text": "这个职位的薪资是多少？"}))
+        reply = await receive_json(ws)
+        assert reply["type"] == "chat" and reply["sender"] == "system" and reply["escalated"]
+        assert "招聘团队" in reply["text"]
+    state = await live_server.interview_state(interview.id)
+    assert [a["kind"] for a in state["answers"]] == ["chat", "chat.system"]
 
 
 # Bad messages
