@@ -23,6 +23,7 @@ from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
 from hrms_bridge.deliveries import DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
+from hrms_bridge.stream import StreamWebhookDispatcher, WebhookStream
 from server import api, candidate_ws, hr_pages, hr_sessions, hr_ws, nodes_api, pages, whip
 from server.event_bus import EventBus, LocalEventBus
 from server.faq import Faq
@@ -112,7 +113,18 @@ def create_app(
         store = await InterviewStore.open(database)
         deliveries = await DeliveryStore.open(database)
         destinations = DestinationPolicy(settings.webhook_allow_http, settings.webhook_allow_private_addresses)
-        dispatcher = WebhookDispatcher(deliveries, destinations, settings.webhook_retry_schedule_s, settings.webhook_timeout_s)
+        # With Redis the nodes form a cluster; without, everything stays in this process, as before.
+        redis_client = open_redis(settings) if settings.redis_url else None
+        keys = Keys(settings.redis_prefix)
+        dispatcher: WebhookDispatcher
+        if redis_client is not None:
+            stream = WebhookStream(redis_client, keys.webhook_stream(), settings.node_id, settings.webhook_stream_lease_s)
+            dispatcher = StreamWebhookDispatcher(
+                deliveries, destinations, settings.webhook_retry_schedule_s, settings.webhook_timeout_s, stream,
+                settings.webhook_stream_lease_s,
+            )
+        else:
+            dispatcher = WebhookDispatcher(deliveries, destinations, settings.webhook_retry_schedule_s, settings.webhook_timeout_s)
         dispatcher.start()
         greenhouse_notifier = await GreenhouseNotifier.open(
             database, destinations, settings.webhook_retry_schedule_s, settings.webhook_timeout_s
@@ -127,9 +139,6 @@ def create_app(
         store.on_event = on_event
         scorer = AnswerScorer(scoring.embedder if scoring is not None else None)
         metrics = NodeMetrics()
-        # With Redis the nodes form a cluster; without, everything stays in this process, as before.
-        redis_client = open_redis(settings) if settings.redis_url else None
-        keys = Keys(settings.redis_prefix)
         bus: EventBus = RedisEventBus(redis_client, keys, settings.event_bus_queue) if redis_client else LocalEventBus()
         await bus.start()
         metrics.watch(lambda: getattr(app.state, "services", None))

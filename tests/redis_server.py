@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class RedisServer:
@@ -23,7 +28,7 @@ class RedisServer:
             pytest.fail("redis-server is not installed: Redis tests need it (apt-get install redis-server; scripts/test.sh does)")
         self.binary = binary
         self.workdir = workdir
-        self.port = port or free_port()
+        self.port = port or _free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

@@ -12,7 +12,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
+from tests.conftest import API_KEY, free_port, make_settings, serving
 from tests.test_webhook_kill import start_server, wait_healthy
 
 HR = {"X-API-Key": API_KEY}

@@ -11,7 +11,7 @@ from websockets.asyncio.client import connect
 
 from server.redis_client import Keys
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
-from tests.redis_server import RedisServer, redis_server  # noqa: F401 - fixture
+from tests.redis_server import RedisServer
 from tests.test_redis_bus import client_for, eventually, until
 
 HR = {"X-API-Key": API_KEY}

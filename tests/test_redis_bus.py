@@ -15,7 +15,7 @@ from server.redis_bus import RedisEventBus
 from server.redis_client import Keys
 from server.settings import Settings
 from server.redis_client import open_redis
-from tests.redis_server import RedisServer, redis_server  # noqa: F401 - fixture
+from tests.redis_server import RedisServer
 
 KEYS = Keys("test:")
 
@@ -41,13 +41,13 @@ async def eventually(check: Callable[[], Awaitable[object]], timeout: float = 15
         await asyncio.sleep(0.05)
 
 
-async def subscribers(client: redis.Redis, topic: str) -> int:
-    return dict(await client.pubsub_numsub(KEYS.channel(topic)))[KEYS.channel(topic).encode()]
+async def subscribers(client: redis.Redis, topic: str, keys: Keys = KEYS) -> int:
+    return dict(await client.pubsub_numsub(keys.channel(topic)))[keys.channel(topic).encode()]
 
 
-async def until_subscribed(client: redis.Redis, topic: str, count: int = 1) -> None:
+async def until_subscribed(client: redis.Redis, topic: str, count: int = 1, keys: Keys = KEYS) -> None:
     async def check() -> bool:
-        return await subscribers(client, topic) == count
+        return await subscribers(client, topic, keys) == count
 
     await eventually(check)
 
