@@ -21,7 +21,7 @@ HR = {"X-API-Key": API_KEY}
 INTERVIEWS = 3
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(data_dir: Path, port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "INTERVIEW_DATA_DIR": str(data_dir),
@@ -32,6 +32,7 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         "INTERVIEW_WEBHOOK_ALLOW_HTTP": "true",
         "INTERVIEW_WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",
         "INTERVIEW_WEBHOOK_RETRY_SCHEDULE_S": ",".join(["0.3"] * 40),
+        **(extra_env or {}),
     }
     return subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--log-level", "warning"], env=env,
                             stdout=subprocess.DEVNULL, stderr=open(data_dir.parent / "server.log", "ab"))
