@@ -27,6 +27,7 @@ from server.redis_client import Keys
 logger = logging.getLogger(__name__)
 
 BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+SEND_BATCH = 256
 READ_SLICE_S = 0.1  # how long the reader waits for a message before it looks at subscription changes
 
 
@@ -82,12 +83,18 @@ class RedisEventBus:
     async def _send_forever(self) -> None:
         failures = 0
         while True:
-            topic, data = await self._queue.get()
+            batch = [await self._queue.get()]
+            # Whatever queued up meanwhile goes in the same round trip: a busy node is not held to one event per RTT.
+            while len(batch) < SEND_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             try:
-                await self._client.publish(self._keys.channel(topic), data)
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for topic, data in batch:
+                        pipe.publish(self._keys.channel(topic), data)
+                    await pipe.execute()
             except (RedisError, OSError) as exc:
-                # Whatever waited during the outage is stale by the time Redis is back: drop it with this one.
-                self.dropped += 1 + self._queue.qsize()
+                # Whatever waited during the outage is stale by the time Redis is back: drop it with this batch.
+                self.dropped += len(batch) + self._queue.qsize()
                 while not self._queue.empty():
                     self._queue.get_nowait()
                 if failures == 0:
@@ -95,9 +102,9 @@ class RedisEventBus:
                 await asyncio.sleep(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)])
                 failures += 1
                 continue
-            self.published += 1
+            self.published += len(batch)
             if failures:
-                logger.warning("event bus: Redis is back after %d failed publishes", failures)
+                logger.warning("event bus: Redis is back after %d failed sends", failures)
                 failures = 0
 
     async def _read_forever(self) -> None:
