@@ -143,6 +143,8 @@ class ServerProcess:
         }
         if model_dir is not None:
             env["INTERVIEW_MODEL_DIR"] = str(model_dir)
+        # The dashboard's browser libraries, if prepared here; the load test needs none of them.
+        env.setdefault("INTERVIEW_ASSET_DIR", str(Path("data/assets").resolve()))
         self.process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--log-level", "warning"], env=env,
                                         stdout=subprocess.DEVNULL)
         self.ps = psutil.Process(self.process.pid)

@@ -79,10 +79,15 @@ class MediaIngest:
         self._sampler = FrameSampler(config.video_sample_fps, config.video_max_side)
         self.kinds: set[str] = set()
         self.latest_frame: VideoFrame | None = None  # the newest sampled frame, for HR's snapshots
+        self.last_media_at = self._loop.time()  # loop time of the newest audio or video frame (or of the start)
 
     def now_s(self) -> float:
         """Seconds on this session's media clock."""
         return self._loop.time() - self._origin
+
+    def silent_for_s(self) -> float:
+        """Seconds since the last frame arrived (a dropped network stops them long before ICE gives up)."""
+        return self._loop.time() - self.last_media_at
 
     @property
     def stats(self) -> MediaStats:
@@ -109,6 +114,7 @@ class MediaIngest:
             while True:
                 frame = await track.recv()
                 stats.audio_frames += 1
+                self.last_media_at = self._loop.time()
                 # Resampling a 20 ms frame costs tens of microseconds: cheaper
                 # on the loop than a thread hop.
                 for chunk in self._chunker.push(frame, self.now_s()):
@@ -128,6 +134,7 @@ class MediaIngest:
             while True:
                 frame = await track.recv()
                 stats.video_frames += 1
+                self.last_media_at = self._loop.time()
                 stats.video_width, stats.video_height = frame.width, frame.height
                 now, pts = self.now_s(), self._pts_s(frame)
                 if pts is None:

@@ -11,6 +11,8 @@ missing=()
 for tool in chromium:chromium ffmpeg:ffmpeg espeak-ng:espeak-ng sox:sox ip:iproute2 redis-server:redis-server; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
+# Chinese glyphs for the pages' screenshots (the Chinese UI renders as boxes without a CJK font).
+[ -d /usr/share/fonts/truetype/wqy ] || missing+=(fonts-wqy-zenhei)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"
   sudo_if_needed apt-get update -qq

@@ -24,10 +24,11 @@ from hrms_bridge.deliveries import DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
 from hrms_bridge.stream import StreamWebhookDispatcher, WebhookStream
-from server import api, candidate_ws, hr_pages, hr_sessions, hr_ws, nodes_api, pages, whip
+from server import api, candidate_result, candidate_ws, hr_pages, hr_sessions, hr_ws, nodes_api, pages, wechat_oauth, whip
 from server.event_bus import EventBus, LocalEventBus
 from server.faq import Faq
 from server.ice import advertise_host_addresses
+from server.logs import InterviewContextMiddleware
 from server.metrics import NodeMetrics
 from server.node_registry import NodeRegistry, node_topic
 from server.idempotency import idempotent
@@ -56,6 +57,7 @@ ROUTES = [
     Route("/api/v1/interviews", idempotent(api.create_interview), methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}", api.get_interview, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/report", api.get_report, methods=["GET"]),
+    Route("/api/v1/interviews/{interview_id}/result", candidate_result.candidate_result, methods=["GET"]),
     Route("/api/v1/schemas/report", api.report_schema, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/cancel", hrms_api.cancel_interview, methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}/reschedule", hrms_api.reschedule_interview, methods=["POST"]),
@@ -81,6 +83,8 @@ ROUTES = [
     Route("/hr", hr_pages.dashboard_page, methods=["GET"]),
     Route("/i/{token}", pages.candidate_page, methods=["GET"]),
     Route("/s/{code}", pages.short_link, methods=["GET"]),
+    Route("/wechat/oauth/start", wechat_oauth.start, methods=["GET"]),
+    Route("/wechat/oauth/callback", wechat_oauth.callback, methods=["GET"]),
     *greenhouse.ROUTES,
     Mount("/static", app=StaticFiles(directory=FRONTEND_DIR), name="static"),
 ]
@@ -139,9 +143,9 @@ def create_app(
         store.on_event = on_event
         scorer = AnswerScorer(scoring.embedder if scoring is not None else None)
         metrics = NodeMetrics()
+        metrics.watch(lambda: getattr(app.state, "services", None))
         bus: EventBus = RedisEventBus(redis_client, keys, settings.event_bus_queue) if redis_client else LocalEventBus()
         await bus.start()
-        metrics.watch(lambda: getattr(app.state, "services", None))
         node = NodeRegistry(
             settings.node_id, settings.base_url, redis_client, keys, settings.node_heartbeat_s,
             load=lambda: {"live_interviews": registry.live_interviews, "media_sessions": registry.media_sessions},
@@ -193,8 +197,9 @@ def create_app(
             if owned is not None:
                 await owned.close()
 
-    middleware = [Middleware(TenantRateLimit, rate_per_s=settings.hr_rate_limit_per_s, burst=settings.hr_rate_limit_burst)]
+    middleware = [Middleware(InterviewContextMiddleware), Middleware(TenantRateLimit, rate_per_s=settings.hr_rate_limit_per_s, burst=settings.hr_rate_limit_burst)]
     # Browser libraries fetched at install time (frontend/vendor.py); absent ones are simply 404.
+    settings.assets_path.mkdir(parents=True, exist_ok=True)
     vendor = Mount("/vendor", app=StaticFiles(directory=settings.assets_path, check_dir=False), name="vendor")
     return Starlette(
         routes=[*ROUTES, vendor], middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan  # type: ignore[arg-type]

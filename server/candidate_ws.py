@@ -11,12 +11,14 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from server.auth import require_invite
+from server.live_interview import InterviewFlowError, LiveInterview, Subscriber
 from server.messages import (
     CLIENT_MESSAGE_TYPES,
     AnswerDone,
     AnswerText,
     Chat,
     ErrorMessage,
+    Hello,
     Ping,
     Pong,
     Ready,
@@ -25,7 +27,7 @@ from server.messages import (
 )
 from server.problems import Problem, problem_response
 from server.services import services_of
-from server.live_interview import InterviewFlowError, LiveInterview, Subscriber
+from server.wechat_oauth import wechat_login_offer
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +45,9 @@ class _Closing(Exception):
 async def candidate_socket(websocket: WebSocket) -> None:
     services = services_of(websocket)
     interview_id = websocket.path_params["interview_id"]
+    token = websocket.query_params.get("token") or ""
     try:
-        require_invite(services.signer, websocket.query_params.get("token"), interview_id)
+        require_invite(services.signer, token, interview_id)
         services.refuse_if_draining(interview_id)
         interview = await services.store.get_interview(interview_id)
         if interview is None:
@@ -65,7 +68,7 @@ async def candidate_socket(websocket: WebSocket) -> None:
             overflowed.set()
 
     unsubscribe = live.subscribe(deliver)
-    deliver(live.hello())
+    deliver(await _hello(websocket, live, token))
     # A page reloaded during a media interview gets its question back at once; a text interview waits for "ready".
     if live.media_connected and (question := live.current_question()) is not None:
         deliver(question)
@@ -90,6 +93,15 @@ async def candidate_socket(websocket: WebSocket) -> None:
     if websocket.client_state == WebSocketState.CONNECTED:
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close(code=close_code)
+
+
+async def _hello(websocket: WebSocket, live: LiveInterview, token: str) -> Hello:
+    """The interview's hello, with what only this browser's request tells: its WeChat profile or the offer to share it."""
+    hello = live.hello()
+    profile = await services_of(websocket).store.wechat_profile(live.id)
+    hello.interview.avatar_url = profile["avatar_url"] if profile else None
+    hello.interview.wechat_login_url = await wechat_login_offer(websocket, live.interview, token)
+    return hello
 
 
 async def deny_handshake(websocket: WebSocket, problem: Problem) -> None:

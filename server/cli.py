@@ -15,6 +15,7 @@ from realtime_scoring.models.manifest import ModelError, load_manifest, verified
 from realtime_scoring.models.prepare import prepare_all, run_check
 from server.app import create_app
 from server.draining_server import DrainingServer
+from server.logs import configure_logging
 from server.invites import InviteSigner, make_invite
 from server.schemas import demo_spec
 from server.settings import Settings
@@ -42,7 +43,7 @@ async def demo_invite_url(settings: Settings) -> str:
 def serve(args: argparse.Namespace) -> None:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = Settings(**overrides)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level, settings.log_format)
     if settings.scoring:
         try:
             prepare_all(settings.models_path)
@@ -58,7 +59,10 @@ def serve(args: argparse.Namespace) -> None:
     configured = settings.api_keys or settings.tenants
     print("HR API keys: from INTERVIEW_API_KEYS / INTERVIEW_TENANTS" if configured else f"HR API key: in {settings.data_dir / 'api_key'}", flush=True)
     app = create_app(settings)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, ws_max_size=WS_MAX_FRAME_BYTES, log_level=args.log_level)
+    # log_config=None: configure_logging's handler, format and token redaction apply to uvicorn's records too
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, ws_max_size=WS_MAX_FRAME_BYTES, log_level=args.log_level, log_config=None
+    )
     DrainingServer(config, app, settings.drain_timeout_s).run()
 
 

@@ -31,6 +31,7 @@ class Watch(_Message):
 
     type: Literal["watch"]
     interview_id: str = Field(max_length=64)
+    detail: bool = True  # False for a renewal: stills keep coming, the detail is not sent again
 
 
 class ChatReplyFromHr(_Message):

@@ -134,14 +134,19 @@ async def _receive_loop(websocket: WebSocket, services: Services, tenant: str, d
         match message:
             case HrPing():
                 deliver(HrPong().model_dump(mode="json"))
-            case Watch(interview_id=interview_id):
-                detail = await interview_detail(services, tenant, interview_id)
-                if detail is None:
-                    fail("interview_not_found", f"no interview {interview_id!r}")
-                    continue
-                deliver(detail.model_dump(mode="json"))
+            case Watch(interview_id=interview_id, detail=wants_detail):
+                if not wants_detail:
+                    if await services.store.get_interview(interview_id, tenant) is None:
+                        fail("interview_not_found", f"no interview {interview_id!r}")
+                        continue
+                else:
+                    detail = await interview_detail(services, tenant, interview_id)
+                    if detail is None:
+                        fail("interview_not_found", f"no interview {interview_id!r}")
+                        continue
+                    deliver(detail.model_dump(mode="json"))
                 # Whichever node runs it re-sends its current question and starts sending stills.
-                services.bus.publish(interview_topic(interview_id), {"type": "watch"})
+                services.bus.publish(interview_topic(interview_id), {"type": "watch", "detail": wants_detail})
             case ChatReplyFromHr(interview_id=interview_id, text=reply):
                 interview = await services.store.get_interview(interview_id, tenant)
                 if interview is None:

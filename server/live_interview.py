@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -156,7 +157,10 @@ class LiveInterview:
             logger.exception("interview %s: stored answers do not replay; starting the questions again", self.id)
             self.conductor = self._new_conductor()
             return
-        self._clock_base = self.conductor.resume_s
+        # The time since the current question went out counts, though no page was open: a reload buys no time.
+        current, asked_at = self.conductor.current, self.interview.question_asked_at
+        away = max(0.0, time.time() - asked_at) if current is not None and asked_at is not None else 0.0
+        self._clock_base = self.conductor.resume_s + away
         self._wall_origin = self._loop.time()
         self._arm_timer()
 
@@ -201,7 +205,7 @@ class LiveInterview:
         match message.get("type"):
             case "watch":
                 # The dashboard that starts watching learns the current question from the node that knows it.
-                if (asked := self.asked_question()) is not None:
+                if message.get("detail", True) and (asked := self.asked_question()) is not None:
                     self._to_hr(asked)
                 self._watched_until = self._loop.time() + WATCH_S
                 if self._snapshots is None or self._snapshots.done():
@@ -245,7 +249,9 @@ class LiveInterview:
         current = self.conductor.current
         if self.interview.status != InterviewStatus.IN_PROGRESS or current is None:
             return None
-        return QuestionMessage(index=current.index, total=self.interview.max_questions, question=_page_question(current.question))
+        elapsed = round(max(0.0, self.now_s() - current.asked_s), 3)
+        return QuestionMessage(index=current.index, total=self.interview.max_questions, question=_page_question(current.question),
+                               elapsed_s=elapsed)
 
     @property
     def waits_for_media(self) -> bool:
@@ -358,7 +364,8 @@ class LiveInterview:
             # Without media nothing settles any more: "done" and time limits decide on their own.
             self.conductor.media_clock = False
             self._publish_media(state)
-        self.release_if_idle()
+        if not session.replaced:
+            self.release_if_idle()
 
     async def on_media_connected(self, session: MediaSession) -> None:
         if self.media is not session:
@@ -393,7 +400,7 @@ class LiveInterview:
             if self.interview.status != InterviewStatus.SCHEDULED and not unstarted:
                 return False
             self.conductor.start(self.now_s())
-            await self._set_progress(InterviewStatus.IN_PROGRESS, len(self.conductor.history))
+            await self._set_progress(InterviewStatus.IN_PROGRESS, len(self.conductor.history), asked=True)
             self._arm_timer()
             if self.conductor.finished:  # a policy with nothing to ask
                 await self._set_progress(InterviewStatus.COMPLETED, len(self.conductor.history))
@@ -464,8 +471,9 @@ class LiveInterview:
                 await self._set_progress(InterviewStatus.COMPLETED, len(self.conductor.history))
                 await self._write_report()
             else:
-                await self._set_progress(InterviewStatus.IN_PROGRESS, len(self.conductor.history))
-                if self.conductor.current is not asked:
+                asked_new = self.conductor.current is not asked
+                await self._set_progress(InterviewStatus.IN_PROGRESS, len(self.conductor.history), asked=asked_new)
+                if asked_new:
                     self._arm_timer()
         if self.interview.status == InterviewStatus.COMPLETED:
             if self._timer is not None:
@@ -486,7 +494,7 @@ class LiveInterview:
         limit = current.question.think_seconds + current.question.answer_seconds
 
         async def expire() -> None:
-            await asyncio.sleep(limit + TIME_LIMIT_GRACE_S)
+            await asyncio.sleep(max(0.0, current.asked_s + limit - self.now_s()) + TIME_LIMIT_GRACE_S)
             if self.conductor.current is current:
                 self.conductor.request_end(AnswerEnd.TIME_LIMIT, current.asked_s + limit)
                 await self._advance()
@@ -508,10 +516,17 @@ class LiveInterview:
         await self._store.save_report(self.interview, report.schema_version, report_json, event)
         self._to_hr(ReportReady(interview_id=self.id, report=report.model_dump(mode="json")))
 
-    async def _set_progress(self, status: InterviewStatus, current_question: int) -> None:
-        updated = self.interview.model_copy(update={"status": status, "current_question": current_question})
+    async def _set_progress(self, status: InterviewStatus, current_question: int, asked: bool = False) -> None:
+        """Store the progress; `asked`: a new question went out just now."""
+        asked_at = time.time() if asked else None
+        updated = self.interview.model_copy(update={
+            "status": status, "current_question": current_question,
+            "question_asked_at": asked_at if asked else self.interview.question_asked_at,
+        })
         changed = status != self.interview.status
-        await self._store.update_progress(self.id, status, current_question, announce=updated if changed else None)
+        await self._store.update_progress(
+            self.id, status, current_question, announce=updated if changed else None, question_asked_at=asked_at
+        )
         self.interview = updated
         self._to_hr(InterviewChanged(interview=self.summary()))
 

@@ -70,7 +70,8 @@ class InterviewInfo(BaseModel):
     status: str
     show_result: bool = False  # the candidate may see their own result at the end
     emotion_analysis: bool = False  # facial emotion is analysed (the consent text says so)
-    avatar_url: str | None = None
+    avatar_url: str | None = None  # the candidate's WeChat avatar, once they shared it
+    wechat_login_url: str | None = None  # offer "use my WeChat name and photo" (inside WeChat, when configured)
 
 
 class Hello(_Message):
@@ -119,6 +120,7 @@ class QuestionMessage(_Message):
     index: int
     total: int
     question: Question
+    elapsed_s: float = 0.0  # how long it has been open: a page that reloads resumes the countdown, not restarts it
 
 
 class ChatReply(_Message):

@@ -14,6 +14,7 @@ from hrms_bridge.hrms_api import PROFILE_ID, DecisionIn, Reschedule
 from hrms_bridge.outbox import EventType
 from realtime_scoring.profiles import CandidateProfile, JobProfile
 from realtime_scoring.report import InterviewReport
+from server.candidate_result import CandidateResult
 from server.schemas import Interview, InterviewSpec
 
 REF = "#/components/schemas/{model}"
@@ -40,7 +41,7 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _problems(*statuses: int) -> dict[str, Any]:
-    words = {400: "Bad request", 401: "Missing or invalid credentials", 404: "Not found (or another tenant's)", 409: "Conflict with the resource's state",
+    words = {400: "Bad request", 401: "Missing or invalid credentials", 403: "Forbidden", 404: "Not found (or another tenant's)", 409: "Conflict with the resource's state",
              413: "Body too large", 415: "Unsupported media type", 422: "Invalid input, with field errors", 429: "Rate limited (see Retry-After)",
              503: "Node full, draining, or its cluster unreachable (see Retry-After)"}
     return {str(s): {"description": words[s], "content": {"application/problem+json": {"schema": _ref("Problem")}}} for s in statuses}
@@ -83,7 +84,7 @@ def _schedule_schema(spec: dict[str, Any]) -> dict[str, Any]:
 
 @cache
 def openapi_document() -> dict[str, Any]:
-    models: list[type[BaseModel]] = [InterviewSpec, Interview, InterviewReport, JobProfile, CandidateProfile, EndpointSpec, DecisionIn, Reschedule]
+    models: list[type[BaseModel]] = [InterviewSpec, Interview, InterviewReport, CandidateResult, JobProfile, CandidateProfile, EndpointSpec, DecisionIn, Reschedule]
     _, schemas = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     components = schemas["$defs"]
     components["ScheduleInterview"] = _schedule_schema(components["InterviewSpec"])
@@ -125,6 +126,11 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/interviews/{interview_id}/report": {"get": _op(
             "The report, once completed", {"200": _json({"type": "object", "properties": {"created_at": {"type": "number"}, "report": _ref(InterviewReport)}})
                                             | {"description": "Report"}, **_problems(404, 409)}, params=[interview_id])},
+        "/api/v1/interviews/{interview_id}/result": {"get": _op(
+            "The candidate's own result (scores and suggestions), when the company shares it and the interview has completed",
+            {"200": _json(_ref(CandidateResult)) | {"description": "Result"}, **_problems(401, 403, 404, 409)}, security=CANDIDATE,
+            params=[interview_id, {"name": "token", "in": "query", "required": False, "description": "the invite token, instead of the header",
+                                   "schema": {"type": "string"}}], tag="Candidate")},
         "/api/v1/interviews/{interview_id}/cancel": {"post": _op(
             "Cancel", {"200": _json(OBJECT) | {"description": "Cancelled"}, **_problems(404, 409)}, params=[interview_id])},
         "/api/v1/interviews/{interview_id}/reschedule": {"post": _op(

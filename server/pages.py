@@ -29,7 +29,10 @@ async def candidate_page(request: Request) -> HTMLResponse:
     interview = await services.store.get_interview(claims.interview_id)
     if interview is None:
         return _message_page(404, "Interview not found", "This interview no longer exists.")
-    return HTMLResponse(_candidate_html(), headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    # The interview's language from the first paint, so a Chinese page does not flash English before its hello.
+    language = "zh-CN" if interview.language == "zh" else "en"
+    page = _candidate_html().replace('<html lang="en">', f'<html lang="{language}">', 1)
+    return HTMLResponse(page, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
 async def short_link(request: Request) -> Response:

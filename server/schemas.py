@@ -86,6 +86,7 @@ class Interview(InterviewSpec):
     candidate_id: str | None = None
     status: InterviewStatus = InterviewStatus.SCHEDULED
     current_question: int = 0  # answers closed so far
+    question_asked_at: float | None = None  # epoch seconds when the current question went out
     created_at: float
     invite_expires_at: int
 

@@ -42,6 +42,8 @@ class SessionContext:
 
 MediaConsumer = Callable[[MediaIngest, Emit, SessionContext], Awaitable[None]]
 
+# A media session that has received nothing for this long may be replaced by a new publish of the same interview.
+STALE_MEDIA_S = 3.0
 # How long a closing session waits for its consumer to finish what it already received.
 CONSUMER_DRAIN_S = 15.0
 
@@ -108,6 +110,7 @@ class MediaSession:
         self._closed = asyncio.Event()
         self._closing = False
         self._consumer: asyncio.Task[Any] | None = None
+        self.replaced = False  # closed because a new publish of the same interview takes over
 
     @property
     def closing(self) -> bool:
@@ -247,9 +250,12 @@ class SessionRegistry:
     async def open_media(self, live: LiveInterview, offer_sdp: str) -> tuple[MediaSession, str]:
         """Answer a WHIP offer for `live`; the caller has checked auth, size and codecs."""
         if live.media is not None:
-            if live.media.active:
+            # A session still streaming is protected; one whose media stopped (the candidate's network dropped and
+            # they publish again) is replaced now rather than after ICE's consent checks give up, half a minute on.
+            if live.media.active and live.media.ingest.silent_for_s() < STALE_MEDIA_S:
                 raise InterviewFlowError("session_exists", "this interview already has a live media session")
-            await live.media.close("closed")
+            live.media.replaced = True  # the interview stays live on this node for the new session
+            await self.close_media(live.media, "closed")
         if len(self._media) >= self._settings.max_live_sessions:
             raise SessionCapacityError()
         offer_sdp, _ = self.candidate_policy.filter_sdp(offer_sdp)

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     emotion_analysis: bool = Field(True, description="Facial emotion inference; off = the model is not even loaded")
     device: Literal["auto", "cuda", "cpu"] = "auto"
     inference_threads: int = Field(0, ge=0, description="onnxruntime threads per model; 0 = one per core, at most 4")
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object a line, with interview_id and node")
     partial_interval_s: float = Field(
         1.0, ge=0.25, le=10, description="Seconds between partial-caption decodes of an utterance (each re-decodes it whole)"
     )
@@ -97,6 +98,11 @@ class Settings(BaseSettings):
     )
     webhook_timeout_s: float = Field(15.0, gt=0, le=120)
     webhook_max_inline_bytes: int = Field(256 * 1024, ge=1024, description="Larger reports are sent as a link")
+
+    wechat_app_id: str | None = Field(None, description="Official Account AppID: with the secret, candidates in WeChat may share nickname and avatar")
+    wechat_app_secret: SecretStr | None = Field(None, description="Official Account AppSecret, for WeChat web authorisation")
+    wechat_open_base_url: str = "https://open.weixin.qq.com"
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
 
     redis_url: str | None = Field(
         None, description="redis://host:port/db shared by the nodes of a cluster; unset = one node, everything embedded"

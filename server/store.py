@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS interviews (
     status TEXT NOT NULL,
     current_question INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
-    invite_expires_at INTEGER NOT NULL
+    invite_expires_at INTEGER NOT NULL,
+    question_asked_at REAL
 );
 CREATE TABLE IF NOT EXISTS answers (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -110,6 +111,13 @@ CREATE TABLE IF NOT EXISTS reports (
     data TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS wechat_profiles (
+    interview_id TEXT PRIMARY KEY REFERENCES interviews(id) ON DELETE CASCADE,
+    openid TEXT,
+    nickname TEXT,
+    avatar_url TEXT,
+    created_at REAL
+);
 """
 
 
@@ -119,6 +127,7 @@ ADDED_COLUMNS = [
     ("interviews", "job_id", "TEXT"),
     ("interviews", "candidate_id", "TEXT"),
     ("outbox_events", "subject", "TEXT"),
+    ("interviews", "question_asked_at", "REAL"),
 ]
 
 
@@ -152,6 +161,7 @@ def _interview_of(row: aiosqlite.Row) -> Interview:
         current_question=row["current_question"],
         created_at=row["created_at"],
         invite_expires_at=row["invite_expires_at"],
+        question_asked_at=row["question_asked_at"],
     )
 
 
@@ -264,15 +274,21 @@ class InterviewStore(SerialConnection):
         return _interview_of(row)
 
     async def update_progress(
-        self, interview_id: str, status: InterviewStatus, current_question: int, announce: Interview | None = None
+        self,
+        interview_id: str,
+        status: InterviewStatus,
+        current_question: int,
+        announce: Interview | None = None,
+        question_asked_at: float | None = None,
     ) -> None:
-        """Move the interview on; with `announce` (the interview as it now is) a status change is an outbox event too."""
+        """Move the interview on; with `announce` (the interview as it now is) a status change is an outbox event too.
+        `question_asked_at` (epoch seconds) when a new question went out, so a reloaded page does not get its time back."""
         events = []
         if announce is not None and status in STATUS_EVENTS:
             events.append((STATUS_EVENTS[status], interview_event(announce)))
         await self._write(
-            "UPDATE interviews SET status = ?, current_question = ? WHERE id = ?",
-            (status.value, current_question, interview_id),
+            "UPDATE interviews SET status = ?, current_question = ?, question_asked_at = COALESCE(?, question_asked_at) WHERE id = ?",
+            (status.value, current_question, question_asked_at, interview_id),
             events=events,
             tenant=announce.tenant if announce is not None else DEFAULT_TENANT,
         )
@@ -508,3 +524,19 @@ class InterviewStore(SerialConnection):
                 (interview_id,),
             )
         ]
+
+    # The candidate's WeChat nickname and avatar (server/wechat_oauth.py); erased with the interview
+
+    async def save_wechat_profile(self, interview_id: str, openid: str, nickname: str, avatar_url: str) -> None:
+        await self._write(
+            "INSERT INTO wechat_profiles (interview_id, openid, nickname, avatar_url, created_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(interview_id) DO UPDATE SET openid = excluded.openid, nickname = excluded.nickname,"
+            " avatar_url = excluded.avatar_url, created_at = excluded.created_at",
+            (interview_id, openid, nickname, avatar_url, time.time()),
+        )
+
+    async def wechat_profile(self, interview_id: str) -> dict[str, Any] | None:
+        row = await self._read_one(
+            "SELECT openid, nickname, avatar_url, created_at FROM wechat_profiles WHERE interview_id = ?", (interview_id,)
+        )
+        return dict(row) if row else None

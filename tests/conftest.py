@@ -27,6 +27,8 @@ from tests.redis_server import redis_server  # noqa: F401 - the fixture of tests
 from tests.webrtc_helpers import CapturingConsumer
 
 API_KEY = "test-api-key-0123456789"
+# Browser libraries (Chart.js), prepared from the npm registry by scripts/test.sh before the suite loses the network.
+ASSET_DIR = Path(os.environ.get("INTERVIEW_ASSET_DIR", Path(__file__).resolve().parent.parent / "data" / "assets"))
 
 
 def loopback_only() -> bool:
@@ -58,6 +60,7 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "ice_allowed_networks": ["127.0.0.0/8"],
         "ice_connect_timeout_s": 10.0,
         "port": free_port(),
+        "asset_dir": ASSET_DIR,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from playwright.async_api import Page, async_playwright
 
+from tests.candidate_page import start_interview
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
 from tests.media_files import best_envelope_correlation, make_speech_wav, read_wav_mono
 from tests.webrtc_helpers import CapturingConsumer
@@ -67,8 +68,7 @@ async def test_candidate_page_streams_to_the_server_and_gets_the_first_question(
     interview, token = await server.schedule()
     await page.goto(f"{server.url}/i/{token}?codec={codec}")
     await page.wait_for_function("document.getElementById('greeting').textContent.includes('Alex Chen')")
-    await page.check("#consent")
-    await page.click("#start")
+    await start_interview(page)
 
     await page.wait_for_function("window.interview.messages.some((m) => m.type === 'question')", timeout=15_000)
     timing = await page.evaluate(
@@ -107,8 +107,7 @@ async def scoring_server(tmp_path: Path, scoring_engine) -> AsyncIterator[LiveSe
 async def test_live_captions_reach_the_page_while_the_microphone_speaks(scoring_server: LiveServer, page: Page) -> None:
     interview, token = await scoring_server.schedule()
     await page.goto(f"{scoring_server.url}/i/{token}")
-    await page.check("#consent")
-    await page.click("#start")
+    await start_interview(page)
     await page.wait_for_function("window.interview.messages.some((m) => m.type === 'caption' && m.final)", timeout=45_000)
     messages = await page.evaluate("window.interview.messages")
     speech_started = next(m for m in messages if m["type"] == "speech" and m["state"] == "started")
@@ -144,8 +143,7 @@ async def test_a_text_interview_in_the_browser_runs_to_the_thank_you_page(scorin
     interview, token = await scoring_server.schedule(questions=2, mode="text")
     await page.goto(f"{scoring_server.url}/i/{token}")
     await page.wait_for_function("document.getElementById('consent-text').textContent.includes('in writing')")
-    await page.check("#consent")
-    await page.click("#start")
+    await start_interview(page)
     for number, answer in ((1, "I would add an index and read the query plan."), (2, "I would write a postmortem with the team.")):
         await page.wait_for_function(f"document.getElementById('question-text').textContent === 'Question number {number}?'")
         assert await page.is_hidden("#preview")
@@ -174,8 +172,7 @@ async def test_the_next_question_follows_the_end_of_the_spoken_answer(scoring_se
     page = answer_then_pause_page
     interview, token = await scoring_server.schedule(questions=2, mode="voice")
     await page.goto(f"{scoring_server.url}/i/{token}")
-    await page.check("#consent")
-    await page.click("#start")
+    await start_interview(page)
     await page.wait_for_function("document.getElementById('question-text').textContent === 'Question number 2?'", timeout=45_000)
     messages = await page.evaluate("window.interview.messages")
     ended = next(m for m in messages if m["type"] == "speech" and m["state"] == "answer_ended")

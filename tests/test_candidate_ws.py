@@ -74,6 +74,7 @@ async def test_hello_with_interview_info_arrives_first(live_server: LiveServer) 
                 "show_result": False,
                 "emotion_analysis": True,
                 "avatar_url": None,
+                "wechat_login_url": None,
             },
         }
         # No media yet, so no question is sent.
@@ -112,6 +113,21 @@ async def test_a_video_interview_falls_back_to_text_before_it_starts(live_server
         assert (await receive_json(ws))["code"] == "mode_locked"
     state = await live_server.interview_state(hello["interview"]["id"])
     assert state["interview"]["mode"] == "text"
+
+
+async def test_a_reloaded_page_gets_the_question_with_the_time_it_has_been_open(live_server: LiveServer) -> None:
+    interview, token = await live_server.schedule(mode="text")
+    async with connect(ws_url(live_server, interview.id, token)) as ws:
+        await receive_json(ws)
+        await ws.send(json.dumps({"v": 1, "type": "ready"}))
+        first = await receive_json(ws)
+        assert first["type"] == "question" and first["elapsed_s"] < 0.5
+        await asyncio.sleep(1.0)
+    async with connect(ws_url(live_server, interview.id, token)) as ws:
+        await receive_json(ws)
+        await ws.send(json.dumps({"v": 1, "type": "ready"}))
+        again = await receive_json(ws)
+        assert again["question"]["id"] == first["question"]["id"] and again["elapsed_s"] >= 1.0
 
 
 async def test_a_text_interview_cannot_ask_for_video_or_voice(live_server: LiveServer) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 from websockets.asyncio.client import connect
 
-from tests.conftest import API_KEY, free_port
+from tests.conftest import ASSET_DIR, API_KEY, free_port
 from tests.webhook_receiver import Receiver, receiving
 
 HR = {"X-API-Key": API_KEY}
@@ -27,6 +27,7 @@ def start_server(data_dir: Path, port: int, extra_env: dict[str, str] | None = N
         "INTERVIEW_DATA_DIR": str(data_dir),
         "INTERVIEW_PORT": str(port),
         "INTERVIEW_SCORING": "false",
+        "INTERVIEW_ASSET_DIR": str(ASSET_DIR),  # prepared by scripts/test.sh: the server fetches nothing
         "INTERVIEW_API_KEYS": API_KEY,
         "INTERVIEW_SECRET_KEY": "kill-test-secret-0123456789abcdef",
         "INTERVIEW_WEBHOOK_ALLOW_HTTP": "true",

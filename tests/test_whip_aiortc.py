@@ -16,6 +16,7 @@ from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from loadtests.whip_client import WhipPublisher, WhipRejected
+from server.live_interview import ESCALATED
 from tests.conftest import LiveServer, make_settings, serving
 from tests.media_files import best_envelope_correlation, read_wav_mono
 from tests.webrtc_helpers import CandidateSocket, CapturingConsumer, CountingTrack, wait_until
@@ -110,6 +111,7 @@ async def test_questions_advance_on_answer_done_until_the_interview_completes(li
         assert [(a["question_id"], a["kind"], a["text"]) for a in state["answers"]] == [
             ("q1", "text", "I would cache the hot keys."),
             ("q2", "chat", "Can I have a glass of water?"),
+            ("q2", "chat.system", ESCALATED["en"]),  # the FAQ does not cover it: HR is asked
         ]
         with pytest.raises(WhipRejected) as rejected:
             await publish(live_server, interview.id, token, [AudioStreamTrack()])
@@ -197,6 +199,41 @@ async def test_second_session_is_refused_while_the_first_keeps_streaming(capturi
         assert len(capture.ingests) == 1
     finally:
         await first.close()
+
+
+class FallsSilentTrack(AudioStreamTrack):
+    """Audio for a while, then nothing: what the server sees of a candidate whose network dropped."""
+
+    def __init__(self, frames: int) -> None:
+        super().__init__()
+        self.left = frames
+
+    async def recv(self):  # type: ignore[no-untyped-def]
+        if self.left <= 0:
+            await asyncio.Event().wait()
+        self.left -= 1
+        return await super().recv()
+
+
+async def test_a_session_whose_media_stopped_is_replaced_by_a_new_publish(capturing_server: LiveServer, capture: CapturingConsumer) -> None:
+    server = capturing_server
+    interview, token = await server.schedule()
+    first = await publish(server, interview.id, token, [FallsSilentTrack(frames=50)])  # one second of audio
+    second = None
+    try:
+        await wait_until(lambda: capture.ingests and capture.ingests[0].stats.audio_chunks > 10, what="audio")
+        old_session = server.services.registry.find_live(interview.id).media  # type: ignore[union-attr]
+        # Right after the media stops the session is still protected; once silent for a few seconds it is not.
+        await wait_until(lambda: old_session.ingest.silent_for_s() > 3.2, timeout=10, what="silence")
+        second = await publish(server, interview.id, token, [AudioStreamTrack()])
+        live = server.services.registry.find_live(interview.id)
+        assert live is not None and live.media is not old_session and old_session.closing
+        assert server.services.registry.media_sessions == 1
+        await wait_until(lambda: len(capture.ingests) == 2 and capture.ingests[1].stats.audio_chunks > 10, what="new audio")
+    finally:
+        await first.close()
+        if second is not None:
+            await second.close()
 
 
 async def test_trickle_patch_and_delete_follow_whip(live_server: LiveServer) -> None:

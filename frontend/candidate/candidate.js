@@ -1,68 +1,547 @@
-// The candidate's interview page: consent, camera and microphone, WHIP publish, questions over the websocket.
+// The candidate's interview page: device check, consent, practice, then the interview over WHIP and the
+// websocket (reconnecting both when the network drops), a chat with the company, and the result.
 import { WhipPublisher } from "./whip.js";
+import { DeviceError, LevelMeter, captureSupport, openDevices } from "./device-check.js";
+import { duration, language, setLanguage, t } from "./i18n.js";
+import { fetchResult, renderResult } from "./result.js";
 
 const $ = (id) => document.getElementById(id);
 const token = decodeURIComponent(location.pathname.split("/").pop());
 const interviewId = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).sub;
 const params = new URLSearchParams(location.search);
+const support = captureSupport();
 
-// Exposed for support tooling and end-to-end tests: what the page has seen.
-const state = (window.interview = { interviewId, messages: [], pc: null, question: null, errors: [] });
+// Exposed for support tooling and end-to-end tests: what the page has seen and done.
+const state = (window.interview = {
+  interviewId, messages: [], errors: [], chat: [], support,
+  info: null, mode: null, plannedMode: null, step: null, stream: null, pc: null, whip: null,
+  question: null, countdown: null, started: false, finished: false,
+  networkRttMs: null, micDbfs: null, reconnects: 0, reconnecting: false, result: null,
+});
 
-let socket;
+const RECONNECT_MAX_DELAY_MS = 8000;
+const RECONNECT_ATTEMPTS = 12;
+const DISCONNECTED_GRACE_MS = 3000; // ICE "disconnected" often recovers by itself within a second or two
+const KEEPALIVE_MS = 10000;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---- language ----
+
+let languageChosen = params.get("lang"); // ?lang= beats the interview's language, and so does the switch
+
+function applyLanguage(lang) {
+  setLanguage(lang);
+  render();
+}
+
+// ---- steps ----
+
+const STEPS = ["device-step", "consent-step", "practice-step", "interview-step", "result-step", "done-step"];
+
+function show(step) {
+  state.step = step;
+  for (const id of STEPS) $(id).hidden = id !== step;
+  $("chat").hidden = !state.info || step === "result-step" || step === "done-step";
+  render();
+}
+
+// Every text that depends on state, redrawn on each change and on a language switch.
+function render() {
+  const info = state.info;
+  const mode = state.plannedMode ?? state.mode ?? "video";
+  document.title = info ? `${info.job_title} · ${t("title")}` : t("title");
+  $("job-title").textContent = info ? info.job_title : t("title");
+  $("greeting").textContent = state.unreachable ? t("network_failed") : info ? t("greeting", { name: info.candidate_name }) : t("connecting");
+  $("avatar").hidden = !info?.avatar_url;
+  if (info?.avatar_url && $("avatar").getAttribute("src") !== info.avatar_url) $("avatar").src = info.avatar_url;
+  $("wechat-login").hidden = !info?.wechat_login_url;
+  if (info?.wechat_login_url) $("wechat-login").href = info.wechat_login_url;
+  $("wechat-login").textContent = t("wechat_login");
+  $("device-title").textContent = t({ video: "device_title", voice: "device_title_voice", text: "device_title_text" }[mode]);
+  $("device-intro").textContent = t({ video: "device_intro", voice: "device_intro_voice", text: "device_intro_text" }[mode]);
+  $("device-check").textContent = t(mode === "video" ? "device_check" : "device_check_voice");
+  $("consent-text").textContent = t(`consent_${mode}`);
+  $("consent-emotion").hidden = !(info?.emotion_analysis && mode === "video");
+  $("consent-agree").textContent = t(mode === "text" ? "consent_agree_text" : "consent_agree");
+  renderChecks();
+  renderMediaState();
+  renderQuestion();
+  renderCountdowns();
+  renderChat();
+  if (state.result) renderResult(state.result);
+}
+
+// ---- websocket ----
+
+let socket = null;
+const pongWaiters = [];
 
 function connectSocket() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${location.host}/ws/interviews/${interviewId}?token=${encodeURIComponent(token)}`);
-  socket.addEventListener("message", (event) => onMessage(JSON.parse(event.data)));
-  socket.addEventListener("close", (event) => {
-    if (event.code !== 1000) $("greeting").textContent = `Connection to the interview closed (${event.code}).`;
+  const ws = (socket = state.socket = new WebSocket(`${scheme}://${location.host}/ws/interviews/${interviewId}?token=${encodeURIComponent(token)}`));
+  ws.addEventListener("message", (event) => {
+    if (ws === socket) onMessage(JSON.parse(event.data));
   });
+  ws.addEventListener("close", (event) => {
+    if (ws !== socket) return;
+    pongWaiters.splice(0).forEach((resolve) => resolve(null));
+    if (event.code !== 1000 && !state.finished) {
+      if (state.started) reconnect("socket");
+      else (state.unreachable = true), render();
+    }
+  });
+  return ws;
 }
 
 function send(message) {
-  if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ v: 1, ...message }));
+  if (socket?.readyState === WebSocket.OPEN) {
+    socket.send(JSON.stringify({ v: 1, ...message }));
+    return true;
+  }
+  return false;
 }
+
+/** One ping's round trip in ms, or null when no pong comes within `timeoutMs`. */
+function ping(timeoutMs = 5000) {
+  return new Promise((resolve) => {
+    const sent = performance.now();
+    const waiter = (at) => resolve(at === null ? null : at - sent);
+    if (!send({ type: "ping" })) return resolve(null);
+    pongWaiters.push(waiter);
+    setTimeout(() => {
+      const i = pongWaiters.indexOf(waiter);
+      if (i >= 0) pongWaiters.splice(i, 1), resolve(null);
+    }, timeoutMs);
+  });
+}
+
+// The network check: the median of three websocket round trips (what the interview's messages will see).
+async function checkNetwork() {
+  const rtts = [];
+  for (let i = 0; i < 3; i++) {
+    const rtt = await ping();
+    if (rtt === null) break;
+    rtts.push(rtt);
+  }
+  state.networkRttMs = rtts.length ? Math.round(rtts.sort((a, b) => a - b)[Math.floor(rtts.length / 2)]) : -1;
+  renderChecks();
+}
+
+// A socket can stay "open" over a dead network for minutes: a missed pong during the interview counts as a drop.
+setInterval(async () => {
+  if (!state.started || state.finished || state.reconnecting || socket?.readyState !== WebSocket.OPEN) return;
+  const watched = socket;
+  if ((await ping(KEEPALIVE_MS)) === null && watched === socket && !state.finished) {
+    watched.close(4000, "keepalive");
+    reconnect("keepalive");
+  }
+}, KEEPALIVE_MS);
+
+let helloWaiter = null;
 
 function onMessage(message) {
   state.messages.push({ at: performance.now(), ...message });
   switch (message.type) {
     case "hello":
-      state.mode = message.interview.mode;
-      $("job-title").textContent = message.interview.job_title;
-      $("greeting").textContent = `Welcome, ${message.interview.candidate_name}.`;
-      $("consent-text").textContent = CONSENT[state.mode] ?? CONSENT.video;
+      onHello(message.interview);
+      break;
+    case "pong":
+      pongWaiters.shift()?.(performance.now());
       break;
     case "media":
-      $("media-state").textContent = { connected: "connected", connecting: "connecting…" }[message.state] ?? message.state;
-      $("media-state").className = `badge ${message.state}`;
+      state.serverMedia = message.state;
+      renderMediaState();
+      // The server lost our media mid-interview (its side timed out or failed): publish again.
+      if (state.started && !state.finished && (message.state === "failed" || message.state === "disconnected")) reconnect(`server-${message.state}`);
       break;
     case "levels":
-      $("server-level").textContent = `The server hears ${message.audio_rms_dbfs > -60 ? "you" : "silence"} · ${message.video_fps.toFixed(0)} fps`;
+      state.serverLevels = message;
+      renderMediaState();
       break;
     case "caption":
       showCaption(message);
       break;
     case "question":
-      state.question = message;
-      state.finalText = "";
-      $("caption-final").textContent = $("caption-stable").textContent = $("caption-unstable").textContent = "";
-      $("waiting").hidden = true;
-      $("question-box").hidden = false;
-      $("question-progress").textContent =
-        `${message.question.follow_up ? "Follow-up · " : ""}Question ${message.index + 1} of up to ${message.total}`;
-      $("question-text").textContent = message.question.text;
-      $("answer-text").value = "";
-      $("answer-text").disabled = $("send-answer").disabled = false;
+      onQuestion(message);
+      break;
+    case "chat":
+      state.chat.push({ sender: message.sender, text: message.text, escalated: message.escalated });
+      renderChat();
       break;
     case "completed":
-      finish();
+      finish(message.reason);
       break;
     case "error":
       state.errors.push(message);
       console.warn("interview server:", message.code, message.message);
       break;
   }
+}
+
+function onHello(info) {
+  const first = state.info === null;
+  state.info = info;
+  state.mode = info.mode;
+  if (first) {
+    if (!languageChosen) setLanguage(info.language === "zh" ? "zh" : "en");
+    state.plannedMode = info.mode;
+    // A candidate who reloads mid-interview goes straight back to it (after a tap, for the camera).
+    if (info.status === "completed" || info.status === "cancelled") finish(info.status === "cancelled" ? "cancelled" : "finished");
+    else enterDeviceStep();
+  }
+  helloWaiter?.(info);
+  render();
+}
+
+// ---- step 1: device check ----
+
+let meter = null;
+
+function enterDeviceStep() {
+  show("device-step");
+  const mode = state.plannedMode;
+  const media = mode !== "text";
+  $("camera-row").hidden = mode !== "video";
+  $("microphone-row").hidden = !media;
+  if (media && !support.canCapture) {
+    // No camera here at all: say why and offer writing (a voice interview too needs getUserMedia).
+    $("unsupported").hidden = false;
+    $("device-intro").hidden = $("camera-row").hidden = $("microphone-row").hidden = true;
+    $("device-check").hidden = $("device-continue").hidden = true;
+    $("use-text").hidden = false;
+    $("use-text").className = "";
+  } else {
+    $("device-check").hidden = !media;
+    $("device-continue").disabled = media;
+  }
+  checkNetwork();
+}
+
+function renderChecks() {
+  const camera = state.checks?.camera;
+  const microphone = state.checks?.microphone;
+  if (camera) $("camera-status").textContent = t(camera);
+  if (microphone) $("microphone-status").textContent = t(microphone === "working" ? "speak_now" : microphone);
+  $("camera-status").className = camera === "unavailable" ? "error" : camera === "working" ? "ok" : "";
+  $("microphone-status").className = microphone === "unavailable" ? "error" : microphone === "working" ? "ok" : "";
+  const rtt = state.networkRttMs;
+  if (rtt !== null) {
+    $("network-status").textContent = rtt < 0 ? t("network_failed") : t(rtt < 400 ? "network_ok" : "network_slow", { ms: rtt });
+    $("network-status").className = rtt < 0 ? "error" : rtt < 400 ? "ok" : "warn";
+  }
+}
+
+async function checkDevices() {
+  $("device-check").disabled = true;
+  $("device-error").hidden = true;
+  $("use-voice").hidden = $("use-text").hidden = true;
+  state.checks = { camera: state.plannedMode === "video" ? "checking" : null, microphone: "checking" };
+  renderChecks();
+  releaseStream();
+  try {
+    attachStream(await openDevices(state.plannedMode === "video"));
+    state.checks = { camera: state.plannedMode === "video" ? "working" : null, microphone: "working" };
+    $("device-continue").disabled = false;
+    $("device-check").hidden = true; // done: "Continue" is the one thing left to press
+  } catch (error) {
+    if (!(error instanceof DeviceError)) throw error;
+    const device = { camera: "camera_lower", microphone: "microphone_lower", camera_and_microphone: "camera_and_microphone" }[error.device];
+    const key = { denied: "denied", missing: "missing", busy: "busy", failed: "device_failed" }[error.kind];
+    $("device-error").textContent = t(key, { device: t(device), error: error.message });
+    $("device-error").hidden = false;
+    state.deviceError = { kind: error.kind, device: error.device };
+    state.checks = {
+      camera: state.plannedMode !== "video" ? null : error.device === "microphone" ? "working" : "unavailable",
+      microphone: error.device === "camera" ? "working" : "unavailable",
+    };
+    if (error.audioOnly) {
+      attachStream(error.audioOnly);
+      $("use-voice").hidden = false;
+    }
+    $("use-text").hidden = false;
+    $("device-check").textContent = t("retry");
+  }
+  $("device-check").disabled = false;
+  renderChecks();
+}
+
+function attachStream(stream) {
+  state.stream = stream;
+  const video = stream.getVideoTracks().length > 0;
+  $("device-preview").hidden = !video;
+  if (video) {
+    $("device-preview").srcObject = stream;
+    $("device-preview").play?.().catch(() => {}); // WeChat on iOS needs play() inside the tap
+  }
+  meter?.close();
+  meter = new LevelMeter(stream, (level, dbfs) => {
+    state.micDbfs = dbfs;
+    for (const id of ["device-level", "practice-level"]) $(id).style.width = `${Math.round(level * 100)}%`;
+  });
+}
+
+function releaseStream() {
+  meter?.close();
+  meter = null;
+  state.stream?.getTracks().forEach((track) => track.stop());
+  state.stream = null;
+}
+
+function useLighterMode(mode) {
+  state.plannedMode = mode;
+  if (mode === "text") releaseStream();
+  else {
+    for (const track of state.stream?.getVideoTracks() ?? []) {
+      track.stop();
+      state.stream.removeTrack(track);
+    }
+  }
+  enterConsentStep();
+}
+
+// ---- step 2: consent ----
+
+function enterConsentStep() {
+  $("consent").checked = false;
+  $("consent-continue").disabled = true;
+  show("consent-step");
+}
+
+// ---- step 3: practice (local only, never sent) ----
+
+function enterPracticeStep() {
+  const text = state.plannedMode === "text";
+  $("practice-text").hidden = !text;
+  $("practice-meter").hidden = text;
+  show("practice-step");
+}
+
+function tryPractice() {
+  // A short version of a real question's timing: a few seconds to think, then twenty to answer.
+  state.practice = countdown({ think_seconds: 3, answer_seconds: 20 });
+  $("practice-try").textContent = t("practice_again");
+  $("practice-try").dataset.i18n = "practice_again";
+  renderCountdowns();
+}
+
+// ---- countdowns ----
+
+// `elapsedS`: how long the question has been open on the server's clock (a reloaded page resumes its countdown).
+function countdown(question, elapsedS = 0) {
+  const now = performance.now() - elapsedS * 1000;
+  return { thinkEnds: now + question.think_seconds * 1000, answerEnds: now + (question.think_seconds + question.answer_seconds) * 1000 };
+}
+
+function phaseOf(clock) {
+  if (!clock) return null;
+  const now = performance.now();
+  if (now < clock.thinkEnds) return { phase: "think", left: (clock.thinkEnds - now) / 1000 };
+  if (now < clock.answerEnds) return { phase: "answer", left: (clock.answerEnds - now) / 1000 };
+  return { phase: "over", left: 0 };
+}
+
+function describePhase(p) {
+  if (!p) return "";
+  if (p.phase === "think") return t("think", { time: duration(p.left) });
+  if (p.phase === "answer") return t("answer_left", { time: duration(p.left) });
+  return t("time_up");
+}
+
+// At zero nothing is forced: the server decides when the answer ends; the page only says time is up.
+function renderCountdowns() {
+  const p = phaseOf(state.countdown);
+  state.countdownPhase = p?.phase ?? null;
+  $("countdown").textContent = describePhase(p);
+  $("countdown").className = `countdown ${p?.phase ?? ""}`;
+  const practice = phaseOf(state.practice);
+  state.practicePhase = practice?.phase ?? null;
+  $("practice-countdown").textContent = practice?.phase === "over" ? t("practice_done") : describePhase(practice);
+  $("practice-countdown").className = `countdown ${practice?.phase ?? ""}`;
+}
+setInterval(renderCountdowns, 250);
+
+// ---- step 4: the interview ----
+
+function waitForHello(predicate, timeoutMs = 10000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no answer from the interview server")), timeoutMs);
+    helloWaiter = (info) => {
+      if (!predicate(info)) return;
+      clearTimeout(timer);
+      helloWaiter = null;
+      resolve(info);
+    };
+  });
+}
+
+async function startInterview() {
+  $("start").disabled = true;
+  state.practice = null;
+  state.started = true;
+  const mode = state.plannedMode;
+  show("interview-step");
+  $("preview").hidden = mode !== "video";
+  $("status-line").hidden = $("answer-done").hidden = mode === "text";
+  $("text-answer").hidden = mode !== "text";
+  $("caption").hidden = mode === "text";
+  if (mode !== state.mode) {
+    // A lighter interview than scheduled: the server confirms with a hello (and, for text, the first question).
+    const confirmed = waitForHello((info) => info.mode === mode);
+    send({ type: "ready", mode });
+    try {
+      await confirmed;
+    } catch (error) {
+      state.errors.push({ code: "mode", message: error.message });
+    }
+    if (mode === "text") return;
+  } else if (mode === "text") {
+    send({ type: "ready" });
+    return;
+  }
+  $("preview").srcObject = state.stream;
+  $("preview").play?.().catch(() => {});
+  try {
+    await publish();
+  } catch (error) {
+    state.errors.push({ code: "whip", message: error.message });
+    reconnect("publish");
+  }
+}
+
+function usesMedia() {
+  return state.started && state.mode !== "text" && state.stream !== null;
+}
+
+/** A new peer connection carrying the same stream, published as a new WHIP session. */
+async function publish() {
+  const pc = (state.pc = new RTCPeerConnection({ iceServers: [] }));
+  pc.addEventListener("connectionstatechange", () => onPeerState(pc));
+  const whip = (state.whip = new WhipPublisher(`${location.origin}/api/v1/interviews/${interviewId}/whip`, token));
+  // iOS (Safari, WeChat) decodes and encodes H.264 in hardware, and some builds offer no VP8 at all.
+  const codec = params.get("codec") ?? (support.ios ? "h264" : null);
+  await whip.publish(pc, state.stream, codec);
+  state.sessionUrl = whip.resource;
+  return pc;
+}
+
+let disconnectedTimer = null;
+
+function onPeerState(pc) {
+  if (pc !== state.pc) return;
+  state.pcState = pc.connectionState;
+  clearTimeout(disconnectedTimer);
+  if (pc.connectionState === "connected") state.connectedAt = performance.now();
+  if (pc.connectionState === "failed") reconnect("peer-failed");
+  if (pc.connectionState === "disconnected") disconnectedTimer = setTimeout(() => reconnect("peer-disconnected"), DISCONNECTED_GRACE_MS);
+  renderMediaState();
+}
+
+function waitForPeer(pc, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (pc.connectionState === "connected") done(resolve);
+      else if (pc.connectionState === "failed" || pc.connectionState === "closed") done(() => reject(new Error(`media ${pc.connectionState}`)));
+    };
+    const done = (settle) => {
+      clearTimeout(timer);
+      pc.removeEventListener("connectionstatechange", check);
+      settle();
+    };
+    const timer = setTimeout(() => done(() => reject(new Error("media did not connect"))), timeoutMs);
+    pc.addEventListener("connectionstatechange", check);
+    check();
+  });
+}
+
+function waitForSocket(ws, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    if (ws.readyState === WebSocket.OPEN) return resolve();
+    const timer = setTimeout(() => reject(new Error("socket did not open")), timeoutMs);
+    ws.addEventListener("open", () => (clearTimeout(timer), resolve()), { once: true });
+    ws.addEventListener("close", () => (clearTimeout(timer), reject(new Error("socket closed"))), { once: true });
+  });
+}
+
+/**
+ * Get back into the interview after a drop, with backoff: reopen the websocket if it closed, and unless
+ * the peer connection is still healthy, hang up the old WHIP session and publish the same stream anew.
+ * The server sends the current question again when the new media connects (or, in writing, on "ready").
+ */
+async function reconnect(reason) {
+  if (state.reconnecting || state.finished || !state.started) return;
+  state.reconnecting = true;
+  state.reconnectReason = reason;
+  $("connection-notice").textContent = t("connection_lost");
+  $("connection-notice").hidden = false;
+  $("reconnect-now").hidden = true;
+  renderMediaState();
+  for (let attempt = 0; attempt < RECONNECT_ATTEMPTS && !state.finished; attempt++) {
+    // Jittered exponential backoff, so a node's candidates do not all come back in the same instant.
+    await sleep(Math.min(RECONNECT_MAX_DELAY_MS, 500 * 2 ** attempt) * (0.75 + Math.random() / 2));
+    try {
+      if (socket?.readyState !== WebSocket.OPEN) {
+        await waitForSocket(connectSocket(), 5000);
+        send({ type: "ready" });
+      }
+      // The server dropping our session leaves the browser's side "connected" for a while: publish anew anyway.
+      if (usesMedia() && (reason.startsWith("server-") || state.pc?.connectionState !== "connected")) {
+        const old = state.pc;
+        await state.whip?.stop(); // DELETE the old resource; a server that already dropped it answers 404
+        old?.close();
+        await waitForPeer(await publish(), 10000);
+      }
+      state.reconnects += 1;
+      state.reconnecting = false;
+      $("connection-notice").hidden = true;
+      renderMediaState();
+      return;
+    } catch (error) {
+      state.errors.push({ code: "reconnect", message: `${reason}: ${error.message}` });
+    }
+  }
+  state.reconnecting = false;
+  if (!state.finished) {
+    $("connection-notice").textContent = t("reconnect_failed");
+    $("reconnect-now").hidden = false;
+  }
+}
+
+function renderMediaState() {
+  const badge = $("media-state");
+  const pcState = state.pc?.connectionState;
+  const shown = state.reconnecting ? "reconnecting" : pcState === "connected" ? "connected" : state.serverMedia ?? pcState ?? null;
+  badge.textContent = shown === "reconnecting" ? t("reconnecting") : shown && shown !== "new" ? t(`media_${shown}`) : t("not_connected");
+  badge.className = `badge ${shown ?? ""}`;
+  const levels = state.serverLevels;
+  $("server-level").textContent = levels
+    ? t(levels.audio_rms_dbfs > -60 ? "hears_you" : "hears_silence", { fps: levels.video_fps.toFixed(0) })
+    : "";
+}
+
+function onQuestion(message) {
+  const same = state.question?.question.id === message.question.id;
+  state.question = message;
+  $("waiting").hidden = true;
+  $("question-box").hidden = false;
+  // The same question again (after a reconnect): keep its clock, the caption and what was typed.
+  if (!same) {
+    state.countdown = countdown(message.question, message.elapsed_s ?? 0);
+    state.finalText = "";
+    $("caption-final").textContent = $("caption-stable").textContent = $("caption-unstable").textContent = "";
+    $("answer-text").value = "";
+    $("answer-text").disabled = $("send-answer").disabled = false;
+  }
+  renderQuestion();
+  renderCountdowns();
+}
+
+function renderQuestion() {
+  const message = state.question;
+  if (!message) return;
+  $("question-progress").textContent =
+    (message.question.follow_up ? t("follow_up") : "") + t("question_progress", { n: message.index + 1, total: message.total });
+  $("question-text").textContent = message.question.text;
 }
 
 // Finals of this answer stay; the utterance in progress shows its stable words, then the rest in grey.
@@ -77,65 +556,80 @@ function showCaption(caption) {
   }
 }
 
-const CONSENT = {
-  video: "This interview records your answers through your camera and microphone. The server transcribes what you say and checks that your face is visible, so the company can review your answers.",
-  voice: "This interview records your answers through your microphone. The server transcribes what you say, so the company can review your answers.",
-  text: "You answer each question in writing. Your answers are scored against the job's key points, so the company can review them.",
-};
+// ---- chat ----
 
-async function start() {
-  $("start").disabled = true;
-  if (state.mode === "text") {
-    $("consent-step").hidden = true;
-    $("interview-step").hidden = false;
-    $("preview").hidden = $("status-line").hidden = $("answer-done").hidden = true;
-    $("text-answer").hidden = false;
-    send({ type: "ready" });
-    return;
-  }
-  let stream;
-  try {
-    // Browser voice processing changes levels and spectra the analysis relies on.
-    stream = await navigator.mediaDevices.getUserMedia({
-      audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 },
-      video: state.mode === "voice" ? false : { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 }, facingMode: "user" },
-    });
-  } catch (error) {
-    $("device-error").hidden = false;
-    $("device-error").textContent = `Camera or microphone not available: ${error.message}`;
-    $("start").disabled = false;
-    return;
-  }
-  $("consent-step").hidden = true;
-  $("interview-step").hidden = false;
-  $("preview").srcObject = stream;
-  $("preview").hidden = state.mode === "voice";
-
-  const pc = (state.pc = new RTCPeerConnection({ iceServers: [] }));
-  pc.addEventListener("connectionstatechange", () => {
-    if (pc.connectionState === "connected") state.connectedAt = performance.now();
-    if (pc.connectionState === "failed") $("media-state").textContent = "connection failed";
-  });
-  const whip = (state.whip = new WhipPublisher(`${location.origin}/api/v1/interviews/${interviewId}/whip`, token));
-  const codec = params.get("codec") ?? (/iPhone|iPad|iPod/.test(navigator.userAgent) ? "h264" : null);
-  try {
-    await whip.publish(pc, stream, codec);
-  } catch (error) {
-    state.errors.push({ code: "whip", message: error.message });
-    $("media-state").textContent = error.message;
-    $("media-state").className = "badge failed";
-  }
+function sendChat(event) {
+  event.preventDefault();
+  const text = $("chat-input").value.trim();
+  if (!text || !send({ type: "chat", text })) return;
+  state.chat.push({ sender: "you", text });
+  $("chat-input").value = "";
+  renderChat();
 }
 
-function finish() {
-  $("interview-step").hidden = true;
-  $("done-step").hidden = false;
-  state.pc?.getSenders().forEach((sender) => sender.track?.stop());
+function renderChat() {
+  const log = $("chat-log");
+  log.replaceChildren(
+    ...state.chat.map((entry) => {
+      const item = document.createElement("li");
+      item.className = `chat-${entry.sender}`;
+      const who = document.createElement("strong");
+      who.textContent = t(`chat_${entry.sender}`);
+      const text = document.createElement("span");
+      text.textContent = entry.text;
+      item.append(who, " ", text);
+      if (entry.escalated) {
+        const note = document.createElement("em");
+        note.textContent = ` (${t("chat_escalated")})`;
+        item.append(note);
+      }
+      return item;
+    }),
+  );
+  log.scrollTop = log.scrollHeight;
+}
+
+// ---- step 5: the end ----
+
+function finish(reason) {
+  if (state.finished) return;
+  state.finished = true;
+  state.countdown = null;
+  clearTimeout(disconnectedTimer);
+  releaseStream();
   state.pc?.close();
+  if (reason === "finished" && state.info?.show_result) {
+    show("result-step");
+    showResult();
+  } else {
+    $("done-text").dataset.i18n = reason === "cancelled" ? "cancelled_text" : "done_text";
+    $("done-text").textContent = t($("done-text").dataset.i18n);
+    show("done-step");
+  }
 }
 
-$("consent").addEventListener("change", (event) => ($("start").disabled = !event.target.checked));
-$("start").addEventListener("click", start);
+async function showResult() {
+  state.result = await fetchResult(interviewId, token);
+  if (state.result) return renderResult(state.result);
+  $("result-status").dataset.i18n = "result_unavailable";
+  $("result-status").textContent = t("result_unavailable");
+}
+
+// ---- wiring ----
+
+$("language-switch").addEventListener("click", () => {
+  languageChosen = language() === "zh" ? "en" : "zh";
+  applyLanguage(languageChosen);
+});
+$("device-check").addEventListener("click", checkDevices);
+$("use-voice").addEventListener("click", () => useLighterMode("voice"));
+$("use-text").addEventListener("click", () => useLighterMode("text"));
+$("device-continue").addEventListener("click", enterConsentStep);
+$("consent").addEventListener("change", (event) => ($("consent-continue").disabled = !event.target.checked));
+$("consent-continue").addEventListener("click", enterPracticeStep);
+$("practice-try").addEventListener("click", tryPractice);
+$("start").addEventListener("click", startInterview);
+$("reconnect-now").addEventListener("click", () => reconnect("retry"));
 $("answer-done").addEventListener("click", () => {
   if (state.question) send({ type: "answer.done", question_id: state.question.question.id });
 });
@@ -147,5 +641,8 @@ $("send-answer").addEventListener("click", () => {
   send({ type: "answer.text", question_id: questionId, text });
   send({ type: "answer.done", question_id: questionId });
 });
+$("chat-form").addEventListener("submit", sendChat);
 window.addEventListener("pagehide", () => state.whip?.stop());
+
+setLanguage(languageChosen ?? (document.documentElement.lang.startsWith("zh") ? "zh" : "en"));
 connectSocket();

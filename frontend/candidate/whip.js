@@ -67,7 +67,8 @@ export class WhipPublisher {
     if (!this.resource) return;
     const resource = this.resource;
     this.resource = null;
-    await fetch(resource, { method: "DELETE", headers: this.headers() }).catch(() => {});
+    // keepalive: the hang-up still goes out when the page is being closed or reloaded.
+    await fetch(resource, { method: "DELETE", headers: this.headers(), keepalive: true }).catch(() => {});
   }
 }
 

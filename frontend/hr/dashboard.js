@@ -113,7 +113,10 @@ function onMessage(m) {
   if (m.type === "interview") {
     state.interviews.set(m.interview.id, m.interview);
     renderJobs();
-    if (m.interview.id === state.selected) renderHeader();
+    if (m.interview.id === state.selected) {
+      renderHeader();
+      renderQuestion();
+    }
     return;
   }
   if (m.type === "error") {
@@ -188,7 +191,7 @@ function select(id) {
   send({ type: "watch", interview_id: id });
   clearInterval(watchTimer);
   // The node running the interview sends stills while someone watches; renew before its 15 s lapse.
-  watchTimer = setInterval(() => send({ type: "watch", interview_id: id }), 5000);
+  watchTimer = setInterval(() => send({ type: "watch", interview_id: id, detail: false }), 5000);
 }
 
 function loadDetail(d) {
@@ -274,7 +277,9 @@ function renderHeader() {
 }
 
 function renderQuestion() {
-  const c = state.current;
+  const status = state.interviews.get(state.selected)?.status;
+  // A finished interview has no current question; its answers and report say the rest.
+  const c = status === "completed" || status === "cancelled" ? null : state.current;
   $("current-question").textContent = c ? `${c.index + 1}. ${c.question.text}` : "";
   $("current-reason").textContent = c ? c.reason : "";
   $("next-planned").textContent = c?.next_planned ? c.next_planned.text : t("none");

@@ -1,0 +1,94 @@
+"""Logging for a node: plain text or JSON lines, each record tagged with the interview it concerns, and no secrets.
+
+The interview id comes from a context variable that InterviewContextMiddleware sets for every request on an
+interview's URL; tasks spawned while handling it (media sessions, scoring) inherit it. Personal data never goes
+into log messages (the code logs ids, not names or transcripts), and invite tokens are cut out of access-log paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import sys
+from contextvars import ContextVar
+from typing import Literal, TextIO
+
+from pythonjsonlogger.json import JsonFormatter
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+interview_id_var: ContextVar[str | None] = ContextVar("interview_id", default=None)
+
+INTERVIEW_PATH = re.compile(r"^/(?:api/v1/interviews|ws/interviews)/([0-9A-Za-z_-]{1,64})")
+# Invite and session tokens in paths and query strings (JWTs: three base64url parts).
+TOKEN = re.compile(r"(/i/|[?&]token=)[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+class InterviewContext(logging.Filter):
+    """Adds `interview_id` (or None) and `node` to every record."""
+
+    def __init__(self, node: str) -> None:
+        super().__init__()
+        self.node = node
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "interview_id"):
+            record.interview_id = interview_id_var.get()
+        record.node = self.node
+        return True
+
+
+class RedactTokens(logging.Filter):
+    """Cuts invite and HR-session tokens out of records (uvicorn's access log prints full paths)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(TOKEN.sub(r"\1<token>", a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.msg, str):
+            record.msg = TOKEN.sub(r"\1<token>", record.msg)
+        return True
+
+
+def configure_logging(
+    level: str = "info", fmt: Literal["text", "json"] = "text", node: str | None = None, stream: TextIO | None = None
+) -> None:
+    """One handler (on stderr) for the root logger and uvicorn's, in the chosen format."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(InterviewContext(node or socket.gethostname()))
+    handler.addFilter(RedactTokens())
+    if fmt == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s %(interview_id)s %(node)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(interview_id)s]: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # httpx logs every request at INFO: webhook deliveries have their own history and metrics.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers[:] = []
+        uvicorn_logger.propagate = True
+
+
+class InterviewContextMiddleware:
+    """Sets the interview id for everything a request on `/api/v1/interviews/{id}...` or `/ws/interviews/{id}` does."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = INTERVIEW_PATH.match(scope.get("path", "")) if scope["type"] in ("http", "websocket") else None
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        token = interview_id_var.set(match.group(1))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            interview_id_var.reset(token)
