@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 GROUP = "dispatchers"
 READ_COUNT = 100
 MAX_HELD = 2000  # events one node works on at once; beyond that it leaves new entries to other nodes
+DEPARTED_AFTER_LEASES = 10  # a consumer idle this many leases with nothing pending belongs to a node that is gone
 
 
 class WebhookStream:
@@ -84,6 +85,17 @@ class WebhookStream:
     async def renew(self, entry_ids: Sequence[str]) -> None:
         if entry_ids:
             await self.client.xclaim(self.key, GROUP, self.consumer, 0, list(entry_ids), justid=True)
+
+    async def forget_departed(self, idle_s: float) -> list[str]:
+        """Remove consumers that hold nothing and have not read for `idle_s` (nodes that stopped; node ids carry a pid,
+        so every restart leaves one behind). Should one come back, its next read creates it again."""
+        gone = []
+        for consumer in await self.client.xinfo_consumers(self.key, GROUP):
+            name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
+            if name != self.consumer and consumer["pending"] == 0 and consumer["idle"] > idle_s * 1000:
+                await self.client.xgroup_delconsumer(self.key, GROUP, name)
+                gone.append(name)
+        return gone
 
     async def ack(self, entry_ids: Sequence[str]) -> None:
         if entry_ids:
@@ -184,6 +196,8 @@ class StreamWebhookDispatcher(WebhookDispatcher):
                 logger.warning("webhooks: %d event(s) with overdue deliveries were in no node's hands; relaying them again", len(lost))
                 await self.stream.add(lost)
                 self.counts["requeued"] += len(lost)
+            if departed := await self.stream.forget_departed(self.lease_s * DEPARTED_AFTER_LEASES):
+                logger.info("webhooks: removed departed consumers %s from the stream group", ", ".join(departed))
 
     async def _relay(self) -> None:
         while events := await self.store.unrelayed():

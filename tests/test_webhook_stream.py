@@ -115,3 +115,20 @@ async def test_a_replayed_dead_letter_goes_out_again_although_its_stream_entry_w
             assert dispatcher_of(node).counts["requeued"] == 1
         finally:
             await inspect.aclose()
+
+
+async def test_a_departed_nodes_consumer_that_holds_nothing_is_removed_from_the_group(tmp_path: Path, redis_server: RedisServer) -> None:
+    inspect = client_for(redis_server)
+    try:
+        await inspect.xgroup_create(KEYS.webhook_stream(), GROUP, id="0", mkstream=True)
+        await inspect.xreadgroup(GROUP, "node-gone-123", {KEYS.webhook_stream(): ">"}, count=1)  # a node that read, then stopped
+        async with serving(clustered(tmp_path / "data", redis_server, webhook_stream_lease_s=0.1)):
+            async def names() -> set[bytes]:
+                return {c["name"] for c in await inspect.xinfo_consumers(KEYS.webhook_stream(), GROUP)}
+
+            async def only_this_node() -> bool:
+                return await names() == {b"node-a"}
+
+            await eventually(only_this_node)  # 10 leases (1 s) after node-gone-123 last read
+    finally:
+        await inspect.aclose()
