@@ -100,3 +100,21 @@ async def test_with_redis_down_interviews_go_on_the_list_says_503_and_the_node_c
                 assert await node_ids(node) == ["node-a"]
             finally:
                 await inspect.aclose()
+
+
+async def test_a_node_starts_and_completes_an_interview_while_redis_is_unreachable(tmp_path: Path) -> None:
+    down = RedisServer(tmp_path / "redis")  # never started: nothing listens on its port
+    async with serving(node_settings(tmp_path / "data", down, "node-a")) as node:
+        async with candidate_connected(node) as interview_id:
+            assert node.services.registry.find_live(interview_id) is not None
+        interview, token = await node.schedule(questions=1, mode="text")
+        async with connect(node.url.replace("http://", "ws://") + f"/ws/interviews/{interview.id}?token={token}") as ws:
+            assert json.loads(await ws.recv())["type"] == "hello"
+            await ws.send(json.dumps({"v": 1, "type": "ready"}))
+            await ws.send(json.dumps({"v": 1, "type": "answer.text", "question_id": "q1", "text": "Because."}))
+            await ws.send(json.dumps({"v": 1, "type": "answer.done", "question_id": "q1"}))
+            while json.loads(await ws.recv())["type"] != "completed":
+                pass
+        assert (await node.interview_state(interview.id))["interview"]["status"] == "completed"
+        assert node.services.node.heartbeat_failures >= 1
+        assert (await node.http.get(f"{node.url}/readyz")).status_code == 200
