@@ -11,6 +11,7 @@ import json
 import secrets
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,13 +191,14 @@ class DeliveryStore(SerialConnection):
             )
         return created
 
-    async def due(self, now: float, limit: int = 50) -> list[Delivery]:
-        """Pending deliveries whose next attempt is due, to enabled endpoints, oldest first."""
+    async def due(self, now: float, limit: int = 50, event_ids: Collection[str] | None = None) -> list[Delivery]:
+        """Pending deliveries whose next attempt is due, to enabled endpoints, oldest first (only of `event_ids`, if given)."""
+        only, params = _only_events(event_ids)
         rows = await self._read(
             "SELECT d.id, d.event_id, d.attempts, e.type, e.payload, d.endpoint_id FROM webhook_deliveries d"
             " JOIN outbox_events e ON e.id = d.event_id JOIN webhook_endpoints p ON p.id = d.endpoint_id"
-            " WHERE d.status = ? AND d.next_attempt_at <= ? AND p.enabled = 1 ORDER BY d.next_attempt_at LIMIT ?",
-            (PENDING, now, limit),
+            f" WHERE d.status = ? AND d.next_attempt_at <= ? AND p.enabled = 1{only} ORDER BY d.next_attempt_at LIMIT ?",
+            (PENDING, now, *params, limit),
         )
         out = []
         for row in rows:
@@ -217,13 +219,56 @@ class DeliveryStore(SerialConnection):
             )
             return cursor.rowcount == 1
 
-    async def next_due_at(self) -> float | None:
+    async def next_due_at(self, event_ids: Collection[str] | None = None) -> float | None:
+        only, params = _only_events(event_ids)
         row = await self._read_one(
             "SELECT MIN(d.next_attempt_at) AS at FROM webhook_deliveries d JOIN webhook_endpoints p ON p.id = d.endpoint_id"
-            " WHERE d.status = ? AND p.enabled = 1",
-            (PENDING,),
+            f" WHERE d.status = ? AND p.enabled = 1{only}",
+            (PENDING, *params),
         )
         return row["at"] if row else None
+
+    # The cluster's relay to the Redis stream (hrms_bridge/stream.py)
+
+    async def unrelayed(self, limit: int = 500) -> list[aiosqlite.Row]:
+        """Events fanned out but not yet in the stream, oldest first (seq, id, tenant, type)."""
+        return await self._read(
+            "SELECT seq, id, tenant, type FROM outbox_events WHERE seq > (SELECT seq FROM webhook_cursor WHERE name = 'relay')"
+            " AND seq <= COALESCE((SELECT seq FROM webhook_cursor WHERE name = 'fan_out'), 0) ORDER BY seq LIMIT ?",
+            (limit,),
+        )
+
+    async def mark_relayed(self, seq: int) -> None:
+        """Events up to `seq` are in the stream (never moves back: two nodes may relay the same events)."""
+        async with self._transaction() as db:
+            await db.execute("UPDATE webhook_cursor SET seq = MAX(seq, ?) WHERE name = 'relay'", (seq,))
+
+    async def start_relay(self) -> None:
+        """Create the relay cursor, once: relay from the oldest event that still has a pending delivery (what an earlier
+        single node left unsent), not from the beginning of history."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR IGNORE INTO webhook_cursor (name, seq) SELECT 'relay', COALESCE("
+                " (SELECT MIN(e.seq) - 1 FROM outbox_events e JOIN webhook_deliveries d ON d.event_id = e.id WHERE d.status = ?),"
+                " (SELECT seq FROM webhook_cursor WHERE name = 'fan_out'), 0)",
+                (PENDING,),
+            )
+
+    async def unfinished(self, event_ids: Collection[str]) -> set[str]:
+        """Those of `event_ids` that still have a pending delivery (the others reached a final outcome everywhere)."""
+        only, params = _only_events(event_ids)
+        rows = await self._read(f"SELECT DISTINCT d.event_id FROM webhook_deliveries d WHERE d.status = ?{only}", (PENDING, *params))
+        return {row["event_id"] for row in rows}
+
+    async def orphaned(self, now: float, overdue_s: float, limit: int = 100) -> list[str]:
+        """Events with a delivery due for more than `overdue_s` that nobody sent: their stream entry was lost
+        (Redis restarted empty) or acknowledged before a replay. The relay puts them in the stream again."""
+        rows = await self._read(
+            "SELECT DISTINCT d.event_id FROM webhook_deliveries d JOIN webhook_endpoints p ON p.id = d.endpoint_id"
+            " WHERE d.status = ? AND p.enabled = 1 AND d.next_attempt_at < ? LIMIT ?",
+            (PENDING, now - overdue_s, limit),
+        )
+        return [row["event_id"] for row in rows]
 
     async def record_attempt(
         self,
@@ -295,6 +340,13 @@ class DeliveryStore(SerialConnection):
                 (PENDING, time.time(), delivery_id),
             )
         return True
+
+
+def _only_events(event_ids: Collection[str] | None) -> tuple[str, tuple[str, ...]]:
+    """A condition on d.event_id for `event_ids` (None: no condition), as one JSON parameter whatever their number."""
+    if event_ids is None:
+        return "", ()
+    return " AND d.event_id IN (SELECT value FROM json_each(?))", (json.dumps(sorted(event_ids)),)
 
 
 def _endpoint(row: aiosqlite.Row) -> Endpoint:

@@ -143,10 +143,12 @@ async def health(request: Request) -> JSONResponse:
 
 
 async def ready(request: Request) -> JSONResponse:
-    """Readiness for a load balancer: 503 until the store is open and the models are loaded."""
+    """Readiness for a load balancer: 503 until the store is open and the models are loaded, and again while draining."""
     services = getattr(request.app.state, "services", None)
     if services is None:
         return JSONResponse({"status": "starting"}, status_code=503)
+    if services.node.draining:
+        return JSONResponse({"status": "draining", "live_interviews": services.registry.live_interviews}, status_code=503)
     return JSONResponse({"status": "ready", "scoring": services.engine is not None})
 
 

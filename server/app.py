@@ -23,16 +23,20 @@ from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
 from hrms_bridge.deliveries import DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
-from server import api, candidate_result, candidate_ws, hr_pages, hr_sessions, hr_ws, pages, recordings_api, wechat_oauth, whip
-from server.event_bus import LocalEventBus
+from hrms_bridge.stream import StreamWebhookDispatcher, WebhookStream
+from server import api, candidate_result, candidate_ws, hr_pages, hr_sessions, hr_ws, nodes_api, pages, recordings_api, wechat_oauth, whip
+from server.event_bus import EventBus, LocalEventBus
 from server.faq import Faq
 from server.ice import advertise_host_addresses
 from server.logs import InterviewContextMiddleware
 from server.metrics import NodeMetrics
+from server.node_registry import NodeRegistry, node_topic
 from server.idempotency import idempotent
 from server.invites import InviteSigner
 from server.problems import EXCEPTION_HANDLERS
-from server.ratelimit import TenantRateLimit
+from server.ratelimit import RedisTokenBuckets, TenantRateLimit
+from server.redis_bus import RedisEventBus
+from server.redis_client import Keys, open_redis
 from server.services import Services
 from server.sessions import MediaConsumer, SessionRegistry, level_meter_consumer, scoring_consumer
 from server.settings import Settings
@@ -48,6 +52,8 @@ ROUTES = [
     Route("/metrics", api.metrics, methods=["GET"]),
     Route("/api/v1/stats", api.stats, methods=["GET"]),
     Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
+    Route("/api/v1/nodes", nodes_api.list_nodes, methods=["GET"]),
+    Route("/api/v1/nodes/{node_id}/drain", nodes_api.drain_node, methods=["POST"]),
     Route("/api/v1/interviews", idempotent(api.create_interview), methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}", api.get_interview, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/report", api.get_report, methods=["GET"]),
@@ -113,7 +119,18 @@ def create_app(
         store = await InterviewStore.open(database)
         deliveries = await DeliveryStore.open(database)
         destinations = DestinationPolicy(settings.webhook_allow_http, settings.webhook_allow_private_addresses)
-        dispatcher = WebhookDispatcher(deliveries, destinations, settings.webhook_retry_schedule_s, settings.webhook_timeout_s)
+        # With Redis the nodes form a cluster; without, everything stays in this process, as before.
+        redis_client = open_redis(settings) if settings.redis_url else None
+        keys = Keys(settings.redis_prefix)
+        dispatcher: WebhookDispatcher
+        if redis_client is not None:
+            stream = WebhookStream(redis_client, keys.webhook_stream(), settings.node_id, settings.webhook_stream_lease_s)
+            dispatcher = StreamWebhookDispatcher(
+                deliveries, destinations, settings.webhook_retry_schedule_s, settings.webhook_timeout_s, stream,
+                settings.webhook_stream_lease_s,
+            )
+        else:
+            dispatcher = WebhookDispatcher(deliveries, destinations, settings.webhook_retry_schedule_s, settings.webhook_timeout_s)
         dispatcher.start()
         greenhouse_notifier = await GreenhouseNotifier.open(
             database, destinations, settings.webhook_retry_schedule_s, settings.webhook_timeout_s
@@ -129,12 +146,26 @@ def create_app(
         scorer = AnswerScorer(scoring.embedder if scoring is not None else None)
         metrics = NodeMetrics()
         metrics.watch(lambda: getattr(app.state, "services", None))
-        bus = LocalEventBus()
+        bus: EventBus = RedisEventBus(redis_client, keys, settings.event_bus_queue) if redis_client else LocalEventBus()
         await bus.start()
+        node = NodeRegistry(
+            settings.node_id, settings.base_url, redis_client, keys, settings.node_heartbeat_s,
+            load=lambda: {"live_interviews": registry.live_interviews, "media_sessions": registry.media_sessions},
+        )
         faq = await asyncio.to_thread(Faq.load, embedder=scoring.embedder if scoring is not None else None)
         registry = SessionRegistry(
-            settings, store, consumer or level_meter_consumer, scorer, bus, faq, observe_final_lag=metrics.final_transcript_lag.observe
+            settings, store, consumer or level_meter_consumer, scorer, bus, faq, observe_final_lag=metrics.final_transcript_lag.observe,
+            placement=node,
         )
+        await node.start()
+
+        def on_node_request(message: dict[str, object]) -> None:
+            if message.get("type") == "drain":
+                logger.warning("node %s: draining, asked by node %s", settings.node_id, message.get("requested_by"))
+                node.drain()
+                node.beat_soon()
+
+        bus.subscribe(node_topic(settings.node_id), on_node_request)
         app.state.services = Services(
             settings=settings,
             store=store,
@@ -146,13 +177,20 @@ def create_app(
             destinations=destinations,
             metrics=metrics,
             bus=bus,
+            node=node,
+            shared_rate_limit=(
+                RedisTokenBuckets(redis_client, keys, settings.hr_rate_limit_per_s, settings.hr_rate_limit_burst) if redis_client else None
+            ),
             engine=scoring,
         )
         try:
             yield
         finally:
             await registry.close_all()
+            await node.close()
             await bus.close()
+            if redis_client is not None:
+                await redis_client.aclose()
             # Whatever is still queued stays in the outbox for the next start.
             await dispatcher.close()
             await greenhouse_notifier.close()

@@ -48,6 +48,7 @@ async def candidate_socket(websocket: WebSocket) -> None:
     token = websocket.query_params.get("token") or ""
     try:
         require_invite(services.signer, token, interview_id)
+        services.refuse_if_draining(interview_id)
         interview = await services.store.get_interview(interview_id)
         if interview is None:
             raise Problem(404, "interview_not_found", f"no interview {interview_id!r}")

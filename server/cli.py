@@ -14,6 +14,7 @@ from frontend.vendor import VendorError, prepare_assets
 from realtime_scoring.models.manifest import ModelError, load_manifest, verified_files
 from realtime_scoring.models.prepare import prepare_all, run_check
 from server.app import create_app
+from server.draining_server import DrainingServer
 from server.logs import configure_logging
 from server.invites import InviteSigner, make_invite
 from server.schemas import demo_spec
@@ -57,14 +58,12 @@ def serve(args: argparse.Namespace) -> None:
     print(f"Demo interview: {url}", flush=True)
     configured = settings.api_keys or settings.tenants
     print("HR API keys: from INTERVIEW_API_KEYS / INTERVIEW_TENANTS" if configured else f"HR API key: in {settings.data_dir / 'api_key'}", flush=True)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        ws_max_size=WS_MAX_FRAME_BYTES,
-        log_level=args.log_level,
-        log_config=None,  # configure_logging's handler, format and token redaction apply to uvicorn's records too
+    app = create_app(settings)
+    # log_config=None: configure_logging's handler, format and token redaction apply to uvicorn's records too
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, ws_max_size=WS_MAX_FRAME_BYTES, log_level=args.log_level, log_config=None
     )
+    DrainingServer(config, app, settings.drain_timeout_s).run()
 
 
 def models_prepare(args: argparse.Namespace) -> None:

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram
+from hrms_bridge.stream import StreamWebhookDispatcher
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -58,6 +59,21 @@ class _NodeCollector(Collector):
         for outcome, count in sorted(services.dispatcher.outcomes.items()):
             outcomes.add_metric([outcome], count)
         yield outcomes
+        if isinstance(services.dispatcher, StreamWebhookDispatcher):
+            stream = CounterMetricFamily("interview_webhook_stream_entries", "Webhook stream entries by what this node did", labels=["action"])
+            for action, count in sorted(services.dispatcher.counts.items()):
+                stream.add_metric([action], count)
+            yield stream
+            yield GaugeMetricFamily("interview_webhook_stream_held", "Webhook events this node holds", value=services.dispatcher.held)
+        if services.shared_rate_limit is not None:
+            yield CounterMetricFamily(
+                "interview_rate_limit_fallbacks", "HR API requests limited by this node's own bucket because Redis could not answer",
+                value=services.shared_rate_limit.fallbacks,
+            )
+        for name in ("published", "dropped", "received"):
+            # Every bus counts what it published; the Redis bus also what it dropped and received.
+            if (count := getattr(services.bus, name, None)) is not None:
+                yield CounterMetricFamily(f"interview_bus_events_{name}", f"Live events {name} by this node's event bus", value=count)
 
 
 def _model_metrics(engine: ScoringEngine) -> Iterator[Metric]:

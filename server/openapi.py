@@ -43,7 +43,7 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 def _problems(*statuses: int) -> dict[str, Any]:
     words = {400: "Bad request", 401: "Missing or invalid credentials", 403: "Forbidden", 404: "Not found (or another tenant's)", 409: "Conflict with the resource's state",
              413: "Body too large", 415: "Unsupported media type", 422: "Invalid input, with field errors", 429: "Rate limited (see Retry-After)",
-             503: "Node full (see Retry-After)"}
+             503: "Node full, draining, or its cluster unreachable (see Retry-After)"}
     return {str(s): {"description": words[s], "content": {"application/problem+json": {"schema": _ref("Problem")}}} for s in statuses}
 
 
@@ -111,6 +111,12 @@ def openapi_document() -> dict[str, Any]:
         "/healthz": {"get": _op("Liveness and load", {"200": _json(OBJECT) | {"description": "Up"}}, security=None, tag="Node")},
         "/api/v1/openapi.json": {"get": _op("This document", {"200": _json(OBJECT) | {"description": "OpenAPI 3.1"}}, security=None, tag="Node")},
         "/api/v1/stats": {"get": _op("The node's sessions and model counters", {"200": _json(OBJECT) | {"description": "Counters"}}, tag="Node")},
+        "/api/v1/nodes": {"get": _op("Live nodes of the cluster (this one first): load, draining, base URL",
+                                     {"200": _json(OBJECT) | {"description": "Nodes"}, **_problems(503)}, tag="Node")},
+        "/api/v1/nodes/{node_id}/drain": {"post": _op(
+            "Drain a node: no new interviews there, live ones finish", {"200": _json(OBJECT) | {"description": "This node, now draining"},
+                                                                        "202": _json(OBJECT) | {"description": "Passed on to that node"},
+                                                                        **_problems(404, 503)}, params=[_path("node_id")], tag="Node")},
         "/api/v1/interviews": {"post": _op(
             "Schedule an interview", {"201": _json(OBJECT) | {"description": "Scheduled: interview, match, invite links"}, **_problems(422)},
             body=_json(_ref("ScheduleInterview")), idempotent=True)},

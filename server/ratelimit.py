@@ -1,15 +1,45 @@
-"""Per-tenant rate limit on the HR API: a token bucket per API key's tenant, answered with 429 and Retry-After."""
+"""Per-tenant rate limit on the HR API: a token bucket per API key's tenant, answered with 429 and Retry-After.
+
+One node keeps its buckets in memory. A cluster keeps them in Redis, so a tenant has one budget however
+its requests are spread over nodes: one Lua script refills and takes atomically, on Redis's clock. When
+Redis cannot answer, the node falls back to its own bucket (counted), which limits each node separately
+rather than not at all, and tries Redis again a second later.
+"""
 
 from __future__ import annotations
 
 import hmac
+import logging
 import math
 import time
 from dataclasses import dataclass, field
 
+import redis.asyncio as redis
+from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from server.redis_client import Keys
+
 from server.problems import problem_response
+
+logger = logging.getLogger(__name__)
+
+# KEYS[1] the bucket; ARGV rate per second, burst. Returns the seconds to wait, as a string ("0" = allowed).
+_TAKE = """
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'updated')
+local tokens = tonumber(state[1]) or burst
+local updated = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - updated) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'updated', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return tostring(wait)
+"""
+RETRY_REDIS_AFTER_S = 1.0
 
 
 @dataclass
@@ -32,6 +62,38 @@ class TokenBucket:
         return (1.0 - self.tokens) / self.rate_per_s
 
 
+class RedisTokenBuckets:
+    """Every node's buckets in one Redis: `take(tenant)` spends a token of the tenant's shared budget."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, rate_per_s: float, burst: int) -> None:
+        self._keys = keys
+        self._rate_per_s = rate_per_s
+        self._burst = burst
+        self._take = client.register_script(_TAKE)
+        self._skip_until = 0.0
+        self.fallbacks = 0  # requests limited by this node's own bucket because Redis could not answer
+
+    async def take(self, tenant: str) -> float | None:
+        """Seconds to wait (0.0: allowed), or None when Redis cannot answer and the caller must use its own bucket."""
+        now = time.monotonic()
+        if now < self._skip_until:
+            self.fallbacks += 1
+            return None
+        try:
+            wait = await self._take(keys=[self._keys.rate(tenant)], args=[repr(self._rate_per_s), self._burst])
+        except (RedisError, OSError) as exc:
+            self.fallbacks += 1
+            if self._skip_until == 0.0:
+                logger.warning("rate limit: Redis unreachable (%s); each node limits with its own buckets until it is back", exc)
+            # Do not make every request wait for a timeout while Redis is down.
+            self._skip_until = now + RETRY_REDIS_AFTER_S
+            return None
+        if self._skip_until:
+            logger.warning("rate limit: shared buckets in Redis again")
+            self._skip_until = 0.0
+        return float(wait)
+
+
 class TenantRateLimit:
     """ASGI middleware for `/api/` requests that present an API key; others pass (auth rejects them on its own)."""
 
@@ -43,8 +105,11 @@ class TenantRateLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/api/") and (tenant := self._tenant(scope)) is not None:
-            bucket = self._buckets.setdefault(tenant, TokenBucket(self.rate_per_s, self.burst))
-            wait = bucket.take(time.monotonic())
+            shared = scope["app"].state.services.shared_rate_limit
+            wait = await shared.take(tenant) if shared is not None else None
+            if wait is None:
+                bucket = self._buckets.setdefault(tenant, TokenBucket(self.rate_per_s, self.burst))
+                wait = bucket.take(time.monotonic())
             if wait > 0:
                 response = problem_response(
                     429, "rate_limited", f"at most {self.rate_per_s:g} requests a second (bursts of {self.burst}) per tenant",

@@ -16,10 +16,16 @@ from server.event_bus import EventBus, hr_topic
 from server.hr_messages import InterviewChanged, InterviewSummary
 from server.invites import Invite, InviteSigner, make_invite
 from server.metrics import NodeMetrics
+from server.node_registry import NodeRegistry
+from server.problems import Problem
+from server.ratelimit import RedisTokenBuckets
 from server.schemas import Interview, InterviewSpec
 from server.sessions import SessionRegistry
 from server.settings import Settings
 from server.store import InterviewStore
+
+
+DRAINING_RETRY_AFTER_S = 5  # a load balancer moves traffic off a draining node within a few health checks
 
 
 @dataclass
@@ -34,6 +40,8 @@ class Services:
     destinations: DestinationPolicy
     metrics: NodeMetrics
     bus: EventBus
+    node: NodeRegistry
+    shared_rate_limit: RedisTokenBuckets | None  # None: each node limits with its own buckets
     engine: ScoringEngine | None = None
 
     def new_invite(self, interview_id: str, ttl_hours: float | None = None) -> Invite:
@@ -57,6 +65,15 @@ class Services:
         """Tell the tenant's dashboards (on every node) that an interview changed."""
         summary = InterviewSummary.of(interview, self.settings.emotion_analysis)
         self.bus.publish(hr_topic(interview.tenant), InterviewChanged(interview=summary).model_dump(mode="json"))
+
+
+    def refuse_if_draining(self, interview_id: str) -> None:
+        """A draining node takes no interview that is not already live on it: 503, so the client retries elsewhere."""
+        if self.node.draining and self.registry.find_live(interview_id) is None:
+            raise Problem(
+                503, "node_draining", f"node {self.node.node_id} is shutting down and takes no new interviews; retry (on another node)",
+                headers={"Retry-After": str(DRAINING_RETRY_AFTER_S)},
+            )
 
 
 def services_of(connection: HTTPConnection) -> Services:

@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
@@ -190,6 +190,14 @@ class SessionCapacityError(Exception):
     """This node already carries its maximum number of media sessions."""
 
 
+class Placement(Protocol):
+    """Told which interviews run live on this node (the node registry, so other nodes can find them)."""
+
+    def hold(self, interview_id: str) -> None: ...
+
+    def release(self, interview_id: str) -> None: ...
+
+
 class SessionRegistry:
     """Every live interview and media session on this node; creates and tears down peer connections."""
 
@@ -202,8 +210,10 @@ class SessionRegistry:
         bus: EventBus,
         faq: Faq | None = None,
         observe_final_lag: Callable[[float], None] | None = None,
+        placement: Placement | None = None,
     ) -> None:
         self._settings = settings
+        self._placement = placement
         self._bus = bus
         self._faq = faq
         self._observe_final_lag = observe_final_lag
@@ -237,6 +247,8 @@ class SessionRegistry:
                 observe_final_lag=self._observe_final_lag,
             )
             self._live[interview.id] = live
+            if self._placement is not None:
+                self._placement.hold(interview.id)
             await live.restore()
         return live
 
@@ -255,6 +267,8 @@ class SessionRegistry:
     def _forget_live(self, live: LiveInterview) -> None:
         if self._live.get(live.id) is live:
             del self._live[live.id]
+            if self._placement is not None:
+                self._placement.release(live.id)
 
     async def open_media(self, live: LiveInterview, offer_sdp: str) -> tuple[MediaSession, str]:
         """Answer a WHIP offer for `live`; the caller has checked auth, size and codecs."""

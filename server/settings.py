@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -102,6 +104,21 @@ class Settings(BaseSettings):
     wechat_app_secret: SecretStr | None = Field(None, description="Official Account AppSecret, for WeChat web authorisation")
     wechat_open_base_url: str = "https://open.weixin.qq.com"
     wechat_api_base_url: str = "https://api.weixin.qq.com"
+
+    redis_url: str | None = Field(
+        None, description="redis://host:port/db shared by the nodes of a cluster; unset = one node, everything embedded"
+    )
+    redis_prefix: str = Field("interview-server:", description="Prefix of every Redis key and channel, so clusters can share a Redis")
+    redis_timeout_s: float = Field(2.0, gt=0, le=30, description="Connect and read timeout of Redis calls")
+    node_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", pattern=r"^[A-Za-z0-9._:-]{1,128}$")
+    node_heartbeat_s: float = Field(5.0, gt=0, le=300, description="How often a node tells Redis it is alive; it expires after 3 beats")
+    event_bus_queue: int = Field(10_000, ge=1, description="Live events waiting for Redis; beyond this they are dropped and counted")
+    drain_timeout_s: float = Field(
+        3600.0, ge=0, description="On SIGTERM, how long a node waits for its live interviews to finish before it exits"
+    )
+    webhook_stream_lease_s: float = Field(
+        60.0, gt=0, description="A webhook event held by a node that stops renewing it this long is taken over by another node"
+    )
 
     @field_validator("api_keys", "ice_host_addresses", "ice_allowed_networks", "webhook_retry_schedule_s", mode="before")
     @classmethod

@@ -80,6 +80,7 @@ async def publish(request: Request) -> Response:
     services = services_of(request)
     interview_id = request.path_params["interview_id"]
     require_invite(services.signer, bearer_token(request.headers), interview_id)
+    services.refuse_if_draining(interview_id)
     if _content_type(request) != SDP_TYPE:
         raise Problem(415, "unsupported_media_type", f"send the offer as {SDP_TYPE}")
     offer = await read_body(request, services.settings.max_sdp_bytes)

@@ -21,7 +21,7 @@ HR = {"X-API-Key": API_KEY}
 INTERVIEWS = 3
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(data_dir: Path, port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "INTERVIEW_DATA_DIR": str(data_dir),
@@ -33,6 +33,9 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         "INTERVIEW_WEBHOOK_ALLOW_HTTP": "true",
         "INTERVIEW_WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",
         "INTERVIEW_WEBHOOK_RETRY_SCHEDULE_S": ",".join(["0.3"] * 40),
+        # A SIGKILL during an attempt leaves it claimed for timeout + CLAIM_MARGIN_S: keep that inside the wait below.
+        "INTERVIEW_WEBHOOK_TIMEOUT_S": "2",
+        **(extra_env or {}),
     }
     return subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--log-level", "warning"], env=env,
                             stdout=subprocess.DEVNULL, stderr=open(data_dir.parent / "server.log", "ab"))
@@ -92,7 +95,7 @@ async def test_reports_written_while_the_receiver_is_down_arrive_once_each_after
         server = start_server(tmp_path / "data", port)
         await wait_healthy(base, server)
         async with receiving(receiver):
-            await receiver.wait_for(lambda r: len({x.event["data"]["interview_id"] for x in r}) == INTERVIEWS, timeout=30)
+            await receiver.wait_for(lambda r: len({x.event["data"]["interview_id"] for x in r}) == INTERVIEWS, timeout=60)
             await asyncio.sleep(1.5)  # anything sent twice would arrive by now
         ids = [r.id for r in receiver.requests]
         assert len(ids) == len(set(ids)) == INTERVIEWS, ids

@@ -1,0 +1,211 @@
+"""Webhook delivery across a cluster: the SQLite outbox stays the write-ahead log, a Redis Stream shares the work out.
+
+    change + outbox_events (one SQLite commit) ─fan_out─▶ webhook_deliveries
+        ─relay: XADD {event_id}, then the relay cursor─▶ stream ─XREADGROUP (one group, a consumer per node)─▶ held events
+        held events' due deliveries ─claim (SQLite lease)─▶ POST ─▶ record attempt ─all final─▶ XACK + XDEL
+        a dead node's entries ─XAUTOCLAIM after webhook_stream_lease_s─▶ another node
+
+What this is, honestly: the nodes share one SQLite database (one data_dir, on one host or a volume that
+supports SQLite's locking; hrms_bridge/sqlite.py makes writes wait for each other with BEGIN IMMEDIATE
+and a busy timeout). Every delivery, attempt and dead letter stays in that database, and the claim there
+(a conditional UPDATE that pushes the next attempt a lease ahead) is what makes exactly one node send
+each attempt. The stream decides which node works on which event, so the nodes do not all poll for the
+same deliveries, and it hands a dead node's events to a live one. It is not a second source of truth:
+
+- Duplicates are harmless. Two nodes may relay the same event (the relay cursor only moves forward after
+  an XADD succeeds), and an autoclaimed entry may still be in its old consumer's hands; both then hold the
+  event, the SQLite claim lets one of them send each attempt, and the receiver sees one webhook-id.
+- A node renews its entries (XCLAIM to itself, which resets their idle time) every third of a lease, so
+  only the entries of a node that stopped renewing them go idle long enough to be taken over.
+- Nothing is lost to Redis. While Redis is down, events stay unrelayed in SQLite and events already held
+  keep being delivered; if Redis comes back empty (no persistence), deliveries that nobody sends for a
+  lease are found in SQLite and relayed again. A replayed dead letter goes out the same way.
+- Without Redis none of this runs: the plain WebhookDispatcher delivers every due delivery, as before.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import redis.asyncio as redis
+from redis.exceptions import RedisError, ResponseError
+
+from hrms_bridge.deliveries import Delivery, DeliveryStore
+from hrms_bridge.destinations import DestinationPolicy
+from hrms_bridge.dispatcher import WebhookDispatcher
+
+logger = logging.getLogger(__name__)
+
+GROUP = "dispatchers"
+READ_COUNT = 100
+MAX_HELD = 2000  # events one node works on at once; beyond that it leaves new entries to other nodes
+DEPARTED_AFTER_LEASES = 10  # a consumer idle this many leases with nothing pending belongs to a node that is gone
+
+
+class WebhookStream:
+    """The stream and its consumer group, as one node's consumer sees them."""
+
+    def __init__(self, client: redis.Redis, key: str, consumer: str, lease_s: float) -> None:
+        self.client = client
+        self.key = key
+        self.consumer = consumer
+        self.lease_ms = max(1, int(lease_s * 1000))
+        self._autoclaim_from = "0-0"
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.client.xgroup_create(self.key, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def add(self, event_ids: Sequence[str]) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for event_id in event_ids:
+                pipe.xadd(self.key, {"event_id": event_id})
+            await pipe.execute()
+
+    async def read(self, new: bool) -> list[tuple[str, str]]:
+        """New entries for this consumer (`new`), or the ones it already holds (after a restart under the same node id)."""
+        reply = await self.client.xreadgroup(GROUP, self.consumer, {self.key: ">" if new else "0"}, count=READ_COUNT)
+        return [entry for _, entries in reply or [] for entry in _entries(entries)]
+
+    async def take_over(self) -> list[tuple[str, str]]:
+        """Entries idle longer than a lease (their consumer stopped renewing them), now this consumer's."""
+        reply = await self.client.xautoclaim(
+            self.key, GROUP, self.consumer, self.lease_ms, start_id=self._autoclaim_from, count=READ_COUNT
+        )
+        next_from, entries = reply[0], reply[1]
+        self._autoclaim_from = next_from.decode() if isinstance(next_from, bytes) else str(next_from)
+        return _entries(entries)
+
+    async def renew(self, entry_ids: Sequence[str]) -> None:
+        if entry_ids:
+            await self.client.xclaim(self.key, GROUP, self.consumer, 0, list(entry_ids), justid=True)
+
+    async def forget_departed(self, idle_s: float) -> list[str]:
+        """Remove consumers that hold nothing and have not read for `idle_s` (nodes that stopped; node ids carry a pid,
+        so every restart leaves one behind). Should one come back, its next read creates it again."""
+        gone = []
+        for consumer in await self.client.xinfo_consumers(self.key, GROUP):
+            name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
+            if name != self.consumer and consumer["pending"] == 0 and consumer["idle"] > idle_s * 1000:
+                await self.client.xgroup_delconsumer(self.key, GROUP, name)
+                gone.append(name)
+        return gone
+
+    async def ack(self, entry_ids: Sequence[str]) -> None:
+        if entry_ids:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.xack(self.key, GROUP, *entry_ids)
+                pipe.xdel(self.key, *entry_ids)  # one group: an acknowledged entry is of no more use
+                await pipe.execute()
+
+
+def _entries(raw: Any) -> list[tuple[str, str]]:
+    out = []
+    for entry_id, fields in raw or []:
+        if fields is None:  # deleted from the stream meanwhile
+            continue
+        event_id = fields.get(b"event_id")
+        if event_id is not None:
+            out.append((entry_id.decode(), event_id.decode()))
+    return out
+
+
+class StreamWebhookDispatcher(WebhookDispatcher):
+    """WebhookDispatcher that delivers only the events its node holds in the stream; the rest of the loop is unchanged."""
+
+    name = "webhook-stream-dispatcher"
+
+    def __init__(
+        self,
+        store: DeliveryStore,
+        policy: DestinationPolicy,
+        retry_schedule_s: Sequence[float],
+        timeout_s: float,
+        stream: WebhookStream,
+        lease_s: float,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(store, policy, retry_schedule_s, timeout_s, client)
+        self.stream = stream
+        self.lease_s = lease_s
+        self._held: dict[str, set[str]] = {}  # event id -> its entries this node holds
+        self._ready = False
+        self._renewed_at = 0.0
+        self._swept_at = 0.0
+        self._down_since: float | None = None
+        self.counts = {"relayed": 0, "read": 0, "taken_over": 0, "acked": 0, "requeued": 0, "redis_errors": 0}
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    async def due(self, now: float) -> list[Delivery]:
+        await self.store.fan_out()
+        try:
+            await self._sync(now)
+        except (RedisError, OSError) as exc:
+            self.counts["redis_errors"] += 1
+            if self._down_since is None:
+                self._down_since = now
+                logger.warning("webhooks: Redis unreachable (%s); new events wait in the SQLite outbox", exc)
+            self._ready = False  # after an outage: make sure the group exists (Redis may have restarted empty)
+        else:
+            if self._down_since is not None:
+                logger.warning("webhooks: Redis reachable again after %.0f s", now - self._down_since)
+                self._down_since = None
+        if not self._held:
+            return []
+        return await self.store.due(now, event_ids=self._held.keys())
+
+    async def next_due_at(self) -> float | None:
+        if not self._held:
+            return None
+        return await self.store.next_due_at(event_ids=self._held.keys())
+
+    async def _sync(self, now: float) -> None:
+        if not self._ready:
+            await self.store.start_relay()
+            await self.stream.ensure_group()
+            self._hold(await self.stream.read(new=False), "read")
+            self._ready = True
+        await self._relay()
+        if len(self._held) < MAX_HELD:
+            self._hold(await self.stream.read(new=True), "read")
+            self._hold(await self.stream.take_over(), "taken_over")
+        if now - self._renewed_at > self.lease_s / 3:
+            await self.stream.renew([entry for entries in self._held.values() for entry in entries])
+            self._renewed_at = now
+        if self._held:
+            unfinished = await self.store.unfinished(self._held.keys())
+            finished = [event_id for event_id in self._held if event_id not in unfinished]
+            entries = [entry for event_id in finished for entry in self._held[event_id]]
+            await self.stream.ack(entries)
+            for event_id in finished:
+                del self._held[event_id]
+            self.counts["acked"] += len(entries)
+        if now - self._swept_at > self.lease_s / 2:
+            self._swept_at = now
+            lost = [e for e in await self.store.orphaned(now, self.lease_s) if e not in self._held]
+            if lost:
+                logger.warning("webhooks: %d event(s) with overdue deliveries were in no node's hands; relaying them again", len(lost))
+                await self.stream.add(lost)
+                self.counts["requeued"] += len(lost)
+            if departed := await self.stream.forget_departed(self.lease_s * DEPARTED_AFTER_LEASES):
+                logger.info("webhooks: removed departed consumers %s from the stream group", ", ".join(departed))
+
+    async def _relay(self) -> None:
+        while events := await self.store.unrelayed():
+            await self.stream.add([row["id"] for row in events])
+            await self.store.mark_relayed(events[-1]["seq"])
+            self.counts["relayed"] += len(events)
+
+    def _hold(self, entries: list[tuple[str, str]], how: str) -> None:
+        for entry_id, event_id in entries:
+            self._held.setdefault(event_id, set()).add(entry_id)
+        self.counts[how] += len(entries)

@@ -1,0 +1,195 @@
+"""Two real `interview-server serve` processes sharing one redis-server and one data dir: a cluster, end to end."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis.asyncio as redis
+from websockets.asyncio.client import connect
+
+from server.redis_client import Keys
+from tests.conftest import API_KEY, free_port
+from tests.redis_server import RedisServer
+from tests.test_hr_ws import next_of
+from tests.test_draining import assert_refuses_new_interviews, finish_text_interview, ws_url
+from tests.test_redis_bus import client_for, eventually, until_subscribed
+from tests.test_webhook_kill import complete_text_interview, start_server, wait_healthy
+from tests.webhook_receiver import Receiver, receiving
+
+HR = {"X-API-Key": API_KEY}
+PREFIX = "two-nodes:"
+KEYS = Keys(PREFIX)
+LEASE_S = 3
+BURST = 6
+
+
+class Node:
+    def __init__(self, node_id: str, data_dir: Path, redis_url: str, **env: str) -> None:
+        self.node_id = node_id
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = start_server(data_dir, self.port, extra_env={
+            "INTERVIEW_REDIS_URL": redis_url, "INTERVIEW_REDIS_PREFIX": PREFIX, "INTERVIEW_NODE_ID": node_id,
+            "INTERVIEW_NODE_HEARTBEAT_S": "0.5", "INTERVIEW_WEBHOOK_STREAM_LEASE_S": str(LEASE_S), "INTERVIEW_WEBHOOK_TIMEOUT_S": "2",
+            "INTERVIEW_WEBHOOK_RETRY_SCHEDULE_S": ",".join(["0.5"] * 200), **env,
+        })
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, redis_server: RedisServer) -> Iterator[list[Node]]:
+    """Nodes started by the test, killed at its end; they share tmp_path/data and the redis_server."""
+    nodes: list[Node] = []
+    try:
+        yield nodes
+    finally:
+        for node in nodes:
+            node.kill()
+
+
+async def start(nodes: list[Node], node_id: str, tmp_path: Path, redis_server: RedisServer, **env: str) -> Node:
+    node = Node(node_id, tmp_path / "data", redis_server.url, **env)
+    nodes.append(node)
+    await wait_healthy(node.base, node.process)
+    return node
+
+
+@pytest.fixture
+async def inspect(redis_server: RedisServer) -> AsyncIterator[redis.Redis]:
+    client = client_for(redis_server)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def schedule_text(http: httpx.AsyncClient, base: str) -> tuple[str, str]:
+    body = {"job": {"title": "Backend engineer", "language": "en"}, "candidate": {"name": "Two Nodes"}, "mode": "text",
+            "max_questions": 1, "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}]}
+    response = await http.post(f"{base}/api/v1/interviews", json=body, headers=HR)
+    assert response.status_code == 201, response.text
+    return response.json()["interview"]["id"], response.json()["invite_token"]
+
+
+async def test_webhooks_held_by_a_node_that_is_sigkilled_arrive_once_each_through_the_other(
+    tmp_path: Path, redis_server: RedisServer, cluster: list[Node], inspect: redis.Redis
+) -> None:
+    receiver = Receiver(free_port())  # down until the end
+    b = await start(cluster, "node-b", tmp_path, redis_server)
+    async with httpx.AsyncClient(timeout=20) as http:
+        registered = await http.post(f"{b.base}/api/v1/webhooks/endpoints", json={"url": receiver.url, "event_types": ["report.ready"]}, headers=HR)
+        assert registered.status_code == 201, registered.text
+        completed = {await complete_text_interview(http, b.base) for _ in range(3)}
+
+        async def failing_on_b() -> bool:
+            pending = (await http.get(f"{b.base}/api/v1/webhooks/deliveries", params={"status": "pending"}, headers=HR)).json()
+            return len(pending["deliveries"]) == 3 and all(d["attempts"] >= 1 for d in pending["deliveries"])
+
+        await eventually(failing_on_b)
+        held = await inspect.xpending(KEYS.webhook_stream(), "dispatchers")
+        assert held["pending"] == 3 and [c["name"] for c in held["consumers"]] == [b"node-b"], held
+
+        a = await start(cluster, "node-a", tmp_path, redis_server)
+        b.kill()
+        async with receiving(receiver):
+            await receiver.wait_for(lambda r: len({x.event["data"]["interview_id"] for x in r}) == 3, timeout=90)
+
+            async def all_acknowledged() -> bool:
+                return (await inspect.xpending(KEYS.webhook_stream(), "dispatchers"))["pending"] == 0
+
+            await eventually(all_acknowledged)
+        ids = [r.id for r in receiver.requests]
+        assert len(ids) == len(set(ids)) == 3, ids
+        assert {r.event["data"]["interview_id"] for r in receiver.requests} == completed
+        consumers = {c["name"]: c for c in await inspect.xinfo_consumers(KEYS.webhook_stream(), "dispatchers")}
+        assert b"node-a" in consumers
+        delivered = (await http.get(f"{a.base}/api/v1/webhooks/deliveries", params={"status": "delivered"}, headers=HR)).json()
+        assert sorted(d["event_id"] for d in delivered["deliveries"]) == sorted(ids)
+        metrics = (await http.get(f"{a.base}/metrics")).text
+        taken_over = next(line for line in metrics.splitlines() if line.startswith('interview_webhook_stream_entries_total{action="taken_over"}'))
+        assert float(taken_over.split()[-1]) >= 3, taken_over  # node B's pending entries, by XAUTOCLAIM
+
+
+async def test_a_dashboard_on_one_node_follows_and_answers_an_interview_running_on_another(
+    tmp_path: Path, redis_server: RedisServer, cluster: list[Node], inspect: redis.Redis
+) -> None:
+    a = await start(cluster, "node-a", tmp_path, redis_server)
+    b = await start(cluster, "node-b", tmp_path, redis_server)
+    async with httpx.AsyncClient(timeout=20) as http:
+        interview_id, token = await schedule_text(http, b.base)
+        hr_token = (await http.post(f"{a.base}/api/v1/hr/sessions", headers=HR)).json()["token"]
+    async with connect(a.base.replace("http://", "ws://") + f"/ws/hr?token={hr_token}") as dashboard:
+        await next_of(dashboard, "interviews")
+        await until_subscribed(inspect, "hr:default", keys=KEYS)  # node A listens for the tenant in Redis now
+        async with connect(ws_url(b.base, interview_id, token)) as candidate:
+            assert json.loads(await candidate.recv())["type"] == "hello"
+            await candidate.send(json.dumps({"v": 1, "type": "ready"}))
+            asked = await next_of(dashboard, "question", interview_id=interview_id)  # published on B, seen on A
+            assert asked["question"]["id"] == "q1"  # type: ignore[index]
+            await candidate.send(json.dumps({"v": 1, "type": "chat", "text": "What is the salary for this role?"}))
+            escalated = await next_of(dashboard, "chat", sender="candidate")
+            assert escalated["text"] == "What is the salary for this role?"
+            # HR answers on A; the candidate's node B receives it over interview:{id}
+            await until_subscribed(inspect, f"interview:{interview_id}", keys=KEYS)
+            await dashboard.send(json.dumps({"v": 1, "type": "chat.reply", "interview_id": interview_id, "text": "At the offer stage."}))
+            reply = await next_of(candidate, "chat", sender="hr")
+            assert reply["text"] == "At the offer stage."
+
+
+async def test_requests_spread_over_two_nodes_are_limited_by_one_tenant_budget(
+    tmp_path: Path, redis_server: RedisServer, cluster: list[Node]
+) -> None:
+    limits = {"INTERVIEW_HR_RATE_LIMIT_PER_S": "0.001", "INTERVIEW_HR_RATE_LIMIT_BURST": str(BURST)}
+    a = await start(cluster, "node-a", tmp_path, redis_server, **limits)
+    b = await start(cluster, "node-b", tmp_path, redis_server, **limits)
+    async with httpx.AsyncClient(timeout=20) as http:
+        statuses = [(node.node_id, (await http.get(f"{node.base}/api/v1/stats", headers=HR)).status_code)
+                    for _ in range(BURST) for node in (a, b)]
+    allowed = [node_id for node_id, status in statuses if status == 200]
+    assert len(allowed) == BURST and set(allowed) == {"node-a", "node-b"}, statuses
+    assert [status for _, status in statuses].count(429) == BURST
+
+
+async def test_a_node_drained_through_another_refuses_new_interviews_and_finishes_its_live_one(
+    tmp_path: Path, redis_server: RedisServer, cluster: list[Node]
+) -> None:
+    a = await start(cluster, "node-a", tmp_path, redis_server)
+    b = await start(cluster, "node-b", tmp_path, redis_server)
+    async with httpx.AsyncClient(timeout=20) as http:
+        live_id, live_token = await schedule_text(http, a.base)
+        new_id, new_token = await schedule_text(http, a.base)
+
+        async def both_listed() -> bool:
+            listed = (await http.get(f"{a.base}/api/v1/nodes", headers=HR)).json()["nodes"]
+            return {n["node_id"] for n in listed} == {"node-a", "node-b"}
+
+        await eventually(both_listed)
+        async with connect(ws_url(b.base, live_id, live_token)) as ws:
+            assert json.loads(await ws.recv())["type"] == "hello"
+            asked = await http.post(f"{a.base}/api/v1/nodes/node-b/drain", headers=HR)
+            assert asked.status_code == 202, asked.text
+
+            async def b_not_ready() -> bool:
+                return (await http.get(f"{b.base}/readyz")).status_code == 503
+
+            await eventually(b_not_ready)
+            await assert_refuses_new_interviews(b.base, http, new_id, new_token)
+            async with connect(ws_url(a.base, new_id, new_token)) as elsewhere:  # the other node takes it
+                assert json.loads(await elsewhere.recv())["type"] == "hello"
+            await finish_text_interview(ws)
+
+            async def b_shown_draining() -> bool:
+                listed = (await http.get(f"{a.base}/api/v1/nodes", headers=HR)).json()["nodes"]
+                return any(n["node_id"] == "node-b" and n["draining"] for n in listed)
+
+            await eventually(b_shown_draining)
+        state = (await http.get(f"{a.base}/api/v1/interviews/{live_id}", headers=HR)).json()
+        assert state["interview"]["status"] == "completed"
+        assert (await http.get(f"{a.base}/readyz")).status_code == 200
