@@ -43,3 +43,12 @@ def require_api_key(headers: Mapping[str, str], keys: Mapping[str, str]) -> str:
     if tenant is None:
         raise Problem(401, "invalid_api_key", "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
     return tenant
+
+
+def require_operator_key(headers: Mapping[str, str], operator_keys: list[str], keys: Mapping[str, str]) -> None:
+    """Cluster operations: an operator key passes; a tenant's API key is 403 (tenants must not drain nodes); else 401."""
+    presented = headers.get("x-api-key") or bearer_token(headers)
+    if presented and any(hmac.compare_digest(presented.encode(), key.encode()) for key in operator_keys):
+        return
+    require_api_key(headers, keys)  # 401 for a missing or unknown key
+    raise Problem(403, "operator_only", "listing and draining nodes needs an operator key (INTERVIEW_OPERATOR_KEYS)")

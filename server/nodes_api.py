@@ -6,7 +6,7 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from server.auth import require_api_key
+from server.auth import require_operator_key
 from server.node_registry import node_topic
 from server.problems import Problem
 from server.services import Services, services_of
@@ -14,7 +14,7 @@ from server.services import Services, services_of
 
 def _caller(request: Request) -> Services:
     services = services_of(request)
-    require_api_key(request.headers, services.api_keys)
+    require_operator_key(request.headers, services.settings.operator_api_keys(), services.api_keys)
     return services
 
 

@@ -112,11 +112,11 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/openapi.json": {"get": _op("This document", {"200": _json(OBJECT) | {"description": "OpenAPI 3.1"}}, security=None, tag="Node")},
         "/api/v1/stats": {"get": _op("The node's sessions and model counters", {"200": _json(OBJECT) | {"description": "Counters"}}, tag="Node")},
         "/api/v1/nodes": {"get": _op("Live nodes of the cluster (this one first): load, draining, base URL",
-                                     {"200": _json(OBJECT) | {"description": "Nodes"}, **_problems(503)}, tag="Node")},
+                                     {"200": _json(OBJECT) | {"description": "Nodes"}, **_problems(403, 503)}, tag="Node")},
         "/api/v1/nodes/{node_id}/drain": {"post": _op(
             "Drain a node: no new interviews there, live ones finish", {"200": _json(OBJECT) | {"description": "This node, now draining"},
                                                                         "202": _json(OBJECT) | {"description": "Passed on to that node"},
-                                                                        **_problems(404, 503)}, params=[_path("node_id")], tag="Node")},
+                                                                        **_problems(403, 404, 503)}, params=[_path("node_id")], tag="Node")},
         "/api/v1/interviews": {"post": _op(
             "Schedule an interview", {"201": _json(OBJECT) | {"description": "Scheduled: interview, match, invite links"}, **_problems(422)},
             body=_json(_ref("ScheduleInterview")), idempotent=True)},

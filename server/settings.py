@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Keys of the 'default' tenant; generated into data_dir when neither this nor tenants is set"
     )
+    operator_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Keys for cluster operations (list and drain nodes); unset = the 'default' tenant's keys"
+    )
     tenants: dict[str, list[SecretStr]] = Field(
         default_factory=dict, description='JSON {"tenant": ["api key", ...]}: each HR system sees only its own interviews'
     )
@@ -114,13 +117,13 @@ class Settings(BaseSettings):
     node_heartbeat_s: float = Field(5.0, gt=0, le=300, description="How often a node tells Redis it is alive; it expires after 3 beats")
     event_bus_queue: int = Field(10_000, ge=1, description="Live events waiting for Redis; beyond this they are dropped and counted")
     drain_timeout_s: float = Field(
-        3600.0, ge=0, description="On SIGTERM, how long a node waits for its live interviews to finish before it exits"
+        1800.0, ge=0, description="On SIGTERM, how long a node waits for its live interviews to finish before it exits"
     )
     webhook_stream_lease_s: float = Field(
         60.0, gt=0, description="A webhook event held by a node that stops renewing it this long is taken over by another node"
     )
 
-    @field_validator("api_keys", "ice_host_addresses", "ice_allowed_networks", "webhook_retry_schedule_s", mode="before")
+    @field_validator("api_keys", "operator_keys", "ice_host_addresses", "ice_allowed_networks", "webhook_retry_schedule_s", mode="before")
     @classmethod
     def _comma_lists(cls, value: Any) -> Any:
         return _split_commas(value)
@@ -152,6 +155,12 @@ class Settings(BaseSettings):
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
         return _persistent_secret(self.data_dir / "secret_key")
+
+    def operator_api_keys(self) -> list[str]:
+        """Who may list and drain nodes: INTERVIEW_OPERATOR_KEYS, else the 'default' tenant's keys (a one-company install)."""
+        if self.operator_keys:
+            return [key.get_secret_value() for key in self.operator_keys]
+        return [key for key, tenant in self.hr_api_keys().items() if tenant == DEFAULT_TENANT]
 
     def hr_api_keys(self) -> dict[str, str]:
         """API key -> tenant for HR endpoints: from settings, else one key of the 'default' tenant generated into data_dir."""

@@ -83,6 +83,23 @@ async def test_without_redis_a_node_lists_only_itself(tmp_path: Path) -> None:
             assert nodes[0]["live_interviews"] == 1
 
 
+async def test_only_operators_list_and_drain_nodes_not_tenants(tmp_path: Path) -> None:
+    tenants = {"default": [API_KEY], "acme": ["acme-key-0123456789"]}
+    async with serving(node_settings(tmp_path / "one", None, "solo", api_keys=[], tenants=tenants)) as node:
+        # A one-company install: the default tenant's key operates the node; another tenant's does not.
+        assert await node_ids(node) == ["solo"]
+        acme = {"X-API-Key": "acme-key-0123456789"}
+        listed = await node.http.get(f"{node.url}/api/v1/nodes", headers=acme)
+        assert listed.status_code == 403 and listed.json()["code"] == "operator_only"
+        assert (await node.http.post(f"{node.url}/api/v1/nodes/solo/drain", headers=acme)).status_code == 403
+        assert (await node.http.get(f"{node.url}/api/v1/nodes", headers={"X-API-Key": "nope"})).status_code == 401
+        assert not node.services.node.draining
+    operator = "operator-key-0123456789"
+    async with serving(node_settings(tmp_path / "two", None, "solo", operator_keys=[operator])) as node:
+        assert (await node.http.get(f"{node.url}/api/v1/nodes", headers=HR)).status_code == 403
+        assert (await node.http.get(f"{node.url}/api/v1/nodes", headers={"Authorization": f"Bearer {operator}"})).status_code == 200
+
+
 async def test_with_redis_down_interviews_go_on_the_list_says_503_and_the_node_comes_back_with_redis(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
