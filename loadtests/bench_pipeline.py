@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("INTERVIEW_MODEL_DIR", "data/models")))
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime threads per Whisper decode (0: one, with a decode per core)")
     parser.add_argument("--partial-interval", type=float, default=TranscriptionConfig.partial_interval_s, help="seconds between partial decodes")
+    parser.add_argument("--partial-growth", type=float, default=TranscriptionConfig.partial_interval_growth,
+                        help="the interval grows by this share of the utterance so far (0: fixed)")
     parser.add_argument(
         "--stagger", type=float, default=10.0,
         help="sessions start at random moments within this many seconds (1.5 makes everyone answer in near lockstep)",
@@ -187,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     config = EngineConfig(device=args.device, intra_op_threads=args.threads)
-    session_config = SessionConfig(transcription=TranscriptionConfig(language="en", partial_interval_s=args.partial_interval))
+    session_config = SessionConfig(transcription=TranscriptionConfig(language="en", partial_interval_s=args.partial_interval, partial_interval_growth=args.partial_growth))
     results = asyncio.run(bench(args.sessions, config, args.model_dir, session_config, args.stagger))
     results["stagger_s"] = args.stagger
     results["machine"] = f"{os.cpu_count()} CPU cores" if args.device != "cuda" else "cuda"

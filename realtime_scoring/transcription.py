@@ -234,6 +234,10 @@ def extend_stable(stable: list[str], previous: str, current: str) -> list[str]:
 class TranscriptionConfig:
     language: str | None = None  # "zh", "en", or None to detect from the first utterance
     partial_interval_s: float = 1.0
+    # Each partial re-decodes the utterance so far, so at a fixed interval their cost grows with the square of
+    # its length. The interval grows with it instead (by this share of the speech so far): early words show as
+    # often as ever, a long answer's captions update every few seconds, and the cost grows about linearly.
+    partial_interval_growth: float = 0.25
     min_partial_audio_s: float = 0.5  # of speech, before the first partial
     pre_roll_s: float = 0.25
     max_utterance_s: float = 28.0  # Whisper sees at most 30 s
@@ -242,7 +246,7 @@ class TranscriptionConfig:
 class SessionTranscription:
     """One session's utterances: audio between SpeechStarted and SpeechEnded, decoded as it grows.
 
-    Partials re-decode the whole utterance so far every `partial_interval_s`;
+    Partials re-decode the whole utterance so far every `partial_interval_s` (longer as it grows);
     the words two successive hypotheses agree on become stable and never change
     (local agreement), so captions do not flicker.
     """
@@ -292,7 +296,8 @@ class SessionTranscription:
             # The first partial goes out as soon as there is enough speech to decode.
             due = end_s - self._speech_start_s >= self.config.min_partial_audio_s
         else:
-            due = end_s - self._last_partial_s >= self.config.partial_interval_s
+            interval = max(self.config.partial_interval_s, self.config.partial_interval_growth * (end_s - self._speech_start_s))
+            due = end_s - self._last_partial_s >= interval
         idle = self._partial_task is None or self._partial_task.done()
         if due and idle:
             self._last_partial_s = end_s

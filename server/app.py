@@ -114,7 +114,7 @@ def create_app(
                 ScoringEngine.load, settings.models_path, config, emotion=settings.emotion_analysis
             )
         if consumer is None and scoring is not None:
-            consumer = scoring_consumer(scoring, settings.partial_interval_s)
+            consumer = scoring_consumer(scoring, settings.partial_interval_s, settings.partial_interval_growth)
         database = settings.data_dir / "interviews.sqlite3"
         store = await InterviewStore.open(database)
         deliveries = await DeliveryStore.open(database)

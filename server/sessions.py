@@ -63,12 +63,18 @@ def level_meter_consumer(ingest: MediaIngest, emit: Emit, context: SessionContex
     return LevelMeter(ingest, emit).run()
 
 
-def scoring_consumer(engine: ScoringEngine, partial_interval_s: float = TranscriptionConfig.partial_interval_s) -> MediaConsumer:
+def scoring_consumer(
+    engine: ScoringEngine,
+    partial_interval_s: float = TranscriptionConfig.partial_interval_s,
+    partial_interval_growth: float = TranscriptionConfig.partial_interval_growth,
+) -> MediaConsumer:
     """Feeds each session's media through the scoring pipeline, and the level meter alongside."""
 
     async def consume(ingest: MediaIngest, emit: Emit, context: SessionContext) -> None:
         meter = LevelMeter(ingest, emit)
-        transcription = TranscriptionConfig(language=context.language, partial_interval_s=partial_interval_s)
+        transcription = TranscriptionConfig(
+            language=context.language, partial_interval_s=partial_interval_s, partial_interval_growth=partial_interval_growth
+        )
         pipeline = engine.new_session(emit, SessionConfig(transcription=transcription))
 
         failures = {"audio": 0, "video": 0}

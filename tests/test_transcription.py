@@ -118,6 +118,29 @@ async def test_captions_grow_with_a_stable_prefix_then_end_in_a_final(transcribe
     assert finals[0].start_s <= speech_start and finals[0].end_s >= speech_end - 0.1
 
 
+async def test_partials_come_less_often_as_the_utterance_grows(transcriber, answer) -> None:  # type: ignore[no-untyped-def]
+    service = TranscriptionService(transcriber)
+    events: list = []
+    growth = 0.5
+    config = TranscriptionConfig(language="en", partial_interval_s=0.5, partial_interval_growth=growth)
+    session = SessionTranscription(service, events.append, config)
+    chunks = [AudioChunk(answer[i : i + 512], i / 16000) for i in range(0, len(answer) - 511, 512)]
+    try:
+        session.start_utterance(0.0)
+        for chunk in chunks:
+            session.observe(chunk)
+            await asyncio.sleep(0.032)
+        session.end_utterance(len(answer) / 16000)
+        await session.drain()
+    finally:
+        await service.close()
+    ends = [e.until_s for e in events if isinstance(e, PartialTranscript)]
+    assert len(ends) >= 2, ends
+    # Each gap is at least half the speech heard before it (and at least the base interval).
+    for earlier, later in zip(ends, ends[1:]):
+        assert later - earlier >= max(0.5, growth * earlier) - 0.001, ends
+
+
 def test_stable_words_are_never_rewritten_when_the_decoder_changes_its_mind() -> None:
     hypotheses = [
         "I led the", "I led the team", "I lead the team to", "I lead the team to win", "I led the team to win it",
