@@ -88,6 +88,17 @@ def _words(norm: str) -> list[_Unit]:
     return [_Unit(m.group().replace("’", "'"), m.start(), m.end()) for m in LATIN_WORD.finditer(norm)]
 
 
+def _fuzzy(syllable: str) -> str:
+    """A syllable with the distinctions Mandarin speakers (and the recogniser) often blur folded away: front and back
+    nasals (yin/ying, shen/sheng, fan/fang) and flat and retroflex initials (zi/zhi, ci/chi, si/shi). Pinyin input
+    methods offer the same "fuzzy pinyin" sets. Tones are already gone."""
+    if syllable[:2] in ("zh", "ch", "sh"):
+        syllable = syllable[0] + syllable[2:]
+    if syllable.endswith("ng") and len(syllable) > 2:
+        syllable = syllable[:-1]
+    return syllable
+
+
 def _syllables(norm: str) -> list[_Unit]:
     units = []
     for m in _UNIT.finditer(norm):
@@ -97,7 +108,7 @@ def _syllables(norm: str) -> list[_Unit]:
             pinyin = lazy_pinyin(run, style=Style.NORMAL)
             if len(pinyin) != len(run):
                 pinyin = [lazy_pinyin(c, style=Style.NORMAL)[0] for c in run]
-            units += [_Unit(p.replace("ü", "v"), m.start() + i, m.start() + i + 1) for i, p in enumerate(pinyin)]
+            units += [_Unit(_fuzzy(p.replace("ü", "v")), m.start() + i, m.start() + i + 1) for i, p in enumerate(pinyin)]
         else:
             units.append(_Unit(m.group(), m.start(), m.end()))
     return units
