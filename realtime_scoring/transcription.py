@@ -237,7 +237,7 @@ class TranscriptionConfig:
     # Each partial re-decodes the utterance so far, so at a fixed interval their cost grows with the square of
     # its length. The interval grows with it instead (by this share of the speech so far): early words show as
     # often as ever, a long answer's captions update every few seconds, and the cost grows about linearly.
-    partial_interval_growth: float = 0.25
+    partial_interval_growth: float = 0.5
     min_partial_audio_s: float = 0.5  # of speech, before the first partial
     pre_roll_s: float = 0.25
     max_utterance_s: float = 28.0  # Whisper sees at most 30 s

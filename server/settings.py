@@ -58,7 +58,7 @@ class Settings(BaseSettings):
         1.0, ge=0.25, le=10, description="Seconds between partial-caption decodes of an utterance (each re-decodes it whole)"
     )
     partial_interval_growth: float = Field(
-        0.25, ge=0, le=2, description="The partial interval grows by this share of the utterance so far (0: fixed interval)"
+        0.5, ge=0, le=2, description="The partial interval grows by this share of the utterance so far (0: fixed interval)"
     )
 
     secret_key: SecretStr | None = Field(None, description="Signs invite tokens; generated into data_dir when unset")
