@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 import psutil
 from aiortc.contrib.media import MediaPlayer
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
 from loadtests.whip_client import WhipPublisher
@@ -230,6 +231,7 @@ async def run_step(server: ServerProcess, n: int, seconds: float, recording: Pat
     """N candidates at once, spread over client processes: one Python process cannot drive many WebRTC streams
     at full rate (it tops out at one core), and the server is what is being measured."""
     cpu, rss = [], []
+    loop_before = await loop_lag_buckets(server.url)
     server.ps.cpu_percent()
     groups = [list(range(n))[i : i + per_process] for i in range(0, n, per_process)]
     deadline = time.monotonic() + seconds + 3.0  # client processes take a moment to import aiortc
@@ -242,6 +244,7 @@ async def run_step(server: ServerProcess, n: int, seconds: float, recording: Pat
                 cpu.append(server.ps.cpu_percent())
                 rss.append(server.ps.memory_info().rss)
         logs = [log for group in await asyncio.gather(*futures) for log in group]
+    loop_after = await loop_lag_buckets(server.url)
     partials = [lag for log in logs for lag in log.lags()[0]]
     finals = [lag for log in logs for lag in log.lags()[1]]
     fps = [log.fps for log in logs if log.fps is not None]
@@ -267,7 +270,31 @@ async def run_step(server: ServerProcess, n: int, seconds: float, recording: Pat
         "errors": [e for log in logs for e in log.errors],
         "server_cpu_percent_mean": round(statistics.fmean(cpu), 1) if cpu else None,
         "server_rss_mb_max": round(max(rss) / 2**20, 1) if rss else None,
+        **loop_lag_during(loop_before, loop_after),
     }
+
+
+async def loop_lag_buckets(url: str) -> dict[str, float]:
+    """The server's event-loop lag histogram (cumulative bucket counts by upper bound, plus _sum and _count)."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(f"{url}/metrics")).text
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "interview_event_loop_lag_seconds":
+            for sample in family.samples:
+                key = sample.labels["le"] if sample.name.endswith("_bucket") else sample.name.rsplit("_", 1)[-1]
+                values[key] = sample.value
+    return values
+
+
+def loop_lag_during(before: dict[str, float], after: dict[str, float]) -> dict[str, float | None]:
+    """Mean and p95 (the bucket bound it falls under) of the loop lag between two readings."""
+    count = after.get("count", 0) - before.get("count", 0)
+    if count <= 0:
+        return {"event_loop_lag_s_mean": None, "event_loop_lag_s_p95_bucket": None}
+    bounds = sorted((float(b), after[b] - before.get(b, 0)) for b in after if b not in ("sum", "count"))
+    p95 = next((bound for bound, n in bounds if n >= 0.95 * count), None)
+    return {"event_loop_lag_s_mean": round((after["sum"] - before.get("sum", 0)) / count, 4), "event_loop_lag_s_p95_bucket": p95}
 
 
 def keeps_up(step: dict[str, Any], scoring: bool) -> bool:

@@ -145,6 +145,7 @@ def create_app(
         store.on_event = on_event
         scorer = AnswerScorer(scoring.embedder if scoring is not None else None)
         metrics = NodeMetrics()
+        loop_probe = asyncio.create_task(metrics.probe_event_loop(), name="event-loop-probe")
         metrics.watch(lambda: getattr(app.state, "services", None))
         bus: EventBus = RedisEventBus(redis_client, keys, settings.event_bus_queue) if redis_client else LocalEventBus()
         await bus.start()
@@ -186,6 +187,7 @@ def create_app(
         try:
             yield
         finally:
+            loop_probe.cancel()
             await registry.close_all()
             await node.close()
             await bus.close()

@@ -1,20 +1,23 @@
 """Prometheus metrics of one node: sessions, media frames, model batching, transcript lag, webhook outcomes.
 
 Read at scrape time from the objects that already count (the registry, the engine's batchers, the
-dispatcher), so the hot paths pay nothing; only the transcript-lag histogram is observed as finals arrive.
+dispatcher), so the hot paths pay nothing; only the transcript-lag histogram is observed as finals arrive, and
+a probe times the event loop ten times a second.
 No label carries an interview id or anything about a person.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram
-from hrms_bridge.stream import StreamWebhookDispatcher
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from hrms_bridge.stream import StreamWebhookDispatcher
 
 if TYPE_CHECKING:
     from realtime_scoring.pipeline import ScoringEngine
@@ -23,6 +26,10 @@ if TYPE_CHECKING:
 # Seconds from the end of speech to the final transcript, as seen by the interview (VAD silence included).
 LAG_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
 MEDIA_COUNTERS = ("audio_chunks", "audio_chunks_dropped", "video_frames", "video_frames_sampled", "video_frames_dropped")
+
+
+LOOP_PROBE_S = 0.1
+LOOP_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class NodeMetrics:
@@ -34,6 +41,20 @@ class NodeMetrics:
             "interview_final_transcript_lag_seconds", "End of speech to final transcript, on the media clock",
             buckets=LAG_BUCKETS, registry=self.registry,
         )
+
+        self.event_loop_lag = Histogram(
+            "interview_event_loop_lag_seconds",
+            "How late a timer fires on the event loop that carries every session's RTP, events and sockets",
+            buckets=LOOP_LAG_BUCKETS, registry=self.registry,
+        )
+
+    async def probe_event_loop(self, interval_s: float = LOOP_PROBE_S) -> None:
+        """Runs until cancelled: sleeps `interval_s` and records how much later than that the loop woke it."""
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(interval_s)
+            self.event_loop_lag.observe(max(0.0, loop.time() - started - interval_s))
 
     def watch(self, services: Callable[[], Services | None]) -> None:
         self.registry.register(_NodeCollector(services))

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -486,6 +487,15 @@ async def test_readiness_and_metrics_are_served_without_personal_data(live_serve
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     assert "interview_live_interviews 0.0" in response.text and "interview_media_video_frames_total" in response.text
     assert interview.id not in response.text and "Alex" not in response.text
+
+
+
+async def test_metrics_time_the_event_loop(live_server: LiveServer) -> None:
+    await asyncio.sleep(0.35)
+    text = (await live_server.http.get(f"{live_server.url}/metrics")).text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    samples = {s.name: s.value for s in families["interview_event_loop_lag_seconds"].samples}
+    assert samples["interview_event_loop_lag_seconds_count"] >= 2 and samples["interview_event_loop_lag_seconds_sum"] >= 0
 
 
 async def test_invite_page_with_bad_token_is_a_401_html_page(live_server: LiveServer) -> None:
