@@ -71,11 +71,14 @@ class ScoringEngine:
         faces: bool = True,
         emotion: bool = True,
         embeddings: bool = True,
+        whisper_encoder: str = "float32",
     ) -> ScoringEngine:
         """Hash-check and load the models (blocking: call it from a thread at start-up).
 
         With `emotion` off the emotion model is not even loaded (some jurisdictions
-        forbid emotion inference at work).
+        forbid emotion inference at work). `whisper_encoder` "int8" trades a little accuracy for
+        about a quarter less recogniser time on a CPU (its integer MatMuls fall back to the CPU under CUDA);
+        "auto" picks int8 on a CPU and float32 on CUDA.
         """
         manifest = load_manifest(model_dir)
 
@@ -100,11 +103,14 @@ class ScoringEngine:
                 threads = config.intra_op_threads or 1
                 workers = max(1, min(4, cores // threads))
                 whisper_config = EngineConfig(config.device, threads, config.cuda_device_id)
+            on_cpu = CUDA not in available_providers() or config.device == "cpu"
+            int8 = whisper_encoder == "int8" or (whisper_encoder == "auto" and on_cpu)
             transcriber = WhisperTranscriber(
-                create_session(files["encoder.onnx"], whisper_config),
+                create_session(files["encoder-int8.onnx" if int8 else "encoder.onnx"], whisper_config),
                 create_session(files["decoder.onnx"], whisper_config),
                 files["tokenizer.json"],
                 files["config.json"],
+                encode_one_by_one=int8,
             )
         embedder = None
         if embeddings:

@@ -111,7 +111,8 @@ def create_app(
         if consumer is None and scoring is None and settings.scoring:
             config = EngineConfig(device=settings.device, intra_op_threads=settings.inference_threads)
             scoring = owned = await asyncio.to_thread(
-                ScoringEngine.load, settings.models_path, config, emotion=settings.emotion_analysis
+                ScoringEngine.load, settings.models_path, config, emotion=settings.emotion_analysis,
+                whisper_encoder=settings.whisper_encoder,
             )
         if consumer is None and scoring is not None:
             consumer = scoring_consumer(scoring, settings.partial_interval_s, settings.partial_interval_growth)

@@ -170,6 +170,26 @@ def test_batch_transcription_matches_each_clip(transcriber: WhisperTranscriber, 
     assert long.language == short.language == "en"
 
 
+def test_the_int8_encoder_transcribes_as_well_and_encodes_each_clip_as_it_would_alone(
+    whisper_files: dict[str, Path], sessions: tuple[ort.InferenceSession, ort.InferenceSession], speech: dict[str, np.ndarray]
+) -> None:
+    _, decoder = sessions
+    int8 = WhisperTranscriber(
+        create_session(whisper_files["encoder-int8.onnx"], EngineConfig(device="cpu")), decoder,
+        whisper_files["tokenizer.json"], whisper_files["config.json"], encode_one_by_one=True,
+    )
+    result = int8.transcribe(speech["answer"])
+    assert result.language == "en" and word_error_rate(ANSWER, result.text) <= 0.15, result.text
+    mels = [log_mel(speech["answer"]), log_mel(speech["short"])]
+    frames = window_frames(max(m.shape[1] for m in mels))
+    batch = np.stack([pad_window(m, frames).mel for m in mels])
+    together = int8._encode(batch)
+    for item in range(2):
+        alone = int8._encode(batch[item : item + 1])
+        for name in together:
+            np.testing.assert_array_equal(together[name][item], alone[name][0], err_msg=name)
+
+
 def test_decoder_cache_gives_what_a_full_pass_gives(source_members: tuple[ModelEntry, dict[str, Path]],
                                                     speech: dict[str, np.ndarray]) -> None:
     """Float32 graphs from the same converter: decoding token by token through the self-attention

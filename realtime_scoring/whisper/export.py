@@ -378,7 +378,7 @@ def _runtime_config(ct2_config: Mapping[str, Any], tokenizer_json: Mapping[str, 
 
 
 def prepare(sources: Mapping[str, Path], out_dir: Path) -> None:
-    """Converter for `models prepare`: write encoder.onnx, decoder.onnx, tokenizer.json and config.json.
+    """Converter for `models prepare`: write encoder.onnx, encoder-int8.onnx, decoder.onnx, tokenizer.json and config.json.
 
     The output is byte-for-byte reproducible for given onnx/onnxruntime versions, since the
     manifest pins each file's sha256.
@@ -398,8 +398,12 @@ def prepare(sources: Mapping[str, Path], out_dir: Path) -> None:
     # 0.12 between batch 1 and 2). It runs once per clip; the decoder runs once per token and
     # gains most from int8 (and decodes one clip per call on a CPU).
     onnx.save(encoder, out_dir / "encoder.onnx")
-    del encoder
     with tempfile.TemporaryDirectory(prefix="whisper-export-") as scratch:
+        # An int8 encoder as well, for CPU nodes that want capacity (INTERVIEW_WHISPER_ENCODER=int8): 27 % less
+        # time a clip here. The transcriber then encodes clips one at a time, so no clip's encoding depends on
+        # another's (the batch-dependence above).
+        _quantize(encoder, out_dir / "encoder-int8.onnx", Path(scratch))
+        del encoder
         _quantize(decoder, out_dir / "decoder.onnx", Path(scratch))
     (out_dir / "tokenizer.json").write_bytes(tokenizer_text)
     (out_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")

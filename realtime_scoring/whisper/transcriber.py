@@ -127,8 +127,12 @@ class WhisperTranscriber:
         config_path: Path,
         languages: Sequence[str] = ("zh", "en"),
         timestamps: bool = True,
+        encode_one_by_one: bool = False,
     ) -> None:
         self._encoder = encoder
+        # An int8 encoder quantises activations with one scale per call: clips go one at a time, so that a
+        # clip's encoding never depends on the others in its batch.
+        self._encode_one_by_one = encode_one_by_one
         self._decoder = decoder
         self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
         self._config = config = WhisperConfig.load(config_path)
@@ -204,6 +208,9 @@ class WhisperTranscriber:
 
     def _encode(self, mel: np.ndarray) -> dict[str, np.ndarray]:
         # Only the cross-attention keys/values: the states themselves are not needed to decode.
+        if self._encode_one_by_one and mel.shape[0] > 1:
+            parts = [self._encoder.run(self._cross_names, {"mel": mel[i : i + 1]}) for i in range(mel.shape[0])]
+            return {name: np.concatenate([p[k] for p in parts]) for k, name in enumerate(self._cross_names)}
         return dict(zip(self._cross_names, self._encoder.run(self._cross_names, {"mel": mel})))
 
     def _step(
