@@ -11,22 +11,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
+from server.messages import ErrorMessage, Ping, Pong, ProtocolMessage
 from server.schemas import Interview, Question
 
-HR_PROTOCOL_VERSION = 1
-
-
-class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    v: Literal[1] = HR_PROTOCOL_VERSION
+# Version 1 like the candidate's protocol, whose base message, ping, pong and error it shares.
 
 
 # Dashboard -> server
 
 
-class Watch(_Message):
+class Watch(ProtocolMessage):
     """Send the interview's detail now, and its live snapshots while watched (renew every few seconds)."""
 
     type: Literal["watch"]
@@ -34,17 +30,13 @@ class Watch(_Message):
     detail: bool = True  # False for a renewal: stills keep coming, the detail is not sent again
 
 
-class ChatReplyFromHr(_Message):
+class ChatReplyFromHr(ProtocolMessage):
     type: Literal["chat.reply"]
     interview_id: str = Field(max_length=64)
     text: str = Field(min_length=1, max_length=2000)
 
 
-class HrPing(_Message):
-    type: Literal["ping"]
-
-
-HrClientMessage = Annotated[Watch | ChatReplyFromHr | HrPing, Field(discriminator="type")]
+HrClientMessage = Annotated[Watch | ChatReplyFromHr | Ping, Field(discriminator="type")]
 hr_client_message_adapter: TypeAdapter[HrClientMessage] = TypeAdapter(HrClientMessage)
 HR_CLIENT_MESSAGE_TYPES = frozenset({"watch", "chat.reply", "ping"})
 
@@ -78,17 +70,17 @@ class InterviewSummary(BaseModel):
         )
 
 
-class InterviewList(_Message):
+class InterviewList(ProtocolMessage):
     type: Literal["interviews"] = "interviews"
     interviews: list[InterviewSummary]
 
 
-class InterviewChanged(_Message):
+class InterviewChanged(ProtocolMessage):
     type: Literal["interview"] = "interview"
     interview: InterviewSummary
 
 
-class _Live(_Message):
+class _Live(ProtocolMessage):
     interview_id: str
 
 
@@ -192,17 +184,7 @@ class DecisionRecorded(_Live):
     decision: dict[str, Any]
 
 
-class HrPong(_Message):
-    type: Literal["pong"] = "pong"
-
-
-class HrError(_Message):
-    type: Literal["error"] = "error"
-    code: str
-    message: str
-
-
 HrServerMessage = (
     InterviewList | InterviewChanged | AskedQuestion | HrCaption | HrSpeech | HrMedia | ScoredAnswer | FaceSecond
-    | EmotionSecond | Snapshot | HrChat | InterviewDetail | ReportReady | DecisionRecorded | HrPong | HrError
+    | EmotionSecond | Snapshot | HrChat | InterviewDetail | ReportReady | DecisionRecorded | Pong | ErrorMessage
 )

@@ -13,9 +13,6 @@ from server.hr_messages import (
     HR_CLIENT_MESSAGE_TYPES,
     ChatReplyFromHr,
     HrChat,
-    HrError,
-    HrPing,
-    HrPong,
     InterviewDetail,
     InterviewList,
     InterviewSummary,
@@ -25,6 +22,7 @@ from server.hr_messages import (
 from server.hr_sessions import HrSessionSigner
 from server.json_socket import Fail, Outbox, deny_handshake, receive_messages, serve_socket
 from server.live_interview import interview_match
+from server.messages import ErrorMessage, Ping, Pong
 from server.problems import Problem
 from server.services import Services, services_of
 
@@ -50,7 +48,7 @@ async def hr_socket(websocket: WebSocket) -> None:
         outbox.put(json.dumps(message, ensure_ascii=False))
 
     def fail(code: str, message: str, close: int | None = None) -> None:
-        deliver(HrError(code=code, message=message).model_dump(mode="json"))
+        deliver(ErrorMessage(code=code, message=message).model_dump(mode="json"))
 
     async def handle(message: object) -> None:
         await _handle(services, tenant, message, deliver, fail)
@@ -71,8 +69,8 @@ async def hr_socket(websocket: WebSocket) -> None:
 
 async def _handle(services: Services, tenant: str, message: object, deliver: Callable[[Message], None], fail: Fail) -> None:
     match message:
-        case HrPing():
-            deliver(HrPong().model_dump(mode="json"))
+        case Ping():
+            deliver(Pong().model_dump(mode="json"))
         case Watch(interview_id=interview_id, detail=wants_detail):
             if not wants_detail:
                 if await services.store.get_interview(interview_id, tenant) is None:

@@ -17,7 +17,7 @@ from server.schemas import Question
 PROTOCOL_VERSION = 1
 
 
-class _Message(BaseModel):
+class ProtocolMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
     v: Literal[1] = PROTOCOL_VERSION
 
@@ -25,30 +25,30 @@ class _Message(BaseModel):
 # Page -> server
 
 
-class Ready(_Message):
+class Ready(ProtocolMessage):
     """The page is ready. `mode` asks for a lighter interview before it starts (a webview without camera access)."""
 
     type: Literal["ready"]
     mode: Literal["voice", "text"] | None = None
 
 
-class AnswerText(_Message):
+class AnswerText(ProtocolMessage):
     type: Literal["answer.text"]
     question_id: str = Field(max_length=64)
     text: str = Field(min_length=1, max_length=8000)
 
 
-class AnswerDone(_Message):
+class AnswerDone(ProtocolMessage):
     type: Literal["answer.done"]
     question_id: str = Field(max_length=64)
 
 
-class Chat(_Message):
+class Chat(ProtocolMessage):
     type: Literal["chat"]
     text: str = Field(min_length=1, max_length=2000)
 
 
-class Ping(_Message):
+class Ping(ProtocolMessage):
     type: Literal["ping"]
 
 
@@ -74,17 +74,17 @@ class InterviewInfo(BaseModel):
     wechat_login_url: str | None = None  # offer "use my WeChat name and photo" (inside WeChat, when configured)
 
 
-class Hello(_Message):
+class Hello(ProtocolMessage):
     type: Literal["hello"] = "hello"
     interview: InterviewInfo
 
 
-class MediaState(_Message):
+class MediaState(ProtocolMessage):
     type: Literal["media"] = "media"
     state: Literal["connecting", "connected", "disconnected", "failed", "closed"]
 
 
-class Levels(_Message):
+class Levels(ProtocolMessage):
     type: Literal["levels"] = "levels"
     time_s: float
     audio_rms_dbfs: float
@@ -94,7 +94,7 @@ class Levels(_Message):
     video_height: int
 
 
-class Speech(_Message):
+class Speech(ProtocolMessage):
     """Voice activity on the media clock: the candidate started or stopped speaking, or finished the answer."""
 
     type: Literal["speech"] = "speech"
@@ -102,7 +102,7 @@ class Speech(_Message):
     time_s: float
 
 
-class Caption(_Message):
+class Caption(ProtocolMessage):
     """Live transcript of one utterance: partial ones (stable + unstable text) until the final one."""
 
     type: Literal["caption"] = "caption"
@@ -115,7 +115,7 @@ class Caption(_Message):
     language: str | None = None
 
 
-class QuestionMessage(_Message):
+class QuestionMessage(ProtocolMessage):
     type: Literal["question"] = "question"
     index: int
     total: int
@@ -123,7 +123,7 @@ class QuestionMessage(_Message):
     elapsed_s: float = 0.0  # how long it has been open: a page that reloads resumes the countdown, not restarts it
 
 
-class ChatReply(_Message):
+class ChatReply(ProtocolMessage):
     """An answer to the candidate's chat: from the FAQ, from HR, or the notice that HR was asked."""
 
     type: Literal["chat"] = "chat"
@@ -132,16 +132,16 @@ class ChatReply(_Message):
     escalated: bool = False  # True when no FAQ entry fitted and the question went to HR
 
 
-class Completed(_Message):
+class Completed(ProtocolMessage):
     type: Literal["completed"] = "completed"
     reason: Literal["finished", "cancelled"] = "finished"
 
 
-class Pong(_Message):
+class Pong(ProtocolMessage):
     type: Literal["pong"] = "pong"
 
 
-class ErrorMessage(_Message):
+class ErrorMessage(ProtocolMessage):
     type: Literal["error"] = "error"
     code: str
     message: str
