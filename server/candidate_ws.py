@@ -80,7 +80,7 @@ async def _hello(websocket: WebSocket, live: LiveInterview, token: str) -> Hello
     hello = live.hello()
     profile = await services_of(websocket).store.wechat_profile(live.id)
     hello.interview.avatar_url = profile["avatar_url"] if profile else None
-    hello.interview.wechat_login_url = await wechat_login_offer(websocket, live.interview, token)
+    hello.interview.wechat_login_url = None if profile else wechat_login_offer(websocket, live.interview, token)
     return hello
 
 

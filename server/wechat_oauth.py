@@ -202,20 +202,20 @@ class OAuthState:
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()[: self.MAC_CHARS]
 
 
-async def wechat_login_offer(connection: HTTPConnection, interview: Interview, token: str) -> str | None:
+def wechat_login_offer(connection: HTTPConnection, interview: Interview, token: str) -> str | None:
     """Where the candidate page's "use my WeChat name and photo" button leads, or None when not to offer it.
 
     Offered, never forced: WeChat's rules (since July 2022) treat asking for snsapi_userinfo as soon as a page opens
     as forced login, and then answer with a snapshot-mode stand-in. So only when WeChat is configured, the page is open
-    in WeChat's browser, the interview has not started, no profile is stored for it yet, and this browser was not
-    already asked (a candidate who declined is not asked again on every visit).
+    in WeChat's browser, the interview has not started, and this browser was not already asked (a candidate who
+    declined is not asked again on every visit). The caller checks that no profile is stored yet (it reads it anyway).
     """
     services = services_of(connection)
     if WeChatApp.from_settings(services.settings) is None or WECHAT_BROWSER not in connection.headers.get("user-agent", ""):
         return None
     if interview.status != InterviewStatus.SCHEDULED or not OAuthState.fits(interview.id):
         return None
-    if connection.cookies.get(ASKED_COOKIE) == interview.id or await services.store.wechat_profile(interview.id) is not None:
+    if connection.cookies.get(ASKED_COOKIE) == interview.id:
         return None
     return f"{START_PATH}?{urlencode({'token': token})}"
 
