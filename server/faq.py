@@ -48,6 +48,8 @@ class Faq:
         self._examples = [(entry, text) for entry in entries for lang in ("en", "zh") for text in entry.examples.get(lang, ())]
         self._example_vectors = embedder.embed([text for _, text in self._examples]) if embedder is not None else None
         self._matchers = {lang: KeywordMatcher(lang) for lang in ("en", "zh")}
+        self._keywords = [(entry, [k for lang in ("en", "zh") for k in entry.keywords.get(lang, ())]) for entry in entries]
+        self._all_keywords = [k for _, keywords in self._keywords for k in keywords]
 
     @classmethod
     def load(cls, path: Path = FAQ_FILE, embedder: SentenceEmbedder | None = None) -> Faq:
@@ -70,12 +72,13 @@ class Faq:
 
     def answer(self, text: str, language: Language) -> FaqAnswer | None:
         """The entry that answers `text`, in `language`; keywords first (exact evidence), then meaning. Blocking."""
+        # One pass over the text for every entry's keywords (the text is segmented and read as pinyin once).
+        hits = {hit.keyword: hit for hit in self._matchers[language].find_all(text, self._all_keywords)}
         best: tuple[int, FaqEntry, str] | None = None
-        for entry in self.entries:
-            keywords = [k for lang in ("en", "zh") for k in entry.keywords.get(lang, ())]
-            hits = self._matchers[language].find_all(text, keywords)
-            if hits and (best is None or len(hits) > best[0]):
-                best = (len(hits), entry, hits[0].keyword)
+        for entry, keywords in self._keywords:
+            found = [k for k in keywords if k in hits]
+            if found and (best is None or len(found) > best[0]):
+                best = (len(found), entry, found[0])
         if best is not None:
             return FaqAnswer(best[1].id, best[1].answers[language], "keyword", best[2])
         if self._embedder is None or self._example_vectors is None:
