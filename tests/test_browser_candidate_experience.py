@@ -16,6 +16,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from websockets.asyncio.client import connect
 
 from server.messages import ChatReply, Pong
+from server.schemas import Interview
 from tests.candidate_page import give_consent, start_interview
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
 from tests.media_files import make_speech_wav
@@ -174,6 +175,18 @@ async def scoring_server(tmp_path: Path, scoring_engine) -> AsyncIterator[LiveSe
         yield live
 
 
+async def at_first_question(
+    server: LiveServer, browser: Browser, user_agent: str | None = None, **spec: Any
+) -> tuple[Interview, BrowserContext, Page]:
+    """Schedule an interview, open its page and go through to the first question (practice skipped)."""
+    interview, token = await server.schedule(**spec)
+    context, page = await open_page(browser, user_agent)
+    await page.goto(f"{server.url}/i/{token}")
+    await start_interview(page)
+    await page.wait_for_function("document.getElementById('question-text').textContent === 'Question number 1?'", timeout=30_000)
+    return interview, context, page
+
+
 async def visible_text(page: Page, selector: str) -> str:
     return await page.inner_text(selector)
 
@@ -302,11 +315,7 @@ async def test_a_chinese_job_shows_the_page_in_chinese_and_the_switch_turns_it_t
 async def test_wechat_in_app_browsers_reach_the_interview_with_camera_and_microphone(
     live_server: LiveServer, browser: Browser, user_agent: str
 ) -> None:
-    interview, token = await live_server.schedule(questions=2)
-    context, page = await open_page(browser, user_agent)
-    await page.goto(f"{live_server.url}/i/{token}")
-    await start_interview(page)
-    await page.wait_for_function("document.getElementById('question-text').textContent === 'Question number 1?'", timeout=20_000)
+    interview, context, page = await at_first_question(live_server, browser, user_agent, questions=2)
     await page.wait_for_function("window.interview.pc.connectionState === 'connected'")
     support = await page.evaluate("window.interview.support")
     assert support["wechat"] is True and support["canCapture"] is True
@@ -387,11 +396,7 @@ async def test_wechat_on_ios_13_never_tries_the_camera_and_completes_as_a_text_i
 async def test_after_the_server_loses_the_media_the_page_publishes_again_and_the_interview_continues_at_the_same_question(
     live_server: LiveServer, browser: Browser
 ) -> None:
-    interview, token = await live_server.schedule(questions=2)
-    context, page = await open_page(browser)
-    await page.goto(f"{live_server.url}/i/{token}")
-    await start_interview(page)
-    await page.wait_for_function("document.getElementById('question-text').textContent === 'Question number 1?'", timeout=20_000)
+    interview, context, page = await at_first_question(live_server, browser, questions=2)
     await page.wait_for_function("window.interview.pc.connectionState === 'connected'")
     before = (await live_server.interview_state(interview.id))["media"]
     first_resource = await page.evaluate("window.interview.whip.resource")
@@ -422,11 +427,7 @@ async def test_after_the_server_loses_the_media_the_page_publishes_again_and_the
 async def test_when_the_server_drops_the_socket_the_page_reopens_it_and_keeps_the_question_and_the_draft(
     live_server: LiveServer, browser: Browser
 ) -> None:
-    interview, token = await live_server.schedule(questions=2, mode="text", question_bank=bank(2))
-    context, page = await open_page(browser)
-    await page.goto(f"{live_server.url}/i/{token}")
-    await start_interview(page)
-    await page.wait_for_function("document.getElementById('question-text').textContent === 'Question number 1?'")
+    interview, context, page = await at_first_question(live_server, browser, questions=2, mode="text", question_bank=bank(2))
     await page.fill("#answer-text", "An unfinished dra")
 
     # More than the socket's outbox holds: the server closes it with 1013 ("try again").
@@ -453,11 +454,7 @@ async def test_when_the_server_drops_the_socket_the_page_reopens_it_and_keeps_th
 @pytest.mark.webrtc
 @pytest.mark.browser
 async def test_chat_questions_reach_the_server_and_replies_show_with_their_sender(live_server: LiveServer, browser: Browser) -> None:
-    interview, token = await live_server.schedule(questions=1, mode="text", question_bank=bank(1))
-    context, page = await open_page(browser)
-    await page.goto(f"{live_server.url}/i/{token}")
-    await start_interview(page)
-    await page.wait_for_function("document.getElementById('question-text').textContent === 'Question number 1?'")
+    interview, context, page = await at_first_question(live_server, browser, questions=1, mode="text", question_bank=bank(1))
     await page.fill("#chat-input", "May I use my notes?")
     await page.click("#chat-send")
 

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from tests.asgi_server import serving_app
 
 
 @dataclass
@@ -67,14 +68,5 @@ class Receiver:
 
 @contextlib.asynccontextmanager
 async def receiving(receiver: Receiver) -> AsyncIterator[Receiver]:
-    server = uvicorn.Server(uvicorn.Config(receiver.app(), host="127.0.0.1", port=receiver.port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            raise RuntimeError("webhook receiver did not start")
-        await asyncio.sleep(0.02)
-    try:
+    async with serving_app(receiver.app(), receiver.port, "webhook receiver"):
         yield receiver
-    finally:
-        server.should_exit = True
-        await task

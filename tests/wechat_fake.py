@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import re
@@ -23,11 +22,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from tests.asgi_server import serving_app
 
 AUTHORIZE_PARAMETERS = ["appid", "redirect_uri", "response_type", "scope", "state"]
 STATE = re.compile(r"[A-Za-z0-9]{0,128}")
@@ -161,14 +161,5 @@ def _error_page(message: str) -> HTMLResponse:
 @contextlib.asynccontextmanager
 async def running(fake: FakeWeChat) -> AsyncIterator[FakeWeChat]:
     """Serve `fake` on its loopback port for the block."""
-    server = uvicorn.Server(uvicorn.Config(fake.app(), host="127.0.0.1", port=fake.port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            raise RuntimeError("fake WeChat did not start")
-        await asyncio.sleep(0.02)
-    try:
+    async with serving_app(fake.app(), fake.port, "fake WeChat"):
         yield fake
-    finally:
-        server.should_exit = True
-        await task
