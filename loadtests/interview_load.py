@@ -1,11 +1,12 @@
 """How many interviews one node carries: synthetic candidates over real WebRTC, ramped until the node falls behind.
 
-    interview-load [--sessions 1 2 4 8] [--step-seconds 40] [--no-baseline] [--soak SECONDS] [--out DIR]
+    interview-load [--sessions 1 2 4 8] [--step-seconds 40] [--no-baseline] [--phase-locked] [--soak SECONDS] [--out DIR]
 
 Each candidate is an aiortc client that schedules an interview through the HR API, joins by its invite,
 and publishes a pre-encoded WebM (Opus speech answers with pauses, VP8 640x480@30 of a face) without
 re-encoding (`MediaPlayer(decode=False)`), so the clients stay cheap. The server runs as its own process
-(`interview-server serve`), measured with psutil. Per step (N candidates at once) it records join time,
+(`interview-server serve`), measured with psutil. Per step (N candidates, their starts spread over one answer's
+period as independent interviews' would be; `--phase-locked` starts them together) it records join time,
 time to the first question, first-partial lag after speech start, final-transcript lag after end of speech
 (the VAD's 0.4 s closing silence included, as `loadtests/bench_pipeline.py` counts it), video and audio
 frames the server decoded per second per session, drops, errors, and server CPU and memory.
@@ -73,9 +74,10 @@ def astronaut_png() -> Path | None:
     return path if path.exists() else None
 
 
-def make_recording(workdir: Path, face: Path | None, min_seconds: float) -> Path:
+def make_recording(workdir: Path, face: Path | None, min_seconds: float) -> tuple[Path, float]:
     """Answers separated by 3 s pauses (long enough to end an answer), with a moving face, encoded once and long
-    enough for a whole step: aiortc's player paces a looped file badly (it bursts after the first pass)."""
+    enough for a whole step: aiortc's player paces a looped file badly (it bursts after the first pass).
+    Returns the file and the mean time from one answer's start to the next's."""
     parts = []
     for i, text in enumerate(ANSWERS):
         raw, padded = workdir / f"a{i}.raw.wav", workdir / f"a{i}.wav"
@@ -98,7 +100,7 @@ def make_recording(workdir: Path, face: Path | None, min_seconds: float) -> Path
          "-g", "60", str(out)],
         check=True,
     )
-    return out
+    return out, one_pass / len(ANSWERS)
 
 
 @dataclass
@@ -170,7 +172,10 @@ class ServerProcess:
             self.process.kill()
 
 
-async def run_candidate(server_url: str, http: httpx.AsyncClient, log: SessionLog, recording: Path, stop: asyncio.Event) -> None:
+async def run_candidate(
+    server_url: str, http: httpx.AsyncClient, log: SessionLog, recording: Path, stop: asyncio.Event, delay_s: float = 0.0
+) -> None:
+    await asyncio.sleep(delay_s)
     body = {
         "job": {"title": "Backend engineer", "role": "backend_engineer", "language": "en"},
         "candidate": {"name": f"Load candidate {log.index}"}, "mode": "video", "max_questions": 50, "time_budget_minutes": 60,
@@ -193,24 +198,31 @@ async def run_candidate(server_url: str, http: httpx.AsyncClient, log: SessionLo
                     log.first_question_at = now
 
         receiver = asyncio.create_task(receive())
+        stage = "publishing"
         try:
             await publisher.publish([player.audio, player.video], video_codec="video/VP8")
+            stage = "live"
             await stop.wait()
+            stage = "reading the interview's media stats"
+            asked = time.monotonic()
             state = (await http.get(f"{server_url}/api/v1/interviews/{interview_id}", headers={"X-API-Key": API_KEY})).json()
+            # The server read its counters some time during the request: take the middle, so a slow answer under
+            # load does not count as frames missing.
+            elapsed = (asked + time.monotonic()) / 2 - (log.connected_at or log.started)
             stats = (state.get("media") or {}).get("stats") or {}
-            elapsed = time.monotonic() - (log.connected_at or log.started)
             log.fps = stats.get("video_frames", 0) / elapsed if elapsed > 0 else None
             log.audio_chunks_per_s = stats.get("audio_chunks", 0) / elapsed if elapsed > 0 else None
             log.dropped = stats.get("video_frames_dropped", 0) + stats.get("audio_chunks_dropped", 0)
         except Exception as exc:  # noqa: BLE001 - a failing candidate is a result, not a crash
-            log.errors.append(f"{type(exc).__name__}: {exc}")
+            log.errors.append(f"{stage}: {type(exc).__name__}: {exc}")
         finally:
             receiver.cancel()
             await publisher.close()
 
 
-def candidate_worker(server_url: str, indices: list[int], recording: Path, deadline: float) -> list[SessionLog]:
-    """One client process: its candidates until `deadline` (time.monotonic is one clock for all processes)."""
+def candidate_worker(server_url: str, indices: list[int], delays: list[float], recording: Path, deadline: float) -> list[SessionLog]:
+    """One client process: its candidates, each starting after its delay, until `deadline` (time.monotonic is one
+    clock for all processes)."""
 
     async def run() -> list[SessionLog]:
         # The candidates offer the loopback address the server listens on (aioice never offers loopback itself).
@@ -218,7 +230,10 @@ def candidate_worker(server_url: str, indices: list[int], recording: Path, deadl
         logs = [SessionLog(i) for i in indices]
         stop = asyncio.Event()
         async with httpx.AsyncClient(timeout=30) as http:
-            tasks = [asyncio.create_task(run_candidate(server_url, http, log, recording, stop)) for log in logs]
+            tasks = [
+                asyncio.create_task(run_candidate(server_url, http, log, recording, stop, delay))
+                for log, delay in zip(logs, delays, strict=True)
+            ]
             await asyncio.sleep(max(0.0, deadline - time.monotonic()))
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -227,24 +242,43 @@ def candidate_worker(server_url: str, indices: list[int], recording: Path, deadl
     return asyncio.run(run())
 
 
-async def run_step(server: ServerProcess, n: int, seconds: float, recording: Path, per_process: int) -> dict[str, Any]:
-    """N candidates at once, spread over client processes: one Python process cannot drive many WebRTC streams
-    at full rate (it tops out at one core), and the server is what is being measured."""
+def start_delays(n: int, answer_period_s: float, phase_locked: bool) -> list[float]:
+    """When each of N candidates starts its recording. Interviews on one node are independent, so by default
+    their answers are spread evenly over one answer's period, as independent arrivals would be on average;
+    `phase_locked` starts them together, so every answer ends at the same instant on every session (the
+    worst case for the recogniser's queue)."""
+    return [0.0] * n if phase_locked else [i * answer_period_s / n for i in range(n)]
+
+
+async def run_step(
+    server: ServerProcess, n: int, seconds: float, recording: Path, per_process: int, answer_period_s: float = 0.0,
+    phase_locked: bool = True,
+) -> dict[str, Any]:
+    """N candidates, spread over client processes: one Python process cannot drive many WebRTC streams at full
+    rate (it tops out at one core), and the server is what is being measured. CPU and memory are sampled once
+    every candidate has started."""
     cpu, rss = [], []
-    loop_before = await loop_lag_buckets(server.url)
-    server.ps.cpu_percent()
-    groups = [list(range(n))[i : i + per_process] for i in range(0, n, per_process)]
-    deadline = time.monotonic() + seconds + 3.0  # client processes take a moment to import aiortc
+    delays = start_delays(n, answer_period_s, phase_locked)
+    indices = list(range(n))
+    groups = [indices[i : i + per_process] for i in range(0, n, per_process)]
+    all_started = time.monotonic() + 3.0 + max(delays)  # client processes take a moment to import aiortc
+    deadline = all_started + seconds
     loop = asyncio.get_running_loop()
     with ProcessPoolExecutor(max_workers=len(groups), mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [loop.run_in_executor(pool, candidate_worker, server.url, group, recording, deadline) for group in groups]
+        futures = [
+            loop.run_in_executor(pool, candidate_worker, server.url, group, [delays[i] for i in group], recording, deadline)
+            for group in groups
+        ]
+        await asyncio.sleep(max(0.0, all_started - time.monotonic()))
+        server.ps.cpu_percent()
+        before, measured_from = await scrape(server.url), time.monotonic()
         while time.monotonic() < deadline:
             await asyncio.sleep(1.0)
             with contextlib.suppress(psutil.Error):
                 cpu.append(server.ps.cpu_percent())
                 rss.append(server.ps.memory_info().rss)
+        after, measured_s = await scrape(server.url), time.monotonic() - measured_from
         logs = [log for group in await asyncio.gather(*futures) for log in group]
-    loop_after = await loop_lag_buckets(server.url)
     partials = [lag for log in logs for lag in log.lags()[0]]
     finals = [lag for log in logs for lag in log.lags()[1]]
     fps = [log.fps for log in logs if log.fps is not None]
@@ -270,31 +304,51 @@ async def run_step(server: ServerProcess, n: int, seconds: float, recording: Pat
         "errors": [e for log in logs for e in log.errors],
         "server_cpu_percent_mean": round(statistics.fmean(cpu), 1) if cpu else None,
         "server_rss_mb_max": round(max(rss) / 2**20, 1) if rss else None,
-        **loop_lag_during(loop_before, loop_after),
+        **loop_lag_during(before, after),
+        "model_busy_percent_of_core": model_busy_during(before, after, measured_s),
     }
 
 
-async def loop_lag_buckets(url: str) -> dict[str, float]:
-    """The server's event-loop lag histogram (cumulative bucket counts by upper bound, plus _sum and _count)."""
+async def scrape(url: str) -> dict[str, float]:
+    """The server's counters this step compares: the event-loop lag histogram (cumulative bucket counts by
+    upper bound, plus sum and count) and each model's busy seconds."""
     async with httpx.AsyncClient(timeout=10) as http:
         text = (await http.get(f"{url}/metrics")).text
     values: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
-        if family.name == "interview_event_loop_lag_seconds":
-            for sample in family.samples:
+        for sample in family.samples:
+            if family.name == "interview_event_loop_lag_seconds":
                 key = sample.labels["le"] if sample.name.endswith("_bucket") else sample.name.rsplit("_", 1)[-1]
-                values[key] = sample.value
+                values[f"loop:{key}"] = sample.value
+            elif family.name == "interview_model_run_seconds":
+                values[f"busy:{sample.labels['model']}"] = sample.value
+            elif family.name == "interview_transcription_busy_seconds":
+                values["busy:whisper"] = sample.value
     return values
 
 
 def loop_lag_during(before: dict[str, float], after: dict[str, float]) -> dict[str, float | None]:
     """Mean and p95 (the bucket bound it falls under) of the loop lag between two readings."""
-    count = after.get("count", 0) - before.get("count", 0)
+    count = after.get("loop:count", 0) - before.get("loop:count", 0)
     if count <= 0:
         return {"event_loop_lag_s_mean": None, "event_loop_lag_s_p95_bucket": None}
-    bounds = sorted((float(b), after[b] - before.get(b, 0)) for b in after if b not in ("sum", "count"))
+    bounds = sorted(
+        (float(key[5:]), after[key] - before.get(key, 0)) for key in after if key.startswith("loop:") and key not in ("loop:sum", "loop:count")
+    )
     p95 = next((bound for bound, n in bounds if n >= 0.95 * count), None)
-    return {"event_loop_lag_s_mean": round((after["sum"] - before.get("sum", 0)) / count, 4), "event_loop_lag_s_p95_bucket": p95}
+    return {
+        "event_loop_lag_s_mean": round((after["loop:sum"] - before.get("loop:sum", 0)) / count, 4),
+        "event_loop_lag_s_p95_bucket": p95,
+    }
+
+
+def model_busy_during(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    """Each model's busy time between two readings, as a percentage of one core over `seconds` (a decode on
+    several workers at once counts each)."""
+    return {
+        key[5:]: round(100 * (after[key] - before.get(key, 0.0)) / seconds, 1)
+        for key in sorted(after) if key.startswith("busy:") and seconds > 0
+    }
 
 
 def keeps_up(step: dict[str, Any], scoring: bool) -> bool:
@@ -305,14 +359,15 @@ def keeps_up(step: dict[str, Any], scoring: bool) -> bool:
 
 
 async def ramp(
-    sessions: list[int], seconds: float, recording: Path, scoring: bool, workdir: Path, model_dir: Path | None, per_process: int
+    sessions: list[int], seconds: float, recording: Path, scoring: bool, workdir: Path, model_dir: Path | None, per_process: int,
+    answer_period_s: float = 0.0, phase_locked: bool = True,
 ) -> list[dict[str, Any]]:
     server = ServerProcess(workdir / ("data-scoring" if scoring else "data-baseline"), scoring, model_dir)
     try:
         await server.ready()
         steps = []
         for n in sessions:
-            step = await run_step(server, n, seconds, recording, per_process)
+            step = await run_step(server, n, seconds, recording, per_process, answer_period_s, phase_locked)
             step["keeps_up"] = keeps_up(step, scoring)
             print(json.dumps({"scoring": scoring, **step}), flush=True)
             steps.append(step)
@@ -370,15 +425,18 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         face = astronaut_png()
-        recording = make_recording(workdir, face, args.step_seconds + 10)
+        recording, answer_period_s = make_recording(workdir, face, args.step_seconds + 30)
         results: dict[str, Any] = {"machine": f"{os.cpu_count()} CPU cores", "date": time.strftime("%Y-%m-%d"),
-                                   "step_seconds": args.step_seconds, "source_fps": SOURCE_FPS}
+                                   "step_seconds": args.step_seconds, "source_fps": SOURCE_FPS,
+                                   "starts": "together" if args.phase_locked else f"spread over one answer period ({answer_period_s:.1f} s)"}
         results["candidates_per_client_process"] = args.per_process
-        results["scoring"] = await ramp(args.sessions, args.step_seconds, recording, True, workdir, args.model_dir, args.per_process)
+        results["scoring"] = await ramp(args.sessions, args.step_seconds, recording, True, workdir, args.model_dir, args.per_process,
+                                        answer_period_s, args.phase_locked)
         results["capacity"] = capacity(results["scoring"])
         if not args.no_baseline:
             results["baseline"] = await ramp(
-                args.baseline_sessions or args.sessions, args.step_seconds, recording, False, workdir, None, args.per_process
+                args.baseline_sessions or args.sessions, args.step_seconds, recording, False, workdir, None, args.per_process,
+                answer_period_s, args.phase_locked,
             )
             results["baseline_capacity"] = capacity(results["baseline"])
             results["capacity_ratio"] = round(results["capacity"] / results["baseline_capacity"], 2) if results["baseline_capacity"] else None
@@ -394,6 +452,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--step-seconds", type=float, default=40.0)
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--per-process", type=int, default=4, help="candidates per client process")
+    parser.add_argument("--phase-locked", action="store_true",
+                        help="start every candidate at once, so all answers end together (the recogniser's worst case)")
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of connect/disconnect cycles after the ramp")
     parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("INTERVIEW_MODEL_DIR", "data/models")),
                         help="prepared models (INTERVIEW_MODEL_DIR; default data/models)")
