@@ -46,6 +46,13 @@ class SerialConnection:
         async with self._lock, self._db.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
+    async def _write_one(self, sql: str, params: Sequence[object] = ()) -> None:
+        """One statement on its own. SQLite makes a statement atomic by itself, so it needs no BEGIN and COMMIT:
+        one trip to the connection's thread instead of three, which is what a write costs when the CPU is busy
+        (at 8 live interviews on 2 cores, writes queued for seconds behind each other's round trips)."""
+        async with self._lock:
+            await self._db.execute(sql, params)
+
     async def _read_one(self, sql: str, params: Sequence[object] = ()) -> aiosqlite.Row | None:
         rows = await self._read(sql, params)
         return rows[0] if rows else None

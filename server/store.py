@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -139,6 +140,9 @@ ADDED_COLUMNS = [
 ]
 
 
+OBSERVATIONS_PER_STATEMENT = 500  # 6 values each, well inside SQLite's 32,766 bound variables
+
+
 def _profile_table(kind: str) -> str:
     if kind not in ("jobs", "candidates"):
         raise ValueError(f"no profile kind {kind!r}")
@@ -198,6 +202,13 @@ class InterviewStore(SerialConnection):
         super().__init__(db)
         # Called after a commit that added outbox events, so the dispatcher need not wait for its next poll.
         self.on_event: Callable[[], None] | None = None
+        self._observations: list[tuple[tuple[object, ...], asyncio.Future[None]]] = []
+        self._observation_writer: asyncio.Task[None] | None = None
+
+    async def close(self) -> None:
+        if self._observation_writer is not None:
+            await asyncio.gather(self._observation_writer, return_exceptions=True)
+        await super().close()
 
     @classmethod
     async def open(cls, path: Path) -> InterviewStore:
@@ -232,6 +243,9 @@ class InterviewStore(SerialConnection):
         Every write goes through here, under one lock: coroutines share the connection, and another's
         commit must never land between a change and its event.
         """
+        if len(statements) == 1 and not events:
+            await self._write_one(*statements[0])
+            return
         async with self._transaction() as db:
             for sql, params in statements:
                 await db.execute(sql, params)
@@ -477,11 +491,37 @@ class InterviewStore(SerialConnection):
     async def record_observation(
         self, interview_id: str, question_id: str, kind: str, start_s: float, end_s: float, data: dict[str, object]
     ) -> None:
-        """One per-second summary of the video (face presence, emotion) for the report's evidence."""
-        await self._write(
-            "INSERT INTO observations (interview_id, question_id, kind, start_s, end_s, data) VALUES (?, ?, ?, ?, ?, ?)",
-            (interview_id, question_id, kind, start_s, end_s, json.dumps(data)),
-        )
+        """One per-second summary of the video (face presence, emotion) for the report's evidence.
+
+        Every live interview writes two a second, so they are written together (group commit): one goes at once,
+        those that come while it waits for the connection go with the next statement. Returns once stored.
+        """
+        stored = asyncio.get_running_loop().create_future()
+        self._observations.append(((interview_id, question_id, kind, start_s, end_s, json.dumps(data)), stored))
+        if self._observation_writer is None or self._observation_writer.done():
+            self._observation_writer = asyncio.ensure_future(self._write_observations())
+        await stored
+
+    async def _write_observations(self) -> None:
+        while self._observations:
+            batch, self._observations = self._observations[:OBSERVATIONS_PER_STATEMENT], self._observations[OBSERVATIONS_PER_STATEMENT:]
+            # Rows of an interview deleted meanwhile are dropped, not a failure of everyone else's.
+            sql = (
+                "INSERT INTO observations (interview_id, question_id, kind, start_s, end_s, data)"
+                " SELECT column1, column2, column3, column4, column5, column6 FROM (VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(batch))
+                + ") WHERE column1 IN (SELECT id FROM interviews)"
+            )
+            try:
+                await self._write_one(sql, tuple(value for row, _ in batch for value in row))
+            except Exception as exc:  # noqa: BLE001 - each writer hears of it
+                for _, stored in batch:
+                    if not stored.done():
+                        stored.set_exception(exc)
+            else:
+                for _, stored in batch:
+                    if not stored.done():
+                        stored.set_result(None)
 
     async def observations(self, interview_id: str, kind: str) -> list[dict[str, object]]:
         return await self._rows(

@@ -1,0 +1,74 @@
+"""How the embedded store writes under load: observations go together, a lone statement needs no transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from server.invites import InviteSigner, make_invite
+from server.schemas import InterviewSpec
+from server.store import InterviewStore
+
+SPEC = InterviewSpec.model_validate(
+    {"job": {"title": "Backend engineer", "role": "backend_engineer", "language": "en"}, "candidate": {"name": "A"}}
+)
+
+
+async def open_with_interviews(path: Path, *ids: str) -> InterviewStore:
+    store = await InterviewStore.open(path)
+    signer = InviteSigner("s" * 32)
+    for interview_id in ids:
+        await store.create_interview(SPEC, make_invite(signer, "http://test", interview_id, int(time.time()) + 3600), interview_id)
+    return store
+
+
+async def test_observations_of_many_interviews_are_stored_together_in_order(tmp_path: Path) -> None:
+    store = await open_with_interviews(tmp_path / "db.sqlite3", "a", "b")
+    statements: list[str] = []
+    await store._db.set_trace_callback(statements.append)
+    try:
+        writes = [
+            store.record_observation(interview, "q1", "face", float(i), float(i + 1), {"present": True, "n": i})
+            for i in range(200) for interview in ("a", "b")
+        ]
+        await asyncio.gather(*writes)
+        for interview in ("a", "b"):
+            rows = await store.observations(interview, "face")
+            assert [row["data"]["n"] for row in rows] == list(range(200))
+            assert rows[5] == {"question_id": "q1", "start_s": 5.0, "end_s": 6.0, "data": {"present": True, "n": 5}}
+        # 400 rows in a few statements: those that queued while one was written went with the next.
+        inserts = [s for s in statements if s.startswith("INSERT INTO observations")]
+        assert 1 <= len(inserts) <= 5, len(inserts)
+        assert not any(s.startswith("BEGIN") for s in statements)
+    finally:
+        await store.close()
+
+
+async def test_an_observation_of_a_deleted_interview_is_dropped_without_failing_the_others(tmp_path: Path) -> None:
+    store = await open_with_interviews(tmp_path / "db.sqlite3", "kept", "erased")
+    try:
+        await store.delete_interview("erased")
+        await asyncio.gather(
+            store.record_observation("kept", "q1", "face", 0.0, 1.0, {"present": True}),
+            store.record_observation("erased", "q1", "face", 0.0, 1.0, {"present": True}),
+            store.record_observation("kept", "q1", "face", 1.0, 2.0, {"present": False}),
+        )
+        assert [row["data"]["present"] for row in await store.observations("kept", "face")] == [True, False]
+        assert await store.observations("erased", "face") == []
+    finally:
+        await store.close()
+
+
+async def test_observations_still_queued_are_stored_before_the_store_closes(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    store = await open_with_interviews(path, "a")
+    pending = [asyncio.ensure_future(store.record_observation("a", "q1", "emotion", float(i), float(i + 1), {"i": i})) for i in range(50)]
+    await asyncio.sleep(0)  # queued, not yet written
+    await store.close()
+    await asyncio.gather(*pending)
+    reopened = await InterviewStore.open(path)
+    try:
+        assert len(await reopened.observations("a", "emotion")) == 50
+    finally:
+        await reopened.close()
