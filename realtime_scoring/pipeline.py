@@ -19,7 +19,7 @@ from media.frames import AudioChunk, VideoFrame
 from realtime_scoring.batching import BatcherStats, MicroBatcher
 from realtime_scoring.embeddings import MODEL_FILE as EMBEDDING_FILE
 from realtime_scoring.embeddings import SentenceEmbedder, create_embedding_session
-from realtime_scoring.engine import CUDA, EngineConfig, available_providers, create_session
+from realtime_scoring.engine import CUDA, EngineConfig, available_providers, create_session, limit_blas_threads
 from realtime_scoring.events import AnalysisProgress, ScoringEvent, SpeechEnded, SpeechStarted
 from realtime_scoring.models.manifest import load_manifest, verified_files
 from realtime_scoring.transcription import SessionTranscription, Transcriber, TranscriptionConfig, TranscriptionService
@@ -81,6 +81,7 @@ class ScoringEngine:
         "auto" picks int8 on a CPU and float32 on CUDA.
         """
         manifest = load_manifest(model_dir)
+        limit_blas_threads()
 
         def session(name: str, file: str, engine_config: EngineConfig = config):  # type: ignore[no-untyped-def]
             return create_session(verified_files(manifest[name], model_dir)[file], engine_config)
