@@ -168,6 +168,8 @@ class SessionPipeline:
                 elif isinstance(event, SpeechEnded):
                     self.transcription.end_utterance(event.end_s)
             self._emit(event)
+        if self.transcription is not None:
+            self.transcription.pause(self.vad.pause_start_s, chunk.start_s + chunk.duration_s)
         self._report_progress()
 
     def _report_progress(self, final: float | None = None) -> None:

@@ -31,7 +31,9 @@ class Transcriber(Protocol):
     def transcribe_batch(self, clips: Sequence[np.ndarray], language: str | None = None, prompt: str | None = None) -> list[Transcript]: ...
 
 
-FINAL, PARTIAL = 0, 1
+# Priorities, most urgent first. An early final decodes an utterance at the start of a pause, in case the pause
+# ends it: it becomes the final if it does, a partial if speech goes on.
+FINAL, EARLY, PARTIAL = 0, 1, 2
 
 
 @dataclass
@@ -39,6 +41,7 @@ class TranscriptionStats:
     finals: int = 0
     partials: int = 0
     partials_superseded: int = 0
+    early: int = 0  # early finals that ran before their utterance ended (the rest were promoted to finals first)
     batches: int = 0
     busy_s: float = 0.0
     max_queue_wait_s: float = 0.0
@@ -54,14 +57,16 @@ class _Job:
     future: asyncio.Future[Transcript | None] = field(compare=False)
     key: object = field(compare=False)
     queued_at: float = field(compare=False)
+    started: bool = field(default=False, compare=False)
 
 
 class TranscriptionService:
     """One recogniser for the whole process: finals before partials, oldest first, batched.
 
-    Every session's finals go first; a session's queued partial is replaced by
-    its newer one rather than run stale; whatever is waiting of the same kind
-    runs as one batch, on one of `workers` threads sharing the model.
+    Every session's finals go first, then early finals, then partials; a session's
+    queued partial (or early final) is replaced by its newer one rather than run
+    stale; whatever is waiting of the same kind runs as one batch, on one of
+    `workers` threads sharing the model.
     """
 
     def __init__(self, transcriber: Transcriber, *, workers: int = 1, max_batch: int = 8, max_partial_batch: int = 4) -> None:
@@ -75,7 +80,7 @@ class TranscriptionService:
         # that bounds how long a final can wait behind one.
         self._max_partial_batch = max_partial_batch
         self._heap: list[_Job] = []
-        self._partial_by_key: dict[object, _Job] = {}
+        self._newest: dict[tuple[object, int], _Job] = {}  # (key, priority) -> the queued job a newer one replaces
         self._seq = itertools.count()
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="transcribe")
@@ -84,20 +89,33 @@ class TranscriptionService:
 
     async def transcribe(self, samples: np.ndarray, language: str | None, *, final: bool, key: object) -> Transcript | None:
         """Transcribe; a partial returns None when a newer partial of the same `key` replaced it."""
+        return await self.submit(samples, language, FINAL if final else PARTIAL, key).future
+
+    def submit(self, samples: np.ndarray, language: str | None, priority: int, key: object) -> _Job:
+        """Queue a decode; its future gets the transcript (None if a newer job of the same key and priority replaced it)."""
         if self._worker is None:
             self._worker = asyncio.create_task(self._work(), name="transcription-worker")
-        loop = asyncio.get_running_loop()
         now = time.perf_counter()
-        job = _Job(FINAL if final else PARTIAL, now, next(self._seq), samples, language, loop.create_future(), key, now)
-        if not final:
-            previous = self._partial_by_key.pop(key, None)
+        job = _Job(priority, now, next(self._seq), samples, language, asyncio.get_running_loop().create_future(), key, now)
+        if priority != FINAL:
+            previous = self._newest.pop((key, priority), None)
             if previous is not None and not previous.future.done():
                 previous.future.set_result(None)
                 self.stats.partials_superseded += 1
-            self._partial_by_key[key] = job
+            self._newest[(key, priority)] = job
         heapq.heappush(self._heap, job)
         self._wakeup.set()
-        return await job.future
+        return job
+
+    def promote(self, job: _Job) -> None:
+        """Make a queued job a final: it goes before everything not final, and nothing newer replaces it."""
+        if job.priority == FINAL or job.started or job.future.done():
+            return
+        if self._newest.get((job.key, job.priority)) is job:
+            del self._newest[(job.key, job.priority)]
+        job.priority = FINAL
+        heapq.heapify(self._heap)
+        self._wakeup.set()
 
     async def _work(self) -> None:
         free = asyncio.Semaphore(self._workers)
@@ -149,13 +167,16 @@ class TranscriptionService:
         for job, result in zip(batch, results, strict=True):
             if job.priority == FINAL:
                 self.stats.finals += 1
+            elif job.priority == EARLY:
+                self.stats.early += 1
             else:
                 self.stats.partials += 1
             if not job.future.done():
                 job.future.set_result(result)
 
     def _next_batch(self) -> list[_Job]:
-        """The most urgent job, with every queued job of the same kind and language (up to max_batch).
+        """The most urgent job, with every queued job of the same kind and language (up to max_batch); finals and
+        early finals are one kind.
 
         Decoding several utterances together streams the decoder's weights once
         per step for all of them, which is what makes it cheaper even on a CPU.
@@ -170,16 +191,18 @@ class TranscriptionService:
             job = heapq.heappop(self._heap)
             if job.future.done():
                 continue
-            limit = self._max_batch if first.priority == FINAL else self._max_partial_batch
-            if len(batch) < limit and job.priority == first.priority and job.language == first.language:
+            partial = first.priority == PARTIAL
+            limit = self._max_partial_batch if partial else self._max_batch
+            if len(batch) < limit and (job.priority == PARTIAL) == partial and job.language == first.language:
                 batch.append(job)
             else:
                 rest.append(job)
         for job in rest:
             heapq.heappush(self._heap, job)
         for job in batch:
-            if job.priority == PARTIAL and self._partial_by_key.get(job.key) is job:
-                del self._partial_by_key[job.key]
+            job.started = True
+            if self._newest.get((job.key, job.priority)) is job:
+                del self._newest[(job.key, job.priority)]
         return batch
 
     async def close(self) -> None:
@@ -239,8 +262,23 @@ class TranscriptionConfig:
     # often as ever, a long answer's captions update every few seconds, and the cost grows about linearly.
     partial_interval_growth: float = 0.5
     min_partial_audio_s: float = 0.5  # of speech, before the first partial
+    # A pause this long starts decoding the utterance at once, in case the pause ends it (the VAD needs its whole
+    # min_silence_s to be sure): a pause that does end it has its final this much sooner, one that does not gives
+    # a partial instead, in place of the next one due. None turns early finals off.
+    early_final_after_s: float | None = 0.15
     pre_roll_s: float = 0.25
     max_utterance_s: float = 28.0  # Whisper sees at most 30 s
+
+
+@dataclass
+class _EarlyFinal:
+    """A decode started at a pause, while the pause lasts; it answers for the utterance if the pause ends it."""
+
+    utterance: int
+    pause_start_s: float
+    until_s: float
+    job: Any  # the service's queued job
+    pause_held: bool = True  # still in the same pause (no speech since it started)
 
 
 class SessionTranscription:
@@ -265,8 +303,10 @@ class SessionTranscription:
         self._partial_task: asyncio.Task[None] | None = None
         self._previous_hypothesis = ""
         self._stable_units: list[str] = []
+        self._shown_until_s = -1.0  # audio the newest partial shown covers
         self._tasks: set[asyncio.Task[None]] = set()
         self._finals_pending: dict[int, float] = {}  # utterance -> start_s, until its final is emitted
+        self._early: _EarlyFinal | None = None
 
     @property
     def in_utterance(self) -> bool:
@@ -303,6 +343,30 @@ class SessionTranscription:
             self._last_partial_s = end_s
             self._partial_task = self._spawn(self._partial(self._utterance_id, self._samples(), chunk.start_s + chunk.duration_s))
 
+    def pause(self, pause_start_s: float | None, now_s: float) -> None:
+        """The VAD's view after each chunk: when the current pause in speech started (None while speaking).
+
+        A pause that has lasted `early_final_after_s` starts an early final over the utterance so far.
+        """
+        early = self._early
+        if early is not None and early.pause_start_s != pause_start_s:
+            early.pause_held = False  # speech went on: that decode can only be a partial now
+        after = self.config.early_final_after_s
+        if self._utterance is None or pause_start_s is None or after is None or now_s - pause_start_s < after:
+            return
+        if early is not None and early.pause_held and early.utterance == self._utterance_id:
+            return  # this pause's decode is already on its way
+        job = self._service.submit(self._samples(), self.language, EARLY, key=self)
+        self._early = _EarlyFinal(self._utterance_id, pause_start_s, now_s, job)
+        self._last_partial_s = now_s  # it stands in for the next partial
+        self._spawn(self._early_partial(self._early))
+
+    async def _early_partial(self, early: _EarlyFinal) -> None:
+        """An early final whose pause did not end the utterance shows as a partial."""
+        result = await asyncio.shield(early.job.future)
+        if result is not None and early.utterance == self._utterance_id and self._utterance is not None:
+            self._show_partial(result, early.until_s)
+
     def start_utterance(self, time_s: float) -> None:
         if self._utterance is not None:
             return
@@ -315,16 +379,22 @@ class SessionTranscription:
         self._last_partial_s = None
         self._previous_hypothesis = ""
         self._stable_units = []
+        self._shown_until_s = -1.0
 
     def end_utterance(self, end_s: float) -> None:
         if self._utterance is None:
             return
         chunks = [c for c in self._utterance if c.start_s < end_s + 0.2]
         self._utterance = None
+        early, self._early = self._early, None
+        if early is not None and not (early.pause_held and early.utterance == self._utterance_id and early.pause_start_s <= end_s):
+            early = None
         if chunks:
             samples = np.concatenate([c.samples for c in chunks])
             self._finals_pending[self._utterance_id] = self._utterance_start_s
-            self._spawn(self._final(self._utterance_id, samples, self._utterance_start_s, chunks[-1].start_s + chunks[-1].duration_s))
+            self._spawn(
+                self._final(self._utterance_id, samples, self._utterance_start_s, chunks[-1].start_s + chunks[-1].duration_s, early)
+            )
 
     def _samples(self) -> np.ndarray:
         assert self._utterance is not None
@@ -345,6 +415,13 @@ class SessionTranscription:
         result = await self._service.transcribe(samples, self.language, final=False, key=self)
         if result is None or utterance != self._utterance_id or self._utterance is None:
             return  # superseded, or the final is already on its way
+        self._show_partial(result, until_s)
+
+    def _show_partial(self, result: Transcript, until_s: float) -> None:
+        if until_s <= self._shown_until_s:
+            return  # a decode of less audio that finished after a newer one (an early final and a partial side by side)
+        self._shown_until_s = until_s
+        utterance = self._utterance_id
         text = result.text.strip()
         units = _units(text)
         self._stable_units = extend_stable(self._stable_units, self._previous_hypothesis, text)
@@ -353,15 +430,22 @@ class SessionTranscription:
         unstable = _join(units[len(self._stable_units) :], text)
         self._emit(PartialTranscript(utterance, self._utterance_start_s, until_s, stable, unstable))
 
-    async def _final(self, utterance: int, samples: np.ndarray, start_s: float, end_s: float) -> None:
+    async def _final(self, utterance: int, samples: np.ndarray, start_s: float, end_s: float, early: _EarlyFinal | None) -> None:
         try:
-            await self._final_transcript(utterance, samples, start_s, end_s)
+            await self._final_transcript(utterance, samples, start_s, end_s, early)
         finally:
             self._finals_pending.pop(utterance, None)
 
-    async def _final_transcript(self, utterance: int, samples: np.ndarray, start_s: float, end_s: float) -> None:
+    async def _final_transcript(self, utterance: int, samples: np.ndarray, start_s: float, end_s: float, early: _EarlyFinal | None) -> None:
+        """The utterance's transcript: the early final's, when the pause it started at is the one that ended the
+        utterance (it holds the same speech, less some trailing silence), else a decode of its own."""
         started = time.perf_counter()
-        result = await self._service.transcribe(samples, self.language, final=True, key=self)
+        result = None
+        if early is not None:
+            self._service.promote(early.job)
+            result = await asyncio.shield(early.job.future)
+        if result is None:
+            result = await self._service.transcribe(samples, self.language, final=True, key=self)
         assert result is not None
         if self.language is None and result.language:
             self.language = result.language  # keep the first detection for the whole interview

@@ -75,6 +75,11 @@ class VadStream:
     def in_speech(self) -> bool:
         return self._in_speech
 
+    @property
+    def pause_start_s(self) -> float | None:
+        """When the current pause inside an utterance began (None while speaking or outside speech)."""
+        return self._silence_start_s if self._in_speech else None
+
     def settled_s(self) -> float | None:
         """Media time before which no speech event can still come (None before any audio)."""
         if self._buffer_start_s is None:

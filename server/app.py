@@ -115,7 +115,7 @@ def create_app(
                 whisper_encoder=settings.whisper_encoder,
             )
         if consumer is None and scoring is not None:
-            consumer = scoring_consumer(scoring, settings.partial_interval_s, settings.partial_interval_growth)
+            consumer = scoring_consumer(scoring, settings.transcription_config())
         database = settings.data_dir / "interviews.sqlite3"
         store = await InterviewStore.open(database)
         deliveries = await DeliveryStore.open(database)

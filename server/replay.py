@@ -77,8 +77,8 @@ async def replay(
 
 async def _analyse(engine: ScoringEngine, spec: InterviewSpec, settings: Settings, audio: Path, video: Path | None) -> list[ScoringEvent]:
     media = settings.media
-    # No partials: nobody watches them, and they would share the recogniser with the finals.
-    transcription = TranscriptionConfig(language=spec.language, min_partial_audio_s=math.inf)
+    # No partials or early finals: nobody watches them, and they would share the recogniser with the finals.
+    transcription = TranscriptionConfig(language=spec.language, min_partial_audio_s=math.inf, early_final_after_s=None)
     events: list[ScoringEvent] = []
     pipeline = engine.new_session(events.append, SessionConfig(transcription=transcription))
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -63,19 +64,14 @@ def level_meter_consumer(ingest: MediaIngest, emit: Emit, context: SessionContex
     return LevelMeter(ingest, emit).run()
 
 
-def scoring_consumer(
-    engine: ScoringEngine,
-    partial_interval_s: float = TranscriptionConfig.partial_interval_s,
-    partial_interval_growth: float = TranscriptionConfig.partial_interval_growth,
-) -> MediaConsumer:
-    """Feeds each session's media through the scoring pipeline, and the level meter alongside."""
+def scoring_consumer(engine: ScoringEngine, transcription: TranscriptionConfig = TranscriptionConfig()) -> MediaConsumer:
+    """Feeds each session's media through the scoring pipeline, and the level meter alongside; each session
+    transcribes as `transcription` says, in its interview's language."""
 
     async def consume(ingest: MediaIngest, emit: Emit, context: SessionContext) -> None:
         meter = LevelMeter(ingest, emit)
-        transcription = TranscriptionConfig(
-            language=context.language, partial_interval_s=partial_interval_s, partial_interval_growth=partial_interval_growth
-        )
-        pipeline = engine.new_session(emit, SessionConfig(transcription=transcription))
+        config = SessionConfig(transcription=dataclasses.replace(transcription, language=context.language))
+        pipeline = engine.new_session(emit, config)
 
         failures = {"audio": 0, "video": 0}
 

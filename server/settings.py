@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hrms_bridge.outbox import DEFAULT_TENANT
 from media.ingest import MediaConfig
+from realtime_scoring.transcription import TranscriptionConfig
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -63,6 +64,10 @@ class Settings(BaseSettings):
     )
     partial_interval_growth: float = Field(
         0.5, ge=0, le=2, description="The partial interval grows by this share of the utterance so far (0: fixed interval)"
+    )
+    early_final_after_s: float = Field(
+        0.15, ge=0, le=1, description="A pause this long starts decoding the utterance in case it ends there, so its final comes "
+        "sooner (a pause that does not end it gives a partial instead); 0 = off"
     )
 
     secret_key: SecretStr | None = Field(None, description="Signs invite tokens; generated into data_dir when unset")
@@ -155,6 +160,14 @@ class Settings(BaseSettings):
             video_sample_fps=self.video_sample_fps,
             video_max_side=self.video_max_side,
             queue_seconds=self.media_queue_seconds,
+        )
+
+    def transcription_config(self) -> TranscriptionConfig:
+        """How live sessions transcribe (each in its own interview's language)."""
+        return TranscriptionConfig(
+            partial_interval_s=self.partial_interval_s,
+            partial_interval_growth=self.partial_interval_growth,
+            early_final_after_s=self.early_final_after_s or None,
         )
 
     def signing_key(self) -> str:

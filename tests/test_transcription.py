@@ -12,6 +12,8 @@ from media.frames import AudioChunk
 from realtime_scoring.engine import EngineConfig, create_session
 from realtime_scoring.events import FinalTranscript, PartialTranscript
 from realtime_scoring.transcription import (
+    EARLY,
+    PARTIAL,
     SessionTranscription,
     TranscriptionConfig,
     TranscriptionService,
@@ -40,6 +42,90 @@ def answer(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     subprocess.run(["espeak-ng", "-s", "150", "-w", str(raw), text], check=True)
     subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav)], check=True)
     return read_wav_mono(wav)[0]
+
+
+@pytest.fixture(scope="module")
+def follow_up(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+    directory = tmp_path_factory.mktemp("follow-up")
+    raw, wav = directory / "raw.wav", directory / "follow-up.wav"
+    subprocess.run(["espeak-ng", "-s", "150", "-w", str(raw), "Then I trained the support team."], check=True)
+    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav)], check=True)
+    return read_wav_mono(wav)[0]
+
+
+async def speak(session: SessionTranscription, audio: np.ndarray, speech: list[tuple[float, float]], closing_silence_s: float) -> None:
+    """Feed `audio` in real time as the pipeline would, with the VAD's view taken from `speech` (start, end) spans:
+    the utterance starts with the first span, each gap is a pause, and it ends `closing_silence_s` into the last one."""
+    chunks = [AudioChunk(audio[i : i + 512], i / 16000) for i in range(0, len(audio) - 511, 512)]
+    for chunk in chunks:
+        now = chunk.start_s + chunk.duration_s
+        if not session.in_utterance and chunk.start_s >= speech[0][0] and now < speech[-1][1]:
+            session.start_utterance(chunk.start_s)
+        session.observe(chunk)
+        pause = next((end for (_, end), (start, _) in zip(speech, [*speech[1:], (np.inf, 0)]) if end <= chunk.start_s < start), None)
+        if session.in_utterance and pause == speech[-1][1] and now - pause >= closing_silence_s:
+            session.end_utterance(pause + 0.03)
+        session.pause(pause if session.in_utterance else None, now)
+        await asyncio.sleep(0.032)
+    await session.drain()
+
+
+async def test_a_pause_that_ends_the_utterance_gets_the_final_from_the_decode_started_at_the_pause(transcriber, answer) -> None:  # type: ignore[no-untyped-def]
+    service = TranscriptionService(transcriber)
+    events: list = []
+    session = SessionTranscription(service, events.append, TranscriptionConfig(language="en", early_final_after_s=0.15))
+    audio = np.concatenate([np.zeros(8000, np.float32), answer, np.zeros(16000, np.float32)])
+    speech_end = 0.5 + len(answer) / 16000
+    try:
+        await speak(session, audio, [(0.5, speech_end)], closing_silence_s=0.4)
+    finally:
+        await service.close()
+    finals = [e for e in events if isinstance(e, FinalTranscript)]
+    assert len(finals) == 1 and "database" in finals[0].text.lower()
+    # One decode answered for the end of the utterance: the early one (promoted, or already run), not a second.
+    assert service.stats.finals + service.stats.early == 1, vars(service.stats)
+
+
+async def test_speech_after_a_pause_turns_the_early_decode_into_a_partial_and_the_final_hears_it_all(  # type: ignore[no-untyped-def]
+    transcriber, answer, follow_up
+) -> None:
+    service = TranscriptionService(transcriber)
+    events: list = []
+    config = TranscriptionConfig(language="en", partial_interval_s=30.0, early_final_after_s=0.15)  # no interval partials
+    session = SessionTranscription(service, events.append, config)
+    first_end = 0.5 + len(answer) / 16000
+    second_start = first_end + 0.3  # shorter than the VAD's 0.4 s: one utterance
+    audio = np.concatenate([np.zeros(8000, np.float32), answer, np.zeros(4800, np.float32), follow_up, np.zeros(16000, np.float32)])
+    try:
+        await speak(session, audio, [(0.5, first_end), (second_start, second_start + len(follow_up) / 16000)], closing_silence_s=0.4)
+    finally:
+        await service.close()
+    partials = [e for e in events if isinstance(e, PartialTranscript)]
+    finals = [e for e in events if isinstance(e, FinalTranscript)]
+    assert any("database" in (p.stable + " " + p.unstable).lower() and p.until_s < second_start for p in partials), partials
+    assert len(finals) == 1 and "database" in finals[0].text.lower() and "team" in finals[0].text.lower(), finals
+    assert service.stats.early >= 1 and service.stats.finals <= 1, vars(service.stats)
+
+
+async def test_a_promoted_early_final_overtakes_partials_and_no_newer_decode_replaces_it(transcriber, answer) -> None:  # type: ignore[no-untyped-def]
+    service = TranscriptionService(transcriber)
+    clip = answer[: 16000 * 2]
+    try:
+        busy = service.submit(clip, "en", 0, key="a")
+        await asyncio.sleep(0.05)  # the worker is now decoding `busy`
+        partial = service.submit(clip, "en", PARTIAL, key="b")
+        replaced = service.submit(clip, "en", EARLY, key="c")
+        early = service.submit(clip, "en", EARLY, key="c")
+        service.promote(early)
+        order: list[str] = []
+        for name, job in (("partial", partial), ("early", early)):
+            job.future.add_done_callback(lambda _, name=name: order.append(name))
+        await asyncio.gather(busy.future, partial.future, early.future)
+    finally:
+        await service.close()
+    assert replaced.future.result() is None, "an early decode is replaced by its session's newer one"
+    assert order == ["early", "partial"] and early.future.result().text
+    assert service.stats.finals == 2 and service.stats.early == 0 and service.stats.partials == 1
 
 
 def test_local_agreement_counts_shared_leading_words_and_characters() -> None:
