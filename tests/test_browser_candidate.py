@@ -54,8 +54,8 @@ async def outbound_video(page: Page) -> dict:
                 if (r.type === 'outbound-rtp' && r.kind === 'video') video = r;
                 if (r.type === 'codec') codecs[r.id] = r.mimeType;
             });
-            return { framesSent: video.framesSent, width: video.frameWidth, height: video.frameHeight,
-                     codec: codecs[video.codecId] };
+            return { framesSent: video.framesSent, fps: video.framesPerSecond, width: video.frameWidth,
+                     height: video.frameHeight, codec: codecs[video.codecId] };
         }"""
     )
 
@@ -85,6 +85,8 @@ async def test_candidate_page_streams_to_the_server_and_gets_the_first_question(
     print(f"\n{codec}: sent {sent}, server decoded {decoded} frames, audio {ingest.stats.audio_seconds:.1f} s")
     assert sent["codec"].lower() == f"video/{codec}"
     assert decoded >= 0.9 * sent["framesSent"], f"decoded {decoded} of {sent['framesSent']}"
+    # The fake camera gives 30 frames a second; the page sends at most 15 (the server looks at 5).
+    assert sent["fps"] is not None and sent["fps"] <= 16, sent
 
     received = np.concatenate([c.samples for c in capture.chunks])
     reference, rate = read_wav_mono(speech_wav)

@@ -1,7 +1,7 @@
 // The candidate's interview page: device check, consent, practice, then the interview over WHIP and the
 // websocket (reconnecting both when the network drops), a chat with the company, and the result.
 import { WhipPublisher } from "./whip.js";
-import { DeviceError, LevelMeter, captureSupport, openDevices } from "./device-check.js";
+import { DeviceError, LevelMeter, VIDEO_FPS, captureSupport, openDevices } from "./device-check.js";
 import { duration, language, setLanguage, t } from "./i18n.js";
 import { fetchResult, renderResult } from "./result.js";
 
@@ -420,7 +420,7 @@ async function publish() {
   const whip = (state.whip = new WhipPublisher(`${location.origin}/api/v1/interviews/${interviewId}/whip`, token));
   // iOS (Safari, WeChat) decodes and encodes H.264 in hardware, and some builds offer no VP8 at all.
   const codec = params.get("codec") ?? (support.ios ? "h264" : null);
-  await whip.publish(pc, state.stream, codec);
+  await whip.publish(pc, state.stream, codec, VIDEO_FPS);
   state.sessionUrl = whip.resource;
   return pc;
 }

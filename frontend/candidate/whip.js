@@ -15,12 +15,15 @@ export class WhipPublisher {
     return h;
   }
 
-  // Publishes `stream` on `pc`; `videoCodec` ("h264", "vp8" or null) is put first when the browser allows.
-  async publish(pc, stream, videoCodec) {
+  // Publishes `stream` on `pc`; `videoCodec` ("h264", "vp8" or null) is put first when the browser allows;
+  // video goes at most `maxFramerate` frames a second, whatever the camera gives.
+  async publish(pc, stream, videoCodec, maxFramerate) {
     this.pc = pc;
     pc.addEventListener("icecandidate", (event) => this.onCandidate(event.candidate));
     for (const track of stream.getTracks()) {
-      const transceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+      const init = { direction: "sendonly", streams: [stream] };
+      if (track.kind === "video" && maxFramerate) init.sendEncodings = [{ maxFramerate }];
+      const transceiver = pc.addTransceiver(track, init);
       if (track.kind === "video" && videoCodec) preferCodec(transceiver, `video/${videoCodec}`);
     }
     const offer = await pc.createOffer();
