@@ -75,6 +75,7 @@ class TranscriptionService:
         # audio than one decode on two threads (small matrices scale poorly).
         self._workers = workers
         self._partials_running = 0
+        self._running = 0  # batches on the workers now
         self._max_batch = max_batch
         # A running decode cannot be interrupted, so partial batches stay small:
         # that bounds how long a final can wait behind one.
@@ -128,12 +129,13 @@ class TranscriptionService:
                 while not self._heap or (self._partials_running and self._heap[0].priority == PARTIAL):
                     self._wakeup.clear()
                     await self._wakeup.wait()
-                batch = self._next_batch()
+                batch = self._next_batch(self._workers - self._running)
                 if not batch:
                     free.release()
                     continue
                 partial = batch[0].priority == PARTIAL
                 self._partials_running += partial and self._workers > 1
+                self._running += 1
                 task = asyncio.create_task(self._run(batch))
                 running.add(task)
                 task.add_done_callback(lambda t, p=partial: self._finished(t, p, running, free))
@@ -145,6 +147,7 @@ class TranscriptionService:
         running.discard(task)
         if partial and self._partials_running:
             self._partials_running -= 1
+        self._running -= 1
         free.release()
         self._wakeup.set()
 
@@ -174,25 +177,28 @@ class TranscriptionService:
             if not job.future.done():
                 job.future.set_result(result)
 
-    def _next_batch(self) -> list[_Job]:
+    def _next_batch(self, idle_workers: int = 1) -> list[_Job]:
         """The most urgent job, with every queued job of the same kind and language (up to max_batch); finals and
         early finals are one kind.
 
         Decoding several utterances together streams the decoder's weights once
-        per step for all of them, which is what makes it cheaper even on a CPU.
+        per step for all of them, which is what makes it cheaper even on a CPU. But a burst of finals (every
+        candidate pausing at once) is shared out over the `idle_workers`, so the last of them does not wait
+        for all the others' encodings on one thread while another thread idles.
         """
         first = heapq.heappop(self._heap)
         while first.future.done():
             if not self._heap:
                 return []
             first = heapq.heappop(self._heap)
+        partial = first.priority == PARTIAL
+        alike = [j for j in self._heap if not j.future.done() and (j.priority == PARTIAL) == partial and j.language == first.language]
+        limit = self._max_partial_batch if partial else min(self._max_batch, -(-(1 + len(alike)) // max(1, idle_workers)))
         batch, rest = [first], []
         while self._heap:
             job = heapq.heappop(self._heap)
             if job.future.done():
                 continue
-            partial = first.priority == PARTIAL
-            limit = self._max_partial_batch if partial else self._max_batch
             if len(batch) < limit and (job.priority == PARTIAL) == partial and job.language == first.language:
                 batch.append(job)
             else:

@@ -128,6 +128,25 @@ async def test_a_promoted_early_final_overtakes_partials_and_no_newer_decode_rep
     assert service.stats.finals == 2 and service.stats.early == 0 and service.stats.partials == 1
 
 
+async def test_a_burst_of_finals_is_shared_out_over_the_idle_workers(transcriber, answer) -> None:  # type: ignore[no-untyped-def]
+    sizes: list[int] = []
+
+    class Counting:
+        def transcribe_batch(self, clips, language=None, prompt=None):  # type: ignore[no-untyped-def]
+            sizes.append(len(clips))
+            return transcriber.transcribe_batch(clips, language, prompt)
+
+    for workers, expected in ((2, [2, 2]), (1, [4])):
+        sizes.clear()
+        service = TranscriptionService(Counting(), workers=workers)
+        try:
+            jobs = [service.submit(answer[: 16000 * 2], "en", 0, key=i) for i in range(4)]  # every session paused at once
+            results = await asyncio.gather(*(job.future for job in jobs))
+        finally:
+            await service.close()
+        assert sorted(sizes) == expected and all(r.text for r in results), (workers, sizes)
+
+
 def test_local_agreement_counts_shared_leading_words_and_characters() -> None:
     assert agreed_prefix("I led the", "I led the migration") == 3
     assert agreed_prefix("I lead the", "I led the") == 1
