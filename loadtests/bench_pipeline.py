@@ -132,12 +132,14 @@ def measure(logs: list[SessionLog], utterances: list[Utterance]) -> dict[str, ob
     }
 
 
-async def bench(sessions: list[int], config: EngineConfig, model_dir: Path, session_config: SessionConfig, stagger_s: float) -> dict[str, object]:
+async def bench(
+    sessions: list[int], config: EngineConfig, model_dir: Path, session_config: SessionConfig, stagger_s: float, encoder: str = "auto"
+) -> dict[str, object]:
     process = psutil.Process()
     with tempfile.TemporaryDirectory() as tmp:
         audio, utterances = synthesise(Path(tmp))
     rss_start = process.memory_info().rss
-    engine = await asyncio.to_thread(ScoringEngine.load, model_dir, config, faces=False)
+    engine = await asyncio.to_thread(ScoringEngine.load, model_dir, config, faces=False, whisper_encoder=encoder)
     rss_loaded = process.memory_info().rss
     results: dict[str, object] = {"audio_s": round(len(audio) / RATE, 1), "models_rss_mb": round((rss_loaded - rss_start) / 2**20, 1), "runs": []}
     print(f"{len(utterances)} answers, {len(audio) / RATE:.0f} s per session; models take {(rss_loaded - rss_start) / 2**20:.0f} MB")
@@ -186,12 +188,21 @@ def main(argv: list[str] | None = None) -> None:
         "--stagger", type=float, default=10.0,
         help="sessions start at random moments within this many seconds (1.5 makes everyone answer in near lockstep)",
     )
+    parser.add_argument("--encoder", default="auto", choices=["auto", "float32", "int8"],
+                        help="Whisper encoder, as INTERVIEW_WHISPER_ENCODER (auto: int8 on a CPU, float32 on CUDA)")
+    parser.add_argument("--early-final-after", type=float, default=TranscriptionConfig.early_final_after_s,
+                        help="pause that starts an early final, as INTERVIEW_EARLY_FINAL_AFTER_S (0: off)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     config = EngineConfig(device=args.device, intra_op_threads=args.threads)
-    session_config = SessionConfig(transcription=TranscriptionConfig(language="en", partial_interval_s=args.partial_interval, partial_interval_growth=args.partial_growth))
-    results = asyncio.run(bench(args.sessions, config, args.model_dir, session_config, args.stagger))
+    transcription = TranscriptionConfig(
+        language="en", partial_interval_s=args.partial_interval, partial_interval_growth=args.partial_growth,
+        early_final_after_s=args.early_final_after or None,
+    )
+    results = asyncio.run(bench(args.sessions, config, args.model_dir, SessionConfig(transcription=transcription), args.stagger, args.encoder))
     results["stagger_s"] = args.stagger
+    results["encoder"] = args.encoder
+    results["early_final_after_s"] = args.early_final_after
     results["machine"] = f"{os.cpu_count()} CPU cores" if args.device != "cuda" else "cuda"
     results["date"] = time.strftime("%Y-%m-%d")
     out = args.out or RESULTS_DIR / f"bench_pipeline-{args.device}.json"
