@@ -19,9 +19,11 @@ HR = {"X-API-Key": API_KEY}
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
+async def server(tmp_path: Path, store_settings: dict[str, object]) -> AsyncIterator[LiveServer]:
+    """On each interview store (SQLite, Redis)."""
     settings = make_settings(
-        tmp_path / "data", webhook_allow_http=True, webhook_allow_private_addresses=True, webhook_retry_schedule_s=[0.2, 0.2, 0.2]
+        tmp_path / "data", webhook_allow_http=True, webhook_allow_private_addresses=True, webhook_retry_schedule_s=[0.2, 0.2, 0.2],
+        **store_settings,
     )
     async with serving(settings) as live:
         yield live
