@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -108,6 +108,46 @@ class Delivery:
     payload: str
     endpoint: Endpoint
     attempts: int
+
+
+class Deliveries(Protocol):
+    """What the webhook API and the stream dispatchers use of a delivery store: `DeliveryStore` (SQLite, beside the SQLite
+    interview store) or `RedisDeliveryStore` (hrms_bridge/redis_deliveries.py, beside the Redis one)."""
+
+    async def close(self) -> None: ...
+
+    async def add_endpoint(
+        self, tenant: str, url: str, event_types: list[str], description: str, secret: str | None
+    ) -> tuple[Endpoint, str]: ...
+
+    async def endpoint(self, tenant: str, endpoint_id: str) -> Endpoint | None: ...
+
+    async def endpoints(self, tenant: str) -> list[Endpoint]: ...
+
+    async def rotate_secret(self, endpoint: Endpoint) -> str: ...
+
+    async def set_enabled(self, endpoint_id: str, enabled: bool, reason: str | None = None) -> None: ...
+
+    async def delete_endpoint(self, endpoint_id: str) -> None: ...
+
+    async def due(self, now: float, limit: int = 50, event_ids: Collection[str] | None = None) -> list[Delivery]: ...
+
+    async def next_due_at(self, event_ids: Collection[str] | None = None) -> float | None: ...
+
+    async def claim(self, delivery: Delivery, now: float, lease_s: float) -> bool: ...
+
+    async def unfinished(self, event_ids: Collection[str]) -> set[str]: ...
+
+    async def record_attempt(
+        self, delivery: Delivery, status_code: int | None, error: str | None, duration_ms: float, *, outcome: str,
+        next_attempt_at: float | None,
+    ) -> None: ...
+
+    async def deliveries(
+        self, tenant: str, status: str | None = None, event_id: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]: ...
+
+    async def replay(self, tenant: str, delivery_id: str) -> bool: ...
 
 
 class DeliveryStore(SerialConnection):

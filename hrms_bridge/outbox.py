@@ -1,8 +1,8 @@
-"""The durable outbox: events written in the same SQLite transaction as the state change they announce.
+"""The durable outbox: events written in the same transaction as the state change they announce.
 
-The store calls `add_event` before it commits a change; the webhook dispatcher reads the table and
-delivers. A crash between the two loses nothing: the event is either committed with its change or
-neither is. Event ids are minted here, once, and every delivery attempt reuses them.
+The SQLite store calls `add_event` before it commits a change (the Redis store queues `new_event`'s
+result in the same MULTI as its change); the webhook dispatcher reads them and delivers. A crash
+between the two loses nothing: the event is either committed with its change or neither is. Event ids are minted here, once, and every delivery attempt reuses them.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -42,22 +43,41 @@ CREATE INDEX IF NOT EXISTS outbox_events_by_subject ON outbox_events(subject);
 DEFAULT_TENANT = "default"
 
 
-async def add_event(db: aiosqlite.Connection, event_type: EventType, data: dict[str, Any], tenant: str = DEFAULT_TENANT) -> str:
-    """Insert an event in the caller's open transaction (the caller commits); returns its id.
+@dataclass(frozen=True)
+class OutboxEvent:
+    """One event as both outboxes keep it: SQLite's `outbox_events` row, or a Redis hash (server/redis_store.py)."""
 
-    The payload is the Standard Webhooks envelope `{type, timestamp, data}`, fixed now, so every
-    attempt sends the same bytes.
-    """
-    event_id = f"msg_{uuid.uuid4().hex}"
+    id: str
+    tenant: str
+    type: str
+    subject: str | None  # the interview or candidate it is about, so a candidate's erasure can find and remove it
+    payload: str
+    created_at: float
+
+
+def new_event(event_type: EventType, data: dict[str, Any], tenant: str = DEFAULT_TENANT) -> OutboxEvent:
+    """Mint an event: its id, and the Standard Webhooks envelope `{type, timestamp, data}`, fixed now, so every
+    attempt sends the same bytes."""
     now = time.time()
     payload = {"type": event_type.value, "timestamp": _iso8601(now), "data": data}
-    # The subject lets a candidate's erasure find (and remove) the events that carry their data.
-    subject = data.get("interview_id") or data.get("candidate_id")
+    return OutboxEvent(
+        id=f"msg_{uuid.uuid4().hex}",
+        tenant=tenant,
+        type=event_type.value,
+        subject=data.get("interview_id") or data.get("candidate_id"),
+        payload=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+        created_at=now,
+    )
+
+
+async def add_event(db: aiosqlite.Connection, event_type: EventType, data: dict[str, Any], tenant: str = DEFAULT_TENANT) -> str:
+    """Insert an event in the caller's open transaction (the caller commits); returns its id."""
+    event = new_event(event_type, data, tenant)
     await db.execute(
         "INSERT INTO outbox_events (id, tenant, type, subject, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (event_id, tenant, event_type.value, subject, json.dumps(payload, ensure_ascii=False, separators=(",", ":")), now),
+        (event.id, event.tenant, event.type, event.subject, event.payload, event.created_at),
     )
-    return event_id
+    return event.id
 
 
 def _iso8601(epoch: float) -> str:

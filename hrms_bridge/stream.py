@@ -1,4 +1,8 @@
-"""Webhook delivery across a cluster: the SQLite outbox stays the write-ahead log, a Redis Stream shares the work out.
+"""Webhook delivery across a cluster: a Redis Stream shares the work out and hands a dead node's over.
+
+With the Redis store (the default with Redis) the stream is the outbox: `RedisStreamWebhookDispatcher` at the end,
+and hrms_bridge/redis_deliveries.py for the deliveries, their claim and their replay. With INTERVIEW_STORE=sqlite
+the SQLite outbox stays the write-ahead log, and the rest of this docstring describes that design:
 
     change + outbox_events (one SQLite commit) ─fan_out─▶ webhook_deliveries
         ─relay: XADD {event_id}, then the relay cursor─▶ stream ─XREADGROUP (one group, a consumer per node)─▶ held events
@@ -36,6 +40,7 @@ from redis.exceptions import RedisError, ResponseError
 from hrms_bridge.deliveries import Delivery, DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
+from hrms_bridge.redis_deliveries import RedisDeliveryStore
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +125,7 @@ class StreamWebhookDispatcher(WebhookDispatcher):
     """WebhookDispatcher that delivers only the events its node holds in the stream; the rest of the loop is unchanged."""
 
     name = "webhook-stream-dispatcher"
+    while_down = "new events wait in the SQLite outbox"
 
     def __init__(
         self,
@@ -146,14 +152,14 @@ class StreamWebhookDispatcher(WebhookDispatcher):
         return len(self._held)
 
     async def due(self, now: float) -> list[Delivery]:
-        await self.store.fan_out()
+        await self._fan_out_outbox()
         try:
             await self._sync(now)
         except (RedisError, OSError) as exc:
             self.counts["redis_errors"] += 1
             if self._down_since is None:
                 self._down_since = now
-                logger.warning("webhooks: Redis unreachable (%s); new events wait in the SQLite outbox", exc)
+                logger.warning("webhooks: Redis unreachable (%s); %s", exc, self.while_down)
             self._ready = False  # after an outage: make sure the group exists (Redis may have restarted empty)
         else:
             if self._down_since is not None:
@@ -170,7 +176,7 @@ class StreamWebhookDispatcher(WebhookDispatcher):
 
     async def _sync(self, now: float) -> None:
         if not self._ready:
-            await self.store.start_relay()
+            await self._start_relay()
             await self.stream.ensure_group()
             self._hold(await self.stream.read(new=False), "read")
             self._ready = True
@@ -178,6 +184,7 @@ class StreamWebhookDispatcher(WebhookDispatcher):
         if len(self._held) < MAX_HELD:
             self._hold(await self.stream.read(new=True), "read")
             self._hold(await self.stream.take_over(), "taken_over")
+        await self._fan_out_held()
         if now - self._renewed_at > self.lease_s / 3:
             await self.stream.renew([entry for entries in self._held.values() for entry in entries])
             self._renewed_at = now
@@ -191,13 +198,27 @@ class StreamWebhookDispatcher(WebhookDispatcher):
             self.counts["acked"] += len(entries)
         if now - self._swept_at > self.lease_s / 2:
             self._swept_at = now
-            lost = [e for e in await self.store.orphaned(now, self.lease_s) if e not in self._held]
+            lost = [e for e in await self._orphaned(now) if e not in self._held]
             if lost:
                 logger.warning("webhooks: %d event(s) with overdue deliveries were in no node's hands; relaying them again", len(lost))
                 await self.stream.add(lost)
                 self.counts["requeued"] += len(lost)
             if departed := await self.stream.forget_departed(self.lease_s * DEPARTED_AFTER_LEASES):
                 logger.info("webhooks: removed departed consumers %s from the stream group", ", ".join(departed))
+
+    # What differs with the interview store (these: SQLite's outbox; RedisStreamWebhookDispatcher: Redis's)
+
+    async def _fan_out_outbox(self) -> None:
+        await self.store.fan_out()
+
+    async def _fan_out_held(self) -> None:
+        """SQLite fans out every new event before it is relayed (`_fan_out_outbox`), so held events have their deliveries."""
+
+    async def _start_relay(self) -> None:
+        await self.store.start_relay()
+
+    async def _orphaned(self, now: float) -> list[str]:
+        return await self.store.orphaned(now, self.lease_s)
 
     async def _relay(self) -> None:
         while events := await self.store.unrelayed():
@@ -209,3 +230,31 @@ class StreamWebhookDispatcher(WebhookDispatcher):
         for entry_id, event_id in entries:
             self._held.setdefault(event_id, set()).add(entry_id)
         self.counts[how] += len(entries)
+
+
+class RedisStreamWebhookDispatcher(StreamWebhookDispatcher):
+    """With the Redis store the outbox is the stream itself: each event is XADDed in the MULTI of its change, so there is
+    nothing to relay, and the node that holds an entry fans its event out (once; hrms_bridge/redis_deliveries.py).
+
+    A pending delivery always has a stream entry (a replay adds one in the same script), so there is no orphan sweep:
+    what Redis loses it loses with the interviews themselves, which is why it must persist (README: Scale-out).
+    """
+
+    store: RedisDeliveryStore  # type: ignore[assignment]  # server/app.py gives it one
+    while_down = "no change can be written either (the store is in Redis), so no event is lost"
+
+    async def _fan_out_outbox(self) -> None:
+        pass
+
+    async def _fan_out_held(self) -> None:
+        if self._held:
+            await self.store.fan_out(self._held.keys())
+
+    async def _start_relay(self) -> None:
+        pass
+
+    async def _orphaned(self, now: float) -> list[str]:
+        return []
+
+    async def _relay(self) -> None:
+        pass

@@ -20,10 +20,12 @@ from hrms_bridge import api as webhooks_api
 from hrms_bridge import hrms_api
 from hrms_bridge.adapters import greenhouse
 from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
-from hrms_bridge.deliveries import DeliveryStore
+from hrms_bridge.adapters.greenhouse_redis import RedisCallbackStore
+from hrms_bridge.deliveries import Deliveries, DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
-from hrms_bridge.stream import StreamWebhookDispatcher, WebhookStream
+from hrms_bridge.redis_deliveries import RedisDeliveryStore
+from hrms_bridge.stream import RedisStreamWebhookDispatcher, StreamWebhookDispatcher, WebhookStream
 from server import api, candidate_result, candidate_ws, hr_pages, hr_sessions, hr_ws, nodes_api, pages, recordings_api, wechat_oauth, whip
 from server.event_bus import EventBus, LocalEventBus
 from server.faq import Faq
@@ -38,9 +40,9 @@ from server.ratelimit import RedisTokenBuckets, TenantRateLimit
 from server.redis_bus import RedisEventBus
 from server.redis_client import Keys, open_redis
 from server.services import Services
-from server.sessions import MediaConsumer, SessionRegistry, level_meter_consumer, scoring_consumer
+from server.sessions import MediaConsumer, SessionRegistry, level_meter_consumer, remove_erased_recordings, scoring_consumer
 from server.settings import Settings
-from server.store import InterviewStore
+from server.stores import Store, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +94,20 @@ ROUTES = [
 ]
 
 
+RECORDINGS_SWEEP_S = 60.0
+
+
+async def sweep_erased_recordings(settings: Settings, store: Store) -> None:
+    """In a cluster: remove, every minute, the audio this node kept of interviews erased (or deleted) through another."""
+    while True:
+        try:
+            if gone := await remove_erased_recordings(settings, store):
+                logger.info("removed the recordings of %d interview(s) erased elsewhere", len(gone))
+        except Exception:  # noqa: BLE001 - Redis away: the next sweep tries again
+            logger.warning("recordings sweep failed", exc_info=True)
+        await asyncio.sleep(RECORDINGS_SWEEP_S)
+
+
 def create_app(
     settings: Settings, *, media_consumer: MediaConsumer | None = None, engine: ScoringEngine | None = None
 ) -> Starlette:
@@ -116,26 +132,30 @@ def create_app(
             )
         if consumer is None and scoring is not None:
             consumer = scoring_consumer(scoring, settings.transcription_config())
-        database = settings.data_dir / "interviews.sqlite3"
-        store = await InterviewStore.open(database)
-        deliveries = await DeliveryStore.open(database)
         destinations = DestinationPolicy(settings.webhook_allow_http, settings.webhook_allow_private_addresses)
         # With Redis the nodes form a cluster; without, everything stays in this process, as before.
         redis_client = open_redis(settings) if settings.redis_url else None
         keys = Keys(settings.redis_prefix)
+        store = await open_store(settings, redis_client)
+        deliveries: Deliveries
         dispatcher: WebhookDispatcher
+        retries = (settings.webhook_retry_schedule_s, settings.webhook_timeout_s)
         if redis_client is not None:
             stream = WebhookStream(redis_client, keys.webhook_stream(), settings.node_id, settings.webhook_stream_lease_s)
-            dispatcher = StreamWebhookDispatcher(
-                deliveries, destinations, settings.webhook_retry_schedule_s, settings.webhook_timeout_s, stream,
-                settings.webhook_stream_lease_s,
-            )
+        if settings.store_backend == "redis":
+            assert redis_client is not None
+            deliveries = RedisDeliveryStore(redis_client, keys)
+            dispatcher = RedisStreamWebhookDispatcher(deliveries, destinations, *retries, stream, settings.webhook_stream_lease_s)
+            greenhouse_notifier = GreenhouseNotifier(RedisCallbackStore(redis_client, keys), destinations, *retries)
         else:
-            dispatcher = WebhookDispatcher(deliveries, destinations, settings.webhook_retry_schedule_s, settings.webhook_timeout_s)
+            sqlite_deliveries = await DeliveryStore.open(settings.database_path)
+            deliveries = sqlite_deliveries
+            if redis_client is not None:
+                dispatcher = StreamWebhookDispatcher(sqlite_deliveries, destinations, *retries, stream, settings.webhook_stream_lease_s)
+            else:
+                dispatcher = WebhookDispatcher(sqlite_deliveries, destinations, *retries)
+            greenhouse_notifier = await GreenhouseNotifier.open(settings.database_path, destinations, *retries)
         dispatcher.start()
-        greenhouse_notifier = await GreenhouseNotifier.open(
-            database, destinations, settings.webhook_retry_schedule_s, settings.webhook_timeout_s
-        )
         greenhouse_notifier.start()
         app.state.greenhouse_notifier = greenhouse_notifier
 
@@ -160,6 +180,7 @@ def create_app(
             placement=node,
         )
         await node.start()
+        sweeper = asyncio.create_task(sweep_erased_recordings(settings, store), name="recordings-sweep") if redis_client else None
 
         def on_node_request(message: dict[str, object]) -> None:
             if message.get("type") == "drain":
@@ -189,16 +210,18 @@ def create_app(
             yield
         finally:
             loop_probe.cancel()
+            if sweeper is not None:
+                sweeper.cancel()
             await registry.close_all()
             await node.close()
             await bus.close()
-            if redis_client is not None:
-                await redis_client.aclose()
             # Whatever is still queued stays in the outbox for the next start.
             await dispatcher.close()
             await greenhouse_notifier.close()
             await deliveries.close()
             await store.close()
+            if redis_client is not None:  # last: with the Redis store, everything above wrote through it
+                await redis_client.aclose()
             if owned is not None:
                 await owned.close()
 

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import uvicorn
+from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from frontend.vendor import VendorError, prepare_assets
 from realtime_scoring.models.manifest import ModelError, load_manifest, verified_files
@@ -19,7 +21,8 @@ from server.logs import configure_logging
 from server.invites import InviteSigner, make_invite
 from server.schemas import demo_spec
 from server.settings import Settings
-from server.store import InterviewStore
+from server.redis_client import open_redis
+from server.stores import open_store
 
 DEMO_ID = "demo"
 # uvicorn closes larger frames itself (code 1009); smaller ones over our own limit get an error message first.
@@ -28,21 +31,37 @@ WS_MAX_FRAME_BYTES = 1 << 20
 
 async def demo_invite_url(settings: Settings) -> str:
     """Make sure the demo interview exists and is open, and return a fresh invite link to it."""
-    store = await InterviewStore.open(settings.data_dir / "interviews.sqlite3")
+    client = open_redis(settings) if settings.redis_url else None
+    try:
+        store = await open_store(settings, client)
+        if client is not None and settings.store_backend == "redis":
+            await client.ping()
+    except RedisError as exc:
+        if client is not None:
+            await client.aclose()
+        raise SystemExit(f"error: the interview store is in Redis (INTERVIEW_REDIS_URL), which does not answer: {exc}") from exc
     try:
         expires_at = int(time.time() + settings.invite_ttl_hours * 3600)
         invite = make_invite(InviteSigner(settings.signing_key()), settings.base_url, DEMO_ID, expires_at)
         # A fresh demo on every start: what an earlier run recorded for it goes.
         await store.delete_interview(DEMO_ID)
-        await store.create_interview(demo_spec(), invite, interview_id=DEMO_ID)
+        try:
+            await store.create_interview(demo_spec(), invite, interview_id=DEMO_ID)
+        except ValueError:  # another node of the cluster, starting at the same moment, made it
+            pass
     finally:
         await store.close()
+        if client is not None:
+            await client.aclose()
     return invite.invite_url
 
 
 def serve(args: argparse.Namespace) -> None:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise SystemExit(f"error: {exc}") from exc
     configure_logging(args.log_level, settings.log_format)
     if settings.scoring:
         try:
@@ -54,6 +73,12 @@ def serve(args: argparse.Namespace) -> None:
     except (OSError, VendorError) as exc:
         # The interview runs without them; only the HR dashboard's charts need them.
         logging.getLogger(__name__).warning("browser libraries not prepared (%s): the HR dashboard shows no charts", exc)
+    if settings.store_backend == "redis" and (settings.secret_key is None or not (settings.api_keys or settings.tenants)):
+        # Generated secrets live in this node's data_dir: another node would refuse its invites and API keys.
+        logging.getLogger(__name__).warning(
+            "the store is shared in Redis but INTERVIEW_SECRET_KEY or the API keys are generated into %s: set the same "
+            "INTERVIEW_SECRET_KEY and INTERVIEW_API_KEYS / INTERVIEW_TENANTS on every node", settings.data_dir,
+        )
     url = asyncio.run(demo_invite_url(settings))
     print(f"Demo interview: {url}", flush=True)
     configured = settings.api_keys or settings.tenants

@@ -58,7 +58,7 @@ from server.messages import (
 )
 from server.schemas import Interview, InterviewSpec, InterviewStatus, Question
 from server.settings import Settings
-from server.store import InterviewStore
+from server.stores import Store
 
 if TYPE_CHECKING:
     from server.sessions import MediaSession
@@ -89,7 +89,7 @@ class LiveInterview:
     def __init__(
         self,
         interview: Interview,
-        store: InterviewStore,
+        store: Store,
         on_idle: Callable[[LiveInterview], None],
         pending_writes: set[asyncio.Future[None]],
         scorer: AnswerScorer,

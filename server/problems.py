@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from http import HTTPStatus
+
+from redis.exceptions import RedisError
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+logger = logging.getLogger(__name__)
 
 
 class Problem(Exception):
@@ -55,4 +60,17 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     return problem_response(exc.status_code, code, str(exc.detail), exc.headers)
 
 
-EXCEPTION_HANDLERS = {Problem: handle_problem, HTTPException: handle_http_exception}
+STORE_RETRY_AFTER_S = 5
+
+
+async def handle_redis_error(request: Request, exc: Exception) -> Response:
+    """Redis did not answer a call nothing else handled (with the Redis store: every read and write of interview data).
+    Each change is one MULTI/EXEC, so it was made whole or not at all; a lost reply can hide which, hence the retry advice."""
+    logger.error("%s %s: Redis error: %s", request.method, request.url.path, exc)
+    return problem_response(
+        503, "store_unavailable", f"the interview store (Redis) did not answer ({type(exc).__name__}); retry, with the same Idempotency-Key where the call takes one",
+        {"Retry-After": str(STORE_RETRY_AFTER_S)},
+    )
+
+
+EXCEPTION_HANDLERS = {Problem: handle_problem, HTTPException: handle_http_exception, RedisError: handle_redis_error}

@@ -27,6 +27,9 @@ async def get_recording(request: Request) -> FileResponse:
     name = request.path_params["name"]
     known = {r["name"] for r in await services.store.recordings(interview.id)} if RECORDING_NAME.match(name) else set()
     path = recordings_dir(services.settings, interview.id) / name
-    if name not in known or not path.is_file():
+    if name not in known:
         raise Problem(404, "recording_not_found", f"no recording {name!r} of this interview")
+    if not path.is_file():
+        # The list is shared by the cluster (with the Redis store); the audio stays on the disk of the node that recorded it.
+        raise Problem(404, "recording_not_on_this_node", f"recording {name!r} is kept on the node that recorded it, not on this one")
     return FileResponse(path, media_type="audio/ogg", headers={"Cache-Control": "private, no-store"})

@@ -1,12 +1,19 @@
-"""The one Redis client a node shares between its bus, node registry, rate limit and webhook stream, and its key names."""
+"""The one Redis client a node shares between its bus, node registry, rate limit, webhook stream and store, and its key names."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
 import redis.asyncio as redis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import WatchError
 
 from server.settings import Settings
+
+T = TypeVar("T")
 
 
 def open_redis(settings: Settings) -> redis.Redis:
@@ -52,3 +59,87 @@ class Keys:
 
     def webhook_stream(self) -> str:
         return f"{self.prefix}webhooks"
+
+    # The interview store on Redis (server/redis_store.py): one hash an interview, its records beside it
+
+    def interview(self, interview_id: str) -> str:
+        return f"{self.prefix}interview:{interview_id}"
+
+    def interview_part(self, interview_id: str, part: str) -> str:
+        """answers, transcripts, observations:{kind}, observation_kinds, scored, decisions, recordings, report, wechat,
+        short_links: what SQLite keeps in tables that cascade from `interviews`."""
+        return f"{self.prefix}interview:{interview_id}:{part}"
+
+    def tenant_interviews(self, tenant: str) -> str:
+        return f"{self.prefix}tenant:{tenant}:interviews"
+
+    def profile_interviews(self, tenant: str, kind: str, profile_id: str) -> str:
+        return f"{self.prefix}tenant:{tenant}:{kind}:{profile_id}:interviews"
+
+    def profiles(self, tenant: str, kind: str) -> str:
+        return f"{self.prefix}tenant:{tenant}:{kind}"
+
+    def short_link(self, code: str) -> str:
+        return f"{self.prefix}short:{code}"
+
+    def idempotent(self, tenant: str, key: str) -> str:
+        return f"{self.prefix}idempotency:{tenant}:{key}"
+
+    # Webhooks with the Redis store (hrms_bridge/redis_deliveries.py)
+
+    def event(self, event_id: str) -> str:
+        return f"{self.prefix}event:{event_id}"
+
+    def event_deliveries(self, event_id: str) -> str:
+        return f"{self.prefix}event:{event_id}:deliveries"
+
+    def subject_events(self, tenant: str, subject: str) -> str:
+        return f"{self.prefix}tenant:{tenant}:subject:{subject}:events"
+
+    def endpoint(self, endpoint_id: str) -> str:
+        return f"{self.prefix}endpoint:{endpoint_id}"
+
+    def endpoint_deliveries(self, endpoint_id: str) -> str:
+        return f"{self.prefix}endpoint:{endpoint_id}:deliveries"
+
+    def tenant_endpoints(self, tenant: str) -> str:
+        return f"{self.prefix}tenant:{tenant}:endpoints"
+
+    def delivery(self, delivery_id: str) -> str:
+        return f"{self.prefix}delivery:{delivery_id}"
+
+    def delivery_attempts(self, delivery_id: str) -> str:
+        return f"{self.prefix}delivery:{delivery_id}:attempts"
+
+    def tenant_deliveries(self, tenant: str, status: str | None = None) -> str:
+        """The tenant's deliveries by creation time: all of them, or those in one status."""
+        return f"{self.prefix}tenant:{tenant}:deliveries" + (f":{status}" if status else "")
+
+    def greenhouse_callback(self, interview_id: str) -> str:
+        return f"{self.prefix}greenhouse:{interview_id}"
+
+    def greenhouse_pending(self) -> str:
+        return f"{self.prefix}greenhouse:pending"
+
+
+MAX_WATCH_RETRIES = 100
+
+
+async def watched_transaction(client: redis.Redis, watch: Sequence[str], build: Callable[[Pipeline], Awaitable[T]]) -> T:
+    """An optimistic transaction: WATCH `watch`, let `build` read (immediate mode), call `pipe.multi()` and queue its
+    writes; EXEC. When a watched key changed meanwhile EXEC writes nothing and `build` runs again on fresh reads.
+    A `build` that returns without calling `multi()` writes nothing."""
+    async with client.pipeline(transaction=True) as pipe:
+        for _ in range(MAX_WATCH_RETRIES):
+            try:
+                if watch:
+                    await pipe.watch(*watch)
+                result = await build(pipe)
+                if pipe.explicit_transaction:
+                    await pipe.execute()
+                else:
+                    await pipe.reset()
+                return result
+            except WatchError:
+                continue
+    raise WatchError(f"gave up after {MAX_WATCH_RETRIES} conflicting writes on {list(watch)[:3]}")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
-from hrms_bridge.deliveries import DeliveryStore
+from hrms_bridge.deliveries import Deliveries
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
 from realtime_scoring.pipeline import ScoringEngine
@@ -22,7 +22,7 @@ from server.ratelimit import RedisTokenBuckets
 from server.schemas import Interview, InterviewSpec
 from server.sessions import SessionRegistry
 from server.settings import Settings
-from server.store import InterviewStore
+from server.stores import Store
 
 
 DRAINING_RETRY_AFTER_S = 5  # a load balancer moves traffic off a draining node within a few health checks
@@ -31,11 +31,11 @@ DRAINING_RETRY_AFTER_S = 5  # a load balancer moves traffic off a draining node 
 @dataclass
 class Services:
     settings: Settings
-    store: InterviewStore
+    store: Store
     registry: SessionRegistry
     signer: InviteSigner
     api_keys: dict[str, str]  # key -> tenant
-    deliveries: DeliveryStore
+    deliveries: Deliveries
     dispatcher: WebhookDispatcher
     destinations: DestinationPolicy
     metrics: NodeMetrics

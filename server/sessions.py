@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import shutil
 import logging
 import time
 import uuid
@@ -28,7 +29,7 @@ from server.live_interview import InterviewFlowError, LiveInterview
 from server.peers import add_video_bitrate_hints, answer_offer
 from server.schemas import Interview
 from server.settings import Settings
-from server.store import InterviewStore
+from server.stores import Store
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,17 @@ MediaConsumer = Callable[[MediaIngest, Emit, SessionContext], Awaitable[None]]
 
 def recordings_dir(settings: Settings, interview_id: str) -> Path:
     return settings.data_dir / "recordings" / interview_id
+
+
+async def remove_erased_recordings(settings: Settings, store: Store) -> list[str]:
+    """Delete this node's recordings of interviews the store no longer has. With a shared store a candidate may be erased
+    through another node, which can delete only its own files; each node sweeps its disk for the rest."""
+    root = settings.data_dir / "recordings"
+    names = await asyncio.to_thread(lambda: [p.name for p in root.iterdir() if p.is_dir()] if root.is_dir() else [])
+    gone = [name for name in names if await store.get_interview(name) is None]
+    for name in gone:
+        await asyncio.to_thread(shutil.rmtree, root / name, ignore_errors=True)
+    return gone
 
 
 def recording_path(settings: Settings, interview_id: str, session: MediaSession) -> Path:
@@ -206,7 +218,7 @@ class SessionRegistry:
     def __init__(
         self,
         settings: Settings,
-        store: InterviewStore,
+        store: Store,
         consumer: MediaConsumer,
         scorer: AnswerScorer,
         bus: EventBus,

@@ -9,7 +9,7 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hrms_bridge.outbox import DEFAULT_TENANT
@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None, description="redis://host:port/db shared by the nodes of a cluster; unset = one node, everything embedded"
     )
+    store: Literal["auto", "sqlite", "redis"] = Field(
+        "auto", description="Where interviews, profiles and webhook deliveries live: auto = Redis when redis_url is set (nodes "
+        "on separate hosts share them), else SQLite in data_dir; sqlite with redis_url = nodes share one data_dir (a volume)"
+    )
     redis_prefix: str = Field("interview-server:", description="Prefix of every Redis key and channel, so clusters can share a Redis")
     redis_timeout_s: float = Field(2.0, gt=0, le=30, description="Connect and read timeout of Redis calls")
     node_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", pattern=r"^[A-Za-z0-9._:-]{1,128}$")
@@ -139,6 +143,23 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_lists(cls, value: Any) -> Any:
         return _split_commas(value)
+
+    @model_validator(mode="after")
+    def _redis_store_needs_redis(self) -> Settings:
+        if self.store == "redis" and not self.redis_url:
+            raise ValueError("INTERVIEW_STORE=redis needs INTERVIEW_REDIS_URL (the Redis that holds the store)")
+        return self
+
+    @property
+    def store_backend(self) -> Literal["sqlite", "redis"]:
+        if self.store == "auto":
+            return "redis" if self.redis_url else "sqlite"
+        return self.store
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite store (and, with it, the webhook outbox and deliveries)."""
+        return self.data_dir / "interviews.sqlite3"
 
     @property
     def base_url(self) -> str:

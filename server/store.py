@@ -143,7 +143,8 @@ ADDED_COLUMNS = [
 OBSERVATIONS_PER_STATEMENT = 500  # 6 values each, well inside SQLite's 32,766 bound variables
 
 
-def _profile_table(kind: str) -> str:
+def profile_kind(kind: str) -> str:
+    """`kind` when it names a kind of profile (its table here, its hash in the Redis store)."""
     if kind not in ("jobs", "candidates"):
         raise ValueError(f"no profile kind {kind!r}")
     return kind
@@ -175,6 +176,40 @@ def _interview_of(row: aiosqlite.Row) -> Interview:
         invite_expires_at=row["invite_expires_at"],
         question_asked_at=row["question_asked_at"],
     )
+
+
+def new_interview(
+    spec: InterviewSpec, invite: Invite, interview_id: str, tenant: str, job_id: str | None, candidate_id: str | None
+) -> Interview:
+    """A just-scheduled interview, as both stores create it."""
+    return Interview(
+        **spec.model_dump(),
+        id=interview_id,
+        tenant=tenant,
+        job_id=job_id,
+        candidate_id=candidate_id,
+        created_at=time.time(),
+        invite_expires_at=invite.expires_at,
+    )
+
+
+def progress_events(status: InterviewStatus, announce: Interview | None) -> list[tuple[EventType, dict[str, Any]]]:
+    """The event a progress update announces: a status change to one that has an event, when the caller announces it."""
+    if announce is not None and status in STATUS_EVENTS:
+        return [(STATUS_EVENTS[status], interview_event(announce))]
+    return []
+
+
+def decision_data(interview: Interview, decision: str, note: str, decided_by: str | None) -> dict[str, Any]:
+    """What decision.recorded carries (and the API answers)."""
+    return {
+        "interview_id": interview.id,
+        "candidate_id": interview.candidate_id,
+        "decision": decision,
+        "note": note,
+        "decided_by": decided_by,
+        "decided_at": time.time(),
+    }
 
 
 def interview_event(interview: Interview, invite: Invite | None = None) -> dict[str, Any]:
@@ -264,15 +299,7 @@ class InterviewStore(SerialConnection):
         candidate_id: str | None = None,
     ) -> Interview:
         """The interview, its short link and the interview.scheduled event (with the links) in one transaction."""
-        interview = Interview(
-            **spec.model_dump(),
-            id=interview_id,
-            tenant=tenant,
-            job_id=job_id,
-            candidate_id=candidate_id,
-            created_at=time.time(),
-            invite_expires_at=invite.expires_at,
-        )
+        interview = new_interview(spec, invite, interview_id, tenant, job_id, candidate_id)
         await self._commit(
             [
                 (
@@ -305,13 +332,10 @@ class InterviewStore(SerialConnection):
     ) -> None:
         """Move the interview on; with `announce` (the interview as it now is) a status change is an outbox event too.
         `question_asked_at` (epoch seconds) when a new question went out, so a reloaded page does not get its time back."""
-        events = []
-        if announce is not None and status in STATUS_EVENTS:
-            events.append((STATUS_EVENTS[status], interview_event(announce)))
         await self._write(
             "UPDATE interviews SET status = ?, current_question = ?, question_asked_at = COALESCE(?, question_asked_at) WHERE id = ?",
             (status.value, current_question, question_asked_at, interview_id),
-            events=events,
+            events=progress_events(status, announce),
             tenant=announce.tenant if announce is not None else DEFAULT_TENANT,
         )
 
@@ -354,14 +378,7 @@ class InterviewStore(SerialConnection):
         return row["token"] if row else None
 
     async def record_decision(self, interview: Interview, decision: str, note: str, decided_by: str | None) -> dict[str, Any]:
-        data = {
-            "interview_id": interview.id,
-            "candidate_id": interview.candidate_id,
-            "decision": decision,
-            "note": note,
-            "decided_by": decided_by,
-            "decided_at": time.time(),
-        }
+        data = decision_data(interview, decision, note, decided_by)
         await self._write(
             "INSERT INTO decisions (interview_id, decision, note, decided_by, created_at) VALUES (?, ?, ?, ?, ?)",
             (interview.id, decision, note, decided_by, data["decided_at"]),
@@ -414,7 +431,7 @@ class InterviewStore(SerialConnection):
 
     async def put_profile(self, kind: str, tenant: str, profile_id: str, profile_json: str) -> bool:
         """Create or replace a job or candidate profile; True when it is new."""
-        table = _profile_table(kind)
+        table = profile_kind(kind)
         existed = await self._read_one(f"SELECT 1 FROM {table} WHERE tenant = ? AND id = ?", (tenant, profile_id)) is not None
         await self._write(
             f"INSERT INTO {table} (tenant, id, profile, updated_at) VALUES (?, ?, ?, ?)"
@@ -425,7 +442,7 @@ class InterviewStore(SerialConnection):
 
     async def profile(self, kind: str, tenant: str, profile_id: str) -> dict[str, Any] | None:
         row = await self._read_one(
-            f"SELECT profile FROM {_profile_table(kind)} WHERE tenant = ? AND id = ?", (tenant, profile_id)
+            f"SELECT profile FROM {profile_kind(kind)} WHERE tenant = ? AND id = ?", (tenant, profile_id)
         )
         return json.loads(row["profile"]) if row else None
 
@@ -505,7 +522,17 @@ class InterviewStore(SerialConnection):
     async def _write_observations(self) -> None:
         while self._observations:
             batch, self._observations = self._observations[:OBSERVATIONS_PER_STATEMENT], self._observations[OBSERVATIONS_PER_STATEMENT:]
-            # Rows of an interview deleted meanwhile are dropped, not a failure of everyone else's.
+            # A row of an interview deleted meanwhile fails alone (LookupError, as a write of one would fail its
+            # foreign key), not everyone else's; one deleted between this check and the insert is dropped there.
+            ids = sorted({row[0] for row, _ in batch})
+            rows = await self._read(f"SELECT id FROM interviews WHERE id IN ({', '.join('?' * len(ids))})", ids)
+            existing = {row["id"] for row in rows}
+            for row, stored in batch:
+                if row[0] not in existing and not stored.done():
+                    stored.set_exception(LookupError(f"no interview {row[0]!r}"))
+            batch = [(row, stored) for row, stored in batch if row[0] in existing]
+            if not batch:
+                continue
             sql = (
                 "INSERT INTO observations (interview_id, question_id, kind, start_s, end_s, data)"
                 " SELECT column1, column2, column3, column4, column5, column6 FROM (VALUES "

@@ -7,7 +7,7 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from server.services import Services
 from server.sessions import MediaConsumer, level_meter_consumer
 from server.settings import Settings
 from tests.media_files import make_face_video, make_speech_wav
-from tests.redis_server import redis_server  # noqa: F401 - the fixture of tests that need a real Redis
+from tests.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture of tests that need a real Redis
 from tests.webrtc_helpers import CapturingConsumer
 
 API_KEY = "test-api-key-0123456789"
@@ -64,6 +64,23 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+STORE_BACKENDS = ["sqlite", "redis"]
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, object]]:
+    """Settings overrides for each interview store: SQLite in the data dir, or a real redis-server of the test's own."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        yield {"redis_url": server.url, "store": "redis", "node_id": "node-test"}
+    finally:
+        server.stop()
 
 
 @dataclass

@@ -45,11 +45,12 @@ async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
         yield live
 
 
-def callback_settings(data_dir: Path, retry_schedule_s: list[float]) -> Any:
-    """Settings under which a loopback http receiver may stand in for Greenhouse's callback URL."""
+def callback_settings(data_dir: Path, retry_schedule_s: list[float], store: dict[str, object] | None = None) -> Any:
+    """Settings under which a loopback http receiver may stand in for Greenhouse's callback URL (on `store`: conftest's
+    store_settings)."""
     return make_settings(
         data_dir, api_keys=[], tenants={"acme": [ACME, ACME_2], "globex": [GLOBEX]},
-        webhook_allow_http=True, webhook_allow_private_addresses=True, webhook_retry_schedule_s=retry_schedule_s,
+        webhook_allow_http=True, webhook_allow_private_addresses=True, webhook_retry_schedule_s=retry_schedule_s, **(store or {}),
     )
 
 
@@ -278,9 +279,9 @@ async def wait_complete(server: LiveServer, interview_id: str, key: str = ACME) 
     raise AssertionError(f"never complete: {status}")
 
 
-async def test_a_completed_test_is_marked_completed_with_one_patch_to_greenhouses_url(tmp_path: Path) -> None:
+async def test_a_completed_test_is_marked_completed_with_one_patch_to_greenhouses_url(tmp_path: Path, store_settings: dict[str, object]) -> None:
     callbacks = GreenhouseCallbacks()
-    async with receiving(callbacks), serving(callback_settings(tmp_path / "data", [0.2, 0.2])) as server:
+    async with receiving(callbacks), serving(callback_settings(tmp_path / "data", [0.2, 0.2], store_settings)) as server:
         notifier = notifier_of(server)
         interview_id = await send_test(server, "backend_engineer:en:text", ACME_2, url=callbacks.url)
         stored = await notifier.store.get(interview_id)
@@ -305,9 +306,9 @@ async def test_a_completed_test_is_marked_completed_with_one_patch_to_greenhouse
         assert stored["attempts"] == 1 and stored["last_status"] == 200 and stored["last_error"] is None
 
 
-async def test_a_failed_patch_is_retried_until_greenhouse_takes_it(tmp_path: Path) -> None:
+async def test_a_failed_patch_is_retried_until_greenhouse_takes_it(tmp_path: Path, store_settings: dict[str, object]) -> None:
     callbacks = GreenhouseCallbacks(responses=[503, 500])
-    async with receiving(callbacks), serving(callback_settings(tmp_path / "data", [0.3, 0.3, 0.3])) as server:
+    async with receiving(callbacks), serving(callback_settings(tmp_path / "data", [0.3, 0.3, 0.3], store_settings)) as server:
         notifier = notifier_of(server)
         interview_id = await send_test(server, "sales:en:text", url=callbacks.url)
         await take_text_interview(server, interview_id)
@@ -320,11 +321,11 @@ async def test_a_failed_patch_is_retried_until_greenhouse_takes_it(tmp_path: Pat
         assert stored is not None and stored["notified_at"] is not None and stored["attempts"] == 3
 
 
-async def test_the_patch_gives_up_after_the_schedule_and_survives_a_restart(tmp_path: Path) -> None:
+async def test_the_patch_gives_up_after_the_schedule_and_survives_a_restart(tmp_path: Path, store_settings: dict[str, object]) -> None:
     data = tmp_path / "data"
     callbacks = GreenhouseCallbacks(then=503)
     async with receiving(callbacks):
-        async with serving(callback_settings(data, [1.0])) as server:
+        async with serving(callback_settings(data, [1.0], store_settings)) as server:
             notifier = notifier_of(server)
             interview_id = await send_test(server, "backend_engineer:en:text", url=callbacks.url)
             await take_text_interview(server, interview_id)
@@ -337,7 +338,7 @@ async def test_the_patch_gives_up_after_the_schedule_and_survives_a_restart(tmp_
             assert stored is not None and stored["attempts"] == 1 and stored["last_status"] == 503
         # Stopped before the retry was due: the next start sends it, from what the database kept.
         assert len(callbacks.requests) == 1
-        async with serving(callback_settings(data, [1.0])) as server:
+        async with serving(callback_settings(data, [1.0], store_settings)) as server:
             await callbacks.wait_for(2)
             await asyncio.sleep(2.0)
             assert len(callbacks.requests) == 2, "given up after the schedule"

@@ -21,10 +21,11 @@ TEXT_BANK = [{"id": "q1", "competency": "skills", "difficulty": "standard", "tex
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
+async def server(tmp_path: Path, store_settings: dict[str, object]) -> AsyncIterator[LiveServer]:
+    """On each interview store (SQLite, Redis)."""
     settings = make_settings(
         tmp_path / "data", api_keys=[], tenants={"acme": [ACME], "globex": [GLOBEX]},
-        webhook_allow_http=True, webhook_allow_private_addresses=True, webhook_retry_schedule_s=[0.2] * 5,
+        webhook_allow_http=True, webhook_allow_private_addresses=True, webhook_retry_schedule_s=[0.2] * 5, **store_settings,
     )
     async with serving(settings) as live:
         yield live

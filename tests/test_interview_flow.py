@@ -41,9 +41,9 @@ async def report_of(server: LiveServer, interview_id: str) -> dict[str, Any]:
     return response.json()["report"]
 
 
-async def test_a_text_interview_runs_end_to_end_over_the_websocket(tmp_path: Path, scoring_engine) -> None:
+async def test_a_text_interview_runs_end_to_end_over_the_websocket(tmp_path: Path, scoring_engine, store_settings) -> None:
     bank = {q.id: q for q in shipped_bank("backend_engineer").questions}
-    async with serving(make_settings(tmp_path / "data"), consumer=None, engine=scoring_engine) as server:
+    async with serving(make_settings(tmp_path / "data", **store_settings), consumer=None, engine=scoring_engine) as server:
         interview_id, token = await schedule(server, max_questions=4)
         early = await server.http.get(f"{server.url}/api/v1/interviews/{interview_id}/report", headers={"X-API-Key": API_KEY})
         assert early.status_code == 409 and early.json()["code"] == "report_not_ready"
@@ -107,8 +107,8 @@ async def test_a_candidate_who_never_answers_gets_a_report_that_says_so(tmp_path
         assert report["recommendation"]["decision"] == "insufficient_evidence"
 
 
-async def test_an_interview_resumes_at_the_same_question_after_the_node_restarts(tmp_path: Path, scoring_engine) -> None:
-    settings = make_settings(tmp_path / "data")
+async def test_an_interview_resumes_at_the_same_question_after_the_node_restarts(tmp_path: Path, scoring_engine, store_settings) -> None:
+    settings = make_settings(tmp_path / "data", **store_settings)
     async with serving(settings, consumer=None, engine=scoring_engine) as server:
         interview_id, token = await schedule(server, max_questions=3)
         url = server.url.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={token}"
@@ -119,7 +119,9 @@ async def test_an_interview_resumes_at_the_same_question_after_the_node_restarts
             await ws.send(json.dumps({"v": 1, "type": "answer.text", "question_id": first["id"], "text": "I would add an index."}))
             await ws.send(json.dumps({"v": 1, "type": "answer.done", "question_id": first["id"]}))
             second = (await next_of(ws, {"question"}))["question"]
-    # Same store, new process state: the flow is rebuilt from the stored answers.
+    # Same store, new process state: the flow is rebuilt from the stored answers (with Redis, on another node's disk).
+    if store_settings:
+        settings = settings.model_copy(update={"data_dir": tmp_path / "another-node"})
     async with serving(settings, consumer=None, engine=scoring_engine) as server:
         async with connect(url.replace(str(settings.port), str(server.settings.port))) as ws:
             await next_of(ws, {"hello"})

@@ -19,7 +19,8 @@ KEYS = Keys("nodes-test:")
 
 
 def node_settings(data_dir: Path, redis_server: RedisServer | None, node_id: str, **overrides: object):  # type: ignore[no-untyped-def]
-    clustered = {"redis_url": redis_server.url, "redis_prefix": KEYS.prefix} if redis_server is not None else {}
+    """On the SQLite store: what these pin (a Redis outage stops no interview) holds only while interviews are not in Redis."""
+    clustered = {"redis_url": redis_server.url, "redis_prefix": KEYS.prefix, "store": "sqlite"} if redis_server is not None else {}
     return make_settings(data_dir, node_id=node_id, node_heartbeat_s=0.2, **clustered, **overrides)
 
 

@@ -45,15 +45,17 @@ async def test_observations_of_many_interviews_are_stored_together_in_order(tmp_
         await store.close()
 
 
-async def test_an_observation_of_a_deleted_interview_is_dropped_without_failing_the_others(tmp_path: Path) -> None:
+async def test_an_observation_of_a_deleted_interview_fails_alone_and_the_others_are_stored(tmp_path: Path) -> None:
     store = await open_with_interviews(tmp_path / "db.sqlite3", "kept", "erased")
     try:
         await store.delete_interview("erased")
-        await asyncio.gather(
+        results = await asyncio.gather(
             store.record_observation("kept", "q1", "face", 0.0, 1.0, {"present": True}),
             store.record_observation("erased", "q1", "face", 0.0, 1.0, {"present": True}),
             store.record_observation("kept", "q1", "face", 1.0, 2.0, {"present": False}),
+            return_exceptions=True,
         )
+        assert results[0] is None and isinstance(results[1], LookupError) and results[2] is None, results
         assert [row["data"]["present"] for row in await store.observations("kept", "face")] == [True, False]
         assert await store.observations("erased", "face") == []
     finally:

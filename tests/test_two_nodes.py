@@ -1,7 +1,12 @@
-"""Two real `interview-server serve` processes sharing one redis-server and one data dir: a cluster, end to end."""
+"""Two real `interview-server serve` processes and one redis-server: a cluster, end to end.
+
+With the Redis store (the default with INTERVIEW_REDIS_URL) each node has its own data directory, as on separate
+hosts; with INTERVIEW_STORE=sqlite they share one (a volume).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,7 +23,7 @@ from tests.test_hr_ws import next_of
 from tests.test_draining import assert_refuses_new_interviews, finish_text_interview, ws_url
 from tests.test_redis_bus import client_for, eventually, until_subscribed
 from tests.test_webhook_kill import complete_text_interview, start_server, wait_healthy
-from tests.webhook_receiver import Receiver, receiving
+from tests.webhook_receiver import Received, Receiver, receiving
 
 HR = {"X-API-Key": API_KEY}
 PREFIX = "two-nodes:"
@@ -45,7 +50,7 @@ class Node:
 
 @pytest.fixture
 def cluster(tmp_path: Path, redis_server: RedisServer) -> Iterator[list[Node]]:
-    """Nodes started by the test, killed at its end; they share tmp_path/data and the redis_server."""
+    """Nodes started by the test, killed at its end; they share the redis_server."""
     nodes: list[Node] = []
     try:
         yield nodes
@@ -54,8 +59,11 @@ def cluster(tmp_path: Path, redis_server: RedisServer) -> Iterator[list[Node]]:
             node.kill()
 
 
-async def start(nodes: list[Node], node_id: str, tmp_path: Path, redis_server: RedisServer, **env: str) -> Node:
-    node = Node(node_id, tmp_path / "data", redis_server.url, **env)
+async def start(nodes: list[Node], node_id: str, tmp_path: Path, redis_server: RedisServer, store: str = "redis", **env: str) -> Node:
+    """A node on the Redis store with a data directory of its own, or on the SQLite store in the data directory all share."""
+    data_dir = tmp_path / node_id if store == "redis" else tmp_path / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    node = Node(node_id, data_dir, redis_server.url, INTERVIEW_STORE=store, **env)
     nodes.append(node)
     await wait_healthy(node.base, node.process)
     return node
@@ -78,11 +86,12 @@ async def schedule_text(http: httpx.AsyncClient, base: str) -> tuple[str, str]:
     return response.json()["interview"]["id"], response.json()["invite_token"]
 
 
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
 async def test_webhooks_held_by_a_node_that_is_sigkilled_arrive_once_each_through_the_other(
-    tmp_path: Path, redis_server: RedisServer, cluster: list[Node], inspect: redis.Redis
+    tmp_path: Path, redis_server: RedisServer, cluster: list[Node], inspect: redis.Redis, store: str
 ) -> None:
     receiver = Receiver(free_port())  # down until the end
-    b = await start(cluster, "node-b", tmp_path, redis_server)
+    b = await start(cluster, "node-b", tmp_path, redis_server, store)
     async with httpx.AsyncClient(timeout=20) as http:
         registered = await http.post(f"{b.base}/api/v1/webhooks/endpoints", json={"url": receiver.url, "event_types": ["report.ready"]}, headers=HR)
         assert registered.status_code == 201, registered.text
@@ -96,7 +105,7 @@ async def test_webhooks_held_by_a_node_that_is_sigkilled_arrive_once_each_throug
         held = await inspect.xpending(KEYS.webhook_stream(), "dispatchers")
         assert held["pending"] == 3 and [c["name"] for c in held["consumers"]] == [b"node-b"], held
 
-        a = await start(cluster, "node-a", tmp_path, redis_server)
+        a = await start(cluster, "node-a", tmp_path, redis_server, store)
         b.kill()
         async with receiving(receiver):
             await receiver.wait_for(lambda r: len({x.event["data"]["interview_id"] for x in r}) == 3, timeout=90)
@@ -193,3 +202,92 @@ async def test_a_node_drained_through_another_refuses_new_interviews_and_finishe
         state = (await http.get(f"{a.base}/api/v1/interviews/{live_id}", headers=HR)).json()
         assert state["interview"]["status"] == "completed"
         assert (await http.get(f"{a.base}/readyz")).status_code == 200
+
+
+EVENTS = {"interview.scheduled", "interview.started", "interview.completed", "report.ready"}
+
+
+async def test_an_interview_scheduled_on_one_node_is_answered_on_another_and_read_back_on_the_first_without_a_shared_disk(
+    tmp_path: Path, redis_server: RedisServer, cluster: list[Node]
+) -> None:
+    a = await start(cluster, "node-a", tmp_path, redis_server)
+    b = await start(cluster, "node-b", tmp_path, redis_server)
+    async with receiving(Receiver(free_port())) as receiver, httpx.AsyncClient(timeout=20) as http:
+        registered = await http.post(f"{b.base}/api/v1/webhooks/endpoints", json={"url": receiver.url}, headers=HR)
+        assert registered.status_code == 201, registered.text
+        interview_id, token = await schedule_text(http, a.base)
+        async with connect(ws_url(b.base, interview_id, token)) as ws:
+            hello = json.loads(await ws.recv())
+            assert hello["type"] == "hello" and hello["interview"]["id"] == interview_id
+            await finish_text_interview(ws)
+        report = await http.get(f"{a.base}/api/v1/interviews/{interview_id}/report", headers=HR)
+        assert report.status_code == 200, report.text
+        assert report.json()["report"]["questions"][0]["typed"] == ["Because."]
+        state = (await http.get(f"{a.base}/api/v1/interviews/{interview_id}", headers=HR)).json()
+        assert state["interview"]["status"] == "completed" and [x["text"] for x in state["answers"]] == ["Because."]
+
+        def ours(requests: list[Received]) -> list[Received]:  # not the demo interview each node schedules as it starts
+            return [r for r in requests if r.event["data"]["interview_id"] == interview_id]
+
+        await receiver.wait_for(lambda r: {x.event["type"] for x in ours(r)} == EVENTS, timeout=30)
+        await asyncio.sleep(1.5)  # a second send of any of them would have arrived by now
+        assert sorted(r.event["type"] for r in ours(receiver.requests)) == sorted(EVENTS), "each event once"
+        assert len({r.id for r in ours(receiver.requests)}) == len(EVENTS)
+        listed = [(await http.get(f"{node.base}/api/v1/webhooks/deliveries", headers=HR)).json()["deliveries"] for node in (a, b)]
+        assert listed[0] == listed[1], "every node lists the same deliveries"
+        mine = [d for d in listed[0] if d["event_id"] in {r.id for r in ours(receiver.requests)}]
+        assert len(mine) == len(EVENTS) and {d["status"] for d in mine} == {"delivered"}
+        assert all(len(d["history"]) == 1 and d["history"][0]["status_code"] == 204 for d in mine)
+    for node_id in ("node-a", "node-b"):  # nothing of the interview on either disk
+        assert not (tmp_path / node_id / "interviews.sqlite3").exists()
+
+
+async def test_a_dead_letter_made_on_one_node_is_listed_and_replayed_from_the_other(
+    tmp_path: Path, redis_server: RedisServer, cluster: list[Node]
+) -> None:
+    retry_once = {"INTERVIEW_WEBHOOK_RETRY_SCHEDULE_S": "0.2"}
+    a = await start(cluster, "node-a", tmp_path, redis_server, **retry_once)
+    async with receiving(Receiver(free_port(), then=500)) as receiver, httpx.AsyncClient(timeout=20) as http:
+        registered = await http.post(f"{a.base}/api/v1/webhooks/endpoints", json={"url": receiver.url, "event_types": ["interview.scheduled"]},
+                                     headers=HR)
+        assert registered.status_code == 201, registered.text
+        interview_id, _ = await schedule_text(http, a.base)
+
+        def ours(requests: list[Received]) -> list[Received]:  # not the demo interview each node schedules as it starts
+            return [r for r in requests if r.event["data"]["interview_id"] == interview_id]
+
+        await receiver.wait_for(lambda r: len(ours(r)) == 2)
+        event_id = ours(receiver.requests)[0].id
+        b = await start(cluster, "node-b", tmp_path, redis_server, **retry_once)
+
+        async def on_b() -> dict:
+            rows = (await http.get(f"{b.base}/api/v1/webhooks/deliveries", params={"event_id": event_id}, headers=HR)).json()
+            return rows["deliveries"][0]
+
+        async def dead() -> bool:
+            return (await on_b())["status"] == "dead"
+
+        await eventually(dead)
+        assert [h["status_code"] for h in (await on_b())["history"]] == [500, 500] and (await on_b())["last_error"] == "HTTP 500"
+        receiver.then = 204
+        a.kill()  # the replay goes out although the node that gave up on it is gone
+        replayed = await http.post(f"{b.base}/api/v1/webhooks/deliveries/{(await on_b())['id']}/replay", headers=HR)
+        assert replayed.status_code == 202, replayed.text
+        await receiver.wait_for(lambda r: len(ours(r)) == 3)
+
+        async def delivered() -> bool:
+            return (await on_b())["status"] == "delivered"
+
+        await eventually(delivered)
+        await asyncio.sleep(1.0)
+        assert len(ours(receiver.requests)) == 3 and {r.id for r in ours(receiver.requests)} == {event_id}
+        assert (await http.post(f"{b.base}/api/v1/webhooks/deliveries/dlv_nope/replay", headers=HR)).status_code == 404
+
+
+async def test_a_node_whose_redis_store_does_not_answer_refuses_to_start_and_says_why(tmp_path: Path) -> None:
+    data_dir = tmp_path / "node"
+    data_dir.mkdir()
+    process = start_server(data_dir, free_port(), extra_env={"INTERVIEW_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    assert process.wait(30) != 0
+    log = (tmp_path / "server.log").read_text()
+    assert "the interview store is in Redis (INTERVIEW_REDIS_URL), which does not answer" in log, log

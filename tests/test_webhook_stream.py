@@ -1,4 +1,4 @@
-"""Webhooks through the Redis stream on one node: outages keep events in SQLite, nothing is lost or sent twice."""
+"""Webhooks through the Redis stream on one node with the SQLite store: outages keep events in SQLite, nothing is lost or sent twice."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ KEYS = Keys("stream-test:")
 
 def clustered(data_dir: Path, redis_server: RedisServer, **overrides: object):  # type: ignore[no-untyped-def]
     values: dict[str, object] = {
-        "redis_url": redis_server.url, "redis_prefix": KEYS.prefix, "node_id": "node-a", "webhook_allow_http": True,
+        "redis_url": redis_server.url, "redis_prefix": KEYS.prefix, "store": "sqlite", "node_id": "node-a", "webhook_allow_http": True,
         "webhook_allow_private_addresses": True, "webhook_retry_schedule_s": [0.3] * 50, "webhook_stream_lease_s": 2.0,
     }
     return make_settings(data_dir, **{**values, **overrides})

@@ -19,9 +19,11 @@ HR = {"X-API-Key": API_KEY}
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
+async def server(tmp_path: Path, store_settings: dict[str, object]) -> AsyncIterator[LiveServer]:
+    """On each interview store (SQLite, Redis)."""
     settings = make_settings(
-        tmp_path / "data", webhook_allow_http=True, webhook_allow_private_addresses=True, webhook_retry_schedule_s=[0.2, 0.2, 0.2]
+        tmp_path / "data", webhook_allow_http=True, webhook_allow_private_addresses=True, webhook_retry_schedule_s=[0.2, 0.2, 0.2],
+        **store_settings,
     )
     async with serving(settings) as live:
         yield live
@@ -141,9 +143,12 @@ async def test_a_completed_text_interview_sends_started_completed_and_its_report
         while json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "completed":
             pass
     requests = await receiver.wait_for(lambda r: len(r) == 3)
-    assert [r.event["type"] for r in requests] == ["interview.started", "interview.completed", "report.ready"]
+    # Events carry no delivery order (README: order by timestamp); two written a moment apart may arrive either way.
+    sent = {r.event["type"]: r.event for r in requests}
+    assert sorted(sent) == ["interview.completed", "interview.started", "report.ready"]
+    assert sent["interview.started"]["timestamp"] <= sent["interview.completed"]["timestamp"] <= sent["report.ready"]["timestamp"]
     stored = (await server.http.get(f"{server.url}/api/v1/interviews/{interview.id}/report", headers=HR)).json()["report"]
-    data = requests[-1].event["data"]
+    data = sent["report.ready"]["data"]
     assert data["report"] == stored and data["report_url"].endswith(f"/api/v1/interviews/{interview.id}/report")
 
 

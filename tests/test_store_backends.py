@@ -1,0 +1,283 @@
+"""Both interview stores, SQLite and Redis (a real redis-server), behave the same, and the Redis one keeps each change with its event."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as redis
+from redis.exceptions import OutOfMemoryError
+
+from hrms_bridge.deliveries import Deliveries, DeliveryStore
+from hrms_bridge.redis_deliveries import RedisDeliveryStore
+from server.invites import InviteSigner, make_invite
+from server.redis_client import Keys
+from server.redis_store import RedisInterviewStore
+from server.schemas import InterviewSpec, InterviewStatus
+from server.sessions import recordings_dir, remove_erased_recordings
+from server.store import InterviewStore
+from server.stores import Store
+from tests.conftest import API_KEY, STORE_BACKENDS, make_settings, serving
+from tests.redis_server import RedisServer
+
+KEYS = Keys("store-test:")
+SIGNER = InviteSigner("store-test-secret-0123456789abcdef")
+SPEC = InterviewSpec.model_validate({
+    "job": {"title": "Backend engineer", "language": "en"}, "candidate": {"name": "Li Lei"}, "mode": "text", "max_questions": 1,
+    "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}],
+})
+
+
+def invite(interview_id: str, ttl_s: float = 3600):  # type: ignore[no-untyped-def]
+    return make_invite(SIGNER, "http://interviews.test", interview_id, int(time.time() + ttl_s))
+
+
+@pytest.fixture
+async def redis_client(redis_server: RedisServer) -> AsyncIterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        opened: Store = await InterviewStore.open(tmp_path / "interviews.sqlite3")
+        try:
+            yield opened
+        finally:
+            await opened.close()
+        return
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    client = redis.Redis.from_url(server.url)
+    try:
+        yield RedisInterviewStore(client, KEYS)
+    finally:
+        await client.aclose()
+        server.stop()
+
+
+def public_methods(cls: type) -> dict[str, inspect.Signature]:
+    return {name: inspect.signature(f) for name, f in inspect.getmembers(cls, inspect.isfunction) if not name.startswith("_")}
+
+
+@pytest.mark.parametrize(("protocol", "implementations"), [
+    (Store, (InterviewStore, RedisInterviewStore)),
+    (Deliveries, (DeliveryStore, RedisDeliveryStore)),
+])
+def test_both_backends_offer_every_method_of_the_interface_with_the_same_parameters(protocol: type, implementations: tuple[type, ...]) -> None:
+    wanted = public_methods(protocol)
+    for implementation in implementations:
+        offered = public_methods(implementation)
+        for name, signature in wanted.items():
+            assert name in offered, f"{implementation.__name__} lacks {name}"
+            assert list(offered[name].parameters) == list(signature.parameters), f"{implementation.__name__}.{name}"
+
+
+async def test_an_interview_and_all_it_records_read_back_the_same_from_either_store(store: Store) -> None:
+    first = await store.create_interview(SPEC, invite("iv-1"), "iv-1", tenant="acme", job_id="job-1", candidate_id="cand-1")
+    await asyncio.sleep(0.01)
+    linked = invite("iv-2")
+    await store.create_interview(SPEC, linked, "iv-2", tenant="acme", candidate_id="cand-1")
+    await store.create_interview(SPEC, invite("iv-3"), "iv-3", tenant="globex")
+    assert await store.get_interview("iv-1", tenant="globex") is None and await store.get_interview("nope") is None
+    assert (await store.get_interview("iv-1", tenant="acme")) == first
+    assert [i.id for i in await store.recent_interviews("acme")] == ["iv-2", "iv-1"]
+    assert await store.interview_ids("acme", candidate_id="cand-1") == [{"id": "iv-1", "status": "scheduled"}, {"id": "iv-2", "status": "scheduled"}]
+    assert await store.interview_ids("acme", candidate_id="cand-1", job_id="job-1") == [{"id": "iv-1", "status": "scheduled"}]
+    assert await store.short_link(linked.code) == linked.token and await store.short_link("nope") is None
+
+    asked_at = time.time()
+    await store.update_progress("iv-1", InterviewStatus.IN_PROGRESS, 1, question_asked_at=asked_at)
+    await store.update_progress("iv-1", InterviewStatus.IN_PROGRESS, 2)  # no new question: the asked time stays
+    moved = await store.get_interview("iv-1")
+    assert moved is not None and (moved.status, moved.current_question, moved.question_asked_at) == (InterviewStatus.IN_PROGRESS, 2, asked_at)
+    assert (await store.set_mode(moved, "voice")).mode == "voice" and (await store.get_interview("iv-1")).mode == "voice"  # type: ignore[union-attr]
+
+    await store.record_answer("iv-1", "q1", "text", "Because 索引.")
+    await store.record_answer("iv-1", "", "chat.hr", "Hello")
+    assert [(a["question_id"], a["kind"], a["text"]) for a in await store.answers("iv-1")] == [("q1", "text", "Because 索引."), ("", "chat.hr", "Hello")]
+    segments: list[dict[str, float | str]] = [{"start_s": 0.5, "end_s": 1.0, "text": "Because"}]
+    await store.record_transcript("iv-1", "q1", 0.5, 1.0, "en", "Because", segments)
+    assert await store.transcripts("iv-1") == [
+        {"question_id": "q1", "start_s": 0.5, "end_s": 1.0, "language": "en", "text": "Because", "segments": segments}]
+    for second in range(3):
+        await store.record_observation("iv-1", "q1", "face", second, second + 1, {"faces": second})
+    await store.record_observation("iv-1", "q1", "emotion", 0, 1, {"happy": 0.5})
+    assert [o["data"] for o in await store.observations("iv-1", "face")] == [{"faces": 0}, {"faces": 1}, {"faces": 2}]
+    assert await store.observations("iv-1", "emotion") == [{"question_id": "q1", "start_s": 0, "end_s": 1, "data": {"happy": 0.5}}]
+    for index in (10, 2, 0):  # read back by index, not in the order written; a rewrite replaces
+        await store.record_scored_answer("iv-1", index, f"q{index}", json.dumps({"index": index}))
+    await store.record_scored_answer("iv-1", 2, "q2", json.dumps({"index": 2, "again": True}))
+    assert await store.scored_answers("iv-1") == [{"index": 0}, {"index": 2, "again": True}, {"index": 10}]
+    await store.add_recording("iv-1", "200-bbbbbbbb.ogg", 30.0, 5.0)
+    await store.add_recording("iv-1", "100-aaaaaaaa.ogg", 0.0, 29.5)
+    assert await store.recordings("iv-1") == [
+        {"name": "100-aaaaaaaa.ogg", "starts_s": 0.0, "seconds": 29.5}, {"name": "200-bbbbbbbb.ogg", "starts_s": 30.0, "seconds": 5.0}]
+    decided = await store.record_decision(first, "advance", "strong", "hr@acme")
+    assert [(d["decision"], d["note"], d["decided_by"]) for d in await store.decisions("iv-1")] == [("advance", "strong", "hr@acme")]
+    assert decided["candidate_id"] == "cand-1"
+    assert await store.report("iv-1") is None
+    await store.save_report(first, "1.0", json.dumps({"overall": 71}), {"interview_id": "iv-1"})
+    assert (await store.report("iv-1"))["report"] == {"overall": 71}  # type: ignore[index]
+    await store.save_wechat_profile("iv-1", "openid-1", "小李", "https://wx.example/a.png")
+    assert (await store.wechat_profile("iv-1"))["nickname"] == "小李"  # type: ignore[index]
+
+    assert await store.put_profile("candidates", "acme", "cand-1", json.dumps({"name": "Li Lei"}))
+    assert not await store.put_profile("candidates", "acme", "cand-1", json.dumps({"name": "Li Lei", "tags": ["x"]}))
+    assert await store.profile("candidates", "acme", "cand-1") == {"name": "Li Lei", "tags": ["x"]}
+    assert await store.profile("candidates", "globex", "cand-1") is None
+    with pytest.raises(ValueError):
+        await store.put_profile("secrets", "acme", "x", "{}")
+
+    await store.erase_candidate("acme", "cand-1", ["iv-1", "iv-2"])
+    for interview_id in ("iv-1", "iv-2"):
+        assert await store.get_interview(interview_id) is None
+        assert await store.answers(interview_id) == [] and await store.observations(interview_id, "face") == []
+        assert await store.report(interview_id) is None and await store.recordings(interview_id) == []
+    assert await store.profile("candidates", "acme", "cand-1") is None and await store.short_link(linked.code) is None
+    assert await store.interview_ids("acme") == [] and [i.id for i in await store.recent_interviews("globex")] == ["iv-3"]
+
+
+async def test_nothing_is_recorded_for_an_interview_that_was_deleted(store: Store) -> None:
+    created = await store.create_interview(SPEC, invite("gone"), "gone")
+    await store.delete_interview("gone")
+    for write in (
+        store.record_answer("gone", "q1", "text", "late"),
+        store.record_observation("gone", "q1", "face", 0, 1, {}),
+        store.save_report(created, "1.0", "{}", {"interview_id": "gone"}),
+    ):
+        with pytest.raises((LookupError, sqlite3.IntegrityError)):
+            await write
+    await store.update_progress("gone", InterviewStatus.COMPLETED, 1)  # an update of nothing is nothing
+    assert await store.get_interview("gone") is None and await store.answers("gone") == []
+    assert await store.observations("gone", "face") == [] and await store.report("gone") is None
+
+
+async def test_a_stored_response_is_replayed_byte_for_byte_until_it_is_too_old(store: Store) -> None:
+    body = b'{"id": "\xe4\xb8\xad"}\x00'
+    await store.remember_response("acme", "key-1", "fp", 201, body, "application/json", '{"location": "/x"}')
+    stored = await store.idempotent_response("acme", "key-1")
+    assert stored == {"fingerprint": "fp", "status": 201, "body": body, "media_type": "application/json", "headers": '{"location": "/x"}'}
+    assert await store.idempotent_response("globex", "key-1") is None
+    await asyncio.sleep(0.05)
+    assert await store.idempotent_response("acme", "key-1", max_age_s=0.01) is None
+
+
+async def test_each_change_and_its_event_are_written_together_and_the_event_enters_the_webhook_stream(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    store = RedisInterviewStore(redis_client, KEYS)
+    woken: list[int] = []
+    store.on_event = lambda: woken.append(1)
+    created = await store.create_interview(SPEC, invite("iv-1"), "iv-1", tenant="acme")
+    await store.update_progress("iv-1", InterviewStatus.IN_PROGRESS, 0, announce=created.model_copy(update={"status": InterviewStatus.IN_PROGRESS}))
+    await store.record_answer("iv-1", "q1", "text", "no event for this")
+    entries = await redis_client.xrange(KEYS.webhook_stream())
+    events = [await redis_client.hgetall(KEYS.event(fields[b"event_id"].decode())) for _, fields in entries]
+    assert [e[b"type"] for e in events] == [b"interview.scheduled", b"interview.started"] and len(woken) == 2
+    assert {e[b"tenant"] for e in events} == {b"acme"} and {e[b"subject"] for e in events} == {b"iv-1"}
+    assert json.loads(events[1][b"payload"])["data"]["status"] == "in_progress"
+
+    # Redis refuses the transaction (here: out of memory): neither the change nor its event is written.
+    await redis_client.config_set("maxmemory", 1)
+    try:
+        with pytest.raises(OutOfMemoryError):
+            await store.cancel_interview(created)
+    finally:
+        await redis_client.config_set("maxmemory", 0)
+    assert (await store.get_interview("iv-1")).status == InterviewStatus.IN_PROGRESS  # type: ignore[union-attr]
+    assert await redis_client.xlen(KEYS.webhook_stream()) == 2
+
+
+async def test_writes_racing_a_deletion_leave_nothing_behind(redis_server: RedisServer, redis_client: redis.Redis) -> None:
+    store = RedisInterviewStore(redis_client, KEYS)
+    for round_ in range(5):
+        interview_id = f"race-{round_}"
+        await store.create_interview(SPEC, invite(interview_id), interview_id)
+        writes = [store.record_observation(interview_id, "q1", kind, i, i + 1, {"i": i}) for i in range(20) for kind in ("face", "emotion")]
+        outcomes = await asyncio.gather(store.delete_interview(interview_id), *writes, return_exceptions=True)
+        assert all(o is None or isinstance(o, LookupError) for o in outcomes), outcomes
+        assert await redis_client.keys(KEYS.interview(interview_id) + "*") == []
+
+
+async def test_erasure_leaves_no_key_that_names_the_candidate_or_their_interviews(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    store, deliveries = RedisInterviewStore(redis_client, KEYS), RedisDeliveryStore(redis_client, KEYS)
+    await deliveries.add_endpoint("acme", "https://hr.example/hooks", [], "", None)
+    await store.put_profile("candidates", "acme", "cand-9", "{}")
+    created = await store.create_interview(SPEC, invite("iv-9"), "iv-9", tenant="acme", candidate_id="cand-9")
+    await store.record_observation("iv-9", "q1", "face", 0, 1, {})
+    await store.save_report(created, "1.0", "{}", {"interview_id": "iv-9"})
+    event_ids = [f[b"event_id"].decode() for _, f in await redis_client.xrange(KEYS.webhook_stream())]
+    assert await deliveries.fan_out(event_ids) == 2  # interview.scheduled and report.ready, one endpoint
+    await store.erase_candidate("acme", "cand-9", ["iv-9"])
+    left = {k.decode() for k in await redis_client.keys(KEYS.prefix + "*")}
+    # Only the candidate.deleted event names them (by id), as it must to tell the HRMS.
+    assert [k for k in left if "iv-9" in k or "cand-9" in k] == [KEYS.subject_events("acme", "cand-9")], left
+    (notice,) = await redis_client.smembers(KEYS.subject_events("acme", "cand-9"))
+    assert await redis_client.hget(KEYS.event(notice.decode()), "type") == b"candidate.deleted"
+    assert not [k for k in left if k.startswith(KEYS.delivery(""))], "the deliveries of the erased events went with them"
+    remaining = [await redis_client.hget(KEYS.event(e), "type") for e in event_ids]
+    assert remaining == [None, None]
+    assert await deliveries.unfinished(event_ids) == set(), "their stream entries are acknowledged on the next pass"
+
+
+async def test_with_redis_down_the_api_answers_503_and_works_again_when_it_is_back(tmp_path: Path, redis_server: RedisServer) -> None:
+    settings = make_settings(tmp_path / "data", redis_url=redis_server.url, store="redis", node_id="node-a", redis_timeout_s=0.5)
+    body = {"job": {"title": "Backend engineer", "role": "backend_engineer"}, "candidate": {"name": "Li Lei"}}
+    headers = {"X-API-Key": API_KEY}
+    async with serving(settings) as server:
+        interview, _ = await server.schedule()
+        redis_server.stop()
+        for method, path in (("GET", f"/api/v1/interviews/{interview.id}"), ("POST", "/api/v1/interviews")):
+            response = await server.http.request(method, f"{server.url}{path}", headers=headers, json=body if method == "POST" else None)
+            assert response.status_code == 503, response.text
+            assert response.json()["code"] == "store_unavailable" and response.headers["retry-after"] == "5"
+        redis_server.start()  # empty: this test's Redis keeps nothing on disk
+        created = await server.http.post(f"{server.url}/api/v1/interviews", headers=headers, json=body)
+        assert created.status_code == 201, created.text
+        assert (await server.interview_state(created.json()["interview"]["id"]))["interview"]["status"] == "scheduled"
+
+
+def test_the_redis_store_without_a_redis_url_is_a_settings_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="INTERVIEW_STORE=redis needs INTERVIEW_REDIS_URL"):
+        make_settings(tmp_path, store="redis")
+
+
+async def test_a_recording_made_on_another_node_is_listed_but_its_audio_is_a_clear_404_here(tmp_path: Path, redis_server: RedisServer) -> None:
+    settings = make_settings(tmp_path / "node-b", redis_url=redis_server.url, store="redis", node_id="node-b")
+    async with serving(settings) as node:
+        interview, _ = await node.schedule()
+        await node.services.store.add_recording(interview.id, "100-aaaaaaaa.ogg", 0.0, 12.5)  # as node A would have
+        base = f"{node.url}/api/v1/interviews/{interview.id}/recordings"
+        listed = (await node.http.get(base, headers={"X-API-Key": API_KEY})).json()["recordings"]
+        assert [r["name"] for r in listed] == ["100-aaaaaaaa.ogg"]
+        audio = await node.http.get(f"{base}/100-aaaaaaaa.ogg", headers={"X-API-Key": API_KEY})
+        assert audio.status_code == 404 and audio.json()["code"] == "recording_not_on_this_node", audio.text
+        unknown = await node.http.get(f"{base}/999-bbbbbbbb.ogg", headers={"X-API-Key": API_KEY})
+        assert unknown.status_code == 404 and unknown.json()["code"] == "recording_not_found"
+
+
+async def test_a_node_sweeps_away_its_recordings_of_interviews_erased_through_another(
+    tmp_path: Path, redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    settings = make_settings(tmp_path / "node-b", redis_url=redis_server.url, store="redis")
+    store = RedisInterviewStore(redis_client, Keys(settings.redis_prefix))
+    await store.create_interview(SPEC, invite("kept"), "kept")
+    for interview_id in ("kept", "erased"):
+        folder = recordings_dir(settings, interview_id)
+        folder.mkdir(parents=True)
+        (folder / "100-aaaaaaaa.ogg").write_bytes(b"OggS")
+    assert await remove_erased_recordings(settings, store) == ["erased"]
+    assert recordings_dir(settings, "kept").is_dir() and not recordings_dir(settings, "erased").exists()
