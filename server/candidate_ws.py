@@ -41,6 +41,7 @@ async def candidate_socket(websocket: WebSocket) -> None:
         interview = await services.store.get_interview(interview_id)
         if interview is None:
             raise Problem(404, "interview_not_found", f"no interview {interview_id!r}")
+        await services.refuse_if_live_elsewhere(interview_id)
     except Problem as problem:
         await deny_handshake(websocket, problem)
         return

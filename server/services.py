@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass
 
+from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection
 
 from hrms_bridge.deliveries import Deliveries
@@ -26,6 +28,9 @@ from server.stores import Store
 
 
 DRAINING_RETRY_AFTER_S = 5  # a load balancer moves traffic off a draining node within a few health checks
+LIVE_ELSEWHERE_RETRY_AFTER_S = 2
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -73,6 +78,26 @@ class Services:
             raise Problem(
                 503, "node_draining", f"node {self.node.node_id} is shutting down and takes no new interviews; retry (on another node)",
                 headers={"Retry-After": str(DRAINING_RETRY_AFTER_S)},
+            )
+
+
+    async def refuse_if_live_elsewhere(self, interview_id: str) -> None:
+        """An interview another live node runs is not started here too: two nodes would each ask its questions
+        and write its progress. 409 naming the node, so a load balancer without affinity shows up at once; the
+        page retries, and this node takes the interview over once that node's hold lapses (it died)."""
+        if self.registry.find_live(interview_id) is not None:
+            return
+        try:
+            holder = await self.node.holder(interview_id)
+        except (RedisError, OSError) as exc:
+            logger.warning("could not ask Redis which node runs %s (%s); taking it here", interview_id, exc)
+            return
+        if holder is not None and holder != self.node.node_id:
+            raise Problem(
+                409, "interview_live_on_another_node",
+                f"interview {interview_id} is live on node {holder}: route its page, WHIP and websocket to that node "
+                "(session affinity on the interview id), or retry once it ends there",
+                headers={"Retry-After": str(LIVE_ELSEWHERE_RETRY_AFTER_S)},
             )
 
 

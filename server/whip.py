@@ -89,6 +89,7 @@ async def publish(request: Request) -> Response:
     except OfferRejected as exc:
         raise Problem(400 if exc.code == "malformed_sdp" else 422, exc.code, exc.detail) from exc
     interview = await _open_interview(services, interview_id)
+    await services.refuse_if_live_elsewhere(interview_id)
 
     live = await services.registry.live_interview(interview)
     try:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 import redis.asyncio as redis
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from server.redis_client import Keys
 from tests.conftest import API_KEY, free_port
@@ -205,6 +206,38 @@ async def test_a_node_drained_through_another_refuses_new_interviews_and_finishe
 
 
 EVENTS = {"interview.scheduled", "interview.started", "interview.completed", "report.ready"}
+
+
+async def test_an_interview_live_on_one_node_is_refused_by_the_other_until_it_ends_there(
+    tmp_path: Path, redis_server: RedisServer, cluster: list[Node]
+) -> None:
+    a = await start(cluster, "node-a", tmp_path, redis_server)
+    b = await start(cluster, "node-b", tmp_path, redis_server)
+    async with httpx.AsyncClient(timeout=20) as http:
+        interview_id, token = await schedule_text(http, a.base)
+        async with connect(ws_url(a.base, interview_id, token)) as ws:
+            assert json.loads(await ws.recv())["type"] == "hello"
+
+            async def b_refuses() -> bool:  # A names itself in Redis a moment after it takes the interview
+                try:
+                    async with connect(ws_url(b.base, interview_id, token)):
+                        return False
+                except InvalidStatus as refused:
+                    assert refused.response.status_code == 409
+                    assert b"interview_live_on_another_node" in refused.response.body and b"node-a" in refused.response.body
+                    return True
+
+            await eventually(b_refuses)
+            await finish_text_interview(ws)
+
+        async def b_takes_it() -> bool:  # A let go when the interview ended
+            try:
+                async with connect(ws_url(b.base, interview_id, token)) as elsewhere:
+                    return json.loads(await elsewhere.recv())["type"] == "hello"
+            except InvalidStatus:
+                return False
+
+        await eventually(b_takes_it)
 
 
 async def test_an_interview_scheduled_on_one_node_is_answered_on_another_and_read_back_on_the_first_without_a_shared_disk(
