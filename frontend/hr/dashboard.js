@@ -290,7 +290,12 @@ function renderRecordings() {
     play.textContent = t("play");
     play.addEventListener("click", async () => {
       const response = await fetch(r.url, { headers: { "X-API-Key": sessionStorage.getItem("hr.apiKey") } });
-      if (!response.ok) return;
+      if (!response.ok) {  // say why (kept on another node, erased meanwhile) rather than do nothing
+        const problem = await response.json().catch(() => ({}));
+        const why = Object.assign(document.createElement("span"), { className: "error", textContent: problem.detail || response.statusText });
+        play.replaceWith(why);
+        return;
+      }
       const audio = Object.assign(document.createElement("audio"), { controls: true, src: URL.createObjectURL(await response.blob()) });
       play.replaceWith(audio);
       audio.play().catch(() => {});
