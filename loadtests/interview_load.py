@@ -403,7 +403,7 @@ async def soak(seconds: float, recording: Path, workdir: Path, model_dir: Path |
             cycles += 1
             rss.append(server.ps.memory_info().rss / 2**20)
         return {"cycles": cycles, "rss_mb_first": round(rss[0], 1), "rss_mb_last": round(rss[-1], 1),
-                "rss_mb_growth_after_first": round(rss[-1] - rss[0], 1)}
+                "rss_mb_growth_after_first": round(rss[-1] - rss[0], 1), "rss_mb_by_cycle": [round(r, 1) for r in rss]}
     finally:
         server.stop()
 
