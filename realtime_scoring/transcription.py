@@ -6,6 +6,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -193,7 +194,7 @@ class TranscriptionService:
             first = heapq.heappop(self._heap)
         partial = first.priority == PARTIAL
         alike = [j for j in self._heap if not j.future.done() and (j.priority == PARTIAL) == partial and j.language == first.language]
-        limit = self._max_partial_batch if partial else min(self._max_batch, -(-(1 + len(alike)) // max(1, idle_workers)))
+        limit = self._max_partial_batch if partial else min(self._max_batch, math.ceil((1 + len(alike)) / max(1, idle_workers)))
         batch, rest = [first], []
         while self._heap:
             job = heapq.heappop(self._heap)
@@ -283,7 +284,7 @@ class _EarlyFinal:
     utterance: int
     pause_start_s: float
     until_s: float
-    job: Any  # the service's queued job
+    job: _Job
     pause_held: bool = True  # still in the same pause (no speech since it started)
 
 
