@@ -74,10 +74,18 @@ def astronaut_png() -> Path | None:
     return path if path.exists() else None
 
 
-def make_recording(workdir: Path, face: Path | None, min_seconds: float, fps: int = SOURCE_FPS) -> tuple[Path, float]:
+@dataclass(frozen=True)
+class Recording:
+    """What every synthetic candidate publishes."""
+
+    path: Path
+    answer_period_s: float  # mean time from one answer's start to the next's
+    fps: int
+
+
+def make_recording(workdir: Path, face: Path | None, min_seconds: float, fps: int = SOURCE_FPS) -> Recording:
     """Answers separated by 3 s pauses (long enough to end an answer), with a moving face, encoded once and long
-    enough for a whole step: aiortc's player paces a looped file badly (it bursts after the first pass).
-    Returns the file and the mean time from one answer's start to the next's."""
+    enough for a whole step: aiortc's player paces a looped file badly (it bursts after the first pass)."""
     parts = []
     for i, text in enumerate(ANSWERS):
         raw, padded = workdir / f"a{i}.raw.wav", workdir / f"a{i}.wav"
@@ -100,7 +108,7 @@ def make_recording(workdir: Path, face: Path | None, min_seconds: float, fps: in
          "-g", "60", str(out)],
         check=True,
     )
-    return out, one_pass / len(ANSWERS)
+    return Recording(out, one_pass / len(ANSWERS), fps)
 
 
 @dataclass
@@ -253,14 +261,13 @@ def start_delays(n: int, answer_period_s: float, phase_locked: bool) -> list[flo
 
 
 async def run_step(
-    server: ServerProcess, n: int, seconds: float, recording: Path, per_process: int, answer_period_s: float = 0.0,
-    phase_locked: bool = True,
+    server: ServerProcess, n: int, seconds: float, recording: Recording, per_process: int, phase_locked: bool = True
 ) -> dict[str, Any]:
     """N candidates, spread over client processes: one Python process cannot drive many WebRTC streams at full
     rate (it tops out at one core), and the server is what is being measured. CPU and memory are sampled once
     every candidate has started."""
     cpu, rss = [], []
-    delays = start_delays(n, answer_period_s, phase_locked)
+    delays = start_delays(n, recording.answer_period_s, phase_locked)
     indices = list(range(n))
     groups = [indices[i : i + per_process] for i in range(0, n, per_process)]
     all_started = time.monotonic() + 3.0 + max(delays)  # client processes take a moment to import aiortc
@@ -268,7 +275,7 @@ async def run_step(
     loop = asyncio.get_running_loop()
     with ProcessPoolExecutor(max_workers=len(groups), mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [
-            loop.run_in_executor(pool, candidate_worker, server.url, group, [delays[i] for i in group], recording, deadline)
+            loop.run_in_executor(pool, candidate_worker, server.url, group, [delays[i] for i in group], recording.path, deadline)
             for group in groups
         ]
         await asyncio.sleep(max(0.0, all_started - time.monotonic()))
@@ -369,8 +376,8 @@ def keeps_up(step: dict[str, Any], scoring: bool, fps: float = SOURCE_FPS) -> bo
 
 
 async def ramp(
-    sessions: list[int], seconds: float, recording: Path, scoring: bool, workdir: Path, model_dir: Path | None, per_process: int,
-    answer_period_s: float = 0.0, phase_locked: bool = True, fps: float = SOURCE_FPS,
+    sessions: list[int], seconds: float, recording: Recording, scoring: bool, workdir: Path, model_dir: Path | None, per_process: int,
+    phase_locked: bool = True,
 ) -> list[dict[str, Any]]:
     server = ServerProcess(workdir / ("data-scoring" if scoring else "data-baseline"), scoring, model_dir)
     try:
@@ -378,10 +385,10 @@ async def ramp(
         steps = []
         for n in sessions:
             try:
-                step = await run_step(server, n, seconds, recording, per_process, answer_period_s, phase_locked)
+                step = await run_step(server, n, seconds, recording, per_process, phase_locked)
             except Exception as exc:  # noqa: BLE001 - a step the harness could not even measure did not keep up
                 step = {"sessions": n, "errors": [f"step failed: {type(exc).__name__}: {exc}"]}
-            step["keeps_up"] = "video_fps_min" in step and keeps_up(step, scoring, fps)
+            step["keeps_up"] = "video_fps_min" in step and keeps_up(step, scoring, recording.fps)
             print(json.dumps({"scoring": scoring, **step}), flush=True)
             steps.append(step)
             if not step["keeps_up"] and len(steps) >= 2 and not steps[-2]["keeps_up"]:
@@ -392,7 +399,7 @@ async def ramp(
         server.stop()
 
 
-async def soak(seconds: float, recording: Path, workdir: Path, model_dir: Path | None) -> dict[str, Any]:
+async def soak(seconds: float, recording: Recording, workdir: Path, model_dir: Path | None) -> dict[str, Any]:
     """One candidate joining and leaving over and over; server memory sampled after each cycle."""
     server = ServerProcess(workdir / "data-soak", True, model_dir)
     try:
@@ -443,18 +450,18 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         face = astronaut_png()
-        recording, answer_period_s = make_recording(workdir, face, args.step_seconds + 30, args.fps)
+        recording = make_recording(workdir, face, args.step_seconds + 30, args.fps)
         results: dict[str, Any] = {"machine": f"{os.cpu_count()} CPU cores", "date": time.strftime("%Y-%m-%d"),
                                    "step_seconds": args.step_seconds, "source_fps": args.fps,
-                                   "starts": "together" if args.phase_locked else f"spread over one answer period ({answer_period_s:.1f} s)"}
+                                   "starts": "together" if args.phase_locked else f"spread over one answer period ({recording.answer_period_s:.1f} s)"}
         results["candidates_per_client_process"] = args.per_process
         results["scoring"] = await ramp(args.sessions, args.step_seconds, recording, True, workdir, args.model_dir, args.per_process,
-                                        answer_period_s, args.phase_locked, args.fps)
+                                        args.phase_locked)
         results["capacity"] = capacity(results["scoring"])
         if not args.no_baseline:
             results["baseline"] = await ramp(
                 args.baseline_sessions or args.sessions, args.step_seconds, recording, False, workdir, None, args.per_process,
-                answer_period_s, args.phase_locked, args.fps,
+                args.phase_locked,
             )
             results["baseline_capacity"] = capacity(results["baseline"])
             results["capacity_ratio"] = round(results["capacity"] / results["baseline_capacity"], 2) if results["baseline_capacity"] else None
