@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import redis.asyncio as redis
@@ -13,6 +12,7 @@ from hrms_bridge.stream import GROUP, StreamWebhookDispatcher
 from server.redis_client import Keys
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
 from tests.redis_server import RedisServer
+from tests.test_draining import finish_text_interview, ws_url
 from tests.test_redis_bus import client_for, eventually, until
 from tests.webhook_receiver import Receiver, receiving
 
@@ -36,12 +36,8 @@ def dispatcher_of(node: LiveServer) -> StreamWebhookDispatcher:
 
 async def complete(node: LiveServer) -> str:
     interview, token = await node.schedule(questions=1, mode="text")
-    async with connect(node.url.replace("http://", "ws://") + f"/ws/interviews/{interview.id}?token={token}") as ws:
-        await ws.send(json.dumps({"v": 1, "type": "ready"}))
-        await ws.send(json.dumps({"v": 1, "type": "answer.text", "question_id": "q1", "text": "Because."}))
-        await ws.send(json.dumps({"v": 1, "type": "answer.done", "question_id": "q1"}))
-        while json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "completed":
-            pass
+    async with connect(ws_url(node.url, interview.id, token)) as ws:
+        await finish_text_interview(ws)
     return interview.id
 
 
