@@ -522,25 +522,8 @@ class InterviewStore(SerialConnection):
     async def _write_observations(self) -> None:
         while self._observations:
             batch, self._observations = self._observations[:OBSERVATIONS_PER_STATEMENT], self._observations[OBSERVATIONS_PER_STATEMENT:]
-            # A row of an interview deleted meanwhile fails alone (LookupError, as a write of one would fail its
-            # foreign key), not everyone else's; one deleted between this check and the insert is dropped there.
-            ids = sorted({row[0] for row, _ in batch})
-            rows = await self._read(f"SELECT id FROM interviews WHERE id IN ({', '.join('?' * len(ids))})", ids)
-            existing = {row["id"] for row in rows}
-            for row, stored in batch:
-                if row[0] not in existing and not stored.done():
-                    stored.set_exception(LookupError(f"no interview {row[0]!r}"))
-            batch = [(row, stored) for row, stored in batch if row[0] in existing]
-            if not batch:
-                continue
-            sql = (
-                "INSERT INTO observations (interview_id, question_id, kind, start_s, end_s, data)"
-                " SELECT column1, column2, column3, column4, column5, column6 FROM (VALUES "
-                + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(batch))
-                + ") WHERE column1 IN (SELECT id FROM interviews)"
-            )
             try:
-                await self._write_one(sql, tuple(value for row, _ in batch for value in row))
+                await self._insert_observations(batch)
             except Exception as exc:  # noqa: BLE001 - each writer hears of it
                 for _, stored in batch:
                     if not stored.done():
@@ -549,6 +532,25 @@ class InterviewStore(SerialConnection):
                 for _, stored in batch:
                     if not stored.done():
                         stored.set_result(None)
+
+    async def _insert_observations(self, batch: list[tuple[tuple[object, ...], asyncio.Future[None]]]) -> None:
+        """One statement for the batch. A row of an interview deleted meanwhile fails alone (LookupError, as a write
+        of one would fail its foreign key), not everyone else's; one deleted between the check and the insert is
+        dropped there."""
+        ids = sorted({row[0] for row, _ in batch})
+        existing = {r["id"] for r in await self._read(f"SELECT id FROM interviews WHERE id IN ({', '.join('?' * len(ids))})", ids)}
+        for row, stored in batch:
+            if row[0] not in existing and not stored.done():
+                stored.set_exception(LookupError(f"no interview {row[0]!r}"))
+        rows = [row for row, _ in batch if row[0] in existing]
+        if rows:
+            await self._write_one(
+                "INSERT INTO observations (interview_id, question_id, kind, start_s, end_s, data)"
+                " SELECT column1, column2, column3, column4, column5, column6 FROM (VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(rows))
+                + ") WHERE column1 IN (SELECT id FROM interviews)",
+                tuple(value for row in rows for value in row),
+            )
 
     async def observations(self, interview_id: str, kind: str) -> list[dict[str, object]]:
         return await self._rows(
