@@ -53,6 +53,17 @@ class DropOldestQueue(Generic[T]):
             self._queue.put_nowait(None)
         return item
 
+    def get_ready(self, limit: int) -> list[T]:
+        """Up to `limit` items that are already queued, without waiting (none once closed and drained)."""
+        items: list[T] = []
+        while len(items) < limit and not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is None:
+                self._queue.put_nowait(None)  # the end stays queued for `get`
+                break
+            items.append(item)
+        return items
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,17 +159,29 @@ class SessionPipeline:
         self._settled_s = -1.0
 
     async def process_audio(self, chunk: AudioChunk) -> None:
-        if self.transcription is not None:
-            self.transcription.observe(chunk)
-        for event in await self.vad.process(chunk):
+        await self.process_audio_chunks((chunk,))
+
+    async def process_audio_chunks(self, chunks: Sequence[AudioChunk]) -> None:
+        """Consecutive chunks, their voice activity found in one model request.
+
+        The transcriber then sees each chunk followed by the speech events and pause it completed, exactly
+        as if the chunks had come one at a time: only the trips to the VAD's thread are shared.
+        """
+        if not chunks:
+            return
+        activities = await self.vad.process_many(chunks)
+        for chunk, activity in zip(chunks, activities, strict=True):
             if self.transcription is not None:
-                if isinstance(event, SpeechStarted):
-                    self.transcription.start_utterance(event.time_s)
-                elif isinstance(event, SpeechEnded):
-                    self.transcription.end_utterance(event.end_s)
-            self._emit(event)
-        if self.transcription is not None:
-            self.transcription.pause(self.vad.pause_start_s, chunk.start_s + chunk.duration_s)
+                self.transcription.observe(chunk)
+            for event in activity.events:
+                if self.transcription is not None:
+                    if isinstance(event, SpeechStarted):
+                        self.transcription.start_utterance(event.time_s)
+                    elif isinstance(event, SpeechEnded):
+                        self.transcription.end_utterance(event.end_s)
+                self._emit(event)
+            if self.transcription is not None:
+                self.transcription.pause(activity.pause_start_s, chunk.start_s + chunk.duration_s)
         self._report_progress()
 
     def _report_progress(self, final: float | None = None) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ STATE_SHAPE = (2, 128)
 
 
 class SileroVadModel:
-    """Silero VAD v6 over onnxruntime; each request is one 32 ms window of one stream."""
+    """Silero VAD v6 over onnxruntime; each request is a run of consecutive 32 ms windows of one stream."""
 
     def __init__(self, session: ort.InferenceSession) -> None:
         names = {i.name for i in session.get_inputs()}
@@ -28,12 +28,36 @@ class SileroVadModel:
         self._session = session
         self._sr = np.array(ANALYSIS_SAMPLE_RATE, dtype=np.int64)
 
-    def run_batch(self, requests: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[tuple[float, np.ndarray]]:
-        """requests: (input [576] float32, state [2,128]) -> (speech probability, new state)."""
-        inputs = np.stack([r[0] for r in requests]).astype(np.float32, copy=False)
-        state = np.stack([r[1] for r in requests], axis=1).astype(np.float32, copy=False)
-        probs, new_state = self._session.run(None, {"input": inputs, "state": state, "sr": self._sr})
-        return [(float(probs[i, 0]), new_state[:, i, :].copy()) for i in range(len(requests))]
+    def run_batch(self, requests: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """requests: (inputs [windows, 576] float32, state [2,128]) -> (speech probability per window, new state).
+
+        Step t runs window t of every request that has one, as one batch: the model is recurrent, so a
+        stream's windows go in order, while different streams share each step.
+        """
+        order = sorted(range(len(requests)), key=lambda i: -len(requests[i][0]))
+        inputs = [np.asarray(requests[i][0], dtype=np.float32) for i in order]
+        state = np.stack([requests[i][1] for i in order], axis=1).astype(np.float32)
+        probabilities = [np.empty(len(x), dtype=np.float32) for x in inputs]
+        for step in range(len(inputs[0]) if inputs else 0):
+            active = sum(1 for x in inputs if len(x) > step)  # longest first: the active ones lead
+            batch = np.stack([x[step] for x in inputs[:active]])
+            probs, state[:, :active] = self._session.run(
+                None, {"input": batch, "state": np.ascontiguousarray(state[:, :active]), "sr": self._sr}
+            )
+            for row in range(active):
+                probabilities[row][step] = probs[row, 0]
+        results: list[tuple[np.ndarray, np.ndarray]] = [(np.empty(0), np.empty(0))] * len(requests)
+        for row, i in enumerate(order):
+            results[i] = (probabilities[row], state[:, row].copy())
+        return results
+
+
+@dataclass(frozen=True)
+class ChunkActivity:
+    """What one chunk of audio completed: its speech events, and the pause under way after it."""
+
+    events: list[ScoringEvent] = field(default_factory=list)
+    pause_start_s: float | None = None  # as `VadStream.pause_start_s` reads once the chunk is in
 
 
 @dataclass(frozen=True)
@@ -54,7 +78,7 @@ class VadStream:
     whether audio comes from WebRTC or from a file.
     """
 
-    def __init__(self, batcher: MicroBatcher[tuple[np.ndarray, np.ndarray], tuple[float, np.ndarray]], config: VadConfig = VadConfig()) -> None:
+    def __init__(self, batcher: MicroBatcher[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]], config: VadConfig = VadConfig()) -> None:
         self._batcher = batcher
         self.config = config
         self.reset()
@@ -91,20 +115,41 @@ class VadStream:
         return max(0.0, self._buffer_start_s - self.config.speech_pad_s)
 
     async def process(self, chunk: AudioChunk) -> list[ScoringEvent]:
-        if self._buffer_start_s is None or not self._buffer.size:
-            self._buffer_start_s = chunk.start_s
-        self._buffer = np.concatenate((self._buffer, chunk.samples)) if self._buffer.size else chunk.samples
-        events: list[ScoringEvent] = []
-        while self._buffer.size >= WINDOW:
-            window, self._buffer = self._buffer[:WINDOW], self._buffer[WINDOW:]
-            start_s = self._buffer_start_s
-            self._buffer_start_s = start_s + WINDOW / ANALYSIS_SAMPLE_RATE
-            model_input = np.concatenate((self._context, window))
-            self._context = window[-CONTEXT:]
-            probability, self._state = await self._batcher.submit((model_input, self._state))
-            self.last_probability = probability
-            events.extend(self._step(probability, start_s, start_s + WINDOW / ANALYSIS_SAMPLE_RATE))
-        return events
+        (activity,) = await self.process_many((chunk,))
+        return activity.events
+
+    async def process_many(self, chunks: Sequence[AudioChunk]) -> list[ChunkActivity]:
+        """Each chunk's activity, in order, from one model request for all the windows they complete.
+
+        A consumer that fell behind hands over everything queued at once: one trip to the model's thread
+        per group instead of one per 32 ms window, so under load it catches up instead of dropping audio.
+        """
+        inputs: list[np.ndarray] = []
+        window_starts: list[list[float]] = []  # per chunk, the start of each window it completes
+        for chunk in chunks:
+            if self._buffer_start_s is None or not self._buffer.size:
+                self._buffer_start_s = chunk.start_s
+            self._buffer = np.concatenate((self._buffer, chunk.samples)) if self._buffer.size else chunk.samples
+            starts = []
+            while self._buffer.size >= WINDOW:
+                window, self._buffer = self._buffer[:WINDOW], self._buffer[WINDOW:]
+                starts.append(self._buffer_start_s)
+                self._buffer_start_s += WINDOW / ANALYSIS_SAMPLE_RATE
+                inputs.append(np.concatenate((self._context, window)))
+                self._context = window[-CONTEXT:]
+            window_starts.append(starts)
+        probabilities = np.empty(0, dtype=np.float32)
+        if inputs:
+            probabilities, self._state = await self._batcher.submit((np.stack(inputs), self._state))
+        activities, index = [], 0
+        for starts in window_starts:
+            events: list[ScoringEvent] = []
+            for start_s in starts:
+                self.last_probability = float(probabilities[index])
+                index += 1
+                events.extend(self._step(self.last_probability, start_s, start_s + WINDOW / ANALYSIS_SAMPLE_RATE))
+            activities.append(ChunkActivity(events, self.pause_start_s))
+        return activities
 
     def _step(self, probability: float, start_s: float, end_s: float) -> list[ScoringEvent]:
         c = self.config
@@ -143,6 +188,6 @@ def check_model(files: dict[str, Path]) -> str:
 
     model = SileroVadModel(create_session(files["silero_vad.onnx"], EngineConfig(device="cpu", intra_op_threads=1)))
     state = np.zeros(STATE_SHAPE, dtype=np.float32)
-    silence = np.zeros(WINDOW + CONTEXT, dtype=np.float32)
-    (probability, state), = model.run_batch([(silence, state)])
-    return f"silence -> speech probability {probability:.3f}"
+    silence = np.zeros((1, WINDOW + CONTEXT), dtype=np.float32)
+    ((probabilities, state),) = model.run_batch([(silence, state)])
+    return f"silence -> speech probability {probabilities[0]:.3f}"

@@ -67,6 +67,8 @@ def recording_path(settings: Settings, interview_id: str, session: MediaSession)
 
 # A media session that has received nothing for this long may be replaced by a new publish of the same interview.
 STALE_MEDIA_S = 3.0
+# At most this many queued audio chunks (32 ms each) go through the analysis together.
+AUDIO_GROUP_CHUNKS = 32
 # How long a closing session waits for its consumer to finish what it already received.
 CONSUMER_DRAIN_S = 15.0
 
@@ -95,9 +97,12 @@ def scoring_consumer(engine: ScoringEngine, transcription: TranscriptionConfig =
 
         async def audio() -> None:
             while (chunk := await ingest.audio.get()) is not None:
-                meter.observe_audio(chunk)
+                # Whatever else is queued goes with it: behind by a second, the analysis catches up in one step.
+                chunks = [chunk, *ingest.audio.get_ready(AUDIO_GROUP_CHUNKS - 1)]
+                for queued in chunks:
+                    meter.observe_audio(queued)
                 try:
-                    await pipeline.process_audio(chunk)
+                    await pipeline.process_audio_chunks(chunks)
                 except Exception:  # noqa: BLE001
                     failed("audio")
 

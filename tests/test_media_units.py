@@ -278,6 +278,19 @@ async def test_drop_oldest_queue_get_returns_none_once_closed_and_drained() -> N
     assert queue.qsize() == 0
 
 
+async def test_drop_oldest_queue_hands_over_what_is_ready_up_to_a_limit_and_keeps_the_end() -> None:
+    queue: DropOldestQueue[int] = DropOldestQueue(10)
+    assert queue.get_ready(5) == []
+    for item in range(4):
+        queue.put_nowait(item)
+    queue.close()
+
+    assert queue.get_ready(3) == [0, 1, 2]
+    assert queue.get_ready(3) == [3]
+    assert queue.get_ready(3) == []
+    assert await queue.get() is None  # the end is still there for the consumer's next wait
+
+
 async def test_drop_oldest_queue_close_wakes_a_waiting_consumer() -> None:
     queue: DropOldestQueue[int] = DropOldestQueue(2)
     waiters = [asyncio.create_task(queue.get()) for _ in range(2)]

@@ -11,6 +11,7 @@ import pytest
 from media.frames import AudioChunk
 from realtime_scoring.engine import EngineConfig, create_session
 from realtime_scoring.events import FinalTranscript, PartialTranscript
+from realtime_scoring.pipeline import ScoringEngine, SessionConfig
 from realtime_scoring.transcription import (
     EARLY,
     PARTIAL,
@@ -20,6 +21,7 @@ from realtime_scoring.transcription import (
     agreed_prefix,
     extend_stable,
 )
+from realtime_scoring.vad import SileroVadModel, VadConfig
 from realtime_scoring.whisper.transcriber import WhisperTranscriber
 from tests.conftest import prepared_model_files
 from tests.media_files import read_wav_mono
@@ -50,6 +52,17 @@ def follow_up(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     raw, wav = directory / "raw.wav", directory / "follow-up.wav"
     subprocess.run(["espeak-ng", "-s", "150", "-w", str(raw), "Then I trained the support team."], check=True)
     subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav)], check=True)
+    return read_wav_mono(wav)[0]
+
+
+@pytest.fixture(scope="module")
+def short_reply(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+    """"Yes, I did." with espeak's leading and trailing silence cut off, so the gaps around it are the test's own."""
+    directory = tmp_path_factory.mktemp("short-reply")
+    raw, wav = directory / "raw.wav", directory / "reply.wav"
+    subprocess.run(["espeak-ng", "-s", "150", "-w", str(raw), "Yes, I did."], check=True)
+    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav), "silence", "1", "0.02", "1%", "reverse",
+                    "silence", "1", "0.02", "1%", "reverse"], check=True)
     return read_wav_mono(wav)[0]
 
 
@@ -105,6 +118,39 @@ async def test_speech_after_a_pause_turns_the_early_decode_into_a_partial_and_th
     assert any("database" in (p.stable + " " + p.unstable).lower() and p.until_s < second_start for p in partials), partials
     assert len(finals) == 1 and "database" in finals[0].text.lower() and "team" in finals[0].text.lower(), finals
     assert service.stats.early >= 1 and service.stats.finals <= 1, vars(service.stats)
+
+
+async def test_speech_that_resumes_inside_a_group_of_chunks_is_not_lost_to_the_early_final(  # type: ignore[no-untyped-def]
+    transcriber, answer, short_reply
+) -> None:
+    """A consumer behind by some chunks hands them over together. When one group holds the end of a pause (whose
+    early decode started in the group before), more speech and the end of the utterance, the early decode must not
+    become the final: each chunk's pause state reaches the transcriber in turn, as if they had come one by one."""
+    files = prepared_model_files("silero-vad")["silero-vad"]
+    vad = SileroVadModel(create_session(files["silero_vad.onnx"], EngineConfig(device="cpu", intra_op_threads=1)))
+    engine = ScoringEngine(vad, transcriber, None, None)
+    events: list = []
+    config = SessionConfig(
+        vad=VadConfig(min_silence_s=0.8),  # the 0.5 s gap stays inside the utterance
+        transcription=TranscriptionConfig(language="en", partial_interval_s=30.0, early_final_after_s=0.15),
+    )
+    pipeline = engine.new_session(events.append, config)
+    loud = np.flatnonzero(np.abs(answer) > 0.01)
+    spoken = answer[loud[0] : loud[-1] + 1]  # espeak's own silence at either end cut off
+    gap = np.zeros(8000, np.float32)
+    audio = np.concatenate([np.zeros(8000, np.float32), spoken, gap, short_reply, np.zeros(32000, np.float32)])
+    chunks = [AudioChunk(audio[i : i + 512], i / 16000) for i in range(0, len(audio) - 511, 512)]
+    boundary = (8000 + len(spoken) + 5600) // 512  # 0.35 s into the gap
+    try:
+        await pipeline.process_audio_chunks(chunks[:boundary])
+        await pipeline.process_audio_chunks(chunks[boundary:])
+        await pipeline.finish(len(audio) / 16000)
+    finally:
+        await pipeline.close()
+        await engine.close()
+    finals = [e for e in events if isinstance(e, FinalTranscript)]
+    assert engine.transcription is not None and engine.transcription.stats.early == 1, vars(engine.transcription.stats)
+    assert len(finals) == 1 and "database" in finals[0].text.lower() and "yes" in finals[0].text.lower(), finals
 
 
 async def test_a_promoted_early_final_overtakes_partials_and_no_newer_decode_replaces_it(transcriber, answer) -> None:  # type: ignore[no-untyped-def]

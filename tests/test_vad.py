@@ -108,3 +108,53 @@ async def test_sessions_batched_together_get_the_same_answers_as_alone(vad_model
     for events in results:
         assert [type(e) for e in events] == [type(e) for e in alone]
         assert all(abs(getattr(a, "time_s", getattr(a, "start_s", 0)) - getattr(b, "time_s", getattr(b, "start_s", 0))) < 1e-6 for a, b in zip(events, alone))
+
+
+async def test_chunks_analysed_as_one_group_give_the_same_events_as_one_by_one(vad_model: SileroVadModel, tmp_path: Path) -> None:
+    samples = speech_with_silence(tmp_path / "four.wav", "I led the migration. It took a year.", 0.6, 3.0)
+    chunks = chunks_of(samples, 320)  # windows straddle chunks
+    alone = await run_stream(vad_model, chunks)
+    batcher = MicroBatcher("vad", vad_model.run_batch, max_wait_s=0)
+    stream = VadStream(batcher)
+    grouped = []
+    try:
+        for start in range(0, len(chunks), 37):
+            activities = await stream.process_many(chunks[start : start + 37])
+            assert len(activities) == len(chunks[start : start + 37])
+            grouped.extend(e for a in activities for e in a.events)
+    finally:
+        await batcher.close()
+    assert batcher.stats.requests == -(-len(chunks) // 37)  # one trip to the model per group
+    assert alone and grouped == alone
+
+
+async def test_each_chunk_of_a_group_reports_the_pause_under_way_after_it(vad_model: SileroVadModel, tmp_path: Path) -> None:
+    samples = speech_with_silence(tmp_path / "five.wav", "Yes, I have.", 0.5, 1.5)
+    chunks = chunks_of(samples)
+    batcher = MicroBatcher("vad", vad_model.run_batch, max_wait_s=0)
+    one_by_one, together = VadStream(batcher), VadStream(batcher)
+    try:
+        expected = []
+        for chunk in chunks:
+            await one_by_one.process(chunk)
+            expected.append(one_by_one.pause_start_s)
+        activities = await together.process_many(chunks)
+    finally:
+        await batcher.close()
+    assert [a.pause_start_s for a in activities] == expected
+    assert any(p is not None for p in expected)
+
+
+def test_streams_of_different_lengths_share_each_model_step(vad_model: SileroVadModel) -> None:
+    rng = np.random.default_rng(3)
+    runs = [rng.normal(0, 0.1, (n, 576)).astype(np.float32) for n in (5, 1, 3)]
+    state = np.zeros((2, 128), dtype=np.float32)
+    together = vad_model.run_batch([(run, state) for run in runs])
+    for run, (probabilities, final_state) in zip(runs, together):
+        alone = state
+        expected = []
+        for window in run:
+            ((p, alone),) = vad_model.run_batch([(window[None], alone)])
+            expected.append(p[0])
+        np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+        np.testing.assert_allclose(final_state, alone, atol=1e-5)
