@@ -29,9 +29,15 @@ class AudioChunk:
 
 @dataclass(frozen=True, slots=True)
 class VideoFrame:
-    """One sampled video frame at analysis size, as an RGB uint8 array (H, W, 3)."""
+    """One sampled video frame at analysis size, as an RGB uint8 array (H, W, 3).
+
+    `thumbnail`, when the sampler made one, is the same picture scaled straight from the decoder's YUV to a
+    small size (see `media.video.THUMBNAIL_SIDE`): detectors that look at the whole frame at low resolution
+    start from it instead of shrinking `rgb` themselves, which costs ten times more.
+    """
 
     rgb: np.ndarray
     time_s: float
     source_width: int
     source_height: int
+    thumbnail: np.ndarray | None = None

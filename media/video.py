@@ -6,6 +6,9 @@ import av
 
 from media.frames import VideoFrame
 
+# The longer side of each sampled frame's thumbnail: what the face detector sees (its input is 128x128).
+THUMBNAIL_SIDE = 128
+
 
 def analysis_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     """Scale (width, height) down so the longer side is at most max_side; even sizes for YUV."""
@@ -22,11 +25,12 @@ class FrameSampler:
     and is meant to run in an executor.
     """
 
-    def __init__(self, fps: float, max_side: int) -> None:
+    def __init__(self, fps: float, max_side: int, thumbnail_side: int = THUMBNAIL_SIDE) -> None:
         if fps <= 0:
             raise ValueError("fps must be positive")
         self.interval_s = 1.0 / fps
         self.max_side = max_side
+        self.thumbnail_side = thumbnail_side
         self._next_due_s: float | None = None
 
     def should_sample(self, time_s: float) -> bool:
@@ -39,4 +43,7 @@ class FrameSampler:
     def convert(self, frame: av.VideoFrame, time_s: float) -> VideoFrame:
         width, height = analysis_size(frame.width, frame.height, self.max_side)
         rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
-        return VideoFrame(rgb=rgb, time_s=time_s, source_width=frame.width, source_height=frame.height)
+        # libswscale's bilinear filter widens with the reduction, so the thumbnail averages every pixel.
+        thumb_width, thumb_height = analysis_size(frame.width, frame.height, self.thumbnail_side)
+        thumbnail = frame.to_ndarray(format="rgb24", width=thumb_width, height=thumb_height)
+        return VideoFrame(rgb=rgb, time_s=time_s, source_width=frame.width, source_height=frame.height, thumbnail=thumbnail)

@@ -213,6 +213,15 @@ def test_frame_sampler_converts_to_rgb_at_analysis_size() -> None:
     assert right[2] > 150 and right[0] < 100
 
 
+def test_frame_sampler_adds_a_thumbnail_of_the_same_picture_for_detectors() -> None:
+    sampled = FrameSampler(fps=5.0, max_side=640).convert(video_frame(1280, 720), time_s=0.0)
+
+    assert sampled.thumbnail is not None and sampled.thumbnail.shape == (72, 128, 3) and sampled.thumbnail.dtype == np.uint8
+    # The same picture: the analysis frame shrunk by five matches it to within rounding and chroma filtering.
+    shrunk = sampled.rgb.reshape(72, 5, 128, 5, 3).mean(axis=(1, 3))
+    assert np.abs(sampled.thumbnail[2:-2, 2:-2].astype(float) - shrunk[2:-2, 2:-2]).mean() < 4
+
+
 def test_frame_sampler_leaves_small_frames_at_their_own_size() -> None:
     sampled = FrameSampler(fps=5.0, max_side=640).convert(video_frame(320, 240), time_s=0.0)
     assert sampled.rgb.shape == (240, 320, 3)

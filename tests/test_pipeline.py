@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from media.frames import AudioChunk, VideoFrame
+from media.video import FrameSampler
 from realtime_scoring.engine import EngineConfig, create_session
 from realtime_scoring.events import AnalysisProgress, EmotionSummary, FacePresence, SpeechEnded, SpeechStarted
 from realtime_scoring.pipeline import ScoringEngine, SessionConfig
@@ -72,7 +73,10 @@ async def run(engine: ScoringEngine, chunks: list[AudioChunk], frames: list[Vide
 
 
 def frames_of(rgb: np.ndarray, seconds: float, fps: float = 5.0) -> list[VideoFrame]:
-    return [VideoFrame(rgb, i / fps, rgb.shape[1], rgb.shape[0]) for i in range(int(seconds * fps))]
+    """`rgb` as the ingest samples it from a decoder (with its thumbnail), `fps` times a second."""
+    decoded = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    sampler = FrameSampler(fps, max_side=640)
+    return [sampler.convert(decoded, i / fps) for i in range(int(seconds * fps))]
 
 
 async def test_a_file_yields_speech_face_and_emotion_events(model_files, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import av
 import numpy as np
 import pytest
 
+from media.video import FrameSampler
 from realtime_scoring.engine import EngineConfig, create_session
 from realtime_scoring.models.manifest import load_manifest, verified_files
 from realtime_scoring.models.prepare import prepare_all
@@ -100,6 +101,24 @@ def test_face_box_maps_back_to_frame_pixels_through_the_letterbox(detector: Face
     (same,) = detector.detect(square)
     np.testing.assert_allclose(face.box, shifted(same.box, 0, -80), atol=1e-3)
     np.testing.assert_allclose(face.keypoints, np.array(same.keypoints) - [0, 80], atol=1e-3)
+
+
+def test_a_thumbnail_from_the_decoder_finds_the_face_the_full_frame_does(
+    detector: FaceDetector, classifier: EmotionClassifier, astronaut: np.ndarray
+) -> None:
+    landscape = np.zeros((480, 640, 3), dtype=np.uint8)
+    landscape[:, 64:576] = astronaut[16:496]
+    decoded = av.VideoFrame.from_ndarray(landscape, format="rgb24").reformat(format="yuv420p")  # as a decoder gives it
+    sampled = FrameSampler(fps=5.0, max_side=640).convert(decoded, time_s=0.0)
+    assert sampled.thumbnail is not None
+    (full,) = detector.detect(sampled.rgb)
+    (small,) = detector.detect(sampled.thumbnail)
+    mapped = small.scaled(sampled.rgb.shape[1] / sampled.thumbnail.shape[1])
+    assert iou(mapped.box, full.box) > 0.9, (mapped.box, full.box)
+    assert np.abs(np.array(mapped.keypoints) - np.array(full.keypoints)).max() < 10
+    (from_full,), (from_small,) = classifier.classify(sampled.rgb, [full]), classifier.classify(sampled.rgb, [mapped])
+    assert from_small.dominant == from_full.dominant == "happy"
+    assert max(abs(from_small.probabilities[k] - from_full.probabilities[k]) for k in LABELS) < 0.1
 
 
 def test_portrait_frame_is_padded_left_and_right(detector: FaceDetector, astronaut: np.ndarray) -> None:
@@ -212,3 +231,14 @@ def test_weighted_nms_averages_overlapping_boxes_by_score_and_keeps_separate_one
     np.testing.assert_allclose(points, np.full((6, 2), 0.6))
     assert other_score == 0.7
     np.testing.assert_allclose(other_box, boxes[2])
+
+
+@pytest.mark.parametrize("border", ["zero", "edge"])
+def test_a_region_at_scale_one_is_the_pixels_themselves_with_the_border_outside(border: str) -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (96, 128, 3)).astype(np.uint8)
+    letterboxed = resample(image, (-4, -16, 124, 112), (128, 128), border=border)  # type: ignore[arg-type]
+    expected = np.pad(image, ((16, 16), (4, 0), (0, 0)), mode="constant" if border == "zero" else "edge")[:, :128]
+    np.testing.assert_array_equal(letterboxed, expected.astype(np.float32))
+    # Half a pixel off, the filter blends neighbours: no longer a copy.
+    assert not np.array_equal(resample(image, (0.5, 0, 32.5, 32), (32, 32)), image[:32, :32].astype(np.float32))

@@ -32,6 +32,14 @@ class Face:
     score: float
     keypoints: tuple[tuple[float, float], ...]  # (x, y) in KEYPOINTS order
 
+    def scaled(self, factor: float) -> Face:
+        """The same face in pixels of an image `factor` times the size (from a thumbnail to its full frame)."""
+        return Face(
+            box=(self.box[0] * factor, self.box[1] * factor, self.box[2] * factor, self.box[3] * factor),
+            score=self.score,
+            keypoints=tuple((x * factor, y * factor) for x, y in self.keypoints),
+        )
+
 
 def ssd_anchors() -> np.ndarray:
     """Anchor centres [896, 2] as (x, y) in [0, 1]; every anchor is 1x1 (fixed_anchor_size)."""

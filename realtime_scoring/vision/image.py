@@ -43,9 +43,22 @@ def resample(image: np.ndarray, region: Region, size: tuple[int, int], border: B
     x0, y0, x1, y1 = (float(v) for v in region)
     if not (x1 > x0 and y1 > y0):
         raise ValueError(f"empty region {region}")
+    whole_pixels = x0.is_integer() and y0.is_integer() and (x1 - x0, y1 - y0) == size
+    if whole_pixels and x0 < width and y0 < height and x1 > 0 and y1 > 0:
+        return _shifted(image, int(x0), int(y0), size, border)
     rows, row_weights = _taps(height, y0, y1, size[1], border)
     cols, col_weights = _taps(width, x0, x1, size[0], border)
     # Separable: rows first, then columns of the already shortened image. Each output pixel gathers
     # only the few source pixels under its filter instead of a dense matrix row of the whole frame.
     tall = np.einsum("ok,ok...->o...", row_weights, image[rows].astype(np.float32))
     return np.einsum("pk,opk...->op...", col_weights, tall[:, cols])
+
+
+def _shifted(image: np.ndarray, x0: int, y0: int, size: tuple[int, int], border: Border) -> np.ndarray:
+    """At scale 1 and whole-pixel offsets the filter picks each pixel alone: copy the region, padding outside it."""
+    height, width = image.shape[:2]
+    top, left = max(0, -y0), max(0, -x0)
+    bottom, right = max(0, y0 + size[1] - height), max(0, x0 + size[0] - width)
+    inner = image[max(0, y0) : y0 + size[1], max(0, x0) : x0 + size[0]].astype(np.float32)
+    padding = ((top, bottom), (left, right)) + ((0, 0),) * (image.ndim - 2)
+    return np.pad(inner, padding, mode="constant" if border == "zero" else "edge")

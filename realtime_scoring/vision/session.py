@@ -64,12 +64,16 @@ class SessionVision:
             self._window_start = frame.time_s
         while frame.time_s >= self._window_start + self.config.summary_s:
             self._close_window(self._window_start + self.config.summary_s)
-        faces = await self._faces.submit(frame.rgb)
+        # The detector sees 128x128 whatever it is given: the thumbnail, when there is one, spares it the shrinking.
+        image = frame.thumbnail if frame.thumbnail is not None else frame.rgb
+        faces = await self._faces.submit(image)
         self._frames += 1
         self._with_face += bool(faces)
         self._max_faces = max(self._max_faces, len(faces))
         if faces and self._emotion is not None:
-            scores = await self._emotion.submit((frame.rgb, largest(faces)))
+            # The emotion model looks closely at one face: crop it from the full-size frame.
+            face = largest(faces).scaled(frame.rgb.shape[1] / image.shape[1])
+            scores = await self._emotion.submit((frame.rgb, face))
             vector = np.array([scores.probabilities[label] for label in LABELS])
             self._emotion_sum = vector if self._emotion_sum is None else self._emotion_sum + vector
             self._emotion_frames += 1
