@@ -7,7 +7,9 @@ import heapq
 import itertools
 import logging
 import math
+import os
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -70,13 +72,21 @@ class TranscriptionService:
     `workers` threads sharing the model.
     """
 
-    def __init__(self, transcriber: Transcriber, *, workers: int = 1, max_batch: int = 8, max_partial_batch: int = 4) -> None:
+    def __init__(
+        self,
+        transcriber: Transcriber,
+        *,
+        workers: int = 1,
+        max_batch: int = 8,
+        max_partial_batch: int = 4,
+        partial_lane: bool | None = None,
+    ) -> None:
         self._transcriber = transcriber
         # On a CPU, two single-threaded decodes side by side get through 40% more
         # audio than one decode on two threads (small matrices scale poorly).
         self._workers = workers
-        self._partials_running = 0
-        self._running = 0  # batches on the workers now
+        self._running = 0  # batches of finals (and partials, without a lane of their own) on the workers now
+        self._partial_running = False
         self._max_batch = max_batch
         # A running decode cannot be interrupted, so partial batches stay small:
         # that bounds how long a final can wait behind one.
@@ -86,6 +96,15 @@ class TranscriptionService:
         self._seq = itertools.count()
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="transcribe")
+        # With several workers, partials get a thread of their own at a lower OS priority, so they use what CPU
+        # the finals, the media and the event loop leave: a busy node shows captions less often, never finals later.
+        if partial_lane is None:
+            partial_lane = workers > 1
+        self._partial_executor = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcribe-partial", initializer=_lower_thread_priority)
+            if partial_lane
+            else None
+        )
         self._worker: asyncio.Task[None] | None = None
         self.stats = TranscriptionStats()
 
@@ -120,45 +139,52 @@ class TranscriptionService:
         self._wakeup.set()
 
     async def _work(self) -> None:
-        free = asyncio.Semaphore(self._workers)
         running: set[asyncio.Task[None]] = set()
         try:
             while True:
-                await free.acquire()
-                # With several workers, partials may use only one of them at a time,
-                # so a final never has to wait for partials to finish.
-                while not self._heap or (self._partials_running and self._heap[0].priority == PARTIAL):
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
-                batch = self._next_batch(self._workers - self._running)
-                if not batch:
-                    free.release()
-                    continue
-                partial = batch[0].priority == PARTIAL
-                self._partials_running += partial and self._workers > 1
-                self._running += 1
-                task = asyncio.create_task(self._run(batch))
-                running.add(task)
-                task.add_done_callback(lambda t, p=partial: self._finished(t, p, running, free))
+                self._wakeup.clear()
+                self._start_ready(running)
+                await self._wakeup.wait()
         finally:
             for task in running:
                 task.cancel()
 
-    def _finished(self, task: asyncio.Task[None], partial: bool, running: set[asyncio.Task[None]], free: asyncio.Semaphore) -> None:
-        running.discard(task)
-        if partial and self._partials_running:
-            self._partials_running -= 1
-        self._running -= 1
-        free.release()
-        self._wakeup.set()
+    def _start_ready(self, running: set[asyncio.Task[None]]) -> None:
+        """Start what can run now: finals on idle workers, then one batch of partials at a time."""
+        while self._running < self._workers and (batch := self._next_batch(self._workers - self._running)):
+            self._start(batch, self._executor, running)
+        if self._partial_running:
+            return
+        if self._partial_executor is not None:
+            if batch := self._next_batch(partial=True):
+                self._start(batch, self._partial_executor, running)
+        elif self._running < self._workers and (batch := self._next_batch(partial=True)):
+            self._start(batch, self._executor, running)
 
-    async def _run(self, batch: list[_Job]) -> None:
+    def _start(self, batch: list[_Job], executor: ThreadPoolExecutor, running: set[asyncio.Task[None]]) -> None:
+        partial = batch[0].priority == PARTIAL
+        own_lane = partial and executor is self._partial_executor
+        self._partial_running = self._partial_running or partial
+        self._running += not own_lane
+        task = asyncio.create_task(self._run(batch, executor))
+        running.add(task)
+
+        def finished(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            if partial:
+                self._partial_running = False
+            self._running -= not own_lane
+            self._wakeup.set()
+
+        task.add_done_callback(finished)
+
+    async def _run(self, batch: list[_Job], executor: ThreadPoolExecutor) -> None:
         started = time.perf_counter()
         for job in batch:
             self.stats.max_queue_wait_s = max(self.stats.max_queue_wait_s, started - job.queued_at)
         try:
             results = await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._transcriber.transcribe_batch, [j.samples for j in batch], batch[0].language
+                executor, self._transcriber.transcribe_batch, [j.samples for j in batch], batch[0].language
             )
         except Exception as exc:  # noqa: BLE001 - the sessions get the error, others go on
             for job in batch:
@@ -178,34 +204,27 @@ class TranscriptionService:
             if not job.future.done():
                 job.future.set_result(result)
 
-    def _next_batch(self, idle_workers: int = 1) -> list[_Job]:
-        """The most urgent job, with every queued job of the same kind and language (up to max_batch); finals and
-        early finals are one kind.
+    def _next_batch(self, idle_workers: int = 1, *, partial: bool = False) -> list[_Job]:
+        """The most urgent queued job of its kind (finals and early finals are one kind, partials the other), with
+        every queued job of the same kind and language (up to max_batch); empty when none is queued.
 
         Decoding several utterances together streams the decoder's weights once
         per step for all of them, which is what makes it cheaper even on a CPU. But a burst of finals (every
         candidate pausing at once) is shared out over the `idle_workers`, so the last of them does not wait
         for all the others' encodings on one thread while another thread idles.
         """
-        first = heapq.heappop(self._heap)
-        while first.future.done():
-            if not self._heap:
-                return []
-            first = heapq.heappop(self._heap)
-        partial = first.priority == PARTIAL
-        alike = [j for j in self._heap if not j.future.done() and (j.priority == PARTIAL) == partial and j.language == first.language]
+        self._heap = [j for j in self._heap if not j.future.done()]
+        heapq.heapify(self._heap)
+        kind = sorted(j for j in self._heap if (j.priority == PARTIAL) == partial)
+        if not kind:
+            return []
+        first = kind[0]
+        alike = [j for j in kind[1:] if j.language == first.language]
         limit = self._max_partial_batch if partial else min(self._max_batch, math.ceil((1 + len(alike)) / max(1, idle_workers)))
-        batch, rest = [first], []
-        while self._heap:
-            job = heapq.heappop(self._heap)
-            if job.future.done():
-                continue
-            if len(batch) < limit and (job.priority == PARTIAL) == partial and job.language == first.language:
-                batch.append(job)
-            else:
-                rest.append(job)
-        for job in rest:
-            heapq.heappush(self._heap, job)
+        batch = [first, *alike[: limit - 1]]
+        chosen = {id(j) for j in batch}
+        self._heap = [j for j in self._heap if id(j) not in chosen]
+        heapq.heapify(self._heap)
         for job in batch:
             job.started = True
             if self._newest.get((job.key, job.priority)) is job:
@@ -220,6 +239,20 @@ class TranscriptionService:
             if not job.future.done():
                 job.future.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._partial_executor is not None:
+            self._partial_executor.shutdown(wait=False, cancel_futures=True)
+
+
+# Nice value of the partials' thread: under contention Linux gives it about a tenth of a normal thread's share.
+PARTIAL_NICENESS = 10
+
+
+def _lower_thread_priority() -> None:
+    """Run the calling thread at PARTIAL_NICENESS (Linux schedules threads apart; elsewhere, or if refused, as is)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PARTIAL_NICENESS)
+    except (AttributeError, OSError) as exc:
+        logger.info("partial transcriptions keep normal priority: %s", exc)
 
 
 _CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
+import threading
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from realtime_scoring.pipeline import ScoringEngine, SessionConfig
 from realtime_scoring.transcription import (
     EARLY,
     PARTIAL,
+    PARTIAL_NICENESS,
     SessionTranscription,
     TranscriptionConfig,
     TranscriptionService,
@@ -191,6 +194,39 @@ async def test_a_burst_of_finals_is_shared_out_over_the_idle_workers(transcriber
         finally:
             await service.close()
         assert sorted(sizes) == expected and all(r.text for r in results), (workers, sizes)
+
+
+async def test_partials_run_on_their_own_lower_priority_thread_beside_two_finals(transcriber, answer) -> None:  # type: ignore[no-untyped-def]
+    calls: list[tuple[int, int, int]] = []  # (clip count, thread niceness, decodes running at the time)
+    running = 0
+    lock = threading.Lock()
+
+    class Recording:
+        def transcribe_batch(self, clips, language=None, prompt=None):  # type: ignore[no-untyped-def]
+            nonlocal running
+            with lock:
+                running += 1
+                calls.append((len(clips[0]), os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), running))
+            try:
+                return transcriber.transcribe_batch(clips, language, prompt)
+            finally:
+                with lock:
+                    running -= 1
+
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    service = TranscriptionService(Recording(), workers=2)
+    partial_clip, final_clip = answer[: 16000 * 3], answer[: 16000 * 2]
+    try:
+        partial = service.submit(partial_clip, "en", PARTIAL, key="a")
+        await asyncio.sleep(0.05)  # the partial is decoding
+        finals = [service.submit(final_clip, "en", 0, key=k) for k in ("b", "c")]
+        await asyncio.gather(partial.future, *(f.future for f in finals))
+    finally:
+        await service.close()
+    by_kind = {length: (nice, together) for length, nice, together in calls}
+    assert by_kind[len(partial_clip)][0] == base + PARTIAL_NICENESS
+    assert by_kind[len(final_clip)][0] == base
+    assert len(calls) == 3 and max(together for _, _, together in calls) == 3, calls  # two finals beside the partial
 
 
 def test_local_agreement_counts_shared_leading_words_and_characters() -> None:
