@@ -97,20 +97,38 @@ class MicroBatcher(Generic[Req, Res]):
             if not live:
                 continue
             started = time.perf_counter()
+            outcomes: Sequence[Res | Exception]
             try:
-                results = await loop.run_in_executor(self._executor, self._run_batch, [r for r, _, _ in live])
+                outcomes = await loop.run_in_executor(self._executor, self._run_batch, [r for r, _, _ in live])
             except Exception as exc:  # noqa: BLE001 - the callers get the error, the worker lives on
                 self.stats.errors += 1
-                logger.exception("batch of %d for %s failed", len(live), self.name)
-                for _, future, _ in live:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
+                if len(live) == 1:
+                    logger.exception("a request to %s failed", self.name)
+                    outcomes = [exc]
+                else:
+                    # One bad request (a corrupt frame) must not fail the other sessions batched with it.
+                    logger.warning("batch of %d for %s failed (%s); running its requests one by one", len(live), self.name, exc)
+                    outcomes = await loop.run_in_executor(self._executor, self._run_alone, [r for r, _, _ in live])
             finished = time.perf_counter()
             self._record(live, started, finished)
-            for (_, future, _), result in zip(live, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+            for (_, future, _), outcome in zip(live, outcomes, strict=True):
+                if future.done():
+                    continue
+                if isinstance(outcome, Exception):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+
+    def _run_alone(self, requests: list[Req]) -> list[Res | Exception]:
+        outcomes: list[Res | Exception] = []
+        for request in requests:
+            try:
+                (result,) = self._run_batch([request])
+                outcomes.append(result)
+            except Exception as exc:  # noqa: BLE001 - this request's caller gets it
+                logger.exception("a request to %s failed", self.name)
+                outcomes.append(exc)
+        return outcomes
 
     def _record(self, batch: list[tuple[Req, asyncio.Future[Res], float]], started: float, finished: float) -> None:
         s = self.stats

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from media.video import FrameSampler
+from realtime_scoring.batching import MicroBatcher
 from realtime_scoring.engine import EngineConfig, create_session
 from realtime_scoring.models.manifest import load_manifest, verified_files
 from realtime_scoring.models.prepare import prepare_all
@@ -242,3 +244,17 @@ def test_a_region_at_scale_one_is_the_pixels_themselves_with_the_border_outside(
     np.testing.assert_array_equal(letterboxed, expected.astype(np.float32))
     # Half a pixel off, the filter blends neighbours: no longer a copy.
     assert not np.array_equal(resample(image, (0.5, 0, 32.5, 32), (32, 32)), image[:32, :32].astype(np.float32))
+
+
+async def test_a_corrupt_frame_batched_with_other_sessions_frames_fails_alone(detector: FaceDetector, astronaut: np.ndarray) -> None:
+    batcher = MicroBatcher("faces", detector.detect_batch, max_wait_s=0.05)  # long enough to gather all three
+    corrupt = np.zeros((10, 10), dtype=np.float64)
+    try:
+        results = await asyncio.gather(
+            batcher.submit(astronaut), batcher.submit(corrupt), batcher.submit(astronaut), return_exceptions=True
+        )
+    finally:
+        await batcher.close()
+    assert batcher.stats.batches == 1 and batcher.stats.max_batch == 3
+    assert isinstance(results[1], ValueError)
+    assert len(results[0]) == 1 and len(results[2]) == 1  # the others' faces were found
