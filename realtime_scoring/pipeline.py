@@ -196,8 +196,12 @@ class SessionPipeline:
             self._emit(AnalysisProgress(round(settled, 3)))
 
     async def process_frame(self, frame: VideoFrame) -> None:
-        if self.vision is not None:
-            await self.vision.process(frame)
+        await self.process_frames((frame,))
+
+    async def process_frames(self, frames: Sequence[VideoFrame]) -> None:
+        """Consecutive sampled frames, analysed together (see `SessionVision.process_many`)."""
+        if self.vision is not None and frames:
+            await self.vision.process_many(frames)
 
     async def finish(self, end_s: float) -> None:
         """End of media: close an open utterance and wait for its final transcript; close the last second."""

@@ -69,6 +69,8 @@ def recording_path(settings: Settings, interview_id: str, session: MediaSession)
 STALE_MEDIA_S = 3.0
 # At most this many queued audio chunks (32 ms each) go through the analysis together.
 AUDIO_GROUP_CHUNKS = 32
+# And at most this many sampled video frames (a second's worth at the default 5 a second).
+VIDEO_GROUP_FRAMES = 5
 # How long a closing session waits for its consumer to finish what it already received.
 CONSUMER_DRAIN_S = 15.0
 
@@ -89,10 +91,11 @@ def scoring_consumer(engine: ScoringEngine, transcription: TranscriptionConfig =
 
         failures = {"audio": 0, "video": 0}
 
-        def failed(kind: str) -> None:
+        def failed(kind: str, count: int = 1) -> None:
             # One bad chunk or frame (or a model error) must not end the session's analysis.
-            failures[kind] += 1
-            if failures[kind] == 1 or failures[kind] % 100 == 0:
+            before = failures[kind]
+            failures[kind] += count
+            if before == 0 or before // 100 != failures[kind] // 100:
                 logger.exception("interview %s: %s analysis failed (%d so far)", context.interview_id, kind, failures[kind])
 
         async def audio() -> None:
@@ -109,7 +112,9 @@ def scoring_consumer(engine: ScoringEngine, transcription: TranscriptionConfig =
         async def video() -> None:
             while (frame := await ingest.video.get()) is not None:
                 try:
-                    await pipeline.process_frame(frame)
+                    await pipeline.process_frames([frame, *ingest.video.get_ready(VIDEO_GROUP_FRAMES - 1)])
+                except ExceptionGroup as errors:  # the group's other frames were analysed
+                    failed("video", len(errors.exceptions))
                 except Exception:  # noqa: BLE001
                     failed("video")
 

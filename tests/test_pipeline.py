@@ -133,3 +133,20 @@ async def test_a_malformed_frame_is_skipped_and_analysis_goes_on(model_files, tm
     presence = [e for e in events if isinstance(e, FacePresence)]
     assert presence and presence[0].frames_with_face == 4
     assert any(isinstance(e, SpeechEnded) for e in events)
+
+
+async def test_frames_analysed_as_one_group_give_the_same_summaries_as_one_by_one(model_files) -> None:
+    frames = frames_of(astronaut_frame(), 3)
+    one_by_one = await run(engine_without_transcription(model_files), [], frames)
+    engine = engine_without_transcription(model_files)
+    grouped: list = []
+    pipeline = engine.new_session(grouped.append, SessionConfig())
+    try:
+        for start in range(0, len(frames), 4):
+            await pipeline.process_frames(frames[start : start + 4])
+        await pipeline.finish(max(f.time_s for f in frames))
+    finally:
+        await pipeline.close()
+        await engine.close()
+    assert engine.face_batcher is not None and engine.face_batcher.stats.max_batch == 4  # a group shares one batch
+    assert grouped == one_by_one and any(isinstance(e, EmotionSummary) for e in grouped)
