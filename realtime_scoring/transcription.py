@@ -68,8 +68,9 @@ class TranscriptionService:
 
     Every session's finals go first, then early finals, then partials; a session's
     queued partial (or early final) is replaced by its newer one rather than run
-    stale; whatever is waiting of the same kind runs as one batch, on one of
-    `workers` threads sharing the model.
+    stale; whatever is waiting of the same kind runs as one batch, finals on one of
+    `workers` threads sharing the model, partials one batch at a time (on a lower-priority
+    thread of their own when there are several workers).
     """
 
     def __init__(
