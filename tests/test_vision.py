@@ -11,6 +11,7 @@ import av
 import numpy as np
 import pytest
 
+from media.frames import VideoFrame
 from media.video import FrameSampler
 from realtime_scoring.batching import MicroBatcher
 from realtime_scoring.engine import EngineConfig, create_session
@@ -19,6 +20,7 @@ from realtime_scoring.models.prepare import prepare_all
 from realtime_scoring.vision.emotion import LABELS, EmotionClassifier
 from realtime_scoring.vision.faces import Face, FaceDetector, ssd_anchors, weighted_nms
 from realtime_scoring.vision.image import resample
+from realtime_scoring.vision.session import SessionVision
 
 MODEL_DIR = Path(os.environ.get("INTERVIEW_MODEL_DIR", Path(__file__).resolve().parent.parent / "data" / "models"))
 # The astronaut's face in skimage's 512x512 photo, found by eye: eyebrows to chin, ear to ear.
@@ -258,3 +260,16 @@ async def test_a_corrupt_frame_batched_with_other_sessions_frames_fails_alone(de
     assert batcher.stats.batches == 1 and batcher.stats.max_batch == 3
     assert isinstance(results[1], ValueError)
     assert len(results[0]) == 1 and len(results[2]) == 1  # the others' faces were found
+
+
+async def test_frames_waiting_when_the_detector_closes_end_the_analysis_instead_of_counting_as_failures(
+    detector: FaceDetector, astronaut: np.ndarray
+) -> None:
+    batcher = MicroBatcher("faces", detector.detect_batch, max_wait_s=5.0)  # the frames stay queued
+    vision = SessionVision(batcher, None, lambda event: None)
+    frames = [VideoFrame(astronaut, i / 5, 512, 512) for i in range(3)]
+    task = asyncio.create_task(vision.process_many(frames))
+    await asyncio.sleep(0.05)
+    await batcher.close()  # as the engine does at shutdown
+    with pytest.raises(asyncio.CancelledError):
+        await task

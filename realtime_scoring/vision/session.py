@@ -36,6 +36,14 @@ class VisionConfig:
     emotion_smoothing: float = 0.5
 
 
+def _failures(outcomes: Sequence[object]) -> list[Exception]:
+    """The errors among gathered outcomes; a cancellation (the engine closing) is raised, not collected."""
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+            raise outcome
+    return [o for o in outcomes if isinstance(o, Exception)]
+
+
 def largest(faces: Sequence[Face]) -> Face:
     return max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
 
@@ -73,7 +81,7 @@ class SessionVision:
         # The detector sees 128x128 whatever it is given: the thumbnail, when there is one, spares it the shrinking.
         images = [frame.thumbnail if frame.thumbnail is not None else frame.rgb for frame in frames]
         found = await asyncio.gather(*(self._faces.submit(image) for image in images), return_exceptions=True)
-        errors = [r for r in found if isinstance(r, BaseException)]
+        errors = _failures(found)
         emotions: dict[int, EmotionScores | BaseException] = {}
         if self._emotion is not None:
             # The emotion model looks closely at one face: crop it from the full-size frame.
@@ -84,7 +92,7 @@ class SessionVision:
             ]
             scores = await asyncio.gather(*(self._emotion.submit(request) for _, request in wanted), return_exceptions=True)
             emotions = {i: score for (i, _), score in zip(wanted, scores)}
-            errors += [e for e in scores if isinstance(e, BaseException)]
+            errors += _failures(scores)
         for i, (frame, faces) in enumerate(zip(frames, found)):
             self._advance(frame.time_s)  # a failed frame's time passes too
             if not isinstance(faces, BaseException):
