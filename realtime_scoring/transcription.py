@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import logging
 import math
@@ -92,7 +91,7 @@ class TranscriptionService:
         # A running decode cannot be interrupted, so partial batches stay small:
         # that bounds how long a final can wait behind one.
         self._max_partial_batch = max_partial_batch
-        self._heap: list[_Job] = []
+        self._queued: list[_Job] = []  # each batch takes the most urgent (jobs sort by priority, deadline)
         self._newest: dict[tuple[object, int], _Job] = {}  # (key, priority) -> the queued job a newer one replaces
         self._seq = itertools.count()
         self._wakeup = asyncio.Event()
@@ -125,7 +124,7 @@ class TranscriptionService:
                 previous.future.set_result(None)
                 self.stats.partials_superseded += 1
             self._newest[(key, priority)] = job
-        heapq.heappush(self._heap, job)
+        self._queued.append(job)
         self._wakeup.set()
         return job
 
@@ -136,7 +135,6 @@ class TranscriptionService:
         if self._newest.get((job.key, job.priority)) is job:
             del self._newest[(job.key, job.priority)]
         job.priority = FINAL
-        heapq.heapify(self._heap)
         self._wakeup.set()
 
     async def _work(self) -> None:
@@ -214,9 +212,8 @@ class TranscriptionService:
         candidate pausing at once) is shared out over the `idle_workers`, so the last of them does not wait
         for all the others' encodings on one thread while another thread idles.
         """
-        self._heap = [j for j in self._heap if not j.future.done()]
-        heapq.heapify(self._heap)
-        kind = sorted(j for j in self._heap if (j.priority == PARTIAL) == partial)
+        self._queued = [j for j in self._queued if not j.future.done()]
+        kind = sorted(j for j in self._queued if (j.priority == PARTIAL) == partial)
         if not kind:
             return []
         first = kind[0]
@@ -224,8 +221,7 @@ class TranscriptionService:
         limit = self._max_partial_batch if partial else min(self._max_batch, math.ceil((1 + len(alike)) / max(1, idle_workers)))
         batch = [first, *alike[: limit - 1]]
         chosen = {id(j) for j in batch}
-        self._heap = [j for j in self._heap if id(j) not in chosen]
-        heapq.heapify(self._heap)
+        self._queued = [j for j in self._queued if id(j) not in chosen]
         for job in batch:
             job.started = True
             if self._newest.get((job.key, job.priority)) is job:
@@ -236,7 +232,7 @@ class TranscriptionService:
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
-        for job in self._heap:
+        for job in self._queued:
             if not job.future.done():
                 job.future.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
