@@ -39,34 +39,32 @@ def transcriber() -> WhisperTranscriber:
     )
 
 
+# sox effects that cut espeak's own leading and trailing silence, so the gaps around a clip are the test's own.
+TRIM_SILENCE = ["silence", "1", "0.02", "1%", "reverse", "silence", "1", "0.02", "1%", "reverse"]
+
+
+def spoken(tmp_path_factory: pytest.TempPathFactory, text: str, effects: list[str] | None = None) -> np.ndarray:
+    """`text` read by espeak at 150 words a minute, as 16 kHz mono samples."""
+    directory = tmp_path_factory.mktemp("speech")
+    raw, wav = directory / "raw.wav", directory / "speech.wav"
+    subprocess.run(["espeak-ng", "-s", "150", "-w", str(raw), text], check=True)
+    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav), *(effects or [])], check=True)
+    return read_wav_mono(wav)[0]
+
+
 @pytest.fixture(scope="module")
 def answer(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
-    directory = tmp_path_factory.mktemp("answer")
-    raw, wav = directory / "raw.wav", directory / "answer.wav"
-    text = "I led the migration of our billing system to a new database without any downtime."
-    subprocess.run(["espeak-ng", "-s", "150", "-w", str(raw), text], check=True)
-    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav)], check=True)
-    return read_wav_mono(wav)[0]
+    return spoken(tmp_path_factory, "I led the migration of our billing system to a new database without any downtime.")
 
 
 @pytest.fixture(scope="module")
 def follow_up(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
-    directory = tmp_path_factory.mktemp("follow-up")
-    raw, wav = directory / "raw.wav", directory / "follow-up.wav"
-    subprocess.run(["espeak-ng", "-s", "150", "-w", str(raw), "Then I trained the support team."], check=True)
-    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav)], check=True)
-    return read_wav_mono(wav)[0]
+    return spoken(tmp_path_factory, "Then I trained the support team.")
 
 
 @pytest.fixture(scope="module")
 def short_reply(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
-    """"Yes, I did." with espeak's leading and trailing silence cut off, so the gaps around it are the test's own."""
-    directory = tmp_path_factory.mktemp("short-reply")
-    raw, wav = directory / "raw.wav", directory / "reply.wav"
-    subprocess.run(["espeak-ng", "-s", "150", "-w", str(raw), "Yes, I did."], check=True)
-    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav), "silence", "1", "0.02", "1%", "reverse",
-                    "silence", "1", "0.02", "1%", "reverse"], check=True)
-    return read_wav_mono(wav)[0]
+    return spoken(tmp_path_factory, "Yes, I did.", TRIM_SILENCE)
 
 
 async def speak(session: SessionTranscription, audio: np.ndarray, speech: list[tuple[float, float]], closing_silence_s: float) -> None:
