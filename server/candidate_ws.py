@@ -50,7 +50,11 @@ async def candidate_socket(websocket: WebSocket) -> None:
     live = await services.registry.live_interview(interview)
     outbox = Outbox(OUTBOX_SIZE)
 
+    wechat: dict[str, str | None] = {}
+
     def deliver(message: ServerMessage) -> None:
+        if isinstance(message, Hello):  # every hello, the first and one after a change of mode, with this page's WeChat part
+            message = message.model_copy(update={"interview": message.interview.model_copy(update=wechat)})
         outbox.put(message.model_dump_json())
 
     def fail(code: str, message: str, close: int | None = None) -> None:
@@ -64,7 +68,8 @@ async def candidate_socket(websocket: WebSocket) -> None:
 
     unsubscribe = live.subscribe(deliver)
     try:
-        deliver(await _hello(websocket, live, token))
+        wechat.update(await _wechat_fields(websocket, live, token))
+        deliver(live.hello())
         # A page reloaded during a media interview gets its question back at once; a text interview waits for "ready".
         if live.media_connected and (question := live.current_question()) is not None:
             deliver(question)
@@ -76,13 +81,13 @@ async def candidate_socket(websocket: WebSocket) -> None:
         unsubscribe()
 
 
-async def _hello(websocket: WebSocket, live: LiveInterview, token: str) -> Hello:
-    """The interview's hello, with what only this browser's request tells: its WeChat profile or the offer to share it."""
-    hello = live.hello()
+async def _wechat_fields(websocket: WebSocket, live: LiveInterview, token: str) -> dict[str, str | None]:
+    """What only this browser's request tells the hello: the candidate's WeChat avatar, or the offer to share it."""
     profile = await services_of(websocket).store.wechat_profile(live.id)
-    hello.interview.avatar_url = profile["avatar_url"] if profile else None
-    hello.interview.wechat_login_url = None if profile else wechat_login_offer(websocket, live.interview, token)
-    return hello
+    return {
+        "avatar_url": profile["avatar_url"] if profile else None,
+        "wechat_login_url": None if profile else wechat_login_offer(websocket, live.interview, token),
+    }
 
 
 async def _handle(live: LiveInterview, message: object, deliver: Subscriber) -> None:

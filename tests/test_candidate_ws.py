@@ -116,6 +116,18 @@ async def test_a_video_interview_falls_back_to_text_before_it_starts(live_server
     assert state["interview"]["mode"] == "text"
 
 
+async def test_a_change_of_mode_keeps_the_wechat_avatar_the_candidate_shared(live_server: LiveServer) -> None:
+    interview, token = await live_server.schedule()
+    await live_server.services.store.save_wechat_profile(interview.id, "openid-1", "小李", "https://wx.example/a.png")
+    async with connect(ws_url(live_server, interview.id, token)) as ws:
+        hello = await receive_json(ws)
+        assert hello["interview"]["avatar_url"] == "https://wx.example/a.png"
+        await ws.send(json.dumps({"v": 1, "type": "ready", "mode": "voice"}))
+        again = await receive_json(ws)
+        assert again["type"] == "hello" and again["interview"]["mode"] == "voice"
+        assert again["interview"]["avatar_url"] == "https://wx.example/a.png"
+
+
 async def test_a_reloaded_page_gets_the_question_with_the_time_it_has_been_open(live_server: LiveServer) -> None:
     interview, token = await live_server.schedule(mode="text")
     async with connect(ws_url(live_server, interview.id, token)) as ws:
