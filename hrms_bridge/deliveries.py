@@ -149,6 +149,8 @@ class Deliveries(Protocol):
 
     async def replay(self, tenant: str, delivery_id: str) -> bool: ...
 
+    async def prune(self, before: float, limit: int = 500) -> int: ...
+
 
 class DeliveryStore(SerialConnection):
     """Create with `open(path)` on the interview database; release with `close()`."""
@@ -380,6 +382,20 @@ class DeliveryStore(SerialConnection):
                 (PENDING, time.time(), delivery_id),
             )
         return True
+
+    async def prune(self, before: float, limit: int = 500) -> int:
+        """Remove up to `limit` events created before `before` whose deliveries are all final (delivered or dead), with
+        those deliveries and their attempts; returns how many events went. One not fanned out yet, or with a delivery
+        pending (a replay's included), stays."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM outbox_events WHERE id IN (SELECT e.id FROM outbox_events e WHERE e.created_at < ?"
+                " AND e.seq <= COALESCE((SELECT seq FROM webhook_cursor WHERE name = 'fan_out'), 0)"
+                " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = ?)"
+                " ORDER BY e.seq LIMIT ?)",
+                (before, PENDING, limit),
+            )
+            return cursor.rowcount
 
 
 def _only_events(event_ids: Collection[str] | None) -> tuple[str, tuple[str, ...]]:

@@ -101,6 +101,7 @@ def queue_event(pipe: Pipeline, keys: Keys, event: OutboxEvent) -> None:
         fields["subject"] = event.subject
         pipe.sadd(keys.subject_events(event.tenant, event.subject), event.id)
     pipe.hset(keys.event(event.id), mapping=fields)  # type: ignore[arg-type]
+    pipe.zadd(keys.events_by_time(), {event.id: event.created_at})
     pipe.xadd(keys.webhook_stream(), {"event_id": event.id})
 
 
@@ -368,3 +369,44 @@ class RedisDeliveryStore:
         into the stream again in the same script: the entry it had may have been acknowledged long ago."""
         keys = [self._keys.delivery(delivery_id), *(self._keys.tenant_deliveries(tenant, s) for s in STATUSES), self._keys.webhook_stream()]
         return bool(await self._replay(keys=keys, args=[tenant, time.time(), delivery_id]))
+
+    async def prune(self, before: float, limit: int = 500) -> int:
+        """Remove up to `limit` events created before `before` whose deliveries are all final (delivered or dead), with
+        those deliveries and their attempts; returns how many events went. One not fanned out yet, or with a delivery
+        pending (a replay's included), stays."""
+        index, offset, pruned = self._keys.events_by_time(), 0, 0
+        while pruned < limit:
+            page = [i.decode() for i in await self._redis.zrangebyscore(index, "-inf", f"({before!r}", start=offset, num=limit)]
+            if not page:
+                break
+            for event_id in page[: limit - pruned]:
+                outcome = await self._prune_event(event_id)
+                pruned += outcome == "pruned"
+                offset += outcome == "kept"  # the others left the index: the next page starts as many places earlier
+        return pruned
+
+    async def _prune_event(self, event_id: str) -> str:
+        """"pruned"; "kept" (not finished); or "stale": the event was erased with its candidate, only its place in the
+        index was left."""
+        event_key, by_event = self._keys.event(event_id), self._keys.event_deliveries(event_id)
+
+        async def build(pipe: Pipeline) -> str:
+            tenant, subject, fanned_out = await pipe.hmget(event_key, ["tenant", "subject", "fanned_out"])
+            if tenant is not None and fanned_out is None:
+                return "kept"  # not fanned out yet
+            delivery_ids = sorted(m.decode() for m in await pipe.smembers(by_event))
+            if delivery_ids:
+                await pipe.watch(*(self._keys.delivery(i) for i in delivery_ids))  # a replay meanwhile makes this run again
+                if any([await pipe.hget(self._keys.delivery(i), "status") == PENDING.encode() for i in delivery_ids]):
+                    return "kept"
+            refs = await delivery_refs(pipe, self._keys, delivery_ids)
+            pipe.multi()
+            for ref in refs:
+                queue_delivery_removal(pipe, self._keys, *ref)
+            pipe.delete(event_key, by_event)
+            pipe.zrem(self._keys.events_by_time(), event_id)
+            if tenant is not None and subject is not None:
+                pipe.srem(self._keys.subject_events(tenant.decode(), subject.decode()), event_id)
+            return "stale" if tenant is None else "pruned"
+
+        return await watched_transaction(self._redis, [event_key, by_event], build)

@@ -25,6 +25,7 @@ from hrms_bridge.deliveries import Deliveries, DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
 from hrms_bridge.redis_deliveries import RedisDeliveryStore
+from hrms_bridge.retention import prune_webhook_history_forever
 from hrms_bridge.stream import RedisStreamWebhookDispatcher, StreamWebhookDispatcher, WebhookStream
 from server import api, candidate_result, candidate_ws, hr_pages, hr_sessions, hr_ws, nodes_api, pages, recordings_api, wechat_oauth, whip
 from server.event_bus import EventBus, LocalEventBus
@@ -181,6 +182,9 @@ def create_app(
         )
         await node.start()
         sweeper = asyncio.create_task(sweep_erased_recordings(settings, store), name="recordings-sweep") if redis_client else None
+        pruner = asyncio.create_task(
+            prune_webhook_history_forever(deliveries, settings.webhook_retention_days * 86400), name="webhook-history-pruning"
+        )
 
         def on_node_request(message: dict[str, object]) -> None:
             if message.get("type") == "drain":
@@ -210,6 +214,9 @@ def create_app(
             yield
         finally:
             loop_probe.cancel()
+            pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruner  # not mid-transaction when the stores close
             if sweeper is not None:
                 sweeper.cancel()
             await registry.close_all()

@@ -90,6 +90,10 @@ class Keys:
     def event(self, event_id: str) -> str:
         return f"{self.prefix}event:{event_id}"
 
+    def events_by_time(self) -> str:
+        """Every event by creation time, for pruning the webhook history."""
+        return f"{self.prefix}events"
+
     def event_deliveries(self, event_id: str) -> str:
         return f"{self.prefix}event:{event_id}:deliveries"
 

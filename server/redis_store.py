@@ -343,6 +343,7 @@ class RedisInterviewStore:
                 queue_delivery_removal(pipe, self._keys, *ref)
             if event_ids:
                 pipe.delete(*(self._keys.event(e) for e in event_ids), *by_event)
+                pipe.zrem(self._keys.events_by_time(), *event_ids)
             pipe.delete(*subjects)
             pipe.hdel(self._keys.profiles(tenant, "candidates"), candidate_id)
             event = {"candidate_id": candidate_id, "interviews_deleted": interview_ids}

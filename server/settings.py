@@ -135,6 +135,10 @@ class Settings(BaseSettings):
     drain_timeout_s: float = Field(
         1800.0, ge=0, description="On SIGTERM, how long a node waits for its live interviews to finish before it exits"
     )
+    webhook_retention_days: float = Field(
+        30.0, gt=0, description="Webhook events whose deliveries are all final (delivered or dead) are removed, with their "
+        "deliveries and attempts, this long after they were written; pending ones stay"
+    )
     webhook_stream_lease_s: float = Field(
         60.0, gt=0, description="A webhook event held by a node that stops renewing it this long is taken over by another node"
     )

@@ -14,7 +14,8 @@ import pytest
 import redis.asyncio as redis
 from redis.exceptions import OutOfMemoryError
 
-from hrms_bridge.deliveries import Deliveries, DeliveryStore
+from hrms_bridge import retention
+from hrms_bridge.deliveries import DEAD, DELIVERED, PENDING, Deliveries, Delivery, DeliveryStore
 from hrms_bridge.redis_deliveries import RedisDeliveryStore
 from server.invites import InviteSigner, make_invite
 from server.redis_client import Keys
@@ -48,22 +49,30 @@ async def redis_client(redis_server: RedisServer) -> AsyncIterator[redis.Redis]:
 
 
 @pytest.fixture(params=STORE_BACKENDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+async def store_and_deliveries(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Store, Deliveries, redis.Redis | None]]:
+    """An interview store with the delivery store beside it (and the Redis client, for the Redis pair)."""
     if request.param == "sqlite":
-        opened: Store = await InterviewStore.open(tmp_path / "interviews.sqlite3")
+        store: Store = await InterviewStore.open(tmp_path / "interviews.sqlite3")
+        deliveries: Deliveries = await DeliveryStore.open(tmp_path / "interviews.sqlite3")
         try:
-            yield opened
+            yield store, deliveries, None
         finally:
-            await opened.close()
+            await deliveries.close()
+            await store.close()
         return
     server = RedisServer(tmp_path / "redis")
     server.start()
     client = redis.Redis.from_url(server.url)
     try:
-        yield RedisInterviewStore(client, KEYS)
+        yield RedisInterviewStore(client, KEYS), RedisDeliveryStore(client, KEYS), client
     finally:
         await client.aclose()
         server.stop()
+
+
+@pytest.fixture
+def store(store_and_deliveries: tuple[Store, Deliveries, redis.Redis | None]) -> Store:
+    return store_and_deliveries[0]
 
 
 def public_methods(cls: type) -> dict[str, inspect.Signature]:
@@ -197,6 +206,63 @@ async def test_each_change_and_its_event_are_written_together_and_the_event_ente
         await redis_client.config_set("maxmemory", 0)
     assert (await store.get_interview("iv-1")).status == InterviewStatus.IN_PROGRESS  # type: ignore[union-attr]
     assert await redis_client.xlen(KEYS.webhook_stream()) == 2
+
+
+async def test_old_finished_webhook_events_are_pruned_with_their_deliveries_and_pending_ones_stay(
+    store_and_deliveries: tuple[Store, Deliveries, redis.Redis | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, deliveries, client = store_and_deliveries
+    await deliveries.add_endpoint("acme", "https://hr.example/hooks", [], "", None)
+    seen: list[str] = []
+
+    async def fan_out() -> dict[str, Delivery]:
+        """Fan every event out (the Redis store: those in the stream) and return the due deliveries by event type."""
+        if isinstance(deliveries, DeliveryStore):
+            await deliveries.fan_out()
+            due = await deliveries.due(time.time() + 3600)
+        else:
+            assert client is not None
+            seen[:] = [f[b"event_id"].decode() for _, f in await client.xrange(KEYS.webhook_stream())]
+            await deliveries.fan_out(seen)  # type: ignore[call-arg]
+            due = await deliveries.due(time.time() + 3600, event_ids=seen)
+        return {d.event_type: d for d in due}
+
+    async def attempt(delivery: Delivery, outcome: str) -> None:
+        retry_at = time.time() + 60 if outcome == PENDING else None
+        await deliveries.record_attempt(delivery, 200 if outcome == DELIVERED else 500, None, 5.0, outcome=outcome, next_attempt_at=retry_at)
+
+    created = await store.create_interview(SPEC, invite("iv-1"), "iv-1", tenant="acme")
+    await store.update_progress("iv-1", InterviewStatus.IN_PROGRESS, 0, announce=created.model_copy(update={"status": InterviewStatus.IN_PROGRESS}))
+    await store.save_report(created, "1.0", "{}", {"interview_id": "iv-1"})
+    first = await fan_out()
+    scheduled, started, report = first["interview.scheduled"], first["interview.started"], first["report.ready"]
+    await attempt(scheduled, PENDING)  # failed, retried in a minute
+    await attempt(started, DELIVERED)
+    await attempt(report, DEAD)
+    assert await deliveries.replay("acme", report.id)  # a dead letter sent again is pending again
+
+    # One at a time, the oldest first: the pending one is passed over, not counted.
+    assert await deliveries.prune(time.time() + 1, limit=1) == 1
+    assert {d["id"] for d in await deliveries.deliveries("acme")} == {scheduled.id, report.id}
+
+    cut = time.time()
+    await asyncio.sleep(0.01)
+    await store.cancel_interview(created)  # an event not fanned out yet stays too
+    assert await deliveries.prune(time.time() + 1) == 0
+    second = await fan_out()
+    await attempt(second["interview.scheduled"], DELIVERED)
+    await attempt(second["report.ready"], DELIVERED)
+    await attempt(second["interview.cancelled"], DELIVERED)
+    monkeypatch.setattr(retention, "PRUNE_BATCH", 1)  # the periodic pruning goes on batch after batch
+    assert await retention.prune_webhook_history(deliveries, 30 * 86400, now=cut + 30 * 86400) == 2, "the cancellation is newer"
+    assert [d["event_type"] for d in await deliveries.deliveries("acme")] == ["interview.cancelled"]
+    assert await deliveries.prune(cut) == 0
+    if client is not None:
+        gone = {scheduled.event_id, started.event_id, report.event_id, scheduled.id, started.id, report.id}
+        left = {k.decode() for k in await client.keys(KEYS.prefix + "*")}
+        assert not [k for k in left if any(g in k for g in gone)], left
+        assert len(await client.zrange(KEYS.events_by_time(), 0, -1)) == 1
+        assert len(await client.smembers(KEYS.subject_events("acme", "iv-1"))) == 1
 
 
 async def test_writes_racing_a_deletion_leave_nothing_behind(redis_server: RedisServer, redis_client: redis.Redis) -> None:
