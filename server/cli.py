@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sqlite3
 import time
 from pathlib import Path
 
+import redis.asyncio as redis
 import uvicorn
 from pydantic import ValidationError
 from redis.exceptions import RedisError
@@ -21,7 +23,8 @@ from server.logs import configure_logging
 from server.invites import InviteSigner, make_invite
 from server.schemas import demo_spec
 from server.settings import Settings
-from server.redis_client import open_redis
+from server.redis_client import Keys, open_redis
+from server.store_migration import MigrationCounts, migrate_sqlite_to_redis, unmigrated_interviews
 from server.stores import open_store
 
 DEMO_ID = "demo"
@@ -41,6 +44,8 @@ async def demo_invite_url(settings: Settings) -> str:
             await client.aclose()
         raise SystemExit(f"error: the interview store is in Redis (INTERVIEW_REDIS_URL), which does not answer: {exc}") from exc
     try:
+        if client is not None and settings.store_backend == "redis":
+            await refuse_sqlite_left_behind(settings, client)
         expires_at = int(time.time() + settings.invite_ttl_hours * 3600)
         invite = make_invite(InviteSigner(settings.signing_key()), settings.base_url, DEMO_ID, expires_at)
         # A fresh demo on every start: what an earlier run recorded for it goes.
@@ -54,6 +59,20 @@ async def demo_invite_url(settings: Settings) -> str:
         if client is not None:
             await client.aclose()
     return invite.invite_url
+
+
+async def refuse_sqlite_left_behind(settings: Settings, client: redis.Redis) -> None:
+    """A node that ran on SQLite and now has INTERVIEW_REDIS_URL would, by default, start on an empty Redis store and
+    leave its interviews, reports and webhook endpoints unseen: refuse, unless the operator chose Redis explicitly."""
+    left = await unmigrated_interviews(settings.database_path, client, Keys(settings.redis_prefix), skip={DEMO_ID})
+    if not left:
+        return
+    what = (f"{settings.database_path} holds {left} interview(s) that are not in Redis, and with INTERVIEW_REDIS_URL set "
+            "the store is Redis")
+    if settings.store == "auto":
+        raise SystemExit(f"error: {what}. Copy them with `interview-server store migrate`, keep SQLite with "
+                         "INTERVIEW_STORE=sqlite, or set INTERVIEW_STORE=redis to start without them.")
+    logging.getLogger(__name__).warning("%s: INTERVIEW_STORE=redis starts without them (`interview-server store migrate` copies them)", what)
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -169,6 +188,30 @@ def replay_command(args: argparse.Namespace) -> None:
     print(f"report written to {args.out} in {time.perf_counter() - started:.1f} s")
 
 
+def store_migrate(args: argparse.Namespace) -> None:
+    settings = Settings()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    if not settings.redis_url:
+        raise SystemExit("error: set INTERVIEW_REDIS_URL (and INTERVIEW_REDIS_PREFIX, if the cluster uses one) to the cluster's Redis")
+    database = args.source or settings.database_path
+    if not database.is_file():
+        raise SystemExit(f"error: no SQLite store at {database} (INTERVIEW_DATA_DIR, or --from FILE)")
+
+    async def run() -> MigrationCounts:
+        client = open_redis(settings)
+        try:
+            await client.ping()
+            return await migrate_sqlite_to_redis(database, client, Keys(settings.redis_prefix), skip={DEMO_ID})
+        finally:
+            await client.aclose()
+
+    try:
+        counts = asyncio.run(run())
+    except (OSError, sqlite3.Error, RedisError) as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    print(f"copied {database} into Redis (prefix {settings.redis_prefix!r}): {counts.summary()}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="interview-server", description="Real-time AI video-interview server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -198,6 +241,13 @@ def main(argv: list[str] | None = None) -> None:
     replay_parser.add_argument("--out", type=Path, required=True, help="where to write report.json")
     replay_parser.add_argument("--model-dir", type=Path, help="model directory (INTERVIEW_MODEL_DIR)")
     replay_parser.set_defaults(handler=replay_command)
+    store_parser = commands.add_parser("store", help="the interview store")
+    store_commands = store_parser.add_subparsers(dest="store_command", required=True)
+    migrate_parser = store_commands.add_parser(
+        "migrate", help="copy this node's SQLite store into the cluster's Redis (INTERVIEW_REDIS_URL); stop the node first"
+    )
+    migrate_parser.add_argument("--from", dest="source", type=Path, metavar="FILE", help="the SQLite file (default: DATA_DIR/interviews.sqlite3)")
+    migrate_parser.set_defaults(handler=store_migrate)
     args = parser.parse_args(argv)
     args.handler(args)
 

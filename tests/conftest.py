@@ -23,7 +23,7 @@ from server.services import Services
 from server.sessions import MediaConsumer, level_meter_consumer
 from server.settings import Settings
 from tests.media_files import make_face_video, make_speech_wav
-from tests.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture of tests that need a real Redis
+from tests.redis_server import RedisServer, redis_client, redis_server  # noqa: F401 - the fixtures of tests that need a real Redis
 from tests.webrtc_helpers import CapturingConsumer
 
 API_KEY = "test-api-key-0123456789"

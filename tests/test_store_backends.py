@@ -39,15 +39,6 @@ def invite(interview_id: str, ttl_s: float = 3600):  # type: ignore[no-untyped-d
     return make_invite(SIGNER, "http://interviews.test", interview_id, int(time.time() + ttl_s))
 
 
-@pytest.fixture
-async def redis_client(redis_server: RedisServer) -> AsyncIterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_server.url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
 @pytest.fixture(params=STORE_BACKENDS)
 async def store_and_deliveries(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Store, Deliveries, redis.Redis | None]]:
     """An interview store with the delivery store beside it (and the Redis client, for the Redis pair)."""

@@ -1,0 +1,150 @@
+"""A node's SQLite store copied into Redis (`interview-server store migrate`) reads back the same through the Redis store,
+and a node that would start on Redis with interviews left behind in SQLite refuses to."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as redis
+
+from hrms_bridge.adapters.greenhouse_notifier import CallbackStore
+from hrms_bridge.adapters.greenhouse_redis import RedisCallbackStore
+from hrms_bridge.deliveries import DEAD, DELIVERED, PENDING, Deliveries, DeliveryStore
+from hrms_bridge.redis_deliveries import RedisDeliveryStore
+from server.cli import demo_invite_url, main
+from server.redis_client import Keys
+from server.redis_store import RedisInterviewStore
+from server.schemas import InterviewSpec, InterviewStatus
+from server.store import InterviewStore
+from server.store_migration import migrate_sqlite_to_redis
+from server.stores import Store
+from tests.conftest import make_settings
+from tests.redis_server import RedisServer
+from tests.test_store_backends import invite
+
+KEYS = Keys("migration-test:")
+SPEC = InterviewSpec.model_validate({
+    "job": {"title": "数据工程师", "language": "zh"}, "candidate": {"name": "李雷"}, "mode": "video", "max_questions": 2,
+    "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"zh": "为什么?"}}],
+})
+
+
+async def fill_sqlite(database: Path) -> dict[str, str]:
+    """A store as a node leaves it after some weeks: interviews with all they record, profiles, an endpoint and deliveries
+    in every state; returns the ids the test looks up."""
+    store, deliveries = await InterviewStore.open(database), await DeliveryStore.open(database)
+    callbacks = await CallbackStore.open(database)
+    try:
+        await deliveries.add_endpoint("acme", "https://hr.example/hooks", [], "ATS", None)
+        linked = invite("iv-1")
+        first = await store.create_interview(SPEC, linked, "iv-1", tenant="acme", job_id="job-1", candidate_id="cand-1")
+        await store.put_profile("candidates", "acme", "cand-1", json.dumps({"name": "李雷"}))
+        await store.put_profile("jobs", "acme", "job-1", json.dumps({"title": "数据工程师"}))
+        await store.update_progress("iv-1", InterviewStatus.IN_PROGRESS, 1, question_asked_at=time.time())
+        await store.record_answer("iv-1", "q1", "text", "因为索引。")
+        await store.record_transcript("iv-1", "q1", 0.5, 1.5, "zh", "因为", [{"start_s": 0.5, "end_s": 1.5, "text": "因为"}])
+        await store.record_observation("iv-1", "q1", "face", 0, 1, {"faces": 1})
+        await store.record_observation("iv-1", "q1", "emotion", 0, 1, {"happy": 0.4})
+        await store.record_scored_answer("iv-1", 0, "q1", json.dumps({"index": 0, "score": 3}))
+        await store.add_recording("iv-1", "100-aaaaaaaa.ogg", 0.0, 12.5)
+        await store.save_wechat_profile("iv-1", "openid-1", "小李", "https://wx.example/a.png")
+        await store.save_report(first, "1.0", json.dumps({"overall": 71}), {"interview_id": "iv-1"})
+        await store.record_decision(first, "advance", "strong", "hr@acme")
+        await callbacks.add("iv-1", "https://greenhouse.example/cb", "gh-key")
+        await store.remember_response("acme", "key-1", "fp", 201, b'{"id": "iv-1"}', "application/json", "{}")
+        await store.create_interview(SPEC, invite("iv-2"), "iv-2", tenant="globex")
+        await store.create_interview(SPEC, invite("demo"), "demo")
+        await deliveries.fan_out()
+        due = {d.event_type: d for d in await deliveries.due(time.time() + 1)}
+        await deliveries.record_attempt(due["interview.scheduled"], 200, None, 12.0, outcome=DELIVERED, next_attempt_at=None)
+        await deliveries.record_attempt(due["report.ready"], 500, "HTTP 500", 30.0, outcome=DEAD, next_attempt_at=None)
+        await deliveries.record_attempt(due["decision.recorded"], None, "timed out", 15000.0, outcome=PENDING, next_attempt_at=time.time() + 300)
+        await store.cancel_interview(first)  # an event not fanned out yet
+        return {"delivered": due["interview.scheduled"].id, "dead": due["report.ready"].id, "retrying": due["decision.recorded"].id,
+                "short_code": linked.code, "short_token": linked.token}
+    finally:
+        await callbacks.close()
+        await deliveries.close()
+        await store.close()
+
+
+async def everything(store: Store, deliveries: Deliveries, greenhouse: Any) -> dict[str, Any]:
+    """What the API reads of the filled store, through either backend."""
+    interview = await store.get_interview("iv-1")
+    assert interview is not None
+    return {
+        "interview": interview.model_dump(), "other": (await store.get_interview("iv-2", tenant="globex")).model_dump(),  # type: ignore[union-attr]
+        "answers": await store.answers("iv-1"), "transcripts": await store.transcripts("iv-1"),
+        "faces": await store.observations("iv-1", "face"), "emotions": await store.observations("iv-1", "emotion"),
+        "scored": await store.scored_answers("iv-1"), "recordings": await store.recordings("iv-1"), "report": await store.report("iv-1"),
+        "decisions": await store.decisions("iv-1"), "wechat": await store.wechat_profile("iv-1"),
+        "by_candidate": await store.interview_ids("acme", candidate_id="cand-1"), "by_job": await store.interview_ids("acme", job_id="job-1"),
+        "recent": [i.id for i in await store.recent_interviews("acme")],
+        "candidate": await store.profile("candidates", "acme", "cand-1"), "job": await store.profile("jobs", "acme", "job-1"),
+        "response": await store.idempotent_response("acme", "key-1"),
+        "endpoints": [e.public() for e in await deliveries.endpoints("acme")],
+        "deliveries": sorted(await deliveries.deliveries("acme"), key=lambda d: d["id"]),
+        "callback": {k: v for k, v in (await greenhouse.get("iv-1")).items() if k != "interview_id"},
+    }
+
+
+async def test_a_migrated_store_reads_back_the_same_through_redis_and_its_unsent_webhooks_go_out_from_there(
+    tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    database = tmp_path / "interviews.sqlite3"
+    ids = await fill_sqlite(database)
+    store, deliveries, callbacks = await InterviewStore.open(database), await DeliveryStore.open(database), await CallbackStore.open(database)
+    try:
+        before = await everything(store, deliveries, callbacks)
+    finally:
+        await callbacks.close()
+        await deliveries.close()
+        await store.close()
+
+    counts = await migrate_sqlite_to_redis(database, redis_client, KEYS, skip={"demo"})
+    assert (counts.interviews, counts.endpoints, counts.idempotent_responses, counts.profiles) == (2, 1, 1, 2)
+    assert (counts.events, counts.deliveries) == (5, 3), "the demo's event stays behind with it"
+    redis_store, redis_deliveries = RedisInterviewStore(redis_client, KEYS), RedisDeliveryStore(redis_client, KEYS)
+    after = await everything(redis_store, redis_deliveries, RedisCallbackStore(redis_client, KEYS))
+    for part, value in before.items():
+        assert after[part] == value, part
+    assert await redis_store.get_interview("demo") is None, "the demo interview stays behind: each start makes a fresh one"
+    assert await redis_store.short_link(ids["short_code"]) == ids["short_token"]
+
+    # The retrying delivery and the event never fanned out are in the stream; a finished one is not.
+    queued = {f[b"event_id"].decode() for _, f in await redis_client.xrange(KEYS.webhook_stream())}
+    by_id = {d["id"]: d for d in after["deliveries"]}
+    assert by_id[ids["retrying"]]["event_id"] in queued and by_id[ids["delivered"]]["event_id"] not in queued
+    assert counts.events_queued_for_delivery == len(queued) == 2
+    await redis_deliveries.fan_out(queued)
+    fanned = await redis_deliveries.deliveries("acme")
+    assert [d["event_type"] for d in fanned if d["status"] == PENDING] == ["interview.cancelled", "decision.recorded"]
+    assert await redis_deliveries.replay("acme", ids["dead"]), "a dead letter can be replayed from the cluster"
+
+    again = await migrate_sqlite_to_redis(database, redis_client, KEYS, skip={"demo"})
+    assert (again.interviews, again.interviews_already_in_redis, again.events, again.events_already_in_redis) == (0, 2, 0, 5)
+    assert await redis_client.xlen(KEYS.webhook_stream()) == 3, "a second run queues nothing again (the replay added one)"
+
+
+async def test_a_node_with_interviews_left_in_sqlite_refuses_to_start_on_redis_until_they_are_migrated(
+    tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = tmp_path / "interviews.sqlite3"
+    await fill_sqlite(database)
+    settings = make_settings(tmp_path, redis_url=redis_server.url)
+    with pytest.raises(SystemExit, match=r"holds 2 interview\(s\) that are not in Redis.*interview-server store migrate"):
+        await demo_invite_url(settings)
+
+    assert "/i/" in await demo_invite_url(make_settings(tmp_path, redis_url=redis_server.url, store="redis")), "chosen explicitly, it starts"
+
+    monkeypatch.setenv("INTERVIEW_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("INTERVIEW_REDIS_URL", redis_server.url)
+    await asyncio.to_thread(main, ["store", "migrate"])  # it runs an event loop of its own
+    assert "interviews: 2," in capsys.readouterr().out
+    assert "/i/" in await demo_invite_url(settings)
+
