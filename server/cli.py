@@ -23,7 +23,7 @@ from server.logs import configure_logging
 from server.invites import InviteSigner, make_invite
 from server.schemas import demo_spec
 from server.settings import Settings
-from server.redis_client import Keys, open_redis
+from server.redis_client import Keys, open_redis, store_durability_warnings
 from server.store_migration import MigrationCounts, migrate_sqlite_to_redis, unmigrated_interviews
 from server.stores import open_store
 
@@ -46,6 +46,8 @@ async def demo_invite_url(settings: Settings) -> str:
     try:
         if client is not None and settings.store_backend == "redis":
             await refuse_sqlite_left_behind(settings, client)
+            for warning in await store_durability_warnings(client):
+                logging.getLogger(__name__).warning("the interview store is in Redis, but %s", warning)
         expires_at = int(time.time() + settings.invite_ttl_hours * 3600)
         invite = make_invite(InviteSigner(settings.signing_key()), settings.base_url, DEMO_ID, expires_at)
         # A fresh demo on every start: what an earlier run recorded for it goes.

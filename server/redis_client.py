@@ -9,7 +9,7 @@ import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import WatchError
+from redis.exceptions import ResponseError, WatchError
 
 from server.settings import Settings
 
@@ -30,6 +30,27 @@ def open_redis(settings: Settings) -> redis.Redis:
         retry=Retry(NoBackoff(), 0),
         decode_responses=False,
     )
+
+
+async def store_durability_warnings(client: redis.Redis) -> list[str]:
+    """What makes this Redis unsafe as the store of record: an eviction policy that may drop the store's keys under
+    memory pressure, and no append-only file (a restart then loses what was written since the last snapshot, or
+    everything). Read from INFO; `CONFIG GET save` only where the server allows CONFIG (managed ones often do not)."""
+    warnings = []
+    memory = await client.info("memory")
+    if (policy := str(memory.get("maxmemory_policy", "noeviction"))) != "noeviction":
+        warnings.append(f"Redis evicts keys under memory pressure (maxmemory-policy {policy}): interviews and webhooks would "
+                        "vanish; set maxmemory-policy noeviction")
+    persistence = await client.info("persistence")
+    if not int(persistence.get("aof_enabled", 0)):
+        try:
+            save = (await client.config_get("save")).get("save", "")
+        except ResponseError:
+            save = None  # CONFIG is not allowed: snapshots unknown
+        kept = "nothing: a restart loses every interview" if save == "" else "only periodic snapshots: a restart loses the latest writes"
+        warnings.append(f"Redis has no append-only file and keeps {kept}; run it with appendonly yes "
+                        "(appendfsync everysec or always) and a replica")
+    return warnings
 
 
 class Keys:

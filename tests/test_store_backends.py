@@ -18,7 +18,7 @@ from hrms_bridge import retention
 from hrms_bridge.deliveries import DEAD, DELIVERED, PENDING, Deliveries, Delivery, DeliveryStore
 from hrms_bridge.redis_deliveries import RedisDeliveryStore
 from server.invites import InviteSigner, make_invite
-from server.redis_client import Keys
+from server.redis_client import Keys, store_durability_warnings
 from server.redis_store import RedisInterviewStore
 from server.schemas import InterviewSpec, InterviewStatus
 from server.sessions import recordings_dir, remove_erased_recordings
@@ -254,6 +254,18 @@ async def test_old_finished_webhook_events_are_pruned_with_their_deliveries_and_
         assert not [k for k in left if any(g in k for g in gone)], left
         assert len(await client.zrange(KEYS.events_by_time(), 0, -1)) == 1
         assert len(await client.smembers(KEYS.subject_events("acme", "iv-1"))) == 1
+
+
+async def test_a_redis_that_may_evict_or_forget_the_store_is_named(redis_client: redis.Redis) -> None:
+    (warning,) = await store_durability_warnings(redis_client)  # the tests' server: no append-only file, no snapshots
+    assert "keeps nothing" in warning
+    await redis_client.config_set("maxmemory-policy", "allkeys-lru")
+    await redis_client.config_set("save", "3600 1")
+    evicts, snapshots = await store_durability_warnings(redis_client)
+    assert "allkeys-lru" in evicts and "only periodic snapshots" in snapshots
+    await redis_client.config_set("maxmemory-policy", "noeviction")
+    await redis_client.config_set("appendonly", "yes")
+    assert await store_durability_warnings(redis_client) == []
 
 
 async def test_writes_racing_a_deletion_leave_nothing_behind(redis_server: RedisServer, redis_client: redis.Redis) -> None:

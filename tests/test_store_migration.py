@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,8 @@ async def test_a_migrated_store_reads_back_the_same_through_redis_and_its_unsent
 
 
 async def test_a_node_with_interviews_left_in_sqlite_refuses_to_start_on_redis_until_they_are_migrated(
-    tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     database = tmp_path / "interviews.sqlite3"
     await fill_sqlite(database)
@@ -140,7 +142,9 @@ async def test_a_node_with_interviews_left_in_sqlite_refuses_to_start_on_redis_u
     with pytest.raises(SystemExit, match=r"holds 2 interview\(s\) that are not in Redis.*interview-server store migrate"):
         await demo_invite_url(settings)
 
-    assert "/i/" in await demo_invite_url(make_settings(tmp_path, redis_url=redis_server.url, store="redis")), "chosen explicitly, it starts"
+    with caplog.at_level(logging.WARNING, logger="server.cli"):
+        assert "/i/" in await demo_invite_url(make_settings(tmp_path, redis_url=redis_server.url, store="redis")), "chosen explicitly"
+    assert "holds 2 interview(s)" in caplog.text and "no append-only file" in caplog.text  # the tests' Redis keeps nothing
 
     monkeypatch.setenv("INTERVIEW_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("INTERVIEW_REDIS_URL", redis_server.url)
