@@ -185,4 +185,5 @@ async def test_the_next_question_follows_the_end_of_the_spoken_answer(scoring_se
     assert await page.is_hidden("#preview")  # voice-only: no camera
     state = await scoring_server.interview_state(interview.id)
     first = state["scored_answers"][0]
-    assert first["end_reason"] == "silence" and "python" in " ".join(t["text"] for t in first["transcript"]).lower()
+    # "experience", not "Python": Whisper base hears espeak's "Python" as "Ivan" now and then through the browser's audio path.
+    assert first["end_reason"] == "silence" and "experience" in " ".join(t["text"] for t in first["transcript"]).lower()
