@@ -24,7 +24,7 @@ from server.invites import InviteSigner, make_invite
 from server.schemas import demo_spec
 from server.settings import Settings
 from server.redis_client import Keys, open_redis, store_durability_warnings
-from server.store_migration import MigrationCounts, migrate_sqlite_to_redis, unmigrated_interviews
+from server.store_migration import MigrationCounts, migrate_sqlite_to_redis, set_aside, unmigrated_interviews
 from server.stores import open_store
 
 DEMO_ID = "demo"
@@ -211,7 +211,9 @@ def store_migrate(args: argparse.Namespace) -> None:
         counts = asyncio.run(run())
     except (OSError, sqlite3.Error, RedisError) as exc:
         raise SystemExit(f"error: {exc}") from exc
+    moved = set_aside(database)
     print(f"copied {database} into Redis (prefix {settings.redis_prefix!r}): {counts.summary()}")
+    print(f"the SQLite store is now {moved}: delete it once the cluster serves these interviews (it keeps every candidate's data)")
 
 
 def main(argv: list[str] | None = None) -> None:

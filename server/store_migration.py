@@ -8,7 +8,8 @@ idempotent responses still valid, webhook endpoints, and each event with its del
 
 Nothing is announced again: no event is made. An event SQLite had not fanned out, or with a delivery still pending,
 is put in the webhook stream, where the cluster's nodes deliver it. What Redis already holds under the same id is left
-as it is, so the command can run again after an interruption, and a second run copies nothing twice.
+as it is, so the command can run again after an interruption, and a second run copies nothing twice. Once copied,
+the SQLite file is set aside under a new name (`set_aside`), for the operator to delete.
 """
 
 from __future__ import annotations
@@ -74,6 +75,19 @@ def _rows(db: sqlite3.Connection, tables: set[str], table: str, where: str = "",
 def _present(values: dict[str, Any]) -> dict[str, Any]:
     """A hash's fields: SQLite's NULLs are fields Redis does not set."""
     return {k: v for k, v in values.items() if v is not None}
+
+
+def set_aside(database: Path) -> Path:
+    """Rename the migrated SQLite store (with its WAL and shared-memory files, which SQLite finds by the database's
+    name) so no node opens or checks it again; returns the new name. It still holds every candidate's data, erased
+    ones included once erasures happen in Redis: the operator deletes it when the cluster serves its interviews."""
+    moved = database.with_name(f"{database.name}.migrated-{time.strftime('%Y%m%dT%H%M%S')}")
+    for suffix in ("-wal", "-shm"):
+        side = database.with_name(database.name + suffix)
+        if side.exists():
+            side.rename(moved.with_name(moved.name + suffix))
+    database.rename(moved)
+    return moved
 
 
 async def unmigrated_interviews(database: Path, client: redis.Redis, keys: Keys, skip: Collection[str] = ()) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -150,5 +151,10 @@ async def test_a_node_with_interviews_left_in_sqlite_refuses_to_start_on_redis_u
     monkeypatch.setenv("INTERVIEW_REDIS_URL", redis_server.url)
     await asyncio.to_thread(main, ["store", "migrate"])  # it runs an event loop of its own
     assert "interviews: 2," in capsys.readouterr().out
+    (moved,) = tmp_path.glob("interviews.sqlite3.migrated-*[0-9]")
+    assert not database.exists(), "set aside, so no node checks or opens it again"
+    db = sqlite3.connect(moved)
+    assert db.execute("SELECT COUNT(*) FROM interviews").fetchone() == (3,), "with its WAL, nothing of it lost"
+    db.close()
     assert "/i/" in await demo_invite_url(settings)
 
