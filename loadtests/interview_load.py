@@ -13,7 +13,9 @@ frames the server decoded per second per session, drops, errors, and server CPU 
 
 Capacity is the largest N at which every session kept ≥ 90 % of the source frame rate, no audio was dropped
 for analysis falling behind, and the final lag p95 stayed ≤ 1.5 s. The same invocation runs a baseline with scoring off (receive and decode only), so the
-result is also a ratio that holds on a noisy machine. Writes interview_load.json and interview_load.png.
+result is also a ratio that holds on a noisy machine. With INTERVIEW_REDIS_URL set the server keeps its interviews in
+that Redis, and the run also reports the Redis memory they take per minute of interview. Writes
+interview_load.json and interview_load.png.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import Any
 
 import httpx
 import psutil
+import redis
 from aiortc.contrib.media import MediaPlayer
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
@@ -415,6 +418,27 @@ async def soak(seconds: float, recording: Recording, workdir: Path, model_dir: P
         server.stop()
 
 
+def redis_store_footprint(url: str, prefix: str) -> dict[str, Any] | None:
+    """With the interview store in Redis (INTERVIEW_REDIS_URL set for the run): how much Redis memory the interviews
+    of the run take per second of video interview (MEMORY USAGE of every key under each interview, over the seconds
+    of face observations it recorded), for sizing a cluster's Redis."""
+    client = redis.Redis.from_url(url)
+    try:
+        bytes_by_interview: dict[str, int] = {}
+        for key in client.scan_iter(match=f"{prefix}interview:*", count=1000):
+            interview_id = key.decode().removeprefix(f"{prefix}interview:").split(":")[0]
+            bytes_by_interview[interview_id] = bytes_by_interview.get(interview_id, 0) + (client.memory_usage(key) or 0)
+        seconds = {i: client.llen(f"{prefix}interview:{i}:observations:face") for i in bytes_by_interview}
+        measured = [i for i, s in seconds.items() if s]
+        if not measured:
+            return None
+        total_bytes, total_s = sum(bytes_by_interview[i] for i in measured), sum(seconds[i] for i in measured)
+        return {"interviews": len(measured), "interview_seconds": total_s, "bytes": total_bytes,
+                "kib_per_interview_minute": round(total_bytes / total_s * 60 / 1024, 1)}
+    finally:
+        client.close()
+
+
 def capacity(steps: list[dict[str, Any]]) -> int:
     return max((s["sessions"] for s in steps if s["keeps_up"]), default=0)
 
@@ -458,6 +482,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         results["scoring"] = await ramp(args.sessions, args.step_seconds, recording, True, workdir, args.model_dir, args.per_process,
                                         args.phase_locked)
         results["capacity"] = capacity(results["scoring"])
+        if redis_url := os.environ.get("INTERVIEW_REDIS_URL"):
+            footprint = redis_store_footprint(redis_url, os.environ.get("INTERVIEW_REDIS_PREFIX", "interview-server:"))
+            if footprint is not None:
+                results["redis_store"] = footprint
+                print(json.dumps({"redis_store": footprint}), flush=True)
         if not args.no_baseline:
             results["baseline"] = await ramp(
                 args.baseline_sessions or args.sessions, args.step_seconds, recording, False, workdir, None, args.per_process,
