@@ -12,7 +12,7 @@ candidates, their starts spread over one answer's period as independent intervie
 frames the server decoded per second per session, drops, errors, and server CPU and memory.
 
 Capacity is the largest N at which every session kept ≥ 90 % of the source frame rate, no audio was dropped
-for analysis falling behind, and the final lag p95 stayed ≤ 1.5 s. The same invocation runs a baseline with scoring off (receive and decode only), so the
+for analysis falling behind, and the final lag p95 stayed ≤ 1.5 s. The same invocation runs a baseline with scoring and recording off (receive and decode only), so the
 result is also a ratio that holds on a noisy machine. With INTERVIEW_REDIS_URL set the server keeps its interviews in
 that Redis, and the run also reports the Redis memory they take per minute of interview. Writes
 interview_load.json and interview_load.png.
@@ -156,6 +156,8 @@ class ServerProcess:
             "INTERVIEW_ICE_ALLOWED_NETWORKS": "127.0.0.0/8", "INTERVIEW_HR_RATE_LIMIT_PER_S": "1000",
             "INTERVIEW_MAX_LIVE_SESSIONS": "256",
         }
+        if not scoring:  # the bare baseline: receive and decode (and the level meter), no scoring and no recording
+            env["INTERVIEW_RECORDING"] = "false"
         if model_dir is not None:
             env["INTERVIEW_MODEL_DIR"] = str(model_dir)
         # The dashboard's browser libraries, if prepared here; the load test needs none of them.
