@@ -159,6 +159,7 @@ class RedisDeliveryStore:
         self._record = client.register_script(RECORD_ATTEMPT)
         self._replay = client.register_script(REPLAY)
         self._set_if_exists = client.register_script(SET_IF_EXISTS)
+        self._index_complete = False
 
     async def close(self) -> None:
         """Nothing of its own to release: the client is the node's (server/app.py closes it)."""
@@ -374,6 +375,7 @@ class RedisDeliveryStore:
         """Remove up to `limit` events created before `before` whose deliveries are all final (delivered or dead), with
         those deliveries and their attempts; returns how many events went. One not fanned out yet, or with a delivery
         pending (a replay's included), stays."""
+        await self._complete_the_index()
         index, offset, pruned = self._keys.events_by_time(), 0, 0
         while pruned < limit:
             page = [i.decode() for i in await self._redis.zrangebyscore(index, "-inf", f"({before!r}", start=offset, num=limit)]
@@ -384,6 +386,22 @@ class RedisDeliveryStore:
                 pruned += outcome == "pruned"
                 offset += outcome == "kept"  # the others left the index: the next page starts as many places earlier
         return pruned
+
+    async def _complete_the_index(self) -> None:
+        """Once per cluster: add the events written before the time index existed (a scan of their keys)."""
+        if self._index_complete or await self._redis.exists(self._keys.events_by_time_complete()):
+            self._index_complete = True
+            return
+        prefix = self._keys.event("")
+        async for key in self._redis.scan_iter(match=prefix + "*", count=1000):
+            name = key.decode()
+            if name.endswith(":deliveries"):
+                continue
+            created = await self._redis.hget(name, "created_at")
+            if created is not None:  # else erased meanwhile
+                await self._redis.zadd(self._keys.events_by_time(), {name.removeprefix(prefix): float(created)}, nx=True)
+        await self._redis.set(self._keys.events_by_time_complete(), 1)
+        self._index_complete = True
 
     async def _prune_event(self, event_id: str) -> str:
         """"pruned"; "kept" (not finished); or "stale": the event was erased with its candidate, only its place in the

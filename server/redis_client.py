@@ -115,6 +115,10 @@ class Keys:
         """Every event by creation time, for pruning the webhook history."""
         return f"{self.prefix}events"
 
+    def events_by_time_complete(self) -> str:
+        """Set once the events written before `events_by_time` existed have been added to it."""
+        return f"{self.prefix}events:complete"
+
     def event_deliveries(self, event_id: str) -> str:
         return f"{self.prefix}event:{event_id}:deliveries"
 

@@ -256,6 +256,16 @@ async def test_old_finished_webhook_events_are_pruned_with_their_deliveries_and_
         assert len(await client.smembers(KEYS.subject_events("acme", "iv-1"))) == 1
 
 
+async def test_events_written_before_the_time_index_existed_are_pruned_too(redis_client: redis.Redis) -> None:
+    store, deliveries = RedisInterviewStore(redis_client, KEYS), RedisDeliveryStore(redis_client, KEYS)
+    await store.create_interview(SPEC, invite("iv-old"), "iv-old")  # no endpoint: finished once fanned out
+    (event_id,) = [f[b"event_id"].decode() for _, f in await redis_client.xrange(KEYS.webhook_stream())]
+    await deliveries.fan_out([event_id])
+    await redis_client.delete(KEYS.events_by_time())  # as an earlier version left it
+    assert await deliveries.prune(time.time() + 1) == 1
+    assert not await redis_client.exists(KEYS.event(event_id)) and await redis_client.exists(KEYS.events_by_time_complete())
+
+
 async def test_a_redis_that_may_evict_or_forget_the_store_is_named(redis_client: redis.Redis) -> None:
     (warning,) = await store_durability_warnings(redis_client)  # the tests' server: no append-only file, no snapshots
     assert "keeps nothing" in warning
