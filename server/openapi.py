@@ -163,11 +163,11 @@ def openapi_document() -> dict[str, Any]:
             "A token for the HR dashboard's websocket (/ws/hr?token=...), valid 8 hours, so the API key stays out of URLs",
             {"201": _json(OBJECT) | {"description": "token, expires_at, tenant"}}, tag="HR dashboard")},
         "/api/v1/webhooks/deliveries": {"get": _op(
-            "Deliveries with their attempts (status=dead: the dead letters)", {"200": _json(OBJECT) | {"description": "Deliveries"}, **_problems(422)},
+            "Deliveries with their attempts (status=dead: the dead letters); finished ones are kept INTERVIEW_WEBHOOK_RETENTION_DAYS (30)", {"200": _json(OBJECT) | {"description": "Deliveries"}, **_problems(422)},
             params=[{"name": "status", "in": "query", "required": False, "schema": {"type": "string", "enum": ["pending", "delivered", "dead"]}},
                     {"name": "event_id", "in": "query", "required": False, "schema": {"type": "string"}}], tag="Webhooks")},
         "/api/v1/webhooks/deliveries/{delivery_id}/replay": {"post": _op(
-            "Send a delivery again, same event id", {"202": _json(OBJECT) | {"description": "Queued"}, **_problems(404)}, params=[delivery_id], tag="Webhooks")},
+            "Send a delivery again, same event id (until it ages out of the retention period)", {"202": _json(OBJECT) | {"description": "Queued"}, **_problems(404)}, params=[delivery_id], tag="Webhooks")},
         "/api/v1/interviews/{interview_id}/whip": {"post": _op(
             "WHIP: publish the candidate's camera and microphone (SDP offer in, answer out)",
             {"201": {"description": "SDP answer; Location names the session", "content": {"application/sdp": {"schema": {"type": "string"}}}},
