@@ -46,6 +46,8 @@ from websockets.asyncio.client import connect
 
 from loadtests.whip_client import WhipPublisher
 from server.ice import advertise_host_addresses
+from server.redis_client import Keys
+from server.settings import Settings
 
 API_KEY = "load-test-key-0123456789abcdef"
 SOURCE_FPS = 15  # what the candidate page sends (frontend/candidate/device-check.js, VIDEO_FPS)
@@ -420,17 +422,17 @@ async def soak(seconds: float, recording: Recording, workdir: Path, model_dir: P
         server.stop()
 
 
-def redis_store_footprint(url: str, prefix: str) -> dict[str, Any] | None:
+def redis_store_footprint(url: str, keys: Keys) -> dict[str, Any] | None:
     """With the interview store in Redis (INTERVIEW_REDIS_URL set for the run): how much Redis memory the interviews
     of the run take per second of video interview (MEMORY USAGE of every key under each interview, over the seconds
     of face observations it recorded), for sizing a cluster's Redis."""
     client = redis.Redis.from_url(url)
     try:
         bytes_by_interview: dict[str, int] = {}
-        for key in client.scan_iter(match=f"{prefix}interview:*", count=1000):
-            interview_id = key.decode().removeprefix(f"{prefix}interview:").split(":")[0]
+        for key in client.scan_iter(match=keys.interview("*"), count=1000):
+            interview_id = key.decode().removeprefix(keys.interview("")).split(":")[0]
             bytes_by_interview[interview_id] = bytes_by_interview.get(interview_id, 0) + (client.memory_usage(key) or 0)
-        seconds = {i: client.llen(f"{prefix}interview:{i}:observations:face") for i in bytes_by_interview}
+        seconds = {i: client.llen(keys.interview_part(i, "observations:face")) for i in bytes_by_interview}
         measured = [i for i, s in seconds.items() if s]
         if not measured:
             return None
@@ -485,7 +487,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                                         args.phase_locked)
         results["capacity"] = capacity(results["scoring"])
         if redis_url := os.environ.get("INTERVIEW_REDIS_URL"):
-            footprint = redis_store_footprint(redis_url, os.environ.get("INTERVIEW_REDIS_PREFIX", "interview-server:"))
+            prefix = os.environ.get("INTERVIEW_REDIS_PREFIX", Settings.model_fields["redis_prefix"].default)
+            footprint = redis_store_footprint(redis_url, Keys(prefix))
             if footprint is not None:
                 results["redis_store"] = footprint
                 print(json.dumps({"redis_store": footprint}), flush=True)

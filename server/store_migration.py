@@ -96,8 +96,7 @@ async def unmigrated_interviews(database: Path, client: redis.Redis, keys: Keys,
         return 0
     db = open_read_only(database)
     try:
-        tables = _tables(db)
-        ids = [row["id"] for row in _rows(db, tables, "interviews") if row["id"] not in skip]
+        ids = [row[0] for row in db.execute("SELECT id FROM interviews") if row[0] not in skip] if "interviews" in _tables(db) else []
     finally:
         db.close()
     if not ids:
