@@ -9,7 +9,8 @@ cheap. The server runs as its own process (`interview-server serve`), measured w
 candidates, their starts spread over one answer's period as independent interviews' would be;
 `--phase-locked` starts them together) it records join time, time to the first question, first-partial lag after speech start, final-transcript lag after end of speech
 (the VAD's 0.4 s closing silence included, as `loadtests/bench_pipeline.py` counts it), video and audio
-frames the server decoded per second per session, drops, errors, and server CPU and memory.
+frames the server decoded per second per session, drops, errors, server CPU and memory, the server's CPU by
+thread role (event loop, media decoders, each model; from its /metrics) and how many decodes Whisper ran.
 
 Capacity is the largest N at which every session kept ≥ 90 % of the source frame rate, no audio was dropped
 for analysis falling behind, and the final lag p95 stayed ≤ 1.5 s. The same invocation runs a baseline with scoring and recording off (receive and decode only), so the
@@ -323,7 +324,12 @@ async def run_step(
         "server_rss_mb_max": round(max(rss) / 2**20, 1) if rss else None,
         **loop_lag_during(before, after),
         "model_busy_percent_of_core": model_busy_during(before, after, measured_s),
+        "server_cpu_percent_of_core_by_thread": per_second_during(before, after, measured_s, "cpu:"),
+        "whisper_decodes": {key[8:]: int(after[key] - before.get(key, 0)) for key in sorted(after) if key.startswith("decodes:")},
     }
+
+
+DECODE_COUNTERS = {f"interview_transcription_{kind}" for kind in ("finals", "early", "partials", "partials_superseded", "batches")}
 
 
 async def scrape(url: str) -> dict[str, float]:
@@ -345,6 +351,10 @@ async def scrape(url: str) -> dict[str, float]:
                 values[f"busy:{sample.labels['model']}"] = sample.value
             elif family.name == "interview_transcription_busy_seconds":
                 values["busy:whisper"] = sample.value
+            elif family.name in DECODE_COUNTERS:
+                values[f"decodes:{family.name.removeprefix('interview_transcription_')}"] = sample.value
+            elif family.name == "interview_thread_cpu_seconds":
+                values[f"cpu:{sample.labels['role']}"] = sample.value
     return values
 
 
@@ -364,11 +374,16 @@ def loop_lag_during(before: dict[str, float], after: dict[str, float]) -> dict[s
 
 
 def model_busy_during(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
-    """Each model's busy time between two readings, as a percentage of one core over `seconds` (a decode on
-    several workers at once counts each)."""
+    """Each model's busy time (wall clock, waits for a core included) between two readings, as a percentage of
+    one core over `seconds` (a decode on several workers at once counts each)."""
+    return per_second_during(before, after, seconds, "busy:")
+
+
+def per_second_during(before: dict[str, float], after: dict[str, float], seconds: float, prefix: str) -> dict[str, float]:
+    """How much each counter named `prefix`... grew between two readings, as a percentage of `seconds`."""
     return {
-        key[5:]: round(100 * (after[key] - before.get(key, 0.0)) / seconds, 1)
-        for key in sorted(after) if key.startswith("busy:") and seconds > 0
+        key[len(prefix) :]: round(100 * (after[key] - before.get(key, 0.0)) / seconds, 1)
+        for key in sorted(after) if key.startswith(prefix) and seconds > 0
     }
 
 

@@ -9,6 +9,7 @@ No label carries an interview id or anything about a person.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from hrms_bridge.stream import StreamWebhookDispatcher
+from server.thread_cpu import ThreadCpu
 
 if TYPE_CHECKING:
     from realtime_scoring.pipeline import ScoringEngine
@@ -58,6 +60,25 @@ class NodeMetrics:
 
     def watch(self, services: Callable[[], Services | None]) -> None:
         self.registry.register(_NodeCollector(services))
+        if ThreadCpu.available():
+            self.registry.register(_ThreadCpuCollector())
+
+
+class _ThreadCpuCollector(Collector):
+    def __init__(self) -> None:
+        self._cpu = ThreadCpu()
+        self._lock = threading.Lock()  # scrapes may come on several threads
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            seconds = self._cpu.read()
+        family = CounterMetricFamily(
+            "interview_thread_cpu_seconds", "CPU time of this process by thread role (event loop, media decoders, each model)",
+            labels=["role"],
+        )
+        for role, value in sorted(seconds.items()):
+            family.add_metric([role], value)
+        yield family
 
 
 class _NodeCollector(Collector):

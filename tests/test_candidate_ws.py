@@ -510,6 +510,13 @@ async def test_metrics_time_the_event_loop(live_server: LiveServer) -> None:
     assert samples["interview_event_loop_lag_seconds_count"] >= 2 and samples["interview_event_loop_lag_seconds_sum"] >= 0
 
 
+async def test_metrics_split_the_process_cpu_by_thread_role(live_server: LiveServer) -> None:
+    text = (await live_server.http.get(f"{live_server.url}/metrics")).text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    by_role = {s.labels["role"]: s.value for s in families["interview_thread_cpu_seconds"].samples if s.name.endswith("_total")}
+    assert by_role["event-loop"] > 0 and "other" in by_role
+
+
 async def test_invite_page_with_bad_token_is_a_401_html_page(live_server: LiveServer) -> None:
     response = await live_server.http.get(f"{live_server.url}/i/not-a-token")
     assert response.status_code == 401

@@ -28,4 +28,8 @@ def test_the_load_test_measures_one_interview_and_the_baseline(tmp_path: Path) -
     assert scoring["join_s_p50"] is not None and scoring["first_question_s_p50"] is not None
     assert scoring["video_fps_mean"] > 0 and scoring["finals"] >= 1 and scoring["final_lag_s_p95"] is not None
     assert scoring["server_cpu_percent_mean"] > baseline["server_cpu_percent_mean"]
+    by_thread = scoring["server_cpu_percent_of_core_by_thread"]
+    assert by_thread["event-loop"] > 0 and by_thread["transcribe"] > 0 and "transcribe" not in baseline["server_cpu_percent_of_core_by_thread"]
+    decodes = scoring["whisper_decodes"]
+    assert decodes["finals"] + decodes["early"] >= 1 and decodes["batches"] >= 1 and baseline["whisper_decodes"] == {}
     assert (out / "interview_load.png").stat().st_size > 1000
