@@ -53,6 +53,7 @@ from server.settings import Settings
 API_KEY = "load-test-key-0123456789abcdef"
 SOURCE_FPS = 15  # what the candidate page sends (frontend/candidate/device-check.js, VIDEO_FPS)
 FULL_RATE = 0.9
+MEASURE_MARGIN_S = 2.0  # a step's server figures are read this long before its candidates hang up
 LAG_TARGET_S = 1.5
 VAD_CLOSING_SILENCE_S = 0.4
 ANSWERS = [
@@ -289,7 +290,9 @@ async def run_step(
         await asyncio.sleep(max(0.0, all_started - time.monotonic()))
         server.ps.cpu_percent()
         before, measured_from = await scrape(server.url), time.monotonic()
-        while time.monotonic() < deadline:
+        # The step's figures close a moment before the candidates hang up: a session's decoder threads end with it,
+        # and the server's per-thread CPU can only count threads that are still there when it is read.
+        while time.monotonic() < deadline - MEASURE_MARGIN_S:
             await asyncio.sleep(1.0)
             with contextlib.suppress(psutil.Error):
                 cpu.append(server.ps.cpu_percent())
@@ -324,7 +327,8 @@ async def run_step(
         "server_rss_mb_max": round(max(rss) / 2**20, 1) if rss else None,
         **loop_lag_during(before, after),
         "model_busy_percent_of_core": model_busy_during(before, after, measured_s),
-        "server_cpu_percent_of_core_by_thread": per_second_during(before, after, measured_s, "cpu:"),
+        "server_cpu_percent_of_core_by_thread": (by_thread := per_second_during(before, after, measured_s, "cpu:")),
+        "server_cpu_percent_of_core_per_session": per_session_cpu(by_thread, n),
         "whisper_decodes": {key[8:]: int(after[key] - before.get(key, 0)) for key in sorted(after) if key.startswith("decodes:")},
     }
 
@@ -377,6 +381,18 @@ def model_busy_during(before: dict[str, float], after: dict[str, float], seconds
     """Each model's busy time (wall clock, waits for a core included) between two readings, as a percentage of
     one core over `seconds` (a decode on several workers at once counts each)."""
     return per_second_during(before, after, seconds, "busy:")
+
+
+MODEL_THREADS = ("infer-", "transcribe")  # the models' threads; the rest is receiving, decoding, recording, events
+
+
+def per_session_cpu(by_thread: dict[str, float], sessions: int) -> dict[str, float]:
+    """Server CPU per live session (percent of a core), split into the models' threads and everything else:
+    what an interview costs beyond the bare baseline, and what it shares with it."""
+    if not by_thread or sessions <= 0:
+        return {}
+    models = sum(v for role, v in by_thread.items() if role.startswith(MODEL_THREADS))
+    return {"models": round(models / sessions, 2), "media_and_rest": round((sum(by_thread.values()) - models) / sessions, 2)}
 
 
 def per_second_during(before: dict[str, float], after: dict[str, float], seconds: float, prefix: str) -> dict[str, float]:
