@@ -14,7 +14,8 @@ thread role (event loop, media decoders, each model; from its /metrics) and how 
 
 Capacity is the largest N at which every session kept ≥ 90 % of the source frame rate, no audio was dropped
 for analysis falling behind, and the final lag p95 stayed ≤ 1.5 s. The same invocation runs a baseline with scoring and recording off (receive and decode only), so the
-result is also a ratio that holds on a noisy machine. With INTERVIEW_REDIS_URL set the server keeps its interviews in
+result is also a ratio that holds on a noisy machine: the two servers run side by side and their steps take turns
+(each after both servers have gone quiet), so a machine that slows down during the run weighs on both. With INTERVIEW_REDIS_URL set the server keeps its interviews in
 that Redis, and the run also reports the Redis memory they take per minute of interview. Writes
 interview_load.json and interview_load.png.
 """
@@ -53,6 +54,7 @@ from server.settings import Settings
 API_KEY = "load-test-key-0123456789abcdef"
 SOURCE_FPS = 15  # what the candidate page sends (frontend/candidate/device-check.js, VIDEO_FPS)
 FULL_RATE = 0.9
+QUIET_CPU_PERCENT = 15.0  # an idle server with the models loaded uses a few percent (timers, probes)
 MEASURE_MARGIN_S = 2.0  # a step's server figures are read this long before its candidates hang up
 LAG_TARGET_S = 1.5
 VAD_CLOSING_SILENCE_S = 0.4
@@ -181,6 +183,18 @@ class ServerProcess:
                         return
                 await asyncio.sleep(0.2)
         raise TimeoutError("the server did not become ready")
+
+    async def quiet(self, below_percent: float = QUIET_CPU_PERCENT, timeout: float = 30.0) -> None:
+        """Wait (up to `timeout`) until the server's CPU falls below `below_percent`: interviews of the last step
+        finishing (final transcripts, reports) must not count against the next step, on this server or another."""
+        await asyncio.sleep(2.0)  # the last step's sessions close
+        deadline = time.monotonic() + timeout
+        with contextlib.suppress(psutil.Error):
+            self.ps.cpu_percent()
+            while time.monotonic() < deadline:
+                await asyncio.sleep(1.0)
+                if self.ps.cpu_percent() < below_percent:
+                    return
 
     def stop(self) -> None:
         self.process.terminate()
@@ -413,28 +427,52 @@ def keeps_up(step: dict[str, Any], scoring: bool, fps: float = SOURCE_FPS) -> bo
     return full_rate and step["final_lag_s_p95"] is not None and step["final_lag_s_p95"] <= LAG_TARGET_S
 
 
-async def ramp(
-    sessions: list[int], seconds: float, recording: Recording, scoring: bool, workdir: Path, model_dir: Path | None, per_process: int,
+@dataclass
+class Ramp:
+    """One server's steps, smallest N first, until two steps in a row fall behind (larger ones would too)."""
+
+    scoring: bool
+    sessions: list[int]
+    server: ServerProcess
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        behind = [not step["keeps_up"] for step in self.steps[-2:]]
+        return len(self.steps) == len(self.sessions) or (len(behind) == 2 and all(behind))
+
+    async def run_next(self, seconds: float, recording: Recording, per_process: int, phase_locked: bool) -> None:
+        n = self.sessions[len(self.steps)]
+        try:
+            step = await run_step(self.server, n, seconds, recording, per_process, phase_locked)
+        except Exception as exc:  # noqa: BLE001 - a step the harness could not even measure did not keep up
+            step = {"sessions": n, "errors": [f"step failed: {type(exc).__name__}: {exc}"]}
+        step["keeps_up"] = "video_fps_min" in step and keeps_up(step, self.scoring, recording.fps)
+        print(json.dumps({"scoring": self.scoring, **step}), flush=True)
+        self.steps.append(step)
+
+
+async def ramps(
+    plans: list[tuple[bool, list[int]]], seconds: float, recording: Recording, workdir: Path, model_dir: Path | None, per_process: int,
     phase_locked: bool = True,
-) -> list[dict[str, Any]]:
-    server = ServerProcess(workdir / ("data-scoring" if scoring else "data-baseline"), scoring, model_dir)
+) -> list[list[dict[str, Any]]]:
+    """Each plan's (scoring on or off, its steps) ramp on a server of its own, their steps taking turns: a machine
+    that slows down or speeds up over the run (other tenants of a VM) then weighs on both alike, so their ratio holds."""
+    servers = [
+        ServerProcess(workdir / ("data-scoring" if scoring else "data-baseline"), scoring, model_dir if scoring else None)
+        for scoring, _ in plans
+    ]
     try:
-        await server.ready()
-        steps = []
-        for n in sessions:
-            try:
-                step = await run_step(server, n, seconds, recording, per_process, phase_locked)
-            except Exception as exc:  # noqa: BLE001 - a step the harness could not even measure did not keep up
-                step = {"sessions": n, "errors": [f"step failed: {type(exc).__name__}: {exc}"]}
-            step["keeps_up"] = "video_fps_min" in step and keeps_up(step, scoring, recording.fps)
-            print(json.dumps({"scoring": scoring, **step}), flush=True)
-            steps.append(step)
-            if not step["keeps_up"] and len(steps) >= 2 and not steps[-2]["keeps_up"]:
-                break  # two steps in a row fell behind: larger ones will too
-            await asyncio.sleep(2.0)  # let the sessions close before the next step
-        return steps
+        await asyncio.gather(*(server.ready() for server in servers))
+        running = [Ramp(scoring, sessions, server) for (scoring, sessions), server in zip(plans, servers)]
+        while pending := [r for r in running if not r.done]:
+            for ramp in pending:
+                await asyncio.gather(*(server.quiet() for server in servers))
+                await ramp.run_next(seconds, recording, per_process, phase_locked)
+        return [r.steps for r in running]
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
 
 
 async def soak(seconds: float, recording: Recording, workdir: Path, model_dir: Path | None) -> dict[str, Any]:
@@ -514,8 +552,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                                    "step_seconds": args.step_seconds, "source_fps": args.fps,
                                    "starts": "together" if args.phase_locked else f"spread over one answer period ({recording.answer_period_s:.1f} s)"}
         results["candidates_per_client_process"] = args.per_process
-        results["scoring"] = await ramp(args.sessions, args.step_seconds, recording, True, workdir, args.model_dir, args.per_process,
-                                        args.phase_locked)
+        plans = [(True, args.sessions)] + ([] if args.no_baseline else [(False, args.baseline_sessions or args.sessions)])
+        measured = await ramps(plans, args.step_seconds, recording, workdir, args.model_dir, args.per_process, args.phase_locked)
+        results["scoring"] = measured[0]
         results["capacity"] = capacity(results["scoring"])
         if redis_url := os.environ.get("INTERVIEW_REDIS_URL"):
             prefix = os.environ.get("INTERVIEW_REDIS_PREFIX", Settings.model_fields["redis_prefix"].default)
@@ -524,10 +563,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 results["redis_store"] = footprint
                 print(json.dumps({"redis_store": footprint}), flush=True)
         if not args.no_baseline:
-            results["baseline"] = await ramp(
-                args.baseline_sessions or args.sessions, args.step_seconds, recording, False, workdir, None, args.per_process,
-                args.phase_locked,
-            )
+            results["baseline"] = measured[1]
             results["baseline_capacity"] = capacity(results["baseline"])
             results["capacity_ratio"] = round(results["capacity"] / results["baseline_capacity"], 2) if results["baseline_capacity"] else None
         if args.soak:
