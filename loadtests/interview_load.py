@@ -513,7 +513,17 @@ def redis_store_footprint(url: str, keys: Keys) -> dict[str, Any] | None:
 
 
 def capacity(steps: list[dict[str, Any]]) -> int:
+    """The largest N that kept up; 0 when none did (the capacity lies below the smallest step)."""
     return max((s["sessions"] for s in steps if s["keeps_up"]), default=0)
+
+
+def capacity_bound(steps: list[dict[str, Any]]) -> str:
+    """Whether the ramp found where the node falls behind, or the capacity lies outside the steps measured."""
+    if not any(s["keeps_up"] for s in steps):
+        return f"below {min(s['sessions'] for s in steps)}" if steps else "not measured"
+    if not any(not s["keeps_up"] and s["sessions"] > capacity(steps) for s in steps):
+        return "at least (the largest step kept up)"
+    return "found"
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -556,6 +566,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         measured = await ramps(plans, args.step_seconds, recording, workdir, args.model_dir, args.per_process, args.phase_locked)
         results["scoring"] = measured[0]
         results["capacity"] = capacity(results["scoring"])
+        results["capacity_bound"] = capacity_bound(results["scoring"])
         if redis_url := os.environ.get("INTERVIEW_REDIS_URL"):
             prefix = os.environ.get("INTERVIEW_REDIS_PREFIX", Settings.model_fields["redis_prefix"].default)
             footprint = redis_store_footprint(redis_url, Keys(prefix))
@@ -565,6 +576,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         if not args.no_baseline:
             results["baseline"] = measured[1]
             results["baseline_capacity"] = capacity(results["baseline"])
+            results["baseline_capacity_bound"] = capacity_bound(results["baseline"])
             results["capacity_ratio"] = round(results["capacity"] / results["baseline_capacity"], 2) if results["baseline_capacity"] else None
         if args.soak:
             results["soak"] = await soak(args.soak, recording, workdir, args.model_dir)
