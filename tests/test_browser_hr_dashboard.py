@@ -4,12 +4,14 @@ a decision; the candidate ends on their result page."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from tests.candidate_page import start_interview
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
@@ -138,9 +140,23 @@ async def test_hr_watches_a_live_interview_from_first_caption_to_report_and_deci
         "document.querySelector('#recordings audio') || document.querySelector('#recordings .error')", timeout=10_000
     )
     assert await hr.locator("#recordings .error").count() == 0, await hr.text_content("#recordings .error")
-    await hr.wait_for_function(
-        "(() => { const a = document.querySelector('#recordings audio'); return a && a.duration > 5; })()", timeout=10_000
+    # Chromium reads the Ogg file's length once its metadata is in (or gives a media error): wait for either, then
+    # say what the element holds if the length is wrong (it once stayed unknown for 10 s in a loaded CI run).
+    audio = "document.querySelector('#recordings audio')"
+    with contextlib.suppress(PlaywrightTimeout):
+        await hr.wait_for_function(f"(() => {{ const a = {audio}; return a.error || (a.readyState >= 1 && a.duration > 5); }})()", timeout=30_000)
+    media = await hr.evaluate(
+        f"(() => {{ const a = {audio}; return {{duration: String(a.duration), readyState: a.readyState, "
+        f"networkState: a.networkState, error: a.error && a.error.code, message: a.error && a.error.message}}; }})()"
     )
+    assert media["error"] is None and float(media["duration"]) > 5, media
+    # A redraw of the list (a session closing, the detail reloading) keeps the player HR opened.
+    details = "window.dashboard.messages.filter((m) => m.type === 'detail').length"
+    before = await hr.evaluate(details)
+    await hr.evaluate(f"{audio}.dataset.opened = 'yes'")
+    await hr.evaluate(f"window.dashboard.socket.send(JSON.stringify({{v: 1, type: 'watch', interview_id: '{interview.id}'}}))")
+    await hr.wait_for_function(f"{details} > {before}", timeout=10_000)
+    assert await hr.evaluate(f"(() => {{ const a = {audio}; return a !== null && a.dataset.opened === 'yes'; }})()")
     await screenshot(hr, "report")
 
     await candidate.wait_for_selector("#result", state="visible", timeout=30_000)

@@ -186,6 +186,7 @@ function onMessage(m) {
 }
 
 function select(id) {
+  if (id !== state.selected) dropPlayers();
   state.selected = id;
   Object.assign(state, { detail: null, current: null, media: null, captions: { final: [], partial: "" }, answers: new Map(),
     faces: [], emotions: [], chat: [], report: null, decisions: [], snapshots: 0, recordings: [] });
@@ -277,14 +278,28 @@ async function loadRecordings(id) {
   renderRecordings();
 }
 
+// Players HR opened, by recording name: the list is redrawn whenever a session closes or the detail reloads, and a
+// redraw must not stop what HR is listening to. Emptied (and their memory released) when HR picks another interview.
+const players = new Map();
+
+function dropPlayers() {
+  players.forEach((audio) => { audio.pause(); URL.revokeObjectURL(audio.src); });
+  players.clear();
+}
+
 // Each session's audio; fetched with the API key when asked for, then played from memory.
 function renderRecordings() {
+  const interviewId = state.selected;
   $("recordings-section").hidden = !state.recordings.length;
   $("recordings").replaceChildren(...state.recordings.map((r) => {
     const li = document.createElement("li");
     li.dataset.name = r.name;
     const label = document.createElement("span");
     label.textContent = `${t("from_s").replace("{s}", Math.round(r.starts_s))} · ${Math.round(r.seconds)} s `;
+    if (players.has(r.name)) {
+      li.append(label, players.get(r.name));
+      return li;
+    }
     const play = document.createElement("button");
     play.type = "button";
     play.textContent = t("play");
@@ -296,8 +311,12 @@ function renderRecordings() {
         play.replaceWith(why);
         return;
       }
-      const audio = Object.assign(document.createElement("audio"), { controls: true, src: URL.createObjectURL(await response.blob()) });
-      play.replaceWith(audio);
+      const blob = await response.blob();
+      if (state.selected !== interviewId) return;  // HR moved to another interview meanwhile
+      const audio = Object.assign(document.createElement("audio"), { controls: true, src: URL.createObjectURL(blob) });
+      players.set(r.name, audio);
+      if (play.isConnected) play.replaceWith(audio);
+      else renderRecordings();  // the list was redrawn while the file came
       audio.play().catch(() => {});
     });
     li.append(label, play);
