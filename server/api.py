@@ -157,6 +157,7 @@ async def metrics(request: Request) -> Response:
     services = getattr(request.app.state, "services", None)
     if services is None:
         return Response("", status_code=503)
+    await services.metrics.refresh()
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

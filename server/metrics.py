@@ -39,6 +39,7 @@ class NodeMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._thread_cpu: _ThreadCpuCollector | None = None  # set by watch() where /proc exists
         self.final_transcript_lag = Histogram(
             "interview_final_transcript_lag_seconds", "End of speech to final transcript, on the media clock",
             buckets=LAG_BUCKETS, registry=self.registry,
@@ -61,22 +62,34 @@ class NodeMetrics:
     def watch(self, services: Callable[[], Services | None]) -> None:
         self.registry.register(_NodeCollector(services))
         if ThreadCpu.available():
-            self.registry.register(_ThreadCpuCollector())
+            self._thread_cpu = _ThreadCpuCollector()
+            self.registry.register(self._thread_cpu)
+
+    async def refresh(self) -> None:
+        """Before a scrape: read what the collectors cannot read on the event loop (per-thread CPU from /proc, about
+        a millisecond for a busy node's threads)."""
+        if self._thread_cpu is not None:
+            await asyncio.to_thread(self._thread_cpu.refresh)
 
 
 class _ThreadCpuCollector(Collector):
+    """Yields the figures of the last `refresh()`, which runs on a worker thread."""
+
     def __init__(self) -> None:
         self._cpu = ThreadCpu()
-        self._lock = threading.Lock()  # scrapes may come on several threads
+        self._lock = threading.Lock()  # two scrapes at once refresh on two worker threads
+        self._latest: dict[str, float] = {}
+
+    def refresh(self) -> None:
+        with self._lock:
+            self._latest = self._cpu.read()
 
     def collect(self) -> Iterator[Metric]:
-        with self._lock:
-            seconds = self._cpu.read()
         family = CounterMetricFamily(
             "interview_thread_cpu_seconds", "CPU time of this process by thread role (event loop, media decoders, each model)",
             labels=["role"],
         )
-        for role, value in sorted(seconds.items()):
+        for role, value in sorted(self._latest.items()):
             family.add_metric([role], value)
         yield family
 
