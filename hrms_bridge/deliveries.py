@@ -139,7 +139,13 @@ class Deliveries(Protocol):
     async def unfinished(self, event_ids: Collection[str]) -> set[str]: ...
 
     async def record_attempt(
-        self, delivery: Delivery, status_code: int | None, error: str | None, duration_ms: float, *, outcome: str,
+        self,
+        delivery: Delivery,
+        status_code: int | None,
+        error: str | None,
+        duration_ms: float,
+        *,
+        outcome: str,
         next_attempt_at: float | None,
     ) -> None: ...
 
@@ -181,8 +187,7 @@ class DeliveryStore(SerialConnection):
 
     async def endpoints(self, tenant: str) -> list[Endpoint]:
         return [
-            _endpoint(row)
-            for row in await self._read("SELECT * FROM webhook_endpoints WHERE tenant = ? ORDER BY created_at", (tenant,))
+            _endpoint(row) for row in await self._read("SELECT * FROM webhook_endpoints WHERE tenant = ? ORDER BY created_at", (tenant,))
         ]
 
     async def rotate_secret(self, endpoint: Endpoint) -> str:
@@ -246,9 +251,7 @@ class DeliveryStore(SerialConnection):
         for row in rows:
             endpoint_row = await self._read_one("SELECT * FROM webhook_endpoints WHERE id = ?", (row["endpoint_id"],))
             if endpoint_row is not None:  # else deleted a moment ago
-                out.append(
-                    Delivery(row["id"], row["event_id"], row["type"], row["payload"], _endpoint(endpoint_row), row["attempts"])
-                )
+                out.append(Delivery(row["id"], row["event_id"], row["type"], row["payload"], _endpoint(endpoint_row), row["attempts"]))
         return out
 
     async def claim(self, delivery: Delivery, now: float, lease_s: float) -> bool:

@@ -1,8 +1,8 @@
 """Delivers outbox events to webhook endpoints: Standard Webhooks signatures, retries, Retry-After, 410, dead letters.
 
-    outbox_events ─fan_out─▶ webhook_deliveries ─due─▶ POST (signed, same webhook-id every attempt)
-                                   ▲                      │ 2xx: delivered · 410: endpoint disabled
-                                   └── next attempt ◀─────┘ else: backoff with jitter (or Retry-After), then dead
+outbox_events ─fan_out─▶ webhook_deliveries ─due─▶ POST (signed, same webhook-id every attempt)
+                               ▲                      │ 2xx: delivered · 410: endpoint disabled
+                               └── next attempt ◀─────┘ else: backoff with jitter (or Retry-After), then dead
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 from standardwebhooks import Webhook
@@ -62,14 +62,16 @@ class WebhookDispatcher(RetryingSender[Delivery]):
             return
         endpoint = delivery.endpoint
         started = time.perf_counter()
-        timestamp = datetime.now(tz=timezone.utc)
+        timestamp = datetime.now(tz=UTC)
         headers = {
             "content-type": "application/json",
             "webhook-id": delivery.event_id,
             "webhook-timestamp": str(int(timestamp.timestamp())),
             "webhook-signature": signature_header(endpoint.secrets, delivery.event_id, timestamp, delivery.payload),
         }
-        outcome = await self.call(endpoint.url, lambda client: client.post(endpoint.url, content=delivery.payload.encode(), headers=headers))
+        outcome = await self.call(
+            endpoint.url, lambda client: client.post(endpoint.url, content=delivery.payload.encode(), headers=headers)
+        )
         status_code, error = outcome.status_code, outcome.error
         self.outcomes["delivered" if outcome.success else "gone" if status_code == 410 else "failed"] += 1
         duration_ms = 1000 * (time.perf_counter() - started)
@@ -79,7 +81,9 @@ class WebhookDispatcher(RetryingSender[Delivery]):
             return
         if status_code == 410:
             # The receiver says the endpoint is gone for good: stop sending it anything.
-            await self.store.record_attempt(delivery, status_code, "410 Gone: endpoint disabled", duration_ms, outcome=DEAD, next_attempt_at=None)
+            await self.store.record_attempt(
+                delivery, status_code, "410 Gone: endpoint disabled", duration_ms, outcome=DEAD, next_attempt_at=None
+            )
             await self.store.set_enabled(endpoint.id, False, "the receiver answered 410 Gone")
             logger.warning("webhook endpoint %s disabled: 410 Gone", endpoint.id)
             return

@@ -172,8 +172,15 @@ class RedisDeliveryStore:
         endpoint_id = f"ep_{uuid.uuid4().hex}"
         secret = secret or new_secret()
         now = time.time()
-        fields = {"tenant": tenant, "url": url, "description": description, "event_types": json.dumps(event_types),
-                  "secrets": json.dumps([secret]), "enabled": "1", "created_at": repr(now)}
+        fields = {
+            "tenant": tenant,
+            "url": url,
+            "description": description,
+            "event_types": json.dumps(event_types),
+            "secrets": json.dumps([secret]),
+            "enabled": "1",
+            "created_at": repr(now),
+        }
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._keys.endpoint(endpoint_id), mapping=fields)  # type: ignore[arg-type]
             pipe.zadd(self._keys.tenant_endpoints(tenant), {endpoint_id: now})
@@ -243,8 +250,12 @@ class RedisDeliveryStore:
             if tenant not in endpoints:
                 endpoints[tenant] = [e for e in await self.endpoints(tenant) if e.enabled]
             wanting = [e for e in endpoints[tenant] if e.wants(event_type)]
-            keys = [self._keys.event(event_id), self._keys.event_deliveries(event_id),
-                    self._keys.tenant_deliveries(tenant), self._keys.tenant_deliveries(tenant, PENDING)]
+            keys = [
+                self._keys.event(event_id),
+                self._keys.event_deliveries(event_id),
+                self._keys.tenant_deliveries(tenant),
+                self._keys.tenant_deliveries(tenant, PENDING),
+            ]
             args: list[str | float] = [time.time(), tenant, event_id]
             for endpoint in wanting:
                 delivery_id = delivery_id_for(event_id, endpoint.id)
@@ -278,17 +289,24 @@ class RedisDeliveryStore:
                 delivery_ids += members
         pending = [d for d in await self._deliveries(delivery_ids) if d["status"] == PENDING and "next_attempt_at" in d]
         endpoints = await self._endpoints(sorted({d["endpoint_id"] for d in pending}))
-        return [(d, *events[d["event_id"]], endpoints[d["endpoint_id"]]) for d in pending
-                if d["endpoint_id"] in endpoints and endpoints[d["endpoint_id"]].enabled]
+        return [
+            (d, *events[d["event_id"]], endpoints[d["endpoint_id"]])
+            for d in pending
+            if d["endpoint_id"] in endpoints and endpoints[d["endpoint_id"]].enabled
+        ]
 
     async def due(self, now: float, limit: int = 50, event_ids: Collection[str] | None = None) -> list[Delivery]:
         """Pending deliveries of `event_ids` whose next attempt is due, to enabled endpoints, oldest first. The Redis store
         only ever asks about the events a node holds in the stream (`event_ids` is required)."""
         assert event_ids is not None, "the Redis delivery store is read per held event"
-        due = sorted((d for d in await self._pending(event_ids) if float(d[0]["next_attempt_at"]) <= now),
-                     key=lambda d: float(d[0]["next_attempt_at"]))
-        return [Delivery(d["id"], d["event_id"], event_type, payload, endpoint, int(d["attempts"]))
-                for d, event_type, payload, endpoint in due[:limit]]
+        due = sorted(
+            (d for d in await self._pending(event_ids) if float(d[0]["next_attempt_at"]) <= now),
+            key=lambda d: float(d[0]["next_attempt_at"]),
+        )
+        return [
+            Delivery(d["id"], d["event_id"], event_type, payload, endpoint, int(d["attempts"]))
+            for d, event_type, payload, endpoint in due[:limit]
+        ]
 
     async def next_due_at(self, event_ids: Collection[str] | None = None) -> float | None:
         assert event_ids is not None, "the Redis delivery store is read per held event"
@@ -324,12 +342,22 @@ class RedisDeliveryStore:
         attempt, now = delivery.attempts + 1, time.time()
         record = {"attempt": attempt, "at": now, "status_code": status_code, "error": error, "duration_ms": round(duration_ms, 1)}
         tenant = delivery.endpoint.tenant
-        fields = ["next_attempt_at", "" if next_attempt_at is None else repr(next_attempt_at),
-                  "last_status", "" if status_code is None else str(status_code), "last_error", error or "",
-                  "delivered_at", repr(now) if outcome == DELIVERED else ""]
+        fields = [
+            "next_attempt_at",
+            "" if next_attempt_at is None else repr(next_attempt_at),
+            "last_status",
+            "" if status_code is None else str(status_code),
+            "last_error",
+            error or "",
+            "delivered_at",
+            repr(now) if outcome == DELIVERED else "",
+        ]
         await self._record(
-            keys=[self._keys.delivery(delivery.id), self._keys.delivery_attempts(delivery.id),
-                  *(self._keys.tenant_deliveries(tenant, s) for s in STATUSES)],
+            keys=[
+                self._keys.delivery(delivery.id),
+                self._keys.delivery_attempts(delivery.id),
+                *(self._keys.tenant_deliveries(tenant, s) for s in STATUSES),
+            ],
             args=[delivery.id, outcome, attempt, json.dumps(record), *fields],
         )
 
@@ -354,14 +382,22 @@ class RedisDeliveryStore:
             types = await pipe.execute()
         out = []
         for (d, attempts), event_type in zip(found, types):
-            out.append({
-                "id": d["id"], "event_id": d["event_id"], "event_type": event_type.decode() if event_type else None,
-                "endpoint_id": d["endpoint_id"], "status": d["status"], "attempts": int(d["attempts"]),
-                "next_attempt_at": _float(d.get("next_attempt_at")),
-                "last_status": int(d["last_status"]) if "last_status" in d else None, "last_error": d.get("last_error"),
-                "created_at": float(d["created_at"]), "delivered_at": _float(d.get("delivered_at")),
-                "history": [json.loads(a) for a in attempts],
-            })
+            out.append(
+                {
+                    "id": d["id"],
+                    "event_id": d["event_id"],
+                    "event_type": event_type.decode() if event_type else None,
+                    "endpoint_id": d["endpoint_id"],
+                    "status": d["status"],
+                    "attempts": int(d["attempts"]),
+                    "next_attempt_at": _float(d.get("next_attempt_at")),
+                    "last_status": int(d["last_status"]) if "last_status" in d else None,
+                    "last_error": d.get("last_error"),
+                    "created_at": float(d["created_at"]),
+                    "delivered_at": _float(d.get("delivered_at")),
+                    "history": [json.loads(a) for a in attempts],
+                }
+            )
         out.sort(key=lambda d: d["created_at"], reverse=True)
         return out[:limit]
 
@@ -404,7 +440,7 @@ class RedisDeliveryStore:
         self._index_complete = True
 
     async def _prune_event(self, event_id: str) -> str:
-        """"pruned"; "kept" (not finished); or "stale": the event was erased with its candidate, only its place in the
+        """ "pruned"; "kept" (not finished); or "stale": the event was erased with its candidate, only its place in the
         index was left."""
         event_key, by_event = self._keys.event(event_id), self._keys.event_deliveries(event_id)
 

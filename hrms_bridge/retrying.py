@@ -1,11 +1,12 @@
 """The loop behind every outbound call the bridge must not lose: due items, a claim, an attempt, a retry schedule.
 
-    due items ─claim (lease)─▶ attempt ─▶ done · or next attempt after schedule[n] ±jitter (never before Retry-After) · or give up
+due items ─claim (lease)─▶ attempt ─▶ done · or next attempt after schedule[n] ±jitter (never before Retry-After) · or give up
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import random
@@ -138,20 +139,18 @@ class RetryingSender(Generic[Item]):
                     self._attempts.add(task)
                     task.add_done_callback(self._attempts.discard)
                 next_at = await self.next_due_at()
-            except Exception:  # noqa: BLE001 - a database hiccup must not stop sending for good
+            except Exception:
                 logger.exception("%s pass failed", self.name)
                 next_at = None
             wait = POLL_S if next_at is None else min(POLL_S, max(0.01, next_at - time.time()))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
-            except TimeoutError:
-                pass
 
     async def _guarded(self, item: Item, key: str) -> None:
         try:
             async with self._slots:
                 await self.attempt(item)
-        except Exception:  # noqa: BLE001
+        except Exception:
             logger.exception("%s: attempt for %s failed unexpectedly", self.name, key)
         finally:
             self._in_flight.discard(key)

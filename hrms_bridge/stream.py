@@ -80,9 +80,7 @@ class WebhookStream:
 
     async def take_over(self) -> list[tuple[str, str]]:
         """Entries idle longer than a lease (their consumer stopped renewing them), now this consumer's."""
-        reply = await self.client.xautoclaim(
-            self.key, GROUP, self.consumer, self.lease_ms, start_id=self._autoclaim_from, count=READ_COUNT
-        )
+        reply = await self.client.xautoclaim(self.key, GROUP, self.consumer, self.lease_ms, start_id=self._autoclaim_from, count=READ_COUNT)
         next_from, entries = reply[0], reply[1]
         self._autoclaim_from = next_from.decode() if isinstance(next_from, bytes) else str(next_from)
         return _entries(entries)

@@ -25,15 +25,20 @@ from pathlib import Path
 from realtime_scoring.answer_scoring import AnswerPiece, AnswerScorer
 from realtime_scoring.engine import EngineConfig
 from realtime_scoring.pipeline import ScoringEngine
+from server.live_interview import interview_match, interview_policy
 from server.replay import replay
 from server.schemas import InterviewSpec
-from server.live_interview import interview_match, interview_policy
 from server.settings import Settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SPEC = {
-    "job": {"title": "Backend engineer", "role": "backend_engineer", "language": "en",
-            "required_skills": [{"name": "Python"}, {"name": "PostgreSQL"}], "min_years_experience": 2},
+    "job": {
+        "title": "Backend engineer",
+        "role": "backend_engineer",
+        "language": "en",
+        "required_skills": [{"name": "Python"}, {"name": "PostgreSQL"}],
+        "min_years_experience": 2,
+    },
     "candidate": {"name": "Bench Candidate", "skills": ["Python"], "years_experience": 2},
     "mode": "voice",
 }
@@ -75,7 +80,9 @@ async def bench(engine: ScoringEngine, audio: Path, audio_s: float, answers: int
     last = json.loads(reports[-1])
     timings = []
     for question in last["questions"]:
-        planned = next(q for q in [policy._plan(b, "") for b in policy.questions] if q.id == question["question_id"].split(".follow-up.")[0])
+        planned = next(
+            q for q in [policy._plan(b, "") for b in policy.questions] if q.id == question["question_id"].split(".follow-up.")[0]
+        )
         pieces = [AnswerPiece(t["text"], t["start_s"], t["end_s"]) for t in question["transcript"]]
         for _ in range(5):
             started = time.perf_counter()

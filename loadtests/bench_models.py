@@ -9,6 +9,7 @@ unchanged when onnxruntime-gpu sees a GPU.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -48,24 +49,31 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
 
 def machine_description(providers: list[str]) -> str:
     if CUDA in providers and shutil.which("nvidia-smi"):
-        name = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"], capture_output=True, text=True).stdout.strip()
+        name = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"], capture_output=True, text=True, check=False
+        ).stdout.strip()
         return f"GPU {name}; {os.cpu_count()} CPU cores"
     cpu = platform.processor() or "unknown CPU"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    with contextlib.suppress(OSError, StopIteration):
+        cpu = next(
+            line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")
+        )
     return f"{cpu}; {len(os.sched_getaffinity(0))} cores available"
 
 
 def batch_sweep(name: str, run: Callable[[int], object], batches: list[int], per_item: str, repeats: int) -> dict[str, object]:
     rows = []
     for batch in batches:
-        seconds = timed(lambda: run(batch), repeats)
+        seconds = timed(lambda batch=batch: run(batch), repeats)  # type: ignore[misc]  # bound per iteration
         rows.append({"batch": batch, "ms": round(1000 * seconds, 3), f"{per_item}_per_s": round(batch / seconds, 1)})
     best = max(rows, key=lambda r: r[f"{per_item}_per_s"])
     print(f"{name:14} batch 1: {rows[0]['ms']:8.3f} ms   best: batch {best['batch']:4} -> {best[f'{per_item}_per_s']:10.1f} {per_item}/s")
-    return {"latency_batch1_ms": rows[0]["ms"], "best_batch": best["batch"], f"best_{per_item}_per_s": best[f"{per_item}_per_s"], "sweep": rows}
+    return {
+        "latency_batch1_ms": rows[0]["ms"],
+        "best_batch": best["batch"],
+        f"best_{per_item}_per_s": best[f"{per_item}_per_s"],
+        "sweep": rows,
+    }
 
 
 def bench_vad(path: Path, config: EngineConfig, repeats: int) -> dict[str, object]:
@@ -86,7 +94,9 @@ def bench_faces(path: Path, config: EngineConfig, repeats: int) -> dict[str, obj
 
     session = create_session(path, EngineConfig(config.device, 1, config.cuda_device_id))
     name = session.get_inputs()[0].name
-    result = batch_sweep("face-detector", lambda b: session.run(None, {name: np.zeros((b, 3, 128, 128), np.float32)}), [1, 8, 32, 64, 256], "frames", repeats)
+    result = batch_sweep(
+        "face-detector", lambda b: session.run(None, {name: np.zeros((b, 3, 128, 128), np.float32)}), [1, 8, 32, 64, 256], "frames", repeats
+    )
     detector = FaceDetector(session)
     frames = [np.random.default_rng(i).integers(0, 255, (480, 640, 3), dtype=np.uint8) for i in range(8)]
     result["whole_call_640x480_batch1_ms"] = round(1000 * timed(lambda: detector.detect_batch(frames[:1]), repeats), 3)
@@ -97,7 +107,9 @@ def bench_faces(path: Path, config: EngineConfig, repeats: int) -> dict[str, obj
 def bench_emotion(path: Path, config: EngineConfig, repeats: int) -> dict[str, object]:
     session = create_session(path, EngineConfig(config.device, 1, config.cuda_device_id))
     name = session.get_inputs()[0].name
-    return batch_sweep("face-emotion", lambda b: session.run(None, {name: np.zeros((b, 1, 64, 64), np.float32)}), [1, 8, 32, 64, 256], "faces", repeats)
+    return batch_sweep(
+        "face-emotion", lambda b: session.run(None, {name: np.zeros((b, 1, 64, 64), np.float32)}), [1, 8, 32, 64, 256], "faces", repeats
+    )
 
 
 def speech_clip(path: Path | None) -> np.ndarray:
@@ -123,7 +135,7 @@ def bench_whisper(files: dict[str, Path], config: EngineConfig, speech: np.ndarr
     result: dict[str, object] = {}
     for seconds in (3, 5, 10):
         clip = speech[: 16000 * seconds]
-        elapsed = timed(lambda: transcriber.transcribe(clip, "en"), repeats, warmup=1)
+        elapsed = timed(lambda clip=clip: transcriber.transcribe(clip, "en"), repeats, warmup=1)  # type: ignore[misc]  # bound per iteration
         text = transcriber.transcribe(clip, "en").text
         result[f"clip_{seconds}s"] = {"ms": round(1000 * elapsed, 1), "rtf": round(elapsed / seconds, 3), "text": text}
         print(f"whisper-base   {seconds:2} s clip: {1000 * elapsed:8.1f} ms  RTF {elapsed / seconds:.3f}  {text[:60]!r}")
@@ -131,7 +143,7 @@ def bench_whisper(files: dict[str, Path], config: EngineConfig, speech: np.ndarr
     enc_rows = []
     for batch in (1, 8, 32):
         mel = np.zeros((batch, 80, 1000), np.float32)  # a 10 s window
-        seconds = timed(lambda: encoder.run(None, {name: mel}), max(3, repeats // 2), warmup=1)
+        seconds = timed(lambda mel=mel: encoder.run(None, {name: mel}), max(3, repeats // 2), warmup=1)  # type: ignore[misc]  # bound per iteration
         enc_rows.append({"batch": batch, "ms": round(1000 * seconds, 2), "audio_s_per_s": round(10 * batch / seconds, 1)})
     result["encoder_10s_window"] = enc_rows
     print("whisper-base   encoder, 10 s windows: " + ", ".join(f"batch {r['batch']}: {r['ms']} ms" for r in enc_rows))
@@ -150,7 +162,11 @@ def main(argv: list[str] | None = None) -> None:
 
     config = EngineConfig(device=args.device)
     manifest = load_manifest(args.model_dir)
-    files = {name: verified_files(entry, args.model_dir) for name, entry in manifest.items() if not (args.skip_whisper and name.startswith("whisper"))}
+    files = {
+        name: verified_files(entry, args.model_dir)
+        for name, entry in manifest.items()
+        if not (args.skip_whisper and name.startswith("whisper"))
+    }
     probe = create_session(files["silero-vad"]["silero_vad.onnx"], config)
     providers = probe.get_providers()
     device = "cuda" if CUDA in providers else "cpu"
@@ -170,7 +186,9 @@ def main(argv: list[str] | None = None) -> None:
         },
     }
     if not args.skip_whisper:
-        results["models"]["whisper-base"] = bench_whisper(files["whisper-base"], config, speech_clip(args.speech), max(3, args.repeats // 5))  # type: ignore[index]
+        results["models"]["whisper-base"] = bench_whisper(
+            files["whisper-base"], config, speech_clip(args.speech), max(3, args.repeats // 5)
+        )  # type: ignore[index]
     out = args.out or RESULTS_DIR / f"bench_models-{device}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")

@@ -141,7 +141,11 @@ async def bench(
     rss_start = process.memory_info().rss
     engine = await asyncio.to_thread(ScoringEngine.load, model_dir, config, faces=False, whisper_encoder=encoder)
     rss_loaded = process.memory_info().rss
-    results: dict[str, object] = {"audio_s": round(len(audio) / RATE, 1), "models_rss_mb": round((rss_loaded - rss_start) / 2**20, 1), "runs": []}
+    results: dict[str, object] = {
+        "audio_s": round(len(audio) / RATE, 1),
+        "models_rss_mb": round((rss_loaded - rss_start) / 2**20, 1),
+        "runs": [],
+    }
     print(f"{len(utterances)} answers, {len(audio) / RATE:.0f} s per session; models take {(rss_loaded - rss_start) / 2**20:.0f} MB")
     rng = random.Random(1)
     try:
@@ -163,7 +167,12 @@ async def bench(
             sampler.cancel()
             cpu = process.cpu_times()
             busy = (cpu.user - cpu_before.user + cpu.system - cpu_before.system) / (time.perf_counter() - wall_before)
-            row = {"sessions": n, **measure(logs, utterances), "cpu_cores_busy": round(busy, 2), "rss_growth_per_session_mb": round((peak - rss_before) / 2**20 / n, 1)}
+            row = {
+                "sessions": n,
+                **measure(logs, utterances),
+                "cpu_cores_busy": round(busy, 2),
+                "rss_growth_per_session_mb": round((peak - rss_before) / 2**20 / n, 1),
+            }
             results["runs"].append(row)  # type: ignore[union-attr]
             print(
                 f"{n:2} sessions: final lag p50 {row['final_lag_s']['p50']} s, p95 {row['final_lag_s']['p95']} s; "
@@ -181,25 +190,45 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("INTERVIEW_MODEL_DIR", "data/models")))
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime threads per Whisper decode (0: one, with a decode per core)")
-    parser.add_argument("--partial-interval", type=float, default=TranscriptionConfig.partial_interval_s, help="seconds between partial decodes")
-    parser.add_argument("--partial-growth", type=float, default=TranscriptionConfig.partial_interval_growth,
-                        help="the interval grows by this share of the utterance so far (0: fixed)")
     parser.add_argument(
-        "--stagger", type=float, default=10.0,
+        "--partial-interval", type=float, default=TranscriptionConfig.partial_interval_s, help="seconds between partial decodes"
+    )
+    parser.add_argument(
+        "--partial-growth",
+        type=float,
+        default=TranscriptionConfig.partial_interval_growth,
+        help="the interval grows by this share of the utterance so far (0: fixed)",
+    )
+    parser.add_argument(
+        "--stagger",
+        type=float,
+        default=10.0,
         help="sessions start at random moments within this many seconds (1.5 makes everyone answer in near lockstep)",
     )
-    parser.add_argument("--encoder", default="auto", choices=["auto", "float32", "int8"],
-                        help="Whisper encoder, as INTERVIEW_WHISPER_ENCODER (auto: int8 on a CPU, float32 on CUDA)")
-    parser.add_argument("--early-final-after", type=float, default=TranscriptionConfig.early_final_after_s,
-                        help="pause that starts an early final, as INTERVIEW_EARLY_FINAL_AFTER_S (0: off)")
+    parser.add_argument(
+        "--encoder",
+        default="auto",
+        choices=["auto", "float32", "int8"],
+        help="Whisper encoder, as INTERVIEW_WHISPER_ENCODER (auto: int8 on a CPU, float32 on CUDA)",
+    )
+    parser.add_argument(
+        "--early-final-after",
+        type=float,
+        default=TranscriptionConfig.early_final_after_s,
+        help="pause that starts an early final, as INTERVIEW_EARLY_FINAL_AFTER_S (0: off)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     config = EngineConfig(device=args.device, intra_op_threads=args.threads)
     transcription = TranscriptionConfig(
-        language="en", partial_interval_s=args.partial_interval, partial_interval_growth=args.partial_growth,
+        language="en",
+        partial_interval_s=args.partial_interval,
+        partial_interval_growth=args.partial_growth,
         early_final_after_s=args.early_final_after or None,
     )
-    results = asyncio.run(bench(args.sessions, config, args.model_dir, SessionConfig(transcription=transcription), args.stagger, args.encoder))
+    results = asyncio.run(
+        bench(args.sessions, config, args.model_dir, SessionConfig(transcription=transcription), args.stagger, args.encoder)
+    )
     results["stagger_s"] = args.stagger
     results["encoder"] = args.encoder
     results["early_final_after_s"] = args.early_final_after

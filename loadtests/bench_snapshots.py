@@ -72,8 +72,11 @@ def main() -> None:
     results = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores",
         "frames": len(frames),
-        "jpeg_still_320px": {"ms_per_still": round(jpeg_ms, 2), "bytes_per_still": jpeg_bytes,
-                             "cpu_ms_per_second_at_1_fps": round(jpeg_ms, 2)},
+        "jpeg_still_320px": {
+            "ms_per_still": round(jpeg_ms, 2),
+            "bytes_per_still": jpeg_bytes,
+            "cpu_ms_per_second_at_1_fps": round(jpeg_ms, 2),
+        },
         "reencoded_video_640x480": {},
     }
     for codec_name, fps, kbps in (("libvpx", 15, 500), ("libvpx", 30, 1000), ("libx264", 15, 500)):

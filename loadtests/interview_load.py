@@ -28,6 +28,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -92,6 +93,9 @@ class Recording:
     fps: int
 
 
+MEDIA_TOOLS = ("espeak-ng", "sox", "soxi", "ffmpeg")
+
+
 def make_recording(workdir: Path, face: Path | None, min_seconds: float, fps: int = SOURCE_FPS) -> Recording:
     """Answers separated by 3 s pauses (long enough to end an answer), with a moving face, encoded once and long
     enough for a whole step: aiortc's player paces a looped file badly (it bursts after the first pass)."""
@@ -112,9 +116,34 @@ def make_recording(workdir: Path, face: Path | None, min_seconds: float, fps: in
         video_input = ["-loop", "1", "-framerate", str(fps), "-i", str(face), "-vf", crop]
     out = workdir / "candidate.webm"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-i", str(speech), *video_input, "-t", f"{seconds:.2f}", "-r", str(fps),
-         "-c:a", "libopus", "-b:a", "32k", "-c:v", "libvpx", "-b:v", "600k", "-deadline", "realtime", "-cpu-used", "8",
-         "-g", "60", str(out)],
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(speech),
+            *video_input,
+            "-t",
+            f"{seconds:.2f}",
+            "-r",
+            str(fps),
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "32k",
+            "-c:v",
+            "libvpx",
+            "-b:v",
+            "600k",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-g",
+            "60",
+            str(out),
+        ],
         check=True,
     )
     return Recording(out, one_pass / len(ANSWERS), fps)
@@ -157,9 +186,14 @@ class ServerProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
-            **os.environ, "INTERVIEW_PORT": str(self.port), "INTERVIEW_DATA_DIR": str(data_dir), "INTERVIEW_API_KEYS": API_KEY,
-            "INTERVIEW_SCORING": "true" if scoring else "false", "INTERVIEW_ICE_HOST_ADDRESSES": "127.0.0.1",
-            "INTERVIEW_ICE_ALLOWED_NETWORKS": "127.0.0.0/8", "INTERVIEW_HR_RATE_LIMIT_PER_S": "1000",
+            **os.environ,
+            "INTERVIEW_PORT": str(self.port),
+            "INTERVIEW_DATA_DIR": str(data_dir),
+            "INTERVIEW_API_KEYS": API_KEY,
+            "INTERVIEW_SCORING": "true" if scoring else "false",
+            "INTERVIEW_ICE_HOST_ADDRESSES": "127.0.0.1",
+            "INTERVIEW_ICE_ALLOWED_NETWORKS": "127.0.0.0/8",
+            "INTERVIEW_HR_RATE_LIMIT_PER_S": "1000",
             "INTERVIEW_MAX_LIVE_SESSIONS": "256",
         }
         if not scoring:  # the bare baseline: receive and decode (and the level meter), no scoring and no recording
@@ -168,8 +202,9 @@ class ServerProcess:
             env["INTERVIEW_MODEL_DIR"] = str(model_dir)
         # The dashboard's browser libraries, if prepared here; the load test needs none of them.
         env.setdefault("INTERVIEW_ASSET_DIR", str(Path("data/assets").resolve()))
-        self.process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--log-level", "warning"], env=env,
-                                        stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL
+        )
         self.ps = psutil.Process(self.process.pid)
 
     async def ready(self, timeout: float = 600) -> None:
@@ -210,7 +245,10 @@ async def run_candidate(
     await asyncio.sleep(delay_s)
     body = {
         "job": {"title": "Backend engineer", "role": "backend_engineer", "language": "en"},
-        "candidate": {"name": f"Load candidate {log.index}"}, "mode": "video", "max_questions": 50, "time_budget_minutes": 60,
+        "candidate": {"name": f"Load candidate {log.index}"},
+        "mode": "video",
+        "max_questions": 50,
+        "time_budget_minutes": 60,
     }
     created = (await http.post(f"{server_url}/api/v1/interviews", json=body, headers={"X-API-Key": API_KEY})).json()
     interview_id, token = created["interview"]["id"], created["invite_token"]
@@ -219,6 +257,7 @@ async def run_candidate(
     publisher = WhipPublisher(server_url, interview_id, token, http)
     log.started = time.monotonic()
     async with connect(ws_url, max_size=1 << 20) as ws:
+
         async def receive() -> None:
             async for raw in ws:
                 message = json.loads(raw)
@@ -246,7 +285,7 @@ async def run_candidate(
             log.audio_chunks_per_s = stats.get("audio_chunks", 0) / elapsed if elapsed > 0 else None
             log.audio_dropped = stats.get("audio_chunks_dropped", 0)
             log.video_dropped = stats.get("video_frames_dropped", 0)
-        except Exception as exc:  # noqa: BLE001 - a failing candidate is a result, not a crash
+        except Exception as exc:
             log.errors.append(f"{stage}: {type(exc).__name__}: {exc}")
         finally:
             receiver.cancel()
@@ -318,7 +357,11 @@ async def run_step(
     fps = [log.fps for log in logs if log.fps is not None]
 
     def pct(values: list[float], q: float) -> float | None:
-        return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 3) if len(values) >= 2 else (round(values[0], 3) if values else None)
+        return (
+            round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 3)
+            if len(values) >= 2
+            else (round(values[0], 3) if values else None)
+        )
 
     joins = [log.connected_at - log.started for log in logs if log.connected_at is not None]
     firsts = [log.first_question_at - log.started for log in logs if log.first_question_at is not None]
@@ -333,7 +376,8 @@ async def run_step(
         "video_fps_min": round(min(fps), 1) if fps else None,
         "video_fps_mean": round(statistics.fmean(fps), 1) if fps else None,
         "audio_chunks_per_s_mean": round(statistics.fmean([log.audio_chunks_per_s for log in logs if log.audio_chunks_per_s]), 1)
-        if any(log.audio_chunks_per_s for log in logs) else None,
+        if any(log.audio_chunks_per_s for log in logs)
+        else None,
         "audio_chunks_dropped": sum(log.audio_dropped for log in logs),
         "sampled_frames_dropped": sum(log.video_dropped for log in logs),
         "errors": [e for log in logs for e in log.errors],
@@ -382,7 +426,9 @@ def loop_lag_during(before: dict[str, float], after: dict[str, float]) -> dict[s
     if count <= 0 or "loop:sum" not in after:
         return {"event_loop_lag_s_mean": None, "event_loop_lag_s_p95_bucket": None}
     bounds = sorted(
-        (float(key[5:]), after[key] - before.get(key, 0)) for key in after if key.startswith("loop:") and key not in ("loop:sum", "loop:count")
+        (float(key[5:]), after[key] - before.get(key, 0))
+        for key in after
+        if key.startswith("loop:") and key not in ("loop:sum", "loop:count")
     )
     p95 = next((bound for bound, n in bounds if n >= 0.95 * count), None)
     return {
@@ -413,13 +459,16 @@ def per_second_during(before: dict[str, float], after: dict[str, float], seconds
     """How much each counter named `prefix`... grew between two readings, as a percentage of `seconds`."""
     return {
         key[len(prefix) :]: round(100 * (after[key] - before.get(key, 0.0)) / seconds, 1)
-        for key in sorted(after) if key.startswith(prefix) and seconds > 0
+        for key in sorted(after)
+        if key.startswith(prefix) and seconds > 0
     }
 
 
 def keeps_up(step: dict[str, Any], scoring: bool, fps: float = SOURCE_FPS) -> bool:
     full_rate = (
-        step["video_fps_min"] is not None and step["video_fps_min"] >= FULL_RATE * fps and not step["errors"]
+        step["video_fps_min"] is not None
+        and step["video_fps_min"] >= FULL_RATE * fps
+        and not step["errors"]
         and step["audio_chunks_dropped"] == 0  # audio the recogniser never heard is an answer lost, whatever the lag
     )
     if not scoring:
@@ -445,7 +494,7 @@ class Ramp:
         n = self.sessions[len(self.steps)]
         try:
             step = await run_step(self.server, n, seconds, recording, per_process, phase_locked)
-        except Exception as exc:  # noqa: BLE001 - a step the harness could not even measure did not keep up
+        except Exception as exc:
             step = {"sessions": n, "errors": [f"step failed: {type(exc).__name__}: {exc}"]}
         step["keeps_up"] = "video_fps_min" in step and keeps_up(step, self.scoring, recording.fps)
         print(json.dumps({"scoring": self.scoring, **step}), flush=True)
@@ -453,7 +502,12 @@ class Ramp:
 
 
 async def ramps(
-    plans: list[tuple[bool, list[int]]], seconds: float, recording: Recording, workdir: Path, model_dir: Path | None, per_process: int,
+    plans: list[tuple[bool, list[int]]],
+    seconds: float,
+    recording: Recording,
+    workdir: Path,
+    model_dir: Path | None,
+    per_process: int,
     phase_locked: bool = True,
 ) -> list[list[dict[str, Any]]]:
     """Each plan's (scoring on or off, its steps) ramp on a server of its own, their steps taking turns: a machine
@@ -485,8 +539,13 @@ async def soak(seconds: float, recording: Recording, workdir: Path, model_dir: P
             await run_step(server, 1, 4.0, recording, 1)
             cycles += 1
             rss.append(server.ps.memory_info().rss / 2**20)
-        return {"cycles": cycles, "rss_mb_first": round(rss[0], 1), "rss_mb_last": round(rss[-1], 1),
-                "rss_mb_growth_after_first": round(rss[-1] - rss[0], 1), "rss_mb_by_cycle": [round(r, 1) for r in rss]}
+        return {
+            "cycles": cycles,
+            "rss_mb_first": round(rss[0], 1),
+            "rss_mb_last": round(rss[-1], 1),
+            "rss_mb_growth_after_first": round(rss[-1] - rss[0], 1),
+            "rss_mb_by_cycle": [round(r, 1) for r in rss],
+        }
     finally:
         server.stop()
 
@@ -506,8 +565,12 @@ def redis_store_footprint(url: str, keys: Keys) -> dict[str, Any] | None:
         if not measured:
             return None
         total_bytes, total_s = sum(bytes_by_interview[i] for i in measured), sum(seconds[i] for i in measured)
-        return {"interviews": len(measured), "interview_seconds": total_s, "bytes": total_bytes,
-                "kib_per_interview_minute": round(total_bytes / total_s * 60 / 1024, 1)}
+        return {
+            "interviews": len(measured),
+            "interview_seconds": total_s,
+            "bytes": total_bytes,
+            "kib_per_interview_minute": round(total_bytes / total_s * 60 / 1024, 1),
+        }
     finally:
         client.close()
 
@@ -558,9 +621,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         workdir = Path(tmp)
         face = astronaut_png()
         recording = make_recording(workdir, face, args.step_seconds + 30, args.fps)
-        results: dict[str, Any] = {"machine": f"{os.cpu_count()} CPU cores", "date": time.strftime("%Y-%m-%d"),
-                                   "step_seconds": args.step_seconds, "source_fps": args.fps,
-                                   "starts": "together" if args.phase_locked else f"spread over one answer period ({recording.answer_period_s:.1f} s)"}
+        results: dict[str, Any] = {
+            "machine": f"{os.cpu_count()} CPU cores",
+            "date": time.strftime("%Y-%m-%d"),
+            "step_seconds": args.step_seconds,
+            "source_fps": args.fps,
+            "starts": "together" if args.phase_locked else f"spread over one answer period ({recording.answer_period_s:.1f} s)",
+        }
         results["candidates_per_client_process"] = args.per_process
         plans = [(True, args.sessions)] + ([] if args.no_baseline else [(False, args.baseline_sessions or args.sessions)])
         measured = await ramps(plans, args.step_seconds, recording, workdir, args.model_dir, args.per_process, args.phase_locked)
@@ -577,7 +644,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             results["baseline"] = measured[1]
             results["baseline_capacity"] = capacity(results["baseline"])
             results["baseline_capacity_bound"] = capacity_bound(results["baseline"])
-            results["capacity_ratio"] = round(results["capacity"] / results["baseline_capacity"], 2) if results["baseline_capacity"] else None
+            results["capacity_ratio"] = (
+                round(results["capacity"] / results["baseline_capacity"], 2) if results["baseline_capacity"] else None
+            )
         if args.soak:
             results["soak"] = await soak(args.soak, recording, workdir, args.model_dir)
         return results
@@ -591,20 +660,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--per-process", type=int, default=4, help="candidates per client process")
     parser.add_argument("--fps", type=int, default=SOURCE_FPS, help="video frame rate of the recording (the page sends 15)")
-    parser.add_argument("--phase-locked", action="store_true",
-                        help="start every candidate at once, so all answers end together (the recogniser's worst case)")
+    parser.add_argument(
+        "--phase-locked",
+        action="store_true",
+        help="start every candidate at once, so all answers end together (the recogniser's worst case)",
+    )
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of connect/disconnect cycles after the ramp")
-    parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("INTERVIEW_MODEL_DIR", "data/models")),
-                        help="prepared models (INTERVIEW_MODEL_DIR; default data/models)")
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=Path(os.environ.get("INTERVIEW_MODEL_DIR", "data/models")),
+        help="prepared models (INTERVIEW_MODEL_DIR; default data/models)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
+    if missing := [tool for tool in MEDIA_TOOLS if shutil.which(tool) is None]:
+        raise SystemExit(
+            f"error: interview-load makes its candidates' speech and video with {', '.join(missing)}: apt-get install espeak-ng sox ffmpeg"
+        )
     results = asyncio.run(main_async(args))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "interview_load.json").write_text(json.dumps(results, indent=2) + "\n")
     try:
         plot(results, args.out / "interview_load.png")
     except ImportError:
-        print("matplotlib is not installed: no plot")
+        print("matplotlib is not installed: no plot (pip install -e '.[load]')")
     print(json.dumps({k: v for k, v in results.items() if k not in ("scoring", "baseline")}, indent=2))
 
 

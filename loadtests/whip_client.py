@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 
@@ -65,8 +66,6 @@ class WhipPublisher:
     async def close(self) -> None:
         if self.resource is not None:
             resource, self.resource = self.resource, None
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 await self.http.delete(resource, headers=self.auth)
-            except httpx.HTTPError:
-                pass
         await self.pc.close()

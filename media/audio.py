@@ -53,7 +53,7 @@ class AudioChunker:
         if self._next_pts_s is not None:
             gap_s = start_s - self._next_pts_s
             if 0.005 < gap_s <= MAX_GAP_FILL_S:
-                silence = np.zeros(int(round(gap_s * ANALYSIS_SAMPLE_RATE)), dtype=np.float32)
+                silence = np.zeros(round(gap_s * ANALYSIS_SAMPLE_RATE), dtype=np.float32)
                 self._pending = np.concatenate((self._pending, silence))
                 self.gap_filled_s += gap_s
             elif gap_s > MAX_GAP_FILL_S or gap_s < -MAX_GAP_FILL_S:

@@ -13,8 +13,8 @@ THUMBNAIL_SIDE = 128
 def analysis_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     """Scale (width, height) down so the longer side is at most max_side; even sizes for YUV."""
     scale = min(1.0, max_side / max(width, height))
-    w = max(2, int(round(width * scale / 2)) * 2)
-    h = max(2, int(round(height * scale / 2)) * 2)
+    w = max(2, round(width * scale / 2) * 2)
+    h = max(2, round(height * scale / 2) * 2)
     return w, h
 
 

@@ -100,10 +100,22 @@ class AnswerScorer:
             utterances = [Utterance(p.start_s, p.end_s, p.text) for p in timed if p.start_s is not None and p.end_s is not None]
             delivery = delivery_signals(utterances, language)
         if not text:
-            return AnswerScore(0.0, 0.0 if question.key_points else None, 0.0, None, delivery, {}, tuple(
-                KeyPointResult(k.id, k.text.get(language, next(iter(k.text.values()))), k.weight, False, None, None, None, 0.0, None, None, None)
-                for k in question.key_points
-            ), ("no_answer",), "")
+            return AnswerScore(
+                0.0,
+                0.0 if question.key_points else None,
+                0.0,
+                None,
+                delivery,
+                {},
+                tuple(
+                    KeyPointResult(
+                        k.id, k.text.get(language, next(iter(k.text.values()))), k.weight, False, None, None, None, 0.0, None, None, None
+                    )
+                    for k in question.key_points
+                ),
+                ("no_answer",),
+                "",
+            )
 
         spans = sentences(text) or [(0, len(text))]
         sentence_texts = [text[a:b] for a, b in spans]
@@ -117,7 +129,7 @@ class AnswerScorer:
             points_vec = vectors[2 : 2 + len(point_texts)]
             sentences_vec = vectors[2 + len(point_texts) :]
             relevance_cosine = round(float(answer_vec @ reference_vec), 4)
-            if len(point_texts):
+            if point_texts:
                 similarity = points_vec @ sentences_vec.T
 
         matcher = KeywordMatcher(language)
@@ -134,19 +146,43 @@ class AnswerScorer:
                 hit = other.find(text, point.keywords.get(other_language, []))
             if hit is not None:
                 start_s, end_s = times_at(hit.start)
-                results.append(KeyPointResult(
-                    point.id, point_text, point.weight, True, "keyword", hit.keyword, hit.how, best_similarity,
-                    _snippet(text, hit.start, hit.end), start_s, end_s,
-                ))
+                results.append(
+                    KeyPointResult(
+                        point.id,
+                        point_text,
+                        point.weight,
+                        True,
+                        "keyword",
+                        hit.keyword,
+                        hit.how,
+                        best_similarity,
+                        _snippet(text, hit.start, hit.end),
+                        start_s,
+                        end_s,
+                    )
+                )
             elif self.embedder is not None and best_similarity >= c.key_point_similarity:
                 a, b = spans[best]
                 start_s, end_s = times_at(a)
-                results.append(KeyPointResult(
-                    point.id, point_text, point.weight, True, "meaning", sentence_texts[best].strip(), None, best_similarity,
-                    _snippet(text, a, b), start_s, end_s,
-                ))
+                results.append(
+                    KeyPointResult(
+                        point.id,
+                        point_text,
+                        point.weight,
+                        True,
+                        "meaning",
+                        sentence_texts[best].strip(),
+                        None,
+                        best_similarity,
+                        _snippet(text, a, b),
+                        start_s,
+                        end_s,
+                    )
+                )
             else:
-                results.append(KeyPointResult(point.id, point_text, point.weight, False, None, None, None, best_similarity, None, None, None))
+                results.append(
+                    KeyPointResult(point.id, point_text, point.weight, False, None, None, None, best_similarity, None, None, None)
+                )
 
         coverage = None
         if results:

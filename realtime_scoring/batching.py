@@ -100,7 +100,7 @@ class MicroBatcher(Generic[Req, Res]):
             outcomes: Sequence[Res | Exception]
             try:
                 outcomes = await loop.run_in_executor(self._executor, self._run_batch, [r for r, _, _ in live])
-            except Exception as exc:  # noqa: BLE001 - the callers get the error, the worker lives on
+            except Exception as exc:
                 self.stats.errors += 1
                 if len(live) == 1:
                     logger.exception("a request to %s failed", self.name)
@@ -125,7 +125,7 @@ class MicroBatcher(Generic[Req, Res]):
             try:
                 (result,) = self._run_batch([request])
                 outcomes.append(result)
-            except Exception as exc:  # noqa: BLE001 - this request's caller gets it
+            except Exception as exc:
                 logger.exception("a request to %s failed", self.name)
                 outcomes.append(exc)
         return outcomes

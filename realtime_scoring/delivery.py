@@ -16,8 +16,16 @@ FILLER_RATIO_OK = 0.03
 _RATE_CAP, _PAUSE_EACH, _PAUSE_CAP, _FILLER_CAP = 0.3, 0.05, 0.25, 0.3
 
 _EN_FILLERS = {  # drawn-out spellings ("ummm", "hmmm") count as the same filler
-    "ah": r"ah+", "er": r"er+", "erm": r"erm+", "hmm": r"hm+", "i mean": r"i\s+mean", "kind of": r"kind\s+of",
-    "sort of": r"sort\s+of", "uh": r"uh+", "um": r"um+", "you know": r"you\s+know",
+    "ah": r"ah+",
+    "er": r"er+",
+    "erm": r"erm+",
+    "hmm": r"hm+",
+    "i mean": r"i\s+mean",
+    "kind of": r"kind\s+of",
+    "sort of": r"sort\s+of",
+    "uh": r"uh+",
+    "um": r"um+",
+    "you know": r"you\s+know",
 }
 _EN_FILLER_RE = {k: re.compile(rf"(?<![\w'’]){p}(?![\w'’])", re.IGNORECASE) for k, p in _EN_FILLERS.items()}
 # Single characters count only as their own jieba word: 额 is a filler, 金额 is an amount.

@@ -133,8 +133,13 @@ def _dequantize_matmuls(model: onnx.ModelProto) -> None:
         rescale = only_consumer(nodes[cast].output[0], "Mul") if cast is not None else None
         scales = nodes[producer[nodes[rescale].input[1]]] if rescale is not None and nodes[rescale].input[1] in producer else None
         if (
-            quantize is None or quantize.op_type != "DynamicQuantizeLinear" or cast is None or rescale is None
-            or scales is None or scales.op_type != "Mul" or scales.input[0] != quantize.output[1]
+            quantize is None
+            or quantize.op_type != "DynamicQuantizeLinear"
+            or cast is None
+            or rescale is None
+            or scales is None
+            or scales.op_type != "Mul"
+            or scales.input[0] != quantize.output[1]
             or not {quantized_weight, weight_zero_point, scales.input[1]} <= initializers.keys()
         ):
             raise ModelError(f"embedding graph: {node.name} is not the dynamic-quantisation pattern this converter knows")

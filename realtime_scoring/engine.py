@@ -35,7 +35,7 @@ def _preload_cuda_libraries() -> None:
     if preload is not None:
         try:
             preload()
-        except Exception as exc:  # noqa: BLE001 - a missing CUDA install just means CPU
+        except Exception as exc:
             logger.debug("onnxruntime.preload_dlls failed: %s", exc)
 
 
@@ -58,9 +58,7 @@ def choose_providers(config: EngineConfig) -> list[str | tuple[str, dict[str, ob
     return [CPU]
 
 
-def create_session(
-    path: Path, config: EngineConfig = EngineConfig(), *, custom_ops_library: str | None = None
-) -> ort.InferenceSession:
+def create_session(path: Path, config: EngineConfig = EngineConfig(), *, custom_ops_library: str | None = None) -> ort.InferenceSession:
     """One session per model per process: callers share it across all interviews.
 
     `custom_ops_library` is the path of a shared library of custom operators (such as

@@ -175,9 +175,7 @@ def match_score(job: JobProfile, candidate: CandidateProfile, synonyms: SkillSyn
         _education(job, candidate, budgets["education"], synonyms),
     ]
     total = sum(c.points for c in contributions)
-    rounded = tuple(
-        MatchContribution(c.factor, c.item, round(c.points, 2), round(c.max_points, 2), c.detail) for c in contributions
-    )
+    rounded = tuple(MatchContribution(c.factor, c.item, round(c.points, 2), round(c.max_points, 2), c.detail) for c in contributions)
     return MatchResult(score=round(min(100.0, max(0.0, total)), 1), contributions=rounded)
 
 
@@ -298,9 +296,7 @@ def _degree_credit(job: JobProfile, degree: Education, synonyms: SkillSynonyms) 
 
 
 def _field_matches(field: str, wanted: Sequence[str], synonyms: SkillSynonyms) -> bool:
-    return any(
-        synonyms.canonical(field) == synonyms.canonical(w) or _find(field, synonyms.forms(w)) is not None for w in wanted
-    )
+    return any(synonyms.canonical(field) == synonyms.canonical(w) or _find(field, synonyms.forms(w)) is not None for w in wanted)
 
 
 def _level(level: EducationLevel) -> str:

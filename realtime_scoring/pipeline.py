@@ -55,9 +55,7 @@ class ScoringEngine:
     ) -> None:
         self.embedder = embedder  # stateless and thread-safe: answer scoring calls it from executor threads
         self.vad_batcher: MicroBatcher = MicroBatcher("vad", vad.run_batch, max_batch=256, max_wait_s=0.001)
-        self.transcription = (
-            TranscriptionService(transcriber, workers=transcription_workers) if transcriber is not None else None
-        )
+        self.transcription = TranscriptionService(transcriber, workers=transcription_workers) if transcriber is not None else None
         self.face_batcher = face_batcher(faces) if faces is not None else None
         self.emotion_batcher = emotion_batcher(emotion) if emotion is not None and faces is not None else None
 
@@ -150,12 +148,8 @@ class SessionPipeline:
     def __init__(self, engine: ScoringEngine, emit: Emit, config: SessionConfig) -> None:
         self._emit = emit
         self.vad = VadStream(engine.vad_batcher, config.vad)
-        self.transcription = (
-            SessionTranscription(engine.transcription, emit, config.transcription) if engine.transcription else None
-        )
-        self.vision = (
-            SessionVision(engine.face_batcher, engine.emotion_batcher, emit, config.vision) if engine.face_batcher else None
-        )
+        self.transcription = SessionTranscription(engine.transcription, emit, config.transcription) if engine.transcription else None
+        self.vision = SessionVision(engine.face_batcher, engine.emotion_batcher, emit, config.vision) if engine.face_batcher else None
         self._settled_s = -1.0
 
     async def process_audio(self, chunk: AudioChunk) -> None:

@@ -58,7 +58,9 @@ class VideoSummary(BaseModel):
     seconds: int
     face_present_ratio: float | None
     multiple_faces_seconds: list[float] = Field(description="start of each second in which more than one face was seen")
-    emotion_distribution: dict[str, float] | None = Field(None, description="mean smoothed probability per class; absent when emotion analysis is off")
+    emotion_distribution: dict[str, float] | None = Field(
+        None, description="mean smoothed probability per class; absent when emotion analysis is off"
+    )
     dominant_emotion: str | None = None
 
 
@@ -194,9 +196,15 @@ def question_report(record: AnswerRecord) -> QuestionReport:
     if score.delivery is not None:
         d = score.delivery
         delivery = DeliveryEvidence(
-            score=d.score, speaking_s=round(d.speaking_s, 3), units=d.units, rate_per_min=round(d.rate_per_min, 1), rate_unit=d.rate_unit,
-            long_pauses=[(round(a, 3), round(b, 3)) for a, b in d.long_pauses], fillers=dict(d.fillers),
-            filler_ratio=round(d.filler_ratio, 4), notes=list(d.notes),
+            score=d.score,
+            speaking_s=round(d.speaking_s, 3),
+            units=d.units,
+            rate_per_min=round(d.rate_per_min, 1),
+            rate_unit=d.rate_unit,
+            long_pauses=[(round(a, 3), round(b, 3)) for a, b in d.long_pauses],
+            fillers=dict(d.fillers),
+            filler_ratio=round(d.filler_ratio, 4),
+            notes=list(d.notes),
         )
     return QuestionReport(
         index=record.index,
@@ -254,7 +262,10 @@ def _video_summary(
 
 
 def _recommend(
-    overall: float | None, questions: Sequence[QuestionReport], answered: Sequence[QuestionReport], competencies: Mapping[Competency, CompetencyScore]
+    overall: float | None,
+    questions: Sequence[QuestionReport],
+    answered: Sequence[QuestionReport],
+    competencies: Mapping[Competency, CompetencyScore],
 ) -> Recommendation:
     if overall is None or not questions or len(answered) * 2 < len(questions):
         return Recommendation(
@@ -262,10 +273,13 @@ def _recommend(
             overall=overall,
             reasons=[f"answered {len(answered)} of {len(questions)} questions: too little to judge"],
         )
-    reasons = [f"overall {overall:.1f} from " + ", ".join(
-        f"{c.value} {s.score:.1f} × {s.weight:.2f}" for c, s in competencies.items() if s.score is not None and s.weight > 0
-    )]
-    reasons += [f"{c.value} is weak ({s.score:.1f})" for c, s in competencies.items() if s.score is not None and s.score < 50 and s.weight > 0]
+    reasons = [
+        f"overall {overall:.1f} from "
+        + ", ".join(f"{c.value} {s.score:.1f} × {s.weight:.2f}" for c, s in competencies.items() if s.score is not None and s.weight > 0)
+    ]
+    reasons += [
+        f"{c.value} is weak ({s.score:.1f})" for c, s in competencies.items() if s.score is not None and s.score < 50 and s.weight > 0
+    ]
     decision: Decision = "advance" if overall >= 70 else "consider" if overall >= 50 else "do_not_advance"
     return Recommendation(decision=decision, overall=overall, reasons=reasons)
 

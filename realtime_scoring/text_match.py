@@ -26,8 +26,6 @@ _UNIT = re.compile(f"([{_HAN}]+)|([0-9a-z]+)|(\\S)")
 _SENTENCE_BREAK = re.compile(r"[!?;\n。！？；，…]|\.(?![0-9A-Za-z])")
 _FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: ord(" ")}
 
-_jieba_lock = threading.Lock()
-_jieba_ready = False
 _stemmer = snowballstemmer.stemmer("english")
 _stem_lock = threading.Lock()  # a snowball stemmer keeps state between calls
 
@@ -48,13 +46,9 @@ class _Unit(NamedTuple):
 
 def jieba_tokens(text: str) -> list[tuple[str, int, int]]:
     """jieba's words of text with their character offsets; loads the dictionary on first use, once per process."""
-    global _jieba_ready
-    if not _jieba_ready:
-        with _jieba_lock:
-            if not _jieba_ready:
-                jieba.setLogLevel(logging.WARNING)
-                jieba.initialize()
-                _jieba_ready = True
+    if not jieba.dt.initialized:
+        jieba.setLogLevel(logging.WARNING)
+        jieba.initialize()  # takes jieba's own lock and checks again: one load, whichever thread comes first
     return list(jieba.tokenize(text))
 
 

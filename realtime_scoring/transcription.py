@@ -185,7 +185,7 @@ class TranscriptionService:
             results = await asyncio.get_running_loop().run_in_executor(
                 executor, self._transcriber.transcribe_batch, [j.samples for j in batch], batch[0].language
             )
-        except Exception as exc:  # noqa: BLE001 - the sessions get the error, others go on
+        except Exception as exc:
             for job in batch:
                 if not job.future.done():
                     job.future.set_exception(exc)
@@ -326,7 +326,9 @@ class SessionTranscription:
     (local agreement), so captions do not flicker.
     """
 
-    def __init__(self, service: TranscriptionService, emit: Callable[[ScoringEvent], None], config: TranscriptionConfig = TranscriptionConfig()) -> None:
+    def __init__(
+        self, service: TranscriptionService, emit: Callable[[ScoringEvent], None], config: TranscriptionConfig = TranscriptionConfig()
+    ) -> None:
         self._service = service
         self._emit = emit
         self.config = config
@@ -486,9 +488,7 @@ class SessionTranscription:
         assert result is not None
         if self.language is None and result.language:
             self.language = result.language  # keep the first detection for the whole interview
-        segments = tuple(
-            TranscriptSegment(start_s + float(s[0]), start_s + float(s[1]), str(s[2])) for s in (result.segments or ())
-        )
+        segments = tuple(TranscriptSegment(start_s + float(s[0]), start_s + float(s[1]), str(s[2])) for s in (result.segments or ()))
         self._emit(
             FinalTranscript(
                 utterance, start_s, end_s, result.text.strip(), result.language, segments, round(1000 * (time.perf_counter() - started), 1)

@@ -78,7 +78,9 @@ class VadStream:
     whether audio comes from WebRTC or from a file.
     """
 
-    def __init__(self, batcher: MicroBatcher[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]], config: VadConfig = VadConfig()) -> None:
+    def __init__(
+        self, batcher: MicroBatcher[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]], config: VadConfig = VadConfig()
+    ) -> None:
         self._batcher = batcher
         self.config = config
         self.reset()

@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from starlette.requests import Request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import JSONResponse, Response
 
 from realtime_scoring.report import InterviewReport
 from server.auth import require_api_key
+from server.live_interview import interview_match
 from server.openapi import openapi_document
 from server.problems import Problem
 from server.schemas import Interview, InterviewSpec
 from server.services import Services, services_of
-from server.live_interview import interview_match
 
 REPORT_JSON_SCHEMA = InterviewReport.model_json_schema()
 
@@ -137,9 +137,7 @@ async def stats(request: Request) -> JSONResponse:
 
 async def health(request: Request) -> JSONResponse:
     registry = services_of(request).registry
-    return JSONResponse(
-        {"status": "ok", "live_interviews": registry.live_interviews, "media_sessions": registry.media_sessions}
-    )
+    return JSONResponse({"status": "ok", "live_interviews": registry.live_interviews, "media_sessions": registry.media_sessions})
 
 
 async def ready(request: Request) -> JSONResponse:

@@ -13,9 +13,6 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from frontend import FRONTEND_DIR
-from realtime_scoring.answer_scoring import AnswerScorer
-from realtime_scoring.engine import EngineConfig
-from realtime_scoring.pipeline import ScoringEngine
 from hrms_bridge import api as webhooks_api
 from hrms_bridge import hrms_api
 from hrms_bridge.adapters import greenhouse
@@ -27,15 +24,18 @@ from hrms_bridge.dispatcher import WebhookDispatcher
 from hrms_bridge.redis_deliveries import RedisDeliveryStore
 from hrms_bridge.retention import prune_webhook_history_forever
 from hrms_bridge.stream import RedisStreamWebhookDispatcher, StreamWebhookDispatcher, WebhookStream
+from realtime_scoring.answer_scoring import AnswerScorer
+from realtime_scoring.engine import EngineConfig
+from realtime_scoring.pipeline import ScoringEngine
 from server import api, candidate_result, candidate_ws, hr_pages, hr_sessions, hr_ws, nodes_api, pages, recordings_api, wechat_oauth, whip
 from server.event_bus import EventBus, LocalEventBus
 from server.faq import Faq
 from server.ice import advertise_host_addresses
+from server.idempotency import idempotent
+from server.invites import InviteSigner
 from server.logs import InterviewContextMiddleware
 from server.metrics import NodeMetrics
 from server.node_registry import NodeRegistry, node_topic
-from server.idempotency import idempotent
-from server.invites import InviteSigner
 from server.problems import EXCEPTION_HANDLERS
 from server.ratelimit import RedisTokenBuckets, TenantRateLimit
 from server.redis_bus import RedisEventBus
@@ -104,14 +104,12 @@ async def sweep_erased_recordings(settings: Settings, store: Store) -> None:
         try:
             if gone := await remove_erased_recordings(settings, store):
                 logger.info("removed the recordings of %d interview(s) erased elsewhere", len(gone))
-        except Exception:  # noqa: BLE001 - Redis away: the next sweep tries again
+        except Exception:
             logger.warning("recordings sweep failed", exc_info=True)
         await asyncio.sleep(RECORDINGS_SWEEP_S)
 
 
-def create_app(
-    settings: Settings, *, media_consumer: MediaConsumer | None = None, engine: ScoringEngine | None = None
-) -> Starlette:
+def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = None, engine: ScoringEngine | None = None) -> Starlette:
     """Build the app; models load, the store opens and live sessions close in its lifespan.
 
     Sessions run the scoring pipeline on `engine` (loaded here when not given),
@@ -128,7 +126,10 @@ def create_app(
         if consumer is None and scoring is None and settings.scoring:
             config = EngineConfig(device=settings.device, intra_op_threads=settings.inference_threads)
             scoring = owned = await asyncio.to_thread(
-                ScoringEngine.load, settings.models_path, config, emotion=settings.emotion_analysis,
+                ScoringEngine.load,
+                settings.models_path,
+                config,
+                emotion=settings.emotion_analysis,
                 whisper_encoder=settings.whisper_encoder,
             )
         if consumer is None and scoring is not None:
@@ -172,12 +173,22 @@ def create_app(
         bus: EventBus = RedisEventBus(redis_client, keys, settings.event_bus_queue) if redis_client else LocalEventBus()
         await bus.start()
         node = NodeRegistry(
-            settings.node_id, settings.base_url, redis_client, keys, settings.node_heartbeat_s,
+            settings.node_id,
+            settings.base_url,
+            redis_client,
+            keys,
+            settings.node_heartbeat_s,
             load=lambda: {"live_interviews": registry.live_interviews, "media_sessions": registry.media_sessions},
         )
         faq = await asyncio.to_thread(Faq.load, embedder=scoring.embedder if scoring is not None else None)
         registry = SessionRegistry(
-            settings, store, consumer or level_meter_consumer, scorer, bus, faq, observe_final_lag=metrics.final_transcript_lag.observe,
+            settings,
+            store,
+            consumer or level_meter_consumer,
+            scorer,
+            bus,
+            faq,
+            observe_final_lag=metrics.final_transcript_lag.observe,
             placement=node,
         )
         await node.start()
@@ -232,10 +243,16 @@ def create_app(
             if owned is not None:
                 await owned.close()
 
-    middleware = [Middleware(InterviewContextMiddleware), Middleware(TenantRateLimit, rate_per_s=settings.hr_rate_limit_per_s, burst=settings.hr_rate_limit_burst)]
+    middleware = [
+        Middleware(InterviewContextMiddleware),
+        Middleware(TenantRateLimit, rate_per_s=settings.hr_rate_limit_per_s, burst=settings.hr_rate_limit_burst),
+    ]
     # Browser libraries fetched at install time (frontend/vendor.py); absent ones are simply 404.
     settings.assets_path.mkdir(parents=True, exist_ok=True)
     vendor = Mount("/vendor", app=StaticFiles(directory=settings.assets_path, check_dir=False), name="vendor")
     return Starlette(
-        routes=[*ROUTES, vendor], middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan  # type: ignore[arg-type]
+        routes=[*ROUTES, vendor],
+        middleware=middleware,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,  # type: ignore[arg-type]
     )

@@ -24,7 +24,7 @@ def require_invite(signer: InviteSigner, token: str | None, interview_id: str) -
     try:
         claims = signer.verify(token)
     except InvalidInvite as exc:
-        raise Problem(401, "invalid_token", exc.reason, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        raise Problem(401, "invalid_token", exc.reason, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from exc
     if claims.interview_id != interview_id:
         raise Problem(403, "wrong_interview", "this invite is for another interview")
     return claims

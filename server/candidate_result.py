@@ -41,9 +41,7 @@ class CandidateResult(BaseModel):
             job_title=report.job_title,
             language=report.language,
             overall=report.recommendation.overall,
-            competencies={
-                c.value: s.score for c, s in report.competencies.items() if s.score is not None and s.weight > 0
-            },
+            competencies={c.value: s.score for c, s in report.competencies.items() if s.score is not None and s.weight > 0},
             questions=[
                 CandidateQuestionResult(index=q.index, text=q.text, competency=q.competency.value, score=q.score, answered=q.answered)
                 for q in report.questions
@@ -67,7 +65,9 @@ async def candidate_result(request: Request) -> JSONResponse:
     stored = await services.store.report(interview_id)
     if stored is None:
         raise Problem(
-            409, "result_not_ready", f"the interview is {interview.status.value}; the result comes when it completes",
+            409,
+            "result_not_ready",
+            f"the interview is {interview.status.value}; the result comes when it completes",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
     result = CandidateResult.from_report(InterviewReport.model_validate(stored["report"]))

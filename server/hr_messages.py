@@ -63,10 +63,18 @@ class InterviewSummary(BaseModel):
     @classmethod
     def of(cls, interview: Interview, emotion_analysis: bool) -> InterviewSummary:
         return cls(
-            id=interview.id, job_id=interview.job_id, job_title=interview.job.title, candidate_id=interview.candidate_id,
-            candidate_name=interview.candidate.name, mode=interview.mode, language=interview.language,
-            status=interview.status.value, answered=interview.current_question, max_questions=interview.max_questions,
-            created_at=interview.created_at, emotion_analysis=emotion_analysis and interview.mode == "video",
+            id=interview.id,
+            job_id=interview.job_id,
+            job_title=interview.job.title,
+            candidate_id=interview.candidate_id,
+            candidate_name=interview.candidate.name,
+            mode=interview.mode,
+            language=interview.language,
+            status=interview.status.value,
+            answered=interview.current_question,
+            max_questions=interview.max_questions,
+            created_at=interview.created_at,
+            emotion_analysis=emotion_analysis and interview.mode == "video",
         )
 
 
@@ -185,6 +193,20 @@ class DecisionRecorded(_Live):
 
 
 HrServerMessage = (
-    InterviewList | InterviewChanged | AskedQuestion | HrCaption | HrSpeech | HrMedia | ScoredAnswer | FaceSecond
-    | EmotionSecond | Snapshot | HrChat | InterviewDetail | ReportReady | DecisionRecorded | Pong | ErrorMessage
+    InterviewList
+    | InterviewChanged
+    | AskedQuestion
+    | HrCaption
+    | HrSpeech
+    | HrMedia
+    | ScoredAnswer
+    | FaceSecond
+    | EmotionSecond
+    | Snapshot
+    | HrChat
+    | InterviewDetail
+    | ReportReady
+    | DecisionRecorded
+    | Pong
+    | ErrorMessage
 )

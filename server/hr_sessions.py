@@ -53,4 +53,6 @@ async def create_hr_session(request: Request) -> JSONResponse:
     services = services_of(request)
     tenant = require_api_key(request.headers, services.api_keys)
     token, expires_at = HrSessionSigner(services.settings.signing_key()).issue(tenant)
-    return JSONResponse({"token": token, "expires_at": expires_at, "tenant": tenant}, status_code=201, headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {"token": token, "expires_at": expires_at, "tenant": tenant}, status_code=201, headers={"Cache-Control": "no-store"}
+    )

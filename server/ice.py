@@ -34,9 +34,7 @@ def advertise_host_addresses(addresses: Sequence[str]) -> None:
 
 def rtc_configuration(servers: Sequence[IceServer]) -> RTCConfiguration:
     """An explicit configuration: with iceServers=None aiortc would fall back to a public STUN server."""
-    return RTCConfiguration(
-        iceServers=[RTCIceServer(urls=s.urls, username=s.username, credential=s.credential) for s in servers]
-    )
+    return RTCConfiguration(iceServers=[RTCIceServer(urls=s.urls, username=s.username, credential=s.credential) for s in servers])
 
 
 @dataclass(frozen=True)

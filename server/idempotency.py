@@ -57,4 +57,3 @@ def idempotent(handler: Handler) -> Handler:
                 locks.pop((tenant, key), None)
 
     return wrapped
-

@@ -28,8 +28,8 @@ from realtime_scoring.events import (
 from realtime_scoring.matching import MatchResult, match_score
 from realtime_scoring.policy import PolicyConfig, QuestionPolicy
 from realtime_scoring.report import InterviewReport, QuestionReport, build_report, question_report
-from server.faq import Faq
 from server.event_bus import EventBus, Message, hr_topic, interview_topic
+from server.faq import Faq
 from server.hr_messages import (
     AskedQuestion,
     EmotionSecond,
@@ -148,10 +148,14 @@ class LiveInterview:
             return
         stored = [QuestionReport.model_validate(q) for q in await self._store.scored_answers(self.id)]
         try:
-            self.conductor.restore([
-                RestoredAnswer(q.index, q.question_id, q.asked_s, q.ended_s, q.score, tuple(k.id for k in q.key_points_missed), q.answered)
-                for q in stored
-            ])
+            self.conductor.restore(
+                [
+                    RestoredAnswer(
+                        q.index, q.question_id, q.asked_s, q.ended_s, q.score, tuple(k.id for k in q.key_points_missed), q.answered
+                    )
+                    for q in stored
+                ]
+            )
         except ValueError:
             # The bank or policy changed since those answers: run the flow afresh rather than refuse the candidate.
             logger.exception("interview %s: stored answers do not replay; starting the questions again", self.id)
@@ -191,8 +195,12 @@ class LiveInterview:
             return None
         planned = self.conductor.planned_next()
         return AskedQuestion(
-            interview_id=self.id, index=message.index, total=message.total, question=message.question,
-            reason=current.question.reason, next_planned=_page_question(planned) if planned is not None else None,
+            interview_id=self.id,
+            index=message.index,
+            total=message.total,
+            question=message.question,
+            reason=current.question.reason,
+            next_planned=_page_question(planned) if planned is not None else None,
         )
 
     def _publish_question(self, question: QuestionMessage) -> None:
@@ -222,11 +230,16 @@ class LiveInterview:
                 last_time = frame.time_s
                 try:
                     jpeg = await self._loop.run_in_executor(None, jpeg_snapshot, frame)
-                except Exception:  # noqa: BLE001 - a bad frame costs one still, never the interview
+                except Exception:
                     logger.exception("interview %s: snapshot failed", self.id)
                 else:
-                    self._to_hr(Snapshot(interview_id=self.id, time_s=round(self._clock_base + frame.time_s, 3),
-                                         jpeg_base64=base64.b64encode(jpeg).decode("ascii")))
+                    self._to_hr(
+                        Snapshot(
+                            interview_id=self.id,
+                            time_s=round(self._clock_base + frame.time_s, 3),
+                            jpeg_base64=base64.b64encode(jpeg).decode("ascii"),
+                        )
+                    )
             await asyncio.sleep(SNAPSHOT_INTERVAL_S)
 
     def hello(self) -> Hello:
@@ -250,8 +263,9 @@ class LiveInterview:
         if self.interview.status != InterviewStatus.IN_PROGRESS or current is None:
             return None
         elapsed = round(max(0.0, self.now_s() - current.asked_s), 3)
-        return QuestionMessage(index=current.index, total=self.interview.max_questions, question=_page_question(current.question),
-                               elapsed_s=elapsed)
+        return QuestionMessage(
+            index=current.index, total=self.interview.max_questions, question=_page_question(current.question), elapsed_s=elapsed
+        )
 
     @property
     def waits_for_media(self) -> bool:
@@ -269,8 +283,14 @@ class LiveInterview:
             case AnswerEnded(time_s=t):
                 self._publish_speech("answer_ended", t)
             case PartialTranscript():
-                caption = Caption(utterance=event.utterance, final=False, start_s=round(event.start_s, 3),
-                                  end_s=round(event.until_s, 3), stable=event.stable, unstable=event.unstable)
+                caption = Caption(
+                    utterance=event.utterance,
+                    final=False,
+                    start_s=round(event.start_s, 3),
+                    end_s=round(event.until_s, 3),
+                    stable=event.stable,
+                    unstable=event.unstable,
+                )
                 self._publish_caption(caption)
             case FacePresence():
                 data = {
@@ -281,17 +301,37 @@ class LiveInterview:
                     "multiple_faces": event.multiple_faces,
                 }
                 self._store_observation("face", event.start_s, event.end_s, data)
-                self._to_hr(FaceSecond(interview_id=self.id, start_s=round(event.start_s, 3), end_s=round(event.end_s, 3),
-                                       face_present=event.face_present, multiple_faces=event.multiple_faces,
-                                       max_faces=event.max_faces))
+                self._to_hr(
+                    FaceSecond(
+                        interview_id=self.id,
+                        start_s=round(event.start_s, 3),
+                        end_s=round(event.end_s, 3),
+                        face_present=event.face_present,
+                        multiple_faces=event.multiple_faces,
+                        max_faces=event.max_faces,
+                    )
+                )
             case EmotionSummary():
                 data = {"dominant": event.dominant, "probabilities": dict(event.probabilities)}
                 self._store_observation("emotion", event.start_s, event.end_s, data)
-                self._to_hr(EmotionSecond(interview_id=self.id, start_s=round(event.start_s, 3), end_s=round(event.end_s, 3),
-                                          dominant=event.dominant, probabilities=dict(event.probabilities)))
+                self._to_hr(
+                    EmotionSecond(
+                        interview_id=self.id,
+                        start_s=round(event.start_s, 3),
+                        end_s=round(event.end_s, 3),
+                        dominant=event.dominant,
+                        probabilities=dict(event.probabilities),
+                    )
+                )
             case FinalTranscript():
-                caption = Caption(utterance=event.utterance, final=True, start_s=round(event.start_s, 3),
-                                  end_s=round(event.end_s, 3), stable=event.text, language=event.language)
+                caption = Caption(
+                    utterance=event.utterance,
+                    final=True,
+                    start_s=round(event.start_s, 3),
+                    end_s=round(event.end_s, 3),
+                    stable=event.text,
+                    language=event.language,
+                )
                 self._publish_caption(caption)
                 if event.text:
                     self._store_final(event)
@@ -319,8 +359,9 @@ class LiveInterview:
 
     def _publish_caption(self, caption: Caption) -> None:
         self.publish(caption)
-        self._to_hr(HrCaption(interview_id=self.id, **caption.model_dump(include={
-            "utterance", "final", "start_s", "end_s", "stable", "unstable"})))
+        self._to_hr(
+            HrCaption(interview_id=self.id, **caption.model_dump(include={"utterance", "final", "start_s", "end_s", "stable", "unstable"}))
+        )
 
     def _publish_media(self, state: str) -> None:
         self.publish(MediaState(state=state))  # type: ignore[arg-type]
@@ -345,8 +386,13 @@ class LiveInterview:
         segments = [{"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3), "text": s.text} for s in event.segments]
         self._spawn_store(
             self._store.record_transcript(
-                self.id, self._current_question_id(), round(event.start_s, 3), round(event.end_s, 3),
-                event.language, event.text, segments,
+                self.id,
+                self._current_question_id(),
+                round(event.start_s, 3),
+                round(event.end_s, 3),
+                event.language,
+                event.text,
+                segments,
             )
         )
 
@@ -443,9 +489,7 @@ class LiveInterview:
         if current is None:
             raise InterviewFlowError("not_in_progress", f"the interview is {self.interview.status.value}")
         if current.question.id != question_id:
-            raise InterviewFlowError(
-                "not_current_question", f"question {question_id!r} is not the current one ({current.question.id!r})"
-            )
+            raise InterviewFlowError("not_current_question", f"question {question_id!r} is not the current one ({current.question.id!r})")
         return current
 
     def _schedule_advance(self) -> None:
@@ -503,10 +547,13 @@ class LiveInterview:
 
     async def _write_report(self) -> None:
         # Transcripts and observations still being written belong in the report.
-        await asyncio.gather(*[w for w in self._writes if w is not asyncio.current_task() and w is not self._advance_task],
-                             return_exceptions=True)
+        await asyncio.gather(
+            *[w for w in self._writes if w is not asyncio.current_task() and w is not self._advance_task], return_exceptions=True
+        )
         report = interview_report(
-            self.id, self.interview, self.match,
+            self.id,
+            self.interview,
+            self.match,
             [QuestionReport.model_validate(q) for q in await self._store.scored_answers(self.id)],
             await self._store.observations(self.id, "face"),
             await self._store.observations(self.id, "emotion") if self._settings.emotion_analysis else None,
@@ -519,10 +566,13 @@ class LiveInterview:
     async def _set_progress(self, status: InterviewStatus, current_question: int, asked: bool = False) -> None:
         """Store the progress; `asked`: a new question went out just now."""
         asked_at = time.time() if asked else None
-        updated = self.interview.model_copy(update={
-            "status": status, "current_question": current_question,
-            "question_asked_at": asked_at if asked else self.interview.question_asked_at,
-        })
+        updated = self.interview.model_copy(
+            update={
+                "status": status,
+                "current_question": current_question,
+                "question_asked_at": asked_at if asked else self.interview.question_asked_at,
+            }
+        )
         changed = status != self.interview.status
         await self._store.update_progress(
             self.id, status, current_question, announce=updated if changed else None, question_asked_at=asked_at
@@ -571,8 +621,13 @@ SNAPSHOT_INTERVAL_S = 1.0
 
 def _page_question(planned: Any) -> Question:
     return Question(
-        id=planned.id, text=planned.text, think_seconds=planned.think_seconds, answer_seconds=planned.answer_seconds,
-        competency=planned.competency.value, difficulty=planned.difficulty.value, follow_up=planned.follow_up_of is not None,
+        id=planned.id,
+        text=planned.text,
+        think_seconds=planned.think_seconds,
+        answer_seconds=planned.answer_seconds,
+        competency=planned.competency.value,
+        difficulty=planned.difficulty.value,
+        follow_up=planned.follow_up_of is not None,
     )
 
 

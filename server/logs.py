@@ -49,8 +49,25 @@ class RedactTokens(logging.Filter):
         return True
 
 
+# The project's own loggers (and uvicorn's, which speak for the server) log at the chosen level; every other library
+# at WARNING unless asked, so onnxruntime's quantiser or aiortc's ICE chatter never buries what an operator needs.
+OWN_LOGGERS = ("server", "media", "realtime_scoring", "hrms_bridge", "frontend", "loadtests", "uvicorn")
+
+
+def set_levels(level: str, library_level: str = "warning") -> None:
+    """The project's loggers at `level`; the root (every other library) at `library_level`, never lower than `level`."""
+    own = logging.getLevelName(level.upper())
+    logging.getLogger().setLevel(max(own, logging.getLevelName(library_level.upper())))
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(own)
+
+
 def configure_logging(
-    level: str = "info", fmt: Literal["text", "json"] = "text", node: str | None = None, stream: TextIO | None = None
+    level: str = "info",
+    fmt: Literal["text", "json"] = "text",
+    node: str | None = None,
+    stream: TextIO | None = None,
+    library_level: str = "warning",
 ) -> None:
     """One handler (on stderr) for the root logger and uvicorn's, in the chosen format."""
     handler = logging.StreamHandler(stream or sys.stderr)
@@ -67,15 +84,18 @@ def configure_logging(
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(interview_id)s]: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    set_levels(level, library_level)
     # httpx logs every request at INFO: webhook deliveries have their own history and metrics.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers[:] = []
         uvicorn_logger.propagate = True
         uvicorn_logger.disabled = False
-        uvicorn_logger.setLevel(logging.NOTSET)  # the root's level (uvicorn.run may set its own after this)
+        uvicorn_logger.setLevel(logging.NOTSET)  # uvicorn's level (uvicorn.run may set its own after this)
+    uvicorn_root = logging.getLogger("uvicorn")
+    uvicorn_root.handlers[:] = []
+    uvicorn_root.propagate = True
 
 
 class InterviewContextMiddleware:

@@ -41,14 +41,17 @@ class NodeMetrics:
         self.registry = CollectorRegistry()
         self._thread_cpu: _ThreadCpuCollector | None = None  # set by watch() where /proc exists
         self.final_transcript_lag = Histogram(
-            "interview_final_transcript_lag_seconds", "End of speech to final transcript, on the media clock",
-            buckets=LAG_BUCKETS, registry=self.registry,
+            "interview_final_transcript_lag_seconds",
+            "End of speech to final transcript, on the media clock",
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
         )
 
         self.event_loop_lag = Histogram(
             "interview_event_loop_lag_seconds",
             "How late a timer fires on the event loop that carries every session's RTP, events and sockets",
-            buckets=LOOP_LAG_BUCKETS, registry=self.registry,
+            buckets=LOOP_LAG_BUCKETS,
+            registry=self.registry,
         )
 
     async def probe_event_loop(self, interval_s: float = LOOP_PROBE_S) -> None:
@@ -86,7 +89,8 @@ class _ThreadCpuCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(
-            "interview_thread_cpu_seconds", "CPU time of this process by thread role (event loop, media decoders, each model)",
+            "interview_thread_cpu_seconds",
+            "CPU time of this process by thread role (event loop, media decoders, each model)",
             labels=["role"],
         )
         for role, value in sorted(self._latest.items()):
@@ -115,14 +119,17 @@ class _NodeCollector(Collector):
             outcomes.add_metric([outcome], count)
         yield outcomes
         if isinstance(services.dispatcher, StreamWebhookDispatcher):
-            stream = CounterMetricFamily("interview_webhook_stream_entries", "Webhook stream entries by what this node did", labels=["action"])
+            stream = CounterMetricFamily(
+                "interview_webhook_stream_entries", "Webhook stream entries by what this node did", labels=["action"]
+            )
             for action, count in sorted(services.dispatcher.counts.items()):
                 stream.add_metric([action], count)
             yield stream
             yield GaugeMetricFamily("interview_webhook_stream_held", "Webhook events this node holds", value=services.dispatcher.held)
         if services.shared_rate_limit is not None:
             yield CounterMetricFamily(
-                "interview_rate_limit_fallbacks", "HR API requests limited by this node's own bucket because Redis could not answer",
+                "interview_rate_limit_fallbacks",
+                "HR API requests limited by this node's own bucket because Redis could not answer",
                 value=services.shared_rate_limit.fallbacks,
             )
         for name in ("published", "dropped", "received"):

@@ -10,6 +10,7 @@ next one writes everything again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -29,6 +30,7 @@ BEATS_TO_EXPIRE = 3
 def node_topic(node_id: str) -> str:
     """The bus topic on which a node takes requests meant for it (a drain asked on another node)."""
     return f"node:{node_id}"
+
 
 # Deletes live:{id} only while it still names this node (another node may have taken the interview over).
 _RELEASE = """
@@ -160,10 +162,8 @@ class NodeRegistry:
                 if not down:
                     logger.warning("node %s: heartbeat failed (%s); retrying every beat", self.node_id, exc)
                     down = True
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._beat_now.wait(), self._heartbeat_s)
-            except TimeoutError:
-                pass
 
     async def _release_key(self, interview_id: str) -> None:
         assert self._release is not None

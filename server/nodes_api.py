@@ -22,8 +22,9 @@ async def _nodes(services: Services) -> list[dict[str, object]]:
     try:
         return await services.node.nodes()
     except (RedisError, OSError) as exc:
-        raise Problem(503, "cluster_unavailable", f"Redis is unreachable, so other nodes cannot be listed: {exc}",
-                      headers={"Retry-After": "5"}) from exc
+        raise Problem(
+            503, "cluster_unavailable", f"Redis is unreachable, so other nodes cannot be listed: {exc}", headers={"Retry-After": "5"}
+        ) from exc
 
 
 async def list_nodes(request: Request) -> JSONResponse:

@@ -77,7 +77,8 @@ def _hint_section(lines: list[str], hint: str) -> list[str]:
     video_pts = {m.group(1) for line in lines if (m := _RTPMAP.match(line)) and m.group(2).lower() in VIDEO_CODECS}
     with_fmtp = {line[len("a=fmtp:") :].split(" ", 1)[0] for line in lines if line.startswith("a=fmtp:")} & video_pts
     result: list[str] = []
-    for line in lines:
+    for original in lines:
+        line = original
         if line.startswith("a=fmtp:") and line[len("a=fmtp:") :].split(" ", 1)[0] in video_pts:
             line = f"{line};{hint}"
         result.append(line)

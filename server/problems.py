@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from http import HTTPStatus
 
 from redis.exceptions import RedisError
-
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,9 +23,7 @@ class Problem(Exception):
     `detail` explains this occurrence in words a developer can act on.
     """
 
-    def __init__(
-        self, status: int, code: str, detail: str, *, headers: Mapping[str, str] | None = None, **extra: object
-    ) -> None:
+    def __init__(self, status: int, code: str, detail: str, *, headers: Mapping[str, str] | None = None, **extra: object) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
@@ -35,9 +32,7 @@ class Problem(Exception):
         self.extra = extra
 
 
-def problem_response(
-    status: int, code: str, detail: str, headers: Mapping[str, str] | None = None, **extra: object
-) -> JSONResponse:
+def problem_response(status: int, code: str, detail: str, headers: Mapping[str, str] | None = None, **extra: object) -> JSONResponse:
     body = {
         "type": f"https://interview-server.dev/problems/{code}",
         "title": HTTPStatus(status).phrase,
@@ -68,7 +63,9 @@ async def handle_redis_error(request: Request, exc: Exception) -> Response:
     Each change is one MULTI/EXEC, so it was made whole or not at all; a lost reply can hide which, hence the retry advice."""
     logger.error("%s %s: Redis error: %s", request.method, request.url.path, exc)
     return problem_response(
-        503, "store_unavailable", f"the interview store (Redis) did not answer ({type(exc).__name__}); retry, with the same Idempotency-Key where the call takes one",
+        503,
+        "store_unavailable",
+        f"the interview store (Redis) did not answer ({type(exc).__name__}); retry, with the same Idempotency-Key where the call takes one",
         {"Retry-After": str(STORE_RETRY_AFTER_S)},
     )
 

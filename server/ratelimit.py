@@ -18,9 +18,8 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server.redis_client import Keys
-
 from server.problems import problem_response
+from server.redis_client import Keys
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +111,9 @@ class TenantRateLimit:
                 wait = bucket.take(time.monotonic())
             if wait > 0:
                 response = problem_response(
-                    429, "rate_limited", f"at most {self.rate_per_s:g} requests a second (bursts of {self.burst}) per tenant",
+                    429,
+                    "rate_limited",
+                    f"at most {self.rate_per_s:g} requests a second (bursts of {self.burst}) per tenant",
                     headers={"Retry-After": str(math.ceil(wait))},
                 )
                 await response(scope, receive, send)

@@ -39,8 +39,10 @@ async def store_durability_warnings(client: redis.Redis) -> list[str]:
     warnings = []
     memory = await client.info("memory")
     if (policy := str(memory.get("maxmemory_policy", "noeviction"))) != "noeviction":
-        warnings.append(f"Redis evicts keys under memory pressure (maxmemory-policy {policy}): interviews and webhooks would "
-                        "vanish; set maxmemory-policy noeviction")
+        warnings.append(
+            f"Redis evicts keys under memory pressure (maxmemory-policy {policy}): interviews and webhooks would "
+            "vanish; set maxmemory-policy noeviction"
+        )
     persistence = await client.info("persistence")
     if not int(persistence.get("aof_enabled", 0)):
         try:
@@ -48,8 +50,9 @@ async def store_durability_warnings(client: redis.Redis) -> list[str]:
         except ResponseError:
             save = None  # CONFIG is not allowed: snapshots unknown
         kept = "nothing: a restart loses every interview" if save == "" else "only periodic snapshots: a restart loses the latest writes"
-        warnings.append(f"Redis has no append-only file and keeps {kept}; run it with appendonly yes "
-                        "(appendfsync everysec or always) and a replica")
+        warnings.append(
+            f"Redis has no append-only file and keeps {kept}; run it with appendonly yes (appendfsync everysec or always) and a replica"
+        )
     return warnings
 
 

@@ -113,8 +113,12 @@ class RedisInterviewStore:
         """The interview, its short link and the interview.scheduled event (with the links) in one transaction."""
         interview = new_interview(spec, invite, interview_id, tenant, job_id, candidate_id)
         fields: dict[str, str | int | float] = {
-            "tenant": tenant, "spec": spec.model_dump_json(), "status": interview.status.value, "current_question": 0,
-            "created_at": interview.created_at, "invite_expires_at": invite.expires_at,
+            "tenant": tenant,
+            "spec": spec.model_dump_json(),
+            "status": interview.status.value,
+            "current_question": 0,
+            "created_at": interview.created_at,
+            "invite_expires_at": invite.expires_at,
         }
         key = self._keys.interview(interview_id)
 
@@ -122,8 +126,14 @@ class RedisInterviewStore:
             if await pipe.exists(key):
                 raise ValueError(f"interview {interview_id!r} exists")
             pipe.multi()
-            pipe.hset(key, mapping={**fields, **({"job_id": job_id} if job_id else {}),  # type: ignore[arg-type]
-                                    **({"candidate_id": candidate_id} if candidate_id else {})})
+            pipe.hset(
+                key,
+                mapping={
+                    **fields,
+                    **({"job_id": job_id} if job_id else {}),  # type: ignore[arg-type]
+                    **({"candidate_id": candidate_id} if candidate_id else {}),
+                },
+            )
             pipe.zadd(self._keys.tenant_interviews(tenant), {interview_id: interview.created_at})
             for kind, profile_id in (("jobs", job_id), ("candidates", candidate_id)):
                 if profile_id is not None:
@@ -158,7 +168,9 @@ class RedisInterviewStore:
             fields["question_asked_at"] = question_asked_at
         await self._commit(
             lambda pipe: pipe.hset(self._keys.interview(interview_id), mapping=fields),  # type: ignore[arg-type]
-            progress_events(status, announce), announce.tenant if announce is not None else DEFAULT_TENANT, interview_id=interview_id,
+            progress_events(status, announce),
+            announce.tenant if announce is not None else DEFAULT_TENANT,
+            interview_id=interview_id,
         )
 
     async def set_mode(self, interview: Interview, mode: str) -> Interview:
@@ -196,8 +208,11 @@ class RedisInterviewStore:
                 pipe.zrem(self._keys.profile_interviews(tenant, kind, fields[field]), interview_id)
 
     def _deletion_watch(self, interview_id: str) -> list[str]:
-        return [self._keys.interview(interview_id), self._keys.interview_part(interview_id, "short_links"),
-                self._keys.interview_part(interview_id, "observation_kinds")]
+        return [
+            self._keys.interview(interview_id),
+            self._keys.interview_part(interview_id, "short_links"),
+            self._keys.interview_part(interview_id, "observation_kinds"),
+        ]
 
     async def delete_interview(self, interview_id: str) -> None:
         """The interview and everything recorded for it (answers, transcripts, observations, report)."""
@@ -218,15 +233,18 @@ class RedisInterviewStore:
             pipe.hset(self._keys.interview(interview.id), "invite_expires_at", invite.expires_at)
             self._queue_short_link(pipe, invite, interview.id)
 
-        await self._commit(write, [(EventType.INTERVIEW_SCHEDULED, interview_event(renewed, invite))], interview.tenant,
-                           interview_id=interview.id)
+        await self._commit(
+            write, [(EventType.INTERVIEW_SCHEDULED, interview_event(renewed, invite))], interview.tenant, interview_id=interview.id
+        )
         return renewed
 
     async def cancel_interview(self, interview: Interview) -> None:
         cancelled = interview.model_copy(update={"status": InterviewStatus.CANCELLED})
         await self._commit(
             lambda pipe: pipe.hset(self._keys.interview(interview.id), "status", InterviewStatus.CANCELLED.value),
-            [(EventType.INTERVIEW_CANCELLED, interview_event(cancelled))], interview.tenant, interview_id=interview.id,
+            [(EventType.INTERVIEW_CANCELLED, interview_event(cancelled))],
+            interview.tenant,
+            interview_id=interview.id,
         )
 
     async def short_link(self, code: str) -> str | None:
@@ -239,8 +257,10 @@ class RedisInterviewStore:
         data = decision_data(interview, decision, note, decided_by)
         row = {"decision": decision, "note": note, "decided_by": decided_by, "created_at": data["decided_at"]}
         await self._add(
-            interview.id, lambda pipe: pipe.rpush(self._keys.interview_part(interview.id, "decisions"), json.dumps(row)),
-            [(EventType.DECISION_RECORDED, data)], interview.tenant,
+            interview.id,
+            lambda pipe: pipe.rpush(self._keys.interview_part(interview.id, "decisions"), json.dumps(row)),
+            [(EventType.DECISION_RECORDED, data)],
+            interview.tenant,
         )
         return data
 
@@ -256,8 +276,13 @@ class RedisInterviewStore:
         raw = await self._redis.hgetall(self._keys.idempotent(tenant, key))
         if not raw or float(raw[b"created_at"]) <= time.time() - max_age_s:
             return None
-        return {"fingerprint": raw[b"fingerprint"].decode(), "status": int(raw[b"status"]), "body": raw[b"body"],
-                "media_type": raw[b"media_type"].decode(), "headers": raw[b"headers"].decode()}
+        return {
+            "fingerprint": raw[b"fingerprint"].decode(),
+            "status": int(raw[b"status"]),
+            "body": raw[b"body"],
+            "media_type": raw[b"media_type"].decode(),
+            "headers": raw[b"headers"].decode(),
+        }
 
     async def remember_response(
         self,
@@ -271,8 +296,14 @@ class RedisInterviewStore:
         max_age_s: float = 24 * 3600,
     ) -> None:
         name = self._keys.idempotent(tenant, key)
-        fields = {"fingerprint": fingerprint, "status": status, "body": body, "media_type": media_type, "headers": headers,
-                  "created_at": time.time()}
+        fields = {
+            "fingerprint": fingerprint,
+            "status": status,
+            "body": body,
+            "media_type": media_type,
+            "headers": headers,
+            "created_at": time.time(),
+        }
 
         def write(pipe: Pipeline) -> None:
             pipe.delete(name)
@@ -291,9 +322,7 @@ class RedisInterviewStore:
         raw = await self._redis.hget(self._keys.profiles(tenant, profile_kind(kind)), profile_id)
         return json.loads(raw) if raw else None
 
-    async def interview_ids(
-        self, tenant: str, candidate_id: str | None = None, job_id: str | None = None
-    ) -> list[dict[str, str]]:
+    async def interview_ids(self, tenant: str, candidate_id: str | None = None, job_id: str | None = None) -> list[dict[str, str]]:
         if candidate_id is not None:
             index = self._keys.profile_interviews(tenant, "candidates", candidate_id)
         elif job_id is not None:
@@ -367,10 +396,10 @@ class RedisInterviewStore:
         text: str,
         segments: list[dict[str, float | str]],
     ) -> None:
-        row = {"question_id": question_id, "start_s": start_s, "end_s": end_s, "language": language, "text": text,
-               "segments": segments}
+        row = {"question_id": question_id, "start_s": start_s, "end_s": end_s, "language": language, "text": text, "segments": segments}
         await self._add(
-            interview_id, lambda pipe: pipe.rpush(self._keys.interview_part(interview_id, "transcripts"), json.dumps(row, ensure_ascii=False))
+            interview_id,
+            lambda pipe: pipe.rpush(self._keys.interview_part(interview_id, "transcripts"), json.dumps(row, ensure_ascii=False)),
         )
 
     async def transcripts(self, interview_id: str) -> list[dict[str, object]]:
@@ -403,8 +432,10 @@ class RedisInterviewStore:
         """Store the report and, in the same transaction, the `report.ready` event carrying `event`."""
         stored = json.dumps({"schema_version": schema_version, "data": data, "created_at": time.time()})
         await self._add(
-            interview.id, lambda pipe: pipe.set(self._keys.interview_part(interview.id, "report"), stored),
-            [(EventType.REPORT_READY, event)], interview.tenant,
+            interview.id,
+            lambda pipe: pipe.set(self._keys.interview_part(interview.id, "report"), stored),
+            [(EventType.REPORT_READY, event)],
+            interview.tenant,
         )
 
     async def add_recording(self, interview_id: str, name: str, starts_s: float, seconds: float) -> None:

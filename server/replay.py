@@ -22,8 +22,8 @@ from realtime_scoring.events import AnalysisProgress, AnswerEnded, EmotionSummar
 from realtime_scoring.pipeline import ScoringEngine, SessionConfig
 from realtime_scoring.report import InterviewReport, question_report
 from realtime_scoring.transcription import TranscriptionConfig
-from server.schemas import Interview, InterviewSpec
 from server.live_interview import interview_match, interview_policy, interview_report
+from server.schemas import Interview, InterviewSpec
 from server.settings import Settings
 
 
@@ -53,9 +53,7 @@ async def replay(
 ) -> InterviewReport:
     events = await _analyse(engine, spec, settings, audio, video)
     match = interview_match(spec)
-    conductor = InterviewConductor(
-        interview_policy(spec, match), AnswerScorer(engine.embedder), spec.language, spec.mode, _in_thread
-    )
+    conductor = InterviewConductor(interview_policy(spec, match), AnswerScorer(engine.embedder), spec.language, spec.mode, _in_thread)
     conductor.start(0.0)
     end_s = 0.0
     for event in events:
@@ -70,7 +68,11 @@ async def replay(
     faces = [_observation(e) for e in events if isinstance(e, FacePresence)]
     emotions = [_observation(e) for e in events if isinstance(e, EmotionSummary)]
     return interview_report(
-        interview_id, spec, match, [question_report(r) for r in conductor.records], faces,
+        interview_id,
+        spec,
+        match,
+        [question_report(r) for r in conductor.records],
+        faces,
         emotions if settings.emotion_analysis else None,
     )
 
@@ -106,8 +108,11 @@ async def _analyse(engine: ScoringEngine, spec: InterviewSpec, settings: Setting
 def _observation(event: FacePresence | EmotionSummary) -> dict[str, object]:
     if isinstance(event, FacePresence):
         data: dict[str, object] = {
-            "frames": event.frames, "frames_with_face": event.frames_with_face, "max_faces": event.max_faces,
-            "face_present": event.face_present, "multiple_faces": event.multiple_faces,
+            "frames": event.frames,
+            "frames_with_face": event.frames_with_face,
+            "max_faces": event.max_faces,
+            "face_present": event.face_present,
+            "multiple_faces": event.multiple_faces,
         }
     else:
         data = {"dominant": event.dominant, "probabilities": dict(event.probabilities)}

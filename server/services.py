@@ -26,7 +26,6 @@ from server.sessions import SessionRegistry
 from server.settings import Settings
 from server.stores import Store
 
-
 DRAINING_RETRY_AFTER_S = 5  # a load balancer moves traffic off a draining node within a few health checks
 LIVE_ELSEWHERE_RETRY_AFTER_S = 2
 
@@ -71,15 +70,15 @@ class Services:
         summary = InterviewSummary.of(interview, self.settings.emotion_analysis)
         self.bus.publish(hr_topic(interview.tenant), InterviewChanged(interview=summary).model_dump(mode="json"))
 
-
     def refuse_if_draining(self, interview_id: str) -> None:
         """A draining node takes no interview that is not already live on it: 503, so the client retries elsewhere."""
         if self.node.draining and self.registry.find_live(interview_id) is None:
             raise Problem(
-                503, "node_draining", f"node {self.node.node_id} is shutting down and takes no new interviews; retry (on another node)",
+                503,
+                "node_draining",
+                f"node {self.node.node_id} is shutting down and takes no new interviews; retry (on another node)",
                 headers={"Retry-After": str(DRAINING_RETRY_AFTER_S)},
             )
-
 
     async def refuse_if_live_elsewhere(self, interview_id: str) -> None:
         """An interview another live node runs is not started here too: two nodes would each ask its questions
@@ -94,7 +93,8 @@ class Services:
             return
         if holder is not None and holder != self.node.node_id:
             raise Problem(
-                409, "interview_live_on_another_node",
+                409,
+                "interview_live_on_another_node",
                 f"interview {interview_id} is live on node {holder}: route its page, WHIP and websocket to that node "
                 "(session affinity on the interview id), or retry once it ends there",
                 headers={"Retry-After": str(LIVE_ELSEWHERE_RETRY_AFTER_S)},

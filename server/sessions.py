@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import shutil
 import logging
+import shutil
 import time
 import uuid
-from pathlib import Path
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 
 from media.ingest import MediaConfig, MediaIngest
-from media.recording import AudioRecorder
 from media.levels import LevelMeter
+from media.recording import AudioRecorder
 from realtime_scoring.answer_scoring import AnswerScorer
 from realtime_scoring.pipeline import ScoringEngine, SessionConfig
 from realtime_scoring.transcription import TranscriptionConfig
@@ -45,6 +45,7 @@ class SessionContext:
 
 
 MediaConsumer = Callable[[MediaIngest, Emit, SessionContext], Awaitable[None]]
+
 
 def recordings_dir(settings: Settings, interview_id: str) -> Path:
     return settings.data_dir / "recordings" / interview_id
@@ -106,7 +107,7 @@ def scoring_consumer(engine: ScoringEngine, transcription: TranscriptionConfig =
                     meter.observe_audio(queued)
                 try:
                     await pipeline.process_audio_chunks(chunks)
-                except Exception:  # noqa: BLE001
+                except Exception:
                     failed("audio")
 
         async def video() -> None:
@@ -115,7 +116,7 @@ def scoring_consumer(engine: ScoringEngine, transcription: TranscriptionConfig =
                     await pipeline.process_frames([frame, *ingest.video.get_ready(VIDEO_GROUP_FRAMES - 1)])
                 except ExceptionGroup as errors:  # the group's other frames were analysed
                     failed("video", len(errors.exceptions))
-                except Exception:  # noqa: BLE001
+                except Exception:
                     failed("video")
 
         reporter = asyncio.create_task(meter.report_forever())
@@ -267,7 +268,14 @@ class SessionRegistry:
         live = self._live.get(interview.id)
         if live is None:
             live = LiveInterview(
-                interview, self._store, self._forget_live, self._pending_writes, self._scorer, self._settings, self._bus, self._faq,
+                interview,
+                self._store,
+                self._forget_live,
+                self._pending_writes,
+                self._scorer,
+                self._settings,
+                self._bus,
+                self._faq,
                 observe_final_lag=self._observe_final_lag,
             )
             self._live[interview.id] = live
@@ -357,9 +365,10 @@ class SessionRegistry:
         recorder = session.recorder
         if recorder is not None and recorder.seconds > 0 and not recorder.failed:
             try:
-                await self._store.add_recording(session.live.id, recorder.path.name, round(session.recording_starts_s, 3),
-                                                round(recorder.seconds, 3))
-            except Exception:  # noqa: BLE001 - the interview may have been erased meanwhile
+                await self._store.add_recording(
+                    session.live.id, recorder.path.name, round(session.recording_starts_s, 3), round(recorder.seconds, 3)
+                )
+            except Exception:
                 logger.exception("media session %s: recording not registered", session.id)
 
     def media_totals(self) -> dict[str, float]:

@@ -50,7 +50,9 @@ class Settings(BaseSettings):
     model_dir: Path | None = Field(None, description="Prepared models; defaults to DATA_DIR/models")
     asset_dir: Path | None = Field(None, description="Browser libraries from the npm registry; defaults to DATA_DIR/assets")
     scoring: bool = Field(True, description="Run the models on live media; false = receive and meter only")
-    recording: bool = Field(True, description="Keep the candidate's audio (Opus, ~11 MB an hour) for HR to play back; erased with the candidate")
+    recording: bool = Field(
+        True, description="Keep the candidate's audio (Opus, ~11 MB an hour) for HR to play back; erased with the candidate"
+    )
     emotion_analysis: bool = Field(True, description="Facial emotion inference; off = the model is not even loaded")
     device: Literal["auto", "cuda", "cpu"] = "auto"
     inference_threads: int = Field(0, ge=0, description="onnxruntime threads per model; 0 = one per core, at most 4")
@@ -59,15 +61,19 @@ class Settings(BaseSettings):
         1.0, ge=0.25, le=10, description="Seconds between partial-caption decodes of an utterance (each re-decodes it whole)"
     )
     whisper_encoder: Literal["auto", "float32", "int8"] = Field(
-        "auto", description="int8: a quarter less recogniser time a clip, twice the interviews a 2-core node carries, a little less "
-        "accurate; auto = int8 on a CPU, float32 on CUDA (where int8 MatMuls fall back to the CPU)"
+        "auto",
+        description="int8: a quarter less recogniser time a clip, twice the interviews a 2-core node carries, a little less "
+        "accurate; auto = int8 on a CPU, float32 on CUDA (where int8 MatMuls fall back to the CPU)",
     )
     partial_interval_growth: float = Field(
         0.5, ge=0, le=2, description="The partial interval grows by this share of the utterance so far (0: fixed interval)"
     )
     early_final_after_s: float = Field(
-        0.15, ge=0, le=1, description="A pause this long starts decoding the utterance in case it ends there, so its final comes "
-        "sooner (a pause that does not end it gives a partial instead); 0 = off"
+        0.15,
+        ge=0,
+        le=1,
+        description="A pause this long starts decoding the utterance in case it ends there, so its final comes "
+        "sooner (a pause that does not end it gives a partial instead); 0 = off",
     )
 
     secret_key: SecretStr | None = Field(None, description="Signs invite tokens; generated into data_dir when unset")
@@ -115,7 +121,9 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(15.0, gt=0, le=120)
     webhook_max_inline_bytes: int = Field(256 * 1024, ge=1024, description="Larger reports are sent as a link")
 
-    wechat_app_id: str | None = Field(None, description="Official Account AppID: with the secret, candidates in WeChat may share nickname and avatar")
+    wechat_app_id: str | None = Field(
+        None, description="Official Account AppID: with the secret, candidates in WeChat may share nickname and avatar"
+    )
     wechat_app_secret: SecretStr | None = Field(None, description="Official Account AppSecret, for WeChat web authorisation")
     wechat_open_base_url: str = "https://open.weixin.qq.com"
     wechat_api_base_url: str = "https://api.weixin.qq.com"
@@ -124,8 +132,9 @@ class Settings(BaseSettings):
         None, description="redis://host:port/db shared by the nodes of a cluster; unset = one node, everything embedded"
     )
     store: Literal["auto", "sqlite", "redis"] = Field(
-        "auto", description="Where interviews, profiles and webhook deliveries live: auto = Redis when redis_url is set (nodes "
-        "on separate hosts share them), else SQLite in data_dir; sqlite with redis_url = nodes share one data_dir (a volume)"
+        "auto",
+        description="Where interviews, profiles and webhook deliveries live: auto = Redis when redis_url is set (nodes "
+        "on separate hosts share them), else SQLite in data_dir; sqlite with redis_url = nodes share one data_dir (a volume)",
     )
     redis_prefix: str = Field("interview-server:", description="Prefix of every Redis key and channel, so clusters can share a Redis")
     redis_timeout_s: float = Field(2.0, gt=0, le=30, description="Connect and read timeout of Redis calls")
@@ -136,8 +145,10 @@ class Settings(BaseSettings):
         1800.0, ge=0, description="On SIGTERM, how long a node waits for its live interviews to finish before it exits"
     )
     webhook_retention_days: float = Field(
-        30.0, gt=0, description="Webhook events whose deliveries are all final (delivered or dead) are removed, with their "
-        "deliveries and attempts, this long after they were written; pending ones stay"
+        30.0,
+        gt=0,
+        description="Webhook events whose deliveries are all final (delivered or dead) are removed, with their "
+        "deliveries and attempts, this long after they were written; pending ones stay",
     )
     webhook_stream_lease_s: float = Field(
         60.0, gt=0, description="A webhook event held by a node that stops renewing it this long is taken over by another node"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from pathlib import Path
-
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -215,7 +214,8 @@ def decision_data(interview: Interview, decision: str, note: str, decided_by: st
 def interview_event(interview: Interview, invite: Invite | None = None) -> dict[str, Any]:
     """What interview.* events say about an interview (with the candidate's links when it is (re)scheduled)."""
     links = {"invite_url": invite.invite_url, "short_url": invite.short_url} if invite is not None else {}
-    return {**links,
+    return {
+        **links,
         "interview_id": interview.id,
         "job_id": interview.job_id,
         "candidate_id": interview.candidate_id,
@@ -305,8 +305,16 @@ class InterviewStore(SerialConnection):
                 (
                     "INSERT INTO interviews (id, tenant, job_id, candidate_id, spec, status, current_question, created_at,"
                     " invite_expires_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
-                    (interview.id, tenant, job_id, candidate_id, spec.model_dump_json(), interview.status.value,
-                     interview.created_at, invite.expires_at),
+                    (
+                        interview.id,
+                        tenant,
+                        job_id,
+                        candidate_id,
+                        spec.model_dump_json(),
+                        interview.status.value,
+                        interview.created_at,
+                        invite.expires_at,
+                    ),
                 ),
                 _short_link_insert(invite, interview.id),
             ],
@@ -441,14 +449,10 @@ class InterviewStore(SerialConnection):
         return not existed
 
     async def profile(self, kind: str, tenant: str, profile_id: str) -> dict[str, Any] | None:
-        row = await self._read_one(
-            f"SELECT profile FROM {profile_kind(kind)} WHERE tenant = ? AND id = ?", (tenant, profile_id)
-        )
+        row = await self._read_one(f"SELECT profile FROM {profile_kind(kind)} WHERE tenant = ? AND id = ?", (tenant, profile_id))
         return json.loads(row["profile"]) if row else None
 
-    async def interview_ids(
-        self, tenant: str, candidate_id: str | None = None, job_id: str | None = None
-    ) -> list[dict[str, str]]:
+    async def interview_ids(self, tenant: str, candidate_id: str | None = None, job_id: str | None = None) -> list[dict[str, str]]:
         query, params = "SELECT id, status FROM interviews WHERE tenant = ?", [tenant]
         if candidate_id is not None:
             query += " AND candidate_id = ?"
@@ -493,8 +497,7 @@ class InterviewStore(SerialConnection):
         segments: list[dict[str, float | str]],
     ) -> None:
         await self._write(
-            "INSERT INTO transcripts (interview_id, question_id, start_s, end_s, language, text, segments)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO transcripts (interview_id, question_id, start_s, end_s, language, text, segments) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (interview_id, question_id, start_s, end_s, language, text, json.dumps(segments, ensure_ascii=False)),
         )
 
@@ -524,7 +527,7 @@ class InterviewStore(SerialConnection):
             batch, self._observations = self._observations[:OBSERVATIONS_PER_STATEMENT], self._observations[OBSERVATIONS_PER_STATEMENT:]
             try:
                 await self._insert_observations(batch)
-            except Exception as exc:  # noqa: BLE001 - each writer hears of it
+            except Exception as exc:
                 for _, stored in batch:
                     if not stored.done():
                         stored.set_exception(exc)

@@ -14,6 +14,7 @@ the SQLite file is set aside under a new name (`set_aside`), for the operator to
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import math
@@ -64,7 +65,9 @@ def _tables(db: sqlite3.Connection) -> set[str]:
     return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
-def _rows(db: sqlite3.Connection, tables: set[str], table: str, where: str = "", params: tuple[Any, ...] = (), order: str = "") -> list[dict[str, Any]]:
+def _rows(
+    db: sqlite3.Connection, tables: set[str], table: str, where: str = "", params: tuple[Any, ...] = (), order: str = ""
+) -> list[dict[str, Any]]:
     """Rows as dicts (a table an older or partial store lacks has none)."""
     if table not in tables:
         return []
@@ -90,15 +93,19 @@ def set_aside(database: Path) -> Path:
     return moved
 
 
-async def unmigrated_interviews(database: Path, client: redis.Redis, keys: Keys, skip: Collection[str] = ()) -> int:
-    """How many of the SQLite store's interviews (but those in `skip`) Redis does not hold; 0 when there is no store."""
+def _interview_ids(database: Path, skip: Collection[str]) -> list[str]:
     if not database.is_file():
-        return 0
+        return []
     db = open_read_only(database)
     try:
-        ids = [row[0] for row in db.execute("SELECT id FROM interviews") if row[0] not in skip] if "interviews" in _tables(db) else []
+        return [row[0] for row in db.execute("SELECT id FROM interviews") if row[0] not in skip] if "interviews" in _tables(db) else []
     finally:
         db.close()
+
+
+async def unmigrated_interviews(database: Path, client: redis.Redis, keys: Keys, skip: Collection[str] = ()) -> int:
+    """How many of the SQLite store's interviews (but those in `skip`) Redis does not hold; 0 when there is no store."""
+    ids = await asyncio.to_thread(_interview_ids, database, skip)
     if not ids:
         return 0
     async with client.pipeline(transaction=False) as pipe:
@@ -151,11 +158,22 @@ class _Migration:
     def queue_interview(self, pipe: Pipeline, row: dict[str, Any]) -> None:
         interview_id, tenant = row["id"], row.get("tenant") or "default"
         part = functools.partial(self.keys.interview_part, interview_id)
-        pipe.hset(self.keys.interview(interview_id), mapping=_present({  # type: ignore[arg-type]
-            "tenant": tenant, "spec": row["spec"], "status": row["status"], "current_question": row["current_question"],
-            "created_at": row["created_at"], "invite_expires_at": row["invite_expires_at"], "job_id": row.get("job_id"),
-            "candidate_id": row.get("candidate_id"), "question_asked_at": row.get("question_asked_at"),
-        }))
+        pipe.hset(
+            self.keys.interview(interview_id),
+            mapping=_present(
+                {  # type: ignore[arg-type]
+                    "tenant": tenant,
+                    "spec": row["spec"],
+                    "status": row["status"],
+                    "current_question": row["current_question"],
+                    "created_at": row["created_at"],
+                    "invite_expires_at": row["invite_expires_at"],
+                    "job_id": row.get("job_id"),
+                    "candidate_id": row.get("candidate_id"),
+                    "question_asked_at": row.get("question_asked_at"),
+                }
+            ),
+        )
         pipe.zadd(self.keys.tenant_interviews(tenant), {interview_id: row["created_at"]})
         for kind, profile_id in (("jobs", row.get("job_id")), ("candidates", row.get("candidate_id"))):
             if profile_id:
@@ -164,15 +182,33 @@ class _Migration:
         for answer in self.rows("answers", *mine, order="seq"):
             pipe.rpush(part("answers"), json.dumps({k: answer[k] for k in ("question_id", "kind", "text", "created_at")}))
         for t in self.rows("transcripts", *mine, order="seq"):
-            pipe.rpush(part("transcripts"), json.dumps({
-                "question_id": t["question_id"], "start_s": t["start_s"], "end_s": t["end_s"], "language": t["language"],
-                "text": t["text"], "segments": json.loads(t["segments"]),
-            }, ensure_ascii=False))
+            pipe.rpush(
+                part("transcripts"),
+                json.dumps(
+                    {
+                        "question_id": t["question_id"],
+                        "start_s": t["start_s"],
+                        "end_s": t["end_s"],
+                        "language": t["language"],
+                        "text": t["text"],
+                        "segments": json.loads(t["segments"]),
+                    },
+                    ensure_ascii=False,
+                ),
+            )
         for o in self.rows("observations", *mine, order="seq"):
             pipe.sadd(part("observation_kinds"), o["kind"])
-            pipe.rpush(part(f"observations:{o['kind']}"), json.dumps({
-                "question_id": o["question_id"], "start_s": o["start_s"], "end_s": o["end_s"], "data": json.loads(o["data"]),
-            }))
+            pipe.rpush(
+                part(f"observations:{o['kind']}"),
+                json.dumps(
+                    {
+                        "question_id": o["question_id"],
+                        "start_s": o["start_s"],
+                        "end_s": o["end_s"],
+                        "data": json.loads(o["data"]),
+                    }
+                ),
+            )
         for s in self.rows("scored_answers", *mine):
             pipe.hset(part("scored"), str(s["idx"]), s["data"])
         for d in self.rows("decisions", *mine, order="seq"):
@@ -188,9 +224,15 @@ class _Migration:
             pipe.set(self.keys.short_link(link["code"]), value, exat=int(link["expires_at"]))
             pipe.sadd(part("short_links"), link["code"])
         for c in self.rows("greenhouse_callbacks", *mine):
-            pipe.hset(self.keys.greenhouse_callback(interview_id), mapping=_present({  # type: ignore[arg-type]
-                k: c[k] for k in ("url", "api_key", "attempts", "next_attempt_at", "notified_at", "last_status", "last_error", "created_at")
-            }))
+            pipe.hset(
+                self.keys.greenhouse_callback(interview_id),
+                mapping=_present(
+                    {  # type: ignore[arg-type]
+                        k: c[k]
+                        for k in ("url", "api_key", "attempts", "next_attempt_at", "notified_at", "last_status", "last_error", "created_at")
+                    }
+                ),
+            )
             if c["notified_at"] is None and c["next_attempt_at"] is not None:
                 pipe.zadd(self.keys.greenhouse_pending(), {interview_id: c["next_attempt_at"]})
 
@@ -216,11 +258,21 @@ class _Migration:
             if await self.redis.exists(self.keys.endpoint(e["id"])):
                 continue
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.hset(self.keys.endpoint(e["id"]), mapping=_present({  # type: ignore[arg-type]
-                    "tenant": e["tenant"], "url": e["url"], "description": e["description"], "event_types": e["event_types"],
-                    "secrets": e["secrets"], "enabled": "1" if e["enabled"] else "0", "disabled_reason": e["disabled_reason"],
-                    "created_at": e["created_at"],
-                }))
+                pipe.hset(
+                    self.keys.endpoint(e["id"]),
+                    mapping=_present(
+                        {  # type: ignore[arg-type]
+                            "tenant": e["tenant"],
+                            "url": e["url"],
+                            "description": e["description"],
+                            "event_types": e["event_types"],
+                            "secrets": e["secrets"],
+                            "enabled": "1" if e["enabled"] else "0",
+                            "disabled_reason": e["disabled_reason"],
+                            "created_at": e["created_at"],
+                        }
+                    ),
+                )
                 pipe.zadd(self.keys.tenant_endpoints(e["tenant"]), {e["id"]: e["created_at"]})
                 await pipe.execute()
             self.counts.endpoints += 1
@@ -233,10 +285,19 @@ class _Migration:
         fanned_out = event["seq"] <= self.fanned_out_up_to
         deliveries = self.rows("webhook_deliveries", "event_id = ?", (event_id,), order="created_at")
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.event(event_id), mapping=_present({  # type: ignore[arg-type]
-                "tenant": tenant, "type": event["type"], "payload": event["payload"], "created_at": event["created_at"],
-                "subject": event.get("subject"), "fanned_out": self.now if fanned_out else None,
-            }))
+            pipe.hset(
+                self.keys.event(event_id),
+                mapping=_present(
+                    {  # type: ignore[arg-type]
+                        "tenant": tenant,
+                        "type": event["type"],
+                        "payload": event["payload"],
+                        "created_at": event["created_at"],
+                        "subject": event.get("subject"),
+                        "fanned_out": self.now if fanned_out else None,
+                    }
+                ),
+            )
             if event.get("subject"):
                 pipe.sadd(self.keys.subject_events(tenant, event["subject"]), event_id)
             pipe.zadd(self.keys.events_by_time(), {event_id: event["created_at"]})
@@ -251,14 +312,28 @@ class _Migration:
 
     def queue_delivery(self, pipe: Pipeline, tenant: str, d: dict[str, Any]) -> None:
         delivery_id = d["id"]
-        pipe.hset(self.keys.delivery(delivery_id), mapping=_present({  # type: ignore[arg-type]
-            "event_id": d["event_id"], "endpoint_id": d["endpoint_id"], "tenant": tenant, "status": d["status"],
-            "attempts": d["attempts"], "next_attempt_at": d["next_attempt_at"], "created_at": d["created_at"],
-            "last_status": d["last_status"], "last_error": d["last_error"], "delivered_at": d["delivered_at"],
-        }))
+        pipe.hset(
+            self.keys.delivery(delivery_id),
+            mapping=_present(
+                {  # type: ignore[arg-type]
+                    "event_id": d["event_id"],
+                    "endpoint_id": d["endpoint_id"],
+                    "tenant": tenant,
+                    "status": d["status"],
+                    "attempts": d["attempts"],
+                    "next_attempt_at": d["next_attempt_at"],
+                    "created_at": d["created_at"],
+                    "last_status": d["last_status"],
+                    "last_error": d["last_error"],
+                    "delivered_at": d["delivered_at"],
+                }
+            ),
+        )
         for attempt in self.rows("webhook_attempts", "delivery_id = ?", (delivery_id,), order="seq"):
-            pipe.rpush(self.keys.delivery_attempts(delivery_id), json.dumps(
-                {k: attempt[k] for k in ("attempt", "at", "status_code", "error", "duration_ms")}))
+            pipe.rpush(
+                self.keys.delivery_attempts(delivery_id),
+                json.dumps({k: attempt[k] for k in ("attempt", "at", "status_code", "error", "duration_ms")}),
+            )
         pipe.sadd(self.keys.event_deliveries(d["event_id"]), delivery_id)
         pipe.sadd(self.keys.endpoint_deliveries(d["endpoint_id"]), delivery_id)
         pipe.zadd(self.keys.tenant_deliveries(tenant), {delivery_id: d["created_at"]})

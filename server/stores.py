@@ -23,14 +23,23 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     async def create_interview(
-        self, spec: InterviewSpec, invite: Invite, interview_id: str, tenant: str = ..., job_id: str | None = None,
+        self,
+        spec: InterviewSpec,
+        invite: Invite,
+        interview_id: str,
+        tenant: str = ...,
+        job_id: str | None = None,
         candidate_id: str | None = None,
     ) -> Interview: ...
 
     async def get_interview(self, interview_id: str, tenant: str | None = None) -> Interview | None: ...
 
     async def update_progress(
-        self, interview_id: str, status: InterviewStatus, current_question: int, announce: Interview | None = None,
+        self,
+        interview_id: str,
+        status: InterviewStatus,
+        current_question: int,
+        announce: Interview | None = None,
         question_asked_at: float | None = None,
     ) -> None: ...
 
@@ -51,7 +60,15 @@ class Store(Protocol):
     async def idempotent_response(self, tenant: str, key: str, max_age_s: float = ...) -> dict[str, Any] | None: ...
 
     async def remember_response(
-        self, tenant: str, key: str, fingerprint: str, status: int, body: bytes, media_type: str, headers: str, max_age_s: float = ...,
+        self,
+        tenant: str,
+        key: str,
+        fingerprint: str,
+        status: int,
+        body: bytes,
+        media_type: str,
+        headers: str,
+        max_age_s: float = ...,
     ) -> None: ...
 
     async def put_profile(self, kind: str, tenant: str, profile_id: str, profile_json: str) -> bool: ...
@@ -67,7 +84,13 @@ class Store(Protocol):
     async def record_answer(self, interview_id: str, question_id: str, kind: str, text: str) -> None: ...
 
     async def record_transcript(
-        self, interview_id: str, question_id: str, start_s: float, end_s: float, language: str, text: str,
+        self,
+        interview_id: str,
+        question_id: str,
+        start_s: float,
+        end_s: float,
+        language: str,
+        text: str,
         segments: list[dict[str, float | str]],
     ) -> None: ...
 

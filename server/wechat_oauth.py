@@ -257,7 +257,9 @@ async def callback(request: Request) -> Response:
     token = request.cookies.get(FLOW_COOKIE, "")
     claims = _verified(services.signer, token)
     if claims is None:
-        raise Problem(400, "invalid_oauth_state", "this WeChat authorisation was not started in this browser; open the interview link again")
+        raise Problem(
+            400, "invalid_oauth_state", "this WeChat authorisation was not started in this browser; open the interview link again"
+        )
     back = _back_to_invite(token, claims, services.settings)
     try:
         interview_id = OAuthState(services.settings.signing_key()).check(request.query_params.get("state", ""), token)
@@ -311,8 +313,13 @@ def _back_to_invite(token: str, claims: InviteClaims, settings: Settings) -> Res
     secure = _secure(settings)
     response.delete_cookie(FLOW_COOKIE, path=CALLBACK_PATH, httponly=True, samesite="lax", secure=secure)
     response.set_cookie(
-        ASKED_COOKIE, claims.interview_id, max_age=max(0, claims.expires_at - int(time.time())), path="/i",
-        httponly=True, samesite="lax", secure=secure,
+        ASKED_COOKIE,
+        claims.interview_id,
+        max_age=max(0, claims.expires_at - int(time.time())),
+        path="/i",
+        httponly=True,
+        samesite="lax",
+        secure=secure,
     )
     return response
 

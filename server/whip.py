@@ -11,11 +11,11 @@ from starlette.responses import Response
 
 from server.auth import bearer_token, require_invite
 from server.ice import parse_trickle_fragment
+from server.live_interview import InterviewFlowError
 from server.peers import OfferRejected, check_offer
 from server.problems import Problem
 from server.schemas import Interview, InterviewStatus
 from server.services import Services, services_of
-from server.live_interview import InterviewFlowError
 from server.sessions import MediaSession, SessionCapacityError
 from server.settings import IceServer
 

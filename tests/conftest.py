@@ -111,9 +111,7 @@ class LiveServer:
             "max_questions": questions,
             **spec,
         }
-        response = await self.http.post(
-            f"{self.url}/api/v1/interviews", json=body, headers={"Authorization": f"Bearer {API_KEY}"}
-        )
+        response = await self.http.post(f"{self.url}/api/v1/interviews", json=body, headers={"Authorization": f"Bearer {API_KEY}"})
         assert response.status_code == 201, response.text
         data = response.json()
         return Interview.model_validate(data["interview"]), data["invite_token"]

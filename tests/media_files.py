@@ -37,8 +37,25 @@ def make_face_video(path: Path, seconds: float = 6.0, fps: int = 30) -> Path:
     """A 640x480 video of a face that drifts slightly, so every frame differs (y4m or any ffmpeg format)."""
     crop = "crop=w=384:h=288:x='64+24*sin(2*t)':y='20+8*cos(3*t)',scale=640:480,format=yuv420p"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-loop", "1", "-framerate", str(fps), "-i", str(astronaut_png()),
-         "-vf", crop, "-t", str(seconds), "-r", str(fps), str(path)],
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-loop",
+            "1",
+            "-framerate",
+            str(fps),
+            "-i",
+            str(astronaut_png()),
+            "-vf",
+            crop,
+            "-t",
+            str(seconds),
+            "-r",
+            str(fps),
+            str(path),
+        ],
         check=True,
     )
     return path

@@ -9,18 +9,40 @@ from realtime_scoring.policy import QuestionPolicy
 from realtime_scoring.profiles import Competency
 from realtime_scoring.question_bank import BankQuestion, shipped_bank, shipped_bank_ids
 
-CACHE_QUESTION = BankQuestion.model_validate({
-    "id": "cache", "competency": "skills", "difficulty": "standard",
-    "text": {"en": "A read-heavy service is slow. How would you use a cache to fix it?", "zh": "一个读多写少的服务很慢，你会怎么用缓存解决？"},
-    "key_points": [
-        {"id": "in_front", "weight": 2, "text": {"en": "Put a cache such as Redis in front of the database.", "zh": "在数据库前面加一层 Redis 之类的缓存。"},
-         "keywords": {"en": ["redis", "cache"], "zh": ["缓存", "Redis"]}},
-        {"id": "invalidation", "weight": 2, "text": {"en": "Invalidate entries when data changes, or expire them with a TTL.", "zh": "数据变化时让缓存失效，或者设置过期时间。"},
-         "keywords": {"en": ["invalidate", "expire", "ttl"], "zh": ["失效", "过期", "删除缓存"]}},
-        {"id": "hit_rate", "weight": 1, "text": {"en": "Measure the cache hit rate.", "zh": "监控缓存命中率。"},
-         "keywords": {"en": ["hit rate", "hit ratio"], "zh": ["命中率"]}},
-    ],
-})
+CACHE_QUESTION = BankQuestion.model_validate(
+    {
+        "id": "cache",
+        "competency": "skills",
+        "difficulty": "standard",
+        "text": {
+            "en": "A read-heavy service is slow. How would you use a cache to fix it?",
+            "zh": "一个读多写少的服务很慢，你会怎么用缓存解决？",
+        },
+        "key_points": [
+            {
+                "id": "in_front",
+                "weight": 2,
+                "text": {"en": "Put a cache such as Redis in front of the database.", "zh": "在数据库前面加一层 Redis 之类的缓存。"},
+                "keywords": {"en": ["redis", "cache"], "zh": ["缓存", "Redis"]},
+            },
+            {
+                "id": "invalidation",
+                "weight": 2,
+                "text": {
+                    "en": "Invalidate entries when data changes, or expire them with a TTL.",
+                    "zh": "数据变化时让缓存失效，或者设置过期时间。",
+                },
+                "keywords": {"en": ["invalidate", "expire", "ttl"], "zh": ["失效", "过期", "删除缓存"]},
+            },
+            {
+                "id": "hit_rate",
+                "weight": 1,
+                "text": {"en": "Measure the cache hit rate.", "zh": "监控缓存命中率。"},
+                "keywords": {"en": ["hit rate", "hit ratio"], "zh": ["命中率"]},
+            },
+        ],
+    }
+)
 
 ANSWERS = {
     "en": (

@@ -25,10 +25,17 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 def chromium_flags(speech_wav: Path, face_y4m: Path) -> list[str]:
     return [
-        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={speech_wav}", f"--use-file-for-fake-video-capture={face_y4m}",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={speech_wav}",
+        f"--use-file-for-fake-video-capture={face_y4m}",
         "--allow-loopback-in-peer-connection",
     ]
 
@@ -65,7 +72,7 @@ async def test_candidate_page_streams_to_the_server_and_gets_the_first_question(
     capturing_server: LiveServer, capture: CapturingConsumer, page: Page, speech_wav: Path, codec: str
 ) -> None:
     server = capturing_server
-    interview, token = await server.schedule()
+    _interview, token = await server.schedule()
     await page.goto(f"{server.url}/i/{token}?codec={codec}")
     await page.wait_for_function("document.getElementById('greeting').textContent.includes('Alex Chen')")
     await start_interview(page)
@@ -115,7 +122,9 @@ async def test_live_captions_reach_the_page_while_the_microphone_speaks(scoring_
     speech_started = next(m for m in messages if m["type"] == "speech" and m["state"] == "started")
     partials = [m for m in messages if m["type"] == "caption" and not m["final"]]
     final = next(m for m in messages if m["type"] == "caption" and m["final"])
-    print(f"\nfirst partial {partials[0]['at'] - speech_started['at']:.0f} ms after speech start: {partials[0]['stable']!r} + {partials[0]['unstable']!r}")
+    print(
+        f"\nfirst partial {partials[0]['at'] - speech_started['at']:.0f} ms after speech start: {partials[0]['stable']!r} + {partials[0]['unstable']!r}"
+    )
     print(f"final: {final['stable']!r} ({final['language']})")
     assert partials and partials[0]["at"] < final["at"], "a partial caption arrives before the final one"
     assert final["language"] == "en"
@@ -152,9 +161,12 @@ async def test_a_text_interview_in_the_browser_runs_to_the_thank_you_page(scorin
         await page.fill("#answer-text", answer)
         await page.click("#send-answer")
     await page.wait_for_selector("#done-step", state="visible")
-    report = (await scoring_server.http.get(f"{scoring_server.url}/api/v1/interviews/{interview.id}/report", headers={"X-API-Key": API_KEY})).json()["report"]
+    report = (
+        await scoring_server.http.get(f"{scoring_server.url}/api/v1/interviews/{interview.id}/report", headers={"X-API-Key": API_KEY})
+    ).json()["report"]
     assert [(q["question_id"], q["typed"]) for q in report["questions"]] == [
-        ("q1", ["I would add an index and read the query plan."]), ("q2", ["I would write a postmortem with the team."])
+        ("q1", ["I would add an index and read the query plan."]),
+        ("q2", ["I would write a postmortem with the team."]),
     ]
 
 

@@ -38,17 +38,40 @@ WECHAT_IOS_13 = (
     "Mobile/15E148 MicroMessenger/7.0.20(0x17001428) NetType/WIFI Language/zh_CN"
 )
 # What only HR may see of a report; none of it may reach the candidate.
-HR_ONLY = {"recommendation", "reasons", "evidence", "flags", "emotion_distribution", "dominant_emotion", "video",
-           "match", "key_points_hit", "key_points_missed", "transcript", "typed", "delivery", "weights", "candidate_name"}
+HR_ONLY = {
+    "recommendation",
+    "reasons",
+    "evidence",
+    "flags",
+    "emotion_distribution",
+    "dominant_emotion",
+    "video",
+    "match",
+    "key_points_hit",
+    "key_points_missed",
+    "transcript",
+    "typed",
+    "delivery",
+    "weights",
+    "candidate_name",
+}
 
 
 def bank(count: int, language: str = "en", think_seconds: int = 10, answer_seconds: int = 120) -> list[dict[str, Any]]:
     text = {"en": "Question number {n}?", "zh": "第{n}个问题是什么？"}[language]
     keywords = {"en": ["index", "query plan"], "zh": ["索引"]}[language]
     return [
-        {"id": f"q{n}", "competency": "skills", "difficulty": "standard", "think_seconds": think_seconds,
-         "answer_seconds": answer_seconds, "text": {language: text.format(n=n)},
-         "key_points": [{"id": "p", "text": {language: "Use an index" if language == "en" else "使用索引"}, "keywords": {language: keywords}}]}
+        {
+            "id": f"q{n}",
+            "competency": "skills",
+            "difficulty": "standard",
+            "think_seconds": think_seconds,
+            "answer_seconds": answer_seconds,
+            "text": {language: text.format(n=n)},
+            "key_points": [
+                {"id": "p", "text": {language: "Use an index" if language == "en" else "使用索引"}, "keywords": {language: keywords}}
+            ],
+        }
         for n in range(1, count + 1)
     ]
 
@@ -120,7 +143,9 @@ async def test_the_result_waits_for_the_report_then_shows_scores_and_suggestions
     response = await live_server.http.get(url, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.text
     result = response.json()
-    report = (await live_server.http.get(f"{live_server.url}/api/v1/interviews/{interview.id}/report", headers={"X-API-Key": API_KEY})).json()["report"]
+    report = (
+        await live_server.http.get(f"{live_server.url}/api/v1/interviews/{interview.id}/report", headers={"X-API-Key": API_KEY})
+    ).json()["report"]
     assert result["overall"] == report["recommendation"]["overall"] is not None
     assert result["competencies"] == {"skills": report["competencies"]["skills"]["score"]}
     assert [(q["text"], q["score"], q["answered"]) for q in result["questions"]] == [
@@ -242,7 +267,9 @@ async def test_a_candidate_goes_from_the_device_check_through_practice_and_a_spo
     await page.click("#start")
 
     for number in (1, 2):
-        await page.wait_for_function(f"document.getElementById('question-text').textContent === 'Question number {number}?'", timeout=20_000)
+        await page.wait_for_function(
+            f"document.getElementById('question-text').textContent === 'Question number {number}?'", timeout=20_000
+        )
         if number == 1:
             await page.wait_for_function("window.interview.countdownPhase === 'think'")
             assert re.fullmatch(r"Time to think: \d s", await page.text_content("#countdown"))
@@ -256,7 +283,9 @@ async def test_a_candidate_goes_from_the_device_check_through_practice_and_a_spo
 
     await page.wait_for_selector("#result", state="visible", timeout=30_000)
     await screenshot(page, "result")
-    report = (await server.http.get(f"{server.url}/api/v1/interviews/{interview.id}/report", headers={"X-API-Key": API_KEY})).json()["report"]
+    report = (await server.http.get(f"{server.url}/api/v1/interviews/{interview.id}/report", headers={"X-API-Key": API_KEY})).json()[
+        "report"
+    ]
     overall = report["recommendation"]["overall"]
     assert await page.text_content("#result-overall") == (f"{round(overall)} / 100" if overall is not None else "—")
     questions = await page.locator("#result-questions li .label").all_text_contents()
@@ -270,7 +299,9 @@ async def test_a_candidate_goes_from_the_device_check_through_practice_and_a_spo
 
 @pytest.mark.webrtc
 @pytest.mark.browser
-async def test_a_chinese_job_shows_the_page_in_chinese_and_the_switch_turns_it_to_english(live_server: LiveServer, browser: Browser) -> None:
+async def test_a_chinese_job_shows_the_page_in_chinese_and_the_switch_turns_it_to_english(
+    live_server: LiveServer, browser: Browser
+) -> None:
     _, token = await live_server.schedule(questions=1, language="zh", job_title="后端工程师")
     context, page = await open_page(browser)
     await page.goto(f"{live_server.url}/i/{token}")
@@ -331,7 +362,9 @@ async def test_wechat_in_app_browsers_reach_the_interview_with_camera_and_microp
 
 @pytest.mark.webrtc
 @pytest.mark.browser
-async def test_a_blocked_camera_is_explained_and_the_candidate_goes_on_with_a_voice_interview(live_server: LiveServer, browser: Browser) -> None:
+async def test_a_blocked_camera_is_explained_and_the_candidate_goes_on_with_a_voice_interview(
+    live_server: LiveServer, browser: Browser
+) -> None:
     interview, token = await live_server.schedule(questions=2)
     context, page = await open_page(browser)
     # The browser refuses the camera as it does when the candidate blocked it; the microphone stays allowed.
@@ -438,7 +471,9 @@ async def test_when_the_server_drops_the_socket_the_page_reopens_it_and_keeps_th
     )
     for _ in range(400):
         live.publish(Pong())
-    await page.wait_for_function("window.interview.reconnects >= 1 && window.interview.socket.readyState === WebSocket.OPEN", timeout=20_000)
+    await page.wait_for_function(
+        "window.interview.reconnects >= 1 && window.interview.socket.readyState === WebSocket.OPEN", timeout=20_000
+    )
     assert await closes.json_value() == [1013]
     questions = [m["question"]["id"] for m in await page.evaluate("window.interview.messages") if m["type"] == "question"]
     assert questions == ["q1", "q1"]

@@ -21,9 +21,15 @@ from tests.test_browser_candidate import ARTIFACTS, CHROMIUM, chromium_flags
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
 
 QUESTIONS = [
-    {"id": f"q{n}", "competency": "skills", "difficulty": "standard", "think_seconds": 1, "answer_seconds": 40,
-     "text": {"en": f"Question number {n}?"},
-     "key_points": [{"id": "p", "text": {"en": "Mentions the test"}, "keywords": {"en": ["test", "testing"]}}]}
+    {
+        "id": f"q{n}",
+        "competency": "skills",
+        "difficulty": "standard",
+        "think_seconds": 1,
+        "answer_seconds": 40,
+        "text": {"en": f"Question number {n}?"},
+        "key_points": [{"id": "p", "text": {"en": "Mentions the test"}, "keywords": {"en": ["test", "testing"]}}],
+    }
     for n in (1, 2)
 ]
 
@@ -144,7 +150,9 @@ async def test_hr_watches_a_live_interview_from_first_caption_to_report_and_deci
     # say what the element holds if the length is wrong (it once stayed unknown for 10 s in a loaded CI run).
     audio = "document.querySelector('#recordings audio')"
     with contextlib.suppress(PlaywrightTimeout):
-        await hr.wait_for_function(f"(() => {{ const a = {audio}; return a.error || (a.readyState >= 1 && a.duration > 5); }})()", timeout=30_000)
+        await hr.wait_for_function(
+            f"(() => {{ const a = {audio}; return a.error || (a.readyState >= 1 && a.duration > 5); }})()", timeout=30_000
+        )
     media = await hr.evaluate(
         f"(() => {{ const a = {audio}; return {{duration: String(a.duration), readyState: a.readyState, "
         f"networkState: a.networkState, error: a.error && a.error.code, message: a.error && a.error.message}}; }})()"

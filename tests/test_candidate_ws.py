@@ -405,9 +405,7 @@ def valid_spec(**overrides: Any) -> dict[str, Any]:
     ],
     ids=["bad-bearer", "bad-x-api-key", "none", "wrong-scheme"],
 )
-async def test_create_interview_without_a_valid_api_key_is_401_problem(
-    live_server: LiveServer, headers: dict[str, str], code: str
-) -> None:
+async def test_create_interview_without_a_valid_api_key_is_401_problem(live_server: LiveServer, headers: dict[str, str], code: str) -> None:
     response = await live_server.http.post(f"{live_server.url}/api/v1/interviews", json=valid_spec(), headers=headers)
     assert response.status_code == 401
     assert response.headers["content-type"] == PROBLEM_JSON
@@ -439,8 +437,11 @@ async def test_create_interview_with_an_empty_question_bank_is_422_with_errors(l
         ({"candidate": {"name": "A", "education": [{"level": "wizard"}]}}, ["candidate", "education", 0, "level"], "'doctorate'"),
         ({"candidate": {"name": "A", "hobby": "golf"}}, ["candidate", "hobby"], "Extra inputs"),
         ({"mode": "telepathy"}, ["mode"], "'text'"),
-        ({"question_bank": [{"id": "q1", "competency": "skills", "difficulty": "hard", "text": {"en": "?"}}]},
-         ["question_bank", 0, "difficulty"], "'deep'"),
+        (
+            {"question_bank": [{"id": "q1", "competency": "skills", "difficulty": "hard", "text": {"en": "?"}}]},
+            ["question_bank", 0, "difficulty"],
+            "'deep'",
+        ),
     ],
     ids=["empty-title", "unknown-role", "no-bank", "negative-years", "bad-education", "unknown-field", "bad-mode", "bad-difficulty"],
 )
@@ -454,9 +455,7 @@ async def test_invalid_profiles_are_422_naming_the_field(live_server: LiveServer
 
 
 async def test_create_interview_with_a_non_json_body_is_422(live_server: LiveServer) -> None:
-    response = await live_server.http.post(
-        f"{live_server.url}/api/v1/interviews", content=b"job_title=x", headers={"X-API-Key": API_KEY}
-    )
+    response = await live_server.http.post(f"{live_server.url}/api/v1/interviews", content=b"job_title=x", headers={"X-API-Key": API_KEY})
     assert response.status_code == 422
     assert response.json()["errors"]
 
@@ -499,7 +498,6 @@ async def test_readiness_and_metrics_are_served_without_personal_data(live_serve
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     assert "interview_live_interviews 0.0" in response.text and "interview_media_video_frames_total" in response.text
     assert interview.id not in response.text and "Alex" not in response.text
-
 
 
 async def test_metrics_time_the_event_loop(live_server: LiveServer) -> None:

@@ -14,11 +14,17 @@ from realtime_scoring.question_bank import BankQuestion
 
 def bank(n: int = 3, answer_seconds: int = 60) -> list[BankQuestion]:
     return [
-        BankQuestion.model_validate({
-            "id": f"q{i}", "competency": "skills", "difficulty": "standard", "think_seconds": 5, "answer_seconds": answer_seconds,
-            "text": {"en": f"Question {i}?"},
-            "key_points": [{"id": "cache", "text": {"en": "Use a cache."}, "keywords": {"en": ["cache"]}}],
-        })
+        BankQuestion.model_validate(
+            {
+                "id": f"q{i}",
+                "competency": "skills",
+                "difficulty": "standard",
+                "think_seconds": 5,
+                "answer_seconds": answer_seconds,
+                "text": {"en": f"Question {i}?"},
+                "key_points": [{"id": "cache", "text": {"en": "Use a cache."}, "keywords": {"en": ["cache"]}}],
+            }
+        )
         for i in range(1, n + 1)
     ]
 
@@ -70,8 +76,13 @@ def test_transcripts_are_split_between_answers_at_the_boundary() -> None:
     c = conductor()
     c.start(0.0)
     events = [
-        SpeechStarted(1.0), final(0.8, 3.0, "first answer", 1), AnswerEnded(5.5, 2.5),
-        SpeechStarted(7.0), final(6.8, 9.0, "second answer", 2), AnswerEnded(11.5, 2.5), AnalysisProgress(12.0),
+        SpeechStarted(1.0),
+        final(0.8, 3.0, "first answer", 1),
+        AnswerEnded(5.5, 2.5),
+        SpeechStarted(7.0),
+        final(6.8, 9.0, "second answer", 2),
+        AnswerEnded(11.5, 2.5),
+        AnalysisProgress(12.0),
     ]
     closed = feed(c, events)  # all at once, as a fast replay delivers them
     assert [(r.question.id, r.score.text) for r in closed] == [("q1", "first answer"), ("q2", "second answer")]

@@ -9,7 +9,9 @@ from realtime_scoring.delivery import Utterance, delivery_signals
 
 def test_english_rate_is_words_per_minute_of_speaking_time() -> None:
     # 12 words in 6 s of speech (the 1 s gap does not count) -> 120 wpm, comfortable.
-    d = delivery_signals([Utterance(0.0, 3.0, "We shard the orders table by customer id."), Utterance(4.0, 7.0, "Reads go to replicas.")], "en")
+    d = delivery_signals(
+        [Utterance(0.0, 3.0, "We shard the orders table by customer id."), Utterance(4.0, 7.0, "Reads go to replicas.")], "en"
+    )
     assert (d.speaking_s, d.units, d.rate_unit) == (6.0, 12, "wpm")
     assert d.rate_per_min == pytest.approx(120.0)
     assert d.long_pauses == () and d.fillers == ()

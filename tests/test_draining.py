@@ -36,7 +36,8 @@ async def assert_refuses_new_interviews(base: str, http: httpx.AsyncClient, new_
     ready = await http.get(f"{base}/readyz")
     assert ready.status_code == 503 and ready.json()["status"] == "draining"
     offer = await http.post(
-        f"{base}/api/v1/interviews/{new_id}/whip", content=b"v=0\r\n",
+        f"{base}/api/v1/interviews/{new_id}/whip",
+        content=b"v=0\r\n",
         headers={"Authorization": f"Bearer {new_token}", "Content-Type": "application/sdp"},
     )
     assert offer.status_code == 503 and offer.json()["code"] == "node_draining", offer.text
@@ -72,9 +73,13 @@ async def test_sigterm_drains_the_node_and_it_exits_once_its_live_interview_is_d
         async with httpx.AsyncClient(timeout=20) as http:
             created = []
             for _ in range(2):
-                body = {"job": {"title": "Backend engineer", "language": "en"}, "candidate": {"name": "Drain Test"}, "mode": "text",
-                        "max_questions": 1,
-                        "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}]}
+                body = {
+                    "job": {"title": "Backend engineer", "language": "en"},
+                    "candidate": {"name": "Drain Test"},
+                    "mode": "text",
+                    "max_questions": 1,
+                    "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}],
+                }
                 response = await http.post(f"{base}/api/v1/interviews", json=body, headers=HR)
                 created.append((response.json()["interview"]["id"], response.json()["invite_token"]))
             (live_id, live_token), (new_id, new_token) = created

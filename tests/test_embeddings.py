@@ -20,7 +20,10 @@ MODEL = "sentence-embedding"
 DIMENSION = 512
 
 TRANSLATIONS = [
-    ("I led a team of five engineers to migrate our payment service to the cloud.", "我带领一个五人工程师团队把我们的支付服务迁移到了云上。"),
+    (
+        "I led a team of five engineers to migrate our payment service to the cloud.",
+        "我带领一个五人工程师团队把我们的支付服务迁移到了云上。",
+    ),
     ("The most difficult bug I fixed was a race condition in the cache.", "我修复过的最难的错误是缓存中的竞态条件。"),
     ("We added an index to speed up the slow query.", "我们加了一个索引来加快慢查询。"),
 ]

@@ -23,9 +23,7 @@ def faq(sentence_embedder: object) -> Faq:
         ("什么时候通知我结果", "zh", "results"),
     ],
 )
-def test_a_question_naming_a_keyword_gets_that_entry_in_the_candidates_language(
-    faq: Faq, text: str, language: str, entry: str
-) -> None:
+def test_a_question_naming_a_keyword_gets_that_entry_in_the_candidates_language(faq: Faq, text: str, language: str, entry: str) -> None:
     answer = faq.answer(text, language)  # type: ignore[arg-type]
     assert answer is not None and answer.entry_id == entry and answer.how == "keyword"
     chinese = any("\u4e00" <= c <= "\u9fff" for c in answer.text)

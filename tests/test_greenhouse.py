@@ -49,8 +49,13 @@ def callback_settings(data_dir: Path, retry_schedule_s: list[float], store: dict
     """Settings under which a loopback http receiver may stand in for Greenhouse's callback URL (on `store`: conftest's
     store_settings)."""
     return make_settings(
-        data_dir, api_keys=[], tenants={"acme": [ACME, ACME_2], "globex": [GLOBEX]},
-        webhook_allow_http=True, webhook_allow_private_addresses=True, webhook_retry_schedule_s=retry_schedule_s, **(store or {}),
+        data_dir,
+        api_keys=[],
+        tenants={"acme": [ACME, ACME_2], "globex": [GLOBEX]},
+        webhook_allow_http=True,
+        webhook_allow_private_addresses=True,
+        webhook_retry_schedule_s=retry_schedule_s,
+        **(store or {}),
     )
 
 
@@ -81,8 +86,15 @@ class GreenhouseCallbacks:
             self.requests.append(Patched(time.monotonic(), request.method, request.url.path, dict(request.headers), await request.body()))
             return Response(status_code=self.responses.pop(0) if self.responses else self.then)
 
-        return Starlette(routes=[Route("/integrations/testing_partners/take_home_tests/{test_id}", take_home_test,
-                                       methods=["GET", "POST", "PUT", "PATCH", "DELETE"])])
+        return Starlette(
+            routes=[
+                Route(
+                    "/integrations/testing_partners/take_home_tests/{test_id}",
+                    take_home_test,
+                    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                )
+            ]
+        )
 
     async def wait_for(self, count: int, timeout: float = 15.0) -> list[Patched]:
         deadline = time.monotonic() + timeout
@@ -143,8 +155,10 @@ async def take_text_interview(server: LiveServer, interview_id: str) -> list[str
                 if not asked:
                     assert (await poll_status(server, interview_id)) == {"partner_status": "in_progress"}
                 asked.append(qid)
-                answer = ("Idempotent requests with a retry, a 409 status code, resource versioning and pagination, a cache "
-                          "in Redis, a B+ tree index instead of a full table scan, code review with tests; I keep learning.")
+                answer = (
+                    "Idempotent requests with a retry, a 409 status code, resource versioning and pagination, a cache "
+                    "in Redis, a B+ tree index instead of a full table scan, code review with tests; I keep learning."
+                )
                 await ws.send(json.dumps({"v": 1, "type": "answer.text", "question_id": qid, "text": answer}))
                 await ws.send(json.dumps({"v": 1, "type": "answer.done", "question_id": qid}))
     return asked
@@ -263,10 +277,18 @@ async def test_malformed_calls_get_a_4xx_that_says_what_is_wrong(server: LiveSer
 
     bad_report = await greenhouse(server, "POST", "response_error", json={"api_call": "test_status"})
     assert bad_report.status_code == 422 and bad_report.json()["errors"][0]["loc"] == ["errors"]
-    reported = await greenhouse(server, "POST", "response_error", json={
-        "api_call": "test_status", "errors": ["partner_status is 'complete' but partner_profile url is missing"],
-        "partner_test_id": "backend_engineer:en", "partner_interview_id": "299506", "candidate_email": CANDIDATE["email"],
-    })
+    reported = await greenhouse(
+        server,
+        "POST",
+        "response_error",
+        json={
+            "api_call": "test_status",
+            "errors": ["partner_status is 'complete' but partner_profile url is missing"],
+            "partner_test_id": "backend_engineer:en",
+            "partner_interview_id": "299506",
+            "candidate_email": CANDIDATE["email"],
+        },
+    )
     assert reported.status_code == 200 and reported.json() == {"status": 200}
 
 
@@ -279,7 +301,9 @@ async def wait_complete(server: LiveServer, interview_id: str, key: str = ACME) 
     raise AssertionError(f"never complete: {status}")
 
 
-async def test_a_completed_test_is_marked_completed_with_one_patch_to_greenhouses_url(tmp_path: Path, store_settings: dict[str, object]) -> None:
+async def test_a_completed_test_is_marked_completed_with_one_patch_to_greenhouses_url(
+    tmp_path: Path, store_settings: dict[str, object]
+) -> None:
     callbacks = GreenhouseCallbacks()
     async with receiving(callbacks), serving(callback_settings(tmp_path / "data", [0.2, 0.2], store_settings)) as server:
         notifier = notifier_of(server)

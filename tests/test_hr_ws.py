@@ -101,7 +101,9 @@ async def test_a_text_interview_shows_its_questions_progress_and_escalated_chat_
         await candidate.send(json.dumps({"v": 1, "type": "chat", "text": "What is the salary for this role?"}))
         escalated = await next_of(ws, "chat", sender="candidate")
         assert escalated["escalated"] and escalated["text"] == "What is the salary for this role?"
-        await ws.send(json.dumps({"v": 1, "type": "chat.reply", "interview_id": interview.id, "text": "We will tell you at the offer stage."}))
+        await ws.send(
+            json.dumps({"v": 1, "type": "chat.reply", "interview_id": interview.id, "text": "We will tell you at the offer stage."})
+        )
         reply = await next_of(candidate, "chat", sender="hr")
         assert reply["text"] == "We will tell you at the offer stage."
 
@@ -120,7 +122,10 @@ async def test_a_text_interview_shows_its_questions_progress_and_escalated_chat_
         detail = await next_of(late, "detail", interview_id=interview.id)
         assert [a["question_id"] for a in detail["answers"]] == ["q1"]
         assert [(c["sender"], c["text"][:8]) for c in detail["chat"]] == [
-            ("candidate", "What is "), ("system", "I have p"), ("hr", "We will ")]
+            ("candidate", "What is "),
+            ("system", "I have p"),
+            ("hr", "We will "),
+        ]
 
 
 async def test_bad_messages_get_errors_and_unknown_types_close_1003(live_server: LiveServer) -> None:

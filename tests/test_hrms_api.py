@@ -24,8 +24,13 @@ TEXT_BANK = [{"id": "q1", "competency": "skills", "difficulty": "standard", "tex
 async def server(tmp_path: Path, store_settings: dict[str, object]) -> AsyncIterator[LiveServer]:
     """On each interview store (SQLite, Redis)."""
     settings = make_settings(
-        tmp_path / "data", api_keys=[], tenants={"acme": [ACME], "globex": [GLOBEX]},
-        webhook_allow_http=True, webhook_allow_private_addresses=True, webhook_retry_schedule_s=[0.2] * 5, **store_settings,
+        tmp_path / "data",
+        api_keys=[],
+        tenants={"acme": [ACME], "globex": [GLOBEX]},
+        webhook_allow_http=True,
+        webhook_allow_private_addresses=True,
+        webhook_retry_schedule_s=[0.2] * 5,
+        **store_settings,
     )
     async with serving(settings) as live:
         yield live
@@ -61,8 +66,10 @@ async def test_a_tenant_cannot_see_or_touch_another_tenants_interview_or_events(
     await call(server, "POST", "/api/v1/webhooks/endpoints", GLOBEX, json={"url": receiver.url})
     interview_id = (await schedule(server, ACME))["interview"]["id"]
     for method, path in [
-        ("GET", f"/api/v1/interviews/{interview_id}"), ("GET", f"/api/v1/interviews/{interview_id}/report"),
-        ("POST", f"/api/v1/interviews/{interview_id}/cancel"), ("POST", f"/api/v1/interviews/{interview_id}/decisions"),
+        ("GET", f"/api/v1/interviews/{interview_id}"),
+        ("GET", f"/api/v1/interviews/{interview_id}/report"),
+        ("POST", f"/api/v1/interviews/{interview_id}/cancel"),
+        ("POST", f"/api/v1/interviews/{interview_id}/decisions"),
     ]:
         response = await call(server, method, path, GLOBEX, json={"decision": "reject"})
         assert response.status_code == 404 and response.json()["code"] == "interview_not_found", (method, path)
@@ -121,7 +128,12 @@ async def test_cancel_reschedule_and_decisions_are_recorded_and_announced(server
         assert json.loads(await ws.recv())["interview"]["status"] == "cancelled"
     requests = await receiver.wait_for(lambda r: len(r) == 4)
     # Webhooks carry no order guarantee (each event is retried on its own); receivers order by timestamp.
-    assert sorted(r.event["type"] for r in requests) == ["decision.recorded", "interview.cancelled", "interview.scheduled", "interview.scheduled"]
+    assert sorted(r.event["type"] for r in requests) == [
+        "decision.recorded",
+        "interview.cancelled",
+        "interview.scheduled",
+        "interview.scheduled",
+    ]
     expiries = {r.event["data"]["invite_expires_at"] for r in requests if r.event["type"] == "interview.scheduled"}
     assert expiries == {created["invite_expires_at"], rescheduled["invite_expires_at"]}
     # The HRMS gets the candidate's links in the event, to send them on.
@@ -174,8 +186,9 @@ async def test_a_retried_create_with_the_same_idempotency_key_gets_the_first_ans
 
 
 async def test_each_tenant_is_rate_limited_on_its_own(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path / "data", api_keys=[], tenants={"acme": [ACME], "globex": [GLOBEX]},
-                             hr_rate_limit_per_s=0.5, hr_rate_limit_burst=3)
+    settings = make_settings(
+        tmp_path / "data", api_keys=[], tenants={"acme": [ACME], "globex": [GLOBEX]}, hr_rate_limit_per_s=0.5, hr_rate_limit_burst=3
+    )
     async with serving(settings) as server:
         codes = [(await call(server, "GET", "/api/v1/stats", ACME)).status_code for _ in range(4)]
         assert codes == [200, 200, 200, 429]

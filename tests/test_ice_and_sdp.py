@@ -29,9 +29,7 @@ def candidate(address: str, transport: str = "udp", port: int = 50000, kind: str
 # RemoteCandidatePolicy
 
 
-@pytest.mark.parametrize(
-    "address", ["10.0.0.1", "192.168.1.20", "172.16.5.4", "127.0.0.1", "169.254.1.1", "::1", "fd00::2", "0.0.0.0"]
-)
+@pytest.mark.parametrize("address", ["10.0.0.1", "192.168.1.20", "172.16.5.4", "127.0.0.1", "169.254.1.1", "::1", "fd00::2", "0.0.0.0"])
 def test_default_policy_refuses_private_and_loopback_addresses(address: str) -> None:
     policy = RemoteCandidatePolicy()
     assert not policy.allows(address)

@@ -13,7 +13,9 @@ from realtime_scoring.question_bank import shipped_bank
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
 
 JOB = {
-    "title": "Backend engineer", "role": "backend_engineer", "language": "en",
+    "title": "Backend engineer",
+    "role": "backend_engineer",
+    "language": "en",
     "required_skills": [{"name": "Python", "weight": 2}, {"name": "PostgreSQL"}, {"name": "Redis"}],
     "min_years_experience": 3,
 }
@@ -87,8 +89,15 @@ async def test_a_text_interview_runs_end_to_end_over_the_websocket(tmp_path: Pat
 
 async def test_a_candidate_who_never_answers_gets_a_report_that_says_so(tmp_path: Path, scoring_engine) -> None:
     silent_bank = [
-        {"id": f"q{i}", "competency": "skills", "difficulty": "standard", "think_seconds": 0, "answer_seconds": 5,
-         "text": {"en": f"Question {i}?"}, "key_points": [{"id": "p", "text": {"en": "A point."}, "keywords": {"en": ["point"]}}]}
+        {
+            "id": f"q{i}",
+            "competency": "skills",
+            "difficulty": "standard",
+            "think_seconds": 0,
+            "answer_seconds": 5,
+            "text": {"en": f"Question {i}?"},
+            "key_points": [{"id": "p", "text": {"en": "A point."}, "keywords": {"en": ["point"]}}],
+        }
         for i in (1, 2)
     ]
     async with serving(make_settings(tmp_path / "data"), consumer=None, engine=scoring_engine) as server:

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from server.logs import InterviewContextMiddleware, configure_logging
+from server.logs import OWN_LOGGERS, InterviewContextMiddleware, configure_logging
 from tests.conftest import API_KEY, free_port
 from tests.test_webhook_kill import wait_healthy
 
@@ -30,10 +30,13 @@ TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhYmMifQ.c2lnbmF0dXJlX2hlcmU"
 def json_log() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
+    own = [logging.getLogger(name) for name in OWN_LOGGERS]
+    saved = (root.handlers[:], root.level, [logger.level for logger in own])
     configure_logging("info", "json", node="node-a", stream=stream)
     yield stream
-    root.handlers[:], root.level = saved
+    root.handlers[:], root.level, levels = saved
+    for logger, level in zip(own, levels, strict=True):
+        logger.setLevel(level)
 
 
 async def test_records_made_while_handling_an_interview_carry_its_id(json_log: io.StringIO) -> None:
@@ -66,17 +69,27 @@ def test_invite_tokens_are_cut_out_of_access_log_paths(json_log: io.StringIO) ->
     access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", f"/ws/hr?token={TOKEN}", "1.1", 101)
     text = json_log.getvalue()
     assert TOKEN not in text
-    assert [json.loads(line)["message"].split('"')[1] for line in text.splitlines()] == ["GET /i/<token> HTTP/1.1", "GET /ws/hr?token=<token> HTTP/1.1"]
+    assert [json.loads(line)["message"].split('"')[1] for line in text.splitlines()] == [
+        "GET /i/<token> HTTP/1.1",
+        "GET /ws/hr?token=<token> HTTP/1.1",
+    ]
 
 
 async def test_serve_writes_json_lines_without_tokens(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "INTERVIEW_DATA_DIR": str(tmp_path / "data"), "INTERVIEW_PORT": str(port), "INTERVIEW_SCORING": "false",
-           "INTERVIEW_API_KEYS": API_KEY, "INTERVIEW_SECRET_KEY": "log-test-secret-0123456789abcdef", "INTERVIEW_LOG_FORMAT": "json",
-           "INTERVIEW_ASSET_DIR": str(tmp_path / "assets")}
+    env = {
+        **os.environ,
+        "INTERVIEW_DATA_DIR": str(tmp_path / "data"),
+        "INTERVIEW_PORT": str(port),
+        "INTERVIEW_SCORING": "false",
+        "INTERVIEW_API_KEYS": API_KEY,
+        "INTERVIEW_SECRET_KEY": "log-test-secret-0123456789abcdef",
+        "INTERVIEW_LOG_FORMAT": "json",
+        "INTERVIEW_ASSET_DIR": str(tmp_path / "assets"),
+    }
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=log)  # noqa: ASYNC220
+        process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=log)
         try:
             base = f"http://127.0.0.1:{port}"
             await wait_healthy(base, process)
@@ -89,3 +102,15 @@ async def test_serve_writes_json_lines_without_tokens(tmp_path: Path) -> None:
     assert records and all({"time", "level", "logger", "message", "node"} <= set(r) for r in records)
     assert any("/i/<token>" in r["message"] for r in records)
     assert TOKEN not in log_path.read_text()
+
+
+def test_library_chatter_stays_below_warning_while_the_servers_own_info_shows(json_log: io.StringIO) -> None:
+    # onnxruntime's quantiser logs every tensor through the root logger at INFO (62 lines at the first start).
+    logging.info('Quantization parameters for tensor:"Reshape_194" not specified')
+    logging.getLogger("aioice.ice").info("connection state changed")
+    logging.getLogger("server.cli").info("demo interview ready")
+    logging.getLogger("aiortc").warning("a library's warning still shows")
+    assert [json.loads(line)["message"] for line in json_log.getvalue().splitlines()] == [
+        "demo interview ready",
+        "a library's warning still shows",
+    ]

@@ -160,9 +160,7 @@ def test_candidate_listing_a_node_variant_meets_a_nodejs_requirement() -> None:
 
 
 def test_chinese_alias_in_summary_earns_mention_credit() -> None:
-    result = match_score(
-        job(required_skills=[{"name": "Machine Learning"}]), candidate(summary="三年机器学习项目经验，熟悉Python。")
-    )
+    result = match_score(job(required_skills=[{"name": "Machine Learning"}]), candidate(summary="三年机器学习项目经验，熟悉Python。"))
 
     ml = contribution(result, "Machine Learning")
     assert ml.points == 39.0  # 0.6 of 65
@@ -205,9 +203,7 @@ def test_alias_clash_raises_value_error_naming_both_skills() -> None:
 def test_skill_found_only_in_a_project_earns_sixty_percent_of_its_share() -> None:
     kafka_job = job(required_skills=[{"name": "Kafka", "weight": 3}, {"name": "Python", "weight": 1}])
     in_project_skills = candidate(skills=["Python"], projects=[{"name": "Events", "skills": ["Apache Kafka"]}])
-    in_description = candidate(
-        skills=["Python"], projects=[{"name": "Events", "description": "Streamed orders through kafka topics."}]
-    )
+    in_description = candidate(skills=["Python"], projects=[{"name": "Events", "description": "Streamed orders through kafka topics."}])
 
     for person in (in_project_skills, in_description):
         result = match_score(kafka_job, person)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import itertools
 
 import av
 import numpy as np
@@ -74,7 +75,7 @@ def test_audio_chunker_emits_512_sample_16khz_mono_float32_chunks_with_contiguou
         assert chunk.duration_s == pytest.approx(0.032)
     # The first frame's arrival anchors the clock; every chunk follows the previous one exactly.
     assert chunks[0].start_s == pytest.approx(10.0)
-    for previous, current in zip(chunks, chunks[1:]):
+    for previous, current in itertools.pairwise(chunks):
         assert current.start_s - previous.start_s == pytest.approx(CHUNK / 16_000)
     assert chunker.gap_filled_s == 0.0
 
@@ -127,7 +128,7 @@ def test_audio_chunker_fills_a_100ms_rtp_gap_with_silence() -> None:
     assert np.all(np.abs(x[16_050:17_550]) < 1e-4)
     # ... and the sine is back after it.
     assert float(np.max(np.abs(x[18_000:20_000]))) > 0.3
-    for previous, current in zip(chunks, chunks[1:]):
+    for previous, current in itertools.pairwise(chunks):
         assert current.start_s - previous.start_s == pytest.approx(CHUNK / 16_000)
 
 
@@ -143,7 +144,7 @@ def test_audio_chunker_does_not_fill_a_timestamp_discontinuity(jump: int) -> Non
     assert chunker.gap_filled_s == 0.0
     assert len(chunks) == 62
     assert chunks[-1].start_s < 2.1
-    for previous, current in zip(chunks, chunks[1:]):
+    for previous, current in itertools.pairwise(chunks):
         assert current.start_s > previous.start_s
 
 
@@ -156,9 +157,9 @@ def test_audio_chunker_follows_arrival_time_after_a_discontinuity_with_a_real_pa
 
     assert len(chunks) == 62
     starts = [c.start_s for c in chunks]
-    assert all(b > a for a, b in zip(starts, starts[1:]))
+    assert all(b > a for a, b in itertools.pairwise(starts))
     assert starts[-1] > 5.9
-    assert max(b - a for a, b in zip(starts, starts[1:])) > 4.0
+    assert max(b - a for a, b in itertools.pairwise(starts)) > 4.0
 
 
 def test_audio_chunker_rejects_a_non_positive_chunk_size() -> None:

@@ -54,7 +54,9 @@ async def candidate_connected(node: LiveServer):  # type: ignore[no-untyped-def]
         yield interview.id
 
 
-async def test_every_node_lists_the_live_nodes_and_redis_says_which_holds_a_live_interview(tmp_path: Path, redis_server: RedisServer) -> None:
+async def test_every_node_lists_the_live_nodes_and_redis_says_which_holds_a_live_interview(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
     inspect = client_for(redis_server)
     try:
         async with serving(node_settings(tmp_path / "data", redis_server, "node-b")) as b:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -20,8 +20,11 @@ async def test_the_openapi_document_validates_and_documents_every_api_route(tmp_
     validate(document)
     documented = {(path, method.upper()) for path, item in document["paths"].items() for method in item}
     served = {
-        (route.path, method) for route in ROUTES if isinstance(route, Route) and route.path.startswith(("/api/", "/healthz"))
-        for method in route.methods or () if method != "HEAD"
+        (route.path, method)
+        for route in ROUTES
+        if isinstance(route, Route) and route.path.startswith(("/api/", "/healthz"))
+        for method in route.methods or ()
+        if method != "HEAD"
     }
     assert served - documented == set(), "routes missing from the document"
     assert documented - served == set(), "documented routes the app does not serve"
@@ -35,13 +38,29 @@ async def test_a_schema_driven_fuzzer_finds_no_server_errors(tmp_path: Path) -> 
         # The fuzzer also needs something to find: a scheduled interview and a webhook endpoint.
         await server.schedule()
         command = [
-            sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/api/v1/openapi.json",
-            "--checks", "not_a_server_error", "--header", f"X-API-Key: {API_KEY}",
-            "--max-examples", "25", "--seed", "7", "--workers", "1", "--request-timeout", "20",
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            f"{server.url}/api/v1/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--header",
+            f"X-API-Key: {API_KEY}",
+            "--max-examples",
+            "25",
+            "--seed",
+            "7",
+            "--workers",
+            "1",
+            "--request-timeout",
+            "20",
             # WHIP bodies are SDP, which the fuzzer cannot generate; tests/test_ice_and_sdp.py covers malformed offers.
-            "--exclude-path-regex", "/whip",
+            "--exclude-path-regex",
+            "/whip",
         ]
-        if shutil.which("schemathesis") is None:
+        # Run from this interpreter's environment, not whatever `schemathesis` the PATH happens to find.
+        if importlib.util.find_spec("schemathesis") is None:
             raise AssertionError("schemathesis is not installed (pip install -e .[test])")
         process = await asyncio.create_subprocess_exec(
             *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path

@@ -11,33 +11,59 @@ from realtime_scoring.question_bank import BankQuestion, Difficulty, QuestionBan
 
 WEIGHTS = {Competency.SKILLS: 0.6, Competency.COMMUNICATION: 0.25, Competency.CULTURE_FIT: 0.15}
 
-JOB = JobProfile.model_validate({
-    "title": "Backend engineer", "role": "backend_engineer", "language": "en",
-    "required_skills": [{"name": "Python", "weight": 2}, {"name": "PostgreSQL"}, {"name": "Redis"}, {"name": "Kubernetes"}],
-    "preferred_skills": [{"name": "Kafka"}], "min_years_experience": 3, "education": "bachelor",
-})
-STRONG = CandidateProfile.model_validate({
-    "name": "Li Wei", "years_experience": 6, "skills": ["Python", "Postgres", "Redis", "k8s", "Kafka"],
-    "education": [{"level": "master", "field": "Computer Science"}],
-})
-WEAK = CandidateProfile.model_validate({
-    "name": "Sam Doe", "years_experience": 0, "skills": ["Photoshop"], "education": [{"level": "high_school"}],
-})
+JOB = JobProfile.model_validate(
+    {
+        "title": "Backend engineer",
+        "role": "backend_engineer",
+        "language": "en",
+        "required_skills": [{"name": "Python", "weight": 2}, {"name": "PostgreSQL"}, {"name": "Redis"}, {"name": "Kubernetes"}],
+        "preferred_skills": [{"name": "Kafka"}],
+        "min_years_experience": 3,
+        "education": "bachelor",
+    }
+)
+STRONG = CandidateProfile.model_validate(
+    {
+        "name": "Li Wei",
+        "years_experience": 6,
+        "skills": ["Python", "Postgres", "Redis", "k8s", "Kafka"],
+        "education": [{"level": "master", "field": "Computer Science"}],
+    }
+)
+WEAK = CandidateProfile.model_validate(
+    {
+        "name": "Sam Doe",
+        "years_experience": 0,
+        "skills": ["Photoshop"],
+        "education": [{"level": "high_school"}],
+    }
+)
 
 
 def question(qid: str, difficulty: str, competency: str = "skills", follow_up: bool = True) -> BankQuestion:
     point = {"id": "main", "weight": 2, "text": {"en": "The main point.", "zh": "要点。"}, "keywords": {"en": ["main"]}}
     if follow_up:
         point["follow_up"] = {"en": f"What about the main point of {qid}?", "zh": "要点呢？"}
-    return BankQuestion.model_validate({
-        "id": qid, "competency": competency, "difficulty": difficulty, "text": {"en": f"{qid}?", "zh": f"{qid}？"},
-        "key_points": [point, {"id": "minor", "text": {"en": "A minor point.", "zh": "次要。"}}],
-    })
+    return BankQuestion.model_validate(
+        {
+            "id": qid,
+            "competency": competency,
+            "difficulty": difficulty,
+            "text": {"en": f"{qid}?", "zh": f"{qid}？"},
+            "key_points": [point, {"id": "minor", "text": {"en": "A minor point.", "zh": "次要。"}}],
+        }
+    )
 
 
 BANK = [
-    question("f1", "fundamental"), question("f2", "fundamental"), question("s1", "standard"), question("s2", "standard"),
-    question("d1", "deep"), question("d2", "deep"), question("c1", "standard", "communication"), question("k1", "standard", "culture_fit"),
+    question("f1", "fundamental"),
+    question("f2", "fundamental"),
+    question("s1", "standard"),
+    question("s2", "standard"),
+    question("d1", "deep"),
+    question("d2", "deep"),
+    question("c1", "standard", "communication"),
+    question("k1", "standard", "culture_fit"),
 ]
 
 
@@ -53,18 +79,20 @@ def answered(policy: QuestionPolicy, history: list[AnsweredQuestion], score: flo
 
 def test_strong_candidate_opens_with_deep_questions_and_weak_with_fundamentals() -> None:
     strong, weak = match_score(JOB, STRONG).score, match_score(JOB, WEAK).score
-    assert strong >= 75 > 50 > weak
+    assert strong >= 75 and weak < 50
     bank = shipped_bank("backend_engineer").questions
     first_strong = QuestionPolicy(bank, "en", strong, WEIGHTS).next([])
     first_weak = QuestionPolicy(bank, "en", weak, WEIGHTS).next([])
     assert first_strong.difficulty == Difficulty.DEEP and "match score" in first_strong.reason
     assert first_weak.difficulty == Difficulty.FUNDAMENTAL
+
     # Over a whole interview of good answers the strong candidate stays deeper.
     def levels(match: float) -> list[int]:
         policy, history = QuestionPolicy(bank, "en", match, WEIGHTS), []
         while (asked := policy.next(history)) is not None:
             history.append(AnsweredQuestion(asked, 60.0))
         return [a.question.difficulty.level for a in history]
+
     assert sum(levels(strong)) > sum(levels(weak))
 
 

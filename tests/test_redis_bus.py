@@ -12,9 +12,8 @@ import redis.asyncio as redis
 
 from server.event_bus import Message
 from server.redis_bus import RedisEventBus
-from server.redis_client import Keys
+from server.redis_client import Keys, open_redis
 from server.settings import Settings
-from server.redis_client import open_redis
 from tests.redis_server import RedisServer
 
 KEYS = Keys("test:")
@@ -141,7 +140,7 @@ async def test_a_message_that_is_not_a_json_object_is_counted_and_the_next_one_s
 
 
 async def test_an_event_that_cannot_be_serialised_is_dropped_without_raising(nodes) -> None:  # type: ignore[no-untyped-def]
-    a, b, inspect = nodes
+    _a, b, _inspect = nodes
     b.publish("hr:acme", {"when": object()})
     assert b.dropped == 1
 

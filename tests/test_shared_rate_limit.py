@@ -15,8 +15,14 @@ RATE = 0.001
 
 def limited(data_dir: Path, redis_url: str | None, node_id: str):  # type: ignore[no-untyped-def]
     return make_settings(
-        data_dir, api_keys=[], tenants={"acme": [ACME], "globex": [GLOBEX]}, node_id=node_id,
-        hr_rate_limit_per_s=RATE, hr_rate_limit_burst=BURST, redis_url=redis_url, redis_prefix="rate-test:",
+        data_dir,
+        api_keys=[],
+        tenants={"acme": [ACME], "globex": [GLOBEX]},
+        node_id=node_id,
+        hr_rate_limit_per_s=RATE,
+        hr_rate_limit_burst=BURST,
+        redis_url=redis_url,
+        redis_prefix="rate-test:",
     )
 
 
@@ -28,8 +34,10 @@ async def stats(node: LiveServer, key: str) -> int:
 
 
 async def test_requests_spread_over_two_nodes_spend_one_budget_per_tenant(tmp_path: Path, redis_server: RedisServer) -> None:
-    async with serving(limited(tmp_path / "data", redis_server.url, "node-a")) as a, \
-            serving(limited(tmp_path / "data", redis_server.url, "node-b")) as b:
+    async with (
+        serving(limited(tmp_path / "data", redis_server.url, "node-a")) as a,
+        serving(limited(tmp_path / "data", redis_server.url, "node-b")) as b,
+    ):
         statuses = [(node.settings.node_id, await stats(node, ACME)) for _ in range(BURST) for node in (a, b)]
         allowed = [node_id for node_id, status in statuses if status == 200]
         assert len(allowed) == BURST and {"node-a", "node-b"} <= set(allowed), statuses

@@ -29,10 +29,15 @@ from tests.redis_server import RedisServer
 
 KEYS = Keys("store-test:")
 SIGNER = InviteSigner("store-test-secret-0123456789abcdef")
-SPEC = InterviewSpec.model_validate({
-    "job": {"title": "Backend engineer", "language": "en"}, "candidate": {"name": "Li Lei"}, "mode": "text", "max_questions": 1,
-    "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}],
-})
+SPEC = InterviewSpec.model_validate(
+    {
+        "job": {"title": "Backend engineer", "language": "en"},
+        "candidate": {"name": "Li Lei"},
+        "mode": "text",
+        "max_questions": 1,
+        "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}],
+    }
+)
 
 
 def invite(interview_id: str, ttl_s: float = 3600):  # type: ignore[no-untyped-def]
@@ -40,7 +45,9 @@ def invite(interview_id: str, ttl_s: float = 3600):  # type: ignore[no-untyped-d
 
 
 @pytest.fixture(params=STORE_BACKENDS)
-async def store_and_deliveries(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Store, Deliveries, redis.Redis | None]]:
+async def store_and_deliveries(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[Store, Deliveries, redis.Redis | None]]:
     """An interview store with the delivery store beside it (and the Redis client, for the Redis pair)."""
     if request.param == "sqlite":
         store: Store = await InterviewStore.open(tmp_path / "interviews.sqlite3")
@@ -70,11 +77,16 @@ def public_methods(cls: type) -> dict[str, inspect.Signature]:
     return {name: inspect.signature(f) for name, f in inspect.getmembers(cls, inspect.isfunction) if not name.startswith("_")}
 
 
-@pytest.mark.parametrize(("protocol", "implementations"), [
-    (Store, (InterviewStore, RedisInterviewStore)),
-    (Deliveries, (DeliveryStore, RedisDeliveryStore)),
-])
-def test_both_backends_offer_every_method_of_the_interface_with_the_same_parameters(protocol: type, implementations: tuple[type, ...]) -> None:
+@pytest.mark.parametrize(
+    ("protocol", "implementations"),
+    [
+        (Store, (InterviewStore, RedisInterviewStore)),
+        (Deliveries, (DeliveryStore, RedisDeliveryStore)),
+    ],
+)
+def test_both_backends_offer_every_method_of_the_interface_with_the_same_parameters(
+    protocol: type, implementations: tuple[type, ...]
+) -> None:
     wanted = public_methods(protocol)
     for implementation in implementations:
         offered = public_methods(implementation)
@@ -92,7 +104,10 @@ async def test_an_interview_and_all_it_records_read_back_the_same_from_either_st
     assert await store.get_interview("iv-1", tenant="globex") is None and await store.get_interview("nope") is None
     assert (await store.get_interview("iv-1", tenant="acme")) == first
     assert [i.id for i in await store.recent_interviews("acme")] == ["iv-2", "iv-1"]
-    assert await store.interview_ids("acme", candidate_id="cand-1") == [{"id": "iv-1", "status": "scheduled"}, {"id": "iv-2", "status": "scheduled"}]
+    assert await store.interview_ids("acme", candidate_id="cand-1") == [
+        {"id": "iv-1", "status": "scheduled"},
+        {"id": "iv-2", "status": "scheduled"},
+    ]
     assert await store.interview_ids("acme", candidate_id="cand-1", job_id="job-1") == [{"id": "iv-1", "status": "scheduled"}]
     assert await store.short_link(linked.code) == linked.token and await store.short_link("nope") is None
 
@@ -100,16 +115,24 @@ async def test_an_interview_and_all_it_records_read_back_the_same_from_either_st
     await store.update_progress("iv-1", InterviewStatus.IN_PROGRESS, 1, question_asked_at=asked_at)
     await store.update_progress("iv-1", InterviewStatus.IN_PROGRESS, 2)  # no new question: the asked time stays
     moved = await store.get_interview("iv-1")
-    assert moved is not None and (moved.status, moved.current_question, moved.question_asked_at) == (InterviewStatus.IN_PROGRESS, 2, asked_at)
+    assert moved is not None and (moved.status, moved.current_question, moved.question_asked_at) == (
+        InterviewStatus.IN_PROGRESS,
+        2,
+        asked_at,
+    )
     assert (await store.set_mode(moved, "voice")).mode == "voice" and (await store.get_interview("iv-1")).mode == "voice"  # type: ignore[union-attr]
 
     await store.record_answer("iv-1", "q1", "text", "Because 索引.")
     await store.record_answer("iv-1", "", "chat.hr", "Hello")
-    assert [(a["question_id"], a["kind"], a["text"]) for a in await store.answers("iv-1")] == [("q1", "text", "Because 索引."), ("", "chat.hr", "Hello")]
+    assert [(a["question_id"], a["kind"], a["text"]) for a in await store.answers("iv-1")] == [
+        ("q1", "text", "Because 索引."),
+        ("", "chat.hr", "Hello"),
+    ]
     segments: list[dict[str, float | str]] = [{"start_s": 0.5, "end_s": 1.0, "text": "Because"}]
     await store.record_transcript("iv-1", "q1", 0.5, 1.0, "en", "Because", segments)
     assert await store.transcripts("iv-1") == [
-        {"question_id": "q1", "start_s": 0.5, "end_s": 1.0, "language": "en", "text": "Because", "segments": segments}]
+        {"question_id": "q1", "start_s": 0.5, "end_s": 1.0, "language": "en", "text": "Because", "segments": segments}
+    ]
     for second in range(3):
         await store.record_observation("iv-1", "q1", "face", second, second + 1, {"faces": second})
     await store.record_observation("iv-1", "q1", "emotion", 0, 1, {"happy": 0.5})
@@ -122,7 +145,9 @@ async def test_an_interview_and_all_it_records_read_back_the_same_from_either_st
     await store.add_recording("iv-1", "200-bbbbbbbb.ogg", 30.0, 5.0)
     await store.add_recording("iv-1", "100-aaaaaaaa.ogg", 0.0, 29.5)
     assert await store.recordings("iv-1") == [
-        {"name": "100-aaaaaaaa.ogg", "starts_s": 0.0, "seconds": 29.5}, {"name": "200-bbbbbbbb.ogg", "starts_s": 30.0, "seconds": 5.0}]
+        {"name": "100-aaaaaaaa.ogg", "starts_s": 0.0, "seconds": 29.5},
+        {"name": "200-bbbbbbbb.ogg", "starts_s": 30.0, "seconds": 5.0},
+    ]
     decided = await store.record_decision(first, "advance", "strong", "hr@acme")
     assert [(d["decision"], d["note"], d["decided_by"]) for d in await store.decisions("iv-1")] == [("advance", "strong", "hr@acme")]
     assert decided["candidate_id"] == "cand-1"
@@ -180,7 +205,9 @@ async def test_each_change_and_its_event_are_written_together_and_the_event_ente
     woken: list[int] = []
     store.on_event = lambda: woken.append(1)
     created = await store.create_interview(SPEC, invite("iv-1"), "iv-1", tenant="acme")
-    await store.update_progress("iv-1", InterviewStatus.IN_PROGRESS, 0, announce=created.model_copy(update={"status": InterviewStatus.IN_PROGRESS}))
+    await store.update_progress(
+        "iv-1", InterviewStatus.IN_PROGRESS, 0, announce=created.model_copy(update={"status": InterviewStatus.IN_PROGRESS})
+    )
     await store.record_answer("iv-1", "q1", "text", "no event for this")
     entries = await redis_client.xrange(KEYS.webhook_stream())
     events = [await redis_client.hgetall(KEYS.event(fields[b"event_id"].decode())) for _, fields in entries]
@@ -220,10 +247,14 @@ async def test_old_finished_webhook_events_are_pruned_with_their_deliveries_and_
 
     async def attempt(delivery: Delivery, outcome: str) -> None:
         retry_at = time.time() + 60 if outcome == PENDING else None
-        await deliveries.record_attempt(delivery, 200 if outcome == DELIVERED else 500, None, 5.0, outcome=outcome, next_attempt_at=retry_at)
+        await deliveries.record_attempt(
+            delivery, 200 if outcome == DELIVERED else 500, None, 5.0, outcome=outcome, next_attempt_at=retry_at
+        )
 
     created = await store.create_interview(SPEC, invite("iv-1"), "iv-1", tenant="acme")
-    await store.update_progress("iv-1", InterviewStatus.IN_PROGRESS, 0, announce=created.model_copy(update={"status": InterviewStatus.IN_PROGRESS}))
+    await store.update_progress(
+        "iv-1", InterviewStatus.IN_PROGRESS, 0, announce=created.model_copy(update={"status": InterviewStatus.IN_PROGRESS})
+    )
     await store.save_report(created, "1.0", "{}", {"interview_id": "iv-1"})
     first = await fan_out()
     scheduled, started, report = first["interview.scheduled"], first["interview.started"], first["report.ready"]
@@ -334,7 +365,9 @@ def test_the_redis_store_without_a_redis_url_is_a_settings_error(tmp_path: Path)
         make_settings(tmp_path, store="redis")
 
 
-async def test_a_recording_made_on_another_node_is_listed_but_its_audio_is_a_clear_404_here(tmp_path: Path, redis_server: RedisServer) -> None:
+async def test_a_recording_made_on_another_node_is_listed_but_its_audio_is_a_clear_404_here(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
     settings = make_settings(tmp_path / "node-b", redis_url=redis_server.url, store="redis", node_id="node-b")
     async with serving(settings) as node:
         interview, _ = await node.schedule()

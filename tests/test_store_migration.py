@@ -30,10 +30,15 @@ from tests.redis_server import RedisServer
 from tests.test_store_backends import invite
 
 KEYS = Keys("migration-test:")
-SPEC = InterviewSpec.model_validate({
-    "job": {"title": "数据工程师", "language": "zh"}, "candidate": {"name": "李雷"}, "mode": "video", "max_questions": 2,
-    "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"zh": "为什么?"}}],
-})
+SPEC = InterviewSpec.model_validate(
+    {
+        "job": {"title": "数据工程师", "language": "zh"},
+        "candidate": {"name": "李雷"},
+        "mode": "video",
+        "max_questions": 2,
+        "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"zh": "为什么?"}}],
+    }
+)
 
 
 async def fill_sqlite(database: Path) -> dict[str, str]:
@@ -65,10 +70,17 @@ async def fill_sqlite(database: Path) -> dict[str, str]:
         due = {d.event_type: d for d in await deliveries.due(time.time() + 1)}
         await deliveries.record_attempt(due["interview.scheduled"], 200, None, 12.0, outcome=DELIVERED, next_attempt_at=None)
         await deliveries.record_attempt(due["report.ready"], 500, "HTTP 500", 30.0, outcome=DEAD, next_attempt_at=None)
-        await deliveries.record_attempt(due["decision.recorded"], None, "timed out", 15000.0, outcome=PENDING, next_attempt_at=time.time() + 300)
+        await deliveries.record_attempt(
+            due["decision.recorded"], None, "timed out", 15000.0, outcome=PENDING, next_attempt_at=time.time() + 300
+        )
         await store.cancel_interview(first)  # an event not fanned out yet
-        return {"delivered": due["interview.scheduled"].id, "dead": due["report.ready"].id, "retrying": due["decision.recorded"].id,
-                "short_code": linked.code, "short_token": linked.token}
+        return {
+            "delivered": due["interview.scheduled"].id,
+            "dead": due["report.ready"].id,
+            "retrying": due["decision.recorded"].id,
+            "short_code": linked.code,
+            "short_token": linked.token,
+        }
     finally:
         await callbacks.close()
         await deliveries.close()
@@ -80,14 +92,22 @@ async def everything(store: Store, deliveries: Deliveries, greenhouse: Any) -> d
     interview = await store.get_interview("iv-1")
     assert interview is not None
     return {
-        "interview": interview.model_dump(), "other": (await store.get_interview("iv-2", tenant="globex")).model_dump(),  # type: ignore[union-attr]
-        "answers": await store.answers("iv-1"), "transcripts": await store.transcripts("iv-1"),
-        "faces": await store.observations("iv-1", "face"), "emotions": await store.observations("iv-1", "emotion"),
-        "scored": await store.scored_answers("iv-1"), "recordings": await store.recordings("iv-1"), "report": await store.report("iv-1"),
-        "decisions": await store.decisions("iv-1"), "wechat": await store.wechat_profile("iv-1"),
-        "by_candidate": await store.interview_ids("acme", candidate_id="cand-1"), "by_job": await store.interview_ids("acme", job_id="job-1"),
+        "interview": interview.model_dump(),
+        "other": (await store.get_interview("iv-2", tenant="globex")).model_dump(),  # type: ignore[union-attr]
+        "answers": await store.answers("iv-1"),
+        "transcripts": await store.transcripts("iv-1"),
+        "faces": await store.observations("iv-1", "face"),
+        "emotions": await store.observations("iv-1", "emotion"),
+        "scored": await store.scored_answers("iv-1"),
+        "recordings": await store.recordings("iv-1"),
+        "report": await store.report("iv-1"),
+        "decisions": await store.decisions("iv-1"),
+        "wechat": await store.wechat_profile("iv-1"),
+        "by_candidate": await store.interview_ids("acme", candidate_id="cand-1"),
+        "by_job": await store.interview_ids("acme", job_id="job-1"),
         "recent": [i.id for i in await store.recent_interviews("acme")],
-        "candidate": await store.profile("candidates", "acme", "cand-1"), "job": await store.profile("jobs", "acme", "job-1"),
+        "candidate": await store.profile("candidates", "acme", "cand-1"),
+        "job": await store.profile("jobs", "acme", "job-1"),
         "response": await store.idempotent_response("acme", "key-1"),
         "endpoints": [e.public() for e in await deliveries.endpoints("acme")],
         "deliveries": sorted(await deliveries.deliveries("acme"), key=lambda d: d["id"]),
@@ -100,7 +120,11 @@ async def test_a_migrated_store_reads_back_the_same_through_redis_and_its_unsent
 ) -> None:
     database = tmp_path / "interviews.sqlite3"
     ids = await fill_sqlite(database)
-    store, deliveries, callbacks = await InterviewStore.open(database), await DeliveryStore.open(database), await CallbackStore.open(database)
+    store, deliveries, callbacks = (
+        await InterviewStore.open(database),
+        await DeliveryStore.open(database),
+        await CallbackStore.open(database),
+    )
     try:
         before = await everything(store, deliveries, callbacks)
     finally:
@@ -134,7 +158,10 @@ async def test_a_migrated_store_reads_back_the_same_through_redis_and_its_unsent
 
 
 async def test_a_node_with_interviews_left_in_sqlite_refuses_to_start_on_redis_until_they_are_migrated(
-    tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    redis_server: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     database = tmp_path / "interviews.sqlite3"
@@ -157,4 +184,3 @@ async def test_a_node_with_interviews_left_in_sqlite_refuses_to_start_on_redis_u
     assert db.execute("SELECT COUNT(*) FROM interviews").fetchone() == (3,), "with its WAL, nothing of it lost"
     db.close()
     assert "/i/" in await demo_invite_url(settings)
-

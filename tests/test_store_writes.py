@@ -30,7 +30,8 @@ async def test_observations_of_many_interviews_are_stored_together_in_order(tmp_
     try:
         writes = [
             store.record_observation(interview, "q1", "face", float(i), float(i + 1), {"present": True, "n": i})
-            for i in range(200) for interview in ("a", "b")
+            for i in range(200)
+            for interview in ("a", "b")
         ]
         await asyncio.gather(*writes)
         for interview in ("a", "b"):

@@ -138,7 +138,11 @@ def test_english_matcher_finds_chinese_keywords_in_code_switched_text() -> None:
 def test_sentences_split_on_english_and_chinese_punctuation_with_trimmed_spans() -> None:
     text = "First we cache. Then Node.js serves 3.5k rps!\n好的。我们用了缓存，然后……"
     assert [text[a:b] for a, b in sentences(text)] == [
-        "First we cache", "Then Node.js serves 3.5k rps", "好的", "我们用了缓存", "然后",
+        "First we cache",
+        "Then Node.js serves 3.5k rps",
+        "好的",
+        "我们用了缓存",
+        "然后",
     ]
 
 

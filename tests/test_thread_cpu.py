@@ -20,8 +20,14 @@ def _burn(seconds: float) -> None:
 
 @pytest.mark.parametrize(
     ("name", "role"),
-    [("MainThread", "event-loop"), ("transcribe_1", "transcribe"), ("infer-vad_0", "infer-vad"),
-     ("video-decoder", "video-decoder"), ("Thread-7 (decoder_worker)", "decoder_worker"), ("uvloop_12", "uvloop")],
+    [
+        ("MainThread", "event-loop"),
+        ("transcribe_1", "transcribe"),
+        ("infer-vad_0", "infer-vad"),
+        ("video-decoder", "video-decoder"),
+        ("Thread-7 (decoder_worker)", "decoder_worker"),
+        ("uvloop_12", "uvloop"),
+    ],
 )
 def test_thread_names_become_roles_without_pool_indexes(name: str, role: str) -> None:
     assert thread_role(name) == role

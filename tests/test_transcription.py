@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import subprocess
 import threading
@@ -35,7 +36,10 @@ def transcriber() -> WhisperTranscriber:
     files = prepared_model_files("whisper-base")["whisper-base"]
     config = EngineConfig(device="cpu")
     return WhisperTranscriber(
-        create_session(files["encoder.onnx"], config), create_session(files["decoder.onnx"], config), files["tokenizer.json"], files["config.json"]
+        create_session(files["encoder.onnx"], config),
+        create_session(files["decoder.onnx"], config),
+        files["tokenizer.json"],
+        files["config.json"],
     )
 
 
@@ -303,7 +307,7 @@ async def test_captions_grow_with_a_stable_prefix_then_end_in_a_final(transcribe
     finals = [e for e in events if isinstance(e, FinalTranscript)]
     assert len(partials) >= 2 and len(finals) == 1
     assert events.index(finals[0]) > events.index(partials[0])
-    for earlier, later in zip(partials, partials[1:]):
+    for earlier, later in itertools.pairwise(partials):
         assert later.stable.startswith(earlier.stable), (earlier.stable, later.stable)
     assert "database" in finals[0].text.lower() and finals[0].language == "en"
     assert finals[0].start_s <= speech_start and finals[0].end_s >= speech_end - 0.1
@@ -328,13 +332,17 @@ async def test_partials_come_less_often_as_the_utterance_grows(transcriber, answ
     ends = [e.until_s for e in events if isinstance(e, PartialTranscript)]
     assert len(ends) >= 2, ends
     # Each gap is at least half the speech heard before it (and at least the base interval).
-    for earlier, later in zip(ends, ends[1:]):
+    for earlier, later in itertools.pairwise(ends):
         assert later - earlier >= max(0.5, growth * earlier) - 0.001, ends
 
 
 def test_stable_words_are_never_rewritten_when_the_decoder_changes_its_mind() -> None:
     hypotheses = [
-        "I led the", "I led the team", "I lead the team to", "I lead the team to win", "I led the team to win it",
+        "I led the",
+        "I led the team",
+        "I lead the team to",
+        "I lead the team to win",
+        "I led the team to win it",
         "I led the team to win it all",
     ]
     stable: list[str] = []

@@ -20,8 +20,8 @@ from websockets.exceptions import InvalidStatus
 from server.redis_client import Keys
 from tests.conftest import API_KEY, free_port
 from tests.redis_server import RedisServer
-from tests.test_hr_ws import next_of
 from tests.test_draining import assert_refuses_new_interviews, finish_text_interview, ws_url
+from tests.test_hr_ws import next_of
 from tests.test_redis_bus import client_for, eventually, until_subscribed
 from tests.test_webhook_kill import complete_text_interview, start_server, wait_healthy
 from tests.webhook_receiver import Received, Receiver, receiving
@@ -38,11 +38,20 @@ class Node:
         self.node_id = node_id
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.process = start_server(data_dir, self.port, extra_env={
-            "INTERVIEW_REDIS_URL": redis_url, "INTERVIEW_REDIS_PREFIX": PREFIX, "INTERVIEW_NODE_ID": node_id,
-            "INTERVIEW_NODE_HEARTBEAT_S": "0.5", "INTERVIEW_WEBHOOK_STREAM_LEASE_S": str(LEASE_S), "INTERVIEW_WEBHOOK_TIMEOUT_S": "2",
-            "INTERVIEW_WEBHOOK_RETRY_SCHEDULE_S": ",".join(["0.5"] * 200), **env,
-        })
+        self.process = start_server(
+            data_dir,
+            self.port,
+            extra_env={
+                "INTERVIEW_REDIS_URL": redis_url,
+                "INTERVIEW_REDIS_PREFIX": PREFIX,
+                "INTERVIEW_NODE_ID": node_id,
+                "INTERVIEW_NODE_HEARTBEAT_S": "0.5",
+                "INTERVIEW_WEBHOOK_STREAM_LEASE_S": str(LEASE_S),
+                "INTERVIEW_WEBHOOK_TIMEOUT_S": "2",
+                "INTERVIEW_WEBHOOK_RETRY_SCHEDULE_S": ",".join(["0.5"] * 200),
+                **env,
+            },
+        )
 
     def kill(self) -> None:
         self.process.kill()
@@ -80,8 +89,13 @@ async def inspect(redis_server: RedisServer) -> AsyncIterator[redis.Redis]:
 
 
 async def schedule_text(http: httpx.AsyncClient, base: str) -> tuple[str, str]:
-    body = {"job": {"title": "Backend engineer", "language": "en"}, "candidate": {"name": "Two Nodes"}, "mode": "text",
-            "max_questions": 1, "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}]}
+    body = {
+        "job": {"title": "Backend engineer", "language": "en"},
+        "candidate": {"name": "Two Nodes"},
+        "mode": "text",
+        "max_questions": 1,
+        "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}],
+    }
     response = await http.post(f"{base}/api/v1/interviews", json=body, headers=HR)
     assert response.status_code == 201, response.text
     return response.json()["interview"]["id"], response.json()["invite_token"]
@@ -94,7 +108,9 @@ async def test_webhooks_held_by_a_node_that_is_sigkilled_arrive_once_each_throug
     receiver = Receiver(free_port())  # down until the end
     b = await start(cluster, "node-b", tmp_path, redis_server, store)
     async with httpx.AsyncClient(timeout=20) as http:
-        registered = await http.post(f"{b.base}/api/v1/webhooks/endpoints", json={"url": receiver.url, "event_types": ["report.ready"]}, headers=HR)
+        registered = await http.post(
+            f"{b.base}/api/v1/webhooks/endpoints", json={"url": receiver.url, "event_types": ["report.ready"]}, headers=HR
+        )
         assert registered.status_code == 201, registered.text
         completed = {await complete_text_interview(http, b.base) for _ in range(3)}
 
@@ -123,7 +139,9 @@ async def test_webhooks_held_by_a_node_that_is_sigkilled_arrive_once_each_throug
         delivered = (await http.get(f"{a.base}/api/v1/webhooks/deliveries", params={"status": "delivered"}, headers=HR)).json()
         assert sorted(d["event_id"] for d in delivered["deliveries"]) == sorted(ids)
         metrics = (await http.get(f"{a.base}/metrics")).text
-        taken_over = next(line for line in metrics.splitlines() if line.startswith('interview_webhook_stream_entries_total{action="taken_over"}'))
+        taken_over = next(
+            line for line in metrics.splitlines() if line.startswith('interview_webhook_stream_entries_total{action="taken_over"}')
+        )
         assert float(taken_over.split()[-1]) >= 3, taken_over  # node B's pending entries, by XAUTOCLAIM
 
 
@@ -160,8 +178,9 @@ async def test_requests_spread_over_two_nodes_are_limited_by_one_tenant_budget(
     a = await start(cluster, "node-a", tmp_path, redis_server, **limits)
     b = await start(cluster, "node-b", tmp_path, redis_server, **limits)
     async with httpx.AsyncClient(timeout=20) as http:
-        statuses = [(node.node_id, (await http.get(f"{node.base}/api/v1/stats", headers=HR)).status_code)
-                    for _ in range(BURST) for node in (a, b)]
+        statuses = [
+            (node.node_id, (await http.get(f"{node.base}/api/v1/stats", headers=HR)).status_code) for _ in range(BURST) for node in (a, b)
+        ]
     allowed = [node_id for node_id, status in statuses if status == 200]
     assert len(allowed) == BURST and set(allowed) == {"node-a", "node-b"}, statuses
     assert [status for _, status in statuses].count(429) == BURST
@@ -281,8 +300,9 @@ async def test_a_dead_letter_made_on_one_node_is_listed_and_replayed_from_the_ot
     retry_once = {"INTERVIEW_WEBHOOK_RETRY_SCHEDULE_S": "0.2"}
     a = await start(cluster, "node-a", tmp_path, redis_server, **retry_once)
     async with receiving(Receiver(free_port(), then=500)) as receiver, httpx.AsyncClient(timeout=20) as http:
-        registered = await http.post(f"{a.base}/api/v1/webhooks/endpoints", json={"url": receiver.url, "event_types": ["interview.scheduled"]},
-                                     headers=HR)
+        registered = await http.post(
+            f"{a.base}/api/v1/webhooks/endpoints", json={"url": receiver.url, "event_types": ["interview.scheduled"]}, headers=HR
+        )
         assert registered.status_code == 201, registered.text
         interview_id, _ = await schedule_text(http, a.base)
 

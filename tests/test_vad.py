@@ -41,7 +41,10 @@ def energy_span(samples: np.ndarray, rate: int = 16_000, window_s: float = 0.01,
 
 
 def chunks_of(samples: np.ndarray, size: int = 512, start_s: float = 0.0) -> list[AudioChunk]:
-    return [AudioChunk(samples=samples[i : i + size].astype(np.float32), start_s=start_s + i / 16_000) for i in range(0, len(samples) - size + 1, size)]
+    return [
+        AudioChunk(samples=samples[i : i + size].astype(np.float32), start_s=start_s + i / 16_000)
+        for i in range(0, len(samples) - size + 1, size)
+    ]
 
 
 async def run_stream(model: SileroVadModel, chunks: list[AudioChunk], config: VadConfig = VadConfig()) -> list:
@@ -107,7 +110,10 @@ async def test_sessions_batched_together_get_the_same_answers_as_alone(vad_model
     assert batcher.stats.max_batch > 1, batcher.stats.as_dict()
     for events in results:
         assert [type(e) for e in events] == [type(e) for e in alone]
-        assert all(abs(getattr(a, "time_s", getattr(a, "start_s", 0)) - getattr(b, "time_s", getattr(b, "start_s", 0))) < 1e-6 for a, b in zip(events, alone))
+        assert all(
+            abs(getattr(a, "time_s", getattr(a, "start_s", 0)) - getattr(b, "time_s", getattr(b, "start_s", 0))) < 1e-6
+            for a, b in zip(events, alone)
+        )
 
 
 async def test_chunks_analysed_as_one_group_give_the_same_events_as_one_by_one(vad_model: SileroVadModel, tmp_path: Path) -> None:

@@ -165,8 +165,13 @@ def test_batch_detection_equals_one_frame_at_a_time(detector: FaceDetector, astr
     rng = np.random.default_rng(3)
     wide = np.zeros((480, 640, 3), dtype=np.uint8)
     wide[:, 64:576] = astronaut[16:496]
-    frames = [astronaut, np.zeros((480, 640, 3), dtype=np.uint8), wide, astronaut[:, ::-1].copy(),
-              rng.integers(0, 256, size=(360, 640, 3), dtype=np.uint8)]
+    frames = [
+        astronaut,
+        np.zeros((480, 640, 3), dtype=np.uint8),
+        wide,
+        astronaut[:, ::-1].copy(),
+        rng.integers(0, 256, size=(360, 640, 3), dtype=np.uint8),
+    ]
     batched = detector.detect_batch(frames)
     assert [len(faces) for faces in batched] == [1, 0, 1, 1, 0]
     for frame, faces in zip(frames, batched):

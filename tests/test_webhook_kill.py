@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 from websockets.asyncio.client import connect
 
-from tests.conftest import ASSET_DIR, API_KEY, free_port
+from tests.conftest import API_KEY, ASSET_DIR, free_port
 from tests.webhook_receiver import Receiver, receiving
 
 HR = {"X-API-Key": API_KEY}
@@ -37,8 +37,12 @@ def start_server(data_dir: Path, port: int, extra_env: dict[str, str] | None = N
         "INTERVIEW_WEBHOOK_TIMEOUT_S": "2",
         **(extra_env or {}),
     }
-    return subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--log-level", "warning"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=open(data_dir.parent / "server.log", "ab"))
+    return subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(data_dir.parent / "server.log", "ab"),
+    )
 
 
 async def wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:

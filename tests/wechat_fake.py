@@ -33,7 +33,10 @@ AUTHORIZE_PARAMETERS = ["appid", "redirect_uri", "response_type", "scope", "stat
 STATE = re.compile(r"[A-Za-z0-9]{0,128}")
 CODE_TTL_S = 300
 # What sns/userinfo gives a snapshot-mode visitor: a virtual account, the same for everyone.
-VIRTUAL_NICKNAME, VIRTUAL_AVATAR = "微信用户", "https://thirdwx.qlogo.cn/mmopen/vi_32/POgEwh4mIHO4nibH0KlMECNjjGxQUq24ZEaGT4poC6icRiccVGKSyXwibcPq4BWmiaIGuG1icwxaQX6grC9VemZoJ8rg/132"
+VIRTUAL_NICKNAME, VIRTUAL_AVATAR = (
+    "微信用户",
+    "https://thirdwx.qlogo.cn/mmopen/vi_32/POgEwh4mIHO4nibH0KlMECNjjGxQUq24ZEaGT4poC6icRiccVGKSyXwibcPq4BWmiaIGuG1icwxaQX6grC9VemZoJ8rg/132",
+)
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,10 @@ class FakeWeChat:
         access_token = secrets.token_urlsafe(48)
         self.tokens[access_token] = (openid, code.scope)
         grant: dict[str, object] = {
-            "access_token": access_token, "expires_in": 7200, "refresh_token": secrets.token_urlsafe(48), "openid": openid,
+            "access_token": access_token,
+            "expires_in": 7200,
+            "refresh_token": secrets.token_urlsafe(48),
+            "openid": openid,
             "scope": code.scope,
         }
         if code.snapshot:
@@ -144,10 +150,18 @@ class FakeWeChat:
             return _json({"errcode": 48001, "errmsg": "api unauthorized"})
         virtual = openid != self.user.openid
         # Since October 2021 sex and region come back empty.
-        return _json({
-            "openid": openid, "nickname": VIRTUAL_NICKNAME if virtual else self.user.nickname, "sex": 0, "province": "",
-            "city": "", "country": "", "headimgurl": VIRTUAL_AVATAR if virtual else self.user.headimgurl, "privilege": [],
-        })
+        return _json(
+            {
+                "openid": openid,
+                "nickname": VIRTUAL_NICKNAME if virtual else self.user.nickname,
+                "sex": 0,
+                "province": "",
+                "city": "",
+                "country": "",
+                "headimgurl": VIRTUAL_AVATAR if virtual else self.user.headimgurl,
+                "privilege": [],
+            }
+        )
 
 
 def _json(body: dict[str, object]) -> Response:

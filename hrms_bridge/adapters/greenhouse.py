@@ -27,7 +27,7 @@ import logging
 import socket
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -202,7 +202,10 @@ async def report_response_error(request: Request) -> JSONResponse:
     body = parse(ResponseError, await request.body(), "invalid_response_error")
     logger.warning(
         "Greenhouse refused our %s response (partner_test_id=%s, partner_interview_id=%s): %s",
-        body.api_call, body.partner_test_id, body.partner_interview_id, "; ".join(body.errors),
+        body.api_call,
+        body.partner_test_id,
+        body.partner_interview_id,
+        "; ".join(body.errors),
     )
     return JSONResponse({"status": 200})
 
@@ -236,7 +239,7 @@ def _metadata(interview: Interview, report: InterviewReport, completed_at: float
 
 
 def _when(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 ROUTES: list[BaseRoute] = [

@@ -47,7 +47,6 @@ CREATE INDEX IF NOT EXISTS greenhouse_callbacks_pending ON greenhouse_callbacks(
 """
 
 
-
 @dataclass(frozen=True)
 class Callback:
     interview_id: str
@@ -117,8 +116,14 @@ class CallbackStore(SerialConnection):
             await db.execute(
                 "UPDATE greenhouse_callbacks SET attempts = ?, next_attempt_at = ?, notified_at = ?, last_status = ?,"
                 " last_error = ? WHERE interview_id = ?",
-                (callback.attempts + 1, None if notified else next_attempt_at, now if notified else None,
-                 status_code, error, callback.interview_id),
+                (
+                    callback.attempts + 1,
+                    None if notified else next_attempt_at,
+                    now if notified else None,
+                    status_code,
+                    error,
+                    callback.interview_id,
+                ),
             )
 
     async def get(self, interview_id: str) -> dict[str, Any] | None:
@@ -200,7 +205,9 @@ class GreenhouseNotifier(RetryingSender[Callback]):
             await self.store.record(callback, status_code, error, notified=False, next_attempt_at=None)
             logger.warning(
                 "gave up signalling Greenhouse that interview %s is complete after %d attempts: %s",
-                callback.interview_id, callback.attempts + 1, error,
+                callback.interview_id,
+                callback.attempts + 1,
+                error,
             )
             return
         await self.store.record(callback, status_code, error, notified=False, next_attempt_at=time.time() + delay)

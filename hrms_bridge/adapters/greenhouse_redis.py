@@ -105,8 +105,14 @@ class RedisCallbackStore:
         """One attempt's result. `next_attempt_at` None without `notified`: given up. A callback erased meanwhile stays gone."""
         keys = [self._keys.greenhouse_callback(callback.interview_id), self._keys.greenhouse_pending()]
         next_at = "" if notified or next_attempt_at is None else repr(next_attempt_at)
-        args = [callback.interview_id, callback.attempts + 1, repr(time.time()) if notified else "", next_at,
-                "" if status_code is None else status_code, error or ""]
+        args = [
+            callback.interview_id,
+            callback.attempts + 1,
+            repr(time.time()) if notified else "",
+            next_at,
+            "" if status_code is None else status_code,
+            error or "",
+        ]
         await self._record(keys=keys, args=args)
 
     async def get(self, interview_id: str) -> dict[str, Any] | None:
@@ -115,8 +121,13 @@ class RedisCallbackStore:
             return None
         number = lambda field: float(raw[field]) if field in raw else None  # noqa: E731
         return {
-            "interview_id": interview_id, "url": raw["url"], "api_key": raw["api_key"], "attempts": int(raw["attempts"]),
-            "next_attempt_at": number("next_attempt_at"), "notified_at": number("notified_at"),
-            "last_status": int(raw["last_status"]) if "last_status" in raw else None, "last_error": raw.get("last_error"),
+            "interview_id": interview_id,
+            "url": raw["url"],
+            "api_key": raw["api_key"],
+            "attempts": int(raw["attempts"]),
+            "next_attempt_at": number("next_attempt_at"),
+            "notified_at": number("notified_at"),
+            "last_status": int(raw["last_status"]) if "last_status" in raw else None,
+            "last_error": raw.get("last_error"),
             "created_at": number("created_at"),
         }

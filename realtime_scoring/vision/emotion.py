@@ -63,9 +63,7 @@ class EmotionClassifier:
         if not faces:
             return []
         # Edge pixels repeat where the crop leaves the frame: a black bar would read as a face feature.
-        crops = np.stack(
-            [resample(rgb, face_crop_region(face.box, self.margin), (INPUT_SIZE, INPUT_SIZE)) for face in faces]
-        )
+        crops = np.stack([resample(rgb, face_crop_region(face.box, self.margin), (INPUT_SIZE, INPUT_SIZE)) for face in faces])
         grey = crops @ _LUMA
         batch = ((grey / 255.0 - 0.5) * 2.0).astype(np.float32)[:, None]  # [N,1,64,64] in [-1, 1]
         # The graph ends in Softmax (the TFLite model's last op), so its outputs are probabilities already.

@@ -55,7 +55,13 @@ class SessionVision:
     runs and no emotion event exists.
     """
 
-    def __init__(self, faces: FaceBatcher, emotion: EmotionBatcher | None, emit: Callable[[ScoringEvent], None], config: VisionConfig = VisionConfig()) -> None:
+    def __init__(
+        self,
+        faces: FaceBatcher,
+        emotion: EmotionBatcher | None,
+        emit: Callable[[ScoringEvent], None],
+        config: VisionConfig = VisionConfig(),
+    ) -> None:
         self._faces = faces
         self._emotion = emotion
         self._emit = emit

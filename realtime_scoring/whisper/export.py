@@ -171,11 +171,21 @@ def build_encoder(weights: Mapping[str, np.ndarray], n_layers: int, n_heads: int
     nn = _WhisperLayers(g, weights, n_heads, d_model)
     arr = nn.array
 
-    x = g.one("Conv", ["mel", g.const("encoder/conv1/weight", arr("encoder/conv1/weight")),
-                       g.const("encoder/conv1/bias", arr("encoder/conv1/bias"))], "conv1", pads=[1, 1], strides=[1])
+    x = g.one(
+        "Conv",
+        ["mel", g.const("encoder/conv1/weight", arr("encoder/conv1/weight")), g.const("encoder/conv1/bias", arr("encoder/conv1/bias"))],
+        "conv1",
+        pads=[1, 1],
+        strides=[1],
+    )
     x = nn.gelu(x)
-    x = g.one("Conv", [x, g.const("encoder/conv2/weight", arr("encoder/conv2/weight")),
-                       g.const("encoder/conv2/bias", arr("encoder/conv2/bias"))], "conv2", pads=[1, 1], strides=[2])
+    x = g.one(
+        "Conv",
+        [x, g.const("encoder/conv2/weight", arr("encoder/conv2/weight")), g.const("encoder/conv2/bias", arr("encoder/conv2/bias"))],
+        "conv2",
+        pads=[1, 1],
+        strides=[2],
+    )
     x = nn.gelu(x)
     x = g.one("Transpose", [x], "to_time_major", perm=[0, 2, 1])  # [B, N, 512]
 
@@ -193,8 +203,12 @@ def build_encoder(weights: Mapping[str, np.ndarray], n_layers: int, n_heads: int
         weight, bias = nn.qkv_weights(f"{prefix}/self_attention")
         q, k, v = nn.split3(nn.linear(h, f"{prefix}/self_attention/linear_0", weight, bias))
         context = nn.attend(nn.to_heads(q, (0, 2, 1, 3)), nn.to_heads(k, (0, 2, 3, 1)), nn.to_heads(v, (0, 2, 1, 3)), None)
-        out = nn.linear(nn.from_heads(context), f"{prefix}/self_attention/linear_1",
-                        arr(f"{prefix}/self_attention/linear_1/weight"), arr(f"{prefix}/self_attention/linear_1/bias"))
+        out = nn.linear(
+            nn.from_heads(context),
+            f"{prefix}/self_attention/linear_1",
+            arr(f"{prefix}/self_attention/linear_1/weight"),
+            arr(f"{prefix}/self_attention/linear_1/bias"),
+        )
         x = g.one("Add", [x, out], f"{prefix}/residual")
         x = nn.ffn(x, f"{prefix}/ffn")
     states = nn.layer_norm(x, "encoder/layer_norm")
@@ -205,8 +219,7 @@ def build_encoder(weights: Mapping[str, np.ndarray], n_layers: int, n_heads: int
     kv_weight = np.concatenate([arr(f"decoder/layer_{i}/attention/linear_1/weight") for i in range(n_decoder_layers)])
     kv_bias = np.concatenate([arr(f"decoder/layer_{i}/attention/linear_1/bias") for i in range(n_decoder_layers)])
     kv = nn.linear("encoder_states", "decoder/cross_kv", kv_weight, kv_bias)
-    parts = g.op("Split", [kv, g.ints([d_model] * (2 * n_decoder_layers), "kv_sizes")], "kv_split",
-                 n_out=2 * n_decoder_layers, axis=-1)
+    parts = g.op("Split", [kv, g.ints([d_model] * (2 * n_decoder_layers), "kv_sizes")], "kv_split", n_out=2 * n_decoder_layers, axis=-1)
     outputs = [helper.make_tensor_value_info("encoder_states", TensorProto.FLOAT, ["batch", "frames_half", d_model])]
     k_shape: list[str | int] = ["batch", n_heads, nn.head_dim, "frames_half"]
     v_shape: list[str | int] = ["batch", n_heads, "frames_half", nn.head_dim]
@@ -244,10 +257,14 @@ def build_decoder(weights: Mapping[str, np.ndarray], n_layers: int, n_heads: int
     one_step = g.const("step_one", np.array(1, dtype=np.int64))
     key_index = g.one("Range", [g.const("start_zero", np.array(0, dtype=np.int64)), g.one("Reshape", [total, scalar]), one_step])
     query_index = g.one("Range", [g.one("Reshape", [past_len, scalar]), g.one("Reshape", [total, scalar]), one_step])
-    future = g.one("Greater", [g.one("Unsqueeze", [key_index, g.ints([0], "ax0")]),
-                               g.one("Unsqueeze", [query_index, g.ints([1], "ax1")])], "future")
-    mask = g.one("Where", [future, g.const("mask_value", np.array(MASK_VALUE, dtype=np.float32)),
-                           g.const("mask_zero", np.array(0.0, dtype=np.float32))], "causal_mask")  # [S, P+S]
+    future = g.one(
+        "Greater", [g.one("Unsqueeze", [key_index, g.ints([0], "ax0")]), g.one("Unsqueeze", [query_index, g.ints([1], "ax1")])], "future"
+    )
+    mask = g.one(
+        "Where",
+        [future, g.const("mask_value", np.array(MASK_VALUE, dtype=np.float32)), g.const("mask_zero", np.array(0.0, dtype=np.float32))],
+        "causal_mask",
+    )  # [S, P+S]
 
     inputs = [
         helper.make_tensor_value_info("tokens", TensorProto.INT64, ["batch", "new"]),
@@ -273,19 +290,31 @@ def build_decoder(weights: Mapping[str, np.ndarray], n_layers: int, n_heads: int
         present_k = g.one("Concat", [f"past_k_{i}", nn.to_heads(k, (0, 2, 3, 1))], "present_k", axis=3)
         present_v = g.one("Concat", [f"past_v_{i}", nn.to_heads(v, (0, 2, 1, 3))], "present_v", axis=2)
         context = nn.attend(nn.to_heads(q, (0, 2, 1, 3)), present_k, present_v, mask)
-        out = nn.linear(nn.from_heads(context), f"{prefix}/self_attention/linear_1",
-                        arr(f"{prefix}/self_attention/linear_1/weight"), arr(f"{prefix}/self_attention/linear_1/bias"))
+        out = nn.linear(
+            nn.from_heads(context),
+            f"{prefix}/self_attention/linear_1",
+            arr(f"{prefix}/self_attention/linear_1/weight"),
+            arr(f"{prefix}/self_attention/linear_1/bias"),
+        )
         x = g.one("Add", [x, out], f"{prefix}/self_residual")
         g.rename_output(present_k, f"present_k_{i}")
         g.rename_output(present_v, f"present_v_{i}")
 
         h = nn.layer_norm(x, f"{prefix}/attention/layer_norm")
         scale = np.float32(head_dim**-0.5)
-        q = nn.linear(h, f"{prefix}/attention/linear_0", arr(f"{prefix}/attention/linear_0/weight") * scale,
-                      arr(f"{prefix}/attention/linear_0/bias") * scale)
+        q = nn.linear(
+            h,
+            f"{prefix}/attention/linear_0",
+            arr(f"{prefix}/attention/linear_0/weight") * scale,
+            arr(f"{prefix}/attention/linear_0/bias") * scale,
+        )
         context = nn.attend(nn.to_heads(q, (0, 2, 1, 3)), f"cross_k_{i}", f"cross_v_{i}", None)
-        out = nn.linear(nn.from_heads(context), f"{prefix}/attention/linear_2",
-                        arr(f"{prefix}/attention/linear_2/weight"), arr(f"{prefix}/attention/linear_2/bias"))
+        out = nn.linear(
+            nn.from_heads(context),
+            f"{prefix}/attention/linear_2",
+            arr(f"{prefix}/attention/linear_2/weight"),
+            arr(f"{prefix}/attention/linear_2/bias"),
+        )
         x = g.one("Add", [x, out], f"{prefix}/cross_residual")
         x = nn.ffn(x, f"{prefix}/ffn")
 
@@ -341,18 +370,30 @@ def _quantize(model: onnx.ModelProto, target: Path, scratch: Path) -> None:
 
     source = scratch / f"{target.stem}.fp32.onnx"
     onnx.save(model, source)
-    quantize_dynamic(source, target, op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8, per_channel=True,
-                     nodes_to_quantize=_weight_matmuls(model))
+    quantize_dynamic(
+        source,
+        target,
+        op_types_to_quantize=["MatMul"],
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        nodes_to_quantize=_weight_matmuls(model),
+    )
     source.unlink()
 
 
-def _runtime_config(ct2_config: Mapping[str, Any], tokenizer_json: Mapping[str, Any],
-                    weights: Mapping[str, np.ndarray]) -> dict[str, Any]:
+def _runtime_config(ct2_config: Mapping[str, Any], tokenizer_json: Mapping[str, Any], weights: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """What the transcriber needs besides the graphs: special token ids, languages, suppression lists, sizes."""
     ids = {token["content"]: int(token["id"]) for token in tokenizer_json["added_tokens"]}
-    names = {"eot": "<|endoftext|>", "sot": "<|startoftranscript|>", "translate": "<|translate|>",
-             "transcribe": "<|transcribe|>", "startoflm": "<|startoflm|>", "startofprev": "<|startofprev|>",
-             "no_speech": "<|nocaptions|>", "notimestamps": "<|notimestamps|>"}
+    names = {
+        "eot": "<|endoftext|>",
+        "sot": "<|startoftranscript|>",
+        "translate": "<|translate|>",
+        "transcribe": "<|transcribe|>",
+        "startoflm": "<|startoflm|>",
+        "startofprev": "<|startofprev|>",
+        "no_speech": "<|nocaptions|>",
+        "notimestamps": "<|notimestamps|>",
+    }
     special = {key: ids[token] for key, token in names.items()}
     # Timestamp tokens <|0.00|> ... <|30.00|> follow the last special token; tokenizer.json omits them.
     special["timestamp_begin"] = special["notimestamps"] + 1

@@ -165,9 +165,7 @@ class WhisperTranscriber:
         """Text of 16 kHz mono float32 `samples` (at most 30 s are used). `language` None: detect."""
         return self.transcribe_batch([samples], language, prompt)[0]
 
-    def transcribe_batch(
-        self, clips: Sequence[np.ndarray], language: str | None = None, prompt: str | None = None
-    ) -> list[Transcript]:
+    def transcribe_batch(self, clips: Sequence[np.ndarray], language: str | None = None, prompt: str | None = None) -> list[Transcript]:
         """Several clips in one encoder run and one decoding loop; all share `language` and `prompt`.
 
         Every clip is padded to the largest clip's window, so batch clips of similar length. The
@@ -257,7 +255,8 @@ class WhisperTranscriber:
             language=language,
             max_tokens=min(MAX_SAMPLE_TOKENS, budget, room),
             last_timestamp=self._timestamp_begin + math.ceil(duration_s / SECONDS_PER_TIMESTAMP)
-            if self._timestamps else self._timestamp_begin - 1,
+            if self._timestamps
+            else self._timestamp_begin - 1,
             no_speech_prob=no_speech_prob,
         )
 
@@ -359,8 +358,10 @@ def check_model(files: dict[str, Path]) -> str:
 
     config = EngineConfig(device="cpu")
     transcriber = WhisperTranscriber(
-        create_session(files["encoder.onnx"], config), create_session(files["decoder.onnx"], config),
-        files["tokenizer.json"], files["config.json"],
+        create_session(files["encoder.onnx"], config),
+        create_session(files["decoder.onnx"], config),
+        files["tokenizer.json"],
+        files["config.json"],
     )
     started = time.perf_counter()
     result = transcriber.transcribe(np.zeros(16_000, dtype=np.float32))
