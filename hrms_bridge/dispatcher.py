@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 import httpx
 from standardwebhooks import Webhook
 
-from hrms_bridge.deliveries import DEAD, DELIVERED, PENDING, Delivery, DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.retrying import CLAIM_MARGIN_S, RetryingSender, next_delay
+from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, Delivery, DeliveryStore
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import asyncio
 import logging
 import time
 
-from hrms_bridge.deliveries import Deliveries
+from server.storage.webhook_deliveries import Deliveries
 
 logger = logging.getLogger(__name__)
 

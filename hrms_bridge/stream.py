@@ -37,10 +37,10 @@ import httpx
 import redis.asyncio as redis
 from redis.exceptions import RedisError, ResponseError
 
-from hrms_bridge.deliveries import Delivery, DeliveryStore
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
-from hrms_bridge.redis_deliveries import RedisDeliveryStore
+from server.storage.redis_webhook_deliveries import RedisDeliveryStore
+from server.storage.webhook_deliveries import Delivery, DeliveryStore
 
 logger = logging.getLogger(__name__)
 

@@ -48,9 +48,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
 from loadtests.whip_client import WhipPublisher
-from server.ice import advertise_host_addresses
-from server.redis_client import Keys
+from server.rtc.ice import advertise_host_addresses
 from server.settings import Settings
+from server.storage.redis_client import Keys
 
 API_KEY = "load-test-key-0123456789abcdef"
 SOURCE_FPS = 15  # what the candidate page sends (frontend/candidate/device-check.js, VIDEO_FPS)

@@ -24,6 +24,7 @@ fi
 # The code's own checks come first: they take seconds, the suite takes minutes.
 .venv/bin/python -m ruff check --no-cache .
 .venv/bin/python -m ruff format --no-cache --check .
+.venv/bin/lint-imports --no-cache
 
 # Only for the face photo it ships (skimage/data/astronaut.png); none of its code is imported.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps 'scikit-image==0.26.0'

@@ -18,15 +18,15 @@ from redis.exceptions import RedisError
 from frontend.vendor import VendorError, prepare_assets
 from realtime_scoring.models.manifest import ModelError, load_manifest, verified_files
 from realtime_scoring.models.prepare import prepare_all, run_check
-from server.app import create_app
-from server.draining_server import DrainingServer
-from server.invites import InviteSigner, make_invite
-from server.logs import configure_logging, set_levels
-from server.redis_client import Keys, open_redis, store_durability_warnings
-from server.schemas import demo_spec
+from server.composition import create_app
+from server.domain.interview import demo_spec
+from server.domain.invites import InviteSigner, make_invite
+from server.ops.draining_server import DrainingServer
+from server.ops.logs import configure_logging, set_levels
 from server.settings import Settings
-from server.store_migration import MigrationCounts, migrate_sqlite_to_redis, set_aside, unmigrated_interviews
-from server.stores import open_store
+from server.storage.contract import open_store
+from server.storage.migration import MigrationCounts, migrate_sqlite_to_redis, set_aside, unmigrated_interviews
+from server.storage.redis_client import Keys, open_redis, store_durability_warnings
 
 DEMO_ID = "demo"
 # uvicorn closes larger frames itself (code 1009); smaller ones over our own limit get an error message first.
@@ -163,7 +163,7 @@ def models_verify(args: argparse.Namespace) -> None:
 def replay_command(args: argparse.Namespace) -> None:
     from realtime_scoring.engine import EngineConfig
     from realtime_scoring.pipeline import ScoringEngine
-    from server.replay import ReplayError, load_interview, replay
+    from server.live.replay import ReplayError, load_interview, replay
 
     settings = Settings()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

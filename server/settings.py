@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from hrms_bridge.outbox import DEFAULT_TENANT
 from media.ingest import MediaConfig
 from realtime_scoring.transcription import TranscriptionConfig
+from server.domain.interview import DEFAULT_TENANT
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

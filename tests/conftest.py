@@ -16,12 +16,12 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
-from server.app import create_app
 from server.cli import WS_MAX_FRAME_BYTES
-from server.schemas import Interview
-from server.services import Services
-from server.sessions import MediaConsumer, level_meter_consumer
+from server.composition import create_app
+from server.domain.interview import Interview
+from server.live.sessions import MediaConsumer, level_meter_consumer
 from server.settings import Settings
+from server.web.context import Services
 from tests.media_files import make_face_video, make_speech_wav
 from tests.redis_server import RedisServer, redis_client, redis_server  # noqa: F401 - the fixtures of tests that need a real Redis
 from tests.webrtc_helpers import CapturingConsumer

@@ -15,8 +15,8 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from websockets.asyncio.client import connect
 
-from server.messages import ChatReply, Pong
-from server.schemas import Interview
+from server.domain.interview import Interview
+from server.live.candidate_messages import ChatReply, Pong
 from tests.candidate_page import give_consent, start_interview
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
 from tests.media_files import make_speech_wav

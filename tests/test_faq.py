@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.faq import Faq
+from server.live.faq import Faq
 
 
 @pytest.fixture(scope="module")

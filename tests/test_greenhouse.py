@@ -19,7 +19,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from websockets.asyncio.client import connect
 
-from hrms_bridge.adapters.greenhouse_notifier import CallbackStore, GreenhouseNotifier, register_callback
+from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
+from server.storage.greenhouse_callbacks import CallbackStore
 from tests.conftest import LiveServer, free_port, make_settings, serving
 from tests.webhook_receiver import receiving
 
@@ -110,8 +111,8 @@ def basic(key: str) -> str:
 
 
 def notifier_of(server: LiveServer) -> GreenhouseNotifier:
-    notifier = getattr(server.app.state, "greenhouse_notifier", None)
-    assert isinstance(notifier, GreenhouseNotifier), "server/app.py runs a GreenhouseNotifier as app.state.greenhouse_notifier"
+    notifier = server.services.greenhouse
+    assert isinstance(notifier, GreenhouseNotifier), "server/composition.py runs a GreenhouseNotifier as Services.greenhouse"
     return notifier
 
 
@@ -390,11 +391,11 @@ async def test_a_callback_url_into_private_networks_or_without_https_is_refused(
 
     # Greenhouse's own https URL is kept, with the key it authenticated with, until the interview completes.
     interview_id = await send_test(server, "sales:en")
-    store = await CallbackStore.open(server.settings.data_dir / "interviews.sqlite3")
+    store = await CallbackStore.open(server.settings.database_path)
     try:
         stored = await store.get(interview_id)
         assert stored is not None and stored["url"] == CALLBACK and stored["api_key"] == ACME
         assert stored["notified_at"] is None and stored["attempts"] == 0
+        assert not await store.add("no-such-interview", CALLBACK, ACME)
     finally:
         await store.close()
-    assert not await register_callback(server.settings.data_dir / "interviews.sqlite3", "no-such-interview", CALLBACK, ACME)

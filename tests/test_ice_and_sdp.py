@@ -13,9 +13,9 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
-from server.ice import RemoteCandidatePolicy, parse_trickle_fragment
-from server.invites import InvalidInvite, InviteSigner
-from server.peers import OfferRejected, add_video_bitrate_hints, check_offer
+from server.domain.invites import InvalidInvite, InviteSigner
+from server.rtc.ice import RemoteCandidatePolicy, parse_trickle_fragment
+from server.rtc.peers import OfferRejected, add_video_bitrate_hints, check_offer
 from server.settings import Settings
 
 SECRET = "unit-test-secret-0123456789abcdef"

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from server.logs import OWN_LOGGERS, InterviewContextMiddleware, configure_logging
+from server.ops.logs import OWN_LOGGERS, InterviewContextMiddleware, configure_logging
 from tests.conftest import API_KEY, free_port
 from tests.test_webhook_kill import wait_healthy
 

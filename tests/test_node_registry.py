@@ -9,7 +9,7 @@ from pathlib import Path
 import redis.asyncio as redis
 from websockets.asyncio.client import connect
 
-from server.redis_client import Keys
+from server.storage.redis_client import Keys
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
 from tests.redis_server import RedisServer
 from tests.test_redis_bus import client_for, eventually, until

@@ -10,7 +10,7 @@ from pathlib import Path
 from openapi_spec_validator import validate
 from starlette.routing import Route
 
-from server.app import ROUTES
+from server.composition import ROUTES
 from tests.conftest import API_KEY, make_settings, serving
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import redis.asyncio as redis
 
-from server.event_bus import Message
-from server.redis_bus import RedisEventBus
-from server.redis_client import Keys, open_redis
+from server.cluster.event_bus import Message
+from server.cluster.redis_bus import RedisEventBus
 from server.settings import Settings
+from server.storage.redis_client import Keys, open_redis
 from tests.redis_server import RedisServer
 
 KEYS = Keys("test:")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from server.replay import ReplayError, load_interview, replay
+from server.live.replay import ReplayError, load_interview, replay
 from tests.conftest import MODEL_DIR, make_settings
 from tests.media_files import make_speech_wav
 from tests.test_whisper import ZH_SPEECH_ENV, edit_distance, hanzi, word_error_rate

@@ -15,15 +15,15 @@ import redis.asyncio as redis
 from redis.exceptions import OutOfMemoryError
 
 from hrms_bridge import retention
-from hrms_bridge.deliveries import DEAD, DELIVERED, PENDING, Deliveries, Delivery, DeliveryStore
-from hrms_bridge.redis_deliveries import RedisDeliveryStore
-from server.invites import InviteSigner, make_invite
-from server.redis_client import Keys, store_durability_warnings
-from server.redis_store import RedisInterviewStore
-from server.schemas import InterviewSpec, InterviewStatus
-from server.sessions import recordings_dir, remove_erased_recordings
-from server.store import InterviewStore
-from server.stores import Store
+from server.domain.interview import InterviewSpec, InterviewStatus
+from server.domain.invites import InviteSigner, make_invite
+from server.live.sessions import recordings_dir, remove_erased_recordings
+from server.storage.contract import Store
+from server.storage.redis_client import Keys, store_durability_warnings
+from server.storage.redis_store import RedisInterviewStore
+from server.storage.redis_webhook_deliveries import RedisDeliveryStore
+from server.storage.sqlite_store import InterviewStore
+from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, Deliveries, Delivery, DeliveryStore
 from tests.conftest import API_KEY, STORE_BACKENDS, make_settings, serving
 from tests.redis_server import RedisServer
 

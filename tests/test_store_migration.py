@@ -15,16 +15,16 @@ import pytest
 import redis.asyncio as redis
 
 from hrms_bridge.adapters.greenhouse_notifier import CallbackStore
-from hrms_bridge.adapters.greenhouse_redis import RedisCallbackStore
-from hrms_bridge.deliveries import DEAD, DELIVERED, PENDING, Deliveries, DeliveryStore
-from hrms_bridge.redis_deliveries import RedisDeliveryStore
 from server.cli import demo_invite_url, main
-from server.redis_client import Keys
-from server.redis_store import RedisInterviewStore
-from server.schemas import InterviewSpec, InterviewStatus
-from server.store import InterviewStore
-from server.store_migration import migrate_sqlite_to_redis
-from server.stores import Store
+from server.domain.interview import InterviewSpec, InterviewStatus
+from server.storage.contract import Store
+from server.storage.greenhouse_callbacks_redis import RedisCallbackStore
+from server.storage.migration import migrate_sqlite_to_redis
+from server.storage.redis_client import Keys
+from server.storage.redis_store import RedisInterviewStore
+from server.storage.redis_webhook_deliveries import RedisDeliveryStore
+from server.storage.sqlite_store import InterviewStore
+from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, Deliveries, DeliveryStore
 from tests.conftest import make_settings
 from tests.redis_server import RedisServer
 from tests.test_store_backends import invite

@@ -6,9 +6,9 @@ import asyncio
 import time
 from pathlib import Path
 
-from server.invites import InviteSigner, make_invite
-from server.schemas import InterviewSpec
-from server.store import InterviewStore
+from server.domain.interview import InterviewSpec
+from server.domain.invites import InviteSigner, make_invite
+from server.storage.sqlite_store import InterviewStore
 
 SPEC = InterviewSpec.model_validate(
     {"job": {"title": "Backend engineer", "role": "backend_engineer", "language": "en"}, "candidate": {"name": "A"}}

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from server.thread_cpu import ThreadCpu, thread_role
+from server.ops.thread_cpu import ThreadCpu, thread_role
 
 pytestmark = pytest.mark.skipif(not ThreadCpu.available(), reason="needs Linux /proc")
 

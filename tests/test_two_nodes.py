@@ -17,7 +17,7 @@ import redis.asyncio as redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from server.redis_client import Keys
+from server.storage.redis_client import Keys
 from tests.conftest import API_KEY, free_port
 from tests.redis_server import RedisServer
 from tests.test_draining import assert_refuses_new_interviews, finish_text_interview, ws_url

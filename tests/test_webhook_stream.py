@@ -9,7 +9,7 @@ import redis.asyncio as redis
 from websockets.asyncio.client import connect
 
 from hrms_bridge.stream import GROUP, StreamWebhookDispatcher
-from server.redis_client import Keys
+from server.storage.redis_client import Keys
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
 from tests.redis_server import RedisServer
 from tests.test_draining import finish_text_interview, ws_url

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from server.wechat_oauth import STATE_TTL_S, OAuthState
+from server.integrations.wechat_oauth import STATE_TTL_S, OAuthState
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
 from tests.wechat_fake import FakeWeChat, running
 
@@ -31,7 +31,7 @@ SAFARI_UA = (
     " Mobile/15E148 Safari/604.1"
 )
 CANDIDATE_PAGE = "/static/candidate/candidate.js"
-LOGGER = "server.wechat_oauth"
+LOGGER = "server.integrations.wechat_oauth"
 
 
 @pytest.fixture

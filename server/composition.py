@@ -1,0 +1,259 @@
+"""The ASGI application, assembled from plain route lists."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from frontend import FRONTEND_DIR
+from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
+from hrms_bridge.destinations import DestinationPolicy
+from hrms_bridge.dispatcher import WebhookDispatcher
+from hrms_bridge.retention import prune_webhook_history_forever
+from hrms_bridge.stream import RedisStreamWebhookDispatcher, StreamWebhookDispatcher, WebhookStream
+from realtime_scoring.answer_scoring import AnswerScorer
+from realtime_scoring.engine import EngineConfig
+from realtime_scoring.pipeline import ScoringEngine
+from server.cluster.event_bus import EventBus, LocalEventBus
+from server.cluster.node_registry import NodeRegistry, node_topic
+from server.cluster.ratelimit import RedisTokenBuckets
+from server.cluster.redis_bus import RedisEventBus
+from server.domain.invites import InviteSigner
+from server.integrations import wechat_oauth
+from server.live.faq import Faq
+from server.live.sessions import MediaConsumer, SessionRegistry, level_meter_consumer, remove_erased_recordings, scoring_consumer
+from server.ops.logs import InterviewContextMiddleware
+from server.ops.metrics import NodeMetrics
+from server.rtc.ice import advertise_host_addresses
+from server.settings import Settings
+from server.storage.contract import Store, open_store
+from server.storage.greenhouse_callbacks_redis import RedisCallbackStore
+from server.storage.redis_client import Keys, open_redis
+from server.storage.redis_webhook_deliveries import RedisDeliveryStore
+from server.storage.webhook_deliveries import Deliveries, DeliveryStore
+from server.web import api, candidate_result, hr_pages, hrms_api, nodes_api, pages, recordings_api, webhooks_api, whip
+from server.web import greenhouse_api as greenhouse
+from server.web.context import Services
+from server.web.idempotency import idempotent
+from server.web.problems import EXCEPTION_HANDLERS
+from server.web.rate_limit import TenantRateLimit
+from server.ws import candidate_ws, hr_sessions, hr_ws
+
+logger = logging.getLogger(__name__)
+
+WHIP_SESSION = "/api/v1/interviews/{interview_id}/whip/{session_id}"
+
+ROUTES = [
+    Route("/healthz", api.health, methods=["GET"]),
+    Route("/readyz", api.ready, methods=["GET"]),
+    Route("/metrics", api.metrics, methods=["GET"]),
+    Route("/api/v1/stats", api.stats, methods=["GET"]),
+    Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
+    Route("/api/v1/nodes", nodes_api.list_nodes, methods=["GET"]),
+    Route("/api/v1/nodes/{node_id}/drain", nodes_api.drain_node, methods=["POST"]),
+    Route("/api/v1/interviews", idempotent(api.create_interview), methods=["POST"]),
+    Route("/api/v1/interviews/{interview_id}", api.get_interview, methods=["GET"]),
+    Route("/api/v1/interviews/{interview_id}/report", api.get_report, methods=["GET"]),
+    Route("/api/v1/interviews/{interview_id}/recordings", recordings_api.list_recordings, methods=["GET"]),
+    Route("/api/v1/interviews/{interview_id}/recordings/{name}", recordings_api.get_recording, methods=["GET"]),
+    Route("/api/v1/interviews/{interview_id}/result", candidate_result.candidate_result, methods=["GET"]),
+    Route("/api/v1/schemas/report", api.report_schema, methods=["GET"]),
+    Route("/api/v1/interviews/{interview_id}/cancel", hrms_api.cancel_interview, methods=["POST"]),
+    Route("/api/v1/interviews/{interview_id}/reschedule", hrms_api.reschedule_interview, methods=["POST"]),
+    Route("/api/v1/interviews/{interview_id}/decisions", idempotent(hrms_api.record_decision), methods=["POST"]),
+    Route("/api/v1/jobs/{profile_id}", hrms_api.put_profile, methods=["PUT"]),
+    Route("/api/v1/jobs/{profile_id}", hrms_api.get_profile, methods=["GET"]),
+    Route("/api/v1/candidates/{profile_id}", hrms_api.put_profile, methods=["PUT"]),
+    Route("/api/v1/candidates/{profile_id}", hrms_api.get_profile, methods=["GET"]),
+    Route("/api/v1/candidates/{profile_id}", hrms_api.delete_candidate, methods=["DELETE"]),
+    Route("/api/v1/webhooks/endpoints", idempotent(webhooks_api.create_endpoint), methods=["POST"]),
+    Route("/api/v1/webhooks/endpoints", webhooks_api.list_endpoints, methods=["GET"]),
+    Route("/api/v1/webhooks/endpoints/{endpoint_id}", webhooks_api.delete_endpoint, methods=["DELETE"]),
+    Route("/api/v1/webhooks/endpoints/{endpoint_id}/rotate-secret", webhooks_api.rotate_secret, methods=["POST"]),
+    Route("/api/v1/webhooks/endpoints/{endpoint_id}/enable", webhooks_api.enable_endpoint, methods=["POST"]),
+    Route("/api/v1/webhooks/deliveries", webhooks_api.list_deliveries, methods=["GET"]),
+    Route("/api/v1/webhooks/deliveries/{delivery_id}/replay", webhooks_api.replay_delivery, methods=["POST"]),
+    Route("/api/v1/interviews/{interview_id}/whip", whip.publish, methods=["POST"]),
+    Route(WHIP_SESSION, whip.trickle, methods=["PATCH"]),
+    Route(WHIP_SESSION, whip.hang_up, methods=["DELETE"]),
+    WebSocketRoute("/ws/interviews/{interview_id}", candidate_ws.candidate_socket),
+    Route("/api/v1/hr/sessions", hr_sessions.create_hr_session, methods=["POST"]),
+    WebSocketRoute("/ws/hr", hr_ws.hr_socket),
+    Route("/hr", hr_pages.dashboard_page, methods=["GET"]),
+    Route("/i/{token}", pages.candidate_page, methods=["GET"]),
+    Route("/s/{code}", pages.short_link, methods=["GET"]),
+    Route("/wechat/oauth/start", wechat_oauth.start, methods=["GET"]),
+    Route("/wechat/oauth/callback", wechat_oauth.callback, methods=["GET"]),
+    *greenhouse.ROUTES,
+    Mount("/static", app=StaticFiles(directory=FRONTEND_DIR), name="static"),
+]
+
+
+RECORDINGS_SWEEP_S = 60.0
+
+
+async def sweep_erased_recordings(settings: Settings, store: Store) -> None:
+    """In a cluster: remove, every minute, the audio this node kept of interviews erased (or deleted) through another."""
+    while True:
+        try:
+            if gone := await remove_erased_recordings(settings, store):
+                logger.info("removed the recordings of %d interview(s) erased elsewhere", len(gone))
+        except Exception:
+            logger.warning("recordings sweep failed", exc_info=True)
+        await asyncio.sleep(RECORDINGS_SWEEP_S)
+
+
+def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = None, engine: ScoringEngine | None = None) -> Starlette:
+    """Build the app; models load, the store opens and live sessions close in its lifespan.
+
+    Sessions run the scoring pipeline on `engine` (loaded here when not given),
+    or `media_consumer` when one is given, or only the level meter when
+    INTERVIEW_SCORING=false. An engine given by the caller is the caller's to close.
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        advertise_host_addresses(settings.ice_host_addresses)
+        owned: ScoringEngine | None = None
+        scoring = engine
+        consumer = media_consumer
+        if consumer is None and scoring is None and settings.scoring:
+            config = EngineConfig(device=settings.device, intra_op_threads=settings.inference_threads)
+            scoring = owned = await asyncio.to_thread(
+                ScoringEngine.load,
+                settings.models_path,
+                config,
+                emotion=settings.emotion_analysis,
+                whisper_encoder=settings.whisper_encoder,
+            )
+        if consumer is None and scoring is not None:
+            consumer = scoring_consumer(scoring, settings.transcription_config())
+        destinations = DestinationPolicy(settings.webhook_allow_http, settings.webhook_allow_private_addresses)
+        # With Redis the nodes form a cluster; without, everything stays in this process, as before.
+        redis_client = open_redis(settings) if settings.redis_url else None
+        keys = Keys(settings.redis_prefix)
+        store = await open_store(settings, redis_client)
+        deliveries: Deliveries
+        dispatcher: WebhookDispatcher
+        retries = (settings.webhook_retry_schedule_s, settings.webhook_timeout_s)
+        if redis_client is not None:
+            stream = WebhookStream(redis_client, keys.webhook_stream(), settings.node_id, settings.webhook_stream_lease_s)
+        if settings.store_backend == "redis":
+            assert redis_client is not None
+            deliveries = RedisDeliveryStore(redis_client, keys)
+            dispatcher = RedisStreamWebhookDispatcher(deliveries, destinations, *retries, stream, settings.webhook_stream_lease_s)
+            greenhouse_notifier = GreenhouseNotifier(RedisCallbackStore(redis_client, keys), destinations, *retries)
+        else:
+            sqlite_deliveries = await DeliveryStore.open(settings.database_path)
+            deliveries = sqlite_deliveries
+            if redis_client is not None:
+                dispatcher = StreamWebhookDispatcher(sqlite_deliveries, destinations, *retries, stream, settings.webhook_stream_lease_s)
+            else:
+                dispatcher = WebhookDispatcher(sqlite_deliveries, destinations, *retries)
+            greenhouse_notifier = await GreenhouseNotifier.open(settings.database_path, destinations, *retries)
+        dispatcher.start()
+        greenhouse_notifier.start()
+
+        def on_event() -> None:  # a commit with outbox events (report.ready among them): no need to wait for a poll
+            dispatcher.wake()
+            greenhouse_notifier.wake()
+
+        store.on_event = on_event
+        scorer = AnswerScorer(scoring.embedder if scoring is not None else None)
+        metrics = NodeMetrics()
+        loop_probe = asyncio.create_task(metrics.probe_event_loop(), name="event-loop-probe")
+        metrics.watch(lambda: getattr(app.state, "services", None))
+        bus: EventBus = RedisEventBus(redis_client, keys, settings.event_bus_queue) if redis_client else LocalEventBus()
+        await bus.start()
+        node = NodeRegistry(
+            settings.node_id,
+            settings.base_url,
+            redis_client,
+            keys,
+            settings.node_heartbeat_s,
+            load=lambda: {"live_interviews": registry.live_interviews, "media_sessions": registry.media_sessions},
+        )
+        faq = await asyncio.to_thread(Faq.load, embedder=scoring.embedder if scoring is not None else None)
+        registry = SessionRegistry(
+            settings,
+            store,
+            consumer or level_meter_consumer,
+            scorer,
+            bus,
+            faq,
+            observe_final_lag=metrics.final_transcript_lag.observe,
+            placement=node,
+        )
+        await node.start()
+        sweeper = asyncio.create_task(sweep_erased_recordings(settings, store), name="recordings-sweep") if redis_client else None
+        pruner = asyncio.create_task(
+            prune_webhook_history_forever(deliveries, settings.webhook_retention_days * 86400), name="webhook-history-pruning"
+        )
+
+        def on_node_request(message: dict[str, object]) -> None:
+            if message.get("type") == "drain":
+                logger.warning("node %s: draining, asked by node %s", settings.node_id, message.get("requested_by"))
+                node.drain()
+                node.beat_soon()
+
+        bus.subscribe(node_topic(settings.node_id), on_node_request)
+        app.state.services = Services(
+            settings=settings,
+            store=store,
+            registry=registry,
+            signer=InviteSigner(settings.signing_key()),
+            api_keys=settings.hr_api_keys(),
+            deliveries=deliveries,
+            dispatcher=dispatcher,
+            greenhouse=greenhouse_notifier,
+            destinations=destinations,
+            metrics=metrics,
+            bus=bus,
+            node=node,
+            shared_rate_limit=(
+                RedisTokenBuckets(redis_client, keys, settings.hr_rate_limit_per_s, settings.hr_rate_limit_burst) if redis_client else None
+            ),
+            engine=scoring,
+        )
+        try:
+            yield
+        finally:
+            loop_probe.cancel()
+            pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruner  # not mid-transaction when the stores close
+            if sweeper is not None:
+                sweeper.cancel()
+            await registry.close_all()
+            await node.close()
+            await bus.close()
+            # Whatever is still queued stays in the outbox for the next start.
+            await dispatcher.close()
+            await greenhouse_notifier.close()
+            await deliveries.close()
+            await store.close()
+            if redis_client is not None:  # last: with the Redis store, everything above wrote through it
+                await redis_client.aclose()
+            if owned is not None:
+                await owned.close()
+
+    middleware = [
+        Middleware(InterviewContextMiddleware),
+        Middleware(TenantRateLimit, rate_per_s=settings.hr_rate_limit_per_s, burst=settings.hr_rate_limit_burst),
+    ]
+    # Browser libraries fetched at install time (frontend/vendor.py); absent ones are simply 404.
+    settings.assets_path.mkdir(parents=True, exist_ok=True)
+    vendor = Mount("/vendor", app=StaticFiles(directory=settings.assets_path, check_dir=False), name="vendor")
+    return Starlette(
+        routes=[*ROUTES, vendor],
+        middleware=middleware,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,  # type: ignore[arg-type]
+    )

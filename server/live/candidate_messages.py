@@ -1,0 +1,150 @@
+"""Candidate websocket protocol, version 1: every message is a JSON object with `v` and `type`.
+
+Page -> server: ready, answer.text, answer.done, chat, ping.
+Server -> page: hello, media, levels, speech, caption, question, chat, completed, pong, error.
+Unknown types, bad JSON and oversized frames get an `error` message, then the
+socket is closed (1003 for bad messages, 1009 for oversized ones).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from server.domain.interview import Question
+
+PROTOCOL_VERSION = 1
+
+
+class ProtocolMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    v: Literal[1] = PROTOCOL_VERSION
+
+
+# Page -> server
+
+
+class Ready(ProtocolMessage):
+    """The page is ready. `mode` asks for a lighter interview before it starts (a webview without camera access)."""
+
+    type: Literal["ready"]
+    mode: Literal["voice", "text"] | None = None
+
+
+class AnswerText(ProtocolMessage):
+    type: Literal["answer.text"]
+    question_id: str = Field(max_length=64)
+    text: str = Field(min_length=1, max_length=8000)
+
+
+class AnswerDone(ProtocolMessage):
+    type: Literal["answer.done"]
+    question_id: str = Field(max_length=64)
+
+
+class Chat(ProtocolMessage):
+    type: Literal["chat"]
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class Ping(ProtocolMessage):
+    type: Literal["ping"]
+
+
+ClientMessage = Annotated[Ready | AnswerText | AnswerDone | Chat | Ping, Field(discriminator="type")]
+client_message_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+CLIENT_MESSAGE_TYPES = frozenset({"ready", "answer.text", "answer.done", "chat", "ping"})
+
+
+# Server -> page
+
+
+class InterviewInfo(BaseModel):
+    id: str
+    job_title: str
+    candidate_name: str
+    language: str | None
+    mode: str
+    total_questions: int  # at most; the policy may end sooner
+    status: str
+    show_result: bool = False  # the candidate may see their own result at the end
+    emotion_analysis: bool = False  # facial emotion is analysed (the consent text says so)
+    avatar_url: str | None = None  # the candidate's WeChat avatar, once they shared it
+    wechat_login_url: str | None = None  # offer "use my WeChat name and photo" (inside WeChat, when configured)
+
+
+class Hello(ProtocolMessage):
+    type: Literal["hello"] = "hello"
+    interview: InterviewInfo
+
+
+class MediaState(ProtocolMessage):
+    type: Literal["media"] = "media"
+    state: Literal["connecting", "connected", "disconnected", "failed", "closed"]
+
+
+class Levels(ProtocolMessage):
+    type: Literal["levels"] = "levels"
+    time_s: float
+    audio_rms_dbfs: float
+    audio_peak_dbfs: float
+    video_fps: float
+    video_width: int
+    video_height: int
+
+
+class Speech(ProtocolMessage):
+    """Voice activity on the media clock: the candidate started or stopped speaking, or finished the answer."""
+
+    type: Literal["speech"] = "speech"
+    state: Literal["started", "ended", "answer_ended"]
+    time_s: float
+
+
+class Caption(ProtocolMessage):
+    """Live transcript of one utterance: partial ones (stable + unstable text) until the final one."""
+
+    type: Literal["caption"] = "caption"
+    utterance: int
+    final: bool
+    start_s: float
+    end_s: float
+    stable: str
+    unstable: str = ""
+    language: str | None = None
+
+
+class QuestionMessage(ProtocolMessage):
+    type: Literal["question"] = "question"
+    index: int
+    total: int
+    question: Question
+    elapsed_s: float = 0.0  # how long it has been open: a page that reloads resumes the countdown, not restarts it
+
+
+class ChatReply(ProtocolMessage):
+    """An answer to the candidate's chat: from the FAQ, from HR, or the notice that HR was asked."""
+
+    type: Literal["chat"] = "chat"
+    sender: Literal["faq", "hr", "system"]
+    text: str
+    escalated: bool = False  # True when no FAQ entry fitted and the question went to HR
+
+
+class Completed(ProtocolMessage):
+    type: Literal["completed"] = "completed"
+    reason: Literal["finished", "cancelled"] = "finished"
+
+
+class Pong(ProtocolMessage):
+    type: Literal["pong"] = "pong"
+
+
+class ErrorMessage(ProtocolMessage):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+
+
+ServerMessage = Hello | MediaState | Levels | Speech | Caption | QuestionMessage | ChatReply | Completed | Pong | ErrorMessage

@@ -1,0 +1,212 @@
+"""HR dashboard websocket protocol, version 1: every message is a JSON object with `v` and `type`.
+
+Dashboard -> server: watch (one interview's detail and snapshots), chat.reply, ping.
+Server -> dashboard: interviews (the tenant's list, on connect), interview (one changed), detail (answer to
+watch), question, caption, speech, media, answer (a scored answer, with its evidence), face, emotion,
+snapshot, chat, report, decision, pong, error. Live messages carry `interview_id`; the same names as the candidate's
+protocol and the report schema, so a dashboard reads them the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+from server.domain.interview import Interview, Question
+from server.live.candidate_messages import ErrorMessage, Ping, Pong, ProtocolMessage
+
+# Version 1 like the candidate's protocol, whose base message, ping, pong and error it shares.
+
+
+# Dashboard -> server
+
+
+class Watch(ProtocolMessage):
+    """Send the interview's detail now, and its live snapshots while watched (renew every few seconds)."""
+
+    type: Literal["watch"]
+    interview_id: str = Field(max_length=64)
+    detail: bool = True  # False for a renewal: stills keep coming, the detail is not sent again
+
+
+class ChatReplyFromHr(ProtocolMessage):
+    type: Literal["chat.reply"]
+    interview_id: str = Field(max_length=64)
+    text: str = Field(min_length=1, max_length=2000)
+
+
+HrClientMessage = Annotated[Watch | ChatReplyFromHr | Ping, Field(discriminator="type")]
+hr_client_message_adapter: TypeAdapter[HrClientMessage] = TypeAdapter(HrClientMessage)
+HR_CLIENT_MESSAGE_TYPES = frozenset({"watch", "chat.reply", "ping"})
+
+
+# Server -> dashboard
+
+
+class InterviewSummary(BaseModel):
+    """One row of the dashboard's job list."""
+
+    id: str
+    job_id: str | None
+    job_title: str
+    candidate_id: str | None
+    candidate_name: str
+    mode: str
+    language: str
+    status: str
+    answered: int  # questions closed so far
+    max_questions: int
+    created_at: float
+    emotion_analysis: bool
+
+    @classmethod
+    def of(cls, interview: Interview, emotion_analysis: bool) -> InterviewSummary:
+        return cls(
+            id=interview.id,
+            job_id=interview.job_id,
+            job_title=interview.job.title,
+            candidate_id=interview.candidate_id,
+            candidate_name=interview.candidate.name,
+            mode=interview.mode,
+            language=interview.language,
+            status=interview.status.value,
+            answered=interview.current_question,
+            max_questions=interview.max_questions,
+            created_at=interview.created_at,
+            emotion_analysis=emotion_analysis and interview.mode == "video",
+        )
+
+
+class InterviewList(ProtocolMessage):
+    type: Literal["interviews"] = "interviews"
+    interviews: list[InterviewSummary]
+
+
+class InterviewChanged(ProtocolMessage):
+    type: Literal["interview"] = "interview"
+    interview: InterviewSummary
+
+
+class _Live(ProtocolMessage):
+    interview_id: str
+
+
+class AskedQuestion(_Live):
+    """The question the candidate now sees, why it was chosen, and what comes next if this answer is middling."""
+
+    type: Literal["question"] = "question"
+    index: int
+    total: int
+    question: Question
+    reason: str
+    next_planned: Question | None
+
+
+class HrCaption(_Live):
+    type: Literal["caption"] = "caption"
+    utterance: int
+    final: bool
+    start_s: float
+    end_s: float
+    stable: str
+    unstable: str = ""
+
+
+class HrSpeech(_Live):
+    type: Literal["speech"] = "speech"
+    state: Literal["started", "ended", "answer_ended"]
+    time_s: float
+
+
+class HrMedia(_Live):
+    type: Literal["media"] = "media"
+    state: str
+
+
+class ScoredAnswer(_Live):
+    """An answer closed and scored: the report's per-question entry (score, key points with evidence)."""
+
+    type: Literal["answer"] = "answer"
+    answer: dict[str, Any]
+
+
+class FaceSecond(_Live):
+    type: Literal["face"] = "face"
+    start_s: float
+    end_s: float
+    face_present: bool
+    multiple_faces: bool
+    max_faces: int
+
+
+class EmotionSecond(_Live):
+    type: Literal["emotion"] = "emotion"
+    start_s: float
+    end_s: float
+    dominant: str
+    probabilities: dict[str, float]
+
+
+class Snapshot(_Live):
+    """A still of the candidate's video (JPEG, base64), sent about once a second while someone watches."""
+
+    type: Literal["snapshot"] = "snapshot"
+    time_s: float
+    jpeg_base64: str
+
+
+class HrChat(_Live):
+    type: Literal["chat"] = "chat"
+    sender: Literal["candidate", "faq", "hr", "system"]
+    text: str
+    escalated: bool = False
+
+
+class InterviewDetail(_Live):
+    """Everything so far about one interview, for a dashboard that starts watching it mid-way."""
+
+    type: Literal["detail"] = "detail"
+    interview: InterviewSummary
+    match: dict[str, Any]
+    answers: list[dict[str, Any]]
+    transcripts: list[dict[str, Any]]
+    faces: list[dict[str, Any]]
+    emotions: list[dict[str, Any]] | None
+    chat: list[dict[str, Any]]
+    current: AskedQuestion | None
+    report: dict[str, Any] | None
+    decisions: list[dict[str, Any]]
+    recordings: list[dict[str, Any]] = Field(default_factory=list)  # GET .../recordings/{name} with the API key
+
+
+class ReportReady(_Live):
+    type: Literal["report"] = "report"
+    report: dict[str, Any]
+
+
+class DecisionRecorded(_Live):
+    """HR's decision (advance, reject, hold, send to the business owner), from the dashboard or the HRMS."""
+
+    type: Literal["decision"] = "decision"
+    decision: dict[str, Any]
+
+
+HrServerMessage = (
+    InterviewList
+    | InterviewChanged
+    | AskedQuestion
+    | HrCaption
+    | HrSpeech
+    | HrMedia
+    | ScoredAnswer
+    | FaceSecond
+    | EmotionSecond
+    | Snapshot
+    | HrChat
+    | InterviewDetail
+    | ReportReady
+    | DecisionRecorded
+    | Pong
+    | ErrorMessage
+)

@@ -1,0 +1,123 @@
+"""Replay: the live interview pipeline run over a recording, faster than real time and deterministic.
+
+    recording ─▶ chunks / frames ─▶ SessionPipeline ─▶ events ─▶ InterviewConductor ─▶ report
+
+Finals are awaited one at a time and partials are off, so no transcription depends on what else
+was in a batch; the same inputs give the same report. This is how HR audits a score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from media.files import read_audio, read_video
+from realtime_scoring.answer_scoring import AnswerScorer
+from realtime_scoring.conductor import InterviewConductor
+from realtime_scoring.events import AnalysisProgress, AnswerEnded, EmotionSummary, FacePresence, ScoringEvent, SpeechEnded
+from realtime_scoring.pipeline import ScoringEngine, SessionConfig
+from realtime_scoring.report import InterviewReport, question_report
+from realtime_scoring.transcription import TranscriptionConfig
+from server.domain.interview import Interview, InterviewSpec
+from server.live.live_interview import interview_match, interview_policy, interview_report
+from server.settings import Settings
+
+
+class ReplayError(ValueError):
+    """The inputs of a replay are not usable (bad interview file, unreadable media)."""
+
+
+def load_interview(path: Path) -> tuple[str, InterviewSpec]:
+    """An interview as the API returns it (`{"interview": ...}` or the interview itself) or a bare spec."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReplayError(f"{path}: not a readable JSON file: {exc}") from exc
+    if isinstance(data, dict) and isinstance(data.get("interview"), dict):
+        data = data["interview"]
+    try:
+        if isinstance(data, dict) and "id" in data:
+            interview = Interview.model_validate(data)
+            return interview.id, InterviewSpec.model_validate(interview.model_dump(include=set(InterviewSpec.model_fields)))
+        return path.stem, InterviewSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ReplayError(f"{path}: not a valid interview: {exc}") from exc
+
+
+async def replay(
+    interview_id: str, spec: InterviewSpec, engine: ScoringEngine, settings: Settings, audio: Path, video: Path | None = None
+) -> InterviewReport:
+    events = await _analyse(engine, spec, settings, audio, video)
+    match = interview_match(spec)
+    conductor = InterviewConductor(interview_policy(spec, match), AnswerScorer(engine.embedder), spec.language, spec.mode, _in_thread)
+    conductor.start(0.0)
+    end_s = 0.0
+    for event in events:
+        conductor.observe(event)
+        if isinstance(event, AnalysisProgress):
+            end_s = max(end_s, event.settled_s)
+        if isinstance(event, (AnswerEnded, AnalysisProgress)):
+            await conductor.advance()
+    conductor.end_of_media(end_s)
+    await conductor.advance()
+
+    faces = [_observation(e) for e in events if isinstance(e, FacePresence)]
+    emotions = [_observation(e) for e in events if isinstance(e, EmotionSummary)]
+    return interview_report(
+        interview_id,
+        spec,
+        match,
+        [question_report(r) for r in conductor.records],
+        faces,
+        emotions if settings.emotion_analysis else None,
+    )
+
+
+async def _analyse(engine: ScoringEngine, spec: InterviewSpec, settings: Settings, audio: Path, video: Path | None) -> list[ScoringEvent]:
+    media = settings.media
+    # No partials or early finals: nobody watches them, and they would share the recogniser with the finals.
+    transcription = TranscriptionConfig(language=spec.language, min_partial_audio_s=math.inf, early_final_after_s=None)
+    events: list[ScoringEvent] = []
+    pipeline = engine.new_session(events.append, SessionConfig(transcription=transcription))
+    try:
+        chunks = await asyncio.to_thread(lambda: list(read_audio(audio, media.audio_chunk_samples)))
+        frames = await asyncio.to_thread(lambda: list(read_video(video, media.video_sample_fps, media.video_max_side))) if video else []
+        next_frame = 0
+        for chunk in chunks:
+            # Frames up to this chunk first, so events come in the order a live session would emit them.
+            while next_frame < len(frames) and frames[next_frame].time_s < chunk.start_s + chunk.duration_s:
+                await pipeline.process_frame(frames[next_frame])
+                next_frame += 1
+            before = len(events)
+            await pipeline.process_audio(chunk)
+            if pipeline.transcription is not None and any(isinstance(e, SpeechEnded) for e in events[before:]):
+                await pipeline.transcription.drain()  # one final at a time: no batch-mates, same text every run
+        for frame in frames[next_frame:]:
+            await pipeline.process_frame(frame)
+        end_s = max([c.start_s + c.duration_s for c in chunks] + [f.time_s for f in frames] + [0.0])
+        await pipeline.finish(end_s)
+    finally:
+        await pipeline.close()
+    return events
+
+
+def _observation(event: FacePresence | EmotionSummary) -> dict[str, object]:
+    if isinstance(event, FacePresence):
+        data: dict[str, object] = {
+            "frames": event.frames,
+            "frames_with_face": event.frames_with_face,
+            "max_faces": event.max_faces,
+            "face_present": event.face_present,
+            "multiple_faces": event.multiple_faces,
+        }
+    else:
+        data = {"dominant": event.dominant, "probabilities": dict(event.probabilities)}
+    return {"start_s": round(event.start_s, 3), "end_s": round(event.end_s, 3), "data": data}
+
+
+async def _in_thread(function):  # type: ignore[no-untyped-def]
+    return await asyncio.to_thread(function)

@@ -1,0 +1,130 @@
+"""What every interview store offers (SQLite's `InterviewStore`, Redis's `RedisInterviewStore`), and which one a node opens."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import redis.asyncio as redis
+
+from server.domain.interview import Interview, InterviewSpec, InterviewStatus
+from server.domain.invites import Invite
+from server.settings import Settings
+from server.storage.redis_client import Keys
+from server.storage.redis_store import RedisInterviewStore
+from server.storage.sqlite_store import InterviewStore
+
+
+class Store(Protocol):
+    """Interviews, what they record, profiles, idempotent responses and the outbox events of every change."""
+
+    on_event: Callable[[], None] | None  # called after a commit that added outbox events
+
+    async def close(self) -> None: ...
+
+    async def create_interview(
+        self,
+        spec: InterviewSpec,
+        invite: Invite,
+        interview_id: str,
+        tenant: str = ...,
+        job_id: str | None = None,
+        candidate_id: str | None = None,
+    ) -> Interview: ...
+
+    async def get_interview(self, interview_id: str, tenant: str | None = None) -> Interview | None: ...
+
+    async def update_progress(
+        self,
+        interview_id: str,
+        status: InterviewStatus,
+        current_question: int,
+        announce: Interview | None = None,
+        question_asked_at: float | None = None,
+    ) -> None: ...
+
+    async def set_mode(self, interview: Interview, mode: str) -> Interview: ...
+
+    async def delete_interview(self, interview_id: str) -> None: ...
+
+    async def renew_invite(self, interview: Interview, invite: Invite) -> Interview: ...
+
+    async def cancel_interview(self, interview: Interview) -> None: ...
+
+    async def short_link(self, code: str) -> str | None: ...
+
+    async def record_decision(self, interview: Interview, decision: str, note: str, decided_by: str | None) -> dict[str, Any]: ...
+
+    async def decisions(self, interview_id: str) -> list[dict[str, object]]: ...
+
+    async def idempotent_response(self, tenant: str, key: str, max_age_s: float = ...) -> dict[str, Any] | None: ...
+
+    async def remember_response(
+        self,
+        tenant: str,
+        key: str,
+        fingerprint: str,
+        status: int,
+        body: bytes,
+        media_type: str,
+        headers: str,
+        max_age_s: float = ...,
+    ) -> None: ...
+
+    async def put_profile(self, kind: str, tenant: str, profile_id: str, profile_json: str) -> bool: ...
+
+    async def profile(self, kind: str, tenant: str, profile_id: str) -> dict[str, Any] | None: ...
+
+    async def interview_ids(self, tenant: str, candidate_id: str | None = None, job_id: str | None = None) -> list[dict[str, str]]: ...
+
+    async def recent_interviews(self, tenant: str, limit: int = ...) -> list[Interview]: ...
+
+    async def erase_candidate(self, tenant: str, candidate_id: str, interview_ids: list[str]) -> None: ...
+
+    async def record_answer(self, interview_id: str, question_id: str, kind: str, text: str) -> None: ...
+
+    async def record_transcript(
+        self,
+        interview_id: str,
+        question_id: str,
+        start_s: float,
+        end_s: float,
+        language: str,
+        text: str,
+        segments: list[dict[str, float | str]],
+    ) -> None: ...
+
+    async def transcripts(self, interview_id: str) -> list[dict[str, object]]: ...
+
+    async def record_observation(
+        self, interview_id: str, question_id: str, kind: str, start_s: float, end_s: float, data: dict[str, object]
+    ) -> None: ...
+
+    async def observations(self, interview_id: str, kind: str) -> list[dict[str, object]]: ...
+
+    async def record_scored_answer(self, interview_id: str, index: int, question_id: str, data: str) -> None: ...
+
+    async def scored_answers(self, interview_id: str) -> list[dict[str, object]]: ...
+
+    async def save_report(self, interview: Interview, schema_version: str, data: str, event: dict[str, Any]) -> None: ...
+
+    async def add_recording(self, interview_id: str, name: str, starts_s: float, seconds: float) -> None: ...
+
+    async def recordings(self, interview_id: str) -> list[dict[str, object]]: ...
+
+    async def report(self, interview_id: str) -> dict[str, object] | None: ...
+
+    async def answers(self, interview_id: str) -> list[dict[str, str | float]]: ...
+
+    async def save_wechat_profile(self, interview_id: str, openid: str, nickname: str, avatar_url: str) -> None: ...
+
+    async def wechat_profile(self, interview_id: str) -> dict[str, Any] | None: ...
+
+
+async def open_store(settings: Settings, client: redis.Redis | None) -> Store:
+    """The Redis store when the settings choose it (INTERVIEW_STORE, by default whenever INTERVIEW_REDIS_URL is set), on
+    `client`; else the SQLite file in the node's data directory."""
+    if settings.store_backend == "redis":
+        assert client is not None, "the Redis store needs the node's Redis client"
+        return RedisInterviewStore(client, Keys(settings.redis_prefix))
+    return await InterviewStore.open(settings.database_path)

@@ -1,0 +1,469 @@
+"""The interview store on Redis, so nodes on separate hosts run the same interviews: InterviewStore's interface (server/store.py).
+
+    interview:{id}                      hash: tenant, job_id, candidate_id, spec, status, current_question, times
+    interview:{id}:answers              list of JSON, in order; likewise transcripts, decisions, observations:{kind}
+    interview:{id}:scored, :recordings  hash: answer index / file name -> JSON
+    interview:{id}:report, :wechat      JSON
+    tenant:{t}:interviews               sorted set by created_at (one per job and candidate too): listings, erasure
+    tenant:{t}:jobs, :candidates        hash: profile id -> JSON
+    short:{code}                        JSON, expiring with the invite
+    idempotency:{t}:{key}               hash, expiring after 24 h
+    event:{id} + an entry in the webhook stream   the outbox (hrms_bridge/redis_deliveries.py)
+
+Every change and its outbox events are one MULTI/EXEC, so an event is never without its change nor a change
+without its event. A write that adds to an interview WATCHes its hash and checks that it exists first: nothing
+is recorded for an interview deleted or erased meanwhile (SQLite's foreign keys), and such a write raises
+`LookupError` as SQLite's foreign-key error would. Redis errors are not caught here: the caller gets them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import redis.asyncio as redis
+from redis.asyncio.client import Pipeline
+
+from server.domain.interview import DEFAULT_TENANT, Interview, InterviewSpec, InterviewStatus
+from server.domain.invites import Invite
+from server.storage.outbox import EventType, new_event
+from server.storage.redis_client import Keys, watched_transaction
+from server.storage.redis_webhook_deliveries import delivery_refs, queue_delivery_removal, queue_event
+from server.storage.sqlite_store import decision_data, interview_event, new_interview, profile_kind, progress_events
+
+Events = Sequence[tuple[EventType, dict[str, Any]]]
+# What SQLite keeps in tables that cascade from `interviews`, besides observations (one list a kind).
+PARTS = ("answers", "transcripts", "decisions", "scored", "recordings", "report", "wechat", "short_links", "observation_kinds")
+
+
+def _text(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def _interview_of(interview_id: str, f: dict[str, str]) -> Interview:
+    return Interview(
+        **json.loads(f["spec"]),
+        id=interview_id,
+        tenant=f["tenant"],
+        job_id=f.get("job_id"),
+        candidate_id=f.get("candidate_id"),
+        status=InterviewStatus(f["status"]),
+        current_question=int(f["current_question"]),
+        created_at=float(f["created_at"]),
+        invite_expires_at=int(f["invite_expires_at"]),
+        question_asked_at=float(f["question_asked_at"]) if "question_asked_at" in f else None,
+    )
+
+
+class RedisInterviewStore:
+    """Interviews and their answers on the node's Redis client (`close()` leaves the client to its owner)."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self._redis = client
+        self._keys = keys
+        # Called after a commit that added outbox events, so the dispatcher need not wait for its next poll.
+        self.on_event: Callable[[], None] | None = None
+
+    async def close(self) -> None:
+        """Nothing of its own to release: the client is the node's (server/app.py closes it)."""
+
+    async def _commit(
+        self, write: Callable[[Pipeline], None], events: Events = (), tenant: str = DEFAULT_TENANT, *, interview_id: str | None = None
+    ) -> bool:
+        """`write`'s commands and the outbox events as one MULTI/EXEC. With `interview_id`, only while that interview exists
+        (WATCHed, so a deletion between the check and EXEC retries the check); False when it does not."""
+        key = self._keys.interview(interview_id) if interview_id is not None else None
+
+        async def build(pipe: Pipeline) -> bool:
+            if key is not None and not await pipe.exists(key):
+                return False
+            pipe.multi()
+            write(pipe)
+            for event_type, data in events:
+                queue_event(pipe, self._keys, new_event(event_type, data, tenant))
+            return True
+
+        done = await watched_transaction(self._redis, [key] if key else [], build)
+        if done and events and self.on_event is not None:
+            self.on_event()
+        return done
+
+    async def _add(self, interview_id: str, write: Callable[[Pipeline], None], events: Events = (), tenant: str = DEFAULT_TENANT) -> None:
+        """A record added to an interview, which must exist (SQLite: a foreign-key error)."""
+        if not await self._commit(write, events, tenant, interview_id=interview_id):
+            raise LookupError(f"no interview {interview_id!r}: it was deleted or erased")
+
+    def _queue_short_link(self, pipe: Pipeline, invite: Invite, interview_id: str) -> None:
+        link = json.dumps({"interview_id": interview_id, "token": invite.token, "expires_at": invite.expires_at})
+        pipe.set(self._keys.short_link(invite.code), link, exat=max(invite.expires_at, int(time.time()) + 1))
+        pipe.sadd(self._keys.interview_part(interview_id, "short_links"), invite.code)
+
+    async def create_interview(
+        self,
+        spec: InterviewSpec,
+        invite: Invite,
+        interview_id: str,
+        tenant: str = DEFAULT_TENANT,
+        job_id: str | None = None,
+        candidate_id: str | None = None,
+    ) -> Interview:
+        """The interview, its short link and the interview.scheduled event (with the links) in one transaction."""
+        interview = new_interview(spec, invite, interview_id, tenant, job_id, candidate_id)
+        fields: dict[str, str | int | float] = {
+            "tenant": tenant,
+            "spec": spec.model_dump_json(),
+            "status": interview.status.value,
+            "current_question": 0,
+            "created_at": interview.created_at,
+            "invite_expires_at": invite.expires_at,
+        }
+        key = self._keys.interview(interview_id)
+
+        async def build(pipe: Pipeline) -> None:
+            if await pipe.exists(key):
+                raise ValueError(f"interview {interview_id!r} exists")
+            pipe.multi()
+            pipe.hset(
+                key,
+                mapping={
+                    **fields,
+                    **({"job_id": job_id} if job_id else {}),  # type: ignore[arg-type]
+                    **({"candidate_id": candidate_id} if candidate_id else {}),
+                },
+            )
+            pipe.zadd(self._keys.tenant_interviews(tenant), {interview_id: interview.created_at})
+            for kind, profile_id in (("jobs", job_id), ("candidates", candidate_id)):
+                if profile_id is not None:
+                    pipe.zadd(self._keys.profile_interviews(tenant, kind, profile_id), {interview_id: interview.created_at})
+            self._queue_short_link(pipe, invite, interview_id)
+            queue_event(pipe, self._keys, new_event(EventType.INTERVIEW_SCHEDULED, interview_event(interview, invite), tenant))
+
+        await watched_transaction(self._redis, [key], build)
+        if self.on_event is not None:
+            self.on_event()
+        return interview
+
+    async def get_interview(self, interview_id: str, tenant: str | None = None) -> Interview | None:
+        """The interview, or None when there is none (or it belongs to another tenant than `tenant`)."""
+        fields = _text(await self._redis.hgetall(self._keys.interview(interview_id)))
+        if not fields or (tenant is not None and fields["tenant"] != tenant):
+            return None
+        return _interview_of(interview_id, fields)
+
+    async def update_progress(
+        self,
+        interview_id: str,
+        status: InterviewStatus,
+        current_question: int,
+        announce: Interview | None = None,
+        question_asked_at: float | None = None,
+    ) -> None:
+        """Move the interview on; with `announce` (the interview as it now is) a status change is an outbox event too.
+        `question_asked_at` (epoch seconds) when a new question went out, so a reloaded page does not get its time back."""
+        fields: dict[str, str | int | float] = {"status": status.value, "current_question": current_question}
+        if question_asked_at is not None:
+            fields["question_asked_at"] = question_asked_at
+        await self._commit(
+            lambda pipe: pipe.hset(self._keys.interview(interview_id), mapping=fields),  # type: ignore[arg-type]
+            progress_events(status, announce),
+            announce.tenant if announce is not None else DEFAULT_TENANT,
+            interview_id=interview_id,
+        )
+
+    async def set_mode(self, interview: Interview, mode: str) -> Interview:
+        """Change how an interview not yet started is held (the candidate's device cannot do video, say)."""
+        changed = interview.model_copy(update={"mode": mode})
+        spec = InterviewSpec.model_validate(changed.model_dump(include=set(InterviewSpec.model_fields)))
+        await self._commit(
+            lambda pipe: pipe.hset(self._keys.interview(interview.id), "spec", spec.model_dump_json()), interview_id=interview.id
+        )
+        return changed
+
+    async def _read_for_deletion(self, pipe: Pipeline, interview_id: str) -> tuple[dict[str, str], list[str], list[str]] | None:
+        """What deleting an interview needs to know (its indexes, short links, observation kinds), read under WATCH."""
+        fields = await pipe.hmget(self._keys.interview(interview_id), ["tenant", "job_id", "candidate_id"])
+        if fields[0] is None:
+            return None
+        named = {k: v.decode() for k, v in zip(("tenant", "job_id", "candidate_id"), fields) if v is not None}
+        codes = [c.decode() for c in await pipe.smembers(self._keys.interview_part(interview_id, "short_links"))]
+        kinds = [k.decode() for k in await pipe.smembers(self._keys.interview_part(interview_id, "observation_kinds"))]
+        return named, codes, kinds
+
+    def _queue_deletion(self, pipe: Pipeline, interview_id: str, fields: dict[str, str], codes: list[str], kinds: list[str]) -> None:
+        tenant = fields["tenant"]
+        pipe.delete(
+            self._keys.interview(interview_id),
+            *(self._keys.interview_part(interview_id, part) for part in PARTS),
+            *(self._keys.interview_part(interview_id, f"observations:{kind}") for kind in kinds),
+            *(self._keys.short_link(code) for code in codes),
+            self._keys.greenhouse_callback(interview_id),
+        )
+        pipe.zrem(self._keys.greenhouse_pending(), interview_id)
+        pipe.zrem(self._keys.tenant_interviews(tenant), interview_id)
+        for kind, field in (("jobs", "job_id"), ("candidates", "candidate_id")):
+            if field in fields:
+                pipe.zrem(self._keys.profile_interviews(tenant, kind, fields[field]), interview_id)
+
+    def _deletion_watch(self, interview_id: str) -> list[str]:
+        return [
+            self._keys.interview(interview_id),
+            self._keys.interview_part(interview_id, "short_links"),
+            self._keys.interview_part(interview_id, "observation_kinds"),
+        ]
+
+    async def delete_interview(self, interview_id: str) -> None:
+        """The interview and everything recorded for it (answers, transcripts, observations, report)."""
+
+        async def build(pipe: Pipeline) -> None:
+            found = await self._read_for_deletion(pipe, interview_id)
+            if found is not None:
+                pipe.multi()
+                self._queue_deletion(pipe, interview_id, *found)
+
+        await watched_transaction(self._redis, self._deletion_watch(interview_id), build)
+
+    async def renew_invite(self, interview: Interview, invite: Invite) -> Interview:
+        """A new invite (expiry and short link); interview.scheduled tells the HRMS the new links."""
+        renewed = interview.model_copy(update={"invite_expires_at": invite.expires_at})
+
+        def write(pipe: Pipeline) -> None:
+            pipe.hset(self._keys.interview(interview.id), "invite_expires_at", invite.expires_at)
+            self._queue_short_link(pipe, invite, interview.id)
+
+        await self._commit(
+            write, [(EventType.INTERVIEW_SCHEDULED, interview_event(renewed, invite))], interview.tenant, interview_id=interview.id
+        )
+        return renewed
+
+    async def cancel_interview(self, interview: Interview) -> None:
+        cancelled = interview.model_copy(update={"status": InterviewStatus.CANCELLED})
+        await self._commit(
+            lambda pipe: pipe.hset(self._keys.interview(interview.id), "status", InterviewStatus.CANCELLED.value),
+            [(EventType.INTERVIEW_CANCELLED, interview_event(cancelled))],
+            interview.tenant,
+            interview_id=interview.id,
+        )
+
+    async def short_link(self, code: str) -> str | None:
+        """The invite token behind a short code, while it has not expired."""
+        raw = await self._redis.get(self._keys.short_link(code))
+        link = json.loads(raw) if raw else None
+        return link["token"] if link and link["expires_at"] > time.time() else None
+
+    async def record_decision(self, interview: Interview, decision: str, note: str, decided_by: str | None) -> dict[str, Any]:
+        data = decision_data(interview, decision, note, decided_by)
+        row = {"decision": decision, "note": note, "decided_by": decided_by, "created_at": data["decided_at"]}
+        await self._add(
+            interview.id,
+            lambda pipe: pipe.rpush(self._keys.interview_part(interview.id, "decisions"), json.dumps(row)),
+            [(EventType.DECISION_RECORDED, data)],
+            interview.tenant,
+        )
+        return data
+
+    async def decisions(self, interview_id: str) -> list[dict[str, object]]:
+        return await self._list(interview_id, "decisions")
+
+    async def _list(self, interview_id: str, part: str) -> list[Any]:
+        return [json.loads(item) for item in await self._redis.lrange(self._keys.interview_part(interview_id, part), 0, -1)]
+
+    # Idempotency keys
+
+    async def idempotent_response(self, tenant: str, key: str, max_age_s: float = 24 * 3600) -> dict[str, Any] | None:
+        raw = await self._redis.hgetall(self._keys.idempotent(tenant, key))
+        if not raw or float(raw[b"created_at"]) <= time.time() - max_age_s:
+            return None
+        return {
+            "fingerprint": raw[b"fingerprint"].decode(),
+            "status": int(raw[b"status"]),
+            "body": raw[b"body"],
+            "media_type": raw[b"media_type"].decode(),
+            "headers": raw[b"headers"].decode(),
+        }
+
+    async def remember_response(
+        self,
+        tenant: str,
+        key: str,
+        fingerprint: str,
+        status: int,
+        body: bytes,
+        media_type: str,
+        headers: str,
+        max_age_s: float = 24 * 3600,
+    ) -> None:
+        name = self._keys.idempotent(tenant, key)
+        fields = {
+            "fingerprint": fingerprint,
+            "status": status,
+            "body": body,
+            "media_type": media_type,
+            "headers": headers,
+            "created_at": time.time(),
+        }
+
+        def write(pipe: Pipeline) -> None:
+            pipe.delete(name)
+            pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
+            pipe.expire(name, math.ceil(max_age_s))
+
+        await self._commit(write)
+
+    # Jobs and candidates, as the HRMS keeps them
+
+    async def put_profile(self, kind: str, tenant: str, profile_id: str, profile_json: str) -> bool:
+        """Create or replace a job or candidate profile; True when it is new."""
+        return bool(await self._redis.hset(self._keys.profiles(tenant, profile_kind(kind)), profile_id, profile_json))
+
+    async def profile(self, kind: str, tenant: str, profile_id: str) -> dict[str, Any] | None:
+        raw = await self._redis.hget(self._keys.profiles(tenant, profile_kind(kind)), profile_id)
+        return json.loads(raw) if raw else None
+
+    async def interview_ids(self, tenant: str, candidate_id: str | None = None, job_id: str | None = None) -> list[dict[str, str]]:
+        if candidate_id is not None:
+            index = self._keys.profile_interviews(tenant, "candidates", candidate_id)
+        elif job_id is not None:
+            index = self._keys.profile_interviews(tenant, "jobs", job_id)
+        else:
+            index = self._keys.tenant_interviews(tenant)
+        ids = [i.decode() for i in await self._redis.zrange(index, 0, -1)]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for interview_id in ids:
+                pipe.hmget(self._keys.interview(interview_id), ["status", "job_id"])
+            rows = await pipe.execute()
+        return [
+            {"id": interview_id, "status": status.decode()}
+            for interview_id, (status, job) in zip(ids, rows)
+            if status is not None and (job_id is None or (job is not None and job.decode() == job_id))
+        ]
+
+    async def recent_interviews(self, tenant: str, limit: int = 500) -> list[Interview]:
+        """The tenant's newest interviews, newest first (the HR dashboard's list)."""
+        ids = [i.decode() for i in await self._redis.zrevrange(self._keys.tenant_interviews(tenant), 0, limit - 1)]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for interview_id in ids:
+                pipe.hgetall(self._keys.interview(interview_id))
+            rows = await pipe.execute()
+        return [_interview_of(interview_id, _text(row)) for interview_id, row in zip(ids, rows) if row]
+
+    async def erase_candidate(self, tenant: str, candidate_id: str, interview_ids: list[str]) -> None:
+        """Everything about a candidate: profile, interviews with all they recorded, and the queued events that carry
+        their data, with their deliveries (which are then never delivered). One transaction; a candidate.deleted event
+        says it happened."""
+        subjects = [self._keys.subject_events(tenant, s) for s in (*interview_ids, candidate_id)]
+        watch = [key for interview_id in interview_ids for key in self._deletion_watch(interview_id)] + subjects
+
+        async def build(pipe: Pipeline) -> None:
+            found = {interview_id: await self._read_for_deletion(pipe, interview_id) for interview_id in interview_ids}
+            event_ids = sorted({e.decode() for subject in subjects for e in await pipe.smembers(subject)})
+            by_event = [self._keys.event_deliveries(e) for e in event_ids]
+            if by_event:
+                await pipe.watch(*by_event)  # a node fanning one of them out now makes this run again
+            delivery_ids = {d.decode() for key in by_event for d in await pipe.smembers(key)}
+            refs = await delivery_refs(pipe, self._keys, delivery_ids)
+            pipe.multi()
+            for interview_id, deletion in found.items():
+                if deletion is not None:
+                    self._queue_deletion(pipe, interview_id, *deletion)
+            for ref in refs:
+                queue_delivery_removal(pipe, self._keys, *ref)
+            if event_ids:
+                pipe.delete(*(self._keys.event(e) for e in event_ids), *by_event)
+                pipe.zrem(self._keys.events_by_time(), *event_ids)
+            pipe.delete(*subjects)
+            pipe.hdel(self._keys.profiles(tenant, "candidates"), candidate_id)
+            event = {"candidate_id": candidate_id, "interviews_deleted": interview_ids}
+            queue_event(pipe, self._keys, new_event(EventType.CANDIDATE_DELETED, event, tenant))
+
+        await watched_transaction(self._redis, watch, build)
+        if self.on_event is not None:
+            self.on_event()
+
+    async def record_answer(self, interview_id: str, question_id: str, kind: str, text: str) -> None:
+        row = {"question_id": question_id, "kind": kind, "text": text, "created_at": time.time()}
+        await self._add(interview_id, lambda pipe: pipe.rpush(self._keys.interview_part(interview_id, "answers"), json.dumps(row)))
+
+    async def record_transcript(
+        self,
+        interview_id: str,
+        question_id: str,
+        start_s: float,
+        end_s: float,
+        language: str,
+        text: str,
+        segments: list[dict[str, float | str]],
+    ) -> None:
+        row = {"question_id": question_id, "start_s": start_s, "end_s": end_s, "language": language, "text": text, "segments": segments}
+        await self._add(
+            interview_id,
+            lambda pipe: pipe.rpush(self._keys.interview_part(interview_id, "transcripts"), json.dumps(row, ensure_ascii=False)),
+        )
+
+    async def transcripts(self, interview_id: str) -> list[dict[str, object]]:
+        return await self._list(interview_id, "transcripts")
+
+    async def record_observation(
+        self, interview_id: str, question_id: str, kind: str, start_s: float, end_s: float, data: dict[str, object]
+    ) -> None:
+        """One per-second summary of the video (face presence, emotion) for the report's evidence."""
+        row = {"question_id": question_id, "start_s": start_s, "end_s": end_s, "data": data}
+
+        def write(pipe: Pipeline) -> None:
+            pipe.sadd(self._keys.interview_part(interview_id, "observation_kinds"), kind)
+            pipe.rpush(self._keys.interview_part(interview_id, f"observations:{kind}"), json.dumps(row))
+
+        await self._add(interview_id, write)
+
+    async def observations(self, interview_id: str, kind: str) -> list[dict[str, object]]:
+        return await self._list(interview_id, f"observations:{kind}")
+
+    async def record_scored_answer(self, interview_id: str, index: int, question_id: str, data: str) -> None:
+        """One closed answer's per-question report (JSON), so the final report survives a restart of this node."""
+        await self._add(interview_id, lambda pipe: pipe.hset(self._keys.interview_part(interview_id, "scored"), str(index), data))
+
+    async def scored_answers(self, interview_id: str) -> list[dict[str, object]]:
+        raw = await self._redis.hgetall(self._keys.interview_part(interview_id, "scored"))
+        return [json.loads(raw[index]) for index in sorted(raw, key=int)]
+
+    async def save_report(self, interview: Interview, schema_version: str, data: str, event: dict[str, Any]) -> None:
+        """Store the report and, in the same transaction, the `report.ready` event carrying `event`."""
+        stored = json.dumps({"schema_version": schema_version, "data": data, "created_at": time.time()})
+        await self._add(
+            interview.id,
+            lambda pipe: pipe.set(self._keys.interview_part(interview.id, "report"), stored),
+            [(EventType.REPORT_READY, event)],
+            interview.tenant,
+        )
+
+    async def add_recording(self, interview_id: str, name: str, starts_s: float, seconds: float) -> None:
+        row = json.dumps({"name": name, "starts_s": starts_s, "seconds": seconds, "created_at": time.time()})
+        await self._add(interview_id, lambda pipe: pipe.hset(self._keys.interview_part(interview_id, "recordings"), name, row))
+
+    async def recordings(self, interview_id: str) -> list[dict[str, object]]:
+        """The interview's audio recordings (one a media session), in order, with where each starts on its clock.
+        The audio files themselves stay on the node that recorded them (server/recordings_api.py)."""
+        rows = [json.loads(v) for v in (await self._redis.hgetall(self._keys.interview_part(interview_id, "recordings"))).values()]
+        return [{k: row[k] for k in ("name", "starts_s", "seconds")} for row in sorted(rows, key=lambda r: r["starts_s"])]
+
+    async def report(self, interview_id: str) -> dict[str, object] | None:
+        raw = await self._redis.get(self._keys.interview_part(interview_id, "report"))
+        if raw is None:
+            return None
+        stored = json.loads(raw)
+        return {"created_at": stored["created_at"], "report": json.loads(stored["data"])}
+
+    async def answers(self, interview_id: str) -> list[dict[str, str | float]]:
+        return await self._list(interview_id, "answers")
+
+    # The candidate's WeChat nickname and avatar (server/wechat_oauth.py); erased with the interview
+
+    async def save_wechat_profile(self, interview_id: str, openid: str, nickname: str, avatar_url: str) -> None:
+        row = json.dumps({"openid": openid, "nickname": nickname, "avatar_url": avatar_url, "created_at": time.time()})
+        await self._add(interview_id, lambda pipe: pipe.set(self._keys.interview_part(interview_id, "wechat"), row))
+
+    async def wechat_profile(self, interview_id: str) -> dict[str, Any] | None:
+        raw = await self._redis.get(self._keys.interview_part(interview_id, "wechat"))
+        return json.loads(raw) if raw else None

@@ -1,0 +1,466 @@
+"""Webhook endpoints, events, deliveries and attempts in Redis, beside the Redis interview store, so any node lists, sends and replays them.
+
+    change + event:{id} + XADD webhooks {event_id}        one MULTI/EXEC (server/redis_store.py, `queue_event`)
+        ─XREADGROUP─▶ the node that holds the entry fans it out: delivery:{id} per enabled endpoint that wants it
+                      (the id is derived from event and endpoint, so two nodes holding one event make one delivery)
+        ─claim (script: pending, due, same attempt count → next attempt a lease ahead)─▶ POST ─▶ record attempt (script)
+        ─every delivery final─▶ XACK + XDEL
+    replay: the delivery pending again and its event XADDed again, in one script, so a node picks it up
+
+The stream, its consumer group and the hand-over of a dead node's entries are hrms_bridge/stream.py's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import redis.asyncio as redis
+from redis.asyncio.client import Pipeline
+
+from server.storage.outbox import OutboxEvent
+from server.storage.redis_client import Keys, watched_transaction
+from server.storage.webhook_deliveries import DEAD, DELIVERED, MAX_SECRETS, PENDING, Delivery, Endpoint, new_secret
+
+STATUSES = (PENDING, DELIVERED, DEAD)
+
+# KEYS: event, its deliveries, the tenant's deliveries (all, pending), then (endpoint, delivery, endpoint's deliveries)
+# per endpoint; ARGV: now, tenant, event id, then (endpoint id, delivery id) per endpoint.
+FAN_OUT = """
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'fanned_out') == 1 then return 0 end
+local created = 0
+for i = 0, (#KEYS - 4) / 3 - 1 do
+  local endpoint, delivery, by_endpoint = KEYS[5 + 3 * i], KEYS[6 + 3 * i], KEYS[7 + 3 * i]
+  local endpoint_id, delivery_id = ARGV[4 + 2 * i], ARGV[5 + 2 * i]
+  if redis.call('EXISTS', endpoint) == 1 and redis.call('EXISTS', delivery) == 0 then
+    redis.call('HSET', delivery, 'event_id', ARGV[3], 'endpoint_id', endpoint_id, 'tenant', ARGV[2], 'status', 'pending',
+               'attempts', 0, 'next_attempt_at', ARGV[1], 'created_at', ARGV[1])
+    redis.call('SADD', KEYS[2], delivery_id)
+    redis.call('SADD', by_endpoint, delivery_id)
+    redis.call('ZADD', KEYS[3], ARGV[1], delivery_id)
+    redis.call('ZADD', KEYS[4], ARGV[1], delivery_id)
+    created = created + 1
+  end
+end
+redis.call('HSET', KEYS[1], 'fanned_out', ARGV[1])
+return created
+"""
+
+# KEYS: delivery; ARGV: now, lease until, attempts the caller saw.
+CLAIM = """
+local d = redis.call('HMGET', KEYS[1], 'status', 'next_attempt_at', 'attempts')
+if d[1] ~= 'pending' or not d[2] or tonumber(d[2]) > tonumber(ARGV[1]) or tonumber(d[3]) ~= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], 'next_attempt_at', ARGV[2])
+return 1
+"""
+
+# KEYS: delivery, its attempts, the tenant's pending, delivered and dead deliveries;
+# ARGV: delivery id, outcome, attempt, attempt record (JSON), then field/value pairs to set ('' value: remove the field).
+RECORD_ATTEMPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[4])
+redis.call('HSET', KEYS[1], 'status', ARGV[2], 'attempts', ARGV[3])
+for i = 5, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+local created = redis.call('HGET', KEYS[1], 'created_at')
+local by_status = {pending = KEYS[3], delivered = KEYS[4], dead = KEYS[5]}
+for _, key in pairs(by_status) do redis.call('ZREM', key, ARGV[1]) end
+redis.call('ZADD', by_status[ARGV[2]], created, ARGV[1])
+return 1
+"""
+
+# KEYS: delivery, the tenant's pending, delivered and dead deliveries, the webhook stream; ARGV: tenant, now, delivery id.
+REPLAY = """
+local d = redis.call('HMGET', KEYS[1], 'tenant', 'event_id', 'created_at')
+if d[1] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'pending', 'next_attempt_at', ARGV[2], 'attempts', 0)
+redis.call('ZREM', KEYS[3], ARGV[3])
+redis.call('ZREM', KEYS[4], ARGV[3])
+redis.call('ZADD', KEYS[2], d[3], ARGV[3])
+redis.call('XADD', KEYS[5], '*', 'event_id', d[2])
+return 1
+"""
+
+# KEYS: a hash; ARGV: field/value pairs. Changes a hash that exists, never makes a partial one of a deleted record.
+SET_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+
+def queue_event(pipe: Pipeline, keys: Keys, event: OutboxEvent) -> None:
+    """The outbox on Redis: the event, its subject's index (for erasure) and its stream entry, queued in the caller's MULTI."""
+    fields: dict[str, str | float] = {"tenant": event.tenant, "type": event.type, "payload": event.payload, "created_at": event.created_at}
+    if event.subject is not None:
+        fields["subject"] = event.subject
+        pipe.sadd(keys.subject_events(event.tenant, event.subject), event.id)
+    pipe.hset(keys.event(event.id), mapping=fields)  # type: ignore[arg-type]
+    pipe.zadd(keys.events_by_time(), {event.id: event.created_at})
+    pipe.xadd(keys.webhook_stream(), {"event_id": event.id})
+
+
+def queue_delivery_removal(pipe: Pipeline, keys: Keys, delivery_id: str, tenant: str, event_id: str, endpoint_id: str) -> None:
+    """A delivery and its attempts gone from every index (SQLite's ON DELETE CASCADE), queued in the caller's MULTI."""
+    pipe.delete(keys.delivery(delivery_id), keys.delivery_attempts(delivery_id))
+    pipe.srem(keys.event_deliveries(event_id), delivery_id)
+    pipe.srem(keys.endpoint_deliveries(endpoint_id), delivery_id)
+    for status in (None, *STATUSES):
+        pipe.zrem(keys.tenant_deliveries(tenant, status), delivery_id)
+
+
+async def delivery_refs(pipe: Pipeline, keys: Keys, delivery_ids: Collection[str]) -> list[tuple[str, str, str, str]]:
+    """(delivery id, tenant, event id, endpoint id) of the deliveries that exist, for `queue_delivery_removal`."""
+    ids = sorted(delivery_ids)
+    rows = [await pipe.hmget(keys.delivery(i), ["tenant", "event_id", "endpoint_id"]) for i in ids]
+    return [(i, *(v.decode() for v in row)) for i, row in zip(ids, rows) if None not in row]  # type: ignore[misc]
+
+
+def _text(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def _float(value: str | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _endpoint(endpoint_id: str, f: dict[str, str]) -> Endpoint:
+    return Endpoint(
+        id=endpoint_id,
+        tenant=f["tenant"],
+        url=f["url"],
+        description=f.get("description", ""),
+        event_types=tuple(json.loads(f["event_types"])),
+        secrets=tuple(json.loads(f["secrets"])),
+        enabled=f.get("enabled") == "1",
+        disabled_reason=f.get("disabled_reason"),
+        created_at=float(f["created_at"]),
+    )
+
+
+def delivery_id_for(event_id: str, endpoint_id: str) -> str:
+    """One delivery per event and endpoint, whichever node (or how many) fans the event out."""
+    return "dlv_" + hashlib.sha256(f"{event_id} {endpoint_id}".encode()).hexdigest()[:32]
+
+
+class RedisDeliveryStore:
+    """The same interface as `DeliveryStore` (hrms_bridge/deliveries.py) on the node's Redis client; `close()` leaves it open."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self._redis = client
+        self._keys = keys
+        self._fan_out = client.register_script(FAN_OUT)
+        self._claim = client.register_script(CLAIM)
+        self._record = client.register_script(RECORD_ATTEMPT)
+        self._replay = client.register_script(REPLAY)
+        self._set_if_exists = client.register_script(SET_IF_EXISTS)
+        self._index_complete = False
+
+    async def close(self) -> None:
+        """Nothing of its own to release: the client is the node's (server/app.py closes it)."""
+
+    # Endpoints
+
+    async def add_endpoint(
+        self, tenant: str, url: str, event_types: list[str], description: str, secret: str | None
+    ) -> tuple[Endpoint, str]:
+        endpoint_id = f"ep_{uuid.uuid4().hex}"
+        secret = secret or new_secret()
+        now = time.time()
+        fields = {
+            "tenant": tenant,
+            "url": url,
+            "description": description,
+            "event_types": json.dumps(event_types),
+            "secrets": json.dumps([secret]),
+            "enabled": "1",
+            "created_at": repr(now),
+        }
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._keys.endpoint(endpoint_id), mapping=fields)  # type: ignore[arg-type]
+            pipe.zadd(self._keys.tenant_endpoints(tenant), {endpoint_id: now})
+            await pipe.execute()
+        return _endpoint(endpoint_id, fields), secret
+
+    async def endpoint(self, tenant: str, endpoint_id: str) -> Endpoint | None:
+        fields = _text(await self._redis.hgetall(self._keys.endpoint(endpoint_id)))
+        return _endpoint(endpoint_id, fields) if fields and fields["tenant"] == tenant else None
+
+    async def endpoints(self, tenant: str) -> list[Endpoint]:
+        ids = [i.decode() for i in await self._redis.zrange(self._keys.tenant_endpoints(tenant), 0, -1)]
+        return [e for e in (await self._endpoints(ids)).values() if e.tenant == tenant]
+
+    async def _endpoints(self, endpoint_ids: Sequence[str]) -> dict[str, Endpoint]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for endpoint_id in endpoint_ids:
+                pipe.hgetall(self._keys.endpoint(endpoint_id))
+            rows = await pipe.execute()
+        return {i: _endpoint(i, _text(row)) for i, row in zip(endpoint_ids, rows) if row}
+
+    async def rotate_secret(self, endpoint: Endpoint) -> str:
+        """A new signing secret; the previous ones keep signing too until they age out of MAX_SECRETS."""
+        secret = new_secret()
+        kept = [secret, *endpoint.secrets][:MAX_SECRETS]
+        await self._set_if_exists(keys=[self._keys.endpoint(endpoint.id)], args=["secrets", json.dumps(kept)])
+        return secret
+
+    async def set_enabled(self, endpoint_id: str, enabled: bool, reason: str | None = None) -> None:
+        await self._set_if_exists(
+            keys=[self._keys.endpoint(endpoint_id)], args=["enabled", "1" if enabled else "0", "disabled_reason", reason or ""]
+        )
+
+    async def delete_endpoint(self, endpoint_id: str) -> None:
+        """The endpoint and its deliveries with their attempts (as SQLite's ON DELETE CASCADE)."""
+        by_endpoint = self._keys.endpoint_deliveries(endpoint_id)
+
+        async def build(pipe: Pipeline) -> None:
+            tenant = await pipe.hget(self._keys.endpoint(endpoint_id), "tenant")
+            refs = await delivery_refs(pipe, self._keys, [i.decode() for i in await pipe.smembers(by_endpoint)])
+            pipe.multi()
+            for ref in refs:
+                queue_delivery_removal(pipe, self._keys, *ref)
+            pipe.delete(self._keys.endpoint(endpoint_id), by_endpoint)
+            if tenant is not None:
+                pipe.zrem(self._keys.tenant_endpoints(tenant.decode()), endpoint_id)
+
+        await watched_transaction(self._redis, [by_endpoint, self._keys.endpoint(endpoint_id)], build)
+
+    # Deliveries
+
+    async def fan_out(self, event_ids: Collection[str]) -> int:
+        """One delivery per event of `event_ids` (those a node holds in the stream) not fanned out yet and enabled endpoint
+        that wants it; returns how many were created. Safe to repeat, from any node. In the order given (the stream's),
+        so events written together are first attempted in the order they were written."""
+        ids = list(event_ids)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for event_id in ids:
+                pipe.hmget(self._keys.event(event_id), ["tenant", "type", "fanned_out"])
+            rows = await pipe.execute()
+        endpoints: dict[str, list[Endpoint]] = {}
+        created = 0
+        for event_id, (tenant_raw, type_raw, fanned_out) in zip(ids, rows):
+            if tenant_raw is None or fanned_out is not None:  # erased, or done
+                continue
+            tenant, event_type = tenant_raw.decode(), type_raw.decode()
+            if tenant not in endpoints:
+                endpoints[tenant] = [e for e in await self.endpoints(tenant) if e.enabled]
+            wanting = [e for e in endpoints[tenant] if e.wants(event_type)]
+            keys = [
+                self._keys.event(event_id),
+                self._keys.event_deliveries(event_id),
+                self._keys.tenant_deliveries(tenant),
+                self._keys.tenant_deliveries(tenant, PENDING),
+            ]
+            args: list[str | float] = [time.time(), tenant, event_id]
+            for endpoint in wanting:
+                delivery_id = delivery_id_for(event_id, endpoint.id)
+                keys += [self._keys.endpoint(endpoint.id), self._keys.delivery(delivery_id), self._keys.endpoint_deliveries(endpoint.id)]
+                args += [endpoint.id, delivery_id]
+            created += int(await self._fan_out(keys=keys, args=args))
+        return created
+
+    async def _events(self, event_ids: Collection[str], fields: list[str]) -> list[tuple[str, list[bytes | None], list[str]]]:
+        """Each event's `fields` (None where the event is gone) and its delivery ids, in one round trip."""
+        ids = list(event_ids)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for event_id in ids:
+                pipe.hmget(self._keys.event(event_id), fields)
+                pipe.smembers(self._keys.event_deliveries(event_id))
+            rows = await pipe.execute()
+        return [(i, values, sorted(m.decode() for m in members)) for i, values, members in zip(ids, rows[::2], rows[1::2])]
+
+    async def _deliveries(self, delivery_ids: Sequence[str]) -> list[dict[str, str]]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for delivery_id in delivery_ids:
+                pipe.hgetall(self._keys.delivery(delivery_id))
+            return [{"id": i, **_text(row)} for i, row in zip(delivery_ids, await pipe.execute()) if row]
+
+    async def _pending(self, event_ids: Collection[str]) -> list[tuple[dict[str, str], str, str, Endpoint]]:
+        """Pending deliveries of `event_ids` to enabled endpoints, with their event's type and payload."""
+        events, delivery_ids = {}, []
+        for event_id, (event_type, payload), members in await self._events(event_ids, ["type", "payload"]):
+            if event_type is not None and payload is not None:
+                events[event_id] = (event_type.decode(), payload.decode())
+                delivery_ids += members
+        pending = [d for d in await self._deliveries(delivery_ids) if d["status"] == PENDING and "next_attempt_at" in d]
+        endpoints = await self._endpoints(sorted({d["endpoint_id"] for d in pending}))
+        return [
+            (d, *events[d["event_id"]], endpoints[d["endpoint_id"]])
+            for d in pending
+            if d["endpoint_id"] in endpoints and endpoints[d["endpoint_id"]].enabled
+        ]
+
+    async def due(self, now: float, limit: int = 50, event_ids: Collection[str] | None = None) -> list[Delivery]:
+        """Pending deliveries of `event_ids` whose next attempt is due, to enabled endpoints, oldest first. The Redis store
+        only ever asks about the events a node holds in the stream (`event_ids` is required)."""
+        assert event_ids is not None, "the Redis delivery store is read per held event"
+        due = sorted(
+            (d for d in await self._pending(event_ids) if float(d[0]["next_attempt_at"]) <= now),
+            key=lambda d: float(d[0]["next_attempt_at"]),
+        )
+        return [
+            Delivery(d["id"], d["event_id"], event_type, payload, endpoint, int(d["attempts"]))
+            for d, event_type, payload, endpoint in due[:limit]
+        ]
+
+    async def next_due_at(self, event_ids: Collection[str] | None = None) -> float | None:
+        assert event_ids is not None, "the Redis delivery store is read per held event"
+        times = [float(d["next_attempt_at"]) for d, _, _, _ in await self._pending(event_ids)]
+        return min(times) if times else None
+
+    async def claim(self, delivery: Delivery, now: float, lease_s: float) -> bool:
+        """Take a due delivery for one attempt: its next attempt moves `lease_s` ahead (a crash mid-attempt retries it
+        later); False when it is no longer pending and due (another pass or node took it)."""
+        return bool(await self._claim(keys=[self._keys.delivery(delivery.id)], args=[now, now + lease_s, delivery.attempts]))
+
+    async def unfinished(self, event_ids: Collection[str]) -> set[str]:
+        """Those of `event_ids` not fanned out yet or with a pending delivery (an erased event is finished)."""
+        out, delivery_ids = set(), []
+        for event_id, (tenant, fanned_out), members in await self._events(event_ids, ["tenant", "fanned_out"]):
+            if tenant is not None and fanned_out is None:
+                out.add(event_id)
+            elif tenant is not None:
+                delivery_ids += members
+        return out | {d["event_id"] for d in await self._deliveries(delivery_ids) if d["status"] == PENDING}
+
+    async def record_attempt(
+        self,
+        delivery: Delivery,
+        status_code: int | None,
+        error: str | None,
+        duration_ms: float,
+        *,
+        outcome: str,
+        next_attempt_at: float | None,
+    ) -> None:
+        """One attempt's result and the delivery's new state, in one script (nothing when the delivery was erased meanwhile)."""
+        attempt, now = delivery.attempts + 1, time.time()
+        record = {"attempt": attempt, "at": now, "status_code": status_code, "error": error, "duration_ms": round(duration_ms, 1)}
+        tenant = delivery.endpoint.tenant
+        fields = [
+            "next_attempt_at",
+            "" if next_attempt_at is None else repr(next_attempt_at),
+            "last_status",
+            "" if status_code is None else str(status_code),
+            "last_error",
+            error or "",
+            "delivered_at",
+            repr(now) if outcome == DELIVERED else "",
+        ]
+        await self._record(
+            keys=[
+                self._keys.delivery(delivery.id),
+                self._keys.delivery_attempts(delivery.id),
+                *(self._keys.tenant_deliveries(tenant, s) for s in STATUSES),
+            ],
+            args=[delivery.id, outcome, attempt, json.dumps(record), *fields],
+        )
+
+    async def deliveries(
+        self, tenant: str, status: str | None = None, event_id: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Newest first, each with its attempts."""
+        if event_id is not None:
+            ids = [i.decode() for i in await self._redis.smembers(self._keys.event_deliveries(event_id))]
+        else:
+            ids = [i.decode() for i in await self._redis.zrevrange(self._keys.tenant_deliveries(tenant, status), 0, limit - 1)]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for delivery_id in ids:
+                pipe.hgetall(self._keys.delivery(delivery_id))
+                pipe.lrange(self._keys.delivery_attempts(delivery_id), 0, -1)
+            rows = await pipe.execute()
+        found = [({"id": i, **_text(raw)}, attempts) for i, raw, attempts in zip(ids, rows[::2], rows[1::2]) if raw]
+        found = [(d, a) for d, a in found if d["tenant"] == tenant and (status is None or d["status"] == status)]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for d, _ in found:
+                pipe.hget(self._keys.event(d["event_id"]), "type")
+            types = await pipe.execute()
+        out = []
+        for (d, attempts), event_type in zip(found, types):
+            out.append(
+                {
+                    "id": d["id"],
+                    "event_id": d["event_id"],
+                    "event_type": event_type.decode() if event_type else None,
+                    "endpoint_id": d["endpoint_id"],
+                    "status": d["status"],
+                    "attempts": int(d["attempts"]),
+                    "next_attempt_at": _float(d.get("next_attempt_at")),
+                    "last_status": int(d["last_status"]) if "last_status" in d else None,
+                    "last_error": d.get("last_error"),
+                    "created_at": float(d["created_at"]),
+                    "delivered_at": _float(d.get("delivered_at")),
+                    "history": [json.loads(a) for a in attempts],
+                }
+            )
+        out.sort(key=lambda d: d["created_at"], reverse=True)
+        return out[:limit]
+
+    async def replay(self, tenant: str, delivery_id: str) -> bool:
+        """Queue a dead (or delivered) delivery again, now, with the same event id; False if there is none. Its event goes
+        into the stream again in the same script: the entry it had may have been acknowledged long ago."""
+        keys = [self._keys.delivery(delivery_id), *(self._keys.tenant_deliveries(tenant, s) for s in STATUSES), self._keys.webhook_stream()]
+        return bool(await self._replay(keys=keys, args=[tenant, time.time(), delivery_id]))
+
+    async def prune(self, before: float, limit: int = 500) -> int:
+        """Remove up to `limit` events created before `before` whose deliveries are all final (delivered or dead), with
+        those deliveries and their attempts; returns how many events went. One not fanned out yet, or with a delivery
+        pending (a replay's included), stays."""
+        await self._complete_the_index()
+        index, offset, pruned = self._keys.events_by_time(), 0, 0
+        while pruned < limit:
+            page = [i.decode() for i in await self._redis.zrangebyscore(index, "-inf", f"({before!r}", start=offset, num=limit)]
+            if not page:
+                break
+            for event_id in page[: limit - pruned]:
+                outcome = await self._prune_event(event_id)
+                pruned += outcome == "pruned"
+                offset += outcome == "kept"  # the others left the index: the next page starts as many places earlier
+        return pruned
+
+    async def _complete_the_index(self) -> None:
+        """Once per cluster: add the events written before the time index existed (a scan of their keys)."""
+        if self._index_complete or await self._redis.exists(self._keys.events_by_time_complete()):
+            self._index_complete = True
+            return
+        prefix = self._keys.event("")
+        async for key in self._redis.scan_iter(match=prefix + "*", count=1000):
+            name = key.decode()
+            if name.endswith(":deliveries"):
+                continue
+            created = await self._redis.hget(name, "created_at")
+            if created is not None:  # else erased meanwhile
+                await self._redis.zadd(self._keys.events_by_time(), {name.removeprefix(prefix): float(created)}, nx=True)
+        await self._redis.set(self._keys.events_by_time_complete(), 1)
+        self._index_complete = True
+
+    async def _prune_event(self, event_id: str) -> str:
+        """ "pruned"; "kept" (not finished); or "stale": the event was erased with its candidate, only its place in the
+        index was left."""
+        event_key, by_event = self._keys.event(event_id), self._keys.event_deliveries(event_id)
+
+        async def build(pipe: Pipeline) -> str:
+            tenant, subject, fanned_out = await pipe.hmget(event_key, ["tenant", "subject", "fanned_out"])
+            if tenant is not None and fanned_out is None:
+                return "kept"  # not fanned out yet
+            delivery_ids = sorted(m.decode() for m in await pipe.smembers(by_event))
+            if delivery_ids:
+                await pipe.watch(*(self._keys.delivery(i) for i in delivery_ids))  # a replay meanwhile makes this run again
+                if any([await pipe.hget(self._keys.delivery(i), "status") == PENDING.encode() for i in delivery_ids]):
+                    return "kept"
+            refs = await delivery_refs(pipe, self._keys, delivery_ids)
+            pipe.multi()
+            for ref in refs:
+                queue_delivery_removal(pipe, self._keys, *ref)
+            pipe.delete(event_key, by_event)
+            pipe.zrem(self._keys.events_by_time(), event_id)
+            if tenant is not None and subject is not None:
+                pipe.srem(self._keys.subject_events(tenant.decode(), subject.decode()), event_id)
+            return "stale" if tenant is None else "pruned"
+
+        return await watched_transaction(self._redis, [event_key, by_event], build)

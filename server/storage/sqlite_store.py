@@ -1,0 +1,633 @@
+"""Embedded interview store on SQLite, so a node runs with nothing else installed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from server.domain.interview import DEFAULT_TENANT, Interview, InterviewSpec, InterviewStatus
+from server.domain.invites import Invite
+from server.storage.outbox import OUTBOX_SCHEMA, EventType, add_event
+from server.storage.sqlite_connection import SerialConnection, connect
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS interviews (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL DEFAULT 'default',
+    job_id TEXT,
+    candidate_id TEXT,
+    spec TEXT NOT NULL,
+    status TEXT NOT NULL,
+    current_question INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    invite_expires_at INTEGER NOT NULL,
+    question_asked_at REAL
+);
+CREATE TABLE IF NOT EXISTS answers (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    interview_id TEXT NOT NULL REFERENCES interviews(id) ON DELETE CASCADE,
+    question_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS answers_by_interview ON answers(interview_id, seq);
+CREATE TABLE IF NOT EXISTS transcripts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    interview_id TEXT NOT NULL REFERENCES interviews(id) ON DELETE CASCADE,
+    question_id TEXT NOT NULL,
+    start_s REAL NOT NULL,
+    end_s REAL NOT NULL,
+    language TEXT NOT NULL,
+    text TEXT NOT NULL,
+    segments TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transcripts_by_interview ON transcripts(interview_id, seq);
+CREATE TABLE IF NOT EXISTS observations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    interview_id TEXT NOT NULL REFERENCES interviews(id) ON DELETE CASCADE,
+    question_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    start_s REAL NOT NULL,
+    end_s REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS observations_by_interview ON observations(interview_id, kind, seq);
+CREATE TABLE IF NOT EXISTS scored_answers (
+    interview_id TEXT NOT NULL REFERENCES interviews(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    question_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (interview_id, idx)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE TABLE IF NOT EXISTS candidates (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE TABLE IF NOT EXISTS decisions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    interview_id TEXT NOT NULL REFERENCES interviews(id) ON DELETE CASCADE,
+    decision TEXT NOT NULL,
+    note TEXT NOT NULL,
+    decided_by TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS short_links (
+    code TEXT PRIMARY KEY,
+    interview_id TEXT NOT NULL REFERENCES interviews(id) ON DELETE CASCADE,
+    token TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotent_responses (
+    tenant TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    media_type TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (tenant, key)
+);
+CREATE TABLE IF NOT EXISTS recordings (
+    interview_id TEXT NOT NULL REFERENCES interviews(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    starts_s REAL NOT NULL,
+    seconds REAL NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (interview_id, name)
+);
+CREATE TABLE IF NOT EXISTS reports (
+    interview_id TEXT PRIMARY KEY REFERENCES interviews(id) ON DELETE CASCADE,
+    schema_version TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS wechat_profiles (
+    interview_id TEXT PRIMARY KEY REFERENCES interviews(id) ON DELETE CASCADE,
+    openid TEXT,
+    nickname TEXT,
+    avatar_url TEXT,
+    created_at REAL
+);
+"""
+
+
+# Columns added after the first release, for stores created before them (old interviews: the default tenant's).
+ADDED_COLUMNS = [
+    ("interviews", "tenant", "TEXT NOT NULL DEFAULT 'default'"),
+    ("interviews", "job_id", "TEXT"),
+    ("interviews", "candidate_id", "TEXT"),
+    ("outbox_events", "subject", "TEXT"),
+    ("interviews", "question_asked_at", "REAL"),
+]
+
+
+OBSERVATIONS_PER_STATEMENT = 500  # 6 values each, well inside SQLite's 32,766 bound variables
+
+
+def profile_kind(kind: str) -> str:
+    """`kind` when it names a kind of profile (its table here, its hash in the Redis store)."""
+    if kind not in ("jobs", "candidates"):
+        raise ValueError(f"no profile kind {kind!r}")
+    return kind
+
+
+STATUS_EVENTS = {
+    InterviewStatus.IN_PROGRESS: EventType.INTERVIEW_STARTED,
+    InterviewStatus.COMPLETED: EventType.INTERVIEW_COMPLETED,
+}
+
+
+def _short_link_insert(invite: Invite, interview_id: str) -> tuple[str, tuple[object, ...]]:
+    return (
+        "INSERT INTO short_links (code, interview_id, token, expires_at) VALUES (?, ?, ?, ?)",
+        (invite.code, interview_id, invite.token, invite.expires_at),
+    )
+
+
+def _interview_of(row: aiosqlite.Row) -> Interview:
+    return Interview(
+        **json.loads(row["spec"]),
+        id=row["id"],
+        tenant=row["tenant"],
+        job_id=row["job_id"],
+        candidate_id=row["candidate_id"],
+        status=InterviewStatus(row["status"]),
+        current_question=row["current_question"],
+        created_at=row["created_at"],
+        invite_expires_at=row["invite_expires_at"],
+        question_asked_at=row["question_asked_at"],
+    )
+
+
+def new_interview(
+    spec: InterviewSpec, invite: Invite, interview_id: str, tenant: str, job_id: str | None, candidate_id: str | None
+) -> Interview:
+    """A just-scheduled interview, as both stores create it."""
+    return Interview(
+        **spec.model_dump(),
+        id=interview_id,
+        tenant=tenant,
+        job_id=job_id,
+        candidate_id=candidate_id,
+        created_at=time.time(),
+        invite_expires_at=invite.expires_at,
+    )
+
+
+def progress_events(status: InterviewStatus, announce: Interview | None) -> list[tuple[EventType, dict[str, Any]]]:
+    """The event a progress update announces: a status change to one that has an event, when the caller announces it."""
+    if announce is not None and status in STATUS_EVENTS:
+        return [(STATUS_EVENTS[status], interview_event(announce))]
+    return []
+
+
+def decision_data(interview: Interview, decision: str, note: str, decided_by: str | None) -> dict[str, Any]:
+    """What decision.recorded carries (and the API answers)."""
+    return {
+        "interview_id": interview.id,
+        "candidate_id": interview.candidate_id,
+        "decision": decision,
+        "note": note,
+        "decided_by": decided_by,
+        "decided_at": time.time(),
+    }
+
+
+def interview_event(interview: Interview, invite: Invite | None = None) -> dict[str, Any]:
+    """What interview.* events say about an interview (with the candidate's links when it is (re)scheduled)."""
+    links = {"invite_url": invite.invite_url, "short_url": invite.short_url} if invite is not None else {}
+    return {
+        **links,
+        "interview_id": interview.id,
+        "job_id": interview.job_id,
+        "candidate_id": interview.candidate_id,
+        "status": interview.status.value,
+        "job_title": interview.job.title,
+        "candidate_name": interview.candidate.name,
+        "candidate_email": interview.candidate.email,
+        "mode": interview.mode,
+        "language": interview.language,
+        "answers": interview.current_question,
+        "invite_expires_at": interview.invite_expires_at,
+    }
+
+
+class InterviewStore(SerialConnection):
+    """Interviews and their answers. Create with `open()`, release with `close()`."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        super().__init__(db)
+        # Called after a commit that added outbox events, so the dispatcher need not wait for its next poll.
+        self.on_event: Callable[[], None] | None = None
+        self._observations: list[tuple[tuple[object, ...], asyncio.Future[None]]] = []
+        self._observation_writer: asyncio.Task[None] | None = None
+
+    async def close(self) -> None:
+        if self._observation_writer is not None:
+            await asyncio.gather(self._observation_writer, return_exceptions=True)
+        await super().close()
+
+    @classmethod
+    async def open(cls, path: Path) -> InterviewStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The webhook dispatcher writes the same file: hrms_bridge/sqlite.py says how both share it safely.
+        db = await connect(path, schema="")
+        for table, column, definition in ADDED_COLUMNS:
+            async with db.execute(f"SELECT name FROM pragma_table_info('{table}')") as cursor:
+                columns = {row["name"] for row in await cursor.fetchall()}
+            if columns and column not in columns:  # a store made before the column existed
+                await db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+        await db.executescript(SCHEMA + OUTBOX_SCHEMA)
+        return cls(db)
+
+    async def _write(
+        self,
+        sql: str,
+        params: tuple[object, ...],
+        events: list[tuple[EventType, dict[str, Any]]] | None = None,
+        tenant: str = DEFAULT_TENANT,
+    ) -> None:
+        await self._commit([(sql, params)], events, tenant)
+
+    async def _commit(
+        self,
+        statements: list[tuple[str, tuple[object, ...]]],
+        events: list[tuple[EventType, dict[str, Any]]] | None = None,
+        tenant: str = DEFAULT_TENANT,
+    ) -> None:
+        """Statements and their outbox events as one transaction.
+
+        Every write goes through here, under one lock: coroutines share the connection, and another's
+        commit must never land between a change and its event.
+        """
+        if len(statements) == 1 and not events:
+            await self._write_one(*statements[0])
+            return
+        async with self._transaction() as db:
+            for sql, params in statements:
+                await db.execute(sql, params)
+            for event_type, data in events or ():
+                await add_event(db, event_type, data, tenant)
+        if events and self.on_event is not None:
+            self.on_event()
+
+    async def create_interview(
+        self,
+        spec: InterviewSpec,
+        invite: Invite,
+        interview_id: str,
+        tenant: str = DEFAULT_TENANT,
+        job_id: str | None = None,
+        candidate_id: str | None = None,
+    ) -> Interview:
+        """The interview, its short link and the interview.scheduled event (with the links) in one transaction."""
+        interview = new_interview(spec, invite, interview_id, tenant, job_id, candidate_id)
+        await self._commit(
+            [
+                (
+                    "INSERT INTO interviews (id, tenant, job_id, candidate_id, spec, status, current_question, created_at,"
+                    " invite_expires_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                    (
+                        interview.id,
+                        tenant,
+                        job_id,
+                        candidate_id,
+                        spec.model_dump_json(),
+                        interview.status.value,
+                        interview.created_at,
+                        invite.expires_at,
+                    ),
+                ),
+                _short_link_insert(invite, interview.id),
+            ],
+            events=[(EventType.INTERVIEW_SCHEDULED, interview_event(interview, invite))],
+            tenant=tenant,
+        )
+        return interview
+
+    async def get_interview(self, interview_id: str, tenant: str | None = None) -> Interview | None:
+        """The interview, or None when there is none (or it belongs to another tenant than `tenant`)."""
+        row = await self._read_one("SELECT * FROM interviews WHERE id = ?", (interview_id,))
+        if row is None or (tenant is not None and row["tenant"] != tenant):
+            return None
+        return _interview_of(row)
+
+    async def update_progress(
+        self,
+        interview_id: str,
+        status: InterviewStatus,
+        current_question: int,
+        announce: Interview | None = None,
+        question_asked_at: float | None = None,
+    ) -> None:
+        """Move the interview on; with `announce` (the interview as it now is) a status change is an outbox event too.
+        `question_asked_at` (epoch seconds) when a new question went out, so a reloaded page does not get its time back."""
+        await self._write(
+            "UPDATE interviews SET status = ?, current_question = ?, question_asked_at = COALESCE(?, question_asked_at) WHERE id = ?",
+            (status.value, current_question, question_asked_at, interview_id),
+            events=progress_events(status, announce),
+            tenant=announce.tenant if announce is not None else DEFAULT_TENANT,
+        )
+
+    async def set_mode(self, interview: Interview, mode: str) -> Interview:
+        """Change how an interview not yet started is held (the candidate's device cannot do video, say)."""
+        changed = interview.model_copy(update={"mode": mode})
+        spec = InterviewSpec.model_validate(changed.model_dump(include=set(InterviewSpec.model_fields)))
+        await self._write("UPDATE interviews SET spec = ? WHERE id = ?", (spec.model_dump_json(), interview.id))
+        return changed
+
+    async def delete_interview(self, interview_id: str) -> None:
+        """The interview and everything recorded for it (answers, transcripts, observations, report)."""
+        await self._write("DELETE FROM interviews WHERE id = ?", (interview_id,))
+
+    async def renew_invite(self, interview: Interview, invite: Invite) -> Interview:
+        """A new invite (expiry and short link); interview.scheduled tells the HRMS the new links."""
+        renewed = interview.model_copy(update={"invite_expires_at": invite.expires_at})
+        await self._commit(
+            [
+                ("UPDATE interviews SET invite_expires_at = ? WHERE id = ?", (invite.expires_at, interview.id)),
+                _short_link_insert(invite, interview.id),
+            ],
+            events=[(EventType.INTERVIEW_SCHEDULED, interview_event(renewed, invite))],
+            tenant=interview.tenant,
+        )
+        return renewed
+
+    async def cancel_interview(self, interview: Interview) -> None:
+        cancelled = interview.model_copy(update={"status": InterviewStatus.CANCELLED})
+        await self._write(
+            "UPDATE interviews SET status = ? WHERE id = ?",
+            (InterviewStatus.CANCELLED.value, interview.id),
+            events=[(EventType.INTERVIEW_CANCELLED, interview_event(cancelled))],
+            tenant=interview.tenant,
+        )
+
+    async def short_link(self, code: str) -> str | None:
+        """The invite token behind a short code, while it has not expired."""
+        row = await self._read_one("SELECT token FROM short_links WHERE code = ? AND expires_at > ?", (code, int(time.time())))
+        return row["token"] if row else None
+
+    async def record_decision(self, interview: Interview, decision: str, note: str, decided_by: str | None) -> dict[str, Any]:
+        data = decision_data(interview, decision, note, decided_by)
+        await self._write(
+            "INSERT INTO decisions (interview_id, decision, note, decided_by, created_at) VALUES (?, ?, ?, ?, ?)",
+            (interview.id, decision, note, decided_by, data["decided_at"]),
+            events=[(EventType.DECISION_RECORDED, data)],
+            tenant=interview.tenant,
+        )
+        return data
+
+    async def decisions(self, interview_id: str) -> list[dict[str, object]]:
+        return [
+            dict(row)
+            for row in await self._read(
+                "SELECT decision, note, decided_by, created_at FROM decisions WHERE interview_id = ? ORDER BY seq",
+                (interview_id,),
+            )
+        ]
+
+    # Idempotency keys
+
+    async def idempotent_response(self, tenant: str, key: str, max_age_s: float = 24 * 3600) -> dict[str, Any] | None:
+        row = await self._read_one(
+            "SELECT fingerprint, status, body, media_type, headers FROM idempotent_responses WHERE tenant = ? AND key = ? AND created_at > ?",
+            (tenant, key, time.time() - max_age_s),
+        )
+        return dict(row) if row else None
+
+    async def remember_response(
+        self,
+        tenant: str,
+        key: str,
+        fingerprint: str,
+        status: int,
+        body: bytes,
+        media_type: str,
+        headers: str,
+        max_age_s: float = 24 * 3600,
+    ) -> None:
+        await self._commit(
+            [
+                ("DELETE FROM idempotent_responses WHERE created_at <= ?", (time.time() - max_age_s,)),
+                (
+                    "INSERT OR REPLACE INTO idempotent_responses (tenant, key, fingerprint, status, body, media_type, headers, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (tenant, key, fingerprint, status, body, media_type, headers, time.time()),
+                ),
+            ]
+        )
+
+    # Jobs and candidates, as the HRMS keeps them
+
+    async def put_profile(self, kind: str, tenant: str, profile_id: str, profile_json: str) -> bool:
+        """Create or replace a job or candidate profile; True when it is new."""
+        table = profile_kind(kind)
+        existed = await self._read_one(f"SELECT 1 FROM {table} WHERE tenant = ? AND id = ?", (tenant, profile_id)) is not None
+        await self._write(
+            f"INSERT INTO {table} (tenant, id, profile, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(tenant, id) DO UPDATE SET profile = excluded.profile, updated_at = excluded.updated_at",
+            (tenant, profile_id, profile_json, time.time()),
+        )
+        return not existed
+
+    async def profile(self, kind: str, tenant: str, profile_id: str) -> dict[str, Any] | None:
+        row = await self._read_one(f"SELECT profile FROM {profile_kind(kind)} WHERE tenant = ? AND id = ?", (tenant, profile_id))
+        return json.loads(row["profile"]) if row else None
+
+    async def interview_ids(self, tenant: str, candidate_id: str | None = None, job_id: str | None = None) -> list[dict[str, str]]:
+        query, params = "SELECT id, status FROM interviews WHERE tenant = ?", [tenant]
+        if candidate_id is not None:
+            query += " AND candidate_id = ?"
+            params.append(candidate_id)
+        if job_id is not None:
+            query += " AND job_id = ?"
+            params.append(job_id)
+        return [dict(row) for row in await self._read(query + " ORDER BY created_at", params)]
+
+    async def recent_interviews(self, tenant: str, limit: int = 500) -> list[Interview]:
+        """The tenant's newest interviews, newest first (the HR dashboard's list)."""
+        rows = await self._read("SELECT * FROM interviews WHERE tenant = ? ORDER BY created_at DESC LIMIT ?", (tenant, limit))
+        return [_interview_of(row) for row in rows]
+
+    async def erase_candidate(self, tenant: str, candidate_id: str, interview_ids: list[str]) -> None:
+        """Everything about a candidate: profile, interviews with all they recorded, and the queued events that carry
+        their data (which are then never delivered). One transaction; a candidate.deleted event says it happened."""
+        marks = ",".join("?" * len(interview_ids))
+        statements: list[tuple[str, tuple[object, ...]]] = [
+            (f"DELETE FROM outbox_events WHERE tenant = ? AND subject IN ({marks})", (tenant, *interview_ids)),
+            (f"DELETE FROM interviews WHERE tenant = ? AND id IN ({marks})", (tenant, *interview_ids)),
+            ("DELETE FROM outbox_events WHERE tenant = ? AND subject = ?", (tenant, candidate_id)),
+            ("DELETE FROM candidates WHERE tenant = ? AND id = ?", (tenant, candidate_id)),
+        ]
+        event = {"candidate_id": candidate_id, "interviews_deleted": interview_ids}
+        await self._commit(statements, [(EventType.CANDIDATE_DELETED, event)], tenant)
+
+    async def record_answer(self, interview_id: str, question_id: str, kind: str, text: str) -> None:
+        await self._write(
+            "INSERT INTO answers (interview_id, question_id, kind, text, created_at) VALUES (?, ?, ?, ?, ?)",
+            (interview_id, question_id, kind, text, time.time()),
+        )
+
+    async def record_transcript(
+        self,
+        interview_id: str,
+        question_id: str,
+        start_s: float,
+        end_s: float,
+        language: str,
+        text: str,
+        segments: list[dict[str, float | str]],
+    ) -> None:
+        await self._write(
+            "INSERT INTO transcripts (interview_id, question_id, start_s, end_s, language, text, segments) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (interview_id, question_id, start_s, end_s, language, text, json.dumps(segments, ensure_ascii=False)),
+        )
+
+    async def transcripts(self, interview_id: str) -> list[dict[str, object]]:
+        return await self._rows(
+            "SELECT question_id, start_s, end_s, language, text, segments FROM transcripts WHERE interview_id = ? ORDER BY seq",
+            (interview_id,),
+            json_column="segments",
+        )
+
+    async def record_observation(
+        self, interview_id: str, question_id: str, kind: str, start_s: float, end_s: float, data: dict[str, object]
+    ) -> None:
+        """One per-second summary of the video (face presence, emotion) for the report's evidence.
+
+        Every live interview writes two a second, so they are written together (group commit): one goes at once,
+        those that come while it waits for the connection go with the next statement. Returns once stored.
+        """
+        stored = asyncio.get_running_loop().create_future()
+        self._observations.append(((interview_id, question_id, kind, start_s, end_s, json.dumps(data)), stored))
+        if self._observation_writer is None or self._observation_writer.done():
+            self._observation_writer = asyncio.ensure_future(self._write_observations())
+        await stored
+
+    async def _write_observations(self) -> None:
+        while self._observations:
+            batch, self._observations = self._observations[:OBSERVATIONS_PER_STATEMENT], self._observations[OBSERVATIONS_PER_STATEMENT:]
+            try:
+                await self._insert_observations(batch)
+            except Exception as exc:
+                for _, stored in batch:
+                    if not stored.done():
+                        stored.set_exception(exc)
+            else:
+                for _, stored in batch:
+                    if not stored.done():
+                        stored.set_result(None)
+
+    async def _insert_observations(self, batch: list[tuple[tuple[object, ...], asyncio.Future[None]]]) -> None:
+        """One statement for the batch. A row of an interview deleted meanwhile fails alone (LookupError, as a write
+        of one would fail its foreign key), not everyone else's; one deleted between the check and the insert is
+        dropped there."""
+        ids = sorted({row[0] for row, _ in batch})
+        existing = {r["id"] for r in await self._read(f"SELECT id FROM interviews WHERE id IN ({', '.join('?' * len(ids))})", ids)}
+        for row, stored in batch:
+            if row[0] not in existing and not stored.done():
+                stored.set_exception(LookupError(f"no interview {row[0]!r}"))
+        rows = [row for row, _ in batch if row[0] in existing]
+        if rows:
+            await self._write_one(
+                "INSERT INTO observations (interview_id, question_id, kind, start_s, end_s, data)"
+                " SELECT column1, column2, column3, column4, column5, column6 FROM (VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(rows))
+                + ") WHERE column1 IN (SELECT id FROM interviews)",
+                tuple(value for row in rows for value in row),
+            )
+
+    async def observations(self, interview_id: str, kind: str) -> list[dict[str, object]]:
+        return await self._rows(
+            "SELECT question_id, start_s, end_s, data FROM observations WHERE interview_id = ? AND kind = ? ORDER BY seq",
+            (interview_id, kind),
+            json_column="data",
+        )
+
+    async def record_scored_answer(self, interview_id: str, index: int, question_id: str, data: str) -> None:
+        """One closed answer's per-question report (JSON), so the final report survives a restart of this node."""
+        await self._write(
+            "INSERT OR REPLACE INTO scored_answers (interview_id, idx, question_id, data) VALUES (?, ?, ?, ?)",
+            (interview_id, index, question_id, data),
+        )
+
+    async def scored_answers(self, interview_id: str) -> list[dict[str, object]]:
+        return [
+            json.loads(row["data"])
+            for row in await self._read("SELECT data FROM scored_answers WHERE interview_id = ? ORDER BY idx", (interview_id,))
+        ]
+
+    async def save_report(self, interview: Interview, schema_version: str, data: str, event: dict[str, Any]) -> None:
+        """Store the report and, in the same transaction, the `report.ready` event carrying `event`."""
+        await self._write(
+            "INSERT OR REPLACE INTO reports (interview_id, schema_version, data, created_at) VALUES (?, ?, ?, ?)",
+            (interview.id, schema_version, data, time.time()),
+            events=[(EventType.REPORT_READY, event)],
+            tenant=interview.tenant,
+        )
+
+    async def add_recording(self, interview_id: str, name: str, starts_s: float, seconds: float) -> None:
+        await self._write(
+            "INSERT OR REPLACE INTO recordings (interview_id, name, starts_s, seconds, created_at) VALUES (?, ?, ?, ?, ?)",
+            (interview_id, name, starts_s, seconds, time.time()),
+        )
+
+    async def recordings(self, interview_id: str) -> list[dict[str, object]]:
+        """The interview's audio recordings (one a media session), in order, with where each starts on its clock."""
+        rows = await self._read("SELECT name, starts_s, seconds FROM recordings WHERE interview_id = ? ORDER BY starts_s", (interview_id,))
+        return [dict(row) for row in rows]
+
+    async def report(self, interview_id: str) -> dict[str, object] | None:
+        row = await self._read_one("SELECT data, created_at FROM reports WHERE interview_id = ?", (interview_id,))
+        if row is None:
+            return None
+        return {"created_at": row["created_at"], "report": json.loads(row["data"])}
+
+    async def _rows(self, query: str, params: tuple[object, ...], json_column: str) -> list[dict[str, object]]:
+        rows = [dict(row) for row in await self._read(query, params)]
+        for row in rows:
+            row[json_column] = json.loads(row[json_column])
+        return rows
+
+    async def answers(self, interview_id: str) -> list[dict[str, str | float]]:
+        return [
+            dict(row)
+            for row in await self._read(
+                "SELECT question_id, kind, text, created_at FROM answers WHERE interview_id = ? ORDER BY seq",
+                (interview_id,),
+            )
+        ]
+
+    # The candidate's WeChat nickname and avatar (server/wechat_oauth.py); erased with the interview
+
+    async def save_wechat_profile(self, interview_id: str, openid: str, nickname: str, avatar_url: str) -> None:
+        await self._write(
+            "INSERT INTO wechat_profiles (interview_id, openid, nickname, avatar_url, created_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(interview_id) DO UPDATE SET openid = excluded.openid, nickname = excluded.nickname,"
+            " avatar_url = excluded.avatar_url, created_at = excluded.created_at",
+            (interview_id, openid, nickname, avatar_url, time.time()),
+        )
+
+    async def wechat_profile(self, interview_id: str) -> dict[str, Any] | None:
+        row = await self._read_one(
+            "SELECT openid, nickname, avatar_url, created_at FROM wechat_profiles WHERE interview_id = ?", (interview_id,)
+        )
+        return dict(row) if row else None

@@ -1,0 +1,422 @@
+"""Webhook endpoints, and each event's deliveries and attempts to them, in the interview database.
+
+Events come from the outbox (`outbox_events`); `fan_out` turns each new one into a delivery per
+matching endpoint, in one transaction with the cursor, so a restart neither skips nor repeats one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiosqlite
+
+from server.storage.outbox import OUTBOX_SCHEMA
+from server.storage.sqlite_connection import SerialConnection, connect
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    url TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    event_types TEXT NOT NULL,
+    secrets TEXT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    disabled_reason TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_cursor (
+    name TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL REFERENCES outbox_events(id) ON DELETE CASCADE,
+    endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL,
+    last_status INTEGER,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    delivered_at REAL,
+    UNIQUE (event_id, endpoint_id)
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at);
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id TEXT NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    at REAL NOT NULL,
+    status_code INTEGER,
+    error TEXT,
+    duration_ms REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_attempts_by_delivery ON webhook_attempts(delivery_id, seq);
+"""
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+MAX_SECRETS = 3  # the newest and up to two being rotated out
+
+
+def new_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    tenant: str
+    url: str
+    description: str
+    event_types: tuple[str, ...]  # empty: every event
+    secrets: tuple[str, ...]  # newest first; every one signs, so receivers can rotate
+    enabled: bool
+    disabled_reason: str | None
+    created_at: float
+
+    def wants(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+    def public(self) -> dict[str, Any]:
+        """As the API shows it: secrets are never read back."""
+        return {
+            "id": self.id,
+            "url": self.url,
+            "description": self.description,
+            "event_types": list(self.event_types),
+            "enabled": self.enabled,
+            "disabled_reason": self.disabled_reason,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: str
+    event_id: str
+    event_type: str
+    payload: str
+    endpoint: Endpoint
+    attempts: int
+
+
+class Deliveries(Protocol):
+    """What the webhook API and the stream dispatchers use of a delivery store: `DeliveryStore` (SQLite, beside the SQLite
+    interview store) or `RedisDeliveryStore` (hrms_bridge/redis_deliveries.py, beside the Redis one)."""
+
+    async def close(self) -> None: ...
+
+    async def add_endpoint(
+        self, tenant: str, url: str, event_types: list[str], description: str, secret: str | None
+    ) -> tuple[Endpoint, str]: ...
+
+    async def endpoint(self, tenant: str, endpoint_id: str) -> Endpoint | None: ...
+
+    async def endpoints(self, tenant: str) -> list[Endpoint]: ...
+
+    async def rotate_secret(self, endpoint: Endpoint) -> str: ...
+
+    async def set_enabled(self, endpoint_id: str, enabled: bool, reason: str | None = None) -> None: ...
+
+    async def delete_endpoint(self, endpoint_id: str) -> None: ...
+
+    async def due(self, now: float, limit: int = 50, event_ids: Collection[str] | None = None) -> list[Delivery]: ...
+
+    async def next_due_at(self, event_ids: Collection[str] | None = None) -> float | None: ...
+
+    async def claim(self, delivery: Delivery, now: float, lease_s: float) -> bool: ...
+
+    async def unfinished(self, event_ids: Collection[str]) -> set[str]: ...
+
+    async def record_attempt(
+        self,
+        delivery: Delivery,
+        status_code: int | None,
+        error: str | None,
+        duration_ms: float,
+        *,
+        outcome: str,
+        next_attempt_at: float | None,
+    ) -> None: ...
+
+    async def deliveries(
+        self, tenant: str, status: str | None = None, event_id: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]: ...
+
+    async def replay(self, tenant: str, delivery_id: str) -> bool: ...
+
+    async def prune(self, before: float, limit: int = 500) -> int: ...
+
+
+class DeliveryStore(SerialConnection):
+    """Create with `open(path)` on the interview database; release with `close()`."""
+
+    @classmethod
+    async def open(cls, path: Path) -> DeliveryStore:
+        return cls(await connect(path, OUTBOX_SCHEMA + SCHEMA))
+
+    # Endpoints
+
+    async def add_endpoint(
+        self, tenant: str, url: str, event_types: list[str], description: str, secret: str | None
+    ) -> tuple[Endpoint, str]:
+        endpoint_id = f"ep_{uuid.uuid4().hex}"
+        secret = secret or new_secret()
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO webhook_endpoints (id, tenant, url, description, event_types, secrets, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (endpoint_id, tenant, url, description, json.dumps(event_types), json.dumps([secret]), time.time()),
+            )
+        endpoint = await self.endpoint(tenant, endpoint_id)
+        assert endpoint is not None
+        return endpoint, secret
+
+    async def endpoint(self, tenant: str, endpoint_id: str) -> Endpoint | None:
+        row = await self._read_one("SELECT * FROM webhook_endpoints WHERE id = ? AND tenant = ?", (endpoint_id, tenant))
+        return _endpoint(row) if row else None
+
+    async def endpoints(self, tenant: str) -> list[Endpoint]:
+        return [
+            _endpoint(row) for row in await self._read("SELECT * FROM webhook_endpoints WHERE tenant = ? ORDER BY created_at", (tenant,))
+        ]
+
+    async def rotate_secret(self, endpoint: Endpoint) -> str:
+        """A new signing secret; the previous ones keep signing too until they age out of MAX_SECRETS."""
+        secret = new_secret()
+        kept = [secret, *endpoint.secrets][:MAX_SECRETS]
+        async with self._transaction() as db:
+            await db.execute("UPDATE webhook_endpoints SET secrets = ? WHERE id = ?", (json.dumps(kept), endpoint.id))
+        return secret
+
+    async def set_enabled(self, endpoint_id: str, enabled: bool, reason: str | None = None) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE webhook_endpoints SET enabled = ?, disabled_reason = ? WHERE id = ?", (int(enabled), reason, endpoint_id)
+            )
+
+    async def delete_endpoint(self, endpoint_id: str) -> None:
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM webhook_endpoints WHERE id = ?", (endpoint_id,))
+
+    # Deliveries
+
+    async def fan_out(self) -> int:
+        """One delivery per new event and endpoint that wants it; returns how many were created."""
+        row = await self._read_one("SELECT seq FROM webhook_cursor WHERE name = 'fan_out'")
+        last = row["seq"] if row else 0
+        events = await self._read("SELECT seq, id, tenant, type FROM outbox_events WHERE seq > ? ORDER BY seq LIMIT 500", (last,))
+        if not events:
+            return 0
+        endpoints: dict[str, list[Endpoint]] = {}
+        for tenant in {event["tenant"] for event in events}:
+            endpoints[tenant] = [e for e in await self.endpoints(tenant) if e.enabled]
+        created, now = 0, time.time()
+        async with self._transaction() as db:
+            for event in events:
+                for endpoint in endpoints[event["tenant"]]:
+                    if endpoint.wants(event["type"]):
+                        # INSERT ... SELECT: an event erased since it was read gets no delivery.
+                        await db.execute(
+                            "INSERT OR IGNORE INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at)"
+                            " SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM outbox_events WHERE id = ?)",
+                            (f"dlv_{uuid.uuid4().hex}", event["id"], endpoint.id, PENDING, now, now, event["id"]),
+                        )
+                        created += 1
+            await db.execute(
+                "INSERT INTO webhook_cursor (name, seq) VALUES ('fan_out', ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
+                (events[-1]["seq"],),
+            )
+        return created
+
+    async def due(self, now: float, limit: int = 50, event_ids: Collection[str] | None = None) -> list[Delivery]:
+        """Pending deliveries whose next attempt is due, to enabled endpoints, oldest first (only of `event_ids`, if given)."""
+        only, params = _only_events(event_ids)
+        rows = await self._read(
+            "SELECT d.id, d.event_id, d.attempts, e.type, e.payload, d.endpoint_id FROM webhook_deliveries d"
+            " JOIN outbox_events e ON e.id = d.event_id JOIN webhook_endpoints p ON p.id = d.endpoint_id"
+            f" WHERE d.status = ? AND d.next_attempt_at <= ? AND p.enabled = 1{only} ORDER BY d.next_attempt_at LIMIT ?",
+            (PENDING, now, *params, limit),
+        )
+        out = []
+        for row in rows:
+            endpoint_row = await self._read_one("SELECT * FROM webhook_endpoints WHERE id = ?", (row["endpoint_id"],))
+            if endpoint_row is not None:  # else deleted a moment ago
+                out.append(Delivery(row["id"], row["event_id"], row["type"], row["payload"], _endpoint(endpoint_row), row["attempts"]))
+        return out
+
+    async def claim(self, delivery: Delivery, now: float, lease_s: float) -> bool:
+        """Take a due delivery for one attempt: pushes its next attempt `lease_s` ahead (so a crash mid-attempt
+        retries it later); False when it is no longer pending and due (another pass or node took it)."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ? AND status = ? AND next_attempt_at <= ? AND attempts = ?",
+                (now + lease_s, delivery.id, PENDING, now, delivery.attempts),
+            )
+            return cursor.rowcount == 1
+
+    async def next_due_at(self, event_ids: Collection[str] | None = None) -> float | None:
+        only, params = _only_events(event_ids)
+        row = await self._read_one(
+            "SELECT MIN(d.next_attempt_at) AS at FROM webhook_deliveries d JOIN webhook_endpoints p ON p.id = d.endpoint_id"
+            f" WHERE d.status = ? AND p.enabled = 1{only}",
+            (PENDING, *params),
+        )
+        return row["at"] if row else None
+
+    # The cluster's relay to the Redis stream (hrms_bridge/stream.py)
+
+    async def unrelayed(self, limit: int = 500) -> list[aiosqlite.Row]:
+        """Events fanned out but not yet in the stream, oldest first (seq, id, tenant, type)."""
+        return await self._read(
+            "SELECT seq, id, tenant, type FROM outbox_events WHERE seq > (SELECT seq FROM webhook_cursor WHERE name = 'relay')"
+            " AND seq <= COALESCE((SELECT seq FROM webhook_cursor WHERE name = 'fan_out'), 0) ORDER BY seq LIMIT ?",
+            (limit,),
+        )
+
+    async def mark_relayed(self, seq: int) -> None:
+        """Events up to `seq` are in the stream (never moves back: two nodes may relay the same events)."""
+        async with self._transaction() as db:
+            await db.execute("UPDATE webhook_cursor SET seq = MAX(seq, ?) WHERE name = 'relay'", (seq,))
+
+    async def start_relay(self) -> None:
+        """Create the relay cursor, once: relay from the oldest event that still has a pending delivery (what an earlier
+        single node left unsent), not from the beginning of history."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR IGNORE INTO webhook_cursor (name, seq) SELECT 'relay', COALESCE("
+                " (SELECT MIN(e.seq) - 1 FROM outbox_events e JOIN webhook_deliveries d ON d.event_id = e.id WHERE d.status = ?),"
+                " (SELECT seq FROM webhook_cursor WHERE name = 'fan_out'), 0)",
+                (PENDING,),
+            )
+
+    async def unfinished(self, event_ids: Collection[str]) -> set[str]:
+        """Those of `event_ids` that still have a pending delivery (the others reached a final outcome everywhere)."""
+        only, params = _only_events(event_ids)
+        rows = await self._read(f"SELECT DISTINCT d.event_id FROM webhook_deliveries d WHERE d.status = ?{only}", (PENDING, *params))
+        return {row["event_id"] for row in rows}
+
+    async def orphaned(self, now: float, overdue_s: float, limit: int = 100) -> list[str]:
+        """Events with a delivery due for more than `overdue_s` that nobody sent: their stream entry was lost
+        (Redis restarted empty) or acknowledged before a replay. The relay puts them in the stream again."""
+        rows = await self._read(
+            "SELECT DISTINCT d.event_id FROM webhook_deliveries d JOIN webhook_endpoints p ON p.id = d.endpoint_id"
+            " WHERE d.status = ? AND p.enabled = 1 AND d.next_attempt_at < ? LIMIT ?",
+            (PENDING, now - overdue_s, limit),
+        )
+        return [row["event_id"] for row in rows]
+
+    async def record_attempt(
+        self,
+        delivery: Delivery,
+        status_code: int | None,
+        error: str | None,
+        duration_ms: float,
+        *,
+        outcome: str,
+        next_attempt_at: float | None,
+    ) -> None:
+        """One attempt's result, and the delivery's new state, in one transaction."""
+        attempt = delivery.attempts + 1
+        now = time.time()
+        async with self._transaction() as db:
+            # The delivery may have been erased (with its candidate's data) while the attempt was on the wire.
+            await db.execute(
+                "INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms)"
+                " SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = ?)",
+                (delivery.id, attempt, now, status_code, error, round(duration_ms, 1), delivery.id),
+            )
+            await db.execute(
+                "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_status = ?, last_error = ?,"
+                " delivered_at = ? WHERE id = ?",
+                (outcome, attempt, next_attempt_at, status_code, error, now if outcome == DELIVERED else None, delivery.id),
+            )
+
+    async def deliveries(
+        self, tenant: str, status: str | None = None, event_id: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        query = (
+            "SELECT d.id, d.event_id, e.type AS event_type, d.endpoint_id, d.status, d.attempts, d.next_attempt_at,"
+            " d.last_status, d.last_error, d.created_at, d.delivered_at FROM webhook_deliveries d"
+            " JOIN outbox_events e ON e.id = d.event_id WHERE e.tenant = ?"
+        )
+        params: list[Any] = [tenant]
+        if status is not None:
+            query += " AND d.status = ?"
+            params.append(status)
+        if event_id is not None:
+            query += " AND d.event_id = ?"
+            params.append(event_id)
+        query += " ORDER BY d.created_at DESC LIMIT ?"
+        params.append(limit)
+        rows = [dict(row) for row in await self._read(query, params)]
+        for row in rows:
+            row["history"] = [
+                dict(a)
+                for a in await self._read(
+                    "SELECT attempt, at, status_code, error, duration_ms FROM webhook_attempts WHERE delivery_id = ? ORDER BY seq",
+                    (row["id"],),
+                )
+            ]
+        return rows
+
+    async def replay(self, tenant: str, delivery_id: str) -> bool:
+        """Queue a dead (or delivered) delivery again, now, with the same event id; False if there is none."""
+        if (
+            await self._read_one(
+                "SELECT d.id FROM webhook_deliveries d JOIN outbox_events e ON e.id = d.event_id WHERE d.id = ? AND e.tenant = ?",
+                (delivery_id, tenant),
+            )
+            is None
+        ):
+            return False
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE webhook_deliveries SET status = ?, next_attempt_at = ?, attempts = 0 WHERE id = ?",
+                (PENDING, time.time(), delivery_id),
+            )
+        return True
+
+    async def prune(self, before: float, limit: int = 500) -> int:
+        """Remove up to `limit` events created before `before` whose deliveries are all final (delivered or dead), with
+        those deliveries and their attempts; returns how many events went. One not fanned out yet, or with a delivery
+        pending (a replay's included), stays."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM outbox_events WHERE id IN (SELECT e.id FROM outbox_events e WHERE e.created_at < ?"
+                " AND e.seq <= COALESCE((SELECT seq FROM webhook_cursor WHERE name = 'fan_out'), 0)"
+                " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = ?)"
+                " ORDER BY e.seq LIMIT ?)",
+                (before, PENDING, limit),
+            )
+            return cursor.rowcount
+
+
+def _only_events(event_ids: Collection[str] | None) -> tuple[str, tuple[str, ...]]:
+    """A condition on d.event_id for `event_ids` (None: no condition), as one JSON parameter whatever their number."""
+    if event_ids is None:
+        return "", ()
+    return " AND d.event_id IN (SELECT value FROM json_each(?))", (json.dumps(sorted(event_ids)),)
+
+
+def _endpoint(row: aiosqlite.Row) -> Endpoint:
+    return Endpoint(
+        id=row["id"],
+        tenant=row["tenant"],
+        url=row["url"],
+        description=row["description"],
+        event_types=tuple(json.loads(row["event_types"])),
+        secrets=tuple(json.loads(row["secrets"])),
+        enabled=bool(row["enabled"]),
+        disabled_reason=row["disabled_reason"],
+        created_at=row["created_at"],
+    )

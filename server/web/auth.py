@@ -1,0 +1,54 @@
+"""Who may do what: invite tokens for candidates, API keys for HR systems."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+
+from server.domain.invites import InvalidInvite, InviteClaims, InviteSigner
+from server.web.problems import Problem
+
+
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    value = headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def require_invite(signer: InviteSigner, token: str | None, interview_id: str) -> InviteClaims:
+    """Check that `token` is a valid invite for exactly this interview (401 if invalid, 403 if for another)."""
+    if not token:
+        raise Problem(401, "missing_token", "an invite token is required", headers={"WWW-Authenticate": "Bearer"})
+    try:
+        claims = signer.verify(token)
+    except InvalidInvite as exc:
+        raise Problem(401, "invalid_token", exc.reason, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from exc
+    if claims.interview_id != interview_id:
+        raise Problem(403, "wrong_interview", "this invite is for another interview")
+    return claims
+
+
+def require_api_key(headers: Mapping[str, str], keys: Mapping[str, str]) -> str:
+    """The tenant whose key was presented (`Authorization: Bearer KEY` or `X-API-Key: KEY`); 401 otherwise."""
+    presented = headers.get("x-api-key") or bearer_token(headers)
+    if not presented:
+        raise Problem(401, "missing_api_key", "an API key is required", headers={"WWW-Authenticate": "Bearer"})
+    tenant = None
+    for key, key_tenant in keys.items():
+        # Compare against every key, so timing does not tell which ones exist.
+        if hmac.compare_digest(presented.encode(), key.encode()):
+            tenant = key_tenant
+    if tenant is None:
+        raise Problem(401, "invalid_api_key", "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
+    return tenant
+
+
+def require_operator_key(headers: Mapping[str, str], operator_keys: list[str], keys: Mapping[str, str]) -> None:
+    """Cluster operations: an operator key passes; a tenant's API key is 403 (tenants must not drain nodes); else 401."""
+    presented = headers.get("x-api-key") or bearer_token(headers)
+    if presented and any(hmac.compare_digest(presented.encode(), key.encode()) for key in operator_keys):
+        return
+    require_api_key(headers, keys)  # 401 for a missing or unknown key
+    raise Problem(403, "operator_only", "listing and draining nodes needs an operator key (INTERVIEW_OPERATOR_KEYS)")

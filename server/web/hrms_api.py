@@ -1,0 +1,139 @@
+"""The HRMS's resources: job and candidate profiles, interview cancel / reschedule / decisions, and erasure."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from realtime_scoring.profiles import CandidateProfile, JobProfile
+from server.cluster.event_bus import hr_topic
+from server.domain.interview import Interview, InterviewStatus
+from server.live.hr_messages import DecisionRecorded
+from server.live.sessions import recordings_dir
+from server.web.auth import require_api_key
+from server.web.context import Services, services_of
+from server.web.problems import Problem
+
+PROFILE_ID = r"^[A-Za-z0-9._:-]{1,128}$"
+PROFILE_MODELS: dict[str, type[BaseModel]] = {"jobs": JobProfile, "candidates": CandidateProfile}
+
+
+class Reschedule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    invite_ttl_hours: float = Field(72.0, gt=0, le=24 * 60)
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["advance", "reject", "hold", "send_to_business_owner"]
+    note: str = Field("", max_length=4000)
+    decided_by: str | None = Field(None, max_length=200)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], body: bytes, code: str) -> M:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        raise Problem(422, code, f"the {model.__name__} is not valid", errors=errors) from exc
+
+
+def _caller(request: Request) -> tuple[Services, str]:
+    services = services_of(request)
+    return services, require_api_key(request.headers, services.api_keys)
+
+
+def _profile_id(request: Request, key: str) -> str:
+    value = request.path_params[key]
+    if not re.fullmatch(PROFILE_ID, value):
+        raise Problem(422, "invalid_id", f"ids are 1-128 characters of letters, digits and . _ : -; got {value!r}")
+    return value
+
+
+async def put_profile(request: Request) -> JSONResponse:
+    """Create or replace a job or candidate (the path says which); 201 when new, 200 when replaced."""
+    services, tenant = _caller(request)
+    kind = request.url.path.split("/")[3]
+    profile_id = _profile_id(request, "profile_id")
+    profile = parse(PROFILE_MODELS[kind], await request.body(), f"invalid_{kind[:-1]}")
+    created = await services.store.put_profile(kind, tenant, profile_id, profile.model_dump_json())
+    return JSONResponse({"id": profile_id, **profile.model_dump(mode="json")}, status_code=201 if created else 200)
+
+
+async def get_profile(request: Request) -> JSONResponse:
+    services, tenant = _caller(request)
+    kind = request.url.path.split("/")[3]
+    profile_id = _profile_id(request, "profile_id")
+    profile = await services.store.profile(kind, tenant, profile_id)
+    if profile is None:
+        raise Problem(404, f"{kind[:-1]}_not_found", f"no {kind[:-1]} {profile_id!r}")
+    interviews = await services.store.interview_ids(tenant, **{f"{kind[:-1]}_id": profile_id})
+    return JSONResponse({"id": profile_id, **profile, "interviews": interviews})
+
+
+async def delete_candidate(request: Request) -> Response:
+    """Erase a candidate: profile, interviews, transcripts, observations, reports, decisions and undelivered events."""
+    services, tenant = _caller(request)
+    candidate_id = _profile_id(request, "profile_id")
+    interviews = [row["id"] for row in await services.store.interview_ids(tenant, candidate_id=candidate_id)]
+    if await services.store.profile("candidates", tenant, candidate_id) is None and not interviews:
+        raise Problem(404, "candidate_not_found", f"no candidate {candidate_id!r}")
+    for interview_id in interviews:
+        await services.registry.end_interview(interview_id)
+    await services.store.erase_candidate(tenant, candidate_id, interviews)
+    # Their recordings too: files outside the database, removed once the rows that named them are gone.
+    for interview_id in interviews:
+        await asyncio.to_thread(shutil.rmtree, recordings_dir(services.settings, interview_id), ignore_errors=True)
+    return Response(status_code=204)
+
+
+async def _interview(request: Request) -> tuple[Services, Interview]:
+    services, tenant = _caller(request)
+    interview = await services.store.get_interview(request.path_params["interview_id"], tenant)
+    if interview is None:
+        raise Problem(404, "interview_not_found", f"no interview {request.path_params['interview_id']!r}")
+    return services, interview
+
+
+async def cancel_interview(request: Request) -> JSONResponse:
+    services, interview = await _interview(request)
+    if interview.status == InterviewStatus.COMPLETED:
+        raise Problem(409, "interview_closed", "a completed interview cannot be cancelled")
+    if interview.status != InterviewStatus.CANCELLED:
+        await services.registry.end_interview(interview.id)
+        await services.store.cancel_interview(interview)
+    cancelled = await services.store.get_interview(interview.id)
+    assert cancelled is not None
+    services.announce(cancelled)
+    return JSONResponse({"interview": cancelled.model_dump(mode="json")})
+
+
+async def reschedule_interview(request: Request) -> JSONResponse:
+    """A fresh invite (link, short link, expiry) for an interview that has not ended."""
+    services, interview = await _interview(request)
+    if interview.status in (InterviewStatus.COMPLETED, InterviewStatus.CANCELLED):
+        raise Problem(409, "interview_closed", f"the interview is {interview.status.value}")
+    body = parse(Reschedule, await request.body() or b"{}", "invalid_reschedule")
+    invite = services.new_invite(interview.id, body.invite_ttl_hours)
+    await services.store.renew_invite(interview, invite)
+    return JSONResponse(invite.as_dict())
+
+
+async def record_decision(request: Request) -> JSONResponse:
+    services, interview = await _interview(request)
+    decision = parse(DecisionIn, await request.body(), "invalid_decision")
+    data = await services.store.record_decision(interview, decision.decision, decision.note, decision.decided_by)
+    recorded = DecisionRecorded(interview_id=interview.id, decision=data)
+    services.bus.publish(hr_topic(interview.tenant), recorded.model_dump(mode="json"))
+    return JSONResponse(data, status_code=201)

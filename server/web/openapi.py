@@ -1,0 +1,391 @@
+"""The OpenAPI 3.1 document of the HTTP API, built from the same pydantic models the handlers validate with."""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from realtime_scoring.profiles import CandidateProfile, JobProfile
+from realtime_scoring.report import InterviewReport
+from server.domain.interview import Interview, InterviewSpec
+from server.storage.outbox import EventType
+from server.web.candidate_result import CandidateResult
+from server.web.hrms_api import PROFILE_ID, DecisionIn, Reschedule
+from server.web.webhooks_api import EndpointSpec
+
+REF = "#/components/schemas/{model}"
+PROBLEM = {
+    "type": "object",
+    "required": ["type", "title", "status", "code", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "code": {"type": "string"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object", "properties": {"loc": {"type": "array"}, "msg": {"type": "string"}}}},
+    },
+}
+HR = [{"apiKey": []}, {"bearerApiKey": []}]
+CANDIDATE = [{"inviteToken": []}]
+OBJECT = {"type": "object"}
+
+
+def _ref(model: type[BaseModel] | str) -> dict[str, str]:
+    return {"$ref": REF.format(model=model if isinstance(model, str) else model.__name__)}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _problems(*statuses: int) -> dict[str, Any]:
+    words = {
+        400: "Bad request",
+        401: "Missing or invalid credentials",
+        403: "Forbidden",
+        404: "Not found (or another tenant's)",
+        409: "Conflict with the resource's state",
+        413: "Body too large",
+        415: "Unsupported media type",
+        422: "Invalid input, with field errors",
+        429: "Rate limited (see Retry-After)",
+        503: "Node full, draining, or its cluster unreachable (see Retry-After)",
+    }
+    return {str(s): {"description": words[s], "content": {"application/problem+json": {"schema": _ref("Problem")}}} for s in statuses}
+
+
+def _op(
+    summary: str,
+    responses: dict[str, Any],
+    *,
+    security: list[dict[str, list[str]]] | None = HR,
+    body: dict[str, Any] | None = None,
+    params: list[dict[str, Any]] | None = None,
+    idempotent: bool = False,
+    tag: str = "HR",
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses}
+    if security is not None:
+        operation["security"] = security
+        responses.update({k: v for k, v in _problems(401, 429).items() if k not in responses})
+    parameters = list(params or [])
+    if idempotent:
+        parameters.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "Retries with the same key get the first response",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            }
+        )
+    if parameters:
+        operation["parameters"] = parameters
+    if body is not None:
+        operation["requestBody"] = {"required": True, **body}
+    return operation
+
+
+def _path(name: str, pattern: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "minLength": 1}
+    if pattern is not None:
+        schema["pattern"] = pattern
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _schedule_schema(spec: dict[str, Any]) -> dict[str, Any]:
+    """InterviewSpec, with stored profiles allowed in place of inline ones."""
+    schema = copy.deepcopy(spec)
+    schema["title"] = "ScheduleInterview"
+    schema["required"] = [r for r in schema.get("required", []) if r not in ("job", "candidate")]
+    schema["properties"]["job_id"] = {
+        "type": "string",
+        "pattern": PROFILE_ID,
+        "description": "a job stored with PUT /api/v1/jobs/{id}, instead of job",
+    }
+    schema["properties"]["candidate_id"] = {
+        "type": "string",
+        "pattern": PROFILE_ID,
+        "description": "a stored candidate, instead of candidate",
+    }
+    schema["description"] = "Send job or job_id, and candidate or candidate_id."
+    return schema
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    models: list[type[BaseModel]] = [
+        InterviewSpec,
+        Interview,
+        InterviewReport,
+        CandidateResult,
+        JobProfile,
+        CandidateProfile,
+        EndpointSpec,
+        DecisionIn,
+        Reschedule,
+    ]
+    _, schemas = models_json_schema([(m, "validation") for m in models], ref_template=REF)
+    components = schemas["$defs"]
+    components["ScheduleInterview"] = _schedule_schema(components["InterviewSpec"])
+    components["Problem"] = PROBLEM
+    invite = {
+        "type": "object",
+        "properties": {
+            k: {"type": t}
+            for k, t in (("invite_url", "string"), ("invite_token", "string"), ("invite_expires_at", "integer"), ("short_url", "string"))
+        },
+    }
+    interview_id, profile_id = _path("interview_id"), _path("profile_id", PROFILE_ID)
+    endpoint_id, delivery_id = _path("endpoint_id"), _path("delivery_id")
+    profile_paths = {}
+    for kind, model in (("jobs", JobProfile), ("candidates", CandidateProfile)):
+        item = kind[:-1]
+        ops: dict[str, Any] = {
+            "put": _op(
+                f"Create or replace a {item}",
+                {"200": {"description": "Replaced"}, "201": {"description": "Created"}, **_problems(422)},
+                body=_json(_ref(model)),
+                params=[profile_id],
+            ),
+            "get": _op(
+                f"A {item} and its interviews",
+                {"200": _json(OBJECT) | {"description": "The profile"}, **_problems(404, 422)},
+                params=[profile_id],
+            ),
+        }
+        if kind == "candidates":
+            ops["delete"] = _op(
+                "Erase the candidate: profile, interviews, transcripts, reports, decisions and undelivered events",
+                {"204": {"description": "Erased"}, **_problems(404, 422)},
+                params=[profile_id],
+            )
+        profile_paths[f"/api/v1/{kind}/{{profile_id}}"] = ops
+    sdp = {"content": {"application/sdp": {"schema": {"type": "string"}}}}
+    paths: dict[str, Any] = {
+        "/healthz": {"get": _op("Liveness and load", {"200": _json(OBJECT) | {"description": "Up"}}, security=None, tag="Node")},
+        "/api/v1/openapi.json": {
+            "get": _op("This document", {"200": _json(OBJECT) | {"description": "OpenAPI 3.1"}}, security=None, tag="Node")
+        },
+        "/api/v1/stats": {
+            "get": _op("The node's sessions and model counters", {"200": _json(OBJECT) | {"description": "Counters"}}, tag="Node")
+        },
+        "/api/v1/nodes": {
+            "get": _op(
+                "Live nodes of the cluster (this one first): load, draining, base URL",
+                {"200": _json(OBJECT) | {"description": "Nodes"}, **_problems(403, 503)},
+                tag="Node",
+            )
+        },
+        "/api/v1/nodes/{node_id}/drain": {
+            "post": _op(
+                "Drain a node: no new interviews there, live ones finish",
+                {
+                    "200": _json(OBJECT) | {"description": "This node, now draining"},
+                    "202": _json(OBJECT) | {"description": "Passed on to that node"},
+                    **_problems(403, 404, 503),
+                },
+                params=[_path("node_id")],
+                tag="Node",
+            )
+        },
+        "/api/v1/interviews": {
+            "post": _op(
+                "Schedule an interview",
+                {"201": _json(OBJECT) | {"description": "Scheduled: interview, match, invite links"}, **_problems(422)},
+                body=_json(_ref("ScheduleInterview")),
+                idempotent=True,
+            )
+        },
+        "/api/v1/interviews/{interview_id}": {
+            "get": _op(
+                "The interview's state, match, scored answers, transcripts and decisions",
+                {"200": _json(OBJECT) | {"description": "State"}, **_problems(404)},
+                params=[interview_id],
+            )
+        },
+        "/api/v1/interviews/{interview_id}/report": {
+            "get": _op(
+                "The report, once completed",
+                {
+                    "200": _json({"type": "object", "properties": {"created_at": {"type": "number"}, "report": _ref(InterviewReport)}})
+                    | {"description": "Report"},
+                    **_problems(404, 409),
+                },
+                params=[interview_id],
+            )
+        },
+        "/api/v1/interviews/{interview_id}/result": {
+            "get": _op(
+                "The candidate's own result (scores and suggestions), when the company shares it and the interview has completed",
+                {"200": _json(_ref(CandidateResult)) | {"description": "Result"}, **_problems(401, 403, 404, 409)},
+                security=CANDIDATE,
+                params=[
+                    interview_id,
+                    {
+                        "name": "token",
+                        "in": "query",
+                        "required": False,
+                        "description": "the invite token, instead of the header",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                tag="Candidate",
+            )
+        },
+        "/api/v1/interviews/{interview_id}/cancel": {
+            "post": _op("Cancel", {"200": _json(OBJECT) | {"description": "Cancelled"}, **_problems(404, 409)}, params=[interview_id])
+        },
+        "/api/v1/interviews/{interview_id}/reschedule": {
+            "post": _op(
+                "A fresh invite",
+                {"200": _json(invite) | {"description": "New links"}, **_problems(404, 409, 422)},
+                body=_json(_ref(Reschedule)),
+                params=[interview_id],
+            )
+        },
+        "/api/v1/interviews/{interview_id}/decisions": {
+            "post": _op(
+                "Record HR's decision",
+                {"201": _json(OBJECT) | {"description": "Recorded"}, **_problems(404, 422)},
+                body=_json(_ref(DecisionIn)),
+                params=[interview_id],
+                idempotent=True,
+            )
+        },
+        **profile_paths,
+        "/api/v1/schemas/report": {"get": _op("The report's JSON Schema", {"200": _json(OBJECT) | {"description": "JSON Schema"}})},
+        "/api/v1/webhooks/endpoints": {
+            "post": _op(
+                "Register a webhook endpoint (its secret is shown once)",
+                {"201": _json(OBJECT) | {"description": "Registered"}, **_problems(422)},
+                body=_json(_ref(EndpointSpec)),
+                idempotent=True,
+                tag="Webhooks",
+            ),
+            "get": _op("The tenant's endpoints", {"200": _json(OBJECT) | {"description": "Endpoints"}}, tag="Webhooks"),
+        },
+        "/api/v1/webhooks/endpoints/{endpoint_id}": {
+            "delete": _op("Remove an endpoint", {"204": {"description": "Removed"}, **_problems(404)}, params=[endpoint_id], tag="Webhooks")
+        },
+        "/api/v1/webhooks/endpoints/{endpoint_id}/rotate-secret": {
+            "post": _op(
+                "A new signing secret (old ones keep signing for a while)",
+                {"200": _json(OBJECT) | {"description": "New secret"}, **_problems(404)},
+                params=[endpoint_id],
+                tag="Webhooks",
+            )
+        },
+        "/api/v1/webhooks/endpoints/{endpoint_id}/enable": {
+            "post": _op(
+                "Enable an endpoint a 410 disabled",
+                {"200": _json(OBJECT) | {"description": "Enabled"}, **_problems(404)},
+                params=[endpoint_id],
+                tag="Webhooks",
+            )
+        },
+        "/api/v1/interviews/{interview_id}/recordings": {
+            "get": _op(
+                "The interview's audio recordings (Opus in Ogg, one a media session) with where each starts on the interview's clock",
+                {"200": _json(OBJECT) | {"description": "recordings: name, starts_s, seconds, url"}, **_problems(404)},
+                params=[interview_id],
+            )
+        },
+        "/api/v1/interviews/{interview_id}/recordings/{name}": {
+            "get": _op(
+                "One recording",
+                {
+                    "200": {"description": "audio/ogg", "content": {"audio/ogg": {"schema": {"type": "string", "format": "binary"}}}},
+                    **_problems(404),
+                },
+                params=[interview_id, _path("name")],
+            )
+        },
+        "/api/v1/hr/sessions": {
+            "post": _op(
+                "A token for the HR dashboard's websocket (/ws/hr?token=...), valid 8 hours, so the API key stays out of URLs",
+                {"201": _json(OBJECT) | {"description": "token, expires_at, tenant"}},
+                tag="HR dashboard",
+            )
+        },
+        "/api/v1/webhooks/deliveries": {
+            "get": _op(
+                "Deliveries with their attempts (status=dead: the dead letters); finished ones are kept INTERVIEW_WEBHOOK_RETENTION_DAYS (30)",
+                {"200": _json(OBJECT) | {"description": "Deliveries"}, **_problems(422)},
+                params=[
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["pending", "delivered", "dead"]},
+                    },
+                    {"name": "event_id", "in": "query", "required": False, "schema": {"type": "string"}},
+                ],
+                tag="Webhooks",
+            )
+        },
+        "/api/v1/webhooks/deliveries/{delivery_id}/replay": {
+            "post": _op(
+                "Send a delivery again, same event id (until it ages out of the retention period)",
+                {"202": _json(OBJECT) | {"description": "Queued"}, **_problems(404)},
+                params=[delivery_id],
+                tag="Webhooks",
+            )
+        },
+        "/api/v1/interviews/{interview_id}/whip": {
+            "post": _op(
+                "WHIP: publish the candidate's camera and microphone (SDP offer in, answer out)",
+                {
+                    "201": {
+                        "description": "SDP answer; Location names the session",
+                        "content": {"application/sdp": {"schema": {"type": "string"}}},
+                    },
+                    **_problems(400, 401, 404, 409, 413, 415, 422, 503),
+                },
+                security=CANDIDATE,
+                body=sdp,
+                params=[interview_id],
+                tag="Candidate",
+            )
+        },
+        "/api/v1/interviews/{interview_id}/whip/{session_id}": {
+            "patch": _op(
+                "WHIP: trickle ICE candidates (an ICE restart is refused)",
+                {"204": {"description": "Applied"}, **_problems(400, 401, 404, 415, 422)},
+                security=CANDIDATE,
+                body={"content": {"application/trickle-ice-sdpfrag": {"schema": {"type": "string"}}}},
+                params=[interview_id, _path("session_id")],
+                tag="Candidate",
+            ),
+            "delete": _op(
+                "WHIP: hang up",
+                {"200": {"description": "Closed"}, **_problems(401, 404)},
+                security=CANDIDATE,
+                params=[interview_id, _path("session_id")],
+                tag="Candidate",
+            ),
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "interview-server",
+            "version": "1",
+            "description": "Real-time AI video interviews: scheduling, live state, reports, and webhooks to the HR system. "
+            f"Webhook event types: {', '.join(e.value for e in EventType)}.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "The tenant's API key"},
+                "bearerApiKey": {"type": "http", "scheme": "bearer", "description": "The tenant's API key as a bearer token"},
+                "inviteToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "The candidate's invite token"},
+            },
+        },
+    }

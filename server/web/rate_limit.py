@@ -1,0 +1,60 @@
+"""Per-tenant rate limit on the HR API: ASGI middleware answering 429 with Retry-After once a tenant's bucket is empty.
+
+The buckets are this node's (`TokenBucket`), or the cluster's in Redis when the node has them
+(`Services.shared_rate_limit`, `server/cluster/ratelimit.py`), falling back to its own while Redis cannot answer.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import time
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from server.cluster.ratelimit import TokenBucket
+from server.web.problems import problem_response
+
+
+class TenantRateLimit:
+    """ASGI middleware for `/api/` requests that present an API key; others pass (auth rejects them on its own)."""
+
+    def __init__(self, app: ASGIApp, rate_per_s: float, burst: int) -> None:
+        self.app = app
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self._buckets: dict[str, TokenBucket] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/") and (tenant := self._tenant(scope)) is not None:
+            shared = scope["app"].state.services.shared_rate_limit
+            wait = await shared.take(tenant) if shared is not None else None
+            if wait is None:
+                bucket = self._buckets.setdefault(tenant, TokenBucket(self.rate_per_s, self.burst))
+                wait = bucket.take(time.monotonic())
+            if wait > 0:
+                response = problem_response(
+                    429,
+                    "rate_limited",
+                    f"at most {self.rate_per_s:g} requests a second (bursts of {self.burst}) per tenant",
+                    headers={"Retry-After": str(math.ceil(wait))},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _tenant(self, scope: Scope) -> str | None:
+        services = getattr(scope["app"].state, "services", None)
+        if services is None:
+            return None
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        presented = headers.get("x-api-key")
+        if presented is None:
+            scheme, _, token = headers.get("authorization", "").partition(" ")
+            presented = token.strip() if scheme.lower() == "bearer" else None
+        if not presented:
+            return None
+        for key, tenant in services.api_keys.items():
+            if hmac.compare_digest(presented.encode(), key.encode()):
+                return tenant
+        return None

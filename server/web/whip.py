@@ -1,0 +1,151 @@
+"""WHIP (RFC 9725) media ingest: POST an offer, PATCH trickled candidates, DELETE to hang up."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from aiortc.sdp import candidate_from_sdp
+from starlette.requests import Request
+from starlette.responses import Response
+
+from server.domain.interview import Interview, InterviewStatus
+from server.live.live_interview import InterviewFlowError
+from server.live.sessions import MediaSession, SessionCapacityError
+from server.rtc.ice import parse_trickle_fragment
+from server.rtc.peers import OfferRejected, check_offer
+from server.settings import IceServer
+from server.web.auth import bearer_token, require_invite
+from server.web.context import Services, services_of
+from server.web.problems import Problem
+
+logger = logging.getLogger(__name__)
+
+SDP_TYPE = "application/sdp"
+TRICKLE_TYPE = "application/trickle-ice-sdpfrag"
+_UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.MULTILINE)
+
+
+def _content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def read_body(request: Request, limit: int) -> str:
+    """Read at most `limit` bytes of UTF-8; a larger body is refused before it is all buffered."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, "body_too_large", f"the body is {declared} bytes; the limit is {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise Problem(413, "body_too_large", f"the body exceeds the limit of {limit} bytes")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Problem(400, "malformed_sdp", "the body is not UTF-8 text") from exc
+
+
+def ice_server_links(servers: list[IceServer]) -> list[str]:
+    """Link headers that hand the browser our STUN/TURN servers (RFC 9725 section 4.6)."""
+    links = []
+    for server in servers:
+        for url in server.urls:
+            link = f'<{url}>; rel="ice-server"'
+            if server.username is not None and server.credential is not None:
+                link += f'; username="{server.username}"; credential="{server.credential}"; credential-type="password"'
+            links.append(link)
+    return links
+
+
+async def _open_interview(services: Services, interview_id: str) -> Interview:
+    interview = await services.store.get_interview(interview_id)
+    if interview is None:
+        raise Problem(404, "interview_not_found", f"no interview {interview_id!r}")
+    if interview.status in (InterviewStatus.COMPLETED, InterviewStatus.CANCELLED):
+        raise Problem(409, "interview_closed", f"the interview is {interview.status.value}")
+    return interview
+
+
+def _session_for(services: Services, request: Request) -> MediaSession:
+    interview_id = request.path_params["interview_id"]
+    require_invite(services.signer, bearer_token(request.headers), interview_id)
+    session = services.registry.media_session(request.path_params["session_id"])
+    if session is None or session.live.id != interview_id:
+        raise Problem(404, "session_not_found", "no such WHIP session (it may have ended)")
+    return session
+
+
+async def publish(request: Request) -> Response:
+    services = services_of(request)
+    interview_id = request.path_params["interview_id"]
+    require_invite(services.signer, bearer_token(request.headers), interview_id)
+    services.refuse_if_draining(interview_id)
+    if _content_type(request) != SDP_TYPE:
+        raise Problem(415, "unsupported_media_type", f"send the offer as {SDP_TYPE}")
+    offer = await read_body(request, services.settings.max_sdp_bytes)
+    try:
+        check_offer(offer)
+    except OfferRejected as exc:
+        raise Problem(400 if exc.code == "malformed_sdp" else 422, exc.code, exc.detail) from exc
+    interview = await _open_interview(services, interview_id)
+    await services.refuse_if_live_elsewhere(interview_id)
+
+    live = await services.registry.live_interview(interview)
+    try:
+        session, answer = await services.registry.open_media(live, offer)
+    except InterviewFlowError as exc:
+        raise Problem(409, exc.code, exc.message) from exc
+    except SessionCapacityError as exc:
+        raise Problem(503, "node_full", "this node carries its maximum of live sessions", headers={"Retry-After": "30"}) from exc
+    except ValueError as exc:  # aiortc's own SDP and negotiation errors
+        raise Problem(422, "negotiation_failed", f"the offer could not be negotiated: {exc}") from exc
+    finally:
+        live.release_if_idle()
+
+    headers = {"Location": f"/api/v1/interviews/{interview_id}/whip/{session.id}", "ETag": f'"{session.id}"'}
+    response = Response(answer, status_code=201, media_type=SDP_TYPE, headers=headers)
+    for link in ice_server_links(services.settings.ice_servers):
+        response.headers.append("Link", link)
+    logger.info("interview %s: WHIP session %s opened", interview_id, session.id)
+    return response
+
+
+async def trickle(request: Request) -> Response:
+    services = services_of(request)
+    session = _session_for(services, request)
+    if _content_type(request) != TRICKLE_TYPE:
+        raise Problem(415, "unsupported_media_type", f"send candidates as {TRICKLE_TYPE}")
+    body = await read_body(request, services.settings.max_sdp_bytes)
+    try:
+        fragment = parse_trickle_fragment(body)
+    except ValueError as exc:
+        raise Problem(400, "malformed_sdpfrag", str(exc)) from exc
+    remote = session.pc.remoteDescription
+    current_ufrag = _UFRAG.search(remote.sdp) if remote is not None else None
+    if fragment.ice_ufrag and current_ufrag and fragment.ice_ufrag != current_ufrag.group(1):
+        raise Problem(422, "ice_restart_unsupported", "ICE restarts are not supported: start a new WHIP session")
+    policy = services.registry.candidate_policy
+    accepted = 0
+    for mid, mline_index, line in fragment.candidates:
+        if not policy.allows_candidate_line(line):
+            continue
+        try:
+            candidate = candidate_from_sdp(line.removeprefix("candidate:"))
+        except (AssertionError, ValueError, IndexError) as exc:
+            raise Problem(400, "malformed_sdpfrag", f"bad candidate line: {line[:80]!r}") from exc
+        candidate.sdpMid = mid
+        candidate.sdpMLineIndex = mline_index
+        await session.pc.addIceCandidate(candidate)
+        accepted += 1
+    if fragment.end_of_candidates:
+        await session.pc.addIceCandidate(None)
+    logger.debug("session %s: %d of %d trickled candidates accepted", session.id, accepted, len(fragment.candidates))
+    return Response(status_code=204)
+
+
+async def hang_up(request: Request) -> Response:
+    services = services_of(request)
+    session = _session_for(services, request)
+    await services.registry.close_media(session, "closed")
+    return Response(status_code=200)

@@ -1,0 +1,111 @@
+"""The candidate's websocket: questions and status out, readiness, answers and chat in."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.websockets import WebSocket
+
+from server.integrations.wechat_oauth import wechat_login_offer
+from server.live.candidate_messages import (
+    CLIENT_MESSAGE_TYPES,
+    AnswerDone,
+    AnswerText,
+    Chat,
+    ErrorMessage,
+    Hello,
+    Ping,
+    Pong,
+    Ready,
+    ServerMessage,
+    client_message_adapter,
+)
+from server.live.live_interview import InterviewFlowError, LiveInterview, Subscriber
+from server.web.auth import require_invite
+from server.web.context import services_of
+from server.web.problems import Problem
+from server.ws.json_socket import Outbox, deny_handshake, receive_messages, serve_socket
+
+logger = logging.getLogger(__name__)
+
+OUTBOX_SIZE = 256
+
+
+async def candidate_socket(websocket: WebSocket) -> None:
+    services = services_of(websocket)
+    interview_id = websocket.path_params["interview_id"]
+    token = websocket.query_params.get("token") or ""
+    try:
+        require_invite(services.signer, token, interview_id)
+        services.refuse_if_draining(interview_id)
+        interview = await services.store.get_interview(interview_id)
+        if interview is None:
+            raise Problem(404, "interview_not_found", f"no interview {interview_id!r}")
+        await services.refuse_if_live_elsewhere(interview_id)
+    except Problem as problem:
+        await deny_handshake(websocket, problem)
+        return
+
+    await websocket.accept()
+    live = await services.registry.live_interview(interview)
+    outbox = Outbox(OUTBOX_SIZE)
+
+    wechat: dict[str, str | None] = {}
+
+    def deliver(message: ServerMessage) -> None:
+        if isinstance(message, Hello):  # every hello, the first and one after a change of mode, with this page's WeChat part
+            message = message.model_copy(update={"interview": message.interview.model_copy(update=wechat)})
+        outbox.put(message.model_dump_json())
+
+    def fail(code: str, message: str, close: int | None = None) -> None:
+        deliver(ErrorMessage(code=code, message=message))
+
+    async def handle(message: object) -> None:
+        try:
+            await _handle(live, message, deliver)
+        except InterviewFlowError as exc:
+            fail(exc.code, exc.message)
+
+    unsubscribe = live.subscribe(deliver)
+    try:
+        wechat.update(await _wechat_fields(websocket, live, token))
+        deliver(live.hello())
+        # A page reloaded during a media interview gets its question back at once; a text interview waits for "ready".
+        if live.media_connected and (question := live.current_question()) is not None:
+            deliver(question)
+        receive = receive_messages(
+            websocket, services.settings.ws_max_message_bytes, CLIENT_MESSAGE_TYPES, client_message_adapter, fail, handle
+        )
+        await serve_socket(websocket, outbox, receive)
+    finally:
+        unsubscribe()
+
+
+async def _wechat_fields(websocket: WebSocket, live: LiveInterview, token: str) -> dict[str, str | None]:
+    """What only this browser's request tells the hello: the candidate's WeChat avatar, or the offer to share it."""
+    profile = await services_of(websocket).store.wechat_profile(live.id)
+    return {
+        "avatar_url": profile["avatar_url"] if profile else None,
+        "wechat_login_url": None if profile else wechat_login_offer(websocket, live.interview, token),
+    }
+
+
+async def _handle(live: LiveInterview, message: object, deliver: Subscriber) -> None:
+    match message:
+        case Ping():
+            deliver(Pong())
+        case Ready(mode=mode):
+            if mode is not None:
+                await live.choose_mode(mode)
+            if (
+                not await live.on_page_ready()
+                and (live.media_connected or not live.waits_for_media)
+                and (question := live.current_question()) is not None
+            ):
+                deliver(question)
+        case AnswerText(question_id=qid, text=text):
+            await live.answer_text(qid, text)
+        case AnswerDone(question_id=qid):
+            await live.answer_done(qid)
+        case Chat(text=text):
+            await live.chat(text)
