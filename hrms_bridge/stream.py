@@ -76,7 +76,7 @@ class WebhookStream:
     async def read(self, new: bool) -> list[tuple[str, str]]:
         """New entries for this consumer (`new`), or the ones it already holds (after a restart under the same node id)."""
         reply = await self.client.xreadgroup(GROUP, self.consumer, {self.key: ">" if new else "0"}, count=READ_COUNT)
-        return [entry for _, entries in reply or [] for entry in _entries(entries)]
+        return [entry for stream in reply or [] for entry in _entries(stream[1])]
 
     async def take_over(self) -> list[tuple[str, str]]:
         """Entries idle longer than a lease (their consumer stopped renewing them), now this consumer's."""

@@ -20,6 +20,7 @@ import time
 import wave
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import onnxruntime as ort
@@ -85,7 +86,7 @@ def bench_vad(path: Path, config: EngineConfig, repeats: int) -> dict[str, objec
 
     result = batch_sweep("silero-vad", run, [1, 8, 32, 128, 512], "windows", repeats)
     # Each live stream needs 31.25 windows (32 ms) a second.
-    result["streams_at_best_batch"] = int(result["best_windows_per_s"] / 31.25)  # type: ignore[operator]
+    result["streams_at_best_batch"] = int(cast(float, result["best_windows_per_s"]) / 31.25)
     return result
 
 
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     machine = machine_description(providers)
     print(f"{machine}\nonnxruntime {ort.__version__}, providers {providers}")
 
-    results: dict[str, object] = {
+    results: dict[str, Any] = {
         "machine": machine,
         "device": device,
         "onnxruntime": ort.__version__,
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_whisper:
         results["models"]["whisper-base"] = bench_whisper(
             files["whisper-base"], config, speech_clip(args.speech), max(3, args.repeats // 5)
-        )  # type: ignore[index]
+        )
     out = args.out or RESULTS_DIR / f"bench_models-{device}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")

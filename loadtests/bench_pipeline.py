@@ -141,10 +141,11 @@ async def bench(
     rss_start = process.memory_info().rss
     engine = await asyncio.to_thread(ScoringEngine.load, model_dir, config, faces=False, whisper_encoder=encoder)
     rss_loaded = process.memory_info().rss
+    runs: list[dict[str, object]] = []
     results: dict[str, object] = {
         "audio_s": round(len(audio) / RATE, 1),
         "models_rss_mb": round((rss_loaded - rss_start) / 2**20, 1),
-        "runs": [],
+        "runs": runs,
     }
     print(f"{len(utterances)} answers, {len(audio) / RATE:.0f} s per session; models take {(rss_loaded - rss_start) / 2**20:.0f} MB")
     rng = random.Random(1)
@@ -173,7 +174,7 @@ async def bench(
                 "cpu_cores_busy": round(busy, 2),
                 "rss_growth_per_session_mb": round((peak - rss_before) / 2**20 / n, 1),
             }
-            results["runs"].append(row)  # type: ignore[union-attr]
+            runs.append(row)
             print(
                 f"{n:2} sessions: final lag p50 {row['final_lag_s']['p50']} s, p95 {row['final_lag_s']['p95']} s; "
                 f"first partial p50 {row['first_partial_after_speech_start_s']['p50']} s; WER {row['mean_wer']}; "

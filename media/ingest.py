@@ -115,6 +115,8 @@ class MediaIngest:
         try:
             while True:
                 frame = await track.recv()
+                if not isinstance(frame, av.AudioFrame):  # a remote track decodes: never an encoded packet
+                    continue
                 stats.audio_frames += 1
                 self.last_media_at = self._loop.time()
                 # Resampling a 20 ms frame costs tens of microseconds: cheaper
@@ -137,6 +139,8 @@ class MediaIngest:
         try:
             while True:
                 frame = await track.recv()
+                if not isinstance(frame, av.VideoFrame):
+                    continue
                 stats.video_frames += 1
                 self.last_media_at = self._loop.time()
                 stats.video_width, stats.video_height = frame.width, frame.height

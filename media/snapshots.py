@@ -25,6 +25,6 @@ def jpeg_snapshot(frame: VideoFrame, max_side: int = 320, quality: int = 8) -> b
     codec = av.CodecContext.create("mjpeg", "w")
     codec.width, codec.height, codec.pix_fmt = out_w, out_h, "yuvj420p"
     codec.time_base = Fraction(1, 1)
-    codec.qmin = codec.qmax = quality  # type: ignore[attr-defined]
+    codec.qmin = codec.qmax = quality
     packets = codec.encode(video) + codec.encode(None)
     return b"".join(bytes(p) for p in packets)

@@ -143,7 +143,7 @@ class AnswerScorer:
             if hit is None:
                 # Candidates switch language mid-answer (English terms in Mandarin answers, and back).
                 other_language = "en" if language == "zh" else "zh"
-                hit = other.find(text, point.keywords.get(other_language, []))
+                hit = other.find(text, point.keywords.get(other_language, []))  # type: ignore[call-overload]  # Language is a Literal; the other one is known at run time only
             if hit is not None:
                 start_s, end_s = times_at(hit.start)
                 results.append(

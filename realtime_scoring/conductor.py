@@ -16,7 +16,7 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from realtime_scoring.answer_scoring import AnswerPiece, AnswerScore, AnswerScorer
 from realtime_scoring.events import AnalysisProgress, AnswerEnded, FinalTranscript, ScoringEvent, SpeechStarted
@@ -77,7 +77,9 @@ class _Current:
 class InterviewConductor:
     """One interview's flow. Feed it events with `observe`; `advance` returns the answers it closed."""
 
-    def __init__(self, policy: QuestionPolicy, scorer: AnswerScorer, language: Language, mode: Mode, run_blocking: RunBlocking) -> None:
+    def __init__(
+        self, policy: QuestionPolicy, scorer: AnswerScorer, language: Language, mode: Mode, run_blocking: RunBlocking[Any]
+    ) -> None:
         self.policy = policy
         self.scorer = scorer
         self.language = language

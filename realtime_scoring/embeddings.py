@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
@@ -63,7 +63,8 @@ class SentenceEmbedder:
         # The graph normalises already; doing it again here makes "cosine == dot product" a
         # guarantee of this class rather than of whichever graph an operator drops in.
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+        normalised: np.ndarray = vectors / np.maximum(norms, 1e-12)
+        return normalised
 
     def similarity(self, a: str, b: str) -> float:
         """Cosine similarity of two texts, in [-1, 1]."""
@@ -172,7 +173,7 @@ def _dequantize_matmuls(model: onnx.ModelProto) -> None:
     _replace(graph.value_info, kept_value_info)
 
 
-def _replace(field, items: list) -> None:  # field: a protobuf repeated message field
+def _replace(field: Any, items: list[Any]) -> None:  # field: a protobuf repeated message field
     # Copies first: `items` may be views into `field`, which clearing would leave dangling.
     copies = [type(item).FromString(item.SerializeToString()) for item in items]
     del field[:]

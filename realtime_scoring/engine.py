@@ -26,7 +26,7 @@ class EngineConfig:
 
 
 def available_providers() -> list[str]:
-    return ort.get_available_providers()
+    return list(ort.get_available_providers())
 
 
 def _preload_cuda_libraries() -> None:

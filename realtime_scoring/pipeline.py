@@ -15,6 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import onnxruntime as ort
+
 from media.frames import AudioChunk, VideoFrame
 from realtime_scoring.batching import BatcherStats, MicroBatcher
 from realtime_scoring.embeddings import MODEL_FILE as EMBEDDING_FILE
@@ -54,7 +57,9 @@ class ScoringEngine:
         transcription_workers: int = 1,
     ) -> None:
         self.embedder = embedder  # stateless and thread-safe: answer scoring calls it from executor threads
-        self.vad_batcher: MicroBatcher = MicroBatcher("vad", vad.run_batch, max_batch=256, max_wait_s=0.001)
+        self.vad_batcher: MicroBatcher[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] = MicroBatcher(
+            "vad", vad.run_batch, max_batch=256, max_wait_s=0.001
+        )
         self.transcription = TranscriptionService(transcriber, workers=transcription_workers) if transcriber is not None else None
         self.face_batcher = face_batcher(faces) if faces is not None else None
         self.emotion_batcher = emotion_batcher(emotion) if emotion is not None and faces is not None else None
@@ -81,7 +86,7 @@ class ScoringEngine:
         manifest = load_manifest(model_dir)
         limit_blas_threads()
 
-        def session(name: str, file: str, engine_config: EngineConfig = config):  # type: ignore[no-untyped-def]
+        def session(name: str, file: str, engine_config: EngineConfig = config) -> ort.InferenceSession:
             return create_session(verified_files(manifest[name], model_dir)[file], engine_config)
 
         # Small models get one thread each, so they never contend with the recogniser.

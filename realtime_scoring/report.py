@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from statistics import fmean
-from typing import Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, Field
 
@@ -17,7 +17,7 @@ from realtime_scoring.conductor import AnswerRecord, Mode
 from realtime_scoring.matching import MatchResult
 from realtime_scoring.profiles import Competency, Language
 
-REPORT_SCHEMA_VERSION = "1.0"
+REPORT_SCHEMA_VERSION: Literal["1.0"] = "1.0"
 FACE_ABSENT_RATIO = 0.8  # of the seconds of video, below which the report flags the face as often missing
 
 Decision = Literal["advance", "consider", "do_not_advance", "insufficient_evidence"]
@@ -237,24 +237,24 @@ def _video_summary(
     faces: Sequence[Mapping[str, object]], emotions: Sequence[Mapping[str, object]] | None, start_s: float, end_s: float
 ) -> VideoSummary | None:
     def inside(row: Mapping[str, object]) -> bool:
-        return start_s <= float(row["start_s"]) < end_s  # type: ignore[arg-type]
+        return start_s <= float(cast(float, row["start_s"])) < end_s
 
     seconds = [row for row in faces if inside(row)]
     if not seconds:
         return None
-    data = [row["data"] for row in seconds]
-    present = sum(1 for d in data if d["face_present"])  # type: ignore[index]
+    data = [cast(Mapping[str, Any], row["data"]) for row in seconds]
+    present = sum(1 for d in data if d["face_present"])
     summary = VideoSummary(
         seconds=len(seconds),
         face_present_ratio=round(present / len(seconds), 3),
         multiple_faces_seconds=[round(float(row["start_s"]), 3) for row in seconds if row["data"]["multiple_faces"]],  # type: ignore[index, arg-type]
     )
     if emotions is not None:
-        rows = [row["data"] for row in emotions if inside(row)]
+        rows = [cast(Mapping[str, Any], row["data"]) for row in emotions if inside(row)]
         if rows:
             totals: Counter[str] = Counter()
             for d in rows:
-                totals.update(d["probabilities"])  # type: ignore[index]
+                totals.update(d["probabilities"])
             distribution = {k: round(v / len(rows), 3) for k, v in sorted(totals.items())}
             summary.emotion_distribution = distribution
             summary.dominant_emotion = max(sorted(distribution), key=lambda k: distribution[k])

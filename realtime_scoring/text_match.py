@@ -75,7 +75,7 @@ def _stem(word: str) -> str:
     if not word.replace("'", "").isalpha():
         return word  # "p95", "node.js", "c++" are names, not inflected words
     with _stem_lock:
-        return _stemmer.stemWord(word)
+        return str(_stemmer.stemWord(word))
 
 
 def _words(norm: str) -> list[_Unit]:

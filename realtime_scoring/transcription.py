@@ -24,13 +24,20 @@ logger = logging.getLogger(__name__)
 
 
 class Transcript(Protocol):
-    text: str
-    language: str
-    segments: Any
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def language(self) -> str: ...
+
+    @property
+    def segments(self) -> Any: ...
 
 
 class Transcriber(Protocol):
-    def transcribe_batch(self, clips: Sequence[np.ndarray], language: str | None = None, prompt: str | None = None) -> list[Transcript]: ...
+    def transcribe_batch(
+        self, clips: Sequence[np.ndarray], language: str | None = None, prompt: str | None = None
+    ) -> Sequence[Transcript]: ...
 
 
 # Priorities, most urgent first. An early final decodes an utterance at the start of a pause, in case the pause

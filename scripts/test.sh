@@ -25,6 +25,7 @@ fi
 .venv/bin/python -m ruff check --no-cache .
 .venv/bin/python -m ruff format --no-cache --check .
 .venv/bin/lint-imports --no-cache
+.venv/bin/python -m mypy
 
 # Only for the face photo it ships (skimage/data/astronaut.png); none of its code is imported.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps 'scikit-image==0.26.0'

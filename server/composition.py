@@ -148,7 +148,15 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
         if settings.store_backend == "redis":
             assert redis_client is not None
             deliveries = RedisDeliveryStore(redis_client, keys)
-            dispatcher = RedisStreamWebhookDispatcher(deliveries, destinations, *retries, stream, settings.webhook_stream_lease_s)
+            dispatcher = RedisStreamWebhookDispatcher(
+                # The Redis dispatcher narrows its store to RedisDeliveryStore, which the SQLite-typed base cannot say;
+                # the dispatchers get one store type with the storage contract's typed rows.
+                deliveries,  # type: ignore[arg-type]
+                destinations,
+                *retries,
+                stream,
+                settings.webhook_stream_lease_s,
+            )
             greenhouse_notifier = GreenhouseNotifier(RedisCallbackStore(redis_client, keys), destinations, *retries)
         else:
             sqlite_deliveries = await DeliveryStore.open(settings.database_path)
@@ -255,5 +263,5 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
         routes=[*ROUTES, vendor],
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=lifespan,  # type: ignore[arg-type]
+        lifespan=lifespan,
     )

@@ -24,7 +24,7 @@ import httpx
 
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.retrying import CLAIM_MARGIN_S, RetryingSender, next_delay
-from server.storage.greenhouse_callbacks import Callback, CallbackStore
+from server.storage.greenhouse_callbacks import Callback, Callbacks, CallbackStore
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class GreenhouseNotifier(RetryingSender[Callback]):
 
     def __init__(
         self,
-        store: CallbackStore,
+        store: Callbacks,
         policy: DestinationPolicy,
         retry_schedule_s: Sequence[float],
         timeout_s: float = 15.0,

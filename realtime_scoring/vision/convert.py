@@ -11,10 +11,11 @@ import logging
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
-import tflite
+import tflite  # type: ignore[import-untyped]  # the flatbuffer bindings ship no types
 import tflite2onnx
 from onnx import TensorProto, numpy_helper
 
@@ -65,7 +66,7 @@ def _tflite_to_onnx(tflite_path: Path) -> onnx.ModelProto:
     return model
 
 
-def _sort_by_name(field) -> None:  # field: a protobuf repeated message field
+def _sort_by_name(field: Any) -> None:  # field: a protobuf repeated message field
     items = sorted(field, key=lambda item: item.name)
     copies = [type(item).FromString(item.SerializeToString()) for item in items]
     del field[:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,7 +109,7 @@ class FaceDetector:
     def detect(self, rgb: np.ndarray) -> list[Face]:
         return self.detect_batch([rgb])[0]
 
-    def detect_batch(self, frames: list[np.ndarray]) -> list[list[Face]]:
+    def detect_batch(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         """Faces in each frame, best first, from one model run over all frames (any sizes)."""
         if not frames:
             return []

@@ -51,7 +51,8 @@ def resample(image: np.ndarray, region: Region, size: tuple[int, int], border: B
     # Separable: rows first, then columns of the already shortened image. Each output pixel gathers
     # only the few source pixels under its filter instead of a dense matrix row of the whole frame.
     tall = np.einsum("ok,ok...->o...", row_weights, image[rows].astype(np.float32))
-    return np.einsum("pk,opk...->op...", col_weights, tall[:, cols])
+    result: np.ndarray = np.einsum("pk,opk...->op...", col_weights, tall[:, cols])
+    return result
 
 
 def _shifted(image: np.ndarray, x0: int, y0: int, size: tuple[int, int], border: Border) -> np.ndarray:

@@ -108,7 +108,7 @@ class WindowFeatures:
 
     @property
     def window_s(self) -> float:
-        return self.mel.shape[1] / FRAMES_PER_SECOND
+        return float(self.mel.shape[1] / FRAMES_PER_SECOND)
 
 
 def pad_window(mel: np.ndarray, frames: int | None = None) -> WindowFeatures:

@@ -113,7 +113,8 @@ def _looping_tail(tokens: list[int]) -> int:
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max()
-    return shifted - np.log(np.exp(shifted).sum())
+    result: np.ndarray = shifted - np.log(np.exp(shifted).sum())
+    return result
 
 
 class WhisperTranscriber:

@@ -90,7 +90,11 @@ class LocalEventBus:
 
     def subscribe(self, topic: str, handler: Handler) -> Callable[[], None]:
         self._subscriptions.add(topic, handler)
-        return lambda: self._subscriptions.remove(topic, handler) and None
+
+        def unsubscribe() -> None:
+            self._subscriptions.remove(topic, handler)
+
+        return unsubscribe
 
     async def close(self) -> None:
         return None

@@ -125,7 +125,7 @@ class NodeRegistry:
         if self._client is None:
             return self.node_id if interview_id in self._held else None
         value = await self._client.get(self._keys.live(interview_id))
-        return value.decode() if value is not None else None
+        return value.decode() if isinstance(value, bytes) else value
 
     async def nodes(self) -> list[dict[str, Any]]:
         """Every node whose heartbeat has not expired, this one first; raises RedisError when Redis is unreachable."""

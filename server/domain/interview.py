@@ -101,9 +101,9 @@ def demo_spec() -> InterviewSpec:
         job=JobProfile(
             title="Backend engineer (demo)",
             role="backend_engineer",
-            required_skills=[{"name": "Python", "weight": 2}, {"name": "PostgreSQL"}, {"name": "Redis"}],  # type: ignore[list-item]
+            required_skills=[{"name": "Python", "weight": 2}, {"name": "PostgreSQL"}, {"name": "Redis"}],
             min_years_experience=3,
         ),
-        candidate=CandidateProfile(name="Demo candidate", skills=["Python", "Postgres"], years_experience=4),  # type: ignore[list-item]
+        candidate=CandidateProfile(name="Demo candidate", skills=["Python", "Postgres"], years_experience=4),
         max_questions=4,
     )

@@ -293,14 +293,14 @@ class LiveInterview:
                 )
                 self._publish_caption(caption)
             case FacePresence():
-                data = {
+                face: dict[str, object] = {
                     "frames": event.frames,
                     "frames_with_face": event.frames_with_face,
                     "max_faces": event.max_faces,
                     "face_present": event.face_present,
                     "multiple_faces": event.multiple_faces,
                 }
-                self._store_observation("face", event.start_s, event.end_s, data)
+                self._store_observation("face", event.start_s, event.end_s, face)
                 self._to_hr(
                     FaceSecond(
                         interview_id=self.id,
@@ -312,8 +312,8 @@ class LiveInterview:
                     )
                 )
             case EmotionSummary():
-                data = {"dominant": event.dominant, "probabilities": dict(event.probabilities)}
-                self._store_observation("emotion", event.start_s, event.end_s, data)
+                emotion: dict[str, object] = {"dominant": event.dominant, "probabilities": dict(event.probabilities)}
+                self._store_observation("emotion", event.start_s, event.end_s, emotion)
                 self._to_hr(
                     EmotionSecond(
                         interview_id=self.id,
@@ -354,8 +354,8 @@ class LiveInterview:
                 self._schedule_advance()
 
     def _publish_speech(self, state: str, time_s: float) -> None:
-        self.publish(Speech(state=state, time_s=round(time_s, 3)))  # type: ignore[arg-type]
-        self._to_hr(HrSpeech(interview_id=self.id, state=state, time_s=round(time_s, 3)))  # type: ignore[arg-type]
+        self.publish(Speech(state=state, time_s=round(time_s, 3)))
+        self._to_hr(HrSpeech(interview_id=self.id, state=state, time_s=round(time_s, 3)))
 
     def _publish_caption(self, caption: Caption) -> None:
         self.publish(caption)
@@ -364,7 +364,7 @@ class LiveInterview:
         )
 
     def _publish_media(self, state: str) -> None:
-        self.publish(MediaState(state=state))  # type: ignore[arg-type]
+        self.publish(MediaState(state=state))
         self._to_hr(HrMedia(interview_id=self.id, state=state))
 
     def _spawn_store(self, coro: Awaitable[None]) -> None:
@@ -383,7 +383,9 @@ class LiveInterview:
         )
 
     def _store_final(self, event: FinalTranscript) -> None:
-        segments = [{"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3), "text": s.text} for s in event.segments]
+        segments: list[dict[str, float | str]] = [
+            {"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3), "text": s.text} for s in event.segments
+        ]
         self._spawn_store(
             self._store.record_transcript(
                 self.id,
@@ -472,7 +474,8 @@ class LiveInterview:
         await self._store.record_answer(self.id, question_id, "chat", text)
         answer = None
         if self._faq is not None:
-            answer = await _in_executor(lambda: self._faq.answer(text, self.interview.language))  # type: ignore[union-attr]
+            faq = self._faq
+            answer = await _in_executor(lambda: faq.answer(text, self.interview.language))
         self._to_hr(HrChat(interview_id=self.id, sender="candidate", text=text, escalated=answer is None))
         if answer is not None:
             reply = ChatReply(sender="faq", text=answer.text)
@@ -519,7 +522,8 @@ class LiveInterview:
                 await self._set_progress(InterviewStatus.IN_PROGRESS, len(self.conductor.history), asked=asked_new)
                 if asked_new:
                     self._arm_timer()
-        if self.interview.status == InterviewStatus.COMPLETED:
+        # Re-read: the awaits above changed the interview (mypy would keep the status narrowed from before them).
+        if self._status() == InterviewStatus.COMPLETED:
             if self._timer is not None:
                 self._timer.cancel()
             self.publish(Completed())
@@ -527,6 +531,9 @@ class LiveInterview:
                 await self.media.close("closed")
         elif (question := self.current_question()) is not None:
             self._publish_question(question)
+
+    def _status(self) -> InterviewStatus:
+        return self.interview.status
 
     def _arm_timer(self) -> None:
         """The answer time limit on the wall clock, for when no media clock decides it (text mode, media lost)."""

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import ValidationError
 
@@ -25,6 +27,8 @@ from realtime_scoring.transcription import TranscriptionConfig
 from server.domain.interview import Interview, InterviewSpec
 from server.live.live_interview import interview_match, interview_policy, interview_report
 from server.settings import Settings
+
+T = TypeVar("T")
 
 
 class ReplayError(ValueError):
@@ -119,5 +123,5 @@ def _observation(event: FacePresence | EmotionSummary) -> dict[str, object]:
     return {"start_s": round(event.start_s, 3), "end_s": round(event.end_s, 3), "data": data}
 
 
-async def _in_thread(function):  # type: ignore[no-untyped-def]
+async def _in_thread(function: Callable[[], T]) -> T:
     return await asyncio.to_thread(function)

@@ -182,8 +182,8 @@ class _NodeCollector(Collector):
             )
         for name in ("published", "dropped", "received"):
             # Every bus counts what it published; the Redis bus also what it dropped and received.
-            if (count := getattr(services.bus, name, None)) is not None:
-                yield CounterMetricFamily(f"interview_bus_events_{name}", f"Live events {name} by this node's event bus", value=count)
+            if (bus_count := getattr(services.bus, name, None)) is not None:
+                yield CounterMetricFamily(f"interview_bus_events_{name}", f"Live events {name} by this node's event bus", value=bus_count)
 
 
 def _model_metrics(engine: ScoringEngine) -> Iterator[Metric]:

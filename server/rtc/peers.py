@@ -39,7 +39,7 @@ def check_offer(sdp: str) -> SessionDescription:
                 "unsupported_codec",
                 f"{media.kind} offers {sorted(names) or 'no codecs'}; supported: {sorted(wanted)}",
             )
-        if media.kind in ("audio", "video") and not media.ice.usernameFragment:
+        if media.kind in ("audio", "video") and (media.ice is None or not media.ice.usernameFragment):
             raise OfferRejected("malformed_sdp", f"the {media.kind} section has no ICE credentials")
     return parsed
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from server.storage.sqlite_connection import SerialConnection, connect
 
@@ -36,6 +36,26 @@ class Callback:
     url: str
     api_key: str
     attempts: int
+
+
+class Callbacks(Protocol):
+    """What the notifier needs of a callback store: SQLite's `CallbackStore` or Redis's `RedisCallbackStore`."""
+
+    async def close(self) -> None: ...
+
+    async def add(self, interview_id: str, url: str, api_key: str) -> bool: ...
+
+    async def due(self, now: float, limit: int = 50) -> list[Callback]: ...
+
+    async def next_due_at(self) -> float | None: ...
+
+    async def claim(self, callback: Callback, now: float, lease_s: float) -> bool: ...
+
+    async def record(
+        self, callback: Callback, status_code: int | None, error: str | None, *, notified: bool, next_attempt_at: float | None
+    ) -> None: ...
+
+    async def get(self, interview_id: str) -> dict[str, Any] | None: ...
 
 
 class CallbackStore(SerialConnection):

@@ -161,7 +161,7 @@ class _Migration:
         pipe.hset(
             self.keys.interview(interview_id),
             mapping=_present(
-                {  # type: ignore[arg-type]
+                {  # type: ignore[arg-type]  # redis-py types hset mappings narrower than the str/int/float values it takes
                     "tenant": tenant,
                     "spec": row["spec"],
                     "status": row["status"],
@@ -227,7 +227,7 @@ class _Migration:
             pipe.hset(
                 self.keys.greenhouse_callback(interview_id),
                 mapping=_present(
-                    {  # type: ignore[arg-type]
+                    {  # type: ignore[arg-type]  # redis-py types hset mappings narrower than the str/int/float values it takes
                         k: c[k]
                         for k in ("url", "api_key", "attempts", "next_attempt_at", "notified_at", "last_status", "last_error", "created_at")
                     }
@@ -261,7 +261,7 @@ class _Migration:
                 pipe.hset(
                     self.keys.endpoint(e["id"]),
                     mapping=_present(
-                        {  # type: ignore[arg-type]
+                        {  # type: ignore[arg-type]  # redis-py types hset mappings narrower than the str/int/float values it takes
                             "tenant": e["tenant"],
                             "url": e["url"],
                             "description": e["description"],
@@ -288,7 +288,7 @@ class _Migration:
             pipe.hset(
                 self.keys.event(event_id),
                 mapping=_present(
-                    {  # type: ignore[arg-type]
+                    {  # type: ignore[arg-type]  # redis-py types hset mappings narrower than the str/int/float values it takes
                         "tenant": tenant,
                         "type": event["type"],
                         "payload": event["payload"],
@@ -315,7 +315,7 @@ class _Migration:
         pipe.hset(
             self.keys.delivery(delivery_id),
             mapping=_present(
-                {  # type: ignore[arg-type]
+                {  # type: ignore[arg-type]  # redis-py types hset mappings narrower than the str/int/float values it takes
                     "event_id": d["event_id"],
                     "endpoint_id": d["endpoint_id"],
                     "tenant": tenant,

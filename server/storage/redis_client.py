@@ -170,7 +170,7 @@ async def watched_transaction(client: redis.Redis, watch: Sequence[str], build: 
                 if pipe.explicit_transaction:
                     await pipe.execute()
                 else:
-                    await pipe.reset()
+                    await pipe.reset()  # type: ignore[no-untyped-call]  # redis-py leaves Pipeline.reset unannotated
                 return result
             except WatchError:
                 continue

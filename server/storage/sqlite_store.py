@@ -540,7 +540,7 @@ class InterviewStore(SerialConnection):
         """One statement for the batch. A row of an interview deleted meanwhile fails alone (LookupError, as a write
         of one would fail its foreign key), not everyone else's; one deleted between the check and the insert is
         dropped there."""
-        ids = sorted({row[0] for row, _ in batch})
+        ids = sorted({str(row[0]) for row, _ in batch})
         existing = {r["id"] for r in await self._read(f"SELECT id FROM interviews WHERE id IN ({', '.join('?' * len(ids))})", ids)}
         for row, stored in batch:
             if row[0] not in existing and not stored.done():

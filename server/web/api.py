@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import cast
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
@@ -51,7 +52,7 @@ async def create_interview(request: Request) -> JSONResponse:
     try:
         spec = InterviewSpec.model_validate(raw)
     except ValidationError as exc:
-        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        errors = [{"loc": [str(part) for part in e["loc"]], "msg": e["msg"]} for e in exc.errors()]
         raise Problem(422, "invalid_interview", "the interview is not valid", errors=errors) from exc
     interview, invite = await services.schedule(spec, tenant, job_id=ids["job"], candidate_id=ids["candidate"])
     body = {
@@ -161,9 +162,9 @@ async def metrics(request: Request) -> Response:
 
 def _video_summary(seconds: list[dict[str, object]]) -> dict[str, int]:
     """How many analysed seconds showed the candidate's face, and how many showed more than one face."""
-    data = [row["data"] for row in seconds]
+    data = [cast(dict[str, object], row["data"]) for row in seconds]  # a face observation's JSON object
     return {
         "seconds": len(data),
-        "face_present_seconds": sum(bool(d["face_present"]) for d in data),  # type: ignore[index]
-        "multiple_faces_seconds": sum(bool(d["multiple_faces"]) for d in data),  # type: ignore[index]
+        "face_present_seconds": sum(bool(d["face_present"]) for d in data),
+        "multiple_faces_seconds": sum(bool(d["multiple_faces"]) for d in data),
     }

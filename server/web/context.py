@@ -104,4 +104,5 @@ class Services:
 
 
 def services_of(connection: HTTPConnection) -> Services:
-    return connection.app.state.services
+    services: Services = connection.app.state.services
+    return services

@@ -28,6 +28,7 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -187,7 +188,7 @@ async def get_test_status(request: Request) -> JSONResponse:
     }
     if report.recommendation.overall is not None:
         body["partner_score"] = report.recommendation.overall
-    body["metadata"] = _metadata(interview, report, float(stored["created_at"]))  # type: ignore[arg-type]
+    body["metadata"] = _metadata(interview, report, float(cast(float, stored["created_at"])))
     return JSONResponse(body)
 
 

@@ -55,7 +55,7 @@ def _caller(request: Request) -> tuple[Services, str]:
 
 
 def _profile_id(request: Request, key: str) -> str:
-    value = request.path_params[key]
+    value: str = request.path_params[key]
     if not re.fullmatch(PROFILE_ID, value):
         raise Problem(422, "invalid_id", f"ids are 1-128 characters of letters, digits and . _ : -; got {value!r}")
     return value

@@ -30,8 +30,8 @@ PROBLEM = {
         "errors": {"type": "array", "items": {"type": "object", "properties": {"loc": {"type": "array"}, "msg": {"type": "string"}}}},
     },
 }
-HR = [{"apiKey": []}, {"bearerApiKey": []}]
-CANDIDATE = [{"inviteToken": []}]
+HR: list[dict[str, list[str]]] = [{"apiKey": []}, {"bearerApiKey": []}]
+CANDIDATE: list[dict[str, list[str]]] = [{"inviteToken": []}]
 OBJECT = {"type": "object"}
 
 

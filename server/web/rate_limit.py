@@ -54,7 +54,8 @@ class TenantRateLimit:
             presented = token.strip() if scheme.lower() == "bearer" else None
         if not presented:
             return None
-        for key, tenant in services.api_keys.items():
+        api_keys: dict[str, str] = services.api_keys
+        for key, tenant in api_keys.items():
             if hmac.compare_digest(presented.encode(), key.encode()):
                 return tenant
         return None

@@ -121,7 +121,7 @@ async def interview_detail(services: Services, tenant: str, interview_id: str) -
         emotions=await store.observations(interview_id, "emotion") if emotion else None,
         chat=chat,
         current=live.asked_question() if live is not None else None,
-        report=report.get("report") if report is not None else None,  # type: ignore[arg-type]
+        report=report.get("report") if report is not None else None,
         decisions=await store.decisions(interview_id),
         recordings=await store.recordings(interview_id),
     )

@@ -64,8 +64,8 @@ async def serve_socket(websocket: WebSocket, outbox: Outbox, receive: Awaitable[
         done, _ = await asyncio.wait({sender, receiver, overflow}, return_when=asyncio.FIRST_COMPLETED)
         if overflow in done:
             close_code = CLOSE_TRY_AGAIN
-        elif receiver in done and isinstance(receiver.exception(), ClosingSocket):
-            close_code = receiver.exception().code  # type: ignore[union-attr]
+        elif receiver in done and isinstance(closing := receiver.exception(), ClosingSocket):
+            close_code = closing.code
             # Let the error message reach the client before closing.
             joined = asyncio.ensure_future(outbox.queue.join())
             await asyncio.wait({joined, sender}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
