@@ -25,7 +25,7 @@ import numpy as np
 
 from media.frames import VideoFrame
 from media.snapshots import jpeg_snapshot
-from tests.media_files import make_face_video
+from tests.helpers.media_files import make_face_video
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

@@ -22,9 +22,9 @@ from server.domain.interview import Interview
 from server.live.sessions import MediaConsumer, level_meter_consumer
 from server.settings import Settings
 from server.web.context import Services
-from tests.media_files import make_face_video, make_speech_wav
-from tests.redis_server import RedisServer, redis_client, redis_server  # noqa: F401 - the fixtures of tests that need a real Redis
-from tests.webrtc_helpers import CapturingConsumer
+from tests.helpers.media_files import make_face_video, make_speech_wav
+from tests.helpers.redis_server import RedisServer, redis_client, redis_server  # noqa: F401 - the fixtures of tests that need a real Redis
+from tests.helpers.webrtc import CapturingConsumer
 
 API_KEY = "test-api-key-0123456789"
 # Browser libraries (Chart.js), prepared from the npm registry by scripts/test.sh before the suite loses the network.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,32 +11,13 @@ import numpy as np
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from tests.candidate_page import start_interview
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
-from tests.media_files import best_envelope_correlation, make_speech_wav, read_wav_mono
-from tests.webrtc_helpers import CapturingConsumer
+from tests.helpers.browser import ARTIFACTS, CHROMIUM, chromium_flags
+from tests.helpers.candidate_page import start_interview
+from tests.helpers.media_files import best_envelope_correlation, make_speech_wav, read_wav_mono
+from tests.helpers.webrtc import CapturingConsumer
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-
-def chromium_flags(speech_wav: Path, face_y4m: Path) -> list[str]:
-    return [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={speech_wav}",
-        f"--use-file-for-fake-video-capture={face_y4m}",
-        "--allow-loopback-in-peer-connection",
-    ]
 
 
 @pytest.fixture

@@ -17,12 +17,11 @@ from websockets.asyncio.client import connect
 
 from server.domain.interview import Interview
 from server.live.candidate_messages import ChatReply, Pong
-from tests.candidate_page import give_consent, start_interview
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
-from tests.media_files import make_speech_wav
-from tests.test_browser_candidate import ARTIFACTS, CHROMIUM, chromium_flags
-from tests.test_wechat_oauth import serving_with
-from tests.wechat_fake import FakeWeChat, running
+from tests.helpers.browser import ARTIFACTS, CHROMIUM, chromium_flags
+from tests.helpers.candidate_page import give_consent, start_interview
+from tests.helpers.media_files import make_speech_wav
+from tests.helpers.wechat_fake import FakeWeChat, running, serving_with
 
 WECHAT_ANDROID = (
     "Mozilla/5.0 (Linux; Android 12; Pixel 6 Build/SQ3A.220705.003; wv) AppleWebKit/537.36 (KHTML, like Gecko) "

@@ -13,10 +13,10 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from tests.candidate_page import start_interview
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
-from tests.media_files import make_speech_wav
-from tests.test_browser_candidate import ARTIFACTS, CHROMIUM, chromium_flags
+from tests.helpers.browser import ARTIFACTS, CHROMIUM, chromium_flags
+from tests.helpers.candidate_page import start_interview
+from tests.helpers.media_files import make_speech_wav
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
 

@@ -13,7 +13,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import API_KEY, LiveServer
-from tests.webrtc_helpers import CandidateSocket
+from tests.helpers.webrtc import CandidateSocket
 
 PROBLEM_JSON = "application/problem+json"
 

@@ -8,44 +8,14 @@ import signal
 from pathlib import Path
 
 import httpx
-import pytest
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
+from websockets.asyncio.client import connect
 
 from tests.conftest import API_KEY, free_port, make_settings, serving
-from tests.test_webhook_kill import start_server, wait_healthy
+from tests.helpers.interviews import assert_refuses_new_interviews, finish_text_interview, ws_url
+from tests.helpers.processes import start_server, wait_healthy
 
 HR = {"X-API-Key": API_KEY}
 TEXT = {"mode": "text", "questions": 1}
-
-
-def ws_url(base: str, interview_id: str, token: str) -> str:
-    return base.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={token}"
-
-
-async def finish_text_interview(ws: ClientConnection) -> None:
-    """Answer the one question of a text interview whose socket is open and greeted."""
-    await ws.send(json.dumps({"v": 1, "type": "ready"}))
-    await ws.send(json.dumps({"v": 1, "type": "answer.text", "question_id": "q1", "text": "Because."}))
-    await ws.send(json.dumps({"v": 1, "type": "answer.done", "question_id": "q1"}))
-    while json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "completed":
-        pass
-
-
-async def assert_refuses_new_interviews(base: str, http: httpx.AsyncClient, new_id: str, new_token: str) -> None:
-    ready = await http.get(f"{base}/readyz")
-    assert ready.status_code == 503 and ready.json()["status"] == "draining"
-    offer = await http.post(
-        f"{base}/api/v1/interviews/{new_id}/whip",
-        content=b"v=0\r\n",
-        headers={"Authorization": f"Bearer {new_token}", "Content-Type": "application/sdp"},
-    )
-    assert offer.status_code == 503 and offer.json()["code"] == "node_draining", offer.text
-    assert int(offer.headers["Retry-After"]) > 0
-    with pytest.raises(InvalidStatus) as refused:
-        async with connect(ws_url(base, new_id, new_token)):
-            pass
-    assert refused.value.response.status_code == 503
 
 
 async def test_a_drained_node_refuses_new_interviews_and_its_live_one_completes(tmp_path: Path) -> None:

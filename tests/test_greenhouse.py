@@ -22,7 +22,7 @@ from websockets.asyncio.client import connect
 from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
 from server.storage.greenhouse_callbacks import CallbackStore
 from tests.conftest import LiveServer, free_port, make_settings, serving
-from tests.webhook_receiver import receiving
+from tests.helpers.webhook_receiver import receiving
 
 ACME, GLOBEX = "acme-key-0123456789abcdef", "globex-key-0123456789abcdef"
 ACME_2 = "acme-second-key-0123456789abcdef"  # a tenant may hand Greenhouse any of its keys

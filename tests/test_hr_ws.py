@@ -12,6 +12,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
+from tests.helpers.interviews import next_of
 
 OTHER_KEY = "other-tenant-key-0123456789"
 
@@ -27,13 +28,6 @@ async def open_hr(server: LiveServer, key: str = API_KEY) -> tuple[ClientConnect
     first = json.loads(await asyncio.wait_for(ws.recv(), 5))
     assert first["type"] == "interviews"
     return ws, first
-
-
-async def next_of(ws: ClientConnection, kind: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
-    while True:
-        message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
-        if message["type"] == kind and all(message.get(k) == v for k, v in fields.items()):
-            return message
 
 
 @pytest.fixture

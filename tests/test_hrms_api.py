@@ -12,7 +12,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.conftest import LiveServer, free_port, make_settings, serving
-from tests.webhook_receiver import Receiver, receiving
+from tests.helpers.webhook_receiver import Receiver, receiving
 
 ACME, GLOBEX = "acme-key-0123456789abcdef", "globex-key-0123456789abcdef"
 JOB = {"title": "Data analyst", "role": "data_analyst", "required_skills": [{"name": "SQL"}, {"name": "Python"}], "min_years_experience": 2}

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from server.ops.logs import OWN_LOGGERS, InterviewContextMiddleware, configure_logging
 from tests.conftest import API_KEY, free_port
-from tests.test_webhook_kill import wait_healthy
+from tests.helpers.processes import wait_healthy
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhYmMifQ.c2lnbmF0dXJlX2hlcmU"
 

@@ -11,8 +11,8 @@ from websockets.asyncio.client import connect
 
 from server.storage.redis_client import Keys
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
-from tests.redis_server import RedisServer
-from tests.test_redis_bus import client_for, eventually, until
+from tests.helpers.redis_server import RedisServer, client_for
+from tests.helpers.waiting import eventually, wait_until
 
 HR = {"X-API-Key": API_KEY}
 KEYS = Keys("nodes-test:")
@@ -69,7 +69,7 @@ async def test_every_node_lists_the_live_nodes_and_redis_says_which_holds_a_live
                     assert await a.services.node.holder(interview_id) == "node-a"
                     assert await b.services.node.holder(interview_id) == "node-a"  # b learns it from Redis
                     await eventually(lambda: live_count_is(b, 1, index=1))
-                await until(lambda: a.services.registry.live_interviews == 0)
+                await wait_until(lambda: a.services.registry.live_interviews == 0)
                 await eventually(lambda: gone(inspect, KEYS.live(interview_id)))
             # a stopped: it takes itself out at once rather than waiting for its heartbeat to expire
             assert await node_ids(b) == ["node-b"]
@@ -112,7 +112,7 @@ async def test_with_redis_down_interviews_go_on_the_list_says_503_and_the_node_c
             response = await node.http.get(f"{node.url}/api/v1/nodes", headers=HR)
             assert response.status_code == 503 and response.json()["code"] == "cluster_unavailable"
             assert "Retry-After" in response.headers
-            await until(lambda: node.services.node.heartbeat_failures >= 2)
+            await wait_until(lambda: node.services.node.heartbeat_failures >= 2)
             redis_server.start()  # empty: the next beat writes the node and its live interview again
             inspect = client_for(redis_server)
             try:

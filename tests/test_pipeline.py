@@ -18,7 +18,7 @@ from realtime_scoring.vad import SileroVadModel
 from realtime_scoring.vision.emotion import EmotionClassifier
 from realtime_scoring.vision.faces import FaceDetector
 from tests.conftest import prepared_model_files
-from tests.media_files import astronaut_png, read_wav_mono
+from tests.helpers.media_files import astronaut_png, read_wav_mono
 
 CPU = EngineConfig(device="cpu", intra_op_threads=1)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,47 +12,8 @@ import redis.asyncio as redis
 
 from server.cluster.event_bus import Message
 from server.cluster.redis_bus import RedisEventBus
-from server.settings import Settings
-from server.storage.redis_client import Keys, open_redis
-from tests.redis_server import RedisServer
-
-KEYS = Keys("test:")
-
-
-async def until(predicate: Callable[[], object], timeout: float = 15.0) -> None:
-    """Wait for a condition; the deadline only turns a hang into a failure."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
-
-
-async def eventually(check: Callable[[], Awaitable[object]], timeout: float = 15.0) -> None:
-    """Wait until an async check holds (a Redis connection lost to a restart counts as not yet)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if await check():
-                return
-        except redis.ConnectionError:
-            pass
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.05)
-
-
-async def subscribers(client: redis.Redis, topic: str, keys: Keys = KEYS) -> int:
-    return dict(await client.pubsub_numsub(keys.channel(topic)))[keys.channel(topic).encode()]
-
-
-async def until_subscribed(client: redis.Redis, topic: str, count: int = 1, keys: Keys = KEYS) -> None:
-    async def check() -> bool:
-        return await subscribers(client, topic, keys) == count
-
-    await eventually(check)
-
-
-def client_for(server: RedisServer) -> redis.Redis:
-    return open_redis(Settings(redis_url=server.url, redis_timeout_s=1.0))
+from tests.helpers.redis_server import KEYS, RedisServer, client_for, subscribers, until_subscribed
+from tests.helpers.waiting import wait_until
 
 
 @pytest.fixture
@@ -79,7 +40,7 @@ async def test_an_event_published_on_one_node_reaches_the_handlers_of_its_topic_
     a.subscribe("hr:globex", on_globex.append)
     await until_subscribed(inspect, "hr:acme")
     b.publish("hr:acme", {"type": "caption", "text": "我喜欢数据", "n": 1})
-    await until(lambda: on_acme)
+    await wait_until(lambda: on_acme)
     assert on_acme == [{"type": "caption", "text": "我喜欢数据", "n": 1}] and on_globex == []
     assert b.published == 1 and a.received == 1 and a.dropped == b.dropped == 0
     stop_acme()
@@ -97,7 +58,7 @@ async def test_while_redis_is_down_events_are_dropped_and_counted_and_flow_again
     for n in range(20):
         b.publish("interview:42", {"n": n})  # returns at once: nothing waits for Redis
     assert time.perf_counter() - started < 0.5
-    await until(lambda: b.dropped == 20)
+    await wait_until(lambda: b.dropped == 20)
     assert got == [] and b.published == 0
 
     redis_server.start()  # an empty Redis on the same port: the reader must subscribe again by itself
@@ -119,7 +80,7 @@ async def test_a_full_queue_drops_and_counts_the_overflow_and_delivers_the_rest(
         for n in range(10):  # no await in between: the sender cannot drain the queue
             bus.publish("hr:acme", {"n": n})
         assert bus.dropped == 7
-        await until(lambda: len(got) == 3)
+        await wait_until(lambda: len(got) == 3)
         assert got == [{"n": 0}, {"n": 1}, {"n": 2}]
     finally:
         await bus.close()
@@ -135,7 +96,7 @@ async def test_a_message_that_is_not_a_json_object_is_counted_and_the_next_one_s
     await inspect.publish(KEYS.channel("hr:acme"), b"\xff not json")
     await inspect.publish(KEYS.channel("hr:acme"), b"[1, 2]")
     b.publish("hr:acme", {"ok": True})
-    await until(lambda: got)
+    await wait_until(lambda: got)
     assert got == [{"ok": True}] and a.malformed == 2 and a.received == 1
 
 
@@ -159,7 +120,7 @@ async def test_a_node_with_a_redis_url_runs_the_redis_bus_and_exports_its_counte
         async with serving(settings) as node:
             assert isinstance(node.services.bus, RedisEventBus)
             node.services.bus.publish("hr:default", {"type": "progress"})
-            await until(lambda: got)
+            await wait_until(lambda: got)
             text = (await node.http.get(f"{node.url}/metrics", headers={"X-API-Key": API_KEY})).text
         assert got == [{"type": "progress"}]
         assert "interview_bus_events_published_total 1.0" in text and "interview_bus_events_dropped_total 0.0" in text

@@ -12,8 +12,8 @@ import pytest
 
 from server.live.replay import ReplayError, load_interview, replay
 from tests.conftest import MODEL_DIR, make_settings
-from tests.media_files import make_speech_wav
-from tests.test_whisper import ZH_SPEECH_ENV, edit_distance, hanzi, word_error_rate
+from tests.helpers.media_files import make_speech_wav
+from tests.helpers.speech import ZH_SPEECH_ENV, edit_distance, hanzi, word_error_rate
 
 
 def question(qid: str, text: str, points: list[tuple[str, str, list[str]]]) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import LiveServer, make_settings, serving
-from tests.redis_server import RedisServer
+from tests.helpers.redis_server import RedisServer
 
 ACME, GLOBEX = "acme-key-0123456789abcdef", "globex-key-0123456789abcdef"
 BURST = 6

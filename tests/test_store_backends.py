@@ -16,7 +16,6 @@ from redis.exceptions import OutOfMemoryError
 
 from hrms_bridge import retention
 from server.domain.interview import InterviewSpec, InterviewStatus
-from server.domain.invites import InviteSigner, make_invite
 from server.live.sessions import recordings_dir, remove_erased_recordings
 from server.storage.contract import Store
 from server.storage.redis_client import Keys, store_durability_warnings
@@ -25,10 +24,10 @@ from server.storage.redis_webhook_deliveries import RedisDeliveryStore
 from server.storage.sqlite_store import InterviewStore
 from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, Deliveries, Delivery, DeliveryStore
 from tests.conftest import API_KEY, STORE_BACKENDS, make_settings, serving
-from tests.redis_server import RedisServer
+from tests.helpers.interviews import invite
+from tests.helpers.redis_server import RedisServer
 
 KEYS = Keys("store-test:")
-SIGNER = InviteSigner("store-test-secret-0123456789abcdef")
 SPEC = InterviewSpec.model_validate(
     {
         "job": {"title": "Backend engineer", "language": "en"},
@@ -38,10 +37,6 @@ SPEC = InterviewSpec.model_validate(
         "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}],
     }
 )
-
-
-def invite(interview_id: str, ttl_s: float = 3600):  # type: ignore[no-untyped-def]
-    return make_invite(SIGNER, "http://interviews.test", interview_id, int(time.time() + ttl_s))
 
 
 @pytest.fixture(params=STORE_BACKENDS)

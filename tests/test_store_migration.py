@@ -26,8 +26,8 @@ from server.storage.redis_webhook_deliveries import RedisDeliveryStore
 from server.storage.sqlite_store import InterviewStore
 from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, Deliveries, DeliveryStore
 from tests.conftest import make_settings
-from tests.redis_server import RedisServer
-from tests.test_store_backends import invite
+from tests.helpers.interviews import invite
+from tests.helpers.redis_server import RedisServer
 
 KEYS = Keys("migration-test:")
 SPEC = InterviewSpec.model_validate(

@@ -28,7 +28,7 @@ from realtime_scoring.transcription import (
 from realtime_scoring.vad import SileroVadModel, VadConfig
 from realtime_scoring.whisper.transcriber import WhisperTranscriber
 from tests.conftest import prepared_model_files
-from tests.media_files import read_wav_mono
+from tests.helpers.media_files import read_wav_mono
 
 
 @pytest.fixture(scope="module")

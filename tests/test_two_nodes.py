@@ -19,12 +19,11 @@ from websockets.exceptions import InvalidStatus
 
 from server.storage.redis_client import Keys
 from tests.conftest import API_KEY, free_port
-from tests.redis_server import RedisServer
-from tests.test_draining import assert_refuses_new_interviews, finish_text_interview, ws_url
-from tests.test_hr_ws import next_of
-from tests.test_redis_bus import client_for, eventually, until_subscribed
-from tests.test_webhook_kill import complete_text_interview, start_server, wait_healthy
-from tests.webhook_receiver import Received, Receiver, receiving
+from tests.helpers.interviews import assert_refuses_new_interviews, finish_text_interview, next_of, ws_url
+from tests.helpers.processes import complete_text_interview, start_server, wait_healthy
+from tests.helpers.redis_server import RedisServer, client_for, until_subscribed
+from tests.helpers.waiting import eventually
+from tests.helpers.webhook_receiver import Received, Receiver, receiving
 
 HR = {"X-API-Key": API_KEY}
 PREFIX = "two-nodes:"

@@ -15,7 +15,7 @@ from realtime_scoring.engine import EngineConfig, create_session
 from realtime_scoring.events import AnswerEnded, SpeechEnded, SpeechStarted
 from realtime_scoring.vad import SileroVadModel, VadConfig, VadStream
 from tests.conftest import prepared_model_files
-from tests.media_files import read_wav_mono
+from tests.helpers.media_files import read_wav_mono
 
 
 @pytest.fixture(scope="session")

@@ -3,79 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
-from websockets.asyncio.client import connect
 
-from tests.conftest import API_KEY, ASSET_DIR, free_port
-from tests.webhook_receiver import Receiver, receiving
+from tests.conftest import API_KEY, free_port
+from tests.helpers.processes import complete_text_interview, start_server, wait_healthy
+from tests.helpers.webhook_receiver import Receiver, receiving
 
 HR = {"X-API-Key": API_KEY}
 INTERVIEWS = 3
-
-
-def start_server(data_dir: Path, port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "INTERVIEW_DATA_DIR": str(data_dir),
-        "INTERVIEW_PORT": str(port),
-        "INTERVIEW_SCORING": "false",
-        "INTERVIEW_ASSET_DIR": str(ASSET_DIR),  # prepared by scripts/test.sh: the server fetches nothing
-        "INTERVIEW_API_KEYS": API_KEY,
-        "INTERVIEW_SECRET_KEY": "kill-test-secret-0123456789abcdef",
-        "INTERVIEW_WEBHOOK_ALLOW_HTTP": "true",
-        "INTERVIEW_WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",
-        "INTERVIEW_WEBHOOK_RETRY_SCHEDULE_S": ",".join(["0.3"] * 40),
-        # A SIGKILL during an attempt leaves it claimed for timeout + CLAIM_MARGIN_S: keep that inside the wait below.
-        "INTERVIEW_WEBHOOK_TIMEOUT_S": "2",
-        **(extra_env or {}),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--log-level", "warning"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(data_dir.parent / "server.log", "ab"),
-    )
-
-
-async def wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient() as http:
-        while time.monotonic() < deadline:
-            assert process.poll() is None, "the server exited"
-            try:
-                if (await http.get(f"{base}/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise TimeoutError("server did not come up")
-
-
-async def complete_text_interview(http: httpx.AsyncClient, base: str) -> str:
-    body = {
-        "job": {"title": "Backend engineer", "language": "en"},
-        "candidate": {"name": "Kill Test"},
-        "mode": "text",
-        "max_questions": 1,
-        "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}],
-    }
-    created = (await http.post(f"{base}/api/v1/interviews", json=body, headers=HR)).json()
-    interview_id, token = created["interview"]["id"], created["invite_token"]
-    async with connect(base.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={token}") as ws:
-        await ws.send(json.dumps({"v": 1, "type": "ready"}))
-        await ws.send(json.dumps({"v": 1, "type": "answer.text", "question_id": "q1", "text": "Because."}))
-        await ws.send(json.dumps({"v": 1, "type": "answer.done", "question_id": "q1"}))
-        while json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "completed":
-            pass
-    return interview_id
 
 
 async def test_reports_written_while_the_receiver_is_down_arrive_once_each_after_a_sigkill(tmp_path: Path) -> None:

@@ -11,10 +11,10 @@ from websockets.asyncio.client import connect
 from hrms_bridge.stream import GROUP, StreamWebhookDispatcher
 from server.storage.redis_client import Keys
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
-from tests.redis_server import RedisServer
-from tests.test_draining import finish_text_interview, ws_url
-from tests.test_redis_bus import client_for, eventually, until
-from tests.webhook_receiver import Receiver, receiving
+from tests.helpers.interviews import finish_text_interview, ws_url
+from tests.helpers.redis_server import RedisServer, client_for
+from tests.helpers.waiting import eventually, wait_until
+from tests.helpers.webhook_receiver import Receiver, receiving
 
 HR = {"X-API-Key": API_KEY}
 KEYS = Keys("stream-test:")
@@ -73,7 +73,7 @@ async def test_events_committed_while_redis_is_down_wait_in_sqlite_and_go_out_on
 
         await eventually(attempts)  # report.ready is committed and fanned out
         errors = dispatcher.counts["redis_errors"]
-        await until(lambda: dispatcher.counts["redis_errors"] >= errors + 2)  # two passes since, without Redis
+        await wait_until(lambda: dispatcher.counts["redis_errors"] >= errors + 2)  # two passes since, without Redis
         assert await attempts() == [0] and receiver.requests == []
 
         redis_server.start()

@@ -13,7 +13,7 @@ from standardwebhooks import Webhook
 from websockets.asyncio.client import connect
 
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
-from tests.webhook_receiver import Receiver, receiving
+from tests.helpers.webhook_receiver import Receiver, receiving
 
 HR = {"X-API-Key": API_KEY}
 

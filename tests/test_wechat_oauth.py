@@ -6,7 +6,6 @@ WeChat is `tests/wechat_fake.py`, a real server on loopback that follows WeChat'
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -20,7 +19,7 @@ from websockets.asyncio.client import connect
 
 from server.integrations.wechat_oauth import STATE_TTL_S, OAuthState
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
-from tests.wechat_fake import FakeWeChat, running
+from tests.helpers.wechat_fake import FakeWeChat, running, serving_with
 
 WECHAT_UA = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
@@ -38,19 +37,6 @@ LOGGER = "server.integrations.wechat_oauth"
 async def wechat() -> AsyncIterator[FakeWeChat]:
     async with running(FakeWeChat(free_port())) as fake:
         yield fake
-
-
-@contextlib.asynccontextmanager
-async def serving_with(tmp_path: Path, wechat: FakeWeChat, **overrides: object) -> AsyncIterator[LiveServer]:
-    """The interview server, with WeChat authorisation pointed at the fake (and `overrides`)."""
-    values: dict[str, object] = {
-        "wechat_app_id": wechat.app_id,
-        "wechat_app_secret": wechat.app_secret,
-        "wechat_open_base_url": wechat.url,
-        "wechat_api_base_url": wechat.url,
-    }
-    async with serving(make_settings(tmp_path / "data", **{**values, **overrides})) as server:
-        yield server
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from loadtests.whip_client import WhipPublisher, WhipRejected
 from server.live.live_interview import ESCALATED
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
-from tests.media_files import best_envelope_correlation, read_wav_mono
-from tests.webrtc_helpers import CandidateSocket, CapturingConsumer, CountingTrack, wait_until
+from tests.helpers.media_files import best_envelope_correlation, read_wav_mono
+from tests.helpers.waiting import wait_until
+from tests.helpers.webrtc import CandidateSocket, CapturingConsumer, CountingTrack
 
 pytestmark = pytest.mark.webrtc
 

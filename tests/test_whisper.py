@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,42 +20,18 @@ from realtime_scoring.whisper.ct2_weights import parse_ct2_model
 from realtime_scoring.whisper.export import MODEL_PARTS, TOKENIZER_MEMBER, build_graphs, prepare
 from realtime_scoring.whisper.features import SAMPLE_RATE, log_mel, mel_filterbank, pad_window, window_frames
 from realtime_scoring.whisper.transcriber import _looping_tail
-from tests.media_files import make_speech_wav, read_wav_mono
+from tests.helpers.media_files import make_speech_wav, read_wav_mono
+from tests.helpers.speech import ZH_SPEECH_ENV, edit_distance, hanzi, word_error_rate, words
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_DIR = Path(os.environ.get("INTERVIEW_MODEL_DIR", REPO / "data" / "models"))
 MODEL = "whisper-base"
-ZH_SPEECH_ENV = "INTERVIEW_ZH_SPEECH_DIR"
 
 ANSWER = (
     "Thank you for the question. In my last job I led a small team that built the mobile app. "
     "We worked closely with the designers and released a new version every two weeks."
 )
 SHORT_ANSWER = "Yes, I have led a team before."
-
-
-def words(text: str) -> list[str]:
-    """Lowercase words without punctuation; hyphens split words."""
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("-", " ")).split()
-
-
-def hanzi(text: str) -> list[str]:
-    """Chinese characters, digits and Latin letters; punctuation and spaces dropped."""
-    return re.findall(r"[\u4e00-\u9fff0-9A-Za-z]", text)
-
-
-def edit_distance(reference: list[str], hypothesis: list[str]) -> int:
-    row = list(range(len(hypothesis) + 1))
-    for i, r in enumerate(reference, start=1):
-        diagonal, row[0] = row[0], i
-        for j, h in enumerate(hypothesis, start=1):
-            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (r != h))
-    return row[len(hypothesis)]
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """Edit distance over words, divided by the reference's length."""
-    return edit_distance(words(reference), words(hypothesis)) / max(1, len(words(reference)))
 
 
 def speak(text: str, directory: Path, name: str) -> np.ndarray:

@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 import redis.asyncio as redis
 
+from server.settings import Settings
+from server.storage.redis_client import Keys, open_redis
+from tests.helpers.waiting import eventually
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -98,3 +102,21 @@ async def redis_client(redis_server: RedisServer) -> AsyncIterator[redis.Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+KEYS = Keys("test:")
+
+
+async def subscribers(client: redis.Redis, topic: str, keys: Keys = KEYS) -> int:
+    return dict(await client.pubsub_numsub(keys.channel(topic)))[keys.channel(topic).encode()]
+
+
+async def until_subscribed(client: redis.Redis, topic: str, count: int = 1, keys: Keys = KEYS) -> None:
+    async def check() -> bool:
+        return await subscribers(client, topic, keys) == count
+
+    await eventually(check)
+
+
+def client_for(server: RedisServer) -> redis.Redis:
+    return open_redis(Settings(redis_url=server.url, redis_timeout_s=1.0))

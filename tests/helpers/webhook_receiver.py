@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.asgi_server import serving_app
+from tests.helpers.asgi_server import serving_app
 
 
 @dataclass

@@ -20,6 +20,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from starlette.applications import Starlette
@@ -27,7 +28,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tests.asgi_server import serving_app
+from tests.conftest import LiveServer, make_settings, serving
+from tests.helpers.asgi_server import serving_app
 
 AUTHORIZE_PARAMETERS = ["appid", "redirect_uri", "response_type", "scope", "state"]
 STATE = re.compile(r"[A-Za-z0-9]{0,128}")
@@ -177,3 +179,16 @@ async def running(fake: FakeWeChat) -> AsyncIterator[FakeWeChat]:
     """Serve `fake` on its loopback port for the block."""
     async with serving_app(fake.app(), fake.port, "fake WeChat"):
         yield fake
+
+
+@contextlib.asynccontextmanager
+async def serving_with(tmp_path: Path, wechat: FakeWeChat, **overrides: object) -> AsyncIterator[LiveServer]:
+    """The interview server, with WeChat authorisation pointed at the fake (and `overrides`)."""
+    values: dict[str, object] = {
+        "wechat_app_id": wechat.app_id,
+        "wechat_app_secret": wechat.app_secret,
+        "wechat_open_base_url": wechat.url,
+        "wechat_api_base_url": wechat.url,
+    }
+    async with serving(make_settings(tmp_path / "data", **{**values, **overrides})) as server:
+        yield server

@@ -1,0 +1,58 @@
+"""Driving an interview from a test: invites, socket URLs, finishing a text interview, waiting for a message."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
+
+from server.domain.invites import Invite, InviteSigner, make_invite
+
+
+def ws_url(base: str, interview_id: str, token: str) -> str:
+    return base.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={token}"
+
+
+async def finish_text_interview(ws: ClientConnection) -> None:
+    """Answer the one question of a text interview whose socket is open and greeted."""
+    await ws.send(json.dumps({"v": 1, "type": "ready"}))
+    await ws.send(json.dumps({"v": 1, "type": "answer.text", "question_id": "q1", "text": "Because."}))
+    await ws.send(json.dumps({"v": 1, "type": "answer.done", "question_id": "q1"}))
+    while json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "completed":
+        pass
+
+
+async def assert_refuses_new_interviews(base: str, http: httpx.AsyncClient, new_id: str, new_token: str) -> None:
+    ready = await http.get(f"{base}/readyz")
+    assert ready.status_code == 503 and ready.json()["status"] == "draining"
+    offer = await http.post(
+        f"{base}/api/v1/interviews/{new_id}/whip",
+        content=b"v=0\r\n",
+        headers={"Authorization": f"Bearer {new_token}", "Content-Type": "application/sdp"},
+    )
+    assert offer.status_code == 503 and offer.json()["code"] == "node_draining", offer.text
+    assert int(offer.headers["Retry-After"]) > 0
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(ws_url(base, new_id, new_token)):
+            pass
+    assert refused.value.response.status_code == 503
+
+
+async def next_of(ws: ClientConnection, kind: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        if message["type"] == kind and all(message.get(k) == v for k, v in fields.items()):
+            return message
+
+
+SIGNER = InviteSigner("store-test-secret-0123456789abcdef")
+
+
+def invite(interview_id: str, ttl_s: float = 3600) -> Invite:
+    return make_invite(SIGNER, "http://interviews.test", interview_id, int(time.time() + ttl_s))
