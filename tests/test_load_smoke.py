@@ -43,7 +43,8 @@ def test_the_load_test_measures_one_interview_and_the_baseline(tmp_path: Path) -
     assert scoring["errors"] == [] and baseline["errors"] == []
     assert scoring["join_s_p50"] is not None and scoring["first_question_s_p50"] is not None
     assert scoring["video_fps_mean"] > 0 and scoring["finals"] >= 1 and scoring["final_lag_s_p95"] is not None
-    assert scoring["server_cpu_percent_mean"] > baseline["server_cpu_percent_mean"]
+    # Figures, not speed: the load test reports them; only benchmarks judge them (loadtests/).
+    assert scoring["server_cpu_percent_mean"] > 0 and baseline["server_cpu_percent_mean"] > 0
     by_thread = scoring["server_cpu_percent_of_core_by_thread"]
     assert (
         by_thread["event-loop"] > 0 and by_thread["transcribe"] > 0 and "transcribe" not in baseline["server_cpu_percent_of_core_by_thread"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import inspect as inspect_module
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -54,10 +54,10 @@ async def test_while_redis_is_down_events_are_dropped_and_counted_and_flow_again
     a.subscribe("interview:42", got.append)
     await until_subscribed(inspect, "interview:42")
     redis_server.stop()
-    started = time.perf_counter()
+    # publish is a plain function that only enqueues: an interview cannot be made to wait for Redis.
+    assert not inspect_module.iscoroutinefunction(b.publish)
     for n in range(20):
-        b.publish("interview:42", {"n": n})  # returns at once: nothing waits for Redis
-    assert time.perf_counter() - started < 0.5
+        b.publish("interview:42", {"n": n})
     await wait_until(lambda: b.dropped == 20)
     assert got == [] and b.published == 0
 

@@ -52,8 +52,8 @@ async def create_interview(request: Request) -> JSONResponse:
     try:
         spec = InterviewSpec.model_validate(raw)
     except ValidationError as exc:
-        errors = [{"loc": [str(part) for part in e["loc"]], "msg": e["msg"]} for e in exc.errors()]
-        raise Problem(422, "invalid_interview", "the interview is not valid", errors=errors) from exc
+        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        raise Problem(422, "invalid_interview", "the interview is not valid", errors=details) from exc
     interview, invite = await services.schedule(spec, tenant, job_id=ids["job"], candidate_id=ids["candidate"])
     body = {
         "interview": interview.model_dump(mode="json"),
