@@ -28,10 +28,11 @@ from server.cluster.redis_bus import RedisEventBus
 from server.domain.invites import InviteSigner
 from server.integrations import wechat_oauth
 from server.live.faq import Faq
-from server.live.sessions import MediaConsumer, SessionRegistry, level_meter_consumer, remove_erased_recordings, scoring_consumer
+from server.live.sessions import SessionRegistry, remove_erased_recordings
 from server.ops.logs import InterviewContextMiddleware
 from server.ops.metrics import NodeMetrics
 from server.rtc.ice import advertise_host_addresses
+from server.rtc.media_consumers import MediaConsumer, level_meter_consumer, scoring_consumer
 from server.settings import Settings
 from server.storage.contract import Store, open_store
 from server.storage.greenhouse_callbacks_redis import RedisCallbackStore

@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from server.cli import WS_MAX_FRAME_BYTES
 from server.composition import create_app
 from server.domain.interview import Interview
-from server.live.sessions import MediaConsumer, level_meter_consumer
+from server.rtc.media_consumers import MediaConsumer, level_meter_consumer
 from server.settings import Settings
 from server.web.context import Services
 from tests.helpers.media_files import make_face_video, make_speech_wav

@@ -13,6 +13,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import API_KEY, LiveServer
+from tests.helpers.interviews import receive_json
 from tests.helpers.waiting import eventually
 from tests.helpers.webrtc import CandidateSocket
 
@@ -31,10 +32,6 @@ async def open_socket(server: LiveServer) -> tuple[ClientConnection, dict[str, A
     hello = json.loads(await asyncio.wait_for(ws.recv(), 5))
     assert hello["type"] == "hello"
     return ws, hello
-
-
-async def receive_json(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
 async def until_closed(ws: ClientConnection, timeout: float = 5.0) -> tuple[list[dict[str, Any]], int | None]:

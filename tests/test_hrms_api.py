@@ -12,6 +12,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.conftest import LiveServer, free_port, make_settings, serving
+from tests.helpers.interviews import receive_json
 from tests.helpers.webhook_receiver import Receiver, receiving
 
 ACME, GLOBEX = "acme-key-0123456789abcdef", "globex-key-0123456789abcdef"
@@ -125,7 +126,7 @@ async def test_cancel_reschedule_and_decisions_are_recorded_and_announced(server
     assert cancelled.json()["interview"]["status"] == "cancelled"
     url = server.url.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={rescheduled['invite_token']}"
     async with connect(url) as ws:
-        assert json.loads(await ws.recv())["interview"]["status"] == "cancelled"
+        assert await receive_json(ws)["interview"]["status"] == "cancelled"
     requests = await receiver.wait_for(lambda r: len(r) == 4)
     # Webhooks carry no order guarantee (each event is retried on its own); receivers order by timestamp.
     assert sorted(r.event["type"] for r in requests) == [

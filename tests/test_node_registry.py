@@ -11,6 +11,7 @@ from websockets.asyncio.client import connect
 
 from server.storage.redis_client import Keys
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
+from tests.helpers.interviews import receive_json
 from tests.helpers.redis_server import RedisServer, client_for
 from tests.helpers.waiting import eventually, wait_until
 
@@ -50,7 +51,7 @@ async def holds(client: redis.Redis, interview_id: str, node_id: bytes) -> bool:
 async def candidate_connected(node: LiveServer):  # type: ignore[no-untyped-def]
     interview, token = await node.schedule(questions=1, mode="text")
     async with connect(node.url.replace("http://", "ws://") + f"/ws/interviews/{interview.id}?token={token}") as ws:
-        assert json.loads(await ws.recv())["type"] == "hello"
+        assert await receive_json(ws)["type"] == "hello"
         yield interview.id
 
 
@@ -129,11 +130,11 @@ async def test_a_node_starts_and_completes_an_interview_while_redis_is_unreachab
             assert node.services.registry.find_live(interview_id) is not None
         interview, token = await node.schedule(questions=1, mode="text")
         async with connect(node.url.replace("http://", "ws://") + f"/ws/interviews/{interview.id}?token={token}") as ws:
-            assert json.loads(await ws.recv())["type"] == "hello"
+            assert await receive_json(ws)["type"] == "hello"
             await ws.send(json.dumps({"v": 1, "type": "ready"}))
             await ws.send(json.dumps({"v": 1, "type": "answer.text", "question_id": "q1", "text": "Because."}))
             await ws.send(json.dumps({"v": 1, "type": "answer.done", "question_id": "q1"}))
-            while json.loads(await ws.recv())["type"] != "completed":
+            while await receive_json(ws)["type"] != "completed":
                 pass
         assert (await node.interview_state(interview.id))["interview"]["status"] == "completed"
         assert node.services.node.heartbeat_failures >= 1

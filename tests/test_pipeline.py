@@ -112,7 +112,7 @@ async def test_emotion_switched_off_runs_no_emotion_model(model_files) -> None:
 
 async def test_a_malformed_frame_is_skipped_and_analysis_goes_on(model_files, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from media.ingest import MediaConfig, MediaIngest
-    from server.live.sessions import SessionContext, scoring_consumer
+    from server.rtc.media_consumers import SessionContext, scoring_consumer
 
     engine = engine_without_transcription(model_files)
     events: list = []

@@ -19,7 +19,7 @@ from websockets.exceptions import InvalidStatus
 
 from server.storage.redis_client import Keys
 from tests.conftest import API_KEY, free_port
-from tests.helpers.interviews import assert_refuses_new_interviews, finish_text_interview, next_of, ws_url
+from tests.helpers.interviews import assert_refuses_new_interviews, finish_text_interview, next_of, receive_json, ws_url
 from tests.helpers.processes import complete_text_interview, start_server, wait_healthy
 from tests.helpers.redis_server import RedisServer, client_for, until_subscribed
 from tests.helpers.waiting import eventually
@@ -200,7 +200,7 @@ async def test_a_node_drained_through_another_refuses_new_interviews_and_finishe
 
         await eventually(both_listed)
         async with connect(ws_url(b.base, live_id, live_token)) as ws:
-            assert json.loads(await ws.recv())["type"] == "hello"
+            assert await receive_json(ws)["type"] == "hello"
             asked = await http.post(f"{a.base}/api/v1/nodes/node-b/drain", headers=HR)
             assert asked.status_code == 202, asked.text
 
@@ -234,7 +234,7 @@ async def test_an_interview_live_on_one_node_is_refused_by_the_other_until_it_en
     async with httpx.AsyncClient(timeout=20) as http:
         interview_id, token = await schedule_text(http, a.base)
         async with connect(ws_url(a.base, interview_id, token)) as ws:
-            assert json.loads(await ws.recv())["type"] == "hello"
+            assert await receive_json(ws)["type"] == "hello"
 
             async def b_refuses() -> bool:  # A names itself in Redis a moment after it takes the interview
                 try:
@@ -268,7 +268,7 @@ async def test_an_interview_scheduled_on_one_node_is_answered_on_another_and_rea
         assert registered.status_code == 201, registered.text
         interview_id, token = await schedule_text(http, a.base)
         async with connect(ws_url(b.base, interview_id, token)) as ws:
-            hello = json.loads(await ws.recv())
+            hello = await receive_json(ws)
             assert hello["type"] == "hello" and hello["interview"]["id"] == interview_id
             await finish_text_interview(ws)
         report = await http.get(f"{a.base}/api/v1/interviews/{interview_id}/report", headers=HR)

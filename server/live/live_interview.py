@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from media.levels import MediaLevels
 from media.snapshots import jpeg_snapshot
@@ -56,12 +56,10 @@ from server.live.hr_messages import (
     ScoredAnswer,
     Snapshot,
 )
+from server.rtc.media_session import MediaSession
 from server.settings import Settings
 from server.storage.contract import Store
 from server.storage.outbox import report_ready_data
-
-if TYPE_CHECKING:
-    from server.live.sessions import MediaSession
 
 logger = logging.getLogger(__name__)
 

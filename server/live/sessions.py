@@ -1,50 +1,35 @@
-"""Media sessions on this node: one receive-only peer connection per interview, the consumer reading it, and the registry."""
+"""The registry of this node's live interviews and their media sessions: opens peer connections for WHIP offers,
+closes them, counts their media, and keeps each session's recording."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import shutil
 import time
-import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 
 from media.ingest import MediaConfig, MediaIngest
-from media.levels import LevelMeter
 from media.recording import AudioRecorder
 from realtime_scoring.answer_scoring import AnswerScorer
-from realtime_scoring.pipeline import ScoringEngine, SessionConfig
-from realtime_scoring.transcription import TranscriptionConfig
 from server.cluster.event_bus import EventBus
 from server.domain.interview import Interview
 from server.live.faq import Faq
 from server.live.live_interview import InterviewFlowError, LiveInterview
 from server.rtc.ice import RemoteCandidatePolicy, rtc_configuration
+from server.rtc.media_consumers import MediaConsumer, SessionContext
+from server.rtc.media_session import MediaSession
 from server.rtc.peers import add_video_bitrate_hints, answer_offer
 from server.settings import Settings
 from server.storage.contract import Store
 
 logger = logging.getLogger(__name__)
-
-Emit = Callable[[Any], None]
-
-
-@dataclass(frozen=True)
-class SessionContext:
-    """What a media consumer may know about the interview it analyses."""
-
-    interview_id: str
-    language: str | None  # the job's language; None lets the recogniser detect it
-
-
-MediaConsumer = Callable[[MediaIngest, Emit, SessionContext], Awaitable[None]]
 
 
 def recordings_dir(settings: Settings, interview_id: str) -> Path:
@@ -68,147 +53,6 @@ def recording_path(settings: Settings, interview_id: str, session: MediaSession)
 
 # A media session that has received nothing for this long may be replaced by a new publish of the same interview.
 STALE_MEDIA_S = 3.0
-# At most this many queued audio chunks (32 ms each) go through the analysis together.
-AUDIO_GROUP_CHUNKS = 32
-# And at most this many sampled video frames (a second's worth at the default 5 a second).
-VIDEO_GROUP_FRAMES = 5
-# How long a closing session waits for its consumer to finish what it already received.
-CONSUMER_DRAIN_S = 15.0
-
-
-def level_meter_consumer(ingest: MediaIngest, emit: Emit, context: SessionContext) -> Awaitable[None]:
-    """Media-only consumer (scoring off): reports what the server hears and sees."""
-    return LevelMeter(ingest, emit).run()
-
-
-def scoring_consumer(engine: ScoringEngine, transcription: TranscriptionConfig = TranscriptionConfig()) -> MediaConsumer:
-    """Feeds each session's media through the scoring pipeline, and the level meter alongside; each session
-    transcribes as `transcription` says, in its interview's language."""
-
-    async def consume(ingest: MediaIngest, emit: Emit, context: SessionContext) -> None:
-        meter = LevelMeter(ingest, emit)
-        config = SessionConfig(transcription=dataclasses.replace(transcription, language=context.language))
-        pipeline = engine.new_session(emit, config)
-
-        failures = {"audio": 0, "video": 0}
-
-        def failed(kind: str, count: int = 1) -> None:
-            # One bad chunk or frame (or a model error) must not end the session's analysis.
-            before = failures[kind]
-            failures[kind] += count
-            if before == 0 or before // 100 != failures[kind] // 100:
-                logger.exception("interview %s: %s analysis failed (%d so far)", context.interview_id, kind, failures[kind])
-
-        async def audio() -> None:
-            while (chunk := await ingest.audio.get()) is not None:
-                # Whatever else is queued goes with it: behind by a second, the analysis catches up in one step.
-                chunks = [chunk, *ingest.audio.get_ready(AUDIO_GROUP_CHUNKS - 1)]
-                for queued in chunks:
-                    meter.observe_audio(queued)
-                try:
-                    await pipeline.process_audio_chunks(chunks)
-                except Exception:
-                    failed("audio")
-
-        async def video() -> None:
-            while (frame := await ingest.video.get()) is not None:
-                try:
-                    await pipeline.process_frames([frame, *ingest.video.get_ready(VIDEO_GROUP_FRAMES - 1)])
-                except ExceptionGroup as errors:  # the group's other frames were analysed
-                    failed("video", len(errors.exceptions))
-                except Exception:
-                    failed("video")
-
-        reporter = asyncio.create_task(meter.report_forever())
-        try:
-            await asyncio.gather(audio(), video())
-            await pipeline.finish(ingest.now_s())
-        finally:
-            reporter.cancel()
-            await pipeline.close()
-            await asyncio.gather(reporter, return_exceptions=True)
-
-    return consume
-
-
-class MediaSession:
-    """One WHIP resource: a receive-only peer connection, its media ingest and the consumer reading it."""
-
-    def __init__(
-        self,
-        live: LiveInterview,
-        pc: RTCPeerConnection,
-        ingest: MediaIngest,
-        on_closed: Callable[[MediaSession], Awaitable[None]] | None = None,
-    ) -> None:
-        self.id = uuid.uuid4().hex
-        self.live = live
-        self.pc = pc
-        self.ingest = ingest
-        self.created_at = time.time()
-        self.connected_at: float | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._closed = asyncio.Event()
-        self._closing = False
-        self._consumer: asyncio.Task[Any] | None = None
-        self.replaced = False  # closed because a new publish of the same interview takes over
-        self.recorder: AudioRecorder | None = None
-        self.recording_starts_s = 0.0  # where the recording starts on the interview's clock
-        self._on_closed = on_closed  # the registry's bookkeeping, whoever closes the session
-
-    @property
-    def closing(self) -> bool:
-        return self._closing
-
-    @property
-    def active(self) -> bool:
-        """Still connecting or connected (a failed or closed session can be replaced)."""
-        return not self._closing and self.pc.connectionState in ("new", "connecting", "connected")
-
-    def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        task.set_name(f"{name}-{self.id[:8]}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def start_consumer(self, consumer: MediaConsumer) -> None:
-        context = SessionContext(self.live.id, self.live.interview.language)
-        self._consumer = self.spawn(consumer(self.ingest, self.live.handle_media_event, context), "consumer")
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            logger.error("media session %s task %s failed", self.id, task.get_name(), exc_info=exc)
-
-    async def close(self, state: str = "closed") -> None:
-        """Tear everything down once; later calls wait for the first to finish."""
-        if self._closing:
-            await self._closed.wait()
-            return
-        self._closing = True
-        try:
-            current = asyncio.current_task()
-            for task in list(self._tasks):
-                if task is not current and task is not self._consumer:
-                    task.cancel()
-            await self.pc.close()
-            await self.ingest.close()
-            if self._consumer is not None:
-                # Closed queues end the consumer, which first finishes what it heard
-                # (the last utterance's transcript); cancel it only if that hangs.
-                await asyncio.wait({self._consumer}, timeout=CONSUMER_DRAIN_S)
-                self._consumer.cancel()
-            pending = [t for t in self._tasks if t is not current]
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-            if self.recorder is not None:
-                await self.recorder.close()
-        finally:
-            self.live.detach_media(self, state)
-            if self._on_closed is not None:
-                await self._on_closed(self)
-            self._closed.set()
 
 
 class SessionCapacityError(Exception):
@@ -316,7 +160,8 @@ class SessionRegistry:
         offer_sdp, _ = self.candidate_policy.filter_sdp(offer_sdp)
 
         pc = RTCPeerConnection(configuration=self._rtc_configuration)
-        session = MediaSession(live, pc, MediaIngest(self.media_config), on_closed=self._session_closed)
+        context = SessionContext(live.id, live.interview.language)
+        session = MediaSession(context, live, pc, MediaIngest(self.media_config), on_closed=self._session_closed)
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -366,7 +211,7 @@ class SessionRegistry:
         if recorder is not None and recorder.seconds > 0 and not recorder.failed:
             try:
                 await self._store.add_recording(
-                    session.live.id, recorder.path.name, round(session.recording_starts_s, 3), round(recorder.seconds, 3)
+                    session.context.interview_id, recorder.path.name, round(session.recording_starts_s, 3), round(recorder.seconds, 3)
                 )
             except Exception:
                 logger.exception("media session %s: recording not registered", session.id)

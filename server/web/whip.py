@@ -11,8 +11,9 @@ from starlette.responses import Response
 
 from server.domain.interview import Interview, InterviewStatus
 from server.live.live_interview import InterviewFlowError
-from server.live.sessions import MediaSession, SessionCapacityError
+from server.live.sessions import SessionCapacityError
 from server.rtc.ice import parse_trickle_fragment
+from server.rtc.media_session import MediaSession
 from server.rtc.peers import OfferRejected, check_offer
 from server.settings import IceServer
 from server.web.auth import bearer_token, require_invite
@@ -71,7 +72,7 @@ def _session_for(services: Services, request: Request) -> MediaSession:
     interview_id = request.path_params["interview_id"]
     require_invite(services.signer, bearer_token(request.headers), interview_id)
     session = services.registry.media_session(request.path_params["session_id"])
-    if session is None or session.live.id != interview_id:
+    if session is None or session.context.interview_id != interview_id:
         raise Problem(404, "session_not_found", "no such WHIP session (it may have ended)")
     return session
 

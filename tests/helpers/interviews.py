@@ -15,6 +15,12 @@ from websockets.exceptions import InvalidStatus
 from server.domain.invites import Invite, InviteSigner, make_invite
 
 
+async def receive_json(ws: ClientConnection, timeout: float = 10.0) -> dict[str, Any]:
+    """The socket's next message; a server that never sends it fails the test in `timeout` instead of hanging it."""
+    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+    return message
+
+
 def ws_url(base: str, interview_id: str, token: str) -> str:
     return base.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={token}"
 

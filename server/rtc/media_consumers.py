@@ -1,0 +1,92 @@
+"""Media consumers: what reads a media session's queues. The scoring pipeline (with the level meter alongside), or
+the level meter alone when scoring is off; each emits typed events to the interview the session belongs to."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from media.ingest import MediaIngest
+from media.levels import LevelMeter
+from realtime_scoring.pipeline import ScoringEngine, SessionConfig
+from realtime_scoring.transcription import TranscriptionConfig
+
+logger = logging.getLogger(__name__)
+
+Emit = Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """What a media consumer may know about the interview it analyses."""
+
+    interview_id: str
+    language: str | None  # the job's language; None lets the recogniser detect it
+
+
+MediaConsumer = Callable[[MediaIngest, Emit, SessionContext], Awaitable[None]]
+
+
+# At most this many queued audio chunks (32 ms each) go through the analysis together.
+AUDIO_GROUP_CHUNKS = 32
+# And at most this many sampled video frames (a second's worth at the default 5 a second).
+VIDEO_GROUP_FRAMES = 5
+
+
+def level_meter_consumer(ingest: MediaIngest, emit: Emit, context: SessionContext) -> Awaitable[None]:
+    """Media-only consumer (scoring off): reports what the server hears and sees."""
+    return LevelMeter(ingest, emit).run()
+
+
+def scoring_consumer(engine: ScoringEngine, transcription: TranscriptionConfig = TranscriptionConfig()) -> MediaConsumer:
+    """Feeds each session's media through the scoring pipeline, and the level meter alongside; each session
+    transcribes as `transcription` says, in its interview's language."""
+
+    async def consume(ingest: MediaIngest, emit: Emit, context: SessionContext) -> None:
+        meter = LevelMeter(ingest, emit)
+        config = SessionConfig(transcription=dataclasses.replace(transcription, language=context.language))
+        pipeline = engine.new_session(emit, config)
+
+        failures = {"audio": 0, "video": 0}
+
+        def failed(kind: str, count: int = 1) -> None:
+            # One bad chunk or frame (or a model error) must not end the session's analysis.
+            before = failures[kind]
+            failures[kind] += count
+            if before == 0 or before // 100 != failures[kind] // 100:
+                logger.exception("interview %s: %s analysis failed (%d so far)", context.interview_id, kind, failures[kind])
+
+        async def audio() -> None:
+            while (chunk := await ingest.audio.get()) is not None:
+                # Whatever else is queued goes with it: behind by a second, the analysis catches up in one step.
+                chunks = [chunk, *ingest.audio.get_ready(AUDIO_GROUP_CHUNKS - 1)]
+                for queued in chunks:
+                    meter.observe_audio(queued)
+                try:
+                    await pipeline.process_audio_chunks(chunks)
+                except Exception:
+                    failed("audio")
+
+        async def video() -> None:
+            while (frame := await ingest.video.get()) is not None:
+                try:
+                    await pipeline.process_frames([frame, *ingest.video.get_ready(VIDEO_GROUP_FRAMES - 1)])
+                except ExceptionGroup as errors:  # the group's other frames were analysed
+                    failed("video", len(errors.exceptions))
+                except Exception:
+                    failed("video")
+
+        reporter = asyncio.create_task(meter.report_forever())
+        try:
+            await asyncio.gather(audio(), video())
+            await pipeline.finish(ingest.now_s())
+        finally:
+            reporter.cancel()
+            await pipeline.close()
+            await asyncio.gather(reporter, return_exceptions=True)
+
+    return consume

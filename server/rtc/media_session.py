@@ -1,0 +1,114 @@
+"""One media session: a receive-only peer connection, its media ingest, the consumer reading it, and the recorder.
+
+It knows nothing of interviews: it reports to whoever listens (`MediaListener`, the live interview) and to the
+registry that opened it (`on_closed`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from aiortc import RTCPeerConnection
+
+from media.ingest import MediaIngest
+from media.recording import AudioRecorder
+from server.rtc.media_consumers import MediaConsumer, SessionContext
+
+logger = logging.getLogger(__name__)
+
+# How long a closing session waits for its consumer to finish what it already received.
+CONSUMER_DRAIN_S = 15.0
+
+
+class MediaListener(Protocol):
+    """What a media session tells the interview it belongs to."""
+
+    def handle_media_event(self, event: Any) -> None: ...
+
+    def detach_media(self, session: MediaSession, state: str) -> None: ...
+
+
+class MediaSession:
+    """One WHIP resource: a receive-only peer connection, its media ingest and the consumer reading it."""
+
+    def __init__(
+        self,
+        context: SessionContext,
+        listener: MediaListener,
+        pc: RTCPeerConnection,
+        ingest: MediaIngest,
+        on_closed: Callable[[MediaSession], Awaitable[None]] | None = None,
+    ) -> None:
+        self.id = uuid.uuid4().hex
+        self.context = context
+        self.listener = listener
+        self.pc = pc
+        self.ingest = ingest
+        self.created_at = time.time()
+        self.connected_at: float | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = asyncio.Event()
+        self._closing = False
+        self._consumer: asyncio.Task[Any] | None = None
+        self.replaced = False  # closed because a new publish of the same interview takes over
+        self.recorder: AudioRecorder | None = None
+        self.recording_starts_s = 0.0  # where the recording starts on the interview's clock
+        self._on_closed = on_closed  # the registry's bookkeeping, whoever closes the session
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    @property
+    def active(self) -> bool:
+        """Still connecting or connected (a failed or closed session can be replaced)."""
+        return not self._closing and self.pc.connectionState in ("new", "connecting", "connected")
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        task.set_name(f"{name}-{self.id[:8]}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def start_consumer(self, consumer: MediaConsumer) -> None:
+        self._consumer = self.spawn(consumer(self.ingest, self.listener.handle_media_event, self.context), "consumer")
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            logger.error("media session %s task %s failed", self.id, task.get_name(), exc_info=exc)
+
+    async def close(self, state: str = "closed") -> None:
+        """Tear everything down once; later calls wait for the first to finish."""
+        if self._closing:
+            await self._closed.wait()
+            return
+        self._closing = True
+        try:
+            current = asyncio.current_task()
+            for task in list(self._tasks):
+                if task is not current and task is not self._consumer:
+                    task.cancel()
+            await self.pc.close()
+            await self.ingest.close()
+            if self._consumer is not None:
+                # Closed queues end the consumer, which first finishes what it heard
+                # (the last utterance's transcript); cancel it only if that hangs.
+                await asyncio.wait({self._consumer}, timeout=CONSUMER_DRAIN_S)
+                self._consumer.cancel()
+            pending = [t for t in self._tasks if t is not current]
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            if self.recorder is not None:
+                await self.recorder.close()
+        finally:
+            self.listener.detach_media(self, state)
+            if self._on_closed is not None:
+                await self._on_closed(self)
+            self._closed.set()
