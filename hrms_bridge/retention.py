@@ -27,7 +27,9 @@ async def prune_webhook_history(deliveries: Deliveries, retention_s: float, now:
 
 async def prune_webhook_history_forever(deliveries: Deliveries, retention_s: float, every_s: float = PRUNE_EVERY_S) -> None:
     """`prune_webhook_history` at start and then every `every_s`; a failure (the store away) waits for the next round."""
-    while True:
+    task = asyncio.current_task()
+    # Until cancelled, also when a Redis call swallowed the cancellation (redis-py's pipelines do).
+    while task is None or not task.cancelling():
         try:
             if pruned := await prune_webhook_history(deliveries, retention_s):
                 logger.info("removed %d webhook event(s) older than %.0f days, with their deliveries", pruned, retention_s / 86400)

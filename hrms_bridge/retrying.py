@@ -82,6 +82,7 @@ class RetryingSender(Generic[Item]):
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, headers={"user-agent": self.user_agent})
         self._wake = asyncio.Event()
+        self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(self.max_concurrent)
         self._in_flight: set[str] = set()
@@ -107,6 +108,9 @@ class RetryingSender(Generic[Item]):
 
     async def close(self) -> None:
         """Stop sending; attempts cut short stay claimed and go out again after their lease, from the next start."""
+        # The flag ends the pass loop even where a cancellation gets lost (a store or client call that swallows it).
+        self._closing = True
+        self._wake.set()
         tasks = [t for t in (self._task, *self._attempts) if t is not None]
         for task in tasks:
             task.cancel()
@@ -127,7 +131,7 @@ class RetryingSender(Generic[Item]):
         return Outcome(response.status_code, error, retry_after_seconds(response.headers.get("retry-after"), time.time()))
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             self._wake.clear()
             try:
                 for item in await self.due(time.time()):
@@ -143,8 +147,11 @@ class RetryingSender(Generic[Item]):
                 logger.exception("%s pass failed", self.name)
                 next_at = None
             wait = POLL_S if next_at is None else min(POLL_S, max(0.01, next_at - time.time()))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that arrives as the event is
+            # set, and close() would wait for this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     async def _guarded(self, item: Item, key: str) -> None:
         try:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -223,3 +224,23 @@ async def scoring_engine() -> AsyncIterator[object]:
     engine = await asyncio.to_thread(ScoringEngine.load, MODEL_DIR, EngineConfig(device="cpu"))
     yield engine
     await engine.close()
+
+
+# A test still running after this long prints what each asyncio task awaits (pytest-timeout's dump shows only threads,
+# and an idle event loop says nothing about which await never returns).
+STUCK_AFTER_S = float(os.environ.get("INTERVIEW_TEST_STUCK_AFTER_S", "120"))
+
+
+def _print_tasks(test: str) -> None:
+    print(f"\n--- {test} still running after {STUCK_AFTER_S:g} s; asyncio tasks:", file=sys.stderr)
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=12, file=sys.stderr)
+
+
+@pytest.fixture(autouse=True)
+async def report_stuck_tasks(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    handle = asyncio.get_running_loop().call_later(STUCK_AFTER_S, _print_tasks, request.node.nodeid)
+    try:
+        yield
+    finally:
+        handle.cancel()

@@ -22,7 +22,7 @@ async def test_a_drained_node_refuses_new_interviews_and_its_live_one_completes(
         live, live_token = await node.schedule(**TEXT)  # type: ignore[arg-type]
         new, new_token = await node.schedule(**TEXT)  # type: ignore[arg-type]
         async with connect(ws_url(node.url, live.id, live_token)) as ws:
-            assert await receive_json(ws)["type"] == "hello"
+            assert (await receive_json(ws))["type"] == "hello"
             drained = await node.http.post(f"{node.url}/api/v1/nodes/node-a/drain", headers=HR)
             assert drained.status_code == 200 and drained.json()["draining"] is True
             await assert_refuses_new_interviews(node.url, node.http, new.id, new_token)
@@ -53,7 +53,7 @@ async def test_sigterm_drains_the_node_and_it_exits_once_its_live_interview_is_d
                 created.append((response.json()["interview"]["id"], response.json()["invite_token"]))
             (live_id, live_token), (new_id, new_token) = created
             async with connect(ws_url(base, live_id, live_token)) as ws:
-                assert await receive_json(ws)["type"] == "hello"
+                assert (await receive_json(ws))["type"] == "hello"
                 server.send_signal(signal.SIGTERM)
                 while (await http.get(f"{base}/readyz")).status_code != 503:
                     assert server.poll() is None

@@ -126,7 +126,7 @@ async def test_cancel_reschedule_and_decisions_are_recorded_and_announced(server
     assert cancelled.json()["interview"]["status"] == "cancelled"
     url = server.url.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={rescheduled['invite_token']}"
     async with connect(url) as ws:
-        assert await receive_json(ws)["interview"]["status"] == "cancelled"
+        assert (await receive_json(ws))["interview"]["status"] == "cancelled"
     requests = await receiver.wait_for(lambda r: len(r) == 4)
     # Webhooks carry no order guarantee (each event is retried on its own); receivers order by timestamp.
     assert sorted(r.event["type"] for r in requests) == [

@@ -51,7 +51,7 @@ async def holds(client: redis.Redis, interview_id: str, node_id: bytes) -> bool:
 async def candidate_connected(node: LiveServer):  # type: ignore[no-untyped-def]
     interview, token = await node.schedule(questions=1, mode="text")
     async with connect(node.url.replace("http://", "ws://") + f"/ws/interviews/{interview.id}?token={token}") as ws:
-        assert await receive_json(ws)["type"] == "hello"
+        assert (await receive_json(ws))["type"] == "hello"
         yield interview.id
 
 
@@ -130,11 +130,11 @@ async def test_a_node_starts_and_completes_an_interview_while_redis_is_unreachab
             assert node.services.registry.find_live(interview_id) is not None
         interview, token = await node.schedule(questions=1, mode="text")
         async with connect(node.url.replace("http://", "ws://") + f"/ws/interviews/{interview.id}?token={token}") as ws:
-            assert await receive_json(ws)["type"] == "hello"
+            assert (await receive_json(ws))["type"] == "hello"
             await ws.send(json.dumps({"v": 1, "type": "ready"}))
             await ws.send(json.dumps({"v": 1, "type": "answer.text", "question_id": "q1", "text": "Because."}))
             await ws.send(json.dumps({"v": 1, "type": "answer.done", "question_id": "q1"}))
-            while await receive_json(ws)["type"] != "completed":
+            while (await receive_json(ws))["type"] != "completed":
                 pass
         assert (await node.interview_state(interview.id))["interview"]["status"] == "completed"
         assert node.services.node.heartbeat_failures >= 1

@@ -200,7 +200,7 @@ async def test_a_node_drained_through_another_refuses_new_interviews_and_finishe
 
         await eventually(both_listed)
         async with connect(ws_url(b.base, live_id, live_token)) as ws:
-            assert await receive_json(ws)["type"] == "hello"
+            assert (await receive_json(ws))["type"] == "hello"
             asked = await http.post(f"{a.base}/api/v1/nodes/node-b/drain", headers=HR)
             assert asked.status_code == 202, asked.text
 
@@ -234,7 +234,7 @@ async def test_an_interview_live_on_one_node_is_refused_by_the_other_until_it_en
     async with httpx.AsyncClient(timeout=20) as http:
         interview_id, token = await schedule_text(http, a.base)
         async with connect(ws_url(a.base, interview_id, token)) as ws:
-            assert await receive_json(ws)["type"] == "hello"
+            assert (await receive_json(ws))["type"] == "hello"
 
             async def b_refuses() -> bool:  # A names itself in Redis a moment after it takes the interview
                 try:

@@ -63,6 +63,7 @@ class NodeRegistry:
         self._held: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._beat_now = asyncio.Event()
+        self._closing = False
         self._writes: set[asyncio.Task[None]] = set()
         self._last_write: asyncio.Task[None] | None = None
         self._release = client.register_script(_RELEASE) if client is not None else None
@@ -97,6 +98,10 @@ class NodeRegistry:
 
     async def close(self) -> None:
         """Stop beating and take this node (and the interviews it held) out of Redis, best effort."""
+        # The flag ends the loop even where a cancellation gets lost: a redis-py pipeline cancelled mid-call can
+        # return as if nothing happened, and the loop would beat on while this waited for it.
+        self._closing = True
+        self._beat_now.set()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, *self._writes, return_exceptions=True)
@@ -146,7 +151,7 @@ class NodeRegistry:
     async def _beat_forever(self) -> None:
         assert self._client is not None
         down = False
-        while True:
+        while not self._closing:
             self._beat_now.clear()
             try:
                 async with self._client.pipeline(transaction=False) as pipe:
@@ -162,8 +167,10 @@ class NodeRegistry:
                 if not down:
                     logger.warning("node %s: heartbeat failed (%s); retrying every beat", self.node_id, exc)
                     down = True
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that arrives as the event is set.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._beat_now.wait(), self._heartbeat_s)
+                async with asyncio.timeout(self._heartbeat_s):
+                    await self._beat_now.wait()
 
     async def _release_key(self, interview_id: str) -> None:
         assert self._release is not None

@@ -46,6 +46,8 @@ class RedisEventBus:
         self.received = 0  # messages handed to this node's handlers
         self.malformed = 0  # messages on our channels that are not JSON objects
         self._reading = False
+        # Ends the loops even where a cancellation gets lost: redis-py's pipelines swallow one that lands mid-call.
+        self._closing = False
 
     async def start(self) -> None:
         self._tasks = [
@@ -76,13 +78,15 @@ class RedisEventBus:
         return unsubscribe
 
     async def close(self) -> None:
+        self._closing = True
+        self._changed.set()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _send_forever(self) -> None:
         failures = 0
-        while True:
+        while not self._closing:
             batch = [await self._queue.get()]
             # Whatever queued up meanwhile goes in the same round trip: a busy node is not held to one event per RTT.
             while len(batch) < SEND_BATCH and not self._queue.empty():
@@ -109,7 +113,7 @@ class RedisEventBus:
 
     async def _read_forever(self) -> None:
         failures = 0
-        while True:
+        while not self._closing:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
                 await self._read(pubsub)
@@ -126,7 +130,7 @@ class RedisEventBus:
 
     async def _read(self, pubsub: PubSub) -> None:
         subscribed: set[str] = set()
-        while True:
+        while not self._closing:
             self._changed.clear()
             wanted = {self._keys.channel(topic) for topic in self._subscriptions.topics()}
             if added := wanted - subscribed:
