@@ -28,6 +28,7 @@ async def page(speech_wav: Path, face_y4m: Path) -> AsyncIterator[Page]:
         browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_flags(speech_wav, face_y4m))
         page = await browser.new_page()
         page.on("console", lambda msg: print(f"[page] {msg.type}: {msg.text}"))
+        page.on("response", lambda response: response.status >= 400 and print(f"[page] {response.status} {response.url}"))
         yield page
         await browser.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from playwright.async_api import Page
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 
 async def pass_device_check(page: Page) -> None:
@@ -15,7 +16,14 @@ async def pass_device_check(page: Page) -> None:
 
 
 async def give_consent(page: Page) -> None:
-    await page.wait_for_selector("#consent-step", state="visible")
+    try:
+        await page.wait_for_selector("#consent-step", state="visible")
+    except PlaywrightTimeoutError:
+        # Say where the page is instead (a failure once showed only that the step stayed hidden).
+        where = await page.evaluate(
+            "({step: window.interview.step, checks: window.interview.checks, messages: window.interview.messages.map((m) => m.type)})"
+        )
+        raise AssertionError(f"the consent step never showed; the page is at {where}") from None
     await page.check("#consent")
     await page.click("#consent-continue")
 
