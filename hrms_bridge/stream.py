@@ -238,7 +238,7 @@ class RedisStreamWebhookDispatcher(StreamWebhookDispatcher):
     what Redis loses it loses with the interviews themselves, which is why it must persist (README: Scale-out).
     """
 
-    store: RedisDeliveryStore  # type: ignore[assignment]  # server/app.py gives it one
+    store: RedisDeliveryStore  # type: ignore[assignment]  # narrowed: server/composition.py gives it the Redis store
     while_down = "no change can be written either (the store is in Redis), so no event is lost"
 
     async def _fan_out_outbox(self) -> None:

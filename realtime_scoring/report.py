@@ -247,7 +247,9 @@ def _video_summary(
     summary = VideoSummary(
         seconds=len(seconds),
         face_present_ratio=round(present / len(seconds), 3),
-        multiple_faces_seconds=[round(float(row["start_s"]), 3) for row in seconds if row["data"]["multiple_faces"]],  # type: ignore[index, arg-type]
+        multiple_faces_seconds=[
+            round(float(cast(float, row["start_s"])), 3) for row, d in zip(seconds, data, strict=True) if d["multiple_faces"]
+        ],
     )
     if emotions is not None:
         rows = [cast(Mapping[str, Any], row["data"]) for row in emotions if inside(row)]
