@@ -143,7 +143,7 @@ class RetryingSender(Generic[Item]):
                     self._attempts.add(task)
                     task.add_done_callback(self._attempts.discard)
                 next_at = await self.next_due_at()
-            except Exception:
+            except Exception:  # a database hiccup must not stop sending for good
                 logger.exception("%s pass failed", self.name)
                 next_at = None
             wait = POLL_S if next_at is None else min(POLL_S, max(0.01, next_at - time.time()))

@@ -100,7 +100,7 @@ class MicroBatcher(Generic[Req, Res]):
             outcomes: Sequence[Res | Exception]
             try:
                 outcomes = await loop.run_in_executor(self._executor, self._run_batch, [r for r, _, _ in live])
-            except Exception as exc:
+            except Exception as exc:  # the callers get the error, the worker lives on
                 self.stats.errors += 1
                 if len(live) == 1:
                     logger.exception("a request to %s failed", self.name)
@@ -125,7 +125,7 @@ class MicroBatcher(Generic[Req, Res]):
             try:
                 (result,) = self._run_batch([request])
                 outcomes.append(result)
-            except Exception as exc:
+            except Exception as exc:  # this request's caller gets it
                 logger.exception("a request to %s failed", self.name)
                 outcomes.append(exc)
         return outcomes

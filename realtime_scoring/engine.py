@@ -35,7 +35,7 @@ def _preload_cuda_libraries() -> None:
     if preload is not None:
         try:
             preload()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a missing CUDA install just means CPU
             logger.debug("onnxruntime.preload_dlls failed: %s", exc)
 
 

@@ -192,7 +192,7 @@ class TranscriptionService:
             results = await asyncio.get_running_loop().run_in_executor(
                 executor, self._transcriber.transcribe_batch, [j.samples for j in batch], batch[0].language
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the sessions get the error, others go on
             for job in batch:
                 if not job.future.done():
                     job.future.set_exception(exc)

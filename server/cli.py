@@ -153,7 +153,7 @@ def models_verify(args: argparse.Namespace) -> None:
             files = verified_files(entry, model_dir)
             outcome = run_check(entry, files)
             print(f"ok    {name:16} {entry.licence:12} {outcome}")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - report every model, then fail
             failed = True
             print(f"FAIL  {name:16} {exc}")
     if failed:

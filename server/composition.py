@@ -108,7 +108,7 @@ async def sweep_erased_recordings(settings: Settings, store: Store) -> None:
         try:
             if gone := await remove_erased_recordings(settings, store):
                 logger.info("removed the recordings of %d interview(s) erased elsewhere", len(gone))
-        except Exception:
+        except Exception:  # Redis away: the next sweep tries again
             logger.warning("recordings sweep failed", exc_info=True)
         await asyncio.sleep(RECORDINGS_SWEEP_S)
 

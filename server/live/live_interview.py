@@ -228,7 +228,7 @@ class LiveInterview:
                 last_time = frame.time_s
                 try:
                     jpeg = await self._loop.run_in_executor(None, jpeg_snapshot, frame)
-                except Exception:
+                except Exception:  # a bad frame costs one still, never the interview
                     logger.exception("interview %s: snapshot failed", self.id)
                 else:
                     self._to_hr(

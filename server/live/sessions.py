@@ -213,7 +213,7 @@ class SessionRegistry:
                 await self._store.add_recording(
                     session.context.interview_id, recorder.path.name, round(session.recording_starts_s, 3), round(recorder.seconds, 3)
                 )
-            except Exception:
+            except Exception:  # the interview may have been erased meanwhile
                 logger.exception("media session %s: recording not registered", session.id)
 
     def media_totals(self) -> dict[str, float]:

@@ -68,7 +68,7 @@ def scoring_consumer(engine: ScoringEngine, transcription: TranscriptionConfig =
                     meter.observe_audio(queued)
                 try:
                     await pipeline.process_audio_chunks(chunks)
-                except Exception:
+                except Exception:  # noqa: BLE001 - see failed(): one bad chunk or frame never ends the analysis
                     failed("audio")
 
         async def video() -> None:
@@ -77,7 +77,7 @@ def scoring_consumer(engine: ScoringEngine, transcription: TranscriptionConfig =
                     await pipeline.process_frames([frame, *ingest.video.get_ready(VIDEO_GROUP_FRAMES - 1)])
                 except ExceptionGroup as errors:  # the group's other frames were analysed
                     failed("video", len(errors.exceptions))
-                except Exception:
+                except Exception:  # noqa: BLE001 - see failed(): one bad chunk or frame never ends the analysis
                     failed("video")
 
         reporter = asyncio.create_task(meter.report_forever())

@@ -527,7 +527,7 @@ class InterviewStore(SerialConnection):
             batch, self._observations = self._observations[:OBSERVATIONS_PER_STATEMENT], self._observations[OBSERVATIONS_PER_STATEMENT:]
             try:
                 await self._insert_observations(batch)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - each writer hears of it
                 for _, stored in batch:
                     if not stored.done():
                         stored.set_exception(exc)
