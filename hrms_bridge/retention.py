@@ -28,11 +28,12 @@ async def prune_webhook_history(deliveries: Deliveries, retention_s: float, now:
 async def prune_webhook_history_forever(deliveries: Deliveries, retention_s: float, every_s: float = PRUNE_EVERY_S) -> None:
     """`prune_webhook_history` at start and then every `every_s`; a failure (the store away) waits for the next round."""
     task = asyncio.current_task()
-    # Until cancelled, also when a Redis call swallowed the cancellation (redis-py's pipelines do).
-    while task is None or not task.cancelling():
+    while True:
         try:
             if pruned := await prune_webhook_history(deliveries, retention_s):
                 logger.info("removed %d webhook event(s) older than %.0f days, with their deliveries", pruned, retention_s / 86400)
         except Exception:  # the store away: the next round tries again
             logger.warning("webhook history pruning failed", exc_info=True)
+        if task is not None and task.cancelling():  # a Redis call swallowed the cancellation (redis-py's pipelines do)
+            return
         await asyncio.sleep(every_s)

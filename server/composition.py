@@ -103,13 +103,14 @@ RECORDINGS_SWEEP_S = 60.0
 async def sweep_erased_recordings(settings: Settings, store: Store) -> None:
     """In a cluster: remove, every minute, the audio this node kept of interviews erased (or deleted) through another."""
     task = asyncio.current_task()
-    # Until cancelled, also when a Redis call swallowed the cancellation (redis-py's pipelines do).
-    while task is None or not task.cancelling():
+    while True:
         try:
             if gone := await remove_erased_recordings(settings, store):
                 logger.info("removed the recordings of %d interview(s) erased elsewhere", len(gone))
         except Exception:  # Redis away: the next sweep tries again
             logger.warning("recordings sweep failed", exc_info=True)
+        if task is not None and task.cancelling():  # a Redis call swallowed the cancellation (redis-py's pipelines do)
+            return
         await asyncio.sleep(RECORDINGS_SWEEP_S)
 
 
