@@ -26,8 +26,8 @@ from realtime_scoring.answer_scoring import AnswerPiece, AnswerScorer
 from realtime_scoring.engine import EngineConfig
 from realtime_scoring.pipeline import ScoringEngine
 from server.domain.interview import InterviewSpec
-from server.live.live_interview import interview_match, interview_policy
 from server.live.replay import replay
+from server.live.reporting import interview_match, interview_policy
 from server.settings import Settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

@@ -68,14 +68,16 @@ class MediaIngest:
     back-pressure is applied only at our bounded, drop-oldest queues.
     """
 
-    def __init__(self, config: MediaConfig) -> None:
+    def __init__(self, config: MediaConfig, starts_at_s: float = 0.0) -> None:
+        """`starts_at_s`: what the media clock reads now. A live interview maps each connection onto its own clock
+        this way, once, so every time stamped here (and every event computed from these times) is interview time."""
         self.config = config
         self.audio: DropOldestQueue[AudioChunk] = DropOldestQueue(config.audio_queue_size)
         self.video: DropOldestQueue[VideoFrame] = DropOldestQueue(config.video_queue_size)
         self._stats = MediaStats()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop = asyncio.get_running_loop()
-        self._origin = self._loop.time()
+        self._origin = self._loop.time() - starts_at_s
         self._chunker = AudioChunker(config.audio_chunk_samples)
         self._sampler = FrameSampler(config.video_sample_fps, config.video_max_side)
         self.kinds: set[str] = set()
@@ -84,7 +86,7 @@ class MediaIngest:
         self.audio_taps: list[Callable[[AudioChunk], None]] = []  # also fed every chunk (a recorder)
 
     def now_s(self) -> float:
-        """Seconds on this session's media clock."""
+        """Seconds on this session's media clock (`starts_at_s` when it was created)."""
         return self._loop.time() - self._origin
 
     def silent_for_s(self) -> float:

@@ -16,8 +16,9 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from websockets.asyncio.client import connect
 
+from server.cluster.event_bus import interview_topic
 from server.domain.interview import Interview
-from server.live.candidate_messages import ChatReply, Pong
+from server.live.candidate_messages import Pong
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
 from tests.helpers.browser import ARTIFACTS, CHROMIUM, chromium_flags
 from tests.helpers.candidate_page import give_consent, start_interview
@@ -436,9 +437,9 @@ async def test_after_the_server_loses_the_media_the_page_publishes_again_and_the
     first_resource = await page.evaluate("window.interview.whip.resource")
 
     # The network drops: the server's side of the media session fails.
-    live = live_server.services.registry.find_live(interview.id)
-    assert live is not None and live.media is not None and live.media.id == before["session_id"]
-    await live_server.services.registry.close_media(live.media, "failed")
+    session = live_server.services.registry.media_of(interview.id)
+    assert session is not None and session.id == before["session_id"]
+    await live_server.services.registry.close_media(session, "failed")
 
     await page.wait_for_function("window.interview.reconnects >= 1 && window.interview.pc.connectionState === 'connected'", timeout=30_000)
     after = (await live_server.interview_state(interview.id))["media"]
@@ -471,7 +472,7 @@ async def test_when_the_server_drops_the_socket_the_page_reopens_it_and_keeps_th
         "(() => { const codes = []; window.interview.socket.addEventListener('close', (e) => codes.push(e.code)); return codes; })()"
     )
     for _ in range(400):
-        live.publish(Pong())
+        live.fan_out.to_candidate(Pong())
     await page.wait_for_function(
         "window.interview.reconnects >= 1 && window.interview.socket.readyState === WebSocket.OPEN", timeout=20_000
     )
@@ -504,9 +505,7 @@ async def test_chat_questions_reach_the_server_and_replies_show_with_their_sende
     assert log[:2] == ["You May I use my notes?", f"{label} {reply['text']}" + (" (passed to HR)" if reply["escalated"] else "")]
 
     # A reply from HR, however it reaches this interview, shows as HR's.
-    live = live_server.services.registry.find_live(interview.id)
-    assert live is not None
-    live.publish(ChatReply(sender="hr", text="Yes, notes are fine."))
+    live_server.services.bus.publish(interview_topic(interview.id), {"type": "chat.reply", "text": "Yes, notes are fine."})
     await page.wait_for_function("document.querySelectorAll('#chat-log li.chat-hr').length === 1")
     assert (await page.locator("#chat-log li").all_inner_texts())[-1] == "HR Yes, notes are fine."
     await screenshot(page, "chat")

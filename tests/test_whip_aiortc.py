@@ -18,7 +18,7 @@ from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from loadtests.whip_client import WhipPublisher, WhipRejected
-from server.live.live_interview import ESCALATED
+from server.live.chat import ESCALATED
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
 from tests.helpers.media_files import best_envelope_correlation, read_wav_mono
 from tests.helpers.waiting import wait_until
@@ -228,12 +228,14 @@ async def test_a_session_whose_media_stopped_is_replaced_by_a_new_publish(captur
     second = None
     try:
         await wait_until(lambda: capture.ingests and capture.ingests[0].stats.audio_chunks > 10, what="audio")
-        old_session = server.services.registry.find_live(interview.id).media  # type: ignore[union-attr]
+        old_session = server.services.registry.media_of(interview.id)
+        assert old_session is not None
         # Right after the media stops the session is still protected; once silent for a few seconds it is not.
         await wait_until(lambda: old_session.ingest.silent_for_s() > 3.2, timeout=10, what="silence")
         second = await publish(server, interview.id, token, [AudioStreamTrack()])
         live = server.services.registry.find_live(interview.id)
         assert live is not None and live.media is not old_session and old_session.closing
+        assert server.services.registry.media_of(interview.id) is live.media
         assert server.services.registry.media_sessions == 1
         await wait_until(lambda: len(capture.ingests) == 2 and capture.ingests[1].stats.audio_chunks > 10, what="new audio")
     finally:
@@ -258,9 +260,8 @@ async def test_a_sessions_audio_is_recorded_for_hr_and_erased_with_the_candidate
     )
     interview_id, token = created.json()["interview"]["id"], created.json()["invite_token"]
     publisher = await publish(server, interview_id, token, [AudioStreamTrack()])
-    live = server.services.registry.find_live(interview_id)
-    assert live is not None and live.media is not None
-    session = live.media
+    session = server.services.registry.media_of(interview_id)
+    assert session is not None
     await wait_until(lambda: session.ingest.stats.audio_seconds >= 2.5, what="2.5 s of audio received")
     heard_before_hang_up = session.ingest.stats.audio_seconds
     await publisher.close()  # WHIP DELETE: the session closes and its recording is kept

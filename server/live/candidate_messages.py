@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from media.levels import MediaLevels
+from realtime_scoring.events import AnswerEnded, FinalTranscript, PartialTranscript, SpeechEnded, SpeechStarted
 from server.domain.interview import Question
 
 PROTOCOL_VERSION: Literal[1] = 1
@@ -93,6 +95,17 @@ class Levels(ProtocolMessage):
     video_width: int
     video_height: int
 
+    @classmethod
+    def of(cls, levels: MediaLevels) -> Levels:
+        return cls(
+            time_s=round(levels.time_s, 3),
+            audio_rms_dbfs=levels.audio_rms_dbfs,
+            audio_peak_dbfs=levels.audio_peak_dbfs,
+            video_fps=levels.video_fps,
+            video_width=levels.video_width,
+            video_height=levels.video_height,
+        )
+
 
 class Speech(ProtocolMessage):
     """Voice activity on the media clock: the candidate started or stopped speaking, or finished the answer."""
@@ -100,6 +113,16 @@ class Speech(ProtocolMessage):
     type: Literal["speech"] = "speech"
     state: Literal["started", "ended", "answer_ended"]
     time_s: float
+
+    @classmethod
+    def of(cls, event: SpeechStarted | SpeechEnded | AnswerEnded) -> Speech:
+        match event:
+            case SpeechStarted(time_s=t):
+                return cls(state="started", time_s=round(t, 3))
+            case SpeechEnded(end_s=t):
+                return cls(state="ended", time_s=round(t, 3))
+            case AnswerEnded(time_s=t):
+                return cls(state="answer_ended", time_s=round(t, 3))
 
 
 class Caption(ProtocolMessage):
@@ -113,6 +136,26 @@ class Caption(ProtocolMessage):
     stable: str
     unstable: str = ""
     language: str | None = None
+
+    @classmethod
+    def of(cls, event: PartialTranscript | FinalTranscript) -> Caption:
+        if isinstance(event, PartialTranscript):
+            return cls(
+                utterance=event.utterance,
+                final=False,
+                start_s=round(event.start_s, 3),
+                end_s=round(event.until_s, 3),
+                stable=event.stable,
+                unstable=event.unstable,
+            )
+        return cls(
+            utterance=event.utterance,
+            final=True,
+            start_s=round(event.start_s, 3),
+            end_s=round(event.end_s, 3),
+            stable=event.text,
+            language=event.language,
+        )
 
 
 class QuestionMessage(ProtocolMessage):

@@ -13,8 +13,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
+from realtime_scoring.events import EmotionSummary, FacePresence
+from realtime_scoring.report import QuestionReport
 from server.domain.interview import Interview, Question
-from server.live.candidate_messages import ErrorMessage, Ping, Pong, ProtocolMessage
+from server.live.candidate_messages import Caption, ErrorMessage, Ping, Pong, ProtocolMessage, Speech
 
 # Version 1 like the candidate's protocol, whose base message, ping, pong and error it shares.
 
@@ -112,11 +114,21 @@ class HrCaption(_Live):
     stable: str
     unstable: str = ""
 
+    @classmethod
+    def of(cls, interview_id: str, caption: Caption) -> HrCaption:
+        return cls(
+            interview_id=interview_id, **caption.model_dump(include={"utterance", "final", "start_s", "end_s", "stable", "unstable"})
+        )
+
 
 class HrSpeech(_Live):
     type: Literal["speech"] = "speech"
     state: Literal["started", "ended", "answer_ended"]
     time_s: float
+
+    @classmethod
+    def of(cls, interview_id: str, speech: Speech) -> HrSpeech:
+        return cls(interview_id=interview_id, state=speech.state, time_s=speech.time_s)
 
 
 class HrMedia(_Live):
@@ -130,6 +142,10 @@ class ScoredAnswer(_Live):
     type: Literal["answer"] = "answer"
     answer: dict[str, Any]
 
+    @classmethod
+    def of(cls, interview_id: str, answer: QuestionReport) -> ScoredAnswer:
+        return cls(interview_id=interview_id, answer=answer.model_dump(mode="json"))
+
 
 class FaceSecond(_Live):
     type: Literal["face"] = "face"
@@ -139,6 +155,17 @@ class FaceSecond(_Live):
     multiple_faces: bool
     max_faces: int
 
+    @classmethod
+    def of(cls, interview_id: str, face: FacePresence) -> FaceSecond:
+        return cls(
+            interview_id=interview_id,
+            start_s=round(face.start_s, 3),
+            end_s=round(face.end_s, 3),
+            face_present=face.face_present,
+            multiple_faces=face.multiple_faces,
+            max_faces=face.max_faces,
+        )
+
 
 class EmotionSecond(_Live):
     type: Literal["emotion"] = "emotion"
@@ -146,6 +173,16 @@ class EmotionSecond(_Live):
     end_s: float
     dominant: str
     probabilities: dict[str, float]
+
+    @classmethod
+    def of(cls, interview_id: str, emotion: EmotionSummary) -> EmotionSecond:
+        return cls(
+            interview_id=interview_id,
+            start_s=round(emotion.start_s, 3),
+            end_s=round(emotion.end_s, 3),
+            dominant=emotion.dominant,
+            probabilities=dict(emotion.probabilities),
+        )
 
 
 class Snapshot(_Live):

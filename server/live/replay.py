@@ -25,7 +25,7 @@ from realtime_scoring.pipeline import ScoringEngine, SessionConfig
 from realtime_scoring.report import InterviewReport, question_report
 from realtime_scoring.transcription import TranscriptionConfig
 from server.domain.interview import Interview, InterviewSpec
-from server.live.live_interview import interview_match, interview_policy, interview_report
+from server.live.reporting import interview_match, interview_policy, interview_report
 from server.settings import Settings
 
 T = TypeVar("T")

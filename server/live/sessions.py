@@ -21,7 +21,8 @@ from realtime_scoring.answer_scoring import AnswerScorer
 from server.cluster.event_bus import EventBus
 from server.domain.interview import Interview
 from server.live.faq import Faq
-from server.live.live_interview import InterviewFlowError, LiveInterview
+from server.live.live_interview import LiveInterview
+from server.live.question_flow import InterviewFlowError
 from server.rtc.ice import RemoteCandidatePolicy, rtc_configuration
 from server.rtc.media_consumers import MediaConsumer, SessionContext
 from server.rtc.media_session import MediaSession
@@ -94,6 +95,7 @@ class SessionRegistry:
         self.media_config: MediaConfig = settings.media
         self._live: dict[str, LiveInterview] = {}
         self._media: dict[str, MediaSession] = {}
+        self._media_of_interview: dict[str, MediaSession] = {}
         self._pending_writes: set[asyncio.Future[None]] = set()
         self._closed_media_totals: dict[str, float] = {}
 
@@ -107,6 +109,10 @@ class SessionRegistry:
 
     def media_session(self, session_id: str) -> MediaSession | None:
         return self._media.get(session_id)
+
+    def media_of(self, interview_id: str) -> MediaSession | None:
+        """The interview's media session on this node, if it has one."""
+        return self._media_of_interview.get(interview_id)
 
     async def live_interview(self, interview: Interview) -> LiveInterview:
         live = self._live.get(interview.id)
@@ -136,8 +142,8 @@ class SessionRegistry:
         live = self._live.get(interview_id)
         if live is None:
             return
-        if live.media is not None:
-            await self.close_media(live.media, "closed")
+        if (session := self.media_of(interview_id)) is not None:
+            await self.close_media(session, "closed")
         live.stop()
 
     def _forget_live(self, live: LiveInterview) -> None:
@@ -148,20 +154,22 @@ class SessionRegistry:
 
     async def open_media(self, live: LiveInterview, offer_sdp: str) -> tuple[MediaSession, str]:
         """Answer a WHIP offer for `live`; the caller has checked auth, size and codecs."""
-        if live.media is not None:
+        if (previous := self.media_of(live.id)) is not None:
             # A session still streaming is protected; one whose media stopped (the candidate's network dropped and
             # they publish again) is replaced now rather than after ICE's consent checks give up, half a minute on.
-            if live.media.active and live.media.ingest.silent_for_s() < STALE_MEDIA_S:
+            if previous.active and previous.ingest.silent_for_s() < STALE_MEDIA_S:
                 raise InterviewFlowError("session_exists", "this interview already has a live media session")
-            live.media.replaced = True  # the interview stays live on this node for the new session
-            await self.close_media(live.media, "closed")
+            previous.replaced = True  # the interview stays live on this node for the new session
+            await self.close_media(previous, "closed")
         if len(self._media) >= self._settings.max_live_sessions:
             raise SessionCapacityError()
         offer_sdp, _ = self.candidate_policy.filter_sdp(offer_sdp)
 
         pc = RTCPeerConnection(configuration=self._rtc_configuration)
         context = SessionContext(live.id, live.interview.language)
-        session = MediaSession(context, live, pc, MediaIngest(self.media_config), on_closed=self._session_closed)
+        # The connection's media clock is mapped onto the interview's here, once: its times are interview time.
+        ingest = MediaIngest(self.media_config, starts_at_s=live.now_s())
+        session = MediaSession(context, live, pc, ingest, on_closed=self._session_closed)
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -183,9 +191,10 @@ class SessionRegistry:
             raise
         answer = add_video_bitrate_hints(answer, self._settings.video_start_bitrate_kbps)
         self._media[session.id] = session
+        self._media_of_interview[live.id] = session
         live.attach_media(session)
         if self._settings.recording:
-            session.recording_starts_s = live.now_s()
+            session.recording_starts_s = ingest.now_s()
             session.recorder = AudioRecorder(recording_path(self._settings, live.id, session))
             session.ingest.audio_taps.append(session.recorder.write)
         session.start_consumer(self._consumer)
@@ -203,6 +212,8 @@ class SessionRegistry:
 
     async def _session_closed(self, session: MediaSession) -> None:
         """A session closed (by the page, the interview's end, a failure or shutdown): count it, keep its recording."""
+        if self._media_of_interview.get(session.context.interview_id) is session:
+            del self._media_of_interview[session.context.interview_id]
         if self._media.pop(session.id, None) is not None:
             for name, value in asdict(session.ingest.stats).items():
                 if isinstance(value, (int, float)):

@@ -8,16 +8,18 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from media.ingest import MediaIngest
-from media.levels import LevelMeter
+from media.levels import LevelMeter, MediaLevels
+from realtime_scoring.events import ScoringEvent
 from realtime_scoring.pipeline import ScoringEngine, SessionConfig
 from realtime_scoring.transcription import TranscriptionConfig
 
 logger = logging.getLogger(__name__)
 
-Emit = Callable[[Any], None]
+# What a session's analysis reports, on the interview's clock (its ingest was created on it).
+MediaEvent = ScoringEvent | MediaLevels
+Emit = Callable[[MediaEvent], None]
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from typing import Any, Protocol
 
 from aiortc import RTCPeerConnection
 
+from media.frames import VideoFrame
 from media.ingest import MediaIngest
 from media.recording import AudioRecorder
-from server.rtc.media_consumers import MediaConsumer, SessionContext
+from server.rtc.media_consumers import MediaConsumer, MediaEvent, SessionContext
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ CONSUMER_DRAIN_S = 15.0
 class MediaListener(Protocol):
     """What a media session tells the interview it belongs to."""
 
-    def handle_media_event(self, event: Any) -> None: ...
+    def handle_media_event(self, event: MediaEvent) -> None: ...
 
     def detach_media(self, session: MediaSession, state: str) -> None: ...
 
@@ -63,6 +64,15 @@ class MediaSession:
     @property
     def closing(self) -> bool:
         return self._closing
+
+    @property
+    def connected(self) -> bool:
+        return self.pc.connectionState == "connected"
+
+    @property
+    def latest_frame(self) -> VideoFrame | None:
+        """The newest sampled video frame (HR's snapshots), its time on the interview's clock."""
+        return self.ingest.latest_frame
 
     @property
     def active(self) -> bool:

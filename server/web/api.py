@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from realtime_scoring.report import InterviewReport
 from server.domain.interview import Interview, InterviewSpec
-from server.live.live_interview import interview_match
+from server.live.reporting import interview_match
 from server.web.auth import require_api_key
 from server.web.context import Services, services_of
 from server.web.openapi import openapi_document
@@ -80,8 +80,7 @@ async def get_interview(request: Request) -> JSONResponse:
     interview_id = interview.id
     live = services.registry.find_live(interview_id)
     media = None
-    if live is not None and live.media is not None:
-        session = live.media
+    if (session := services.registry.media_of(interview_id)) is not None:
         media = {
             "session_id": session.id,
             "state": session.pc.connectionState,

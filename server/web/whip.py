@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server.domain.interview import Interview, InterviewStatus
-from server.live.live_interview import InterviewFlowError
+from server.live.question_flow import InterviewFlowError
 from server.live.sessions import SessionCapacityError
 from server.rtc.ice import parse_trickle_fragment
 from server.rtc.media_session import MediaSession

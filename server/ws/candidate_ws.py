@@ -20,7 +20,9 @@ from server.live.candidate_messages import (
     ServerMessage,
     client_message_adapter,
 )
-from server.live.live_interview import InterviewFlowError, LiveInterview, Subscriber
+from server.live.fan_out import Subscriber
+from server.live.live_interview import LiveInterview
+from server.live.question_flow import InterviewFlowError
 from server.web.auth import require_invite
 from server.web.context import services_of
 from server.web.problems import Problem

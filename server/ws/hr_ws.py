@@ -20,7 +20,7 @@ from server.live.hr_messages import (
     Watch,
     hr_client_message_adapter,
 )
-from server.live.live_interview import interview_match
+from server.live.reporting import interview_match
 from server.web.context import Services, services_of
 from server.web.problems import Problem
 from server.ws.hr_sessions import HrSessionSigner

@@ -1,0 +1,35 @@
+"""The answer time limit on the wall clock, for when no media clock decides it (a text interview, media lost)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from server.live.clock import InterviewClock
+
+# The wall-clock limit fires a little after the media-clock one, which decides while media flows.
+TIME_LIMIT_GRACE_S = 2.0
+
+
+class AnswerTimer:
+    """At most one pending deadline: arming it again replaces the previous one."""
+
+    def __init__(self, clock: InterviewClock) -> None:
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+
+    def arm(self, deadline_s: float, expire: Callable[[], Awaitable[None]]) -> None:
+        """Call `expire` once the interview clock passes `deadline_s` (plus the grace)."""
+        self.cancel()
+
+        async def wait_then_expire() -> None:
+            await asyncio.sleep(max(0.0, deadline_s - self._clock.now_s()) + TIME_LIMIT_GRACE_S)
+            await expire()
+
+        self._task = asyncio.ensure_future(wait_then_expire())
+
+    def cancel(self) -> None:
+        # An expiry that leads to the next question re-arms from inside the timer's own task: let that task finish.
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+        self._task = None
