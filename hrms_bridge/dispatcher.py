@@ -18,7 +18,7 @@ from standardwebhooks import Webhook
 
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.retrying import CLAIM_MARGIN_S, RetryingSender, next_delay
-from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, Delivery, DeliveryStore
+from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, Deliveries, Delivery
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class WebhookDispatcher(RetryingSender[Delivery]):
 
     def __init__(
         self,
-        store: DeliveryStore,
+        store: Deliveries,
         policy: DestinationPolicy,
         retry_schedule_s: Sequence[float],
         timeout_s: float = 15.0,

@@ -1,8 +1,10 @@
 """Webhook delivery across a cluster: a Redis Stream shares the work out and hands a dead node's over.
 
-With the Redis store (the default with Redis) the stream is the outbox: `RedisStreamWebhookDispatcher` at the end,
-and hrms_bridge/redis_deliveries.py for the deliveries, their claim and their replay. With INTERVIEW_STORE=sqlite
-the SQLite outbox stays the write-ahead log, and the rest of this docstring describes that design:
+With the Redis store (the default with Redis) the stream is the outbox: each event is XADDed in the MULTI of its
+change, so there is nothing to relay (`StreamWebhookDispatcher` without a relay), and
+server/storage/redis_webhook_deliveries.py keeps the deliveries, their claim and their replay. With
+INTERVIEW_STORE=sqlite the SQLite outbox stays the write-ahead log (the dispatcher gets it as its `OutboxRelay`), and
+the rest of this docstring describes that design:
 
     change + outbox_events (one SQLite commit) ─fan_out─▶ webhook_deliveries
         ─relay: XADD {event_id}, then the relay cursor─▶ stream ─XREADGROUP (one group, a consumer per node)─▶ held events
@@ -10,7 +12,7 @@ the SQLite outbox stays the write-ahead log, and the rest of this docstring desc
         a dead node's entries ─XAUTOCLAIM after webhook_stream_lease_s─▶ another node
 
 What this is, honestly: the nodes share one SQLite database (one data_dir, on one host or a volume that
-supports SQLite's locking; hrms_bridge/sqlite.py makes writes wait for each other with BEGIN IMMEDIATE
+supports SQLite's locking; server/storage/sqlite_connection.py makes writes wait for each other with BEGIN IMMEDIATE
 and a busy timeout). Every delivery, attempt and dead letter stays in that database, and the claim there
 (a conditional UPDATE that pushes the next attempt a lease ahead) is what makes exactly one node send
 each attempt. The stream decides which node works on which event, so the nodes do not all poll for the
@@ -39,8 +41,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
-from server.storage.redis_webhook_deliveries import RedisDeliveryStore
-from server.storage.webhook_deliveries import Delivery, DeliveryStore
+from server.storage.webhook_deliveries import Deliveries, Delivery, OutboxRelay
 
 logger = logging.getLogger(__name__)
 
@@ -120,23 +121,36 @@ def _entries(raw: Any) -> list[tuple[str, str]]:
 
 
 class StreamWebhookDispatcher(WebhookDispatcher):
-    """WebhookDispatcher that delivers only the events its node holds in the stream; the rest of the loop is unchanged."""
+    """WebhookDispatcher that delivers only the events its node holds in the stream; the rest of the loop is unchanged.
+
+    `relay`: the SQLite outbox, whose events it puts in the stream (and again when their entry was lost). None with the
+    Redis store, whose outbox is the stream itself: each event is XADDed in the MULTI of its change, and the node that
+    holds an entry fans its event out (once). A pending delivery there always has a stream entry (a replay adds one in
+    the same script), so there is no orphan sweep: what Redis loses it loses with the interviews themselves, which is
+    why it must persist (README: Scale-out).
+    """
 
     name = "webhook-stream-dispatcher"
-    while_down = "new events wait in the SQLite outbox"
 
     def __init__(
         self,
-        store: DeliveryStore,
+        store: Deliveries,
         policy: DestinationPolicy,
         retry_schedule_s: Sequence[float],
         timeout_s: float,
         stream: WebhookStream,
         lease_s: float,
+        relay: OutboxRelay | None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(store, policy, retry_schedule_s, timeout_s, client)
         self.stream = stream
+        self.relay = relay
+        self.while_down = (
+            "new events wait in the SQLite outbox"
+            if relay is not None
+            else "no change can be written either (the store is in Redis), so no event is lost"
+        )
         self.lease_s = lease_s
         self._held: dict[str, set[str]] = {}  # event id -> its entries this node holds
         self._ready = False
@@ -150,7 +164,7 @@ class StreamWebhookDispatcher(WebhookDispatcher):
         return len(self._held)
 
     async def due(self, now: float) -> list[Delivery]:
-        await self._fan_out_outbox()
+        await self.store.fan_out()
         try:
             await self._sync(now)
         except (RedisError, OSError) as exc:
@@ -204,55 +218,29 @@ class StreamWebhookDispatcher(WebhookDispatcher):
             if departed := await self.stream.forget_departed(self.lease_s * DEPARTED_AFTER_LEASES):
                 logger.info("webhooks: removed departed consumers %s from the stream group", ", ".join(departed))
 
-    # What differs with the interview store (these: SQLite's outbox; RedisStreamWebhookDispatcher: Redis's)
-
-    async def _fan_out_outbox(self) -> None:
-        await self.store.fan_out()
+    # What differs with the interview store: SQLite's outbox is relayed to the stream; Redis's is the stream
 
     async def _fan_out_held(self) -> None:
-        """SQLite fans out every new event before it is relayed (`_fan_out_outbox`), so held events have their deliveries."""
+        """SQLite fans out every new event before it is relayed, so held events have their deliveries; Redis does it here."""
+        if self.relay is None and self._held:
+            await self.store.fan_out(self._held.keys())
 
     async def _start_relay(self) -> None:
-        await self.store.start_relay()
+        if self.relay is not None:
+            await self.relay.start_relay()
 
     async def _orphaned(self, now: float) -> list[str]:
-        return await self.store.orphaned(now, self.lease_s)
+        return await self.relay.orphaned(now, self.lease_s) if self.relay is not None else []
 
     async def _relay(self) -> None:
-        while events := await self.store.unrelayed():
-            await self.stream.add([row["id"] for row in events])
-            await self.store.mark_relayed(events[-1]["seq"])
-            self.counts["relayed"] += len(events)
+        if self.relay is None:
+            return
+        while entries := await self.relay.unrelayed():
+            await self.stream.add([entry.event_id for entry in entries])
+            await self.relay.mark_relayed(entries[-1].seq)
+            self.counts["relayed"] += len(entries)
 
     def _hold(self, entries: list[tuple[str, str]], how: str) -> None:
         for entry_id, event_id in entries:
             self._held.setdefault(event_id, set()).add(entry_id)
         self.counts[how] += len(entries)
-
-
-class RedisStreamWebhookDispatcher(StreamWebhookDispatcher):
-    """With the Redis store the outbox is the stream itself: each event is XADDed in the MULTI of its change, so there is
-    nothing to relay, and the node that holds an entry fans its event out (once; hrms_bridge/redis_deliveries.py).
-
-    A pending delivery always has a stream entry (a replay adds one in the same script), so there is no orphan sweep:
-    what Redis loses it loses with the interviews themselves, which is why it must persist (README: Scale-out).
-    """
-
-    store: RedisDeliveryStore  # type: ignore[assignment]  # narrowed: server/composition.py gives it the Redis store
-    while_down = "no change can be written either (the store is in Redis), so no event is lost"
-
-    async def _fan_out_outbox(self) -> None:
-        pass
-
-    async def _fan_out_held(self) -> None:
-        if self._held:
-            await self.store.fan_out(self._held.keys())
-
-    async def _start_relay(self) -> None:
-        pass
-
-    async def _orphaned(self, now: float) -> list[str]:
-        return []
-
-    async def _relay(self) -> None:
-        pass

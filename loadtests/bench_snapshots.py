@@ -4,7 +4,7 @@
 
 The node already decodes the candidate's video and samples frames for face analysis. To show HR the
 candidate it can either send a small JPEG of the latest sampled frame about once a second (what
-server/live_interview.py does while a dashboard watches), or re-encode a video stream for each watching
+server/live/snapshots.py does while a dashboard watches), or re-encode a video stream for each watching
 HR page (aiortc re-encodes every frame it sends: VP8 or H.264 in software). This measures the CPU of both
 on the same frames (a moving 640x480 face) and writes loadtests/results/bench_snapshots-cpu.json.
 """

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from statistics import fmean
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
 from realtime_scoring.conductor import AnswerRecord, Mode
+from realtime_scoring.events import EmotionSummary, FacePresence
 from realtime_scoring.matching import MatchResult
 from realtime_scoring.profiles import Competency, Language
 
@@ -21,6 +22,30 @@ REPORT_SCHEMA_VERSION: Literal["1.0"] = "1.0"
 FACE_ABSENT_RATIO = 0.8  # of the seconds of video, below which the report flags the face as often missing
 
 Decision = Literal["advance", "consider", "do_not_advance", "insufficient_evidence"]
+
+
+class ObservedSecond(Protocol):
+    """One second of video analysis as the interview keeps it: `data` as `observation_data` writes it."""
+
+    @property
+    def start_s(self) -> float: ...
+
+    @property
+    def data(self) -> Mapping[str, Any]: ...
+
+
+def observation_data(event: FacePresence | EmotionSummary) -> tuple[Literal["face", "emotion"], dict[str, Any]]:
+    """What is kept of one second of face or emotion analysis (the report's video evidence), and its kind."""
+    if isinstance(event, FacePresence):
+        face = {
+            "frames": event.frames,
+            "frames_with_face": event.frames_with_face,
+            "max_faces": event.max_faces,
+            "face_present": event.face_present,
+            "multiple_faces": event.multiple_faces,
+        }
+        return "face", face
+    return "emotion", {"dominant": event.dominant, "probabilities": dict(event.probabilities)}
 
 
 class TranscriptSpan(BaseModel):
@@ -129,11 +154,11 @@ def build_report(
     match: MatchResult | None,
     competency_weights: Mapping[Competency, float],
     questions: Sequence[QuestionReport],
-    faces: Sequence[Mapping[str, object]] = (),
-    emotions: Sequence[Mapping[str, object]] | None = None,
+    faces: Sequence[ObservedSecond] = (),
+    emotions: Sequence[ObservedSecond] | None = None,
 ) -> InterviewReport:
     """`questions`: from `question_report`, one per closed answer; `faces` / `emotions`: per-second observations
-    as stored ({start_s, end_s, data}), `emotions` None when emotion analysis is off."""
+    as stored, `emotions` None when emotion analysis is off."""
     questions = [
         q.model_copy(update={"video": _video_summary(faces, emotions, q.asked_s, q.ended_s) if faces else None}) for q in questions
     ]
@@ -234,25 +259,22 @@ def question_report(record: AnswerRecord) -> QuestionReport:
 
 
 def _video_summary(
-    faces: Sequence[Mapping[str, object]], emotions: Sequence[Mapping[str, object]] | None, start_s: float, end_s: float
+    faces: Sequence[ObservedSecond], emotions: Sequence[ObservedSecond] | None, start_s: float, end_s: float
 ) -> VideoSummary | None:
-    def inside(row: Mapping[str, object]) -> bool:
-        return start_s <= float(cast(float, row["start_s"])) < end_s
+    def inside(row: ObservedSecond) -> bool:
+        return start_s <= row.start_s < end_s
 
     seconds = [row for row in faces if inside(row)]
     if not seconds:
         return None
-    data = [cast(Mapping[str, Any], row["data"]) for row in seconds]
-    present = sum(1 for d in data if d["face_present"])
+    present = sum(1 for row in seconds if row.data["face_present"])
     summary = VideoSummary(
         seconds=len(seconds),
         face_present_ratio=round(present / len(seconds), 3),
-        multiple_faces_seconds=[
-            round(float(cast(float, row["start_s"])), 3) for row, d in zip(seconds, data, strict=True) if d["multiple_faces"]
-        ],
+        multiple_faces_seconds=[round(row.start_s, 3) for row in seconds if row.data["multiple_faces"]],
     )
     if emotions is not None:
-        rows = [cast(Mapping[str, Any], row["data"]) for row in emotions if inside(row)]
+        rows = [row.data for row in emotions if inside(row)]
         if rows:
             totals: Counter[str] = Counter()
             for d in rows:

@@ -17,7 +17,7 @@ from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
 from hrms_bridge.retention import prune_webhook_history_forever
-from hrms_bridge.stream import RedisStreamWebhookDispatcher, StreamWebhookDispatcher, WebhookStream
+from hrms_bridge.stream import StreamWebhookDispatcher, WebhookStream
 from realtime_scoring.answer_scoring import AnswerScorer
 from realtime_scoring.engine import EngineConfig
 from realtime_scoring.pipeline import ScoringEngine
@@ -152,21 +152,16 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
         if settings.store_backend == "redis":
             assert redis_client is not None
             deliveries = RedisDeliveryStore(redis_client, keys)
-            dispatcher = RedisStreamWebhookDispatcher(
-                # The Redis dispatcher narrows its store to RedisDeliveryStore, which the SQLite-typed base cannot say;
-                # the dispatchers get one store type with the storage contract's typed rows.
-                deliveries,  # type: ignore[arg-type]
-                destinations,
-                *retries,
-                stream,
-                settings.webhook_stream_lease_s,
-            )
+            # The stream is the Redis store's outbox: nothing to relay.
+            dispatcher = StreamWebhookDispatcher(deliveries, destinations, *retries, stream, settings.webhook_stream_lease_s, relay=None)
             greenhouse_notifier = GreenhouseNotifier(RedisCallbackStore(redis_client, keys), destinations, *retries)
         else:
             sqlite_deliveries = await DeliveryStore.open(settings.database_path)
             deliveries = sqlite_deliveries
             if redis_client is not None:
-                dispatcher = StreamWebhookDispatcher(sqlite_deliveries, destinations, *retries, stream, settings.webhook_stream_lease_s)
+                dispatcher = StreamWebhookDispatcher(
+                    sqlite_deliveries, destinations, *retries, stream, settings.webhook_stream_lease_s, relay=sqlite_deliveries
+                )
             else:
                 dispatcher = WebhookDispatcher(sqlite_deliveries, destinations, *retries)
             greenhouse_notifier = await GreenhouseNotifier.open(settings.database_path, destinations, *retries)

@@ -532,5 +532,5 @@ async def test_in_wechat_the_page_offers_the_wechat_profile_and_shows_the_avatar
         assert await page.get_attribute("#avatar", "src") == wechat.user.headimgurl
         assert await page.is_hidden("#wechat-login")
         stored = await server.services.store.wechat_profile(interview.id)
-        assert stored is not None and stored["nickname"] == wechat.user.nickname
+        assert stored is not None and stored.nickname == wechat.user.nickname
         await context.close()

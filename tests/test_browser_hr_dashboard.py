@@ -135,13 +135,13 @@ async def test_hr_watches_a_live_interview_from_first_caption_to_report_and_deci
     state = await server.interview_state(interview.id)
     assert state["interview"]["status"] == "completed"
     decisions = await server.services.store.decisions(interview.id)
-    assert [d["decision"] for d in decisions] == ["advance"]
+    assert [d.decision for d in decisions] == ["advance"]
     # The candidate's audio, for playback beside the transcript.
     await hr.wait_for_selector("#recordings li", timeout=20_000)
     recordings = await server.services.store.recordings(interview.id)
-    longest = max(recordings, key=lambda r: r["seconds"])  # a page that published again has a short first one
-    assert longest["seconds"] > 5, recordings
-    await hr.click(f"#recordings li[data-name='{longest['name']}'] button")
+    longest = max(recordings, key=lambda r: r.seconds)  # a page that published again has a short first one
+    assert longest.seconds > 5, recordings
+    await hr.click(f"#recordings li[data-name='{longest.name}'] button")
     await hr.wait_for_function(
         "document.querySelector('#recordings audio') || document.querySelector('#recordings .error')", timeout=10_000
     )

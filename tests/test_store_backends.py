@@ -21,11 +21,13 @@ from server.storage.contract import Store
 from server.storage.redis_client import Keys, store_durability_warnings
 from server.storage.redis_store import RedisInterviewStore
 from server.storage.redis_webhook_deliveries import RedisDeliveryStore
+from server.storage.rows import InterviewRef, ObservationRow, RecordingRow, StoredResponse, TranscriptRow, TranscriptSegment
 from server.storage.sqlite_store import InterviewStore
 from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, Deliveries, Delivery, DeliveryStore
 from tests.conftest import API_KEY, STORE_BACKENDS, make_settings, serving
 from tests.helpers.interviews import invite
 from tests.helpers.redis_server import RedisServer
+from tests.helpers.rows import observation, scored_answer
 
 KEYS = Keys("store-test:")
 SPEC = InterviewSpec.model_validate(
@@ -100,11 +102,17 @@ async def test_an_interview_and_all_it_records_read_back_the_same_from_either_st
     assert (await store.get_interview("iv-1", tenant="acme")) == first
     assert [i.id for i in await store.recent_interviews("acme")] == ["iv-2", "iv-1"]
     assert await store.interview_ids("acme", candidate_id="cand-1") == [
-        {"id": "iv-1", "status": "scheduled"},
-        {"id": "iv-2", "status": "scheduled"},
+        InterviewRef(id="iv-1", status="scheduled"),
+        InterviewRef(id="iv-2", status="scheduled"),
     ]
-    assert await store.interview_ids("acme", candidate_id="cand-1", job_id="job-1") == [{"id": "iv-1", "status": "scheduled"}]
+    assert await store.interview_ids("acme", candidate_id="cand-1", job_id="job-1") == [InterviewRef(id="iv-1", status="scheduled")]
     assert await store.short_link(linked.code) == linked.token and await store.short_link("nope") is None
+
+    # A renewed invite: the new short link works, the expiry moves, interview.scheduled carries the new links.
+    renewal = invite("iv-2", ttl_s=7200)
+    renewed = await store.renew_invite(await store.get_interview("iv-2") or first, renewal)
+    assert renewed.invite_expires_at == renewal.expires_at == (await store.get_interview("iv-2")).invite_expires_at  # type: ignore[union-attr]
+    assert await store.short_link(renewal.code) == renewal.token
 
     asked_at = time.time()
     await store.update_progress("iv-1", InterviewStatus.IN_PROGRESS, 1, question_asked_at=asked_at)
@@ -119,38 +127,47 @@ async def test_an_interview_and_all_it_records_read_back_the_same_from_either_st
 
     await store.record_answer("iv-1", "q1", "text", "Because 索引.")
     await store.record_answer("iv-1", "", "chat.hr", "Hello")
-    assert [(a["question_id"], a["kind"], a["text"]) for a in await store.answers("iv-1")] == [
+    assert [(a.question_id, a.kind, a.text) for a in await store.answers("iv-1")] == [
         ("q1", "text", "Because 索引."),
         ("", "chat.hr", "Hello"),
     ]
-    segments: list[dict[str, float | str]] = [{"start_s": 0.5, "end_s": 1.0, "text": "Because"}]
-    await store.record_transcript("iv-1", "q1", 0.5, 1.0, "en", "Because", segments)
-    assert await store.transcripts("iv-1") == [
-        {"question_id": "q1", "start_s": 0.5, "end_s": 1.0, "language": "en", "text": "Because", "segments": segments}
-    ]
+    transcript = TranscriptRow(
+        question_id="q1",
+        start_s=0.5,
+        end_s=1.0,
+        language="zh",
+        text="因为索引",
+        segments=[TranscriptSegment(start_s=0.5, end_s=1.0, text="因为索引")],
+    )
+    await store.record_transcript("iv-1", transcript)
+    assert await store.transcripts("iv-1") == [transcript]
     for second in range(3):
-        await store.record_observation("iv-1", "q1", "face", second, second + 1, {"faces": second})
-    await store.record_observation("iv-1", "q1", "emotion", 0, 1, {"happy": 0.5})
-    assert [o["data"] for o in await store.observations("iv-1", "face")] == [{"faces": 0}, {"faces": 1}, {"faces": 2}]
-    assert await store.observations("iv-1", "emotion") == [{"question_id": "q1", "start_s": 0, "end_s": 1, "data": {"happy": 0.5}}]
+        await store.record_observation("iv-1", "face", observation(second, {"faces": second}))
+    await store.record_observation("iv-1", "emotion", observation(0, {"happy": 0.5}))
+    assert [o.data for o in await store.observations("iv-1", "face")] == [{"faces": 0}, {"faces": 1}, {"faces": 2}]
+    assert await store.observations("iv-1", "emotion") == [ObservationRow(question_id="q1", start_s=0, end_s=1, data={"happy": 0.5})]
     for index in (10, 2, 0):  # read back by index, not in the order written; a rewrite replaces
-        await store.record_scored_answer("iv-1", index, f"q{index}", json.dumps({"index": index}))
-    await store.record_scored_answer("iv-1", 2, "q2", json.dumps({"index": 2, "again": True}))
-    assert await store.scored_answers("iv-1") == [{"index": 0}, {"index": 2, "again": True}, {"index": 10}]
+        await store.record_scored_answer("iv-1", scored_answer(index, f"q{index}"))
+    await store.record_scored_answer("iv-1", scored_answer(2, "q2", score=80.0))
+    assert await store.scored_answers("iv-1") == [scored_answer(0, "q0"), scored_answer(2, "q2", score=80.0), scored_answer(10, "q10")]
     await store.add_recording("iv-1", "200-bbbbbbbb.ogg", 30.0, 5.0)
     await store.add_recording("iv-1", "100-aaaaaaaa.ogg", 0.0, 29.5)
     assert await store.recordings("iv-1") == [
-        {"name": "100-aaaaaaaa.ogg", "starts_s": 0.0, "seconds": 29.5},
-        {"name": "200-bbbbbbbb.ogg", "starts_s": 30.0, "seconds": 5.0},
+        RecordingRow(name="100-aaaaaaaa.ogg", starts_s=0.0, seconds=29.5),
+        RecordingRow(name="200-bbbbbbbb.ogg", starts_s=30.0, seconds=5.0),
     ]
     decided = await store.record_decision(first, "advance", "strong", "hr@acme")
-    assert [(d["decision"], d["note"], d["decided_by"]) for d in await store.decisions("iv-1")] == [("advance", "strong", "hr@acme")]
+    assert [(d.decision, d.note, d.decided_by) for d in await store.decisions("iv-1")] == [("advance", "strong", "hr@acme")]
     assert decided["candidate_id"] == "cand-1"
     assert await store.report("iv-1") is None
     await store.save_report(first, "1.0", json.dumps({"overall": 71}), {"interview_id": "iv-1"})
-    assert (await store.report("iv-1"))["report"] == {"overall": 71}  # type: ignore[index]
+    report = await store.report("iv-1")
+    assert report is not None and report.report == {"overall": 71} and report.created_at <= time.time()
+    assert await store.wechat_profile("iv-1") is None
     await store.save_wechat_profile("iv-1", "openid-1", "小李", "https://wx.example/a.png")
-    assert (await store.wechat_profile("iv-1"))["nickname"] == "小李"  # type: ignore[index]
+    await store.save_wechat_profile("iv-1", "openid-1", "小李子", "https://wx.example/b.png")  # shared again: replaced
+    wechat = await store.wechat_profile("iv-1")
+    assert wechat is not None and (wechat.openid, wechat.nickname, wechat.avatar_url) == ("openid-1", "小李子", "https://wx.example/b.png")
 
     assert await store.put_profile("candidates", "acme", "cand-1", json.dumps({"name": "Li Lei"}))
     assert not await store.put_profile("candidates", "acme", "cand-1", json.dumps({"name": "Li Lei", "tags": ["x"]}))
@@ -173,7 +190,7 @@ async def test_nothing_is_recorded_for_an_interview_that_was_deleted(store: Stor
     await store.delete_interview("gone")
     for write in (
         store.record_answer("gone", "q1", "text", "late"),
-        store.record_observation("gone", "q1", "face", 0, 1, {}),
+        store.record_observation("gone", "face", observation(0, {})),
         store.save_report(created, "1.0", "{}", {"interview_id": "gone"}),
     ):
         with pytest.raises((LookupError, sqlite3.IntegrityError)):
@@ -187,7 +204,7 @@ async def test_a_stored_response_is_replayed_byte_for_byte_until_it_is_too_old(s
     body = b'{"id": "\xe4\xb8\xad"}\x00'
     await store.remember_response("acme", "key-1", "fp", 201, body, "application/json", '{"location": "/x"}')
     stored = await store.idempotent_response("acme", "key-1")
-    assert stored == {"fingerprint": "fp", "status": 201, "body": body, "media_type": "application/json", "headers": '{"location": "/x"}'}
+    assert stored == StoredResponse(fingerprint="fp", status=201, body=body, media_type="application/json", headers='{"location": "/x"}')
     assert await store.idempotent_response("globex", "key-1") is None
     await asyncio.sleep(0.05)
     assert await store.idempotent_response("acme", "key-1", max_age_s=0.01) is None
@@ -236,7 +253,7 @@ async def test_old_finished_webhook_events_are_pruned_with_their_deliveries_and_
         else:
             assert client is not None
             seen[:] = [f[b"event_id"].decode() for _, f in await client.xrange(KEYS.webhook_stream())]
-            await deliveries.fan_out(seen)  # type: ignore[call-arg]
+            await deliveries.fan_out(seen)
             due = await deliveries.due(time.time() + 3600, event_ids=seen)
         return {d.event_type: d for d in due}
 
@@ -309,7 +326,7 @@ async def test_writes_racing_a_deletion_leave_nothing_behind(redis_server: Redis
     for round_ in range(5):
         interview_id = f"race-{round_}"
         await store.create_interview(SPEC, invite(interview_id), interview_id)
-        writes = [store.record_observation(interview_id, "q1", kind, i, i + 1, {"i": i}) for i in range(20) for kind in ("face", "emotion")]
+        writes = [store.record_observation(interview_id, kind, observation(i, {"i": i})) for i in range(20) for kind in ("face", "emotion")]
         outcomes = await asyncio.gather(store.delete_interview(interview_id), *writes, return_exceptions=True)
         assert all(o is None or isinstance(o, LookupError) for o in outcomes), outcomes
         assert await redis_client.keys(KEYS.interview(interview_id) + "*") == []
@@ -322,7 +339,7 @@ async def test_erasure_leaves_no_key_that_names_the_candidate_or_their_interview
     await deliveries.add_endpoint("acme", "https://hr.example/hooks", [], "", None)
     await store.put_profile("candidates", "acme", "cand-9", "{}")
     created = await store.create_interview(SPEC, invite("iv-9"), "iv-9", tenant="acme", candidate_id="cand-9")
-    await store.record_observation("iv-9", "q1", "face", 0, 1, {})
+    await store.record_observation("iv-9", "face", observation(0, {}))
     await store.save_report(created, "1.0", "{}", {"interview_id": "iv-9"})
     event_ids = [f[b"event_id"].decode() for _, f in await redis_client.xrange(KEYS.webhook_stream())]
     assert await deliveries.fan_out(event_ids) == 2  # interview.scheduled and report.ready, one endpoint

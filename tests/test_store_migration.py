@@ -23,11 +23,13 @@ from server.storage.migration import migrate_sqlite_to_redis
 from server.storage.redis_client import Keys
 from server.storage.redis_store import RedisInterviewStore
 from server.storage.redis_webhook_deliveries import RedisDeliveryStore
+from server.storage.rows import TranscriptRow, TranscriptSegment
 from server.storage.sqlite_store import InterviewStore
 from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, Deliveries, DeliveryStore
 from tests.conftest import make_settings
 from tests.helpers.interviews import invite
 from tests.helpers.redis_server import RedisServer
+from tests.helpers.rows import observation, scored_answer
 
 KEYS = Keys("migration-test:")
 SPEC = InterviewSpec.model_validate(
@@ -54,10 +56,13 @@ async def fill_sqlite(database: Path) -> dict[str, str]:
         await store.put_profile("jobs", "acme", "job-1", json.dumps({"title": "数据工程师"}))
         await store.update_progress("iv-1", InterviewStatus.IN_PROGRESS, 1, question_asked_at=time.time())
         await store.record_answer("iv-1", "q1", "text", "因为索引。")
-        await store.record_transcript("iv-1", "q1", 0.5, 1.5, "zh", "因为", [{"start_s": 0.5, "end_s": 1.5, "text": "因为"}])
-        await store.record_observation("iv-1", "q1", "face", 0, 1, {"faces": 1})
-        await store.record_observation("iv-1", "q1", "emotion", 0, 1, {"happy": 0.4})
-        await store.record_scored_answer("iv-1", 0, "q1", json.dumps({"index": 0, "score": 3}))
+        segment = TranscriptSegment(start_s=0.5, end_s=1.5, text="因为")
+        await store.record_transcript(
+            "iv-1", TranscriptRow(question_id="q1", start_s=0.5, end_s=1.5, language="zh", text="因为", segments=[segment])
+        )
+        await store.record_observation("iv-1", "face", observation(0, {"faces": 1}))
+        await store.record_observation("iv-1", "emotion", observation(0, {"happy": 0.4}))
+        await store.record_scored_answer("iv-1", scored_answer(0, "q1", score=3))
         await store.add_recording("iv-1", "100-aaaaaaaa.ogg", 0.0, 12.5)
         await store.save_wechat_profile("iv-1", "openid-1", "小李", "https://wx.example/a.png")
         await store.save_report(first, "1.0", json.dumps({"overall": 71}), {"interview_id": "iv-1"})

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from server.domain.interview import InterviewSpec
 from server.domain.invites import InviteSigner, make_invite
+from server.storage.rows import ObservationRow
 from server.storage.sqlite_store import InterviewStore
+from tests.helpers.rows import observation
 
 SPEC = InterviewSpec.model_validate(
     {"job": {"title": "Backend engineer", "role": "backend_engineer", "language": "en"}, "candidate": {"name": "A"}}
@@ -29,15 +31,15 @@ async def test_observations_of_many_interviews_are_stored_together_in_order(tmp_
     await store._db.set_trace_callback(statements.append)
     try:
         writes = [
-            store.record_observation(interview, "q1", "face", float(i), float(i + 1), {"present": True, "n": i})
+            store.record_observation(interview, "face", observation(float(i), {"present": True, "n": i}))
             for i in range(200)
             for interview in ("a", "b")
         ]
         await asyncio.gather(*writes)
         for interview in ("a", "b"):
             rows = await store.observations(interview, "face")
-            assert [row["data"]["n"] for row in rows] == list(range(200))
-            assert rows[5] == {"question_id": "q1", "start_s": 5.0, "end_s": 6.0, "data": {"present": True, "n": 5}}
+            assert [row.data["n"] for row in rows] == list(range(200))
+            assert rows[5] == ObservationRow(question_id="q1", start_s=5.0, end_s=6.0, data={"present": True, "n": 5})
         # 400 rows in a few statements: those that queued while one was written went with the next.
         inserts = [s for s in statements if s.startswith("INSERT INTO observations")]
         assert 1 <= len(inserts) <= 5, len(inserts)
@@ -51,13 +53,13 @@ async def test_an_observation_of_a_deleted_interview_fails_alone_and_the_others_
     try:
         await store.delete_interview("erased")
         results = await asyncio.gather(
-            store.record_observation("kept", "q1", "face", 0.0, 1.0, {"present": True}),
-            store.record_observation("erased", "q1", "face", 0.0, 1.0, {"present": True}),
-            store.record_observation("kept", "q1", "face", 1.0, 2.0, {"present": False}),
+            store.record_observation("kept", "face", observation(0.0, {"present": True})),
+            store.record_observation("erased", "face", observation(0.0, {"present": True})),
+            store.record_observation("kept", "face", observation(1.0, {"present": False})),
             return_exceptions=True,
         )
         assert results[0] is None and isinstance(results[1], LookupError) and results[2] is None, results
-        assert [row["data"]["present"] for row in await store.observations("kept", "face")] == [True, False]
+        assert [row.data["present"] for row in await store.observations("kept", "face")] == [True, False]
         assert await store.observations("erased", "face") == []
     finally:
         await store.close()
@@ -66,7 +68,7 @@ async def test_an_observation_of_a_deleted_interview_fails_alone_and_the_others_
 async def test_observations_still_queued_are_stored_before_the_store_closes(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
     store = await open_with_interviews(path, "a")
-    pending = [asyncio.ensure_future(store.record_observation("a", "q1", "emotion", float(i), float(i + 1), {"i": i})) for i in range(50)]
+    pending = [asyncio.ensure_future(store.record_observation("a", "emotion", observation(float(i), {"i": i}))) for i in range(50)]
     await asyncio.sleep(0)  # queued, not yet written
     await store.close()
     await asyncio.gather(*pending)

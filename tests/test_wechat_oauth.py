@@ -98,7 +98,7 @@ async def test_a_candidate_in_wechat_goes_through_authorisation_and_lands_on_the
         assert wechat.calls == ["/connect/oauth2/authorize", "/sns/oauth2/access_token", "/sns/userinfo"]
         profile = await server.services.store.wechat_profile(interview.id)
         assert profile is not None
-        assert (profile["openid"], profile["nickname"], profile["avatar_url"]) == (
+        assert (profile.openid, profile.nickname, profile.avatar_url) == (
             wechat.user.openid,
             wechat.user.nickname,
             wechat.user.headimgurl,
@@ -237,7 +237,8 @@ async def test_a_tampered_or_expired_state_is_never_used_and_leaves_the_code_uns
 
         # Each refusal ended its flow, as any callback does; a fresh authorisation in this browser goes through.
         assert_back_on_the_invite(await client.get(await callback_url(server, client, token), follow_redirects=True), token)
-    assert (await server.services.store.wechat_profile(interview.id) or {}).get("nickname") == wechat.user.nickname
+    profile = await server.services.store.wechat_profile(interview.id)
+    assert profile is not None and profile.nickname == wechat.user.nickname
 
 
 async def test_a_callback_in_a_browser_that_did_not_start_the_authorisation_is_refused(server: LiveServer, wechat: FakeWeChat) -> None:

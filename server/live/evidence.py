@@ -6,7 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from realtime_scoring.events import EmotionSummary, FacePresence, FinalTranscript
+from realtime_scoring.report import observation_data
 from server.storage.contract import Store
+from server.storage.rows import ObservationRow, TranscriptRow, TranscriptSegment
 
 
 class EvidenceRecorder:
@@ -32,41 +34,32 @@ class EvidenceRecorder:
         self.track(asyncio.ensure_future(write))
 
     def transcript(self, event: FinalTranscript) -> None:
-        if not event.text:
-            return
-        segments: list[dict[str, float | str]] = [
-            {"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3), "text": s.text} for s in event.segments
-        ]
-        self._spawn(
-            self._store.record_transcript(
-                self._interview_id,
-                self._question_id(),
-                round(event.start_s, 3),
-                round(event.end_s, 3),
-                event.language,
-                event.text,
-                segments,
-            )
-        )
+        if event.text:
+            self._spawn(self._store.record_transcript(self._interview_id, transcript_row(event, self._question_id())))
 
     def observation(self, event: FacePresence | EmotionSummary) -> None:
-        data: dict[str, object]
-        if isinstance(event, FacePresence):
-            kind = "face"
-            data = {
-                "frames": event.frames,
-                "frames_with_face": event.frames_with_face,
-                "max_faces": event.max_faces,
-                "face_present": event.face_present,
-                "multiple_faces": event.multiple_faces,
-            }
-        else:
-            kind = "emotion"
-            data = {"dominant": event.dominant, "probabilities": dict(event.probabilities)}
-        start_s, end_s = round(event.start_s, 3), round(event.end_s, 3)
-        self._spawn(self._store.record_observation(self._interview_id, self._question_id(), kind, start_s, end_s, data))
+        kind, row = observation_row(event, self._question_id())
+        self._spawn(self._store.record_observation(self._interview_id, kind, row))
 
     async def settled(self, *besides: asyncio.Future[None] | None) -> None:
         """Wait for every write so far, besides the calling task and `besides` (which may be waiting on this)."""
         waiting_on = {asyncio.current_task(), *besides}
         await asyncio.gather(*[w for w in self._pending if w not in waiting_on], return_exceptions=True)
+
+
+def transcript_row(event: FinalTranscript, question_id: str) -> TranscriptRow:
+    """A final transcript as the interview keeps it, times to the millisecond."""
+    return TranscriptRow(
+        question_id=question_id,
+        start_s=round(event.start_s, 3),
+        end_s=round(event.end_s, 3),
+        language=event.language,
+        text=event.text,
+        segments=[TranscriptSegment(start_s=round(s.start_s, 3), end_s=round(s.end_s, 3), text=s.text) for s in event.segments],
+    )
+
+
+def observation_row(event: FacePresence | EmotionSummary, question_id: str) -> tuple[str, ObservationRow]:
+    """One second of face or emotion analysis as the interview keeps it, and its kind."""
+    kind, data = observation_data(event)
+    return kind, ObservationRow(question_id=question_id, start_s=round(event.start_s, 3), end_s=round(event.end_s, 3), data=data)

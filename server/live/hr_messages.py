@@ -17,6 +17,7 @@ from realtime_scoring.events import EmotionSummary, FacePresence
 from realtime_scoring.report import QuestionReport
 from server.domain.interview import Interview, Question
 from server.live.candidate_messages import Caption, ErrorMessage, Ping, Pong, ProtocolMessage, Speech
+from server.storage.rows import DecisionRow, ObservationRow, RecordingRow, TranscriptRow
 
 # Version 1 like the candidate's protocol, whose base message, ping, pong and error it shares.
 
@@ -206,15 +207,15 @@ class InterviewDetail(_Live):
     type: Literal["detail"] = "detail"
     interview: InterviewSummary
     match: dict[str, Any]
-    answers: list[dict[str, Any]]
-    transcripts: list[dict[str, Any]]
-    faces: list[dict[str, Any]]
-    emotions: list[dict[str, Any]] | None
+    answers: list[QuestionReport]
+    transcripts: list[TranscriptRow]
+    faces: list[ObservationRow]
+    emotions: list[ObservationRow] | None
     chat: list[dict[str, Any]]
     current: AskedQuestion | None
     report: dict[str, Any] | None
-    decisions: list[dict[str, Any]]
-    recordings: list[dict[str, Any]] = Field(default_factory=list)  # GET .../recordings/{name} with the API key
+    decisions: list[DecisionRow]
+    recordings: list[RecordingRow] = Field(default_factory=list)  # GET .../recordings/{name} with the API key
 
 
 class ReportReady(_Live):

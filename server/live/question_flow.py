@@ -12,7 +12,7 @@ from typing import TypeVar
 from realtime_scoring.answer_scoring import AnswerScorer
 from realtime_scoring.conductor import AnswerEnd, InterviewConductor, RestoredAnswer
 from realtime_scoring.policy import PlannedQuestion
-from realtime_scoring.report import QuestionReport, question_report
+from realtime_scoring.report import question_report
 from server.domain.interview import Interview, InterviewStatus, Question
 from server.live.answer_timer import AnswerTimer
 from server.live.candidate_messages import Completed, QuestionMessage
@@ -113,7 +113,7 @@ class QuestionFlow:
         """Rebuild the flow from answers stored by an earlier run of this node; the clock resumes where it was."""
         if not self.in_progress:
             return
-        stored = [QuestionReport.model_validate(q) for q in await self._store.scored_answers(self.interview.id)]
+        stored = await self._store.scored_answers(self.interview.id)
         restored = [
             RestoredAnswer(q.index, q.question_id, q.asked_s, q.ended_s, q.score, tuple(k.id for k in q.key_points_missed), q.answered)
             for q in stored
@@ -192,7 +192,7 @@ class QuestionFlow:
             records = await self.conductor.advance()
             for record in records:
                 answer = question_report(record)
-                await self._store.record_scored_answer(self.interview.id, record.index, record.question.id, answer.model_dump_json())
+                await self._store.record_scored_answer(self.interview.id, answer)
                 self._fan_out.answer(answer)
             if not records:
                 return

@@ -25,6 +25,7 @@ from realtime_scoring.pipeline import ScoringEngine, SessionConfig
 from realtime_scoring.report import InterviewReport, question_report
 from realtime_scoring.transcription import TranscriptionConfig
 from server.domain.interview import Interview, InterviewSpec
+from server.live.evidence import observation_row
 from server.live.reporting import interview_match, interview_policy, interview_report
 from server.settings import Settings
 
@@ -69,8 +70,8 @@ async def replay(
     conductor.end_of_media(end_s)
     await conductor.advance()
 
-    faces = [_observation(e) for e in events if isinstance(e, FacePresence)]
-    emotions = [_observation(e) for e in events if isinstance(e, EmotionSummary)]
+    faces = [observation_row(e, "")[1] for e in events if isinstance(e, FacePresence)]
+    emotions = [observation_row(e, "")[1] for e in events if isinstance(e, EmotionSummary)]
     return interview_report(
         interview_id,
         spec,
@@ -107,20 +108,6 @@ async def _analyse(engine: ScoringEngine, spec: InterviewSpec, settings: Setting
     finally:
         await pipeline.close()
     return events
-
-
-def _observation(event: FacePresence | EmotionSummary) -> dict[str, object]:
-    if isinstance(event, FacePresence):
-        data: dict[str, object] = {
-            "frames": event.frames,
-            "frames_with_face": event.frames_with_face,
-            "max_faces": event.max_faces,
-            "face_present": event.face_present,
-            "multiple_faces": event.multiple_faces,
-        }
-    else:
-        data = {"dominant": event.dominant, "probabilities": dict(event.probabilities)}
-    return {"start_s": round(event.start_s, 3), "end_s": round(event.end_s, 3), "data": data}
 
 
 async def _in_thread(function: Callable[[], T]) -> T:

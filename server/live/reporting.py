@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from realtime_scoring.matching import MatchResult, match_score
 from realtime_scoring.policy import PolicyConfig, QuestionPolicy
-from realtime_scoring.report import InterviewReport, QuestionReport, build_report
+from realtime_scoring.report import InterviewReport, ObservedSecond, QuestionReport, build_report
 from server.domain.interview import Interview, InterviewSpec
 from server.live.fan_out import LiveFanOut
 from server.live.hr_messages import ReportReady
@@ -37,8 +37,8 @@ def interview_report(
     spec: InterviewSpec,
     match: MatchResult,
     questions: Sequence[QuestionReport],
-    faces: Sequence[Mapping[str, object]],
-    emotions: Sequence[Mapping[str, object]] | None,
+    faces: Sequence[ObservedSecond],
+    emotions: Sequence[ObservedSecond] | None,
 ) -> InterviewReport:
     """The report of an interview from its closed answers and observations."""
     return build_report(
@@ -61,7 +61,7 @@ async def write_report(interview: Interview, match: MatchResult, store: Store, s
         interview.id,
         interview,
         match,
-        [QuestionReport.model_validate(q) for q in await store.scored_answers(interview.id)],
+        await store.scored_answers(interview.id),
         await store.observations(interview.id, "face"),
         await store.observations(interview.id, "emotion") if settings.emotion_analysis else None,
     )

@@ -3,7 +3,7 @@
     greenhouse:{interview_id}   hash: url, api_key, attempts, next_attempt_at, notified_at, last_status, last_error
     greenhouse:pending          sorted set by next attempt, of callbacks not yet notified nor given up
 
-A callback goes with its interview (server/redis_store.py deletes both), so an erased candidate is never reported.
+A callback goes with its interview (server/storage/redis_store.py deletes both), so an erased candidate is never reported.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from typing import Any
 
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
+from redis.typing import EncodableT
 
 from server.storage.greenhouse_callbacks import Callback
-from server.storage.redis_client import Keys, watched_transaction
+from server.storage.redis_client import Keys, begin, scored_members, text, text_hash, watched_transaction
 
 # KEYS: callback, pending; ARGV: interview id, now, lease until, attempts the caller saw.
 CLAIM = """
@@ -49,7 +50,7 @@ class RedisCallbackStore:
         self._record = client.register_script(RECORD)
 
     async def close(self) -> None:
-        """Nothing of its own to release: the client is the node's (server/app.py closes it)."""
+        """Nothing of its own to release: the client is the node's (server/composition.py closes it)."""
 
     async def add(self, interview_id: str, url: str, api_key: str) -> bool:
         """Remember where to signal the interview's completion; False when the interview no longer exists."""
@@ -61,7 +62,7 @@ class RedisCallbackStore:
                 return False
             known = await pipe.exists(key)
             now = time.time()
-            pipe.multi()
+            begin(pipe)
             pipe.hset(key, mapping={"url": url, "api_key": api_key})
             if not known:
                 pipe.hset(key, mapping={"attempts": 0, "next_attempt_at": now, "created_at": now})
@@ -73,7 +74,7 @@ class RedisCallbackStore:
     async def _pending(self) -> list[tuple[str, float]]:
         """Callbacks not yet notified whose interview has its report, with their next attempt: the report is what
         they wait for, and interviews still running are few, so every pending one is looked at."""
-        pending = [(i.decode(), at) for i, at in await self._redis.zrange(self._keys.greenhouse_pending(), 0, -1, withscores=True)]
+        pending = scored_members(await self._redis.zrange(self._keys.greenhouse_pending(), 0, -1, withscores=True))
         async with self._redis.pipeline(transaction=False) as pipe:
             for interview_id, _ in pending:
                 pipe.exists(self._keys.interview_part(interview_id, "report"))
@@ -87,7 +88,11 @@ class RedisCallbackStore:
             for interview_id in ids:
                 pipe.hmget(self._keys.greenhouse_callback(interview_id), ["url", "api_key", "attempts"])
             rows = await pipe.execute()
-        return [Callback(i, url.decode(), key.decode(), int(attempts)) for i, (url, key, attempts) in zip(ids, rows) if url is not None]
+        return [
+            Callback(i, text(url), text(key), int(attempts))
+            for i, (url, key, attempts) in zip(ids, rows, strict=True)
+            if url is not None and key is not None
+        ]
 
     async def next_due_at(self) -> float | None:
         times = [at for _, at in await self._pending()]
@@ -105,7 +110,7 @@ class RedisCallbackStore:
         """One attempt's result. `next_attempt_at` None without `notified`: given up. A callback erased meanwhile stays gone."""
         keys = [self._keys.greenhouse_callback(callback.interview_id), self._keys.greenhouse_pending()]
         next_at = "" if notified or next_attempt_at is None else repr(next_attempt_at)
-        args = [
+        args: list[EncodableT] = [
             callback.interview_id,
             callback.attempts + 1,
             repr(time.time()) if notified else "",
@@ -116,10 +121,13 @@ class RedisCallbackStore:
         await self._record(keys=keys, args=args)
 
     async def get(self, interview_id: str) -> dict[str, Any] | None:
-        raw = {k.decode(): v.decode() for k, v in (await self._redis.hgetall(self._keys.greenhouse_callback(interview_id))).items()}
+        raw = text_hash(await self._redis.hgetall(self._keys.greenhouse_callback(interview_id)))
         if not raw:
             return None
-        number = lambda field: float(raw[field]) if field in raw else None  # noqa: E731
+
+        def number(field: str) -> float | None:
+            return float(raw[field]) if field in raw else None
+
         return {
             "interview_id": interview_id,
             "url": raw["url"],

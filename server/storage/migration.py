@@ -2,9 +2,9 @@
 
 The SQLite database is read, never written. Each interview with all it recorded (answers, transcripts, observations,
 scored answers, decisions, the recordings' list, report, WeChat profile, short links still valid, Greenhouse callback)
-goes in one MULTI/EXEC, in the Redis store's layout (server/redis_store.py); then the job and candidate profiles,
+goes in one MULTI/EXEC, in the Redis store's layout (server/storage/redis_store.py); then the job and candidate profiles,
 idempotent responses still valid, webhook endpoints, and each event with its deliveries and their attempts
-(hrms_bridge/redis_deliveries.py), keeping every id, so an HRMS that knows an event or delivery id still finds it.
+(redis_webhook_deliveries.py), keeping every id, so an HRMS that knows an event or delivery id still finds it.
 
 Nothing is announced again: no event is made. An event SQLite had not fanned out, or with a delivery still pending,
 is put in the webhook stream, where the cluster's nodes deliver it. What Redis already holds under the same id is left
@@ -27,11 +27,12 @@ from typing import Any
 
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
+from redis.typing import EncodableT, FieldT
 
 from server.storage.redis_client import Keys
 from server.storage.webhook_deliveries import PENDING
 
-IDEMPOTENCY_MAX_AGE_S = 24 * 3600  # as long as a stored response is replayed (server/idempotency.py)
+IDEMPOTENCY_MAX_AGE_S = 24 * 3600  # as long as a stored response is replayed (server/web/idempotency.py)
 
 
 @dataclass
@@ -75,7 +76,7 @@ def _rows(
     return [dict(row) for row in db.execute(query, params)]
 
 
-def _present(values: dict[str, Any]) -> dict[str, Any]:
+def _present(values: dict[str, Any]) -> dict[FieldT, EncodableT]:
     """A hash's fields: SQLite's NULLs are fields Redis does not set."""
     return {k: v for k, v in values.items() if v is not None}
 
@@ -161,7 +162,7 @@ class _Migration:
         pipe.hset(
             self.keys.interview(interview_id),
             mapping=_present(
-                {  # type: ignore[arg-type]  # redis-py types hset mappings narrower than the str/int/float values it takes
+                {
                     "tenant": tenant,
                     "spec": row["spec"],
                     "status": row["status"],
@@ -227,7 +228,7 @@ class _Migration:
             pipe.hset(
                 self.keys.greenhouse_callback(interview_id),
                 mapping=_present(
-                    {  # type: ignore[arg-type]  # redis-py types hset mappings narrower than the str/int/float values it takes
+                    {
                         k: c[k]
                         for k in ("url", "api_key", "attempts", "next_attempt_at", "notified_at", "last_status", "last_error", "created_at")
                     }
@@ -261,7 +262,7 @@ class _Migration:
                 pipe.hset(
                     self.keys.endpoint(e["id"]),
                     mapping=_present(
-                        {  # type: ignore[arg-type]  # redis-py types hset mappings narrower than the str/int/float values it takes
+                        {
                             "tenant": e["tenant"],
                             "url": e["url"],
                             "description": e["description"],
@@ -288,7 +289,7 @@ class _Migration:
             pipe.hset(
                 self.keys.event(event_id),
                 mapping=_present(
-                    {  # type: ignore[arg-type]  # redis-py types hset mappings narrower than the str/int/float values it takes
+                    {
                         "tenant": tenant,
                         "type": event["type"],
                         "payload": event["payload"],
@@ -315,7 +316,7 @@ class _Migration:
         pipe.hset(
             self.keys.delivery(delivery_id),
             mapping=_present(
-                {  # type: ignore[arg-type]  # redis-py types hset mappings narrower than the str/int/float values it takes
+                {
                     "event_id": d["event_id"],
                     "endpoint_id": d["endpoint_id"],
                     "tenant": tenant,

@@ -45,7 +45,7 @@ CREATE INDEX IF NOT EXISTS outbox_events_by_subject ON outbox_events(subject);
 
 @dataclass(frozen=True)
 class OutboxEvent:
-    """One event as both outboxes keep it: SQLite's `outbox_events` row, or a Redis hash (server/redis_store.py)."""
+    """One event as both outboxes keep it: SQLite's `outbox_events` row, or a Redis hash (server/storage/redis_store.py)."""
 
     id: str
     tenant: str

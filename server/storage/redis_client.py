@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 import redis.asyncio as redis
@@ -84,7 +84,7 @@ class Keys:
     def webhook_stream(self) -> str:
         return f"{self.prefix}webhooks"
 
-    # The interview store on Redis (server/redis_store.py): one hash an interview, its records beside it
+    # The interview store on Redis (server/storage/redis_store.py): one hash an interview, its records beside it
 
     def interview(self, interview_id: str) -> str:
         return f"{self.prefix}interview:{interview_id}"
@@ -109,7 +109,7 @@ class Keys:
     def idempotent(self, tenant: str, key: str) -> str:
         return f"{self.prefix}idempotency:{tenant}:{key}"
 
-    # Webhooks with the Redis store (hrms_bridge/redis_deliveries.py)
+    # Webhooks with the Redis store (redis_webhook_deliveries.py)
 
     def event(self, event_id: str) -> str:
         return f"{self.prefix}event:{event_id}"
@@ -175,3 +175,44 @@ async def watched_transaction(client: redis.Redis, watch: Sequence[str], build: 
             except WatchError:
                 continue
     raise WatchError(f"gave up after {MAX_WATCH_RETRIES} conflicting writes on {list(watch)[:3]}")
+
+
+# redis-py's stubs give replies as `bytes | str` (the client may decode) and some Pipeline methods no annotations.
+# Our clients never decode (`open_redis`), so a reply is bytes; these helpers say so once, with types.
+
+
+def text(reply: bytes | str) -> str:
+    """A reply of a client that does not decode, as text."""
+    return reply.decode() if isinstance(reply, bytes) else reply
+
+
+def texts(replies: Iterable[object]) -> list[str]:
+    """Members of a set, list or sorted set (asked without scores), as text."""
+    members = []
+    for reply in replies:
+        if not isinstance(reply, bytes | str):
+            raise TypeError(f"expected a member, got {type(reply).__name__}")
+        members.append(text(reply))
+    return members
+
+
+def text_hash(reply: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
+    """An HGETALL reply as text keys and values."""
+    return {text(k): text(v) for k, v in reply.items()}
+
+
+def begin(pipe: Pipeline) -> None:
+    """Start queueing a transaction's writes (after its reads under WATCH)."""
+    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves Pipeline.multi unannotated
+
+
+def scored_members(replies: Iterable[object]) -> list[tuple[str, float]]:
+    """A sorted set asked `withscores=True`: (member, score) pairs."""
+    pairs = []
+    for reply in replies:
+        match reply:
+            case (bytes() | str() as member, int() | float() as score):
+                pairs.append((text(member), float(score)))
+            case _:
+                raise TypeError(f"expected a (member, score) pair, got {type(reply).__name__}")
+    return pairs

@@ -1,4 +1,4 @@
-"""The interview store on Redis, so nodes on separate hosts run the same interviews: InterviewStore's interface (server/store.py).
+"""The interview store on Redis, so nodes on separate hosts run the same interviews: the contract in server/storage/contract.py.
 
     interview:{id}                      hash: tenant, job_id, candidate_id, spec, status, current_question, times
     interview:{id}:answers              list of JSON, in order; likewise transcripts, decisions, observations:{kind}
@@ -8,7 +8,7 @@
     tenant:{t}:jobs, :candidates        hash: profile id -> JSON
     short:{code}                        JSON, expiring with the invite
     idempotency:{t}:{key}               hash, expiring after 24 h
-    event:{id} + an entry in the webhook stream   the outbox (hrms_bridge/redis_deliveries.py)
+    event:{id} + an entry in the webhook stream   the outbox (redis_webhook_deliveries.py)
 
 Every change and its outbox events are one MULTI/EXEC, so an event is never without its change nor a change
 without its event. A write that adds to an interview WATCHes its hash and checks that it exists first: nothing
@@ -26,21 +26,34 @@ from typing import Any
 
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
+from redis.typing import EncodableT, FieldT
 
+from realtime_scoring.report import QuestionReport
 from server.domain.interview import DEFAULT_TENANT, Interview, InterviewSpec, InterviewStatus
 from server.domain.invites import Invite
 from server.storage.outbox import EventType, new_event
-from server.storage.redis_client import Keys, watched_transaction
+from server.storage.records import decision_data, interview_event, new_interview, profile_kind, progress_events
+from server.storage.redis_client import Keys, begin, text, text_hash, texts, watched_transaction
 from server.storage.redis_webhook_deliveries import delivery_refs, queue_delivery_removal, queue_event
-from server.storage.sqlite_store import decision_data, interview_event, new_interview, profile_kind, progress_events
+from server.storage.rows import (
+    AnswerRow,
+    DecisionRow,
+    InterviewRef,
+    ObservationRow,
+    RecordingRow,
+    ReportRow,
+    StoredResponse,
+    TranscriptRow,
+    WechatProfile,
+)
 
 Events = Sequence[tuple[EventType, dict[str, Any]]]
 # What SQLite keeps in tables that cascade from `interviews`, besides observations (one list a kind).
 PARTS = ("answers", "transcripts", "decisions", "scored", "recordings", "report", "wechat", "short_links", "observation_kinds")
 
 
-def _text(raw: dict[bytes, bytes]) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in raw.items()}
+# A queued write: what it returns is the pipeline (queued commands answer at EXEC).
+Write = Callable[[Pipeline], object]
 
 
 def _interview_of(interview_id: str, f: dict[str, str]) -> Interview:
@@ -68,11 +81,9 @@ class RedisInterviewStore:
         self.on_event: Callable[[], None] | None = None
 
     async def close(self) -> None:
-        """Nothing of its own to release: the client is the node's (server/app.py closes it)."""
+        """Nothing of its own to release: the client is the node's (server/composition.py closes it)."""
 
-    async def _commit(
-        self, write: Callable[[Pipeline], None], events: Events = (), tenant: str = DEFAULT_TENANT, *, interview_id: str | None = None
-    ) -> bool:
+    async def _commit(self, write: Write, events: Events = (), tenant: str = DEFAULT_TENANT, *, interview_id: str | None = None) -> bool:
         """`write`'s commands and the outbox events as one MULTI/EXEC. With `interview_id`, only while that interview exists
         (WATCHed, so a deletion between the check and EXEC retries the check); False when it does not."""
         key = self._keys.interview(interview_id) if interview_id is not None else None
@@ -80,7 +91,7 @@ class RedisInterviewStore:
         async def build(pipe: Pipeline) -> bool:
             if key is not None and not await pipe.exists(key):
                 return False
-            pipe.multi()
+            begin(pipe)
             write(pipe)
             for event_type, data in events:
                 queue_event(pipe, self._keys, new_event(event_type, data, tenant))
@@ -91,7 +102,7 @@ class RedisInterviewStore:
             self.on_event()
         return done
 
-    async def _add(self, interview_id: str, write: Callable[[Pipeline], None], events: Events = (), tenant: str = DEFAULT_TENANT) -> None:
+    async def _add(self, interview_id: str, write: Write, events: Events = (), tenant: str = DEFAULT_TENANT) -> None:
         """A record added to an interview, which must exist (SQLite: a foreign-key error)."""
         if not await self._commit(write, events, tenant, interview_id=interview_id):
             raise LookupError(f"no interview {interview_id!r}: it was deleted or erased")
@@ -112,7 +123,7 @@ class RedisInterviewStore:
     ) -> Interview:
         """The interview, its short link and the interview.scheduled event (with the links) in one transaction."""
         interview = new_interview(spec, invite, interview_id, tenant, job_id, candidate_id)
-        fields: dict[str, str | int | float] = {
+        fields: dict[FieldT, EncodableT] = {
             "tenant": tenant,
             "spec": spec.model_dump_json(),
             "status": interview.status.value,
@@ -120,20 +131,17 @@ class RedisInterviewStore:
             "created_at": interview.created_at,
             "invite_expires_at": invite.expires_at,
         }
+        if job_id:
+            fields["job_id"] = job_id
+        if candidate_id:
+            fields["candidate_id"] = candidate_id
         key = self._keys.interview(interview_id)
 
         async def build(pipe: Pipeline) -> None:
             if await pipe.exists(key):
                 raise ValueError(f"interview {interview_id!r} exists")
-            pipe.multi()
-            pipe.hset(
-                key,
-                mapping={
-                    **fields,
-                    **({"job_id": job_id} if job_id else {}),  # type: ignore[arg-type]
-                    **({"candidate_id": candidate_id} if candidate_id else {}),
-                },
-            )
+            begin(pipe)
+            pipe.hset(key, mapping=fields)
             pipe.zadd(self._keys.tenant_interviews(tenant), {interview_id: interview.created_at})
             for kind, profile_id in (("jobs", job_id), ("candidates", candidate_id)):
                 if profile_id is not None:
@@ -148,7 +156,7 @@ class RedisInterviewStore:
 
     async def get_interview(self, interview_id: str, tenant: str | None = None) -> Interview | None:
         """The interview, or None when there is none (or it belongs to another tenant than `tenant`)."""
-        fields = _text(await self._redis.hgetall(self._keys.interview(interview_id)))
+        fields = text_hash(await self._redis.hgetall(self._keys.interview(interview_id)))
         if not fields or (tenant is not None and fields["tenant"] != tenant):
             return None
         return _interview_of(interview_id, fields)
@@ -163,11 +171,11 @@ class RedisInterviewStore:
     ) -> None:
         """Move the interview on; with `announce` (the interview as it now is) a status change is an outbox event too.
         `question_asked_at` (epoch seconds) when a new question went out, so a reloaded page does not get its time back."""
-        fields: dict[str, str | int | float] = {"status": status.value, "current_question": current_question}
+        fields: dict[FieldT, EncodableT] = {"status": status.value, "current_question": current_question}
         if question_asked_at is not None:
             fields["question_asked_at"] = question_asked_at
         await self._commit(
-            lambda pipe: pipe.hset(self._keys.interview(interview_id), mapping=fields),  # type: ignore[arg-type]
+            lambda pipe: pipe.hset(self._keys.interview(interview_id), mapping=fields),
             progress_events(status, announce),
             announce.tenant if announce is not None else DEFAULT_TENANT,
             interview_id=interview_id,
@@ -187,9 +195,9 @@ class RedisInterviewStore:
         fields = await pipe.hmget(self._keys.interview(interview_id), ["tenant", "job_id", "candidate_id"])
         if fields[0] is None:
             return None
-        named = {k: v.decode() for k, v in zip(("tenant", "job_id", "candidate_id"), fields) if v is not None}
-        codes = [c.decode() for c in await pipe.smembers(self._keys.interview_part(interview_id, "short_links"))]
-        kinds = [k.decode() for k in await pipe.smembers(self._keys.interview_part(interview_id, "observation_kinds"))]
+        named = {k: text(v) for k, v in zip(("tenant", "job_id", "candidate_id"), fields, strict=True) if v is not None}
+        codes = texts(await pipe.smembers(self._keys.interview_part(interview_id, "short_links")))
+        kinds = texts(await pipe.smembers(self._keys.interview_part(interview_id, "observation_kinds")))
         return named, codes, kinds
 
     def _queue_deletion(self, pipe: Pipeline, interview_id: str, fields: dict[str, str], codes: list[str], kinds: list[str]) -> None:
@@ -220,7 +228,7 @@ class RedisInterviewStore:
         async def build(pipe: Pipeline) -> None:
             found = await self._read_for_deletion(pipe, interview_id)
             if found is not None:
-                pipe.multi()
+                begin(pipe)
                 self._queue_deletion(pipe, interview_id, *found)
 
         await watched_transaction(self._redis, self._deletion_watch(interview_id), build)
@@ -255,34 +263,36 @@ class RedisInterviewStore:
 
     async def record_decision(self, interview: Interview, decision: str, note: str, decided_by: str | None) -> dict[str, Any]:
         data = decision_data(interview, decision, note, decided_by)
-        row = {"decision": decision, "note": note, "decided_by": decided_by, "created_at": data["decided_at"]}
+        row = DecisionRow(decision=decision, note=note, decided_by=decided_by, created_at=data["decided_at"])
         await self._add(
             interview.id,
-            lambda pipe: pipe.rpush(self._keys.interview_part(interview.id, "decisions"), json.dumps(row)),
+            lambda pipe: pipe.rpush(self._keys.interview_part(interview.id, "decisions"), row.model_dump_json()),
             [(EventType.DECISION_RECORDED, data)],
             interview.tenant,
         )
         return data
 
-    async def decisions(self, interview_id: str) -> list[dict[str, object]]:
-        return await self._list(interview_id, "decisions")
+    async def decisions(self, interview_id: str) -> list[DecisionRow]:
+        return [DecisionRow.model_validate_json(item) for item in await self._list(interview_id, "decisions")]
 
-    async def _list(self, interview_id: str, part: str) -> list[Any]:
-        return [json.loads(item) for item in await self._redis.lrange(self._keys.interview_part(interview_id, part), 0, -1)]
+    async def _list(self, interview_id: str, part: str) -> list[bytes | str]:
+        return list(await self._redis.lrange(self._keys.interview_part(interview_id, part), 0, -1))
 
     # Idempotency keys
 
-    async def idempotent_response(self, tenant: str, key: str, max_age_s: float = 24 * 3600) -> dict[str, Any] | None:
-        raw = await self._redis.hgetall(self._keys.idempotent(tenant, key))
+    async def idempotent_response(self, tenant: str, key: str, max_age_s: float = 24 * 3600) -> StoredResponse | None:
+        raw: dict[bytes | str, bytes | str] = await self._redis.hgetall(self._keys.idempotent(tenant, key))
         if not raw or float(raw[b"created_at"]) <= time.time() - max_age_s:
             return None
-        return {
-            "fingerprint": raw[b"fingerprint"].decode(),
-            "status": int(raw[b"status"]),
-            "body": raw[b"body"],
-            "media_type": raw[b"media_type"].decode(),
-            "headers": raw[b"headers"].decode(),
-        }
+        body = raw[b"body"]  # bytes as given, never decoded
+        fields = text_hash({k: v for k, v in raw.items() if k != b"body"})
+        return StoredResponse(
+            fingerprint=fields["fingerprint"],
+            status=int(fields["status"]),
+            body=body if isinstance(body, bytes) else body.encode(),
+            media_type=fields["media_type"],
+            headers=fields["headers"],
+        )
 
     async def remember_response(
         self,
@@ -296,7 +306,7 @@ class RedisInterviewStore:
         max_age_s: float = 24 * 3600,
     ) -> None:
         name = self._keys.idempotent(tenant, key)
-        fields = {
+        fields: dict[FieldT, EncodableT] = {
             "fingerprint": fingerprint,
             "status": status,
             "body": body,
@@ -307,7 +317,7 @@ class RedisInterviewStore:
 
         def write(pipe: Pipeline) -> None:
             pipe.delete(name)
-            pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
+            pipe.hset(name, mapping=fields)
             pipe.expire(name, math.ceil(max_age_s))
 
         await self._commit(write)
@@ -320,34 +330,35 @@ class RedisInterviewStore:
 
     async def profile(self, kind: str, tenant: str, profile_id: str) -> dict[str, Any] | None:
         raw = await self._redis.hget(self._keys.profiles(tenant, profile_kind(kind)), profile_id)
-        return json.loads(raw) if raw else None
+        profile: dict[str, Any] | None = json.loads(raw) if raw else None
+        return profile
 
-    async def interview_ids(self, tenant: str, candidate_id: str | None = None, job_id: str | None = None) -> list[dict[str, str]]:
+    async def interview_ids(self, tenant: str, candidate_id: str | None = None, job_id: str | None = None) -> list[InterviewRef]:
         if candidate_id is not None:
             index = self._keys.profile_interviews(tenant, "candidates", candidate_id)
         elif job_id is not None:
             index = self._keys.profile_interviews(tenant, "jobs", job_id)
         else:
             index = self._keys.tenant_interviews(tenant)
-        ids = [i.decode() for i in await self._redis.zrange(index, 0, -1)]
+        ids = texts(await self._redis.zrange(index, 0, -1))
         async with self._redis.pipeline(transaction=False) as pipe:
             for interview_id in ids:
                 pipe.hmget(self._keys.interview(interview_id), ["status", "job_id"])
             rows = await pipe.execute()
         return [
-            {"id": interview_id, "status": status.decode()}
-            for interview_id, (status, job) in zip(ids, rows)
-            if status is not None and (job_id is None or (job is not None and job.decode() == job_id))
+            InterviewRef(id=interview_id, status=text(status))
+            for interview_id, (status, job) in zip(ids, rows, strict=True)
+            if status is not None and (job_id is None or (job is not None and text(job) == job_id))
         ]
 
     async def recent_interviews(self, tenant: str, limit: int = 500) -> list[Interview]:
         """The tenant's newest interviews, newest first (the HR dashboard's list)."""
-        ids = [i.decode() for i in await self._redis.zrevrange(self._keys.tenant_interviews(tenant), 0, limit - 1)]
+        ids = texts(await self._redis.zrevrange(self._keys.tenant_interviews(tenant), 0, limit - 1))
         async with self._redis.pipeline(transaction=False) as pipe:
             for interview_id in ids:
                 pipe.hgetall(self._keys.interview(interview_id))
             rows = await pipe.execute()
-        return [_interview_of(interview_id, _text(row)) for interview_id, row in zip(ids, rows) if row]
+        return [_interview_of(interview_id, text_hash(row)) for interview_id, row in zip(ids, rows, strict=True) if row]
 
     async def erase_candidate(self, tenant: str, candidate_id: str, interview_ids: list[str]) -> None:
         """Everything about a candidate: profile, interviews with all they recorded, and the queued events that carry
@@ -358,13 +369,13 @@ class RedisInterviewStore:
 
         async def build(pipe: Pipeline) -> None:
             found = {interview_id: await self._read_for_deletion(pipe, interview_id) for interview_id in interview_ids}
-            event_ids = sorted({e.decode() for subject in subjects for e in await pipe.smembers(subject)})
+            event_ids = sorted({text(e) for subject in subjects for e in await pipe.smembers(subject)})
             by_event = [self._keys.event_deliveries(e) for e in event_ids]
             if by_event:
                 await pipe.watch(*by_event)  # a node fanning one of them out now makes this run again
-            delivery_ids = {d.decode() for key in by_event for d in await pipe.smembers(key)}
+            delivery_ids = {text(d) for key in by_event for d in await pipe.smembers(key)}
             refs = await delivery_refs(pipe, self._keys, delivery_ids)
-            pipe.multi()
+            begin(pipe)
             for interview_id, deletion in found.items():
                 if deletion is not None:
                     self._queue_deletion(pipe, interview_id, *deletion)
@@ -383,50 +394,37 @@ class RedisInterviewStore:
             self.on_event()
 
     async def record_answer(self, interview_id: str, question_id: str, kind: str, text: str) -> None:
-        row = {"question_id": question_id, "kind": kind, "text": text, "created_at": time.time()}
-        await self._add(interview_id, lambda pipe: pipe.rpush(self._keys.interview_part(interview_id, "answers"), json.dumps(row)))
+        row = AnswerRow(question_id=question_id, kind=kind, text=text, created_at=time.time())
+        await self._add(interview_id, lambda pipe: pipe.rpush(self._keys.interview_part(interview_id, "answers"), row.model_dump_json()))
 
-    async def record_transcript(
-        self,
-        interview_id: str,
-        question_id: str,
-        start_s: float,
-        end_s: float,
-        language: str,
-        text: str,
-        segments: list[dict[str, float | str]],
-    ) -> None:
-        row = {"question_id": question_id, "start_s": start_s, "end_s": end_s, "language": language, "text": text, "segments": segments}
-        await self._add(
-            interview_id,
-            lambda pipe: pipe.rpush(self._keys.interview_part(interview_id, "transcripts"), json.dumps(row, ensure_ascii=False)),
-        )
+    async def record_transcript(self, interview_id: str, transcript: TranscriptRow) -> None:
+        row = transcript.model_dump_json()
+        await self._add(interview_id, lambda pipe: pipe.rpush(self._keys.interview_part(interview_id, "transcripts"), row))
 
-    async def transcripts(self, interview_id: str) -> list[dict[str, object]]:
-        return await self._list(interview_id, "transcripts")
+    async def transcripts(self, interview_id: str) -> list[TranscriptRow]:
+        return [TranscriptRow.model_validate_json(item) for item in await self._list(interview_id, "transcripts")]
 
-    async def record_observation(
-        self, interview_id: str, question_id: str, kind: str, start_s: float, end_s: float, data: dict[str, object]
-    ) -> None:
+    async def record_observation(self, interview_id: str, kind: str, observation: ObservationRow) -> None:
         """One per-second summary of the video (face presence, emotion) for the report's evidence."""
-        row = {"question_id": question_id, "start_s": start_s, "end_s": end_s, "data": data}
+        row = observation.model_dump_json()
 
         def write(pipe: Pipeline) -> None:
             pipe.sadd(self._keys.interview_part(interview_id, "observation_kinds"), kind)
-            pipe.rpush(self._keys.interview_part(interview_id, f"observations:{kind}"), json.dumps(row))
+            pipe.rpush(self._keys.interview_part(interview_id, f"observations:{kind}"), row)
 
         await self._add(interview_id, write)
 
-    async def observations(self, interview_id: str, kind: str) -> list[dict[str, object]]:
-        return await self._list(interview_id, f"observations:{kind}")
+    async def observations(self, interview_id: str, kind: str) -> list[ObservationRow]:
+        return [ObservationRow.model_validate_json(item) for item in await self._list(interview_id, f"observations:{kind}")]
 
-    async def record_scored_answer(self, interview_id: str, index: int, question_id: str, data: str) -> None:
-        """One closed answer's per-question report (JSON), so the final report survives a restart of this node."""
-        await self._add(interview_id, lambda pipe: pipe.hset(self._keys.interview_part(interview_id, "scored"), str(index), data))
+    async def record_scored_answer(self, interview_id: str, answer: QuestionReport) -> None:
+        """One closed answer's per-question report, so the final report survives a restart of this node."""
+        key, data = self._keys.interview_part(interview_id, "scored"), answer.model_dump_json()
+        await self._add(interview_id, lambda pipe: pipe.hset(key, str(answer.index), data))
 
-    async def scored_answers(self, interview_id: str) -> list[dict[str, object]]:
-        raw = await self._redis.hgetall(self._keys.interview_part(interview_id, "scored"))
-        return [json.loads(raw[index]) for index in sorted(raw, key=int)]
+    async def scored_answers(self, interview_id: str) -> list[QuestionReport]:
+        raw = text_hash(await self._redis.hgetall(self._keys.interview_part(interview_id, "scored")))
+        return [QuestionReport.model_validate_json(raw[index]) for index in sorted(raw, key=int)]
 
     async def save_report(self, interview: Interview, schema_version: str, data: str, event: dict[str, Any]) -> None:
         """Store the report and, in the same transaction, the `report.ready` event carrying `event`."""
@@ -442,28 +440,28 @@ class RedisInterviewStore:
         row = json.dumps({"name": name, "starts_s": starts_s, "seconds": seconds, "created_at": time.time()})
         await self._add(interview_id, lambda pipe: pipe.hset(self._keys.interview_part(interview_id, "recordings"), name, row))
 
-    async def recordings(self, interview_id: str) -> list[dict[str, object]]:
+    async def recordings(self, interview_id: str) -> list[RecordingRow]:
         """The interview's audio recordings (one a media session), in order, with where each starts on its clock.
-        The audio files themselves stay on the node that recorded them (server/recordings_api.py)."""
-        rows = [json.loads(v) for v in (await self._redis.hgetall(self._keys.interview_part(interview_id, "recordings"))).values()]
-        return [{k: row[k] for k in ("name", "starts_s", "seconds")} for row in sorted(rows, key=lambda r: r["starts_s"])]
+        The audio files themselves stay on the node that recorded them (server/web/recordings_api.py)."""
+        raw = text_hash(await self._redis.hgetall(self._keys.interview_part(interview_id, "recordings")))
+        return sorted((RecordingRow.model_validate_json(v) for v in raw.values()), key=lambda r: r.starts_s)
 
-    async def report(self, interview_id: str) -> dict[str, object] | None:
+    async def report(self, interview_id: str) -> ReportRow | None:
         raw = await self._redis.get(self._keys.interview_part(interview_id, "report"))
         if raw is None:
             return None
         stored = json.loads(raw)
-        return {"created_at": stored["created_at"], "report": json.loads(stored["data"])}
+        return ReportRow(created_at=stored["created_at"], report=json.loads(stored["data"]))
 
-    async def answers(self, interview_id: str) -> list[dict[str, str | float]]:
-        return await self._list(interview_id, "answers")
+    async def answers(self, interview_id: str) -> list[AnswerRow]:
+        return [AnswerRow.model_validate_json(item) for item in await self._list(interview_id, "answers")]
 
-    # The candidate's WeChat nickname and avatar (server/wechat_oauth.py); erased with the interview
+    # The candidate's WeChat nickname and avatar (server/integrations/wechat_oauth.py); erased with the interview
 
     async def save_wechat_profile(self, interview_id: str, openid: str, nickname: str, avatar_url: str) -> None:
-        row = json.dumps({"openid": openid, "nickname": nickname, "avatar_url": avatar_url, "created_at": time.time()})
+        row = WechatProfile(openid=openid, nickname=nickname, avatar_url=avatar_url, created_at=time.time()).model_dump_json()
         await self._add(interview_id, lambda pipe: pipe.set(self._keys.interview_part(interview_id, "wechat"), row))
 
-    async def wechat_profile(self, interview_id: str) -> dict[str, Any] | None:
+    async def wechat_profile(self, interview_id: str) -> WechatProfile | None:
         raw = await self._redis.get(self._keys.interview_part(interview_id, "wechat"))
-        return json.loads(raw) if raw else None
+        return WechatProfile.model_validate_json(raw) if raw else None

@@ -1,6 +1,6 @@
 """Webhook endpoints, events, deliveries and attempts in Redis, beside the Redis interview store, so any node lists, sends and replays them.
 
-    change + event:{id} + XADD webhooks {event_id}        one MULTI/EXEC (server/redis_store.py, `queue_event`)
+    change + event:{id} + XADD webhooks {event_id}        one MULTI/EXEC (server/storage/redis_store.py, `queue_event`)
         ─XREADGROUP─▶ the node that holds the entry fans it out: delivery:{id} per enabled endpoint that wants it
                       (the id is derived from event and endpoint, so two nodes holding one event make one delivery)
         ─claim (script: pending, due, same attempt count → next attempt a lease ahead)─▶ POST ─▶ record attempt (script)
@@ -21,9 +21,10 @@ from typing import Any
 
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
+from redis.typing import EncodableT, FieldT
 
 from server.storage.outbox import OutboxEvent
-from server.storage.redis_client import Keys, watched_transaction
+from server.storage.redis_client import Keys, begin, text, text_hash, texts, watched_transaction
 from server.storage.webhook_deliveries import DEAD, DELIVERED, MAX_SECRETS, PENDING, Delivery, Endpoint, new_secret
 
 STATUSES = (PENDING, DELIVERED, DEAD)
@@ -96,11 +97,16 @@ return 1
 
 def queue_event(pipe: Pipeline, keys: Keys, event: OutboxEvent) -> None:
     """The outbox on Redis: the event, its subject's index (for erasure) and its stream entry, queued in the caller's MULTI."""
-    fields: dict[str, str | float] = {"tenant": event.tenant, "type": event.type, "payload": event.payload, "created_at": event.created_at}
+    fields: dict[FieldT, EncodableT] = {
+        "tenant": event.tenant,
+        "type": event.type,
+        "payload": event.payload,
+        "created_at": event.created_at,
+    }
     if event.subject is not None:
         fields["subject"] = event.subject
         pipe.sadd(keys.subject_events(event.tenant, event.subject), event.id)
-    pipe.hset(keys.event(event.id), mapping=fields)  # type: ignore[arg-type]
+    pipe.hset(keys.event(event.id), mapping=fields)
     pipe.zadd(keys.events_by_time(), {event.id: event.created_at})
     pipe.xadd(keys.webhook_stream(), {"event_id": event.id})
 
@@ -118,11 +124,11 @@ async def delivery_refs(pipe: Pipeline, keys: Keys, delivery_ids: Collection[str
     """(delivery id, tenant, event id, endpoint id) of the deliveries that exist, for `queue_delivery_removal`."""
     ids = sorted(delivery_ids)
     rows = [await pipe.hmget(keys.delivery(i), ["tenant", "event_id", "endpoint_id"]) for i in ids]
-    return [(i, *(v.decode() for v in row)) for i, row in zip(ids, rows) if None not in row]  # type: ignore[misc]
-
-
-def _text(raw: dict[bytes, bytes]) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in raw.items()}
+    return [
+        (i, text(tenant), text(event), text(endpoint))
+        for i, (tenant, event, endpoint) in zip(ids, rows, strict=True)
+        if tenant is not None and event is not None and endpoint is not None
+    ]
 
 
 def _float(value: str | None) -> float | None:
@@ -149,7 +155,7 @@ def delivery_id_for(event_id: str, endpoint_id: str) -> str:
 
 
 class RedisDeliveryStore:
-    """The same interface as `DeliveryStore` (hrms_bridge/deliveries.py) on the node's Redis client; `close()` leaves it open."""
+    """The same interface as `DeliveryStore` (webhook_deliveries.py) on the node's Redis client; `close()` leaves it open."""
 
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self._redis = client
@@ -162,7 +168,7 @@ class RedisDeliveryStore:
         self._index_complete = False
 
     async def close(self) -> None:
-        """Nothing of its own to release: the client is the node's (server/app.py closes it)."""
+        """Nothing of its own to release: the client is the node's (server/composition.py closes it)."""
 
     # Endpoints
 
@@ -182,17 +188,18 @@ class RedisDeliveryStore:
             "created_at": repr(now),
         }
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._keys.endpoint(endpoint_id), mapping=fields)  # type: ignore[arg-type]
+            stored: dict[FieldT, EncodableT] = {k: v for k, v in fields.items()}  # noqa: C416 - redis-py's mapping type is invariant in its key
+            pipe.hset(self._keys.endpoint(endpoint_id), mapping=stored)
             pipe.zadd(self._keys.tenant_endpoints(tenant), {endpoint_id: now})
             await pipe.execute()
         return _endpoint(endpoint_id, fields), secret
 
     async def endpoint(self, tenant: str, endpoint_id: str) -> Endpoint | None:
-        fields = _text(await self._redis.hgetall(self._keys.endpoint(endpoint_id)))
+        fields = text_hash(await self._redis.hgetall(self._keys.endpoint(endpoint_id)))
         return _endpoint(endpoint_id, fields) if fields and fields["tenant"] == tenant else None
 
     async def endpoints(self, tenant: str) -> list[Endpoint]:
-        ids = [i.decode() for i in await self._redis.zrange(self._keys.tenant_endpoints(tenant), 0, -1)]
+        ids = texts(await self._redis.zrange(self._keys.tenant_endpoints(tenant), 0, -1))
         return [e for e in (await self._endpoints(ids)).values() if e.tenant == tenant]
 
     async def _endpoints(self, endpoint_ids: Sequence[str]) -> dict[str, Endpoint]:
@@ -200,7 +207,7 @@ class RedisDeliveryStore:
             for endpoint_id in endpoint_ids:
                 pipe.hgetall(self._keys.endpoint(endpoint_id))
             rows = await pipe.execute()
-        return {i: _endpoint(i, _text(row)) for i, row in zip(endpoint_ids, rows) if row}
+        return {i: _endpoint(i, text_hash(row)) for i, row in zip(endpoint_ids, rows) if row}
 
     async def rotate_secret(self, endpoint: Endpoint) -> str:
         """A new signing secret; the previous ones keep signing too until they age out of MAX_SECRETS."""
@@ -220,23 +227,26 @@ class RedisDeliveryStore:
 
         async def build(pipe: Pipeline) -> None:
             tenant = await pipe.hget(self._keys.endpoint(endpoint_id), "tenant")
-            refs = await delivery_refs(pipe, self._keys, [i.decode() for i in await pipe.smembers(by_endpoint)])
-            pipe.multi()
+            refs = await delivery_refs(pipe, self._keys, texts(await pipe.smembers(by_endpoint)))
+            begin(pipe)
             for ref in refs:
                 queue_delivery_removal(pipe, self._keys, *ref)
             pipe.delete(self._keys.endpoint(endpoint_id), by_endpoint)
             if tenant is not None:
-                pipe.zrem(self._keys.tenant_endpoints(tenant.decode()), endpoint_id)
+                pipe.zrem(self._keys.tenant_endpoints(text(tenant)), endpoint_id)
 
         await watched_transaction(self._redis, [by_endpoint, self._keys.endpoint(endpoint_id)], build)
 
     # Deliveries
 
-    async def fan_out(self, event_ids: Collection[str]) -> int:
+    async def fan_out(self, event_ids: Collection[str] | None = None) -> int:
         """One delivery per event of `event_ids` (those a node holds in the stream) not fanned out yet and enabled endpoint
         that wants it; returns how many were created. Safe to repeat, from any node. In the order given (the stream's),
-        so events written together are first attempted in the order they were written."""
-        ids = list(event_ids)
+        so events written together are first attempted in the order they were written. None: nothing (new events are
+        found through the stream)."""
+        ids = list(event_ids or ())
+        if not ids:
+            return 0
         async with self._redis.pipeline(transaction=False) as pipe:
             for event_id in ids:
                 pipe.hmget(self._keys.event(event_id), ["tenant", "type", "fanned_out"])
@@ -278,7 +288,7 @@ class RedisDeliveryStore:
         async with self._redis.pipeline(transaction=False) as pipe:
             for delivery_id in delivery_ids:
                 pipe.hgetall(self._keys.delivery(delivery_id))
-            return [{"id": i, **_text(row)} for i, row in zip(delivery_ids, await pipe.execute()) if row]
+            return [{"id": i, **text_hash(row)} for i, row in zip(delivery_ids, await pipe.execute()) if row]
 
     async def _pending(self, event_ids: Collection[str]) -> list[tuple[dict[str, str], str, str, Endpoint]]:
         """Pending deliveries of `event_ids` to enabled endpoints, with their event's type and payload."""
@@ -366,22 +376,22 @@ class RedisDeliveryStore:
     ) -> list[dict[str, Any]]:
         """Newest first, each with its attempts."""
         if event_id is not None:
-            ids = [i.decode() for i in await self._redis.smembers(self._keys.event_deliveries(event_id))]
+            ids = texts(await self._redis.smembers(self._keys.event_deliveries(event_id)))
         else:
-            ids = [i.decode() for i in await self._redis.zrevrange(self._keys.tenant_deliveries(tenant, status), 0, limit - 1)]
+            ids = texts(await self._redis.zrevrange(self._keys.tenant_deliveries(tenant, status), 0, limit - 1))
         async with self._redis.pipeline(transaction=False) as pipe:
             for delivery_id in ids:
                 pipe.hgetall(self._keys.delivery(delivery_id))
                 pipe.lrange(self._keys.delivery_attempts(delivery_id), 0, -1)
             rows = await pipe.execute()
-        found = [({"id": i, **_text(raw)}, attempts) for i, raw, attempts in zip(ids, rows[::2], rows[1::2]) if raw]
+        found = [({"id": i, **text_hash(raw)}, attempts) for i, raw, attempts in zip(ids, rows[::2], rows[1::2]) if raw]
         found = [(d, a) for d, a in found if d["tenant"] == tenant and (status is None or d["status"] == status)]
         async with self._redis.pipeline(transaction=False) as pipe:
             for d, _ in found:
                 pipe.hget(self._keys.event(d["event_id"]), "type")
             types = await pipe.execute()
-        out = []
-        for (d, attempts), event_type in zip(found, types):
+        out: list[dict[str, Any]] = []
+        for (d, attempts), event_type in zip(found, types, strict=True):
             out.append(
                 {
                     "id": d["id"],
@@ -414,7 +424,7 @@ class RedisDeliveryStore:
         await self._complete_the_index()
         index, offset, pruned = self._keys.events_by_time(), 0, 0
         while pruned < limit:
-            page = [i.decode() for i in await self._redis.zrangebyscore(index, "-inf", f"({before!r}", start=offset, num=limit)]
+            page = texts(await self._redis.zrangebyscore(index, "-inf", f"({before!r}", start=offset, num=limit))
             if not page:
                 break
             for event_id in page[: limit - pruned]:
@@ -448,19 +458,19 @@ class RedisDeliveryStore:
             tenant, subject, fanned_out = await pipe.hmget(event_key, ["tenant", "subject", "fanned_out"])
             if tenant is not None and fanned_out is None:
                 return "kept"  # not fanned out yet
-            delivery_ids = sorted(m.decode() for m in await pipe.smembers(by_event))
+            delivery_ids = sorted(texts(await pipe.smembers(by_event)))
             if delivery_ids:
                 await pipe.watch(*(self._keys.delivery(i) for i in delivery_ids))  # a replay meanwhile makes this run again
                 if any([await pipe.hget(self._keys.delivery(i), "status") == PENDING.encode() for i in delivery_ids]):
                     return "kept"
             refs = await delivery_refs(pipe, self._keys, delivery_ids)
-            pipe.multi()
+            begin(pipe)
             for ref in refs:
                 queue_delivery_removal(pipe, self._keys, *ref)
             pipe.delete(event_key, by_event)
             pipe.zrem(self._keys.events_by_time(), event_id)
             if tenant is not None and subject is not None:
-                pipe.srem(self._keys.subject_events(tenant.decode(), subject.decode()), event_id)
+                pipe.srem(self._keys.subject_events(text(tenant), text(subject)), event_id)
             return "stale" if tenant is None else "pruned"
 
         return await watched_transaction(self._redis, [event_key, by_event], build)

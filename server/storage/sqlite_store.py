@@ -11,9 +11,22 @@ from typing import Any
 
 import aiosqlite
 
+from realtime_scoring.report import QuestionReport
 from server.domain.interview import DEFAULT_TENANT, Interview, InterviewSpec, InterviewStatus
 from server.domain.invites import Invite
 from server.storage.outbox import OUTBOX_SCHEMA, EventType, add_event
+from server.storage.records import decision_data, interview_event, new_interview, profile_kind, progress_events
+from server.storage.rows import (
+    AnswerRow,
+    DecisionRow,
+    InterviewRef,
+    ObservationRow,
+    RecordingRow,
+    ReportRow,
+    StoredResponse,
+    TranscriptRow,
+    WechatProfile,
+)
 from server.storage.sqlite_connection import SerialConnection, connect
 
 SCHEMA = """
@@ -142,19 +155,6 @@ ADDED_COLUMNS = [
 OBSERVATIONS_PER_STATEMENT = 500  # 6 values each, well inside SQLite's 32,766 bound variables
 
 
-def profile_kind(kind: str) -> str:
-    """`kind` when it names a kind of profile (its table here, its hash in the Redis store)."""
-    if kind not in ("jobs", "candidates"):
-        raise ValueError(f"no profile kind {kind!r}")
-    return kind
-
-
-STATUS_EVENTS = {
-    InterviewStatus.IN_PROGRESS: EventType.INTERVIEW_STARTED,
-    InterviewStatus.COMPLETED: EventType.INTERVIEW_COMPLETED,
-}
-
-
 def _short_link_insert(invite: Invite, interview_id: str) -> tuple[str, tuple[object, ...]]:
     return (
         "INSERT INTO short_links (code, interview_id, token, expires_at) VALUES (?, ?, ?, ?)",
@@ -177,59 +177,6 @@ def _interview_of(row: aiosqlite.Row) -> Interview:
     )
 
 
-def new_interview(
-    spec: InterviewSpec, invite: Invite, interview_id: str, tenant: str, job_id: str | None, candidate_id: str | None
-) -> Interview:
-    """A just-scheduled interview, as both stores create it."""
-    return Interview(
-        **spec.model_dump(),
-        id=interview_id,
-        tenant=tenant,
-        job_id=job_id,
-        candidate_id=candidate_id,
-        created_at=time.time(),
-        invite_expires_at=invite.expires_at,
-    )
-
-
-def progress_events(status: InterviewStatus, announce: Interview | None) -> list[tuple[EventType, dict[str, Any]]]:
-    """The event a progress update announces: a status change to one that has an event, when the caller announces it."""
-    if announce is not None and status in STATUS_EVENTS:
-        return [(STATUS_EVENTS[status], interview_event(announce))]
-    return []
-
-
-def decision_data(interview: Interview, decision: str, note: str, decided_by: str | None) -> dict[str, Any]:
-    """What decision.recorded carries (and the API answers)."""
-    return {
-        "interview_id": interview.id,
-        "candidate_id": interview.candidate_id,
-        "decision": decision,
-        "note": note,
-        "decided_by": decided_by,
-        "decided_at": time.time(),
-    }
-
-
-def interview_event(interview: Interview, invite: Invite | None = None) -> dict[str, Any]:
-    """What interview.* events say about an interview (with the candidate's links when it is (re)scheduled)."""
-    links = {"invite_url": invite.invite_url, "short_url": invite.short_url} if invite is not None else {}
-    return {
-        **links,
-        "interview_id": interview.id,
-        "job_id": interview.job_id,
-        "candidate_id": interview.candidate_id,
-        "status": interview.status.value,
-        "job_title": interview.job.title,
-        "candidate_name": interview.candidate.name,
-        "candidate_email": interview.candidate.email,
-        "mode": interview.mode,
-        "language": interview.language,
-        "answers": interview.current_question,
-        "invite_expires_at": interview.invite_expires_at,
-    }
-
-
 class InterviewStore(SerialConnection):
     """Interviews and their answers. Create with `open()`, release with `close()`."""
 
@@ -248,7 +195,7 @@ class InterviewStore(SerialConnection):
     @classmethod
     async def open(cls, path: Path) -> InterviewStore:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # The webhook dispatcher writes the same file: hrms_bridge/sqlite.py says how both share it safely.
+        # The webhook dispatcher writes the same file: server/storage/sqlite_connection.py says how both share it safely.
         db = await connect(path, schema="")
         for table, column, definition in ADDED_COLUMNS:
             async with db.execute(f"SELECT name FROM pragma_table_info('{table}')") as cursor:
@@ -395,9 +342,9 @@ class InterviewStore(SerialConnection):
         )
         return data
 
-    async def decisions(self, interview_id: str) -> list[dict[str, object]]:
+    async def decisions(self, interview_id: str) -> list[DecisionRow]:
         return [
-            dict(row)
+            DecisionRow.model_validate(dict(row))
             for row in await self._read(
                 "SELECT decision, note, decided_by, created_at FROM decisions WHERE interview_id = ? ORDER BY seq",
                 (interview_id,),
@@ -406,12 +353,12 @@ class InterviewStore(SerialConnection):
 
     # Idempotency keys
 
-    async def idempotent_response(self, tenant: str, key: str, max_age_s: float = 24 * 3600) -> dict[str, Any] | None:
+    async def idempotent_response(self, tenant: str, key: str, max_age_s: float = 24 * 3600) -> StoredResponse | None:
         row = await self._read_one(
             "SELECT fingerprint, status, body, media_type, headers FROM idempotent_responses WHERE tenant = ? AND key = ? AND created_at > ?",
             (tenant, key, time.time() - max_age_s),
         )
-        return dict(row) if row else None
+        return StoredResponse.model_validate(dict(row)) if row else None
 
     async def remember_response(
         self,
@@ -452,7 +399,7 @@ class InterviewStore(SerialConnection):
         row = await self._read_one(f"SELECT profile FROM {profile_kind(kind)} WHERE tenant = ? AND id = ?", (tenant, profile_id))
         return json.loads(row["profile"]) if row else None
 
-    async def interview_ids(self, tenant: str, candidate_id: str | None = None, job_id: str | None = None) -> list[dict[str, str]]:
+    async def interview_ids(self, tenant: str, candidate_id: str | None = None, job_id: str | None = None) -> list[InterviewRef]:
         query, params = "SELECT id, status FROM interviews WHERE tenant = ?", [tenant]
         if candidate_id is not None:
             query += " AND candidate_id = ?"
@@ -460,7 +407,7 @@ class InterviewStore(SerialConnection):
         if job_id is not None:
             query += " AND job_id = ?"
             params.append(job_id)
-        return [dict(row) for row in await self._read(query + " ORDER BY created_at", params)]
+        return [InterviewRef.model_validate(dict(row)) for row in await self._read(query + " ORDER BY created_at", params)]
 
     async def recent_interviews(self, tenant: str, limit: int = 500) -> list[Interview]:
         """The tenant's newest interviews, newest first (the HR dashboard's list)."""
@@ -486,38 +433,30 @@ class InterviewStore(SerialConnection):
             (interview_id, question_id, kind, text, time.time()),
         )
 
-    async def record_transcript(
-        self,
-        interview_id: str,
-        question_id: str,
-        start_s: float,
-        end_s: float,
-        language: str,
-        text: str,
-        segments: list[dict[str, float | str]],
-    ) -> None:
+    async def record_transcript(self, interview_id: str, transcript: TranscriptRow) -> None:
+        t = transcript
+        segments = json.dumps([s.model_dump() for s in t.segments], ensure_ascii=False)
         await self._write(
             "INSERT INTO transcripts (interview_id, question_id, start_s, end_s, language, text, segments) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (interview_id, question_id, start_s, end_s, language, text, json.dumps(segments, ensure_ascii=False)),
+            (interview_id, t.question_id, t.start_s, t.end_s, t.language, t.text, segments),
         )
 
-    async def transcripts(self, interview_id: str) -> list[dict[str, object]]:
-        return await self._rows(
+    async def transcripts(self, interview_id: str) -> list[TranscriptRow]:
+        rows = await self._read(
             "SELECT question_id, start_s, end_s, language, text, segments FROM transcripts WHERE interview_id = ? ORDER BY seq",
             (interview_id,),
-            json_column="segments",
         )
+        return [TranscriptRow.model_validate({**dict(row), "segments": json.loads(row["segments"])}) for row in rows]
 
-    async def record_observation(
-        self, interview_id: str, question_id: str, kind: str, start_s: float, end_s: float, data: dict[str, object]
-    ) -> None:
+    async def record_observation(self, interview_id: str, kind: str, observation: ObservationRow) -> None:
         """One per-second summary of the video (face presence, emotion) for the report's evidence.
 
         Every live interview writes two a second, so they are written together (group commit): one goes at once,
         those that come while it waits for the connection go with the next statement. Returns once stored.
         """
         stored = asyncio.get_running_loop().create_future()
-        self._observations.append(((interview_id, question_id, kind, start_s, end_s, json.dumps(data)), stored))
+        o = observation
+        self._observations.append(((interview_id, o.question_id, kind, o.start_s, o.end_s, json.dumps(o.data)), stored))
         if self._observation_writer is None or self._observation_writer.done():
             self._observation_writer = asyncio.ensure_future(self._write_observations())
         await stored
@@ -555,23 +494,23 @@ class InterviewStore(SerialConnection):
                 tuple(value for row in rows for value in row),
             )
 
-    async def observations(self, interview_id: str, kind: str) -> list[dict[str, object]]:
-        return await self._rows(
+    async def observations(self, interview_id: str, kind: str) -> list[ObservationRow]:
+        rows = await self._read(
             "SELECT question_id, start_s, end_s, data FROM observations WHERE interview_id = ? AND kind = ? ORDER BY seq",
             (interview_id, kind),
-            json_column="data",
         )
+        return [ObservationRow.model_validate({**dict(row), "data": json.loads(row["data"])}) for row in rows]
 
-    async def record_scored_answer(self, interview_id: str, index: int, question_id: str, data: str) -> None:
-        """One closed answer's per-question report (JSON), so the final report survives a restart of this node."""
+    async def record_scored_answer(self, interview_id: str, answer: QuestionReport) -> None:
+        """One closed answer's per-question report, so the final report survives a restart of this node."""
         await self._write(
             "INSERT OR REPLACE INTO scored_answers (interview_id, idx, question_id, data) VALUES (?, ?, ?, ?)",
-            (interview_id, index, question_id, data),
+            (interview_id, answer.index, answer.question_id, answer.model_dump_json()),
         )
 
-    async def scored_answers(self, interview_id: str) -> list[dict[str, object]]:
+    async def scored_answers(self, interview_id: str) -> list[QuestionReport]:
         return [
-            json.loads(row["data"])
+            QuestionReport.model_validate_json(row["data"])
             for row in await self._read("SELECT data FROM scored_answers WHERE interview_id = ? ORDER BY idx", (interview_id,))
         ]
 
@@ -590,33 +529,27 @@ class InterviewStore(SerialConnection):
             (interview_id, name, starts_s, seconds, time.time()),
         )
 
-    async def recordings(self, interview_id: str) -> list[dict[str, object]]:
+    async def recordings(self, interview_id: str) -> list[RecordingRow]:
         """The interview's audio recordings (one a media session), in order, with where each starts on its clock."""
         rows = await self._read("SELECT name, starts_s, seconds FROM recordings WHERE interview_id = ? ORDER BY starts_s", (interview_id,))
-        return [dict(row) for row in rows]
+        return [RecordingRow.model_validate(dict(row)) for row in rows]
 
-    async def report(self, interview_id: str) -> dict[str, object] | None:
+    async def report(self, interview_id: str) -> ReportRow | None:
         row = await self._read_one("SELECT data, created_at FROM reports WHERE interview_id = ?", (interview_id,))
         if row is None:
             return None
-        return {"created_at": row["created_at"], "report": json.loads(row["data"])}
+        return ReportRow(created_at=row["created_at"], report=json.loads(row["data"]))
 
-    async def _rows(self, query: str, params: tuple[object, ...], json_column: str) -> list[dict[str, object]]:
-        rows = [dict(row) for row in await self._read(query, params)]
-        for row in rows:
-            row[json_column] = json.loads(row[json_column])
-        return rows
-
-    async def answers(self, interview_id: str) -> list[dict[str, str | float]]:
+    async def answers(self, interview_id: str) -> list[AnswerRow]:
         return [
-            dict(row)
+            AnswerRow.model_validate(dict(row))
             for row in await self._read(
                 "SELECT question_id, kind, text, created_at FROM answers WHERE interview_id = ? ORDER BY seq",
                 (interview_id,),
             )
         ]
 
-    # The candidate's WeChat nickname and avatar (server/wechat_oauth.py); erased with the interview
+    # The candidate's WeChat nickname and avatar (server/integrations/wechat_oauth.py); erased with the interview
 
     async def save_wechat_profile(self, interview_id: str, openid: str, nickname: str, avatar_url: str) -> None:
         await self._write(
@@ -626,8 +559,8 @@ class InterviewStore(SerialConnection):
             (interview_id, openid, nickname, avatar_url, time.time()),
         )
 
-    async def wechat_profile(self, interview_id: str) -> dict[str, Any] | None:
+    async def wechat_profile(self, interview_id: str) -> WechatProfile | None:
         row = await self._read_one(
             "SELECT openid, nickname, avatar_url, created_at FROM wechat_profiles WHERE interview_id = ?", (interview_id,)
         )
-        return dict(row) if row else None
+        return WechatProfile.model_validate(dict(row)) if row else None

@@ -112,7 +112,7 @@ class Delivery:
 
 class Deliveries(Protocol):
     """What the webhook API and the stream dispatchers use of a delivery store: `DeliveryStore` (SQLite, beside the SQLite
-    interview store) or `RedisDeliveryStore` (hrms_bridge/redis_deliveries.py, beside the Redis one)."""
+    interview store) or `RedisDeliveryStore` (redis_webhook_deliveries.py, beside the Redis one)."""
 
     async def close(self) -> None: ...
 
@@ -129,6 +129,12 @@ class Deliveries(Protocol):
     async def set_enabled(self, endpoint_id: str, enabled: bool, reason: str | None = None) -> None: ...
 
     async def delete_endpoint(self, endpoint_id: str) -> None: ...
+
+    async def fan_out(self, event_ids: Collection[str] | None = None) -> int:
+        """Create the deliveries of new events (one per enabled endpoint that wants it); returns how many. SQLite: every
+        event its outbox has not fanned out yet (`event_ids` are among them). Redis: those of `event_ids`, the events a
+        node holds in the stream; with None, none (Redis finds new events only through the stream)."""
+        ...
 
     async def due(self, now: float, limit: int = 50, event_ids: Collection[str] | None = None) -> list[Delivery]: ...
 
@@ -156,6 +162,25 @@ class Deliveries(Protocol):
     async def replay(self, tenant: str, delivery_id: str) -> bool: ...
 
     async def prune(self, before: float, limit: int = 500) -> int: ...
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    seq: int
+    event_id: str
+
+
+class OutboxRelay(Protocol):
+    """SQLite's outbox as the cluster's relay to the Redis stream reads it (the Redis store needs none: its outbox is the
+    stream itself)."""
+
+    async def start_relay(self) -> None: ...
+
+    async def unrelayed(self, limit: int = 500) -> list[OutboxEntry]: ...
+
+    async def mark_relayed(self, seq: int) -> None: ...
+
+    async def orphaned(self, now: float, overdue_s: float, limit: int = 100) -> list[str]: ...
 
 
 class DeliveryStore(SerialConnection):
@@ -210,8 +235,9 @@ class DeliveryStore(SerialConnection):
 
     # Deliveries
 
-    async def fan_out(self) -> int:
-        """One delivery per new event and endpoint that wants it; returns how many were created."""
+    async def fan_out(self, event_ids: Collection[str] | None = None) -> int:
+        """One delivery per new event and endpoint that wants it; returns how many were created. Every new event of the
+        outbox, whichever `event_ids` asks for (they are among them)."""
         row = await self._read_one("SELECT seq FROM webhook_cursor WHERE name = 'fan_out'")
         last = row["seq"] if row else 0
         events = await self._read("SELECT seq, id, tenant, type FROM outbox_events WHERE seq > ? ORDER BY seq LIMIT 500", (last,))
@@ -275,13 +301,14 @@ class DeliveryStore(SerialConnection):
 
     # The cluster's relay to the Redis stream (hrms_bridge/stream.py)
 
-    async def unrelayed(self, limit: int = 500) -> list[aiosqlite.Row]:
-        """Events fanned out but not yet in the stream, oldest first (seq, id, tenant, type)."""
-        return await self._read(
-            "SELECT seq, id, tenant, type FROM outbox_events WHERE seq > (SELECT seq FROM webhook_cursor WHERE name = 'relay')"
+    async def unrelayed(self, limit: int = 500) -> list[OutboxEntry]:
+        """Events fanned out but not yet in the stream, oldest first."""
+        rows = await self._read(
+            "SELECT seq, id FROM outbox_events WHERE seq > (SELECT seq FROM webhook_cursor WHERE name = 'relay')"
             " AND seq <= COALESCE((SELECT seq FROM webhook_cursor WHERE name = 'fan_out'), 0) ORDER BY seq LIMIT ?",
             (limit,),
         )
+        return [OutboxEntry(row["seq"], row["id"]) for row in rows]
 
     async def mark_relayed(self, seq: int) -> None:
         """Events up to `seq` are in the stream (never moves back: two nodes may relay the same events)."""

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
-from typing import cast
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from realtime_scoring.report import InterviewReport
 from server.domain.interview import Interview, InterviewSpec
 from server.live.reporting import interview_match
+from server.storage.rows import ObservationRow
 from server.web.auth import require_api_key
 from server.web.context import Services, services_of
 from server.web.openapi import openapi_document
@@ -89,15 +91,16 @@ async def get_interview(request: Request) -> JSONResponse:
             "stats": asdict(session.ingest.stats),
         }
     live_match = live.match if live is not None else None
+    store = services.store
     body = {
         "interview": interview.model_dump(mode="json"),
         "match": (live_match or interview_match(interview)).as_dict(),
         "media": media,
-        "scored_answers": await services.store.scored_answers(interview_id),
-        "decisions": await services.store.decisions(interview_id),
-        "answers": await services.store.answers(interview_id),
-        "transcripts": await services.store.transcripts(interview_id),
-        "video": _video_summary(await services.store.observations(interview_id, "face")),
+        "scored_answers": _json(await store.scored_answers(interview_id)),
+        "decisions": _json(await store.decisions(interview_id)),
+        "answers": _json(await store.answers(interview_id)),
+        "transcripts": _json(await store.transcripts(interview_id)),
+        "video": _video_summary(await store.observations(interview_id, "face")),
     }
     return JSONResponse(body)
 
@@ -108,7 +111,7 @@ async def get_report(request: Request) -> JSONResponse:
     stored = await services.store.report(interview.id)
     if stored is None:
         raise Problem(409, "report_not_ready", f"the interview is {interview.status.value}; its report comes when it completes")
-    return JSONResponse(stored)
+    return JSONResponse(stored.model_dump(mode="json"))
 
 
 async def openapi(request: Request) -> JSONResponse:
@@ -159,9 +162,13 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def _video_summary(seconds: list[dict[str, object]]) -> dict[str, int]:
+def _json(rows: Sequence[BaseModel]) -> list[dict[str, Any]]:
+    return [row.model_dump(mode="json") for row in rows]
+
+
+def _video_summary(seconds: Sequence[ObservationRow]) -> dict[str, int]:
     """How many analysed seconds showed the candidate's face, and how many showed more than one face."""
-    data = [cast(dict[str, object], row["data"]) for row in seconds]  # a face observation's JSON object
+    data = [row.data for row in seconds]  # `observation_data` of a face second
     return {
         "seconds": len(data),
         "face_present_seconds": sum(bool(d["face_present"]) for d in data),

@@ -70,5 +70,5 @@ async def candidate_result(request: Request) -> JSONResponse:
             f"the interview is {interview.status.value}; the result comes when it completes",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
-    result = CandidateResult.from_report(InterviewReport.model_validate(stored["report"]))
+    result = CandidateResult.from_report(InterviewReport.model_validate(stored.report))
     return JSONResponse(result.model_dump(mode="json"), headers={"Cache-Control": "no-store"})

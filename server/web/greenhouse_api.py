@@ -28,7 +28,6 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -181,14 +180,14 @@ async def get_test_status(request: Request) -> JSONResponse:
     stored = await services.store.report(interview.id) if interview.status == InterviewStatus.COMPLETED else None
     if stored is None:
         return JSONResponse({"partner_status": _pending_status(interview)})
-    report = InterviewReport.model_validate(stored["report"])
+    report = InterviewReport.model_validate(stored.report)
     body: dict[str, object] = {
         "partner_status": COMPLETE,
         "partner_profile_url": f"{services.settings.base_url}/api/v1/interviews/{interview.id}/report",
     }
     if report.recommendation.overall is not None:
         body["partner_score"] = report.recommendation.overall
-    body["metadata"] = _metadata(interview, report, float(cast(float, stored["created_at"])))
+    body["metadata"] = _metadata(interview, report, stored.created_at)
     return JSONResponse(body)
 
 

@@ -79,14 +79,14 @@ async def get_profile(request: Request) -> JSONResponse:
     if profile is None:
         raise Problem(404, f"{kind[:-1]}_not_found", f"no {kind[:-1]} {profile_id!r}")
     interviews = await services.store.interview_ids(tenant, **{f"{kind[:-1]}_id": profile_id})
-    return JSONResponse({"id": profile_id, **profile, "interviews": interviews})
+    return JSONResponse({"id": profile_id, **profile, "interviews": [ref.model_dump() for ref in interviews]})
 
 
 async def delete_candidate(request: Request) -> Response:
     """Erase a candidate: profile, interviews, transcripts, observations, reports, decisions and undelivered events."""
     services, tenant = _caller(request)
     candidate_id = _profile_id(request, "profile_id")
-    interviews = [row["id"] for row in await services.store.interview_ids(tenant, candidate_id=candidate_id)]
+    interviews = [ref.id for ref in await services.store.interview_ids(tenant, candidate_id=candidate_id)]
     if await services.store.profile("candidates", tenant, candidate_id) is None and not interviews:
         raise Problem(404, "candidate_not_found", f"no candidate {candidate_id!r}")
     for interview_id in interviews:

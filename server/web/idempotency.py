@@ -41,10 +41,10 @@ def idempotent(handler: Handler) -> Handler:
             async with lock:  # two concurrent retries: the second waits and replays the first
                 stored = await services.store.idempotent_response(tenant, key)
                 if stored is not None:
-                    if stored["fingerprint"] != fingerprint:
+                    if stored.fingerprint != fingerprint:
                         raise Problem(422, "idempotency_key_reused", "this Idempotency-Key was used for a different request")
-                    headers = {**json.loads(stored["headers"]), "Idempotent-Replayed": "true"}
-                    return Response(stored["body"], status_code=stored["status"], headers=headers, media_type=stored["media_type"])
+                    headers = {**json.loads(stored.headers), "Idempotent-Replayed": "true"}
+                    return Response(stored.body, status_code=stored.status, headers=headers, media_type=stored.media_type)
                 response = await handler(request)
                 if response.status_code < 500:
                     kept = {k: v for k, v in response.headers.items() if k.lower() in ("location",)}

@@ -19,13 +19,14 @@ async def list_recordings(request: Request) -> JSONResponse:
     services, interview = await _interview_for_hr(request)
     recordings = await services.store.recordings(interview.id)
     base = f"/api/v1/interviews/{interview.id}/recordings"
-    return JSONResponse({"recordings": [{**r, "url": f"{base}/{r['name']}", "media_type": "audio/ogg"} for r in recordings]})
+    listing = [{**r.model_dump(), "url": f"{base}/{r.name}", "media_type": "audio/ogg"} for r in recordings]
+    return JSONResponse({"recordings": listing})
 
 
 async def get_recording(request: Request) -> FileResponse:
     services, interview = await _interview_for_hr(request)
     name = request.path_params["name"]
-    known = {r["name"] for r in await services.store.recordings(interview.id)} if RECORDING_NAME.match(name) else set()
+    known = {r.name for r in await services.store.recordings(interview.id)} if RECORDING_NAME.match(name) else set()
     path = recordings_dir(services.settings, interview.id) / name
     if name not in known:
         raise Problem(404, "recording_not_found", f"no recording {name!r} of this interview")

@@ -87,7 +87,7 @@ async def _wechat_fields(websocket: WebSocket, live: LiveInterview, token: str) 
     """What only this browser's request tells the hello: the candidate's WeChat avatar, or the offer to share it."""
     profile = await services_of(websocket).store.wechat_profile(live.id)
     return {
-        "avatar_url": profile["avatar_url"] if profile else None,
+        "avatar_url": profile.avatar_url if profile else None,
         "wechat_login_url": None if profile else wechat_login_offer(websocket, live.interview, token),
     }
 

@@ -107,9 +107,9 @@ async def interview_detail(services: Services, tenant: str, interview_id: str) -
     live = services.registry.find_live(interview_id)
     report = await store.report(interview_id)
     chat = [
-        {"sender": CHAT_SENDERS[a["kind"]], "text": a["text"], "at": a["created_at"]}
+        {"sender": CHAT_SENDERS[a.kind], "text": a.text, "at": a.created_at}
         for a in await store.answers(interview_id)
-        if a["kind"] in CHAT_SENDERS
+        if a.kind in CHAT_SENDERS
     ]
     return InterviewDetail(
         interview_id=interview_id,
@@ -121,7 +121,7 @@ async def interview_detail(services: Services, tenant: str, interview_id: str) -
         emotions=await store.observations(interview_id, "emotion") if emotion else None,
         chat=chat,
         current=live.asked_question() if live is not None else None,
-        report=report.get("report") if report is not None else None,
+        report=report.report if report is not None else None,
         decisions=await store.decisions(interview_id),
         recordings=await store.recordings(interview_id),
     )

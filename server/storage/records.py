@@ -1,0 +1,78 @@
+"""What a change writes, whichever backend stores it: new interviews, the events a change announces and their
+payloads, profile kinds. Both stores (`sqlite_store.py`, `redis_store.py`) build on these, so they agree by
+construction rather than by copying."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from server.domain.interview import Interview, InterviewSpec, InterviewStatus
+from server.domain.invites import Invite
+from server.storage.outbox import EventType
+
+
+def profile_kind(kind: str) -> str:
+    """`kind` when it names a kind of profile (its table here, its hash in the Redis store)."""
+    if kind not in ("jobs", "candidates"):
+        raise ValueError(f"no profile kind {kind!r}")
+    return kind
+
+
+STATUS_EVENTS = {
+    InterviewStatus.IN_PROGRESS: EventType.INTERVIEW_STARTED,
+    InterviewStatus.COMPLETED: EventType.INTERVIEW_COMPLETED,
+}
+
+
+def new_interview(
+    spec: InterviewSpec, invite: Invite, interview_id: str, tenant: str, job_id: str | None, candidate_id: str | None
+) -> Interview:
+    """A just-scheduled interview, as both stores create it."""
+    return Interview(
+        **spec.model_dump(),
+        id=interview_id,
+        tenant=tenant,
+        job_id=job_id,
+        candidate_id=candidate_id,
+        created_at=time.time(),
+        invite_expires_at=invite.expires_at,
+    )
+
+
+def progress_events(status: InterviewStatus, announce: Interview | None) -> list[tuple[EventType, dict[str, Any]]]:
+    """The event a progress update announces: a status change to one that has an event, when the caller announces it."""
+    if announce is not None and status in STATUS_EVENTS:
+        return [(STATUS_EVENTS[status], interview_event(announce))]
+    return []
+
+
+def decision_data(interview: Interview, decision: str, note: str, decided_by: str | None) -> dict[str, Any]:
+    """What decision.recorded carries (and the API answers)."""
+    return {
+        "interview_id": interview.id,
+        "candidate_id": interview.candidate_id,
+        "decision": decision,
+        "note": note,
+        "decided_by": decided_by,
+        "decided_at": time.time(),
+    }
+
+
+def interview_event(interview: Interview, invite: Invite | None = None) -> dict[str, Any]:
+    """What interview.* events say about an interview (with the candidate's links when it is (re)scheduled)."""
+    links = {"invite_url": invite.invite_url, "short_url": invite.short_url} if invite is not None else {}
+    return {
+        **links,
+        "interview_id": interview.id,
+        "job_id": interview.job_id,
+        "candidate_id": interview.candidate_id,
+        "status": interview.status.value,
+        "job_title": interview.job.title,
+        "candidate_name": interview.candidate.name,
+        "candidate_email": interview.candidate.email,
+        "mode": interview.mode,
+        "language": interview.language,
+        "answers": interview.current_question,
+        "invite_expires_at": interview.invite_expires_at,
+    }

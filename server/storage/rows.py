@@ -1,0 +1,93 @@
+"""The rows an interview store returns, the same from every backend: typed, so no caller guesses a dict's keys.
+
+Each is also what the HTTP API and HR's dashboard show of it (`model_dump(mode="json")`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Row(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class AnswerRow(Row):
+    """Something the candidate or the system wrote during the interview: a typed answer, a chat line, a reply."""
+
+    question_id: str  # "" between questions
+    kind: str  # text, chat, chat.faq, chat.system
+    text: str
+    created_at: float
+
+
+class TranscriptSegment(Row):
+    start_s: float
+    end_s: float
+    text: str
+
+
+class TranscriptRow(Row):
+    """One final transcript (an utterance), on the interview's clock."""
+
+    question_id: str
+    start_s: float
+    end_s: float
+    language: str
+    text: str
+    segments: list[TranscriptSegment]
+
+
+class ObservationRow(Row):
+    """One second of video analysis (face presence, emotion): `data` as the analysis gives it (`observation_data`)."""
+
+    question_id: str
+    start_s: float
+    end_s: float
+    data: dict[str, Any]
+
+
+class DecisionRow(Row):
+    decision: str
+    note: str
+    decided_by: str | None
+    created_at: float
+
+
+class RecordingRow(Row):
+    """An audio recording (one a media session) and where it starts on the interview's clock."""
+
+    name: str
+    starts_s: float
+    seconds: float
+
+
+class ReportRow(Row):
+    created_at: float
+    report: dict[str, Any]  # the `InterviewReport` schema, as HR systems read it
+
+
+class StoredResponse(Row):
+    """A response kept under an idempotency key, replayed byte for byte."""
+
+    fingerprint: str
+    status: int
+    body: bytes
+    media_type: str
+    headers: str  # JSON object of the headers replayed with it
+
+
+class InterviewRef(Row):
+    id: str
+    status: str
+
+
+class WechatProfile(Row):
+    """The name and photo a candidate chose to share from WeChat (erased with the interview)."""
+
+    openid: str
+    nickname: str
+    avatar_url: str
+    created_at: float
