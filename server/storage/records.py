@@ -76,3 +76,28 @@ def interview_event(interview: Interview, invite: Invite | None = None) -> dict[
         "answers": interview.current_question,
         "invite_expires_at": interview.invite_expires_at,
     }
+
+
+Events = list[tuple[EventType, dict[str, Any]]]
+
+
+def with_mode(interview: Interview, mode: str) -> tuple[Interview, InterviewSpec]:
+    """An interview not yet started, held in a lighter mode: the interview as it now is, and the spec to store."""
+    changed = interview.model_copy(update={"mode": mode})
+    return changed, InterviewSpec.model_validate(changed.model_dump(include=set(InterviewSpec.model_fields)))
+
+
+def renewed(interview: Interview, invite: Invite) -> tuple[Interview, Events]:
+    """A new invite (expiry and short link); interview.scheduled tells the HRMS the new links."""
+    changed = interview.model_copy(update={"invite_expires_at": invite.expires_at})
+    return changed, [(EventType.INTERVIEW_SCHEDULED, interview_event(changed, invite))]
+
+
+def cancelled(interview: Interview) -> tuple[Interview, Events]:
+    changed = interview.model_copy(update={"status": InterviewStatus.CANCELLED})
+    return changed, [(EventType.INTERVIEW_CANCELLED, interview_event(changed))]
+
+
+def candidate_erased(candidate_id: str, interview_ids: list[str]) -> Events:
+    """What the HRMS hears of an erasure: that it happened, and nothing about the candidate but their id."""
+    return [(EventType.CANDIDATE_DELETED, {"candidate_id": candidate_id, "interviews_deleted": interview_ids})]

@@ -32,7 +32,17 @@ from realtime_scoring.report import QuestionReport
 from server.domain.interview import DEFAULT_TENANT, Interview, InterviewSpec, InterviewStatus
 from server.domain.invites import Invite
 from server.storage.outbox import EventType, new_event
-from server.storage.records import decision_data, interview_event, new_interview, profile_kind, progress_events
+from server.storage.records import (
+    cancelled,
+    candidate_erased,
+    decision_data,
+    interview_event,
+    new_interview,
+    profile_kind,
+    progress_events,
+    renewed,
+    with_mode,
+)
 from server.storage.redis_client import Keys, begin, text, text_hash, texts, watched_transaction
 from server.storage.redis_webhook_deliveries import delivery_refs, queue_delivery_removal, queue_event
 from server.storage.rows import (
@@ -183,8 +193,7 @@ class RedisInterviewStore:
 
     async def set_mode(self, interview: Interview, mode: str) -> Interview:
         """Change how an interview not yet started is held (the candidate's device cannot do video, say)."""
-        changed = interview.model_copy(update={"mode": mode})
-        spec = InterviewSpec.model_validate(changed.model_dump(include=set(InterviewSpec.model_fields)))
+        changed, spec = with_mode(interview, mode)
         await self._commit(
             lambda pipe: pipe.hset(self._keys.interview(interview.id), "spec", spec.model_dump_json()), interview_id=interview.id
         )
@@ -235,22 +244,21 @@ class RedisInterviewStore:
 
     async def renew_invite(self, interview: Interview, invite: Invite) -> Interview:
         """A new invite (expiry and short link); interview.scheduled tells the HRMS the new links."""
-        renewed = interview.model_copy(update={"invite_expires_at": invite.expires_at})
+        changed, events = renewed(interview, invite)
 
         def write(pipe: Pipeline) -> None:
             pipe.hset(self._keys.interview(interview.id), "invite_expires_at", invite.expires_at)
             self._queue_short_link(pipe, invite, interview.id)
 
-        await self._commit(
-            write, [(EventType.INTERVIEW_SCHEDULED, interview_event(renewed, invite))], interview.tenant, interview_id=interview.id
-        )
-        return renewed
+        await self._commit(write, events, interview.tenant, interview_id=interview.id)
+        return changed
 
     async def cancel_interview(self, interview: Interview) -> None:
-        cancelled = interview.model_copy(update={"status": InterviewStatus.CANCELLED})
+        changed, events = cancelled(interview)
+        status = changed.status.value
         await self._commit(
-            lambda pipe: pipe.hset(self._keys.interview(interview.id), "status", InterviewStatus.CANCELLED.value),
-            [(EventType.INTERVIEW_CANCELLED, interview_event(cancelled))],
+            lambda pipe: pipe.hset(self._keys.interview(interview.id), "status", status),
+            events,
             interview.tenant,
             interview_id=interview.id,
         )
@@ -386,8 +394,8 @@ class RedisInterviewStore:
                 pipe.zrem(self._keys.events_by_time(), *event_ids)
             pipe.delete(*subjects)
             pipe.hdel(self._keys.profiles(tenant, "candidates"), candidate_id)
-            event = {"candidate_id": candidate_id, "interviews_deleted": interview_ids}
-            queue_event(pipe, self._keys, new_event(EventType.CANDIDATE_DELETED, event, tenant))
+            for event_type, data in candidate_erased(candidate_id, interview_ids):
+                queue_event(pipe, self._keys, new_event(event_type, data, tenant))
 
         await watched_transaction(self._redis, watch, build)
         if self.on_event is not None:

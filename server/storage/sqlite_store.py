@@ -15,7 +15,17 @@ from realtime_scoring.report import QuestionReport
 from server.domain.interview import DEFAULT_TENANT, Interview, InterviewSpec, InterviewStatus
 from server.domain.invites import Invite
 from server.storage.outbox import OUTBOX_SCHEMA, EventType, add_event
-from server.storage.records import decision_data, interview_event, new_interview, profile_kind, progress_events
+from server.storage.records import (
+    cancelled,
+    candidate_erased,
+    decision_data,
+    interview_event,
+    new_interview,
+    profile_kind,
+    progress_events,
+    renewed,
+    with_mode,
+)
 from server.storage.rows import (
     AnswerRow,
     DecisionRow,
@@ -296,8 +306,7 @@ class InterviewStore(SerialConnection):
 
     async def set_mode(self, interview: Interview, mode: str) -> Interview:
         """Change how an interview not yet started is held (the candidate's device cannot do video, say)."""
-        changed = interview.model_copy(update={"mode": mode})
-        spec = InterviewSpec.model_validate(changed.model_dump(include=set(InterviewSpec.model_fields)))
+        changed, spec = with_mode(interview, mode)
         await self._write("UPDATE interviews SET spec = ? WHERE id = ?", (spec.model_dump_json(), interview.id))
         return changed
 
@@ -307,24 +316,21 @@ class InterviewStore(SerialConnection):
 
     async def renew_invite(self, interview: Interview, invite: Invite) -> Interview:
         """A new invite (expiry and short link); interview.scheduled tells the HRMS the new links."""
-        renewed = interview.model_copy(update={"invite_expires_at": invite.expires_at})
+        changed, events = renewed(interview, invite)
         await self._commit(
             [
                 ("UPDATE interviews SET invite_expires_at = ? WHERE id = ?", (invite.expires_at, interview.id)),
                 _short_link_insert(invite, interview.id),
             ],
-            events=[(EventType.INTERVIEW_SCHEDULED, interview_event(renewed, invite))],
+            events=events,
             tenant=interview.tenant,
         )
-        return renewed
+        return changed
 
     async def cancel_interview(self, interview: Interview) -> None:
-        cancelled = interview.model_copy(update={"status": InterviewStatus.CANCELLED})
+        changed, events = cancelled(interview)
         await self._write(
-            "UPDATE interviews SET status = ? WHERE id = ?",
-            (InterviewStatus.CANCELLED.value, interview.id),
-            events=[(EventType.INTERVIEW_CANCELLED, interview_event(cancelled))],
-            tenant=interview.tenant,
+            "UPDATE interviews SET status = ? WHERE id = ?", (changed.status.value, interview.id), events=events, tenant=interview.tenant
         )
 
     async def short_link(self, code: str) -> str | None:
@@ -424,8 +430,7 @@ class InterviewStore(SerialConnection):
             ("DELETE FROM outbox_events WHERE tenant = ? AND subject = ?", (tenant, candidate_id)),
             ("DELETE FROM candidates WHERE tenant = ? AND id = ?", (tenant, candidate_id)),
         ]
-        event = {"candidate_id": candidate_id, "interviews_deleted": interview_ids}
-        await self._commit(statements, [(EventType.CANDIDATE_DELETED, event)], tenant)
+        await self._commit(statements, candidate_erased(candidate_id, interview_ids), tenant)
 
     async def record_answer(self, interview_id: str, question_id: str, kind: str, text: str) -> None:
         await self._write(
