@@ -87,6 +87,14 @@ class RetryingSender(Generic[Item]):
         self._slots = asyncio.Semaphore(self.max_concurrent)
         self._in_flight: set[str] = set()
         self._attempts: set[asyncio.Task[None]] = set()
+        # Passes over what is due since start: with `sending`, how a test (or an operator) tells the sender has looked
+        # again since something happened, rather than guessing how long that takes.
+        self.passes = 0
+
+    @property
+    def sending(self) -> bool:
+        """An attempt is in flight."""
+        return bool(self._attempts)
 
     async def due(self, now: float) -> list[Item]:
         raise NotImplementedError
@@ -146,6 +154,7 @@ class RetryingSender(Generic[Item]):
             except Exception:  # a database hiccup must not stop sending for good
                 logger.exception("%s pass failed", self.name)
                 next_at = None
+            self.passes += 1
             wait = POLL_S if next_at is None else min(POLL_S, max(0.01, next_at - time.time()))
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that arrives as the event is
             # set, and close() would wait for this loop forever.

@@ -22,6 +22,7 @@ from websockets.asyncio.client import connect
 from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
 from server.storage.greenhouse_callbacks import CallbackStore
 from tests.conftest import LiveServer, free_port, make_settings, serving
+from tests.helpers.waiting import sender_settled
 from tests.helpers.webhook_receiver import receiving
 
 ACME, GLOBEX = "acme-key-0123456789abcdef", "globex-key-0123456789abcdef"
@@ -312,7 +313,7 @@ async def test_a_completed_test_is_marked_completed_with_one_patch_to_greenhouse
         stored = await notifier.store.get(interview_id)
         assert stored is not None and stored["url"] == callbacks.url and stored["api_key"] == ACME_2
         assert stored["notified_at"] is None
-        await asyncio.sleep(1.5)  # a pass or more of the notifier: nothing is sent before the report exists
+        await sender_settled(notifier)  # nothing is sent before the report exists
         assert callbacks.requests == []
 
         assert await take_text_interview(server, interview_id)
@@ -324,7 +325,7 @@ async def test_a_completed_test_is_marked_completed_with_one_patch_to_greenhouse
         status = await wait_complete(server, interview_id, ACME_2)
         assert status["partner_score"] is not None and status["partner_profile_url"].endswith(f"/{interview_id}/report")
 
-        await asyncio.sleep(2.0)  # passes after the success send nothing more
+        await sender_settled(notifier)  # passes after the success send nothing more
         assert len(callbacks.requests) == 1
         stored = await notifier.store.get(interview_id)
         assert stored is not None and stored["notified_at"] is not None
@@ -340,7 +341,7 @@ async def test_a_failed_patch_is_retried_until_greenhouse_takes_it(tmp_path: Pat
         patches = await callbacks.wait_for(3)
         assert all(p.method == "PATCH" and p.headers["authorization"] == basic(ACME) for p in patches)
         assert patches[1].at - patches[0].at >= 0.2 and patches[2].at - patches[1].at >= 0.2, "retried on the schedule"
-        await asyncio.sleep(1.5)
+        await sender_settled(notifier)
         assert len(callbacks.requests) == 3, "nothing more once Greenhouse answered 200"
         stored = await notifier.store.get(interview_id)
         assert stored is not None and stored["notified_at"] is not None and stored["attempts"] == 3
@@ -365,7 +366,7 @@ async def test_the_patch_gives_up_after_the_schedule_and_survives_a_restart(tmp_
         assert len(callbacks.requests) == 1
         async with serving(callback_settings(data, [1.0], store_settings)) as server:
             await callbacks.wait_for(2)
-            await asyncio.sleep(2.0)
+            await sender_settled(notifier_of(server))
             assert len(callbacks.requests) == 2, "given up after the schedule"
             stored = await notifier_of(server).store.get(interview_id)
             assert stored is not None and stored["notified_at"] is None and stored["next_attempt_at"] is None

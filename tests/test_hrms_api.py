@@ -13,6 +13,7 @@ from websockets.asyncio.client import connect
 
 from tests.conftest import LiveServer, free_port, make_settings, serving
 from tests.helpers.interviews import receive_json
+from tests.helpers.waiting import sender_settled
 from tests.helpers.webhook_receiver import Receiver, receiving
 
 ACME, GLOBEX = "acme-key-0123456789abcdef", "globex-key-0123456789abcdef"
@@ -77,7 +78,7 @@ async def test_a_tenant_cannot_see_or_touch_another_tenants_interview_or_events(
     assert (await call(server, "GET", f"/api/v1/interviews/{interview_id}", ACME)).status_code == 200
     await schedule(server, GLOBEX)
     (only,) = await receiver.wait_for(lambda r: len(r) >= 1)
-    await asyncio.sleep(0.5)
+    await sender_settled(server.services.dispatcher)
     assert len(receiver.requests) == 1 and only.event["data"]["interview_id"] != interview_id
     assert (await call(server, "GET", "/api/v1/webhooks/endpoints", ACME)).json()["endpoints"] == []
 
@@ -162,7 +163,7 @@ async def test_erasing_a_candidate_removes_everything_including_undelivered_even
     receiver.then = 204
     receiver.requests.clear()
     await receiver.wait_for(lambda r: any(x.event["type"] == "candidate.deleted" for x in r))
-    await asyncio.sleep(1.0)
+    await sender_settled(server.services.dispatcher)
     assert [r.event["type"] for r in receiver.requests] == ["candidate.deleted"], "nothing carrying the candidate's data is sent"
     assert receiver.requests[0].event["data"] == {"candidate_id": "cand-1", "interviews_deleted": [interview_id]}
     remaining = (await call(server, "GET", "/api/v1/webhooks/deliveries")).json()["deliveries"]

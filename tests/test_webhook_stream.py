@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import redis.asyncio as redis
@@ -13,7 +12,7 @@ from server.storage.redis_client import Keys
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
 from tests.helpers.interviews import finish_text_interview, ws_url
 from tests.helpers.redis_server import RedisServer, client_for
-from tests.helpers.waiting import eventually, wait_until
+from tests.helpers.waiting import eventually, sender_settled, wait_until
 from tests.helpers.webhook_receiver import Receiver, receiving
 
 HR = {"X-API-Key": API_KEY}
@@ -87,7 +86,7 @@ async def test_events_committed_while_redis_is_down_wait_in_sqlite_and_go_out_on
             await eventually(acknowledged)
         finally:
             await inspect.aclose()
-        await asyncio.sleep(1.0)  # a second send would have arrived by now
+        await sender_settled(dispatcher_of(node))  # it has looked again since: a second send would have gone out
         assert [r.event["data"]["interview_id"] for r in receiver.requests] == [interview_id]
         metrics = (await node.http.get(f"{node.url}/metrics")).text
         assert 'interview_webhook_stream_entries_total{action="acked"}' in metrics

@@ -13,6 +13,7 @@ from standardwebhooks import Webhook
 from websockets.asyncio.client import connect
 
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
+from tests.helpers.waiting import eventually, sender_settled
 from tests.helpers.webhook_receiver import Receiver, receiving
 
 HR = {"X-API-Key": API_KEY}
@@ -81,7 +82,7 @@ async def test_a_receiver_that_fails_twice_gets_the_event_on_the_third_try_with_
     await server.schedule()
     requests = await receiver.wait_for(lambda r: len(r) == 3)
     assert len({r.id for r in requests}) == 1 and len({r.body for r in requests}) == 1
-    await asyncio.sleep(0.5)
+    await sender_settled(server.services.dispatcher)
     assert len(receiver.requests) == 3, "a delivered event is not sent again"
     (delivery,) = await deliveries(server)
     assert delivery["status"] == "delivered" and [a["status_code"] for a in delivery["history"]] == [500, 502, 204]
@@ -104,11 +105,14 @@ async def test_410_disables_the_endpoint_until_hr_enables_it_and_replays(server:
     endpoint = await register(server, receiver.url)
     await server.schedule()
     await receiver.wait_for(lambda r: len(r) == 1)
-    await asyncio.sleep(0.3)
-    listed = (await server.http.get(f"{server.url}/api/v1/webhooks/endpoints", headers=HR)).json()["endpoints"][0]
-    assert listed["enabled"] is False and "410" in listed["disabled_reason"]
+
+    async def disabled_for_its_410() -> bool:
+        listed = (await server.http.get(f"{server.url}/api/v1/webhooks/endpoints", headers=HR)).json()["endpoints"][0]
+        return listed["enabled"] is False and "410" in listed["disabled_reason"]
+
+    await eventually(disabled_for_its_410, what="the endpoint disabled")
     await server.schedule()  # a disabled endpoint gets nothing new
-    await asyncio.sleep(0.8)
+    await sender_settled(server.services.dispatcher)
     assert len(receiver.requests) == 1
     (dead,) = await deliveries(server, status="dead")
     assert dead["last_status"] == 410
@@ -125,7 +129,7 @@ async def test_a_delivery_that_keeps_failing_goes_to_the_dead_letters_and_can_be
     await register(server, receiver.url)
     await server.schedule()
     await receiver.wait_for(lambda r: len(r) == 4)  # the first try and three retries
-    await asyncio.sleep(0.5)
+    await sender_settled(server.services.dispatcher)  # the last attempt recorded
     (dead,) = await deliveries(server, status="dead")
     assert dead["attempts"] == 4 and [a["status_code"] for a in dead["history"]] == [500] * 4
     receiver.then = 200

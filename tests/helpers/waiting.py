@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import redis.asyncio as redis
+
+from hrms_bridge.retrying import RetryingSender
 
 
 async def wait_until(condition: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> None:
@@ -30,3 +33,10 @@ async def eventually(check: Callable[[], Awaitable[object]], timeout: float = 15
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def sender_settled(sender: RetryingSender[Any], passes: int = 2, timeout: float = 15.0) -> None:
+    """Wait until `sender` has looked at what is due `passes` more times and has nothing in flight: what it would still
+    send (a duplicate, a retry too early) it has sent by then. For tests that check something is *not* sent."""
+    start = sender.passes
+    await wait_until(lambda: sender.passes >= start + passes and not sender.sending, timeout, what=f"{sender.name}: {passes} passes")
