@@ -311,8 +311,8 @@ async def test_a_completed_test_is_marked_completed_with_one_patch_to_greenhouse
         notifier = notifier_of(server)
         interview_id = await send_test(server, "backend_engineer:en:text", ACME_2, url=callbacks.url)
         stored = await notifier.store.get(interview_id)
-        assert stored is not None and stored["url"] == callbacks.url and stored["api_key"] == ACME_2
-        assert stored["notified_at"] is None
+        assert stored is not None and stored.url == callbacks.url and stored.api_key == ACME_2
+        assert stored.notified_at is None
         await sender_settled(notifier)  # nothing is sent before the report exists
         assert callbacks.requests == []
 
@@ -328,8 +328,8 @@ async def test_a_completed_test_is_marked_completed_with_one_patch_to_greenhouse
         await sender_settled(notifier)  # passes after the success send nothing more
         assert len(callbacks.requests) == 1
         stored = await notifier.store.get(interview_id)
-        assert stored is not None and stored["notified_at"] is not None
-        assert stored["attempts"] == 1 and stored["last_status"] == 200 and stored["last_error"] is None
+        assert stored is not None and stored.notified_at is not None
+        assert stored.attempts == 1 and stored.last_status == 200 and stored.last_error is None
 
 
 async def test_a_failed_patch_is_retried_until_greenhouse_takes_it(tmp_path: Path, store_settings: dict[str, object]) -> None:
@@ -344,7 +344,7 @@ async def test_a_failed_patch_is_retried_until_greenhouse_takes_it(tmp_path: Pat
         await sender_settled(notifier)
         assert len(callbacks.requests) == 3, "nothing more once Greenhouse answered 200"
         stored = await notifier.store.get(interview_id)
-        assert stored is not None and stored["notified_at"] is not None and stored["attempts"] == 3
+        assert stored is not None and stored.notified_at is not None and stored.attempts == 3
 
 
 async def test_the_patch_gives_up_after_the_schedule_and_survives_a_restart(tmp_path: Path, store_settings: dict[str, object]) -> None:
@@ -358,10 +358,10 @@ async def test_the_patch_gives_up_after_the_schedule_and_survives_a_restart(tmp_
             await callbacks.wait_for(1)
             for _ in range(100):  # the answer recorded (a PATCH cut short by the stop would wait out its lease)
                 stored = await notifier.store.get(interview_id)
-                if stored is not None and stored["attempts"] == 1:
+                if stored is not None and stored.attempts == 1:
                     break
                 await asyncio.sleep(0.05)
-            assert stored is not None and stored["attempts"] == 1 and stored["last_status"] == 503
+            assert stored is not None and stored.attempts == 1 and stored.last_status == 503
         # Stopped before the retry was due: the next start sends it, from what the database kept.
         assert len(callbacks.requests) == 1
         async with serving(callback_settings(data, [1.0], store_settings)) as server:
@@ -369,8 +369,8 @@ async def test_the_patch_gives_up_after_the_schedule_and_survives_a_restart(tmp_
             await sender_settled(notifier_of(server))
             assert len(callbacks.requests) == 2, "given up after the schedule"
             stored = await notifier_of(server).store.get(interview_id)
-            assert stored is not None and stored["notified_at"] is None and stored["next_attempt_at"] is None
-            assert stored["attempts"] == 2 and stored["last_status"] == 503 and stored["last_error"] == "HTTP 503"
+            assert stored is not None and stored.notified_at is None and stored.next_attempt_at is None
+            assert stored.attempts == 2 and stored.last_status == 503 and stored.last_error == "HTTP 503"
             assert (await poll_status(server, interview_id))["partner_status"] == "complete", "Greenhouse can still poll"
 
 
@@ -395,8 +395,8 @@ async def test_a_callback_url_into_private_networks_or_without_https_is_refused(
     store = await CallbackStore.open(server.settings.database_path)
     try:
         stored = await store.get(interview_id)
-        assert stored is not None and stored["url"] == CALLBACK and stored["api_key"] == ACME
-        assert stored["notified_at"] is None and stored["attempts"] == 0
+        assert stored is not None and stored.url == CALLBACK and stored.api_key == ACME
+        assert stored.notified_at is None and stored.attempts == 0
         assert not await store.add("no-such-interview", CALLBACK, ACME)
     finally:
         await store.close()

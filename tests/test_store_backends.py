@@ -277,7 +277,7 @@ async def test_old_finished_webhook_events_are_pruned_with_their_deliveries_and_
 
     # One at a time, the oldest first: the pending one is passed over, not counted.
     assert await deliveries.prune(time.time() + 1, limit=1) == 1
-    assert {d["id"] for d in await deliveries.deliveries("acme")} == {scheduled.id, report.id}
+    assert {d.id for d in await deliveries.deliveries("acme")} == {scheduled.id, report.id}
 
     cut = time.time()
     await asyncio.sleep(0.01)
@@ -289,7 +289,7 @@ async def test_old_finished_webhook_events_are_pruned_with_their_deliveries_and_
     await attempt(second["interview.cancelled"], DELIVERED)
     monkeypatch.setattr(retention, "PRUNE_BATCH", 1)  # the periodic pruning goes on batch after batch
     assert await retention.prune_webhook_history(deliveries, 30 * 86400, now=cut + 30 * 86400) == 2, "the cancellation is newer"
-    assert [d["event_type"] for d in await deliveries.deliveries("acme")] == ["interview.cancelled"]
+    assert [d.event_type for d in await deliveries.deliveries("acme")] == ["interview.cancelled"]
     assert await deliveries.prune(cut) == 0
     if client is not None:
         gone = {scheduled.event_id, started.event_id, report.event_id, scheduled.id, started.id, report.id}

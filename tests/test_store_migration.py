@@ -115,8 +115,8 @@ async def everything(store: Store, deliveries: Deliveries, greenhouse: Any) -> d
         "job": await store.profile("jobs", "acme", "job-1"),
         "response": await store.idempotent_response("acme", "key-1"),
         "endpoints": [e.public() for e in await deliveries.endpoints("acme")],
-        "deliveries": sorted(await deliveries.deliveries("acme"), key=lambda d: d["id"]),
-        "callback": {k: v for k, v in (await greenhouse.get("iv-1")).items() if k != "interview_id"},
+        "deliveries": sorted(await deliveries.deliveries("acme"), key=lambda d: d.id),
+        "callback": await greenhouse.get("iv-1"),
     }
 
 
@@ -149,12 +149,12 @@ async def test_a_migrated_store_reads_back_the_same_through_redis_and_its_unsent
 
     # The retrying delivery and the event never fanned out are in the stream; a finished one is not.
     queued = {f[b"event_id"].decode() for _, f in await redis_client.xrange(KEYS.webhook_stream())}
-    by_id = {d["id"]: d for d in after["deliveries"]}
-    assert by_id[ids["retrying"]]["event_id"] in queued and by_id[ids["delivered"]]["event_id"] not in queued
+    by_id = {d.id: d for d in after["deliveries"]}
+    assert by_id[ids["retrying"]].event_id in queued and by_id[ids["delivered"]].event_id not in queued
     assert counts.events_queued_for_delivery == len(queued) == 2
     await redis_deliveries.fan_out(queued)
     fanned = await redis_deliveries.deliveries("acme")
-    assert [d["event_type"] for d in fanned if d["status"] == PENDING] == ["interview.cancelled", "decision.recorded"]
+    assert [d.event_type for d in fanned if d.status == PENDING] == ["interview.cancelled", "decision.recorded"]
     assert await redis_deliveries.replay("acme", ids["dead"]), "a dead letter can be replayed from the cluster"
 
     again = await migrate_sqlite_to_redis(database, redis_client, KEYS, skip={"demo"})

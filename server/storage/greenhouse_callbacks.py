@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
+from server.storage.rows import CallbackRow
 from server.storage.sqlite_connection import SerialConnection, connect
 
 SCHEMA = """
@@ -55,7 +56,7 @@ class Callbacks(Protocol):
         self, callback: Callback, status_code: int | None, error: str | None, *, notified: bool, next_attempt_at: float | None
     ) -> None: ...
 
-    async def get(self, interview_id: str) -> dict[str, Any] | None: ...
+    async def get(self, interview_id: str) -> CallbackRow | None: ...
 
 
 class CallbackStore(SerialConnection):
@@ -129,6 +130,6 @@ class CallbackStore(SerialConnection):
                 ),
             )
 
-    async def get(self, interview_id: str) -> dict[str, Any] | None:
+    async def get(self, interview_id: str) -> CallbackRow | None:
         rows = await self._read("SELECT * FROM greenhouse_callbacks WHERE interview_id = ?", (interview_id,))
-        return dict(rows[0]) if rows else None
+        return CallbackRow.model_validate(dict(rows[0])) if rows else None

@@ -9,7 +9,6 @@ A callback goes with its interview (server/storage/redis_store.py deletes both),
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
@@ -17,6 +16,7 @@ from redis.typing import EncodableT
 
 from server.storage.greenhouse_callbacks import Callback
 from server.storage.redis_client import Keys, begin, scored_members, text, text_hash, watched_transaction
+from server.storage.rows import CallbackRow
 
 # KEYS: callback, pending; ARGV: interview id, now, lease until, attempts the caller saw.
 CLAIM = """
@@ -120,7 +120,7 @@ class RedisCallbackStore:
         ]
         await self._record(keys=keys, args=args)
 
-    async def get(self, interview_id: str) -> dict[str, Any] | None:
+    async def get(self, interview_id: str) -> CallbackRow | None:
         raw = text_hash(await self._redis.hgetall(self._keys.greenhouse_callback(interview_id)))
         if not raw:
             return None
@@ -128,14 +128,14 @@ class RedisCallbackStore:
         def number(field: str) -> float | None:
             return float(raw[field]) if field in raw else None
 
-        return {
-            "interview_id": interview_id,
-            "url": raw["url"],
-            "api_key": raw["api_key"],
-            "attempts": int(raw["attempts"]),
-            "next_attempt_at": number("next_attempt_at"),
-            "notified_at": number("notified_at"),
-            "last_status": int(raw["last_status"]) if "last_status" in raw else None,
-            "last_error": raw.get("last_error"),
-            "created_at": number("created_at"),
-        }
+        return CallbackRow(
+            interview_id=interview_id,
+            url=raw["url"],
+            api_key=raw["api_key"],
+            attempts=int(raw["attempts"]),
+            next_attempt_at=number("next_attempt_at"),
+            notified_at=number("notified_at"),
+            last_status=int(raw["last_status"]) if "last_status" in raw else None,
+            last_error=raw.get("last_error"),
+            created_at=number("created_at"),
+        )

@@ -17,7 +17,6 @@ import json
 import time
 import uuid
 from collections.abc import Collection, Sequence
-from typing import Any
 
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
@@ -25,6 +24,7 @@ from redis.typing import EncodableT, FieldT
 
 from server.storage.outbox import OutboxEvent
 from server.storage.redis_client import Keys, begin, text, text_hash, texts, watched_transaction
+from server.storage.rows import AttemptRow, DeliveryRow
 from server.storage.webhook_deliveries import DEAD, DELIVERED, MAX_SECRETS, PENDING, Delivery, Endpoint, new_secret
 
 STATUSES = (PENDING, DELIVERED, DEAD)
@@ -371,9 +371,7 @@ class RedisDeliveryStore:
             args=[delivery.id, outcome, attempt, json.dumps(record), *fields],
         )
 
-    async def deliveries(
-        self, tenant: str, status: str | None = None, event_id: str | None = None, limit: int = 100
-    ) -> list[dict[str, Any]]:
+    async def deliveries(self, tenant: str, status: str | None = None, event_id: str | None = None, limit: int = 100) -> list[DeliveryRow]:
         """Newest first, each with its attempts."""
         if event_id is not None:
             ids = texts(await self._redis.smembers(self._keys.event_deliveries(event_id)))
@@ -390,25 +388,24 @@ class RedisDeliveryStore:
             for d, _ in found:
                 pipe.hget(self._keys.event(d["event_id"]), "type")
             types = await pipe.execute()
-        out: list[dict[str, Any]] = []
-        for (d, attempts), event_type in zip(found, types, strict=True):
-            out.append(
-                {
-                    "id": d["id"],
-                    "event_id": d["event_id"],
-                    "event_type": event_type.decode() if event_type else None,
-                    "endpoint_id": d["endpoint_id"],
-                    "status": d["status"],
-                    "attempts": int(d["attempts"]),
-                    "next_attempt_at": _float(d.get("next_attempt_at")),
-                    "last_status": int(d["last_status"]) if "last_status" in d else None,
-                    "last_error": d.get("last_error"),
-                    "created_at": float(d["created_at"]),
-                    "delivered_at": _float(d.get("delivered_at")),
-                    "history": [json.loads(a) for a in attempts],
-                }
+        out = [
+            DeliveryRow(
+                id=d["id"],
+                event_id=d["event_id"],
+                event_type=text(event_type) if event_type else None,
+                endpoint_id=d["endpoint_id"],
+                status=d["status"],
+                attempts=int(d["attempts"]),
+                next_attempt_at=_float(d.get("next_attempt_at")),
+                last_status=int(d["last_status"]) if "last_status" in d else None,
+                last_error=d.get("last_error"),
+                created_at=float(d["created_at"]),
+                delivered_at=_float(d.get("delivered_at")),
+                history=[AttemptRow.model_validate_json(a) for a in attempts],
             )
-        out.sort(key=lambda d: d["created_at"], reverse=True)
+            for (d, attempts), event_type in zip(found, types, strict=True)
+        ]
+        out.sort(key=lambda d: d.created_at, reverse=True)
         return out[:limit]
 
     async def replay(self, tenant: str, delivery_id: str) -> bool:

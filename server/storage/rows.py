@@ -91,3 +91,44 @@ class WechatProfile(Row):
     nickname: str
     avatar_url: str
     created_at: float
+
+
+class AttemptRow(Row):
+    """One try at delivering a webhook."""
+
+    attempt: int
+    at: float
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+
+class DeliveryRow(Row):
+    """A webhook delivery (one event to one endpoint) with every attempt so far; `status` pending, delivered or dead."""
+
+    id: str
+    event_id: str
+    event_type: str | None  # None once its event was pruned or erased
+    endpoint_id: str
+    status: str
+    attempts: int
+    next_attempt_at: float | None
+    last_status: int | None
+    last_error: str | None
+    created_at: float
+    delivered_at: float | None
+    history: list[AttemptRow]
+
+
+class CallbackRow(Row):
+    """Where to tell Greenhouse that a test is complete, and how telling it has gone."""
+
+    interview_id: str
+    url: str
+    api_key: str
+    attempts: int
+    next_attempt_at: float | None
+    notified_at: float | None
+    last_status: int | None
+    last_error: str | None
+    created_at: float | None

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import aiosqlite
 
 from server.storage.outbox import OUTBOX_SCHEMA
+from server.storage.rows import DeliveryRow
 from server.storage.sqlite_connection import SerialConnection, connect
 
 SCHEMA = """
@@ -157,7 +158,7 @@ class Deliveries(Protocol):
 
     async def deliveries(
         self, tenant: str, status: str | None = None, event_id: str | None = None, limit: int = 100
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[DeliveryRow]: ...
 
     async def replay(self, tenant: str, delivery_id: str) -> bool: ...
 
@@ -368,9 +369,7 @@ class DeliveryStore(SerialConnection):
                 (outcome, attempt, next_attempt_at, status_code, error, now if outcome == DELIVERED else None, delivery.id),
             )
 
-    async def deliveries(
-        self, tenant: str, status: str | None = None, event_id: str | None = None, limit: int = 100
-    ) -> list[dict[str, Any]]:
+    async def deliveries(self, tenant: str, status: str | None = None, event_id: str | None = None, limit: int = 100) -> list[DeliveryRow]:
         query = (
             "SELECT d.id, d.event_id, e.type AS event_type, d.endpoint_id, d.status, d.attempts, d.next_attempt_at,"
             " d.last_status, d.last_error, d.created_at, d.delivered_at FROM webhook_deliveries d"
@@ -385,15 +384,12 @@ class DeliveryStore(SerialConnection):
             params.append(event_id)
         query += " ORDER BY d.created_at DESC LIMIT ?"
         params.append(limit)
-        rows = [dict(row) for row in await self._read(query, params)]
-        for row in rows:
-            row["history"] = [
-                dict(a)
-                for a in await self._read(
-                    "SELECT attempt, at, status_code, error, duration_ms FROM webhook_attempts WHERE delivery_id = ? ORDER BY seq",
-                    (row["id"],),
-                )
-            ]
+        rows = []
+        for row in await self._read(query, params):
+            history = await self._read(
+                "SELECT attempt, at, status_code, error, duration_ms FROM webhook_attempts WHERE delivery_id = ? ORDER BY seq", (row["id"],)
+            )
+            rows.append(DeliveryRow.model_validate({**dict(row), "history": [dict(a) for a in history]}))
         return rows
 
     async def replay(self, tenant: str, delivery_id: str) -> bool:

@@ -90,7 +90,7 @@ async def list_deliveries(request: Request) -> JSONResponse:
     if status is not None and status not in (PENDING, DELIVERED, DEAD):
         raise Problem(422, "invalid_query", f"status must be one of {PENDING}, {DELIVERED}, {DEAD}")
     rows = await services.deliveries.deliveries(tenant, status=status, event_id=request.query_params.get("event_id"))
-    return JSONResponse({"deliveries": rows})
+    return JSONResponse({"deliveries": [row.model_dump(mode="json") for row in rows]})
 
 
 async def replay_delivery(request: Request) -> JSONResponse:
