@@ -92,8 +92,12 @@ class RetryingSender(Generic[Item]):
         self.passes = 0
 
     @property
+    def in_flight(self) -> int:
+        """Attempts under way."""
+        return len(self._attempts)
+
+    @property
     def sending(self) -> bool:
-        """An attempt is in flight."""
         return bool(self._attempts)
 
     async def due(self, now: float) -> list[Item]:

@@ -6,7 +6,6 @@ hosts; with INTERVIEW_STORE=sqlite they share one (a volume).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from tests.conftest import API_KEY, free_port
 from tests.helpers.interviews import assert_refuses_new_interviews, finish_text_interview, next_of, receive_json, ws_url
 from tests.helpers.processes import complete_text_interview, start_server, wait_healthy
 from tests.helpers.redis_server import RedisServer, client_for, until_subscribed
-from tests.helpers.waiting import eventually
+from tests.helpers.waiting import eventually, node_sender_settled
 from tests.helpers.webhook_receiver import Received, Receiver, receiving
 
 HR = {"X-API-Key": API_KEY}
@@ -281,7 +280,8 @@ async def test_an_interview_scheduled_on_one_node_is_answered_on_another_and_rea
             return [r for r in requests if r.event["data"]["interview_id"] == interview_id]
 
         await receiver.wait_for(lambda r: {x.event["type"] for x in ours(r)} == EVENTS, timeout=30)
-        await asyncio.sleep(1.5)  # a second send of any of them would have arrived by now
+        for node in (a, b):  # both have looked again since: a second send of any of them would have gone out
+            await node_sender_settled(http, node.base)
         assert sorted(r.event["type"] for r in ours(receiver.requests)) == sorted(EVENTS), "each event once"
         assert len({r.id for r in ours(receiver.requests)}) == len(EVENTS)
         listed = [(await http.get(f"{node.base}/api/v1/webhooks/deliveries", headers=HR)).json()["deliveries"] for node in (a, b)]
@@ -331,7 +331,7 @@ async def test_a_dead_letter_made_on_one_node_is_listed_and_replayed_from_the_ot
             return (await on_b())["status"] == "delivered"
 
         await eventually(delivered)
-        await asyncio.sleep(1.0)
+        await node_sender_settled(http, b.base)  # the one node left has looked again since
         assert len(ours(receiver.requests)) == 3 and {r.id for r in ours(receiver.requests)} == {event_id}
         assert (await http.post(f"{b.base}/api/v1/webhooks/deliveries/dlv_nope/replay", headers=HR)).status_code == 404
 

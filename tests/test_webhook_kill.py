@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import httpx
 
 from tests.conftest import API_KEY, free_port
 from tests.helpers.processes import complete_text_interview, start_server, wait_healthy
+from tests.helpers.waiting import eventually, node_sender_settled
 from tests.helpers.webhook_receiver import Receiver, receiving
 
 HR = {"X-API-Key": API_KEY}
@@ -28,9 +28,12 @@ async def test_reports_written_while_the_receiver_is_down_arrive_once_each_after
             )
             assert registered.status_code == 201, registered.text
             completed = {await complete_text_interview(http, base) for _ in range(INTERVIEWS)}
-            await asyncio.sleep(1.0)  # a few failed attempts against the closed port
-            pending = (await http.get(f"{base}/api/v1/webhooks/deliveries", params={"status": "pending"}, headers=HR)).json()
-            assert len(pending["deliveries"]) == INTERVIEWS and all(d["attempts"] >= 1 for d in pending["deliveries"])
+
+            async def each_tried_against_the_closed_port() -> bool:
+                pending = (await http.get(f"{base}/api/v1/webhooks/deliveries", params={"status": "pending"}, headers=HR)).json()
+                return len(pending["deliveries"]) == INTERVIEWS and all(d["attempts"] >= 1 for d in pending["deliveries"])
+
+            await eventually(each_tried_against_the_closed_port, what="a failed attempt of each delivery")
         server.send_signal(signal.SIGKILL)
         server.wait(10)
 
@@ -38,7 +41,8 @@ async def test_reports_written_while_the_receiver_is_down_arrive_once_each_after
         await wait_healthy(base, server)
         async with receiving(receiver):
             await receiver.wait_for(lambda r: len({x.event["data"]["interview_id"] for x in r}) == INTERVIEWS, timeout=60)
-            await asyncio.sleep(1.5)  # anything sent twice would arrive by now
+            async with httpx.AsyncClient(timeout=20) as http:
+                await node_sender_settled(http, base)  # it has looked again since: anything sent twice has gone out
         ids = [r.id for r in receiver.requests]
         assert len(ids) == len(set(ids)) == INTERVIEWS, ids
         assert {r.event["data"]["interview_id"] for r in receiver.requests} == completed

@@ -46,6 +46,12 @@ class WebhookOutcomes(Protocol):
     @property
     def outcomes(self) -> Mapping[str, int]: ...
 
+    @property
+    def passes(self) -> int: ...
+
+    @property
+    def in_flight(self) -> int: ...
+
 
 @runtime_checkable
 class WebhookStreamCounts(Protocol):
@@ -166,6 +172,11 @@ class _NodeCollector(Collector):
         for outcome, count in sorted(services.dispatcher.outcomes.items()):
             outcomes.add_metric([outcome], count)
         yield outcomes
+        # A sender whose passes stop growing is stuck; tests also wait on them to know it has looked again.
+        yield CounterMetricFamily(
+            "interview_webhook_sender_passes", "Passes of the webhook sender over due deliveries", value=services.dispatcher.passes
+        )
+        yield GaugeMetricFamily("interview_webhook_attempts_in_flight", "Webhook attempts under way", value=services.dispatcher.in_flight)
         if isinstance(services.dispatcher, WebhookStreamCounts):
             stream = CounterMetricFamily(
                 "interview_webhook_stream_entries", "Webhook stream entries by what this node did", labels=["action"]

@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import redis.asyncio as redis
 
 from hrms_bridge.retrying import RetryingSender
@@ -40,3 +41,26 @@ async def sender_settled(sender: RetryingSender[Any], passes: int = 2, timeout: 
     send (a duplicate, a retry too early) it has sent by then. For tests that check something is *not* sent."""
     start = sender.passes
     await wait_until(lambda: sender.passes >= start + passes and not sender.sending, timeout, what=f"{sender.name}: {passes} passes")
+
+
+def _metric(exposition: str, name: str) -> float:
+    for line in exposition.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"no {name} in /metrics")
+
+
+async def node_sender_settled(http: httpx.AsyncClient, base_url: str, passes: int = 2, timeout: float = 15.0) -> None:
+    """`sender_settled` for the webhook sender of a node in another process, read from its /metrics."""
+
+    async def reading() -> tuple[float, float]:
+        exposition = (await http.get(f"{base_url}/metrics")).text
+        return _metric(exposition, "interview_webhook_sender_passes_total"), _metric(exposition, "interview_webhook_attempts_in_flight")
+
+    start, _ = await reading()
+
+    async def settled() -> bool:
+        done, in_flight = await reading()
+        return done >= start + passes and in_flight == 0
+
+    await eventually(settled, timeout, what=f"{passes} passes of the webhook sender at {base_url}")
