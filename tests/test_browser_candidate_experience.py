@@ -301,6 +301,32 @@ async def test_a_candidate_goes_from_the_device_check_through_practice_and_a_spo
 
 @pytest.mark.webrtc
 @pytest.mark.browser
+async def test_the_continue_button_stays_where_it_is_while_the_camera_preview_starts(live_server: LiveServer, browser: Browser) -> None:
+    # A candidate taps "Continue" as soon as it is enabled; a preview that grows once the camera's size is known would
+    # move the button from under their finger (a test's click, too, landed on the preview once and the page stayed put).
+    _, token = await live_server.schedule(mode="video")
+    context, page = await open_page(browser)
+    await page.goto(f"{live_server.url}/i/{token}")
+    await page.wait_for_selector("#device-step", state="visible")
+    # Where the button is at the moment it becomes enabled, which is when a quick tap lands.
+    await page.evaluate(
+        """(() => { const button = document.getElementById('device-continue');
+             new MutationObserver(() => { if (!button.disabled && !window.enabledAt) {
+               const r = button.getBoundingClientRect(); window.enabledAt = [r.x, r.y]; } })
+               .observe(button, { attributes: true, attributeFilter: ['disabled'] }); })()"""
+    )
+    await page.click("#device-check")
+    await page.wait_for_function("window.enabledAt && document.getElementById('device-preview').videoWidth > 0")
+    await page.evaluate("new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))")
+    now = await page.evaluate(
+        "(() => { const r = document.getElementById('device-continue').getBoundingClientRect(); return [r.x, r.y]; })()"
+    )
+    assert now == await page.evaluate("window.enabledAt")
+    await context.close()
+
+
+@pytest.mark.webrtc
+@pytest.mark.browser
 async def test_a_chinese_job_shows_the_page_in_chinese_and_the_switch_turns_it_to_english(
     live_server: LiveServer, browser: Browser
 ) -> None:

@@ -201,6 +201,14 @@ class HrChat(_Live):
     escalated: bool = False
 
 
+class ChatLine(BaseModel):
+    """One line of the candidate's chat as HR reviews it."""
+
+    sender: Literal["candidate", "faq", "hr", "system"]
+    text: str
+    at: float
+
+
 class InterviewDetail(_Live):
     """Everything so far about one interview, for a dashboard that starts watching it mid-way."""
 
@@ -211,7 +219,7 @@ class InterviewDetail(_Live):
     transcripts: list[TranscriptRow]
     faces: list[ObservationRow]
     emotions: list[ObservationRow] | None
-    chat: list[dict[str, Any]]
+    chat: list[ChatLine]
     current: AskedQuestion | None
     report: dict[str, Any] | None
     decisions: list[DecisionRow]

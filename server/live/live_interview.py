@@ -10,7 +10,6 @@ from media.frames import VideoFrame
 from media.levels import MediaLevels
 from realtime_scoring.answer_scoring import AnswerScorer
 from realtime_scoring.events import (
-    AnalysisProgress,
     AnswerEnded,
     EmotionSummary,
     FacePresence,
@@ -152,10 +151,7 @@ class LiveInterview:
             case EmotionSummary():
                 self._evidence.observation(event)
                 self.fan_out.emotion(event)
-        if self.flow.in_progress:
-            self.flow.conductor.observe(event)
-            if isinstance(event, (AnswerEnded, AnalysisProgress)):
-                self.flow.schedule_advance()
+        self.flow.observe(event)
 
     def attach_media(self, session: MediaLink) -> None:
         self.media = session
@@ -164,8 +160,7 @@ class LiveInterview:
     def detach_media(self, session: MediaLink, state: str) -> None:
         if self.media is session:
             self.media = None
-            # Without media nothing settles any more: "done" and time limits decide on their own.
-            self.flow.conductor.media_clock = False
+            self.flow.media_lost()
             self.fan_out.media_state(state)
         if not session.replaced:
             self.release_if_idle()

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from realtime_scoring.answer_scoring import AnswerScorer
 from realtime_scoring.conductor import AnswerEnd, InterviewConductor, RestoredAnswer
+from realtime_scoring.events import AnalysisProgress, AnswerEnded, ScoringEvent
 from realtime_scoring.policy import PlannedQuestion
 from realtime_scoring.report import question_report
 from server.domain.interview import Interview, InterviewStatus, Question
@@ -177,8 +178,20 @@ class QuestionFlow:
         self.conductor.add_text(text)
         await self._store.record_answer(self.interview.id, question_id, "text", text)
 
-    def schedule_advance(self) -> None:
-        """Advance soon (the pipeline may have settled past an answer's end), once at a time."""
+    def observe(self, event: ScoringEvent) -> None:
+        """An event of the candidate's media: where answers end is decided on it; a settled line may close one."""
+        if not self.in_progress:
+            return
+        self.conductor.observe(event)
+        if isinstance(event, (AnswerEnded, AnalysisProgress)):
+            self._schedule_advance()
+
+    def media_lost(self) -> None:
+        """Without media nothing settles any more: "done" and time limits decide on their own."""
+        self.conductor.media_clock = False
+
+    def _schedule_advance(self) -> None:
+        """Advance soon, once at a time."""
         if self._advance_task is None or self._advance_task.done():
             self._advance_task = asyncio.ensure_future(self.advance())
             self._evidence.track(self._advance_task)

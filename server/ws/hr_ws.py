@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from typing import Literal
 
 from starlette.websockets import WebSocket
 
@@ -12,6 +13,7 @@ from server.cluster.event_bus import Message, hr_topic, interview_topic
 from server.live.candidate_messages import ErrorMessage, Ping, Pong
 from server.live.hr_messages import (
     HR_CLIENT_MESSAGE_TYPES,
+    ChatLine,
     ChatReplyFromHr,
     HrChat,
     InterviewDetail,
@@ -94,7 +96,8 @@ async def _handle(services: Services, tenant: str, message: object, deliver: Cal
             services.bus.publish(hr_topic(tenant), HrChat(interview_id=interview_id, sender="hr", text=reply).model_dump(mode="json"))
 
 
-CHAT_SENDERS = {"chat": "candidate", "chat.faq": "faq", "chat.hr": "hr", "chat.system": "system"}
+ChatSender = Literal["candidate", "faq", "hr", "system"]
+CHAT_SENDERS: dict[str, ChatSender] = {"chat": "candidate", "chat.faq": "faq", "chat.hr": "hr", "chat.system": "system"}
 
 
 async def interview_detail(services: Services, tenant: str, interview_id: str) -> InterviewDetail | None:
@@ -107,7 +110,7 @@ async def interview_detail(services: Services, tenant: str, interview_id: str) -
     live = services.registry.find_live(interview_id)
     report = await store.report(interview_id)
     chat = [
-        {"sender": CHAT_SENDERS[a.kind], "text": a.text, "at": a.created_at}
+        ChatLine(sender=CHAT_SENDERS[a.kind], text=a.text, at=a.created_at)
         for a in await store.answers(interview_id)
         if a.kind in CHAT_SENDERS
     ]
