@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from realtime_scoring.conductor import AnswerEnd, InterviewConductor
 from server.live.clock import InterviewClock
 
 # The wall-clock limit fires a little after the media-clock one, which decides while media flows.
@@ -27,6 +28,22 @@ class AnswerTimer:
             await expire()
 
         self._task = asyncio.ensure_future(wait_then_expire())
+
+    def arm_for(self, conductor: InterviewConductor, advance: Callable[[], Awaitable[None]]) -> None:
+        """The limit of the conductor's current question (think + answer time): when it passes with that question still
+        open, its answer ends there and `advance` closes it. No question: nothing pending."""
+        current = conductor.current
+        if current is None:
+            self.cancel()
+            return
+        deadline_s = current.asked_s + current.question.think_seconds + current.question.answer_seconds
+
+        async def expire() -> None:
+            if conductor.current is current:
+                conductor.request_end(AnswerEnd.TIME_LIMIT, deadline_s)
+                await advance()
+
+        self.arm(deadline_s, expire)
 
     def cancel(self) -> None:
         # An expiry that leads to the next question re-arms from inside the timer's own task: let that task finish.

@@ -13,7 +13,7 @@ from realtime_scoring.answer_scoring import AnswerScorer
 from realtime_scoring.conductor import AnswerEnd, InterviewConductor, RestoredAnswer
 from realtime_scoring.events import AnalysisProgress, AnswerEnded, ScoringEvent
 from realtime_scoring.policy import PlannedQuestion
-from realtime_scoring.report import question_report
+from realtime_scoring.report import QuestionReport, question_report
 from server.domain.interview import Interview, InterviewStatus, Question
 from server.live.answer_timer import AnswerTimer
 from server.live.candidate_messages import Completed, QuestionMessage
@@ -114,13 +114,8 @@ class QuestionFlow:
         """Rebuild the flow from answers stored by an earlier run of this node; the clock resumes where it was."""
         if not self.in_progress:
             return
-        stored = await self._store.scored_answers(self.interview.id)
-        restored = [
-            RestoredAnswer(q.index, q.question_id, q.asked_s, q.ended_s, q.score, tuple(k.id for k in q.key_points_missed), q.answered)
-            for q in stored
-        ]
         try:
-            self.conductor.restore(restored)
+            self.conductor.restore([restored_answer(q) for q in await self._store.scored_answers(self.interview.id)])
         except ValueError:
             # The bank or policy changed since those answers: run the flow afresh rather than refuse the candidate.
             logger.exception("interview %s: stored answers do not replay; starting the questions again", self.interview.id)
@@ -232,18 +227,7 @@ class QuestionFlow:
         await write_report(self.interview, self.match, self._store, self._settings, self._fan_out)
 
     def _arm_timer(self) -> None:
-        current = self.conductor.current
-        if current is None:
-            self._timer.cancel()
-            return
-        deadline_s = current.asked_s + current.question.think_seconds + current.question.answer_seconds
-
-        async def expire() -> None:
-            if self.conductor.current is current:
-                self.conductor.request_end(AnswerEnd.TIME_LIMIT, deadline_s)
-                await self.advance()
-
-        self._timer.arm(deadline_s, expire)
+        self._timer.arm_for(self.conductor, self.advance)
 
     def stop(self) -> None:
         """The interview was cancelled or erased: no more questions, and tell the page and HR."""
@@ -256,6 +240,12 @@ class QuestionFlow:
     def pause(self) -> None:
         """Nobody on this node runs the interview any more: the next run restores the flow and re-arms the timer."""
         self._timer.cancel()
+
+
+def restored_answer(answer: QuestionReport) -> RestoredAnswer:
+    """A closed answer as the conductor replays it after a restart."""
+    missed = tuple(k.id for k in answer.key_points_missed)
+    return RestoredAnswer(answer.index, answer.question_id, answer.asked_s, answer.ended_s, answer.score, missed, answer.answered)
 
 
 def page_question(planned: PlannedQuestion) -> Question:
