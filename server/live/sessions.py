@@ -29,6 +29,7 @@ from server.rtc.media_session import MediaSession
 from server.rtc.peers import add_video_bitrate_hints, answer_offer
 from server.settings import Settings
 from server.storage.contract import Store
+from server.storage.private_files import private_file
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +196,9 @@ class SessionRegistry:
         live.attach_media(session)
         if self._settings.recording:
             session.recording_starts_s = ingest.now_s()
-            session.recorder = AudioRecorder(recording_path(self._settings, live.id, session))
+            # The candidate's voice: created the service user's alone before the recorder opens it.
+            path = await asyncio.to_thread(private_file, recording_path(self._settings, live.id, session))
+            session.recorder = AudioRecorder(path)
             session.ingest.audio_taps.append(session.recorder.write)
         session.start_consumer(self._consumer)
         session.spawn(self._expire_unconnected(session), "connect-timeout")
@@ -219,13 +222,19 @@ class SessionRegistry:
                 if isinstance(value, (int, float)):
                     self._closed_media_totals[name] = self._closed_media_totals.get(name, 0) + value
         recorder = session.recorder
-        if recorder is not None and recorder.seconds > 0 and not recorder.failed:
+        if recorder is None:
+            return
+        registered = False
+        if recorder.seconds > 0 and not recorder.failed:
             try:
                 await self._store.add_recording(
                     session.context.interview_id, recorder.path.name, round(session.recording_starts_s, 3), round(recorder.seconds, 3)
                 )
+                registered = True
             except Exception:  # the interview may have been erased meanwhile
                 logger.exception("media session %s: recording not registered", session.id)
+        if not registered:  # nothing heard, or nobody may hear it: no file stays behind
+            await asyncio.to_thread(recorder.path.unlink, missing_ok=True)
 
     def media_totals(self) -> dict[str, float]:
         """Media counters of every session since this node started (closed ones and live ones)."""

@@ -15,11 +15,15 @@ from pathlib import Path
 
 import aiosqlite
 
+from server.storage.private_files import private_file
+
 BUSY_TIMEOUT_S = 30.0
 
 
 async def connect(path: Path, schema: str) -> aiosqlite.Connection:
-    """An autocommit connection in WAL mode with foreign keys on, and `schema` (idempotent DDL) applied."""
+    """An autocommit connection in WAL mode with foreign keys on, and `schema` (idempotent DDL) applied. The file (and
+    with it the WAL) is the service user's alone: it holds personal data and webhook secrets."""
+    await asyncio.to_thread(private_file, path)
     db = await aiosqlite.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     try:
         db.row_factory = aiosqlite.Row

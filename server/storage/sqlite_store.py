@@ -204,7 +204,6 @@ class InterviewStore(SerialConnection):
 
     @classmethod
     async def open(cls, path: Path) -> InterviewStore:
-        path.parent.mkdir(parents=True, exist_ok=True)
         # The webhook dispatcher writes the same file: server/storage/sqlite_connection.py says how both share it safely.
         db = await connect(path, schema="")
         for table, column, definition in ADDED_COLUMNS:
