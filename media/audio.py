@@ -10,6 +10,10 @@ from media.frames import ANALYSIS_SAMPLE_RATE, AudioChunk
 # Gaps longer than this are not filled with silence: the clock follows arrival
 # time instead, so a stalled or restarted sender cannot make us allocate minutes of zeros.
 MAX_GAP_FILL_S = 2.0
+# Audio may be stamped at most this far ahead of its arrival (network jitter: the first frame, which anchors the clock,
+# can arrive later than those after it). What a sender sends faster than real time beyond that is dropped, so the
+# interview clock, which answer time limits run on, never runs ahead of the wall clock.
+MAX_AHEAD_S = 1.0
 
 
 class AudioChunker:
@@ -20,10 +24,12 @@ class AudioChunker:
     are filled with silence so that chunk times stay on the sender's clock.
     """
 
-    def __init__(self, chunk_samples: int) -> None:
+    def __init__(self, chunk_samples: int, max_ahead_s: float | None = MAX_AHEAD_S) -> None:
+        """`max_ahead_s`: how far ahead of arrival audio may be stamped (None: no limit, for a file read at its own pace)."""
         if chunk_samples < 1:
             raise ValueError("chunk_samples must be positive")
         self.chunk_samples = chunk_samples
+        self.max_ahead_s = max_ahead_s
         self._resampler: av.AudioResampler | None = None
         self._input_signature: tuple[str, str, int] | None = None
         self._pending = np.zeros(0, dtype=np.float32)
@@ -31,6 +37,7 @@ class AudioChunker:
         self._clock_origin_s: float | None = None
         self._next_pts_s: float | None = None
         self.gap_filled_s = 0.0
+        self.ahead_dropped_s = 0.0
 
     def push(self, frame: av.AudioFrame, arrival_s: float) -> list[AudioChunk]:
         """Add one decoded frame; return the chunks it completes.
@@ -44,7 +51,7 @@ class AudioChunker:
         samples = self._resample(frame)
         if samples.size:
             self._pending = np.concatenate((self._pending, samples)) if self._pending.size else samples
-        return self._drain()
+        return self._drain(arrival_s)
 
     def _fill_gap_before(self, frame: av.AudioFrame, arrival_s: float) -> None:
         if frame.pts is None or frame.time_base is None or frame.sample_rate == 0:
@@ -77,12 +84,17 @@ class AudioChunker:
             return np.zeros(0, dtype=np.float32)
         return np.concatenate(parts).astype(np.float32, copy=False)
 
-    def _drain(self) -> list[AudioChunk]:
+    def _drain(self, arrival_s: float) -> list[AudioChunk]:
         chunks: list[AudioChunk] = []
         n = self.chunk_samples
         while self._pending.size >= n:
-            block, self._pending = self._pending[:n].copy(), self._pending[n:]
             start_s = (self._clock_origin_s or 0.0) + self._emitted_samples / ANALYSIS_SAMPLE_RATE
+            if self.max_ahead_s is not None and start_s + n / ANALYSIS_SAMPLE_RATE > arrival_s + self.max_ahead_s:
+                # More audio than time has passed: sent faster than real time (or a forged timestamp gap). Dropped.
+                self.ahead_dropped_s += self._pending.size / ANALYSIS_SAMPLE_RATE
+                self._pending = np.zeros(0, dtype=np.float32)
+                break
+            block, self._pending = self._pending[:n].copy(), self._pending[n:]
             chunks.append(AudioChunk(samples=block, start_s=start_s))
             self._emitted_samples += n
         return chunks

@@ -22,7 +22,7 @@ def read_audio(path: Path, chunk_samples: int) -> Iterator[AudioChunk]:
         with av.open(str(path)) as container:
             if not container.streams.audio:
                 raise MediaFileError(f"{path}: no audio stream")
-            chunker = AudioChunker(chunk_samples)
+            chunker = AudioChunker(chunk_samples, max_ahead_s=None)  # a file's time is its own
             for frame in container.decode(audio=0):
                 start_s = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else 0.0
                 yield from chunker.push(frame, start_s)

@@ -51,6 +51,7 @@ class MediaStats:
     audio_chunks: int = 0
     audio_seconds: float = 0.0
     audio_gap_filled_s: float = 0.0
+    audio_ahead_dropped_s: float = 0.0  # audio sent faster than real time, dropped (the clock never runs ahead)
     video_frames: int = 0
     video_frames_sampled: int = 0
     video_width: int = 0
@@ -98,6 +99,7 @@ class MediaIngest:
         self._stats.audio_chunks_dropped = self.audio.dropped
         self._stats.video_frames_dropped = self.video.dropped
         self._stats.audio_gap_filled_s = self._chunker.gap_filled_s
+        self._stats.audio_ahead_dropped_s = self._chunker.ahead_dropped_s
         return self._stats
 
     def add_track(self, track: MediaStreamTrack) -> None:

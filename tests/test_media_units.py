@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from media.audio import AudioChunker
+from media.audio import MAX_AHEAD_S, AudioChunker
 from media.frames import ANALYSIS_SAMPLE_RATE, AudioChunk
 from media.ingest import MediaConfig, MediaIngest
 from media.levels import SILENCE_DBFS, LevelMeter, MediaLevels
@@ -390,3 +390,32 @@ async def test_level_meter_stops_when_the_ingest_closes() -> None:
     assert count >= 1
     await asyncio.sleep(0.12)
     assert len(reports) == count  # no reports after the meter ended
+
+
+def test_audio_sent_faster_than_real_time_is_dropped_so_its_times_never_run_ahead_of_arrival() -> None:
+    chunker = AudioChunker(CHUNK)
+    # Ten seconds of audio arriving within a tenth of a second: a sender ignoring real time.
+    chunks = push_all(chunker, [(audio_frame(i), 5.0 + i * 0.0002) for i in range(500)])
+    last_arrival = 5.0 + 499 * 0.0002
+    assert chunks and chunks[0].start_s == pytest.approx(5.0)
+    assert max(c.start_s + c.duration_s for c in chunks) <= last_arrival + MAX_AHEAD_S
+    assert chunker.ahead_dropped_s == pytest.approx(10.0 - MAX_AHEAD_S, abs=0.2)
+    # Sent at real time again, it is stamped at real time again: contiguous with what was kept, nothing dropped.
+    before = chunker.ahead_dropped_s
+    later = push_all(chunker, [(audio_frame(i), 20.0 + (i - 500) * 0.02) for i in range(500, 550)])
+    assert later and chunker.ahead_dropped_s == before
+    assert later[0].start_s == pytest.approx(chunks[-1].start_s + CHUNK / 16_000)
+
+
+def test_a_forged_run_of_timestamp_gaps_cannot_fill_the_clock_with_silence_ahead_of_time() -> None:
+    chunker = AudioChunker(CHUNK)
+    # Each 20 ms frame claims to come 1.9 s after the previous one: 95 times real time, all of it "lost packets".
+    chunks = push_all(chunker, [(audio_frame(i, pts=i * 91_200), i * 0.02) for i in range(100)])
+    assert max(c.start_s + c.duration_s for c in chunks) <= 99 * 0.02 + MAX_AHEAD_S
+    assert chunker.ahead_dropped_s > 100
+
+
+def test_a_file_is_read_at_its_own_pace() -> None:
+    chunker = AudioChunker(CHUNK, max_ahead_s=None)
+    chunks = push_all(chunker, [(audio_frame(i), 0.0) for i in range(100)])
+    assert len(chunks) == 62 and chunker.ahead_dropped_s == 0.0

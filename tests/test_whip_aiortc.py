@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fractions
 import gc
 import io
 import stat
@@ -19,6 +20,7 @@ from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from loadtests.whip_client import WhipPublisher, WhipRejected
+from media.audio import MAX_AHEAD_S
 from server.live.chat import ESCALATED
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
 from tests.helpers.media_files import best_envelope_correlation, read_wav_mono
@@ -220,6 +222,45 @@ class FallsSilentTrack(AudioStreamTrack):
             await asyncio.Event().wait()
         self.left -= 1
         return await super().recv()
+
+
+class FasterThanRealTimeTrack(AudioStreamTrack):
+    """An attacker's sender: 20 ms audio frames every 2 ms, ten seconds of audio for every second that passes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent_s = 0.0
+
+    async def recv(self):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.002)
+        frame = av.AudioFrame(format="s16", layout="mono", samples=960)
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.sample_rate, frame.time_base, frame.pts = 48_000, fractions.Fraction(1, 48_000), round(self.sent_s * 48_000)
+        self.sent_s += 0.02
+        return frame
+
+
+async def test_audio_sent_faster_than_real_time_never_moves_the_interview_clock_ahead_of_the_wall_clock(
+    capturing_server: LiveServer, capture: CapturingConsumer
+) -> None:
+    # Answer time limits run on the interview's clock: a sender that could run it ahead could skip them.
+    server = capturing_server
+    interview, token = await server.schedule()
+    track = FasterThanRealTimeTrack()
+    publisher = await publish(server, interview.id, token, [track])
+    try:
+        await wait_until(lambda: capture.ingests, what="the session")
+        ingest = capture.ingests[0]
+        # Received, not only sent: ten seconds of audio frames within a few seconds.
+        await wait_until(lambda: ingest.stats.audio_frames * 0.02 > 10 and capture.chunks, timeout=20, what="10 s of audio received")
+        now = ingest.now_s()
+        assert now < 9, "the attack ran faster than real time"
+        assert max(c.start_s + c.duration_s for c in capture.chunks) <= now + MAX_AHEAD_S
+        assert ingest.stats.audio_seconds <= now + MAX_AHEAD_S, "no more audio analysed than time has passed"
+        assert ingest.stats.audio_ahead_dropped_s > 1, "what came too early is counted as dropped"
+    finally:
+        await publisher.close()
 
 
 async def test_a_session_whose_media_stopped_is_replaced_by_a_new_publish(capturing_server: LiveServer, capture: CapturingConsumer) -> None:

@@ -25,7 +25,14 @@ if TYPE_CHECKING:
 
 # Seconds from the end of speech to the final transcript, as seen by the interview (VAD silence included).
 LAG_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
-MEDIA_COUNTERS = ("audio_chunks", "audio_chunks_dropped", "video_frames", "video_frames_sampled", "video_frames_dropped")
+MEDIA_COUNTERS = (
+    "audio_chunks",
+    "audio_chunks_dropped",
+    "audio_ahead_dropped_s",
+    "video_frames",
+    "video_frames_sampled",
+    "video_frames_dropped",
+)
 
 
 LOOP_PROBE_S = 0.1
