@@ -187,6 +187,22 @@ async def test_a_retried_create_with_the_same_idempotency_key_gets_the_first_ans
     assert (await schedule(server))["interview"]["id"] != first.json()["interview"]["id"]
 
 
+async def test_the_rate_limit_counts_every_way_of_presenting_a_key_and_refuses_keys_that_disagree(tmp_path: Path) -> None:
+    # The attacks: an empty X-API-Key beside the Bearer key, and a repeated X-API-Key whose last value is bogus, both
+    # once passed authentication while the rate limit, reading the headers its own way, saw no tenant to count.
+    settings = make_settings(tmp_path / "data", api_keys=[], tenants={"acme": [ACME]}, hr_rate_limit_per_s=0.5, hr_rate_limit_burst=3)
+    async with serving(settings) as server:
+        stats = f"{server.url}/api/v1/stats"
+        empty_beside_bearer = [("X-API-Key", ""), ("Authorization", f"Bearer {ACME}")]
+        codes = [(await server.http.get(stats, headers=empty_beside_bearer)).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429], "the Bearer key is counted like any other"
+        for headers in ([("X-API-Key", ACME), ("X-API-Key", "bogus")], [("X-API-Key", ACME), ("Authorization", "Bearer bogus")]):
+            refused = await server.http.get(stats, headers=headers)
+            assert refused.status_code == 401 and refused.json()["code"] == "ambiguous_api_key", headers
+        same_twice = [("X-API-Key", ACME), ("Authorization", f"Bearer {ACME}")]
+        assert (await server.http.get(stats, headers=same_twice)).status_code == 429, "one key, shown twice, is one key"
+
+
 async def test_each_tenant_is_rate_limited_on_its_own(tmp_path: Path) -> None:
     settings = make_settings(
         tmp_path / "data", api_keys=[], tenants={"acme": [ACME], "globex": [GLOBEX]}, hr_rate_limit_per_s=0.5, hr_rate_limit_burst=3

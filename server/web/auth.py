@@ -5,6 +5,8 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 
+from starlette.datastructures import Headers
+
 from server.domain.invites import InvalidInvite, InviteClaims, InviteSigner
 from server.web.problems import Problem
 
@@ -30,9 +32,25 @@ def require_invite(signer: InviteSigner, token: str | None, interview_id: str) -
     return claims
 
 
+def presented_api_key(headers: Mapping[str, str]) -> str | None:
+    """The API key a request presents, `X-API-Key: KEY` or `Authorization: Bearer KEY`: the one parser that
+    authentication and the rate limit share, so both always see the same key. Keys that disagree (a header repeated,
+    or both kinds with different values) are refused rather than one of them picked: 401."""
+    values = headers.getlist if isinstance(headers, Headers) else lambda name: [headers[name]] if name in headers else []
+    presented = [v.strip() for v in values("x-api-key")]
+    for value in values("authorization"):
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() == "bearer":
+            presented.append(token.strip())
+    distinct = {key for key in presented if key}
+    if len(distinct) > 1:
+        raise Problem(401, "ambiguous_api_key", "present one API key, once", headers={"WWW-Authenticate": "Bearer"})
+    return distinct.pop() if distinct else None
+
+
 def require_api_key(headers: Mapping[str, str], keys: Mapping[str, str]) -> str:
     """The tenant whose key was presented (`Authorization: Bearer KEY` or `X-API-Key: KEY`); 401 otherwise."""
-    presented = headers.get("x-api-key") or bearer_token(headers)
+    presented = presented_api_key(headers)
     if not presented:
         raise Problem(401, "missing_api_key", "an API key is required", headers={"WWW-Authenticate": "Bearer"})
     tenant = None
@@ -47,7 +65,7 @@ def require_api_key(headers: Mapping[str, str], keys: Mapping[str, str]) -> str:
 
 def require_operator_key(headers: Mapping[str, str], operator_keys: list[str], keys: Mapping[str, str]) -> None:
     """Cluster operations: an operator key passes; a tenant's API key is 403 (tenants must not drain nodes); else 401."""
-    presented = headers.get("x-api-key") or bearer_token(headers)
+    presented = presented_api_key(headers)
     if presented and any(hmac.compare_digest(presented.encode(), key.encode()) for key in operator_keys):
         return
     require_api_key(headers, keys)  # 401 for a missing or unknown key

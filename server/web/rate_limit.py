@@ -10,10 +10,12 @@ import hmac
 import math
 import time
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.cluster.ratelimit import TokenBucket
-from server.web.problems import problem_response
+from server.web.auth import presented_api_key
+from server.web.problems import Problem, problem_response
 
 
 class TenantRateLimit:
@@ -47,11 +49,10 @@ class TenantRateLimit:
         services = getattr(scope["app"].state, "services", None)
         if services is None:
             return None
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        presented = headers.get("x-api-key")
-        if presented is None:
-            scheme, _, token = headers.get("authorization", "").partition(" ")
-            presented = token.strip() if scheme.lower() == "bearer" else None
+        try:
+            presented = presented_api_key(Headers(scope=scope))
+        except Problem:  # ambiguous: authentication refuses it (401), nothing to count
+            return None
         if not presented:
             return None
         api_keys: dict[str, str] = services.api_keys
