@@ -6,6 +6,7 @@ import asyncio
 import fractions
 import gc
 import io
+import re
 import stat
 import time
 from pathlib import Path
@@ -182,6 +183,14 @@ async def test_bad_offers_get_clear_errors_and_leave_no_session(live_server: Liv
         assert_problem(await post_offer(live_server, interview.id, token, video_only), 422, "no_audio")
         pcmu_only = good.replace("opus/48000/2", "PCMU/8000")
         assert_problem(await post_offer(live_server, interview.id, token, pcmu_only), 422, "unsupported_codec")
+        # DTLS: no setup role (a 500 once), or a fingerprint that no certificate can match (accepted, then the
+        # handshake failed silently).
+        no_setup = "\r\n".join(line for line in good.splitlines() if not line.startswith("a=setup")) + "\r\n"
+        assert_problem(await post_offer(live_server, interview.id, token, no_setup), 400, "malformed_sdp")
+        no_fingerprint = "\r\n".join(line for line in good.splitlines() if not line.startswith("a=fingerprint")) + "\r\n"
+        assert_problem(await post_offer(live_server, interview.id, token, no_fingerprint), 400, "malformed_sdp")
+        garbled = re.sub(r"a=fingerprint:sha-256 \S+", "a=fingerprint:sha-256 ZZ:not:hex", good)
+        assert_problem(await post_offer(live_server, interview.id, token, garbled), 400, "malformed_sdp")
         assert_problem(
             await post_offer(live_server, "nope", live_server.services.signer.issue("nope", int(time.time()) + 60), good),
             404,

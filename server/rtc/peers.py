@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCDtlsParameters, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
 AUDIO_CODECS = frozenset({"opus"})
@@ -41,7 +41,28 @@ def check_offer(sdp: str) -> SessionDescription:
             )
         if media.kind in ("audio", "video") and (media.ice is None or not media.ice.usernameFragment):
             raise OfferRejected("malformed_sdp", f"the {media.kind} section has no ICE credentials")
+        if media.kind in ("audio", "video"):
+            _check_dtls(media.kind, media.dtls)
     return parsed
+
+
+# Hex digest sizes of the fingerprint algorithms browsers use (RFC 8122), in bytes.
+FINGERPRINT_BYTES = {"sha-256": 32, "sha-384": 48, "sha-512": 64}
+_FINGERPRINT = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2})*")
+
+
+def _check_dtls(kind: str, dtls: RTCDtlsParameters | None) -> None:
+    """DTLS needs a setup role and a well-formed certificate fingerprint; without them the negotiation would fail
+    deep inside aiortc (a 500 once) or only when the handshake does, long after the 201."""
+    if dtls is None or not dtls.fingerprints:
+        raise OfferRejected("malformed_sdp", f"the {kind} section has no DTLS setup and fingerprint (a=setup, a=fingerprint)")
+    known = [f for f in dtls.fingerprints if f.algorithm.lower() in FINGERPRINT_BYTES]  # others (sha-1) are ignored
+    well_formed = [
+        f for f in known if _FINGERPRINT.fullmatch(f.value) and len(f.value.split(":")) == FINGERPRINT_BYTES[f.algorithm.lower()]
+    ]
+    if not known or len(well_formed) != len(known):
+        algorithms = "/".join(FINGERPRINT_BYTES)
+        raise OfferRejected("malformed_sdp", f"the {kind} section needs a well-formed {algorithms} certificate fingerprint")
 
 
 async def answer_offer(pc: RTCPeerConnection, offer_sdp: str) -> str:
