@@ -48,16 +48,22 @@ def presented_api_key(headers: Mapping[str, str]) -> str | None:
     return distinct.pop() if distinct else None
 
 
-def require_api_key(headers: Mapping[str, str], keys: Mapping[str, str]) -> str:
-    """The tenant whose key was presented (`Authorization: Bearer KEY` or `X-API-Key: KEY`); 401 otherwise."""
-    presented = presented_api_key(headers)
-    if not presented:
-        raise Problem(401, "missing_api_key", "an API key is required", headers={"WWW-Authenticate": "Bearer"})
+def tenant_of_key(presented: str, keys: Mapping[str, str]) -> str | None:
+    """The tenant `presented` is a key of, if any."""
     tenant = None
     for key, key_tenant in keys.items():
         # Compare against every key, so timing does not tell which ones exist.
         if hmac.compare_digest(presented.encode(), key.encode()):
             tenant = key_tenant
+    return tenant
+
+
+def require_api_key(headers: Mapping[str, str], keys: Mapping[str, str]) -> str:
+    """The tenant whose key was presented (`Authorization: Bearer KEY` or `X-API-Key: KEY`); 401 otherwise."""
+    presented = presented_api_key(headers)
+    if not presented:
+        raise Problem(401, "missing_api_key", "an API key is required", headers={"WWW-Authenticate": "Bearer"})
+    tenant = tenant_of_key(presented, keys)
     if tenant is None:
         raise Problem(401, "invalid_api_key", "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
     return tenant

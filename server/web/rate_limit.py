@@ -6,7 +6,6 @@ The buckets are this node's (`TokenBucket`), or the cluster's in Redis when the 
 
 from __future__ import annotations
 
-import hmac
 import math
 import time
 
@@ -14,7 +13,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.cluster.ratelimit import TokenBucket
-from server.web.auth import presented_api_key
+from server.web.auth import presented_api_key, tenant_of_key
 from server.web.problems import Problem, problem_response
 
 
@@ -53,10 +52,5 @@ class TenantRateLimit:
             presented = presented_api_key(Headers(scope=scope))
         except Problem:  # ambiguous: authentication refuses it (401), nothing to count
             return None
-        if not presented:
-            return None
         api_keys: dict[str, str] = services.api_keys
-        for key, tenant in api_keys.items():
-            if hmac.compare_digest(presented.encode(), key.encode()):
-                return tenant
-        return None
+        return tenant_of_key(presented, api_keys) if presented else None
