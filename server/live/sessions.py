@@ -96,7 +96,6 @@ class SessionRegistry:
         self.media_config: MediaConfig = settings.media
         self._live: dict[str, LiveInterview] = {}
         self._media: dict[str, MediaSession] = {}
-        self._media_of_interview: dict[str, MediaSession] = {}
         self._pending_writes: set[asyncio.Future[None]] = set()
         self._closed_media_totals: dict[str, float] = {}
 
@@ -112,8 +111,8 @@ class SessionRegistry:
         return self._media.get(session_id)
 
     def media_of(self, interview_id: str) -> MediaSession | None:
-        """The interview's media session on this node, if it has one."""
-        return self._media_of_interview.get(interview_id)
+        """The interview's media session on this node, if it has one (a replaced one is gone from `_media` first)."""
+        return next((s for s in self._media.values() if s.context.interview_id == interview_id), None)
 
     async def live_interview(self, interview: Interview) -> LiveInterview:
         live = self._live.get(interview.id)
@@ -192,7 +191,6 @@ class SessionRegistry:
             raise
         answer = add_video_bitrate_hints(answer, self._settings.video_start_bitrate_kbps)
         self._media[session.id] = session
-        self._media_of_interview[live.id] = session
         live.attach_media(session)
         if self._settings.recording:
             session.recording_starts_s = ingest.now_s()
@@ -215,8 +213,6 @@ class SessionRegistry:
 
     async def _session_closed(self, session: MediaSession) -> None:
         """A session closed (by the page, the interview's end, a failure or shutdown): count it, keep its recording."""
-        if self._media_of_interview.get(session.context.interview_id) is session:
-            del self._media_of_interview[session.context.interview_id]
         if self._media.pop(session.id, None) is not None:
             for name, value in asdict(session.ingest.stats).items():
                 if isinstance(value, (int, float)):
