@@ -19,31 +19,23 @@ class AnswerTimer:
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
 
-    def arm(self, deadline_s: float, expire: Callable[[], Awaitable[None]]) -> None:
-        """Call `expire` once the interview clock passes `deadline_s` (plus the grace)."""
-        self.cancel()
-
-        async def wait_then_expire() -> None:
-            await asyncio.sleep(max(0.0, deadline_s - self._clock.now_s()) + TIME_LIMIT_GRACE_S)
-            await expire()
-
-        self._task = asyncio.ensure_future(wait_then_expire())
-
     def arm_for(self, conductor: InterviewConductor, advance: Callable[[], Awaitable[None]]) -> None:
-        """The limit of the conductor's current question (think + answer time): when it passes with that question still
-        open, its answer ends there and `advance` closes it. No question: nothing pending."""
+        """The limit of the conductor's current question (think + answer time): when the interview clock passes it (plus
+        the grace) with that question still open, its answer ends there and `advance` closes it. Replaces what was
+        pending; no question: nothing pending."""
+        self.cancel()
         current = conductor.current
         if current is None:
-            self.cancel()
             return
         deadline_s = current.asked_s + current.question.think_seconds + current.question.answer_seconds
 
         async def expire() -> None:
+            await asyncio.sleep(max(0.0, deadline_s - self._clock.now_s()) + TIME_LIMIT_GRACE_S)
             if conductor.current is current:
                 conductor.request_end(AnswerEnd.TIME_LIMIT, deadline_s)
                 await advance()
 
-        self.arm(deadline_s, expire)
+        self._task = asyncio.ensure_future(expire())
 
     def cancel(self) -> None:
         # An expiry that leads to the next question re-arms from inside the timer's own task: let that task finish.

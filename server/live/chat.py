@@ -30,7 +30,7 @@ class CandidateChat:
         await self._store.record_answer(self._interview_id, question_id, "chat", text)
         answer = None
         if (faq := self._faq) is not None:
-            answer = await asyncio.get_running_loop().run_in_executor(None, lambda: faq.answer(text, self._language))
+            answer = await asyncio.to_thread(faq.answer, text, self._language)
         self._fan_out.candidate_asked(text, escalated=answer is None)
         if answer is not None:
             reply, kind = ChatReply(sender="faq", text=answer.text), "chat.faq"
