@@ -11,6 +11,9 @@ from server.domain.interview import Interview, InterviewSpec, InterviewStatus
 from server.domain.invites import Invite
 from server.storage.outbox import EventType
 
+# The outbox events a change writes with it, in order.
+Events = list[tuple[EventType, dict[str, Any]]]
+
 
 def profile_kind(kind: str) -> str:
     """`kind` when it names a kind of profile (its table here, its hash in the Redis store)."""
@@ -40,7 +43,7 @@ def new_interview(
     )
 
 
-def progress_events(status: InterviewStatus, announce: Interview | None) -> list[tuple[EventType, dict[str, Any]]]:
+def progress_events(status: InterviewStatus, announce: Interview | None) -> Events:
     """The event a progress update announces: a status change to one that has an event, when the caller announces it."""
     if announce is not None and status in STATUS_EVENTS:
         return [(STATUS_EVENTS[status], interview_event(announce))]
@@ -76,9 +79,6 @@ def interview_event(interview: Interview, invite: Invite | None = None) -> dict[
         "answers": interview.current_question,
         "invite_expires_at": interview.invite_expires_at,
     }
-
-
-Events = list[tuple[EventType, dict[str, Any]]]
 
 
 def with_mode(interview: Interview, mode: str) -> tuple[Interview, InterviewSpec]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as redis
@@ -33,6 +33,7 @@ from server.domain.interview import DEFAULT_TENANT, Interview, InterviewSpec, In
 from server.domain.invites import Invite
 from server.storage.outbox import EventType, new_event
 from server.storage.records import (
+    Events,
     cancelled,
     candidate_erased,
     decision_data,
@@ -57,7 +58,6 @@ from server.storage.rows import (
     WechatProfile,
 )
 
-Events = Sequence[tuple[EventType, dict[str, Any]]]
 # What SQLite keeps in tables that cascade from `interviews`, besides observations (one list a kind).
 PARTS = ("answers", "transcripts", "decisions", "scored", "recordings", "report", "wechat", "short_links", "observation_kinds")
 
@@ -93,7 +93,9 @@ class RedisInterviewStore:
     async def close(self) -> None:
         """Nothing of its own to release: the client is the node's (server/composition.py closes it)."""
 
-    async def _commit(self, write: Write, events: Events = (), tenant: str = DEFAULT_TENANT, *, interview_id: str | None = None) -> bool:
+    async def _commit(
+        self, write: Write, events: Events | None = None, tenant: str = DEFAULT_TENANT, *, interview_id: str | None = None
+    ) -> bool:
         """`write`'s commands and the outbox events as one MULTI/EXEC. With `interview_id`, only while that interview exists
         (WATCHed, so a deletion between the check and EXEC retries the check); False when it does not."""
         key = self._keys.interview(interview_id) if interview_id is not None else None
@@ -103,7 +105,7 @@ class RedisInterviewStore:
                 return False
             begin(pipe)
             write(pipe)
-            for event_type, data in events:
+            for event_type, data in events or ():
                 queue_event(pipe, self._keys, new_event(event_type, data, tenant))
             return True
 
@@ -112,7 +114,7 @@ class RedisInterviewStore:
             self.on_event()
         return done
 
-    async def _add(self, interview_id: str, write: Write, events: Events = (), tenant: str = DEFAULT_TENANT) -> None:
+    async def _add(self, interview_id: str, write: Write, events: Events | None = None, tenant: str = DEFAULT_TENANT) -> None:
         """A record added to an interview, which must exist (SQLite: a foreign-key error)."""
         if not await self._commit(write, events, tenant, interview_id=interview_id):
             raise LookupError(f"no interview {interview_id!r}: it was deleted or erased")

@@ -16,6 +16,7 @@ from server.domain.interview import DEFAULT_TENANT, Interview, InterviewSpec, In
 from server.domain.invites import Invite
 from server.storage.outbox import OUTBOX_SCHEMA, EventType, add_event
 from server.storage.records import (
+    Events,
     cancelled,
     candidate_erased,
     decision_data,
@@ -218,7 +219,7 @@ class InterviewStore(SerialConnection):
         self,
         sql: str,
         params: tuple[object, ...],
-        events: list[tuple[EventType, dict[str, Any]]] | None = None,
+        events: Events | None = None,
         tenant: str = DEFAULT_TENANT,
     ) -> None:
         await self._commit([(sql, params)], events, tenant)
@@ -226,7 +227,7 @@ class InterviewStore(SerialConnection):
     async def _commit(
         self,
         statements: list[tuple[str, tuple[object, ...]]],
-        events: list[tuple[EventType, dict[str, Any]]] | None = None,
+        events: Events | None = None,
         tenant: str = DEFAULT_TENANT,
     ) -> None:
         """Statements and their outbox events as one transaction.
