@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import onnxruntime
 import psutil
 import redis
 from aiortc.contrib.media import MediaPlayer
@@ -65,6 +66,18 @@ ANSWERS = [
     "First I would look at the metrics and the logs, and then roll back the last release.",
 ]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> str:
+    """CPU cores, and the GPU that onnxruntime would use, in words."""
+    words = f"{os.cpu_count()} CPU cores"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        gpus = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"], check=True, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        if gpus:
+            words += f"; GPU {gpus}"
+    return words
 
 
 def free_port() -> int:
@@ -147,6 +160,25 @@ def make_recording(workdir: Path, face: Path | None, min_seconds: float, fps: in
         check=True,
     )
     return Recording(out, one_pass / len(ANSWERS), fps)
+
+
+def kept_recording(path: Path, face: Path | None, min_seconds: float, fps: int) -> Recording:
+    """The recording at `path` (with its answer period in `path`.json), made there first if it is not yet: a machine
+    without espeak-ng, sox and ffmpeg (a GPU node) runs on a recording made elsewhere."""
+    sidecar = path.with_name(path.name + ".json")
+    if path.exists() and sidecar.exists():
+        facts = json.loads(sidecar.read_text())
+        if facts["fps"] != fps or facts["seconds"] < min_seconds:
+            raise SystemExit(
+                f"error: {path} is {facts['seconds']:.0f} s at {facts['fps']} fps; this run needs {min_seconds:.0f} s at {fps}"
+            )
+        return Recording(path, facts["answer_period_s"], fps)
+    with tempfile.TemporaryDirectory() as tmp:
+        made = make_recording(Path(tmp), face, min_seconds, fps)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(made.path, path)
+    sidecar.write_text(json.dumps({"answer_period_s": made.answer_period_s, "fps": fps, "seconds": min_seconds}) + "\n")
+    return Recording(path, made.answer_period_s, fps)
 
 
 @dataclass
@@ -620,9 +652,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         face = astronaut_png()
-        recording = make_recording(workdir, face, args.step_seconds + 30, args.fps)
+        min_seconds = args.step_seconds + 30
+        if args.recording is None:
+            recording = make_recording(workdir, face, min_seconds, args.fps)
+        else:
+            recording = kept_recording(args.recording, face, min_seconds, args.fps)
         results: dict[str, Any] = {
-            "machine": f"{os.cpu_count()} CPU cores",
+            "machine": machine(),
+            "onnxruntime": f"{onnxruntime.__version__} ({', '.join(onnxruntime.get_available_providers())})",
+            "interview_device": os.environ.get("INTERVIEW_DEVICE", "auto"),
             "date": time.strftime("%Y-%m-%d"),
             "step_seconds": args.step_seconds,
             "source_fps": args.fps,
@@ -672,9 +710,15 @@ def main(argv: list[str] | None = None) -> None:
         default=Path(os.environ.get("INTERVIEW_MODEL_DIR", "data/models")),
         help="prepared models (INTERVIEW_MODEL_DIR; default data/models)",
     )
+    parser.add_argument(
+        "--recording",
+        type=Path,
+        help="the candidates' WebM: made there on first use (with PATH.json), reused after (for a node without the media tools)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
-    if missing := [tool for tool in MEDIA_TOOLS if shutil.which(tool) is None]:
+    reusable = args.recording is not None and args.recording.exists() and args.recording.with_name(args.recording.name + ".json").exists()
+    if not reusable and (missing := [tool for tool in MEDIA_TOOLS if shutil.which(tool) is None]):
         raise SystemExit(
             f"error: interview-load makes its candidates' speech and video with {', '.join(missing)}: apt-get install espeak-ng sox ffmpeg"
         )
