@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import httpx
 from standardwebhooks import Webhook
 
 from hrms_bridge.destinations import DestinationPolicy
@@ -40,9 +39,8 @@ class WebhookDispatcher(RetryingSender[Delivery]):
         policy: DestinationPolicy,
         retry_schedule_s: Sequence[float],
         timeout_s: float = 15.0,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
-        super().__init__(policy, retry_schedule_s, timeout_s, client)
+        super().__init__(policy, retry_schedule_s, timeout_s)
         self.store = store
         self.outcomes: Counter[str] = Counter()  # attempts by outcome since start, for metrics
 

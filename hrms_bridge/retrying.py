@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 import httpx
 
 from hrms_bridge.destinations import DestinationPolicy, DestinationRefused
+from hrms_bridge.pinned_transport import pinned_client
 
 logger = logging.getLogger(__name__)
 
@@ -73,14 +74,11 @@ class RetryingSender(Generic[Item]):
     user_agent = "interview-server/1"
     max_concurrent = 8
 
-    def __init__(
-        self, policy: DestinationPolicy, retry_schedule_s: Sequence[float], timeout_s: float, client: httpx.AsyncClient | None
-    ) -> None:
+    def __init__(self, policy: DestinationPolicy, retry_schedule_s: Sequence[float], timeout_s: float) -> None:
         self.policy = policy
         self.retry_schedule_s = list(retry_schedule_s)
         self.timeout_s = timeout_s
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, headers={"user-agent": self.user_agent})
+        self._client = pinned_client(policy, timeout_s, self.user_agent)
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -127,13 +125,12 @@ class RetryingSender(Generic[Item]):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._owns_client:
-            await self._client.aclose()
+        await self._client.aclose()
 
     async def call(self, url: str, send: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]) -> Outcome:
-        """One request to `url` (checked against the destination policy first: DNS answers change), as an outcome."""
+        """One request to `url`, as an outcome; the client connects only to addresses the destination policy allows."""
         try:
-            await self.policy.check(url)
+            self.policy.check_url(url)
             response = await send(self._client)
         except DestinationRefused as exc:
             return Outcome(None, f"refused destination: {exc}", None)

@@ -35,7 +35,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
 import redis.asyncio as redis
 from redis.exceptions import RedisError, ResponseError
 
@@ -141,9 +140,8 @@ class StreamWebhookDispatcher(WebhookDispatcher):
         stream: WebhookStream,
         lease_s: float,
         relay: OutboxRelay | None,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
-        super().__init__(store, policy, retry_schedule_s, timeout_s, client)
+        super().__init__(store, policy, retry_schedule_s, timeout_s)
         self.stream = stream
         self.relay = relay
         self.while_down = (

@@ -39,7 +39,7 @@ class _Idle(RetryingSender[str]):
     name = "idle-sender"
 
     def __init__(self, policy: DestinationPolicy, retry_schedule_s: Sequence[float]) -> None:
-        super().__init__(policy, retry_schedule_s, 1.0, None)
+        super().__init__(policy, retry_schedule_s, 1.0)
         self.passes = 0
 
     async def due(self, now: float) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from standardwebhooks import Webhook
 from websockets.asyncio.client import connect
 
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
+from tests.helpers.network import routes_beyond_loopback
 from tests.helpers.waiting import eventually, sender_settled
 from tests.helpers.webhook_receiver import Receiver, receiving
 
@@ -168,6 +170,14 @@ async def test_a_completed_text_interview_sends_started_completed_and_its_report
         ("https://127.0.0.1/hooks", "non-public"),
         ("https://10.1.2.3/hooks", "non-public"),
         ("https://[::1]/hooks", "non-public"),
+        ("https://[::ffff:127.0.0.1]/hooks", "non-public"),  # IPv4-mapped
+        ("https://[::ffff:0:a00:1]/hooks", "non-public"),  # IPv4-translated (SIIT)
+        ("https://[::127.0.0.1]/hooks", "non-public"),  # IPv4-compatible
+        ("https://[64:ff9b::7f00:1]/hooks", "non-public"),  # NAT64, well-known prefix, to 127.0.0.1
+        ("https://[64:ff9b::a9fe:a9fe]/hooks", "non-public"),  # NAT64 to the cloud metadata address 169.254.169.254
+        ("https://[64:ff9b:1::a00:1]/hooks", "non-public"),  # NAT64, an operator's local-use prefix
+        ("https://[2002:a00:1::1]/hooks", "non-public"),  # 6to4 of 10.0.0.1
+        ("https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hooks", "non-public"),  # Teredo to 127.0.0.1
         ("https://user:pw@hr.example.com/hooks", "credentials"),
         ("ftp://hr.example.com/hooks", "not an absolute http(s) URL"),
     ],
@@ -176,6 +186,39 @@ async def test_endpoints_that_would_reach_internal_networks_are_refused(tmp_path
     async with serving(make_settings(tmp_path / "data")) as server:
         response = await server.http.post(f"{server.url}/api/v1/webhooks/endpoints", json={"url": url}, headers=HR)
         assert response.status_code == 422 and message in response.json()["detail"], response.text
+
+
+async def test_a_name_that_rebinds_to_loopback_after_the_check_never_gets_a_delivery(
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the attacker's name answers a public address twice (to the endpoint's registration and to the
+    next lookup), then 127.0.0.1. A sender that checks one answer and connects by another posts into loopback."""
+    if beyond := routes_beyond_loopback():
+        pytest.skip(f"connects to a public address: runs only in the test namespace (routes via {', '.join(beyond)})")
+    public = iter(["93.184.215.14", "93.184.215.14"])
+    resolve = socket.getaddrinfo
+
+    def rebinding(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host in ("hooks.rebind.test", b"hooks.rebind.test"):
+            return resolve(next(public, "127.0.0.1"), *args, **kwargs)
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    settings = make_settings(tmp_path / "data", webhook_allow_http=True, webhook_retry_schedule_s=[0.1, 0.1, 0.1])
+    async with serving(settings) as server:
+        await register(server, f"http://hooks.rebind.test:{receiver.port}/hooks")
+        await server.schedule()
+
+        async def dead_lettered() -> list[dict[str, Any]]:
+            return await deliveries(server, status="dead")
+
+        await eventually(dead_lettered, what="the delivery to give up")
+        await sender_settled(server.services.dispatcher)
+        (dead,) = await dead_lettered()
+    assert receiver.requests == [], "the signed payload reached loopback"
+    errors = [a["error"] for a in dead["history"]]
+    assert errors[0].startswith("ConnectError"), "the first attempt went to the public address it checked, unreachable here"
+    assert all("refused destination" in e and "127.0.0.1" in e for e in errors[1:]), errors
 
 
 async def test_bad_endpoint_payloads_get_field_errors(server: LiveServer) -> None:

@@ -42,9 +42,8 @@ class GreenhouseNotifier(RetryingSender[Callback]):
         policy: DestinationPolicy,
         retry_schedule_s: Sequence[float],
         timeout_s: float = 15.0,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
-        super().__init__(policy, retry_schedule_s, timeout_s, client)
+        super().__init__(policy, retry_schedule_s, timeout_s)
         self.store = store
 
     @classmethod
@@ -54,10 +53,9 @@ class GreenhouseNotifier(RetryingSender[Callback]):
         policy: DestinationPolicy,
         retry_schedule_s: Sequence[float],
         timeout_s: float = 15.0,
-        client: httpx.AsyncClient | None = None,
     ) -> GreenhouseNotifier:
         """On the interview database (opened by the interview store first, so `interviews` and `reports` exist)."""
-        return cls(await CallbackStore.open(db_path), policy, retry_schedule_s, timeout_s, client)
+        return cls(await CallbackStore.open(db_path), policy, retry_schedule_s, timeout_s)
 
     async def register(self, interview_id: str, url: str, api_key: str) -> bool:
         """Send Test's callback `url` for the interview, to PATCH with `api_key` once its report exists."""
