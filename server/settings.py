@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from media.frame_limits import MediaLimits
 from media.ingest import MediaConfig
 from realtime_scoring.transcription import TranscriptionConfig
 from server.domain.interview import DEFAULT_TENANT
@@ -102,10 +103,27 @@ class Settings(BaseSettings):
     video_max_side: int = Field(640, ge=64, le=1920)
     media_queue_seconds: float = Field(4.0, gt=0, le=60)
 
+    # Connections (server/ops/connection_limits.py): a node that faces the internet, directly or behind a proxy.
+    http_header_timeout_s: float = Field(10.0, gt=0, le=120, description="A request's headers must arrive within this")
+    http_keep_alive_s: float = Field(5.0, ge=1, le=300, description="An idle keep-alive connection is closed after this")
+    max_connections: int = Field(4096, ge=16, description="Open connections a node holds (HTTP and WebSocket)")
+    max_connections_per_client: int = Field(
+        256, ge=4, description="Open connections from one address that is not a trusted proxy (a whole NAT can share one)"
+    )
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(
+        default_factory=lambda: [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128")],
+        description="Proxies whose X-Forwarded-For names the client; exempt from the per-address cap",
+    )
     max_sdp_bytes: int = 64 * 1024
     ws_max_message_bytes: int = 16 * 1024
     max_live_sessions: int = Field(64, ge=1)
     video_start_bitrate_kbps: int = 1500
+    # What one candidate's media may be, checked on the compressed frames before decoding (server/rtc/encoded_frames.py).
+    media_max_width: int = Field(1280, ge=160, le=4096)
+    media_max_height: int = Field(720, ge=120, le=4096)
+    media_max_fps: float = Field(30.0, ge=5, le=120)
+    media_max_video_kbps: int = Field(2500, ge=200, le=50_000, description="Also asked of the browser in the SDP answer")
+    media_over_limit_grace_s: float = Field(3.0, ge=0, le=60, description="A stream over a limit this long is ended")
 
     hr_rate_limit_per_s: float = Field(20.0, gt=0, description="HR API requests a second per tenant, sustained")
     hr_rate_limit_burst: int = Field(100, ge=1)
@@ -154,7 +172,15 @@ class Settings(BaseSettings):
         60.0, gt=0, description="A webhook event held by a node that stops renewing it this long is taken over by another node"
     )
 
-    @field_validator("api_keys", "operator_keys", "ice_host_addresses", "ice_allowed_networks", "webhook_retry_schedule_s", mode="before")
+    @field_validator(
+        "api_keys",
+        "operator_keys",
+        "ice_host_addresses",
+        "ice_allowed_networks",
+        "trusted_proxies",
+        "webhook_retry_schedule_s",
+        mode="before",
+    )
     @classmethod
     def _comma_lists(cls, value: Any) -> Any:
         return _split_commas(value)
@@ -196,6 +222,16 @@ class Settings(BaseSettings):
             video_sample_fps=self.video_sample_fps,
             video_max_side=self.video_max_side,
             queue_seconds=self.media_queue_seconds,
+        )
+
+    @property
+    def media_limits(self) -> MediaLimits:
+        return MediaLimits(
+            max_width=self.media_max_width,
+            max_height=self.media_max_height,
+            max_fps=self.media_max_fps,
+            max_video_kbps=self.media_max_video_kbps,
+            grace_s=self.media_over_limit_grace_s,
         )
 
     def transcription_config(self) -> TranscriptionConfig:

@@ -252,7 +252,7 @@ async def test_check_offer_rejects_a_section_without_ice_credentials() -> None:
 
 async def test_bitrate_hints_extend_existing_h264_fmtp_lines() -> None:
     answer = await make_answer()
-    video = sections(add_video_bitrate_hints(answer, 1500))["video"]
+    video = sections(add_video_bitrate_hints(answer, 1500, 2500))["video"]
     original = sections(answer)["video"]
 
     h264 = payload_types(video, "H264")
@@ -260,17 +260,17 @@ async def test_bitrate_hints_extend_existing_h264_fmtp_lines() -> None:
     for pt in h264:
         before, after = fmtp(original, pt), fmtp(video, pt)
         assert len(before) == 1 and "profile-level-id" in before[0]
-        assert after == [f"{before[0]};x-google-start-bitrate=1500;x-google-min-bitrate=750"]
+        assert after == [f"{before[0]};x-google-start-bitrate=1500;x-google-min-bitrate=750;x-google-max-bitrate=2500"]
 
 
 async def test_bitrate_hints_add_an_fmtp_line_for_vp8() -> None:
     answer = await make_answer()
     original = sections(answer)["video"]
-    video = sections(add_video_bitrate_hints(answer, 2000))["video"]
+    video = sections(add_video_bitrate_hints(answer, 2000, 2500))["video"]
 
     (vp8,) = payload_types(video, "VP8")
     assert fmtp(original, vp8) == []
-    assert fmtp(video, vp8) == [f"a=fmtp:{vp8} x-google-start-bitrate=2000;x-google-min-bitrate=1000"]
+    assert fmtp(video, vp8) == [f"a=fmtp:{vp8} x-google-start-bitrate=2000;x-google-min-bitrate=1000;x-google-max-bitrate=2500"]
     # The new line sits right after the codec's rtpmap line.
     rtpmap_index = video.index(next(line for line in video if line.startswith(f"a=rtpmap:{vp8} ")))
     assert video[rtpmap_index + 1] == fmtp(video, vp8)[0]
@@ -278,7 +278,7 @@ async def test_bitrate_hints_add_an_fmtp_line_for_vp8() -> None:
 
 async def test_bitrate_hints_leave_audio_and_rtx_alone() -> None:
     answer = await make_answer()
-    hinted = add_video_bitrate_hints(answer, 1500)
+    hinted = add_video_bitrate_hints(answer, 1500, 2500)
 
     assert sections(hinted)["audio"] == sections(answer)["audio"]
     video = sections(hinted)["video"]
@@ -288,8 +288,16 @@ async def test_bitrate_hints_leave_audio_and_rtx_alone() -> None:
     # Exactly one hint per VP8/H.264 payload, nothing else changed.
     hinted_lines = [line for line in hinted.splitlines() if "x-google-start-bitrate" in line]
     assert len(hinted_lines) == len(payload_types(video, "VP8")) + len(payload_types(video, "H264"))
-    stripped = [line.split(";x-google")[0] for line in hinted.splitlines() if not re.match(r"a=fmtp:\d+ x-google", line)]
+    stripped = [line.split(";x-google")[0] for line in hinted.splitlines() if not re.match(r"a=fmtp:\d+ x-google|b=AS:", line)]
     assert stripped == answer.splitlines()
+
+
+async def test_the_answer_asks_every_browser_to_keep_video_under_the_limit() -> None:
+    """b=AS (RFC 3556) in the video section, after its c= line; the start bitrate never above the limit."""
+    video = sections(add_video_bitrate_hints(await make_answer(), 3000, 1200))["video"]
+    (connection,) = [i for i, line in enumerate(video) if line.startswith("c=")]
+    assert video[connection + 1] == "b=AS:1200"
+    assert all("x-google-start-bitrate=1200;" in line for line in video if "x-google" in line)
 
 
 async def test_bitrate_hinted_answer_is_still_accepted_by_aiortc() -> None:
@@ -300,7 +308,7 @@ async def test_bitrate_hinted_answer_is_still_accepted_by_aiortc() -> None:
         await offer_pc.setLocalDescription(await offer_pc.createOffer())
         await answer_pc.setRemoteDescription(offer_pc.localDescription)
         await answer_pc.setLocalDescription(await answer_pc.createAnswer())
-        hinted = add_video_bitrate_hints(answer_pc.localDescription.sdp, 1500)
+        hinted = add_video_bitrate_hints(answer_pc.localDescription.sdp, 1500, 2500)
         await offer_pc.setRemoteDescription(RTCSessionDescription(sdp=hinted, type="answer"))
         assert offer_pc.remoteDescription is not None
         assert "x-google-start-bitrate=1500" in offer_pc.remoteDescription.sdp

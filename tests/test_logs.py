@@ -114,3 +114,14 @@ def test_library_chatter_stays_below_warning_while_the_servers_own_info_shows(js
         "demo interview ready",
         "a library's warning still shows",
     ]
+
+
+def test_a_peer_that_makes_a_library_warn_on_every_frame_gets_one_line_not_a_flood(json_log: io.StringIO) -> None:
+    aiortc = logging.getLogger("aiortc.rtcrtpreceiver")
+    for _ in range(1000):  # what a garbage RTP stream made aiortc log: one WARNING per undecodable frame
+        aiortc.warning("RTCRtpReceiver(%s) failed to decode %s frame: %s", "video", "VP8", "Invalid data")
+    aiortc.warning("RTCRtpReceiver(%s) another problem", "audio")
+    for _ in range(3):
+        logging.getLogger("server.rtc").warning("the server's own warnings all show")
+    lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    assert [line["logger"] for line in lines] == ["aiortc.rtcrtpreceiver"] * 2 + ["server.rtc"] * 3

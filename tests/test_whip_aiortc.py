@@ -18,12 +18,13 @@ import psutil
 import pytest
 from aiortc import RTCPeerConnection
 from aiortc.contrib.media import MediaPlayer
-from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamTrack, VideoStreamTrack
 
 from loadtests.whip_client import WhipPublisher, WhipRejected
 from media.audio import MAX_AHEAD_S
 from server.live.chat import ESCALATED
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
+from tests.helpers.encoded_video import vp8_claiming
 from tests.helpers.media_files import best_envelope_correlation, read_wav_mono
 from tests.helpers.waiting import wait_until
 from tests.helpers.webrtc import CandidateSocket, CapturingConsumer, CountingTrack
@@ -234,14 +235,15 @@ class FallsSilentTrack(AudioStreamTrack):
 
 
 class FasterThanRealTimeTrack(AudioStreamTrack):
-    """An attacker's sender: 20 ms audio frames every 2 ms, ten seconds of audio for every second that passes."""
+    """An attacker's sender: 20 ms audio frames every 10 ms, two seconds of audio for every second that passes (under
+    the node's frame-rate limit, which refuses anything much faster before it is decoded)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.sent_s = 0.0
 
     async def recv(self):  # type: ignore[no-untyped-def]
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(0.01)
         frame = av.AudioFrame(format="s16", layout="mono", samples=960)
         for plane in frame.planes:
             plane.update(bytes(plane.buffer_size))
@@ -261,15 +263,73 @@ async def test_audio_sent_faster_than_real_time_never_moves_the_interview_clock_
     try:
         await wait_until(lambda: capture.ingests, what="the session")
         ingest = capture.ingests[0]
-        # Received, not only sent: ten seconds of audio frames within a few seconds.
+        # Received, not only sent: ten seconds of audio frames within about five seconds.
         await wait_until(lambda: ingest.stats.audio_frames * 0.02 > 10 and capture.chunks, timeout=20, what="10 s of audio received")
         now = ingest.now_s()
         assert now < 9, "the attack ran faster than real time"
+        assert server.services.registry.media_of(interview.id) is not None, "within the frame-rate limit: not ended"
         assert max(c.start_s + c.duration_s for c in capture.chunks) <= now + MAX_AHEAD_S
         assert ingest.stats.audio_seconds <= now + MAX_AHEAD_S, "no more audio analysed than time has passed"
         assert ingest.stats.audio_ahead_dropped_s > 1, "what came too early is counted as dropped"
     finally:
         await publisher.close()
+
+
+class ForgedVideo(MediaStreamTrack):
+    """An attacker's camera: compressed VP8 frames sent as they are (aiortc packs an av.Packet without encoding)."""
+
+    kind = "video"
+
+    def __init__(self, frame: bytes, fps: float) -> None:
+        super().__init__()
+        self.frame, self.interval_s, self.sent = frame, 1 / fps, 0
+
+    async def recv(self):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(self.interval_s)
+        packet = av.Packet(self.frame)
+        packet.pts, packet.time_base = round(self.sent * self.interval_s * 90_000), fractions.Fraction(1, 90_000)
+        self.sent += 1
+        return packet
+
+
+@pytest.mark.parametrize(
+    ("frame", "fps", "reason"),
+    [
+        (vp8_claiming(16383, 16383), 15, "video_too_large"),  # a header alone pinned ~885 MB per session
+        (vp8_claiming(4096, 4096), 15, "video_too_large"),
+        (vp8_claiming(64, 64), 300, "frame_rate_too_high"),
+        (vp8_claiming(64, 64) + bytes(60_000), 15, "bitrate_too_high"),  # ~7 Mbit/s
+    ],
+    ids=["16383-header", "4096", "300-fps", "7-mbps"],
+)
+async def test_video_over_the_limits_is_never_decoded_and_the_session_ends_saying_why(
+    capturing_server: LiveServer, capture: CapturingConsumer, frame: bytes, fps: float, reason: str
+) -> None:
+    server = capturing_server
+    interview, token = await server.schedule()
+    socket = await CandidateSocket.open(server.url, interview.id, token)
+    honest, honest_token = await server.schedule()
+    honest_publisher = await publish(server, honest.id, honest_token, [AudioStreamTrack(), VideoStreamTrack()], "video/VP8")
+    publisher = await publish(server, interview.id, token, [AudioStreamTrack(), ForgedVideo(frame, fps)], "video/VP8")
+    try:
+        _, ended = await socket.wait_for(lambda m: m["type"] == "media" and m["state"] == "refused", timeout=20)
+        assert ended["reason"] == reason
+        attacked = capture.ingests[1]  # the honest candidate published first
+        await wait_until(lambda: server.services.registry.media_of(interview.id) is None, what="the attacker's session closed")
+        metrics = (await server.http.get(f"{server.url}/metrics")).text
+        refused = float(re.search(r"^interview_media_encoded_frames_refused_total (\S+)$", metrics, re.M).group(1))  # type: ignore[union-attr]
+        assert refused >= fps * server.settings.media_over_limit_grace_s * 0.5
+        if reason == "video_too_large":
+            assert attacked.stats.video_frames == 0, "not one forged frame reached a decoder"
+        # The honest interview beside it keeps its media.
+        session = server.services.registry.media_of(honest.id)
+        assert session is not None and session.connected
+        frames = session.ingest.stats.video_frames
+        await wait_until(lambda: session.ingest.stats.video_frames > frames + 15, what="honest video still decoded")
+    finally:
+        await publisher.close()
+        await honest_publisher.close()
+        await socket.close()
 
 
 async def test_a_session_whose_media_stopped_is_replaced_by_a_new_publish(capturing_server: LiveServer, capture: CapturingConsumer) -> None:

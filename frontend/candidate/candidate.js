@@ -152,6 +152,11 @@ function onMessage(message) {
     case "media":
       state.serverMedia = message.state;
       renderMediaState();
+      // The server ended our media for going over its limits: say why; reconnecting would only repeat it.
+      if (message.state === "refused" && message.reason) {
+        $("connection-notice").textContent = t(`refused_${message.reason}`);
+        $("connection-notice").hidden = false;
+      }
       // The server lost our media mid-interview (its side timed out or failed): publish again.
       if (state.started && !state.finished && (message.state === "failed" || message.state === "disconnected")) reconnect(`server-${message.state}`);
       break;

@@ -146,7 +146,8 @@ function onMessage(m) {
       renderCaptions();
       break;
     case "media":
-      state.media = m.state;
+      state.media = m.reason ? `${m.state}: ${m.reason.replaceAll("_", " ")}` : m.state;
+      state.mediaState = m.state;
       renderHeader();
       // A session's recording is listed once the session has closed.
       if (m.state === "closed" || m.state === "failed") setTimeout(() => loadRecordings(m.interview_id), 500);
@@ -188,7 +189,7 @@ function onMessage(m) {
 function select(id) {
   if (id !== state.selected) dropPlayers();
   state.selected = id;
-  Object.assign(state, { detail: null, current: null, media: null, captions: { final: [], partial: "" }, answers: new Map(),
+  Object.assign(state, { detail: null, current: null, media: null, mediaState: null, captions: { final: [], partial: "" }, answers: new Map(),
     faces: [], emotions: [], chat: [], report: null, decisions: [], snapshots: 0, recordings: [] });
   $("snapshot").hidden = true;
   $("no-video").hidden = false;
@@ -331,7 +332,7 @@ function renderHeader() {
   $("d-status").textContent = t(i.status);
   $("d-status").className = `badge ${i.status}`;
   $("d-media").textContent = state.media ?? "";
-  $("d-media").className = `badge ${state.media ?? ""}`;
+  $("d-media").className = `badge ${state.mediaState ?? ""}`;
   $("d-media").hidden = !state.media;
   $("d-job").textContent = i.job_title;
   $("d-match").textContent = state.detail ? Math.round(state.detail.match.score ?? 0) : "";

@@ -81,9 +81,13 @@ class Hello(ProtocolMessage):
     interview: InterviewInfo
 
 
+MediaRefusal = Literal["video_too_large", "frame_rate_too_high", "bitrate_too_high"]
+
+
 class MediaState(ProtocolMessage):
     type: Literal["media"] = "media"
-    state: Literal["connecting", "connected", "disconnected", "failed", "closed"]
+    state: Literal["connecting", "connected", "disconnected", "failed", "closed", "refused"]
+    reason: MediaRefusal | None = None  # why a `refused` session was ended (media over the node's limits)
 
 
 class Levels(ProtocolMessage):

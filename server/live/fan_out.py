@@ -77,9 +77,9 @@ class LiveFanOut:
     def emotion(self, event: EmotionSummary) -> None:
         self.to_hr(EmotionSecond.of(self._interview_id, event))
 
-    def media_state(self, state: str) -> None:
-        self.to_candidate(MediaState(state=state))
-        self.to_hr(HrMedia(interview_id=self._interview_id, state=state))
+    def media_state(self, state: str, reason: str | None = None) -> None:
+        self.to_candidate(MediaState(state=state, reason=reason))
+        self.to_hr(HrMedia(interview_id=self._interview_id, state=state, reason=reason))
 
     def question(self, question: QuestionMessage, asked: AskedQuestion | None) -> None:
         """The question as the candidate sees it, and as HR does (with why it was chosen and what may follow)."""

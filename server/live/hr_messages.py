@@ -135,6 +135,7 @@ class HrSpeech(_Live):
 class HrMedia(_Live):
     type: Literal["media"] = "media"
     state: str
+    reason: str | None = None  # why a `refused` session was ended
 
 
 class ScoredAnswer(_Live):

@@ -46,7 +46,7 @@ class MediaLink(Protocol):
     @property
     def latest_frame(self) -> VideoFrame | None: ...
 
-    async def close(self, state: str = ...) -> None: ...
+    async def close(self, state: str = ..., reason: str | None = ...) -> None: ...
 
 
 class LiveInterview:
@@ -157,11 +157,11 @@ class LiveInterview:
         self.media = session
         self.fan_out.media_state("connecting")
 
-    def detach_media(self, session: MediaLink, state: str) -> None:
+    def detach_media(self, session: MediaLink, state: str, reason: str | None = None) -> None:
         if self.media is session:
             self.media = None
             self.flow.media_lost()
-            self.fan_out.media_state(state)
+            self.fan_out.media_state(state, reason)
         if not session.replaced:
             self.release_if_idle()
 

@@ -23,6 +23,7 @@ from server.domain.interview import Interview
 from server.live.faq import Faq
 from server.live.live_interview import LiveInterview
 from server.live.question_flow import InterviewFlowError
+from server.rtc.encoded_frames import tap_receivers
 from server.rtc.ice import RemoteCandidatePolicy, rtc_configuration
 from server.rtc.media_consumers import MediaConsumer, SessionContext
 from server.rtc.media_session import MediaSession
@@ -184,12 +185,15 @@ class SessionRegistry:
             elif state in ("failed", "closed") and not session.closing:
                 session.spawn(self.close_media(session, state), "close")
 
+        def tap(connection: RTCPeerConnection) -> None:
+            session.taps = tap_receivers(connection, self._settings.media_limits, session.frames_refused)
+
         try:
-            answer = await answer_offer(pc, offer_sdp)
+            answer = await answer_offer(pc, offer_sdp, prepare=tap)
         except BaseException:
             await pc.close()
             raise
-        answer = add_video_bitrate_hints(answer, self._settings.video_start_bitrate_kbps)
+        answer = add_video_bitrate_hints(answer, self._settings.video_start_bitrate_kbps, self._settings.media_max_video_kbps)
         self._media[session.id] = session
         live.attach_media(session)
         if self._settings.recording:
@@ -214,9 +218,8 @@ class SessionRegistry:
     async def _session_closed(self, session: MediaSession) -> None:
         """A session closed (by the page, the interview's end, a failure or shutdown): count it, keep its recording."""
         if self._media.pop(session.id, None) is not None:
-            for name, value in asdict(session.ingest.stats).items():
-                if isinstance(value, (int, float)):
-                    self._closed_media_totals[name] = self._closed_media_totals.get(name, 0) + value
+            for name, value in _counters(session).items():
+                self._closed_media_totals[name] = self._closed_media_totals.get(name, 0) + value
         recorder = session.recorder
         if recorder is None:
             return
@@ -236,12 +239,20 @@ class SessionRegistry:
         """Media counters of every session since this node started (closed ones and live ones)."""
         totals = dict(self._closed_media_totals)
         for session in self._media.values():
-            for name, value in asdict(session.ingest.stats).items():
-                if isinstance(value, (int, float)):
-                    totals[name] = totals.get(name, 0) + value
+            for name, value in _counters(session).items():
+                totals[name] = totals.get(name, 0) + value
         return totals
 
     async def close_all(self) -> None:
         """Close every media session, then wait for the transcripts and observations they still write."""
         await asyncio.gather(*(self.close_media(s) for s in list(self._media.values())), return_exceptions=True)
         await asyncio.gather(*list(self._pending_writes), return_exceptions=True)
+
+
+def _counters(session: MediaSession) -> dict[str, float]:
+    """A session's media counters: its ingest's, and its encoded frames refused or dropped before decoding."""
+    counters = {name: value for name, value in asdict(session.ingest.stats).items() if isinstance(value, (int, float))}
+    taps = session.tap_counts()
+    counters["encoded_frames_refused"] = taps.refused
+    counters["encoded_frames_dropped"] = taps.dropped
+    return counters

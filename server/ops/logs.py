@@ -11,6 +11,8 @@ import logging
 import re
 import socket
 import sys
+import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Literal, TextIO
 
@@ -49,6 +51,38 @@ class RedactTokens(logging.Filter):
         return True
 
 
+class RepeatsHeldBack(logging.Filter):
+    """Passes each message template of a library logger once per `interval_s`, per interview.
+
+    What a remote peer sends decides how often aiortc logs ("failed to decode VP8 frame", one line per bad frame):
+    an attacker's garbage stream must not flood the log or fill the disk. The project's own loggers are not held back.
+    """
+
+    def __init__(self, interval_s: float = 60.0, clock: Callable[[], float] = time.monotonic, max_keys: int = 4096) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self._clock = clock
+        self._max_keys = max_keys
+        self._last: dict[tuple[str, str, object], float] = {}
+        self.held_back = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.split(".", 1)[0] in OWN_LOGGERS:
+            return True
+        now = self._clock()
+        key = (record.name, str(record.msg), getattr(record, "interview_id", None))
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval_s:
+            self.held_back += 1
+            return False
+        if len(self._last) >= self._max_keys:  # bounded, whatever a peer makes the libraries log
+            self._last = {k: t for k, t in self._last.items() if now - t < self.interval_s}
+            if len(self._last) >= self._max_keys:
+                self._last.clear()
+        self._last[key] = now
+        return True
+
+
 # The project's own loggers (and uvicorn's, which speak for the server) log at the chosen level; every other library
 # at WARNING unless asked, so onnxruntime's quantiser or aiortc's ICE chatter never buries what an operator needs.
 OWN_LOGGERS = ("server", "media", "realtime_scoring", "hrms_bridge", "frontend", "loadtests", "uvicorn")
@@ -73,6 +107,7 @@ def configure_logging(
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(InterviewContext(node or socket.gethostname()))
     handler.addFilter(RedactTokens())
+    handler.addFilter(RepeatsHeldBack())
     if fmt == "json":
         handler.setFormatter(
             JsonFormatter(

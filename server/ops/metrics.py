@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 # Seconds from the end of speech to the final transcript, as seen by the interview (VAD silence included).
 LAG_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
 MEDIA_COUNTERS = (
+    "encoded_frames_refused",  # over the session's limits (size, frame rate, bitrate): never decoded
+    "encoded_frames_dropped",  # a decoder's queue was full
     "audio_chunks",
     "audio_chunks_dropped",
     "audio_ahead_dropped_s",

@@ -18,6 +18,7 @@ from aiortc import RTCPeerConnection
 from media.frames import VideoFrame
 from media.ingest import MediaIngest
 from media.recording import AudioRecorder
+from server.rtc.encoded_frames import EncodedFrameTap, TapCounts
 from server.rtc.media_consumers import MediaConsumer, MediaEvent, SessionContext
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class MediaListener(Protocol):
 
     def handle_media_event(self, event: MediaEvent) -> None: ...
 
-    def detach_media(self, session: MediaSession, state: str) -> None: ...
+    def detach_media(self, session: MediaSession, state: str, reason: str | None = None) -> None: ...
 
 
 class MediaSession:
@@ -60,6 +61,8 @@ class MediaSession:
         self.recorder: AudioRecorder | None = None
         self.recording_starts_s = 0.0  # where the recording starts on the interview's clock
         self._on_closed = on_closed  # the registry's bookkeeping, whoever closes the session
+        self.taps: list[EncodedFrameTap] = []  # one per receiver, in front of its decoder
+        self._refusals_logged: set[str] = set()
 
     @property
     def closing(self) -> bool:
@@ -94,7 +97,24 @@ class MediaSession:
         if not task.cancelled() and (exc := task.exception()) is not None:
             logger.error("media session %s task %s failed", self.id, task.get_name(), exc_info=exc)
 
-    async def close(self, state: str = "closed") -> None:
+    def frames_refused(self, reason: str, over_too_long: bool) -> None:
+        """A frame over the session's limits was not decoded; a stream over them too long is ended, saying why."""
+        if reason not in self._refusals_logged:  # once per reason: a hostile stream must not flood the log
+            self._refusals_logged.add(reason)
+            logger.warning("media session %s: %s; frames over the limit are not decoded", self.id, reason)
+        if over_too_long and not self._closing:
+            self.spawn(self.close("refused", reason), "close-refused")
+
+    def tap_counts(self) -> TapCounts:
+        """Encoded frames of all receivers: passed to the decoders, refused over a limit, dropped on a full queue."""
+        total = TapCounts()
+        for tap in self.taps:
+            total.passed += tap.counts.passed
+            total.refused += tap.counts.refused
+            total.dropped += tap.counts.dropped
+        return total
+
+    async def close(self, state: str = "closed", reason: str | None = None) -> None:
         """Tear everything down once; later calls wait for the first to finish."""
         if self._closing:
             await self._closed.wait()
@@ -118,7 +138,7 @@ class MediaSession:
             if self.recorder is not None:
                 await self.recorder.close()
         finally:
-            self.listener.detach_media(self, state)
+            self.listener.detach_media(self, state, reason)
             if self._on_closed is not None:
                 await self._on_closed(self)
             self._closed.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from aiortc import RTCDtlsParameters, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import SessionDescription
@@ -65,9 +66,13 @@ def _check_dtls(kind: str, dtls: RTCDtlsParameters | None) -> None:
         raise OfferRejected("malformed_sdp", f"the {kind} section needs a well-formed {algorithms} certificate fingerprint")
 
 
-async def answer_offer(pc: RTCPeerConnection, offer_sdp: str) -> str:
-    """Apply the offer and return our answer with all local candidates (aiortc does not trickle)."""
+async def answer_offer(pc: RTCPeerConnection, offer_sdp: str, prepare: Callable[[RTCPeerConnection], object] | None = None) -> str:
+    """Apply the offer and return our answer with all local candidates (aiortc does not trickle).
+
+    `prepare` sees the connection once the offer has made its receivers, before anything can connect."""
     await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+    if prepare is not None:
+        prepare(pc)
     answer = await pc.createAnswer()
     await pc.setLocalDescription(answer)
     return pc.localDescription.sdp
@@ -76,13 +81,15 @@ async def answer_offer(pc: RTCPeerConnection, offer_sdp: str) -> str:
 _RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([A-Za-z0-9-]+)/")
 
 
-def add_video_bitrate_hints(sdp: str, start_kbps: int) -> str:
-    """Tell Chromium to start video at `start_kbps` instead of ramping up from a low estimate.
+def add_video_bitrate_hints(sdp: str, start_kbps: int, max_kbps: int) -> str:
+    """Tell Chromium to start video at `start_kbps` instead of ramping up from a low estimate, and every browser to
+    send at most `max_kbps` (`b=AS`, RFC 3556; the receiver drops what goes over, `encoded_frames.py`).
 
     Against aiortc, Chromium otherwise sent 640x480 as 480x360 for half a minute.
     The x-google-* parameters are ignored by other browsers.
     """
-    hint = f"x-google-start-bitrate={start_kbps};x-google-min-bitrate={start_kbps // 2}"
+    start_kbps = min(start_kbps, max_kbps)
+    hint = f"x-google-start-bitrate={start_kbps};x-google-min-bitrate={start_kbps // 2};x-google-max-bitrate={max_kbps}"
     sections: list[list[str]] = [[]]
     for line in sdp.splitlines():
         if line.startswith("m="):
@@ -90,11 +97,11 @@ def add_video_bitrate_hints(sdp: str, start_kbps: int) -> str:
         sections[-1].append(line)
     out: list[str] = []
     for section in sections:
-        out.extend(_hint_section(section, hint) if section and section[0].startswith("m=video") else section)
+        out.extend(_hint_section(section, hint, max_kbps) if section and section[0].startswith("m=video") else section)
     return "\r\n".join(out) + "\r\n"
 
 
-def _hint_section(lines: list[str], hint: str) -> list[str]:
+def _hint_section(lines: list[str], hint: str, max_kbps: int) -> list[str]:
     video_pts = {m.group(1) for line in lines if (m := _RTPMAP.match(line)) and m.group(2).lower() in VIDEO_CODECS}
     with_fmtp = {line[len("a=fmtp:") :].split(" ", 1)[0] for line in lines if line.startswith("a=fmtp:")} & video_pts
     result: list[str] = []
@@ -103,6 +110,8 @@ def _hint_section(lines: list[str], hint: str) -> list[str]:
         if line.startswith("a=fmtp:") and line[len("a=fmtp:") :].split(" ", 1)[0] in video_pts:
             line = f"{line};{hint}"
         result.append(line)
+        if line.startswith("c="):  # b= follows the section's c= line (RFC 4566 5)
+            result.append(f"b=AS:{max_kbps}")
         if (m := _RTPMAP.match(line)) and m.group(1) in video_pts and m.group(1) not in with_fmtp:
             result.append(f"a=fmtp:{m.group(1)} {hint}")
     return result

@@ -1,0 +1,83 @@
+"""The tap on encoded frames: every frame a receiver assembles passes here before its decoder thread sees it.
+
+aiortc hands each frame its jitter buffer completes to a decoder thread through an unbounded queue, and the
+decoder sizes its buffers from whatever the stream's headers claim. One invite holder sending 4096x4096 VP8 (or a
+key frame that only claims 16383x16383) took a node to 23 GB. Here, on the event loop, each frame is held to the
+session's limits first (picture size from the bitstream, frames and bits per second); a frame over them is never
+decoded, and a stream that stays over them for `grace_s` is ended. The queue to the decoder is bounded (a full
+one drops the frame: the decoder then asks for a key frame), and its stop marker jumps the backlog so stopping
+a receiver waits for one frame's decode at most, not for everything queued behind it.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCRtpReceiver
+
+from media.frame_limits import FrameGuard, MediaLimits
+
+# aiortc's receiver keeps its decoder queue in a name-mangled attribute; its decoder thread and packet handler
+# both read it from the receiver, so a queue put there before the connection starts is the one they use.
+_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+VIDEO_QUEUE_FRAMES = 8  # about half a second at 15 fps
+AUDIO_QUEUE_FRAMES = 32  # 0.64 s of 20 ms Opus frames
+
+
+@dataclass
+class TapCounts:
+    passed: int = 0
+    refused: int = 0  # over a limit: never decoded
+    dropped: int = 0  # the decoder fell behind: its queue was full
+
+
+# What the tap tells its session: the reason, and whether the stream has been over a limit too long to go on.
+OnRefused = Callable[[str, bool], None]
+
+
+class EncodedFrameTap(queue.Queue[Any]):
+    """Replaces a receiver's decoder queue: limits checked on the event loop, a bounded queue to the decoder thread."""
+
+    def __init__(self, guard: FrameGuard, capacity: int, on_refused: OnRefused) -> None:
+        super().__init__(maxsize=capacity)
+        self.guard = guard
+        self.counts = TapCounts()
+        self._on_refused = on_refused
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is None:  # the receiver is stopping: its decoder thread should see the marker next, not last
+            with self.mutex:
+                self.queue.clear()
+                self.not_full.notify_all()
+            super().put(None, block=False)
+            return
+        codec, frame = item
+        reason = self.guard.admit(codec.name, frame.data)
+        if reason is not None:
+            self.counts.refused += 1
+            self._on_refused(reason, self.guard.over_too_long)
+            return
+        try:
+            super().put(item, block=False)
+        except queue.Full:
+            self.counts.dropped += 1
+            return
+        self.counts.passed += 1
+
+
+def tap_receivers(pc: RTCPeerConnection, limits: MediaLimits, on_refused: OnRefused) -> list[EncodedFrameTap]:
+    """Put a tap in front of every receiver's decoder; call after the offer is applied and before the connection starts."""
+    taps = []
+    for transceiver in pc.getTransceivers():
+        receiver: RTCRtpReceiver = transceiver.receiver
+        if not isinstance(getattr(receiver, _DECODER_QUEUE, None), queue.Queue):
+            raise RuntimeError("this aiortc keeps no decoder queue where the frame tap expects one")
+        kind = transceiver.kind
+        capacity = VIDEO_QUEUE_FRAMES if kind == "video" else AUDIO_QUEUE_FRAMES
+        tap = EncodedFrameTap(FrameGuard(kind, limits), capacity, on_refused)
+        setattr(receiver, _DECODER_QUEUE, tap)
+        taps.append(tap)
+    return taps
