@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import redis.asyncio as redis
-import uvicorn
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
@@ -21,6 +20,7 @@ from realtime_scoring.models.prepare import prepare_all, run_check
 from server.composition import create_app
 from server.domain.interview import demo_spec
 from server.domain.invites import InviteSigner, make_invite
+from server.ops.connection_limits import ConnectionGuard, raise_open_file_limit, uvicorn_config
 from server.ops.draining_server import DrainingServer
 from server.ops.logs import configure_logging, set_levels
 from server.settings import Settings
@@ -29,8 +29,6 @@ from server.storage.migration import MigrationCounts, migrate_sqlite_to_redis, s
 from server.storage.redis_client import Keys, open_redis, store_durability_warnings
 
 DEMO_ID = "demo"
-# uvicorn closes larger frames itself (code 1009); smaller ones over our own limit get an error message first.
-WS_MAX_FRAME_BYTES = 1 << 20
 
 
 async def demo_invite_url(settings: Settings) -> str:
@@ -113,9 +111,10 @@ def serve(args: argparse.Namespace) -> None:
     )
     app = create_app(settings)
     # log_config=None: configure_logging's handler, format and token redaction apply to uvicorn's records too
-    config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, ws_max_size=WS_MAX_FRAME_BYTES, log_level=args.log_level, log_config=None
-    )
+    guard = ConnectionGuard.from_settings(settings)
+    app.state.connection_guard = guard
+    raise_open_file_limit(settings.max_connections)
+    config = uvicorn_config(app, settings, guard, log_level=args.log_level, log_config=None)
     DrainingServer(config, app, settings.drain_timeout_s).run()
 
 
