@@ -257,6 +257,25 @@ async def test_an_interview_live_on_one_node_is_refused_by_the_other_until_it_en
         await eventually(b_takes_it)
 
 
+async def test_an_interview_cancelled_through_one_node_ends_on_the_node_that_runs_it(
+    tmp_path: Path, redis_server: RedisServer, cluster: list[Node], inspect: redis.Redis
+) -> None:
+    a = await start(cluster, "node-a", tmp_path, redis_server)
+    b = await start(cluster, "node-b", tmp_path, redis_server)
+    async with httpx.AsyncClient(timeout=20) as http:
+        interview_id, token = await schedule_text(http, a.base)
+        async with connect(ws_url(a.base, interview_id, token)) as ws:
+            assert (await receive_json(ws))["type"] == "hello"
+            await ws.send(json.dumps({"v": 1, "type": "ready"}))
+            await next_of(ws, "question")
+            await until_subscribed(inspect, f"interview:{interview_id}", keys=KEYS)  # A listens for its interview
+            cancelled = await http.post(f"{b.base}/api/v1/interviews/{interview_id}/cancel", headers=HR)
+            assert cancelled.status_code == 200, cancelled.text
+            assert (await next_of(ws, "completed"))["reason"] == "cancelled"
+            await ws.wait_closed()
+            assert ws.close_code == 1000, "node A closed the candidate's socket"
+
+
 async def test_an_interview_scheduled_on_one_node_is_answered_on_another_and_read_back_on_the_first_without_a_shared_disk(
     tmp_path: Path, redis_server: RedisServer, cluster: list[Node]
 ) -> None:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from media.levels import MediaLevels
 from realtime_scoring.events import AnswerEnded, FinalTranscript, PartialTranscript, SpeechEnded, SpeechStarted
-from server.domain.interview import Question
+from server.domain.interview import Interview, Question
 
 PROTOCOL_VERSION: Literal[1] = 1
 
@@ -74,6 +74,21 @@ class InterviewInfo(BaseModel):
     emotion_analysis: bool = False  # facial emotion is analysed (the consent text says so)
     avatar_url: str | None = None  # the candidate's WeChat avatar, once they shared it
     wechat_login_url: str | None = None  # offer "use my WeChat name and photo" (inside WeChat, when configured)
+
+    @classmethod
+    def of(cls, interview: Interview, emotion_analysis: bool) -> InterviewInfo:
+        """What the page shows of `interview`; `emotion_analysis` is the node's policy (video interviews only)."""
+        return cls(
+            id=interview.id,
+            job_title=interview.job.title,
+            candidate_name=interview.candidate.name,
+            language=interview.language,
+            mode=interview.mode,
+            total_questions=interview.max_questions,
+            status=interview.status.value,
+            show_result=interview.candidate_sees_result,
+            emotion_analysis=emotion_analysis and interview.mode == "video",
+        )
 
 
 class Hello(ProtocolMessage):

@@ -28,7 +28,7 @@ from server.live.evidence import EvidenceRecorder
 from server.live.fan_out import LiveFanOut, Subscriber
 from server.live.faq import Faq
 from server.live.hr_messages import AskedQuestion, InterviewSummary
-from server.live.question_flow import QuestionFlow
+from server.live.question_flow import InterviewFlowError, QuestionFlow
 from server.live.snapshots import SnapshotStream
 from server.rtc.media_consumers import MediaEvent
 from server.settings import Settings
@@ -79,6 +79,7 @@ class LiveInterview:
         self._snapshots = SnapshotStream(interview.id, lambda: self.media.latest_frame if self.media else None, self.fan_out)
         # HR dashboards on any node reach this interview through its topic.
         self._unsubscribe_commands: Callable[[], None] | None = bus.subscribe(interview_topic(interview.id), self._on_command)
+        self._ending: asyncio.Future[None] | None = None
 
     @property
     def interview(self) -> Interview:
@@ -116,19 +117,7 @@ class LiveInterview:
         return self.flow.asked_question()
 
     def hello(self) -> Hello:
-        i = self.interview
-        info = InterviewInfo(
-            id=i.id,
-            job_title=i.job.title,
-            candidate_name=i.candidate.name,
-            language=i.language,
-            mode=i.mode,
-            total_questions=i.max_questions,
-            status=i.status.value,
-            show_result=i.candidate_sees_result,
-            emotion_analysis=self._settings.emotion_analysis and i.mode == "video",
-        )
-        return Hello(interview=info)
+        return Hello(interview=InterviewInfo.of(self.interview, self._settings.emotion_analysis))
 
     def handle_media_event(self, event: MediaEvent) -> None:
         """One event from the media session's analysis, already on the interview's clock."""
@@ -193,6 +182,8 @@ class LiveInterview:
         await self.flow.answer_text(question_id, text)
 
     async def chat(self, text: str) -> None:
+        if self.flow.conductor.finished:  # completed, cancelled or erased: nobody is there to answer, nothing is kept
+            raise InterviewFlowError("interview_closed", "the interview has ended; chat is closed")
         await self._chat.ask(text, self.flow.question_id())
 
     def _on_command(self, message: Message) -> None:
@@ -205,6 +196,13 @@ class LiveInterview:
                 self._snapshots.watch()
             case "chat.reply":
                 self._chat.hr_replied(str(message.get("text", "")))
+            case "end":
+                # Cancelled or erased through another node: this node holds the media and the candidate's sockets.
+                self._ending = asyncio.ensure_future(self._end_here())
+
+    async def _end_here(self) -> None:
+        await self._close_media()
+        self.stop()
 
     def stop(self) -> None:
         """The interview was cancelled or erased."""

@@ -14,7 +14,7 @@ from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
 from realtime_scoring.pipeline import ScoringEngine
-from server.cluster.event_bus import EventBus, hr_topic
+from server.cluster.event_bus import EventBus, hr_topic, interview_topic
 from server.cluster.node_registry import NodeRegistry
 from server.cluster.ratelimit import RedisTokenBuckets
 from server.domain.interview import Interview, InterviewSpec
@@ -66,6 +66,11 @@ class Services:
         )
         self.announce(interview)
         return interview, invite
+
+    async def end_everywhere(self, interview_id: str) -> None:
+        """Stop an interview being cancelled or erased on this node, and on whichever node holds its media and sockets."""
+        await self.registry.end_interview(interview_id)
+        self.bus.publish(interview_topic(interview_id), {"type": "end"})
 
     def announce(self, interview: Interview) -> None:
         """Tell the tenant's dashboards (on every node) that an interview changed."""

@@ -90,7 +90,7 @@ async def delete_candidate(request: Request) -> Response:
     if await services.store.profile("candidates", tenant, candidate_id) is None and not interviews:
         raise Problem(404, "candidate_not_found", f"no candidate {candidate_id!r}")
     for interview_id in interviews:
-        await services.registry.end_interview(interview_id)
+        await services.end_everywhere(interview_id)
     await services.store.erase_candidate(tenant, candidate_id, interviews)
     # Their recordings too: files outside the database, removed once the rows that named them are gone.
     for interview_id in interviews:
@@ -111,8 +111,8 @@ async def cancel_interview(request: Request) -> JSONResponse:
     if interview.status == InterviewStatus.COMPLETED:
         raise Problem(409, "interview_closed", "a completed interview cannot be cancelled")
     if interview.status != InterviewStatus.CANCELLED:
-        await services.registry.end_interview(interview.id)
         await services.store.cancel_interview(interview)
+        await services.end_everywhere(interview.id)  # after the store: a page that reconnects now is refused
     cancelled = await services.store.get_interview(interview.id)
     assert cancelled is not None
     services.announce(cancelled)

@@ -6,14 +6,17 @@ import logging
 
 from starlette.websockets import WebSocket
 
+from server.domain.interview import InterviewStatus
 from server.integrations.wechat_oauth import wechat_login_offer
 from server.live.candidate_messages import (
     CLIENT_MESSAGE_TYPES,
     AnswerDone,
     AnswerText,
     Chat,
+    Completed,
     ErrorMessage,
     Hello,
+    InterviewInfo,
     Ping,
     Pong,
     Ready,
@@ -47,6 +50,14 @@ async def candidate_socket(websocket: WebSocket) -> None:
     except Problem as problem:
         await deny_handshake(websocket, problem)
         return
+    if interview.status == InterviewStatus.CANCELLED:
+        # The invite died with the interview: the page learns why (a refused handshake tells a browser nothing), and
+        # the socket closes; no interview runs, nothing it sends is read.
+        await websocket.accept()
+        await websocket.send_text(Hello(interview=InterviewInfo.of(interview, services.settings.emotion_analysis)).model_dump_json())
+        await websocket.send_text(Completed(reason="cancelled").model_dump_json())
+        await websocket.close(code=1000)
+        return
 
     await websocket.accept()
     live = await services.registry.live_interview(interview)
@@ -58,6 +69,8 @@ async def candidate_socket(websocket: WebSocket) -> None:
         if isinstance(message, Hello):  # every hello, the first and one after a change of mode, with this page's WeChat part
             message = message.model_copy(update={"interview": message.interview.model_copy(update=wechat)})
         outbox.put(message.model_dump_json())
+        if isinstance(message, Completed) and message.reason == "cancelled":
+            outbox.end()  # said; the socket closes once it is sent, and the invite opens no new one
 
     def fail(code: str, message: str, close: int | None = None) -> None:
         deliver(ErrorMessage(code=code, message=message))

@@ -46,6 +46,11 @@ class Outbox:
     def __init__(self, size: int) -> None:
         self.queue: asyncio.Queue[str] = asyncio.Queue(size)
         self.overflowed = asyncio.Event()
+        self.ended = asyncio.Event()
+
+    def end(self) -> None:
+        """Close the socket normally once what is queued has been sent."""
+        self.ended.set()
 
     def put(self, text: str) -> None:
         try:
@@ -58,22 +63,24 @@ async def serve_socket(websocket: WebSocket, outbox: Outbox, receive: Awaitable[
     """Send the outbox while `receive` reads the client, until either ends; then close with the right code."""
     sender = asyncio.create_task(_send_forever(websocket, outbox.queue))
     overflow = asyncio.create_task(outbox.overflowed.wait())
+    ended = asyncio.create_task(outbox.ended.wait())
     receiver = asyncio.ensure_future(receive)
     close_code = 1000
     try:
-        done, _ = await asyncio.wait({sender, receiver, overflow}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({sender, receiver, overflow, ended}, return_when=asyncio.FIRST_COMPLETED)
         if overflow in done:
             close_code = CLOSE_TRY_AGAIN
-        elif receiver in done and isinstance(closing := receiver.exception(), ClosingSocket):
-            close_code = closing.code
-            # Let the error message reach the client before closing.
+        elif ended in done or (receiver in done and isinstance(receiver.exception(), ClosingSocket)):
+            if receiver.done() and isinstance(closing := receiver.exception(), ClosingSocket):
+                close_code = closing.code
+            # Let the last messages (an error, the interview's end) reach the client before closing.
             joined = asyncio.ensure_future(outbox.queue.join())
             await asyncio.wait({joined, sender}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
             joined.cancel()
     finally:
-        for task in (sender, receiver, overflow):
+        for task in (sender, receiver, overflow, ended):
             task.cancel()
-        await asyncio.gather(sender, receiver, overflow, return_exceptions=True)
+        await asyncio.gather(sender, receiver, overflow, ended, return_exceptions=True)
     if websocket.client_state == WebSocketState.CONNECTED:
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close(code=close_code)
