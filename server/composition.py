@@ -61,6 +61,7 @@ ROUTES = [
     Route("/api/v1/nodes/{node_id}/drain", nodes_api.drain_node, methods=["POST"]),
     Route("/api/v1/interviews", idempotent(api.create_interview), methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}", api.get_interview, methods=["GET"]),
+    Route("/api/v1/interviews/{interview_id}", hrms_api.delete_interview, methods=["DELETE"]),
     Route("/api/v1/interviews/{interview_id}/report", api.get_report, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/recordings", recordings_api.list_recordings, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/recordings/{name}", recordings_api.get_recording, methods=["GET"]),

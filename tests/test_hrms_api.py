@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,11 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
+from server.storage.redis_store import RedisInterviewStore
 from tests.conftest import LiveServer, free_port, make_settings, serving
 from tests.helpers.interviews import receive_json
-from tests.helpers.waiting import sender_settled
+from tests.helpers.redis_server import RedisServer, client_for
+from tests.helpers.waiting import eventually, sender_settled, wait_until
 from tests.helpers.webhook_receiver import Receiver, receiving
 
 ACME, GLOBEX = "acme-key-0123456789abcdef", "globex-key-0123456789abcdef"
@@ -214,3 +217,82 @@ async def test_each_tenant_is_rate_limited_on_its_own(tmp_path: Path) -> None:
         assert limited.json()["code"] == "rate_limited" and int(limited.headers["retry-after"]) >= 1
         assert (await call(server, "GET", "/api/v1/stats", GLOBEX)).status_code == 200
         assert (await server.http.get(f"{server.url}/healthz")).status_code == 200
+
+
+MARKERS = (b"Zhao Erasure-Marker", b"erase-me-7f3a@example.com")
+
+
+def files_holding(directory: Path, needles: tuple[bytes, ...]) -> list[str]:
+    """Every file under `directory` whose bytes contain one of `needles` (the way someone with the disk would look)."""
+    return sorted(str(f.relative_to(directory)) for f in directory.rglob("*") if f.is_file() and any(n in f.read_bytes() for n in needles))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+async def test_erasure_leaves_the_name_and_email_nowhere_on_disk_however_the_interview_was_created(tmp_path: Path, backend: str) -> None:
+    redis_dir = tmp_path / "redis"
+    redis_server = RedisServer(redis_dir, persistent=True) if backend == "redis" else None
+    store = {} if redis_server is None else {"redis_url": redis_server.url, "store": "redis", "node_id": "node-test"}
+    if redis_server is not None:
+        redis_server.start()
+    try:
+        settings = make_settings(tmp_path / "data", api_keys=[], tenants={"acme": [ACME]}, **store)
+        async with serving(settings) as server:
+            person = {"name": MARKERS[0].decode(), "email": MARKERS[1].decode(), "skills": ["SQL"], "years_experience": 3}
+            assert (await call(server, "PUT", "/api/v1/candidates/cand-x", json=person)).status_code in (200, 201)
+            await call(server, "PUT", "/api/v1/jobs/job-x", json=JOB)
+            retried = {"headers": {"X-API-Key": ACME, "Idempotency-Key": "create-cand-x"}}
+            body = {"job_id": "job-x", "candidate_id": "cand-x", "mode": "text", "question_bank": TEXT_BANK, "max_questions": 1}
+            from_profile = await server.http.post(f"{server.url}/api/v1/interviews", json=body, **retried)
+            assert from_profile.status_code == 201
+            await complete_text_interview(server, from_profile.json())
+            inline_body = {"job": JOB, "candidate": person, "mode": "text", "question_bank": TEXT_BANK, "max_questions": 1}
+            inline = await server.http.post(
+                f"{server.url}/api/v1/interviews", json=inline_body, headers={"X-API-Key": ACME, "Idempotency-Key": "inline-x"}
+            )
+            assert inline.status_code == 201
+            await complete_text_interview(server, inline.json())
+            places = [tmp_path / "data"] + ([redis_dir] if redis_server else [])
+            await settle(redis_server)
+            assert any(files_holding(place, MARKERS) for place in places), "the search finds them before the erasure"
+
+            erased_at = time.time()
+            assert (await call(server, "DELETE", "/api/v1/candidates/cand-x")).status_code == 204
+            inline_id = inline.json()["interview"]["id"]
+            assert (await call(server, "DELETE", f"/api/v1/interviews/{inline_id}")).status_code == 204
+            assert (await call(server, "DELETE", f"/api/v1/interviews/{inline_id}")).status_code == 404
+            # The cached answer to the retried create named the erased interview: the same key now creates anew.
+            other = {**inline_body, "candidate": {"name": "Someone Else"}}
+            again = await server.http.post(
+                f"{server.url}/api/v1/interviews", json=other, headers={"X-API-Key": ACME, "Idempotency-Key": "inline-x"}
+            )
+            assert again.status_code == 201 and again.json()["interview"]["id"] != inline_id
+            await wait_until(lambda: rewriter_idle(server), what="the node to ask Redis for its rewrites")
+            await settle(redis_server, snapshot_after=erased_at)
+            for place in places:
+                assert files_holding(place, MARKERS) == [], place
+    finally:
+        if redis_server is not None:
+            redis_server.stop()
+
+
+def rewriter_idle(server: LiveServer) -> bool:
+    store = server.services.store
+    return not isinstance(store, RedisInterviewStore) or store.persistence.idle
+
+
+async def settle(redis_server: RedisServer | None, snapshot_after: float = 0.0) -> None:
+    """Wait until Redis has finished rewriting its files (an erasure asks for both rewrites in the background), and
+    has written a snapshot since `snapshot_after`."""
+    if redis_server is None:
+        return
+    client = client_for(redis_server)
+    try:
+
+        async def quiet() -> bool:
+            info = await client.info("persistence")
+            busy = int(info["aof_rewrite_in_progress"]) or int(info["rdb_bgsave_in_progress"]) or int(info["aof_rewrite_scheduled"])
+            return not busy and (not snapshot_after or int(info["rdb_last_save_time"]) >= int(snapshot_after))
+
+        await eventually(quiet, what="Redis's rewrite")
+    finally:
+        await client.aclose()

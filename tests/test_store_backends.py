@@ -176,7 +176,7 @@ async def test_an_interview_and_all_it_records_read_back_the_same_from_either_st
     with pytest.raises(ValueError):
         await store.put_profile("secrets", "acme", "x", "{}")
 
-    await store.erase_candidate("acme", "cand-1", ["iv-1", "iv-2"])
+    await store.erase("acme", ["iv-1", "iv-2"], "cand-1")
     for interview_id in ("iv-1", "iv-2"):
         assert await store.get_interview(interview_id) is None
         assert await store.answers(interview_id) == [] and await store.observations(interview_id, "face") == []
@@ -343,7 +343,7 @@ async def test_erasure_leaves_no_key_that_names_the_candidate_or_their_interview
     await store.save_report(created, "1.0", "{}", {"interview_id": "iv-9"})
     event_ids = [f[b"event_id"].decode() for _, f in await redis_client.xrange(KEYS.webhook_stream())]
     assert await deliveries.fan_out(event_ids) == 2  # interview.scheduled and report.ready, one endpoint
-    await store.erase_candidate("acme", "cand-9", ["iv-9"])
+    await store.erase("acme", ["iv-9"], "cand-9")
     left = {k.decode() for k in await redis_client.keys(KEYS.prefix + "*")}
     # Only the candidate.deleted event names them (by id), as it must to tell the HRMS.
     assert [k for k in left if "iv-9" in k or "cand-9" in k] == [KEYS.subject_events("acme", "cand-9")], left

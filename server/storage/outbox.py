@@ -27,6 +27,7 @@ class EventType(StrEnum):
     REPORT_READY = "report.ready"
     DECISION_RECORDED = "decision.recorded"
     CANDIDATE_DELETED = "candidate.deleted"
+    INTERVIEW_DELETED = "interview.deleted"
 
 
 OUTBOX_SCHEMA = """

@@ -98,6 +98,8 @@ def cancelled(interview: Interview) -> tuple[Interview, Events]:
     return changed, [(EventType.INTERVIEW_CANCELLED, interview_event(changed))]
 
 
-def candidate_erased(candidate_id: str, interview_ids: list[str]) -> Events:
-    """What the HRMS hears of an erasure: that it happened, and nothing about the candidate but their id."""
+def erased(candidate_id: str | None, interview_ids: list[str]) -> Events:
+    """What the HRMS hears of an erasure: that it happened, and nothing about the candidate but ids."""
+    if candidate_id is None:
+        return [(EventType.INTERVIEW_DELETED, {"interview_id": interview_id}) for interview_id in interview_ids]
     return [(EventType.CANDIDATE_DELETED, {"candidate_id": candidate_id, "interviews_deleted": interview_ids})]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
@@ -9,9 +12,11 @@ import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ResponseError, WatchError
+from redis.exceptions import RedisError, ResponseError, WatchError
 
 from server.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -54,6 +59,81 @@ async def store_durability_warnings(client: redis.Redis) -> list[str]:
             f"Redis has no append-only file and keeps {kept}; run it with appendonly yes (appendfsync everysec or always) and a replica"
         )
     return warnings
+
+
+class PersistenceRewriter:
+    """After an erasure, Redis's append-only file still holds every write that ever carried the erased data, and its
+    last snapshot holds them too, until each is rewritten. `request()` has both rewritten in the background where
+    Redis keeps them, once any rewrite already running has finished (one that started before the erasure would keep
+    the data); requests that come meanwhile are covered by one more rewrite. A server that refuses the commands (some
+    managed ones) is logged: its operator must rely on its own retention."""
+
+    POLL_S = 0.2
+    MAX_WAIT_S = 600.0
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+
+    @property
+    def idle(self) -> bool:
+        return self._task is None or self._task.done()
+
+    def request(self) -> None:
+        if not self.idle:
+            self._again = True
+            return
+        self._task = asyncio.create_task(self._run(), name="redis-persistence-rewrite")
+
+    async def close(self, grace_s: float = 10.0) -> None:
+        """Give a rewrite under way `grace_s` to be asked for (a shutdown right after an erasure), then stop waiting."""
+        if self._task is not None:
+            await asyncio.wait({self._task}, timeout=grace_s)
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                self._again = False
+                await self._rewrite_once()
+                if not self._again:
+                    return
+        except (RedisError, OSError) as exc:
+            logger.warning("Redis persistence not rewritten after an erasure: %s", exc)
+
+    async def _rewrite_once(self) -> None:
+        info = await self._busy_until_free()
+        if int(str(info.get("aof_enabled", 0))):
+            try:
+                await self._client.bgrewriteaof()
+            except ResponseError as exc:
+                logger.warning("Redis's append-only file not rewritten after an erasure: %s", exc)
+        try:
+            snapshots = (await self._client.config_get("save")).get("save", "")
+        except ResponseError:
+            snapshots = ""  # CONFIG refused: a managed server, whose snapshots are its operator's
+        if snapshots:
+            try:
+                await self._client.bgsave(schedule=True)  # after the rewrite just started
+            except ResponseError as exc:
+                logger.warning("Redis snapshot not rewritten after an erasure: %s", exc)
+        await self._busy_until_free()
+
+    async def _busy_until_free(self) -> dict[str, object]:
+        deadline = time.monotonic() + self.MAX_WAIT_S
+        while True:
+            info: dict[str, object] = await self._client.info("persistence")
+            busy = any(int(str(info.get(k, 0))) for k in ("aof_rewrite_in_progress", "aof_rewrite_scheduled", "rdb_bgsave_in_progress"))
+            if not busy or time.monotonic() > deadline:
+                return info
+            await asyncio.sleep(self.POLL_S)
+
+
+def glob_escape(literal: str) -> str:
+    """`literal` as a SCAN/KEYS pattern that matches only itself."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in literal)
 
 
 class Keys:

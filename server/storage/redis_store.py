@@ -35,8 +35,8 @@ from server.storage.outbox import EventType, new_event
 from server.storage.records import (
     Events,
     cancelled,
-    candidate_erased,
     decision_data,
+    erased,
     interview_event,
     new_interview,
     profile_kind,
@@ -44,7 +44,7 @@ from server.storage.records import (
     renewed,
     with_mode,
 )
-from server.storage.redis_client import Keys, begin, text, text_hash, texts, watched_transaction
+from server.storage.redis_client import Keys, PersistenceRewriter, begin, glob_escape, text, text_hash, texts, watched_transaction
 from server.storage.redis_webhook_deliveries import delivery_refs, queue_delivery_removal, queue_event
 from server.storage.rows import (
     AnswerRow,
@@ -89,9 +89,11 @@ class RedisInterviewStore:
         self._keys = keys
         # Called after a commit that added outbox events, so the dispatcher need not wait for its next poll.
         self.on_event: Callable[[], None] | None = None
+        self.persistence = PersistenceRewriter(client)  # erased data out of Redis's files too
 
     async def close(self) -> None:
-        """Nothing of its own to release: the client is the node's (server/composition.py closes it)."""
+        """Finish asking Redis to rewrite its files after an erasure; the client is the node's (composition.py closes it)."""
+        await self.persistence.close()
 
     async def _commit(
         self, write: Write, events: Events | None = None, tenant: str = DEFAULT_TENANT, *, interview_id: str | None = None
@@ -370,11 +372,11 @@ class RedisInterviewStore:
             rows = await pipe.execute()
         return [_interview_of(interview_id, text_hash(row)) for interview_id, row in zip(ids, rows, strict=True) if row]
 
-    async def erase_candidate(self, tenant: str, candidate_id: str, interview_ids: list[str]) -> None:
-        """Everything about a candidate: profile, interviews with all they recorded, and the queued events that carry
-        their data, with their deliveries (which are then never delivered). One transaction; a candidate.deleted event
-        says it happened."""
-        subjects = [self._keys.subject_events(tenant, s) for s in (*interview_ids, candidate_id)]
+    async def erase(self, tenant: str, interview_ids: list[str], candidate_id: str | None = None) -> None:
+        """See `Store.erase`: one watched transaction, then the cached responses that name them, then (where Redis
+        keeps files) a rewrite of its append-only file and a new snapshot, which still held the erased data."""
+        named = [*interview_ids, *([candidate_id] if candidate_id is not None else [])]
+        subjects = [self._keys.subject_events(tenant, s) for s in named]
         watch = [key for interview_id in interview_ids for key in self._deletion_watch(interview_id)] + subjects
 
         async def build(pipe: Pipeline) -> None:
@@ -395,13 +397,27 @@ class RedisInterviewStore:
                 pipe.delete(*(self._keys.event(e) for e in event_ids), *by_event)
                 pipe.zrem(self._keys.events_by_time(), *event_ids)
             pipe.delete(*subjects)
-            pipe.hdel(self._keys.profiles(tenant, "candidates"), candidate_id)
-            for event_type, data in candidate_erased(candidate_id, interview_ids):
+            if candidate_id is not None:
+                pipe.hdel(self._keys.profiles(tenant, "candidates"), candidate_id)
+            for event_type, data in erased(candidate_id, interview_ids):
                 queue_event(pipe, self._keys, new_event(event_type, data, tenant))
 
         await watched_transaction(self._redis, watch, build)
         if self.on_event is not None:
             self.on_event()
+        await self._forget_responses_naming(tenant, named)
+        self.persistence.request()
+
+    async def _forget_responses_naming(self, tenant: str, subjects: list[str]) -> None:
+        """Cached responses to retried creates carry the candidate's name, e-mail and invite: any that names them goes."""
+        needles = [json.dumps(subject).encode() for subject in subjects]
+        pattern = glob_escape(self._keys.idempotent(tenant, "")) + "*"
+        async for name in self._redis.scan_iter(match=pattern, count=500):
+            body = await self._redis.hget(name, "body")
+            if isinstance(body, str):
+                body = body.encode()
+            if body is not None and any(needle in body for needle in needles):
+                await self._redis.delete(name)
 
     async def record_answer(self, interview_id: str, question_id: str, kind: str, text: str) -> None:
         row = AnswerRow(question_id=question_id, kind=kind, text=text, created_at=time.time())

@@ -29,6 +29,8 @@ async def connect(path: Path, schema: str) -> aiosqlite.Connection:
         db.row_factory = aiosqlite.Row
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows are overwritten, not left in free pages: erasure must leave nothing readable in the file.
+        await db.execute("PRAGMA secure_delete=ON")
         await db.executescript(schema)
     except BaseException:
         await db.close()
@@ -56,6 +58,11 @@ class SerialConnection:
         (at 8 live interviews on 2 cores, writes queued for seconds behind each other's round trips)."""
         async with self._lock:
             await self._db.execute(sql, params)
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it: the WAL still holds deleted rows' old pages until then."""
+        async with self._lock:
+            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def _read_one(self, sql: str, params: Sequence[object] = ()) -> aiosqlite.Row | None:
         rows = await self._read(sql, params)

@@ -18,8 +18,8 @@ from server.storage.outbox import OUTBOX_SCHEMA, EventType, add_event
 from server.storage.records import (
     Events,
     cancelled,
-    candidate_erased,
     decision_data,
+    erased,
     interview_event,
     new_interview,
     profile_kind,
@@ -420,17 +420,27 @@ class InterviewStore(SerialConnection):
         rows = await self._read("SELECT * FROM interviews WHERE tenant = ? ORDER BY created_at DESC LIMIT ?", (tenant, limit))
         return [_interview_of(row) for row in rows]
 
-    async def erase_candidate(self, tenant: str, candidate_id: str, interview_ids: list[str]) -> None:
-        """Everything about a candidate: profile, interviews with all they recorded, and the queued events that carry
-        their data (which are then never delivered). One transaction; a candidate.deleted event says it happened."""
+    async def erase(self, tenant: str, interview_ids: list[str], candidate_id: str | None = None) -> None:
+        """See `Store.erase`. Deleted rows are overwritten (secure_delete) and the WAL is truncated after."""
         marks = ",".join("?" * len(interview_ids))
         statements: list[tuple[str, tuple[object, ...]]] = [
             (f"DELETE FROM outbox_events WHERE tenant = ? AND subject IN ({marks})", (tenant, *interview_ids)),
             (f"DELETE FROM interviews WHERE tenant = ? AND id IN ({marks})", (tenant, *interview_ids)),
-            ("DELETE FROM outbox_events WHERE tenant = ? AND subject = ?", (tenant, candidate_id)),
-            ("DELETE FROM candidates WHERE tenant = ? AND id = ?", (tenant, candidate_id)),
         ]
-        await self._commit(statements, candidate_erased(candidate_id, interview_ids), tenant)
+        subjects = list(interview_ids)
+        if candidate_id is not None:
+            subjects.append(candidate_id)
+            statements += [
+                ("DELETE FROM outbox_events WHERE tenant = ? AND subject = ?", (tenant, candidate_id)),
+                ("DELETE FROM candidates WHERE tenant = ? AND id = ?", (tenant, candidate_id)),
+            ]
+        # Cached responses to retried creates carry the candidate's name, e-mail and invite: any that names them goes.
+        statements.extend(
+            ("DELETE FROM idempotent_responses WHERE tenant = ? AND instr(body, ?) > 0", (tenant, json.dumps(subject).encode()))
+            for subject in subjects
+        )
+        await self._commit(statements, erased(candidate_id, interview_ids), tenant)
+        await self.checkpoint()
 
     async def record_answer(self, interview_id: str, question_id: str, kind: str, text: str) -> None:
         await self._write(

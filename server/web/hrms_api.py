@@ -89,13 +89,24 @@ async def delete_candidate(request: Request) -> Response:
     interviews = [ref.id for ref in await services.store.interview_ids(tenant, candidate_id=candidate_id)]
     if await services.store.profile("candidates", tenant, candidate_id) is None and not interviews:
         raise Problem(404, "candidate_not_found", f"no candidate {candidate_id!r}")
+    await _erase(services, tenant, interviews, candidate_id)
+    return Response(status_code=204)
+
+
+async def delete_interview(request: Request) -> Response:
+    """Erase one interview, however it was created; a stored candidate profile stays (erase it as a candidate)."""
+    services, interview = await _interview(request)
+    await _erase(services, interview.tenant, [interview.id])
+    return Response(status_code=204)
+
+
+async def _erase(services: Services, tenant: str, interviews: list[str], candidate_id: str | None = None) -> None:
     for interview_id in interviews:
         await services.end_everywhere(interview_id)
-    await services.store.erase_candidate(tenant, candidate_id, interviews)
+    await services.store.erase(tenant, interviews, candidate_id)
     # Their recordings too: files outside the database, removed once the rows that named them are gone.
     for interview_id in interviews:
         await asyncio.to_thread(shutil.rmtree, recordings_dir(services.settings, interview_id), ignore_errors=True)
-    return Response(status_code=204)
 
 
 async def _interview(request: Request) -> tuple[Services, Interview]:

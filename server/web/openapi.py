@@ -207,7 +207,13 @@ def openapi_document() -> dict[str, Any]:
                 "The interview's state, match, scored answers, transcripts and decisions",
                 {"200": _json(OBJECT) | {"description": "State"}, **_problems(404)},
                 params=[interview_id],
-            )
+            ),
+            "delete": _op(
+                "Erase one interview however it was created (inline, from stored profiles, through an ATS): everything it "
+                "recorded, its invite and cached responses; `interview.deleted` follows. A stored candidate profile stays",
+                {"204": {"description": "Erased"}, **_problems(404)},
+                params=[interview_id],
+            ),
         },
         "/api/v1/interviews/{interview_id}/report": {
             "get": _op(

@@ -24,9 +24,11 @@ def _free_port() -> int:
 
 
 class RedisServer:
-    """One redis-server process with no persistence; `stop()` and `start()` again simulate an outage on the same port."""
+    """One redis-server process with no persistence (or, `persistent`, an append-only file and snapshots, both
+    uncompressed so a test can search them); `stop()` and `start()` again simulate an outage on the same port."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, persistent: bool = False) -> None:
+        self.persistent = persistent
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail("redis-server is not installed: Redis tests need it (apt-get install redis-server; scripts/test.sh does)")
@@ -48,10 +50,11 @@ class RedisServer:
                 str(self.port),
                 "--bind",
                 "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
+                *(
+                    ["--save", "3600 1", "--appendonly", "yes", "--aof-use-rdb-preamble", "no", "--rdbcompression", "no"]
+                    if self.persistent
+                    else ["--save", "", "--appendonly", "no"]
+                ),
                 "--dir",
                 str(self.workdir),
                 "--loglevel",
