@@ -41,6 +41,7 @@ from server.storage.redis_webhook_deliveries import RedisDeliveryStore
 from server.storage.webhook_deliveries import Deliveries, DeliveryStore
 from server.web import api, candidate_result, hr_pages, hrms_api, nodes_api, pages, recordings_api, webhooks_api, whip
 from server.web import greenhouse_api as greenhouse
+from server.web.body_limit import BodyLimit
 from server.web.context import Services
 from server.web.idempotency import idempotent
 from server.web.problems import EXCEPTION_HANDLERS
@@ -253,6 +254,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
                 await owned.close()
 
     middleware = [
+        Middleware(BodyLimit, max_bytes=settings.max_request_body_bytes),
         Middleware(InterviewContextMiddleware),
         Middleware(TenantRateLimit, rate_per_s=settings.hr_rate_limit_per_s, burst=settings.hr_rate_limit_burst),
     ]

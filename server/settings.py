@@ -114,6 +114,7 @@ class Settings(BaseSettings):
         default_factory=lambda: [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128")],
         description="Proxies whose X-Forwarded-For names the client; exempt from the per-address cap",
     )
+    max_request_body_bytes: int = Field(1024 * 1024, ge=64 * 1024, description="Any HTTP request body larger is refused (413)")
     max_sdp_bytes: int = 64 * 1024
     ws_max_message_bytes: int = 16 * 1024
     max_live_sessions: int = Field(64, ge=1)

@@ -141,7 +141,7 @@ class WeChatOAuthClient:
         try:
             # WeChat sends its JSON as text/plain at times: the body is parsed whatever the content type says.
             body: Any = json.loads(response.content)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise WeChatError(-1, f"{path} answered something other than JSON") from exc
         if not isinstance(body, dict):
             raise WeChatError(-1, f"{path} answered JSON that is not an object")

@@ -36,6 +36,10 @@ class LiveFanOut:
         self._subscribers: list[Subscriber] = []
 
     @property
+    def candidate_subscribers(self) -> int:
+        return len(self._subscribers)
+
+    @property
     def has_subscribers(self) -> bool:
         return bool(self._subscribers)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -20,6 +22,7 @@ from realtime_scoring.events import (
 )
 from realtime_scoring.matching import MatchResult
 from server.cluster.event_bus import EventBus, Message, interview_topic
+from server.cluster.ratelimit import TokenBucket
 from server.domain.interview import Interview
 from server.live.candidate_messages import Hello, InterviewInfo, QuestionMessage
 from server.live.chat import CandidateChat
@@ -33,6 +36,10 @@ from server.live.snapshots import SnapshotStream
 from server.rtc.media_consumers import MediaEvent
 from server.settings import Settings
 from server.storage.contract import Store
+
+CHAT_PER_S = 0.2  # a candidate's chat, sustained: one message every five seconds
+CHAT_BURST = 5  # and a few in a row
+MAX_CANDIDATE_SOCKETS = 4  # open candidate pages of one interview (a second tab, a reconnect that overlaps)
 
 
 class MediaLink(Protocol):
@@ -80,6 +87,7 @@ class LiveInterview:
         # HR dashboards on any node reach this interview through its topic.
         self._unsubscribe_commands: Callable[[], None] | None = bus.subscribe(interview_topic(interview.id), self._on_command)
         self._ending: asyncio.Future[None] | None = None
+        self._chat_budget = TokenBucket(rate_per_s=CHAT_PER_S, burst=CHAT_BURST)
 
     @property
     def interview(self) -> Interview:
@@ -103,6 +111,10 @@ class LiveInterview:
 
     async def restore(self) -> None:
         await self.flow.restore()
+
+    @property
+    def candidate_sockets(self) -> int:
+        return self.fan_out.candidate_subscribers
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         return self.fan_out.subscribe(subscriber, self.release_if_idle)
@@ -184,6 +196,8 @@ class LiveInterview:
     async def chat(self, text: str) -> None:
         if self.flow.conductor.finished:  # completed, cancelled or erased: nobody is there to answer, nothing is kept
             raise InterviewFlowError("interview_closed", "the interview has ended; chat is closed")
+        if (wait_s := self._chat_budget.take(time.monotonic())) > 0:  # each message is stored and may reach HR
+            raise InterviewFlowError("chat_too_fast", f"too many messages at once; send the next in {math.ceil(wait_s)} s")
         await self._chat.ask(text, self.flow.question_id())
 
     def _on_command(self, message: Message) -> None:

@@ -30,7 +30,7 @@ async def create_interview(request: Request) -> JSONResponse:
     tenant = require_api_key(request.headers, services.api_keys)
     try:
         raw = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise Problem(422, "invalid_interview", "the body must be a JSON object", errors=[{"loc": [], "msg": str(exc)}]) from exc
     if not isinstance(raw, dict):
         raise Problem(422, "invalid_interview", "the body must be a JSON object", errors=[{"loc": [], "msg": "not an object"}])

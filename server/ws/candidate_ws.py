@@ -24,7 +24,7 @@ from server.live.candidate_messages import (
     client_message_adapter,
 )
 from server.live.fan_out import Subscriber
-from server.live.live_interview import LiveInterview
+from server.live.live_interview import MAX_CANDIDATE_SOCKETS, LiveInterview
 from server.live.question_flow import InterviewFlowError
 from server.web.auth import require_invite
 from server.web.context import services_of
@@ -47,6 +47,9 @@ async def candidate_socket(websocket: WebSocket) -> None:
         if interview is None:
             raise Problem(404, "interview_not_found", f"no interview {interview_id!r}")
         await services.refuse_if_live_elsewhere(interview_id)
+        running = services.registry.find_live(interview_id)
+        if running is not None and running.candidate_sockets >= MAX_CANDIDATE_SOCKETS:
+            raise Problem(429, "too_many_sockets", f"this interview already has {MAX_CANDIDATE_SOCKETS} open pages; close one")
     except Problem as problem:
         await deny_handshake(websocket, problem)
         return
@@ -83,6 +86,9 @@ async def candidate_socket(websocket: WebSocket) -> None:
 
     unsubscribe = live.subscribe(deliver)
     try:
+        if live.candidate_sockets > MAX_CANDIDATE_SOCKETS:  # others were accepted while this one was
+            await websocket.close(code=1008, reason="too_many_sockets")
+            return
         wechat.update(await _wechat_fields(websocket, live, token))
         deliver(live.hello())
         # A page reloaded during a media interview gets its question back at once; a text interview waits for "ready".

@@ -122,7 +122,7 @@ async def receive_messages(
             refuse("message_too_large", f"messages are limited to {max_bytes} bytes", CLOSE_TOO_BIG)
         try:
             raw = json.loads(text)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: nested deeper than Python parses
             refuse("invalid_json", "messages must be JSON objects", CLOSE_UNSUPPORTED)
             continue
         kind = raw.get("type") if isinstance(raw, dict) else None
