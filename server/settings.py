@@ -18,6 +18,7 @@ from realtime_scoring.transcription import TranscriptionConfig
 from server.domain.interview import DEFAULT_TENANT
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+MIN_API_KEY_LENGTH = 16
 
 
 class IceServer(BaseModel):
@@ -185,6 +186,22 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_lists(cls, value: Any) -> Any:
         return _split_commas(value)
+
+    @model_validator(mode="after")
+    def _keys_are_long_enough(self) -> Settings:
+        """A key is the whole of a tenant's access: one of a few characters is guessed by anyone who tries."""
+        named = [("INTERVIEW_API_KEYS", self.api_keys), ("INTERVIEW_OPERATOR_KEYS", self.operator_keys)]
+        named += [(f"INTERVIEW_TENANTS[{tenant!r}]", keys) for tenant, keys in self.tenants.items()]
+        for source, keys in named:
+            short = sum(1 for key in keys if len(key.get_secret_value()) < MIN_API_KEY_LENGTH)
+            if short:
+                raise ValueError(
+                    f"{source}: {short} key(s) shorter than {MIN_API_KEY_LENGTH} characters; use random ones "
+                    "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+                )
+        if any(not tenant.strip() for tenant in self.tenants):
+            raise ValueError("INTERVIEW_TENANTS: a tenant needs a name")
+        return self
 
     @model_validator(mode="after")
     def _redis_store_needs_redis(self) -> Settings:

@@ -143,3 +143,27 @@ async def test_the_dashboard_page_and_its_chart_library_are_served(live_server: 
     # Chart.js as prepared from the npm registry (scripts/test.sh runs `assets prepare`).
     chart = await live_server.http.get(f"{live_server.url}/vendor/chart.umd.min.js")
     assert chart.status_code == 200 and "Chart.js v4.6.1" in chart.text[:300]
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        {"api_keys": [], "tenants": {"default": ["rotated-key-0123456789abcdef"], "acme": [OTHER_KEY]}},  # key rotated out
+        {"api_keys": [], "tenants": {"acme": [OTHER_KEY, API_KEY]}},  # its tenant removed (the key now opens another)
+    ],
+    ids=["key-rotated", "tenant-removed"],
+)
+async def test_an_hr_session_ends_with_the_key_or_tenant_that_opened_it(tmp_path: Path, after: dict[str, Any]) -> None:
+    before = make_settings(tmp_path / "data", api_keys=[], tenants={"default": [API_KEY], "acme": [OTHER_KEY]})
+    async with serving(before) as server:
+        token = await hr_token(server)
+        url = server.url.replace("http://", "ws://") + f"/ws/hr?token={token}"
+        async with connect(url) as ws:
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "interviews"
+    async with serving(make_settings(tmp_path / "data", port=before.port, **after)) as server:
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(url)
+        assert refused.value.response.status_code == 401 and b"session_revoked" in (refused.value.response.body or b"")
+        other = await hr_token(server, OTHER_KEY)  # sessions of keys still valid open as before
+        async with connect(server.url.replace("http://", "ws://") + f"/ws/hr?token={other}") as ws:
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "interviews"

@@ -414,22 +414,38 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 def test_settings_parse_comma_separated_networks_and_api_keys(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     clean_env.setenv("INTERVIEW_ICE_ALLOWED_NETWORKS", "127.0.0.0/8, 10.0.0.0/8")
-    clean_env.setenv("INTERVIEW_API_KEYS", "a,b")
+    clean_env.setenv("INTERVIEW_API_KEYS", "key-a-0123456789abcdef,key-b-0123456789abcdef")
     clean_env.setenv("INTERVIEW_ICE_HOST_ADDRESSES", "127.0.0.1")
     settings = Settings(data_dir=tmp_path)
 
     assert settings.ice_allowed_networks == [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("10.0.0.0/8")]
-    assert settings.hr_api_keys() == {"a": "default", "b": "default"}
+    assert settings.hr_api_keys() == {"key-a-0123456789abcdef": "default", "key-b-0123456789abcdef": "default"}
     assert settings.ice_host_addresses == ["127.0.0.1"]
-    assert "a" not in repr(settings.api_keys)  # secrets stay masked
+    assert "key-a" not in repr(settings.api_keys)  # secrets stay masked
     assert not (tmp_path / "api_key").exists()  # configured keys mean none is generated
 
 
 def test_tenants_come_from_json_each_with_its_keys(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    clean_env.setenv("INTERVIEW_TENANTS", '{"acme": ["k1", "k2"], "globex": ["k3"]}')
+    k1, k2, k3 = (f"tenant-key-{n}-0123456789abcdef" for n in (1, 2, 3))
+    clean_env.setenv("INTERVIEW_TENANTS", json.dumps({"acme": [k1, k2], "globex": [k3]}))
     settings = Settings(data_dir=tmp_path)
-    assert settings.hr_api_keys() == {"k1": "acme", "k2": "acme", "k3": "globex"}
-    assert "k1" not in repr(settings.tenants)
+    assert settings.hr_api_keys() == {k1: "acme", k2: "acme", k3: "globex"}
+    assert k1 not in repr(settings.tenants)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("INTERVIEW_API_KEYS", "x"),
+        ("INTERVIEW_OPERATOR_KEYS", "short-key"),
+        ("INTERVIEW_TENANTS", '{"acme": ["k"]}'),
+        ("INTERVIEW_TENANTS", '{" ": ["tenant-key-0123456789abcdef"]}'),
+    ],
+)
+def test_short_keys_and_nameless_tenants_are_refused_at_start(clean_env: pytest.MonkeyPatch, tmp_path: Path, name: str, value: str) -> None:
+    clean_env.setenv(name, value)
+    with pytest.raises(ValueError, match=r"shorter than 16|needs a name"):
+        Settings(data_dir=tmp_path)
 
 
 def test_settings_parse_ice_servers_json_with_a_single_url_string(clean_env: pytest.MonkeyPatch) -> None:

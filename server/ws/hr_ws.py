@@ -38,7 +38,7 @@ LIST_LIMIT = 500
 async def hr_socket(websocket: WebSocket) -> None:
     services = services_of(websocket)
     try:
-        session = HrSessionSigner(services.settings.signing_key()).verify(websocket.query_params.get("token"))
+        session = HrSessionSigner(services.settings.signing_key()).verify(websocket.query_params.get("token"), services.api_keys)
     except Problem as problem:
         await deny_handshake(websocket, problem)
         return
