@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 
 from server.storage.redis_store import RedisInterviewStore
+from server.web.rate_limit import FAILED_KEYS_BURST
 from tests.conftest import LiveServer, free_port, make_settings, serving
 from tests.helpers.interviews import receive_json
 from tests.helpers.redis_server import RedisServer, client_for
@@ -98,7 +100,7 @@ async def test_interviews_are_scheduled_from_stored_profiles_with_a_short_link(s
     assert [i["id"] for i in job["interviews"]] == [interview["id"]]
 
     short = created["short_url"]
-    assert len(short.rsplit("/", 1)[1]) == 8
+    assert len(short.rsplit("/", 1)[1]) == 22, "128 random bits: as hard to guess as the token it stands for"
     redirect = await server.http.get(short, follow_redirects=False)
     assert redirect.status_code == 302 and redirect.headers["location"] == f"/i/{created['invite_token']}"
     assert (await server.http.get(f"{server.url}/s/nope")).status_code == 404
@@ -296,3 +298,19 @@ async def settle(redis_server: RedisServer | None, snapshot_after: float = 0.0) 
         await eventually(quiet, what="Redis's rewrite")
     finally:
         await client.aclose()
+
+
+async def test_guessing_keys_from_one_address_is_slowed_while_valid_keys_and_other_addresses_go_on(tmp_path: Path) -> None:
+    async with serving(make_settings(tmp_path / "data", api_keys=[], tenants={"acme": [ACME]})) as server:
+        statuses = []
+        for i in range(FAILED_KEYS_BURST + 5):
+            wrong = {"X-API-Key": f"guess-{i:04d}-0123456789abcdef"}
+            statuses.append((await server.http.get(f"{server.url}/api/v1/webhooks/endpoints", headers=wrong)).status_code)
+        assert statuses == [401] * FAILED_KEYS_BURST + [429] * 5
+        refused = await server.http.get(f"{server.url}/api/v1/webhooks/endpoints", headers={"X-API-Key": "another-guess-0123456789"})
+        assert refused.json()["code"] == "too_many_failed_keys" and int(refused.headers["retry-after"]) >= 1
+        assert (await call(server, "GET", "/api/v1/webhooks/endpoints")).status_code == 200, "the tenant's own key still works"
+        transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+        async with httpx.AsyncClient(transport=transport) as elsewhere:
+            other = await elsewhere.get(f"{server.url}/api/v1/webhooks/endpoints", headers={"X-API-Key": "a-wrong-key-0123456789"})
+        assert other.status_code == 401, "another address is not held to this one's failures"

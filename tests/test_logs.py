@@ -67,11 +67,14 @@ def test_invite_tokens_are_cut_out_of_access_log_paths(json_log: io.StringIO) ->
     access = logging.getLogger("uvicorn.access")
     access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", f"/i/{TOKEN}", "1.1", 200)
     access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", f"/ws/hr?token={TOKEN}", "1.1", 101)
+    short_code = "Xy3_kL9-QwErTyUiOpAsDf"  # a short invite link opens the interview as well as the token does
+    access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", f"/s/{short_code}", "1.1", 302)
     text = json_log.getvalue()
-    assert TOKEN not in text
+    assert TOKEN not in text and short_code not in text
     assert [json.loads(line)["message"].split('"')[1] for line in text.splitlines()] == [
         "GET /i/<token> HTTP/1.1",
         "GET /ws/hr?token=<token> HTTP/1.1",
+        "GET /s/<token> HTTP/1.1",
     ]
 
 

@@ -22,8 +22,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 interview_id_var: ContextVar[str | None] = ContextVar("interview_id", default=None)
 
 INTERVIEW_PATH = re.compile(r"^/(?:api/v1/interviews|ws/interviews)/([0-9A-Za-z_-]{1,64})")
-# Invite and session tokens in paths and query strings (JWTs: three base64url parts).
-TOKEN = re.compile(r"(/i/|[?&]token=)[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+# Invite and session tokens in paths and query strings (JWTs: three base64url parts), and short invite codes.
+TOKEN = re.compile(r"(/i/|[?&]token=)[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+|(/s/)[A-Za-z0-9_-]+")
 
 
 class InterviewContext(logging.Filter):
@@ -40,14 +40,19 @@ class InterviewContext(logging.Filter):
         return True
 
 
+def _redacted(text: str) -> str:
+    """Invite tokens and short codes (each opens an interview) replaced by `<token>`."""
+    return TOKEN.sub(lambda m: f"{m.group(1) or m.group(2)}<token>", text)
+
+
 class RedactTokens(logging.Filter):
     """Cuts invite and HR-session tokens out of records (uvicorn's access log prints full paths)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and record.args:
-            record.args = tuple(TOKEN.sub(r"\1<token>", a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(_redacted(a) if isinstance(a, str) else a for a in record.args)
         elif isinstance(record.msg, str):
-            record.msg = TOKEN.sub(r"\1<token>", record.msg)
+            record.msg = _redacted(record.msg)
         return True
 
 

@@ -1,13 +1,18 @@
-"""Per-tenant rate limit on the HR API: ASGI middleware answering 429 with Retry-After once a tenant's bucket is empty.
+"""Rate limits on the HR API: ASGI middleware answering 429 with Retry-After.
 
-The buckets are this node's (`TokenBucket`), or the cluster's in Redis when the node has them
-(`Services.shared_rate_limit`, `server/cluster/ratelimit.py`), falling back to its own while Redis cannot answer.
+Per tenant, for requests with a valid key: the buckets are this node's (`TokenBucket`), or the cluster's in Redis
+when the node has them (`Services.shared_rate_limit`, `server/cluster/ratelimit.py`), falling back to its own while
+Redis cannot answer. Per client address, for requests with a key that opens nothing (guessing keys, a dashboard
+sign-in tried again and again): a few at once, then one every few seconds, so guessing gets nowhere; addresses are
+counted by /64 for IPv6 (one host has a whole /64), and the table of them is bounded.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
+from collections import OrderedDict
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -15,6 +20,40 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from server.cluster.ratelimit import TokenBucket
 from server.web.auth import presented_api_key, tenant_of_key
 from server.web.problems import Problem, problem_response
+
+FAILED_KEYS_BURST = 10
+FAILED_KEYS_PER_S = 0.2  # after the burst, one wrong key every five seconds per address
+MAX_TRACKED_CLIENTS = 65_536
+
+
+def client_group(host: str | None) -> str:
+    """Who a limit counts: the address (as trusted proxies report it), IPv6 by its /64."""
+    if host is None:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+class ClientBuckets:
+    """One token bucket per client group, least recently used dropped past `max_clients`."""
+
+    def __init__(self, rate_per_s: float, burst: int, max_clients: int = MAX_TRACKED_CLIENTS) -> None:
+        self.rate_per_s, self.burst, self.max_clients = rate_per_s, burst, max_clients
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def take(self, client: str, now: float) -> float:
+        bucket = self._buckets.pop(client, None) or TokenBucket(self.rate_per_s, self.burst)
+        self._buckets[client] = bucket
+        while len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)
+        return bucket.take(now)
 
 
 class TenantRateLimit:
@@ -25,8 +64,21 @@ class TenantRateLimit:
         self.rate_per_s = rate_per_s
         self.burst = burst
         self._buckets: dict[str, TokenBucket] = {}
+        self._failed_keys = ClientBuckets(FAILED_KEYS_PER_S, FAILED_KEYS_BURST)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/") and self._presents_unknown_key(scope):
+            client = scope.get("client")
+            refused_for = self._failed_keys.take(client_group(client[0] if client else None), time.monotonic())
+            if refused_for > 0:
+                response = problem_response(
+                    429,
+                    "too_many_failed_keys",
+                    "too many requests with keys that open nothing from this address; wait before trying again",
+                    headers={"Retry-After": str(math.ceil(refused_for))},
+                )
+                await response(scope, receive, send)
+                return
         if scope["type"] == "http" and scope["path"].startswith("/api/") and (tenant := self._tenant(scope)) is not None:
             shared = scope["app"].state.services.shared_rate_limit
             wait = await shared.take(tenant) if shared is not None else None
@@ -43,6 +95,17 @@ class TenantRateLimit:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    def _presents_unknown_key(self, scope: Scope) -> bool:
+        services = getattr(scope["app"].state, "services", None)
+        if services is None:
+            return False
+        try:
+            presented = presented_api_key(Headers(scope=scope))
+        except Problem:  # ambiguous keys: a 401 like a wrong one
+            return True
+        api_keys: dict[str, str] = services.api_keys
+        return presented is not None and tenant_of_key(presented, api_keys) is None
 
     def _tenant(self, scope: Scope) -> str | None:
         services = getattr(scope["app"].state, "services", None)
