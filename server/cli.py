@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
+import secrets
 import sqlite3
 import time
 from pathlib import Path
@@ -26,9 +26,21 @@ from server.ops.logs import configure_logging, set_levels
 from server.settings import Settings
 from server.storage.contract import open_store
 from server.storage.migration import MigrationCounts, migrate_sqlite_to_redis, set_aside, unmigrated_interviews
+from server.storage.private_files import private_file
 from server.storage.redis_client import Keys, open_redis, store_durability_warnings
 
-DEMO_ID = "demo"
+LEGACY_DEMO_ID = "demo"  # before each start made its own
+
+
+def demo_ids_file(settings: Settings) -> Path:
+    return settings.data_dir / "demo_interviews"
+
+
+def earlier_demo_ids(settings: Settings) -> set[str]:
+    """The demo interviews this node made on earlier starts (their links were printed: they must stop working)."""
+    path = demo_ids_file(settings)
+    listed = set(path.read_text().split()) if path.exists() else set()
+    return listed | {LEGACY_DEMO_ID}
 
 
 async def demo_invite_url(settings: Settings) -> str:
@@ -48,12 +60,14 @@ async def demo_invite_url(settings: Settings) -> str:
             for warning in await store_durability_warnings(client):
                 logging.getLogger(__name__).warning("the interview store is in Redis, but %s", warning)
         expires_at = int(time.time() + settings.invite_ttl_hours * 3600)
-        invite = make_invite(InviteSigner(settings.signing_key()), settings.base_url, DEMO_ID, expires_at)
-        # A fresh demo on every start: what an earlier run recorded for it goes.
-        await store.delete_interview(DEMO_ID)
-        # ValueError: another node of the cluster, starting at the same moment, made it.
-        with contextlib.suppress(ValueError):
-            await store.create_interview(demo_spec(), invite, interview_id=DEMO_ID)
+        # A new demo on every start, under a new id: links printed by earlier starts stop working, and what they
+        # recorded goes.
+        for earlier in earlier_demo_ids(settings):
+            await store.delete_interview(earlier)
+        demo_id = f"demo-{secrets.token_hex(8)}"
+        invite = make_invite(InviteSigner(settings.signing_key()), settings.base_url, demo_id, expires_at)
+        await store.create_interview(demo_spec(), invite, interview_id=demo_id)
+        await asyncio.to_thread(_write_private, demo_ids_file(settings), demo_id + "\n")
     finally:
         await store.close()
         if client is not None:
@@ -61,10 +75,14 @@ async def demo_invite_url(settings: Settings) -> str:
     return invite.invite_url
 
 
+def _write_private(path: Path, text: str) -> None:
+    private_file(path).write_text(text)
+
+
 async def refuse_sqlite_left_behind(settings: Settings, client: redis.Redis) -> None:
     """A node that ran on SQLite and now has INTERVIEW_REDIS_URL would, by default, start on an empty Redis store and
     leave its interviews, reports and webhook endpoints unseen: refuse, unless the operator chose Redis explicitly."""
-    left = await unmigrated_interviews(settings.database_path, client, Keys(settings.redis_prefix), skip={DEMO_ID})
+    left = await unmigrated_interviews(settings.database_path, client, Keys(settings.redis_prefix), skip=earlier_demo_ids(settings))
     if not left:
         return
     what = f"{settings.database_path} holds {left} interview(s) that are not in Redis, and with INTERVIEW_REDIS_URL set the store is Redis"
@@ -213,7 +231,7 @@ def store_migrate(args: argparse.Namespace) -> None:
         client = open_redis(settings)
         try:
             await client.ping()
-            return await migrate_sqlite_to_redis(database, client, Keys(settings.redis_prefix), skip={DEMO_ID})
+            return await migrate_sqlite_to_redis(database, client, Keys(settings.redis_prefix), skip=earlier_demo_ids(settings))
         finally:
             await client.aclose()
 

@@ -17,7 +17,8 @@ import redis.asyncio as redis
 from hrms_bridge.adapters.greenhouse_notifier import CallbackStore
 from server.cli import demo_invite_url, main
 from server.domain.interview import InterviewSpec, InterviewStatus
-from server.storage.contract import Store
+from server.domain.invites import InviteSigner
+from server.storage.contract import Store, open_store
 from server.storage.greenhouse_callbacks_redis import RedisCallbackStore
 from server.storage.migration import migrate_sqlite_to_redis
 from server.storage.redis_client import Keys
@@ -189,3 +190,18 @@ async def test_a_node_with_interviews_left_in_sqlite_refuses_to_start_on_redis_u
     assert db.execute("SELECT COUNT(*) FROM interviews").fetchone() == (3,), "with its WAL, nothing of it lost"
     db.close()
     assert "/i/" in await demo_invite_url(settings)
+
+
+async def test_each_start_makes_a_new_demo_interview_and_the_links_printed_before_stop_working(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data")
+    first, second = await demo_invite_url(settings), await demo_invite_url(settings)
+    assert first != second
+    signer = InviteSigner(settings.signing_key())
+    first_id, second_id = (signer.verify(url.rsplit("/i/", 1)[1]).interview_id for url in (first, second))
+    assert first_id != second_id and first_id.startswith("demo-")
+    store = await open_store(settings, None)
+    try:
+        assert await store.get_interview(first_id) is None, "the earlier demo, and its link with it, is gone"
+        assert await store.get_interview(second_id) is not None
+    finally:
+        await store.close()
