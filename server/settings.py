@@ -98,6 +98,9 @@ class Settings(BaseSettings):
         default_factory=list, description="Remote candidate networks accepted; empty = public addresses only"
     )
     ice_connect_timeout_s: float = 20.0
+    media_silence_timeout_s: float = Field(
+        30.0, ge=1, le=600, description="A connected session whose media never starts, or stops, this long is closed (its slot freed)"
+    )
 
     audio_chunk_ms: int = Field(32, ge=10, le=1000)
     video_sample_fps: float = Field(5.0, gt=0, le=30)

@@ -332,6 +332,33 @@ async def test_video_over_the_limits_is_never_decoded_and_the_session_ends_sayin
         await socket.close()
 
 
+class SilentTrack(MediaStreamTrack):
+    """An attacker's sender: connects (ICE, DTLS) and never sends a frame, to hold one of the node's slots."""
+
+    kind = "audio"
+
+    async def recv(self):  # type: ignore[no-untyped-def]
+        await asyncio.Event().wait()
+
+
+async def test_a_session_that_connects_and_never_sends_media_gives_its_slot_back(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data", media_silence_timeout_s=2.0, max_live_sessions=1)
+    async with serving(settings) as server:
+        interview, token = await server.schedule()
+        socket = await CandidateSocket.open(server.url, interview.id, token)
+        publisher = await publish(server, interview.id, token, [SilentTrack()])
+        try:
+            await socket.wait_for(lambda m: m["type"] == "media" and m["state"] == "connected")
+            await socket.wait_for(lambda m: m["type"] == "media" and m["state"] == "failed", timeout=10)
+            assert server.services.registry.media_sessions == 0
+            other, other_token = await server.schedule()  # the node's one slot is free again
+            honest = await publish(server, other.id, other_token, [AudioStreamTrack()])
+            await honest.close()
+        finally:
+            await publisher.close()
+            await socket.close()
+
+
 async def test_a_session_whose_media_stopped_is_replaced_by_a_new_publish(capturing_server: LiveServer, capture: CapturingConsumer) -> None:
     server = capturing_server
     interview, token = await server.schedule()

@@ -203,14 +203,25 @@ class SessionRegistry:
             session.recorder = AudioRecorder(path)
             session.ingest.audio_taps.append(session.recorder.write)
         session.start_consumer(self._consumer)
-        session.spawn(self._expire_unconnected(session), "connect-timeout")
+        session.spawn(self._watch(session), "watch")
         return session, answer
 
-    async def _expire_unconnected(self, session: MediaSession) -> None:
+    async def _watch(self, session: MediaSession) -> None:
+        """Free the slot of a session that never connects, or connects and sends nothing (or stops sending): an
+        invite holder could otherwise hold slots with connections that carry no interview."""
         await asyncio.sleep(self._settings.ice_connect_timeout_s)
         if session.connected_at is None:
             logger.info("media session %s did not connect in time", session.id)
             session.spawn(self.close_media(session, "failed"), "close")
+            return
+        limit_s = self._settings.media_silence_timeout_s
+        while not session.closing:
+            silent_s = session.ingest.silent_for_s()
+            if silent_s >= limit_s:
+                logger.info("media session %s: no media for %.0f s", session.id, silent_s)
+                session.spawn(self.close_media(session, "failed"), "close")
+                return
+            await asyncio.sleep(max(0.5, limit_s - silent_s))
 
     async def close_media(self, session: MediaSession, state: str = "closed") -> None:
         await session.close(state)
