@@ -28,6 +28,8 @@ from server.storage.contract import open_store
 from server.storage.migration import MigrationCounts, migrate_sqlite_to_redis, set_aside, unmigrated_interviews
 from server.storage.private_files import private_file
 from server.storage.redis_client import Keys, open_redis, store_durability_warnings
+from server.storage.sealed import SealError
+from server.storage.secret_rotation import rotate_secrets_key
 
 LEGACY_DEMO_ID = "demo"  # before each start made its own
 
@@ -119,6 +121,12 @@ def serve(args: argparse.Namespace) -> None:
             "the store is shared in Redis but INTERVIEW_SECRET_KEY or the API keys are generated into %s: set the same "
             "INTERVIEW_SECRET_KEY and INTERVIEW_API_KEYS / INTERVIEW_TENANTS on every node",
             settings.data_dir,
+        )
+    if settings.store_backend == "redis" and settings.secrets_key_file is None:
+        logging.getLogger(__name__).warning(
+            "the store is shared in Redis but the key for secrets at rest is this node's own (%s): give every node the "
+            "same key file (INTERVIEW_SECRETS_KEY_FILE), or the others cannot sign this node's webhooks",
+            settings.secrets_key_path,
         )
     url = asyncio.run(demo_invite_url(settings))
     print(f"Demo interview: {url}", flush=True)
@@ -244,6 +252,18 @@ def store_migrate(args: argparse.Namespace) -> None:
     print(f"the SQLite store is now {moved}: delete it once the cluster serves these interviews (it keeps every candidate's data)")
 
 
+def secrets_rotate(args: argparse.Namespace) -> None:
+    settings = Settings()
+    try:
+        rotated = asyncio.run(rotate_secrets_key(settings))
+    except (OSError, sqlite3.Error, RedisError, SealError) as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    print(
+        f"new key in {settings.secrets_key_path} ({rotated.old_keys} old one(s) dropped); re-encrypted the secrets of "
+        f"{rotated.endpoints} webhook endpoint(s) and {rotated.ats_credentials} ATS credential(s); start the node(s) again"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="interview-server", description="Real-time AI video-interview server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -288,6 +308,11 @@ def main(argv: list[str] | None = None) -> None:
         "--from", dest="source", type=Path, metavar="FILE", help="the SQLite file (default: DATA_DIR/interviews.sqlite3)"
     )
     migrate_parser.set_defaults(handler=store_migrate)
+    secrets_parser = commands.add_parser("secrets", help="the key that encrypts webhook secrets and ATS credentials at rest")
+    secrets_commands = secrets_parser.add_subparsers(dest="secrets_command", required=True)
+    secrets_commands.add_parser(
+        "rotate", help="a new key; every stored secret re-encrypted with it, old keys dropped; stop the node(s) first"
+    ).set_defaults(handler=secrets_rotate)
     args = parser.parse_args(argv)
     args.handler(args)
 

@@ -38,6 +38,7 @@ from server.storage.contract import Store, open_store
 from server.storage.greenhouse_callbacks_redis import RedisCallbackStore
 from server.storage.redis_client import Keys, open_redis
 from server.storage.redis_webhook_deliveries import RedisDeliveryStore
+from server.storage.sealed import Sealer
 from server.storage.webhook_deliveries import Deliveries, DeliveryStore
 from server.web import api, candidate_result, hr_pages, hrms_api, nodes_api, pages, recordings_api, webhooks_api, whip
 from server.web import greenhouse_api as greenhouse
@@ -146,6 +147,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
         redis_client = open_redis(settings) if settings.redis_url else None
         keys = Keys(settings.redis_prefix)
         store = await open_store(settings, redis_client)
+        sealer = await asyncio.to_thread(Sealer.from_file, settings.secrets_key_path)
         deliveries: Deliveries
         dispatcher: WebhookDispatcher
         retries = (settings.webhook_retry_schedule_s, settings.webhook_timeout_s)
@@ -153,12 +155,12 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             stream = WebhookStream(redis_client, keys.webhook_stream(), settings.node_id, settings.webhook_stream_lease_s)
         if settings.store_backend == "redis":
             assert redis_client is not None
-            deliveries = RedisDeliveryStore(redis_client, keys)
+            deliveries = RedisDeliveryStore(redis_client, keys, sealer)
             # The stream is the Redis store's outbox: nothing to relay.
             dispatcher = StreamWebhookDispatcher(deliveries, destinations, *retries, stream, settings.webhook_stream_lease_s, relay=None)
-            greenhouse_notifier = GreenhouseNotifier(RedisCallbackStore(redis_client, keys), destinations, *retries)
+            greenhouse_notifier = GreenhouseNotifier(RedisCallbackStore(redis_client, keys, sealer), destinations, *retries)
         else:
-            sqlite_deliveries = await DeliveryStore.open(settings.database_path)
+            sqlite_deliveries = await DeliveryStore.open(settings.database_path, sealer)
             deliveries = sqlite_deliveries
             if redis_client is not None:
                 dispatcher = StreamWebhookDispatcher(
@@ -166,7 +168,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
                 )
             else:
                 dispatcher = WebhookDispatcher(sqlite_deliveries, destinations, *retries)
-            greenhouse_notifier = await GreenhouseNotifier.open(settings.database_path, destinations, *retries)
+            greenhouse_notifier = await GreenhouseNotifier.open(settings.database_path, sealer, destinations, *retries)
         dispatcher.start()
         greenhouse_notifier.start()
 

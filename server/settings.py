@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     )
 
     secret_key: SecretStr | None = Field(None, description="Signs invite tokens; generated into data_dir when unset")
+    secrets_key_file: Path | None = Field(
+        None,
+        description="Keys that encrypt webhook secrets and ATS credentials at rest; data_dir/secrets.key when unset (made on first start)",
+    )
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Keys of the 'default' tenant; generated into data_dir when neither this nor tenants is set"
     )
@@ -235,6 +239,11 @@ class Settings(BaseSettings):
     def assets_path(self) -> Path:
         """Browser libraries fetched from the npm registry (frontend/vendor.py), served under /vendor/."""
         return self.asset_dir or self.data_dir / "assets"
+
+    @property
+    def secrets_key_path(self) -> Path:
+        """Every node of a cluster needs the same file (they read each other's sealed secrets through Redis)."""
+        return self.secrets_key_file or self.data_dir / "secrets.key"
 
     @property
     def media(self) -> MediaConfig:

@@ -21,6 +21,7 @@ from websockets.asyncio.client import connect
 
 from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
 from server.storage.greenhouse_callbacks import CallbackStore
+from server.storage.sealed import Sealer
 from tests.conftest import LiveServer, free_port, make_settings, serving
 from tests.helpers.waiting import sender_settled
 from tests.helpers.webhook_receiver import receiving
@@ -392,7 +393,7 @@ async def test_a_callback_url_into_private_networks_or_without_https_is_refused(
 
     # Greenhouse's own https URL is kept, with the key it authenticated with, until the interview completes.
     interview_id = await send_test(server, "sales:en")
-    store = await CallbackStore.open(server.settings.database_path)
+    store = await CallbackStore.open(server.settings.database_path, Sealer.from_file(server.settings.secrets_key_path))
     try:
         stored = await store.get(interview_id)
         assert stored is not None and stored.url == CALLBACK and stored.api_key == ACME

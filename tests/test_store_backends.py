@@ -22,6 +22,7 @@ from server.storage.redis_client import Keys, store_durability_warnings
 from server.storage.redis_store import RedisInterviewStore
 from server.storage.redis_webhook_deliveries import RedisDeliveryStore
 from server.storage.rows import InterviewRef, ObservationRow, RecordingRow, StoredResponse, TranscriptRow, TranscriptSegment
+from server.storage.sealed import Sealer
 from server.storage.sqlite_store import InterviewStore
 from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, Deliveries, Delivery, DeliveryStore
 from tests.conftest import API_KEY, STORE_BACKENDS, make_settings, serving
@@ -29,6 +30,7 @@ from tests.helpers.interviews import invite
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.rows import observation, scored_answer
 
+SEALER = Sealer.generate()  # the secrets at rest, as a node seals them
 KEYS = Keys("store-test:")
 SPEC = InterviewSpec.model_validate(
     {
@@ -48,7 +50,7 @@ async def store_and_deliveries(
     """An interview store with the delivery store beside it (and the Redis client, for the Redis pair)."""
     if request.param == "sqlite":
         store: Store = await InterviewStore.open(tmp_path / "interviews.sqlite3")
-        deliveries: Deliveries = await DeliveryStore.open(tmp_path / "interviews.sqlite3")
+        deliveries: Deliveries = await DeliveryStore.open(tmp_path / "interviews.sqlite3", SEALER)
         try:
             yield store, deliveries, None
         finally:
@@ -59,7 +61,7 @@ async def store_and_deliveries(
     server.start()
     client = redis.Redis.from_url(server.url)
     try:
-        yield RedisInterviewStore(client, KEYS), RedisDeliveryStore(client, KEYS), client
+        yield RedisInterviewStore(client, KEYS), RedisDeliveryStore(client, KEYS, SEALER), client
     finally:
         await client.aclose()
         server.stop()
@@ -300,7 +302,7 @@ async def test_old_finished_webhook_events_are_pruned_with_their_deliveries_and_
 
 
 async def test_events_written_before_the_time_index_existed_are_pruned_too(redis_client: redis.Redis) -> None:
-    store, deliveries = RedisInterviewStore(redis_client, KEYS), RedisDeliveryStore(redis_client, KEYS)
+    store, deliveries = RedisInterviewStore(redis_client, KEYS), RedisDeliveryStore(redis_client, KEYS, SEALER)
     await store.create_interview(SPEC, invite("iv-old"), "iv-old")  # no endpoint: finished once fanned out
     (event_id,) = [f[b"event_id"].decode() for _, f in await redis_client.xrange(KEYS.webhook_stream())]
     await deliveries.fan_out([event_id])
@@ -335,7 +337,7 @@ async def test_writes_racing_a_deletion_leave_nothing_behind(redis_server: Redis
 async def test_erasure_leaves_no_key_that_names_the_candidate_or_their_interviews(
     redis_server: RedisServer, redis_client: redis.Redis
 ) -> None:
-    store, deliveries = RedisInterviewStore(redis_client, KEYS), RedisDeliveryStore(redis_client, KEYS)
+    store, deliveries = RedisInterviewStore(redis_client, KEYS), RedisDeliveryStore(redis_client, KEYS, SEALER)
     await deliveries.add_endpoint("acme", "https://hr.example/hooks", [], "", None)
     await store.put_profile("candidates", "acme", "cand-9", "{}")
     created = await store.create_interview(SPEC, invite("iv-9"), "iv-9", tenant="acme", candidate_id="cand-9")

@@ -25,6 +25,7 @@ from server.storage.redis_client import Keys
 from server.storage.redis_store import RedisInterviewStore
 from server.storage.redis_webhook_deliveries import RedisDeliveryStore
 from server.storage.rows import TranscriptRow, TranscriptSegment
+from server.storage.sealed import Sealer
 from server.storage.sqlite_store import InterviewStore
 from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, Deliveries, DeliveryStore
 from tests.conftest import make_settings
@@ -32,6 +33,7 @@ from tests.helpers.interviews import invite
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.rows import observation, scored_answer
 
+SEALER = Sealer.generate()  # the secrets at rest, as a node seals them
 KEYS = Keys("migration-test:")
 SPEC = InterviewSpec.model_validate(
     {
@@ -47,8 +49,8 @@ SPEC = InterviewSpec.model_validate(
 async def fill_sqlite(database: Path) -> dict[str, str]:
     """A store as a node leaves it after some weeks: interviews with all they record, profiles, an endpoint and deliveries
     in every state; returns the ids the test looks up."""
-    store, deliveries = await InterviewStore.open(database), await DeliveryStore.open(database)
-    callbacks = await CallbackStore.open(database)
+    store, deliveries = await InterviewStore.open(database), await DeliveryStore.open(database, SEALER)
+    callbacks = await CallbackStore.open(database, SEALER)
     try:
         await deliveries.add_endpoint("acme", "https://hr.example/hooks", [], "ATS", None)
         linked = invite("iv-1")
@@ -128,8 +130,8 @@ async def test_a_migrated_store_reads_back_the_same_through_redis_and_its_unsent
     ids = await fill_sqlite(database)
     store, deliveries, callbacks = (
         await InterviewStore.open(database),
-        await DeliveryStore.open(database),
-        await CallbackStore.open(database),
+        await DeliveryStore.open(database, SEALER),
+        await CallbackStore.open(database, SEALER),
     )
     try:
         before = await everything(store, deliveries, callbacks)
@@ -141,8 +143,8 @@ async def test_a_migrated_store_reads_back_the_same_through_redis_and_its_unsent
     counts = await migrate_sqlite_to_redis(database, redis_client, KEYS, skip={"demo"})
     assert (counts.interviews, counts.endpoints, counts.idempotent_responses, counts.profiles) == (2, 1, 1, 2)
     assert (counts.events, counts.deliveries) == (5, 3), "the demo's event stays behind with it"
-    redis_store, redis_deliveries = RedisInterviewStore(redis_client, KEYS), RedisDeliveryStore(redis_client, KEYS)
-    after = await everything(redis_store, redis_deliveries, RedisCallbackStore(redis_client, KEYS))
+    redis_store, redis_deliveries = RedisInterviewStore(redis_client, KEYS), RedisDeliveryStore(redis_client, KEYS, SEALER)
+    after = await everything(redis_store, redis_deliveries, RedisCallbackStore(redis_client, KEYS, SEALER))
     for part, value in before.items():
         assert after[part] == value, part
     assert await redis_store.get_interview("demo") is None, "the demo interview stays behind: each start makes a fresh one"

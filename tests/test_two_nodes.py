@@ -43,6 +43,7 @@ class Node:
                 "INTERVIEW_REDIS_URL": redis_url,
                 "INTERVIEW_REDIS_PREFIX": PREFIX,
                 "INTERVIEW_NODE_ID": node_id,
+                "INTERVIEW_SECRETS_KEY_FILE": str(data_dir.parent / "cluster-secrets.key"),  # one key file, as on a volume
                 "INTERVIEW_NODE_HEARTBEAT_S": "0.5",
                 "INTERVIEW_WEBHOOK_STREAM_LEASE_S": str(LEASE_S),
                 "INTERVIEW_WEBHOOK_TIMEOUT_S": "2",

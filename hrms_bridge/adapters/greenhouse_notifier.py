@@ -25,6 +25,7 @@ import httpx
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.retrying import CLAIM_MARGIN_S, RetryingSender, next_delay
 from server.storage.greenhouse_callbacks import Callback, Callbacks, CallbackStore
+from server.storage.sealed import Sealer
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +51,13 @@ class GreenhouseNotifier(RetryingSender[Callback]):
     async def open(
         cls,
         db_path: Path,
+        sealer: Sealer,
         policy: DestinationPolicy,
         retry_schedule_s: Sequence[float],
         timeout_s: float = 15.0,
     ) -> GreenhouseNotifier:
         """On the interview database (opened by the interview store first, so `interviews` and `reports` exist)."""
-        return cls(await CallbackStore.open(db_path), policy, retry_schedule_s, timeout_s)
+        return cls(await CallbackStore.open(db_path, sealer), policy, retry_schedule_s, timeout_s)
 
     async def register(self, interview_id: str, url: str, api_key: str) -> bool:
         """Send Test's callback `url` for the interview, to PATCH with `api_key` once its report exists."""

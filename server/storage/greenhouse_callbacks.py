@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import aiosqlite
+
 from server.storage.rows import CallbackRow
+from server.storage.sealed import Sealer
 from server.storage.sqlite_connection import SerialConnection, connect
 
 SCHEMA = """
@@ -58,6 +61,10 @@ class Callbacks(Protocol):
 
     async def get(self, interview_id: str) -> CallbackRow | None: ...
 
+    async def reseal_secrets(self) -> int:
+        """Every stored credential sealed again with the newest key (after a key rotation); how many."""
+        ...
+
 
 class CallbackStore(SerialConnection):
     """The `greenhouse_callbacks` table. Create with `open(path)` on the interview database; release with `close()`.
@@ -65,9 +72,23 @@ class CallbackStore(SerialConnection):
     One connection, one statement at a time (as `DeliveryStore`): autocommit, BEGIN IMMEDIATE for writes.
     """
 
+    def __init__(self, db: aiosqlite.Connection, sealer: Sealer) -> None:
+        super().__init__(db)
+        self._sealer = sealer  # the ATS credential is stored sealed (`sealed.py`)
+
     @classmethod
-    async def open(cls, path: Path) -> CallbackStore:
-        return cls(await connect(path, SCHEMA))
+    async def open(cls, path: Path, sealer: Sealer) -> CallbackStore:
+        return cls(await connect(path, SCHEMA), sealer)
+
+    async def reseal_secrets(self) -> int:
+        rows = await self._read("SELECT interview_id, api_key FROM greenhouse_callbacks")
+        async with self._transaction() as db:
+            for row in rows:
+                await db.execute(
+                    "UPDATE greenhouse_callbacks SET api_key = ? WHERE interview_id = ?",
+                    (self._sealer.reseal(row["api_key"]), row["interview_id"]),
+                )
+        return len(rows)
 
     async def add(self, interview_id: str, url: str, api_key: str) -> bool:
         """Remember where to signal the interview's completion; False when the interview no longer exists."""
@@ -78,7 +99,7 @@ class CallbackStore(SerialConnection):
                 "INSERT INTO greenhouse_callbacks (interview_id, url, api_key, next_attempt_at, created_at)"
                 " SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM interviews WHERE id = ?)"
                 " ON CONFLICT(interview_id) DO UPDATE SET url = excluded.url, api_key = excluded.api_key",
-                (interview_id, url, api_key, now, now, interview_id),
+                (interview_id, url, self._sealer.seal(api_key), now, now, interview_id),
             )
             return cursor.rowcount == 1
 
@@ -91,7 +112,7 @@ class CallbackStore(SerialConnection):
             " ORDER BY c.next_attempt_at LIMIT ?",
             (now, limit),
         )
-        return [Callback(row["interview_id"], row["url"], row["api_key"], row["attempts"]) for row in rows]
+        return [Callback(row["interview_id"], row["url"], self._sealer.open(row["api_key"]), row["attempts"]) for row in rows]
 
     async def next_due_at(self) -> float | None:
         rows = await self._read(
@@ -132,4 +153,6 @@ class CallbackStore(SerialConnection):
 
     async def get(self, interview_id: str) -> CallbackRow | None:
         rows = await self._read("SELECT * FROM greenhouse_callbacks WHERE interview_id = ?", (interview_id,))
-        return CallbackRow.model_validate(dict(rows[0])) if rows else None
+        if not rows:
+            return None
+        return CallbackRow.model_validate({**dict(rows[0]), "api_key": self._sealer.open(rows[0]["api_key"])})

@@ -15,8 +15,9 @@ from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT
 
 from server.storage.greenhouse_callbacks import Callback
-from server.storage.redis_client import Keys, begin, scored_members, text, text_hash, watched_transaction
+from server.storage.redis_client import Keys, begin, glob_escape, scored_members, text, text_hash, watched_transaction
 from server.storage.rows import CallbackRow
+from server.storage.sealed import Sealer
 
 # KEYS: callback, pending; ARGV: interview id, now, lease until, attempts the caller saw.
 CLAIM = """
@@ -43,7 +44,8 @@ return 1
 class RedisCallbackStore:
     """`CallbackStore` on the node's Redis client; `close()` leaves the client to its owner."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, sealer: Sealer) -> None:
+        self._sealer = sealer  # the ATS credential is stored sealed (`sealed.py`)
         self._redis = client
         self._keys = keys
         self._claim = client.register_script(CLAIM)
@@ -63,7 +65,7 @@ class RedisCallbackStore:
             known = await pipe.exists(key)
             now = time.time()
             begin(pipe)
-            pipe.hset(key, mapping={"url": url, "api_key": api_key})
+            pipe.hset(key, mapping={"url": url, "api_key": self._sealer.seal(api_key)})
             if not known:
                 pipe.hset(key, mapping={"attempts": 0, "next_attempt_at": now, "created_at": now})
                 pipe.zadd(self._keys.greenhouse_pending(), {interview_id: now})
@@ -89,7 +91,7 @@ class RedisCallbackStore:
                 pipe.hmget(self._keys.greenhouse_callback(interview_id), ["url", "api_key", "attempts"])
             rows = await pipe.execute()
         return [
-            Callback(i, text(url), text(key), int(attempts))
+            Callback(i, text(url), self._sealer.open(text(key)), int(attempts))
             for i, (url, key, attempts) in zip(ids, rows, strict=True)
             if url is not None and key is not None
         ]
@@ -120,6 +122,19 @@ class RedisCallbackStore:
         ]
         await self._record(keys=keys, args=args)
 
+    async def reseal_secrets(self) -> int:
+        resealed = 0
+        prefix = self._keys.greenhouse_callback("")
+        async for raw in self._redis.scan_iter(match=glob_escape(prefix) + "*", count=500):
+            name = text(raw)
+            if name == self._keys.greenhouse_pending():
+                continue
+            stored = await self._redis.hget(name, "api_key")
+            if stored is not None:
+                await self._redis.hset(name, "api_key", self._sealer.reseal(text(stored)))
+                resealed += 1
+        return resealed
+
     async def get(self, interview_id: str) -> CallbackRow | None:
         raw = text_hash(await self._redis.hgetall(self._keys.greenhouse_callback(interview_id)))
         if not raw:
@@ -131,7 +146,7 @@ class RedisCallbackStore:
         return CallbackRow(
             interview_id=interview_id,
             url=raw["url"],
-            api_key=raw["api_key"],
+            api_key=self._sealer.open(raw["api_key"]),
             attempts=int(raw["attempts"]),
             next_attempt_at=number("next_attempt_at"),
             notified_at=number("notified_at"),

@@ -23,8 +23,9 @@ from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
 from server.storage.outbox import OutboxEvent
-from server.storage.redis_client import Keys, begin, text, text_hash, texts, watched_transaction
+from server.storage.redis_client import Keys, begin, glob_escape, text, text_hash, texts, watched_transaction
 from server.storage.rows import AttemptRow, DeliveryRow
+from server.storage.sealed import Sealer
 from server.storage.webhook_deliveries import DEAD, DELIVERED, MAX_SECRETS, PENDING, Delivery, Endpoint, new_secret
 
 STATUSES = (PENDING, DELIVERED, DEAD)
@@ -135,14 +136,14 @@ def _float(value: str | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _endpoint(endpoint_id: str, f: dict[str, str]) -> Endpoint:
+def _endpoint(endpoint_id: str, f: dict[str, str], sealer: Sealer) -> Endpoint:
     return Endpoint(
         id=endpoint_id,
         tenant=f["tenant"],
         url=f["url"],
         description=f.get("description", ""),
         event_types=tuple(json.loads(f["event_types"])),
-        secrets=tuple(json.loads(f["secrets"])),
+        secrets=tuple(json.loads(sealer.open(f["secrets"]))),
         enabled=f.get("enabled") == "1",
         disabled_reason=f.get("disabled_reason"),
         created_at=float(f["created_at"]),
@@ -157,7 +158,8 @@ def delivery_id_for(event_id: str, endpoint_id: str) -> str:
 class RedisDeliveryStore:
     """The same interface as `DeliveryStore` (webhook_deliveries.py) on the node's Redis client; `close()` leaves it open."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, sealer: Sealer) -> None:
+        self._sealer = sealer
         self._redis = client
         self._keys = keys
         self._fan_out = client.register_script(FAN_OUT)
@@ -183,7 +185,7 @@ class RedisDeliveryStore:
             "url": url,
             "description": description,
             "event_types": json.dumps(event_types),
-            "secrets": json.dumps([secret]),
+            "secrets": self._sealer.seal(json.dumps([secret])),
             "enabled": "1",
             "created_at": repr(now),
         }
@@ -192,11 +194,11 @@ class RedisDeliveryStore:
             pipe.hset(self._keys.endpoint(endpoint_id), mapping=stored)
             pipe.zadd(self._keys.tenant_endpoints(tenant), {endpoint_id: now})
             await pipe.execute()
-        return _endpoint(endpoint_id, fields), secret
+        return _endpoint(endpoint_id, fields, self._sealer), secret
 
     async def endpoint(self, tenant: str, endpoint_id: str) -> Endpoint | None:
         fields = text_hash(await self._redis.hgetall(self._keys.endpoint(endpoint_id)))
-        return _endpoint(endpoint_id, fields) if fields and fields["tenant"] == tenant else None
+        return _endpoint(endpoint_id, fields, self._sealer) if fields and fields["tenant"] == tenant else None
 
     async def endpoints(self, tenant: str) -> list[Endpoint]:
         ids = texts(await self._redis.zrange(self._keys.tenant_endpoints(tenant), 0, -1))
@@ -207,19 +209,32 @@ class RedisDeliveryStore:
             for endpoint_id in endpoint_ids:
                 pipe.hgetall(self._keys.endpoint(endpoint_id))
             rows = await pipe.execute()
-        return {i: _endpoint(i, text_hash(row)) for i, row in zip(endpoint_ids, rows) if row}
+        return {i: _endpoint(i, text_hash(row), self._sealer) for i, row in zip(endpoint_ids, rows) if row}
 
     async def rotate_secret(self, endpoint: Endpoint) -> str:
         """A new signing secret; the previous ones keep signing too until they age out of MAX_SECRETS."""
         secret = new_secret()
         kept = [secret, *endpoint.secrets][:MAX_SECRETS]
-        await self._set_if_exists(keys=[self._keys.endpoint(endpoint.id)], args=["secrets", json.dumps(kept)])
+        await self._set_if_exists(keys=[self._keys.endpoint(endpoint.id)], args=["secrets", self._sealer.seal(json.dumps(kept))])
         return secret
 
     async def set_enabled(self, endpoint_id: str, enabled: bool, reason: str | None = None) -> None:
         await self._set_if_exists(
             keys=[self._keys.endpoint(endpoint_id)], args=["enabled", "1" if enabled else "0", "disabled_reason", reason or ""]
         )
+
+    async def reseal_secrets(self) -> int:
+        resealed = 0
+        prefix = self._keys.endpoint("")
+        async for raw in self._redis.scan_iter(match=glob_escape(prefix) + "*", count=500):
+            name = text(raw)
+            if ":" in name[len(prefix) :]:  # an endpoint's deliveries, not the endpoint
+                continue
+            stored = await self._redis.hget(name, "secrets")
+            if stored is not None:
+                await self._redis.hset(name, "secrets", self._sealer.reseal(text(stored)))
+                resealed += 1
+        return resealed
 
     async def delete_endpoint(self, endpoint_id: str) -> None:
         """The endpoint and its deliveries with their attempts (as SQLite's ON DELETE CASCADE)."""

@@ -20,6 +20,7 @@ import aiosqlite
 
 from server.storage.outbox import OUTBOX_SCHEMA
 from server.storage.rows import DeliveryRow
+from server.storage.sealed import Sealer
 from server.storage.sqlite_connection import SerialConnection, connect
 
 SCHEMA = """
@@ -127,6 +128,10 @@ class Deliveries(Protocol):
 
     async def rotate_secret(self, endpoint: Endpoint) -> str: ...
 
+    async def reseal_secrets(self) -> int:
+        """Every endpoint's secrets sealed again with the newest key (after a key rotation); how many endpoints."""
+        ...
+
     async def set_enabled(self, endpoint_id: str, enabled: bool, reason: str | None = None) -> None: ...
 
     async def delete_endpoint(self, endpoint_id: str) -> None: ...
@@ -185,11 +190,30 @@ class OutboxRelay(Protocol):
 
 
 class DeliveryStore(SerialConnection):
-    """Create with `open(path)` on the interview database; release with `close()`."""
+    """Create with `open(path, sealer)` on the interview database; release with `close()`. Endpoint secrets are stored
+    sealed (`sealed.py`)."""
+
+    def __init__(self, db: aiosqlite.Connection, sealer: Sealer) -> None:
+        super().__init__(db)
+        self._sealer = sealer
 
     @classmethod
-    async def open(cls, path: Path) -> DeliveryStore:
-        return cls(await connect(path, OUTBOX_SCHEMA + SCHEMA))
+    async def open(cls, path: Path, sealer: Sealer) -> DeliveryStore:
+        return cls(await connect(path, OUTBOX_SCHEMA + SCHEMA), sealer)
+
+    def _sealed(self, secrets: list[str]) -> str:
+        return self._sealer.seal(json.dumps(secrets))
+
+    def _endpoint(self, row: aiosqlite.Row) -> Endpoint:
+        return _endpoint(row, self._sealer)
+
+    async def reseal_secrets(self) -> int:
+        """Every endpoint's secrets sealed with the sealer's newest key (after a key rotation); how many endpoints."""
+        rows = await self._read("SELECT id, secrets FROM webhook_endpoints")
+        async with self._transaction() as db:
+            for row in rows:
+                await db.execute("UPDATE webhook_endpoints SET secrets = ? WHERE id = ?", (self._sealer.reseal(row["secrets"]), row["id"]))
+        return len(rows)
 
     # Endpoints
 
@@ -201,7 +225,7 @@ class DeliveryStore(SerialConnection):
         async with self._transaction() as db:
             await db.execute(
                 "INSERT INTO webhook_endpoints (id, tenant, url, description, event_types, secrets, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (endpoint_id, tenant, url, description, json.dumps(event_types), json.dumps([secret]), time.time()),
+                (endpoint_id, tenant, url, description, json.dumps(event_types), self._sealed([secret]), time.time()),
             )
         endpoint = await self.endpoint(tenant, endpoint_id)
         assert endpoint is not None
@@ -209,11 +233,12 @@ class DeliveryStore(SerialConnection):
 
     async def endpoint(self, tenant: str, endpoint_id: str) -> Endpoint | None:
         row = await self._read_one("SELECT * FROM webhook_endpoints WHERE id = ? AND tenant = ?", (endpoint_id, tenant))
-        return _endpoint(row) if row else None
+        return self._endpoint(row) if row else None
 
     async def endpoints(self, tenant: str) -> list[Endpoint]:
         return [
-            _endpoint(row) for row in await self._read("SELECT * FROM webhook_endpoints WHERE tenant = ? ORDER BY created_at", (tenant,))
+            self._endpoint(row)
+            for row in await self._read("SELECT * FROM webhook_endpoints WHERE tenant = ? ORDER BY created_at", (tenant,))
         ]
 
     async def rotate_secret(self, endpoint: Endpoint) -> str:
@@ -221,7 +246,7 @@ class DeliveryStore(SerialConnection):
         secret = new_secret()
         kept = [secret, *endpoint.secrets][:MAX_SECRETS]
         async with self._transaction() as db:
-            await db.execute("UPDATE webhook_endpoints SET secrets = ? WHERE id = ?", (json.dumps(kept), endpoint.id))
+            await db.execute("UPDATE webhook_endpoints SET secrets = ? WHERE id = ?", (self._sealed(kept), endpoint.id))
         return secret
 
     async def set_enabled(self, endpoint_id: str, enabled: bool, reason: str | None = None) -> None:
@@ -278,7 +303,7 @@ class DeliveryStore(SerialConnection):
         for row in rows:
             endpoint_row = await self._read_one("SELECT * FROM webhook_endpoints WHERE id = ?", (row["endpoint_id"],))
             if endpoint_row is not None:  # else deleted a moment ago
-                out.append(Delivery(row["id"], row["event_id"], row["type"], row["payload"], _endpoint(endpoint_row), row["attempts"]))
+                out.append(Delivery(row["id"], row["event_id"], row["type"], row["payload"], self._endpoint(endpoint_row), row["attempts"]))
         return out
 
     async def claim(self, delivery: Delivery, now: float, lease_s: float) -> bool:
@@ -431,14 +456,14 @@ def _only_events(event_ids: Collection[str] | None) -> tuple[str, tuple[str, ...
     return " AND d.event_id IN (SELECT value FROM json_each(?))", (json.dumps(sorted(event_ids)),)
 
 
-def _endpoint(row: aiosqlite.Row) -> Endpoint:
+def _endpoint(row: aiosqlite.Row, sealer: Sealer) -> Endpoint:
     return Endpoint(
         id=row["id"],
         tenant=row["tenant"],
         url=row["url"],
         description=row["description"],
         event_types=tuple(json.loads(row["event_types"])),
-        secrets=tuple(json.loads(row["secrets"])),
+        secrets=tuple(json.loads(sealer.open(row["secrets"]))),
         enabled=bool(row["enabled"]),
         disabled_reason=row["disabled_reason"],
         created_at=row["created_at"],
