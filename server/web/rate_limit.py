@@ -2,9 +2,9 @@
 
 Per tenant, for requests with a valid key: the buckets are this node's (`TokenBucket`), or the cluster's in Redis
 when the node has them (`Services.shared_rate_limit`, `server/cluster/ratelimit.py`), falling back to its own while
-Redis cannot answer. Per client address, for requests with a key that opens nothing (guessing keys, a dashboard
-sign-in tried again and again): a few at once, then one every few seconds, so guessing gets nowhere; addresses are
-counted by /64 for IPv6 (one host has a whole /64), and the table of them is bounded.
+Redis cannot answer. Per client address, for requests refused 401 (credentials that open nothing: guessed API keys,
+a dashboard sign-in tried again and again, forged invites): a few at once, then one every few seconds, so guessing
+gets nowhere; addresses are counted by /64 for IPv6 (one host has a whole /64), and the table of them is bounded.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import time
 from collections import OrderedDict
 
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.cluster.ratelimit import TokenBucket
+from server.domain.invites import InvalidInvite
 from server.web.auth import presented_api_key, tenant_of_key
 from server.web.problems import Problem, problem_response
 
@@ -55,6 +56,14 @@ class ClientBuckets:
             self._buckets.popitem(last=False)
         return bucket.take(now)
 
+    def wait(self, client: str, now: float) -> float:
+        """Seconds until `client` has a token again (0.0: it has one now); takes none."""
+        bucket = self._buckets.get(client)
+        if bucket is None:
+            return 0.0
+        tokens = min(bucket.burst, bucket.tokens + (now - bucket.updated) * bucket.rate_per_s)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / bucket.rate_per_s
+
 
 class TenantRateLimit:
     """ASGI middleware for `/api/` requests that present an API key; others pass (auth rejects them on its own)."""
@@ -67,18 +76,20 @@ class TenantRateLimit:
         self._failed_keys = ClientBuckets(FAILED_KEYS_PER_S, FAILED_KEYS_BURST)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/api/") and self._presents_unknown_key(scope):
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
             client = scope.get("client")
-            refused_for = self._failed_keys.take(client_group(client[0] if client else None), time.monotonic())
-            if refused_for > 0:
+            group = client_group(client[0] if client else None)
+            refused_for = self._failed_keys.wait(group, time.monotonic())
+            if refused_for > 0 and not self._presents_valid_credentials(scope):
                 response = problem_response(
                     429,
                     "too_many_failed_keys",
-                    "too many requests with keys that open nothing from this address; wait before trying again",
+                    "too many requests with credentials that open nothing from this address; wait before trying again",
                     headers={"Retry-After": str(math.ceil(refused_for))},
                 )
                 await response(scope, receive, send)
                 return
+            send = self._counting_refusals(send, group)
         if scope["type"] == "http" and scope["path"].startswith("/api/") and (tenant := self._tenant(scope)) is not None:
             shared = scope["app"].state.services.shared_rate_limit
             wait = await shared.take(tenant) if shared is not None else None
@@ -96,16 +107,36 @@ class TenantRateLimit:
                 return
         await self.app(scope, receive, send)
 
-    def _presents_unknown_key(self, scope: Scope) -> bool:
+    def _presents_valid_credentials(self, scope: Scope) -> bool:
+        """A tenant's key or a candidate's invite: they pass while others from the same address (a NAT) are held."""
         services = getattr(scope["app"].state, "services", None)
         if services is None:
             return False
+        headers = Headers(scope=scope)
         try:
-            presented = presented_api_key(Headers(scope=scope))
-        except Problem:  # ambiguous keys: a 401 like a wrong one
+            presented = presented_api_key(headers)
+        except Problem:
+            return False
+        if presented is None:
+            return False
+        if tenant_of_key(presented, services.api_keys) is not None:
             return True
-        api_keys: dict[str, str] = services.api_keys
-        return presented is not None and tenant_of_key(presented, api_keys) is None
+        try:
+            services.signer.verify(presented)  # WHIP and the result page present the invite as a bearer token
+        except InvalidInvite:
+            return False
+        return True
+
+    def _counting_refusals(self, send: Send, group: str) -> Send:
+        """`send`, counting a 401 (credentials that open nothing: an API key, an invite, a Greenhouse key) against the
+        address's budget of failures."""
+
+        async def counting(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                self._failed_keys.take(group, time.monotonic())
+            await send(message)
+
+        return counting
 
     def _tenant(self, scope: Scope) -> str | None:
         services = getattr(scope["app"].state, "services", None)
