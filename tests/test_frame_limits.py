@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from loadtests.attackers import encoded_key_frame, vp8_claiming
 from media.bitstream import h264_sps_size, picture_size, vp8_keyframe_size
 from media.frame_limits import FrameGuard, MediaLimits
 from server.rtc.encoded_frames import EncodedFrameTap
-from tests.helpers.encoded_video import encoded_key_frame, vp8_claiming
 
 
 @pytest.mark.parametrize(("width", "height"), [(640, 480), (480, 640), (1280, 720), (176, 144)])

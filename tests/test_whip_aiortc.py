@@ -20,11 +20,11 @@ from aiortc import RTCPeerConnection
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamTrack, VideoStreamTrack
 
+from loadtests.attackers import ForgedVideo, vp8_claiming
 from loadtests.whip_client import WhipPublisher, WhipRejected
 from media.audio import MAX_AHEAD_S
 from server.live.chat import ESCALATED
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
-from tests.helpers.encoded_video import vp8_claiming
 from tests.helpers.media_files import best_envelope_correlation, read_wav_mono
 from tests.helpers.waiting import wait_until
 from tests.helpers.webrtc import CandidateSocket, CapturingConsumer, CountingTrack
@@ -273,23 +273,6 @@ async def test_audio_sent_faster_than_real_time_never_moves_the_interview_clock_
         assert ingest.stats.audio_ahead_dropped_s > 1, "what came too early is counted as dropped"
     finally:
         await publisher.close()
-
-
-class ForgedVideo(MediaStreamTrack):
-    """An attacker's camera: compressed VP8 frames sent as they are (aiortc packs an av.Packet without encoding)."""
-
-    kind = "video"
-
-    def __init__(self, frame: bytes, fps: float) -> None:
-        super().__init__()
-        self.frame, self.interval_s, self.sent = frame, 1 / fps, 0
-
-    async def recv(self):  # type: ignore[no-untyped-def]
-        await asyncio.sleep(self.interval_s)
-        packet = av.Packet(self.frame)
-        packet.pts, packet.time_base = round(self.sent * self.interval_s * 90_000), fractions.Fraction(1, 90_000)
-        self.sent += 1
-        return packet
 
 
 @pytest.mark.parametrize(
