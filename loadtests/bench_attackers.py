@@ -66,8 +66,17 @@ def attacker_worker(server_url: str, deadline: float) -> dict[str, dict[str, Any
     async def attack(name: str, http: httpx.AsyncClient) -> dict[str, Any]:
         sessions, ended_by_node, errors = 0, 0, []
         while time.monotonic() < deadline:
-            body = {"job": {"title": "Attacker", "language": "en"}, "candidate": {"name": "Attacker"}, "mode": "video"}
-            created = (await http.post(f"{server_url}/api/v1/interviews", json=body, headers={"X-API-Key": API_KEY})).json()
+            body = {
+                "job": {"title": "Backend engineer", "role": "backend_engineer", "language": "en"},
+                "candidate": {"name": f"Attacker {sessions}"},
+                "mode": "video",
+            }
+            response = await http.post(f"{server_url}/api/v1/interviews", json=body, headers={"X-API-Key": API_KEY})
+            if response.status_code != 201:
+                errors.append(f"scheduling: HTTP {response.status_code}: {response.text[:200]}")
+                await asyncio.sleep(1.0)
+                continue
+            created = response.json()
             publisher = WhipPublisher(server_url, created["interview"]["id"], created["invite_token"], http)
             ended = asyncio.Event()
 
@@ -171,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--honest", type=int, default=8, help="honest interviews beside the four attackers")
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--per-process", type=int, default=4)
-    parser.add_argument("--headroom-mb", type=int, default=1024, help="memory the server may take on beyond the run alone")
+    parser.add_argument("--headroom-mb", type=int, default=3072, help="memory the server may take on beyond the run alone")
     parser.add_argument("--recording", type=Path, help="the candidates' WebM, as interview-load --recording")
     parser.add_argument("--model-dir", type=Path, default=Path("data/models"))
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
