@@ -19,6 +19,7 @@ import pytest
 from aiortc import RTCPeerConnection
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamTrack, VideoStreamTrack
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, unpack_remb_fci
 
 from loadtests.attackers import ForgedVideo, vp8_claiming
 from loadtests.whip_client import WhipPublisher, WhipRejected
@@ -275,6 +276,20 @@ async def test_audio_sent_faster_than_real_time_never_moves_the_interview_clock_
         await publisher.close()
 
 
+def remb_received(publisher: WhipPublisher) -> list[int]:
+    """The bitrates the node asks the publisher's video sender for (RTCP REMB), as they arrive."""
+    sender = next(s for s in publisher.pc.getSenders() if s.kind == "video")
+    handle, asked = sender._handle_rtcp_packet, []
+
+    async def recording(packet: object) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            asked.append(unpack_remb_fci(packet.fci)[0])
+        await handle(packet)  # type: ignore[arg-type]
+
+    sender._handle_rtcp_packet = recording  # type: ignore[method-assign]
+    return asked
+
+
 @pytest.mark.parametrize(
     ("frame", "fps", "reason"),
     [
@@ -294,9 +309,12 @@ async def test_video_over_the_limits_is_never_decoded_and_the_session_ends_sayin
     honest, honest_token = await server.schedule()
     honest_publisher = await publish(server, honest.id, honest_token, [AudioStreamTrack(), VideoStreamTrack()], "video/VP8")
     publisher = await publish(server, interview.id, token, [AudioStreamTrack(), ForgedVideo(frame, fps)], "video/VP8")
+    asked_bitrates = remb_received(publisher)
     try:
         _, ended = await socket.wait_for(lambda m: m["type"] == "media" and m["state"] == "refused", timeout=20)
         assert ended["reason"] == reason
+        if reason == "bitrate_too_high":  # asked to slow down (RTCP REMB, beside aiortc's own estimates) before it was ended
+            assert server.settings.media_max_video_kbps * 1000 in asked_bitrates, asked_bitrates
         attacked = capture.ingests[1]  # the honest candidate published first
         await wait_until(lambda: server.services.registry.media_of(interview.id) is None, what="the attacker's session closed")
         metrics = (await server.http.get(f"{server.url}/metrics")).text

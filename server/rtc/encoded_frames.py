@@ -4,25 +4,31 @@ aiortc hands each frame its jitter buffer completes to a decoder thread through 
 decoder sizes its buffers from whatever the stream's headers claim. One invite holder sending 4096x4096 VP8 (or a
 key frame that only claims 16383x16383) took a node to 23 GB. Here, on the event loop, each frame is held to the
 session's limits first (picture size from the bitstream, frames and bits per second); a frame over them is never
-decoded, and a stream that stays over them for `grace_s` is ended. The queue to the decoder is bounded (a full
+decoded, a sender over the bitrate is asked to slow down (RTCP REMB, RFC draft-alvestrand-rmcat-remb, once a
+second), and a stream that stays over them for `grace_s` is ended. The queue to the decoder is bounded (a full
 one drops the frame: the decoder then asks for a key frame), and its stop marker jumps the backlog so stopping
 a receiver waits for one frame's decode at most, not for everything queued behind it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import queue
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci
 
 from media.frame_limits import FrameGuard, MediaLimits
 
 # aiortc's receiver keeps its decoder queue in a name-mangled attribute; its decoder thread and packet handler
 # both read it from the receiver, so a queue put there before the connection starts is the one they use.
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_RTCP_SSRC = "_RTCRtpReceiver__rtcp_ssrc"  # the SSRC it sends its RTCP as (set once the transport starts)
 VIDEO_QUEUE_FRAMES = 8  # about half a second at 15 fps
 AUDIO_QUEUE_FRAMES = 32  # 0.64 s of 20 ms Opus frames
 
@@ -41,11 +47,14 @@ OnRefused = Callable[[str, bool], None]
 class EncodedFrameTap(queue.Queue[Any]):
     """Replaces a receiver's decoder queue: limits checked on the event loop, a bounded queue to the decoder thread."""
 
-    def __init__(self, guard: FrameGuard, capacity: int, on_refused: OnRefused) -> None:
+    def __init__(self, guard: FrameGuard, capacity: int, on_refused: OnRefused, receiver: RTCRtpReceiver | None = None) -> None:
         super().__init__(maxsize=capacity)
         self.guard = guard
         self.counts = TapCounts()
         self._on_refused = on_refused
+        self._receiver = receiver
+        self._slow_down_asked_at = float("-inf")
+        self._slow_down: asyncio.Task[None] | None = None
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         if item is None:  # the receiver is stopping: its decoder thread should see the marker next, not last
@@ -58,6 +67,8 @@ class EncodedFrameTap(queue.Queue[Any]):
         reason = self.guard.admit(codec.name, frame.data)
         if reason is not None:
             self.counts.refused += 1
+            if reason == "bitrate_too_high":
+                self._ask_to_slow_down()
             self._on_refused(reason, self.guard.over_too_long)
             return
         try:
@@ -66,6 +77,25 @@ class EncodedFrameTap(queue.Queue[Any]):
             self.counts.dropped += 1
             return
         self.counts.passed += 1
+
+    def _ask_to_slow_down(self) -> None:
+        """An RTCP REMB with the session's video bitrate to the sender, at most once a second (called on the loop)."""
+        now = time.monotonic()
+        if self._receiver is None or now - self._slow_down_asked_at < 1.0:
+            return
+        self._slow_down_asked_at = now
+        self._slow_down = asyncio.ensure_future(send_remb(self._receiver, self.guard.limits.max_video_kbps * 1000))
+
+
+async def send_remb(receiver: RTCRtpReceiver, bitrate_bps: int) -> None:
+    """Receiver Estimated Maximum Bitrate for the streams `receiver` hears: browsers and aiortc lower their rate."""
+    sources = [source.source for source in receiver.getSynchronizationSources()]
+    rtcp_ssrc = getattr(receiver, _RTCP_SSRC, None)
+    if not sources or rtcp_ssrc is None:
+        return
+    packet = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate_bps, sources))
+    with contextlib.suppress(ConnectionError):  # the connection closed meanwhile
+        await receiver._send_rtcp(packet)
 
 
 def tap_receivers(pc: RTCPeerConnection, limits: MediaLimits, on_refused: OnRefused) -> list[EncodedFrameTap]:
@@ -77,7 +107,7 @@ def tap_receivers(pc: RTCPeerConnection, limits: MediaLimits, on_refused: OnRefu
             raise RuntimeError("this aiortc keeps no decoder queue where the frame tap expects one")
         kind = transceiver.kind
         capacity = VIDEO_QUEUE_FRAMES if kind == "video" else AUDIO_QUEUE_FRAMES
-        tap = EncodedFrameTap(FrameGuard(kind, limits), capacity, on_refused)
+        tap = EncodedFrameTap(FrameGuard(kind, limits), capacity, on_refused, receiver)
         setattr(receiver, _DECODER_QUEUE, tap)
         taps.append(tap)
     return taps
