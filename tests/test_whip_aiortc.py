@@ -193,6 +193,10 @@ async def test_bad_offers_get_clear_errors_and_leave_no_session(live_server: Liv
         assert_problem(await post_offer(live_server, interview.id, token, no_fingerprint), 400, "malformed_sdp")
         garbled = re.sub(r"a=fingerprint:sha-256 \S+", "a=fingerprint:sha-256 ZZ:not:hex", good)
         assert_problem(await post_offer(live_server, interview.id, token, garbled), 400, "malformed_sdp")
+        # Found by the fuzz campaign: a BUNDLE group naming a mid no section has made aiortc fail on None (a 500).
+        unbundled = re.sub(r"a=group:BUNDLE 0 1", "a=group:BUNDLE 2 1", good)
+        assert unbundled != good
+        assert_problem(await post_offer(live_server, interview.id, token, unbundled), 400, "malformed_sdp")
         assert_problem(
             await post_offer(live_server, "nope", live_server.services.signer.issue("nope", int(time.time()) + 60), good),
             404,

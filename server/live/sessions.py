@@ -191,7 +191,10 @@ class SessionRegistry:
         try:
             answer = await answer_offer(pc, offer_sdp, prepare=tap)
         except BaseException:
-            await pc.close()
+            try:
+                await pc.close()
+            except Exception:  # a half-negotiated connection aiortc cannot close (transceivers without transports)
+                logger.warning("a peer connection refused at negotiation did not close cleanly", exc_info=True)
             raise
         answer = add_video_bitrate_hints(answer, self._settings.video_start_bitrate_kbps, self._settings.media_max_video_kbps)
         self._media[session.id] = session

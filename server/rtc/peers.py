@@ -44,6 +44,10 @@ def check_offer(sdp: str) -> SessionDescription:
             raise OfferRejected("malformed_sdp", f"the {media.kind} section has no ICE credentials")
         if media.kind in ("audio", "video"):
             _check_dtls(media.kind, media.dtls)
+    mids = {media.rtp.muxId for media in parsed.media}
+    for group in parsed.group:
+        if missing := [mid for mid in group.items if mid not in mids]:
+            raise OfferRejected("malformed_sdp", f"the {group.semantic} group names media that no section has: {missing}")
     return parsed
 
 
@@ -69,12 +73,18 @@ def _check_dtls(kind: str, dtls: RTCDtlsParameters | None) -> None:
 async def answer_offer(pc: RTCPeerConnection, offer_sdp: str, prepare: Callable[[RTCPeerConnection], object] | None = None) -> str:
     """Apply the offer and return our answer with all local candidates (aiortc does not trickle).
 
-    `prepare` sees the connection once the offer has made its receivers, before anything can connect."""
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-    if prepare is not None:
-        prepare(pc)
-    answer = await pc.createAnswer()
-    await pc.setLocalDescription(answer)
+    `prepare` sees the connection once the offer has made its receivers, before anything can connect. An offer that
+    passed `check_offer` can still be one aiortc cannot answer (a fuzzer found mids and bundles that leave a
+    transceiver without a transport, and aiortc then fails on an attribute of None): that is the offer's fault, a
+    ValueError (422), not a server error."""
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        if prepare is not None:
+            prepare(pc)
+        answer = await pc.createAnswer()
+        await pc.setLocalDescription(answer)
+    except (AttributeError, KeyError, IndexError, TypeError) as exc:
+        raise ValueError(f"the offer cannot be answered ({type(exc).__name__})") from exc
     return pc.localDescription.sdp
 
 
