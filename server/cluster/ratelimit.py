@@ -49,12 +49,16 @@ class TokenBucket:
 
     def take(self, now: float) -> float:
         """Spend one token; 0.0 when allowed, else the seconds until one is available."""
+        wait = self.wait(now)
+        if wait == 0.0:
+            self.tokens -= 1.0
+        return wait
+
+    def wait(self, now: float) -> float:
+        """Seconds until a token is available (0.0: one is now); spends none."""
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate_per_s)
         self.updated = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate_per_s
+        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate_per_s
 
 
 class RedisTokenBuckets:

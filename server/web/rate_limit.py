@@ -59,14 +59,11 @@ class ClientBuckets:
     def wait(self, client: str, now: float) -> float:
         """Seconds until `client` has a token again (0.0: it has one now); takes none."""
         bucket = self._buckets.get(client)
-        if bucket is None:
-            return 0.0
-        tokens = min(bucket.burst, bucket.tokens + (now - bucket.updated) * bucket.rate_per_s)
-        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / bucket.rate_per_s
+        return 0.0 if bucket is None else bucket.wait(now)
 
 
 class TenantRateLimit:
-    """ASGI middleware for `/api/` requests that present an API key; others pass (auth rejects them on its own)."""
+    """ASGI middleware for `/api/`: each tenant's budget of requests, and each address's budget of 401s."""
 
     def __init__(self, app: ASGIApp, rate_per_s: float, burst: int) -> None:
         self.app = app
@@ -76,21 +73,22 @@ class TenantRateLimit:
         self._failed_keys = ClientBuckets(FAILED_KEYS_PER_S, FAILED_KEYS_BURST)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/api/"):
-            client = scope.get("client")
-            group = client_group(client[0] if client else None)
-            refused_for = self._failed_keys.wait(group, time.monotonic())
-            if refused_for > 0 and not self._presents_valid_credentials(scope):
-                response = problem_response(
-                    429,
-                    "too_many_failed_keys",
-                    "too many requests with credentials that open nothing from this address; wait before trying again",
-                    headers={"Retry-After": str(math.ceil(refused_for))},
-                )
-                await response(scope, receive, send)
-                return
-            send = self._counting_refusals(send, group)
-        if scope["type"] == "http" and scope["path"].startswith("/api/") and (tenant := self._tenant(scope)) is not None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        group = client_group(client[0] if client else None)
+        refused_for = self._failed_keys.wait(group, time.monotonic())
+        if refused_for > 0 and not self._presents_valid_credentials(scope):
+            response = problem_response(
+                429,
+                "too_many_failed_keys",
+                "too many requests with credentials that open nothing from this address; wait before trying again",
+                headers={"Retry-After": str(math.ceil(refused_for))},
+            )
+            await response(scope, receive, send)
+            return
+        if (tenant := self._tenant(scope)) is not None:
             shared = scope["app"].state.services.shared_rate_limit
             wait = await shared.take(tenant) if shared is not None else None
             if wait is None:
@@ -105,22 +103,19 @@ class TenantRateLimit:
                 )
                 await response(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+        await self.app(scope, receive, self._counting_refusals(send, group))
 
     def _presents_valid_credentials(self, scope: Scope) -> bool:
         """A tenant's key or a candidate's invite: they pass while others from the same address (a NAT) are held."""
+        if self._tenant(scope) is not None:
+            return True
         services = getattr(scope["app"].state, "services", None)
-        if services is None:
-            return False
-        headers = Headers(scope=scope)
         try:
-            presented = presented_api_key(headers)
+            presented = presented_api_key(Headers(scope=scope))
         except Problem:
             return False
-        if presented is None:
+        if services is None or presented is None:
             return False
-        if tenant_of_key(presented, services.api_keys) is not None:
-            return True
         try:
             services.signer.verify(presented)  # WHIP and the result page present the invite as a bearer token
         except InvalidInvite:
