@@ -20,13 +20,13 @@ from realtime_scoring.models.prepare import prepare_all, run_check
 from server.composition import create_app
 from server.domain.interview import demo_spec
 from server.domain.invites import InviteSigner, make_invite
-from server.ops.connection_limits import ConnectionGuard, raise_open_file_limit, uvicorn_config
+from server.ops.connection_limits import raise_open_file_limit, uvicorn_config
 from server.ops.draining_server import DrainingServer
 from server.ops.logs import configure_logging, set_levels
 from server.settings import Settings
 from server.storage.contract import open_store
 from server.storage.migration import MigrationCounts, migrate_sqlite_to_redis, set_aside, unmigrated_interviews
-from server.storage.private_files import private_file
+from server.storage.private_files import write_private
 from server.storage.redis_client import Keys, open_redis, store_durability_warnings
 from server.storage.sealed import SealError
 from server.storage.secret_rotation import rotate_secrets_key
@@ -69,16 +69,12 @@ async def demo_invite_url(settings: Settings) -> str:
         demo_id = f"demo-{secrets.token_hex(8)}"
         invite = make_invite(InviteSigner(settings.signing_key()), settings.base_url, demo_id, expires_at)
         await store.create_interview(demo_spec(), invite, interview_id=demo_id)
-        await asyncio.to_thread(_write_private, demo_ids_file(settings), demo_id + "\n")
+        await asyncio.to_thread(write_private, demo_ids_file(settings), demo_id + "\n")
     finally:
         await store.close()
         if client is not None:
             await client.aclose()
     return invite.invite_url
-
-
-def _write_private(path: Path, text: str) -> None:
-    private_file(path).write_text(text)
 
 
 async def refuse_sqlite_left_behind(settings: Settings, client: redis.Redis) -> None:
@@ -137,10 +133,8 @@ def serve(args: argparse.Namespace) -> None:
     )
     app = create_app(settings)
     # log_config=None: configure_logging's handler, format and token redaction apply to uvicorn's records too
-    guard = ConnectionGuard.from_settings(settings)
-    app.state.connection_guard = guard
     raise_open_file_limit(settings.max_connections)
-    config = uvicorn_config(app, settings, guard, log_level=args.log_level, log_config=None)
+    config = uvicorn_config(app, settings, log_level=args.log_level, log_config=None)
     DrainingServer(config, app, settings.drain_timeout_s).run()
 
 

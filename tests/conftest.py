@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 
 from server.composition import create_app
 from server.domain.interview import Interview
-from server.ops.connection_limits import ConnectionGuard, uvicorn_config
+from server.ops.connection_limits import uvicorn_config
 from server.rtc.media_consumers import MediaConsumer, level_meter_consumer
 from server.settings import Settings
 from server.web.context import Services
@@ -127,9 +127,7 @@ async def start_server(
     settings: Settings, consumer: MediaConsumer | None = level_meter_consumer, engine: object = None
 ) -> tuple[uvicorn.Server, asyncio.Task[None], Starlette]:
     app = create_app(settings, media_consumer=consumer, engine=engine)  # type: ignore[arg-type]
-    guard = ConnectionGuard.from_settings(settings)
-    app.state.connection_guard = guard
-    config = uvicorn_config(app, settings.model_copy(update={"host": "127.0.0.1"}), guard, log_level="warning")
+    config = uvicorn_config(app, settings.model_copy(update={"host": "127.0.0.1"}), log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 10

@@ -23,7 +23,7 @@ from collections import Counter
 from typing import Any
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.applications import Starlette
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
 
@@ -177,8 +177,10 @@ def raise_open_file_limit(max_connections: int) -> None:
         )
 
 
-def uvicorn_config(app: ASGIApp, settings: Settings, guard: ConnectionGuard, **options: Any) -> uvicorn.Config:
-    """The one uvicorn configuration (the CLI's and the tests'): guarded protocols, keep-alive, trusted proxies."""
+def uvicorn_config(app: Starlette, settings: Settings, **options: Any) -> uvicorn.Config:
+    """The one uvicorn configuration (the CLI's and the tests'): guarded protocols, keep-alive, trusted proxies. The
+    guard is kept on the app (`app.state.connection_guard`) for whoever wants its counts."""
+    guard = app.state.connection_guard = ConnectionGuard.from_settings(settings)
     return uvicorn.Config(
         app,
         host=settings.host,

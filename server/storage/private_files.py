@@ -33,3 +33,8 @@ def private_file(path: Path) -> Path:
         if path.stat().st_mode & 0o077:
             path.chmod(FILE_MODE)
     return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """`text` into `path`, a file only the service user can read (made so before anything is written)."""
+    private_file(path).write_text(text)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from server.storage.private_files import private_directory, private_file
+from server.storage.private_files import private_directory, private_file, write_private
 
 PREFIX = "sealed:v1:"
 
@@ -45,7 +45,7 @@ class Sealer:
         if not path.exists():
             private_directory(path.parent)
             draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-            private_file(draft).write_text(Fernet.generate_key().decode() + "\n")
+            write_private(draft, Fernet.generate_key().decode() + "\n")
             try:
                 os.link(draft, path)
             except FileExistsError:
@@ -59,7 +59,7 @@ class Sealer:
         return cls(keys)
 
     def write(self, path: Path) -> None:
-        private_file(path).write_text("".join(key.decode() + "\n" for key in self.keys))
+        write_private(path, "".join(key.decode() + "\n" for key in self.keys))
 
     def seal(self, plain: str) -> str:
         return PREFIX + self._fernet.encrypt(plain.encode()).decode()

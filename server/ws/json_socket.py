@@ -68,10 +68,11 @@ async def serve_socket(websocket: WebSocket, outbox: Outbox, receive: Awaitable[
     close_code = 1000
     try:
         done, _ = await asyncio.wait({sender, receiver, overflow, ended}, return_when=asyncio.FIRST_COMPLETED)
+        closing = receiver.exception() if receiver in done else None
         if overflow in done:
             close_code = CLOSE_TRY_AGAIN
-        elif ended in done or (receiver in done and isinstance(receiver.exception(), ClosingSocket)):
-            if receiver.done() and isinstance(closing := receiver.exception(), ClosingSocket):
+        elif ended in done or isinstance(closing, ClosingSocket):
+            if isinstance(closing, ClosingSocket):
                 close_code = closing.code
             # Let the last messages (an error, the interview's end) reach the client before closing.
             joined = asyncio.ensure_future(outbox.queue.join())
