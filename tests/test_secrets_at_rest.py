@@ -13,6 +13,7 @@ from standardwebhooks import Webhook
 
 from server.cli import main
 from server.storage.greenhouse_callbacks import CallbackStore
+from server.storage.greenhouse_callbacks_redis import RedisCallbackStore
 from server.storage.redis_client import Keys
 from server.storage.redis_webhook_deliveries import RedisDeliveryStore
 from server.storage.sealed import PREFIX, Sealer, SealError
@@ -87,7 +88,7 @@ async def test_secrets_are_sealed_on_disk_and_a_key_rotation_keeps_webhooks_sign
             await callbacks.close()
 
 
-async def test_the_redis_store_seals_endpoint_secrets_and_reseals_them_with_a_new_key(tmp_path: Path) -> None:
+async def test_the_redis_stores_seal_secrets_and_reseal_them_with_a_new_key(tmp_path: Path) -> None:
     redis_server = RedisServer(tmp_path / "redis")
     redis_server.start()
     client = client_for(redis_server)
@@ -97,11 +98,17 @@ async def test_the_redis_store_seals_endpoint_secrets_and_reseals_them_with_a_ne
         endpoint, secret = await RedisDeliveryStore(client, keys, old).add_endpoint("acme", "https://hr.example.com", [], "", None)
         stored = (await client.hget(keys.endpoint(endpoint.id), "secrets")).decode()
         assert stored.startswith(PREFIX) and secret not in stored
+        await client.hset(keys.interview("iv-1"), "tenant", "acme")  # the callback's interview exists
+        assert await RedisCallbackStore(client, keys, old).add("iv-1", "https://ats.example.com/cb", ATS_KEY)
+        assert ATS_KEY.encode() not in (await client.hget(keys.greenhouse_callback("iv-1"), "api_key") or b"")
         rotated = Sealer([Sealer.generate().keys[0], *old.keys])
         assert await RedisDeliveryStore(client, keys, rotated).reseal_secrets() == 1
+        assert await RedisCallbackStore(client, keys, rotated).reseal_secrets() == 1, "the pending set beside it is left alone"
         newest_only = Sealer(rotated.keys[:1])
         reread = await RedisDeliveryStore(client, keys, newest_only).endpoint("acme", endpoint.id)
         assert reread is not None and reread.secrets == (secret,)
+        callback = await RedisCallbackStore(client, keys, newest_only).get("iv-1")
+        assert callback is not None and callback.api_key == ATS_KEY
     finally:
         await client.aclose()
         redis_server.stop()

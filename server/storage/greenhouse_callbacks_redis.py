@@ -15,7 +15,7 @@ from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT
 
 from server.storage.greenhouse_callbacks import Callback
-from server.storage.redis_client import Keys, begin, glob_escape, scored_members, text, text_hash, watched_transaction
+from server.storage.redis_client import Keys, begin, reseal_field, scored_members, text, text_hash, watched_transaction
 from server.storage.rows import CallbackRow
 from server.storage.sealed import Sealer
 
@@ -123,17 +123,9 @@ class RedisCallbackStore:
         await self._record(keys=keys, args=args)
 
     async def reseal_secrets(self) -> int:
-        resealed = 0
         prefix = self._keys.greenhouse_callback("")
-        async for raw in self._redis.scan_iter(match=glob_escape(prefix) + "*", count=500):
-            name = text(raw)
-            if name == self._keys.greenhouse_pending():
-                continue
-            stored = await self._redis.hget(name, "api_key")
-            if stored is not None:
-                await self._redis.hset(name, "api_key", self._sealer.reseal(text(stored)))
-                resealed += 1
-        return resealed
+        pending = self._keys.greenhouse_pending()[len(prefix) :]  # the sorted set of callbacks due, beside them
+        return await reseal_field(self._redis, prefix, "api_key", self._sealer, lambda rest: rest != pending)
 
     async def get(self, interview_id: str) -> CallbackRow | None:
         raw = text_hash(await self._redis.hgetall(self._keys.greenhouse_callback(interview_id)))

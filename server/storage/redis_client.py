@@ -15,6 +15,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError, WatchError
 
 from server.settings import Settings
+from server.storage.sealed import Sealer
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +130,21 @@ class PersistenceRewriter:
             if not busy or time.monotonic() > deadline:
                 return info
             await asyncio.sleep(self.POLL_S)
+
+
+async def reseal_field(client: redis.Redis, prefix: str, field: str, sealer: Sealer, owns: Callable[[str], bool]) -> int:
+    """`field` of every hash named `prefix` + a suffix that `owns` accepts, sealed again with `sealer`'s newest key
+    (after a key rotation); how many. `owns` tells the hashes from other keys under the same prefix."""
+    resealed = 0
+    async for raw in client.scan_iter(match=glob_escape(prefix) + "*", count=500):
+        name = text(raw)
+        if not owns(name[len(prefix) :]):
+            continue
+        stored = await client.hget(name, field)
+        if stored is not None:
+            await client.hset(name, field, sealer.reseal(text(stored)))
+            resealed += 1
+    return resealed
 
 
 def glob_escape(literal: str) -> str:

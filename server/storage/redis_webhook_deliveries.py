@@ -23,7 +23,7 @@ from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
 from server.storage.outbox import OutboxEvent
-from server.storage.redis_client import Keys, begin, glob_escape, text, text_hash, texts, watched_transaction
+from server.storage.redis_client import Keys, begin, reseal_field, text, text_hash, texts, watched_transaction
 from server.storage.rows import AttemptRow, DeliveryRow
 from server.storage.sealed import Sealer
 from server.storage.webhook_deliveries import DEAD, DELIVERED, MAX_SECRETS, PENDING, Delivery, Endpoint, new_secret
@@ -224,17 +224,8 @@ class RedisDeliveryStore:
         )
 
     async def reseal_secrets(self) -> int:
-        resealed = 0
-        prefix = self._keys.endpoint("")
-        async for raw in self._redis.scan_iter(match=glob_escape(prefix) + "*", count=500):
-            name = text(raw)
-            if ":" in name[len(prefix) :]:  # an endpoint's deliveries, not the endpoint
-                continue
-            stored = await self._redis.hget(name, "secrets")
-            if stored is not None:
-                await self._redis.hset(name, "secrets", self._sealer.reseal(text(stored)))
-                resealed += 1
-        return resealed
+        # endpoint:{id} is the endpoint; endpoint:{id}:deliveries its deliveries
+        return await reseal_field(self._redis, self._keys.endpoint(""), "secrets", self._sealer, lambda rest: ":" not in rest)
 
     async def delete_endpoint(self, endpoint_id: str) -> None:
         """The endpoint and its deliveries with their attempts (as SQLite's ON DELETE CASCADE)."""
