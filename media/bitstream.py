@@ -38,25 +38,18 @@ def h264_sps_size(data: bytes) -> tuple[int, int] | None:
     """The size a sequence parameter set in this Annex B access unit declares (before cropping), or None.
 
     An SPS that cannot be read to its size is reported as 0x0, which no limit accepts: a decoder would still try it.
+    Runs on every video frame: only NAL unit headers are looked at, and only an SPS is copied out.
     """
-    for nal in _annex_b_units(data):
-        if nal and nal[0] & 0x1F == H264_SPS:
+    start = data.find(b"\x00\x00\x01")
+    while start != -1 and start + 3 < len(data):
+        begin = start + 3
+        if data[begin] & 0x1F == H264_SPS:
             try:
-                return _sps_size(_unescape(nal[1 : 1 + MAX_SPS_BYTES]))
+                return _sps_size(_unescape(data[begin + 1 : begin + 1 + MAX_SPS_BYTES]))
             except IndexError:
                 return 0, 0
-    return None
-
-
-def _annex_b_units(data: bytes) -> list[bytes]:
-    units = []
-    start = data.find(b"\x00\x00\x01")
-    while start != -1:
-        begin = start + 3
         start = data.find(b"\x00\x00\x01", begin)
-        end = len(data) if start == -1 else start
-        units.append(data[begin:end].rstrip(b"\x00"))
-    return units
+    return None
 
 
 def _unescape(payload: bytes) -> bytes:
