@@ -1,13 +1,20 @@
 """Runs one interview's question flow: decides where each answer ends, scores it, and picks the next question.
 
 Driven by the pipeline's events on the session's media clock, so a live interview and a replay of
-its recording split the answers at the same instants and ask the same questions:
+its recording split the answers at the same instants and ask the same questions. The candidate decides when an
+answer ends:
 
     answer k ends at the earliest of
-      - an AnswerEnded (long silence) after speech that began during answer k,
+      - the candidate saying so: the page's "done", or a spoken closing phrase ending a segment of speech,
+      - a long silence (the question's `end_silence_seconds`, 8 s by default) after the candidate has spoken,
+        counted from the end of the think time at the earliest: thinking is never cut short,
       - the question's think + answer time limit,
-      - a request from outside (the page's "done", the end of the recording),
+      - the end of the recording,
     and is decided only once the pipeline has settled past that instant (every transcript before it is in).
+
+Pauses shorter than the silence limit, hesitations and backchannels stay inside the answer. A "still thinking?"
+hint is due `HINT_BEFORE_END_S` before a silence would end the answer. Each end the candidate asks for is also a
+turn end for the pipeline (`take_turn_ends`), which transcribes the speech before it without waiting for a pause.
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
 from realtime_scoring.answer_scoring import AnswerPiece, AnswerScore, AnswerScorer
-from realtime_scoring.events import AnalysisProgress, AnswerEnded, FinalTranscript, ScoringEvent, SpeechStarted
+from realtime_scoring.closing_phrases import ClosingPhrases
+from realtime_scoring.events import AnalysisProgress, FinalTranscript, ScoringEvent, SpeechEnded, SpeechStarted, UtteranceTranscript
 from realtime_scoring.policy import AnsweredQuestion, PlannedQuestion, QuestionPolicy
 from realtime_scoring.profiles import Language
 
@@ -31,13 +39,27 @@ Mode = Literal["video", "voice", "text"]
 SETTLE_MARGIN_S = 0.2
 # A recording that ends this soon after an answer has no room for another one.
 MIN_ANSWER_S = 1.0
+# The "still thinking?" hint comes this long before a silence would end the answer (sooner for short limits).
+HINT_BEFORE_END_S = 3.0
 
 
 class AnswerEnd(StrEnum):
     SILENCE = "silence"
     TIME_LIMIT = "time_limit"
     CANDIDATE_DONE = "candidate_done"
+    CLOSING_PHRASE = "closing_phrase"
     MEDIA_ENDED = "media_ended"
+
+
+@dataclass(frozen=True)
+class SilenceHint:
+    """The candidate has been quiet a while: `ends_s` is when the silence would end the answer; `spoken` whether
+    they said anything in this answer yet (if not, nothing ends it before the time limit)."""
+
+    question_index: int
+    since_s: float
+    ends_s: float | None
+    spoken: bool
 
 
 @dataclass(frozen=True)
@@ -49,7 +71,7 @@ class AnswerRecord:
     asked_s: float
     ended_s: float
     end_reason: AnswerEnd
-    transcripts: tuple[FinalTranscript, ...]
+    transcripts: tuple[UtteranceTranscript, ...]
     typed: tuple[str, ...]
     score: AnswerScore
 
@@ -72,15 +94,31 @@ class _Current:
     asked_s: float
     typed: list[str] = field(default_factory=list)
     request: tuple[float, AnswerEnd] | None = None
+    hinted_since_s: float | None = None  # the silence the last hint was about
+
+    @property
+    def think_end_s(self) -> float:
+        return self.asked_s + self.question.think_seconds
+
+    @property
+    def deadline_s(self) -> float:
+        return self.asked_s + self.question.think_seconds + self.question.answer_seconds
 
 
 class InterviewConductor:
     """One interview's flow. Feed it events with `observe`; `advance` returns the answers it closed."""
 
     def __init__(
-        self, policy: QuestionPolicy, scorer: AnswerScorer, language: Language, mode: Mode, run_blocking: RunBlocking[Any]
+        self,
+        policy: QuestionPolicy,
+        scorer: AnswerScorer,
+        language: Language,
+        mode: Mode,
+        run_blocking: RunBlocking[Any],
+        closing_phrases: ClosingPhrases | None = None,
     ) -> None:
         self.policy = policy
+        self.closing_phrases = closing_phrases or ClosingPhrases()
         self.scorer = scorer
         self.language = language
         self.mode = mode
@@ -94,9 +132,10 @@ class InterviewConductor:
         # Without a media clock (text interviews, or scoring off) requests are decided at once.
         self.settled_s = -math.inf
         self.media_clock = False
-        self._finals: list[FinalTranscript] = []
-        self._speech_starts: list[float] = []
-        self._answer_ends: list[float] = []
+        self._transcripts: list[UtteranceTranscript] = []
+        # Speech segments as (start, end); end None while the segment goes on. Pruned as answers close.
+        self._speech: list[tuple[float, float | None]] = []
+        self._turn_ends: list[float] = []  # for the pipeline, until taken
         self.media_end_s: float | None = None
 
     def start(self, now_s: float) -> PlannedQuestion | None:
@@ -108,15 +147,68 @@ class InterviewConductor:
 
     def observe(self, event: ScoringEvent) -> None:
         match event:
+            case UtteranceTranscript() if event.text:
+                self._transcripts.append(event)
             case FinalTranscript() if event.text:
-                self._finals.append(event)
+                self._closing_phrase(event)
             case SpeechStarted(time_s=t):
-                self._speech_starts.append(t)
-            case AnswerEnded(time_s=t):
-                self._answer_ends.append(t)
+                self._speech.append((t, None))
+            case SpeechEnded(start_s=start, end_s=end):
+                for i in range(len(self._speech) - 1, -1, -1):
+                    if self._speech[i][1] is None:
+                        self._speech[i] = (self._speech[i][0], end)
+                        break
+                else:
+                    self._speech.append((start, end))
             case AnalysisProgress(settled_s=t):
                 self.media_clock = True
                 self.settled_s = max(self.settled_s, t)
+
+    def _closing_phrase(self, final: FinalTranscript) -> None:
+        """A caption final (one segment of speech) that ends with a closing phrase ends the answer it belongs to."""
+        current = self.current
+        if current is None or (final.start_s + final.end_s) / 2 < current.asked_s:
+            return
+        if self.closing_phrases.ends_turn(final.text):
+            self.request_end(AnswerEnd.CLOSING_PHRASE, final.end_s)
+
+    def take_turn_ends(self) -> list[float]:
+        """Where the candidate ended their turn since the last call: the pipeline transcribes up to there at once."""
+        ends, self._turn_ends = self._turn_ends, []
+        return ends
+
+    def _silence(self, current: _Current) -> tuple[float, bool] | None:
+        """Since when the candidate has been silent in this answer (never before the think time ends), and whether
+        they spoke in it; None while they speak."""
+        spoken = False
+        last_end = current.asked_s
+        for _start, end in self._speech:
+            if end is None:
+                return None
+            if end > current.asked_s:
+                spoken = True
+                last_end = max(last_end, end)
+        return max(last_end, current.think_end_s), spoken
+
+    def silence_end_s(self) -> float | None:
+        """When silence ends the current answer, as far as speech so far says (None: it cannot yet)."""
+        current = self.current
+        if current is None or (silence := self._silence(current)) is None or not silence[1]:
+            return None
+        return silence[0] + current.question.source.end_silence_seconds
+
+    def silence_hint(self) -> SilenceHint | None:
+        """A hint that is due now (on the settled media clock), once per stretch of silence."""
+        current = self.current
+        if current is None or not self.media_clock or (silence := self._silence(current)) is None:
+            return None
+        since_s, spoken = silence
+        limit = current.question.source.end_silence_seconds
+        hint_s = since_s + max(limit - HINT_BEFORE_END_S, limit / 2)
+        if current.hinted_since_s == since_s or self.settled_s < hint_s or hint_s >= current.deadline_s:
+            return None
+        current.hinted_since_s = since_s
+        return SilenceHint(current.index, since_s, since_s + limit if spoken else None, spoken)
 
     def add_text(self, text: str) -> None:
         if self.current is not None:
@@ -126,6 +218,11 @@ class InterviewConductor:
         """End the current answer at `at_s` (media clock) unless something ends it earlier."""
         if self.current is not None and self.current.request is None:
             self.current.request = (max(at_s, self.current.asked_s), reason)
+            self._turn_ends.append(self.current.request[0])
+
+    def deadline_s(self) -> float | None:
+        """The current question's time limit (think + answer time) on the media clock."""
+        return self.current.deadline_s if self.current is not None else None
 
     def end_of_media(self, at_s: float) -> None:
         """A recording ends at `at_s`: the answer in progress ends there, and no question follows it."""
@@ -136,16 +233,13 @@ class InterviewConductor:
         current = self.current
         if current is None:
             return None
-        q = current.question
-        ends = [(current.asked_s + q.think_seconds + q.answer_seconds, AnswerEnd.TIME_LIMIT)]
+        ends = [(current.deadline_s, AnswerEnd.TIME_LIMIT)]
         if current.request is not None:
             ends.append(current.request)
         if self.media_end_s is not None:
             ends.append((max(self.media_end_s, current.asked_s), AnswerEnd.MEDIA_ENDED))
-        for t in self._answer_ends:
-            if t > current.asked_s and any(current.asked_s <= s < t for s in self._speech_starts):
-                ends.append((t, AnswerEnd.SILENCE))
-                break
+        if (silence_end := self.silence_end_s()) is not None:
+            ends.append((silence_end, AnswerEnd.SILENCE))
         end_s, reason = min(ends, key=lambda e: e[0])
         if not self.media_clock:
             # No media clock (text interviews, scoring off): the caller's timer and requests decide.
@@ -159,9 +253,7 @@ class InterviewConductor:
         current = self.current
         if current is None or self.started_s is None:
             return None
-        q = current.question
-        end_s = current.asked_s + q.think_seconds + q.answer_seconds
-        return self.policy.next([*self.history, AnsweredQuestion(q, assumed_score)], end_s - self.started_s)
+        return self.policy.next([*self.history, AnsweredQuestion(current.question, assumed_score)], current.deadline_s - self.started_s)
 
     async def advance(self) -> list[AnswerRecord]:
         """Close every answer whose end is certain, score it, and ask the next question."""
@@ -173,9 +265,11 @@ class InterviewConductor:
     async def _close(self, end_s: float, reason: AnswerEnd) -> AnswerRecord:
         current = self.current
         assert current is not None
-        finals = [f for f in self._finals if (f.start_s + f.end_s) / 2 < end_s]
-        self._finals = [f for f in self._finals if (f.start_s + f.end_s) / 2 >= end_s]
+        finals = [f for f in self._transcripts if (f.start_s + f.end_s) / 2 < end_s]
+        self._transcripts = [f for f in self._transcripts if (f.start_s + f.end_s) / 2 >= end_s]
         mine = tuple(f for f in finals if (f.start_s + f.end_s) / 2 >= current.asked_s)
+        # Speech that ended before this answer's end cannot bear on the next answer's silence.
+        self._speech = [(start, end) for start, end in self._speech if end is None or end > end_s]
         pieces = [AnswerPiece(f.text, f.start_s, f.end_s) for f in mine] + [AnswerPiece(t) for t in current.typed]
         spoken = bool(mine) or self.mode != "text"
         question = current.question

@@ -19,14 +19,6 @@ class SpeechEnded:
 
 
 @dataclass(frozen=True, slots=True)
-class AnswerEnded:
-    """The candidate has been silent long enough after speaking for the answer to count as finished."""
-
-    time_s: float
-    silence_s: float
-
-
-@dataclass(frozen=True, slots=True)
 class AnalysisProgress:
     """Every event about media before `settled_s` has been emitted (no utterance before it is still open or in
     transcription), so whoever splits the media into answers can draw a line there and know what falls on each side."""
@@ -64,6 +56,21 @@ class FinalTranscript:
 
 
 @dataclass(frozen=True, slots=True)
+class UtteranceTranscript:
+    """What is scored and reported: consecutive speech segments (FinalTranscript, the captions) whose pauses were
+    short enough to be one utterance, decoded again as one clip so that no sentence is cut at a pause."""
+
+    utterance: int
+    start_s: float
+    end_s: float
+    text: str
+    language: str
+    segments: tuple[TranscriptSegment, ...]
+    decode_ms: float
+    parts: int  # how many speech segments it joins
+
+
+@dataclass(frozen=True, slots=True)
 class FacePresence:
     """One second of video: how often a face was seen, and whether more than one was."""
 
@@ -93,5 +100,12 @@ class EmotionSummary:
 
 
 ScoringEvent = (
-    SpeechStarted | SpeechEnded | AnswerEnded | AnalysisProgress | PartialTranscript | FinalTranscript | FacePresence | EmotionSummary
+    SpeechStarted
+    | SpeechEnded
+    | AnalysisProgress
+    | PartialTranscript
+    | FinalTranscript
+    | UtteranceTranscript
+    | FacePresence
+    | EmotionSummary
 )

@@ -1,7 +1,8 @@
 """The scoring pipeline: shared models for the process, and one analysis session per interview.
 
     audio chunk ─▶ VAD ─▶ speech events ─┐
-              └──────▶ utterance buffer ─▶ transcription ─▶ partial / final transcripts ─▶ emit
+              └──────▶ segment buffer ─▶ transcription ─▶ partial / final transcripts (captions) ─▶ emit
+                                    └──▶ joined utterances ─▶ utterance transcripts (scored) ─────▶ emit
     video frame ─▶ faces ─▶ emotion ─▶ per-second summaries ─────────────────────────────▶ emit
 
 The same object runs whether media comes from WebRTC or from a file.
@@ -25,7 +26,9 @@ from realtime_scoring.embeddings import SentenceEmbedder, create_embedding_sessi
 from realtime_scoring.engine import CUDA, EngineConfig, available_providers, create_session, limit_blas_threads
 from realtime_scoring.events import AnalysisProgress, ScoringEvent, SpeechEnded, SpeechStarted
 from realtime_scoring.models.manifest import load_manifest, verified_files
-from realtime_scoring.transcription import SessionTranscription, Transcriber, TranscriptionConfig, TranscriptionService
+from realtime_scoring.text_match import load_dictionaries
+from realtime_scoring.transcription import SessionTranscription, TranscriptionConfig
+from realtime_scoring.transcription_service import Transcriber, TranscriptionService
 from realtime_scoring.vad import SileroVadModel, VadConfig, VadStream
 from realtime_scoring.vision.emotion import EmotionClassifier
 from realtime_scoring.vision.faces import FaceDetector
@@ -85,6 +88,7 @@ class ScoringEngine:
         """
         manifest = load_manifest(model_dir)
         limit_blas_threads()
+        load_dictionaries()  # answer scoring's, for Mandarin
 
         def session(name: str, file: str, engine_config: EngineConfig = config) -> ort.InferenceSession:
             return create_session(verified_files(manifest[name], model_dir)[file], engine_config)
@@ -156,6 +160,26 @@ class SessionPipeline:
         self.transcription = SessionTranscription(engine.transcription, emit, config.transcription) if engine.transcription else None
         self.vision = SessionVision(engine.face_batcher, engine.emotion_batcher, emit, config.vision) if engine.face_batcher else None
         self._settled_s = -1.0
+        self._turn_ends: list[float] = []  # where the candidate's turn ends, until the audio gets there
+
+    def end_turn(self, at_s: float) -> None:
+        """The candidate's turn ends at `at_s` (media time): speech before it is transcribed as it stands, without
+        waiting for a pause, and speech after it belongs to the next turn. Applied when the audio reaches `at_s`
+        (at once if it already has)."""
+        self._turn_ends.append(at_s)
+
+    def _apply_turn_ends(self, audio_until_s: float) -> None:
+        due = [t for t in self._turn_ends if t <= audio_until_s]
+        if not due:
+            return
+        self._turn_ends = [t for t in self._turn_ends if t > audio_until_s]
+        for at_s in sorted(due):
+            for event in self.vad.cut(at_s):
+                if self.transcription is not None and isinstance(event, SpeechEnded):
+                    self.transcription.end_utterance(event.end_s)
+                self._emit(event)
+            if self.transcription is not None:
+                self.transcription.cut(at_s)
 
     async def process_audio(self, chunk: AudioChunk) -> None:
         await self.process_audio_chunks((chunk,))
@@ -168,6 +192,9 @@ class SessionPipeline:
         """
         if not chunks:
             return
+        # A turn that ended before these chunks ends before they are analysed (the VAD's windows run ahead in one
+        # request, so a turn's end falls on the boundary of a group: the next one, live; exactly, in a replay).
+        self._apply_turn_ends(chunks[0].start_s)
         activities = await self.vad.process_many(chunks)
         for chunk, activity in zip(chunks, activities, strict=True):
             if self.transcription is not None:
@@ -209,6 +236,7 @@ class SessionPipeline:
         if self.transcription is not None:
             if self.vad.in_speech:
                 self.transcription.end_utterance(end_s)
+            self.transcription.finish()
             await self.transcription.drain()
         self._report_progress(final=end_s)
 

@@ -52,6 +52,9 @@ class BankQuestion(_Strict):
     skills: list[str] = Field(default_factory=list, max_length=20, description="job skills this question probes")
     think_seconds: int = Field(10, ge=0, le=600)
     answer_seconds: int = Field(120, ge=5, le=1800)
+    end_silence_seconds: int = Field(
+        8, ge=3, le=120, description="silence after the candidate has spoken (and after the think time) that ends the answer"
+    )
 
     @model_validator(mode="after")
     def _unique_key_points(self) -> BankQuestion:

@@ -52,6 +52,13 @@ def jieba_tokens(text: str) -> list[tuple[str, int, int]]:
     return list(jieba.tokenize(text))
 
 
+def load_dictionaries() -> None:
+    """Load jieba's dictionary and the character converter now (half a second, blocking), so that the first
+    Mandarin answer a node scores does not wait for them while its candidate waits for the next question."""
+    jieba_tokens("预热")
+    _t2s()
+
+
 @lru_cache(maxsize=1)
 def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")

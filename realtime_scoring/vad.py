@@ -11,7 +11,7 @@ import onnxruntime as ort
 
 from media.frames import ANALYSIS_SAMPLE_RATE, AudioChunk
 from realtime_scoring.batching import MicroBatcher
-from realtime_scoring.events import AnswerEnded, ScoringEvent, SpeechEnded, SpeechStarted
+from realtime_scoring.events import ScoringEvent, SpeechEnded, SpeechStarted
 
 WINDOW = 512  # samples per model step at 16 kHz (32 ms)
 CONTEXT = 64  # samples carried over from the previous window
@@ -66,8 +66,9 @@ class VadConfig:
     # Hysteresis, as Silero's own iterator: speech continues until the probability drops this far below.
     negative_offset: float = 0.15
     min_speech_s: float = 0.1
-    min_silence_s: float = 0.4  # a pause shorter than this stays inside one utterance
-    end_of_answer_silence_s: float = 2.5
+    # A pause shorter than this stays inside one speech segment (a caption). Where an answer ends is not decided
+    # here: the conductor does, from these segments, with the question's own silence limit.
+    min_silence_s: float = 0.4
     speech_pad_s: float = 0.03
 
 
@@ -94,7 +95,7 @@ class VadStream:
         self._candidate_start_s: float | None = None
         self._speech_start_s = 0.0
         self._silence_start_s: float | None = None
-        self._answer_open = False
+        self._turn_start_s = 0.0  # no segment starts before the last cut, pre-roll padding included
         self.last_probability = 0.0
 
     @property
@@ -153,6 +154,17 @@ class VadStream:
             activities.append(ChunkActivity(events, self.pause_start_s))
         return activities
 
+    def cut(self, at_s: float) -> list[ScoringEvent]:
+        """The turn ends at `at_s` (the candidate said so): a segment under way since before it ends there, and
+        speech that goes on starts a new segment. A segment that began at or after `at_s` is left alone."""
+        self._turn_start_s = max(self._turn_start_s, at_s)
+        if not self._in_speech or self._speech_start_s >= at_s:
+            return []
+        self._in_speech = False
+        self._candidate_start_s = None
+        self._silence_start_s = None
+        return [SpeechEnded(start_s=self._speech_start_s, end_s=at_s)]
+
     def _step(self, probability: float, start_s: float, end_s: float) -> list[ScoringEvent]:
         c = self.config
         events: list[ScoringEvent] = []
@@ -162,15 +174,11 @@ class VadStream:
                     self._candidate_start_s = start_s
                 if end_s - self._candidate_start_s >= c.min_speech_s:
                     self._in_speech = True
-                    self._speech_start_s = max(0.0, self._candidate_start_s - c.speech_pad_s)
+                    self._speech_start_s = max(self._turn_start_s, self._candidate_start_s - c.speech_pad_s)
                     self._silence_start_s = None
-                    self._answer_open = True
                     events.append(SpeechStarted(time_s=self._speech_start_s))
             else:
                 self._candidate_start_s = None
-                if self._answer_open and self._silence_start_s is not None and end_s - self._silence_start_s >= c.end_of_answer_silence_s:
-                    self._answer_open = False
-                    events.append(AnswerEnded(time_s=end_s, silence_s=end_s - self._silence_start_s))
             return events
         if probability < c.threshold - c.negative_offset:
             if self._silence_start_s is None:

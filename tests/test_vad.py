@@ -12,7 +12,7 @@ import pytest
 from media.frames import AudioChunk
 from realtime_scoring.batching import MicroBatcher
 from realtime_scoring.engine import EngineConfig, create_session
-from realtime_scoring.events import AnswerEnded, SpeechEnded, SpeechStarted
+from realtime_scoring.events import SpeechEnded, SpeechStarted
 from realtime_scoring.vad import SileroVadModel, VadConfig, VadStream
 from tests.conftest import prepared_model_files
 from tests.helpers.media_files import read_wav_mono
@@ -68,8 +68,27 @@ async def test_speech_span_of_a_wav_is_found_within_150_ms(vad_model: SileroVadM
     assert started and ended, events
     assert abs(started[0].time_s - truth_start) <= 0.15, (started[0], truth_start)
     assert abs(ended[-1].end_s - truth_end) <= 0.15, (ended[-1], truth_end)
-    answer_end = [e for e in events if isinstance(e, AnswerEnded)]
-    assert len(answer_end) == 1 and answer_end[0].time_s == pytest.approx(ended[-1].end_s + 2.5, abs=0.15)
+
+
+async def test_a_turn_cut_mid_speech_ends_the_segment_there_and_speech_after_it_starts_a_new_one(
+    vad_model: SileroVadModel, tmp_path: Path
+) -> None:
+    samples = speech_with_silence(tmp_path / "one.wav", "I designed the payment service for our online shop.", 1.0, 1.0)
+    truth_start, truth_end = energy_span(samples)
+    cut_at = (truth_start + truth_end) / 2
+    batcher = MicroBatcher("vad", vad_model.run_batch, max_batch=8, max_wait_s=0.001)
+    stream = VadStream(batcher)
+    events: list = []
+    try:
+        for chunk in chunks_of(samples):
+            if chunk.start_s >= cut_at and not any(isinstance(e, SpeechEnded) for e in events):
+                events.extend(stream.cut(cut_at))
+            events.extend(await stream.process(chunk))
+    finally:
+        await batcher.close()
+    spans = [(e.start_s, e.end_s) for e in events if isinstance(e, SpeechEnded)]
+    assert len(spans) == 2 and spans[0][1] == cut_at, spans
+    assert cut_at <= spans[1][0] <= cut_at + 0.3 and abs(spans[1][1] - truth_end) <= 0.15, spans
 
 
 async def test_chunk_sizes_other_than_the_model_window_are_reblocked(vad_model: SileroVadModel, tmp_path: Path) -> None:

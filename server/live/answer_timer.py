@@ -8,9 +8,6 @@ from collections.abc import Awaitable, Callable
 from realtime_scoring.conductor import AnswerEnd, InterviewConductor
 from server.live.clock import InterviewClock
 
-# The wall-clock limit fires a little after the media-clock one, which decides while media flows.
-TIME_LIMIT_GRACE_S = 2.0
-
 
 class AnswerTimer:
     """At most one pending deadline: arming it again replaces the previous one."""
@@ -19,21 +16,22 @@ class AnswerTimer:
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
 
-    def arm_for(self, conductor: InterviewConductor, advance: Callable[[], Awaitable[None]]) -> None:
-        """The limit of the conductor's current question (think + answer time): when the interview clock passes it (plus
-        the grace) with that question still open, its answer ends there and `advance` closes it. Replaces what was
-        pending; no question: nothing pending."""
+    def arm_for(self, conductor: InterviewConductor, expired: Callable[[], Awaitable[None]]) -> None:
+        """The limit of the conductor's current question (think + answer time): when the interview clock passes it
+        with that question still open, its answer ends there and `expired` runs (it ends the candidate's turn there
+        and closes the answer once the media before the limit is analysed). Replaces what was pending; no question:
+        nothing pending."""
         self.cancel()
         current = conductor.current
         if current is None:
             return
-        deadline_s = current.asked_s + current.question.think_seconds + current.question.answer_seconds
+        deadline_s = current.deadline_s
 
         async def expire() -> None:
-            await asyncio.sleep(max(0.0, deadline_s - self._clock.now_s()) + TIME_LIMIT_GRACE_S)
+            await asyncio.sleep(max(0.0, deadline_s - self._clock.now_s()))
             if conductor.current is current:
                 conductor.request_end(AnswerEnd.TIME_LIMIT, deadline_s)
-                await advance()
+                await expired()
 
         self._task = asyncio.ensure_future(expire())
 

@@ -13,7 +13,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from media.levels import MediaLevels
-from realtime_scoring.events import AnswerEnded, FinalTranscript, PartialTranscript, SpeechEnded, SpeechStarted
+from realtime_scoring.conductor import SilenceHint
+from realtime_scoring.events import FinalTranscript, PartialTranscript, SpeechEnded, SpeechStarted
 from server.domain.interview import Interview, Question
 
 PROTOCOL_VERSION: Literal[1] = 1
@@ -127,21 +128,32 @@ class Levels(ProtocolMessage):
 
 
 class Speech(ProtocolMessage):
-    """Voice activity on the media clock: the candidate started or stopped speaking, or finished the answer."""
+    """Voice activity on the media clock: the candidate started or stopped speaking."""
 
     type: Literal["speech"] = "speech"
-    state: Literal["started", "ended", "answer_ended"]
+    state: Literal["started", "ended"]
     time_s: float
 
     @classmethod
-    def of(cls, event: SpeechStarted | SpeechEnded | AnswerEnded) -> Speech:
-        match event:
-            case SpeechStarted(time_s=t):
-                return cls(state="started", time_s=round(t, 3))
-            case SpeechEnded(end_s=t):
-                return cls(state="ended", time_s=round(t, 3))
-            case AnswerEnded(time_s=t):
-                return cls(state="answer_ended", time_s=round(t, 3))
+    def of(cls, event: SpeechStarted | SpeechEnded) -> Speech:
+        if isinstance(event, SpeechStarted):
+            return cls(state="started", time_s=round(event.time_s, 3))
+        return cls(state="ended", time_s=round(event.end_s, 3))
+
+
+class SilenceHintMessage(ProtocolMessage):
+    """The candidate has been quiet a while in this answer: the page says "Still thinking? Take your time" (or, when
+    nothing was heard yet, that nothing is heard), and when the silence would end the answer."""
+
+    type: Literal["silence_hint"] = "silence_hint"
+    index: int
+    spoken: bool  # they said something in this answer already
+    ends_in_s: float | None  # None: nothing ends it before the time limit
+
+    @classmethod
+    def of(cls, hint: SilenceHint, now_s: float) -> SilenceHintMessage:
+        ends_in = None if hint.ends_s is None else round(max(0.0, hint.ends_s - now_s), 1)
+        return cls(index=hint.question_index, spoken=hint.spoken, ends_in_s=ends_in)
 
 
 class Caption(ProtocolMessage):
@@ -209,4 +221,6 @@ class ErrorMessage(ProtocolMessage):
     message: str
 
 
-ServerMessage = Hello | MediaState | Levels | Speech | Caption | QuestionMessage | ChatReply | Completed | Pong | ErrorMessage
+ServerMessage = (
+    Hello | MediaState | Levels | Speech | Caption | SilenceHintMessage | QuestionMessage | ChatReply | Completed | Pong | ErrorMessage
+)

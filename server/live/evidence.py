@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from realtime_scoring.events import EmotionSummary, FacePresence, FinalTranscript
+from realtime_scoring.events import EmotionSummary, FacePresence, UtteranceTranscript
 from realtime_scoring.report import observation_data
 from server.storage.contract import Store
 from server.storage.rows import ObservationRow, TranscriptRow, TranscriptSegment
@@ -33,7 +33,8 @@ class EvidenceRecorder:
     def _spawn(self, write: Awaitable[None]) -> None:
         self.track(asyncio.ensure_future(write))
 
-    def transcript(self, event: FinalTranscript) -> None:
+    def transcript(self, event: UtteranceTranscript) -> None:
+        """What is scored and reviewed: whole utterances (captions, split at every pause, are not kept)."""
         if event.text:
             self._spawn(self._store.record_transcript(self._interview_id, transcript_row(event, self._question_id())))
 
@@ -47,7 +48,7 @@ class EvidenceRecorder:
         await asyncio.gather(*[w for w in self._pending if w not in waiting_on], return_exceptions=True)
 
 
-def transcript_row(event: FinalTranscript, question_id: str) -> TranscriptRow:
+def transcript_row(event: UtteranceTranscript, question_id: str) -> TranscriptRow:
     """A final transcript as the interview keeps it, times to the millisecond."""
     return TranscriptRow(
         question_id=question_id,

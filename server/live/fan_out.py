@@ -9,7 +9,6 @@ from pydantic import BaseModel
 
 from media.levels import MediaLevels
 from realtime_scoring.events import (
-    AnswerEnded,
     EmotionSummary,
     FacePresence,
     FinalTranscript,
@@ -61,7 +60,7 @@ class LiveFanOut:
     def to_hr(self, message: BaseModel) -> None:
         self._bus.publish(self._hr_topic, message.model_dump(mode="json"))
 
-    def speech(self, event: SpeechStarted | SpeechEnded | AnswerEnded) -> None:
+    def speech(self, event: SpeechStarted | SpeechEnded) -> None:
         speech = Speech.of(event)
         self.to_candidate(speech)
         self.to_hr(HrSpeech.of(self._interview_id, speech))

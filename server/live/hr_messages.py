@@ -124,7 +124,7 @@ class HrCaption(_Live):
 
 class HrSpeech(_Live):
     type: Literal["speech"] = "speech"
-    state: Literal["started", "ended", "answer_ended"]
+    state: Literal["started", "ended"]
     time_s: float
 
     @classmethod

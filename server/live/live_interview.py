@@ -12,13 +12,13 @@ from media.frames import VideoFrame
 from media.levels import MediaLevels
 from realtime_scoring.answer_scoring import AnswerScorer
 from realtime_scoring.events import (
-    AnswerEnded,
     EmotionSummary,
     FacePresence,
     FinalTranscript,
     PartialTranscript,
     SpeechEnded,
     SpeechStarted,
+    UtteranceTranscript,
 )
 from realtime_scoring.matching import MatchResult
 from server.cluster.event_bus import EventBus, Message, interview_topic
@@ -55,6 +55,8 @@ class MediaLink(Protocol):
 
     async def close(self, state: str = ..., reason: str | None = ...) -> None: ...
 
+    def end_turn(self, at_s: float) -> None: ...
+
 
 class LiveInterview:
     """An interview running on this node. Media events arrive on the interview's clock (`InterviewClock`) and go,
@@ -81,7 +83,9 @@ class LiveInterview:
         self.fan_out = LiveFanOut(interview.id, interview.tenant, bus)
         # The lambda reads `self.flow` when called: the flow, built next, needs the recorder.
         self._evidence = EvidenceRecorder(interview.id, store, pending_writes, lambda: self.flow.question_id())  # noqa: PLW0108
-        self.flow = QuestionFlow(interview, store, settings, scorer, self.clock, self.fan_out, self._evidence, self._close_media)
+        self.flow = QuestionFlow(
+            interview, store, settings, scorer, self.clock, self.fan_out, self._evidence, self._close_media, self._end_turn
+        )
         self._chat = CandidateChat(interview.id, interview.language, store, faq, self.fan_out)
         self._snapshots = SnapshotStream(interview.id, lambda: self.media.latest_frame if self.media else None, self.fan_out)
         # HR dashboards on any node reach this interview through its topic.
@@ -137,13 +141,14 @@ class LiveInterview:
             case MediaLevels():
                 self.fan_out.levels(event)
                 return
-            case SpeechStarted() | SpeechEnded() | AnswerEnded():
+            case SpeechStarted() | SpeechEnded():
                 self.fan_out.speech(event)
             case PartialTranscript():
                 self.fan_out.caption(event)
+            case UtteranceTranscript():
+                self._evidence.transcript(event)
             case FinalTranscript():
                 self.fan_out.caption(event)
-                self._evidence.transcript(event)
                 if self._observe_final_lag is not None and self.media is not None:
                     self._observe_final_lag(max(0.0, self.clock.now_s() - event.end_s))
             case FacePresence():
@@ -153,6 +158,10 @@ class LiveInterview:
                 self._evidence.observation(event)
                 self.fan_out.emotion(event)
         self.flow.observe(event)
+
+    def _end_turn(self, at_s: float) -> None:
+        if self.media is not None:
+            self.media.end_turn(at_s)
 
     def attach_media(self, session: MediaLink) -> None:
         self.media = session

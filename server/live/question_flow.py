@@ -11,12 +11,12 @@ from typing import TypeVar
 
 from realtime_scoring.answer_scoring import AnswerScorer
 from realtime_scoring.conductor import AnswerEnd, InterviewConductor, RestoredAnswer
-from realtime_scoring.events import AnalysisProgress, AnswerEnded, ScoringEvent
+from realtime_scoring.events import AnalysisProgress, FinalTranscript, ScoringEvent
 from realtime_scoring.policy import PlannedQuestion
 from realtime_scoring.report import QuestionReport, question_report
 from server.domain.interview import Interview, InterviewStatus, Question
 from server.live.answer_timer import AnswerTimer
-from server.live.candidate_messages import Completed, QuestionMessage
+from server.live.candidate_messages import Completed, QuestionMessage, SilenceHintMessage
 from server.live.clock import InterviewClock
 from server.live.evidence import EvidenceRecorder
 from server.live.fan_out import LiveFanOut
@@ -54,12 +54,14 @@ class QuestionFlow:
         fan_out: LiveFanOut,
         evidence: EvidenceRecorder,
         on_completed: Callable[[], Awaitable[None]],
+        end_turn: Callable[[float], None] = lambda at_s: None,
     ) -> None:
         self.progress = InterviewProgress(interview, store, settings, fan_out)
         self.match = interview_match(interview)
         self._store, self._settings, self._scorer = store, settings, scorer
         self._clock, self._fan_out, self._evidence = clock, fan_out, evidence
         self._on_completed = on_completed
+        self._end_turn = end_turn  # tells the media analysis where the candidate's turn ended
         self.conductor = self._new_conductor()
         self._lock = asyncio.Lock()
         self._timer = AnswerTimer(clock)
@@ -71,7 +73,9 @@ class QuestionFlow:
 
     def _new_conductor(self) -> InterviewConductor:
         i = self.interview
-        return InterviewConductor(interview_policy(i, self.match), self._scorer, i.language, i.mode, _in_executor)
+        return InterviewConductor(
+            interview_policy(i, self.match), self._scorer, i.language, i.mode, _in_executor, self._settings.closing_phrase_matcher()
+        )
 
     @property
     def in_progress(self) -> bool:
@@ -165,6 +169,7 @@ class QuestionFlow:
         """The candidate says the current answer is finished."""
         self.require_current(question_id)
         self.conductor.request_end(AnswerEnd.CANDIDATE_DONE, self._clock.now_s())
+        self._pass_turn_ends()
         await self.advance()
 
     async def answer_text(self, question_id: str, text: str) -> None:
@@ -178,8 +183,16 @@ class QuestionFlow:
         if not self.in_progress:
             return
         self.conductor.observe(event)
-        if isinstance(event, (AnswerEnded, AnalysisProgress)):
+        if isinstance(event, FinalTranscript):
+            self._pass_turn_ends()  # a spoken closing phrase
+        elif isinstance(event, AnalysisProgress):
+            if (hint := self.conductor.silence_hint()) is not None:
+                self._fan_out.to_candidate(SilenceHintMessage.of(hint, event.settled_s))
             self._schedule_advance()
+
+    def _pass_turn_ends(self) -> None:
+        for at_s in self.conductor.take_turn_ends():
+            self._end_turn(at_s)
 
     def media_lost(self) -> None:
         """Without media nothing settles any more: "done" and time limits decide on their own."""
@@ -227,7 +240,11 @@ class QuestionFlow:
         await write_report(self.interview, self.match, self._store, self._settings, self._fan_out)
 
     def _arm_timer(self) -> None:
-        self._timer.arm_for(self.conductor, self.advance)
+        self._timer.arm_for(self.conductor, self._time_is_up)
+
+    async def _time_is_up(self) -> None:
+        self._pass_turn_ends()
+        await self.advance()
 
     def stop(self) -> None:
         """The interview was cancelled or erased: no more questions, and tell the page and HR."""

@@ -3,7 +3,8 @@
     recording ─▶ chunks / frames ─▶ SessionPipeline ─▶ events ─▶ InterviewConductor ─▶ report
 
 Finals are awaited one at a time and partials are off, so no transcription depends on what else
-was in a batch; the same inputs give the same report. This is how HR audits a score.
+was in a batch; the same inputs give the same report. This is how HR audits a score. The conductor runs alongside
+the analysis, as live: a spoken closing phrase or a time limit ends the candidate's turn where the audio is then.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,11 +20,12 @@ from pydantic import ValidationError
 
 from media.files import read_audio, read_video
 from realtime_scoring.answer_scoring import AnswerScorer
-from realtime_scoring.conductor import InterviewConductor
-from realtime_scoring.events import AnalysisProgress, AnswerEnded, EmotionSummary, FacePresence, ScoringEvent, SpeechEnded
-from realtime_scoring.pipeline import ScoringEngine, SessionConfig
+from realtime_scoring.conductor import AnswerEnd, InterviewConductor
+from realtime_scoring.events import EmotionSummary, FacePresence, ScoringEvent
+from realtime_scoring.pipeline import ScoringEngine, SessionConfig, SessionPipeline
 from realtime_scoring.report import InterviewReport, question_report
 from realtime_scoring.transcription import TranscriptionConfig
+from realtime_scoring.utterances import UtteranceConfig
 from server.domain.interview import Interview, InterviewSpec
 from server.live.evidence import observation_row
 from server.live.reporting import interview_match, interview_policy, interview_report
@@ -56,17 +58,33 @@ def load_interview(path: Path) -> tuple[str, InterviewSpec]:
 async def replay(
     interview_id: str, spec: InterviewSpec, engine: ScoringEngine, settings: Settings, audio: Path, video: Path | None = None
 ) -> InterviewReport:
-    events = await _analyse(engine, spec, settings, audio, video)
     match = interview_match(spec)
-    conductor = InterviewConductor(interview_policy(spec, match), AnswerScorer(engine.embedder), spec.language, spec.mode, _in_thread)
+    conductor = InterviewConductor(
+        interview_policy(spec, match),
+        AnswerScorer(engine.embedder),
+        spec.language,
+        spec.mode,
+        _in_thread,
+        settings.closing_phrase_matcher(),
+    )
     conductor.start(0.0)
-    end_s = 0.0
-    for event in events:
+    events: list[ScoringEvent] = []
+
+    def emit(event: ScoringEvent) -> None:
+        events.append(event)
         conductor.observe(event)
-        if isinstance(event, AnalysisProgress):
-            end_s = max(end_s, event.settled_s)
-        if isinstance(event, (AnswerEnded, AnalysisProgress)):
-            await conductor.advance()
+
+    async def after_chunk(pipeline: SessionPipeline, until_s: float) -> None:
+        """What a live interview does as events come: close answers, and end the turn where the candidate did."""
+        await conductor.advance()
+        for at_s in conductor.take_turn_ends():
+            pipeline.end_turn(at_s)
+        if (deadline := conductor.deadline_s()) is not None and deadline <= until_s:
+            conductor.request_end(AnswerEnd.TIME_LIMIT, deadline)
+            for at_s in conductor.take_turn_ends():
+                pipeline.end_turn(at_s)
+
+    end_s = await _analyse(engine, spec, settings, audio, video, emit, after_chunk)
     conductor.end_of_media(end_s)
     await conductor.advance()
 
@@ -82,12 +100,26 @@ async def replay(
     )
 
 
-async def _analyse(engine: ScoringEngine, spec: InterviewSpec, settings: Settings, audio: Path, video: Path | None) -> list[ScoringEvent]:
+async def _analyse(
+    engine: ScoringEngine,
+    spec: InterviewSpec,
+    settings: Settings,
+    audio: Path,
+    video: Path | None,
+    emit: Callable[[ScoringEvent], None],
+    after_chunk: Callable[[SessionPipeline, float], Awaitable[None]],
+) -> float:
+    """Run the recording through the pipeline; returns where the media ends."""
     media = settings.media
-    # No partials or early finals: nobody watches them, and they would share the recogniser with the finals.
-    transcription = TranscriptionConfig(language=spec.language, min_partial_audio_s=math.inf, early_final_after_s=None)
-    events: list[ScoringEvent] = []
-    pipeline = engine.new_session(events.append, SessionConfig(transcription=transcription))
+    # No partials, early finals or speculative decodes: nobody watches them, and they would share the recogniser
+    # with the finals.
+    transcription = TranscriptionConfig(
+        language=spec.language,
+        min_partial_audio_s=math.inf,
+        early_final_after_s=None,
+        utterances=UtteranceConfig(speculative=False),
+    )
+    pipeline = engine.new_session(emit, SessionConfig(transcription=transcription))
     try:
         chunks = await asyncio.to_thread(lambda: list(read_audio(audio, media.audio_chunk_samples)))
         frames = await asyncio.to_thread(lambda: list(read_video(video, media.video_sample_fps, media.video_max_side))) if video else []
@@ -97,17 +129,17 @@ async def _analyse(engine: ScoringEngine, spec: InterviewSpec, settings: Setting
             while next_frame < len(frames) and frames[next_frame].time_s < chunk.start_s + chunk.duration_s:
                 await pipeline.process_frame(frames[next_frame])
                 next_frame += 1
-            before = len(events)
             await pipeline.process_audio(chunk)
-            if pipeline.transcription is not None and any(isinstance(e, SpeechEnded) for e in events[before:]):
-                await pipeline.transcription.drain()  # one final at a time: no batch-mates, same text every run
+            if pipeline.transcription is not None:
+                await pipeline.transcription.drain()  # one decode at a time: no batch-mates, same text every run
+            await after_chunk(pipeline, chunk.start_s + chunk.duration_s)
         for frame in frames[next_frame:]:
             await pipeline.process_frame(frame)
         end_s = max([c.start_s + c.duration_s for c in chunks] + [f.time_s for f in frames] + [0.0])
         await pipeline.finish(end_s)
     finally:
         await pipeline.close()
-    return events
+    return end_s
 
 
 async def _in_thread(function: Callable[[], T]) -> T:

@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from media.ingest import MediaIngest
 from media.levels import LevelMeter, MediaLevels
@@ -22,12 +22,33 @@ MediaEvent = ScoringEvent | MediaLevels
 Emit = Callable[[MediaEvent], None]
 
 
+class TurnEnds:
+    """Where the candidate's turns end, from the interview to the session's analysis (which may not run yet)."""
+
+    def __init__(self) -> None:
+        self._sink: Callable[[float], None] | None = None
+        self._waiting: list[float] = []
+
+    def end_turn(self, at_s: float) -> None:
+        if self._sink is not None:
+            self._sink(at_s)
+        elif len(self._waiting) < 64:  # bounded: nothing reads them before the analysis starts
+            self._waiting.append(at_s)
+
+    def connect(self, sink: Callable[[float], None]) -> None:
+        self._sink = sink
+        for at_s in self._waiting:
+            sink(at_s)
+        self._waiting.clear()
+
+
 @dataclass(frozen=True)
 class SessionContext:
     """What a media consumer may know about the interview it analyses."""
 
     interview_id: str
     language: str | None  # the job's language; None lets the recogniser detect it
+    turn_ends: TurnEnds = field(default_factory=TurnEnds)
 
 
 MediaConsumer = Callable[[MediaIngest, Emit, SessionContext], Awaitable[None]]
@@ -52,6 +73,7 @@ def scoring_consumer(engine: ScoringEngine, transcription: TranscriptionConfig =
         meter = LevelMeter(ingest, emit)
         config = SessionConfig(transcription=dataclasses.replace(transcription, language=context.language))
         pipeline = engine.new_session(emit, config)
+        context.turn_ends.connect(pipeline.end_turn)
 
         failures = {"audio": 0, "video": 0}
 

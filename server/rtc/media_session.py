@@ -97,6 +97,10 @@ class MediaSession:
         if not task.cancelled() and (exc := task.exception()) is not None:
             logger.error("media session %s task %s failed", self.id, task.get_name(), exc_info=exc)
 
+    def end_turn(self, at_s: float) -> None:
+        """The candidate's turn ended at `at_s` (interview clock): the analysis transcribes what came before."""
+        self.context.turn_ends.end_turn(at_s)
+
     def frames_refused(self, reason: str, over_too_long: bool) -> None:
         """A frame over the session's limits was not decoded; a stream over them too long is ended, saying why."""
         if reason not in self._refusals_logged:  # once per reason: a hostile stream must not flood the log

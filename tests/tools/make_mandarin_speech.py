@@ -31,6 +31,13 @@ ANSWERS = [
     "我认为良好的沟通是团队负责人最重要的能力。",
     "我们使用敏捷开发，每两周发布一个新版本，我负责组织计划会议。",
     "这个项目失败的原因是我们没有尽早和用户沟通，现在我总是先做一个原型。",
+    # For the turn-taking tests (tests/tools/make_paused_answers.py): a closing phrase, a hesitation, and one
+    # answer in parts that the candidate pauses between.
+    "以上就是我的回答。",
+    "嗯，",
+    "大促之前，我会先做全链路压测，",
+    "找到系统的瓶颈，",
+    "然后提前扩容，并且准备好降级方案。",
 ]
 
 

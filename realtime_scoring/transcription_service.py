@@ -1,0 +1,269 @@
+"""The process's one recogniser queue: finals before partials, oldest first, batched."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+class Transcript(Protocol):
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def language(self) -> str: ...
+
+    @property
+    def segments(self) -> Any: ...
+
+
+class Transcriber(Protocol):
+    def transcribe_batch(
+        self, clips: Sequence[np.ndarray], language: str | None = None, prompt: str | None = None
+    ) -> Sequence[Transcript]: ...
+
+
+# Priorities, most urgent first. An early final decodes an utterance at the start of a pause, in case the pause
+# ends it: it becomes the final if it does, a partial if speech goes on.
+# A speculative decode is a joined utterance's at a pause (`utterances`): it runs apart from early finals, which
+# are short and show captions, so that a long one never holds a caption back.
+FINAL, EARLY, SPECULATIVE, PARTIAL = 0, 1, 2, 3
+
+
+@dataclass
+class TranscriptionStats:
+    finals: int = 0
+    partials: int = 0
+    partials_superseded: int = 0
+    early: int = 0  # early finals that ran before their utterance ended (the rest were promoted to finals first)
+    speculative: int = 0  # joined utterances decoded at a pause before anything asked for them
+    batches: int = 0
+    busy_s: float = 0.0
+    max_queue_wait_s: float = 0.0
+
+
+@dataclass(order=True)
+class Job:
+    priority: int
+    deadline: float
+    seq: int
+    samples: np.ndarray = field(compare=False)
+    language: str | None = field(compare=False)
+    future: asyncio.Future[Transcript | None] = field(compare=False)
+    key: object = field(compare=False)
+    queued_at: float = field(compare=False)
+    started: bool = field(default=False, compare=False)
+
+
+class TranscriptionService:
+    """One recogniser for the whole process: finals before partials, oldest first, batched.
+
+    Every session's finals go first, then early finals, then partials; a session's
+    queued partial (or early final) is replaced by its newer one rather than run
+    stale; whatever is waiting of the same kind runs as one batch, finals on one of
+    `workers` threads sharing the model, partials one batch at a time (on a lower-priority
+    thread of their own when there are several workers).
+    """
+
+    def __init__(
+        self,
+        transcriber: Transcriber,
+        *,
+        workers: int = 1,
+        max_batch: int = 8,
+        max_partial_batch: int = 4,
+        partial_lane: bool | None = None,
+    ) -> None:
+        self._transcriber = transcriber
+        # On a CPU, two single-threaded decodes side by side get through 40% more
+        # audio than one decode on two threads (small matrices scale poorly).
+        self._workers = workers
+        self._running = 0  # batches of finals (and partials, without a lane of their own) on the workers now
+        self._partial_running = False
+        self._max_batch = max_batch
+        # A running decode cannot be interrupted, so partial batches stay small:
+        # that bounds how long a final can wait behind one.
+        self._max_partial_batch = max_partial_batch
+        self._queued: list[Job] = []  # each batch takes the most urgent (jobs sort by priority, deadline)
+        self._newest: dict[tuple[object, int], Job] = {}  # (key, priority) -> the queued job a newer one replaces
+        self._seq = itertools.count()
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="transcribe")
+        # With several workers, partials get a thread of their own at a lower OS priority, so they use what CPU
+        # the finals, the media and the event loop leave: a busy node shows captions less often, never finals later.
+        if partial_lane is None:
+            partial_lane = workers > 1
+        self._partial_executor = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcribe-partial", initializer=_lower_thread_priority)
+            if partial_lane
+            else None
+        )
+        self._worker: asyncio.Task[None] | None = None
+        self.stats = TranscriptionStats()
+
+    async def transcribe(self, samples: np.ndarray, language: str | None, *, final: bool, key: object) -> Transcript | None:
+        """Transcribe; a partial returns None when a newer partial of the same `key` replaced it."""
+        return await self.submit(samples, language, FINAL if final else PARTIAL, key).future
+
+    def submit(self, samples: np.ndarray, language: str | None, priority: int, key: object) -> Job:
+        """Queue a decode; its future gets the transcript (None if a newer job of the same key and priority replaced it)."""
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._work(), name="transcription-worker")
+        now = time.perf_counter()
+        job = Job(priority, now, next(self._seq), samples, language, asyncio.get_running_loop().create_future(), key, now)
+        if priority != FINAL:
+            previous = self._newest.pop((key, priority), None)
+            if previous is not None and not previous.future.done():
+                previous.future.set_result(None)
+                self.stats.partials_superseded += 1
+            self._newest[(key, priority)] = job
+        self._queued.append(job)
+        self._wakeup.set()
+        return job
+
+    def promote(self, job: Job) -> None:
+        """Make a queued job a final: it goes before everything not final, and nothing newer replaces it."""
+        if job.priority == FINAL or job.started or job.future.done():
+            return
+        if self._newest.get((job.key, job.priority)) is job:
+            del self._newest[(job.key, job.priority)]
+        job.priority = FINAL
+        self._wakeup.set()
+
+    def withdraw(self, job: Job) -> None:
+        """Drop a queued job nobody needs any more (its future gets None); one already running finishes."""
+        if job.started or job.future.done():
+            return
+        if self._newest.get((job.key, job.priority)) is job:
+            del self._newest[(job.key, job.priority)]
+        job.future.set_result(None)
+        self._wakeup.set()
+
+    async def _work(self) -> None:
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                self._wakeup.clear()
+                self._start_ready(running)
+                await self._wakeup.wait()
+        finally:
+            for task in running:
+                task.cancel()
+
+    def _start_ready(self, running: set[asyncio.Task[None]]) -> None:
+        """Start what can run now: finals on idle workers, then one batch of partials at a time."""
+        while self._running < self._workers and (batch := self._next_batch(self._workers - self._running)):
+            self._start(batch, self._executor, running)
+        if self._partial_running:
+            return
+        if self._partial_executor is not None:
+            if batch := self._next_batch(partial=True):
+                self._start(batch, self._partial_executor, running)
+        elif self._running < self._workers and (batch := self._next_batch(partial=True)):
+            self._start(batch, self._executor, running)
+
+    def _start(self, batch: list[Job], executor: ThreadPoolExecutor, running: set[asyncio.Task[None]]) -> None:
+        partial = batch[0].priority == PARTIAL
+        own_lane = partial and executor is self._partial_executor
+        self._partial_running = self._partial_running or partial
+        self._running += not own_lane
+        task = asyncio.create_task(self._run(batch, executor))
+        running.add(task)
+
+        def finished(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            if partial:
+                self._partial_running = False
+            self._running -= not own_lane
+            self._wakeup.set()
+
+        task.add_done_callback(finished)
+
+    async def _run(self, batch: list[Job], executor: ThreadPoolExecutor) -> None:
+        started = time.perf_counter()
+        for job in batch:
+            self.stats.max_queue_wait_s = max(self.stats.max_queue_wait_s, started - job.queued_at)
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(
+                executor, self._transcriber.transcribe_batch, [j.samples for j in batch], batch[0].language
+            )
+        except Exception as exc:  # noqa: BLE001 - the sessions get the error, others go on
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            return
+        finally:
+            self.stats.busy_s += time.perf_counter() - started
+        self.stats.batches += 1
+        for job, result in zip(batch, results, strict=True):
+            if job.priority == FINAL:
+                self.stats.finals += 1
+            elif job.priority == EARLY:
+                self.stats.early += 1
+            elif job.priority == SPECULATIVE:
+                self.stats.speculative += 1
+            else:
+                self.stats.partials += 1
+            if not job.future.done():
+                job.future.set_result(result)
+
+    def _next_batch(self, idle_workers: int = 1, *, partial: bool = False) -> list[Job]:
+        """The most urgent queued job of its kind (finals and early finals are one kind, partials the other), with
+        every queued job of the same kind and language (up to max_batch); empty when none is queued.
+
+        Decoding several utterances together streams the decoder's weights once
+        per step for all of them, which is what makes it cheaper even on a CPU. But a burst of finals (every
+        candidate pausing at once) is shared out over the `idle_workers`, so the last of them does not wait
+        for all the others' encodings on one thread while another thread idles.
+        """
+        self._queued = [j for j in self._queued if not j.future.done()]
+        kind = sorted(j for j in self._queued if (j.priority == PARTIAL) == partial)
+        if not kind:
+            return []
+        first = kind[0]
+        alike = [j for j in kind[1:] if j.language == first.language and (j.priority == SPECULATIVE) == (first.priority == SPECULATIVE)]
+        limit = self._max_partial_batch if partial else min(self._max_batch, math.ceil((1 + len(alike)) / max(1, idle_workers)))
+        batch = [first, *alike[: limit - 1]]
+        chosen = {id(j) for j in batch}
+        self._queued = [j for j in self._queued if id(j) not in chosen]
+        for job in batch:
+            job.started = True
+            if self._newest.get((job.key, job.priority)) is job:
+                del self._newest[(job.key, job.priority)]
+        return batch
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+        for job in self._queued:
+            if not job.future.done():
+                job.future.cancel()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._partial_executor is not None:
+            self._partial_executor.shutdown(wait=False, cancel_futures=True)
+
+
+# Nice value of the partials' thread: under contention Linux gives it about a tenth of a normal thread's share.
+PARTIAL_NICENESS = 10
+
+
+def _lower_thread_priority() -> None:
+    """Run the calling thread at PARTIAL_NICENESS (Linux schedules threads apart; elsewhere, or if refused, as is)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PARTIAL_NICENESS)
+    except (AttributeError, OSError) as exc:
+        logger.info("partial transcriptions keep normal priority: %s", exc)

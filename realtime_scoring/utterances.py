@@ -1,0 +1,241 @@
+"""Speech segments joined into whole utterances, decoded again as one clip for what is scored.
+
+The voice-activity detector ends a segment at every pause of 0.4 s, which keeps captions quick (each segment's
+final comes right after its pause). A sentence with a hesitation in it is two segments, though, and decoded apart
+the recogniser loses the context that joins them. So segments whose pauses are shorter than
+`join_pauses_below_s` are joined into one utterance, and when it ends (a longer pause, the end of the candidate's
+turn, the length Whisper can take) it is decoded over its whole audio, pauses included. A single-segment utterance
+reuses its segment's final; a joined one decodes speculatively as each pause begins (beside the segment's early
+final), so a turn that ends right after a pause finds its transcript already there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from media.frames import ANALYSIS_SAMPLE_RATE, AudioChunk
+from realtime_scoring.events import FinalTranscript, ScoringEvent, TranscriptSegment, UtteranceTranscript
+from realtime_scoring.transcription_service import SPECULATIVE, Job, TranscriptionService
+
+
+@dataclass(frozen=True)
+class UtteranceConfig:
+    # Pauses shorter than this stay inside one utterance: hesitations, a breath, looking for a word.
+    join_pauses_below_s: float = 2.0
+    max_span_s: float = 28.0  # Whisper sees 30 s at most; pre-roll and tail fit in the rest
+    pre_roll_s: float = 0.25
+    tail_s: float = 0.2
+    # Decode the utterance so far at each pause (at low priority), so that a turn ended right after a pause has
+    # its transcript at once. Replays turn it off: they decode one clip at a time, the same every run.
+    speculative: bool = True
+
+
+@dataclass
+class _Segment:
+    id: int
+    start_s: float
+    final: asyncio.Future[FinalTranscript | None]
+    end_s: float | None = None  # None while the segment goes on
+
+
+@dataclass
+class _Utterance:
+    id: int
+    start_s: float
+    segments: list[_Segment]
+    chunks: list[AudioChunk]
+    speculative: Job | None = None  # a decode of the audio up to the pause under way, while no speech follows
+
+    @property
+    def in_segment(self) -> bool:
+        return self.segments[-1].end_s is None
+
+    @property
+    def last_end_s(self) -> float:
+        ends = [s.end_s for s in self.segments if s.end_s is not None]
+        return max(ends) if ends else self.start_s
+
+    def samples_until(self, end_s: float, tail_s: float) -> np.ndarray:
+        chunks = [c for c in self.chunks if c.start_s < end_s + tail_s]
+        return np.concatenate([c.samples for c in chunks]) if chunks else np.zeros(0, dtype=np.float32)
+
+
+@dataclass(eq=False)  # identity: it keys its decodes in the shared queue
+class UtteranceJoiner:
+    """One session's utterances: fed the audio and the speech segments as the transcription sees them."""
+
+    service: TranscriptionService
+    emit: Callable[[ScoringEvent], None]
+    language: Callable[[], str | None]
+    spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
+    config: UtteranceConfig = UtteranceConfig()
+    _recent: list[AudioChunk] = field(default_factory=list)
+    _open: _Utterance | None = None
+    _segments: dict[int, _Segment] = field(default_factory=dict)  # segments whose final has not come yet
+    _pending: dict[int, float] = field(default_factory=dict)  # closed utterances waiting for their transcript
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def open_since_s(self) -> float | None:
+        """Start of the earliest utterance still open or waiting for its transcript."""
+        starts = list(self._pending.values())
+        if self._open is not None:
+            starts.append(self._open.start_s)
+        return min(starts, default=None)
+
+    def observe(self, chunk: AudioChunk) -> None:
+        current = self._open
+        if current is None:
+            self._recent.append(chunk)
+            while self._recent and self._recent[0].start_s + self._recent[0].duration_s < chunk.start_s - self.config.pre_roll_s:
+                self._recent.pop(0)
+            return
+        current.chunks.append(chunk)
+        end_s = chunk.start_s + chunk.duration_s
+        if not current.in_segment and end_s - current.last_end_s >= self.config.join_pauses_below_s:
+            self._close()
+        elif end_s - current.start_s >= self.config.max_span_s and len(current.segments) > 1:
+            # Too long for one decode: it ends before the segment under way (or now, in a pause).
+            self._split_before(current.segments[-1]) if current.in_segment else self._close()
+
+    def segment_started(self, segment_id: int, time_s: float) -> None:
+        current = self._open
+        if current is not None and time_s - current.start_s >= self.config.max_span_s - 1.0:
+            self._close()
+        segment = _Segment(segment_id, time_s, asyncio.get_running_loop().create_future())
+        self._segments[segment_id] = segment
+        if self._open is None:
+            start = time_s - self.config.pre_roll_s
+            chunks = [c for c in self._recent if c.start_s + c.duration_s > start]
+            self._open = _Utterance(next(self._ids), chunks[0].start_s if chunks else time_s, [segment], chunks)
+            self._recent = []
+            return
+        self._open.segments.append(segment)
+        self._withdraw_speculative(self._open)
+
+    def pause_began(self, pause_start_s: float) -> None:
+        """A pause began in the segment under way (the transcription decodes the segment early at this point):
+        decode the whole utterance so far too, in case the pause, or the turn, ends it."""
+        current = self._open
+        if not self.config.speculative or current is None or len(current.segments) < 2 or current.speculative is not None:
+            return
+        samples = current.samples_until(pause_start_s, self.config.tail_s)
+        current.speculative = self.service.submit(samples, self.language(), SPECULATIVE, key=self)
+
+    def pause_ended(self) -> None:
+        """Speech went on before the pause ended the segment: what was decoded at the pause is not the utterance."""
+        if self._open is not None:
+            self._withdraw_speculative(self._open)
+
+    def segment_ended(self, segment_id: int, end_s: float) -> None:
+        current = self._open
+        segment = self._segments.get(segment_id)
+        if current is not None and segment is not None and segment in current.segments:
+            segment.end_s = end_s
+
+    def segment_final(self, segment_id: int, final: FinalTranscript | None) -> None:
+        """A segment's caption final (None: it has none, or its decode failed)."""
+        segment = self._segments.pop(segment_id, None)
+        if segment is not None and not segment.final.done():
+            segment.final.set_result(final)
+
+    def cut(self, at_s: float) -> None:
+        """The candidate's turn ended at `at_s`: the utterance holding speech from before it ends now."""
+        current = self._open
+        if current is None:
+            return
+        after = [s for s in current.segments if s.start_s >= at_s]
+        if len(after) == len(current.segments):
+            return  # all of it is speech of the next turn
+        if after:
+            self._split_before(after[0])
+        else:
+            self._close()
+
+    def finish(self) -> None:
+        """End of the media: whatever is open ends."""
+        if self._open is not None:
+            self._close()
+
+    def _withdraw_speculative(self, utterance: _Utterance) -> None:
+        """Forget the speculative decode (and drop it from the queue if it has not started)."""
+        if utterance.speculative is not None:
+            self.service.withdraw(utterance.speculative)
+            utterance.speculative = None
+
+    def _split_before(self, segment: _Segment) -> None:
+        current = self._open
+        assert current is not None
+        k = current.segments.index(segment)
+        head_end = current.segments[k - 1].end_s
+        assert head_end is not None
+        head = _Utterance(
+            current.id,
+            current.start_s,
+            current.segments[:k],
+            [c for c in current.chunks if c.start_s < head_end + self.config.tail_s],
+            current.speculative,
+        )
+        start = segment.start_s - self.config.pre_roll_s
+        chunks = [c for c in current.chunks if c.start_s + c.duration_s > start]
+        self._open = _Utterance(next(self._ids), chunks[0].start_s if chunks else segment.start_s, current.segments[k:], chunks)
+        self._transcribe_closed(head)
+
+    def _close(self) -> None:
+        current = self._open
+        assert current is not None
+        self._open = None
+        if current.chunks:  # the end of it is the pre-roll of what comes next
+            last = current.chunks[-1]
+            self._recent = [c for c in current.chunks if c.start_s + c.duration_s >= last.start_s - self.config.pre_roll_s]
+        self._transcribe_closed(current)
+
+    def _transcribe_closed(self, utterance: _Utterance) -> None:
+        self._pending[utterance.id] = utterance.start_s
+        self.spawn(self._transcribe(utterance))
+
+    async def _transcribe(self, utterance: _Utterance) -> None:
+        try:
+            await self._emit_transcript(utterance)
+        finally:
+            self._pending.pop(utterance.id, None)
+
+    async def _emit_transcript(self, utterance: _Utterance) -> None:
+        end_s = utterance.last_end_s
+        if len(utterance.segments) == 1:
+            final = await utterance.segments[0].final
+            if final is not None:
+                self.emit(UtteranceTranscript(utterance.id, final.start_s, final.end_s, final.text, final.language, final.segments, 0.0, 1))
+                return
+        started = time.perf_counter()
+        result = None
+        if (speculative := utterance.speculative) is not None:  # no speech came after it: it holds the whole utterance
+            self.service.promote(speculative)
+            result = await asyncio.shield(speculative.future)
+        samples = utterance.samples_until(end_s, self.config.tail_s)
+        if not samples.size:
+            return
+        if result is None:
+            result = await self.service.transcribe(samples, self.language(), final=True, key=self)
+        assert result is not None
+        start_s = utterance.start_s
+        segments = tuple(TranscriptSegment(start_s + float(s[0]), start_s + float(s[1]), str(s[2])) for s in (result.segments or ()))
+        clip_end_s = start_s + samples.size / ANALYSIS_SAMPLE_RATE
+        self.emit(
+            UtteranceTranscript(
+                utterance.id,
+                start_s,
+                round(clip_end_s, 3),
+                result.text.strip(),
+                result.language,
+                segments,
+                round(1000 * (time.perf_counter() - started), 1),
+                len(utterance.segments),
+            )
+        )
