@@ -3,7 +3,7 @@
     python -m loadtests.bench_interview [--answers 6] [--runs 3] [--device auto|cpu|cuda]
 
 Synthesises an English interview recording (espeak-ng answers to the shipped backend bank, each
-followed by three seconds of silence), replays it through the whole pipeline (VAD, Whisper, conductor,
+ending with "I'm done" and three seconds of silence), replays it through the whole pipeline (VAD, Whisper, conductor,
 scorer, report) and reports how much faster than real time that runs, whether runs agree byte for byte,
 and how long scoring one answer takes (embeddings included). The answers are generic, not written for
 the questions the policy picks, so their scores are low: they are listed to compare runs, not candidates.
@@ -43,12 +43,12 @@ SPEC = {
     "mode": "voice",
 }
 ANSWERS = [
-    "I would put a load balancer in front of the servers, and add more servers when traffic grows.",
-    "I would add an index on the customer column, and then check the query plan with explain.",
-    "We retry failed requests with backoff, and every request carries an idempotency key.",
-    "I wrote down both proposals, and we chose one together after a short meeting.",
-    "First I would look at the metrics and the logs, then roll back the last release.",
-    "I learned Kubernetes by moving one small service first and reading the documentation.",
+    "I would put a load balancer in front of the servers, and add more servers when traffic grows. I'm done.",
+    "I would add an index on the customer column, and then check the query plan with explain. I'm done.",
+    "We retry failed requests with backoff, and every request carries an idempotency key. I'm done.",
+    "I wrote down both proposals, and we chose one together after a short meeting. I'm done.",
+    "First I would look at the metrics and the logs, then roll back the last release. I'm done.",
+    "I learned Kubernetes by moving one small service first and reading the documentation. I'm done.",
 ]
 
 

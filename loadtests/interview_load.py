@@ -61,9 +61,9 @@ MEASURE_MARGIN_S = 2.0  # a step's server figures are read this long before its 
 LAG_TARGET_S = 1.5
 VAD_CLOSING_SILENCE_S = 0.4
 ANSWERS = [
-    "I have worked as a backend engineer for six years, mostly on payment systems.",
-    "I would put a load balancer in front of the servers, and add more servers when traffic grows.",
-    "First I would look at the metrics and the logs, and then roll back the last release.",
+    "I have worked as a backend engineer for six years, mostly on payment systems. I'm done.",
+    "I would put a load balancer in front of the servers, and add more servers when traffic grows. I'm done.",
+    "First I would look at the metrics and the logs, and then roll back the last release. I'm done.",
 ]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -110,7 +110,7 @@ MEDIA_TOOLS = ("espeak-ng", "sox", "soxi", "ffmpeg")
 
 
 def make_recording(workdir: Path, face: Path | None, min_seconds: float, fps: int = SOURCE_FPS) -> Recording:
-    """Answers separated by 3 s pauses (long enough to end an answer), with a moving face, encoded once and long
+    """Answers that end with a closing phrase ("I'm done") and 3 s pauses, with a moving face, encoded once and long
     enough for a whole step: aiortc's player paces a looped file badly (it bursts after the first pass)."""
     parts = []
     for i, text in enumerate(ANSWERS):

@@ -31,11 +31,13 @@ def prefer_video_codec(pc: RTCPeerConnection, mime_type: str) -> None:
 class WhipPublisher:
     """Publishes local tracks to an interview's WHIP endpoint and hangs up with DELETE."""
 
-    def __init__(self, base_url: str, interview_id: str, token: str, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self, base_url: str, interview_id: str, token: str, http: httpx.AsyncClient, configuration: RTCConfiguration | None = None
+    ) -> None:
         self.endpoint = f"{base_url.rstrip('/')}/api/v1/interviews/{interview_id}/whip"
         self.token = token
         self.http = http
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pc = RTCPeerConnection(configuration or RTCConfiguration(iceServers=[]))
         self.resource: str | None = None
 
     @property

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
-for tool in chromium:chromium ffmpeg:ffmpeg espeak-ng:espeak-ng sox:sox ip:iproute2 redis-server:redis-server nginx:nginx-light; do
+for tool in chromium:chromium ffmpeg:ffmpeg espeak-ng:espeak-ng sox:sox ip:iproute2 redis-server:redis-server nginx:nginx-light turnserver:coturn; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 # Chinese glyphs for the pages' screenshots (the Chinese UI renders as boxes without a CJK font).

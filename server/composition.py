@@ -85,6 +85,7 @@ ROUTES = [
     Route("/api/v1/webhooks/deliveries", webhooks_api.list_deliveries, methods=["GET"]),
     Route("/api/v1/webhooks/deliveries/{delivery_id}/replay", webhooks_api.replay_delivery, methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}/whip", whip.publish, methods=["POST"]),
+    Route("/api/v1/interviews/{interview_id}/ice-servers", whip.ice_servers, methods=["GET"]),
     Route(WHIP_SESSION, whip.trickle, methods=["PATCH"]),
     Route(WHIP_SESSION, whip.hang_up, methods=["DELETE"]),
     WebSocketRoute("/ws/interviews/{interview_id}", candidate_ws.candidate_socket),
@@ -232,6 +233,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
                 RedisTokenBuckets(redis_client, keys, settings.hr_rate_limit_per_s, settings.hr_rate_limit_burst) if redis_client else None
             ),
             engine=scoring,
+            turn_secret=settings.turn_secret(),
         )
         try:
             yield

@@ -111,7 +111,18 @@ class Settings(BaseSettings):
     )
     invite_ttl_hours: float = 72.0
 
-    ice_servers: list[IceServer] = Field(default_factory=list)
+    ice_servers: list[IceServer] = Field(default_factory=list, description="JSON list of STUN/TURN servers with static credentials")
+    turn_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="TURN servers (turn:host:3478?transport=udp, turns:host:5349?transport=tcp) given to candidates with "
+        "time-limited credentials signed by turn_secret_file",
+    )
+    turn_secret_file: Path | None = Field(
+        None, description="File holding the secret shared with the TURN servers (coturn's static-auth-secret); readable by the service only"
+    )
+    turn_credential_ttl_s: float = Field(
+        4 * 3600, ge=60, le=48 * 3600, description="How long a candidate's TURN credential is valid (it must outlast the interview)"
+    )
     ice_host_addresses: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Local addresses offered as host candidates; empty = all non-loopback"
     )
@@ -203,6 +214,7 @@ class Settings(BaseSettings):
         "operator_keys",
         "ice_host_addresses",
         "ice_allowed_networks",
+        "turn_urls",
         "trusted_proxies",
         "webhook_retry_schedule_s",
         mode="before",
@@ -292,6 +304,15 @@ class Settings(BaseSettings):
 
     def closing_phrase_matcher(self) -> ClosingPhrases:
         return ClosingPhrases(self.closing_phrases)
+
+    def turn_secret(self) -> bytes | None:
+        """The TURN shared secret, read from its file (None without TURN)."""
+        if self.turn_secret_file is None or not self.turn_urls:
+            return None
+        secret = self.turn_secret_file.read_bytes().strip()
+        if not secret:
+            raise ValueError(f"{self.turn_secret_file} is empty: it must hold the TURN servers' shared secret")
+        return secret
 
     def signing_key(self) -> str:
         """The invite-signing secret: from settings, else a random one kept in data_dir across restarts."""

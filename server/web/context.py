@@ -22,7 +22,8 @@ from server.domain.invites import Invite, InviteSigner, make_invite
 from server.live.hr_messages import InterviewChanged, InterviewSummary
 from server.live.sessions import SessionRegistry
 from server.ops.metrics import NodeMetrics
-from server.settings import Settings
+from server.rtc.turn_credentials import ice_servers_for
+from server.settings import IceServer, Settings
 from server.storage.contract import Store
 from server.storage.webhook_deliveries import Deliveries
 from server.web.problems import Problem
@@ -49,6 +50,12 @@ class Services:
     node: NodeRegistry
     shared_rate_limit: RedisTokenBuckets | None  # None: each node limits with its own buckets
     engine: ScoringEngine | None = None
+    turn_secret: bytes | None = None  # signs candidates' TURN credentials (settings.turn_secret_file)
+
+    def ice_servers(self, interview_id: str) -> list[IceServer]:
+        """The STUN/TURN servers a candidate's browser uses, TURN with a credential valid for this interview's length."""
+        s = self.settings
+        return ice_servers_for(s.ice_servers, s.turn_urls, self.turn_secret, interview_id, s.turn_credential_ttl_s)
 
     def new_invite(self, interview_id: str, ttl_hours: float | None = None) -> Invite:
         """A signed invite with a short link, valid `ttl_hours` (default: the setting); nothing stored yet."""

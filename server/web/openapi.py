@@ -359,6 +359,15 @@ def openapi_document() -> dict[str, Any]:
                 tag="Candidate",
             )
         },
+        "/api/v1/interviews/{interview_id}/ice-servers": {
+            "get": _op(
+                "STUN/TURN servers for the candidate's browser; TURN with a time-limited credential (TURN REST convention)",
+                {"200": _json(OBJECT) | {"description": "ice_servers: RTCIceServer objects"}, **_problems(401, 403)},
+                security=CANDIDATE,
+                params=[interview_id],
+                tag="Candidate",
+            )
+        },
         "/api/v1/interviews/{interview_id}/whip/{session_id}": {
             "patch": _op(
                 "WHIP: trickle ICE candidates (an ICE restart is refused)",

@@ -7,7 +7,7 @@ import re
 
 from aiortc.sdp import candidate_from_sdp
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from server.domain.interview import Interview, InterviewStatus
 from server.live.question_flow import InterviewFlowError
@@ -77,6 +77,16 @@ def _session_for(services: Services, request: Request) -> MediaSession:
     return session
 
 
+async def ice_servers(request: Request) -> Response:
+    """The STUN/TURN servers the candidate's page configures before it connects (TURN with a time-limited
+    credential): WHIP's Link headers come with the answer, after the browser has begun gathering candidates."""
+    services = services_of(request)
+    interview_id = request.path_params["interview_id"]
+    require_invite(services.signer, bearer_token(request.headers), interview_id)
+    servers = [s.model_dump(exclude_none=True) for s in services.ice_servers(interview_id)]
+    return JSONResponse({"ice_servers": servers}, headers={"Cache-Control": "no-store"})
+
+
 async def publish(request: Request) -> Response:
     services = services_of(request)
     interview_id = request.path_params["interview_id"]
@@ -106,7 +116,7 @@ async def publish(request: Request) -> Response:
 
     headers = {"Location": f"/api/v1/interviews/{interview_id}/whip/{session.id}", "ETag": f'"{session.id}"'}
     response = Response(answer, status_code=201, media_type=SDP_TYPE, headers=headers)
-    for link in ice_server_links(services.settings.ice_servers):
+    for link in ice_server_links(services.ice_servers(interview_id)):
         response.headers.append("Link", link)
     logger.info("interview %s: WHIP session %s opened", interview_id, session.id)
     return response
