@@ -46,7 +46,7 @@ from loadtests.interview_load import (
     make_recording,
     run_step,
 )
-from loadtests.whip_client import WhipPublisher, WhipRejected
+from loadtests.whip_client import WhipPublisher, WhipRejected, give_consent
 from server.rtc.ice import advertise_host_addresses
 
 ATTACKS: dict[str, Callable[[], MediaStreamTrack]] = {
@@ -78,6 +78,7 @@ def attacker_worker(server_url: str, deadline: float) -> dict[str, dict[str, Any
                 continue
             created = response.json()
             publisher = WhipPublisher(server_url, created["interview"]["id"], created["invite_token"], http)
+            await give_consent(http, f"{server_url}/api/v1/interviews/{created['interview']['id']}", created["invite_token"])
             ended = asyncio.Event()
 
             @publisher.pc.on("connectionstatechange")

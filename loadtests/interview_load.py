@@ -48,7 +48,7 @@ from aiortc.contrib.media import MediaPlayer
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
-from loadtests.whip_client import WhipPublisher
+from loadtests.whip_client import WhipPublisher, give_consent
 from server.rtc.ice import advertise_host_addresses
 from server.settings import Settings
 from server.storage.redis_client import Keys
@@ -284,6 +284,7 @@ async def run_candidate(
     }
     created = (await http.post(f"{server_url}/api/v1/interviews", json=body, headers={"X-API-Key": API_KEY})).json()
     interview_id, token = created["interview"]["id"], created["invite_token"]
+    await give_consent(http, f"{server_url}/api/v1/interviews/{interview_id}", token)
     ws_url = server_url.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={token}"
     player = MediaPlayer(str(recording), decode=False)
     publisher = WhipPublisher(server_url, interview_id, token, http)

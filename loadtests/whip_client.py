@@ -11,6 +11,20 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcconfiguration import RTCConfiguration
 
+from server.domain.consent import CONSENT_TEXT_VERSION
+
+
+async def give_consent(http: httpx.AsyncClient, interview_url: str, token: str, emotion_analysis: bool = True) -> None:
+    """Agree to recording and AI scoring (and facial emotion analysis, where asked), as the page's consent step does.
+    `interview_url`: .../api/v1/interviews/{id}."""
+    response = await http.post(
+        f"{interview_url}/consent",
+        json={"items": {"recording": True, "ai_scoring": True, "emotion_analysis": emotion_analysis}, "text_version": CONSENT_TEXT_VERSION},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    if response.status_code != 201:
+        raise WhipRejected(response.status_code, response.json())
+
 
 class WhipRejected(Exception):
     def __init__(self, status: int, problem: dict[str, object]) -> None:
@@ -44,7 +58,10 @@ class WhipPublisher:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    async def publish(self, tracks: Sequence[MediaStreamTrack], video_codec: str | None = None) -> str:
+    async def publish(self, tracks: Sequence[MediaStreamTrack], video_codec: str | None = None, *, consent: bool = False) -> str:
+        """Offer `tracks`; with `consent` the candidate's consent goes first (the node takes no media without one)."""
+        if consent:
+            await give_consent(self.http, self.endpoint.removesuffix("/whip"), self.token)
         for track in tracks:
             self.pc.addTransceiver(track, direction="sendonly")
         if video_codec:

@@ -41,6 +41,7 @@ SETTLE_MARGIN_S = 0.2
 MIN_ANSWER_S = 1.0
 # The "still thinking?" hint comes this long before a silence would end the answer (sooner for short limits).
 HINT_BEFORE_END_S = 3.0
+ECHO_MARGIN_S = 0.3
 
 
 class AnswerEnd(StrEnum):
@@ -136,6 +137,9 @@ class InterviewConductor:
         # Speech segments as (start, end); end None while the segment goes on. Pruned as answers close.
         self._speech: list[tuple[float, float | None]] = []
         self._turn_ends: list[float] = []  # for the pipeline, until taken
+        # Where the page spoke a prompt out loud: a microphone without echo cancellation hears it, and speech that
+        # lies wholly inside such a window is the prompt, not the candidate (it neither breaks a silence nor is scored).
+        self._echo_windows: list[tuple[float, float]] = []
         self.media_end_s: float | None = None
 
     def start(self, now_s: float) -> PlannedQuestion | None:
@@ -172,6 +176,15 @@ class InterviewConductor:
         if self.closing_phrases.ends_turn(final.text):
             self.request_end(AnswerEnd.CLOSING_PHRASE, final.end_s)
 
+    def ignore_echo(self, from_s: float, to_s: float) -> None:
+        """The page speaks a prompt between these instants (media clock)."""
+        self._echo_windows.append((from_s, to_s))
+        del self._echo_windows[:-8]  # only recent prompts can still matter
+
+    def _is_echo(self, start_s: float, end_s: float) -> bool:
+        # Transcripts carry a little pre-roll and tail around the speech itself.
+        return any(a - ECHO_MARGIN_S <= start_s and end_s <= b + ECHO_MARGIN_S for a, b in self._echo_windows)
+
     def take_turn_ends(self) -> list[float]:
         """Where the candidate ended their turn since the last call: the pipeline transcribes up to there at once."""
         ends, self._turn_ends = self._turn_ends, []
@@ -182,9 +195,11 @@ class InterviewConductor:
         they spoke in it; None while they speak."""
         spoken = False
         last_end = current.asked_s
-        for _start, end in self._speech:
+        for start, end in self._speech:
             if end is None:
                 return None
+            if self._is_echo(start, end):
+                continue
             if end > current.asked_s:
                 spoken = True
                 last_end = max(last_end, end)
@@ -267,7 +282,7 @@ class InterviewConductor:
         assert current is not None
         finals = [f for f in self._transcripts if (f.start_s + f.end_s) / 2 < end_s]
         self._transcripts = [f for f in self._transcripts if (f.start_s + f.end_s) / 2 >= end_s]
-        mine = tuple(f for f in finals if (f.start_s + f.end_s) / 2 >= current.asked_s)
+        mine = tuple(f for f in finals if (f.start_s + f.end_s) / 2 >= current.asked_s and not self._is_echo(f.start_s, f.end_s))
         # Speech that ended before this answer's end cannot bear on the next answer's silence.
         self._speech = [(start, end) for start, end in self._speech if end is None or end > end_s]
         pieces = [AnswerPiece(f.text, f.start_s, f.end_s) for f in mine] + [AnswerPiece(t) for t in current.typed]

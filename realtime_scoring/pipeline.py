@@ -44,6 +44,7 @@ class SessionConfig:
     vad: VadConfig = VadConfig()
     transcription: TranscriptionConfig = TranscriptionConfig()
     vision: VisionConfig = VisionConfig()
+    emotion: bool = True  # False: this session runs no emotion model (the candidate declined, or the policy is off)
 
 
 class ScoringEngine:
@@ -158,7 +159,8 @@ class SessionPipeline:
         self._emit = emit
         self.vad = VadStream(engine.vad_batcher, config.vad)
         self.transcription = SessionTranscription(engine.transcription, emit, config.transcription) if engine.transcription else None
-        self.vision = SessionVision(engine.face_batcher, engine.emotion_batcher, emit, config.vision) if engine.face_batcher else None
+        emotion = engine.emotion_batcher if config.emotion else None
+        self.vision = SessionVision(engine.face_batcher, emotion, emit, config.vision) if engine.face_batcher else None
         self._settled_s = -1.0
         self._turn_ends: list[float] = []  # where the candidate's turn ends, until the audio gets there
 

@@ -310,7 +310,7 @@ def _recommend(
 
 _SUGGESTION_TEXT = {
     "en": {
-        "missed": "For “{question}”, a stronger answer would also cover: {points}.",
+        "missed": "Your answer to “{question}” left out part of what it asks about: walk through the concrete steps you would take, and why.",
         "unanswered": "“{question}” went unanswered; even a partial answer that explains your reasoning scores better than none.",
         "short": "Your answer to “{question}” was very short; give an example from your own work.",
         "fast": "You spoke quickly ({rate:.0f} {unit}); slowing down helps the interviewer follow you.",
@@ -318,7 +318,7 @@ _SUGGESTION_TEXT = {
         "fillers": "Filler words came up often ({fillers}); a short pause sounds more confident than a filler.",
     },
     "zh": {
-        "missed": "回答“{question}”时，可以再谈到：{points}。",
+        "missed": "回答“{question}”时还可以更全面：讲一讲你会采取的具体步骤，以及为什么这样做。",
         "unanswered": "“{question}”没有作答；即使只回答一部分、讲清思路，也比不答好。",
         "short": "对“{question}”的回答太简短，可以结合自己做过的具体例子展开。",
         "fast": "语速偏快（{rate:.0f} {unit}），放慢一些能让面试官更容易跟上。",
@@ -331,13 +331,13 @@ _SUGGESTION_TEXT = {
 def _suggestions(questions: Sequence[QuestionReport], language: Language) -> list[str]:
     text = _SUGGESTION_TEXT[language]
     out: list[str] = []
-    separator = "；" if language == "zh" else "; "
     for q in questions:
         if not q.answered:
             out.append(text["unanswered"].format(question=q.text))
             continue
         if q.key_points_missed:
-            out.append(text["missed"].format(question=q.text, points=separator.join(p.text.rstrip("。.") for p in q.key_points_missed)))
+            # Never the key points themselves: suggestions reach the candidate, who could pass the rubric on.
+            out.append(text["missed"].format(question=q.text))
         if "very_short" in q.flags:
             out.append(text["short"].format(question=q.text))
     spoken = [q.delivery for q in questions if q.delivery is not None and q.answered]

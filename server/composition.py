@@ -40,7 +40,7 @@ from server.storage.redis_client import Keys, open_redis
 from server.storage.redis_webhook_deliveries import RedisDeliveryStore
 from server.storage.sealed import Sealer
 from server.storage.webhook_deliveries import Deliveries, DeliveryStore
-from server.web import api, candidate_result, hr_pages, hrms_api, nodes_api, pages, recordings_api, webhooks_api, whip
+from server.web import api, candidate_result, consent_api, hr_pages, hrms_api, nodes_api, pages, recordings_api, webhooks_api, whip
 from server.web import greenhouse_api as greenhouse
 from server.web.body_limit import BodyLimit
 from server.web.context import Services
@@ -55,6 +55,7 @@ WHIP_SESSION = "/api/v1/interviews/{interview_id}/whip/{session_id}"
 
 ROUTES = [
     Route("/healthz", api.health, methods=["GET"]),
+    Route("/favicon.ico", pages.favicon, methods=["GET"]),
     Route("/readyz", api.ready, methods=["GET"]),
     Route("/metrics", api.metrics, methods=["GET"]),
     Route("/api/v1/stats", api.stats, methods=["GET"]),
@@ -86,6 +87,7 @@ ROUTES = [
     Route("/api/v1/webhooks/deliveries/{delivery_id}/replay", webhooks_api.replay_delivery, methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}/whip", whip.publish, methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}/ice-servers", whip.ice_servers, methods=["GET"]),
+    Route("/api/v1/interviews/{interview_id}/consent", consent_api.give_consent, methods=["POST"]),
     Route(WHIP_SESSION, whip.trickle, methods=["PATCH"]),
     Route(WHIP_SESSION, whip.hang_up, methods=["DELETE"]),
     WebSocketRoute("/ws/interviews/{interview_id}", candidate_ws.candidate_socket),

@@ -47,6 +47,17 @@ def _default_closing_phrases() -> dict[Language, list[str]]:
     return {language: list(phrases) for language, phrases in DEFAULT_CLOSING_PHRASES.items()}
 
 
+class CompanyPolicy(BaseModel):
+    """What a company tells its candidates on the consent step: who it is, its privacy policy, how long it keeps
+    interview data. Per tenant in `tenant_policies`; the top-level settings are the default."""
+
+    model_config = {"extra": "forbid"}
+
+    company_name: str | None = Field(None, max_length=120)
+    privacy_policy_url: str | None = Field(None, max_length=500, pattern=r"^https?://")
+    retention_days: int = Field(180, ge=1, le=3650)
+
+
 class Settings(BaseSettings):
     """Everything an operator can set. Lists accept comma-separated values, ICE servers JSON."""
 
@@ -63,6 +74,14 @@ class Settings(BaseSettings):
         True, description="Keep the candidate's audio (Opus, ~11 MB an hour) for HR to play back; erased with the candidate"
     )
     emotion_analysis: bool = Field(True, description="Facial emotion inference; off = the model is not even loaded")
+    company_name: str | None = Field(None, max_length=120, description="Shown to candidates (welcome and consent)")
+    privacy_policy_url: str | None = Field(
+        None, max_length=500, pattern=r"^https?://", description="The company's privacy policy, linked from the consent step"
+    )
+    retention_days: int = Field(180, ge=1, le=3650, description="How long interview data is kept, as the consent step says")
+    tenant_policies: dict[str, CompanyPolicy] = Field(
+        default_factory=dict, description='JSON {"tenant": {"company_name", "privacy_policy_url", "retention_days"}}: per company'
+    )
     device: Literal["auto", "cuda", "cpu"] = "auto"
     inference_threads: int = Field(0, ge=0, description="onnxruntime threads per model; 0 = one per core, at most 4")
     log_format: Literal["text", "json"] = Field("text", description="json: one JSON object a line, with interview_id and node")
@@ -304,6 +323,13 @@ class Settings(BaseSettings):
 
     def closing_phrase_matcher(self) -> ClosingPhrases:
         return ClosingPhrases(self.closing_phrases)
+
+    def company_policy(self, tenant: str) -> CompanyPolicy:
+        """What the consent step shows for `tenant`'s candidates."""
+        default = CompanyPolicy(
+            company_name=self.company_name, privacy_policy_url=self.privacy_policy_url, retention_days=self.retention_days
+        )
+        return self.tenant_policies.get(tenant, default)
 
     def turn_secret(self) -> bytes | None:
         """The TURN shared secret, read from its file (None without TURN)."""

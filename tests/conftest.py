@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
+from loadtests.whip_client import give_consent
 from server.composition import create_app
 from server.domain.interview import Interview
 from server.ops.connection_limits import uvicorn_config
@@ -99,9 +100,10 @@ class LiveServer:
         return self.app.state.services
 
     async def schedule(
-        self, questions: int = 3, language: str = "en", job_title: str = "Backend engineer", **spec: object
+        self, questions: int = 3, language: str = "en", job_title: str = "Backend engineer", *, consent: bool = True, **spec: object
     ) -> tuple[Interview, str]:
-        """Create an interview through the HR API (`questions` plain ones, asked in order); return it and its invite token."""
+        """Create an interview through the HR API (`questions` plain ones, asked in order); return it and its invite
+        token. With `consent` the candidate has agreed to recording and AI scoring, as the page's consent step does."""
         body = {
             "job": {"title": job_title, "language": language, "required_skills": [{"name": "Python"}], "competencies": {"skills": 1}},
             "candidate": {"name": "Alex Chen", "skills": ["Python"], "years_experience": 3},
@@ -115,6 +117,8 @@ class LiveServer:
         response = await self.http.post(f"{self.url}/api/v1/interviews", json=body, headers={"Authorization": f"Bearer {API_KEY}"})
         assert response.status_code == 201, response.text
         data = response.json()
+        if consent:
+            await give_consent(self.http, f"{self.url}/api/v1/interviews/{data['interview']['id']}", data["invite_token"])
         return Interview.model_validate(data["interview"]), data["invite_token"]
 
     async def interview_state(self, interview_id: str) -> dict:

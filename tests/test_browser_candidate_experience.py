@@ -7,29 +7,25 @@ import asyncio
 import json
 import math
 import re
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page
 from websockets.asyncio.client import connect
 
 from server.cluster.event_bus import interview_topic
 from server.domain.interview import Interview
 from server.live.candidate_messages import Pong
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
-from tests.helpers.browser import ARTIFACTS, CHROMIUM, chromium_flags
-from tests.helpers.candidate_page import give_consent, start_interview
-from tests.helpers.media_files import make_speech_wav
+from tests.helpers.accessibility import check_state
+from tests.helpers.browser import ARTIFACTS, WECHAT_ANDROID, chromium
+from tests.helpers.candidate_page import give_consent, pass_welcome, start_interview
+from tests.helpers.interviews import numbered_questions
+from tests.helpers.media_files import speech_then_pause
 from tests.helpers.wechat_fake import FakeWeChat, running, serving_with
 
-WECHAT_ANDROID = (
-    "Mozilla/5.0 (Linux; Android 12; Pixel 6 Build/SQ3A.220705.003; wv) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Version/4.0 Chrome/107.0.5304.141 Mobile Safari/537.36 XWEB/5023 MMWEBSDK/20230303 MMWEBID/2585 "
-    "MicroMessenger/8.0.34.2340(0x28002237) WeChat/arm64 Weixin NetType/WIFI Language/zh_CN ABI/arm64"
-)
 WECHAT_IOS_14_3 = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 14_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
     "Mobile/15E148 MicroMessenger/8.0.2(0x18000239) NetType/WIFI Language/zh_CN"
@@ -59,22 +55,7 @@ HR_ONLY = {
 
 
 def bank(count: int, language: str = "en", think_seconds: int = 10, answer_seconds: int = 120) -> list[dict[str, Any]]:
-    text = {"en": "Question number {n}?", "zh": "第{n}个问题是什么？"}[language]
-    keywords = {"en": ["index", "query plan"], "zh": ["索引"]}[language]
-    return [
-        {
-            "id": f"q{n}",
-            "competency": "skills",
-            "difficulty": "standard",
-            "think_seconds": think_seconds,
-            "answer_seconds": answer_seconds,
-            "text": {language: text.format(n=n)},
-            "key_points": [
-                {"id": "p", "text": {language: "Use an index" if language == "en" else "使用索引"}, "keywords": {language: keywords}}
-            ],
-        }
-        for n in range(1, count + 1)
-    ]
+    return numbered_questions(count, language, think_seconds, answer_seconds)
 
 
 async def screenshot(page: Page, name: str) -> None:
@@ -164,21 +145,15 @@ async def test_the_result_waits_for_the_report_then_shows_scores_and_suggestions
 @pytest.fixture(scope="module")
 def sentences_with_pauses(media_dir: Path) -> Path:
     """One spoken sentence, then 1.2 s of silence, looping: each loop is an utterance with a final transcript,
-    and the pause is too short (under the 2.5 s of silence that ends an answer) to end the answer by itself."""
-    speech = make_speech_wav(media_dir / "one-sentence.wav", "I have six years of experience with Python and Postgres.")
-    paused = media_dir / "sentences-with-pauses.wav"
-    subprocess.run(["sox", str(speech), str(paused), "pad", "0", "1.2"], check=True)
-    return paused
+    and the pause is far too short (under the 8 s of silence that ends an answer) to end the answer by itself."""
+    text = "I have six years of experience with Python and Postgres."
+    return speech_then_pause(media_dir / "sentences-with-pauses.wav", text, 0, 1.2)
 
 
 @pytest.fixture(scope="module")
 async def browser(sentences_with_pauses: Path, face_y4m: Path) -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed (apt-get install chromium)")
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_flags(sentences_with_pauses, face_y4m))
-        yield browser
-        await browser.close()
+    async with chromium(sentences_with_pauses, face_y4m) as launched:
+        yield launched
 
 
 async def open_page(browser: Browser, user_agent: str | None = None, **options: Any) -> tuple[BrowserContext, Page]:
@@ -240,30 +215,39 @@ async def test_a_candidate_goes_from_the_device_check_through_practice_and_a_spo
     context, page = await open_page(browser)
     await page.goto(f"{server.url}/i/{token}")
 
+    # Welcome: the role, how many questions, how long, how it works, and the choice of how to answer.
+    await page.wait_for_selector("#welcome-step", state="visible")
+    assert await page.get_attribute("html", "lang") == "en"
+    welcome = await visible_text(page, "#welcome-step")
+    assert "Backend engineer" in welcome and "Up to 2 questions" in welcome and "I'm done" in welcome
+    await check_state(page, "desktop-en-welcome")
+    await page.click("#welcome-continue")
+
     # Device check: camera preview, a moving microphone meter, a measured websocket round trip.
     await page.wait_for_selector("#device-step", state="visible")
-    assert await page.get_attribute("html", "lang") == "en"
     await page.click("#device-check")
     await page.wait_for_function("window.interview.micDbfs > -50 && window.interview.networkRttMs !== null", timeout=10_000)
     await page.wait_for_function("document.getElementById('device-preview').videoWidth > 0")
     assert await page.text_content("#camera-status") == "Working"
     assert re.fullmatch(r"Good \(\d+ ms round trip\)", await page.text_content("#network-status"))
-    await screenshot(page, "device-check")
+    await check_state(page, "desktop-en-device-check")
     await page.click("#device-continue")
 
     # Consent says what a video interview analyses, emotion included since the server analyses it.
     hello = await page.evaluate("window.interview.info")
     assert hello["emotion_analysis"] is True and hello["show_result"] is True
     consent = await visible_text(page, "#consent-step")
-    assert "camera and microphone" in consent and "facial expressions (emotions)" in consent
-    await screenshot(page, "consent")
-    await give_consent(page)
+    assert "camera and microphone" in consent and "facial expressions are analysed" in consent and "180 days" in consent
+    await check_state(page, "desktop-en-consent")
+    await give_consent(page, emotion=False)
+    consents = (await server.interview_state(interview.id))["consents"]
+    assert [c["items"] for c in consents][-1] == {"recording": True, "ai_scoring": True, "emotion_analysis": False}
 
     # Practice: a local countdown with the level meter; the server hears nothing of it.
     await page.click("#practice-try")
     await page.wait_for_function("window.interview.practicePhase === 'answer'", timeout=10_000)
     assert re.fullmatch(r"Time to answer: \d+ s", await page.text_content("#practice-countdown"))
-    await screenshot(page, "practice")
+    await check_state(page, "desktop-en-practice")
     assert (await server.interview_state(interview.id))["interview"]["status"] == "scheduled"
     await page.click("#start")
 
@@ -276,14 +260,18 @@ async def test_a_candidate_goes_from_the_device_check_through_practice_and_a_spo
             assert re.fullmatch(r"Time to think: \d s", await page.text_content("#countdown"))
         await page.wait_for_function("window.interview.countdownPhase === 'answer'", timeout=10_000)
         assert re.fullmatch(r"Time to answer: (\d:\d\d|\d+ s)", await page.text_content("#countdown"))
-        # Their own words come back as captions while they speak.
-        await page.wait_for_function("document.getElementById('caption-final').textContent.length > 10", timeout=45_000)
+        # Captions are off until the candidate asks for them; then their own words come back as they speak.
         if number == 1:
-            await screenshot(page, "interview")
+            assert await page.is_hidden("#caption")
+            await page.click("#captions-toggle")
+        await page.wait_for_function("document.getElementById('caption-final').textContent.length > 10", timeout=45_000)
+        assert await page.is_visible("#recording") and await page.is_visible("#answer-meter")
+        if number == 1:
+            await check_state(page, "desktop-en-interview")
         await page.click("#answer-done")
 
     await page.wait_for_selector("#result", state="visible", timeout=30_000)
-    await screenshot(page, "result")
+    await check_state(page, "desktop-en-result")
     report = (await server.http.get(f"{server.url}/api/v1/interviews/{interview.id}/report", headers={"X-API-Key": API_KEY})).json()[
         "report"
     ]
@@ -307,6 +295,7 @@ async def test_the_continue_button_stays_where_it_is_while_the_camera_preview_st
     _, token = await live_server.schedule(mode="video")
     context, page = await open_page(browser)
     await page.goto(f"{live_server.url}/i/{token}")
+    await pass_welcome(page)
     await page.wait_for_selector("#device-step", state="visible")
     # Where the button is at the moment it becomes enabled, which is when a quick tap lands.
     await page.evaluate(
@@ -333,6 +322,9 @@ async def test_a_chinese_job_shows_the_page_in_chinese_and_the_switch_turns_it_t
     _, token = await live_server.schedule(questions=1, language="zh", job_title="后端工程师")
     context, page = await open_page(browser)
     await page.goto(f"{live_server.url}/i/{token}")
+    await page.wait_for_selector("#welcome-step", state="visible")
+    assert await page.text_content("#welcome-continue") == "开始"
+    await pass_welcome(page)
     await page.wait_for_selector("#device-step", state="visible")
     await page.click("#device-check")
     await page.wait_for_function("window.interview.networkRttMs !== null && window.interview.micDbfs !== null")
@@ -362,6 +354,7 @@ async def test_a_chinese_job_shows_the_page_in_chinese_and_the_switch_turns_it_t
     # ?lang= beats the job's language from the first paint.
     context, page = await open_page(browser)
     await page.goto(f"{live_server.url}/i/{token}?lang=en")
+    await pass_welcome(page)
     await page.wait_for_selector("#device-step", state="visible")
     assert await page.text_content("#device-title") == "Check your camera and microphone"
     assert await page.get_attribute("html", "lang") == "en"
@@ -402,6 +395,7 @@ async def test_a_blocked_camera_is_explained_and_the_candidate_goes_on_with_a_vo
                                               : original(c); })()"""
     )
     await page.goto(f"{live_server.url}/i/{token}")
+    await pass_welcome(page)
     await page.wait_for_selector("#device-step", state="visible")
     await page.click("#device-check")
     await page.wait_for_selector("#device-error", state="visible")
@@ -429,6 +423,7 @@ async def test_wechat_on_ios_13_never_tries_the_camera_and_completes_as_a_text_i
     interview, token = await live_server.schedule(questions=2, mode=mode, question_bank=bank(2))
     context, page = await open_page(browser, WECHAT_IOS_13)
     await page.goto(f"{live_server.url}/i/{token}")
+    await pass_welcome(page)
     await page.wait_for_selector("#unsupported", state="visible")
     assert await page.is_hidden("#device-check") and await page.is_visible("#use-text")
     assert "iOS 14.3" in await visible_text(page, "#device-step")

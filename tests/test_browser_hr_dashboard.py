@@ -39,7 +39,7 @@ async def browser(media_dir: Path, face_y4m: Path) -> AsyncIterator[Browser]:
     """Chromium whose fake microphone answers in one sentence, then is silent for four seconds (and loops)."""
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed (apt-get install chromium)")
-    speech = make_speech_wav(media_dir / "testing-answer.wav", "In my last project I wrote a test for every change we made.")
+    speech = make_speech_wav(media_dir / "testing-answer.wav", "In my last project I wrote a test for every change we made. I'm done.")
     answer = media_dir / "testing-answer-then-pause.wav"
     subprocess.run(["sox", str(speech), str(answer), "pad", "0.5", "4.0"], check=True)
     async with async_playwright() as p:

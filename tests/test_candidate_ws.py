@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from server.domain.consent import CONSENT_TEXT_VERSION
 from tests.conftest import API_KEY, LiveServer
 from tests.helpers.interviews import receive_json
 from tests.helpers.waiting import eventually
@@ -74,6 +75,11 @@ async def test_hello_with_interview_info_arrives_first(live_server: LiveServer) 
                 "emotion_analysis": True,
                 "avatar_url": None,
                 "wechat_login_url": None,
+                "company_name": None,
+                "privacy_policy_url": None,
+                "retention_days": 180,
+                "expected_minutes": 30,
+                "consent_version": CONSENT_TEXT_VERSION,
             },
         }
         # No media yet, so no question is sent: the socket handles messages in order, so once a ping's pong is
@@ -528,7 +534,7 @@ async def test_invite_page_with_bad_token_is_a_401_html_page(live_server: LiveSe
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("text/html")
     assert "This interview link cannot be used" in response.text
-    assert "invite token is invalid" in response.text
+    assert "此面试链接无效" in response.text and "This interview link is not valid" in response.text
     assert "candidate.js" not in response.text
 
 
@@ -537,7 +543,7 @@ async def test_invite_page_with_expired_token_says_it_expired(live_server: LiveS
     token = live_server.services.signer.issue(interview.id, int(time.time()) - 5)
     response = await live_server.http.get(f"{live_server.url}/i/{token}")
     assert response.status_code == 401
-    assert "invite has expired" in response.text
+    assert "此面试链接已过期" in response.text and "This interview link has expired" in response.text
 
 
 async def test_invite_page_with_good_token_serves_the_candidate_app(live_server: LiveServer) -> None:

@@ -206,3 +206,14 @@ def test_end_of_a_recording_closes_the_open_answer_and_asks_nothing_more() -> No
     closed = asyncio.run(c.advance())
     assert [(r.question.id, r.end_reason) for r in closed] == [("q1", AnswerEnd.MEDIA_ENDED)]
     assert c.finished and len(c.records) == 1
+
+
+def test_the_spoken_hint_heard_back_through_the_microphone_neither_breaks_the_silence_nor_is_scored() -> None:
+    c = conductor()
+    c.start(0.0)
+    feed(c, [*speech(6.0, 9.0), said(5.8, 9.2, "Put a cache in front."), AnalysisProgress(14.1)])
+    assert c.silence_hint() is not None
+    c.ignore_echo(14.2, 18.2)  # the page speaks "Still thinking?"
+    closed = feed(c, [*speech(14.6, 16.0), said(14.4, 16.2, "Still thinking? Take your time."), AnalysisProgress(17.3)])
+    assert [(r.ended_s, r.end_reason) for r in closed] == [(17.0, AnswerEnd.SILENCE)]
+    assert [t.text for t in closed[0].transcripts] == ["Put a cache in front."]

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 from websockets.asyncio.client import connect
 
+from loadtests.whip_client import give_consent
 from tests.conftest import API_KEY, free_port, make_settings, serving
 from tests.helpers.interviews import assert_refuses_new_interviews, finish_text_interview, receive_json, ws_url
 from tests.helpers.processes import start_server, wait_healthy
@@ -51,6 +52,7 @@ async def test_sigterm_drains_the_node_and_it_exits_once_its_live_interview_is_d
                 }
                 response = await http.post(f"{base}/api/v1/interviews", json=body, headers=HR)
                 created.append((response.json()["interview"]["id"], response.json()["invite_token"]))
+                await give_consent(http, f"{base}/api/v1/interviews/{created[-1][0]}", created[-1][1])
             (live_id, live_token), (new_id, new_token) = created
             async with connect(ws_url(base, live_id, live_token)) as ws:
                 assert (await receive_json(ws))["type"] == "hello"

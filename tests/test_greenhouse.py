@@ -20,6 +20,7 @@ from starlette.routing import Route
 from websockets.asyncio.client import connect
 
 from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
+from loadtests.whip_client import give_consent
 from server.storage.greenhouse_callbacks import CallbackStore
 from server.storage.sealed import Sealer
 from tests.conftest import LiveServer, free_port, make_settings, serving
@@ -149,6 +150,7 @@ async def hr(server: LiveServer, method: str, path: str, key: str = ACME) -> htt
 async def take_text_interview(server: LiveServer, interview_id: str) -> list[str]:
     """Be the candidate: get an invite through the HR API, then answer every question pushed until the end."""
     token = (await hr(server, "POST", f"/api/v1/interviews/{interview_id}/reschedule")).json()["invite_token"]
+    await give_consent(server.http, f"{server.url}/api/v1/interviews/{interview_id}", token)
     asked = []
     async with connect(server.url.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={token}") as ws:
         await ws.send(json.dumps({"v": 1, "type": "ready"}))

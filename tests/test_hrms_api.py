@@ -13,6 +13,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from loadtests.whip_client import give_consent
 from server.storage.redis_store import RedisInterviewStore
 from server.web.rate_limit import FAILED_KEYS_BURST
 from tests.conftest import LiveServer, free_port, make_settings, serving
@@ -61,6 +62,7 @@ async def schedule(server: LiveServer, key: str = ACME, **body: Any) -> dict[str
 
 async def complete_text_interview(server: LiveServer, created: dict[str, Any]) -> None:
     interview_id, token = created["interview"]["id"], created["invite_token"]
+    await give_consent(server.http, f"{server.url}/api/v1/interviews/{interview_id}", token)
     async with connect(server.url.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={token}") as ws:
         await ws.send(json.dumps({"v": 1, "type": "ready"}))
         await ws.send(json.dumps({"v": 1, "type": "answer.text", "question_id": "q1", "text": "Because I like data."}))

@@ -9,6 +9,7 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
+from loadtests.whip_client import give_consent
 from realtime_scoring.question_bank import shipped_bank
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
 
@@ -27,6 +28,7 @@ async def schedule(server: LiveServer, **spec: Any) -> tuple[str, str]:
     response = await server.http.post(f"{server.url}/api/v1/interviews", json=body, headers={"X-API-Key": API_KEY})
     assert response.status_code == 201, response.text
     data = response.json()
+    await give_consent(server.http, f"{server.url}/api/v1/interviews/{data['interview']['id']}", data["invite_token"])
     return data["interview"]["id"], data["invite_token"]
 
 

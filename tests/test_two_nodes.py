@@ -16,6 +16,7 @@ import redis.asyncio as redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from loadtests.whip_client import give_consent
 from server.storage.redis_client import Keys
 from tests.conftest import API_KEY, free_port
 from tests.helpers.interviews import assert_refuses_new_interviews, finish_text_interview, next_of, receive_json, ws_url
@@ -97,7 +98,9 @@ async def schedule_text(http: httpx.AsyncClient, base: str) -> tuple[str, str]:
     }
     response = await http.post(f"{base}/api/v1/interviews", json=body, headers=HR)
     assert response.status_code == 201, response.text
-    return response.json()["interview"]["id"], response.json()["invite_token"]
+    interview_id, token = response.json()["interview"]["id"], response.json()["invite_token"]
+    await give_consent(http, f"{base}/api/v1/interviews/{interview_id}", token)
+    return interview_id, token
 
 
 @pytest.mark.parametrize("store", ["sqlite", "redis"])

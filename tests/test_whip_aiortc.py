@@ -22,7 +22,7 @@ from aiortc.mediastreams import AudioStreamTrack, MediaStreamTrack, VideoStreamT
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, unpack_remb_fci
 
 from loadtests.attackers import ForgedVideo, vp8_claiming
-from loadtests.whip_client import WhipPublisher, WhipRejected
+from loadtests.whip_client import WhipPublisher, WhipRejected, give_consent
 from media.audio import MAX_AHEAD_S
 from server.live.chat import ESCALATED
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
@@ -202,6 +202,9 @@ async def test_bad_offers_get_clear_errors_and_leave_no_session(live_server: Liv
             404,
             "interview_not_found",
         )
+        # No media without the candidate's consent to recording and AI scoring.
+        unconsented, unconsented_token = await live_server.schedule(consent=False)
+        assert_problem(await post_offer(live_server, unconsented.id, unconsented_token, good), 409, "consent_required")
         registry = live_server.services.registry
         assert registry.media_sessions == 0 and registry.live_interviews == 0
     finally:
@@ -402,6 +405,7 @@ async def test_a_sessions_audio_is_recorded_for_hr_and_erased_with_the_candidate
         },
     )
     interview_id, token = created.json()["interview"]["id"], created.json()["invite_token"]
+    await give_consent(server.http, f"{server.url}/api/v1/interviews/{interview_id}", token)
     publisher = await publish(server, interview_id, token, [AudioStreamTrack()])
     session = server.services.registry.media_of(interview_id)
     assert session is not None

@@ -20,11 +20,33 @@ const state = (window.interview = {
 });
 
 const RECONNECT_MAX_DELAY_MS = 8000;
+const ICE_TIMEOUT_MS = 10000; // a network that lets no media through is told so, with other ways to go on, after this
+const ANNOUNCE_EVERY_MS = 30000; // screen readers hear the time left at each phase change, and at most this often
 const RECONNECT_ATTEMPTS = 12;
 const DISCONNECTED_GRACE_MS = 3000; // ICE "disconnected" often recovers by itself within a second or two
 const KEEPALIVE_MS = 10000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---- what this browser remembers of this interview: a reload does not send the candidate through it all again ----
+
+const memoryKey = `interview:${interviewId}`;
+
+function remembered() {
+  try {
+    return JSON.parse(localStorage.getItem(memoryKey)) ?? {};
+  } catch {
+    return {}; // storage blocked (private mode, some in-app browsers): every step is shown again
+  }
+}
+
+function remember(fields) {
+  try {
+    localStorage.setItem(memoryKey, JSON.stringify({ ...remembered(), ...fields }));
+  } catch {
+    // nothing to do: the page works without it
+  }
+}
 
 // ---- language ----
 
@@ -37,7 +59,8 @@ function applyLanguage(lang) {
 
 // ---- steps ----
 
-const STEPS = ["device-step", "consent-step", "practice-step", "interview-step", "result-step", "done-step"];
+const STEPS = ["welcome-step", "resume-step", "device-step", "consent-step", "practice-step", "interview-step", "result-step", "done-step"];
+const MODES = ["text", "voice", "video"]; // lightest first
 
 function show(step) {
   state.step = step;
@@ -61,9 +84,16 @@ function render() {
   $("device-title").textContent = t({ video: "device_title", voice: "device_title_voice", text: "device_title_text" }[mode]);
   $("device-intro").textContent = t({ video: "device_intro", voice: "device_intro_voice", text: "device_intro_text" }[mode]);
   $("device-check").textContent = t(mode === "video" ? "device_check" : "device_check_voice");
+  const company = info?.company_name || t("the_company");
   $("consent-text").textContent = t(`consent_${mode}`);
-  $("consent-emotion").hidden = !(info?.emotion_analysis && mode === "video");
-  $("consent-agree").textContent = t(mode === "text" ? "consent_agree_text" : "consent_agree");
+  $("consent-recording-text").textContent = t(`consent_recording_${mode}`, { company });
+  $("consent-ai-text").textContent = t("consent_ai", { company });
+  $("consent-emotion-item").hidden = !(info?.emotion_analysis && mode === "video");
+  $("consent-emotion-text").textContent = t("consent_emotion_item", { company });
+  $("consent-retention").textContent = t("consent_retention", { company, days: info?.retention_days ?? 180 });
+  $("consent-privacy").hidden = !info?.privacy_policy_url;
+  if (info?.privacy_policy_url) $("privacy-link").href = info.privacy_policy_url;
+  renderWelcome();
   renderChecks();
   renderMediaState();
   renderQuestion();
@@ -167,6 +197,12 @@ function onMessage(message) {
     case "caption":
       showCaption(message);
       break;
+    case "speech":
+      if (message.state === "started") $("silence-hint").hidden = true;
+      break;
+    case "silence_hint":
+      onSilenceHint(message);
+      break;
     case "question":
       onQuestion(message);
       break;
@@ -190,13 +226,75 @@ function onHello(info) {
   state.mode = info.mode;
   if (first) {
     if (!languageChosen) setLanguage(info.language === "zh" ? "zh" : "en");
-    state.plannedMode = info.mode;
-    // A candidate who reloads mid-interview goes straight back to it (after a tap, for the camera).
+    const memory = remembered();
+    // A lighter mode chosen before a reload stays chosen (the server confirms it when the interview starts).
+    state.plannedMode = MODES.indexOf(memory.mode) >= 0 && MODES.indexOf(memory.mode) <= MODES.indexOf(info.mode) ? memory.mode : info.mode;
+    state.captions = memory.captions === true;
     if (info.status === "completed" || info.status === "cancelled") finish(info.status === "cancelled" ? "cancelled" : "finished");
-    else enterDeviceStep();
+    // Back after a reload: consent and the device check were done here; one tap opens the camera again.
+    else if (memory.consent && memory.devices) enterResumeStep();
+    else if (memory.welcome) enterDeviceStep();
+    else enterWelcomeStep();
   }
   helloWaiter?.(info);
   render();
+}
+
+// ---- step 0: welcome (who, what, how long, which way to answer) ----
+
+function enterWelcomeStep() {
+  show("welcome-step");
+  const scheduled = MODES.indexOf(state.info.mode);
+  for (const mode of MODES) {
+    $(`mode-${mode}-option`).hidden = MODES.indexOf(mode) > scheduled;
+    document.querySelector(`input[name=mode][value=${mode}]`).checked = mode === state.plannedMode;
+  }
+  $("mode-choice").hidden = scheduled === 0; // a text interview has nothing lighter
+  $("welcome-continue").focus();
+}
+
+function renderWelcome() {
+  const info = state.info;
+  if (!info) return;
+  const mode = state.plannedMode ?? info.mode;
+  $("welcome-text").textContent = t(info.company_name ? "welcome_text" : "welcome_text_no_company", {
+    company: info.company_name,
+    job: info.job_title,
+  });
+  $("welcome-questions").textContent = t("welcome_questions", { n: info.total_questions });
+  $("welcome-duration").textContent = t("welcome_duration", { minutes: info.expected_minutes });
+  $("welcome-how").textContent = t(`welcome_how_${mode}`);
+}
+
+function leaveWelcome() {
+  const chosen = document.querySelector("input[name=mode]:checked")?.value ?? state.plannedMode;
+  state.plannedMode = chosen;
+  remember({ welcome: true, mode: chosen });
+  enterDeviceStep();
+}
+
+function enterResumeStep() {
+  show("resume-step");
+  $("resume").focus();
+}
+
+/** The one tap a returning candidate makes: the camera and microphone again, then straight back in. */
+async function resume() {
+  $("resume").disabled = true;
+  $("resume-error").hidden = true;
+  if (state.plannedMode !== "text") {
+    try {
+      attachStream(await openDevices(state.plannedMode === "video"));
+    } catch (error) {
+      // The devices changed since (blocked, unplugged): the device check explains and offers the other ways.
+      remember({ devices: false });
+      $("resume").disabled = false;
+      return enterDeviceStep();
+    }
+  }
+  $("resume").disabled = false;
+  if (state.info.status === "in_progress" || remembered().practice) return startInterview();
+  enterPracticeStep();
 }
 
 // ---- step 1: device check ----
@@ -280,9 +378,17 @@ function attachStream(stream) {
     $("device-preview").play?.().catch(() => {}); // WeChat on iOS needs play() inside the tap
   }
   meter?.close();
+  let shown = -1;
   meter = new LevelMeter(stream, (level, dbfs) => {
     state.micDbfs = dbfs;
-    for (const id of ["device-level", "practice-level"]) $(id).style.width = `${Math.round(level * 100)}%`;
+    const percent = Math.round(level * 100);
+    for (const id of ["device-level", "practice-level", "answer-level"]) $(id).style.width = `${percent}%`;
+    // The meters' value for assistive technology, in steps of 10 (not every animation frame).
+    const step = Math.round(percent / 10) * 10;
+    if (step !== shown) {
+      shown = step;
+      for (const el of document.querySelectorAll("[role=meter]")) el.setAttribute("aria-valuenow", String(step));
+    }
   });
 }
 
@@ -295,6 +401,7 @@ function releaseStream() {
 
 function useLighterMode(mode) {
   state.plannedMode = mode;
+  remember({ mode });
   if (mode === "text") releaseStream();
   else {
     for (const track of state.stream?.getVideoTracks() ?? []) {
@@ -308,9 +415,40 @@ function useLighterMode(mode) {
 // ---- step 2: consent ----
 
 function enterConsentStep() {
-  $("consent").checked = false;
+  remember({ devices: state.plannedMode === "text" || state.stream !== null });
+  for (const id of ["consent-recording", "consent-ai", "consent-emotion"]) $(id).checked = false;
   $("consent-continue").disabled = true;
+  $("consent-error").hidden = true;
   show("consent-step");
+}
+
+function renderConsentButton() {
+  $("consent-continue").disabled = !($("consent-recording").checked && $("consent-ai").checked);
+}
+
+/** Each item as the candidate ticked it, stored by the server with the time and the version of these texts. */
+async function giveConsent() {
+  $("consent-continue").disabled = true;
+  const items = {
+    recording: $("consent-recording").checked,
+    ai_scoring: $("consent-ai").checked,
+    emotion_analysis: !$("consent-emotion-item").hidden && $("consent-emotion").checked,
+  };
+  try {
+    const response = await fetch(`/api/v1/interviews/${interviewId}/consent`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ items, text_version: state.info.consent_version, language: language() }),
+    });
+    if (response.status !== 201) throw new Error(`HTTP ${response.status}`);
+  } catch (error) {
+    $("consent-error").textContent = t("consent_failed", { error: error.message });
+    $("consent-error").hidden = false;
+    renderConsentButton();
+    return;
+  }
+  remember({ consent: true });
+  enterPracticeStep();
 }
 
 // ---- step 3: practice (local only, never sent) ----
@@ -359,6 +497,12 @@ function renderCountdowns() {
   state.countdownPhase = p?.phase ?? null;
   $("countdown").textContent = describePhase(p);
   $("countdown").className = `countdown ${p?.phase ?? ""}`;
+  // The visible countdown changes every second; what screen readers are told changes far less often.
+  const now = performance.now();
+  if (p && (state.announced?.phase !== p.phase || now - state.announced.at >= ANNOUNCE_EVERY_MS)) {
+    state.announced = { phase: p.phase, at: now };
+    $("countdown-announce").textContent = describePhase(p);
+  }
   const practice = phaseOf(state.practice);
   state.practicePhase = practice?.phase ?? null;
   $("practice-countdown").textContent = practice?.phase === "over" ? t("practice_done") : describePhase(practice);
@@ -382,45 +526,113 @@ function waitForHello(predicate, timeoutMs = 10000) {
 
 async function startInterview() {
   $("start").disabled = true;
+  remember({ practice: true });
   state.practice = null;
   state.started = true;
   const mode = state.plannedMode;
   show("interview-step");
-  $("preview").hidden = mode !== "video";
-  $("status-line").hidden = $("answer-done").hidden = mode === "text";
-  $("text-answer").hidden = mode !== "text";
-  $("caption").hidden = mode === "text";
+  layOutFor(mode);
   if (mode !== state.mode) {
     // A lighter interview than scheduled: the server confirms with a hello (and, for text, the first question).
-    const confirmed = waitForHello((info) => info.mode === mode);
-    send({ type: "ready", mode });
-    try {
-      await confirmed;
-    } catch (error) {
-      state.errors.push({ code: "mode", message: error.message });
-    }
+    await confirmMode(mode);
     if (mode === "text") return;
   } else if (mode === "text") {
     send({ type: "ready" });
     return;
   }
+  await connectMedia();
+}
+
+/**
+ * Publish the stream and wait for the connection. A network that lets no media through (a firewall, some
+ * mobile networks) shows within ICE_TIMEOUT_MS, with the other ways to take the interview.
+ */
+async function connectMedia() {
+  $("media-failed").hidden = true;
+  $("self-view").hidden = state.plannedMode !== "video";
   $("preview").srcObject = state.stream;
   $("preview").play?.().catch(() => {});
+  let pc;
   try {
-    await publish();
+    pc = await publish();
   } catch (error) {
     state.errors.push({ code: "whip", message: error.message });
-    reconnect("publish");
+    if (error.code === "consent_required") {
+      remember({ consent: false });
+      return enterConsentStep(); // the server has no consent on record (erased, or given in another browser)
+    }
+    return reconnect("publish");
   }
+  try {
+    await waitForPeer(pc, ICE_TIMEOUT_MS);
+  } catch (error) {
+    state.errors.push({ code: "ice", message: error.message });
+    if (state.question === null) offerOtherWays();
+    else reconnect("peer-timeout");
+  }
+}
+
+function offerOtherWays() {
+  state.mediaFailed = true;
+  $("switch-voice").hidden = state.plannedMode !== "video";
+  $("media-failed").hidden = false;
+  renderMediaState();
+  $(state.plannedMode === "video" ? "switch-voice" : "switch-text").focus();
+}
+
+/** Before the first question: hang up the media that never connected and go on in a lighter mode. */
+async function switchMode(mode) {
+  $("media-failed").hidden = true;
+  state.mediaFailed = false;
+  await state.whip?.stop();
+  state.pc?.close();
+  state.pc = state.whip = null;
+  state.plannedMode = mode;
+  remember({ mode });
+  if (mode === "text") releaseStream();
+  else for (const track of state.stream?.getVideoTracks() ?? []) track.stop(), state.stream.removeTrack(track);
+  layOutFor(mode);
+  await confirmMode(mode);
+  if (mode !== "text") await connectMedia();
+}
+
+/** Ask the server for a lighter mode than scheduled; it confirms with a hello (and, for text, the first question). */
+async function confirmMode(mode) {
+  const confirmed = waitForHello((info) => info.mode === mode);
+  send({ type: "ready", mode });
+  try {
+    await confirmed;
+  } catch (error) {
+    state.errors.push({ code: "mode", message: error.message });
+  }
+}
+
+/** The interview step as `mode` has it: a self-view for video, the done button and captions for speech. */
+function layOutFor(mode) {
+  $("self-view").hidden = mode !== "video";
+  $("status-line").hidden = $("answer-done").hidden = $("captions-toggle").hidden = mode === "text";
+  $("text-answer").hidden = mode !== "text";
+  renderCaptionsToggle();
 }
 
 function usesMedia() {
   return state.started && state.mode !== "text" && state.stream !== null;
 }
 
+/** The STUN/TURN servers to use (TURN with a credential for this interview), before any candidate is gathered. */
+async function iceServers() {
+  try {
+    const response = await fetch(`/api/v1/interviews/${interviewId}/ice-servers`, { headers: { Authorization: `Bearer ${token}` } });
+    if (response.ok) return (await response.json()).ice_servers;
+  } catch {
+    // none: host candidates only, as before
+  }
+  return [];
+}
+
 /** A new peer connection carrying the same stream, published as a new WHIP session. */
 async function publish() {
-  const pc = (state.pc = new RTCPeerConnection({ iceServers: [] }));
+  const pc = (state.pc = new RTCPeerConnection({ iceServers: await iceServers() }));
   pc.addEventListener("connectionstatechange", () => onPeerState(pc));
   const whip = (state.whip = new WhipPublisher(`${location.origin}/api/v1/interviews/${interviewId}/whip`, token));
   // iOS (Safari, WeChat) decodes and encodes H.264 in hardware, and some builds offer no VP8 at all.
@@ -519,9 +731,13 @@ function renderMediaState() {
   badge.textContent = shown === "reconnecting" ? t("reconnecting") : shown && shown !== "new" ? t(`media_${shown}`) : t("not_connected");
   badge.className = `badge ${shown ?? ""}`;
   const levels = state.serverLevels;
-  $("server-level").textContent = levels
-    ? t(levels.audio_rms_dbfs > -60 ? "hears_you" : "hears_silence", { fps: levels.video_fps.toFixed(0) })
-    : "";
+  const video = (state.plannedMode ?? state.mode) === "video";
+  const heard = levels ? (levels.audio_rms_dbfs > -60 ? "hears_you" : "hears_silence") : null;
+  $("server-level").textContent = heard ? t(video ? heard : `${heard}_voice`, { fps: levels.video_fps.toFixed(0) }) : "";
+  // Recording while the media flows and a question is open; the meter shows the microphone meanwhile.
+  const recording = pcState === "connected" && state.question !== null && !state.finished;
+  $("recording").hidden = !recording;
+  $("answer-meter").hidden = !recording;
 }
 
 function onQuestion(message) {
@@ -529,6 +745,7 @@ function onQuestion(message) {
   state.question = message;
   $("waiting").hidden = true;
   $("question-box").hidden = false;
+  $("media-failed").hidden = true;
   // The same question again (after a reconnect): keep its clock, the caption and what was typed.
   if (!same) {
     state.countdown = countdown(message.question, message.elapsed_s ?? 0);
@@ -536,9 +753,35 @@ function onQuestion(message) {
     $("caption-final").textContent = $("caption-stable").textContent = $("caption-unstable").textContent = "";
     $("answer-text").value = "";
     $("answer-text").disabled = $("send-answer").disabled = false;
+    $("silence-hint").hidden = true;
+    state.announced = null;
+    $("question-text").focus(); // screen readers read the new question; keyboard users start from it
   }
   renderQuestion();
   renderCountdowns();
+  renderMediaState();
+}
+
+/** The server noticed a long silence in the answer: say so on screen, and out loud (the server ignores the echo). */
+function onSilenceHint(message) {
+  if (state.question?.index !== message.index) return;
+  const key = message.spoken ? "silence_spoken" : "silence_unspoken";
+  $("silence-hint").textContent = t(key);
+  $("silence-hint").hidden = false;
+  try {
+    const words = new SpeechSynthesisUtterance(t(message.spoken ? "silence_speech" : "silence_speech_unspoken"));
+    words.lang = language() === "zh" ? "zh-CN" : "en-US";
+    speechSynthesis.speak(words);
+  } catch {
+    // no speech synthesis here (some in-app browsers): the notice on screen stays
+  }
+}
+
+function renderCaptionsToggle() {
+  const on = state.captions === true;
+  $("caption").hidden = !on || (state.plannedMode ?? state.mode) === "text";
+  $("captions-toggle").setAttribute("aria-pressed", String(on));
+  $("captions-toggle").textContent = t(on ? "captions_hide" : "captions_show");
 }
 
 function renderQuestion() {
@@ -629,9 +872,27 @@ $("language-switch").addEventListener("click", () => {
 $("device-check").addEventListener("click", checkDevices);
 $("use-voice").addEventListener("click", () => useLighterMode("voice"));
 $("use-text").addEventListener("click", () => useLighterMode("text"));
+$("welcome-continue").addEventListener("click", leaveWelcome);
+for (const input of document.querySelectorAll("input[name=mode]")) input.addEventListener("change", () => {
+  state.plannedMode = input.value;
+  renderWelcome();
+});
+$("resume").addEventListener("click", resume);
 $("device-continue").addEventListener("click", enterConsentStep);
-$("consent").addEventListener("change", (event) => ($("consent-continue").disabled = !event.target.checked));
-$("consent-continue").addEventListener("click", enterPracticeStep);
+for (const id of ["consent-recording", "consent-ai"]) $(id).addEventListener("change", renderConsentButton);
+$("consent-continue").addEventListener("click", giveConsent);
+$("switch-voice").addEventListener("click", () => switchMode("voice"));
+$("switch-text").addEventListener("click", () => switchMode("text"));
+$("media-retry").addEventListener("click", async () => {
+  await state.whip?.stop();
+  state.pc?.close();
+  await connectMedia();
+});
+$("captions-toggle").addEventListener("click", () => {
+  state.captions = !state.captions;
+  remember({ captions: state.captions });
+  renderCaptionsToggle();
+});
 $("practice-try").addEventListener("click", tryPractice);
 $("start").addEventListener("click", startInterview);
 $("reconnect-now").addEventListener("click", () => reconnect("retry"));

@@ -51,6 +51,11 @@ export function renderResult(result) {
   $("result-questions").replaceChildren(
     ...result.questions.map((q) => row(q.text, q.answered ? score(q.score) : t("not_answered"), q.score)),
   );
+  const strengths = result.questions.filter((q) => (result.strengths ?? []).includes(q.index));
+  $("result-strengths-box").hidden = strengths.length === 0;
+  $("result-strengths").replaceChildren(
+    ...strengths.map((q) => Object.assign(document.createElement("li"), { textContent: t("strength_item", { question: q.text }) })),
+  );
   $("result-suggestions").replaceChildren(
     ...result.suggestions.map((text) => Object.assign(document.createElement("li"), { textContent: text })),
   );

@@ -29,10 +29,11 @@ export class WhipPublisher {
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
     const response = await fetch(this.endpoint, { method: "POST", headers: this.headers("application/sdp"), body: offer.sdp });
-    if (response.status !== 201) throw new WhipError(response.status, await problemDetail(response));
+    if (response.status !== 201) throw new WhipError(response.status, ...(await problem(response)));
     this.resource = new URL(response.headers.get("Location"), this.endpoint).toString();
     const iceServers = parseIceServerLinks(response.headers.get("Link"));
-    if (iceServers.length) pc.setConfiguration({ ...pc.getConfiguration(), iceServers });
+    // The page asks for its ICE servers before it connects; these are for a publisher that did not.
+    if (iceServers.length && !pc.getConfiguration().iceServers?.length) pc.setConfiguration({ ...pc.getConfiguration(), iceServers });
     await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
     await this.flush();
   }
@@ -76,9 +77,10 @@ export class WhipPublisher {
 }
 
 export class WhipError extends Error {
-  constructor(status, detail) {
+  constructor(status, detail, code = null) {
     super(`WHIP ${status}: ${detail}`);
     this.status = status;
+    this.code = code;
   }
 }
 
@@ -92,12 +94,13 @@ function preferCodec(transceiver, mimeType) {
   transceiver.setCodecPreferences([...first, ...rest]);
 }
 
-async function problemDetail(response) {
+/** [detail, code] of a problem document (RFC 9457), or the status text. */
+async function problem(response) {
   try {
     const body = await response.json();
-    return body.detail || body.title || response.statusText;
+    return [body.detail || body.title || response.statusText, body.code ?? null];
   } catch {
-    return response.statusText;
+    return [response.statusText, null];
   }
 }
 

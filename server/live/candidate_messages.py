@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from media.levels import MediaLevels
 from realtime_scoring.conductor import SilenceHint
 from realtime_scoring.events import FinalTranscript, PartialTranscript, SpeechEnded, SpeechStarted
+from server.domain.consent import CONSENT_TEXT_VERSION
 from server.domain.interview import Interview, Question
+from server.settings import Settings
 
 PROTOCOL_VERSION: Literal[1] = 1
 
@@ -75,11 +77,21 @@ class InterviewInfo(BaseModel):
     emotion_analysis: bool = False  # facial emotion is analysed (the consent text says so)
     avatar_url: str | None = None  # the candidate's WeChat avatar, once they shared it
     wechat_login_url: str | None = None  # offer "use my WeChat name and photo" (inside WeChat, when configured)
+    company_name: str | None = None
+    privacy_policy_url: str | None = None
+    retention_days: int = 180
+    expected_minutes: int = 30  # the interview's time budget
+    consent_version: str = CONSENT_TEXT_VERSION  # the consent texts the page must show (it sends this back)
 
     @classmethod
-    def of(cls, interview: Interview, emotion_analysis: bool) -> InterviewInfo:
-        """What the page shows of `interview`; `emotion_analysis` is the node's policy (video interviews only)."""
+    def of(cls, interview: Interview, settings: Settings) -> InterviewInfo:
+        """What the page shows of `interview`; emotion analysis is the node's policy (video interviews only)."""
+        policy = settings.company_policy(interview.tenant)
         return cls(
+            company_name=policy.company_name,
+            privacy_policy_url=policy.privacy_policy_url,
+            retention_days=policy.retention_days,
+            expected_minutes=max(1, round(interview.time_budget_minutes)),
             id=interview.id,
             job_title=interview.job.title,
             candidate_name=interview.candidate.name,
@@ -88,7 +100,7 @@ class InterviewInfo(BaseModel):
             total_questions=interview.max_questions,
             status=interview.status.value,
             show_result=interview.candidate_sees_result,
-            emotion_analysis=emotion_analysis and interview.mode == "video",
+            emotion_analysis=settings.emotion_analysis and interview.mode == "video",
         )
 
 

@@ -23,10 +23,11 @@ from realtime_scoring.events import (
 from realtime_scoring.matching import MatchResult
 from server.cluster.event_bus import EventBus, Message, interview_topic
 from server.cluster.ratelimit import TokenBucket
-from server.domain.interview import Interview
+from server.domain.interview import Interview, InterviewStatus
 from server.live.candidate_messages import Hello, InterviewInfo, QuestionMessage
 from server.live.chat import CandidateChat
 from server.live.clock import InterviewClock
+from server.live.consents import interview_consent
 from server.live.evidence import EvidenceRecorder
 from server.live.fan_out import LiveFanOut, Subscriber
 from server.live.faq import Faq
@@ -76,6 +77,7 @@ class LiveInterview:
     ) -> None:
         self.id = interview.id
         self.media: MediaLink | None = None
+        self._store = store
         self.clock = InterviewClock()
         self._settings = settings
         self._on_idle = on_idle
@@ -133,7 +135,7 @@ class LiveInterview:
         return self.flow.asked_question()
 
     def hello(self) -> Hello:
-        return Hello(interview=InterviewInfo.of(self.interview, self._settings.emotion_analysis))
+        return Hello(interview=InterviewInfo.of(self.interview, self._settings))
 
     def handle_media_event(self, event: MediaEvent) -> None:
         """One event from the media session's analysis, already on the interview's clock."""
@@ -193,8 +195,13 @@ class LiveInterview:
             self.fan_out.to_candidate(self.hello())
 
     async def on_page_ready(self) -> bool:
-        """The page is ready; True when that started the interview (and its first question went out)."""
-        return not self.waits_for_media and await self.flow.start()
+        """The page is ready; True when that started the interview (and its first question went out). A text
+        interview starts here, so here it needs the candidate's consent (media ones need it to connect)."""
+        if self.waits_for_media:
+            return False
+        if self.flow.interview.status == InterviewStatus.SCHEDULED and await interview_consent(self._store, self.id) is None:
+            raise InterviewFlowError("consent_required", "agree to the interview's terms first (POST .../consent)")
+        return await self.flow.start()
 
     async def answer_done(self, question_id: str) -> None:
         await self.flow.answer_done(question_id)

@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MODES = ("text", "voice", "video")  # lightest first
+# How long after a spoken prompt leaves the node its sound can come back through the candidate's microphone.
+SPOKEN_PROMPT_S = 4.0
 
 
 class InterviewFlowError(Exception):
@@ -187,6 +189,9 @@ class QuestionFlow:
             self._pass_turn_ends()  # a spoken closing phrase
         elif isinstance(event, AnalysisProgress):
             if (hint := self.conductor.silence_hint()) is not None:
+                # The page says it out loud too; what the microphone hears of it is not the candidate.
+                now_s = self._clock.now_s()
+                self.conductor.ignore_echo(now_s, now_s + SPOKEN_PROMPT_S)
                 self._fan_out.to_candidate(SilenceHintMessage.of(hint, event.settled_s))
             self._schedule_advance()
 

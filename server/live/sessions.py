@@ -153,8 +153,9 @@ class SessionRegistry:
             if self._placement is not None:
                 self._placement.release(live.id)
 
-    async def open_media(self, live: LiveInterview, offer_sdp: str) -> tuple[MediaSession, str]:
-        """Answer a WHIP offer for `live`; the caller has checked auth, size and codecs."""
+    async def open_media(self, live: LiveInterview, offer_sdp: str, *, emotion: bool) -> tuple[MediaSession, str]:
+        """Answer a WHIP offer for `live`; the caller has checked auth, size, codecs and consent (`emotion`: the
+        candidate agreed to facial emotion analysis)."""
         if (previous := self.media_of(live.id)) is not None:
             # A session still streaming is protected; one whose media stopped (the candidate's network dropped and
             # they publish again) is replaced now rather than after ICE's consent checks give up, half a minute on.
@@ -167,7 +168,7 @@ class SessionRegistry:
         offer_sdp, _ = self.candidate_policy.filter_sdp(offer_sdp)
 
         pc = RTCPeerConnection(configuration=self._rtc_configuration)
-        context = SessionContext(live.id, live.interview.language)
+        context = SessionContext(live.id, live.interview.language, emotion=emotion and self._settings.emotion_analysis)
         # The connection's media clock is mapped onto the interview's here, once: its times are interview time.
         ingest = MediaIngest(self.media_config, starts_at_s=live.now_s())
         session = MediaSession(context, live, pc, ingest, on_closed=self._session_closed)

@@ -48,6 +48,7 @@ class SessionContext:
 
     interview_id: str
     language: str | None  # the job's language; None lets the recogniser detect it
+    emotion: bool = False  # facial emotion may be analysed: the node's policy allows it and the candidate agreed
     turn_ends: TurnEnds = field(default_factory=TurnEnds)
 
 
@@ -71,7 +72,7 @@ def scoring_consumer(engine: ScoringEngine, transcription: TranscriptionConfig =
 
     async def consume(ingest: MediaIngest, emit: Emit, context: SessionContext) -> None:
         meter = LevelMeter(ingest, emit)
-        config = SessionConfig(transcription=dataclasses.replace(transcription, language=context.language))
+        config = SessionConfig(transcription=dataclasses.replace(transcription, language=context.language), emotion=context.emotion)
         pipeline = engine.new_session(emit, config)
         context.turn_ends.connect(pipeline.end_turn)
 

@@ -13,7 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from realtime_scoring.report import InterviewReport
+from server.domain.consent import CONSENT_KIND
 from server.domain.interview import Interview, InterviewSpec
+from server.live.consents import consents
 from server.live.reporting import interview_match
 from server.storage.rows import ObservationRow
 from server.web.auth import require_api_key
@@ -92,13 +94,16 @@ async def get_interview(request: Request) -> JSONResponse:
         }
     live_match = live.match if live is not None else None
     store = services.store
+    written = await store.answers(interview_id)
     body = {
         "interview": interview.model_dump(mode="json"),
         "match": (live_match or interview_match(interview)).as_dict(),
         "media": media,
         "scored_answers": _json(await store.scored_answers(interview_id)),
         "decisions": _json(await store.decisions(interview_id)),
-        "answers": _json(await store.answers(interview_id)),
+        "answers": _json([a for a in written if a.kind != CONSENT_KIND]),
+        # What the candidate agreed to, item by item, when, and to which version of the text.
+        "consents": [c.model_dump(mode="json") for c in await consents(store, interview_id)],
         "transcripts": _json(await store.transcripts(interview_id)),
         "video": _video_summary(await store.observations(interview_id, "face")),
     }

@@ -23,8 +23,14 @@ class CandidateQuestionResult(BaseModel):
     answered: bool
 
 
+# An answer scoring this much is named among the candidate's strengths.
+STRENGTH_SCORE = 70.0
+
+
 class CandidateResult(BaseModel):
-    """What a candidate sees of their report: no recommendation, reasons, evidence, flags or emotion."""
+    """What a candidate sees of their report, in plain terms: scores, strengths and suggestions. Never the
+    recommendation, reasons, evidence, flags or emotion, nor the questions' key points or model answers (a
+    candidate could pass them on)."""
 
     interview_id: str
     job_title: str
@@ -32,6 +38,7 @@ class CandidateResult(BaseModel):
     overall: float | None = Field(description="0–100; None when no answer bears on a weighted competency")
     competencies: dict[str, float] = Field(description="0–100 for each competency the job weighs and an answer bore on")
     questions: list[CandidateQuestionResult]
+    strengths: list[int] = Field(description="indexes of the questions answered well")
     suggestions: list[str] = Field(description="in the interview's language")
 
     @classmethod
@@ -46,6 +53,7 @@ class CandidateResult(BaseModel):
                 CandidateQuestionResult(index=q.index, text=q.text, competency=q.competency.value, score=q.score, answered=q.answered)
                 for q in report.questions
             ],
+            strengths=[q.index for q in report.questions if q.answered and q.score >= STRENGTH_SCORE],
             suggestions=report.suggestions,
         )
 

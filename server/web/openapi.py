@@ -11,6 +11,7 @@ from pydantic.json_schema import models_json_schema
 
 from realtime_scoring.profiles import CandidateProfile, JobProfile
 from realtime_scoring.report import InterviewReport
+from server.domain.consent import ConsentRequest
 from server.domain.interview import Interview, InterviewSpec
 from server.storage.outbox import EventType
 from server.web.candidate_result import CandidateResult
@@ -129,6 +130,7 @@ def openapi_document() -> dict[str, Any]:
         EndpointSpec,
         DecisionIn,
         Reschedule,
+        ConsentRequest,
     ]
     _, schemas = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     components = schemas["$defs"]
@@ -355,6 +357,17 @@ def openapi_document() -> dict[str, Any]:
                 },
                 security=CANDIDATE,
                 body=sdp,
+                params=[interview_id],
+                tag="Candidate",
+            )
+        },
+        "/api/v1/interviews/{interview_id}/consent": {
+            "post": _op(
+                "The candidate's consent, item by item (recording, AI scoring, facial emotion where the policy has it), with "
+                "the version of the text shown; media is refused until recording and AI scoring are agreed to",
+                {"201": _json(OBJECT) | {"description": "Stored, with the time it was given"}, **_problems(401, 403, 404, 409, 422, 429)},
+                security=CANDIDATE,
+                body=_json(_ref(ConsentRequest)),
                 params=[interview_id],
                 tag="Candidate",
             )

@@ -1,4 +1,4 @@
-"""HTML pages: the candidate's invite link."""
+"""HTML pages: the candidate's invite link, a bilingual page for a link that cannot be used, the favicon."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import functools
 import html
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from frontend import FRONTEND_DIR
 from server.domain.invites import InvalidInvite
@@ -25,10 +25,10 @@ async def candidate_page(request: Request) -> HTMLResponse:
     try:
         claims = services.signer.verify(request.path_params["token"])
     except InvalidInvite as exc:
-        return _message_page(401, "This interview link cannot be used", exc.reason)
+        return _message_page(401, "expired" if "expired" in exc.reason else "invalid")
     interview = await services.store.get_interview(claims.interview_id)
     if interview is None:
-        return _message_page(404, "Interview not found", "This interview no longer exists.")
+        return _message_page(404, "gone")
     # The interview's language from the first paint, so a Chinese page does not flash English before its hello.
     language = "zh-CN" if interview.language == "zh" else "en"
     page = _candidate_html().replace('<html lang="en">', f'<html lang="{language}">', 1)
@@ -39,16 +39,45 @@ async def short_link(request: Request) -> Response:
     """`/s/{code}`: the short invite link (for chat apps) redirects to the full one while it is valid."""
     token = await services_of(request).store.short_link(request.path_params["code"])
     if token is None:
-        return _message_page(404, "This interview link cannot be used", "The link is unknown or has expired.")
+        return _message_page(404, "invalid")
     return RedirectResponse(f"/i/{token}", status_code=302, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
-def _message_page(status: int, title: str, detail: str) -> HTMLResponse:
-    body = (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(title)}</title></head>"
-        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(detail)}</p>"
-        "<p>Please ask the company for a new link.</p></body></html>"
-    )
-    return HTMLResponse(body, status_code=status)
+# Why a link cannot be used, in both languages: the page cannot know the candidate's language (the interview that
+# would say it is unknown), so Chinese and English stand side by side, each marked with its language.
+_WHY = {
+    "expired": ("此面试链接已过期。", "This interview link has expired."),
+    "invalid": ("此面试链接无效，可能复制不完整。", "This interview link is not valid. It may have been copied incompletely."),
+    "gone": ("此面试已不存在。", "This interview no longer exists."),
+}
+
+
+def _message_page(status: int, why: str) -> HTMLResponse:
+    zh, en = _WHY[why]
+    body = f"""<!doctype html>
+<html lang="zh-CN">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <link rel="icon" href="/favicon.ico" type="image/svg+xml">
+  <link rel="stylesheet" href="/static/candidate/style.css">
+  <title>面试链接无法使用 · This interview link cannot be used</title>
+</head>
+<body>
+  <main>
+    <section>
+      <h1>面试链接无法使用</h1>
+      <p>{html.escape(zh)}请联系邀请您的公司，获取新的链接。</p>
+    </section>
+    <section lang="en">
+      <h1>This interview link cannot be used</h1>
+      <p>{html.escape(en)} Please ask the company that invited you for a new link.</p>
+    </section>
+  </main>
+</body>
+</html>"""
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+async def favicon(request: Request) -> Response:
+    return FileResponse(FRONTEND_DIR / "favicon.svg", media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})

@@ -17,6 +17,7 @@ from server.rtc.media_session import MediaSession
 from server.rtc.peers import OfferRejected, check_offer
 from server.settings import IceServer
 from server.web.auth import bearer_token, require_invite
+from server.web.consent_api import require_consent
 from server.web.context import Services, services_of
 from server.web.problems import Problem
 
@@ -100,11 +101,12 @@ async def publish(request: Request) -> Response:
     except OfferRejected as exc:
         raise Problem(400 if exc.code == "malformed_sdp" else 422, exc.code, exc.detail) from exc
     interview = await _open_interview(services, interview_id)
+    consent = await require_consent(services.store, interview_id)
     await services.refuse_if_live_elsewhere(interview_id)
 
     live = await services.registry.live_interview(interview)
     try:
-        session, answer = await services.registry.open_media(live, offer)
+        session, answer = await services.registry.open_media(live, offer, emotion=consent.items.emotion_analysis)
     except InterviewFlowError as exc:
         raise Problem(409, exc.code, exc.message) from exc
     except SessionCapacityError as exc:

@@ -57,7 +57,7 @@ async def candidate_socket(websocket: WebSocket) -> None:
         # The invite died with the interview: the page learns why (a refused handshake tells a browser nothing), and
         # the socket closes; no interview runs, nothing it sends is read.
         await websocket.accept()
-        await websocket.send_text(Hello(interview=InterviewInfo.of(interview, services.settings.emotion_analysis)).model_dump_json())
+        await websocket.send_text(Hello(interview=InterviewInfo.of(interview, services.settings)).model_dump_json())
         await websocket.send_text(Completed(reason="cancelled").model_dump_json())
         await websocket.close(code=1000)
         return

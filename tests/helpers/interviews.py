@@ -62,3 +62,27 @@ SIGNER = InviteSigner("store-test-secret-0123456789abcdef")
 
 def invite(interview_id: str, ttl_s: float = 3600) -> Invite:
     return make_invite(SIGNER, "http://interviews.test", interview_id, int(time.time() + ttl_s))
+
+
+def numbered_questions(
+    count: int, language: str = "en", think_seconds: int = 10, answer_seconds: int = 120, end_silence_seconds: int | None = None
+) -> list[dict[str, Any]]:
+    """A question bank of "Question number N?", each with one key point (an index) and the timings given."""
+    text = {"en": "Question number {n}?", "zh": "第{n}个问题是什么？"}[language]
+    keywords = {"en": ["index", "query plan"], "zh": ["索引"]}[language]
+    silence = {} if end_silence_seconds is None else {"end_silence_seconds": end_silence_seconds}
+    return [
+        {
+            "id": f"q{n}",
+            "competency": "skills",
+            "difficulty": "standard",
+            "think_seconds": think_seconds,
+            "answer_seconds": answer_seconds,
+            **silence,
+            "text": {language: text.format(n=n)},
+            "key_points": [
+                {"id": "p", "text": {language: "Use an index" if language == "en" else "使用索引"}, "keywords": {language: keywords}}
+            ],
+        }
+        for n in range(1, count + 1)
+    ]

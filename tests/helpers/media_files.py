@@ -97,3 +97,10 @@ def best_envelope_correlation(received: np.ndarray, received_rate: int, referenc
             continue
         best = max(best, float(np.corrcoef(got, window)[0, 1]))
     return best
+
+
+def speech_then_pause(path: Path, text: str, before_s: float, after_s: float) -> Path:
+    """`text` spoken by espeak-ng with silence before and after it, at 48 kHz (a fake microphone loops it)."""
+    speech = make_speech_wav(path.with_name(f"{path.stem}-speech.wav"), text)
+    subprocess.run(["sox", str(speech), str(path), "pad", str(before_s), str(after_s)], check=True)
+    return path

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 from websockets.asyncio.client import connect
 
+from loadtests.whip_client import give_consent
 from tests.conftest import API_KEY, ASSET_DIR
 
 HR = {"X-API-Key": API_KEY}
@@ -66,6 +67,7 @@ async def complete_text_interview(http: httpx.AsyncClient, base: str) -> str:
     }
     created = (await http.post(f"{base}/api/v1/interviews", json=body, headers=HR)).json()
     interview_id, token = created["interview"]["id"], created["invite_token"]
+    await give_consent(http, f"{base}/api/v1/interviews/{interview_id}", token)
     async with connect(base.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={token}") as ws:
         await ws.send(json.dumps({"v": 1, "type": "ready"}))
         await ws.send(json.dumps({"v": 1, "type": "answer.text", "question_id": "q1", "text": "Because."}))

@@ -1,0 +1,31 @@
+"""axe-core (through axe-playwright-python, which ships it) on a page as it is now: every critical or serious finding,
+with where it is, so a failing test says what to fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Page
+
+from tests.helpers.browser import ARTIFACTS
+
+_axe = Axe()
+BLOCKING = ("critical", "serious")
+
+
+async def blocking_findings(page: Page) -> list[dict[str, Any]]:
+    results = await _axe.run(page)
+    return [
+        {"rule": v["id"], "impact": v["impact"], "help": v["help"], "where": [n["target"] for n in v["nodes"]][:5]}
+        for v in results.response["violations"]
+        if v["impact"] in BLOCKING
+    ]
+
+
+async def check_state(page: Page, name: str) -> None:
+    """Screenshot the page's state into test-artifacts/ and require no critical or serious axe-core finding."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"state-{name}.png"), full_page=True)
+    findings = await blocking_findings(page)
+    assert findings == [], f"{name}: {findings}"
