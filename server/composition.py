@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -27,6 +28,7 @@ from server.cluster.ratelimit import RedisTokenBuckets
 from server.cluster.redis_bus import RedisEventBus
 from server.domain.invites import InviteSigner
 from server.integrations import wechat_oauth
+from server.live.abandonment import sweep_abandoned_forever
 from server.live.faq import Faq
 from server.live.sessions import SessionRegistry, remove_erased_recordings
 from server.ops.logs import InterviewContextMiddleware
@@ -237,10 +239,24 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             engine=scoring,
             turn_secret=settings.turn_secret(),
         )
+
+        async def is_live(interview_id: str) -> bool:
+            if registry.find_live(interview_id) is not None:
+                return True
+            try:
+                return await node.holder(interview_id) is not None
+            except (RedisError, OSError):
+                return True  # cannot tell: leave it for the next round
+
+        abandoner = asyncio.create_task(
+            sweep_abandoned_forever(store, settings.abandon_after_s, is_live, app.state.services.announce),
+            name="abandoned-interviews",
+        )
         try:
             yield
         finally:
             loop_probe.cancel()
+            abandoner.cancel()
             pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pruner  # not mid-transaction when the stores close

@@ -129,6 +129,12 @@ class Settings(BaseSettings):
         default_factory=dict, description='JSON {"tenant": ["api key", ...]}: each HR system sees only its own interviews'
     )
     invite_ttl_hours: float = 72.0
+    abandon_after_s: float = Field(
+        3600,
+        ge=1,
+        le=30 * 86400,
+        description="An interview started and then left this long (no new question, nobody in it) becomes abandoned",
+    )
 
     ice_servers: list[IceServer] = Field(default_factory=list, description="JSON list of STUN/TURN servers with static credentials")
     turn_urls: Annotated[list[str], NoDecode] = Field(

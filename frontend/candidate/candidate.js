@@ -187,8 +187,11 @@ function onMessage(message) {
         $("connection-notice").textContent = t(`refused_${message.reason}`);
         $("connection-notice").hidden = false;
       }
-      // The server lost our media mid-interview (its side timed out or failed): publish again.
-      if (state.started && !state.finished && (message.state === "failed" || message.state === "disconnected")) reconnect(`server-${message.state}`);
+      // The server lost our media mid-interview (its side timed out or failed): publish again. Before media ever
+      // connected, connectMedia() waits for it and offers the other ways itself.
+      if (state.connectedAt && state.started && !state.finished && (message.state === "failed" || message.state === "disconnected")) {
+        reconnect(`server-${message.state}`);
+      }
       break;
     case "levels":
       state.serverLevels = message;
@@ -230,7 +233,7 @@ function onHello(info) {
     // A lighter mode chosen before a reload stays chosen (the server confirms it when the interview starts).
     state.plannedMode = MODES.indexOf(memory.mode) >= 0 && MODES.indexOf(memory.mode) <= MODES.indexOf(info.mode) ? memory.mode : info.mode;
     state.captions = memory.captions === true;
-    if (info.status === "completed" || info.status === "cancelled") finish(info.status === "cancelled" ? "cancelled" : "finished");
+    if (["completed", "cancelled", "abandoned"].includes(info.status)) finish(info.status === "completed" ? "finished" : info.status);
     // Back after a reload: consent and the device check were done here; one tap opens the camera again.
     else if (memory.consent && memory.devices) enterResumeStep();
     else if (memory.welcome) enterDeviceStep();
@@ -649,7 +652,7 @@ function onPeerState(pc) {
   state.pcState = pc.connectionState;
   clearTimeout(disconnectedTimer);
   if (pc.connectionState === "connected") state.connectedAt = performance.now();
-  if (pc.connectionState === "failed") reconnect("peer-failed");
+  if (pc.connectionState === "failed" && state.connectedAt) reconnect("peer-failed");
   if (pc.connectionState === "disconnected") disconnectedTimer = setTimeout(() => reconnect("peer-disconnected"), DISCONNECTED_GRACE_MS);
   renderMediaState();
 }
@@ -693,7 +696,7 @@ async function reconnect(reason) {
   $("connection-notice").hidden = false;
   $("reconnect-now").hidden = true;
   renderMediaState();
-  for (let attempt = 0; attempt < RECONNECT_ATTEMPTS && !state.finished; attempt++) {
+  for (let attempt = 0; attempt < RECONNECT_ATTEMPTS && !state.finished && !state.mediaFailed; attempt++) {
     // Jittered exponential backoff, so a node's candidates do not all come back in the same instant.
     await sleep(Math.min(RECONNECT_MAX_DELAY_MS, 500 * 2 ** attempt) * (0.75 + Math.random() / 2));
     try {
@@ -850,7 +853,7 @@ function finish(reason) {
     show("result-step");
     showResult();
   } else {
-    $("done-text").dataset.i18n = reason === "cancelled" ? "cancelled_text" : "done_text";
+    $("done-text").dataset.i18n = { cancelled: "cancelled_text", abandoned: "abandoned_text" }[reason] ?? "done_text";
     $("done-text").textContent = t($("done-text").dataset.i18n);
     show("done-step");
   }

@@ -9,7 +9,7 @@ const TEXT = {
     score: "Score", key_points: "Key points", emotion: "Emotion timeline", chat: "Candidate chat", send: "Send",
     reply_placeholder: "Reply to the candidate", report: "Report", overall: "overall", advance: "Recommend hire", reject: "Reject",
     send_owner: "Send to business owner", waiting: "waiting", in_progress: "in progress", completed: "completed",
-    cancelled: "cancelled", scheduled: "waiting", none: "none", face_absent: "face often absent", multiple_faces: "more than one face",
+    cancelled: "cancelled", abandoned: "left unfinished", scheduled: "waiting", none: "none", face_absent: "face often absent", multiple_faces: "more than one face",
     face_present: "face visible", decided: "Decision recorded:", bad_key: "That API key was not accepted.",
     candidate: "candidate", faq: "FAQ", hr: "HR", system: "system", needs_reply: "needs a reply",
     recordings: "Recordings", play: "Play", from_s: "from {s} s",
@@ -21,7 +21,7 @@ const TEXT = {
     score: "得分", key_points: "要点", emotion: "情绪时间线", chat: "候选人消息", send: "发送",
     reply_placeholder: "回复候选人", report: "报告", overall: "总分", advance: "建议录用", reject: "不录用",
     send_owner: "转给业务负责人", waiting: "等待中", in_progress: "进行中", completed: "已完成",
-    cancelled: "已取消", scheduled: "等待中", none: "无", face_absent: "经常不在画面中", multiple_faces: "出现多张人脸",
+    cancelled: "已取消", abandoned: "未完成已关闭", scheduled: "等待中", none: "无", face_absent: "经常不在画面中", multiple_faces: "出现多张人脸",
     face_present: "人脸可见", decided: "已记录决定：", bad_key: "API 密钥无效。",
     candidate: "候选人", faq: "常见问题", hr: "HR", system: "系统", needs_reply: "待回复",
     recordings: "录音", play: "播放", from_s: "从第 {s} 秒起",
@@ -341,7 +341,7 @@ function renderHeader() {
 function renderQuestion() {
   const status = state.interviews.get(state.selected)?.status;
   // A finished interview has no current question; its answers and report say the rest.
-  const c = status === "completed" || status === "cancelled" ? null : state.current;
+  const c = ["completed", "cancelled", "abandoned"].includes(status) ? null : state.current;
   $("current-question").textContent = c ? `${c.index + 1}. ${c.question.text}` : "";
   $("current-reason").textContent = c ? c.reason : "";
   $("next-planned").textContent = c?.next_planned ? c.next_planned.text : t("none");

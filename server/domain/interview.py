@@ -22,6 +22,11 @@ class InterviewStatus(StrEnum):
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
+    ABANDONED = "abandoned"  # started, then left unfinished for longer than the node's abandon_after_minutes
+
+
+# An interview in one of these takes no more answers, media or questions.
+CLOSED_STATUSES = (InterviewStatus.COMPLETED, InterviewStatus.CANCELLED, InterviewStatus.ABANDONED)
 
 
 class Question(BaseModel):

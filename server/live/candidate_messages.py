@@ -220,7 +220,7 @@ class ChatReply(ProtocolMessage):
 
 class Completed(ProtocolMessage):
     type: Literal["completed"] = "completed"
-    reason: Literal["finished", "cancelled"] = "finished"
+    reason: Literal["finished", "cancelled", "abandoned"] = "finished"
 
 
 class Pong(ProtocolMessage):

@@ -24,6 +24,7 @@ class EventType(StrEnum):
     INTERVIEW_STARTED = "interview.started"
     INTERVIEW_COMPLETED = "interview.completed"
     INTERVIEW_CANCELLED = "interview.cancelled"
+    INTERVIEW_ABANDONED = "interview.abandoned"
     REPORT_READY = "report.ready"
     DECISION_RECORDED = "decision.recorded"
     CANDIDATE_DELETED = "candidate.deleted"

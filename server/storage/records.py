@@ -98,6 +98,11 @@ def cancelled(interview: Interview) -> tuple[Interview, Events]:
     return changed, [(EventType.INTERVIEW_CANCELLED, interview_event(changed))]
 
 
+def abandoned(interview: Interview) -> tuple[Interview, Events]:
+    changed = interview.model_copy(update={"status": InterviewStatus.ABANDONED})
+    return changed, [(EventType.INTERVIEW_ABANDONED, interview_event(changed))]
+
+
 def erased(candidate_id: str | None, interview_ids: list[str]) -> Events:
     """What the HRMS hears of an erasure: that it happened, and nothing about the candidate but ids."""
     if candidate_id is None:

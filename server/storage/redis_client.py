@@ -190,6 +190,9 @@ class Keys:
         short_links: what SQLite keeps in tables that cascade from `interviews`."""
         return f"{self.prefix}interview:{interview_id}:{part}"
 
+    def in_progress(self) -> str:
+        return f"{self.prefix}interviews:in_progress"
+
     def tenant_interviews(self, tenant: str) -> str:
         return f"{self.prefix}tenant:{tenant}:interviews"
 

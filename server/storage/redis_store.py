@@ -34,6 +34,7 @@ from server.domain.invites import Invite
 from server.storage.outbox import EventType, new_event
 from server.storage.records import (
     Events,
+    abandoned,
     cancelled,
     decision_data,
     erased,
@@ -188,8 +189,19 @@ class RedisInterviewStore:
         fields: dict[FieldT, EncodableT] = {"status": status.value, "current_question": current_question}
         if question_asked_at is not None:
             fields["question_asked_at"] = question_asked_at
+
+        def write(pipe: Pipeline) -> None:
+            pipe.hset(self._keys.interview(interview_id), mapping=fields)
+            # In-progress interviews by their last question, for the abandonment sweep.
+            if status != InterviewStatus.IN_PROGRESS:
+                pipe.zrem(self._keys.in_progress(), interview_id)
+            elif question_asked_at is not None:
+                pipe.zadd(self._keys.in_progress(), {interview_id: question_asked_at})
+            else:
+                pipe.zadd(self._keys.in_progress(), {interview_id: time.time()}, nx=True)
+
         await self._commit(
-            lambda pipe: pipe.hset(self._keys.interview(interview_id), mapping=fields),
+            write,
             progress_events(status, announce),
             announce.tenant if announce is not None else DEFAULT_TENANT,
             interview_id=interview_id,
@@ -223,6 +235,7 @@ class RedisInterviewStore:
             self._keys.greenhouse_callback(interview_id),
         )
         pipe.zrem(self._keys.greenhouse_pending(), interview_id)
+        pipe.zrem(self._keys.in_progress(), interview_id)
         pipe.zrem(self._keys.tenant_interviews(tenant), interview_id)
         for kind, field in (("jobs", "job_id"), ("candidates", "candidate_id")):
             if field in fields:
@@ -258,14 +271,27 @@ class RedisInterviewStore:
         return changed
 
     async def cancel_interview(self, interview: Interview) -> None:
-        changed, events = cancelled(interview)
+        await self._close_interview(interview, *cancelled(interview))
+
+    async def abandon_interview(self, interview: Interview) -> None:
+        # Every node sweeps: the one that takes the interview off the in-progress index abandons it, once.
+        if not await self._redis.zrem(self._keys.in_progress(), interview.id):
+            return
+        await self._close_interview(interview, *abandoned(interview))
+
+    async def _close_interview(self, interview: Interview, changed: Interview, events: Events) -> None:
         status = changed.status.value
-        await self._commit(
-            lambda pipe: pipe.hset(self._keys.interview(interview.id), "status", status),
-            events,
-            interview.tenant,
-            interview_id=interview.id,
-        )
+
+        def write(pipe: Pipeline) -> None:
+            pipe.hset(self._keys.interview(interview.id), "status", status)
+            pipe.zrem(self._keys.in_progress(), interview.id)
+
+        await self._commit(write, events, interview.tenant, interview_id=interview.id)
+
+    async def stale_interviews(self, active_before: float, limit: int = 100) -> list[Interview]:
+        ids = texts(await self._redis.zrangebyscore(self._keys.in_progress(), "-inf", active_before, start=0, num=limit))
+        found = [await self.get_interview(interview_id) for interview_id in ids]
+        return [i for i in found if i is not None and i.status == InterviewStatus.IN_PROGRESS]
 
     async def short_link(self, code: str) -> str | None:
         """The invite token behind a short code, while it has not expired."""

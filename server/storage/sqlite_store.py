@@ -17,6 +17,7 @@ from server.domain.invites import Invite
 from server.storage.outbox import OUTBOX_SCHEMA, EventType, add_event
 from server.storage.records import (
     Events,
+    abandoned,
     cancelled,
     decision_data,
     erased,
@@ -62,6 +63,7 @@ CREATE TABLE IF NOT EXISTS answers (
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS answers_by_interview ON answers(interview_id, seq);
+CREATE INDEX IF NOT EXISTS interviews_by_status ON interviews(status);
 CREATE TABLE IF NOT EXISTS transcripts (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     interview_id TEXT NOT NULL REFERENCES interviews(id) ON DELETE CASCADE,
@@ -329,6 +331,20 @@ class InterviewStore(SerialConnection):
 
     async def cancel_interview(self, interview: Interview) -> None:
         changed, events = cancelled(interview)
+        await self._write(
+            "UPDATE interviews SET status = ? WHERE id = ?", (changed.status.value, interview.id), events=events, tenant=interview.tenant
+        )
+
+    async def stale_interviews(self, active_before: float, limit: int = 100) -> list[Interview]:
+        rows = await self._read(
+            "SELECT * FROM interviews WHERE status = ? AND COALESCE(question_asked_at, created_at) < ? "
+            "ORDER BY COALESCE(question_asked_at, created_at) LIMIT ?",
+            (InterviewStatus.IN_PROGRESS.value, active_before, limit),
+        )
+        return [_interview_of(row) for row in rows]
+
+    async def abandon_interview(self, interview: Interview) -> None:
+        changed, events = abandoned(interview)
         await self._write(
             "UPDATE interviews SET status = ? WHERE id = ?", (changed.status.value, interview.id), events=events, tenant=interview.tenant
         )

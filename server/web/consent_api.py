@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from server.domain.consent import CONSENT_KIND, CONSENT_TEXT_VERSION, ConsentRecord, ConsentRequest
-from server.domain.interview import InterviewStatus
+from server.domain.interview import CLOSED_STATUSES
 from server.live.consents import consents, interview_consent
 from server.storage.contract import Store
 from server.web.auth import bearer_token, require_invite
@@ -33,7 +33,7 @@ async def give_consent(request: Request) -> JSONResponse:
     interview = await services.store.get_interview(interview_id)
     if interview is None:
         raise Problem(404, "interview_not_found", f"no interview {interview_id!r}")
-    if interview.status in (InterviewStatus.COMPLETED, InterviewStatus.CANCELLED):
+    if interview.status in CLOSED_STATUSES:
         raise Problem(409, "interview_closed", f"the interview is {interview.status.value}")
     given = await consents(services.store, interview_id)
     if len(given) >= MAX_CONSENTS:

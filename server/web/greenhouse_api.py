@@ -209,6 +209,8 @@ def _pending_status(interview: Interview) -> str:
     """partner_status before results exist (free text for Greenhouse, which only acts on `complete`)."""
     if interview.status == InterviewStatus.CANCELLED:
         return "cancelled"
+    if interview.status == InterviewStatus.ABANDONED:
+        return "abandoned"
     if interview.status == InterviewStatus.SCHEDULED:
         return "expired" if interview.invite_expires_at <= time.time() else "sent"
     return "in_progress"  # answering, or finished and being scored

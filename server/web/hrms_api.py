@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from realtime_scoring.profiles import CandidateProfile, JobProfile
 from server.cluster.event_bus import hr_topic
-from server.domain.interview import Interview, InterviewStatus
+from server.domain.interview import CLOSED_STATUSES, Interview, InterviewStatus
 from server.live.hr_messages import DecisionRecorded
 from server.live.sessions import recordings_dir
 from server.web.auth import require_api_key
@@ -119,8 +119,8 @@ async def _interview(request: Request) -> tuple[Services, Interview]:
 
 async def cancel_interview(request: Request) -> JSONResponse:
     services, interview = await _interview(request)
-    if interview.status == InterviewStatus.COMPLETED:
-        raise Problem(409, "interview_closed", "a completed interview cannot be cancelled")
+    if interview.status in (InterviewStatus.COMPLETED, InterviewStatus.ABANDONED):
+        raise Problem(409, "interview_closed", f"an interview that is {interview.status.value} cannot be cancelled")
     if interview.status != InterviewStatus.CANCELLED:
         await services.store.cancel_interview(interview)
         await services.end_everywhere(interview.id)  # after the store: a page that reconnects now is refused
@@ -133,7 +133,7 @@ async def cancel_interview(request: Request) -> JSONResponse:
 async def reschedule_interview(request: Request) -> JSONResponse:
     """A fresh invite (link, short link, expiry) for an interview that has not ended."""
     services, interview = await _interview(request)
-    if interview.status in (InterviewStatus.COMPLETED, InterviewStatus.CANCELLED):
+    if interview.status in CLOSED_STATUSES:
         raise Problem(409, "interview_closed", f"the interview is {interview.status.value}")
     body = parse(Reschedule, await request.body() or b"{}", "invalid_reschedule")
     invite = services.new_invite(interview.id, body.invite_ttl_hours)

@@ -9,7 +9,7 @@ from aiortc.sdp import candidate_from_sdp
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.domain.interview import Interview, InterviewStatus
+from server.domain.interview import CLOSED_STATUSES, Interview
 from server.live.question_flow import InterviewFlowError
 from server.live.sessions import SessionCapacityError
 from server.rtc.ice import parse_trickle_fragment
@@ -64,7 +64,7 @@ async def _open_interview(services: Services, interview_id: str) -> Interview:
     interview = await services.store.get_interview(interview_id)
     if interview is None:
         raise Problem(404, "interview_not_found", f"no interview {interview_id!r}")
-    if interview.status in (InterviewStatus.COMPLETED, InterviewStatus.CANCELLED):
+    if interview.status in CLOSED_STATUSES:
         raise Problem(409, "interview_closed", f"the interview is {interview.status.value}")
     return interview
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from starlette.websockets import WebSocket
 
@@ -53,12 +54,13 @@ async def candidate_socket(websocket: WebSocket) -> None:
     except Problem as problem:
         await deny_handshake(websocket, problem)
         return
-    if interview.status == InterviewStatus.CANCELLED:
+    if interview.status in (InterviewStatus.CANCELLED, InterviewStatus.ABANDONED):
         # The invite died with the interview: the page learns why (a refused handshake tells a browser nothing), and
         # the socket closes; no interview runs, nothing it sends is read.
         await websocket.accept()
         await websocket.send_text(Hello(interview=InterviewInfo.of(interview, services.settings)).model_dump_json())
-        await websocket.send_text(Completed(reason="cancelled").model_dump_json())
+        reason: Literal["cancelled", "abandoned"] = "cancelled" if interview.status == InterviewStatus.CANCELLED else "abandoned"
+        await websocket.send_text(Completed(reason=reason).model_dump_json())
         await websocket.close(code=1000)
         return
 
