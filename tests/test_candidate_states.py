@@ -66,8 +66,9 @@ async def open_page(browser: Browser, user_agent: str | None, device: dict[str, 
         ("android-wechat", WECHAT_ANDROID, "zh"),
         ("android-wechat", WECHAT_ANDROID, "en"),
         ("iphone", IPHONE_IOS_17, "en"),
+        ("iphone", IPHONE_IOS_17, "zh"),
     ],
-    ids=["desktop-zh", "android-wechat-zh", "android-wechat-en", "iphone-en"],
+    ids=["desktop-zh", "android-wechat-zh", "android-wechat-en", "iphone-en", "iphone-zh"],
 )
 async def test_every_state_of_a_spoken_interview_reads_well_and_passes_axe(
     node: LiveServer, browser: Browser, device: str, user_agent: str | None, language: str
@@ -214,4 +215,31 @@ async def test_a_link_that_cannot_be_used_is_explained_in_both_languages(node: L
     await check_state(page, "android-wechat-invalid-link")
     favicon = await node.http.get(f"{node.url}/favicon.ico")
     assert favicon.status_code == 200 and favicon.headers["content-type"].startswith("image/svg+xml")
+    await context.close()
+
+
+async def test_media_lost_for_good_mid_interview_is_offered_writing_and_the_interview_goes_on(node: LiveServer, browser: Browser) -> None:
+    interview, token = await node.schedule(
+        questions=2, mode="voice", question_bank=bank(2, "en", think_seconds=1, answer_seconds=120, silence=60), consent=False
+    )
+    context, page = await open_page(browser, IPHONE_IOS_17, PHONE)
+    await page.goto(f"{node.url}/i/{token}?lang=en")
+    await start_interview(page)
+    await page.wait_for_function("window.interview.question !== null && window.interview.pcState === 'connected'", timeout=20_000)
+
+    # The node can take no more media and this session drops: every reconnect is refused (503), as when the
+    # candidate's network stops carrying media for good.
+    node.settings.max_live_sessions = 0
+    session = node.services.registry.media_of(interview.id)
+    assert session is not None
+    await node.services.registry.close_media(session, "failed")
+    await page.wait_for_selector("#media-failed", state="visible", timeout=20_000)
+    await check_state(page, "iphone-en-media-lost")
+    await page.click("#switch-text")
+    await page.fill("#answer-text", "I would add an index and read the query plan.")
+    await page.click("#send-answer")
+    await page.wait_for_function("document.getElementById('question-text').textContent === 'Question number 2?'", timeout=15_000)
+    answered = (await node.interview_state(interview.id))["scored_answers"]
+    assert [(a["question_id"], a["typed"]) for a in answered] == [("q1", ["I would add an index and read the query plan."])]
+    assert await page.is_visible("#text-answer") and await page.is_hidden("#media-failed")
     await context.close()

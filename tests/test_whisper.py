@@ -219,6 +219,8 @@ def test_mandarin_answers_come_out_in_simplified_characters(
     to_simplified = OpenCC("t2s")
     errors = total = 0
     for wav in sorted(Path(os.environ[ZH_SPEECH_ENV]).glob("*.wav")):
+        if len(hanzi(wav.with_suffix(".txt").read_text(encoding="utf-8"))) < 12:
+            continue  # the turn-taking tests' pieces ("嗯", a closing phrase): too short to tell their language
         samples, rate = read_wav_mono(wav)
         assert rate == SAMPLE_RATE, wav
         result = transcriber.transcribe(samples)

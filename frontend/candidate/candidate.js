@@ -551,6 +551,8 @@ async function startInterview() {
  * mobile networks) shows within ICE_TIMEOUT_MS, with the other ways to take the interview.
  */
 async function connectMedia() {
+  state.mediaGeneration = (state.mediaGeneration ?? 0) + 1; // a reconnect loop still running gives up
+  state.mediaFailed = false;
   $("media-failed").hidden = true;
   $("self-view").hidden = state.plannedMode !== "video";
   $("preview").srcObject = state.stream;
@@ -575,6 +577,7 @@ async function connectMedia() {
   }
 }
 
+/** The media cannot get through (at the start, or again mid-interview): voice only, writing, or another try. */
 function offerOtherWays() {
   state.mediaFailed = true;
   $("switch-voice").hidden = state.plannedMode !== "video";
@@ -583,9 +586,14 @@ function offerOtherWays() {
   $(state.plannedMode === "video" ? "switch-voice" : "switch-text").focus();
 }
 
-/** Before the first question: hang up the media that never connected and go on in a lighter mode. */
+/**
+ * Hang up the media that does not get through and go on in a lighter mode. Before the first question the
+ * interview itself changes mode; later the server keeps its mode, and answers are typed (or spoken without video).
+ */
 async function switchMode(mode) {
+  state.mediaGeneration = (state.mediaGeneration ?? 0) + 1;
   $("media-failed").hidden = true;
+  $("connection-notice").hidden = true;
   state.mediaFailed = false;
   await state.whip?.stop();
   state.pc?.close();
@@ -595,7 +603,7 @@ async function switchMode(mode) {
   if (mode === "text") releaseStream();
   else for (const track of state.stream?.getVideoTracks() ?? []) track.stop(), state.stream.removeTrack(track);
   layOutFor(mode);
-  await confirmMode(mode);
+  if (state.question === null) await confirmMode(mode);
   if (mode !== "text") await connectMedia();
 }
 
@@ -692,11 +700,17 @@ async function reconnect(reason) {
   if (state.reconnecting || state.finished || !state.started) return;
   state.reconnecting = true;
   state.reconnectReason = reason;
+  const generation = state.mediaGeneration;
+  const current = () => generation === state.mediaGeneration && !state.finished && !state.mediaFailed;
+  // Still not back after this long: say so, and offer voice only or writing (the candidate may wait, too).
+  const offer = setTimeout(() => {
+    if (state.reconnecting && current() && usesMedia()) offerOtherWays();
+  }, ICE_TIMEOUT_MS);
   $("connection-notice").textContent = t("connection_lost");
   $("connection-notice").hidden = false;
   $("reconnect-now").hidden = true;
   renderMediaState();
-  for (let attempt = 0; attempt < RECONNECT_ATTEMPTS && !state.finished && !state.mediaFailed; attempt++) {
+  for (let attempt = 0; attempt < RECONNECT_ATTEMPTS && current(); attempt++) {
     // Jittered exponential backoff, so a node's candidates do not all come back in the same instant.
     await sleep(Math.min(RECONNECT_MAX_DELAY_MS, 500 * 2 ** attempt) * (0.75 + Math.random() / 2));
     try {
@@ -711,20 +725,25 @@ async function reconnect(reason) {
         old?.close();
         await waitForPeer(await publish(), 10000);
       }
+      if (!current()) break; // the candidate chose another way meanwhile
+      clearTimeout(offer);
       state.reconnects += 1;
       state.reconnecting = false;
       $("connection-notice").hidden = true;
+      $("media-failed").hidden = true;
       renderMediaState();
       return;
     } catch (error) {
       state.errors.push({ code: "reconnect", message: `${reason}: ${error.message}` });
     }
   }
+  clearTimeout(offer);
   state.reconnecting = false;
-  if (!state.finished) {
+  if (!state.finished && !state.mediaFailed && generation === state.mediaGeneration) {
     $("connection-notice").textContent = t("reconnect_failed");
     $("reconnect-now").hidden = false;
   }
+  renderMediaState();
 }
 
 function renderMediaState() {
