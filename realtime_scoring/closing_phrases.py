@@ -8,13 +8,10 @@ punctuation, spacing and traditional characters (Whisper writes much Mandarin in
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
-
-import opencc
+from collections.abc import Iterable, Mapping
 
 from realtime_scoring.profiles import Language
+from realtime_scoring.text_match import normalise
 
 DEFAULT_CLOSING_PHRASES: Mapping[Language, tuple[str, ...]] = {
     "en": (
@@ -45,21 +42,17 @@ DEFAULT_CLOSING_PHRASES: Mapping[Language, tuple[str, ...]] = {
     ),
 }
 # What may follow a closing phrase and still end the turn: thanks, and the particles Whisper likes to add after a
-# short Mandarin phrase ("我说完了你"). At most two of them.
+# short Mandarin phrase ("我说完了你"). At most MAX_TAILS of them.
+MAX_TAILS = 2
 _TAILS = ("thank you very much", "thank you", "thanks", "okay", "ok", "谢谢您", "谢谢你", "谢谢", *"你呢吧啊呀哦嗯啦哈")
 
 _NOT_WORD = re.compile(r"[^\w\u3400-\u9fff]+")
 
 
-@lru_cache(maxsize=1)
-def _t2s() -> opencc.OpenCC:
-    return opencc.OpenCC("t2s")
-
-
 def _normalise(text: str) -> str:
-    """Lower case, simplified characters, apostrophes and punctuation dropped, words single-spaced."""
-    text = unicodedata.normalize("NFKC", text).lower().replace("’", "'").replace("'", "")
-    text = _t2s().convert(text)
+    """As keywords are matched (half-width, lower case, simplified characters), with apostrophes and punctuation
+    dropped and words single-spaced."""
+    text = normalise(text).replace("’", "").replace("'", "")
     return " ".join(_NOT_WORD.sub(" ", text).split())
 
 
@@ -77,21 +70,13 @@ class ClosingPhrases:
     """The phrases of each language, normalised once."""
 
     def __init__(self, phrases: Mapping[Language, Iterable[str]] = DEFAULT_CLOSING_PHRASES) -> None:
-        self._phrases: dict[Language, tuple[str, ...]] = {
-            language: tuple(p for p in (_normalise(x) for x in items) if p) for language, items in phrases.items()
-        }
-
         # Every language's phrases count in every interview: a candidate may well close in their own language.
-        self._all: tuple[str, ...] = tuple(dict.fromkeys(p for items in self._phrases.values() for p in items))
-
-    @property
-    def phrases(self) -> Sequence[str]:
-        return self._all
+        normalised = (_normalise(phrase) for items in phrases.values() for phrase in items)
+        self._phrases = frozenset(p for p in normalised if p)
 
     def ends_turn(self, text: str) -> bool:
         """Whether `text` (a segment's transcript) ends with a closing phrase (and perhaps thanks after it)."""
-        candidates = [_normalise(text)]
-        for _ in range(2):
-            shorter = [c[: len(c) - len(t)].rstrip() for c in candidates for t in _TAILS if _ends_with(c, t) and len(c) > len(t)]
-            candidates += shorter
-        return any(_ends_with(c, phrase) for c in candidates for phrase in self._all)
+        candidates = {_normalise(text)}
+        for _ in range(MAX_TAILS):
+            candidates |= {c[: len(c) - len(t)].rstrip() for c in candidates for t in _TAILS if len(c) > len(t) and _ends_with(c, t)}
+        return any(_ends_with(c, phrase) for c in candidates for phrase in self._phrases)

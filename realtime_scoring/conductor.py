@@ -158,10 +158,9 @@ class InterviewConductor:
             case SpeechStarted(time_s=t):
                 self._speech.append((t, None))
             case SpeechEnded(start_s=start, end_s=end):
-                for i in range(len(self._speech) - 1, -1, -1):
-                    if self._speech[i][1] is None:
-                        self._speech[i] = (self._speech[i][0], end)
-                        break
+                # Segments do not overlap: the one that ends is the last one started.
+                if self._speech and self._speech[-1][1] is None:
+                    self._speech[-1] = (self._speech[-1][0], end)
                 else:
                     self._speech.append((start, end))
             case AnalysisProgress(settled_s=t):

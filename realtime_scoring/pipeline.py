@@ -171,6 +171,8 @@ class SessionPipeline:
         self._turn_ends.append(at_s)
 
     def _apply_turn_ends(self, audio_until_s: float) -> None:
+        if not self._turn_ends:
+            return  # nearly always: this runs for every group of audio
         due = [t for t in self._turn_ends if t <= audio_until_s]
         if not due:
             return

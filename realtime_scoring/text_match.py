@@ -64,7 +64,7 @@ def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
-def _normalise(text: str) -> str:
+def normalise(text: str) -> str:
     """Half-width ASCII, lower-case Latin and simplified characters, always the same length as text so offsets carry over."""
     out = text.translate(_FULL_WIDTH)
     lower = out.lower()
@@ -132,7 +132,7 @@ class _Answer:
     """One answer, normalised once; each view is built on first use and shared by all keywords."""
 
     def __init__(self, text: str) -> None:
-        self.norm = _normalise(text)
+        self.norm = normalise(text)
 
     @cached_property
     def words(self) -> list[_Unit]:
@@ -176,7 +176,7 @@ class KeywordMatcher:
         return [hit for keyword in unique if (hit := self._match(answer, keyword))]
 
     def _match(self, answer: _Answer, keyword: str) -> KeywordHit | None:
-        kw = _normalise(keyword.strip())
+        kw = normalise(keyword.strip())
         if not kw:
             return None
         found = self._han(answer, kw) if HAN_CHAR.search(kw) else self._latin(answer, kw)

@@ -186,9 +186,9 @@ class SessionTranscription:
         if self._utterance is not None:
             return
         self._utterance_id += 1
-        self.utterances.segment_started(self._utterance_id, time_s)
         start = time_s - self.config.pre_roll_s
         self._utterance = [c for c in self._recent if c.start_s + c.duration_s > start]
+        self.utterances.segment_started(self._utterance_id, time_s, self._utterance)
         self._utterance_start_s = self._utterance[0].start_s if self._utterance else time_s
         self._recent = []
         self._speech_start_s = time_s

@@ -138,17 +138,20 @@ class TranscriptionService:
         """Make a queued job a final: it goes before everything not final, and nothing newer replaces it."""
         if job.priority == FINAL or job.started or job.future.done():
             return
-        if self._newest.get((job.key, job.priority)) is job:
-            del self._newest[(job.key, job.priority)]
+        self._not_replaceable(job)
         job.priority = FINAL
         self._wakeup.set()
+
+    def _not_replaceable(self, job: Job) -> None:
+        """`job` is no longer the one a newer job of its key and priority would replace."""
+        if self._newest.get((job.key, job.priority)) is job:
+            del self._newest[(job.key, job.priority)]
 
     def withdraw(self, job: Job) -> None:
         """Drop a queued job nobody needs any more (its future gets None); one already running finishes."""
         if job.started or job.future.done():
             return
-        if self._newest.get((job.key, job.priority)) is job:
-            del self._newest[(job.key, job.priority)]
+        self._not_replaceable(job)
         job.future.set_result(None)
         self._wakeup.set()
 
@@ -241,8 +244,7 @@ class TranscriptionService:
         self._queued = [j for j in self._queued if id(j) not in chosen]
         for job in batch:
             job.started = True
-            if self._newest.get((job.key, job.priority)) is job:
-                del self._newest[(job.key, job.priority)]
+            self._not_replaceable(job)
         return batch
 
     async def close(self) -> None:

@@ -30,7 +30,7 @@ class UtteranceConfig:
     # Pauses shorter than this stay inside one utterance: hesitations, a breath, looking for a word.
     join_pauses_below_s: float = 2.0
     max_span_s: float = 28.0  # Whisper sees 30 s at most; pre-roll and tail fit in the rest
-    pre_roll_s: float = 0.25
+    pre_roll_s: float = 0.25  # kept before a segment that an utterance is split at
     tail_s: float = 0.2
     # Decode the utterance so far at each pause (at low priority), so that a turn ended right after a pause has
     # its transcript at once. Replays turn it off: they decode one clip at a time, the same every run.
@@ -76,7 +76,6 @@ class UtteranceJoiner:
     language: Callable[[], str | None]
     spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
     config: UtteranceConfig = UtteranceConfig()
-    _recent: list[AudioChunk] = field(default_factory=list)
     _open: _Utterance | None = None
     _segments: dict[int, _Segment] = field(default_factory=dict)  # segments whose final has not come yet
     _pending: dict[int, float] = field(default_factory=dict)  # closed utterances waiting for their transcript
@@ -90,11 +89,9 @@ class UtteranceJoiner:
         return min(starts, default=None)
 
     def observe(self, chunk: AudioChunk) -> None:
+        """Audio while an utterance is open (pauses included); between utterances the segments bring their pre-roll."""
         current = self._open
         if current is None:
-            self._recent.append(chunk)
-            while self._recent and self._recent[0].start_s + self._recent[0].duration_s < chunk.start_s - self.config.pre_roll_s:
-                self._recent.pop(0)
             return
         current.chunks.append(chunk)
         end_s = chunk.start_s + chunk.duration_s
@@ -104,17 +101,15 @@ class UtteranceJoiner:
             # Too long for one decode: it ends before the segment under way (or now, in a pause).
             self._split_before(current.segments[-1]) if current.in_segment else self._close()
 
-    def segment_started(self, segment_id: int, time_s: float) -> None:
+    def segment_started(self, segment_id: int, time_s: float, pre_roll: list[AudioChunk]) -> None:
+        """A segment began at `time_s`; `pre_roll` is its audio so far (the chunks just before the speech, too)."""
         current = self._open
         if current is not None and time_s - current.start_s >= self.config.max_span_s - 1.0:
             self._close()
         segment = _Segment(segment_id, time_s, asyncio.get_running_loop().create_future())
         self._segments[segment_id] = segment
         if self._open is None:
-            start = time_s - self.config.pre_roll_s
-            chunks = [c for c in self._recent if c.start_s + c.duration_s > start]
-            self._open = _Utterance(next(self._ids), chunks[0].start_s if chunks else time_s, [segment], chunks)
-            self._recent = []
+            self._open = _Utterance(next(self._ids), pre_roll[0].start_s if pre_roll else time_s, [segment], list(pre_roll))
             return
         self._open.segments.append(segment)
         self._withdraw_speculative(self._open)
@@ -191,9 +186,6 @@ class UtteranceJoiner:
         current = self._open
         assert current is not None
         self._open = None
-        if current.chunks:  # the end of it is the pre-roll of what comes next
-            last = current.chunks[-1]
-            self._recent = [c for c in current.chunks if c.start_s + c.duration_s >= last.start_s - self.config.pre_roll_s]
         self._transcribe_closed(current)
 
     def _transcribe_closed(self, utterance: _Utterance) -> None:

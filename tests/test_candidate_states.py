@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page
 
+from server.domain.interview import Interview
 from tests.conftest import LiveServer, make_settings, serving
 from tests.helpers.accessibility import check_state
 from tests.helpers.browser import WECHAT_ANDROID, chromium
@@ -141,13 +142,24 @@ async def test_a_network_that_blocks_media_is_noticed_in_seconds_and_the_candida
         await context.close()
 
 
-async def test_a_reload_goes_straight_back_to_the_same_question_with_its_time_left(node: LiveServer, browser: Browser) -> None:
-    _, token = await node.schedule(
-        questions=1, mode="voice", question_bank=bank(1, "en", think_seconds=5, answer_seconds=120, silence=60), consent=False
+async def started_voice_interview(
+    node: LiveServer, browser: Browser, user_agent: str | None, questions: int, think_seconds: int
+) -> tuple[Interview, BrowserContext, Page]:
+    """A voice interview (answers end only when the candidate says so) that a phone's page has just started."""
+    interview, token = await node.schedule(
+        questions=questions,
+        mode="voice",
+        question_bank=bank(questions, "en", think_seconds=think_seconds, answer_seconds=120, silence=60),
+        consent=False,
     )
-    context, page = await open_page(browser, None, PHONE)
-    await page.goto(f"{node.url}/i/{token}")
+    context, page = await open_page(browser, user_agent, PHONE)
+    await page.goto(f"{node.url}/i/{token}?lang=en")
     await start_interview(page)
+    return interview, context, page
+
+
+async def test_a_reload_goes_straight_back_to_the_same_question_with_its_time_left(node: LiveServer, browser: Browser) -> None:
+    _, context, page = await started_voice_interview(node, browser, None, questions=1, think_seconds=5)
     await page.wait_for_function("window.interview.countdownPhase === 'answer'", timeout=20_000)
     await page.reload()
 
@@ -219,12 +231,7 @@ async def test_a_link_that_cannot_be_used_is_explained_in_both_languages(node: L
 
 
 async def test_media_lost_for_good_mid_interview_is_offered_writing_and_the_interview_goes_on(node: LiveServer, browser: Browser) -> None:
-    interview, token = await node.schedule(
-        questions=2, mode="voice", question_bank=bank(2, "en", think_seconds=1, answer_seconds=120, silence=60), consent=False
-    )
-    context, page = await open_page(browser, IPHONE_IOS_17, PHONE)
-    await page.goto(f"{node.url}/i/{token}?lang=en")
-    await start_interview(page)
+    interview, context, page = await started_voice_interview(node, browser, IPHONE_IOS_17, questions=2, think_seconds=1)
     await page.wait_for_function("window.interview.question !== null && window.interview.pcState === 'connected'", timeout=20_000)
 
     # The node can take no more media and this session drops: every reconnect is refused (503), as when the

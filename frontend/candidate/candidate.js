@@ -17,6 +17,7 @@ const state = (window.interview = {
   info: null, mode: null, plannedMode: null, step: null, stream: null, pc: null, whip: null,
   question: null, countdown: null, started: false, finished: false,
   networkRttMs: null, micDbfs: null, reconnects: 0, reconnecting: false, result: null,
+  mediaGeneration: 0, mediaFailed: false, // which attempt to connect media is the current one; its offer shown
 });
 
 const RECONNECT_MAX_DELAY_MS = 8000;
@@ -284,7 +285,6 @@ function enterResumeStep() {
 /** The one tap a returning candidate makes: the camera and microphone again, then straight back in. */
 async function resume() {
   $("resume").disabled = true;
-  $("resume-error").hidden = true;
   if (state.plannedMode !== "text") {
     try {
       attachStream(await openDevices(state.plannedMode === "video"));
@@ -403,6 +403,12 @@ function releaseStream() {
 }
 
 function useLighterMode(mode) {
+  lighten(mode);
+  enterConsentStep();
+}
+
+/** Plan a lighter mode (remembered across reloads): no camera for voice, no devices at all for writing. */
+function lighten(mode) {
   state.plannedMode = mode;
   remember({ mode });
   if (mode === "text") releaseStream();
@@ -412,7 +418,13 @@ function useLighterMode(mode) {
       state.stream.removeTrack(track);
     }
   }
-  enterConsentStep();
+}
+
+/** Hang up the media session (WHIP DELETE; a server that already dropped it answers 404) and its connection. */
+async function hangUp() {
+  const pc = state.pc;
+  await state.whip?.stop();
+  pc?.close();
 }
 
 // ---- step 2: consent ----
@@ -551,10 +563,9 @@ async function startInterview() {
  * mobile networks) shows within ICE_TIMEOUT_MS, with the other ways to take the interview.
  */
 async function connectMedia() {
-  state.mediaGeneration = (state.mediaGeneration ?? 0) + 1; // a reconnect loop still running gives up
+  state.mediaGeneration += 1; // a reconnect loop still running gives up
   state.mediaFailed = false;
   $("media-failed").hidden = true;
-  $("self-view").hidden = state.plannedMode !== "video";
   $("preview").srcObject = state.stream;
   $("preview").play?.().catch(() => {});
   let pc;
@@ -591,17 +602,13 @@ function offerOtherWays() {
  * interview itself changes mode; later the server keeps its mode, and answers are typed (or spoken without video).
  */
 async function switchMode(mode) {
-  state.mediaGeneration = (state.mediaGeneration ?? 0) + 1;
+  state.mediaGeneration += 1;
   $("media-failed").hidden = true;
   $("connection-notice").hidden = true;
   state.mediaFailed = false;
-  await state.whip?.stop();
-  state.pc?.close();
+  await hangUp();
   state.pc = state.whip = null;
-  state.plannedMode = mode;
-  remember({ mode });
-  if (mode === "text") releaseStream();
-  else for (const track of state.stream?.getVideoTracks() ?? []) track.stop(), state.stream.removeTrack(track);
+  lighten(mode);
   layOutFor(mode);
   if (state.question === null) await confirmMode(mode);
   if (mode !== "text") await connectMedia();
@@ -720,9 +727,7 @@ async function reconnect(reason) {
       }
       // The server dropping our session leaves the browser's side "connected" for a while: publish anew anyway.
       if (usesMedia() && (reason.startsWith("server-") || state.pc?.connectionState !== "connected")) {
-        const old = state.pc;
-        await state.whip?.stop(); // DELETE the old resource; a server that already dropped it answers 404
-        old?.close();
+        await hangUp();
         await waitForPeer(await publish(), 10000);
       }
       if (!current()) break; // the candidate chose another way meanwhile
@@ -906,8 +911,7 @@ $("consent-continue").addEventListener("click", giveConsent);
 $("switch-voice").addEventListener("click", () => switchMode("voice"));
 $("switch-text").addEventListener("click", () => switchMode("text"));
 $("media-retry").addEventListener("click", async () => {
-  await state.whip?.stop();
-  state.pc?.close();
+  await hangUp();
   await connectMedia();
 });
 $("captions-toggle").addEventListener("click", () => {

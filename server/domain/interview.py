@@ -22,7 +22,7 @@ class InterviewStatus(StrEnum):
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
-    ABANDONED = "abandoned"  # started, then left unfinished for longer than the node's abandon_after_minutes
+    ABANDONED = "abandoned"  # started, then left unfinished for longer than the node's abandon_after_s
 
 
 # An interview in one of these takes no more answers, media or questions.

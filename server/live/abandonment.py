@@ -31,7 +31,8 @@ async def abandon_stale(
         await store.abandon_interview(interview)
         if (changed := await store.get_interview(interview.id)) is not None:
             announce(changed)
-        logger.info("interview %s abandoned: no activity since %.0f s ago", interview.id, time.time() - (interview.question_asked_at or 0))
+        last_s = interview.question_asked_at or interview.created_at
+        logger.info("interview %s abandoned: its last question went out %.0f s ago", interview.id, time.time() - last_s)
         done.append(interview.id)
     return done
 

@@ -77,12 +77,10 @@ async def replay(
     async def after_chunk(pipeline: SessionPipeline, until_s: float) -> None:
         """What a live interview does as events come: close answers, and end the turn where the candidate did."""
         await conductor.advance()
-        for at_s in conductor.take_turn_ends():
-            pipeline.end_turn(at_s)
         if (deadline := conductor.deadline_s()) is not None and deadline <= until_s:
             conductor.request_end(AnswerEnd.TIME_LIMIT, deadline)
-            for at_s in conductor.take_turn_ends():
-                pipeline.end_turn(at_s)
+        for at_s in conductor.take_turn_ends():
+            pipeline.end_turn(at_s)
 
     end_s = await _analyse(engine, spec, settings, audio, video, emit, after_chunk)
     conductor.end_of_media(end_s)

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from realtime_scoring.report import InterviewReport
 from server.domain.consent import CONSENT_KIND
 from server.domain.interview import Interview, InterviewSpec
-from server.live.consents import consents
+from server.live.consents import consents_among
 from server.live.reporting import interview_match
 from server.storage.rows import ObservationRow
 from server.web.auth import require_api_key
@@ -103,7 +103,7 @@ async def get_interview(request: Request) -> JSONResponse:
         "decisions": _json(await store.decisions(interview_id)),
         "answers": _json([a for a in written if a.kind != CONSENT_KIND]),
         # What the candidate agreed to, item by item, when, and to which version of the text.
-        "consents": [c.model_dump(mode="json") for c in await consents(store, interview_id)],
+        "consents": [c.model_dump(mode="json") for c in consents_among(written)],
         "transcripts": _json(await store.transcripts(interview_id)),
         "video": _video_summary(await store.observations(interview_id, "face")),
     }
