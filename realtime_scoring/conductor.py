@@ -153,6 +153,7 @@ class InterviewConductor:
         match event:
             case UtteranceTranscript() if event.text:
                 self._transcripts.append(event)
+                self._closing_phrase(event)
             case FinalTranscript() if event.text:
                 self._closing_phrase(event)
             case SpeechStarted(time_s=t):
@@ -167,13 +168,15 @@ class InterviewConductor:
                 self.media_clock = True
                 self.settled_s = max(self.settled_s, t)
 
-    def _closing_phrase(self, final: FinalTranscript) -> None:
-        """A caption final (one segment of speech) that ends with a closing phrase ends the answer it belongs to."""
+    def _closing_phrase(self, transcript: FinalTranscript | UtteranceTranscript) -> None:
+        """A transcript that ends with a closing phrase ends the answer it belongs to: a segment's caption final
+        (at once), or the whole utterance, decoded a little later but more accurately (a short final segment's
+        caption can lose its last syllable: "以上就是我的回")."""
         current = self.current
-        if current is None or (final.start_s + final.end_s) / 2 < current.asked_s:
+        if current is None or (transcript.start_s + transcript.end_s) / 2 < current.asked_s:
             return
-        if self.closing_phrases.ends_turn(final.text):
-            self.request_end(AnswerEnd.CLOSING_PHRASE, final.end_s)
+        if self.closing_phrases.ends_turn(transcript.text):
+            self.request_end(AnswerEnd.CLOSING_PHRASE, transcript.end_s)
 
     def ignore_echo(self, from_s: float, to_s: float) -> None:
         """The page speaks a prompt between these instants (media clock)."""

@@ -217,3 +217,13 @@ def test_the_spoken_hint_heard_back_through_the_microphone_neither_breaks_the_si
     closed = feed(c, [*speech(14.6, 16.0), said(14.4, 16.2, "Still thinking? Take your time."), AnalysisProgress(17.3)])
     assert [(r.ended_s, r.end_reason) for r in closed] == [(17.0, AnswerEnd.SILENCE)]
     assert [t.text for t in closed[0].transcripts] == ["Put a cache in front."]
+
+
+def test_a_closing_phrase_heard_only_in_the_whole_utterance_still_ends_the_answer() -> None:
+    c = conductor()
+    c.start(0.0)
+    # The short last segment's caption lost its last word; the utterance, decoded whole, has it.
+    feed(c, [AnalysisProgress(5.9), *speech(6.0, 9.0), caption(8.0, 9.2, "I'm"), said(5.8, 9.2, "Put a cache in front. I'm done.")])
+    assert c.take_turn_ends() == [9.2]
+    closed = feed(c, [AnalysisProgress(9.5)])
+    assert [(r.ended_s, r.end_reason) for r in closed] == [(9.2, AnswerEnd.CLOSING_PHRASE)]

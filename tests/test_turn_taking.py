@@ -36,7 +36,8 @@ async def test_answers_with_long_pauses_are_neither_split_nor_cut_and_the_next_q
     state = await scoring_server.interview_state(interview.id)
     scored = state["scored_answers"]
     # 0 split: one scored answer per scripted one, each ended the way the candidate ended it.
-    assert [(a["question_id"], a["end_reason"]) for a in scored] == [(t.question_id, t.answer.ends_by) for t in turns]
+    heard_with_times = [[(t["start_s"], t["end_s"], t["text"]) for t in a["transcript"]] for a in scored]
+    assert [(a["question_id"], a["end_reason"]) for a in scored] == [(t.question_id, t.answer.ends_by) for t in turns], heard_with_times
     heard = [" ".join(t["text"] for t in a["transcript"]).lower() for a in scored]
     for i, answer in enumerate(answers):
         for part in answer.parts:

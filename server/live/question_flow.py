@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from realtime_scoring.answer_scoring import AnswerScorer
 from realtime_scoring.conductor import AnswerEnd, InterviewConductor, RestoredAnswer
-from realtime_scoring.events import AnalysisProgress, FinalTranscript, ScoringEvent
+from realtime_scoring.events import AnalysisProgress, FinalTranscript, ScoringEvent, UtteranceTranscript
 from realtime_scoring.policy import PlannedQuestion
 from realtime_scoring.report import QuestionReport, question_report
 from server.domain.interview import Interview, InterviewStatus, Question
@@ -185,7 +185,7 @@ class QuestionFlow:
         if not self.in_progress:
             return
         self.conductor.observe(event)
-        if isinstance(event, FinalTranscript):
+        if isinstance(event, (FinalTranscript, UtteranceTranscript)):
             self._pass_turn_ends()  # a spoken closing phrase
         elif isinstance(event, AnalysisProgress):
             if (hint := self.conductor.silence_hint()) is not None:
