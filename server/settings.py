@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     recording: bool = Field(
         True, description="Keep the candidate's audio (Opus, ~11 MB an hour) for HR to play back; erased with the candidate"
     )
+    answer_recordings: bool = Field(
+        True,
+        description="Keep each answer's video and audio as received (remuxed, not re-encoded) for HR and business owners "
+        "to review; erased with the candidate and by the retention policy",
+    )
+    answer_recordings_max_mb: int = Field(
+        800, ge=1, le=100_000, description="The most one media session's answer recordings may take on disk; past it no more is kept"
+    )
     emotion_analysis: bool = Field(True, description="Facial emotion inference; off = the model is not even loaded")
     company_name: str | None = Field(None, max_length=120, description="Shown to candidates (welcome and consent)")
     privacy_policy_url: str | None = Field(
@@ -180,6 +188,9 @@ class Settings(BaseSettings):
     ws_max_message_bytes: int = 16 * 1024
     max_live_sessions: int = Field(64, ge=1)
     video_start_bitrate_kbps: int = 1500
+    video_send_kbps: int = Field(
+        600, ge=100, le=50_000, description="The video rate asked of the candidate's browser: the evidence video's size"
+    )
     # What one candidate's media may be, checked on the compressed frames before decoding (server/rtc/encoded_frames.py).
     media_max_width: int = Field(1280, ge=160, le=4096)
     media_max_height: int = Field(720, ge=120, le=4096)

@@ -58,6 +58,8 @@ class MediaLink(Protocol):
 
     def end_turn(self, at_s: float) -> None: ...
 
+    def question_asked(self, index: int, at_s: float) -> None: ...
+
 
 class LiveInterview:
     """An interview running on this node. Media events arrive on the interview's clock (`InterviewClock`) and go,
@@ -86,7 +88,16 @@ class LiveInterview:
         # The lambda reads `self.flow` when called: the flow, built next, needs the recorder.
         self._evidence = EvidenceRecorder(interview.id, store, pending_writes, lambda: self.flow.question_id())  # noqa: PLW0108
         self.flow = QuestionFlow(
-            interview, store, settings, scorer, self.clock, self.fan_out, self._evidence, self._close_media, self._end_turn
+            interview,
+            store,
+            settings,
+            scorer,
+            self.clock,
+            self.fan_out,
+            self._evidence,
+            self._close_media,
+            self._end_turn,
+            self._question_asked,
         )
         self._chat = CandidateChat(interview.id, interview.language, store, faq, self.fan_out)
         self._snapshots = SnapshotStream(interview.id, lambda: self.media.latest_frame if self.media else None, self.fan_out)
@@ -164,6 +175,10 @@ class LiveInterview:
     def _end_turn(self, at_s: float) -> None:
         if self.media is not None:
             self.media.end_turn(at_s)
+
+    def _question_asked(self, index: int, at_s: float) -> None:
+        if self.media is not None:
+            self.media.question_asked(index, at_s)
 
     def attach_media(self, session: MediaLink) -> None:
         self.media = session

@@ -57,6 +57,7 @@ class QuestionFlow:
         evidence: EvidenceRecorder,
         on_completed: Callable[[], Awaitable[None]],
         end_turn: Callable[[float], None] = lambda at_s: None,
+        question_asked: Callable[[int, float], None] = lambda index, at_s: None,
     ) -> None:
         self.progress = InterviewProgress(interview, store, settings, fan_out)
         self.match = interview_match(interview)
@@ -64,6 +65,7 @@ class QuestionFlow:
         self._clock, self._fan_out, self._evidence = clock, fan_out, evidence
         self._on_completed = on_completed
         self._end_turn = end_turn  # tells the media analysis where the candidate's turn ended
+        self._question_asked = question_asked  # tells the media session where each question's recording starts
         self.conductor = self._new_conductor()
         self._lock = asyncio.Lock()
         self._timer = AnswerTimer(clock)
@@ -113,7 +115,8 @@ class QuestionFlow:
         )
 
     def publish_question(self) -> None:
-        if (question := self.current_question()) is not None:
+        if (question := self.current_question()) is not None and (current := self.conductor.current) is not None:
+            self._question_asked(current.index, current.asked_s)
             self._fan_out.question(question, self.asked_question())
 
     async def restore(self) -> None:

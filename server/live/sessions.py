@@ -15,6 +15,7 @@ from typing import Protocol
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 
+from media.answer_recording import AnswerFiles, AnswerRecorder, RecordedAnswer
 from media.ingest import MediaConfig, MediaIngest
 from media.recording import AudioRecorder
 from realtime_scoring.answer_scoring import AnswerScorer
@@ -23,7 +24,8 @@ from server.domain.interview import Interview
 from server.live.faq import Faq
 from server.live.live_interview import LiveInterview
 from server.live.question_flow import InterviewFlowError
-from server.rtc.encoded_frames import tap_receivers
+from server.rtc.answer_tap import feed_recorder
+from server.rtc.encoded_frames import request_key_frame, tap_receivers
 from server.rtc.ice import RemoteCandidatePolicy, rtc_configuration
 from server.rtc.media_consumers import MediaConsumer, SessionContext
 from server.rtc.media_session import MediaSession
@@ -197,7 +199,8 @@ class SessionRegistry:
             except Exception:  # a half-negotiated connection aiortc cannot close (transceivers without transports)
                 logger.warning("a peer connection refused at negotiation did not close cleanly", exc_info=True)
             raise
-        answer = add_video_bitrate_hints(answer, self._settings.video_start_bitrate_kbps, self._settings.media_max_video_kbps)
+        asked_kbps = min(self._settings.video_send_kbps, self._settings.media_max_video_kbps)
+        answer = add_video_bitrate_hints(answer, self._settings.video_start_bitrate_kbps, asked_kbps)
         self._media[session.id] = session
         live.attach_media(session)
         if self._settings.recording:
@@ -206,9 +209,29 @@ class SessionRegistry:
             path = await asyncio.to_thread(private_file, recording_path(self._settings, live.id, session))
             session.recorder = AudioRecorder(path)
             session.ingest.audio_taps.append(session.recorder.write)
+        if self._settings.answer_recordings:
+            session.answer_recorder = self._answer_recorder(live.id, session)
+            feed_recorder(session.taps, session.answer_recorder, ingest.now_s)
         session.start_consumer(self._consumer)
         session.spawn(self._watch(session), "watch")
         return session, answer
+
+    def _answer_recorder(self, interview_id: str, session: MediaSession) -> AnswerRecorder:
+        video = [tap for tap in session.taps if tap.guard.kind == "video"]
+        files = AnswerFiles(
+            recordings_dir(self._settings, interview_id),
+            name=lambda index, n: f"q{index + 1:02d}-{int(session.created_at)}-{session.id[:8]}-{n}",
+            expects_video=bool(video),
+            max_bytes=self._settings.answer_recordings_max_mb * 1024 * 1024,
+            create_file=private_file,  # the candidate's face and voice: the service user's alone
+        )
+
+        def ask_for_key_frame() -> None:
+            for tap in video:
+                if tap.receiver is not None:
+                    session.spawn(request_key_frame(tap.receiver), "key-frame")
+
+        return AnswerRecorder(files, ask_for_key_frame)
 
     async def _watch(self, session: MediaSession) -> None:
         """Free the slot of a session that never connects, or connects and sends nothing (or stops sending): an
@@ -235,6 +258,8 @@ class SessionRegistry:
         if self._media.pop(session.id, None) is not None:
             for name, value in _counters(session).items():
                 self._closed_media_totals[name] = self._closed_media_totals.get(name, 0) + value
+        for answer in session.recorded_answers:
+            await self._register_answer(session, answer)
         recorder = session.recorder
         if recorder is None:
             return
@@ -249,6 +274,21 @@ class SessionRegistry:
                 logger.exception("media session %s: recording not registered", session.id)
         if not registered:  # nothing heard, or nobody may hear it: no file stays behind
             await asyncio.to_thread(recorder.path.unlink, missing_ok=True)
+
+    async def _register_answer(self, session: MediaSession, answer: RecordedAnswer) -> None:
+        """List an answer's file with the interview, or delete it (the interview was erased meanwhile)."""
+        try:
+            await self._store.add_recording(
+                session.context.interview_id,
+                answer.path.name,
+                round(answer.starts_s, 3),
+                round(answer.seconds, 3),
+                question_index=answer.question_index,
+                media_type=answer.media_type,
+            )
+        except Exception:
+            logger.exception("media session %s: answer recording not registered", session.id)
+            await asyncio.to_thread(answer.path.unlink, missing_ok=True)
 
     def media_totals(self) -> dict[str, float]:
         """Media counters of every session since this node started (closed ones and live ones)."""

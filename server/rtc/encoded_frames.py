@@ -42,6 +42,8 @@ class TapCounts:
 
 # What the tap tells its session: the reason, and whether the stream has been over a limit too long to go on.
 OnRefused = Callable[[str, bool], None]
+# Told every frame within the limits (its codec, and aiortc's JitterFrame: data and RTP timestamp), decoded or not.
+OnAdmitted = Callable[[Any, Any], None]
 
 
 class EncodedFrameTap(queue.Queue[Any]):
@@ -52,9 +54,10 @@ class EncodedFrameTap(queue.Queue[Any]):
         self.guard = guard
         self.counts = TapCounts()
         self._on_refused = on_refused
-        self._receiver = receiver
+        self.receiver = receiver
         self._slow_down_asked_at = float("-inf")
         self._slow_down: asyncio.Task[None] | None = None
+        self.on_admitted: OnAdmitted | None = None  # the answer recorder's feed
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         if item is None:  # the receiver is stopping: its decoder thread should see the marker next, not last
@@ -71,6 +74,8 @@ class EncodedFrameTap(queue.Queue[Any]):
                 self._ask_to_slow_down()
             self._on_refused(reason, self.guard.over_too_long)
             return
+        if self.on_admitted is not None:
+            self.on_admitted(codec, frame)
         try:
             super().put(item, block=False)
         except queue.Full:
@@ -81,10 +86,10 @@ class EncodedFrameTap(queue.Queue[Any]):
     def _ask_to_slow_down(self) -> None:
         """An RTCP REMB with the session's video bitrate to the sender, at most once a second (called on the loop)."""
         now = time.monotonic()
-        if self._receiver is None or now - self._slow_down_asked_at < 1.0:
+        if self.receiver is None or now - self._slow_down_asked_at < 1.0:
             return
         self._slow_down_asked_at = now
-        self._slow_down = asyncio.ensure_future(send_remb(self._receiver, self.guard.limits.max_video_kbps * 1000))
+        self._slow_down = asyncio.ensure_future(send_remb(self.receiver, self.guard.limits.max_video_kbps * 1000))
 
 
 async def send_remb(receiver: RTCRtpReceiver, bitrate_bps: int) -> None:
@@ -96,6 +101,14 @@ async def send_remb(receiver: RTCRtpReceiver, bitrate_bps: int) -> None:
     packet = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate_bps, sources))
     with contextlib.suppress(ConnectionError):  # the connection closed meanwhile
         await receiver._send_rtcp(packet)
+
+
+async def request_key_frame(receiver: RTCRtpReceiver) -> None:
+    """An RTCP picture loss indication (RFC 4585 6.3.1) for the streams `receiver` hears: the sender's next frame is
+    a key frame, which a new file can start with."""
+    for source in receiver.getSynchronizationSources():
+        with contextlib.suppress(ConnectionError):
+            await receiver._send_rtcp_pli(source.source)
 
 
 def tap_receivers(pc: RTCPeerConnection, limits: MediaLimits, on_refused: OnRefused) -> list[EncodedFrameTap]:

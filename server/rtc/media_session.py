@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from aiortc import RTCPeerConnection
 
+from media.answer_recording import AnswerRecorder, RecordedAnswer
 from media.frames import VideoFrame
 from media.ingest import MediaIngest
 from media.recording import AudioRecorder
@@ -60,6 +61,8 @@ class MediaSession:
         self.replaced = False  # closed because a new publish of the same interview takes over
         self.recorder: AudioRecorder | None = None
         self.recording_starts_s = 0.0  # where the recording starts on the interview's clock
+        self.answer_recorder: AnswerRecorder | None = None  # each question's video and audio as received
+        self.recorded_answers: list[RecordedAnswer] = []  # the answer recorder's files, once the session has closed
         self._on_closed = on_closed  # the registry's bookkeeping, whoever closes the session
         self.taps: list[EncodedFrameTap] = []  # one per receiver, in front of its decoder
         self._refusals_logged: set[str] = set()
@@ -101,6 +104,11 @@ class MediaSession:
         """The candidate's turn ended at `at_s` (interview clock): the analysis transcribes what came before."""
         self.context.turn_ends.end_turn(at_s)
 
+    def question_asked(self, index: int, at_s: float) -> None:
+        """Question `index` went out at `at_s` (interview clock): what the candidate sends from then on is its answer."""
+        if self.answer_recorder is not None:
+            self.answer_recorder.question_asked(index, at_s)
+
     def frames_refused(self, reason: str, over_too_long: bool) -> None:
         """A frame over the session's limits was not decoded; a stream over them too long is ended, saying why."""
         if reason not in self._refusals_logged:  # once per reason: a hostile stream must not flood the log
@@ -141,6 +149,8 @@ class MediaSession:
                 await asyncio.gather(*pending, return_exceptions=True)
             if self.recorder is not None:
                 await self.recorder.close()
+            if self.answer_recorder is not None:
+                self.recorded_answers = await self.answer_recorder.close()
         finally:
             self.listener.detach_media(self, state, reason)
             if self._on_closed is not None:

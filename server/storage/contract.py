@@ -121,7 +121,18 @@ class Store(Protocol):
 
     async def save_report(self, interview: Interview, schema_version: str, data: str, event: dict[str, Any]) -> None: ...
 
-    async def add_recording(self, interview_id: str, name: str, starts_s: float, seconds: float) -> None: ...
+    async def add_recording(
+        self,
+        interview_id: str,
+        name: str,
+        starts_s: float,
+        seconds: float,
+        question_index: int | None = None,
+        media_type: str = ...,
+    ) -> None:
+        """A recording's file, kept on this node's disk: the session's analysis audio (no question), or an answer's
+        video and audio as received (`question_index`, 0-based)."""
+        ...
 
     async def recordings(self, interview_id: str) -> list[RecordingRow]: ...
 

@@ -215,7 +215,11 @@ class _Migration:
         for d in self.rows("decisions", *mine, order="seq"):
             pipe.rpush(part("decisions"), json.dumps({k: d[k] for k in ("decision", "note", "decided_by", "created_at")}))
         for r in self.rows("recordings", *mine):
-            pipe.hset(part("recordings"), r["name"], json.dumps({k: r[k] for k in ("name", "starts_s", "seconds", "created_at")}))
+            pipe.hset(
+                part("recordings"),
+                r["name"],
+                json.dumps({k: r[k] for k in ("name", "starts_s", "seconds", "created_at", "question_index", "media_type")}),
+            )
         for report in self.rows("reports", *mine):
             pipe.set(part("report"), json.dumps({k: report[k] for k in ("schema_version", "data", "created_at")}))
         for w in self.rows("wechat_profiles", *mine):

@@ -48,6 +48,7 @@ from server.storage.records import (
 from server.storage.redis_client import Keys, PersistenceRewriter, begin, glob_escape, text, text_hash, texts, watched_transaction
 from server.storage.redis_webhook_deliveries import delivery_refs, queue_delivery_removal, queue_event
 from server.storage.rows import (
+    AUDIO_RECORDING_TYPE,
     AnswerRow,
     DecisionRow,
     InterviewRef,
@@ -488,13 +489,30 @@ class RedisInterviewStore:
             interview.tenant,
         )
 
-    async def add_recording(self, interview_id: str, name: str, starts_s: float, seconds: float) -> None:
-        row = json.dumps({"name": name, "starts_s": starts_s, "seconds": seconds, "created_at": time.time()})
+    async def add_recording(
+        self,
+        interview_id: str,
+        name: str,
+        starts_s: float,
+        seconds: float,
+        question_index: int | None = None,
+        media_type: str = AUDIO_RECORDING_TYPE,
+    ) -> None:
+        row = json.dumps(
+            {
+                "name": name,
+                "starts_s": starts_s,
+                "seconds": seconds,
+                "created_at": time.time(),
+                "question_index": question_index,
+                "media_type": media_type,
+            }
+        )
         await self._add(interview_id, lambda pipe: pipe.hset(self._keys.interview_part(interview_id, "recordings"), name, row))
 
     async def recordings(self, interview_id: str) -> list[RecordingRow]:
-        """The interview's audio recordings (one a media session), in order, with where each starts on its clock.
-        The audio files themselves stay on the node that recorded them (server/web/recordings_api.py)."""
+        """The interview's recordings (the session's analysis audio, each answer's video), in order of their start.
+        The files themselves stay on the node that recorded them (server/web/recordings_api.py)."""
         raw = text_hash(await self._redis.hgetall(self._keys.interview_part(interview_id, "recordings")))
         return sorted((RecordingRow.model_validate_json(v) for v in raw.values()), key=lambda r: r.starts_s)
 

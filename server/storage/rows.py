@@ -56,12 +56,18 @@ class DecisionRow(Row):
     created_at: float
 
 
+AUDIO_RECORDING_TYPE = "audio/ogg"  # a media session's analysis audio, as the models heard it
+
+
 class RecordingRow(Row):
-    """An audio recording (one a media session) and where it starts on the interview's clock."""
+    """A recording and where it starts on the interview's clock: a media session's analysis audio, or one
+    answer's video and audio as received (`question_index`, 0-based; a reconnect mid-answer makes a second one)."""
 
     name: str
     starts_s: float
     seconds: float
+    question_index: int | None = None
+    media_type: str = AUDIO_RECORDING_TYPE
 
 
 class ReportRow(Row):

@@ -29,6 +29,7 @@ from server.storage.records import (
     with_mode,
 )
 from server.storage.rows import (
+    AUDIO_RECORDING_TYPE,
     AnswerRow,
     DecisionRow,
     InterviewRef,
@@ -137,6 +138,8 @@ CREATE TABLE IF NOT EXISTS recordings (
     starts_s REAL NOT NULL,
     seconds REAL NOT NULL,
     created_at REAL NOT NULL,
+    question_index INTEGER,
+    media_type TEXT NOT NULL DEFAULT 'audio/ogg',
     PRIMARY KEY (interview_id, name)
 );
 CREATE TABLE IF NOT EXISTS reports (
@@ -162,6 +165,8 @@ ADDED_COLUMNS = [
     ("interviews", "candidate_id", "TEXT"),
     ("outbox_events", "subject", "TEXT"),
     ("interviews", "question_asked_at", "REAL"),
+    ("recordings", "question_index", "INTEGER"),
+    ("recordings", "media_type", f"TEXT NOT NULL DEFAULT '{AUDIO_RECORDING_TYPE}'"),
 ]
 
 
@@ -554,15 +559,27 @@ class InterviewStore(SerialConnection):
             tenant=interview.tenant,
         )
 
-    async def add_recording(self, interview_id: str, name: str, starts_s: float, seconds: float) -> None:
+    async def add_recording(
+        self,
+        interview_id: str,
+        name: str,
+        starts_s: float,
+        seconds: float,
+        question_index: int | None = None,
+        media_type: str = AUDIO_RECORDING_TYPE,
+    ) -> None:
         await self._write(
-            "INSERT OR REPLACE INTO recordings (interview_id, name, starts_s, seconds, created_at) VALUES (?, ?, ?, ?, ?)",
-            (interview_id, name, starts_s, seconds, time.time()),
+            "INSERT OR REPLACE INTO recordings (interview_id, name, starts_s, seconds, created_at, question_index, media_type) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (interview_id, name, starts_s, seconds, time.time(), question_index, media_type),
         )
 
     async def recordings(self, interview_id: str) -> list[RecordingRow]:
-        """The interview's audio recordings (one a media session), in order, with where each starts on its clock."""
-        rows = await self._read("SELECT name, starts_s, seconds FROM recordings WHERE interview_id = ? ORDER BY starts_s", (interview_id,))
+        """The interview's recordings (the session's analysis audio, each answer's video), in order of their start."""
+        rows = await self._read(
+            "SELECT name, starts_s, seconds, question_index, media_type FROM recordings WHERE interview_id = ? ORDER BY starts_s",
+            (interview_id,),
+        )
         return [RecordingRow.model_validate(dict(row)) for row in rows]
 
     async def report(self, interview_id: str) -> ReportRow | None:

@@ -1,4 +1,6 @@
-"""HR's access to an interview's audio recordings (one file a media session), for playback beside the transcript."""
+"""HR's access to an interview's recordings: each answer's video and audio as received (one file a question, or more
+when the candidate reconnected mid-answer), and each media session's analysis audio. Served with range requests, so
+a player seeks without downloading the whole file."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from server.live.sessions import recordings_dir
 from server.web.api import _interview_for_hr
 from server.web.problems import Problem
 
-RECORDING_NAME = re.compile(r"^[0-9]{1,12}-[0-9a-f]{8}\.ogg$")
+RECORDING_NAME = re.compile(r"^(?:q[0-9]{2,3}-)?[0-9]{1,12}-[0-9a-f]{8}(?:-[0-9]{1,4})?\.(?:ogg|webm|mp4)$")
 
 
 async def list_recordings(request: Request) -> JSONResponse:
@@ -19,18 +21,18 @@ async def list_recordings(request: Request) -> JSONResponse:
     services, interview = await _interview_for_hr(request)
     recordings = await services.store.recordings(interview.id)
     base = f"/api/v1/interviews/{interview.id}/recordings"
-    listing = [{**r.model_dump(), "url": f"{base}/{r.name}", "media_type": "audio/ogg"} for r in recordings]
+    listing = [{**r.model_dump(), "url": f"{base}/{r.name}"} for r in recordings]
     return JSONResponse({"recordings": listing})
 
 
 async def get_recording(request: Request) -> FileResponse:
     services, interview = await _interview_for_hr(request)
     name = request.path_params["name"]
-    known = {r.name for r in await services.store.recordings(interview.id)} if RECORDING_NAME.match(name) else set()
+    known = {r.name: r for r in await services.store.recordings(interview.id)} if RECORDING_NAME.match(name) else {}
     path = recordings_dir(services.settings, interview.id) / name
     if name not in known:
         raise Problem(404, "recording_not_found", f"no recording {name!r} of this interview")
     if not path.is_file():
         # The list is shared by the cluster (with the Redis store); the audio stays on the disk of the node that recorded it.
         raise Problem(404, "recording_not_on_this_node", f"recording {name!r} is kept on the node that recorded it, not on this one")
-    return FileResponse(path, media_type="audio/ogg", headers={"Cache-Control": "private, no-store"})
+    return FileResponse(path, media_type=known[name].media_type, headers={"Cache-Control": "private, no-store"})
