@@ -152,6 +152,34 @@ async def test_cancel_reschedule_and_decisions_are_recorded_and_announced(server
     assert [d["decision"] for d in state["decisions"]] == ["hold"]
 
 
+async def test_a_final_decision_needs_a_note_and_an_ended_interview_and_moves_it_to_decided(server: LiveServer) -> None:
+    created = await schedule(server, mode="text", question_bank=TEXT_BANK, max_questions=1)
+    interview_id = created["interview"]["id"]
+    decide = f"/api/v1/interviews/{interview_id}/decisions"
+    early = await call(server, "POST", decide, json={"decision": "reject", "note": "not yet seen"})
+    assert early.status_code == 409 and early.json()["code"] == "interview_not_ended"
+    await complete_text_interview(server, created)
+    no_note = await call(server, "POST", decide, json={"decision": "advance", "note": ""})
+    assert no_note.status_code == 422 and no_note.json()["errors"][0]["loc"] == ["note"]
+    held = await call(server, "POST", decide, json={"decision": "hold", "note": "compare with the other finalists", "decided_by": "Li Na"})
+    assert held.status_code == 201
+    assert (await call(server, "GET", f"/api/v1/interviews/{interview_id}")).json()["interview"]["status"] == "completed"
+    advanced = await call(server, "POST", decide, json={"decision": "advance", "note": "clear caching answer", "decided_by": "Li Na"})
+    assert advanced.status_code == 201
+    state = (await call(server, "GET", f"/api/v1/interviews/{interview_id}")).json()
+    assert state["interview"]["status"] == "decided"
+    # Every decision stays, with who made it, when and why.
+    assert [(d["decision"], d["note"], d["decided_by"]) for d in state["decisions"]] == [
+        ("hold", "compare with the other finalists", "Li Na"),
+        ("advance", "clear caching answer", "Li Na"),
+    ]
+    # The report is still there; the candidate's page says only that the interview is over, never the decision.
+    assert (await call(server, "GET", f"/api/v1/interviews/{interview_id}/report")).status_code == 200
+    url = server.url.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={created['invite_token']}"
+    async with connect(url) as ws:
+        assert (await receive_json(ws))["interview"]["status"] == "completed"
+
+
 async def test_erasing_a_candidate_removes_everything_including_undelivered_events(server: LiveServer, receiver: Receiver) -> None:
     receiver.then = 503  # the HRMS is down: the report waits in the outbox
     await call(server, "PUT", "/api/v1/jobs/job-1", json=JOB)

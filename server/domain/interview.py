@@ -18,15 +18,47 @@ DEFAULT_TENANT = "default"
 
 
 class InterviewStatus(StrEnum):
+    """Where an interview is, from the HR system's request to HR's decision. `TRANSITIONS` says what may follow what.
+
+    scheduled    invited; the candidate has not started (media connected, or a text interview's page ready)
+    in_progress  questions are being asked and answered
+    completed    the last answer closed; the report is written
+    abandoned    started, then left unfinished for longer than the node's `abandon_after_s`
+    cancelled    the HR system cancelled it before it ended
+    decided      HR advanced or rejected the candidate (a completed or abandoned interview; a later decision
+                 replaces it, and every decision stays in the history)
+    """
+
     SCHEDULED = "scheduled"
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
-    ABANDONED = "abandoned"  # started, then left unfinished for longer than the node's abandon_after_s
+    ABANDONED = "abandoned"
+    DECIDED = "decided"
 
+
+TRANSITIONS: dict[InterviewStatus, frozenset[InterviewStatus]] = {
+    InterviewStatus.SCHEDULED: frozenset({InterviewStatus.IN_PROGRESS, InterviewStatus.CANCELLED}),
+    InterviewStatus.IN_PROGRESS: frozenset({InterviewStatus.COMPLETED, InterviewStatus.ABANDONED, InterviewStatus.CANCELLED}),
+    InterviewStatus.COMPLETED: frozenset({InterviewStatus.DECIDED}),
+    InterviewStatus.ABANDONED: frozenset({InterviewStatus.DECIDED}),
+    InterviewStatus.DECIDED: frozenset({InterviewStatus.DECIDED}),
+    InterviewStatus.CANCELLED: frozenset(),
+}
 
 # An interview in one of these takes no more answers, media or questions.
-CLOSED_STATUSES = (InterviewStatus.COMPLETED, InterviewStatus.CANCELLED, InterviewStatus.ABANDONED)
+CLOSED_STATUSES = (InterviewStatus.COMPLETED, InterviewStatus.CANCELLED, InterviewStatus.ABANDONED, InterviewStatus.DECIDED)
+# HR's decisions that close the hiring question for this interview (hold and sending to the owner do not).
+FINAL_DECISIONS = frozenset({"advance", "reject"})
+
+
+def may_follow(before: InterviewStatus, after: InterviewStatus) -> bool:
+    return after in TRANSITIONS[before]
+
+
+def status_for_candidate(status: InterviewStatus) -> InterviewStatus:
+    """What the candidate's page is told: HR's decision is never shown there, only that the interview is over."""
+    return InterviewStatus.COMPLETED if status == InterviewStatus.DECIDED else status
 
 
 class Question(BaseModel):

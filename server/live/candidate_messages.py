@@ -16,7 +16,7 @@ from media.levels import MediaLevels
 from realtime_scoring.conductor import SilenceHint
 from realtime_scoring.events import FinalTranscript, PartialTranscript, SpeechEnded, SpeechStarted
 from server.domain.consent import CONSENT_TEXT_VERSION
-from server.domain.interview import Interview, Question
+from server.domain.interview import Interview, Question, status_for_candidate
 from server.settings import Settings
 
 PROTOCOL_VERSION: Literal[1] = 1
@@ -98,7 +98,7 @@ class InterviewInfo(BaseModel):
             language=interview.language,
             mode=interview.mode,
             total_questions=interview.max_questions,
-            status=interview.status.value,
+            status=status_for_candidate(interview.status).value,
             show_result=interview.candidate_sees_result,
             emotion_analysis=settings.emotion_analysis and interview.mode == "video",
         )

@@ -73,7 +73,12 @@ class Store(Protocol):
 
     async def short_link(self, code: str) -> str | None: ...
 
-    async def record_decision(self, interview: Interview, decision: str, note: str, decided_by: str | None) -> dict[str, Any]: ...
+    async def record_decision(
+        self, interview: Interview, decision: str, note: str, decided_by: str | None, status: InterviewStatus | None = None
+    ) -> dict[str, Any]:
+        """HR's decision, kept in the interview's history and announced (decision.recorded); with `status`, the
+        interview moves there in the same transaction."""
+        ...
 
     async def decisions(self, interview_id: str) -> list[DecisionRow]: ...
 

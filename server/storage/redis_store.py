@@ -300,15 +300,18 @@ class RedisInterviewStore:
         link = json.loads(raw) if raw else None
         return link["token"] if link and link["expires_at"] > time.time() else None
 
-    async def record_decision(self, interview: Interview, decision: str, note: str, decided_by: str | None) -> dict[str, Any]:
+    async def record_decision(
+        self, interview: Interview, decision: str, note: str, decided_by: str | None, status: InterviewStatus | None = None
+    ) -> dict[str, Any]:
         data = decision_data(interview, decision, note, decided_by)
         row = DecisionRow(decision=decision, note=note, decided_by=decided_by, created_at=data["decided_at"])
-        await self._add(
-            interview.id,
-            lambda pipe: pipe.rpush(self._keys.interview_part(interview.id, "decisions"), row.model_dump_json()),
-            [(EventType.DECISION_RECORDED, data)],
-            interview.tenant,
-        )
+
+        def write(pipe: Pipeline) -> None:
+            pipe.rpush(self._keys.interview_part(interview.id, "decisions"), row.model_dump_json())
+            if status is not None:
+                pipe.hset(self._keys.interview(interview.id), "status", status.value)
+
+        await self._add(interview.id, write, [(EventType.DECISION_RECORDED, data)], interview.tenant)
         return data
 
     async def decisions(self, interview_id: str) -> list[DecisionRow]:

@@ -359,14 +359,19 @@ class InterviewStore(SerialConnection):
         row = await self._read_one("SELECT token FROM short_links WHERE code = ? AND expires_at > ?", (code, int(time.time())))
         return row["token"] if row else None
 
-    async def record_decision(self, interview: Interview, decision: str, note: str, decided_by: str | None) -> dict[str, Any]:
+    async def record_decision(
+        self, interview: Interview, decision: str, note: str, decided_by: str | None, status: InterviewStatus | None = None
+    ) -> dict[str, Any]:
         data = decision_data(interview, decision, note, decided_by)
-        await self._write(
-            "INSERT INTO decisions (interview_id, decision, note, decided_by, created_at) VALUES (?, ?, ?, ?, ?)",
-            (interview.id, decision, note, decided_by, data["decided_at"]),
-            events=[(EventType.DECISION_RECORDED, data)],
-            tenant=interview.tenant,
-        )
+        statements: list[tuple[str, tuple[object, ...]]] = [
+            (
+                "INSERT INTO decisions (interview_id, decision, note, decided_by, created_at) VALUES (?, ?, ?, ?, ?)",
+                (interview.id, decision, note, decided_by, data["decided_at"]),
+            )
+        ]
+        if status is not None:
+            statements.append(("UPDATE interviews SET status = ? WHERE id = ?", (status.value, interview.id)))
+        await self._commit(statements, [(EventType.DECISION_RECORDED, data)], interview.tenant)
         return data
 
     async def decisions(self, interview_id: str) -> list[DecisionRow]:

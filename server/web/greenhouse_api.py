@@ -177,7 +177,7 @@ async def get_test_status(request: Request) -> JSONResponse:
     interview = await services.store.get_interview(interview_id, tenant)
     if interview is None:
         raise Problem(404, "interview_not_found", f"no test instance with partner_interview_id {interview_id!r}")
-    stored = await services.store.report(interview.id) if interview.status == InterviewStatus.COMPLETED else None
+    stored = await services.store.report(interview.id) if interview.status in (InterviewStatus.COMPLETED, InterviewStatus.DECIDED) else None
     if stored is None:
         return JSONResponse({"partner_status": _pending_status(interview)})
     report = InterviewReport.model_validate(stored.report)

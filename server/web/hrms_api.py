@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from realtime_scoring.profiles import CandidateProfile, JobProfile
 from server.cluster.event_bus import hr_topic
-from server.domain.interview import CLOSED_STATUSES, Interview, InterviewStatus
+from server.domain.interview import CLOSED_STATUSES, FINAL_DECISIONS, Interview, InterviewStatus, may_follow
 from server.live.hr_messages import DecisionRecorded
 from server.live.sessions import recordings_dir
 from server.web.auth import require_api_key
@@ -34,7 +34,7 @@ class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["advance", "reject", "hold", "send_to_business_owner"]
-    note: str = Field("", max_length=4000)
+    note: str = Field(min_length=1, max_length=4000, description="Why: kept with the decision, for whoever must defend it")
     decided_by: str | None = Field(None, max_length=200)
 
 
@@ -119,7 +119,7 @@ async def _interview(request: Request) -> tuple[Services, Interview]:
 
 async def cancel_interview(request: Request) -> JSONResponse:
     services, interview = await _interview(request)
-    if interview.status in (InterviewStatus.COMPLETED, InterviewStatus.ABANDONED):
+    if interview.status in (InterviewStatus.COMPLETED, InterviewStatus.ABANDONED, InterviewStatus.DECIDED):
         raise Problem(409, "interview_closed", f"an interview that is {interview.status.value} cannot be cancelled")
     if interview.status != InterviewStatus.CANCELLED:
         await services.store.cancel_interview(interview)
@@ -144,7 +144,16 @@ async def reschedule_interview(request: Request) -> JSONResponse:
 async def record_decision(request: Request) -> JSONResponse:
     services, interview = await _interview(request)
     decision = parse(DecisionIn, await request.body(), "invalid_decision")
-    data = await services.store.record_decision(interview, decision.decision, decision.note, decision.decided_by)
+    status = None
+    if decision.decision in FINAL_DECISIONS:
+        if not may_follow(interview.status, InterviewStatus.DECIDED):
+            raise Problem(409, "interview_not_ended", f"the interview is {interview.status.value}: decide once it has ended")
+        status = InterviewStatus.DECIDED
+    data = await services.store.record_decision(interview, decision.decision, decision.note.strip(), decision.decided_by, status)
+    if status is not None:
+        decided = await services.store.get_interview(interview.id)
+        if decided is not None:
+            services.announce(decided)  # the board moves the interview to its decided column
     recorded = DecisionRecorded(interview_id=interview.id, decision=data)
     services.bus.publish(hr_topic(interview.tenant), recorded.model_dump(mode="json"))
     return JSONResponse(data, status_code=201)
