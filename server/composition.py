@@ -28,6 +28,7 @@ from server.cluster.ratelimit import RedisTokenBuckets
 from server.cluster.redis_bus import RedisEventBus
 from server.domain.invites import InviteSigner
 from server.integrations import wechat_oauth
+from server.integrations.smtp_mail import SmtpSender
 from server.live.abandonment import sweep_abandoned_forever
 from server.live.faq import Faq
 from server.live.sessions import SessionRegistry, remove_erased_recordings
@@ -42,7 +43,20 @@ from server.storage.redis_client import Keys, open_redis
 from server.storage.redis_webhook_deliveries import RedisDeliveryStore
 from server.storage.sealed import Sealer
 from server.storage.webhook_deliveries import Deliveries, DeliveryStore
-from server.web import api, candidate_result, consent_api, hr_pages, hrms_api, nodes_api, pages, recordings_api, webhooks_api, whip
+from server.web import (
+    api,
+    candidate_result,
+    consent_api,
+    hr_pages,
+    hrms_api,
+    nodes_api,
+    pages,
+    recordings_api,
+    review_api,
+    shares_api,
+    webhooks_api,
+    whip,
+)
 from server.web import greenhouse_api as greenhouse
 from server.web.body_limit import BodyLimit
 from server.web.context import Services
@@ -75,6 +89,14 @@ ROUTES = [
     Route("/api/v1/interviews/{interview_id}/cancel", hrms_api.cancel_interview, methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}/reschedule", hrms_api.reschedule_interview, methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}/decisions", idempotent(hrms_api.record_decision), methods=["POST"]),
+    Route("/api/v1/interviews/{interview_id}/shares", shares_api.interview_shares, methods=["GET"]),
+    Route("/api/v1/interviews/{interview_id}/review", review_api.hr_review, methods=["GET"]),
+    Route("/api/v1/shares", idempotent(shares_api.create_share), methods=["POST"]),
+    Route("/api/v1/shares/{share_id}", shares_api.revoke_share, methods=["DELETE"]),
+    Route("/api/v1/shares/{share_id}/reminders", shares_api.remind_owner, methods=["POST"]),
+    Route("/api/v1/reviews/{token}", shares_api.owner_review_data, methods=["GET"]),
+    Route("/api/v1/reviews/{token}/interviews/{interview_id}/recommendation", shares_api.record_recommendation, methods=["POST"]),
+    Route("/r/{token}", shares_api.review_page, methods=["GET"]),
     Route("/api/v1/jobs/{profile_id}", hrms_api.put_profile, methods=["PUT"]),
     Route("/api/v1/jobs/{profile_id}", hrms_api.get_profile, methods=["GET"]),
     Route("/api/v1/candidates/{profile_id}", hrms_api.put_profile, methods=["PUT"]),
@@ -238,6 +260,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             ),
             engine=scoring,
             turn_secret=settings.turn_secret(),
+            mailer=SmtpSender(settings) if settings.smtp_host is not None else None,
         )
 
         async def is_live(interview_id: str) -> bool:

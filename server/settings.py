@@ -198,6 +198,14 @@ class Settings(BaseSettings):
     media_max_video_kbps: int = Field(2500, ge=200, le=50_000, description="Also asked of the browser in the SDP answer")
     media_over_limit_grace_s: float = Field(3.0, ge=0, le=60, description="A stream over a limit this long is ended")
 
+    # E-mail (business owners' review links and reminders): off until smtp_host is set.
+    smtp_host: str | None = Field(None, max_length=255, description="The company's SMTP server; unset, no e-mail is sent")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field("starttls", description="none only for a server on loopback")
+    smtp_username: str | None = Field(None, max_length=320)
+    smtp_password_file: Path | None = Field(None, description="A file only the service user can read, holding the password")
+    mail_from: str = Field("Interviews <interviews@localhost>", max_length=320)
+
     hr_rate_limit_per_s: float = Field(20.0, gt=0, description="HR API requests a second per tenant, sustained")
     hr_rate_limit_burst: int = Field(100, ge=1)
 
@@ -356,6 +364,11 @@ class Settings(BaseSettings):
         if not secret:
             raise ValueError(f"{self.turn_secret_file} is empty: it must hold the TURN servers' shared secret")
         return secret
+
+    def smtp_password(self) -> str | None:
+        if self.smtp_password_file is None:
+            return None
+        return self.smtp_password_file.read_text(encoding="utf-8").strip()
 
     def signing_key(self) -> str:
         """The invite-signing secret: from settings, else a random one kept in data_dir across restarts."""

@@ -133,7 +133,7 @@ async def test_hr_watches_a_live_interview_from_first_caption_to_report_and_deci
     await hr.click("[data-decision='advance']")
     await hr.wait_for_function("document.getElementById('decision-state').textContent.endsWith('advance')", timeout=10_000)
     state = await server.interview_state(interview.id)
-    assert state["interview"]["status"] == "completed"
+    assert state["interview"]["status"] == "decided"
     decisions = await server.services.store.decisions(interview.id)
     assert [d.decision for d in decisions] == ["advance"]
     # The candidate's audio, for playback beside the transcript.

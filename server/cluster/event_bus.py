@@ -37,6 +37,11 @@ class EventBus(Protocol):
         """Call `handler` with every message published on `topic` from now on; returns the unsubscribe function."""
         ...
 
+    async def listening(self, topic: str, timeout_s: float = ...) -> bool:
+        """Wait until messages published on `topic` anywhere reach this node's handlers (with Redis, once the
+        subscription is active there); False if that took longer than `timeout_s`."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -95,6 +100,9 @@ class LocalEventBus:
             self._subscriptions.remove(topic, handler)
 
         return unsubscribe
+
+    async def listening(self, topic: str, timeout_s: float = 2.0) -> bool:
+        return True  # one process: a handler hears what is published from the moment it subscribes
 
     async def close(self) -> None:
         return None

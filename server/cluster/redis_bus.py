@@ -40,6 +40,8 @@ class RedisEventBus:
         self._subscriptions = Subscriptions()
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue(queue_size)
         self._changed = asyncio.Event()
+        self._active: set[str] = set()  # the channels Redis has this node subscribed to
+        self._active_changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.published = 0  # accepted by Redis
         self.dropped = 0  # queue full, Redis down, or not JSON-serialisable
@@ -76,6 +78,22 @@ class RedisEventBus:
                 self._changed.set()
 
         return unsubscribe
+
+    async def listening(self, topic: str, timeout_s: float = 2.0) -> bool:
+        """A dashboard subscribes, then reads the state it shows: it must hear every change after that read, so it
+        waits until Redis has the subscription (a round trip, and at most one read slice of the reader)."""
+        channel = self._keys.channel(topic)
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while channel not in self._active:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return False
+            self._active_changed.clear()
+            try:
+                await asyncio.wait_for(self._active_changed.wait(), remaining)
+            except TimeoutError:
+                return False
+        return True
 
     async def close(self) -> None:
         self._closing = True
@@ -123,6 +141,7 @@ class RedisEventBus:
                 if failures == 0:
                     logger.warning("event bus: lost the Redis subscription (%s); reconnecting", exc)
                 self._reading = False
+                self._active = set()
                 await asyncio.sleep(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)])
                 failures += 1
             finally:
@@ -138,6 +157,8 @@ class RedisEventBus:
             if removed := subscribed - wanted:
                 await pubsub.unsubscribe(*removed)
             subscribed = wanted
+            self._active = set(wanted)
+            self._active_changed.set()
             if not subscribed:
                 # PubSub has no connection until the first subscribe: nothing to read until a handler comes.
                 await self._changed.wait()

@@ -239,6 +239,13 @@ class DecisionRecorded(_Live):
     decision: dict[str, Any]
 
 
+class OwnerReviewRecorded(_Live):
+    """A business owner recommended a shared candidate, or not, with a comment (through their review link)."""
+
+    type: Literal["owner_review"] = "owner_review"
+    review: dict[str, Any]
+
+
 HrServerMessage = (
     InterviewList
     | InterviewChanged
@@ -254,6 +261,7 @@ HrServerMessage = (
     | InterviewDetail
     | ReportReady
     | DecisionRecorded
+    | OwnerReviewRecorded
     | Pong
     | ErrorMessage
 )

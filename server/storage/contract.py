@@ -10,6 +10,7 @@ import redis.asyncio as redis
 from realtime_scoring.report import QuestionReport
 from server.domain.interview import Interview, InterviewSpec, InterviewStatus
 from server.domain.invites import Invite
+from server.domain.shares import OwnerReview, Share
 from server.settings import Settings
 from server.storage.redis_client import Keys
 from server.storage.redis_store import RedisInterviewStore
@@ -81,6 +82,22 @@ class Store(Protocol):
         ...
 
     async def decisions(self, interview_id: str) -> list[DecisionRow]: ...
+
+    async def save_share(self, share: Share) -> None:
+        """A new share (its interviews must be the tenant's), or a share changed (revoked, reminded)."""
+        ...
+
+    async def share(self, share_id: str, tenant: str | None = None) -> Share | None:
+        """The share (with `tenant`, only that tenant's), listing the interviews it still has (erased ones leave it)."""
+        ...
+
+    async def shares_of(self, interview_id: str) -> list[Share]: ...
+
+    async def record_owner_review(self, interview: Interview, review: OwnerReview) -> None:
+        """A business owner's recommendation, kept with the interview and announced (owner_review.recorded)."""
+        ...
+
+    async def owner_reviews(self, interview_id: str) -> list[OwnerReview]: ...
 
     async def idempotent_response(self, tenant: str, key: str, max_age_s: float = ...) -> StoredResponse | None: ...
 

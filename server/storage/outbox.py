@@ -27,6 +27,7 @@ class EventType(StrEnum):
     INTERVIEW_ABANDONED = "interview.abandoned"
     REPORT_READY = "report.ready"
     DECISION_RECORDED = "decision.recorded"
+    OWNER_REVIEW_RECORDED = "owner_review.recorded"
     CANDIDATE_DELETED = "candidate.deleted"
     INTERVIEW_DELETED = "interview.deleted"
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from server.domain.interview import Interview, InterviewSpec, InterviewStatus
 from server.domain.invites import Invite
+from server.domain.shares import OwnerReview
 from server.storage.outbox import EventType
 
 # The outbox events a change writes with it, in order.
@@ -59,6 +60,20 @@ def decision_data(interview: Interview, decision: str, note: str, decided_by: st
         "note": note,
         "decided_by": decided_by,
         "decided_at": time.time(),
+    }
+
+
+def owner_review_event(interview: Interview, review: OwnerReview) -> dict[str, Any]:
+    """What owner_review.recorded carries: the business owner's recommendation on one candidate, and why."""
+    return {
+        "interview_id": interview.id,
+        "candidate_id": interview.candidate_id,
+        "job_id": interview.job_id,
+        "owner_name": review.owner_name,
+        "recommendation": review.recommendation,
+        "comment": review.comment,
+        "share_id": review.share_id,
+        "recorded_at": review.created_at,
     }
 
 

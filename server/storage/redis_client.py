@@ -202,6 +202,9 @@ class Keys:
     def profiles(self, tenant: str, kind: str) -> str:
         return f"{self.prefix}tenant:{tenant}:{kind}"
 
+    def share(self, share_id: str) -> str:
+        return f"{self.prefix}share:{share_id}"
+
     def short_link(self, code: str) -> str:
         return f"{self.prefix}short:{code}"
 

@@ -31,6 +31,7 @@ from redis.typing import EncodableT, FieldT
 from realtime_scoring.report import QuestionReport
 from server.domain.interview import DEFAULT_TENANT, Interview, InterviewSpec, InterviewStatus
 from server.domain.invites import Invite
+from server.domain.shares import OwnerReview, Share
 from server.storage.outbox import EventType, new_event
 from server.storage.records import (
     Events,
@@ -40,6 +41,7 @@ from server.storage.records import (
     erased,
     interview_event,
     new_interview,
+    owner_review_event,
     profile_kind,
     progress_events,
     renewed,
@@ -61,7 +63,19 @@ from server.storage.rows import (
 )
 
 # What SQLite keeps in tables that cascade from `interviews`, besides observations (one list a kind).
-PARTS = ("answers", "transcripts", "decisions", "scored", "recordings", "report", "wechat", "short_links", "observation_kinds")
+PARTS = (
+    "answers",
+    "transcripts",
+    "decisions",
+    "scored",
+    "recordings",
+    "report",
+    "wechat",
+    "short_links",
+    "observation_kinds",
+    "shares",
+    "owner_reviews",
+)
 
 
 # A queued write: what it returns is the pipeline (queued commands answer at EXEC).
@@ -313,6 +327,44 @@ class RedisInterviewStore:
 
         await self._add(interview.id, write, [(EventType.DECISION_RECORDED, data)], interview.tenant)
         return data
+
+    async def save_share(self, share: Share) -> None:
+        """A new share, or a share changed (revoked, reminded); each interview lists the shares it is in (erased with it)."""
+        stored = share.model_dump_json()
+
+        def write(pipe: Pipeline) -> None:
+            pipe.set(self._keys.share(share.id), stored)
+            for interview_id in share.interview_ids:
+                pipe.sadd(self._keys.interview_part(interview_id, "shares"), share.id)
+
+        await self._commit(write)
+
+    async def share(self, share_id: str, tenant: str | None = None) -> Share | None:
+        raw = await self._redis.get(self._keys.share(share_id))
+        if raw is None:
+            return None
+        share = Share.model_validate_json(raw)
+        if tenant is not None and share.tenant != tenant:
+            return None
+        # An erased interview leaves every share it was in.
+        kept = [i for i in share.interview_ids if await self._redis.sismember(self._keys.interview_part(i, "shares"), share_id)]
+        return share.model_copy(update={"interview_ids": kept})
+
+    async def shares_of(self, interview_id: str) -> list[Share]:
+        ids = sorted(text(i) for i in await self._redis.smembers(self._keys.interview_part(interview_id, "shares")))
+        found = [await self.share(share_id) for share_id in ids]
+        return sorted((s for s in found if s is not None), key=lambda s: s.created_at)
+
+    async def record_owner_review(self, interview: Interview, review: OwnerReview) -> None:
+        await self._add(
+            interview.id,
+            lambda pipe: pipe.rpush(self._keys.interview_part(interview.id, "owner_reviews"), review.model_dump_json()),
+            [(EventType.OWNER_REVIEW_RECORDED, owner_review_event(interview, review))],
+            interview.tenant,
+        )
+
+    async def owner_reviews(self, interview_id: str) -> list[OwnerReview]:
+        return [OwnerReview.model_validate_json(item) for item in await self._list(interview_id, "owner_reviews")]
 
     async def decisions(self, interview_id: str) -> list[DecisionRow]:
         return [DecisionRow.model_validate_json(item) for item in await self._list(interview_id, "decisions")]

@@ -14,6 +14,7 @@ import aiosqlite
 from realtime_scoring.report import QuestionReport
 from server.domain.interview import DEFAULT_TENANT, Interview, InterviewSpec, InterviewStatus
 from server.domain.invites import Invite
+from server.domain.shares import OwnerReview, Share
 from server.storage.outbox import OUTBOX_SCHEMA, EventType, add_event
 from server.storage.records import (
     Events,
@@ -23,6 +24,7 @@ from server.storage.records import (
     erased,
     interview_event,
     new_interview,
+    owner_review_event,
     profile_kind,
     progress_events,
     renewed,
@@ -147,6 +149,23 @@ CREATE TABLE IF NOT EXISTS reports (
     schema_version TEXT NOT NULL,
     data TEXT NOT NULL,
     created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS shares (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS shared_interviews (
+    share_id TEXT NOT NULL REFERENCES shares(id) ON DELETE CASCADE,
+    interview_id TEXT NOT NULL REFERENCES interviews(id) ON DELETE CASCADE,
+    PRIMARY KEY (share_id, interview_id)
+);
+CREATE INDEX IF NOT EXISTS shares_by_interview ON shared_interviews(interview_id);
+CREATE TABLE IF NOT EXISTS owner_reviews (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    interview_id TEXT NOT NULL REFERENCES interviews(id) ON DELETE CASCADE,
+    data TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS wechat_profiles (
     interview_id TEXT PRIMARY KEY REFERENCES interviews(id) ON DELETE CASCADE,
@@ -373,6 +392,50 @@ class InterviewStore(SerialConnection):
             statements.append(("UPDATE interviews SET status = ? WHERE id = ?", (status.value, interview.id)))
         await self._commit(statements, [(EventType.DECISION_RECORDED, data)], interview.tenant)
         return data
+
+    async def save_share(self, share: Share) -> None:
+        """A new share, or a share changed (revoked, reminded); its interviews are fixed when it is made."""
+        stored = share.model_dump_json(exclude={"interview_ids"})
+        statements: list[tuple[str, tuple[object, ...]]] = [
+            (
+                "INSERT INTO shares (id, tenant, data, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                (share.id, share.tenant, stored, share.created_at),
+            ),
+        ]
+        statements += [
+            (
+                "INSERT OR IGNORE INTO shared_interviews (share_id, interview_id) SELECT ?, id FROM interviews WHERE id = ? AND tenant = ?",
+                (share.id, interview_id, share.tenant),
+            )
+            for interview_id in share.interview_ids
+        ]
+        await self._commit(statements)
+
+    async def share(self, share_id: str, tenant: str | None = None) -> Share | None:
+        row = await self._read_one("SELECT tenant, data FROM shares WHERE id = ?", (share_id,))
+        if row is None or (tenant is not None and row["tenant"] != tenant):
+            return None
+        ids = [
+            r["interview_id"]
+            for r in await self._read("SELECT interview_id FROM shared_interviews WHERE share_id = ? ORDER BY rowid", (share_id,))
+        ]
+        return Share.model_validate({**json.loads(row["data"]), "interview_ids": ids})
+
+    async def shares_of(self, interview_id: str) -> list[Share]:
+        rows = await self._read("SELECT share_id FROM shared_interviews WHERE interview_id = ?", (interview_id,))
+        found = [await self.share(row["share_id"]) for row in rows]
+        return sorted((s for s in found if s is not None), key=lambda s: s.created_at)
+
+    async def record_owner_review(self, interview: Interview, review: OwnerReview) -> None:
+        await self._commit(
+            [("INSERT INTO owner_reviews (interview_id, data) VALUES (?, ?)", (interview.id, review.model_dump_json()))],
+            [(EventType.OWNER_REVIEW_RECORDED, owner_review_event(interview, review))],
+            interview.tenant,
+        )
+
+    async def owner_reviews(self, interview_id: str) -> list[OwnerReview]:
+        rows = await self._read("SELECT data FROM owner_reviews WHERE interview_id = ? ORDER BY seq", (interview_id,))
+        return [OwnerReview.model_validate_json(row["data"]) for row in rows]
 
     async def decisions(self, interview_id: str) -> list[DecisionRow]:
         return [

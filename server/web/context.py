@@ -19,6 +19,7 @@ from server.cluster.node_registry import NodeRegistry
 from server.cluster.ratelimit import RedisTokenBuckets
 from server.domain.interview import Interview, InterviewSpec
 from server.domain.invites import Invite, InviteSigner, make_invite
+from server.domain.mail import MailSender
 from server.live.hr_messages import InterviewChanged, InterviewSummary
 from server.live.sessions import SessionRegistry
 from server.ops.metrics import NodeMetrics
@@ -51,6 +52,7 @@ class Services:
     shared_rate_limit: RedisTokenBuckets | None  # None: each node limits with its own buckets
     engine: ScoringEngine | None = None
     turn_secret: bytes | None = None  # signs candidates' TURN credentials (settings.turn_secret_file)
+    mailer: MailSender | None = None  # None: no SMTP server configured, no e-mail is sent
 
     def ice_servers(self, interview_id: str) -> list[IceServer]:
         """The STUN/TURN servers a candidate's browser uses, TURN with a credential valid for this interview's length."""

@@ -13,6 +13,7 @@ from realtime_scoring.profiles import CandidateProfile, JobProfile
 from realtime_scoring.report import InterviewReport
 from server.domain.consent import ConsentRequest
 from server.domain.interview import Interview, InterviewSpec
+from server.domain.shares import RecommendationRequest, ShareRequest
 from server.storage.outbox import EventType
 from server.web.candidate_result import CandidateResult
 from server.web.hrms_api import PROFILE_ID, DecisionIn, Reschedule
@@ -51,10 +52,12 @@ def _problems(*statuses: int) -> dict[str, Any]:
         403: "Forbidden",
         404: "Not found (or another tenant's)",
         409: "Conflict with the resource's state",
+        410: "Gone: withdrawn",
         413: "Body too large",
         415: "Unsupported media type",
         422: "Invalid input, with field errors",
         429: "Rate limited (see Retry-After)",
+        502: "An upstream server (the mail server) refused",
         503: "Node full, draining, or its cluster unreachable (see Retry-After)",
     }
     return {str(s): {"description": words[s], "content": {"application/problem+json": {"schema": _ref("Problem")}}} for s in statuses}
@@ -131,6 +134,8 @@ def openapi_document() -> dict[str, Any]:
         DecisionIn,
         Reschedule,
         ConsentRequest,
+        ShareRequest,
+        RecommendationRequest,
     ]
     _, schemas = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     components = schemas["$defs"]
@@ -259,11 +264,71 @@ def openapi_document() -> dict[str, Any]:
         },
         "/api/v1/interviews/{interview_id}/decisions": {
             "post": _op(
-                "Record HR's decision",
-                {"201": _json(OBJECT) | {"description": "Recorded"}, **_problems(404, 422)},
+                "Record HR's decision (advance and reject only once the interview has ended; they move it to decided)",
+                {"201": _json(OBJECT) | {"description": "Recorded"}, **_problems(404, 409, 422)},
                 body=_json(_ref(DecisionIn)),
                 params=[interview_id],
                 idempotent=True,
+            )
+        },
+        "/api/v1/interviews/{interview_id}/review": {
+            "get": _op(
+                "The candidate's review: summary, match, each question with its video links, transcript and evidence, "
+                "integrity, decisions and owners' recommendations",
+                {"200": _json(OBJECT) | {"description": "Review"}, **_problems(404)},
+                params=[interview_id],
+            )
+        },
+        "/api/v1/interviews/{interview_id}/shares": {
+            "get": _op(
+                "Who the interview was shared with, and what each business owner recommended",
+                {"200": _json(OBJECT) | {"description": "shares"}, **_problems(404)},
+                params=[interview_id],
+                tag="Business owners",
+            )
+        },
+        "/api/v1/shares": {
+            "post": _op(
+                "Share a candidate or a shortlist with a business owner: a signed link that expires, e-mailed when SMTP is set",
+                {"201": _json(OBJECT) | {"description": "share, link, mail"}, **_problems(422)},
+                body=_json(_ref(ShareRequest)),
+                idempotent=True,
+                tag="Business owners",
+            )
+        },
+        "/api/v1/shares/{share_id}": {
+            "delete": _op(
+                "Revoke a share: its link stops working",
+                {"204": {"description": "Revoked"}, **_problems(404)},
+                params=[_path("share_id")],
+                tag="Business owners",
+            )
+        },
+        "/api/v1/shares/{share_id}/reminders": {
+            "post": _op(
+                "E-mail the owner a reminder about the candidates not yet reviewed (at most once an hour)",
+                {"202": _json(OBJECT) | {"description": "Sent"}, **_problems(404, 409, 502)},
+                params=[_path("share_id")],
+                tag="Business owners",
+            )
+        },
+        "/api/v1/reviews/{token}": {
+            "get": _op(
+                "What was shared with the business owner the link names (the link is the credential)",
+                {"200": _json(OBJECT) | {"description": "share, candidates"}, **_problems(401, 410)},
+                security=None,
+                params=[_path("token")],
+                tag="Business owners",
+            )
+        },
+        "/api/v1/reviews/{token}/interviews/{interview_id}/recommendation": {
+            "post": _op(
+                "The business owner recommends a shared candidate, or not, with a comment (owner_review.recorded)",
+                {"201": _json(OBJECT) | {"description": "Recorded"}, **_problems(401, 404, 410, 422)},
+                security=None,
+                body=_json(_ref(RecommendationRequest)),
+                params=[_path("token"), interview_id],
+                tag="Business owners",
             )
         },
         **profile_paths,
@@ -299,19 +364,29 @@ def openapi_document() -> dict[str, Any]:
         },
         "/api/v1/interviews/{interview_id}/recordings": {
             "get": _op(
-                "The interview's audio recordings (Opus in Ogg, one a media session) with where each starts on the interview's clock",
-                {"200": _json(OBJECT) | {"description": "recordings: name, starts_s, seconds, url"}, **_problems(404)},
+                "The interview's recordings with where each starts on the interview's clock: each answer's video and audio as "
+                "received (question_index; WebM or MP4) and each media session's analysis audio (Opus in Ogg)",
+                {
+                    "200": _json(OBJECT) | {"description": "recordings: name, starts_s, seconds, question_index, media_type, url"},
+                    **_problems(404),
+                },
                 params=[interview_id],
             )
         },
         "/api/v1/interviews/{interview_id}/recordings/{name}": {
             "get": _op(
-                "One recording",
+                "One recording, with range requests (HR's key, or a short-lived ?access= link from a review)",
                 {
-                    "200": {"description": "audio/ogg", "content": {"audio/ogg": {"schema": {"type": "string", "format": "binary"}}}},
+                    "200": {
+                        "description": "the file",
+                        "content": {
+                            t: {"schema": {"type": "string", "format": "binary"}} for t in ("audio/ogg", "video/webm", "video/mp4")
+                        },
+                    },
+                    "206": {"description": "the range asked for"},
                     **_problems(404),
                 },
-                params=[interview_id, _path("name")],
+                params=[interview_id, _path("name"), {"name": "access", "in": "query", "required": False, "schema": {"type": "string"}}],
             )
         },
         "/api/v1/hr/sessions": {

@@ -11,7 +11,9 @@ from starlette.responses import FileResponse, JSONResponse
 
 from server.live.sessions import recordings_dir
 from server.web.api import _interview_for_hr
+from server.web.context import services_of
 from server.web.problems import Problem
+from server.web.recording_links import RecordingLinks
 
 RECORDING_NAME = re.compile(r"^(?:q[0-9]{2,3}-)?[0-9]{1,12}-[0-9a-f]{8}(?:-[0-9]{1,4})?\.(?:ogg|webm|mp4)$")
 
@@ -26,8 +28,20 @@ async def list_recordings(request: Request) -> JSONResponse:
 
 
 async def get_recording(request: Request) -> FileResponse:
-    services, interview = await _interview_for_hr(request)
+    """With HR's API key, or with a short-lived link to this one file (`?access=`, see recording_links.py)."""
     name = request.path_params["name"]
+    access = request.query_params.get("access")
+    if access is not None:
+        services = services_of(request)
+        interview_id = request.path_params["interview_id"]
+        if len(access) > 2048 or not RecordingLinks(services.settings.signing_key()).allows(access, interview_id, name):
+            raise Problem(401, "invalid_link", "this link to the recording is not valid or has expired; reload the page")
+        found = await services.store.get_interview(interview_id)
+        if found is None:
+            raise Problem(404, "interview_not_found", f"no interview {interview_id!r}")
+        interview = found
+    else:
+        services, interview = await _interview_for_hr(request)
     known = {r.name: r for r in await services.store.recordings(interview.id)} if RECORDING_NAME.match(name) else {}
     path = recordings_dir(services.settings, interview.id) / name
     if name not in known:

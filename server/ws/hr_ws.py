@@ -58,6 +58,8 @@ async def hr_socket(websocket: WebSocket) -> None:
     # Subscribe before reading the list, so no change falls between the two.
     unsubscribe = services.bus.subscribe(hr_topic(tenant), deliver)
     try:
+        if not await services.bus.listening(hr_topic(tenant)):
+            logger.warning("the event bus took over 2 s to subscribe a dashboard; it may miss a change until its next reload")
         emotion = services.settings.emotion_analysis
         interviews = await services.store.recent_interviews(tenant, LIST_LIMIT)
         deliver(InterviewList(interviews=[InterviewSummary.of(i, emotion) for i in interviews]).model_dump(mode="json"))

@@ -1,0 +1,28 @@
+"""E-mail the product sends (owners' review invitations and reminders; later, candidates' invitations and reminders),
+as the web layer sees it. The sender is an integration (server/integrations/smtp_mail.py), built once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    to: str
+    subject: str
+    text: str  # plain text: every mail client shows it, and a link in it is the whole message
+
+
+class MailNotSent(Exception):
+    """The mail server refused the message or could not be reached; `reason` is safe to show to HR."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class MailSender(Protocol):
+    async def send(self, mail: OutgoingMail) -> None:
+        """Hand the message to the mail server; raises `MailNotSent`."""
+        ...
