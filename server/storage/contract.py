@@ -17,6 +17,7 @@ from server.storage.redis_store import RedisInterviewStore
 from server.storage.rows import (
     AnswerRow,
     DecisionRow,
+    IndexRow,
     InterviewRef,
     ObservationRow,
     RecordingRow,
@@ -120,6 +121,10 @@ class Store(Protocol):
     async def interview_ids(self, tenant: str, candidate_id: str | None = None, job_id: str | None = None) -> list[InterviewRef]: ...
 
     async def recent_interviews(self, tenant: str, limit: int = ...) -> list[Interview]: ...
+
+    async def interview_index(self, tenant: str, limit: int = ...) -> list[IndexRow]:
+        """The tenant's newest `limit` interviews as HR's list, search and board see them, newest first."""
+        ...
 
     async def erase(self, tenant: str, interview_ids: list[str], candidate_id: str | None = None) -> None:
         """Interviews with everything they recorded, and with `candidate_id` the candidate's profile too; the queued

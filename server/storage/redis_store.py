@@ -51,8 +51,10 @@ from server.storage.redis_client import Keys, PersistenceRewriter, begin, glob_e
 from server.storage.redis_webhook_deliveries import delivery_refs, queue_delivery_removal, queue_event
 from server.storage.rows import (
     AUDIO_RECORDING_TYPE,
+    INDEX_LIMIT,
     AnswerRow,
     DecisionRow,
+    IndexRow,
     InterviewRef,
     ObservationRow,
     RecordingRow,
@@ -94,6 +96,19 @@ def _interview_of(interview_id: str, f: dict[str, str]) -> Interview:
         created_at=float(f["created_at"]),
         invite_expires_at=int(f["invite_expires_at"]),
         question_asked_at=float(f["question_asked_at"]) if "question_asked_at" in f else None,
+    )
+
+
+def _index_summary(spec: InterviewSpec) -> str:
+    """What HR's list shows of an interview's spec, kept beside it so the list never parses every spec."""
+    return json.dumps(
+        {
+            "job_title": spec.job.title,
+            "candidate_name": spec.candidate.name,
+            "candidate_email": spec.candidate.email,
+            "mode": spec.mode,
+            "max_questions": spec.max_questions,
+        }
     )
 
 
@@ -160,6 +175,7 @@ class RedisInterviewStore:
             "current_question": 0,
             "created_at": interview.created_at,
             "invite_expires_at": invite.expires_at,
+            "summary": _index_summary(spec),
         }
         if job_id:
             fields["job_id"] = job_id
@@ -226,7 +242,10 @@ class RedisInterviewStore:
         """Change how an interview not yet started is held (the candidate's device cannot do video, say)."""
         changed, spec = with_mode(interview, mode)
         await self._commit(
-            lambda pipe: pipe.hset(self._keys.interview(interview.id), "spec", spec.model_dump_json()), interview_id=interview.id
+            lambda pipe: pipe.hset(
+                self._keys.interview(interview.id), mapping={"spec": spec.model_dump_json(), "summary": _index_summary(spec)}
+            ),
+            interview_id=interview.id,
         )
         return changed
 
@@ -445,6 +464,45 @@ class RedisInterviewStore:
             if status is not None and (job_id is None or (job is not None and text(job) == job_id))
         ]
 
+    async def interview_index(self, tenant: str, limit: int = INDEX_LIMIT) -> list[IndexRow]:
+        """The tenant's newest `limit` interviews as HR's list sees them, newest first: a few small fields of each
+        (its summary and scores, written when it is created and reported), never the report itself."""
+        ids = texts(await self._redis.zrevrange(self._keys.tenant_interviews(tenant), 0, limit - 1))
+        fields = ("status", "created_at", "current_question", "job_id", "summary", "scores")
+        rows: list[IndexRow] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for interview_id in chunk:
+                    pipe.hmget(self._keys.interview(interview_id), fields)
+                    pipe.lindex(self._keys.interview_part(interview_id, "decisions"), -1)
+                replies = await pipe.execute()
+            for interview_id, values, decision in zip(chunk, replies[::2], replies[1::2], strict=True):
+                found = dict(zip(fields, (text(v) if v is not None else None for v in values), strict=True))
+                if found["status"] is None:
+                    continue  # erased meanwhile
+                if found["summary"] is None:  # written before the summary existed
+                    found["summary"] = await self._summary_from_spec(interview_id)
+                summary, scores = json.loads(found["summary"] or "{}"), json.loads(found["scores"] or "{}")
+                rows.append(
+                    IndexRow(
+                        id=interview_id,
+                        job_id=found["job_id"],
+                        status=str(found["status"]),
+                        created_at=float(found["created_at"] or 0),
+                        answered=int(found["current_question"] or 0),
+                        overall=scores.get("overall"),
+                        flags=scores.get("flags", []),
+                        decision=json.loads(text(decision))["decision"] if decision is not None else None,
+                        **summary,
+                    )
+                )
+        return rows
+
+    async def _summary_from_spec(self, interview_id: str) -> str | None:
+        spec = await self._redis.hget(self._keys.interview(interview_id), "spec")
+        return _index_summary(InterviewSpec.model_validate_json(spec)) if spec is not None else None
+
     async def recent_interviews(self, tenant: str, limit: int = 500) -> list[Interview]:
         """The tenant's newest interviews, newest first (the HR dashboard's list)."""
         ids = texts(await self._redis.zrevrange(self._keys.tenant_interviews(tenant), 0, limit - 1))
@@ -537,12 +595,14 @@ class RedisInterviewStore:
     async def save_report(self, interview: Interview, schema_version: str, data: str, event: dict[str, Any]) -> None:
         """Store the report and, in the same transaction, the `report.ready` event carrying `event`."""
         stored = json.dumps({"schema_version": schema_version, "data": data, "created_at": time.time()})
-        await self._add(
-            interview.id,
-            lambda pipe: pipe.set(self._keys.interview_part(interview.id, "report"), stored),
-            [(EventType.REPORT_READY, event)],
-            interview.tenant,
-        )
+        report = json.loads(data)
+        scores = json.dumps({"overall": (report.get("recommendation") or {}).get("overall"), "flags": report.get("flags", [])})
+
+        def write(pipe: Pipeline) -> None:
+            pipe.set(self._keys.interview_part(interview.id, "report"), stored)
+            pipe.hset(self._keys.interview(interview.id), "scores", scores)  # for HR's list, without reading the report
+
+        await self._add(interview.id, write, [(EventType.REPORT_READY, event)], interview.tenant)
 
     async def add_recording(
         self,

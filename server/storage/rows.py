@@ -56,6 +56,27 @@ class DecisionRow(Row):
     created_at: float
 
 
+INDEX_LIMIT = 20_000  # interviews HR's search looks through, newest first (a tenant's older ones: by date filters later)
+
+
+class IndexRow(Row):
+    """What HR's list, search and board need of one interview, without its profiles or answers."""
+
+    id: str
+    job_id: str | None
+    job_title: str
+    candidate_name: str
+    candidate_email: str | None
+    status: str
+    mode: str
+    created_at: float
+    answered: int
+    max_questions: int
+    overall: float | None  # the report's overall score, once there is one
+    flags: list[str]  # the report's flags
+    decision: str | None  # HR's latest decision
+
+
 AUDIO_RECORDING_TYPE = "audio/ogg"  # a media session's analysis audio, as the models heard it
 
 

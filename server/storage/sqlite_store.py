@@ -32,8 +32,10 @@ from server.storage.records import (
 )
 from server.storage.rows import (
     AUDIO_RECORDING_TYPE,
+    INDEX_LIMIT,
     AnswerRow,
     DecisionRow,
+    IndexRow,
     InterviewRef,
     ObservationRow,
     RecordingRow,
@@ -503,6 +505,21 @@ class InterviewStore(SerialConnection):
             query += " AND job_id = ?"
             params.append(job_id)
         return [InterviewRef.model_validate(dict(row)) for row in await self._read(query + " ORDER BY created_at", params)]
+
+    async def interview_index(self, tenant: str, limit: int = INDEX_LIMIT) -> list[IndexRow]:
+        """The tenant's newest `limit` interviews as HR's list sees them, newest first."""
+        rows = await self._read(
+            """SELECT i.id, i.job_id, i.status, i.created_at, i.current_question AS answered,
+                      json_extract(i.spec, '$.job.title') AS job_title, json_extract(i.spec, '$.candidate.name') AS candidate_name,
+                      json_extract(i.spec, '$.candidate.email') AS candidate_email, json_extract(i.spec, '$.mode') AS mode,
+                      json_extract(i.spec, '$.max_questions') AS max_questions,
+                      json_extract(r.data, '$.recommendation.overall') AS overall, json_extract(r.data, '$.flags') AS flags,
+                      (SELECT d.decision FROM decisions d WHERE d.interview_id = i.id ORDER BY d.seq DESC LIMIT 1) AS decision
+               FROM interviews i LEFT JOIN reports r ON r.interview_id = i.id
+               WHERE i.tenant = ? ORDER BY i.created_at DESC LIMIT ?""",
+            (tenant, limit),
+        )
+        return [IndexRow.model_validate({**dict(row), "flags": json.loads(row["flags"] or "[]")}) for row in rows]
 
     async def recent_interviews(self, tenant: str, limit: int = 500) -> list[Interview]:
         """The tenant's newest interviews, newest first (the HR dashboard's list)."""

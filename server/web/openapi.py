@@ -17,6 +17,7 @@ from server.domain.shares import RecommendationRequest, ShareRequest
 from server.storage.outbox import EventType
 from server.web.candidate_result import CandidateResult
 from server.web.hrms_api import PROFILE_ID, DecisionIn, Reschedule
+from server.web.interview_search import SearchQuery
 from server.web.webhooks_api import EndpointSpec
 
 REF = "#/components/schemas/{model}"
@@ -100,6 +101,22 @@ def _path(name: str, pattern: str | None = None) -> dict[str, Any]:
     if pattern is not None:
         schema["pattern"] = pattern
     return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _search_params() -> list[dict[str, Any]]:
+    schema = SearchQuery.model_json_schema()
+    params = []
+    for name, prop in schema["properties"].items():
+        if name == "status":
+            described = {"type": "string", "description": "one or more states, comma-separated", "maxLength": 200}
+        else:  # a query parameter is absent rather than null
+            shape = next((a for a in prop.get("anyOf", [prop]) if a.get("type") != "null"), prop)
+            described = {
+                **{k: v for k, v in shape.items() if k != "title"},
+                **({"description": prop["description"]} if "description" in prop else {}),
+            }
+        params.append({"name": name, "in": "query", "required": False, "schema": described})
+    return params
 
 
 def _schedule_schema(spec: dict[str, Any]) -> dict[str, Any]:
@@ -207,7 +224,12 @@ def openapi_document() -> dict[str, Any]:
                 {"201": _json(OBJECT) | {"description": "Scheduled: interview, match, invite links"}, **_problems(422)},
                 body=_json(_ref("ScheduleInterview")),
                 idempotent=True,
-            )
+            ),
+            "get": _op(
+                "HR's list: search, filters, sort and cursor paging over the tenant's newest interviews",
+                {"200": _json(OBJECT) | {"description": "interviews, next_cursor, matched"}, **_problems(422)},
+                params=_search_params(),
+            ),
         },
         "/api/v1/interviews/{interview_id}": {
             "get": _op(
@@ -269,6 +291,11 @@ def openapi_document() -> dict[str, Any]:
                 body=_json(_ref(DecisionIn)),
                 params=[interview_id],
                 idempotent=True,
+            )
+        },
+        "/api/v1/board": {
+            "get": _op(
+                "Each job's interviews counted by state (every state, zeros too)", {"200": _json(OBJECT) | {"description": "jobs, states"}}
             )
         },
         "/api/v1/interviews/{interview_id}/review": {
