@@ -208,6 +208,7 @@ class ChatLine(BaseModel):
     sender: Literal["candidate", "faq", "hr", "system"]
     text: str
     at: float
+    escalated: bool = False  # a candidate's question the FAQ could not answer: HR is asked
 
 
 class InterviewDetail(_Live):
@@ -225,6 +226,7 @@ class InterviewDetail(_Live):
     report: dict[str, Any] | None
     decisions: list[DecisionRow]
     recordings: list[RecordingRow] = Field(default_factory=list)  # GET .../recordings/{name} with the API key
+    needs_reply: bool = False  # an escalated question has had no HR reply since (kept in the store: any node, any reload)
 
 
 class ReportReady(_Live):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from server.live.hr_messages import (
     hr_client_message_adapter,
 )
 from server.live.reporting import interview_match
+from server.storage.rows import AnswerRow
 from server.web.context import Services, services_of
 from server.web.problems import Problem
 from server.ws.hr_sessions import HrSessionSigner
@@ -111,11 +113,7 @@ async def interview_detail(services: Services, tenant: str, interview_id: str) -
     emotion = services.settings.emotion_analysis and interview.mode == "video"
     live = services.registry.find_live(interview_id)
     report = await store.report(interview_id)
-    chat = [
-        ChatLine(sender=CHAT_SENDERS[a.kind], text=a.text, at=a.created_at)
-        for a in await store.answers(interview_id)
-        if a.kind in CHAT_SENDERS
-    ]
+    chat = chat_lines([a for a in await store.answers(interview_id) if a.kind in CHAT_SENDERS])
     return InterviewDetail(
         interview_id=interview_id,
         interview=live.summary() if live is not None else InterviewSummary.of(interview, services.settings.emotion_analysis),
@@ -129,4 +127,25 @@ async def interview_detail(services: Services, tenant: str, interview_id: str) -
         report=report.report if report is not None else None,
         decisions=await store.decisions(interview_id),
         recordings=await store.recordings(interview_id),
+        needs_reply=needs_reply(chat),
     )
+
+
+def chat_lines(stored: list[AnswerRow]) -> list[ChatLine]:
+    """The chat as HR reads it: a candidate's line is escalated when the system's escalation notice follows it."""
+    lines = [ChatLine(sender=CHAT_SENDERS[a.kind], text=a.text, at=a.created_at) for a in stored]
+    for before, after in itertools.pairwise(lines):
+        if before.sender == "candidate" and after.sender == "system":
+            before.escalated = True
+    return lines
+
+
+def needs_reply(lines: list[ChatLine]) -> bool:
+    """An escalated question with no HR reply after it."""
+    waiting = False
+    for line in lines:
+        if line.escalated:
+            waiting = True
+        elif line.sender == "hr":
+            waiting = False
+    return waiting
