@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 MediaKind = Literal["audio", "video"]
 TIME_BASE = Fraction(1, 1000)  # the files' timestamps, in milliseconds
 MAX_CLOCK_DRIFT_S = 1.0  # RTP time that strays this far from arrival time is re-anchored (as media/ingest.py does)
+BATCH_S = 0.1
 QUEUE_FRAMES = 1500  # about 15 s of 30 fps video and 20 ms audio waiting for the disk
 AUDIO_WITHOUT_VIDEO_S = 5.0  # audio held back this long waiting for a key frame; then the file starts without video
 KEY_FRAME_ASK_EVERY_S = 1.0  # while waiting, a key frame is asked for again (an RTCP packet may be lost)
@@ -368,6 +369,8 @@ class AnswerRecorder:
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
+            if not self._closing:
+                await asyncio.sleep(BATCH_S)  # a tenth of a second's frames per trip to the worker thread, not one each
             self._wake.clear()
             batch = list(self._queue)
             self._queue.clear()
