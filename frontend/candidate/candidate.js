@@ -935,6 +935,10 @@ $("send-answer").addEventListener("click", () => {
 });
 $("chat-form").addEventListener("submit", sendChat);
 window.addEventListener("pagehide", () => state.whip?.stop());
+// Leaving the page (another tab or app) during the questions is one of HR's integrity checks, as the consent says.
+document.addEventListener("visibilitychange", () => {
+  if (state.started && !state.finished) send({ type: "page.visibility", hidden: document.visibilityState === "hidden" });
+});
 
 setLanguage(languageChosen ?? (document.documentElement.lang.startsWith("zh") ? "zh" : "en"));
 connectSocket();

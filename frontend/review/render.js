@@ -155,7 +155,7 @@ function integrity(doc, t) {
   const section = el("section", { class: "card" }, el("h3", { text: t("integrity") }));
   section.append(el("p", { text: i.video_seconds ? t("face_visible", { share: Math.round((i.face_visible_share ?? 0) * 100) }) : t("no_video_analysis") }));
   if (i.several_faces_at_s.length) section.append(el("p", { text: t("several_faces", { count: i.several_faces_at_s.length }) }));
-  if (i.tab_switches) section.append(el("p", { text: t("tab_switches", { count: i.tab_switches }) }));
+  if (i.tab_switches) section.append(el("p", { class: "tab-switches", text: t("tab_switches", { count: i.tab_switches, seconds: i.away_s }) }));
   if (i.flags.length) section.append(el("p", {}, ...i.flags.map((f) => el("span", { class: "flag", text: t(`flag_${f}`) }))));
   return section;
 }

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # Changes whenever the consent texts (frontend/candidate/i18n.js, consent_*) change: a stored consent names the
 # text it answered, so HR can show what exactly the candidate agreed to.
-CONSENT_TEXT_VERSION = "2026-12-04"
+CONSENT_TEXT_VERSION = "2026-12-05"  # the AI item now says that leaving the page is noted
 CONSENT_KIND = "consent"  # the stored row's kind among the interview's answers
 
 

@@ -57,9 +57,16 @@ class Ping(ProtocolMessage):
     type: Literal["ping"]
 
 
-ClientMessage = Annotated[Ready | AnswerText | AnswerDone | Chat | Ping, Field(discriminator="type")]
+class PageVisibility(ProtocolMessage):
+    """The page went to the background (another tab, another app) or came back, as `visibilitychange` says."""
+
+    type: Literal["page.visibility"]
+    hidden: bool
+
+
+ClientMessage = Annotated[Ready | AnswerText | AnswerDone | Chat | Ping | PageVisibility, Field(discriminator="type")]
 client_message_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
-CLIENT_MESSAGE_TYPES = frozenset({"ready", "answer.text", "answer.done", "chat", "ping"})
+CLIENT_MESSAGE_TYPES = frozenset({"ready", "answer.text", "answer.done", "chat", "ping", "page.visibility"})
 
 
 # Server -> page

@@ -10,6 +10,8 @@ from realtime_scoring.report import observation_data
 from server.storage.contract import Store
 from server.storage.rows import ObservationRow, TranscriptRow, TranscriptSegment
 
+VISIBILITY_KIND = "visibility"  # the page's changes of visibility, kept beside the face and emotion seconds
+
 
 class EvidenceRecorder:
     """Stores each final transcript and each second's face and emotion summary of one interview, tagged with the
@@ -41,6 +43,11 @@ class EvidenceRecorder:
     def observation(self, event: FacePresence | EmotionSummary) -> None:
         kind, row = observation_row(event, self._question_id())
         self._spawn(self._store.record_observation(self._interview_id, kind, row))
+
+    def page_visibility(self, hidden: bool, at_s: float) -> None:
+        """The candidate's page went to the background (another tab or app) or came back: an integrity fact."""
+        row = ObservationRow(question_id=self._question_id(), start_s=round(at_s, 3), end_s=round(at_s, 3), data={"hidden": hidden})
+        self._spawn(self._store.record_observation(self._interview_id, VISIBILITY_KIND, row))
 
     async def settled(self, *besides: asyncio.Future[None] | None) -> None:
         """Wait for every write so far, besides the calling task and `besides` (which may be waiting on this)."""

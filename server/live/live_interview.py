@@ -40,7 +40,8 @@ from server.storage.contract import Store
 
 CHAT_PER_S = 0.2  # a candidate's chat, sustained: one message every five seconds
 CHAT_BURST = 5  # and a few in a row
-MAX_CANDIDATE_SOCKETS = 4  # open candidate pages of one interview (a second tab, a reconnect that overlaps)
+MAX_CANDIDATE_SOCKETS = 4
+MAX_VISIBILITY_CHANGES = 400  # kept per interview: enough to see a pattern, bounded against a page that flips forever  # open candidate pages of one interview (a second tab, a reconnect that overlaps)
 
 
 class MediaLink(Protocol):
@@ -105,6 +106,8 @@ class LiveInterview:
         self._unsubscribe_commands: Callable[[], None] | None = bus.subscribe(interview_topic(interview.id), self._on_command)
         self._ending: asyncio.Future[None] | None = None
         self._chat_budget = TokenBucket(rate_per_s=CHAT_PER_S, burst=CHAT_BURST)
+        self._visibility_changes = 0
+        self._page_hidden = False
 
     @property
     def interview(self) -> Interview:
@@ -230,6 +233,16 @@ class LiveInterview:
         if (wait_s := self._chat_budget.take(time.monotonic())) > 0:  # each message is stored and may reach HR
             raise InterviewFlowError("chat_too_fast", f"too many messages at once; send the next in {math.ceil(wait_s)} s")
         await self._chat.ask(text, self.flow.question_id())
+
+    def page_visibility(self, hidden: bool) -> None:
+        """The candidate's page left the foreground or came back, while questions are being asked: kept for the
+        review's integrity checks (repeats of the same state, and changes past a bound, are not)."""
+        if not self.flow.in_progress or hidden == self._page_hidden or self._visibility_changes >= MAX_VISIBILITY_CHANGES:
+            self._page_hidden = hidden
+            return
+        self._page_hidden = hidden
+        self._visibility_changes += 1
+        self._evidence.page_visibility(hidden, self.clock.now_s())
 
     def _on_command(self, message: Message) -> None:
         """A message for this interview from a dashboard, maybe on another node."""

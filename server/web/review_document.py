@@ -15,6 +15,7 @@ from typing import Any, Literal
 from realtime_scoring.matching import MatchResult
 from realtime_scoring.report import InterviewReport, QuestionReport
 from server.domain.interview import Interview
+from server.live.evidence import VISIBILITY_KIND
 from server.live.reporting import interview_match
 from server.storage.contract import Store
 from server.storage.rows import AUDIO_RECORDING_TYPE, ObservationRow, RecordingRow
@@ -32,6 +33,7 @@ async def review_document(
     questions = report.questions if report is not None else await store.scored_answers(interview.id)
     recordings = [r for r in await store.recordings(interview.id) if r.media_type != AUDIO_RECORDING_TYPE]
     faces = await store.observations(interview.id, "face")
+    visibility = await store.observations(interview.id, VISIBILITY_KIND)
     candidate = interview.candidate
     document: dict[str, Any] = {
         "interview": {
@@ -55,7 +57,7 @@ async def review_document(
         "match": _match(interview),
         "summary": _summary(report, questions),
         "questions": [_question(q, recordings, links, interview.id) for q in questions],
-        "integrity": _integrity(report, faces),
+        "integrity": _integrity(report, faces, visibility),
         "owner_reviews": [r.model_dump(mode="json") for r in await store.owner_reviews(interview.id)],
     }
     if audience == "hr":
@@ -141,7 +143,15 @@ def _question(q: QuestionReport, recordings: list[RecordingRow], links: Recordin
     }
 
 
-def _integrity(report: InterviewReport | None, faces: Sequence[ObservationRow]) -> dict[str, Any]:
+def _integrity(report: InterviewReport | None, faces: Sequence[ObservationRow], visibility: Sequence[ObservationRow]) -> dict[str, Any]:
+    away_s = 0.0
+    left_at: float | None = None
+    for change in visibility:
+        if change.data.get("hidden"):
+            left_at = change.start_s
+        elif left_at is not None:
+            away_s += change.start_s - left_at
+            left_at = None
     seconds = len(faces)
     present = sum(bool(f.data.get("face_present")) for f in faces)
     several = [f.start_s for f in faces if f.data.get("multiple_faces")]
@@ -149,6 +159,8 @@ def _integrity(report: InterviewReport | None, faces: Sequence[ObservationRow]) 
         "video_seconds": seconds,
         "face_visible_share": round(present / seconds, 2) if seconds else None,
         "several_faces_at_s": several[:50],
+        "tab_switches": sum(bool(c.data.get("hidden")) for c in visibility),
+        "away_s": round(away_s),
         "flags": report.flags if report is not None else [],
     }
 

@@ -18,6 +18,7 @@ from server.live.candidate_messages import (
     ErrorMessage,
     Hello,
     InterviewInfo,
+    PageVisibility,
     Ping,
     Pong,
     Ready,
@@ -132,3 +133,5 @@ async def _handle(live: LiveInterview, message: object, deliver: Subscriber) -> 
             await live.answer_done(qid)
         case Chat(text=text):
             await live.chat(text)
+        case PageVisibility(hidden=hidden):
+            live.page_visibility(hidden)
