@@ -45,6 +45,7 @@ from server.storage.sealed import Sealer
 from server.storage.webhook_deliveries import Deliveries, DeliveryStore
 from server.web import (
     api,
+    audit,
     candidate_result,
     consent_api,
     hr_pages,
@@ -94,6 +95,7 @@ ROUTES = [
     Route("/api/v1/interviews/{interview_id}/decisions", idempotent(hrms_api.record_decision), methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}/shares", shares_api.interview_shares, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/review", review_api.hr_review, methods=["GET"]),
+    Route("/api/v1/interviews/{interview_id}/audit", audit.export_audit, methods=["GET"]),
     Route("/api/v1/shares", idempotent(shares_api.create_share), methods=["POST"]),
     Route("/api/v1/shares/{share_id}", shares_api.revoke_share, methods=["DELETE"]),
     Route("/api/v1/shares/{share_id}/reminders", shares_api.remind_owner, methods=["POST"]),

@@ -85,7 +85,8 @@ const key = () => sessionStorage.getItem("hr.apiKey");
 const reviewer = () => sessionStorage.getItem("hr.reviewer") ?? "";
 
 async function api(path, options = {}) {
-  const headers = { "X-API-Key": key(), ...(options.body ? { "Content-Type": "application/json" } : {}), ...options.headers };
+  // X-Reviewer: who this is, for the audit trail (percent-encoded: a header carries no Chinese as such).
+  const headers = { "X-API-Key": key(), "X-Reviewer": encodeURIComponent(reviewer()), ...(options.body ? { "Content-Type": "application/json" } : {}), ...options.headers };
   const response = await fetch(path, { ...options, headers, cache: "no-store" });
   const body = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) throw new Error(body?.detail ?? body?.title ?? String(response.status));

@@ -16,6 +16,7 @@ from server.storage.redis_client import Keys
 from server.storage.redis_store import RedisInterviewStore
 from server.storage.rows import (
     AnswerRow,
+    AuditEntry,
     DecisionRow,
     IndexRow,
     InterviewRef,
@@ -99,6 +100,14 @@ class Store(Protocol):
         ...
 
     async def owner_reviews(self, interview_id: str) -> list[OwnerReview]: ...
+
+    async def record_audit(self, tenant: str, entry: AuditEntry) -> None:
+        """One entry of who saw, fetched or decided what; kept after the interview is erased (ids only)."""
+        ...
+
+    async def audit_trail(self, tenant: str, interview_id: str) -> list[AuditEntry]:
+        """The interview's trail, oldest first (the newest AUDIT_PER_INTERVIEW)."""
+        ...
 
     async def idempotent_response(self, tenant: str, key: str, max_age_s: float = ...) -> StoredResponse | None: ...
 

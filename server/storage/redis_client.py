@@ -202,6 +202,9 @@ class Keys:
     def profiles(self, tenant: str, kind: str) -> str:
         return f"{self.prefix}tenant:{tenant}:{kind}"
 
+    def audit(self, tenant: str, interview_id: str) -> str:
+        return f"{self.prefix}audit:{tenant}:{interview_id}"
+
     def share(self, share_id: str) -> str:
         return f"{self.prefix}share:{share_id}"
 

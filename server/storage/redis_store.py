@@ -51,8 +51,10 @@ from server.storage.redis_client import Keys, PersistenceRewriter, begin, glob_e
 from server.storage.redis_webhook_deliveries import delivery_refs, queue_delivery_removal, queue_event
 from server.storage.rows import (
     AUDIO_RECORDING_TYPE,
+    AUDIT_PER_INTERVIEW,
     INDEX_LIMIT,
     AnswerRow,
+    AuditEntry,
     DecisionRow,
     IndexRow,
     InterviewRef,
@@ -384,6 +386,17 @@ class RedisInterviewStore:
 
     async def owner_reviews(self, interview_id: str) -> list[OwnerReview]:
         return [OwnerReview.model_validate_json(item) for item in await self._list(interview_id, "owner_reviews")]
+
+    async def record_audit(self, tenant: str, entry: AuditEntry) -> None:
+        """A list per interview outside its parts (erasure leaves it: the tombstone), trimmed to the newest entries."""
+        key = self._keys.audit(tenant, entry.interview_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, entry.model_dump_json())
+            pipe.ltrim(key, -AUDIT_PER_INTERVIEW, -1)
+            await pipe.execute()
+
+    async def audit_trail(self, tenant: str, interview_id: str) -> list[AuditEntry]:
+        return [AuditEntry.model_validate_json(item) for item in await self._redis.lrange(self._keys.audit(tenant, interview_id), 0, -1)]
 
     async def decisions(self, interview_id: str) -> list[DecisionRow]:
         return [DecisionRow.model_validate_json(item) for item in await self._list(interview_id, "decisions")]

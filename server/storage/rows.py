@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Row(BaseModel):
@@ -75,6 +75,20 @@ class IndexRow(Row):
     overall: float | None  # the report's overall score, once there is one
     flags: list[str]  # the report's flags
     decision: str | None  # HR's latest decision
+
+
+class AuditEntry(Row):
+    """Who saw, fetched or decided what about one interview. Ids only, never a candidate's personal data: the trail
+    outlives the interview's erasure, as its tombstone."""
+
+    at: float
+    actor: str  # "hr:<name given at sign-in>", "hr-api:<key digest>", "owner:<share id>:<owner name>", "system"
+    action: str
+    interview_id: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+AUDIT_PER_INTERVIEW = 10_000  # the newest entries kept per interview
 
 
 AUDIO_RECORDING_TYPE = "audio/ogg"  # a media session's analysis audio, as the models heard it

@@ -32,8 +32,10 @@ from server.storage.records import (
 )
 from server.storage.rows import (
     AUDIO_RECORDING_TYPE,
+    AUDIT_PER_INTERVIEW,
     INDEX_LIMIT,
     AnswerRow,
+    AuditEntry,
     DecisionRow,
     IndexRow,
     InterviewRef,
@@ -169,6 +171,13 @@ CREATE TABLE IF NOT EXISTS owner_reviews (
     interview_id TEXT NOT NULL REFERENCES interviews(id) ON DELETE CASCADE,
     data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS audit_trail (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    interview_id TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_interview ON audit_trail(tenant, interview_id, seq);
 CREATE TABLE IF NOT EXISTS wechat_profiles (
     interview_id TEXT PRIMARY KEY REFERENCES interviews(id) ON DELETE CASCADE,
     openid TEXT,
@@ -438,6 +447,19 @@ class InterviewStore(SerialConnection):
     async def owner_reviews(self, interview_id: str) -> list[OwnerReview]:
         rows = await self._read("SELECT data FROM owner_reviews WHERE interview_id = ? ORDER BY seq", (interview_id,))
         return [OwnerReview.model_validate_json(row["data"]) for row in rows]
+
+    async def record_audit(self, tenant: str, entry: AuditEntry) -> None:
+        """Kept apart from the interview's tables (no cascade): the trail outlives its erasure."""
+        await self._write(
+            "INSERT INTO audit_trail (tenant, interview_id, data) VALUES (?, ?, ?)", (tenant, entry.interview_id, entry.model_dump_json())
+        )
+
+    async def audit_trail(self, tenant: str, interview_id: str) -> list[AuditEntry]:
+        rows = await self._read(
+            "SELECT data FROM (SELECT seq, data FROM audit_trail WHERE tenant = ? AND interview_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+            (tenant, interview_id, AUDIT_PER_INTERVIEW),
+        )
+        return [AuditEntry.model_validate_json(row["data"]) for row in rows]
 
     async def decisions(self, interview_id: str) -> list[DecisionRow]:
         return [

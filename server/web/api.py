@@ -18,6 +18,7 @@ from server.domain.interview import Interview, InterviewSpec
 from server.live.consents import consents_among
 from server.live.reporting import interview_match
 from server.storage.rows import ObservationRow
+from server.web.audit import audit, hr_actor
 from server.web.auth import require_api_key
 from server.web.context import Services, services_of
 from server.web.openapi import openapi_document
@@ -107,6 +108,7 @@ async def get_interview(request: Request) -> JSONResponse:
         "transcripts": _json(await store.transcripts(interview_id)),
         "video": _video_summary(await store.observations(interview_id, "face")),
     }
+    await audit(services, interview.tenant, interview_id, hr_actor(request), "interview_viewed")
     return JSONResponse(body)
 
 
@@ -116,6 +118,7 @@ async def get_report(request: Request) -> JSONResponse:
     stored = await services.store.report(interview.id)
     if stored is None:
         raise Problem(409, "report_not_ready", f"the interview is {interview.status.value}; its report comes when it completes")
+    await audit(services, interview.tenant, interview.id, hr_actor(request), "report_viewed")
     return JSONResponse(stored.model_dump(mode="json"))
 
 

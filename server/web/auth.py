@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Mapping
 
@@ -46,6 +47,11 @@ def presented_api_key(headers: Mapping[str, str]) -> str | None:
     if len(distinct) > 1:
         raise Problem(401, "ambiguous_api_key", "present one API key, once", headers={"WWW-Authenticate": "Bearer"})
     return distinct.pop() if distinct else None
+
+
+def key_digest(api_key: str) -> str:
+    """Names a key (in an HR session token, in the audit trail) without revealing it."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:32]
 
 
 def tenant_of_key(presented: str, keys: Mapping[str, str]) -> str | None:

@@ -16,6 +16,7 @@ from server.cluster.event_bus import hr_topic
 from server.domain.interview import CLOSED_STATUSES, FINAL_DECISIONS, Interview, InterviewStatus, may_follow
 from server.live.hr_messages import DecisionRecorded
 from server.live.sessions import recordings_dir
+from server.web.audit import audit, hr_actor
 from server.web.auth import require_api_key
 from server.web.context import Services, services_of
 from server.web.problems import Problem
@@ -89,20 +90,21 @@ async def delete_candidate(request: Request) -> Response:
     interviews = [ref.id for ref in await services.store.interview_ids(tenant, candidate_id=candidate_id)]
     if await services.store.profile("candidates", tenant, candidate_id) is None and not interviews:
         raise Problem(404, "candidate_not_found", f"no candidate {candidate_id!r}")
-    await _erase(services, tenant, interviews, candidate_id)
+    await _erase(services, tenant, interviews, hr_actor(request), candidate_id)
     return Response(status_code=204)
 
 
 async def delete_interview(request: Request) -> Response:
     """Erase one interview, however it was created; a stored candidate profile stays (erase it as a candidate)."""
     services, interview = await _interview(request)
-    await _erase(services, interview.tenant, [interview.id])
+    await _erase(services, interview.tenant, [interview.id], hr_actor(request))
     return Response(status_code=204)
 
 
-async def _erase(services: Services, tenant: str, interviews: list[str], candidate_id: str | None = None) -> None:
+async def _erase(services: Services, tenant: str, interviews: list[str], actor: str, candidate_id: str | None = None) -> None:
     for interview_id in interviews:
         await services.end_everywhere(interview_id)
+        await audit(services, tenant, interview_id, actor, "erased")
     await services.store.erase(tenant, interviews, candidate_id)
     # Their recordings too: files outside the database, removed once the rows that named them are gone.
     for interview_id in interviews:
@@ -150,6 +152,7 @@ async def record_decision(request: Request) -> JSONResponse:
             raise Problem(409, "interview_not_ended", f"the interview is {interview.status.value}: decide once it has ended")
         status = InterviewStatus.DECIDED
     data = await services.store.record_decision(interview, decision.decision, decision.note.strip(), decision.decided_by, status)
+    await audit(services, interview.tenant, interview.id, hr_actor(request), "decided", decision=decision.decision)
     if status is not None:
         decided = await services.store.get_interview(interview.id)
         if decided is not None:

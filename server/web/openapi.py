@@ -306,6 +306,13 @@ def openapi_document() -> dict[str, Any]:
                 params=[interview_id],
             )
         },
+        "/api/v1/interviews/{interview_id}/audit": {
+            "get": _op(
+                "Who viewed, fetched, shared or decided what about the interview, oldest first (?format=csv); kept after erasure",
+                {"200": _json(OBJECT) | {"description": "entries"}, **_problems(404)},
+                params=[interview_id, {"name": "format", "in": "query", "required": False, "schema": {"enum": ["json", "csv"]}}],
+            )
+        },
         "/api/v1/interviews/{interview_id}/shares": {
             "get": _op(
                 "Who the interview was shared with, and what each business owner recommended",

@@ -20,14 +20,18 @@ class RecordingLinks:
     def __init__(self, secret: str) -> None:
         self._secret = secret
 
-    def url(self, interview_id: str, name: str, ttl_s: int = LINK_TTL_S) -> str:
-        claims = {"sub": interview_id, "file": name, "aud": AUDIENCE, "exp": int(time.time()) + ttl_s}
+    def url(self, interview_id: str, name: str, viewer: str, ttl_s: int = LINK_TTL_S) -> str:
+        """`viewer`: who the link was given to, as the audit trail names them (each fetch is logged as theirs)."""
+        claims = {"sub": interview_id, "file": name, "by": viewer, "aud": AUDIENCE, "exp": int(time.time()) + ttl_s}
         token = jwt.encode(claims, self._secret, ALGORITHM)
         return f"/api/v1/interviews/{interview_id}/recordings/{name}?access={token}"
 
-    def allows(self, token: str, interview_id: str, name: str) -> bool:
+    def viewer(self, token: str, interview_id: str, name: str) -> str | None:
+        """Who the link was given to, if it is a valid link to this file; None otherwise."""
         try:
             claims = jwt.decode(token, self._secret, algorithms=[ALGORITHM], audience=AUDIENCE, options={"require": ["sub", "exp", "aud"]})
         except jwt.PyJWTError:
-            return False
-        return claims.get("sub") == interview_id and claims.get("file") == name
+            return None
+        if claims.get("sub") != interview_id or claims.get("file") != name:
+            return None
+        return str(claims.get("by", "unknown"))

@@ -11,6 +11,7 @@ from starlette.responses import FileResponse, JSONResponse
 
 from server.live.sessions import recordings_dir
 from server.web.api import _interview_for_hr
+from server.web.audit import audit, hr_actor
 from server.web.context import services_of
 from server.web.problems import Problem
 from server.web.recording_links import RecordingLinks
@@ -34,7 +35,8 @@ async def get_recording(request: Request) -> FileResponse:
     if access is not None:
         services = services_of(request)
         interview_id = request.path_params["interview_id"]
-        if len(access) > 2048 or not RecordingLinks(services.settings.signing_key()).allows(access, interview_id, name):
+        viewer = RecordingLinks(services.settings.signing_key()).viewer(access, interview_id, name) if len(access) <= 2048 else None
+        if viewer is None:
             raise Problem(401, "invalid_link", "this link to the recording is not valid or has expired; reload the page")
         found = await services.store.get_interview(interview_id)
         if found is None:
@@ -42,6 +44,7 @@ async def get_recording(request: Request) -> FileResponse:
         interview = found
     else:
         services, interview = await _interview_for_hr(request)
+        viewer = hr_actor(request)
     known = {r.name: r for r in await services.store.recordings(interview.id)} if RECORDING_NAME.match(name) else {}
     path = recordings_dir(services.settings, interview.id) / name
     if name not in known:
@@ -49,4 +52,10 @@ async def get_recording(request: Request) -> FileResponse:
     if not path.is_file():
         # The list is shared by the cluster (with the Redis store); the audio stays on the disk of the node that recorded it.
         raise Problem(404, "recording_not_on_this_node", f"recording {name!r} is kept on the node that recorded it, not on this one")
+    # A player fetches a file in many ranges: the first (or a whole download) is what the trail keeps.
+    ranged = request.headers.get("range", "")
+    if not ranged or ranged.replace(" ", "").startswith("bytes=0-"):
+        await audit(
+            services, interview.tenant, interview.id, viewer, "recording_downloaded" if not ranged else "recording_played", file=name
+        )
     return FileResponse(path, media_type=known[name].media_type, headers={"Cache-Control": "private, no-store"})

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from server.web.api import _interview_for_hr
+from server.web.audit import audit, hr_actor
 from server.web.recording_links import RecordingLinks
 from server.web.review_document import review_document
 
@@ -15,5 +16,7 @@ async def hr_review(request: Request) -> JSONResponse:
     recommendations; emotion only where the node's policy has it on."""
     services, interview = await _interview_for_hr(request)
     links = RecordingLinks(services.settings.signing_key())
-    document = await review_document(services.store, interview, links, "hr", emotion=services.settings.emotion_analysis)
+    viewer = hr_actor(request)
+    document = await review_document(services.store, interview, links, "hr", viewer, emotion=services.settings.emotion_analysis)
+    await audit(services, interview.tenant, interview.id, viewer, "review_viewed")
     return JSONResponse(document, headers={"Cache-Control": "private, no-store"})

@@ -25,9 +25,16 @@ Audience = Literal["hr", "owner"]
 
 
 async def review_document(
-    store: Store, interview: Interview, links: RecordingLinks, audience: Audience, show_contact: bool = False, emotion: bool = False
+    store: Store,
+    interview: Interview,
+    links: RecordingLinks,
+    audience: Audience,
+    viewer: str,
+    show_contact: bool = False,
+    emotion: bool = False,
 ) -> dict[str, Any]:
-    """`emotion`: the company's policy lets HR see facial emotion for this interview."""
+    """`viewer`: who the video links are for (the audit trail's actor); `emotion`: the company's policy lets HR see
+    facial emotion for this interview."""
     stored = await store.report(interview.id)
     report = InterviewReport.model_validate(stored.report) if stored is not None else None
     questions = report.questions if report is not None else await store.scored_answers(interview.id)
@@ -56,7 +63,7 @@ async def review_document(
         },
         "match": _match(interview),
         "summary": _summary(report, questions),
-        "questions": [_question(q, recordings, links, interview.id) for q in questions],
+        "questions": [_question(q, recordings, links, interview.id, viewer) for q in questions],
         "integrity": _integrity(report, faces, visibility),
         "owner_reviews": [r.model_dump(mode="json") for r in await store.owner_reviews(interview.id)],
     }
@@ -108,9 +115,9 @@ def _summary(report: InterviewReport | None, questions: Sequence[QuestionReport]
     }
 
 
-def _question(q: QuestionReport, recordings: list[RecordingRow], links: RecordingLinks, interview_id: str) -> dict[str, Any]:
+def _question(q: QuestionReport, recordings: list[RecordingRow], links: RecordingLinks, interview_id: str, viewer: str) -> dict[str, Any]:
     videos = [
-        {"url": links.url(interview_id, r.name), "media_type": r.media_type, "starts_s": r.starts_s, "seconds": r.seconds}
+        {"url": links.url(interview_id, r.name, viewer), "media_type": r.media_type, "starts_s": r.starts_s, "seconds": r.seconds}
         for r in recordings
         if r.question_index == q.index
     ]

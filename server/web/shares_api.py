@@ -20,6 +20,7 @@ from server.domain.interview import Interview
 from server.domain.mail import MailNotSent
 from server.domain.shares import InvalidShareLink, OwnerReview, RecommendationRequest, Share, ShareRequest, ShareSigner
 from server.live.hr_messages import OwnerReviewRecorded
+from server.web.audit import audit, hr_actor
 from server.web.auth import require_api_key
 from server.web.context import Services, services_of
 from server.web.hrms_api import parse
@@ -80,6 +81,8 @@ async def create_share(request: Request) -> JSONResponse:
         )
     share = Share.new(body, tenant)
     await services.store.save_share(share)
+    for interview_id in share.interview_ids:
+        await audit(services, tenant, interview_id, hr_actor(request), "shared", share_id=share.id, owner=share.owner_name)
     mail = await _mail(services, share, len(share.interview_ids), reminder=False)
     return JSONResponse({"share": _share_json(share), "link": _link(services, share), "mail": mail}, status_code=201, headers=PRIVATE)
 
@@ -103,6 +106,8 @@ async def revoke_share(request: Request) -> Response:
     services, share = await _share_for_hr(request)
     if share.revoked_at is None:
         await services.store.save_share(share.model_copy(update={"revoked_at": time.time()}))
+        for interview_id in share.interview_ids:
+            await audit(services, share.tenant, interview_id, hr_actor(request), "share_revoked", share_id=share.id)
     return Response(status_code=204)
 
 
@@ -125,6 +130,8 @@ async def remind_owner(request: Request) -> JSONResponse:
         raise Problem(502, "mail_not_sent", mail)
     reminded = share.model_copy(update={"reminded_at": [*share.reminded_at[-19:], time.time()]})
     await services.store.save_share(reminded)
+    for interview_id in waiting:
+        await audit(services, share.tenant, interview_id, hr_actor(request), "owner_reminded", share_id=share.id)
     return JSONResponse({"share": _share_json(reminded), "mail": mail}, status_code=202, headers=PRIVATE)
 
 
@@ -155,11 +162,13 @@ async def owner_review_data(request: Request) -> JSONResponse:
     """Everything shared with the owner: each candidate's review, personal data limited as the share says."""
     services, share = await _share_for_owner(request)
     links = RecordingLinks(services.settings.signing_key())
+    viewer = _owner_actor(share)
     candidates = []
     for interview_id in share.interview_ids:
         interview = await services.store.get_interview(interview_id, share.tenant)
         if interview is not None:
-            candidates.append(await review_document(services.store, interview, links, "owner", share.show_contact))
+            candidates.append(await review_document(services.store, interview, links, "owner", viewer, share.show_contact))
+            await audit(services, share.tenant, interview_id, viewer, "review_viewed")
     body = {
         "share": {
             "owner_name": share.owner_name,
@@ -188,9 +197,14 @@ async def record_recommendation(request: Request) -> JSONResponse:
         created_at=time.time(),
     )
     await services.store.record_owner_review(interview, review)
+    await audit(services, share.tenant, interview.id, _owner_actor(share), "owner_recommended", recommendation=review.recommendation)
     message = OwnerReviewRecorded(interview_id=interview.id, review=review.model_dump(mode="json"))
     services.bus.publish(hr_topic(interview.tenant), message.model_dump(mode="json"))
     return JSONResponse(review.model_dump(mode="json"), status_code=201, headers=PRIVATE)
+
+
+def _owner_actor(share: Share) -> str:
+    return f"owner:{share.id}:{share.owner_name}"
 
 
 @functools.cache

@@ -6,7 +6,6 @@ removed, the session ends with it.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ import jwt
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from server.web.auth import presented_api_key, require_api_key
+from server.web.auth import key_digest, presented_api_key, require_api_key
 from server.web.context import services_of
 from server.web.problems import Problem
 
@@ -29,11 +28,6 @@ class HrSession:
     tenant: str
     expires_at: int
     key_digest: str
-
-
-def key_digest(api_key: str) -> str:
-    """Names a key in a token without revealing it (the token is signed; this only has to tell keys apart)."""
-    return hashlib.sha256(api_key.encode()).hexdigest()[:32]
 
 
 class HrSessionSigner:
