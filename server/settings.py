@@ -56,6 +56,9 @@ class CompanyPolicy(BaseModel):
     company_name: str | None = Field(None, max_length=120)
     privacy_policy_url: str | None = Field(None, max_length=500, pattern=r"^https?://")
     retention_days: int = Field(180, ge=1, le=3650)
+    ask_self_identification: bool = Field(
+        False, description="Invite candidates to say their sex and race/ethnicity, voluntarily, for the adverse-impact report"
+    )
 
 
 class Settings(BaseSettings):
@@ -87,6 +90,9 @@ class Settings(BaseSettings):
         None, max_length=500, pattern=r"^https?://", description="The company's privacy policy, linked from the consent step"
     )
     retention_days: int = Field(180, ge=1, le=3650, description="How long interview data is kept, as the consent step says")
+    ask_self_identification: bool = Field(
+        False, description="Invite candidates to say their sex and race/ethnicity, voluntarily, for the adverse-impact report"
+    )
     tenant_policies: dict[str, CompanyPolicy] = Field(
         default_factory=dict, description='JSON {"tenant": {"company_name", "privacy_policy_url", "retention_days"}}: per company'
     )
@@ -352,7 +358,10 @@ class Settings(BaseSettings):
     def company_policy(self, tenant: str) -> CompanyPolicy:
         """What the consent step shows for `tenant`'s candidates."""
         default = CompanyPolicy(
-            company_name=self.company_name, privacy_policy_url=self.privacy_policy_url, retention_days=self.retention_days
+            company_name=self.company_name,
+            privacy_policy_url=self.privacy_policy_url,
+            retention_days=self.retention_days,
+            ask_self_identification=self.ask_self_identification,
         )
         return self.tenant_policies.get(tenant, default)
 

@@ -268,13 +268,27 @@ function renderWelcome() {
   $("welcome-questions").textContent = t("welcome_questions", { n: info.total_questions });
   $("welcome-duration").textContent = t("welcome_duration", { minutes: info.expected_minutes });
   $("welcome-how").textContent = t(`welcome_how_${mode}`);
+  $("self-id").hidden = !info.ask_self_identification;
 }
 
 function leaveWelcome() {
   const chosen = document.querySelector("input[name=mode]:checked")?.value ?? state.plannedMode;
   state.plannedMode = chosen;
   remember({ welcome: true, mode: chosen });
+  sendSelfIdentification();
   enterDeviceStep();
+}
+
+/** Only what the candidate chose to say, and only if they said something; a failure costs them nothing. */
+function sendSelfIdentification() {
+  if (!state.info?.ask_self_identification) return;
+  const identity = { sex: $("self-id-sex").value, race: $("self-id-race").value };
+  if (identity.sex === "undisclosed" && identity.race === "undisclosed") return;
+  fetch(`/api/v1/interviews/${interviewId}/self-identification`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify(identity),
+  }).then((response) => (state.selfIdentified = response.status === 204)).catch(() => {});
 }
 
 function enterResumeStep() {

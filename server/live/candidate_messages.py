@@ -89,6 +89,7 @@ class InterviewInfo(BaseModel):
     retention_days: int = 180
     expected_minutes: int = 30  # the interview's time budget
     consent_version: str = CONSENT_TEXT_VERSION  # the consent texts the page must show (it sends this back)
+    ask_self_identification: bool = False  # offer the voluntary self-identification (the company's policy)
 
     @classmethod
     def of(cls, interview: Interview, settings: Settings) -> InterviewInfo:
@@ -98,6 +99,7 @@ class InterviewInfo(BaseModel):
             company_name=policy.company_name,
             privacy_policy_url=policy.privacy_policy_url,
             retention_days=policy.retention_days,
+            ask_self_identification=policy.ask_self_identification,
             expected_minutes=max(1, round(interview.time_budget_minutes)),
             id=interview.id,
             job_title=interview.job.title,

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import redis.asyncio as redis
 
 from realtime_scoring.report import QuestionReport
+from server.domain.adverse_impact import SelfIdentification
 from server.domain.interview import Interview, InterviewSpec, InterviewStatus
 from server.domain.invites import Invite
 from server.domain.shares import OwnerReview, Share
@@ -100,6 +101,13 @@ class Store(Protocol):
         ...
 
     async def owner_reviews(self, interview_id: str) -> list[OwnerReview]: ...
+
+    async def save_self_identification(self, interview_id: str, identity: SelfIdentification) -> None:
+        """What the candidate chose to say about themselves: apart from the interview's records, erased with it,
+        never shown to reviewers (only counted in the adverse-impact report)."""
+        ...
+
+    async def self_identifications(self, interview_ids: list[str]) -> dict[str, SelfIdentification]: ...
 
     async def record_audit(self, tenant: str, entry: AuditEntry) -> None:
         """One entry of who saw, fetched or decided what; kept after the interview is erased (ids only)."""

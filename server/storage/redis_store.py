@@ -29,6 +29,7 @@ from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
 from realtime_scoring.report import QuestionReport
+from server.domain.adverse_impact import SelfIdentification
 from server.domain.interview import DEFAULT_TENANT, Interview, InterviewSpec, InterviewStatus
 from server.domain.invites import Invite
 from server.domain.shares import OwnerReview, Share
@@ -79,6 +80,7 @@ PARTS = (
     "observation_kinds",
     "shares",
     "owner_reviews",
+    "self_identification",
 )
 
 
@@ -386,6 +388,20 @@ class RedisInterviewStore:
 
     async def owner_reviews(self, interview_id: str) -> list[OwnerReview]:
         return [OwnerReview.model_validate_json(item) for item in await self._list(interview_id, "owner_reviews")]
+
+    async def save_self_identification(self, interview_id: str, identity: SelfIdentification) -> None:
+        """Beside the interview, erased with it, read only for the adverse-impact report."""
+        await self._add(
+            interview_id, lambda pipe: pipe.set(self._keys.interview_part(interview_id, "self_identification"), identity.model_dump_json())
+        )
+
+    async def self_identifications(self, interview_ids: list[str]) -> dict[str, SelfIdentification]:
+        found: dict[str, SelfIdentification] = {}
+        for start in range(0, len(interview_ids), 500):
+            chunk = interview_ids[start : start + 500]
+            values = await self._redis.mget([self._keys.interview_part(i, "self_identification") for i in chunk])
+            found.update({i: SelfIdentification.model_validate_json(v) for i, v in zip(chunk, values, strict=True) if v is not None})
+        return found
 
     async def record_audit(self, tenant: str, entry: AuditEntry) -> None:
         """A list per interview outside its parts (erasure leaves it: the tombstone), trimmed to the newest entries."""

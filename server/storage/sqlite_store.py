@@ -12,6 +12,7 @@ from typing import Any
 import aiosqlite
 
 from realtime_scoring.report import QuestionReport
+from server.domain.adverse_impact import SelfIdentification
 from server.domain.interview import DEFAULT_TENANT, Interview, InterviewSpec, InterviewStatus
 from server.domain.invites import Invite
 from server.domain.shares import OwnerReview, Share
@@ -169,6 +170,10 @@ CREATE INDEX IF NOT EXISTS shares_by_interview ON shared_interviews(interview_id
 CREATE TABLE IF NOT EXISTS owner_reviews (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     interview_id TEXT NOT NULL REFERENCES interviews(id) ON DELETE CASCADE,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS self_identifications (
+    interview_id TEXT PRIMARY KEY REFERENCES interviews(id) ON DELETE CASCADE,
     data TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS audit_trail (
@@ -447,6 +452,22 @@ class InterviewStore(SerialConnection):
     async def owner_reviews(self, interview_id: str) -> list[OwnerReview]:
         rows = await self._read("SELECT data FROM owner_reviews WHERE interview_id = ? ORDER BY seq", (interview_id,))
         return [OwnerReview.model_validate_json(row["data"]) for row in rows]
+
+    async def save_self_identification(self, interview_id: str, identity: SelfIdentification) -> None:
+        await self._write(
+            "INSERT OR REPLACE INTO self_identifications (interview_id, data) SELECT id, ? FROM interviews WHERE id = ?",
+            (identity.model_dump_json(), interview_id),
+        )
+
+    async def self_identifications(self, interview_ids: list[str]) -> dict[str, SelfIdentification]:
+        found: dict[str, SelfIdentification] = {}
+        for start in range(0, len(interview_ids), 500):
+            chunk = interview_ids[start : start + 500]
+            rows = await self._read(
+                f"SELECT interview_id, data FROM self_identifications WHERE interview_id IN ({','.join('?' * len(chunk))})", tuple(chunk)
+            )
+            found.update({row["interview_id"]: SelfIdentification.model_validate_json(row["data"]) for row in rows})
+        return found
 
     async def record_audit(self, tenant: str, entry: AuditEntry) -> None:
         """Kept apart from the interview's tables (no cascade): the trail outlives its erasure."""

@@ -11,6 +11,7 @@ from pydantic.json_schema import models_json_schema
 
 from realtime_scoring.profiles import CandidateProfile, JobProfile
 from realtime_scoring.report import InterviewReport
+from server.domain.adverse_impact import SelfIdentification
 from server.domain.consent import ConsentRequest
 from server.domain.interview import Interview, InterviewSpec
 from server.domain.shares import RecommendationRequest, ShareRequest
@@ -153,6 +154,7 @@ def openapi_document() -> dict[str, Any]:
         ConsentRequest,
         ShareRequest,
         RecommendationRequest,
+        SelfIdentification,
     ]
     _, schemas = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     components = schemas["$defs"]
@@ -304,6 +306,24 @@ def openapi_document() -> dict[str, Any]:
                 "integrity, decisions and owners' recommendations",
                 {"200": _json(OBJECT) | {"description": "Review"}, **_problems(404)},
                 params=[interview_id],
+            )
+        },
+        "/api/v1/jobs/{job_id}/adverse-impact": {
+            "get": _op(
+                "Selection and scoring rates with impact ratios per sex, race/ethnicity and their intersections, from the "
+                "candidates' voluntary self-identification (the shape NYC Local Law 144 bias audits publish)",
+                {"200": _json(OBJECT) | {"description": "the report"}, **_problems(404, 422)},
+                params=[_path("job_id", PROFILE_ID)],
+            )
+        },
+        "/api/v1/interviews/{interview_id}/self-identification": {
+            "post": _op(
+                "The candidate's voluntary self-identification (where the company asks); never shown to reviewers",
+                {"204": {"description": "Kept"}, **_problems(401, 403, 404, 409, 422)},
+                security=CANDIDATE,
+                body=_json(_ref(SelfIdentification)),
+                params=[interview_id],
+                tag="Candidate",
             )
         },
         "/api/v1/interviews/{interview_id}/audit": {
