@@ -200,6 +200,10 @@ async def test_hr_watches_reviews_shares_and_decides_while_the_owner_recommends(
         " return j && j.dataset.decided === '1'; })()",
         timeout=10_000,
     )
+    # The inbox keeps the candidate's question, answered and read (it was read on the review page).
+    await hr.wait_for_selector(f"#inbox li[data-interview='{interview.id}']")
+    assert await hr.get_attribute(f"#inbox li[data-interview='{interview.id}']", "class") == ""
+    assert await hr.locator(f"#inbox li[data-interview='{interview.id}'] .unread").count() == 0
     await check_state(hr, "hr-workspace-en")
 
     await candidate.wait_for_selector("#result", state="visible", timeout=30_000)

@@ -3,6 +3,7 @@ added, and the board's counts per job and state; the same on SQLite and Redis.""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -10,9 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
 
+from loadtests.whip_client import give_consent
 from server.domain.interview import InterviewSpec
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
+from tests.helpers.interviews import receive_json
 from tests.helpers.processes import complete_text_interview
 
 HR = {"X-API-Key": API_KEY}
@@ -107,3 +111,33 @@ async def test_the_board_counts_each_jobs_interviews_in_every_state(server: Live
     assert counts["Designer"]["scheduled"] == 4 and counts["Designer"]["decided"] == 0
     assert counts["Backend engineer"]["decided"] == 1 and sum(counts["Backend engineer"].values()) == 1
     assert set(board["states"]) == {"scheduled", "in_progress", "completed", "cancelled", "abandoned", "decided"}
+
+
+async def test_the_inbox_lists_candidates_who_wrote_and_which_wait_for_a_reply(server: LiveServer) -> None:
+    await add(server, 3, "Designer", "Quiet")
+    created = (
+        await server.http.post(
+            f"{server.url}/api/v1/interviews",
+            json={"job": {"title": "Backend engineer"}, "candidate": {"name": "Chatty"}, "mode": "text", "question_bank": BANK},
+            headers=HR,
+        )
+    ).json()
+    interview_id, token = created["interview"]["id"], created["invite_token"]
+    await give_consent(server.http, f"{server.url}/api/v1/interviews/{interview_id}", token)
+    async with connect(server.url.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={token}") as ws:
+        await ws.send(json.dumps({"v": 1, "type": "ready"}))
+        await ws.send(json.dumps({"v": 1, "type": "chat", "text": "May I use a whiteboard?"}))
+        while not ((m := await receive_json(ws))["type"] == "chat" and m["sender"] == "system"):
+            pass
+    (row,) = (await listing(server, inbox="true", sort="last_message"))["interviews"]
+    assert (row["id"], row["chat_count"], row["last_chat"], row["needs_reply"]) == (interview_id, 1, "May I use a whiteboard?", True)
+    assert (await listing(server, needs_reply="true"))["matched"] == 1
+
+    session = (await server.http.post(f"{server.url}/api/v1/hr/sessions", headers=HR)).json()
+    async with connect(server.url.replace("http://", "ws://") + f"/ws/hr?token={session['token']}") as hr:
+        await receive_json(hr)
+        await hr.send(json.dumps({"v": 1, "type": "chat.reply", "interview_id": interview_id, "text": "Yes, a virtual one."}))
+        while (await receive_json(hr))["type"] != "chat":
+            pass
+    assert (await listing(server, needs_reply="true"))["matched"] == 0
+    assert (await listing(server, inbox="true"))["interviews"][0]["needs_reply"] is False

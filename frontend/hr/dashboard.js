@@ -32,6 +32,7 @@ const TEXT = {
     candidate_says: "Candidate", faq: "FAQ", hr: "HR", system: "System", emotion: "Emotion timeline", how_scored: "How was this scored",
     scheduled: "waiting", in_progress: "in progress", completed: "completed", decided: "decided", cancelled: "cancelled", abandoned: "left unfinished",
     open_review: "Review {name}", load_failed: "Could not load: {why}",
+    inbox: "Candidates' messages", inbox_empty: "No messages from candidates.", unread: "{count} unread", reply_to: "Reply to {name}",
     flag_face_often_absent: "face often out of view", flag_multiple_faces: "more than one face", flag_never_answered: "never answered",
     face_present: "face visible", face_absent: "face often absent", multiple_faces: "more than one face",
   },
@@ -60,6 +61,7 @@ const TEXT = {
     candidate_says: "候选人", faq: "常见问题", hr: "HR", system: "系统", emotion: "情绪时间线", how_scored: "评分是怎么算的",
     scheduled: "等待中", in_progress: "进行中", completed: "已完成", decided: "已决定", cancelled: "已取消", abandoned: "未完成已关闭",
     open_review: "查看{name}", load_failed: "加载失败：{why}",
+    inbox: "候选人消息", inbox_empty: "暂无候选人消息。", unread: "{count} 条未读", reply_to: "回复{name}",
     flag_face_often_absent: "经常不在画面中", flag_multiple_faces: "出现多张人脸", flag_never_answered: "没有作答",
     face_present: "人脸可见", face_absent: "经常不在画面中", multiple_faces: "出现多张人脸",
   },
@@ -80,6 +82,15 @@ let chart = null;
 let watchTimer = null;
 let reconnectDelay = 500;
 let boardTimer = null;
+let inboxTimer = null;
+
+// How many of each candidate's chat messages this browser has seen: the rest are unread.
+const seenChats = () => JSON.parse(localStorage.getItem("hr.seenChats") ?? "{}");
+function markChatsSeen(id, count) {
+  const seen = seenChats();
+  seen[id] = Math.max(seen[id] ?? 0, count);
+  localStorage.setItem("hr.seenChats", JSON.stringify(seen));
+}
 
 const key = () => sessionStorage.getItem("hr.apiKey");
 const reviewer = () => sessionStorage.getItem("hr.reviewer") ?? "";
@@ -107,6 +118,7 @@ function applyLanguage() {
   setConnection(state.online);
   renderBoard();
   renderRows();
+  renderInbox();
   if (state.selected) renderReviewPage();
 }
 
@@ -181,7 +193,54 @@ function showWorkspace() {
   $("review-view").hidden = true;
   $("workspace").hidden = false;
   loadBoard();
+  loadInbox();
   if (!state.order.length) loadList(true);
+}
+
+// ---- the inbox: interviews whose candidate wrote, newest message first, unread counts, a reply from here ------------
+async function loadInbox() {
+  let page;
+  try {
+    page = await api("/api/v1/interviews?inbox=true&sort=last_message&limit=20");
+  } catch {
+    return;
+  }
+  state.inbox = page.interviews;
+  renderInbox();
+}
+
+function refreshInboxSoon() {
+  clearTimeout(inboxTimer);
+  inboxTimer = setTimeout(loadInbox, 500);
+}
+
+function renderInbox() {
+  const rows = state.inbox ?? [];
+  const seen = seenChats();
+  let unreadTotal = 0;
+  $("inbox-empty").hidden = rows.length > 0;
+  $("inbox").replaceChildren(...rows.map((row) => {
+    const unread = Math.max(0, row.chat_count - (seen[row.id] ?? 0));
+    unreadTotal += unread;
+    const input = el("input", { maxlength: 2000, "aria-label": t("reply_to", { name: row.candidate_name }) });
+    const form = el("form", { class: "inline" }, input, el("button", { type: "submit", text: t("send") }));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const text = input.value.trim();
+      if (!text) return;
+      send({ type: "chat.reply", interview_id: row.id, text });
+      input.value = "";
+      markChatsSeen(row.id, row.chat_count);
+      refreshInboxSoon();
+    });
+    return el("li", { "data-interview": row.id, class: row.needs_reply ? "needs-reply" : "" },
+      el("a", { href: `#/interview/${row.id}`, text: row.candidate_name }), " ",
+      unread ? el("span", { class: "badge unread", text: t("unread", { count: unread }) }) : null, " ",
+      row.needs_reply ? el("span", { class: "flag", text: t("needs_reply") }) : null,
+      el("p", { class: "last-chat", text: row.last_chat ?? "" }), form);
+  }));
+  $("inbox-unread").hidden = unreadTotal === 0;
+  $("inbox-unread").textContent = t("unread", { count: unreadTotal });
 }
 
 // ---- board and list ----------------------------------------------------------------------------------------------
@@ -314,6 +373,7 @@ function onMessage(m) {
     return;
   }
   if (m.type === "error") return console.warn("dashboard:", m.code, m.message);
+  if (m.type === "chat" && !state.selected) refreshInboxSoon();
   if (!m.interview_id || m.interview_id !== state.selected) return;
   switch (m.type) {
     case "detail":
@@ -324,6 +384,7 @@ function onMessage(m) {
       state.emotions = (m.emotions ?? []).map((e) => ({ start_s: e.start_s, ...e.data }));
       state.chat = m.chat;
       state.needsReply = m.needs_reply;
+      markChatsSeen(m.interview_id, m.chat.filter((c) => c.sender === "candidate").length);
       if (m.current) state.current = m.current;
       renderLive();
       renderChat();
@@ -365,12 +426,14 @@ function onMessage(m) {
       state.snapshots += 1;
       break;
     case "chat":
+      markChatsSeen(state.selected, state.chat.filter((c) => c.sender === "candidate").length + (m.sender === "candidate" ? 1 : 0));
       state.chat.push({ sender: m.sender, text: m.text, at: Date.now() / 1000, escalated: m.escalated });
       if (m.sender === "candidate" && m.escalated) state.needsReply = true;
       if (m.sender === "hr") state.needsReply = false;
       renderChat();
       break;
     case "report":
+    case "recordings":
       loadReview();
       break;
     case "decision":

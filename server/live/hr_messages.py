@@ -241,6 +241,12 @@ class DecisionRecorded(_Live):
     decision: dict[str, Any]
 
 
+class RecordingsReady(_Live):
+    """A media session's answer videos are kept and listed: a review page reloads them."""
+
+    type: Literal["recordings"] = "recordings"
+
+
 class OwnerReviewRecorded(_Live):
     """A business owner recommended a shared candidate, or not, with a comment (through their review link)."""
 
@@ -264,6 +270,7 @@ HrServerMessage = (
     | ReportReady
     | DecisionRecorded
     | OwnerReviewRecorded
+    | RecordingsReady
     | Pong
     | ErrorMessage
 )

@@ -19,9 +19,10 @@ from media.answer_recording import AnswerFiles, AnswerRecorder, RecordedAnswer
 from media.ingest import MediaConfig, MediaIngest
 from media.recording import AudioRecorder
 from realtime_scoring.answer_scoring import AnswerScorer
-from server.cluster.event_bus import EventBus
+from server.cluster.event_bus import EventBus, hr_topic
 from server.domain.interview import Interview
 from server.live.faq import Faq
+from server.live.hr_messages import RecordingsReady
 from server.live.live_interview import LiveInterview
 from server.live.question_flow import InterviewFlowError
 from server.rtc.answer_tap import feed_recorder
@@ -170,7 +171,9 @@ class SessionRegistry:
         offer_sdp, _ = self.candidate_policy.filter_sdp(offer_sdp)
 
         pc = RTCPeerConnection(configuration=self._rtc_configuration)
-        context = SessionContext(live.id, live.interview.language, emotion=emotion and self._settings.emotion_analysis)
+        context = SessionContext(
+            live.id, live.interview.language, emotion=emotion and self._settings.emotion_analysis, tenant=live.interview.tenant
+        )
         # The connection's media clock is mapped onto the interview's here, once: its times are interview time.
         ingest = MediaIngest(self.media_config, starts_at_s=live.now_s())
         session = MediaSession(context, live, pc, ingest, on_closed=self._session_closed)
@@ -260,6 +263,9 @@ class SessionRegistry:
                 self._closed_media_totals[name] = self._closed_media_totals.get(name, 0) + value
         for answer in session.recorded_answers:
             await self._register_answer(session, answer)
+        if session.recorded_answers:  # a review page open on the interview shows the videos now
+            ready = RecordingsReady(interview_id=session.context.interview_id)
+            self._bus.publish(hr_topic(session.context.tenant), ready.model_dump(mode="json"))
         recorder = session.recorder
         if recorder is None:
             return

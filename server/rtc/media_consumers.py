@@ -50,6 +50,7 @@ class SessionContext:
     language: str | None  # the job's language; None lets the recogniser detect it
     emotion: bool = False  # facial emotion may be analysed: the node's policy allows it and the candidate agreed
     turn_ends: TurnEnds = field(default_factory=TurnEnds)
+    tenant: str = "default"  # whose dashboards hear about the session's recordings
 
 
 MediaConsumer = Callable[[MediaIngest, Emit, SessionContext], Awaitable[None]]

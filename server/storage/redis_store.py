@@ -497,7 +497,18 @@ class RedisInterviewStore:
         """The tenant's newest `limit` interviews as HR's list sees them, newest first: a few small fields of each
         (its summary and scores, written when it is created and reported), never the report itself."""
         ids = texts(await self._redis.zrevrange(self._keys.tenant_interviews(tenant), 0, limit - 1))
-        fields = ("status", "created_at", "current_question", "job_id", "summary", "scores")
+        fields = (
+            "status",
+            "created_at",
+            "current_question",
+            "job_id",
+            "summary",
+            "scores",
+            "chat_count",
+            "last_chat",
+            "last_chat_at",
+            "needs_reply",
+        )
         rows: list[IndexRow] = []
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
@@ -523,6 +534,10 @@ class RedisInterviewStore:
                         overall=scores.get("overall"),
                         flags=scores.get("flags", []),
                         decision=json.loads(text(decision))["decision"] if decision is not None else None,
+                        chat_count=int(found["chat_count"] or 0),
+                        last_chat=found["last_chat"],
+                        last_chat_at=float(found["last_chat_at"]) if found["last_chat_at"] else None,
+                        needs_reply=found["needs_reply"] == "1",
                         **summary,
                     )
                 )
@@ -590,7 +605,18 @@ class RedisInterviewStore:
 
     async def record_answer(self, interview_id: str, question_id: str, kind: str, text: str) -> None:
         row = AnswerRow(question_id=question_id, kind=kind, text=text, created_at=time.time())
-        await self._add(interview_id, lambda pipe: pipe.rpush(self._keys.interview_part(interview_id, "answers"), row.model_dump_json()))
+        key = self._keys.interview(interview_id)
+
+        def write(pipe: Pipeline) -> None:
+            pipe.rpush(self._keys.interview_part(interview_id, "answers"), row.model_dump_json())
+            # The chat as HR's inbox lists it, beside the interview, so the list never reads every answer.
+            if kind == "chat":
+                pipe.hincrby(key, "chat_count", 1)
+                pipe.hset(key, mapping={"last_chat": text[:500], "last_chat_at": row.created_at})
+            elif kind in ("chat.system", "chat.hr"):
+                pipe.hset(key, "needs_reply", 1 if kind == "chat.system" else 0)
+
+        await self._add(interview_id, write)
 
     async def record_transcript(self, interview_id: str, transcript: TranscriptRow) -> None:
         row = transcript.model_dump_json()

@@ -75,6 +75,10 @@ class IndexRow(Row):
     overall: float | None  # the report's overall score, once there is one
     flags: list[str]  # the report's flags
     decision: str | None  # HR's latest decision
+    chat_count: int = 0  # the candidate's chat messages
+    last_chat: str | None = None  # the newest of them (the inbox shows it)
+    last_chat_at: float | None = None
+    needs_reply: bool = False  # a question the FAQ could not answer has had no HR reply since
 
 
 class AuditEntry(Row):

@@ -557,7 +557,12 @@ class InterviewStore(SerialConnection):
                       json_extract(i.spec, '$.candidate.email') AS candidate_email, json_extract(i.spec, '$.mode') AS mode,
                       json_extract(i.spec, '$.max_questions') AS max_questions,
                       json_extract(r.data, '$.recommendation.overall') AS overall, json_extract(r.data, '$.flags') AS flags,
-                      (SELECT d.decision FROM decisions d WHERE d.interview_id = i.id ORDER BY d.seq DESC LIMIT 1) AS decision
+                      (SELECT d.decision FROM decisions d WHERE d.interview_id = i.id ORDER BY d.seq DESC LIMIT 1) AS decision,
+                      (SELECT COUNT(*) FROM answers a WHERE a.interview_id = i.id AND a.kind = 'chat') AS chat_count,
+                      (SELECT a.text FROM answers a WHERE a.interview_id = i.id AND a.kind = 'chat' ORDER BY a.seq DESC LIMIT 1) AS last_chat,
+                      (SELECT MAX(a.created_at) FROM answers a WHERE a.interview_id = i.id AND a.kind = 'chat') AS last_chat_at,
+                      COALESCE((SELECT MAX(a.seq) FROM answers a WHERE a.interview_id = i.id AND a.kind = 'chat.system'), 0) >
+                      COALESCE((SELECT MAX(a.seq) FROM answers a WHERE a.interview_id = i.id AND a.kind = 'chat.hr'), 0) AS needs_reply
                FROM interviews i LEFT JOIN reports r ON r.interview_id = i.id
                WHERE i.tenant = ? ORDER BY i.created_at DESC LIMIT ?""",
             (tenant, limit),

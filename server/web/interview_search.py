@@ -25,7 +25,7 @@ from server.web.auth import require_api_key
 from server.web.context import services_of
 from server.web.problems import Problem
 
-Sort = Literal["newest", "oldest", "score_high", "score_low", "name"]
+Sort = Literal["newest", "oldest", "score_high", "score_low", "name", "last_message"]
 
 
 class SearchQuery(BaseModel):
@@ -42,6 +42,8 @@ class SearchQuery(BaseModel):
     created_to: date | None = None
     flag: str | None = Field(None, max_length=40, description="A report flag, e.g. face_often_absent or multiple_faces")
     decided: bool | None = Field(None, description="true: HR has decided; false: not yet")
+    inbox: bool | None = Field(None, description="true: only interviews whose candidate wrote in the chat")
+    needs_reply: bool | None = Field(None, description="true: a question the FAQ could not answer waits for HR")
     sort: Sort = "newest"
     limit: int = Field(50, ge=1, le=200)
     cursor: str | None = Field(None, max_length=400)
@@ -78,6 +80,10 @@ def _matches(row: IndexRow, query: SearchQuery) -> bool:
         return False
     if query.flag is not None and query.flag not in row.flags:
         return False
+    if query.inbox and not row.chat_count:
+        return False
+    if query.needs_reply is not None and row.needs_reply != query.needs_reply:
+        return False
     return query.decided is None or (row.decision is not None) == query.decided
 
 
@@ -95,6 +101,8 @@ def _key(row: IndexRow, sort: Sort) -> tuple[Any, ...]:
             return (score is None, score or 0, row.id)
         case "name":
             return (row.candidate_name.casefold(), row.id)
+        case "last_message":
+            return (row.last_chat_at is None, -(row.last_chat_at or 0), row.id)
 
 
 def _encode(key: tuple[Any, ...]) -> str:
