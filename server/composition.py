@@ -66,6 +66,7 @@ from server.web.context import Services
 from server.web.idempotency import idempotent
 from server.web.problems import EXCEPTION_HANDLERS
 from server.web.rate_limit import TenantRateLimit
+from server.web.retention import erase_expired_forever
 from server.ws import candidate_ws, hr_sessions, hr_ws
 
 logger = logging.getLogger(__name__)
@@ -283,11 +284,13 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             sweep_abandoned_forever(store, settings.abandon_after_s, is_live, app.state.services.announce),
             name="abandoned-interviews",
         )
+        retention = asyncio.create_task(erase_expired_forever(app.state.services), name="retention")
         try:
             yield
         finally:
             loop_probe.cancel()
             abandoner.cancel()
+            retention.cancel()
             pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pruner  # not mid-transaction when the stores close

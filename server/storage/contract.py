@@ -71,6 +71,10 @@ class Store(Protocol):
         """In-progress interviews whose last question went out before `active_before` (epoch seconds), oldest first."""
         ...
 
+    async def created_before(self, tenant: str, before: float, limit: int = ...) -> list[str]:
+        """The tenant's interviews scheduled before `before` (epoch seconds), oldest first: what retention erases."""
+        ...
+
     async def abandon_interview(self, interview: Interview) -> None:
         """The interview was left unfinished: `abandoned`, and the HRMS hears it (interview.abandoned)."""
         ...

@@ -331,6 +331,9 @@ class RedisInterviewStore:
         found = [await self.get_interview(interview_id) for interview_id in ids]
         return [i for i in found if i is not None and i.status == InterviewStatus.IN_PROGRESS]
 
+    async def created_before(self, tenant: str, before: float, limit: int = 100) -> list[str]:
+        return texts(await self._redis.zrangebyscore(self._keys.tenant_interviews(tenant), "-inf", f"({before}", start=0, num=limit))
+
     async def short_link(self, code: str) -> str | None:
         """The invite token behind a short code, while it has not expired."""
         raw = await self._redis.get(self._keys.short_link(code))

@@ -383,6 +383,12 @@ class InterviewStore(SerialConnection):
         )
         return [_interview_of(row) for row in rows]
 
+    async def created_before(self, tenant: str, before: float, limit: int = 100) -> list[str]:
+        rows = await self._read(
+            "SELECT id FROM interviews WHERE tenant = ? AND created_at < ? ORDER BY created_at LIMIT ?", (tenant, before, limit)
+        )
+        return [row["id"] for row in rows]
+
     async def abandon_interview(self, interview: Interview) -> None:
         changed, events = abandoned(interview)
         await self._write(

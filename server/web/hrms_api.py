@@ -90,18 +90,20 @@ async def delete_candidate(request: Request) -> Response:
     interviews = [ref.id for ref in await services.store.interview_ids(tenant, candidate_id=candidate_id)]
     if await services.store.profile("candidates", tenant, candidate_id) is None and not interviews:
         raise Problem(404, "candidate_not_found", f"no candidate {candidate_id!r}")
-    await _erase(services, tenant, interviews, hr_actor(request), candidate_id)
+    await erase_interviews(services, tenant, interviews, hr_actor(request), candidate_id)
     return Response(status_code=204)
 
 
 async def delete_interview(request: Request) -> Response:
     """Erase one interview, however it was created; a stored candidate profile stays (erase it as a candidate)."""
     services, interview = await _interview(request)
-    await _erase(services, interview.tenant, [interview.id], hr_actor(request))
+    await erase_interviews(services, interview.tenant, [interview.id], hr_actor(request))
     return Response(status_code=204)
 
 
-async def _erase(services: Services, tenant: str, interviews: list[str], actor: str, candidate_id: str | None = None) -> None:
+async def erase_interviews(services: Services, tenant: str, interviews: list[str], actor: str, candidate_id: str | None = None) -> None:
+    """Everything of these interviews, wherever they run, and their recordings on this node's disk (each other node
+    sweeps its own: `remove_erased_recordings`); the audit trail keeps that `actor` erased them."""
     for interview_id in interviews:
         await services.end_everywhere(interview_id)
         await audit(services, tenant, interview_id, actor, "erased")

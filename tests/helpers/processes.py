@@ -57,7 +57,7 @@ async def wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
     raise TimeoutError("server did not come up")
 
 
-async def complete_text_interview(http: httpx.AsyncClient, base: str) -> str:
+async def complete_text_interview(http: httpx.AsyncClient, base: str, api_key: str | None = None) -> str:
     body = {
         "job": {"title": "Backend engineer", "language": "en"},
         "candidate": {"name": "Kill Test"},
@@ -65,7 +65,8 @@ async def complete_text_interview(http: httpx.AsyncClient, base: str) -> str:
         "max_questions": 1,
         "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}],
     }
-    created = (await http.post(f"{base}/api/v1/interviews", json=body, headers=HR)).json()
+    headers = HR if api_key is None else {"X-API-Key": api_key}
+    created = (await http.post(f"{base}/api/v1/interviews", json=body, headers=headers)).json()
     interview_id, token = created["interview"]["id"], created["invite_token"]
     await give_consent(http, f"{base}/api/v1/interviews/{interview_id}", token)
     async with connect(base.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={token}") as ws:
