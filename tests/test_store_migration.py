@@ -16,15 +16,17 @@ import redis.asyncio as redis
 
 from hrms_bridge.adapters.greenhouse_notifier import CallbackStore
 from server.cli import demo_invite_url, main
+from server.domain.adverse_impact import SelfIdentification
 from server.domain.interview import InterviewSpec, InterviewStatus
 from server.domain.invites import InviteSigner
+from server.domain.shares import OwnerReview, Share, ShareRequest
 from server.storage.contract import Store, open_store
 from server.storage.greenhouse_callbacks_redis import RedisCallbackStore
 from server.storage.migration import migrate_sqlite_to_redis
 from server.storage.redis_client import Keys
 from server.storage.redis_store import RedisInterviewStore
 from server.storage.redis_webhook_deliveries import RedisDeliveryStore
-from server.storage.rows import TranscriptRow, TranscriptSegment
+from server.storage.rows import AuditEntry, TranscriptRow, TranscriptSegment
 from server.storage.sealed import Sealer
 from server.storage.sqlite_store import InterviewStore
 from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, Deliveries, DeliveryStore
@@ -70,6 +72,19 @@ async def fill_sqlite(database: Path) -> dict[str, str]:
         await store.save_wechat_profile("iv-1", "openid-1", "小李", "https://wx.example/a.png")
         await store.save_report(first, "1.0", json.dumps({"overall": 71}), {"interview_id": "iv-1"})
         await store.record_decision(first, "advance", "strong", "hr@acme")
+        await store.record_answer("iv-1", "q1", "chat", "可以用白板吗？")
+        await store.record_answer("iv-1", "q1", "chat.system", "已转给 HR")
+        share = Share.new(ShareRequest(interview_ids=["iv-1"], owner_name="王强", owner_email="w@example.test"), "acme")
+        await store.save_share(share)
+        await store.record_owner_review(
+            first,
+            OwnerReview(
+                interview_id="iv-1", share_id=share.id, owner_name="王强", recommendation="recommend", comment="好", created_at=1.0
+            ),
+        )
+        await store.save_self_identification("iv-1", SelfIdentification(sex="female", race="asian"))
+        await store.record_audit("acme", AuditEntry(at=1.0, actor="hr:李娜", action="review_viewed", interview_id="iv-1"))
+        await store.record_audit("acme", AuditEntry(at=2.0, actor="hr:李娜", action="erased", interview_id="gone-1"))
         await callbacks.add("iv-1", "https://greenhouse.example/cb", "gh-key")
         await store.remember_response("acme", "key-1", "fp", 201, b'{"id": "iv-1"}', "application/json", "{}")
         await store.create_interview(SPEC, invite("iv-2"), "iv-2", tenant="globex")
@@ -120,6 +135,12 @@ async def everything(store: Store, deliveries: Deliveries, greenhouse: Any) -> d
         "endpoints": [e.public() for e in await deliveries.endpoints("acme")],
         "deliveries": sorted(await deliveries.deliveries("acme"), key=lambda d: d.id),
         "callback": await greenhouse.get("iv-1"),
+        "owner_reviews": await store.owner_reviews("iv-1"),
+        "shares": [(x.owner_name, x.interview_ids, x.tenant) for x in await store.shares_of("iv-1")],
+        "self_identification": await store.self_identifications(["iv-1", "iv-2"]),
+        "audit": await store.audit_trail("acme", "iv-1"),
+        "tombstone": await store.audit_trail("acme", "gone-1"),
+        "index": [r.model_dump() for r in await store.interview_index("acme")],
     }
 
 
@@ -142,7 +163,7 @@ async def test_a_migrated_store_reads_back_the_same_through_redis_and_its_unsent
 
     counts = await migrate_sqlite_to_redis(database, redis_client, KEYS, skip={"demo"})
     assert (counts.interviews, counts.endpoints, counts.idempotent_responses, counts.profiles) == (2, 1, 1, 2)
-    assert (counts.events, counts.deliveries) == (5, 3), "the demo's event stays behind with it"
+    assert (counts.events, counts.deliveries) == (6, 4), "the demo's event stays behind with it"
     redis_store, redis_deliveries = RedisInterviewStore(redis_client, KEYS), RedisDeliveryStore(redis_client, KEYS, SEALER)
     after = await everything(redis_store, redis_deliveries, RedisCallbackStore(redis_client, KEYS, SEALER))
     for part, value in before.items():
@@ -154,15 +175,19 @@ async def test_a_migrated_store_reads_back_the_same_through_redis_and_its_unsent
     queued = {f[b"event_id"].decode() for _, f in await redis_client.xrange(KEYS.webhook_stream())}
     by_id = {d.id: d for d in after["deliveries"]}
     assert by_id[ids["retrying"]].event_id in queued and by_id[ids["delivered"]].event_id not in queued
-    assert counts.events_queued_for_delivery == len(queued) == 2
+    assert counts.events_queued_for_delivery == len(queued) == 3  # with the owner's recommendation, never attempted
     await redis_deliveries.fan_out(queued)
     fanned = await redis_deliveries.deliveries("acme")
-    assert [d.event_type for d in fanned if d.status == PENDING] == ["interview.cancelled", "decision.recorded"]
+    assert sorted(d.event_type for d in fanned if d.status == PENDING) == [
+        "decision.recorded",
+        "interview.cancelled",
+        "owner_review.recorded",
+    ]
     assert await redis_deliveries.replay("acme", ids["dead"]), "a dead letter can be replayed from the cluster"
 
     again = await migrate_sqlite_to_redis(database, redis_client, KEYS, skip={"demo"})
-    assert (again.interviews, again.interviews_already_in_redis, again.events, again.events_already_in_redis) == (0, 2, 0, 5)
-    assert await redis_client.xlen(KEYS.webhook_stream()) == 3, "a second run queues nothing again (the replay added one)"
+    assert (again.interviews, again.interviews_already_in_redis, again.events, again.events_already_in_redis) == (0, 2, 0, 6)
+    assert await redis_client.xlen(KEYS.webhook_stream()) == 4, "a second run queues nothing again (the replay added one)"
 
 
 async def test_a_node_with_interviews_left_in_sqlite_refuses_to_start_on_redis_until_they_are_migrated(

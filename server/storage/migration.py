@@ -1,8 +1,10 @@
 """A node's SQLite store moved into Redis, for a node that joins a cluster: `interview-server store migrate`.
 
 The SQLite database is read, never written. Each interview with all it recorded (answers, transcripts, observations,
-scored answers, decisions, the recordings' list, report, WeChat profile, short links still valid, Greenhouse callback)
+scored answers, decisions, the recordings' list, report, WeChat profile, short links still valid, Greenhouse callback,
+business owners' recommendations, the candidate's self-identification, the shares it is in)
 goes in one MULTI/EXEC, in the Redis store's layout (server/storage/redis_store.py); then the job and candidate profiles,
+the shares and every audit trail (erased interviews' too),
 idempotent responses still valid, webhook endpoints, and each event with its deliveries and their attempts
 (redis_webhook_deliveries.py), keeping every id, so an HRMS that knows an event or delivery id still finds it.
 
@@ -74,6 +76,16 @@ def _rows(
         return []
     query = f"SELECT * FROM {table}" + (f" WHERE {where}" if where else "") + (f" ORDER BY {order}" if order else "")
     return [dict(row) for row in db.execute(query, params)]
+
+
+def _chat_fields(answers: list[dict[str, Any]]) -> dict[FieldT, EncodableT]:
+    """What the Redis store keeps beside an interview for HR's inbox, as its record_answer writes it."""
+    chats = [a for a in answers if a["kind"] == "chat"]
+    replies = [a["kind"] for a in answers if a["kind"] in ("chat.system", "chat.hr")]
+    fields: dict[FieldT, EncodableT] = {"chat_count": len(chats), "needs_reply": int(bool(replies) and replies[-1] == "chat.system")}
+    if chats:
+        fields |= {"last_chat": chats[-1]["text"][:500], "last_chat_at": chats[-1]["created_at"]}
+    return fields
 
 
 def _present(values: dict[str, Any]) -> dict[FieldT, EncodableT]:
@@ -150,6 +162,7 @@ class _Migration:
                 await pipe.execute()
             self.counts.interviews += 1
         await self.copy_profiles_and_responses()
+        await self.copy_shares_and_audit()
         await self.copy_endpoints()
         for event in self.rows("outbox_events", order="seq"):
             if event.get("subject") not in skip:
@@ -180,8 +193,10 @@ class _Migration:
             if profile_id:
                 pipe.zadd(self.keys.profile_interviews(tenant, kind, profile_id), {interview_id: row["created_at"]})
         mine = ("interview_id = ?", (interview_id,))
-        for answer in self.rows("answers", *mine, order="seq"):
+        answers = self.rows("answers", *mine, order="seq")
+        for answer in answers:
             pipe.rpush(part("answers"), json.dumps({k: answer[k] for k in ("question_id", "kind", "text", "created_at")}))
+        pipe.hset(self.keys.interview(interview_id), mapping=_chat_fields(answers))
         for t in self.rows("transcripts", *mine, order="seq"):
             pipe.rpush(
                 part("transcripts"),
@@ -222,6 +237,15 @@ class _Migration:
             )
         for report in self.rows("reports", *mine):
             pipe.set(part("report"), json.dumps({k: report[k] for k in ("schema_version", "data", "created_at")}))
+            data = json.loads(report["data"])
+            scores = {"overall": (data.get("recommendation") or {}).get("overall"), "flags": data.get("flags", [])}
+            pipe.hset(self.keys.interview(interview_id), "scores", json.dumps(scores))
+        for review in self.rows("owner_reviews", *mine, order="seq"):
+            pipe.rpush(part("owner_reviews"), review["data"])
+        for said in self.rows("self_identifications", *mine):
+            pipe.set(part("self_identification"), said["data"])
+        for shared in self.rows("shared_interviews", *mine):
+            pipe.sadd(part("shares"), shared["share_id"])
         for w in self.rows("wechat_profiles", *mine):
             pipe.set(part("wechat"), json.dumps({k: w[k] for k in ("openid", "nickname", "avatar_url", "created_at")}))
         for link in self.rows("short_links", "interview_id = ? AND expires_at > ?", (interview_id, self.now)):
@@ -240,6 +264,22 @@ class _Migration:
             )
             if c["notified_at"] is None and c["next_attempt_at"] is not None:
                 pipe.zadd(self.keys.greenhouse_pending(), {interview_id: c["next_attempt_at"]})
+
+    async def copy_shares_and_audit(self) -> None:
+        """Shares (with the interviews still in them) and every audit trail, erased interviews' tombstones too."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for share in self.rows("shares"):
+                ids = [r["interview_id"] for r in self.rows("shared_interviews", "share_id = ?", (share["id"],))]
+                stored = {**json.loads(share["data"]), "interview_ids": ids}
+                pipe.set(self.keys.share(share["id"]), json.dumps(stored), nx=True)
+            trails: dict[tuple[str, str], list[str]] = {}
+            for entry in self.rows("audit_trail", order="seq"):
+                trails.setdefault((entry["tenant"], entry["interview_id"]), []).append(entry["data"])
+            await pipe.execute()
+        for (tenant, interview_id), entries in trails.items():
+            key = self.keys.audit(tenant, interview_id)
+            if not await self.redis.exists(key):  # what Redis holds stays; a second run copies nothing twice
+                await self.redis.rpush(key, *entries)
 
     async def copy_profiles_and_responses(self) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
