@@ -80,6 +80,7 @@ async def test_hello_with_interview_info_arrives_first(live_server: LiveServer) 
                 "retention_days": 180,
                 "expected_minutes": 30,
                 "consent_version": CONSENT_TEXT_VERSION,
+                "ask_self_identification": False,
             },
         }
         # No media yet, so no question is sent: the socket handles messages in order, so once a ping's pong is
