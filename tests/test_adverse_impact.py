@@ -63,7 +63,7 @@ async def test_a_candidate_may_say_who_they_are_and_hr_sees_only_the_counts(tmp_
             created = (await server.http.post(f"{server.url}/api/v1/interviews", json=body, headers=HR)).json()
             ids.append((created["interview"]["id"], created["invite_token"]))
 
-        # Ana says, on the invitation page; Ben does not.
+        # Ana says, on the invitation page; Ben does not. Then HR reads the job's fairness report.
         async with chromium(speech_wav, face_y4m) as browser:
             page = await (await browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB")).new_page()
             await page.goto(f"{server.url}/i/{ids[0][1]}")
@@ -74,6 +74,18 @@ async def test_a_candidate_may_say_who_they_are_and_hr_sees_only_the_counts(tmp_
             await check_state(page, "candidate-self-identification-en")
             await pass_welcome(page)
             await page.wait_for_function("window.interview.selfIdentified === true")
+            hr = await (await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")).new_page()
+            await hr.goto(f"{server.url}/hr#/fairness/data-eng")
+            await hr.fill("#reviewer", "Li Na")
+            await hr.fill("#api-key", API_KEY)
+            await hr.press("#api-key", "Enter")
+            await hr.wait_for_selector("table.fairness")
+            assert await hr.locator("table.fairness").count() == 3
+            assert "女" in (await hr.text_content("table.fairness") or "")
+            await check_state(hr, "hr-fairness-zh")
+            await hr.click("#lang-switch")
+            await hr.wait_for_function("document.documentElement.lang === 'en'")
+            await check_state(hr, "hr-fairness-en")
         said = await server.services.store.self_identifications([ids[0][0], ids[1][0]])
         assert {k: v.model_dump() for k, v in said.items()} == {ids[0][0]: {"sex": "female", "race": "asian"}}
 

@@ -32,6 +32,14 @@ const TEXT = {
     candidate_says: "Candidate", faq: "FAQ", hr: "HR", system: "System", emotion: "Emotion timeline", how_scored: "How was this scored",
     scheduled: "waiting", in_progress: "in progress", completed: "completed", decided: "decided", cancelled: "cancelled", abandoned: "left unfinished",
     open_review: "Review {name}", load_failed: "Could not load: {why}",
+    fairness: "Fairness report", fairness_title: "Fairness report: {job}",
+    fairness_intro: "From what candidates chose to say about themselves (never shown to reviewers). Selection rate: advanced of those decided. Scoring rate: scored above the median of every candidate scored. Impact ratio: a group's rate against the highest group's. Groups under 2 % of the candidates are marked and left out of the ratios.",
+    fairness_summary: "{candidates} candidate(s); {unknown} did not say. Median score: {median}.",
+    by_sex: "By sex", by_race: "By race or ethnicity", by_both: "By sex and race or ethnicity", group: "Group", people: "Candidates",
+    selection_rate: "Selection rate", selection_ratio: "Impact ratio (selection)", scoring_rate: "Scoring rate", scoring_ratio: "Impact ratio (scoring)",
+    small_group: "(under 2 %)", female: "Female", male: "Male", hispanic_or_latino: "Hispanic or Latino", white: "White",
+    black_or_african_american: "Black or African American", native_hawaiian_or_pacific_islander: "Native Hawaiian or other Pacific Islander",
+    asian: "Asian", american_indian_or_alaska_native: "American Indian or Alaska Native", two_or_more_races: "Two or more races",
     inbox: "Candidates' messages", inbox_empty: "No messages from candidates.", unread: "{count} unread", reply_to: "Reply to {name}",
     flag_face_often_absent: "face often out of view", flag_multiple_faces: "more than one face", flag_never_answered: "never answered",
     face_present: "face visible", face_absent: "face often absent", multiple_faces: "more than one face",
@@ -61,6 +69,14 @@ const TEXT = {
     candidate_says: "候选人", faq: "常见问题", hr: "HR", system: "系统", emotion: "情绪时间线", how_scored: "评分是怎么算的",
     scheduled: "等待中", in_progress: "进行中", completed: "已完成", decided: "已决定", cancelled: "已取消", abandoned: "未完成已关闭",
     open_review: "查看{name}", load_failed: "加载失败：{why}",
+    fairness: "公平性报告", fairness_title: "公平性报告：{job}",
+    fairness_intro: "依据候选人自愿提供的信息（从不向评估者展示）。录用率：已决定者中进入下一轮的比例。得分率：得分高于全部已评分候选人中位数的比例。影响比：该群体比率与最高群体比率之比。占候选人不足 2% 的群体会标出，不计入影响比。",
+    fairness_summary: "共 {candidates} 位候选人，其中 {unknown} 位未提供。得分中位数：{median}。",
+    by_sex: "按性别", by_race: "按种族或族裔", by_both: "按性别与种族或族裔", group: "群体", people: "候选人数",
+    selection_rate: "录用率", selection_ratio: "影响比（录用）", scoring_rate: "得分率", scoring_ratio: "影响比（得分）",
+    small_group: "（不足 2%）", female: "女", male: "男", hispanic_or_latino: "西班牙裔或拉丁裔", white: "白人",
+    black_or_african_american: "黑人或非裔美国人", native_hawaiian_or_pacific_islander: "夏威夷原住民或其他太平洋岛民",
+    asian: "亚裔", american_indian_or_alaska_native: "美洲印第安人或阿拉斯加原住民", two_or_more_races: "两个或以上种族",
     inbox: "候选人消息", inbox_empty: "暂无候选人消息。", unread: "{count} 条未读", reply_to: "回复{name}",
     flag_face_often_absent: "经常不在画面中", flag_multiple_faces: "出现多张人脸", flag_never_answered: "没有作答",
     face_present: "人脸可见", face_absent: "经常不在画面中", multiple_faces: "出现多张人脸",
@@ -119,6 +135,7 @@ function applyLanguage() {
   renderBoard();
   renderRows();
   renderInbox();
+  renderFairness();
   if (state.selected) renderReviewPage();
 }
 
@@ -183,13 +200,52 @@ function send(message) {
 // ---- routing: #/interview/{id} is a candidate's review page, anything else the workspace ---------------------------
 function route() {
   const match = location.hash.match(/^#\/interview\/([0-9a-f]{8,64})$/);
+  const fairness = location.hash.match(/^#\/fairness\/([A-Za-z0-9._:-]{1,128})$/);
+  $("fairness-view").hidden = !fairness;
   if (match) openReview(match[1]);
+  else if (fairness) openFairness(fairness[1]);
   else showWorkspace();
+}
+
+// ---- a job's fairness report (adverse impact, in the shape NYC Local Law 144 audits publish) -----------------------
+async function openFairness(jobId) {
+  stopWatching();
+  state.selected = null;
+  $("workspace").hidden = true;
+  $("review-view").hidden = true;
+  try {
+    state.fairness = await api(`/api/v1/jobs/${encodeURIComponent(jobId)}/adverse-impact`);
+  } catch (error) {
+    $("fairness-tables").replaceChildren(el("p", { class: "error", text: t("load_failed", { why: error.message }) }));
+    return;
+  }
+  renderFairness();
+  $("fairness-title").focus();
+}
+
+function renderFairness() {
+  const r = state.fairness;
+  if (!r) return;
+  $("fairness-title").textContent = t("fairness_title", { job: r.job_title });
+  $("fairness-title").tabIndex = -1;
+  $("fairness-summary").textContent = t("fairness_summary", { candidates: r.candidates, unknown: r.unknown.any, median: r.median_score ?? "–" });
+  const percent = (value) => (value === null || value === undefined ? "–" : `${Math.round(value * 100)}%`);
+  const ratio = (value) => (value === null || value === undefined ? "–" : value.toFixed(2));
+  const label = (category) => category.split("|").map((c) => t(c)).join(" · ");
+  const table = (title, rows) => el("div", { class: "table-wrap" }, el("table", { class: "fairness" },
+    el("caption", { text: title }),
+    el("thead", {}, el("tr", {}, ...["group", "people", "selection_rate", "selection_ratio", "scoring_rate", "scoring_ratio"].map((k) => el("th", { scope: "col", text: t(k) })))),
+    el("tbody", {}, ...rows.filter((row) => row.candidates > 0 || !row.category.includes("|")).map((row) => el("tr", {},
+      el("th", { scope: "row" }, label(row.category), row.small ? ` ${t("small_group")}` : ""),
+      el("td", { text: String(row.candidates) }), el("td", { text: percent(row.selection_rate) }), el("td", { text: ratio(row.selection_impact_ratio) }),
+      el("td", { text: percent(row.scoring_rate) }), el("td", { text: ratio(row.scoring_impact_ratio) }))))));
+  $("fairness-tables").replaceChildren(table(t("by_sex"), r.sex), table(t("by_race"), r.race), table(t("by_both"), r.intersectional));
 }
 
 function showWorkspace() {
   stopWatching();
   state.selected = null;
+  state.fairness = null;
   $("review-view").hidden = true;
   $("workspace").hidden = false;
   loadBoard();
@@ -278,6 +334,7 @@ function renderBoard() {
       counts.append(el("li", {}, button));
     }
     const card = el("section", { class: "job", "data-job": job.job_id ?? job.job_title }, el("h3", { text: job.job_title }), counts);
+    if (job.job_id) card.append(el("a", { class: "fairness-link", href: `#/fairness/${encodeURIComponent(job.job_id)}`, text: t("fairness") }));
     Object.assign(card.dataset, Object.fromEntries(STATES.map((s) => [s.replace(/_(\w)/g, (_, c) => c.toUpperCase()), job.counts[s] ?? 0])));
     return card;
   }));
