@@ -143,6 +143,7 @@ async def test_hr_watches_reviews_shares_and_decides_while_the_owner_recommends(
     await hr.wait_for_function(f"!{first_video}.paused || {first_video}.currentTime > 0", timeout=10_000)
     await hr.evaluate(f"{first_video}.pause()")
     assert "test" in (await hr.text_content("#review .transcript") or "")
+    assert "test" in (await hr.text_content("#review .transcript mark") or "")  # the words that made the key point
     assert await hr.is_hidden("#live")
     await check_state(hr, "hr-review-zh")
     await hr.click("#lang-switch")

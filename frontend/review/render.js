@@ -122,10 +122,11 @@ function answer(q, t, id) {
 
   if (q.transcript.length) {
     const lines = el("ol", { class: "transcript" });
+    const evidence = q.points_made.map((p) => p.said).filter((said) => said && said.length >= 2);
     for (const span of q.transcript) {
       const button = seekButton(span.start_s, clock(span.start_s - q.asked_s));
       if (button) button.addEventListener("click", () => playFrom(span.start_s));
-      lines.append(el("li", {}, button, " ", el("span", { text: span.text })));
+      lines.append(el("li", {}, button, " ", highlighted(span.text, evidence)));
     }
     block.append(el("h5", { text: t("transcript") }), lines);
   }
@@ -148,6 +149,21 @@ function answer(q, t, id) {
     block.append(el("p", { class: "muted", text: t("speaking", { seconds: d.speaking_s, rate: d.rate_per_min, unit, pauses: d.long_pauses }) }));
   }
   return block;
+}
+
+// The words that made a key point, marked where they were said (plain text nodes around <mark>: nothing is parsed).
+function highlighted(text, evidence) {
+  const line = el("span");
+  let rest = text;
+  while (rest) {
+    const hits = evidence.map((said) => [rest.indexOf(said), said]).filter(([at]) => at >= 0).sort((a, b) => a[0] - b[0]);
+    if (!hits.length) break;
+    const [at, said] = hits[0];
+    line.append(rest.slice(0, at), el("mark", { text: said }));
+    rest = rest.slice(at + said.length);
+  }
+  line.append(rest);
+  return line;
 }
 
 function integrity(doc, t) {
