@@ -10,6 +10,7 @@ Two measures:
   2. `--interviews` recorders fed at real-time pace on one event loop (the way a node runs them), the process's CPU
      over the run less that of the same feeding into nothing: the share of a core that many interviews' recording
      takes, its thread hops included.
+  3. what decoding each codec costs the node for the models (one thread), VP8 against H.264 baseline.
 Prints the figures and writes loadtests/results/bench_answer_recording-<cores>core.json.
 """
 
@@ -156,12 +157,46 @@ async def real_time(frames: list[EncodedMedia], interviews: int, directory: Path
     }
 
 
+def decode_cost(vp8: list[bytes], seconds: float, kbps: int, fps: int, work: Path) -> dict[str, Any]:
+    """What the node spends decoding each codec for the models (one thread, as aiortc's decoder runs), at the same
+    rate: the VP8 of measure 1, and the same face encoded as H.264 baseline. The reason the page asks for H.264
+    first, besides its files playing on every phone."""
+    source = make_face_video(work / "face-decode.y4m", seconds=min(seconds, 20.0), fps=fps)
+    with av.open(str(source)) as container:
+        pictures = [f.reformat(format="yuv420p") for f in container.decode(video=0)]
+    video = av.CodecContext.create("libx264", "w")
+    video.width, video.height, video.pix_fmt = 640, 480, "yuv420p"
+    video.time_base, video.bit_rate, video.gop_size = Fraction(1, fps), kbps * 1000, 3000
+    video.options = {"preset": "veryfast", "tune": "zerolatency", "profile": "baseline"}
+    h264: list[bytes] = []
+    for i in range(int(seconds * fps)):
+        picture = pictures[i % len(pictures)]
+        picture.pts = i
+        h264 += [bytes(p) for p in video.encode(picture)]
+    results: dict[str, Any] = {}
+    for name, packets in (("vp8", vp8), ("h264", h264)):
+        decoding = av.CodecContext.create(name, "r")
+        decoding.thread_count = 1
+        started = time.process_time()
+        frames = sum(len(decoding.decode(av.Packet(data))) for data in packets)
+        cpu_s = time.process_time() - started
+        results[name] = {
+            "frames": frames,
+            "measured_kbps": round(sum(map(len, packets)) * 8 / seconds / 1000),
+            "decode_cpu_s_per_minute": round(cpu_s / seconds * 60, 3),
+            "core_share": round(cpu_s / seconds, 4),
+        }
+    return results
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as work:
         frames = encode(args.seconds, args.kbps, args.fps, Path(work))
         video_bytes = sum(len(f.data) for f in frames if f.kind == "video")
         single = recorder_work(frames, Path(work) / "single")
         concurrent = await real_time(frames, args.interviews, Path(work) / "concurrent")
+        vp8 = [f.data for f in frames if f.kind == "video"]
+        decoding = decode_cost(vp8, args.seconds, args.kbps, args.fps, Path(work))
     return {
         "bench": "answer_recording",
         "date": datetime.date.today().isoformat(),
@@ -177,6 +212,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "question_every_s": QUESTION_EVERY_S,
         "recorder_work": single,
         "real_time": concurrent,
+        "decoding_for_the_models": decoding,
     }
 
 

@@ -142,6 +142,9 @@ async def test_hr_watches_reviews_shares_and_decides_while_the_owner_recommends(
     await hr.click("#review .transcript button.seek")
     await hr.wait_for_function(f"!{first_video}.paused || {first_video}.currentTime > 0", timeout=10_000)
     await hr.evaluate(f"{first_video}.pause()")
+    answer_files = [r for r in await server.services.store.recordings(interview.id) if r.question_index is not None]
+    # Chromium sends H.264 when asked first: MP4 files, which play on every owner's phone (iOS too).
+    assert [r.media_type for r in answer_files] == ["video/mp4", "video/mp4"], answer_files
     assert "test" in (await hr.text_content("#review .transcript") or "")
     assert "test" in (await hr.text_content("#review .transcript mark") or "")  # the words that made the key point
     assert await hr.is_hidden("#live")

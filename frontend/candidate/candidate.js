@@ -667,8 +667,11 @@ async function publish() {
   const pc = (state.pc = new RTCPeerConnection({ iceServers: await iceServers() }));
   pc.addEventListener("connectionstatechange", () => onPeerState(pc));
   const whip = (state.whip = new WhipPublisher(`${location.origin}/api/v1/interviews/${interviewId}/whip`, token));
-  // iOS (Safari, WeChat) decodes and encodes H.264 in hardware, and some builds offer no VP8 at all.
-  const codec = params.get("codec") ?? (support.ios ? "h264" : null);
+  // H.264 first wherever the browser has it: the answers' evidence video is kept as sent, and an H.264 file plays
+  // on every phone a business owner may open it on (iOS Safari and WeChat do not play VP8); the node also decodes it
+  // for the models in a fifth less CPU than VP8 at the same rate (loadtests/bench_answer_recording.py); iOS encodes
+  // it in hardware, and some iOS builds offer no VP8 at all. A browser without it sends VP8 (WebM recordings).
+  const codec = params.get("codec") ?? "h264";
   await whip.publish(pc, state.stream, codec, VIDEO_FPS);
   state.sessionUrl = whip.resource;
   return pc;
