@@ -43,6 +43,29 @@ class SkillRequirement(_Strict):
     min_years: float = Field(0, ge=0, le=50)
 
 
+class KnockoutQuestion(_Strict):
+    """A yes/no question a candidate must answer as the job requires (e.g. "Can you work in Shanghai?")."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    text: dict[Language, str] = Field(min_length=1)
+    required_answer: bool = True
+
+
+class ScreeningRules(_Strict):
+    """Who is invited to interview for a job, declared rule by rule; an absent rule admits everyone."""
+
+    min_education: EducationLevel | None = None
+    education_fields: list[str] = Field(default_factory=list, max_length=20, description="any one of these fields")
+    min_years_experience: float | None = Field(None, ge=0, le=50)
+    required_skills: list[str] = Field(default_factory=list, max_length=30, description="every one, under any synonym")
+    any_skills: list[str] = Field(default_factory=list, max_length=30, description="at least one, under any synonym")
+    locations: list[str] = Field(default_factory=list, max_length=50, description="the candidate's location is one of these")
+    languages: list[str] = Field(default_factory=list, max_length=10, description="the candidate speaks every one")
+    min_match_score: float | None = Field(None, ge=0, le=100)
+    knockout_questions: list[KnockoutQuestion] = Field(default_factory=list, max_length=10)
+    on_pass: Literal["invite", "queue_for_hr"] = Field("queue_for_hr", description="what happens to a candidate who passes")
+
+
 class JobProfile(_Strict):
     title: str = Field(min_length=1, max_length=200)
     role: str | None = Field(None, max_length=64, description="id of a shipped question bank, e.g. backend_engineer")
@@ -52,6 +75,7 @@ class JobProfile(_Strict):
     min_years_experience: float = Field(0, ge=0, le=50)
     education: EducationLevel = EducationLevel.NONE
     education_fields: list[str] = Field(default_factory=list, max_length=20)
+    screening: ScreeningRules | None = None
     # How much each competency weighs in the overall score; normalised when used.
     competencies: dict[Competency, float] = Field(
         default_factory=lambda: {Competency.SKILLS: 0.6, Competency.COMMUNICATION: 0.25, Competency.CULTURE_FIT: 0.15}
@@ -102,6 +126,8 @@ class CandidateProfile(_Strict):
     education: list[Education] = Field(default_factory=list, max_length=20)
     projects: list[Project] = Field(default_factory=list, max_length=50)
     tags: list[str] = Field(default_factory=list, max_length=50, description="personality or assessment tags")
+    location: str | None = Field(None, max_length=120)
+    languages: list[str] = Field(default_factory=list, max_length=20, description="languages the candidate speaks")
 
     @field_validator("skills", mode="before")
     @classmethod

@@ -19,6 +19,7 @@ from server.storage.outbox import EventType
 from server.web.candidate_result import CandidateResult
 from server.web.hrms_api import PROFILE_ID, DecisionIn, Reschedule
 from server.web.interview_search import SearchQuery
+from server.web.screening_api import ScreenRequest
 from server.web.webhooks_api import EndpointSpec
 
 REF = "#/components/schemas/{model}"
@@ -155,6 +156,7 @@ def openapi_document() -> dict[str, Any]:
         ShareRequest,
         RecommendationRequest,
         SelfIdentification,
+        ScreenRequest,
     ]
     _, schemas = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     components = schemas["$defs"]
@@ -306,6 +308,14 @@ def openapi_document() -> dict[str, Any]:
                 "integrity, decisions and owners' recommendations",
                 {"200": _json(OBJECT) | {"description": "Review"}, **_problems(404)},
                 params=[interview_id],
+            )
+        },
+        "/api/v1/jobs/{job_id}/screen": {
+            "post": _op(
+                "The job's screening rules applied to stored or inline candidates: each rule's outcome and what it found",
+                {"200": _json(OBJECT) | {"description": "results"}, **_problems(404, 409, 422)},
+                body=_json(_ref(ScreenRequest)),
+                params=[_path("job_id", PROFILE_ID)],
             )
         },
         "/api/v1/jobs/{job_id}/adverse-impact": {

@@ -1,0 +1,73 @@
+"""`POST /api/v1/jobs/{job_id}/screen`: the job's screening rules (stored with the job, `screening`) applied to stored
+candidates or to profiles sent inline, each with every rule's outcome and what it found."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import asdict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from realtime_scoring.profiles import CandidateProfile, JobProfile
+from realtime_scoring.screening import screen
+from server.web.auth import require_api_key
+from server.web.context import services_of
+from server.web.hrms_api import PROFILE_ID, parse
+from server.web.problems import Problem
+
+MAX_STORED = 500
+MAX_INLINE = 100
+
+
+class ScreenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    candidate_ids: list[str] = Field(default_factory=list, max_length=MAX_STORED)
+    candidates: list[CandidateProfile] = Field(default_factory=list, max_length=MAX_INLINE, description="profiles not stored")
+    answers: dict[str, dict[str, bool]] = Field(
+        default_factory=dict, max_length=MAX_STORED + MAX_INLINE, description="knock-out answers by candidate id (or inline index)"
+    )
+
+    @model_validator(mode="after")
+    def _someone(self) -> ScreenRequest:
+        if not self.candidate_ids and not self.candidates:
+            raise ValueError("send candidate_ids, candidates, or both")
+        if any(not re.fullmatch(PROFILE_ID, i) for i in self.candidate_ids):
+            raise ValueError("candidate ids are 1-128 characters of letters, digits and . _ : -")
+        return self
+
+
+async def screen_candidates(request: Request) -> JSONResponse:
+    services = services_of(request)
+    tenant = require_api_key(request.headers, services.api_keys)
+    job_id = request.path_params["job_id"]
+    stored_job = await services.store.profile("jobs", tenant, job_id) if re.fullmatch(PROFILE_ID, job_id) else None
+    if stored_job is None:
+        raise Problem(404, "job_not_found", f"no job {job_id!r}: PUT /api/v1/jobs/{job_id} first")
+    job = JobProfile.model_validate(stored_job)
+    if job.screening is None:
+        raise Problem(409, "no_screening_rules", "the job has no screening rules: PUT it again with `screening`")
+    body = parse(ScreenRequest, await request.body(), "invalid_screening")
+    people: list[tuple[str, CandidateProfile | None]] = [
+        (i, CandidateProfile.model_validate(p) if (p := await services.store.profile("candidates", tenant, i)) else None)
+        for i in body.candidate_ids
+    ]
+    people += [(str(n), profile) for n, profile in enumerate(body.candidates)]
+    rules = job.screening
+
+    def run() -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        for key, profile in people:
+            if profile is None:
+                results.append({"candidate": key, "outcome": "not_found", "rules": []})
+                continue
+            outcome = screen(rules, job, profile, body.answers.get(key))
+            results.append({"candidate": key, "outcome": outcome.outcome, "rules": [asdict(r) for r in outcome.rules]})
+        return results
+
+    results = await asyncio.to_thread(run)  # the match score of hundreds of profiles is CPU work
+    return JSONResponse({"job_id": job_id, "on_pass": rules.on_pass, "results": results})
