@@ -5,7 +5,8 @@ Nothing is decoded or encoded again: VP8 video with Opus audio goes into WebM, H
 page sent, so the page is asked for a rate fit for evidence rather than for the models.
 
 Frames come from the receivers' encoded-frame tap (`server/rtc/encoded_frames.py`) on the event loop; their RTP
-timestamps are put on the interview's clock (`RtpClock`), so a transcript's times point into the file. A file
+timestamps are put on the interview's clock (`media/sender_clock.py`, as the decoded frames' are), so a transcript's
+times point into the file. A file
 starts where a question is asked, at the first video key frame from then on (one is asked for at once), so every
 file plays from its first frame. The muxing runs on a worker thread behind a bounded queue: a slow disk loses
 frames (counted), never the event loop. An interview's files are capped in bytes; past the cap nothing more is kept.
@@ -35,7 +36,6 @@ logger = logging.getLogger(__name__)
 
 MediaKind = Literal["audio", "video"]
 TIME_BASE = Fraction(1, 1000)  # the files' timestamps, in milliseconds
-MAX_CLOCK_DRIFT_S = 1.0  # RTP time that strays this far from arrival time is re-anchored (as media/ingest.py does)
 BATCH_S = 0.1
 QUEUE_FRAMES = 1500  # about 15 s of 30 fps video and 20 ms audio waiting for the disk
 AUDIO_WITHOUT_VIDEO_S = 5.0  # audio held back this long waiting for a key frame; then the file starts without video
@@ -101,26 +101,6 @@ def _in_directory(path: Path) -> Path:
     return path
 
 
-class RtpClock:
-    """An RTP stream's timestamps on the interview's clock: anchored on a frame's arrival, then following the
-    timestamps, re-anchored when they stray over a second from arrival time (a sender's clock jump or a restart)."""
-
-    def __init__(self, clock_rate: int) -> None:
-        self._rate = clock_rate
-        self._anchor: tuple[float, int] | None = None
-        self._last_s = float("-inf")
-
-    def time_s(self, rtp_timestamp: int, arrived_s: float) -> float:
-        if self._anchor is not None:
-            time_s = self._anchor[0] + (rtp_timestamp - self._anchor[1]) / self._rate
-            if abs(time_s - arrived_s) <= MAX_CLOCK_DRIFT_S:
-                self._last_s = time_s
-                return time_s
-        self._anchor = (max(arrived_s, self._last_s), rtp_timestamp)
-        self._last_s = self._anchor[0]
-        return self._anchor[0]
-
-
 @functools.cache
 def _templates(video_codec: str | None) -> tuple[av.container.InputContainer, dict[MediaKind, av.stream.Stream]]:
     """Streams to copy codec parameters from, so that no encoder is opened per file (libvpx's takes ~24 MB):
@@ -152,7 +132,7 @@ def _templates(video_codec: str | None) -> tuple[av.container.InputContainer, di
 class _OpenFile:
     """One question's file being written (worker thread only)."""
 
-    def __init__(self, path: Path, question_index: int, first: EncodedMedia | None, audio_codec: bool) -> None:
+    def __init__(self, path: Path, question_index: int, first: EncodedMedia | None) -> None:
         video_codec = first.codec if first is not None else None
         container_format, _, self.media_type = CONTAINERS[video_codec]
         _, templates = _templates(video_codec)
@@ -168,8 +148,7 @@ class _OpenFile:
             if first.codec == "h264":
                 context.extradata = _h264_parameter_sets(first.data)
             self.streams["video"] = video
-        if audio_codec:
-            self.streams["audio"] = self.container.add_stream_from_template(templates["audio"])
+        self.streams["audio"] = self.container.add_stream_from_template(templates["audio"])
         self.video_codec = video_codec
         self.starts_s: float | None = None
         self.ends_s = 0.0
@@ -293,7 +272,7 @@ class AnswerFiles:
         self._files_of[index] = n + 1
         suffix = CONTAINERS[first_video.codec if first_video is not None else None][1]
         path = self.create_file(self.directory / f"{self.name(index, n)}{suffix}")
-        self._file = _OpenFile(path, index, first_video, audio_codec=True)
+        self._file = _OpenFile(path, index, first_video)
 
     def _finish(self) -> None:
         if self._file is not None:

@@ -13,12 +13,10 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from media.audio import AudioChunker
 from media.frames import ANALYSIS_SAMPLE_RATE, AudioChunk, VideoFrame
 from media.queues import DropOldestQueue
+from media.sender_clock import SenderClock
 from media.video import FrameSampler
 
 logger = logging.getLogger(__name__)
-
-# Frame times follow RTP timestamps unless they stray this far from arrival time.
-MAX_CLOCK_DRIFT_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +136,7 @@ class MediaIngest:
 
     async def _read_video(self, track: MediaStreamTrack) -> None:
         stats = self._stats
-        anchor: tuple[float, float] | None = None  # (media-clock time, pts in seconds) of a reference frame
-        last_time_s = 0.0
+        clock = SenderClock()  # frame times follow the sender's timestamps unless they stray from arrival time
         try:
             while True:
                 frame = await track.recv()
@@ -148,15 +145,7 @@ class MediaIngest:
                 stats.video_frames += 1
                 self.last_media_at = self._loop.time()
                 stats.video_width, stats.video_height = frame.width, frame.height
-                now, pts = self.now_s(), self._pts_s(frame)
-                if pts is None:
-                    time_s = now
-                else:
-                    if anchor is None or abs(anchor[0] + (pts - anchor[1]) - now) > MAX_CLOCK_DRIFT_S:
-                        # First frame, or a timestamp discontinuity: re-anchor on arrival time.
-                        anchor = (max(now, last_time_s), pts)
-                    time_s = anchor[0] + (pts - anchor[1])
-                last_time_s = time_s
+                time_s = clock.time_s(self._pts_s(frame), self.now_s())
                 if not self._sampler.should_sample(time_s):
                     continue
                 try:

@@ -11,7 +11,8 @@ import av
 import numpy as np
 import pytest
 
-from media.answer_recording import AnswerFiles, AnswerRecorder, EncodedMedia, RtpClock, is_key_frame
+from media.answer_recording import AnswerFiles, AnswerRecorder, EncodedMedia, is_key_frame
+from media.sender_clock import SenderClock
 from server.storage.private_files import private_file
 
 FPS = 15
@@ -147,11 +148,11 @@ def test_nothing_is_kept_before_the_first_question_or_past_the_cap(tmp_path: Pat
 
 
 def test_rtp_timestamps_follow_the_sender_and_reanchor_on_a_jump() -> None:
-    clock = RtpClock(90_000)
-    assert clock.time_s(1_000, arrived_s=50.0) == 50.0
-    assert clock.time_s(1_000 + 90_000, arrived_s=51.2) == pytest.approx(51.0)  # jitter: the sender's timing wins
-    assert clock.time_s(1_000 + 90_000 * 30, arrived_s=52.0) == pytest.approx(52.0)  # a jump: arrival time again
-    assert clock.time_s(1_000 + 90_000 * 31, arrived_s=53.1) == pytest.approx(53.0)
+    clock, rate = SenderClock(), 90_000
+    assert clock.time_s(1_000 / rate, arrived_s=50.0) == 50.0
+    assert clock.time_s((1_000 + 90_000) / rate, arrived_s=51.2) == pytest.approx(51.0)  # jitter: the sender's timing wins
+    assert clock.time_s((1_000 + 90_000 * 30) / rate, arrived_s=52.0) == pytest.approx(52.0)  # a jump: arrival time again
+    assert clock.time_s((1_000 + 90_000 * 31) / rate, arrived_s=53.1) == pytest.approx(53.0)
 
 
 async def test_the_recorder_writes_off_the_event_loop_and_drops_rather_than_queue_without_bound(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from media.answer_recording import AnswerRecorder, EncodedMedia, MediaKind, RtpClock, is_key_frame
+from media.answer_recording import AnswerRecorder, EncodedMedia, MediaKind, is_key_frame
+from media.sender_clock import SenderClock
 from server.rtc.encoded_frames import EncodedFrameTap
 
 
@@ -17,13 +18,12 @@ def feed_recorder(taps: list[EncodedFrameTap], recorder: AnswerRecorder, now_s: 
 
 
 def _feed(kind: MediaKind, recorder: AnswerRecorder, now_s: Callable[[], float]) -> Callable[[Any, Any], None]:
-    clocks: dict[int, RtpClock] = {}
+    clock = SenderClock()  # one receiver, one RTP stream: its timestamps, unwrapped by aiortc, in its codec's rate
 
     def admitted(codec: Any, frame: Any) -> None:
-        rate = int(codec.clockRate)
-        clock = clocks.get(rate) or clocks.setdefault(rate, RtpClock(rate))
         name = str(codec.name).lower()
         data = bytes(frame.data)
-        recorder.write(EncodedMedia(kind, name, data, clock.time_s(int(frame.timestamp), now_s()), is_key_frame(name, data)))
+        time_s = clock.time_s(int(frame.timestamp) / int(codec.clockRate), now_s())
+        recorder.write(EncodedMedia(kind, name, data, time_s, is_key_frame(name, data)))
 
     return admitted
