@@ -18,7 +18,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -33,16 +33,9 @@ Race = Literal[
     "two_or_more_races",
     "undisclosed",
 ]
-SEXES: tuple[str, ...] = ("female", "male")
-RACES: tuple[str, ...] = (
-    "hispanic_or_latino",
-    "white",
-    "black_or_african_american",
-    "native_hawaiian_or_pacific_islander",
-    "asian",
-    "american_indian_or_alaska_native",
-    "two_or_more_races",
-)
+UNDISCLOSED = "undisclosed"
+SEXES: tuple[str, ...] = tuple(v for v in get_args(Sex) if v != UNDISCLOSED)
+RACES: tuple[str, ...] = tuple(v for v in get_args(Race) if v != UNDISCLOSED)
 SMALL_CATEGORY_SHARE = 0.02  # under this share of the candidates, a category may be left out of the impact ratios
 
 
@@ -98,20 +91,20 @@ def _rates(outcomes: Sequence[Outcome], key: Any, categories: Iterable[str], tot
 
 def adverse_impact(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     """The report for one job's candidates."""
-    known = [o for o in outcomes if o.sex != "undisclosed" or o.race != "undisclosed"]
+    known = [o for o in outcomes if o.sex != UNDISCLOSED or o.race != UNDISCLOSED]
     scored = [o.score for o in outcomes if o.score is not None]
     median = statistics.median(scored) if scored else None
-    both = [o for o in outcomes if o.sex != "undisclosed" and o.race != "undisclosed"]
+    both = [o for o in outcomes if UNDISCLOSED not in (o.sex, o.race)]
     intersections = [f"{s}|{r}" for s in SEXES for r in RACES]
     return {
         "candidates": len(outcomes),
         "median_score": None if median is None else round(median, 2),
         "unknown": {
-            "sex": sum(o.sex == "undisclosed" for o in outcomes),
-            "race": sum(o.race == "undisclosed" for o in outcomes),
+            "sex": sum(o.sex == UNDISCLOSED for o in outcomes),
+            "race": sum(o.race == UNDISCLOSED for o in outcomes),
             "any": len(outcomes) - len(known),
         },
-        "sex": _rates([o for o in outcomes if o.sex != "undisclosed"], lambda o: o.sex, SEXES, len(outcomes), median),
-        "race": _rates([o for o in outcomes if o.race != "undisclosed"], lambda o: o.race, RACES, len(outcomes), median),
+        "sex": _rates([o for o in outcomes if o.sex != UNDISCLOSED], lambda o: o.sex, SEXES, len(outcomes), median),
+        "race": _rates([o for o in outcomes if o.race != UNDISCLOSED], lambda o: o.race, RACES, len(outcomes), median),
         "intersectional": _rates(both, lambda o: f"{o.sex}|{o.race}", intersections, len(outcomes), median),
     }

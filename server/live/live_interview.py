@@ -40,8 +40,8 @@ from server.storage.contract import Store
 
 CHAT_PER_S = 0.2  # a candidate's chat, sustained: one message every five seconds
 CHAT_BURST = 5  # and a few in a row
-MAX_CANDIDATE_SOCKETS = 4
-MAX_VISIBILITY_CHANGES = 400  # kept per interview: enough to see a pattern, bounded against a page that flips forever  # open candidate pages of one interview (a second tab, a reconnect that overlaps)
+MAX_CANDIDATE_SOCKETS = 4  # open candidate pages of one interview (a second tab, a reconnect that overlaps)
+MAX_VISIBILITY_CHANGES = 400  # kept per interview: enough to see a pattern, bounded against a page that flips forever
 
 
 class MediaLink(Protocol):

@@ -14,6 +14,7 @@ from media.levels import LevelMeter, MediaLevels
 from realtime_scoring.events import ScoringEvent
 from realtime_scoring.pipeline import ScoringEngine, SessionConfig
 from realtime_scoring.transcription import TranscriptionConfig
+from server.domain.interview import DEFAULT_TENANT
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class SessionContext:
     language: str | None  # the job's language; None lets the recogniser detect it
     emotion: bool = False  # facial emotion may be analysed: the node's policy allows it and the candidate agreed
     turn_ends: TurnEnds = field(default_factory=TurnEnds)
-    tenant: str = "default"  # whose dashboards hear about the session's recordings
+    tenant: str = DEFAULT_TENANT  # whose dashboards hear about the session's recordings
 
 
 MediaConsumer = Callable[[MediaIngest, Emit, SessionContext], Awaitable[None]]

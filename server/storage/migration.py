@@ -32,6 +32,7 @@ from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
 from server.storage.redis_client import Keys
+from server.storage.redis_store import inbox_fields, index_scores
 from server.storage.webhook_deliveries import PENDING
 
 IDEMPOTENCY_MAX_AGE_S = 24 * 3600  # as long as a stored response is replayed (server/web/idempotency.py)
@@ -76,16 +77,6 @@ def _rows(
         return []
     query = f"SELECT * FROM {table}" + (f" WHERE {where}" if where else "") + (f" ORDER BY {order}" if order else "")
     return [dict(row) for row in db.execute(query, params)]
-
-
-def _chat_fields(answers: list[dict[str, Any]]) -> dict[FieldT, EncodableT]:
-    """What the Redis store keeps beside an interview for HR's inbox, as its record_answer writes it."""
-    chats = [a for a in answers if a["kind"] == "chat"]
-    replies = [a["kind"] for a in answers if a["kind"] in ("chat.system", "chat.hr")]
-    fields: dict[FieldT, EncodableT] = {"chat_count": len(chats), "needs_reply": int(bool(replies) and replies[-1] == "chat.system")}
-    if chats:
-        fields |= {"last_chat": chats[-1]["text"][:500], "last_chat_at": chats[-1]["created_at"]}
-    return fields
 
 
 def _present(values: dict[str, Any]) -> dict[FieldT, EncodableT]:
@@ -196,7 +187,7 @@ class _Migration:
         answers = self.rows("answers", *mine, order="seq")
         for answer in answers:
             pipe.rpush(part("answers"), json.dumps({k: answer[k] for k in ("question_id", "kind", "text", "created_at")}))
-        pipe.hset(self.keys.interview(interview_id), mapping=_chat_fields(answers))
+        pipe.hset(self.keys.interview(interview_id), mapping=inbox_fields(answers))
         for t in self.rows("transcripts", *mine, order="seq"):
             pipe.rpush(
                 part("transcripts"),
@@ -237,9 +228,7 @@ class _Migration:
             )
         for report in self.rows("reports", *mine):
             pipe.set(part("report"), json.dumps({k: report[k] for k in ("schema_version", "data", "created_at")}))
-            data = json.loads(report["data"])
-            scores = {"overall": (data.get("recommendation") or {}).get("overall"), "flags": data.get("flags", [])}
-            pipe.hset(self.keys.interview(interview_id), "scores", json.dumps(scores))
+            pipe.hset(self.keys.interview(interview_id), "scores", index_scores(report["data"]))
         for review in self.rows("owner_reviews", *mine, order="seq"):
             pipe.rpush(part("owner_reviews"), review["data"])
         for said in self.rows("self_identifications", *mine):

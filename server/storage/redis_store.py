@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio as redis
@@ -114,6 +114,22 @@ def _index_summary(spec: InterviewSpec) -> str:
             "max_questions": spec.max_questions,
         }
     )
+
+
+def index_scores(report_json: str) -> str:
+    """What HR's list needs of a report (its overall score and flags), kept beside the interview as "scores"."""
+    report = json.loads(report_json)
+    return json.dumps({"overall": (report.get("recommendation") or {}).get("overall"), "flags": report.get("flags", [])})
+
+
+def inbox_fields(answers: Sequence[dict[str, Any]]) -> dict[FieldT, EncodableT]:
+    """HR's inbox fields beside an interview, from all its answers at once (`record_answer` keeps them one by one)."""
+    chats = [a for a in answers if a["kind"] == "chat"]
+    replies = [a["kind"] for a in answers if a["kind"] in ("chat.system", "chat.hr")]
+    fields: dict[FieldT, EncodableT] = {"chat_count": len(chats), "needs_reply": int(bool(replies) and replies[-1] == "chat.system")}
+    if chats:
+        fields |= {"last_chat": chats[-1]["text"][:500], "last_chat_at": chats[-1]["created_at"]}
+    return fields
 
 
 class RedisInterviewStore:
@@ -653,8 +669,7 @@ class RedisInterviewStore:
     async def save_report(self, interview: Interview, schema_version: str, data: str, event: dict[str, Any]) -> None:
         """Store the report and, in the same transaction, the `report.ready` event carrying `event`."""
         stored = json.dumps({"schema_version": schema_version, "data": data, "created_at": time.time()})
-        report = json.loads(data)
-        scores = json.dumps({"overall": (report.get("recommendation") or {}).get("overall"), "flags": report.get("flags", [])})
+        scores = index_scores(data)
 
         def write(pipe: Pipeline) -> None:
             pipe.set(self._keys.interview_part(interview.id, "report"), stored)

@@ -123,7 +123,7 @@ async def _interview(request: Request) -> tuple[Services, Interview]:
 
 async def cancel_interview(request: Request) -> JSONResponse:
     services, interview = await _interview(request)
-    if interview.status in (InterviewStatus.COMPLETED, InterviewStatus.ABANDONED, InterviewStatus.DECIDED):
+    if interview.status != InterviewStatus.CANCELLED and not may_follow(interview.status, InterviewStatus.CANCELLED):
         raise Problem(409, "interview_closed", f"an interview that is {interview.status.value} cannot be cancelled")
     if interview.status != InterviewStatus.CANCELLED:
         await services.store.cancel_interview(interview)

@@ -89,7 +89,7 @@ def _matches(row: IndexRow, query: SearchQuery) -> bool:
 
 def _key(row: IndexRow, sort: Sort) -> tuple[Any, ...]:
     """The sort key, ascending; ids break ties so every row has one place. Unscored rows go last either way."""
-    score = row.overall if row.overall is not None else None
+    score = row.overall
     match sort:
         case "newest":
             return (-row.created_at, row.id)
