@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.whip_client import give_consent
 from server.domain.adverse_impact import Outcome, adverse_impact
 from tests.conftest import API_KEY, make_settings, serving
 from tests.helpers.accessibility import check_state
@@ -109,7 +108,6 @@ async def test_a_candidate_may_say_who_they_are_and_hr_sees_only_the_counts(tmp_
         assert (
             await server.http.post(f"{server.url}/api/v1/interviews/{ids[1][0]}/self-identification", json={"sex": "male"})
         ).status_code == 401
-        await give_consent(server.http, f"{server.url}/api/v1/interviews/{ids[1][0]}", ids[1][1])
 
     async with serving(make_settings(tmp_path / "other")) as server:
         created = (

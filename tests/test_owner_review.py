@@ -127,9 +127,24 @@ async def test_a_link_stops_working_when_revoked_expired_forged_or_its_interview
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     assert (await server.http.get(f"{server.url}/api/v1/reviews/{forged}")).json()["code"] == "invalid_link"
     assert (await server.http.get(f"{server.url}/api/v1/reviews/{'x' * 5000}")).status_code in (401, 414)
-    # A review link is not an invite, nor the other way round.
-    invite = (await server.http.post(f"{server.url}/api/v1/interviews/{interview_id}/reschedule", headers=HR)).status_code
-    assert invite == 409  # (completed: no new invite; the signer's audiences keep the two apart, see test_invite_lifecycle)
+    # A review link is not an invite, nor the other way round: the two are signed for different audiences.
+    scheduled = (
+        await server.http.post(
+            f"{server.url}/api/v1/interviews",
+            json={
+                "job": {"title": "X"},
+                "candidate": {"name": "Y"},
+                "mode": "text",
+                "max_questions": 1,
+                "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}],
+            },
+            headers=HR,
+        )
+    ).json()
+    as_link = await server.http.get(f"{server.url}/api/v1/reviews/{scheduled['invite_token']}")
+    assert as_link.status_code == 401 and as_link.json()["code"] == "invalid_link"
+    as_invite = await server.http.get(f"{server.url}/api/v1/interviews/{interview_id}/result", headers={"Authorization": f"Bearer {token}"})
+    assert as_invite.status_code == 401 and as_invite.json()["code"] == "invalid_token"
 
     # The video links inside a review are short-lived and name one file.
     bad_access = await server.http.get(f"{server.url}/api/v1/interviews/{interview_id}/recordings/q01-1-deadbeef-0.webm?access=x")
