@@ -8,6 +8,7 @@ of a page by its sort key and id, so a page stays right while interviews are add
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -119,6 +120,18 @@ def _decode(cursor: str) -> tuple[Any, ...]:
     return tuple(value)
 
 
+def _select(index: list[IndexRow], query: SearchQuery, after: tuple[Any, ...] | None) -> tuple[list[IndexRow], int]:
+    """The matching rows in the query's order from the cursor on, and how many match in all."""
+    rows = sorted((r for r in index if _matches(r, query)), key=lambda r: _key(r, query.sort))
+    matched = len(rows)
+    if after is not None:
+        try:
+            rows = [r for r in rows if _key(r, query.sort) > after]
+        except TypeError as exc:  # a cursor of another sort
+            raise Problem(422, "invalid_cursor", "the cursor belongs to another sort order") from exc
+    return rows, matched
+
+
 def _row_json(row: IndexRow) -> dict[str, Any]:
     data = row.model_dump(mode="json")
     data["overall"] = None if row.overall is None else round(row.overall)
@@ -129,14 +142,10 @@ async def search_interviews(request: Request) -> JSONResponse:
     services = services_of(request)
     tenant = require_api_key(request.headers, services.api_keys)
     query = _query(request)
-    rows = sorted((r for r in await services.store.interview_index(tenant) if _matches(r, query)), key=lambda r: _key(r, query.sort))
-    matched = len(rows)
-    if query.cursor is not None:
-        after = _decode(query.cursor)
-        try:
-            rows = [r for r in rows if _key(r, query.sort) > after]
-        except TypeError as exc:  # a cursor of another sort
-            raise Problem(422, "invalid_cursor", "the cursor belongs to another sort order") from exc
+    after = _decode(query.cursor) if query.cursor is not None else None
+    index = await services.store.interview_index(tenant)
+    # Tens of thousands of rows filtered and sorted: tens of milliseconds, off the event loop that carries the media.
+    rows, matched = await asyncio.to_thread(_select, index, query, after)
     page = rows[: query.limit]
     more = len(rows) > query.limit
     body = {
