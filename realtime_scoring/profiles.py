@@ -120,6 +120,7 @@ class CandidateProfile(_Strict):
 
     name: str = Field(min_length=1, max_length=200)
     email: str | None = Field(None, max_length=320)
+    phone: str | None = Field(None, pattern=r"^\+[1-9][0-9]{7,14}$", description="E.164, e.g. +8613800138000: SMS reminders")
     summary: str = Field("", max_length=4000)
     years_experience: float = Field(0, ge=0, le=60)
     skills: list[CandidateSkill] = Field(default_factory=list, max_length=200)

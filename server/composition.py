@@ -27,7 +27,11 @@ from server.cluster.node_registry import NodeRegistry, node_topic
 from server.cluster.ratelimit import RedisTokenBuckets
 from server.cluster.redis_bus import RedisEventBus
 from server.domain.invites import InviteSigner
+from server.domain.reminders import ReminderChannel
 from server.integrations import wechat_oauth
+from server.integrations.calendar_mail import CalendarMail
+from server.integrations.reminder_channels import EmailReminders, WebhookReminders
+from server.integrations.reminder_scheduler import ReminderScheduler
 from server.integrations.smtp_mail import SmtpSender
 from server.live.abandonment import sweep_abandoned_forever
 from server.live.faq import Faq
@@ -37,8 +41,10 @@ from server.ops.metrics import NodeMetrics
 from server.rtc.ice import advertise_host_addresses
 from server.rtc.media_consumers import MediaConsumer, level_meter_consumer, scoring_consumer
 from server.settings import Settings
+from server.storage.bookings import Bookings, BookingStore
 from server.storage.contract import Store, open_store
 from server.storage.greenhouse_callbacks_redis import RedisCallbackStore
+from server.storage.redis_bookings import RedisBookingStore
 from server.storage.redis_client import Keys, open_redis
 from server.storage.redis_webhook_deliveries import RedisDeliveryStore
 from server.storage.sealed import Sealer
@@ -46,6 +52,7 @@ from server.storage.webhook_deliveries import Deliveries, DeliveryStore
 from server.web import (
     api,
     audit,
+    booking_api,
     candidate_result,
     consent_api,
     hr_pages,
@@ -122,6 +129,13 @@ ROUTES = [
     Route("/api/v1/interviews/{interview_id}/consent", consent_api.give_consent, methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}/self-identification", self_identification_api.give_self_identification, methods=["POST"]),
     Route("/api/v1/jobs/{job_id}/screen", screening_api.screen_candidates, methods=["POST"]),
+    Route("/api/v1/jobs/{job_id}/availability", booking_api.put_availability, methods=["PUT"]),
+    Route("/api/v1/jobs/{job_id}/availability", booking_api.get_availability, methods=["GET"]),
+    Route("/api/v1/interviews/{interview_id}/slots", booking_api.candidate_slots, methods=["GET"]),
+    Route("/api/v1/interviews/{interview_id}/booking", booking_api.book_slot, methods=["PUT"]),
+    Route("/api/v1/interviews/{interview_id}/booking", booking_api.cancel_booking, methods=["DELETE"]),
+    Route("/api/v1/interviews/{interview_id}/booking", booking_api.hr_booking, methods=["GET"]),
+    Route("/api/v1/interviews/{interview_id}/booking.ics", booking_api.booking_calendar_file, methods=["GET"]),
     Route("/api/v1/jobs/{job_id}/adverse-impact", self_identification_api.job_adverse_impact, methods=["GET"]),
     Route(WHIP_SESSION, whip.trickle, methods=["PATCH"]),
     Route(WHIP_SESSION, whip.hang_up, methods=["DELETE"]),
@@ -215,6 +229,31 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             greenhouse_notifier.wake()
 
         store.on_event = on_event
+        bookings: Bookings
+        if settings.store_backend == "redis":
+            assert redis_client is not None
+            bookings = RedisBookingStore(redis_client, keys)
+        else:
+            bookings = await BookingStore.open(settings.database_path)
+        mailer = SmtpSender(settings) if settings.smtp_host is not None else None
+        reminder_channels: dict[str, ReminderChannel] = {"webhook": WebhookReminders(store)}
+        if mailer is not None:
+            reminder_channels["email"] = EmailReminders(mailer)
+        reminders = ReminderScheduler(
+            bookings,
+            store,
+            reminder_channels,
+            calendar=CalendarMail(mailer, settings) if mailer is not None else None,
+            claim_s=settings.reminder_claim_s,
+            concurrency=settings.reminder_concurrency,
+        )
+
+        def on_booking_event() -> None:
+            on_event()
+            reminders.wake()
+
+        bookings.on_event = on_booking_event
+        reminders.start()
         scorer = AnswerScorer(scoring.embedder if scoring is not None else None)
         metrics = NodeMetrics()
         loop_probe = asyncio.create_task(metrics.probe_event_loop(), name="event-loop-probe")
@@ -271,7 +310,10 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             ),
             engine=scoring,
             turn_secret=settings.turn_secret(),
-            mailer=SmtpSender(settings) if settings.smtp_host is not None else None,
+            mailer=mailer,
+            bookings=bookings,
+            reminder_channels=reminders.channels,
+            sends_invitations=reminders.sends_invitations,
         )
 
         async def is_live(interview_id: str) -> bool:
@@ -293,6 +335,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             loop_probe.cancel()
             abandoner.cancel()
             retention.cancel()
+            await reminders.close()
             pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pruner  # not mid-transaction when the stores close
@@ -305,6 +348,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             await dispatcher.close()
             await greenhouse_notifier.close()
             await deliveries.close()
+            await bookings.close()
             await store.close()
             if redis_client is not None:  # last: with the Redis store, everything above wrote through it
                 await redis_client.aclose()

@@ -212,6 +212,15 @@ class Settings(BaseSettings):
     smtp_password_file: Path | None = Field(None, description="A file only the service user can read, holding the password")
     mail_from: str = Field("Interviews <interviews@localhost>", max_length=320)
 
+    # Self-booked slots and their reminders (server/web/booking_api.py, server/integrations/reminder_scheduler.py).
+    booking_max_concurrent: int = Field(
+        50, ge=1, le=100_000, description="Booked interviews at once across the cluster: slots never offer more than this"
+    )
+    reminder_claim_s: float = Field(
+        120.0, ge=2, le=3600, description="How long a node holds a reminder it is sending before another may send it again"
+    )
+    reminder_concurrency: int = Field(8, ge=1, le=100, description="Reminders one node sends at once")
+
     hr_rate_limit_per_s: float = Field(20.0, gt=0, description="HR API requests a second per tenant, sustained")
     hr_rate_limit_burst: int = Field(100, ge=1)
 

@@ -12,6 +12,9 @@ class OutgoingMail:
     to: str
     subject: str
     text: str  # plain text: every mail client shows it, and a link in it is the whole message
+    # An iTIP message (RFC 6047): its method (REQUEST, CANCEL) and the iCalendar bytes, sent as text/calendar beside
+    # the text, which mail clients offer to put in (or take out of) the calendar, and as an .ics file for the rest.
+    calendar: tuple[str, bytes] | None = None
 
 
 class MailNotSent(Exception):

@@ -40,6 +40,10 @@ class SmtpSender:
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(domain=self._sender.rpartition("@")[2].strip(">") or None)
         message.set_content(mail.text)
+        if mail.calendar is not None:
+            method, ics = mail.calendar
+            message.add_alternative(ics.decode(), subtype="calendar", params={"method": method})
+            message.add_attachment(ics, maintype="application", subtype="ics", filename="invite.ics")
         try:
             await aiosmtplib.send(
                 message,

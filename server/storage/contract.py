@@ -13,6 +13,7 @@ from server.domain.interview import Interview, InterviewSpec, InterviewStatus
 from server.domain.invites import Invite
 from server.domain.shares import OwnerReview, Share
 from server.settings import Settings
+from server.storage.outbox import EventType
 from server.storage.redis_client import Keys
 from server.storage.redis_store import RedisInterviewStore
 from server.storage.rows import (
@@ -187,6 +188,10 @@ class Store(Protocol):
     async def report(self, interview_id: str) -> ReportRow | None: ...
 
     async def answers(self, interview_id: str) -> list[AnswerRow]: ...
+
+    async def record_event(self, interview: Interview, event_type: EventType, data: dict[str, Any]) -> None:
+        """An outbox event about the interview (with its id), on its own (interview.reminder_due)."""
+        ...
 
     async def save_wechat_profile(self, interview_id: str, openid: str, nickname: str, avatar_url: str) -> None: ...
 

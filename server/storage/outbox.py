@@ -30,6 +30,9 @@ class EventType(StrEnum):
     OWNER_REVIEW_RECORDED = "owner_review.recorded"
     CANDIDATE_DELETED = "candidate.deleted"
     INTERVIEW_DELETED = "interview.deleted"
+    INTERVIEW_BOOKED = "interview.booked"  # a slot booked, or moved (`sequence` grows)
+    INTERVIEW_BOOKING_CANCELLED = "interview.booking_cancelled"
+    INTERVIEW_REMINDER_DUE = "interview.reminder_due"  # for an HRMS that sends its own reminders
 
 
 OUTBOX_SCHEMA = """

@@ -252,6 +252,31 @@ class Keys:
         """The tenant's deliveries by creation time: all of them, or those in one status."""
         return f"{self.prefix}tenant:{tenant}:deliveries" + (f":{status}" if status else "")
 
+    # Availability, bookings and reminders (redis_bookings.py)
+
+    def job_availability(self, tenant: str) -> str:
+        return f"{self.prefix}tenant:{tenant}:availability"
+
+    def booking(self, interview_id: str) -> str:
+        return f"{self.prefix}booking:{interview_id}"
+
+    def bookings_by_start(self) -> str:
+        """Every tenant's live bookings by start: what capacity counts."""
+        return f"{self.prefix}bookings:live"
+
+    def tenant_bookings(self, tenant: str) -> str:
+        return f"{self.prefix}tenant:{tenant}:bookings"
+
+    def reminder(self, reminder_id: str) -> str:
+        return f"{self.prefix}reminder:{reminder_id}"
+
+    def reminders_due(self) -> str:
+        """Pending and claimed reminders by when they are next due (a claim's lapse, for a claimed one)."""
+        return f"{self.prefix}reminders:due"
+
+    def interview_reminders(self, interview_id: str) -> str:
+        return f"{self.prefix}booking:{interview_id}:reminders"
+
     def greenhouse_callback(self, interview_id: str) -> str:
         return f"{self.prefix}greenhouse:{interview_id}"
 

@@ -15,8 +15,8 @@ from server.live.consents import consents, interview_consent
 from server.storage.contract import Store
 from server.web.auth import bearer_token, require_invite
 from server.web.context import services_of
-from server.web.hrms_api import parse
 from server.web.problems import Problem
+from server.web.request_bodies import parse
 
 MAX_CONSENTS = 20  # a page that reloads gives consent again; past this many the interview keeps what it has
 

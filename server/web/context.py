@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection
@@ -25,6 +25,7 @@ from server.live.sessions import SessionRegistry
 from server.ops.metrics import NodeMetrics
 from server.rtc.turn_credentials import ice_servers_for
 from server.settings import IceServer, Settings
+from server.storage.bookings import Bookings
 from server.storage.contract import Store
 from server.storage.webhook_deliveries import Deliveries
 from server.web.problems import Problem
@@ -50,9 +51,12 @@ class Services:
     bus: EventBus
     node: NodeRegistry
     shared_rate_limit: RedisTokenBuckets | None  # None: each node limits with its own buckets
+    bookings: Bookings  # jobs' availability, candidates' booked slots and their reminders
     engine: ScoringEngine | None = None
     turn_secret: bytes | None = None  # signs candidates' TURN credentials (settings.turn_secret_file)
     mailer: MailSender | None = None  # None: no SMTP server configured, no e-mail is sent
+    reminder_channels: list[str] = field(default_factory=list)  # what a new booking's reminders go out on
+    sends_invitations: bool = False  # a mail server is set up: bookings send calendar invitations
 
     def ice_servers(self, interview_id: str) -> list[IceServer]:
         """The STUN/TURN servers a candidate's browser uses, TURN with a credential valid for this interview's length."""

@@ -41,8 +41,8 @@ from realtime_scoring.report import InterviewReport
 from server.domain.interview import Interview, InterviewMode, InterviewSpec, InterviewStatus
 from server.web.auth import require_api_key
 from server.web.context import Services, services_of
-from server.web.hrms_api import parse
 from server.web.problems import Problem
+from server.web.request_bodies import parse
 
 logger = logging.getLogger(__name__)
 

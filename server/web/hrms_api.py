@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import shutil
-from typing import Literal, TypeVar
+import time
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -18,10 +18,11 @@ from server.live.hr_messages import DecisionRecorded
 from server.live.sessions import recordings_dir
 from server.web.audit import audit, hr_actor
 from server.web.auth import require_api_key
+from server.web.booking_api import cancel_interview_booking
 from server.web.context import Services, services_of
 from server.web.problems import Problem
+from server.web.request_bodies import parse, path_id
 
-PROFILE_ID = r"^[A-Za-z0-9._:-]{1,128}$"
 PROFILE_MODELS: dict[str, type[BaseModel]] = {"jobs": JobProfile, "candidates": CandidateProfile}
 
 
@@ -39,34 +40,16 @@ class DecisionIn(BaseModel):
     decided_by: str | None = Field(None, max_length=200)
 
 
-M = TypeVar("M", bound=BaseModel)
-
-
-def parse(model: type[M], body: bytes, code: str) -> M:
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-        raise Problem(422, code, f"the {model.__name__} is not valid", errors=errors) from exc
-
-
 def _caller(request: Request) -> tuple[Services, str]:
     services = services_of(request)
     return services, require_api_key(request.headers, services.api_keys)
-
-
-def _profile_id(request: Request, key: str) -> str:
-    value: str = request.path_params[key]
-    if not re.fullmatch(PROFILE_ID, value):
-        raise Problem(422, "invalid_id", f"ids are 1-128 characters of letters, digits and . _ : -; got {value!r}")
-    return value
 
 
 async def put_profile(request: Request) -> JSONResponse:
     """Create or replace a job or candidate (the path says which); 201 when new, 200 when replaced."""
     services, tenant = _caller(request)
     kind = request.url.path.split("/")[3]
-    profile_id = _profile_id(request, "profile_id")
+    profile_id = path_id(request, "profile_id")
     profile = parse(PROFILE_MODELS[kind], await request.body(), f"invalid_{kind[:-1]}")
     created = await services.store.put_profile(kind, tenant, profile_id, profile.model_dump_json())
     return JSONResponse({"id": profile_id, **profile.model_dump(mode="json")}, status_code=201 if created else 200)
@@ -75,7 +58,7 @@ async def put_profile(request: Request) -> JSONResponse:
 async def get_profile(request: Request) -> JSONResponse:
     services, tenant = _caller(request)
     kind = request.url.path.split("/")[3]
-    profile_id = _profile_id(request, "profile_id")
+    profile_id = path_id(request, "profile_id")
     profile = await services.store.profile(kind, tenant, profile_id)
     if profile is None:
         raise Problem(404, f"{kind[:-1]}_not_found", f"no {kind[:-1]} {profile_id!r}")
@@ -86,7 +69,7 @@ async def get_profile(request: Request) -> JSONResponse:
 async def delete_candidate(request: Request) -> Response:
     """Erase a candidate: profile, interviews, transcripts, observations, reports, decisions and undelivered events."""
     services, tenant = _caller(request)
-    candidate_id = _profile_id(request, "profile_id")
+    candidate_id = path_id(request, "profile_id")
     interviews = [ref.id for ref in await services.store.interview_ids(tenant, candidate_id=candidate_id)]
     if await services.store.profile("candidates", tenant, candidate_id) is None and not interviews:
         raise Problem(404, "candidate_not_found", f"no candidate {candidate_id!r}")
@@ -108,6 +91,7 @@ async def erase_interviews(services: Services, tenant: str, interviews: list[str
         await services.end_everywhere(interview_id)
         await audit(services, tenant, interview_id, actor, "erased")
     await services.store.erase(tenant, interviews, candidate_id)
+    await services.bookings.erase(interviews)
     # Their recordings too: files outside the database, removed once the rows that named them are gone.
     for interview_id in interviews:
         await asyncio.to_thread(shutil.rmtree, recordings_dir(services.settings, interview_id), ignore_errors=True)
@@ -128,6 +112,7 @@ async def cancel_interview(request: Request) -> JSONResponse:
     if interview.status != InterviewStatus.CANCELLED:
         await services.store.cancel_interview(interview)
         await services.end_everywhere(interview.id)  # after the store: a page that reconnects now is refused
+        await _free_booked_time(services, interview)
     cancelled = await services.store.get_interview(interview.id)
     assert cancelled is not None
     services.announce(cancelled)
@@ -135,14 +120,22 @@ async def cancel_interview(request: Request) -> JSONResponse:
 
 
 async def reschedule_interview(request: Request) -> JSONResponse:
-    """A fresh invite (link, short link, expiry) for an interview that has not ended."""
+    """A fresh invite (link, short link, expiry) for an interview that has not ended. A booked time is given up (the
+    calendars get a cancellation): the candidate books a new one with the same link, and may start only then."""
     services, interview = await _interview(request)
     if interview.status in CLOSED_STATUSES:
         raise Problem(409, "interview_closed", f"the interview is {interview.status.value}")
     body = parse(Reschedule, await request.body() or b"{}", "invalid_reschedule")
     invite = services.new_invite(interview.id, body.invite_ttl_hours)
     await services.store.renew_invite(interview, invite)
+    await _free_booked_time(services, interview)
     return JSONResponse(invite.as_dict())
+
+
+async def _free_booked_time(services: Services, interview: Interview) -> None:
+    booking = await services.bookings.booking(interview.id)
+    if booking is not None and booking.status == "booked":
+        await cancel_interview_booking(services, interview, booking, time.time())
 
 
 async def record_decision(request: Request) -> JSONResponse:

@@ -14,11 +14,14 @@ from realtime_scoring.report import InterviewReport
 from server.domain.adverse_impact import SelfIdentification
 from server.domain.consent import ConsentRequest
 from server.domain.interview import Interview, InterviewSpec
+from server.domain.scheduling import Availability
 from server.domain.shares import RecommendationRequest, ShareRequest
 from server.storage.outbox import EventType
+from server.web.booking_api import BookingRequest
 from server.web.candidate_result import CandidateResult
-from server.web.hrms_api import PROFILE_ID, DecisionIn, Reschedule
+from server.web.hrms_api import DecisionIn, Reschedule
 from server.web.interview_search import SearchQuery
+from server.web.request_bodies import PROFILE_ID
 from server.web.screening_api import ScreenRequest
 from server.web.webhooks_api import EndpointSpec
 
@@ -157,6 +160,8 @@ def openapi_document() -> dict[str, Any]:
         RecommendationRequest,
         SelfIdentification,
         ScreenRequest,
+        Availability,
+        BookingRequest,
     ]
     _, schemas = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     components = schemas["$defs"]
@@ -316,6 +321,63 @@ def openapi_document() -> dict[str, Any]:
                 {"200": _json(OBJECT) | {"description": "results"}, **_problems(404, 409, 422)},
                 body=_json(_ref(ScreenRequest)),
                 params=[_path("job_id", PROFILE_ID)],
+            )
+        },
+        "/api/v1/jobs/{job_id}/availability": {
+            "put": _op(
+                "Set when the job's candidates may interview: weekly hours or dated windows in an IANA time zone (or any time "
+                "before a deadline), slot length, notice, concurrency, change policy, reminder lead times, calendar attendees",
+                {"200": _json(OBJECT) | {"description": "replaced"}, "201": _json(OBJECT) | {"description": "set"}, **_problems(404, 422)},
+                body=_json(_ref(Availability)),
+                params=[_path("job_id", PROFILE_ID)],
+            ),
+            "get": _op(
+                "The job's availability and the slots it offers now, each with whether it still has room",
+                {"200": _json(OBJECT) | {"description": "availability, slots"}, **_problems(404, 422)},
+                params=[_path("job_id", PROFILE_ID)],
+            ),
+        },
+        "/api/v1/interviews/{interview_id}/slots": {
+            "get": _op(
+                "The candidate's booking page: the job's policy, the candidate's booking, the slots with room",
+                {"200": _json(OBJECT) | {"description": "slots"}, **_problems(403, 404)},
+                params=[interview_id],
+                security=CANDIDATE,
+                tag="Candidate",
+            )
+        },
+        "/api/v1/interviews/{interview_id}/booking": {
+            "put": _op(
+                "Book (or move to) an offered slot; 409 slot_taken with a fresh list when the last place went meanwhile",
+                {"201": _json(OBJECT) | {"description": "booked"}, **_problems(403, 404, 409, 422)},
+                body=_json(_ref(BookingRequest)),
+                params=[interview_id],
+                security=CANDIDATE,
+                tag="Candidate",
+            ),
+            "delete": _op(
+                "Cancel the booking (until the job's change deadline); calendars get a cancellation",
+                {"200": _json(OBJECT) | {"description": "cancelled"}, **_problems(403, 404, 409)},
+                params=[interview_id],
+                security=CANDIDATE,
+                tag="Candidate",
+            ),
+            "get": _op(
+                "The interview's booking and each reminder's and calendar invitation's delivery status",
+                {"200": _json(OBJECT) | {"description": "booking, reminders"}, **_problems(404)},
+                params=[interview_id],
+            ),
+        },
+        "/api/v1/interviews/{interview_id}/booking.ics": {
+            "get": _op(
+                "The booking as an iCalendar file (the same event, UID and SEQUENCE as the e-mailed invitation)",
+                {
+                    "200": {"description": "text/calendar", "content": {"text/calendar": {"schema": {"type": "string"}}}},
+                    **_problems(403, 404),
+                },
+                params=[interview_id],
+                security=CANDIDATE,
+                tag="Candidate",
             )
         },
         "/api/v1/jobs/{job_id}/adverse-impact": {

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import functools
 import html
+import time
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from frontend import FRONTEND_DIR
+from server.domain.interview import Interview, InterviewStatus
 from server.domain.invites import InvalidInvite
-from server.web.context import services_of
+from server.web.booking_api import join_window_problem
+from server.web.context import Services, services_of
 
 
 @functools.cache
@@ -31,8 +34,31 @@ async def candidate_page(request: Request) -> HTMLResponse:
         return _message_page(404, "gone")
     # The interview's language from the first paint, so a Chinese page does not flash English before its hello.
     language = "zh-CN" if interview.language == "zh" else "en"
-    page = _candidate_html().replace('<html lang="en">', f'<html lang="{language}">', 1)
+    if await _books_first(services, interview):
+        page = _booking_html().replace(
+            '<meta name="interview" content="">', f'<meta name="interview" content="{html.escape(interview.id)}">', 1
+        )
+    else:
+        page = _candidate_html()
+    page = page.replace('<html lang="en">', f'<html lang="{language}">', 1)
     return HTMLResponse(page, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+@functools.cache
+def _booking_html() -> str:
+    return (FRONTEND_DIR / "booking" / "index.html").read_text(encoding="utf-8")
+
+
+async def _books_first(services: Services, interview: Interview) -> bool:
+    """Whether the link opens the booking page: the job's candidates book a slot, and this one has not started and
+    is not within the booked slot's window (before it, or with no live booking)."""
+    if interview.status != InterviewStatus.SCHEDULED or interview.job_id is None:
+        return False
+    availability = await services.bookings.availability(interview.tenant, interview.job_id)
+    if availability is None or availability.mode != "slots":
+        return False
+    booking = await services.bookings.booking(interview.id)
+    return join_window_problem(booking, time.time()) is not None or booking is None or booking.status != "booked"
 
 
 async def short_link(request: Request) -> Response:

@@ -16,8 +16,8 @@ from realtime_scoring.profiles import CandidateProfile, JobProfile
 from realtime_scoring.screening import screen
 from server.web.auth import require_api_key
 from server.web.context import services_of
-from server.web.hrms_api import PROFILE_ID, parse
 from server.web.problems import Problem
+from server.web.request_bodies import PROFILE_ID, parse
 
 MAX_STORED = 500
 MAX_INLINE = 100

@@ -18,8 +18,8 @@ from server.domain.adverse_impact import Outcome, SelfIdentification, adverse_im
 from server.domain.interview import CLOSED_STATUSES
 from server.web.auth import bearer_token, require_api_key, require_invite
 from server.web.context import services_of
-from server.web.hrms_api import PROFILE_ID, parse
 from server.web.problems import Problem
+from server.web.request_bodies import PROFILE_ID, parse
 
 
 async def give_self_identification(request: Request) -> Response:

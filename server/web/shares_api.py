@@ -23,10 +23,10 @@ from server.live.hr_messages import OwnerReviewRecorded
 from server.web.audit import audit, hr_actor
 from server.web.auth import require_api_key
 from server.web.context import Services, services_of
-from server.web.hrms_api import parse
 from server.web.owner_mail import owner_mail
 from server.web.problems import Problem
 from server.web.recording_links import RecordingLinks
+from server.web.request_bodies import parse
 from server.web.review_document import review_document
 
 REMIND_AGAIN_AFTER_S = 3600  # an owner gets at most one reminder an hour, however often HR clicks

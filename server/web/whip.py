@@ -17,6 +17,7 @@ from server.rtc.media_session import MediaSession
 from server.rtc.peers import OfferRejected, check_offer
 from server.settings import IceServer
 from server.web.auth import bearer_token, require_invite
+from server.web.booking_api import refuse_outside_booked_time
 from server.web.consent_api import require_consent
 from server.web.context import Services, services_of
 from server.web.problems import Problem
@@ -101,6 +102,7 @@ async def publish(request: Request) -> Response:
     except OfferRejected as exc:
         raise Problem(400 if exc.code == "malformed_sdp" else 422, exc.code, exc.detail) from exc
     interview = await _open_interview(services, interview_id)
+    await refuse_outside_booked_time(services, interview)
     consent = await require_consent(services.store, interview_id)
     await services.refuse_if_live_elsewhere(interview_id)
 

@@ -29,6 +29,7 @@ from server.live.fan_out import Subscriber
 from server.live.live_interview import MAX_CANDIDATE_SOCKETS, LiveInterview
 from server.live.question_flow import InterviewFlowError
 from server.web.auth import require_invite
+from server.web.booking_api import refuse_outside_booked_time
 from server.web.context import services_of
 from server.web.problems import Problem
 from server.ws.json_socket import Outbox, deny_handshake, receive_messages, serve_socket
@@ -48,6 +49,7 @@ async def candidate_socket(websocket: WebSocket) -> None:
         interview = await services.store.get_interview(interview_id)
         if interview is None:
             raise Problem(404, "interview_not_found", f"no interview {interview_id!r}")
+        await refuse_outside_booked_time(services, interview)
         await services.refuse_if_live_elsewhere(interview_id)
         running = services.registry.find_live(interview_id)
         if running is not None and running.candidate_sockets >= MAX_CANDIDATE_SOCKETS:

@@ -1,0 +1,194 @@
+"""Availability, bookings and reminders on Redis (the `Bookings` contract of bookings.py), for a cluster of nodes.
+
+    tenant:{t}:availability     hash: job id -> Availability JSON
+    booking:{interview}         Booking JSON;  booking:{interview}:reminders  set of reminder ids
+    bookings:live               sorted set: live bookings by start (capacity counts these)
+    tenant:{t}:bookings         sorted set: the tenant's bookings by start (the calendar feed)
+    reminder:{id}               Reminder JSON; reminders:due  sorted set of pending and claimed ones by next attempt
+
+A booking WATCHes the live bookings while it counts them, then writes itself, its reminders and its outbox event in
+one MULTI/EXEC: a booking that lands meanwhile makes EXEC fail and the count runs again. A claim WATCHes its reminder,
+so of two nodes claiming at once exactly one succeeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import redis.asyncio as redis
+from redis.asyncio.client import Pipeline
+
+from server.domain.scheduling import Availability, Booking, CapacityLimit, Reminder, ReminderStatus, check_room
+from server.storage.bookings import LONGEST_SLOT_S, BookingEvent, finished_reminder
+from server.storage.outbox import new_event
+from server.storage.redis_client import Keys, begin, texts, watched_transaction
+from server.storage.redis_webhook_deliveries import queue_event
+
+
+class RedisBookingStore:
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self._redis = client
+        self._keys = keys
+        self.on_event: Callable[[], None] | None = None
+
+    async def close(self) -> None:
+        """Nothing of its own: the client is the node's."""
+
+    async def put_availability(self, tenant: str, job_id: str, availability: Availability, now: float) -> bool:
+        return bool(await self._redis.hset(self._keys.job_availability(tenant), job_id, availability.model_dump_json()))
+
+    async def availability(self, tenant: str, job_id: str) -> Availability | None:
+        raw = await self._redis.hget(self._keys.job_availability(tenant), job_id)
+        return None if raw is None else Availability.model_validate_json(raw)
+
+    async def booking(self, interview_id: str) -> Booking | None:
+        raw = await self._redis.get(self._keys.booking(interview_id))
+        return None if raw is None else Booking.model_validate_json(raw)
+
+    async def _overlapping(self, client: redis.Redis | Pipeline, starts_at: float, ends_at: float) -> list[Booking]:
+        ids = texts(await client.zrangebyscore(self._keys.bookings_by_start(), f"({starts_at - LONGEST_SLOT_S}", f"({ends_at}"))
+        if not ids:
+            return []
+        raws = await client.mget([self._keys.booking(i) for i in ids])
+        found = [Booking.model_validate_json(raw) for raw in raws if raw is not None]
+        return [b for b in found if b.status == "booked" and b.ends_at > starts_at]
+
+    async def overlapping(self, starts_at: float, ends_at: float) -> list[Booking]:
+        return await self._overlapping(self._redis, starts_at, ends_at)
+
+    async def _stale_reminders(self, pipe: Pipeline, booking: Booking) -> list[Reminder]:
+        ids = texts(await pipe.smembers(self._keys.interview_reminders(booking.interview_id)))
+        if not ids:
+            return []
+        raws = await pipe.mget([self._keys.reminder(i) for i in ids])
+        reminders = [Reminder.model_validate_json(raw) for raw in raws if raw is not None]
+        return [r for r in reminders if r.status in ("pending", "sending") and r.sequence < booking.sequence]
+
+    def _queue_reminder(self, pipe: Pipeline, reminder: Reminder) -> None:
+        pipe.set(self._keys.reminder(reminder.id), reminder.model_dump_json())
+        pipe.sadd(self._keys.interview_reminders(reminder.interview_id), reminder.id)
+        if reminder.status in ("pending", "sending"):
+            pipe.zadd(self._keys.reminders_due(), {reminder.id: reminder.next_attempt_at})
+        else:
+            pipe.zrem(self._keys.reminders_due(), reminder.id)
+
+    def _queue_booking(self, pipe: Pipeline, booking: Booking, stale: list[Reminder], event: BookingEvent) -> None:
+        pipe.set(self._keys.booking(booking.interview_id), booking.model_dump_json())
+        if booking.status == "booked":
+            pipe.zadd(self._keys.bookings_by_start(), {booking.interview_id: booking.starts_at})
+        else:
+            pipe.zrem(self._keys.bookings_by_start(), booking.interview_id)
+        pipe.zadd(self._keys.tenant_bookings(booking.tenant), {booking.interview_id: booking.starts_at})
+        for reminder in stale:
+            self._queue_reminder(pipe, reminder.model_copy(update={"status": "cancelled"}))
+        queue_event(pipe, self._keys, new_event(event[0], event[1], booking.tenant))
+
+    async def book(self, booking: Booking, limits: list[CapacityLimit], reminders: list[Reminder], event: BookingEvent) -> None:
+        async def build(pipe: Pipeline) -> None:
+            check_room(await self._overlapping(pipe, booking.starts_at, booking.ends_at), booking, limits)
+            stale = await self._stale_reminders(pipe, booking)
+            begin(pipe)
+            self._queue_booking(pipe, booking, stale, event)
+            for reminder in reminders:
+                self._queue_reminder(pipe, reminder)
+
+        watch = [
+            self._keys.bookings_by_start(),
+            self._keys.booking(booking.interview_id),
+            self._keys.interview_reminders(booking.interview_id),
+        ]
+        await watched_transaction(self._redis, watch, build)
+        if self.on_event is not None:
+            self.on_event()
+
+    async def cancel(self, booking: Booking, reminders: list[Reminder], event: BookingEvent) -> None:
+        async def build(pipe: Pipeline) -> None:
+            stale = await self._stale_reminders(pipe, booking)
+            begin(pipe)
+            self._queue_booking(pipe, booking, stale, event)
+            for reminder in reminders:
+                self._queue_reminder(pipe, reminder)
+
+        await watched_transaction(
+            self._redis, [self._keys.booking(booking.interview_id), self._keys.interview_reminders(booking.interview_id)], build
+        )
+        if self.on_event is not None:
+            self.on_event()
+
+    async def bookings_between(self, tenant: str, starts_at: float, ends_at: float, limit: int = 1000) -> list[Booking]:
+        ids = texts(await self._redis.zrangebyscore(self._keys.tenant_bookings(tenant), starts_at, f"({ends_at}", start=0, num=limit))
+        if not ids:
+            return []
+        raws = await self._redis.mget([self._keys.booking(i) for i in ids])
+        return [Booking.model_validate_json(raw) for raw in raws if raw is not None]
+
+    async def _reminders(self, ids: list[str]) -> list[Reminder]:
+        if not ids:
+            return []
+        raws = await self._redis.mget([self._keys.reminder(i) for i in ids])
+        return [Reminder.model_validate_json(raw) for raw in raws if raw is not None]
+
+    async def reminders_of(self, interview_id: str) -> list[Reminder]:
+        ids = texts(await self._redis.smembers(self._keys.interview_reminders(interview_id)))
+        return sorted(await self._reminders(ids), key=lambda r: (r.due_at, r.channel))
+
+    async def due_reminders(self, now: float, limit: int = 100) -> list[Reminder]:
+        ids = texts(await self._redis.zrangebyscore(self._keys.reminders_due(), "-inf", now, start=0, num=limit))
+        return [r for r in await self._reminders(ids) if r.status in ("pending", "sending")]
+
+    async def next_reminder_at(self) -> float | None:
+        first = await self._redis.zrange(self._keys.reminders_due(), 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    async def claim_reminder(self, reminder_id: str, now: float, lease_s: float) -> Reminder | None:
+        key = self._keys.reminder(reminder_id)
+
+        async def build(pipe: Pipeline) -> Reminder | None:
+            raw = await pipe.get(key)
+            if raw is None:
+                return None
+            reminder = Reminder.model_validate_json(raw)
+            if reminder.status not in ("pending", "sending") or reminder.next_attempt_at > now:
+                return None
+            claimed = reminder.model_copy(update={"status": "sending", "attempts": reminder.attempts + 1, "next_attempt_at": now + lease_s})
+            begin(pipe)
+            self._queue_reminder(pipe, claimed)
+            return claimed
+
+        return await watched_transaction(self._redis, [key], build)
+
+    async def finish_reminder(
+        self,
+        reminder: Reminder,
+        status: ReminderStatus,
+        now: float,
+        *,
+        error: str | None = None,
+        provider_id: str | None = None,
+        retry_at: float | None = None,
+    ) -> None:
+        done = finished_reminder(reminder, status, now, error, provider_id, retry_at)
+        key = self._keys.reminder(reminder.id)
+
+        async def build(pipe: Pipeline) -> None:
+            raw = await pipe.get(key)
+            if raw is None or Reminder.model_validate_json(raw).status != "sending":
+                return  # erased, or cancelled by a new booking meanwhile: that stands
+            begin(pipe)
+            self._queue_reminder(pipe, done)
+
+        await watched_transaction(self._redis, [key], build)
+
+    async def erase(self, interview_ids: list[str]) -> None:
+        for interview_id in interview_ids:
+            booking = await self.booking(interview_id)
+            reminder_ids = texts(await self._redis.smembers(self._keys.interview_reminders(interview_id)))
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(self._keys.booking(interview_id), self._keys.interview_reminders(interview_id))
+                pipe.zrem(self._keys.bookings_by_start(), interview_id)
+                if booking is not None:
+                    pipe.zrem(self._keys.tenant_bookings(booking.tenant), interview_id)
+                for reminder_id in reminder_ids:
+                    pipe.delete(self._keys.reminder(reminder_id))
+                    pipe.zrem(self._keys.reminders_due(), reminder_id)
+                await pipe.execute()
