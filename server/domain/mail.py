@@ -15,6 +15,9 @@ class OutgoingMail:
     # An iTIP message (RFC 6047): its method (REQUEST, CANCEL) and the iCalendar bytes, sent as text/calendar beside
     # the text, which mail clients offer to put in (or take out of) the calendar, and as an .ics file for the rest.
     calendar: tuple[str, bytes] | None = None
+    # Names the message for good (its Message-ID's left part): the same reminder sent twice, by a node that died
+    # mid-send and another that sent it again, is recognisably one message to mail servers and to tests.
+    idempotency_key: str | None = None
 
 
 class MailNotSent(Exception):

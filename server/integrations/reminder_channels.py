@@ -4,6 +4,7 @@ wechat_messages.py, sms.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from server.domain.interview import Interview
@@ -55,7 +56,7 @@ class EmailReminders:
 
     async def send(self, message: ReminderMessage, recipient: str) -> str | None:
         try:
-            await self._mailer.send(reminder_mail(message, recipient))
+            await self._mailer.send(replace(reminder_mail(message, recipient), idempotency_key=f"reminder.{message.reminder_id}"))
         except MailNotSent as exc:
             raise ReminderNotSent(exc.reason, retry=True) from exc
         return None

@@ -38,7 +38,8 @@ class SmtpSender:
         message["To"] = mail.to
         message["Subject"] = mail.subject
         message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = make_msgid(domain=self._sender.rpartition("@")[2].strip(">") or None)
+        domain = self._sender.rpartition("@")[2].strip(">") or "localhost"
+        message["Message-ID"] = f"<{mail.idempotency_key}@{domain}>" if mail.idempotency_key else make_msgid(domain=domain)
         message.set_content(mail.text)
         if mail.calendar is not None:
             method, ics = mail.calendar

@@ -35,9 +35,9 @@ class Mailbox:
 
 
 @contextmanager
-def mail_server() -> Iterator[tuple[Mailbox, dict[str, Any]]]:
-    """A running SMTP server, and the settings that send to it."""
-    mailbox = Mailbox()
+def mail_server(mailbox: Mailbox | None = None) -> Iterator[tuple[Mailbox, dict[str, Any]]]:
+    """A running SMTP server (keeping what it is sent in `mailbox`, or a new one), and the settings that send to it."""
+    mailbox = mailbox or Mailbox()
     port = free_port()
     controller = Controller(mailbox, hostname="127.0.0.1", port=port)
     controller.start()
