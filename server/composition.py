@@ -32,7 +32,9 @@ from server.integrations import wechat_oauth
 from server.integrations.calendar_mail import CalendarMail
 from server.integrations.reminder_channels import EmailReminders, WebhookReminders
 from server.integrations.reminder_scheduler import ReminderScheduler
+from server.integrations.sms import SmsReminderChannel
 from server.integrations.smtp_mail import SmtpSender
+from server.integrations.tencent_sms import TencentSms, TencentSmsConfig
 from server.live.abandonment import sweep_abandoned_forever
 from server.live.faq import Faq
 from server.live.sessions import SessionRegistry, remove_erased_recordings
@@ -155,6 +157,23 @@ ROUTES = [
 RECORDINGS_SWEEP_S = 60.0
 
 
+def tencent_sms(settings: Settings) -> TencentSms | None:
+    """Tencent Cloud SMS when its id and key file are set."""
+    if settings.tencent_sms_secret_id is None or settings.tencent_sms_secret_key_file is None:
+        return None
+    config = TencentSmsConfig.load(
+        secret_id=settings.tencent_sms_secret_id,
+        secret_key_file=settings.tencent_sms_secret_key_file,
+        sdk_app_id=settings.tencent_sms_sdk_app_id,
+        sign_name=settings.tencent_sms_sign_name,
+        template_ids=settings.tencent_sms_template_ids,
+        region=settings.tencent_sms_region,
+        base_url=settings.tencent_sms_base_url,
+        timeout_s=settings.tencent_sms_timeout_s,
+    )
+    return TencentSms(config)
+
+
 async def sweep_erased_recordings(settings: Settings, store: Store) -> None:
     """In a cluster: remove, every minute, the audio this node kept of interviews erased (or deleted) through another."""
     task = asyncio.current_task()
@@ -239,6 +258,9 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
         reminder_channels: dict[str, ReminderChannel] = {"webhook": WebhookReminders(store)}
         if mailer is not None:
             reminder_channels["email"] = EmailReminders(mailer)
+        sms = tencent_sms(settings)
+        if sms is not None:
+            reminder_channels["sms"] = SmsReminderChannel(sms, settings.tencent_sms_template_ids, link_prefix=f"{settings.base_url}/s/")
         reminders = ReminderScheduler(
             bookings,
             store,
@@ -336,6 +358,8 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             abandoner.cancel()
             retention.cancel()
             await reminders.close()
+            if sms is not None:
+                await sms.aclose()
             pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pruner  # not mid-transaction when the stores close

@@ -220,6 +220,18 @@ class Settings(BaseSettings):
         120.0, ge=2, le=3600, description="How long a node holds a reminder it is sending before another may send it again"
     )
     reminder_concurrency: int = Field(8, ge=1, le=100, description="Reminders one node sends at once")
+    # SMS reminders through Tencent Cloud SMS (server/integrations/tencent_sms.py): on when the id and key file are set.
+    tencent_sms_secret_id: str | None = Field(None, max_length=128, description="Tencent Cloud API SecretId allowed to send SMS")
+    tencent_sms_secret_key_file: Path | None = Field(None, description="A file only the service user can read, holding the SecretKey")
+    tencent_sms_sdk_app_id: str = Field("", max_length=32, description="SmsSdkAppId of the SMS application, e.g. 1400006666")
+    tencent_sms_sign_name: str = Field("", max_length=64, description="The approved signature text, without 【】")
+    tencent_sms_template_ids: dict[Literal["en", "zh"], str] = Field(
+        default_factory=dict,
+        description='Approved reminder template per language (parameters: name, job, time, link code), e.g. {"zh": "2101"}',
+    )
+    tencent_sms_region: str = Field("ap-guangzhou", max_length=32)
+    tencent_sms_base_url: str = Field("https://sms.tencentcloudapi.com", max_length=255)
+    tencent_sms_timeout_s: float = Field(10.0, gt=0, le=60)
 
     hr_rate_limit_per_s: float = Field(20.0, gt=0, description="HR API requests a second per tenant, sustained")
     hr_rate_limit_burst: int = Field(100, ge=1)

@@ -18,11 +18,14 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from server.composition import tencent_sms
 from server.integrations.reminder_channels import EmailReminders, WebhookReminders
 from server.integrations.reminder_scheduler import ReminderScheduler
+from server.integrations.sms import SmsReminderChannel
 from server.integrations.smtp_mail import SmtpSender
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
 from tests.helpers.mail_server import Mailbox, mail_server
+from tests.helpers.tencent_sms_api import FakeTencentSms, running
 from tests.helpers.waiting import wait_until
 from tests.helpers.webhook_receiver import Receiver, receiving
 
@@ -292,3 +295,48 @@ async def test_erasing_an_interview_removes_its_booking_and_reminders(booking_se
     start = datetime.fromisoformat(first).timestamp()
     assert await server.services.bookings.overlapping(start, start + 1800) == []
     assert await server.services.bookings.due_reminders(start + 86400) == []
+
+
+async def test_a_candidate_with_a_phone_number_gets_the_reminder_by_sms_through_tencent_cloud(tmp_path: Path) -> None:
+    key_file = tmp_path / "tencent.key"
+    async with running(FakeTencentSms(free_port())) as fake:
+        key_file.write_text(fake.secret_key)
+        settings = make_settings(
+            tmp_path / "data",
+            tencent_sms_secret_id=fake.secret_id,
+            tencent_sms_secret_key_file=key_file,
+            tencent_sms_sdk_app_id=fake.sdk_app_id,
+            tencent_sms_sign_name=fake.sign_name,
+            tencent_sms_template_ids={"en": "2102", "zh": "2101"},
+            tencent_sms_base_url=fake.url,
+        )
+        async with serving(settings) as server:
+            assert "sms" in server.services.reminder_channels
+            await open_job(server, days_away=3)
+            body = {
+                "job_id": "backend",
+                "candidate": {"name": "Alex Chen", "phone": "+8613800138000"},
+                "mode": "text",
+                "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}],
+            }
+            created = (await server.http.post(f"{server.url}/api/v1/interviews", json=body, headers=HR)).json()
+            interview_id, token = created["interview"]["id"], created["invite_token"]
+            first = (await slots(server, interview_id, token))["slots"][0]["starts_at"]
+            booked = await book(server, interview_id, token, first)
+            assert booked.status_code == 201, booked.text
+            start = datetime.fromisoformat(first).timestamp()
+            sms = tencent_sms(settings)
+            assert sms is not None
+            channel = SmsReminderChannel(sms, settings.tencent_sms_template_ids, link_prefix=f"{settings.base_url}/s/")
+            scheduler = ReminderScheduler(
+                server.services.bookings, server.services.store, {"sms": channel}, claim_s=30, clock=lambda: start - 3600
+            )
+            try:
+                assert await scheduler.run_due() >= 1
+            finally:
+                await sms.aclose()
+            [sent] = [s for s in fake.sent if s.session_context.endswith(".3600.sms")]
+            assert sent.phone_number == "+8613800138000" and sent.template_id == "2102"
+            assert sent.params[0] == "Alex Chen" and sent.session_context.startswith(interview_id)
+            status = (await server.http.get(f"{server.url}/api/v1/interviews/{interview_id}/booking", headers=HR)).json()
+            assert {(r["hours_before"], r["status"]) for r in status["reminders"] if r["channel"] == "sms"} == {(1, "sent"), (24, "sent")}

@@ -27,8 +27,32 @@ export function renderReview(doc, t, idPrefix) {
     el("p", { class: "muted", text: doc.interview.job_title }),
   );
   if (doc.candidate.email) article.append(el("p", {}, el("a", { href: `mailto:${doc.candidate.email}`, text: doc.candidate.email })));
+  if (doc.scheduling && doc.scheduling.booking) article.append(scheduling(doc.scheduling, t));
   article.append(summary(doc, t), match(doc, t), profile(doc, t), answers(doc, t, idPrefix), integrity(doc, t));
   return article;
+}
+
+// The booked time and how each calendar invitation and reminder went: HR can tell a candidate "we reminded you".
+function scheduling(s, t) {
+  const when = (iso) => new Date(iso).toLocaleString(t("locale"), { dateStyle: "medium", timeStyle: "short" });
+  const section = el("section", { class: "card scheduling" }, el("h3", { text: t("booked_time") }));
+  const b = s.booking;
+  section.append(el("p", { text: b.status === "booked" ? t("booked_for", { time: when(b.starts_at), zone: b.timezone }) : t("booking_cancelled", { time: when(b.starts_at) }) }));
+  if (b.changes) section.append(el("p", { class: "muted", text: t("booking_changes", { count: b.changes }) }));
+  if (s.reminders.length) {
+    const rows = s.reminders.map((r) =>
+      el(
+        "tr",
+        {},
+        el("td", { text: t(`channel_${r.channel}`) }),
+        el("td", { text: r.channel === "calendar" ? t("invitation") : t("hours_before", { hours: r.hours_before }) }),
+        el("td", { text: `${t(`delivery_${r.status}`)}${r.sent_at ? ` · ${when(r.sent_at)}` : ""}${r.error ? ` · ${r.error}` : ""}` }),
+      ),
+    );
+    const head = el("tr", {}, el("th", { scope: "col", text: t("channel") }), el("th", { scope: "col", text: t("what") }), el("th", { scope: "col", text: t("delivery") }));
+    section.append(el("table", { class: "reminders" }, el("caption", { class: "visually-hidden", text: t("reminders") }), el("thead", {}, head), el("tbody", {}, ...rows)));
+  }
+  return section;
 }
 
 function summary(doc, t) {

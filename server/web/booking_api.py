@@ -143,27 +143,29 @@ async def hr_booking(request: Request) -> JSONResponse:
     interview = await services.store.get_interview(request.path_params["interview_id"], tenant)
     if interview is None:
         raise Problem(404, "interview_not_found", f"no interview {request.path_params['interview_id']!r}")
-    booking = await services.bookings.booking(interview.id)
-    reminders = await services.bookings.reminders_of(interview.id)
-    return JSONResponse(
-        {
-            "booking": _booking_view(booking) if booking is not None else None,
-            "reminders": [
-                {
-                    "channel": r.channel,
-                    "hours_before": round(r.lead_s / 3600, 2),
-                    "due_at": iso(r.due_at),
-                    "status": r.status,
-                    "attempts": r.attempts,
-                    "sent_at": iso(r.sent_at) if r.sent_at else None,
-                    "error": r.last_error,
-                    "for_booking_version": r.sequence,
-                }
-                for r in reminders
-            ],
-        },
-        headers=PRIVATE,
-    )
+    return JSONResponse(await booking_status(services, interview.id), headers=PRIVATE)
+
+
+async def booking_status(services: Services, interview_id: str) -> dict[str, Any]:
+    """The booking and the delivery of each reminder and calendar invitation, as HR see them."""
+    booking = await services.bookings.booking(interview_id)
+    reminders = await services.bookings.reminders_of(interview_id)
+    return {
+        "booking": _booking_view(booking) if booking is not None else None,
+        "reminders": [
+            {
+                "channel": r.channel,
+                "hours_before": round(r.lead_s / 3600, 2),
+                "due_at": iso(r.due_at),
+                "status": r.status,
+                "attempts": r.attempts,
+                "sent_at": iso(r.sent_at) if r.sent_at else None,
+                "error": r.last_error,
+                "for_booking_version": r.sequence,
+            }
+            for r in reminders
+        ],
+    }
 
 
 def _booking_view(booking: Booking) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from starlette.responses import JSONResponse
 
 from server.web.api import _interview_for_hr
 from server.web.audit import audit, hr_actor
+from server.web.booking_api import booking_status
 from server.web.recording_links import RecordingLinks
 from server.web.review_document import review_document
 
@@ -18,5 +19,6 @@ async def hr_review(request: Request) -> JSONResponse:
     links = RecordingLinks(services.settings.signing_key())
     viewer = hr_actor(request)
     document = await review_document(services.store, interview, links, "hr", viewer, emotion=services.settings.emotion_analysis)
+    document["scheduling"] = await booking_status(services, interview.id)
     await audit(services, interview.tenant, interview.id, viewer, "review_viewed")
     return JSONResponse(document, headers={"Cache-Control": "private, no-store"})
