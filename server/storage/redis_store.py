@@ -717,6 +717,9 @@ class RedisInterviewStore:
     async def record_event(self, interview: Interview, event_type: EventType, data: dict[str, Any]) -> None:
         await self._add(interview.id, lambda pipe: None, [(event_type, {"interview_id": interview.id, **data})], interview.tenant)
 
+    async def record_tenant_event(self, tenant: str, event_type: EventType, data: dict[str, Any]) -> None:
+        await self._commit(lambda pipe: None, [(event_type, data)], tenant)
+
     # The candidate's WeChat nickname and avatar (server/integrations/wechat_oauth.py); erased with the interview
 
     async def save_wechat_profile(self, interview_id: str, openid: str, nickname: str, avatar_url: str) -> None:

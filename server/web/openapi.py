@@ -21,6 +21,7 @@ from server.web.booking_api import BookingRequest
 from server.web.candidate_result import CandidateResult
 from server.web.hrms_api import DecisionIn, Reschedule
 from server.web.interview_search import SearchQuery
+from server.web.registration_api import Application
 from server.web.request_bodies import PROFILE_ID
 from server.web.screening_api import ScreenRequest
 from server.web.webhooks_api import EndpointSpec
@@ -162,6 +163,7 @@ def openapi_document() -> dict[str, Any]:
         ScreenRequest,
         Availability,
         BookingRequest,
+        Application,
     ]
     _, schemas = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     components = schemas["$defs"]
@@ -322,6 +324,46 @@ def openapi_document() -> dict[str, Any]:
                 body=_json(_ref(ScreenRequest)),
                 params=[_path("job_id", PROFILE_ID)],
             )
+        },
+        "/api/v1/jobs/{job_id}/poster": {
+            "get": _op(
+                "The job's recruiting poster (PNG for chats, A4 PDF for print, or the QR code alone as SVG); its QR code opens "
+                "the job's registration page",
+                {
+                    "200": {
+                        "description": "the poster",
+                        "content": {
+                            t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/png", "application/pdf", "image/svg+xml")
+                        },
+                    },
+                    **_problems(404, 422),
+                },
+                params=[
+                    _path("job_id", PROFILE_ID),
+                    {"name": "format", "in": "query", "required": False, "schema": {"enum": ["png", "pdf", "svg"]}},
+                    {"name": "language", "in": "query", "required": False, "schema": {"enum": ["zh", "en"]}},
+                    {"name": "tagline", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 200}},
+                    {"name": "deadline", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 100}},
+                ],
+            )
+        },
+        "/api/v1/applications/{token}": {
+            "get": _op(
+                "The job a poster's link is for: title, language, company, knock-out questions",
+                {"200": _json(OBJECT) | {"description": "the job"}, **_problems(404, 410)},
+                params=[_path("token")],
+                security=None,
+                tag="Candidate",
+            ),
+            "post": _op(
+                "Apply through a poster: the profile is stored, the job's screening rules applied, then an invitation "
+                "(`invite_url`), a place in HR's queue, or thanks; `candidate.applied` tells the HRMS, rule by rule",
+                {"201": _json(OBJECT) | {"description": "outcome"}, **_problems(404, 410, 422, 429)},
+                body=_json(_ref(Application)),
+                params=[_path("token")],
+                security=None,
+                tag="Candidate",
+            ),
         },
         "/api/v1/jobs/{job_id}/availability": {
             "put": _op(

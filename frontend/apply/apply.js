@@ -1,0 +1,205 @@
+// The registration page a recruiting poster's QR code opens: name and a way to be reached, optionally the résumé as
+// text, the job's yes/no questions, consent; then the interview's booking page, or a word on what happens next.
+
+const TEXT = {
+  en: {
+    title: "Apply",
+    job: "{job}",
+    job_company: "{job} at {company}",
+    loading: "Loading…",
+    load_failed: "The page could not be loaded. Check the connection and reload.",
+    closed: "This job's link has expired or the job is no longer open.",
+    intro: "Tell us how to reach you. A short video interview follows, from this phone, no app needed.",
+    name: "Your name",
+    email: "E-mail",
+    phone: "Mobile number",
+    phone_hint: "With the country code, e.g. +86 138 0013 8000. Give an e-mail address, a mobile number, or both.",
+    resume: "Your résumé (optional)",
+    resume_hint: "Paste the text of your résumé: experience, education, skills.",
+    yes: "Yes",
+    no: "No",
+    consent: "I agree that the company stores what I send here and uses it to consider me for this job.",
+    submit: "Apply",
+    sending: "Sending…",
+    need_name: "Please give your name.",
+    need_contact: "Please give an e-mail address or a mobile number.",
+    bad_phone: "Please give the mobile number with its country code, e.g. +8613800138000.",
+    need_answers: "Please answer every question.",
+    need_consent: "Please agree to the processing to apply.",
+    too_many: "Too many applications from here just now. Please try again in a minute.",
+    failed: "That did not work. Please try again.",
+    invited_title: "Thank you. Choose a time for your interview",
+    invited_text: "Your application is in. Next, pick a time for the video interview.",
+    invited_next: "Choose a time",
+    queued_title: "Thank you for applying",
+    queued_text: "The company will look at your application and contact you.",
+    not_selected_title: "Thank you for applying",
+    not_selected_text: "This job's requirements do not match what you told us, so we cannot invite you to an interview for it this time.",
+    switch: "中文",
+  },
+  zh: {
+    title: "报名",
+    job: "{job}",
+    job_company: "{company} · {job}",
+    loading: "加载中…",
+    load_failed: "页面没能加载。请检查网络后刷新。",
+    closed: "这个报名链接已失效，或职位已不再招聘。",
+    intro: "请留下联系方式。之后用这部手机就能参加视频面试，无需安装应用。",
+    name: "姓名",
+    email: "邮箱",
+    phone: "手机号",
+    phone_hint: "请带国家代码，例如 +86 138 0013 8000。邮箱和手机号至少填一个。",
+    resume: "简历（可选）",
+    resume_hint: "可以粘贴简历的文字：工作经历、教育背景、技能。",
+    yes: "是",
+    no: "否",
+    consent: "我同意公司保存我在这里提交的信息，并用于评估我是否适合这个职位。",
+    submit: "提交报名",
+    sending: "正在提交…",
+    need_name: "请填写姓名。",
+    need_contact: "请填写邮箱或手机号。",
+    bad_phone: "请填写带国家代码的手机号，例如 +8613800138000。",
+    need_answers: "请回答每一个问题。",
+    need_consent: "请先同意信息处理说明。",
+    too_many: "这里刚才提交的报名太多了，请一分钟后再试。",
+    failed: "提交没有成功，请再试一次。",
+    invited_title: "谢谢！请选择面试时间",
+    invited_text: "报名已收到。下一步，请为视频面试选择一个时间。",
+    invited_next: "选择时间",
+    queued_title: "感谢报名",
+    queued_text: "公司会查看您的报名，并与您联系。",
+    not_selected_title: "感谢报名",
+    not_selected_text: "根据您填写的信息，这次暂时不能邀请您参加这个职位的面试。",
+    switch: "English",
+  },
+};
+
+const $ = (id) => document.getElementById(id);
+const token = decodeURIComponent(location.pathname.split("/").pop());
+const api = `/api/v1/applications/${encodeURIComponent(token)}`;
+let lang = document.documentElement.lang.startsWith("zh") ? "zh" : "en";
+let job = null;
+
+function t(key, values = {}) {
+  return TEXT[lang][key].replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
+}
+
+function say(message, kind = "") {
+  $("status").textContent = message;
+  $("status").className = kind;
+}
+
+function render() {
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  document.title = t("title");
+  $("title").textContent = t("title");
+  const other = lang === "zh" ? "en" : "zh";
+  $("lang-switch").textContent = TEXT[other].switch;
+  $("lang-switch").lang = other === "zh" ? "zh-CN" : "en";
+  $("lang-switch").hidden = false;
+  for (const key of ["intro", "phone_hint", "resume_hint"]) $(key.replace("_", "-")).textContent = t(key);
+  for (const key of ["name", "email", "phone", "resume", "consent"]) $(`${key}-label`).textContent = t(key);
+  $("submit").textContent = t("submit");
+  if (!job) return;
+  $("job").textContent = job.company ? t("job_company", { job: job.job_title, company: job.company }) : t("job", { job: job.job_title });
+  const box = $("questions");
+  box.replaceChildren();
+  job.questions.forEach((question, index) => {
+    const fieldset = document.createElement("fieldset");
+    fieldset.className = "question";
+    const legend = document.createElement("legend");
+    legend.textContent = question.text;
+    fieldset.append(legend);
+    for (const [value, word] of [["yes", t("yes")], ["no", t("no")]]) {
+      const id = `q${index}-${value}`;
+      const input = Object.assign(document.createElement("input"), { type: "radio", name: `q${index}`, id, value });
+      input.dataset.question = question.id;
+      const label = document.createElement("label");
+      label.htmlFor = id;
+      label.append(input, word);
+      fieldset.append(label);
+    }
+    box.append(fieldset);
+  });
+}
+
+function answers() {
+  const given = {};
+  for (const question of job.questions) {
+    const chosen = document.querySelector(`input[data-question="${CSS.escape(question.id)}"]:checked`);
+    if (!chosen) return null;
+    given[question.id] = chosen.value === "yes";
+  }
+  return given;
+}
+
+async function submit(event) {
+  event.preventDefault();
+  const name = $("name").value.trim();
+  const email = $("email").value.trim();
+  const phone = $("phone").value.replace(/[\s-]/g, "");
+  const given = answers();
+  const problem = !name ? "need_name" : !email && !phone ? "need_contact" : phone && !/^\+[1-9][0-9]{7,14}$/.test(phone) ? "bad_phone" : given === null ? "need_answers" : !$("consent").checked ? "need_consent" : null;
+  if (problem) {
+    $("form-error").textContent = t(problem);
+    return;
+  }
+  $("form-error").textContent = "";
+  $("submit").disabled = true;
+  say(t("sending"));
+  try {
+    const response = await fetch(api, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name, email: email || null, phone: phone || null, resume_text: $("resume").value, answers: given, consent: true }),
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      $("form-error").textContent = t(response.status === 429 ? "too_many" : "failed");
+      say("");
+      return;
+    }
+    $("form-section").hidden = true;
+    $("done-title").textContent = t(`${data.outcome}_title`);
+    $("done-text").textContent = t(`${data.outcome}_text`);
+    if (data.invite_url) {
+      $("next").href = data.invite_url;
+      $("next").textContent = t("invited_next");
+      $("next").hidden = false;
+    }
+    $("done").hidden = false;
+    say("");
+    $("done").focus();
+  } catch {
+    $("form-error").textContent = t("failed");
+    say("");
+  } finally {
+    $("submit").disabled = false;
+  }
+}
+
+async function load() {
+  render();
+  say(t("loading"));
+  try {
+    const response = await fetch(api);
+    if (!response.ok) {
+      say(t(response.status === 404 || response.status === 410 ? "closed" : "load_failed"), "error");
+      return;
+    }
+    job = await response.json();
+    lang = job.language === "zh" ? "zh" : "en";
+    render();
+    $("form-section").hidden = false;
+    say("");
+  } catch {
+    say(t("load_failed"), "error");
+  }
+}
+
+$("form").addEventListener("submit", submit);
+$("lang-switch").addEventListener("click", () => {
+  lang = lang === "zh" ? "en" : "zh";
+  render();
+});
+load();
