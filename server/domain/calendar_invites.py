@@ -8,7 +8,8 @@ needed, and every calendar shows them in its owner's zone, daylight saving inclu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from email.utils import parseaddr
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -36,6 +37,12 @@ class InvitationText:
 def calendar_domain(base_url: str) -> str:
     """The host part of events' UIDs: the server's public host name."""
     return urlsplit(base_url).hostname or "localhost"
+
+
+def organizer(mail_from: str, domain: str, name: str | None = None) -> Person:
+    """Who the invitations come from: the server's sender address (`INTERVIEW_MAIL_FROM`), under `name` if given."""
+    sender_name, address = parseaddr(mail_from)
+    return Person(address or f"interviews@{domain}", name or sender_name or "Interviews")
 
 
 def event_uid(interview_id: str, domain: str) -> str:
@@ -89,17 +96,3 @@ def invitation(
     calendar.add_component(booking_event(booking, domain, organizer, attendees, text, now))
     ics: bytes = calendar.to_ical()
     return method, ics
-
-
-def feed(name: str, events: list[Event]) -> bytes:
-    """A subscribable calendar (no METHOD: it is published, not sent) of booked interviews."""
-    calendar = Calendar()
-    calendar.add("prodid", PRODID)
-    calendar.add("version", "2.0")
-    calendar.add("x-wr-calname", name)
-    calendar.add("refresh-interval", timedelta(minutes=15), parameters={"VALUE": "DURATION"})  # RFC 7986; Outlook reads the X- one
-    calendar.add("x-published-ttl", "PT15M")
-    for event in events:
-        calendar.add_component(event)
-    ics: bytes = calendar.to_ical()
-    return ics

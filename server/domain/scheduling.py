@@ -191,8 +191,8 @@ def offered_slots(availability: Availability, now: float) -> list[Slot]:
 
 
 def is_offered(availability: Availability, starts_at: float, now: float) -> Slot | None:
-    """The slot starting at `starts_at` if the availability offers it now."""
-    return next((slot for slot in offered_slots(availability, now) if slot.starts_at == starts_at), None)
+    """The slot starting at `starts_at` (within a second: clients round-trip it as text) if the availability offers it now."""
+    return next((slot for slot in offered_slots(availability, now) if abs(slot.starts_at - starts_at) < 1), None)
 
 
 def buckets(starts_at: float, ends_at: float) -> list[int]:
@@ -238,13 +238,9 @@ class Booking(BaseModel):
         """When the candidate may join: from a quarter of an hour before the slot to its end."""
         return self.starts_at - EARLY_JOIN_S, self.ends_at
 
-    def may_change(self, availability: Availability, now: float) -> str | None:
-        """Why the candidate may not change or cancel it now, or None."""
-        if self.status != "booked":
-            return "the booking was cancelled"
-        if now > self.starts_at - availability.change_until_hours * 3600:
-            return "too_late"
-        return None
+    def changeable(self, availability: Availability, now: float) -> bool:
+        """Whether the candidate may still change or cancel it (the job's `change_until_hours` before it)."""
+        return self.status == "booked" and now <= self.starts_at - availability.change_until_hours * 3600
 
 
 class SlotTaken(Exception):

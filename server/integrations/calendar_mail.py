@@ -8,9 +8,7 @@ SEQUENCE changes nothing in a calendar).
 
 from __future__ import annotations
 
-from email.utils import parseaddr
-
-from server.domain.calendar_invites import InvitationText, Person, calendar_domain, invitation
+from server.domain.calendar_invites import InvitationText, Person, calendar_domain, invitation, organizer
 from server.domain.interview import Interview
 from server.domain.mail import MailNotSent, MailSender, OutgoingMail
 from server.domain.reminders import ReminderMessage, ReminderNotSent, reminder_message
@@ -22,9 +20,8 @@ class CalendarMail:
     def __init__(self, mailer: MailSender, settings: Settings) -> None:
         self._mailer = mailer
         self._settings = settings
-        name, address = parseaddr(settings.mail_from)
-        self._organizer = Person(address or "interviews@localhost", name or "Interviews")
         self._domain = calendar_domain(settings.base_url)
+        self._organizer = organizer(settings.mail_from, self._domain)
 
     async def send(self, interview: Interview, booking: Booking, availability: Availability | None, now: float) -> str | None:
         """Both copies; raises `ReminderNotSent` (worth retrying) when the mail server did not take one."""

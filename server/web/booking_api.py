@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from email.utils import parseaddr
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.domain.calendar_invites import InvitationText, Person, calendar_domain, invitation
+from server.domain.calendar_invites import InvitationText, calendar_domain, invitation, organizer
 from server.domain.interview import Interview, InterviewStatus
 from server.domain.scheduling import (
     EARLY_JOIN_S,
@@ -29,6 +28,7 @@ from server.domain.scheduling import (
     SlotTaken,
     busiest,
     calendar_message,
+    is_offered,
     job_scope,
     offered_slots,
     plan_reminders,
@@ -113,23 +113,8 @@ async def _slots_view(
     limits = _limits(services, tenant, job_id, availability)
 
     def has_room(slot: Slot) -> bool:
-        candidates = [b for b in booked if b.starts_at < slot.ends_at and b.ends_at > slot.starts_at]
-        probe = Booking(
-            interview_id="",
-            tenant=tenant,
-            job_id=job_id,
-            starts_at=slot.starts_at,
-            ends_at=slot.ends_at,
-            timezone=availability.timezone,
-            join_url="",
-            created_at=now,
-            updated_at=now,
-        )
-        return all(
-            busiest(candidates, slot.starts_at, slot.ends_at, limit.scope) < limit.limit
-            for limit in limits
-            if limit.scope == "all" or limit.scope == job_scope(probe.tenant, probe.job_id)
-        )
+        overlapping = [b for b in booked if b.starts_at < slot.ends_at and b.ends_at > slot.starts_at]
+        return all(busiest(overlapping, slot.starts_at, slot.ends_at, limit.scope) < limit.limit for limit in limits)
 
     return [{"starts_at": iso(s.starts_at), "ends_at": iso(s.ends_at), "available": has_room(s)} for s in slots]
 
@@ -226,8 +211,8 @@ async def _candidate_view(
         "deadline_at": iso(deadline) if deadline is not None else None,
         "change_until_hours": availability.change_until_hours,
         "changes_left": max(0, changes_left),
-        "may_change": own is None or (own.may_change(availability, now) is None and changes_left > 0),
-        "may_cancel": own is not None and own.may_change(availability, now) is None,
+        "may_change": own is None or (own.changeable(availability, now) and changes_left > 0),
+        "may_cancel": own is not None and own.changeable(availability, now),
         "slots": await _slots_view(services, interview.tenant, interview.job_id, availability, now, own)
         if interview.status == InterviewStatus.SCHEDULED
         else [],
@@ -259,12 +244,12 @@ async def book_slot(request: Request) -> JSONResponse:
     existing = await services.bookings.booking(interview.id)
     live = existing if existing is not None and existing.status == "booked" else None
     if live is not None:
-        if live.may_change(availability, now) is not None:
+        if not live.changeable(availability, now):
             raise Problem(409, "too_late_to_change", f"a booking can be changed until {availability.change_until_hours:g} hours before it")
         if live.changes >= availability.max_changes:
             raise Problem(409, "no_changes_left", "this booking has been changed as often as the company allows")
     starts_at = body.starts_at.timestamp()
-    slot = next((s for s in offered_slots(availability, now) if abs(s.starts_at - starts_at) < 1), None)
+    slot = is_offered(availability, starts_at, now)
     if slot is None:
         raise Problem(
             422,
@@ -314,7 +299,7 @@ async def cancel_booking(request: Request) -> JSONResponse:
     if booking is None or booking.status != "booked":
         raise Problem(404, "booking_not_found", "there is no booked time to cancel")
     now = time.time()
-    if booking.may_change(availability, now) is not None:
+    if not booking.changeable(availability, now):
         raise Problem(409, "too_late_to_change", f"a booking can be cancelled until {availability.change_until_hours:g} hours before it")
     cancelled = await cancel_interview_booking(services, interview, booking, now)
     return JSONResponse(await _candidate_view(services, interview, availability, cancelled, now), headers=PRIVATE)
@@ -351,13 +336,10 @@ async def booking_calendar_file(request: Request) -> Response:
     if booking is None:
         raise Problem(404, "booking_not_found", "there is no booked time yet")
     domain = calendar_domain(services.settings.base_url)
-    name, address = parseaddr(services.settings.mail_from)
-    organizer = Person(
-        address or f"interviews@{domain}", services.settings.company_policy(interview.tenant).company_name or name or "Interviews"
-    )
+    sender = organizer(services.settings.mail_from, domain, services.settings.company_policy(interview.tenant).company_name)
     summary = f"视频面试 · {interview.job.title}" if interview.language == "zh" else f"Video interview for {interview.job.title}"
     text = InvitationText(summary, booking.join_url, booking.join_url)
-    _, ics = invitation(booking, domain, organizer, [], text, time.time())
+    _, ics = invitation(booking, domain, sender, [], text, time.time())
     return Response(
         ics,
         media_type="text/calendar; charset=utf-8",
@@ -386,23 +368,27 @@ def join_window_problem(booking: Booking | None, now: float) -> Problem | None:
     return None
 
 
-async def refuse_outside_booked_time(services: Services, interview: Interview) -> None:
-    """The interview starts only within its booked slot's window, or before its job's deadline. A rescheduled
-    interview keeps its invite link, so this is what holds the candidate to the new time; once started, reconnecting
-    is always allowed."""
+async def start_refusal(services: Services, interview: Interview) -> Problem | None:
+    """Why the candidate may not start the interview now, or None: it starts only within its booked slot's window,
+    or before its job's deadline. A rescheduled interview keeps its invite link, so this is what holds the candidate
+    to the new time; once started, reconnecting is always allowed."""
     if interview.status != InterviewStatus.SCHEDULED or interview.job_id is None:
-        return
+        return None
     availability = await services.bookings.availability(interview.tenant, interview.job_id)
     if availability is None:
-        return
+        return None
     now = time.time()
     if availability.mode == "before_deadline":
         deadline = availability.deadline_at()
         if deadline is not None and now > deadline:
-            raise Problem(409, "after_deadline", "the time to take this interview has passed; ask the company for a new one")
-        return
+            return Problem(409, "after_deadline", "the time to take this interview has passed; ask the company for a new one")
+        return None
     booking = await services.bookings.booking(interview.id)
     if booking is None or booking.status != "booked":
-        raise Problem(409, "no_booked_time", "book a time for the interview first, with the same link")
-    if (problem := join_window_problem(booking, now)) is not None:
+        return Problem(409, "no_booked_time", "book a time for the interview first, with the same link")
+    return join_window_problem(booking, now)
+
+
+async def refuse_outside_booked_time(services: Services, interview: Interview) -> None:
+    if (problem := await start_refusal(services, interview)) is not None:
         raise problem

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import functools
 import html
-import time
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from frontend import FRONTEND_DIR
-from server.domain.interview import Interview, InterviewStatus
+from server.domain.interview import Interview
 from server.domain.invites import InvalidInvite
-from server.web.booking_api import join_window_problem
+from server.web.booking_api import start_refusal
 from server.web.context import Services, services_of
 
 
@@ -50,15 +49,11 @@ def _booking_html() -> str:
 
 
 async def _books_first(services: Services, interview: Interview) -> bool:
-    """Whether the link opens the booking page: the job's candidates book a slot, and this one has not started and
-    is not within the booked slot's window (before it, or with no live booking)."""
-    if interview.status != InterviewStatus.SCHEDULED or interview.job_id is None:
-        return False
-    availability = await services.bookings.availability(interview.tenant, interview.job_id)
-    if availability is None or availability.mode != "slots":
-        return False
-    booking = await services.bookings.booking(interview.id)
-    return join_window_problem(booking, time.time()) is not None or booking is None or booking.status != "booked"
+    """Whether the link opens the booking page instead of the interview: its job books slots and it cannot start now
+    (no booked time, not yet, or the slot has passed; the page says which and lets the candidate book). Past a
+    deadline the interview page itself says the time is over."""
+    refusal = await start_refusal(services, interview)
+    return refusal is not None and refusal.code != "after_deadline"
 
 
 async def short_link(request: Request) -> Response:
