@@ -38,7 +38,6 @@ CREATE TABLE IF NOT EXISTS bookings (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS bookings_by_start ON bookings(starts_at);
-CREATE INDEX IF NOT EXISTS bookings_by_tenant ON bookings(tenant, starts_at);
 CREATE TABLE IF NOT EXISTS reminders (
     id TEXT PRIMARY KEY,
     interview_id TEXT NOT NULL,
@@ -54,7 +53,7 @@ ACTIVE: tuple[ReminderStatus, ...] = ("pending", "sending")
 
 
 class Bookings(Protocol):
-    """What the booking API, the calendar feed and the reminder scheduler use: `BookingStore` (SQLite) or
+    """What the booking API and the reminder scheduler use: `BookingStore` (SQLite) or
     `RedisBookingStore` (redis_bookings.py)."""
 
     on_event: Callable[[], None] | None  # called after a commit that added outbox events
@@ -81,10 +80,6 @@ class Bookings(Protocol):
 
     async def overlapping(self, starts_at: float, ends_at: float) -> list[Booking]:
         """Every tenant's live bookings overlapping the interval (what capacity counts)."""
-        ...
-
-    async def bookings_between(self, tenant: str, starts_at: float, ends_at: float, limit: int = ...) -> list[Booking]:
-        """The tenant's bookings (cancelled ones too: a calendar feed shows them cancelled) starting in the interval."""
         ...
 
     async def reminders_of(self, interview_id: str) -> list[Reminder]: ...
@@ -214,13 +209,6 @@ class BookingStore(SerialConnection):
                 await self._put_reminder(db, reminder)
         if self.on_event is not None:
             self.on_event()
-
-    async def bookings_between(self, tenant: str, starts_at: float, ends_at: float, limit: int = 1000) -> list[Booking]:
-        rows = await self._read(
-            "SELECT data FROM bookings WHERE tenant = ? AND starts_at >= ? AND starts_at < ? ORDER BY starts_at LIMIT ?",
-            (tenant, starts_at, ends_at, limit),
-        )
-        return [Booking.model_validate_json(row["data"]) for row in rows]
 
     async def reminders_of(self, interview_id: str) -> list[Reminder]:
         rows = await self._read("SELECT data FROM reminders WHERE interview_id = ?", (interview_id,))

@@ -3,7 +3,6 @@
     tenant:{t}:availability     hash: job id -> Availability JSON
     booking:{interview}         Booking JSON;  booking:{interview}:reminders  set of reminder ids
     bookings:live               sorted set: live bookings by start (capacity counts these)
-    tenant:{t}:bookings         sorted set: the tenant's bookings by start (the calendar feed)
     reminder:{id}               Reminder JSON; reminders:due  sorted set of pending and claimed ones by next attempt
 
 A booking WATCHes the live bookings while it counts them, then writes itself, its reminders and its outbox event in
@@ -78,7 +77,6 @@ class RedisBookingStore:
             pipe.zadd(self._keys.bookings_by_start(), {booking.interview_id: booking.starts_at})
         else:
             pipe.zrem(self._keys.bookings_by_start(), booking.interview_id)
-        pipe.zadd(self._keys.tenant_bookings(booking.tenant), {booking.interview_id: booking.starts_at})
         for reminder in stale:
             self._queue_reminder(pipe, reminder.model_copy(update={"status": "cancelled"}))
         queue_event(pipe, self._keys, new_event(event[0], event[1], booking.tenant))
@@ -114,13 +112,6 @@ class RedisBookingStore:
         )
         if self.on_event is not None:
             self.on_event()
-
-    async def bookings_between(self, tenant: str, starts_at: float, ends_at: float, limit: int = 1000) -> list[Booking]:
-        ids = texts(await self._redis.zrangebyscore(self._keys.tenant_bookings(tenant), starts_at, f"({ends_at}", start=0, num=limit))
-        if not ids:
-            return []
-        raws = await self._redis.mget([self._keys.booking(i) for i in ids])
-        return [Booking.model_validate_json(raw) for raw in raws if raw is not None]
 
     async def _reminders(self, ids: list[str]) -> list[Reminder]:
         if not ids:
@@ -181,13 +172,10 @@ class RedisBookingStore:
 
     async def erase(self, interview_ids: list[str]) -> None:
         for interview_id in interview_ids:
-            booking = await self.booking(interview_id)
             reminder_ids = texts(await self._redis.smembers(self._keys.interview_reminders(interview_id)))
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.delete(self._keys.booking(interview_id), self._keys.interview_reminders(interview_id))
                 pipe.zrem(self._keys.bookings_by_start(), interview_id)
-                if booking is not None:
-                    pipe.zrem(self._keys.tenant_bookings(booking.tenant), interview_id)
                 for reminder_id in reminder_ids:
                     pipe.delete(self._keys.reminder(reminder_id))
                     pipe.zrem(self._keys.reminders_due(), reminder_id)

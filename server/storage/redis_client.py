@@ -264,9 +264,6 @@ class Keys:
         """Every tenant's live bookings by start: what capacity counts."""
         return f"{self.prefix}bookings:live"
 
-    def tenant_bookings(self, tenant: str) -> str:
-        return f"{self.prefix}tenant:{tenant}:bookings"
-
     def reminder(self, reminder_id: str) -> str:
         return f"{self.prefix}reminder:{reminder_id}"
 
