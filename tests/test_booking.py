@@ -26,7 +26,7 @@ from server.integrations.smtp_mail import SmtpSender
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
 from tests.helpers.mail_server import Mailbox, mail_server
 from tests.helpers.tencent_sms_api import FakeTencentSms, running
-from tests.helpers.waiting import wait_until
+from tests.helpers.waiting import eventually, wait_until
 from tests.helpers.webhook_receiver import Receiver, receiving
 
 HR = {"X-API-Key": API_KEY}
@@ -96,6 +96,17 @@ async def book(server: LiveServer, interview_id: str, token: str, starts_at: str
         json={"starts_at": starts_at, "timezone": "Europe/London"},
         headers=as_candidate(token),
     )
+
+
+async def invitations_recorded(server: LiveServer, interview_id: str) -> None:
+    """The server's scheduler has marked its calendar invitations sent: a test's own scheduler, on a clock days ahead,
+    would otherwise see their claims as lapsed and send them again."""
+
+    async def recorded() -> bool:
+        status = (await server.http.get(f"{server.url}/api/v1/interviews/{interview_id}/booking", headers=HR)).json()
+        return all(r["status"] == "sent" for r in status["reminders"] if r["channel"] == "calendar")
+
+    await eventually(recorded, what="the invitations recorded as sent")
 
 
 def calendar_of(message: EmailMessage) -> icalendar.Calendar:
@@ -244,6 +255,7 @@ async def test_reminders_go_out_at_their_lead_times_on_every_channel_and_never_a
     first = (await slots(server, interview_id, token))["slots"][0]["starts_at"]
     assert (await book(server, interview_id, token, first)).status_code == 201
     await wait_until(lambda: len(mailbox.messages) == 1, what="the candidate's invitation")
+    await invitations_recorded(server, interview_id)
     start = datetime.fromisoformat(first).timestamp()
 
     now = [start - 30 * 3600]

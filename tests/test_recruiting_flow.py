@@ -21,7 +21,7 @@ from tests.conftest import LiveServer
 from tests.helpers.mail_server import Mailbox
 from tests.helpers.waiting import wait_until
 from tests.helpers.webhook_receiver import Receiver
-from tests.test_booking import HR, ZONE, as_candidate, booking_server, calendar_of, event_of
+from tests.test_booking import HR, ZONE, as_candidate, booking_server, calendar_of, event_of, invitations_recorded
 
 __all__ = ["booking_server"]  # the fixture, shared with the booking tests
 
@@ -100,6 +100,7 @@ async def test_a_candidate_goes_from_the_poster_to_the_interview_and_hr_hears_ea
     )
     assert booked.status_code == 201, booked.text
     await wait_until(lambda: len(mailbox.messages) == 2, what="the calendar invitations")
+    await invitations_recorded(server, interview_id)
     recipients = sorted(rcpts[0] for rcpts, _ in mailbox.messages)
     assert recipients == ["alex@example.test", "lina@example.test"]
     assert all(event_of(calendar_of(m)).decoded("DTSTART") == datetime.fromisoformat(last) for _, m in mailbox.messages)
