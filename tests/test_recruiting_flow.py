@@ -64,7 +64,9 @@ async def test_a_candidate_goes_from_the_poster_to_the_interview_and_hr_hears_ea
     assert page.status_code == 200 and "/static/apply/apply.js" in page.text
     api = code.text.replace("/apply/", "/api/v1/applications/")
     job = (await server.http.get(api)).json()
-    assert job["job_title"] == "Backend engineer" and job["questions"] == [{"id": "shanghai", "text": "Can you work in Shanghai?"}]
+    assert job["job_title"] == "Backend engineer" and job["questions"] == [
+        {"id": "shanghai", "text": "Can you work in Shanghai?", "texts": {"en": "Can you work in Shanghai?"}}
+    ]
 
     # One who cannot work in Shanghai is thanked; one who can is invited.
     declined = await server.http.post(

@@ -108,7 +108,7 @@ function render() {
     const fieldset = document.createElement("fieldset");
     fieldset.className = "question";
     const legend = document.createElement("legend");
-    legend.textContent = question.text;
+    legend.textContent = question.texts[lang] || question.text;
     fieldset.append(legend);
     for (const [value, word] of [["yes", t("yes")], ["no", t("no")]]) {
       const id = `q${index}-${value}`;

@@ -152,13 +152,15 @@ def _closed_page() -> str:
 
 
 async def job_for_applicants(request: Request) -> JSONResponse:
-    """What the registration page shows: the job's title and language, the company, and its knock-out questions."""
+    """What the registration page shows: the job's title and language, the company, and its knock-out questions (in the
+    job's language, and in each language they were written in, for the page's language switch)."""
     services = services_of(request)
     link = _link(services, request.path_params["token"])
     job = await _job(services, link.tenant, link.job_id)
     rules = job.screening
     questions = [
-        {"id": q.id, "text": q.text.get(job.language) or next(iter(q.text.values()))} for q in (rules.knockout_questions if rules else [])
+        {"id": q.id, "text": q.text.get(job.language) or next(iter(q.text.values())), "texts": q.text}
+        for q in (rules.knockout_questions if rules else [])
     ]
     return JSONResponse(
         {
