@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -75,6 +76,7 @@ from server.web import greenhouse_api as greenhouse
 from server.web.body_limit import BodyLimit
 from server.web.context import Services
 from server.web.idempotency import idempotent
+from server.web.no_shows import check_attendance
 from server.web.problems import EXCEPTION_HANDLERS
 from server.web.rate_limit import TenantRateLimit
 from server.web.retention import erase_expired_forever
@@ -280,7 +282,6 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             reminders.wake()
 
         bookings.on_event = on_booking_event
-        reminders.start()
         scorer = AnswerScorer(scoring.embedder if scoring is not None else None)
         metrics = NodeMetrics()
         loop_probe = asyncio.create_task(metrics.probe_event_loop(), name="event-loop-probe")
@@ -356,6 +357,8 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             name="abandoned-interviews",
         )
         retention = asyncio.create_task(erase_expired_forever(app.state.services), name="retention")
+        reminders.attendance = functools.partial(check_attendance, app.state.services)
+        reminders.start()
         try:
             yield
         finally:

@@ -5,6 +5,7 @@ the interview opens only within the booked time; reminders go out at their lead 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from server.integrations.reminder_channels import EmailReminders, WebhookReminde
 from server.integrations.reminder_scheduler import ReminderScheduler
 from server.integrations.sms import SmsReminderChannel
 from server.integrations.smtp_mail import SmtpSender
+from server.web.no_shows import check_attendance
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
 from tests.helpers.mail_server import Mailbox, mail_server
 from tests.helpers.tencent_sms_api import FakeTencentSms, running
@@ -292,6 +294,61 @@ async def test_reminders_go_out_at_their_lead_times_on_every_channel_and_never_a
         (r["channel"], r["hours_before"], r["status"], r["attempts"]) for r in status["reminders"] if r["channel"] != "calendar"
     )
     assert reminders == [("email", 1, "sent", 1), ("email", 24, "sent", 1), ("webhook", 1, "sent", 1), ("webhook", 24, "sent", 1)]
+
+
+async def test_a_missed_time_is_a_no_show_the_job_invites_once_more_and_hr_sees_both(
+    booking_server: tuple[LiveServer, Mailbox, Receiver],
+) -> None:
+    server, _, receiver = booking_server
+    await open_job(server, reinvite_no_show=True, calendar_attendees=[])
+    interview_id, token = await invite(server)
+    offered = [s["starts_at"] for s in (await slots(server, interview_id, token))["slots"]]
+    assert (await book(server, interview_id, token, offered[0])).status_code == 201
+    await invitations_recorded(server, interview_id)
+    now = [datetime.fromisoformat(offered[0]).timestamp()]
+    scheduler = ReminderScheduler(server.services.bookings, server.services.store, {}, claim_s=60, clock=lambda: now[0])
+    scheduler.attendance = functools.partial(check_attendance, server.services)
+
+    async def hr_view() -> tuple[str, dict[str, Any]]:
+        interview = (await server.http.get(f"{server.url}/api/v1/interviews/{interview_id}", headers=HR)).json()
+        booking = (await server.http.get(f"{server.url}/api/v1/interviews/{interview_id}/booking", headers=HR)).json()
+        return interview["interview"]["status"], booking["booking"]
+
+    # The interview has begun and the candidate is not there: nothing yet, until the window closes.
+    await scheduler.run_due()
+    assert (await hr_view())[0] == "scheduled"
+    now[0] += 30 * 60 + 61
+    await scheduler.run_due()
+    status, booking = await hr_view()
+    assert status == "scheduled" and (booking["status"], booking["no_shows"]) == ("missed", 1)  # invited once more
+    no_show = await receiver.wait_for(lambda r: any(x.event["type"] == "interview.no_show" for x in r))
+    event = next(x.event["data"] for x in no_show if x.event["type"] == "interview.no_show")
+    assert (event["interview_id"], event["reinvited"]) == (interview_id, True)
+    assert datetime.fromisoformat(event["starts_at"]) == datetime.fromisoformat(offered[0])
+
+    # The same link books again; missing that time too is final: no_show, the link opens the booking page's
+    # explanation, the interview cannot start, and HR can still reschedule it.
+    view = await slots(server, interview_id, token)
+    assert view["status"] == "scheduled" and view["booking"]["status"] == "missed"
+    assert (await book(server, interview_id, token, offered[1])).status_code == 201
+    now[0] = datetime.fromisoformat(offered[1]).timestamp() + 30 * 60 + 61
+    await scheduler.run_due()
+    status, booking = await hr_view()
+    assert status == "no_show" and (booking["status"], booking["no_shows"]) == ("missed", 2)
+    events = await receiver.wait_for(lambda r: len([x for x in r if x.event["type"] == "interview.no_show"]) == 2)
+    assert [x.event["data"]["reinvited"] for x in events if x.event["type"] == "interview.no_show"] == [True, False]
+    assert await scheduler.run_due() == 0  # done is done
+    socket_url = server.url.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={token}"
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(socket_url):
+            pass
+    assert json.loads(refused.value.response.body or b"{}")["code"] == "missed_booked_time"
+    assert "/static/booking/booking.js" in (await server.http.get(f"{server.url}/i/{token}")).text
+    assert (await slots(server, interview_id, token))["status"] == "no_show"
+    rescheduled = await server.http.post(f"{server.url}/api/v1/interviews/{interview_id}/reschedule", json={}, headers=HR)
+    assert rescheduled.status_code == 200, rescheduled.text
+    assert (await hr_view())[0] == "scheduled"
+    assert (await book(server, interview_id, token, offered[2])).status_code == 201
 
 
 async def test_erasing_an_interview_removes_its_booking_and_reminders(booking_server: tuple[LiveServer, Mailbox, Receiver]) -> None:

@@ -110,7 +110,7 @@ async def test_the_board_counts_each_jobs_interviews_in_every_state(server: Live
     counts = {job["job_title"]: job["counts"] for job in board["jobs"]}
     assert counts["Designer"]["scheduled"] == 4 and counts["Designer"]["decided"] == 0
     assert counts["Backend engineer"]["decided"] == 1 and sum(counts["Backend engineer"].values()) == 1
-    assert set(board["states"]) == {"scheduled", "in_progress", "completed", "cancelled", "abandoned", "decided"}
+    assert set(board["states"]) == {"scheduled", "in_progress", "completed", "cancelled", "abandoned", "decided", "no_show"}
 
 
 async def test_the_inbox_lists_candidates_who_wrote_and_which_wait_for_a_reply(server: LiveServer) -> None:

@@ -37,6 +37,9 @@ const TEXT = {
     policy_none: "You can cancel until {hours} hours before the interview.",
     closed_title: "No time to book",
     closed_text: "This interview is not open for booking any more. Contact the company that invited you.",
+    no_show_title: "The interview time has passed",
+    no_show_text: "Your booked time passed without you joining. If you would still like the interview, contact the company that invited you.",
+    missed_note: "Your booked time passed without you joining. The company invites you once more: choose a new time below.",
     deadline: "Book a time before {time}.",
     switch: "中文",
     in_zone: "{time} ({zone})",
@@ -76,6 +79,9 @@ const TEXT = {
     policy_none: "面试开始前 {hours} 小时以前可以取消。",
     closed_title: "无法预约",
     closed_text: "这场面试已不能预约。请联系邀请您的公司。",
+    no_show_title: "面试时间已过",
+    no_show_text: "您预约的面试时间已过，您没有进入面试。如果仍想参加，请联系邀请您的公司。",
+    missed_note: "您预约的面试时间已过，您没有进入面试。公司再给您一次机会：请在下面选择新的时间。",
     deadline: "请在 {time} 之前预约。",
     switch: "English",
     in_zone: "{time}（{zone}）",
@@ -141,8 +147,9 @@ function renderStatic() {
   $("start").textContent = t("start");
   $("booked-title").textContent = t("booked_title");
   $("picker-title").textContent = t("pick");
-  $("closed-title").textContent = t("closed_title");
-  $("closed-text").textContent = t("closed_text");
+  const missed = view && view.status === "no_show";
+  $("closed-title").textContent = t(missed ? "no_show_title" : "closed_title");
+  $("closed-text").textContent = t(missed ? "no_show_text" : "closed_text");
 }
 
 function renderSlots(slots) {
@@ -206,6 +213,8 @@ function render() {
     const note = view.timezone && view.timezone !== myZone ? t("zone_note", { zone: myZone, company_zone: view.timezone }) : t("zone_same", { zone: myZone });
     const deadline = view.deadline_at ? ` ${t("deadline", { time: formatTime(view.deadline_at) })}` : "";
     $("zone-note").textContent = `${note} ${t("minutes", { minutes: view.slot_minutes })}${deadline}`;
+    $("missed-note").hidden = !(view.booking && view.booking.status === "missed");
+    $("missed-note").textContent = t("missed_note");
     renderSlots(view.slots || []);
   }
 }

@@ -30,7 +30,7 @@ const TEXT = {
     decided_row: "{decision} by {who}, {date}: {note}", decided_ok: "Recorded.", decide_failed: "Not recorded: {why}", someone: "HR",
     chat: "Candidate chat", needs_reply: "needs a reply", reply_placeholder: "Reply to the candidate", send: "Send",
     candidate_says: "Candidate", faq: "FAQ", hr: "HR", system: "System", emotion: "Emotion timeline", how_scored: "How was this scored",
-    scheduled: "waiting", in_progress: "in progress", completed: "completed", decided: "decided", cancelled: "cancelled", abandoned: "left unfinished",
+    scheduled: "waiting", in_progress: "in progress", completed: "completed", decided: "decided", cancelled: "cancelled", abandoned: "left unfinished", no_show: "did not come",
     open_review: "Review {name}", load_failed: "Could not load: {why}",
     fairness: "Fairness report", fairness_title: "Fairness report: {job}",
     fairness_intro: "From what candidates chose to say about themselves (never shown to reviewers). Selection rate: advanced of those decided. Scoring rate: scored above the median of every candidate scored. Impact ratio: a group's rate against the highest group's. Groups under 2 % of the candidates are marked and left out of the ratios.",
@@ -67,7 +67,7 @@ const TEXT = {
     decided_row: "{who} 于 {date} 决定：{decision}。理由：{note}", decided_ok: "已记录。", decide_failed: "未能记录：{why}", someone: "HR",
     chat: "候选人消息", needs_reply: "待回复", reply_placeholder: "回复候选人", send: "发送",
     candidate_says: "候选人", faq: "常见问题", hr: "HR", system: "系统", emotion: "情绪时间线", how_scored: "评分是怎么算的",
-    scheduled: "等待中", in_progress: "进行中", completed: "已完成", decided: "已决定", cancelled: "已取消", abandoned: "未完成已关闭",
+    scheduled: "等待中", in_progress: "进行中", completed: "已完成", decided: "已决定", cancelled: "已取消", abandoned: "未完成已关闭", no_show: "未到场",
     open_review: "查看{name}", load_failed: "加载失败：{why}",
     fairness: "公平性报告", fairness_title: "公平性报告：{job}",
     fairness_intro: "依据候选人自愿提供的信息（从不向评估者展示）。录用率：已决定者中进入下一轮的比例。得分率：得分高于全部已评分候选人中位数的比例。影响比：该群体比率与最高群体比率之比。占候选人不足 2% 的群体会标出，不计入影响比。",
@@ -82,7 +82,7 @@ const TEXT = {
     face_present: "人脸可见", face_absent: "经常不在画面中", multiple_faces: "出现多张人脸",
   },
 };
-const STATES = ["scheduled", "in_progress", "completed", "decided", "abandoned", "cancelled"];
+const STATES = ["scheduled", "in_progress", "completed", "decided", "no_show", "abandoned", "cancelled"];
 
 let lang = localStorage.getItem("hr.lang") ?? (navigator.language.startsWith("zh") ? "zh" : "en");
 const t = (key, values = {}) => (TEXT[lang][key] ?? TEXT.en[key] ?? key).replace(/\{(\w+)\}/g, (_, k) => String(values[k] ?? ""));

@@ -61,6 +61,8 @@ export const TEXT = {
     booked_time: "Booked time",
     booked_for: "{time} ({zone} time zone of the job)",
     booking_cancelled: "The booking for {time} was cancelled.",
+    booking_missed: "The candidate did not come at the booked time, {time}.",
+    booking_no_shows: "Booked times missed: {count}. A job that allows it invites the candidate once more, automatically.",
     booking_changes: "The candidate changed the time {count} time(s).",
     reminders: "Invitations and reminders",
     channel: "Sent by",
@@ -102,7 +104,7 @@ export const TEXT = {
     previous: "Recommendations so far",
     by_on: "{who}, {date}",
     status_scheduled: "waiting", status_in_progress: "in progress", status_completed: "completed", status_decided: "decided",
-    status_cancelled: "cancelled", status_abandoned: "left unfinished",
+    status_cancelled: "cancelled", status_abandoned: "left unfinished", status_no_show: "did not come",
   },
   zh: {
     page_title: "待评估的候选人",
@@ -165,6 +167,8 @@ export const TEXT = {
     booked_time: "预约的时间",
     booked_for: "{time}（职位所在时区 {zone}）",
     booking_cancelled: "{time} 的预约已取消。",
+    booking_missed: "候选人没有在预约的时间（{time}）进入面试。",
+    booking_no_shows: "错过的预约次数：{count}。职位允许时，系统会自动再邀请一次。",
     booking_changes: "候选人改过 {count} 次时间。",
     reminders: "邀请和提醒",
     channel: "发送方式",
@@ -206,7 +210,7 @@ export const TEXT = {
     previous: "已有的建议",
     by_on: "{who}，{date}",
     status_scheduled: "等待中", status_in_progress: "进行中", status_completed: "已完成", status_decided: "已决定",
-    status_cancelled: "已取消", status_abandoned: "未完成已关闭",
+    status_cancelled: "已取消", status_abandoned: "未完成已关闭", status_no_show: "未到场",
   },
 };
 

@@ -37,7 +37,9 @@ function scheduling(s, t) {
   const when = (iso) => new Date(iso).toLocaleString(t("locale"), { dateStyle: "medium", timeStyle: "short" });
   const section = el("section", { class: "card scheduling" }, el("h3", { text: t("booked_time") }));
   const b = s.booking;
-  section.append(el("p", { text: b.status === "booked" ? t("booked_for", { time: when(b.starts_at), zone: b.timezone }) : t("booking_cancelled", { time: when(b.starts_at) }) }));
+  const said = { booked: "booked_for", missed: "booking_missed" }[b.status] ?? "booking_cancelled";
+  section.append(el("p", { text: t(said, { time: when(b.starts_at), zone: b.timezone }) }));
+  if (b.no_shows) section.append(el("p", { class: "muted", text: t("booking_no_shows", { count: b.no_shows }) }));
   if (b.changes) section.append(el("p", { class: "muted", text: t("booking_changes", { count: b.changes }) }));
   if (s.reminders.length) {
     const rows = s.reminders.map((r) =>

@@ -25,7 +25,9 @@ class InterviewStatus(StrEnum):
     completed    the last answer closed; the report is written
     abandoned    started, then left unfinished for longer than the node's `abandon_after_s`
     cancelled    the HR system cancelled it before it ended
-    decided      HR advanced or rejected the candidate (a completed or abandoned interview; a later decision
+    no_show      the candidate booked a time and did not join before it was over (the job may invite them once more:
+                 then it is scheduled again; HR may reschedule it, cancel it, or reject the candidate)
+    decided      HR advanced or rejected the candidate (a completed, abandoned or missed interview; a later decision
                  replaces it, and every decision stays in the history)
     """
 
@@ -35,10 +37,12 @@ class InterviewStatus(StrEnum):
     CANCELLED = "cancelled"
     ABANDONED = "abandoned"
     DECIDED = "decided"
+    NO_SHOW = "no_show"
 
 
 TRANSITIONS: dict[InterviewStatus, frozenset[InterviewStatus]] = {
-    InterviewStatus.SCHEDULED: frozenset({InterviewStatus.IN_PROGRESS, InterviewStatus.CANCELLED}),
+    InterviewStatus.SCHEDULED: frozenset({InterviewStatus.IN_PROGRESS, InterviewStatus.CANCELLED, InterviewStatus.NO_SHOW}),
+    InterviewStatus.NO_SHOW: frozenset({InterviewStatus.SCHEDULED, InterviewStatus.CANCELLED, InterviewStatus.DECIDED}),
     InterviewStatus.IN_PROGRESS: frozenset({InterviewStatus.COMPLETED, InterviewStatus.ABANDONED, InterviewStatus.CANCELLED}),
     InterviewStatus.COMPLETED: frozenset({InterviewStatus.DECIDED}),
     InterviewStatus.ABANDONED: frozenset({InterviewStatus.DECIDED}),
@@ -46,8 +50,14 @@ TRANSITIONS: dict[InterviewStatus, frozenset[InterviewStatus]] = {
     InterviewStatus.CANCELLED: frozenset(),
 }
 
-# An interview in one of these takes no more answers, media or questions.
-CLOSED_STATUSES = (InterviewStatus.COMPLETED, InterviewStatus.CANCELLED, InterviewStatus.ABANDONED, InterviewStatus.DECIDED)
+# An interview in one of these takes no more answers, media or questions (a missed one, until it is rescheduled).
+CLOSED_STATUSES = (
+    InterviewStatus.COMPLETED,
+    InterviewStatus.CANCELLED,
+    InterviewStatus.ABANDONED,
+    InterviewStatus.DECIDED,
+    InterviewStatus.NO_SHOW,
+)
 # HR's decisions that close the hiring question for this interview (hold and sending to the owner do not).
 FINAL_DECISIONS = frozenset({"advance", "reject"})
 

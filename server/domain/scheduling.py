@@ -214,7 +214,7 @@ def job_scope(tenant: str, job_id: str) -> str:
     return f"job:{tenant}:{job_id}"
 
 
-BookingStatus = Literal["booked", "cancelled"]
+BookingStatus = Literal["booked", "cancelled", "missed"]  # missed: its time passed without the candidate
 
 
 class Booking(BaseModel):
@@ -230,6 +230,7 @@ class Booking(BaseModel):
     status: BookingStatus = "booked"
     sequence: int = 0
     changes: int = 0  # times the candidate moved it
+    no_shows: int = 0  # booked times of this interview that passed without the candidate (kept across rebookings)
     join_url: str  # the candidate's short invite link, valid through the slot
     created_at: float
     updated_at: float
@@ -290,6 +291,26 @@ def calendar_message(booking: Booking, now: float) -> Reminder:
         lead_s=max(0.0, booking.starts_at - now),
         due_at=now,
         next_attempt_at=now,
+    )
+
+
+ATTENDANCE_CHANNEL = "attendance"  # not a message: the check, once the join window has closed, that the candidate came
+ATTENDANCE_GRACE_S = 60.0  # after the window closes: a start already under way by then has recorded itself
+
+
+def attendance_check(booking: Booking) -> Reminder:
+    """The scheduler's job that marks the interview `no_show` if it has not started when the booking's window has
+    closed (and invites the candidate once more where the job allows it)."""
+    due = booking.window()[1] + ATTENDANCE_GRACE_S
+    return Reminder(
+        id=reminder_id(booking.interview_id, booking.sequence, 0, ATTENDANCE_CHANNEL),
+        tenant=booking.tenant,
+        interview_id=booking.interview_id,
+        channel=ATTENDANCE_CHANNEL,
+        sequence=booking.sequence,
+        lead_s=booking.starts_at - due,
+        due_at=due,
+        next_attempt_at=due,
     )
 
 

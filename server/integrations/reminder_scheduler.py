@@ -13,11 +13,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from server.domain.interview import Interview, InterviewStatus
 from server.domain.reminders import ReminderChannel, ReminderNotSent, reminder_message
-from server.domain.scheduling import CALENDAR_CHANNEL, Booking, Reminder
+from server.domain.scheduling import ATTENDANCE_CHANNEL, CALENDAR_CHANNEL, Booking, Reminder
 from server.integrations.calendar_mail import CalendarMail
 from server.storage.bookings import Bookings
 from server.storage.contract import Store
@@ -28,6 +28,9 @@ RETRY_AFTER_S = (30.0, 120.0, 600.0, 1800.0)  # after the first, second, ... fai
 MAX_ATTEMPTS = len(RETRY_AFTER_S) + 1
 IDLE_POLL_S = 30.0  # at most this long between looks, even with nothing due (another node may have booked)
 BATCH = 100
+
+# What happens once a booking's window has closed (`attendance_check`): marks a no-show, says what it did.
+AttendanceCheck = Callable[[Interview, Booking], Awaitable[str]]
 
 
 class ReminderScheduler:
@@ -54,6 +57,7 @@ class ReminderScheduler:
         self._clock = clock
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.attendance: AttendanceCheck | None = None  # set before `start()` by whoever can re-invite
 
     @property
     def channels(self) -> list[str]:
@@ -117,6 +121,13 @@ class ReminderScheduler:
             await self._bookings.finish_reminder(reminder, "skipped", self._clock(), error=why)
             return
         assert interview is not None and booking is not None
+        if reminder.channel == ATTENDANCE_CHANNEL:
+            if self.attendance is None:
+                await self._bookings.finish_reminder(reminder, "failed", self._clock(), error="no attendance check on this node")
+                return
+            outcome = await self.attendance(interview, booking)
+            await self._bookings.finish_reminder(reminder, "sent", self._clock(), provider_id=outcome)
+            return
         if reminder.channel == CALENDAR_CHANNEL:
             if self._calendar is None:
                 await self._bookings.finish_reminder(reminder, "failed", self._clock(), error="no mail server is set up")
@@ -165,6 +176,12 @@ def _moot(reminder: Reminder, interview: Interview | None, booking: Booking | No
         return "the interview no longer exists"
     if booking.sequence != reminder.sequence:
         return "the booking changed"
+    if reminder.channel == ATTENDANCE_CHANNEL:  # a no-show half recorded when a node died is finished
+        if booking.status != "booked":
+            return "the booking was cancelled"
+        if interview.status not in (InterviewStatus.SCHEDULED, InterviewStatus.NO_SHOW):
+            return "the candidate came"
+        return None
     if reminder.channel == CALENDAR_CHANNEL:  # the invitation, or its cancellation: wanted until the slot is over
         return "the interview time had passed" if now >= booking.ends_at else None
     if booking.status != "booked":

@@ -74,8 +74,8 @@ class Bookings(Protocol):
         ...
 
     async def cancel(self, booking: Booking, reminders: list[Reminder], event: BookingEvent) -> None:
-        """Keep the cancelled booking (status cancelled, its sequence moved on), cancel its pending reminders and add
-        `reminders` (the calendar cancellation)."""
+        """Keep a booking that no longer holds its time (cancelled, or missed by the candidate; its sequence moved
+        on), cancel its pending reminders and add `reminders` (the calendar cancellation)."""
         ...
 
     async def overlapping(self, starts_at: float, ends_at: float) -> list[Booking]:

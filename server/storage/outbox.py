@@ -32,10 +32,9 @@ class EventType(StrEnum):
     INTERVIEW_DELETED = "interview.deleted"
     INTERVIEW_BOOKED = "interview.booked"  # a slot booked, or moved (`sequence` grows)
     INTERVIEW_BOOKING_CANCELLED = "interview.booking_cancelled"
-    INTERVIEW_REMINDER_DUE = "interview.reminder_due"
-    CANDIDATE_APPLIED = (
-        "candidate.applied"  # through a job's poster: the screening's outcome, rule by rule  # for an HRMS that sends its own reminders
-    )
+    INTERVIEW_REMINDER_DUE = "interview.reminder_due"  # for an HRMS that sends its own reminders
+    INTERVIEW_NO_SHOW = "interview.no_show"  # the booked time passed without the candidate; `reinvited` if invited again
+    CANDIDATE_APPLIED = "candidate.applied"  # through a job's poster: the screening's outcome, rule by rule
 
 
 OUTBOX_SCHEMA = """

@@ -102,9 +102,13 @@ def with_mode(interview: Interview, mode: str) -> tuple[Interview, InterviewSpec
     return changed, InterviewSpec.model_validate(changed.model_dump(include=set(InterviewSpec.model_fields)))
 
 
-def renewed(interview: Interview, invite: Invite) -> tuple[Interview, Events]:
-    """A new invite (expiry and short link); interview.scheduled tells the HRMS the new links."""
-    changed = interview.model_copy(update={"invite_expires_at": invite.expires_at})
+def renewed(interview: Interview, invite: Invite, reopen: bool = False) -> tuple[Interview, Events]:
+    """A new invite (expiry and short link); interview.scheduled tells the HRMS the new links. `reopen`: scheduled
+    again after the candidate missed the booked time."""
+    update: dict[str, Any] = {"invite_expires_at": invite.expires_at}
+    if reopen:
+        update["status"] = InterviewStatus.SCHEDULED
+    changed = interview.model_copy(update=update)
     return changed, [(EventType.INTERVIEW_SCHEDULED, interview_event(changed, invite))]
 
 

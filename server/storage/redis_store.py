@@ -313,15 +313,22 @@ class RedisInterviewStore:
 
         await watched_transaction(self._redis, self._deletion_watch(interview_id), build)
 
-    async def renew_invite(self, interview: Interview, invite: Invite) -> Interview:
-        """A new invite (expiry and short link); interview.scheduled tells the HRMS the new links."""
-        changed, events = renewed(interview, invite)
+    async def renew_invite(self, interview: Interview, invite: Invite, reopen: bool = False) -> Interview:
+        changed, events = renewed(interview, invite, reopen)
 
         def write(pipe: Pipeline) -> None:
-            pipe.hset(self._keys.interview(interview.id), "invite_expires_at", invite.expires_at)
+            fields: dict[FieldT, EncodableT] = {"invite_expires_at": invite.expires_at}
+            if reopen:  # only then: a start racing this renewal keeps its in_progress
+                fields["status"] = changed.status.value
+            pipe.hset(self._keys.interview(interview.id), mapping=fields)
             self._queue_short_link(pipe, invite, interview.id)
 
         await self._commit(write, events, interview.tenant, interview_id=interview.id)
+        return changed
+
+    async def mark_no_show(self, interview: Interview) -> Interview:
+        changed = interview.model_copy(update={"status": InterviewStatus.NO_SHOW})
+        await self._close_interview(interview, changed, [])
         return changed
 
     async def cancel_interview(self, interview: Interview) -> None:

@@ -356,17 +356,25 @@ class InterviewStore(SerialConnection):
         """The interview and everything recorded for it (answers, transcripts, observations, report)."""
         await self._write("DELETE FROM interviews WHERE id = ?", (interview_id,))
 
-    async def renew_invite(self, interview: Interview, invite: Invite) -> Interview:
-        """A new invite (expiry and short link); interview.scheduled tells the HRMS the new links."""
-        changed, events = renewed(interview, invite)
+    async def renew_invite(self, interview: Interview, invite: Invite, reopen: bool = False) -> Interview:
+        changed, events = renewed(interview, invite, reopen)
         await self._commit(
             [
-                ("UPDATE interviews SET invite_expires_at = ? WHERE id = ?", (invite.expires_at, interview.id)),
+                (
+                    # the status only when reopening: a start racing this renewal keeps its in_progress
+                    "UPDATE interviews SET invite_expires_at = ?, status = CASE WHEN ? THEN ? ELSE status END WHERE id = ?",
+                    (invite.expires_at, reopen, changed.status.value, interview.id),
+                ),
                 _short_link_insert(invite, interview.id),
             ],
             events=events,
             tenant=interview.tenant,
         )
+        return changed
+
+    async def mark_no_show(self, interview: Interview) -> Interview:
+        changed = interview.model_copy(update={"status": InterviewStatus.NO_SHOW})
+        await self._write("UPDATE interviews SET status = ? WHERE id = ?", (changed.status.value, interview.id))
         return changed
 
     async def cancel_interview(self, interview: Interview) -> None:

@@ -20,12 +20,14 @@ from starlette.responses import JSONResponse, Response
 from server.domain.calendar_invites import InvitationText, calendar_domain, invitation, organizer
 from server.domain.interview import Interview, InterviewStatus
 from server.domain.scheduling import (
+    ATTENDANCE_CHANNEL,
     EARLY_JOIN_S,
     Availability,
     Booking,
     CapacityLimit,
     Slot,
     SlotTaken,
+    attendance_check,
     busiest,
     calendar_message,
     is_offered,
@@ -149,6 +151,7 @@ async def booking_status(services: Services, interview_id: str) -> dict[str, Any
                 "for_booking_version": r.sequence,
             }
             for r in reminders
+            if r.channel != ATTENDANCE_CHANNEL  # not a message: its outcome is the booking's status and `no_shows`
         ],
     }
 
@@ -162,6 +165,7 @@ def _booking_view(booking: Booking) -> dict[str, Any]:
         "status": booking.status,
         "version": booking.sequence,
         "changes": booking.changes,
+        "no_shows": booking.no_shows,
         "join_opens_at": iso(opens),
         "join_closes_at": iso(closes),
     }
@@ -272,11 +276,12 @@ async def book_slot(request: Request) -> JSONResponse:
         timezone=availability.timezone,
         sequence=existing.sequence + 1 if existing is not None else 0,
         changes=live.changes + 1 if live is not None else 0,
+        no_shows=existing.no_shows if existing is not None else 0,
         join_url=invite.short_url,
         created_at=existing.created_at if existing is not None else now,
         updated_at=now,
     )
-    reminders = plan_reminders(booking, availability.reminder_hours, services.reminder_channels, now)
+    reminders = [*plan_reminders(booking, availability.reminder_hours, services.reminder_channels, now), attendance_check(booking)]
     if services.sends_invitations:
         reminders.append(calendar_message(booking, now))
     event = (EventType.INTERVIEW_BOOKED, _event_data(interview, booking, moved=live is not None))
@@ -372,6 +377,8 @@ async def start_refusal(services: Services, interview: Interview) -> Problem | N
     """Why the candidate may not start the interview now, or None: it starts only within its booked slot's window,
     or before its job's deadline. A rescheduled interview keeps its invite link, so this is what holds the candidate
     to the new time; once started, reconnecting is always allowed."""
+    if interview.status == InterviewStatus.NO_SHOW:
+        return Problem(409, "missed_booked_time", "the booked time passed without you; ask the company for a new time")
     if interview.status != InterviewStatus.SCHEDULED or interview.job_id is None:
         return None
     availability = await services.bookings.availability(interview.tenant, interview.job_id)

@@ -120,15 +120,19 @@ async def cancel_interview(request: Request) -> JSONResponse:
 
 
 async def reschedule_interview(request: Request) -> JSONResponse:
-    """A fresh invite (link, short link, expiry) for an interview that has not ended. A booked time is given up (the
-    calendars get a cancellation): the candidate books a new one with the same link, and may start only then."""
+    """A fresh invite (link, short link, expiry) for an interview that has not ended, or that the candidate missed. A
+    booked time is given up (the calendars get a cancellation): the candidate books a new one with the same link, and
+    may start only then."""
     services, interview = await _interview(request)
-    if interview.status in CLOSED_STATUSES:
+    missed = interview.status == InterviewStatus.NO_SHOW
+    if interview.status in CLOSED_STATUSES and not missed:
         raise Problem(409, "interview_closed", f"the interview is {interview.status.value}")
     body = parse(Reschedule, await request.body() or b"{}", "invalid_reschedule")
     invite = services.new_invite(interview.id, body.invite_ttl_hours)
-    await services.store.renew_invite(interview, invite)
+    reopened = await services.store.renew_invite(interview, invite, reopen=missed)
     await _free_booked_time(services, interview)
+    if missed:
+        services.announce(reopened)
     return JSONResponse(invite.as_dict())
 
 
