@@ -496,6 +496,10 @@ class RedisInterviewStore:
         """Create or replace a job or candidate profile; True when it is new."""
         return bool(await self._redis.hset(self._keys.profiles(tenant, profile_kind(kind)), profile_id, profile_json))
 
+    async def put_profiles(self, kind: str, tenant: str, profiles: dict[str, str]) -> int:
+        mapping: dict[FieldT, EncodableT] = dict(profiles.items())
+        return int(await self._redis.hset(self._keys.profiles(tenant, profile_kind(kind)), mapping=mapping))  # one command: all or none
+
     async def profile(self, kind: str, tenant: str, profile_id: str) -> dict[str, Any] | None:
         raw = await self._redis.hget(self._keys.profiles(tenant, profile_kind(kind)), profile_id)
         profile: dict[str, Any] | None = json.loads(raw) if raw else None

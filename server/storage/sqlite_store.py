@@ -549,6 +549,18 @@ class InterviewStore(SerialConnection):
         )
         return not existed
 
+    async def put_profiles(self, kind: str, tenant: str, profiles: dict[str, str]) -> int:
+        table = profile_kind(kind)
+        ids = list(profiles)
+        existing = await self._read(f"SELECT id FROM {table} WHERE tenant = ? AND id IN ({', '.join('?' * len(ids))})", (tenant, *ids))
+        now = time.time()
+        upsert = (
+            f"INSERT INTO {table} (tenant, id, profile, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(tenant, id) DO UPDATE SET profile = excluded.profile, updated_at = excluded.updated_at"
+        )
+        await self._commit([(upsert, (tenant, profile_id, profile, now)) for profile_id, profile in profiles.items()])
+        return len(ids) - len(existing)
+
     async def profile(self, kind: str, tenant: str, profile_id: str) -> dict[str, Any] | None:
         row = await self._read_one(f"SELECT profile FROM {profile_kind(kind)} WHERE tenant = ? AND id = ?", (tenant, profile_id))
         return json.loads(row["profile"]) if row else None

@@ -325,6 +325,24 @@ def openapi_document() -> dict[str, Any]:
                 params=[_path("job_id", PROFILE_ID)],
             )
         },
+        "/api/v1/imports/candidates": {
+            "post": _op(
+                "Candidates in bulk, as CSV (a header row; English or Chinese column names) or JSON `{candidates: [...]}`, "
+                "taken whole or not at all: a bad upload is a 422 listing each bad row and its reason. With `job_id`, each "
+                "is screened by the job's rules and, where it says `on_pass: invite`, invited once",
+                {
+                    "200": _json(OBJECT) | {"description": "imported; with job_id, each candidate's screening"},
+                    **_problems(404, 409, 415, 422),
+                },
+                body={
+                    "content": {
+                        "text/csv": {"schema": {"type": "string", "maxLength": 1024 * 1024}},
+                        "application/json": {"schema": OBJECT},
+                    },
+                },
+                params=[{"name": "job_id", "in": "query", "required": False, "schema": {"type": "string", "pattern": PROFILE_ID}}],
+            )
+        },
         "/api/v1/jobs/{job_id}/poster": {
             "get": _op(
                 "The job's recruiting poster (PNG for chats, A4 PDF for print, or the QR code alone as SVG); its QR code opens "
