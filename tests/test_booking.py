@@ -351,6 +351,54 @@ async def test_a_missed_time_is_a_no_show_the_job_invites_once_more_and_hr_sees_
     assert (await book(server, interview_id, token, offered[2])).status_code == 201
 
 
+async def test_each_hr_person_subscribes_to_a_private_feed_of_the_interviews_they_attend(
+    booking_server: tuple[LiveServer, Mailbox, Receiver],
+) -> None:
+    server, mailbox, _ = booking_server
+    await open_job(server)  # Li Na attends the backend job's interviews
+    await open_job(server, "design", calendar_attendees=[{"email": "bob@example.test", "name": "Bob"}])
+    booked_id, booked_token = await invite(server)
+    moved_id, moved_token = await invite(server, email="sam@example.test")
+    other_id, other_token = await invite(server, "design", email="kim@example.test")
+    offered = [s["starts_at"] for s in (await slots(server, booked_id, booked_token))["slots"]]
+    for interview_id, token, at in (
+        (booked_id, booked_token, offered[0]),
+        (moved_id, moved_token, offered[1]),
+        (other_id, other_token, offered[0]),
+    ):
+        assert (await book(server, interview_id, token, at)).status_code == 201
+    cancelled = await server.http.delete(f"{server.url}/api/v1/interviews/{moved_id}/booking", headers=as_candidate(moved_token))
+    assert cancelled.status_code == 200, cancelled.text
+
+    created = await server.http.post(f"{server.url}/api/v1/calendar-feeds", json={"email": "Lina@Example.test"}, headers=HR)
+    assert created.status_code == 201, created.text
+    url = created.json()["url"]
+    assert url.startswith(f"{server.url}/calendar/") and created.json()["webcal_url"].startswith("webcal://")
+    feed = await server.http.get(url)
+    assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
+    assert "no-store" in feed.headers["cache-control"]
+    events = {str(e["UID"]): e for e in icalendar.Calendar.from_ical(feed.content).walk("VEVENT")}
+    await wait_until(lambda: len(mailbox.messages) >= 5, what="the e-mailed invitations")
+    emailed = {str(event_of(calendar_of(m))["UID"]) for _, m in mailbox.messages}
+    assert set(events) <= emailed and len(events) == 2  # the backend job's two, with the invitations' UIDs; not design's
+    statuses = sorted((str(e["STATUS"]), int(e["SEQUENCE"])) for e in events.values())
+    assert statuses == [("CANCELLED", 1), ("CONFIRMED", 0)]
+    confirmed = next(e for e in events.values() if str(e["STATUS"]) == "CONFIRMED")
+    assert "Alex Chen" in str(confirmed["SUMMARY"]) and confirmed.decoded("DTSTART") == datetime.fromisoformat(offered[0])
+
+    # A new link replaces the old; a stopped one, a guessed one and an erased interview show nothing.
+    renewed = (await server.http.post(f"{server.url}/api/v1/calendar-feeds", json={"email": "lina@example.test"}, headers=HR)).json()["url"]
+    assert (await server.http.get(url)).status_code == 404
+    assert (await server.http.delete(f"{server.url}/api/v1/interviews/{booked_id}", headers=HR)).status_code == 204
+    left = icalendar.Calendar.from_ical((await server.http.get(renewed)).content).walk("VEVENT")
+    assert [str(e["STATUS"]) for e in left] == ["CANCELLED"]
+    assert (await server.http.delete(f"{server.url}/api/v1/calendar-feeds/lina@example.test", headers=HR)).status_code == 204
+    assert (await server.http.get(renewed)).status_code == 404
+    assert (await server.http.get(f"{server.url}/calendar/{'A' * 43}.ics")).status_code == 404
+    assert (await server.http.get(f"{server.url}/calendar/..%2f.ics")).status_code == 404
+    assert (await server.http.post(f"{server.url}/api/v1/calendar-feeds", json={"email": "not an address"}, headers=HR)).status_code == 422
+
+
 async def test_erasing_an_interview_removes_its_booking_and_reminders(booking_server: tuple[LiveServer, Mailbox, Receiver]) -> None:
     server, _, _ = booking_server
     await open_job(server)

@@ -38,7 +38,7 @@ class CalendarMail:
             mails.append(OutgoingMail(candidate[0].email, text.summary, text.description, (method, ics)))
         hr_link = f"{self._settings.base_url}/hr#/interview/{interview.id}"
         for person in hr:
-            text = _hr_text(interview, booking, message, hr_link)
+            text = hr_text(interview, booking, message, hr_link)
             method, ics = invitation(booking, self._domain, self._organizer, [*candidate, person], text, now)
             mails.append(OutgoingMail(person.email, text.summary, text.description, (method, ics)))
         for mail in mails:
@@ -74,11 +74,12 @@ def _candidate_text(interview: Interview, booking: Booking, words: ReminderMessa
     )
 
 
-def _hr_text(interview: Interview, booking: Booking, words: ReminderMessage, hr_link: str) -> InvitationText:
+def hr_text(interview: Interview, booking: Booking, words: ReminderMessage, hr_link: str) -> InvitationText:
+    """HR's words for the booking (in the interview's language): who, for which job, when, and where to watch."""
     when, job, name = words.when_text(), words.job_title, words.candidate_name
-    cancelled = booking.status == "cancelled"
+    zh, en = {"cancelled": ("已取消：", "Cancelled: "), "missed": ("未到场：", "Did not come: ")}.get(booking.status, ("", ""))
     if interview.language == "zh":
-        title = f"{'已取消：' if cancelled else ''}视频面试 · {name} · {job}"
+        title = f"{zh}视频面试 · {name} · {job}"
         return InvitationText(title, f"候选人：{name}\n职位：{job}\n时间：{when}\n实时观看与回看：{hr_link}", None)
-    title = f"{'Cancelled: ' if cancelled else ''}Video interview: {name}, {job}"
+    title = f"{en}Video interview: {name}, {job}"
     return InvitationText(title, f"Candidate: {name}\nJob: {job}\nWhen: {when}\nWatch live and review: {hr_link}", None)

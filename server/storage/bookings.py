@@ -38,6 +38,14 @@ CREATE TABLE IF NOT EXISTS bookings (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS bookings_by_start ON bookings(starts_at);
+CREATE INDEX IF NOT EXISTS bookings_by_tenant ON bookings(tenant, starts_at);
+CREATE TABLE IF NOT EXISTS calendar_feeds (
+    token_hash TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    email TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    UNIQUE (tenant, email)
+);
 CREATE TABLE IF NOT EXISTS reminders (
     id TEXT PRIMARY KEY,
     interview_id TEXT NOT NULL,
@@ -108,6 +116,20 @@ class Bookings(Protocol):
         ...
 
     async def erase(self, interview_ids: list[str]) -> None: ...
+
+    async def bookings_of(self, tenant: str, since: float, until: float, limit: int) -> list[Booking]:
+        """The tenant's bookings (any status) starting between the two instants, earliest first."""
+        ...
+
+    async def put_calendar_feed(self, tenant: str, email: str, token_hash: str, now: float) -> None:
+        """The HR person's calendar feed, under the hash of its secret; any earlier feed of theirs stops working."""
+        ...
+
+    async def calendar_feed(self, token_hash: str) -> tuple[str, str] | None:
+        """The tenant and e-mail address of the feed whose secret hashes to `token_hash`."""
+        ...
+
+    async def drop_calendar_feed(self, tenant: str, email: str) -> bool: ...
 
 
 def finished_reminder(
@@ -255,6 +277,29 @@ class BookingStore(SerialConnection):
             if row is None or row["status"] != "sending":
                 return  # erased, or cancelled by a new booking meanwhile: that stands
             await self._put_reminder(db, done)
+
+    async def bookings_of(self, tenant: str, since: float, until: float, limit: int) -> list[Booking]:
+        rows = await self._read(
+            "SELECT data FROM bookings WHERE tenant = ? AND starts_at >= ? AND starts_at < ? ORDER BY starts_at LIMIT ?",
+            (tenant, since, until, limit),
+        )
+        return [Booking.model_validate_json(row["data"]) for row in rows]
+
+    async def put_calendar_feed(self, tenant: str, email: str, token_hash: str, now: float) -> None:
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM calendar_feeds WHERE tenant = ? AND email = ?", (tenant, email))
+            await db.execute(
+                "INSERT INTO calendar_feeds (token_hash, tenant, email, created_at) VALUES (?, ?, ?, ?)", (token_hash, tenant, email, now)
+            )
+
+    async def calendar_feed(self, token_hash: str) -> tuple[str, str] | None:
+        row = await self._read_one("SELECT tenant, email FROM calendar_feeds WHERE token_hash = ?", (token_hash,))
+        return None if row is None else (row["tenant"], row["email"])
+
+    async def drop_calendar_feed(self, tenant: str, email: str) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute("DELETE FROM calendar_feeds WHERE tenant = ? AND email = ?", (tenant, email))
+            return bool(cursor.rowcount)
 
     async def erase(self, interview_ids: list[str]) -> None:
         if not interview_ids:

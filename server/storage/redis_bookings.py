@@ -3,6 +3,8 @@
     tenant:{t}:availability     hash: job id -> Availability JSON
     booking:{interview}         Booking JSON;  booking:{interview}:reminders  set of reminder ids
     bookings:live               sorted set: live bookings by start (capacity counts these)
+    tenant:{t}:bookings         sorted set: the tenant's bookings of any status by start (HR's calendar feeds)
+    calendar-feed:{hash}        JSON [tenant, e-mail] of an HR person's feed; tenant:{t}:calendar-feed:{e-mail} its hash
     reminder:{id}               Reminder JSON; reminders:due  sorted set of pending and claimed ones by next attempt
 
 A booking WATCHes the live bookings while it counts them, then writes itself, its reminders and its outbox event in
@@ -12,6 +14,7 @@ so of two nodes claiming at once exactly one succeeds.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import redis.asyncio as redis
@@ -73,6 +76,7 @@ class RedisBookingStore:
 
     def _queue_booking(self, pipe: Pipeline, booking: Booking, stale: list[Reminder], event: BookingEvent) -> None:
         pipe.set(self._keys.booking(booking.interview_id), booking.model_dump_json())
+        pipe.zadd(self._keys.tenant_bookings(booking.tenant), {booking.interview_id: booking.starts_at})
         if booking.status == "booked":
             pipe.zadd(self._keys.bookings_by_start(), {booking.interview_id: booking.starts_at})
         else:
@@ -170,10 +174,45 @@ class RedisBookingStore:
 
         await watched_transaction(self._redis, [key], build)
 
+    async def bookings_of(self, tenant: str, since: float, until: float, limit: int) -> list[Booking]:
+        ids = texts(await self._redis.zrangebyscore(self._keys.tenant_bookings(tenant), since, f"({until}", start=0, num=limit))
+        if not ids:
+            return []
+        raws = await self._redis.mget([self._keys.booking(i) for i in ids])
+        return [Booking.model_validate_json(raw) for raw in raws if raw is not None]
+
+    async def put_calendar_feed(self, tenant: str, email: str, token_hash: str, now: float) -> None:
+        mine = self._keys.calendar_feed_of(tenant, email)
+        earlier = await self._redis.get(mine)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if earlier is not None:
+                pipe.delete(self._keys.calendar_feed(texts([earlier])[0]))
+            pipe.set(self._keys.calendar_feed(token_hash), json.dumps([tenant, email]))
+            pipe.set(mine, token_hash)
+            await pipe.execute()
+
+    async def calendar_feed(self, token_hash: str) -> tuple[str, str] | None:
+        raw = await self._redis.get(self._keys.calendar_feed(token_hash))
+        if raw is None:
+            return None
+        tenant, email = json.loads(raw)
+        return str(tenant), str(email)
+
+    async def drop_calendar_feed(self, tenant: str, email: str) -> bool:
+        mine = self._keys.calendar_feed_of(tenant, email)
+        earlier = await self._redis.get(mine)
+        if earlier is None:
+            return False
+        await self._redis.delete(self._keys.calendar_feed(texts([earlier])[0]), mine)
+        return True
+
     async def erase(self, interview_ids: list[str]) -> None:
         for interview_id in interview_ids:
             reminder_ids = texts(await self._redis.smembers(self._keys.interview_reminders(interview_id)))
+            booking = await self.booking(interview_id)
             async with self._redis.pipeline(transaction=True) as pipe:
+                if booking is not None:
+                    pipe.zrem(self._keys.tenant_bookings(booking.tenant), interview_id)
                 pipe.delete(self._keys.booking(interview_id), self._keys.interview_reminders(interview_id))
                 pipe.zrem(self._keys.bookings_by_start(), interview_id)
                 for reminder_id in reminder_ids:

@@ -260,6 +260,16 @@ class Keys:
     def booking(self, interview_id: str) -> str:
         return f"{self.prefix}booking:{interview_id}"
 
+    def tenant_bookings(self, tenant: str) -> str:
+        """The tenant's bookings of any status by start: what HR's calendar feeds list."""
+        return f"{self.prefix}tenant:{tenant}:bookings"
+
+    def calendar_feed(self, token_hash: str) -> str:
+        return f"{self.prefix}calendar-feed:{token_hash}"
+
+    def calendar_feed_of(self, tenant: str, email: str) -> str:
+        return f"{self.prefix}tenant:{tenant}:calendar-feed:{email}"
+
     def bookings_by_start(self) -> str:
         """Every tenant's live bookings by start: what capacity counts."""
         return f"{self.prefix}bookings:live"

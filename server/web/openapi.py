@@ -18,6 +18,7 @@ from server.domain.scheduling import Availability
 from server.domain.shares import RecommendationRequest, ShareRequest
 from server.storage.outbox import EventType
 from server.web.booking_api import BookingRequest
+from server.web.calendar_feeds import EMAIL, FeedRequest
 from server.web.candidate_result import CandidateResult
 from server.web.hrms_api import DecisionIn, Reschedule
 from server.web.interview_search import SearchQuery
@@ -164,6 +165,7 @@ def openapi_document() -> dict[str, Any]:
         Availability,
         BookingRequest,
         Application,
+        FeedRequest,
     ]
     _, schemas = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     components = schemas["$defs"]
@@ -341,6 +343,22 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
                 params=[{"name": "job_id", "in": "query", "required": False, "schema": {"type": "string", "pattern": PROFILE_ID}}],
+            )
+        },
+        "/api/v1/calendar-feeds": {
+            "post": _op(
+                "A private calendar feed for one HR person: the booked interviews of every job that names them in "
+                "`calendar_attendees`, at a secret URL (`/calendar/{secret}.ics`) a calendar app subscribes to; asking "
+                "again replaces it",
+                {"201": _json(OBJECT) | {"description": "the feed's URL (shown once) and its webcal:// form"}, **_problems(422)},
+                body=_json(_ref(FeedRequest)),
+            )
+        },
+        "/api/v1/calendar-feeds/{email}": {
+            "delete": _op(
+                "Stop the person's calendar feed: its URL answers 404 from now on",
+                {"204": {"description": "stopped"}, **_problems(404)},
+                params=[_path("email", EMAIL)],
             )
         },
         "/api/v1/jobs/{job_id}/poster": {
