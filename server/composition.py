@@ -29,13 +29,15 @@ from server.cluster.ratelimit import RedisTokenBuckets
 from server.cluster.redis_bus import RedisEventBus
 from server.domain.invites import InviteSigner
 from server.domain.reminders import ReminderChannel
-from server.integrations import wechat_oauth
+from server.integrations import wechat_oauth, wechat_reminder_consent
 from server.integrations.calendar_mail import CalendarMail
 from server.integrations.reminder_channels import EmailReminders, WebhookReminders
 from server.integrations.reminder_scheduler import ReminderScheduler
 from server.integrations.sms import SmsReminderChannel
 from server.integrations.smtp_mail import SmtpSender
 from server.integrations.tencent_sms import TencentSms, TencentSmsConfig
+from server.integrations.wechat_messages import WeChatSubscriptionChannel, WeChatTemplateChannel, wechat_channel
+from server.integrations.wechat_reminder_consent import confirm_links, reminder_config
 from server.live.abandonment import sweep_abandoned_forever
 from server.live.faq import Faq
 from server.live.sessions import SessionRegistry, remove_erased_recordings
@@ -52,6 +54,7 @@ from server.storage.redis_client import Keys, open_redis
 from server.storage.redis_webhook_deliveries import RedisDeliveryStore
 from server.storage.sealed import Sealer
 from server.storage.webhook_deliveries import Deliveries, DeliveryStore
+from server.storage.wechat_subscriptions import RedisSubscriptionConsentStore, SubscriptionConsents, SubscriptionConsentStore
 from server.web import (
     api,
     audit,
@@ -162,6 +165,7 @@ ROUTES = [
     Route("/s/{code}", pages.short_link, methods=["GET"]),
     Route("/wechat/oauth/start", wechat_oauth.start, methods=["GET"]),
     Route("/wechat/oauth/callback", wechat_oauth.callback, methods=["GET"]),
+    Route("/wechat/reminder-allowed", wechat_reminder_consent.reminder_allowed, methods=["GET"]),
     *greenhouse.ROUTES,
     Mount("/static", app=StaticFiles(directory=FRONTEND_DIR), name="static"),
 ]
@@ -274,6 +278,17 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
         sms = tencent_sms(settings)
         if sms is not None:
             reminder_channels["sms"] = SmsReminderChannel(sms, settings.tencent_sms_template_ids, link_prefix=f"{settings.base_url}/s/")
+        wechat_config = reminder_config(settings)
+        wechat_consents: SubscriptionConsents | None = None
+        wechat: WeChatTemplateChannel | WeChatSubscriptionChannel | None = None
+        if wechat_config is not None:
+            if wechat_config.kind == "subscription":
+                if redis_client is not None and settings.store_backend == "redis":
+                    wechat_consents = RedisSubscriptionConsentStore(redis_client, keys)
+                else:
+                    wechat_consents = await SubscriptionConsentStore.open(settings.database_path)
+            wechat = wechat_channel(wechat_config, wechat_consents)
+            reminder_channels["wechat"] = wechat
         reminders = ReminderScheduler(
             bookings,
             store,
@@ -348,6 +363,8 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             bookings=bookings,
             reminder_channels=reminders.channels,
             sends_invitations=reminders.sends_invitations,
+            wechat_reminder_link=confirm_links(settings),
+            wechat_consents=wechat_consents,
         )
 
         async def is_live(interview_id: str) -> bool:
@@ -374,6 +391,10 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             await reminders.close()
             if sms is not None:
                 await sms.aclose()
+            if wechat is not None:
+                await wechat.aclose()
+            if wechat_consents is not None:
+                await wechat_consents.close()
             pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pruner  # not mid-transaction when the stores close

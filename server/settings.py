@@ -61,6 +61,9 @@ class CompanyPolicy(BaseModel):
     )
 
 
+WECHAT_TEMPLATE_KEYS: dict[Literal["name", "job", "time"], str] = {"name": "thing1", "job": "thing2", "time": "time3"}
+
+
 class Settings(BaseSettings):
     """Everything an operator can set. Lists accept comma-separated values, ICE servers JSON."""
 
@@ -253,6 +256,18 @@ class Settings(BaseSettings):
     wechat_app_secret: SecretStr | None = Field(None, description="Official Account AppSecret, for WeChat web authorisation")
     wechat_open_base_url: str = "https://open.weixin.qq.com"
     wechat_api_base_url: str = "https://api.weixin.qq.com"
+    wechat_confirm_base_url: str = "https://mp.weixin.qq.com"
+    wechat_reminders: Literal["off", "template", "subscription"] = Field(
+        "off",
+        description="Reminders from the Official Account: template messages (the candidate follows the account and "
+        "shared their WeChat profile) or one-time subscription messages (the candidate allows one on WeChat's page)",
+    )
+    wechat_reminder_template_id: str | None = Field(None, max_length=128, description="the template (or subscription template) id")
+    wechat_reminder_template_keys: dict[Literal["name", "job", "time"], str] = Field(
+        default_factory=lambda: dict(WECHAT_TEMPLATE_KEYS),
+        description="a template message's keywords for the candidate's name, the job and the time",
+    )
+    wechat_message_timeout_s: float = Field(10.0, gt=0, le=60)
 
     redis_url: str | None = Field(
         None, description="redis://host:port/db shared by the nodes of a cluster; unset = one node, everything embedded"
@@ -308,6 +323,15 @@ class Settings(BaseSettings):
                 )
         if any(not tenant.strip() for tenant in self.tenants):
             raise ValueError("INTERVIEW_TENANTS: a tenant needs a name")
+        return self
+
+    @model_validator(mode="after")
+    def _wechat_reminders_need_an_account(self) -> Settings:
+        if self.wechat_reminders != "off" and not (self.wechat_app_id and self.wechat_app_secret and self.wechat_reminder_template_id):
+            raise ValueError(
+                "INTERVIEW_WECHAT_REMINDERS needs INTERVIEW_WECHAT_APP_ID, INTERVIEW_WECHAT_APP_SECRET and "
+                "INTERVIEW_WECHAT_REMINDER_TEMPLATE_ID"
+            )
         return self
 
     @model_validator(mode="after")

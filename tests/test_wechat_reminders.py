@@ -20,6 +20,7 @@ import pytest
 import redis.asyncio as redis
 
 from server.domain.reminders import ReminderMessage, ReminderNotSent
+from server.integrations.reminder_scheduler import ReminderScheduler
 from server.integrations.wechat_messages import (
     NO_CONSENT,
     ConsentReserved,
@@ -30,9 +31,10 @@ from server.integrations.wechat_messages import (
     record_consent,
     subscription_confirm_url,
 )
+from server.integrations.wechat_reminder_consent import reminder_config
 from server.storage.redis_client import Keys
 from server.storage.wechat_subscriptions import RedisSubscriptionConsentStore, SubscriptionConsents, SubscriptionConsentStore
-from tests.conftest import free_port
+from tests.conftest import free_port, make_settings, serving
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.wechat_api import (
     CANDIDATE_OPENID,
@@ -43,6 +45,7 @@ from tests.helpers.wechat_api import (
     ManualClock,
     running,
 )
+from tests.test_booking import HR, book, invite, open_job, slots
 
 KEY = "test-signing-key-0123456789abcdef"
 REDIRECT_URL = "https://interview.example.cn/wechat/subscribe/callback"
@@ -607,3 +610,76 @@ async def test_a_candidate_who_cancels_on_wechats_page_leaves_no_consent(wechat:
 
     assert caught.value.declined
     assert await consents.take(INTERVIEW, SUBSCRIPTION_TEMPLATE_ID) is None
+
+
+async def test_a_candidate_allows_a_wechat_reminder_from_the_booking_page_and_gets_it(
+    tmp_path: Path, store_settings: dict[str, object]
+) -> None:
+    async with running(FakeWeChatApi(free_port(), ManualClock(), business_domain="127.0.0.1")) as wechat:
+        settings = make_settings(
+            tmp_path / "data",
+            wechat_app_id=wechat.app_id,
+            wechat_app_secret=wechat.app_secret,
+            wechat_reminders="subscription",
+            wechat_reminder_template_id=SUBSCRIPTION_TEMPLATE_ID,
+            wechat_api_base_url=wechat.url,
+            wechat_confirm_base_url=wechat.url,
+            **store_settings,
+        )
+        async with serving(settings) as server:
+            assert "wechat" in server.services.reminder_channels
+            await open_job(server, days_away=3, calendar_attendees=[])
+            interview_id, token = await invite(server)
+            first = (await slots(server, interview_id, token))["slots"][0]["starts_at"]
+            booked = await book(server, interview_id, token, first)
+            assert booked.status_code == 201, booked.text
+            confirm = booked.json()["wechat_reminder_url"]
+            assert confirm.startswith(f"{wechat.url}/mp/subscribemsg?")
+
+            # In WeChat: the confirm page, then back to the server, which keeps the consent.
+            async with httpx.AsyncClient(timeout=5) as phone:
+                allowed = await phone.get(confirm, follow_redirects=True)
+            assert allowed.status_code == 200 and "已开启微信提醒" in allowed.text
+            forged = await server.http.get(
+                f"{server.url}/wechat/reminder-allowed",
+                params={
+                    "openid": "o-attacker",
+                    "template_id": SUBSCRIPTION_TEMPLATE_ID,
+                    "action": "confirm",
+                    "scene": "1",
+                    "reserved": "x" * 50,
+                },
+            )
+            assert forged.status_code == 400
+
+            start = datetime.fromisoformat(first).timestamp()
+            now = [start - 24 * 3600 + 1]
+            config = reminder_config(server.settings)
+            assert config is not None and server.services.wechat_consents is not None
+            channel = WeChatSubscriptionChannel(config, server.services.wechat_consents)
+            scheduler = ReminderScheduler(
+                server.services.bookings, server.services.store, {"wechat": channel}, claim_s=60, clock=lambda: now[0]
+            )
+            try:
+                assert await scheduler.run_due() >= 1
+                now[0] = start - 3600 + 1
+                await scheduler.run_due()
+            finally:
+                await channel.aclose()
+            [sent] = wechat.sent  # one consent, one message: the day before
+            stored = await server.services.bookings.booking(interview_id)
+            assert stored is not None and (sent.kind, sent.touser, sent.url) == ("subscription", CANDIDATE_OPENID, stored.join_url)
+            status = (await server.http.get(f"{server.url}/api/v1/interviews/{interview_id}/booking", headers=HR)).json()
+            outcomes = sorted((r["hours_before"], r["status"]) for r in status["reminders"] if r["channel"] == "wechat")
+            assert outcomes == [(1, "failed"), (24, "sent")]
+            assert next(r["error"] for r in status["reminders"] if r["channel"] == "wechat" and r["status"] == "failed") == NO_CONSENT
+
+            # Erasing the interview erases its consents.
+            await wechat_allows_again(confirm)
+            assert (await server.http.delete(f"{server.url}/api/v1/interviews/{interview_id}", headers=HR)).status_code == 204
+            assert await server.services.wechat_consents.take(interview_id, SUBSCRIPTION_TEMPLATE_ID) is None
+
+
+async def wechat_allows_again(confirm: str) -> None:
+    async with httpx.AsyncClient(timeout=5) as phone:
+        assert (await phone.get(confirm, follow_redirects=True)).status_code == 200

@@ -30,6 +30,7 @@ const TEXT = {
     opens: "You can open the interview from {time}, a quarter of an hour before it starts.",
     open_now: "The interview is open: you can start now.",
     calendar: "Add to my calendar",
+    wechat_remind: "Remind me in WeChat",
     change: "Change time",
     cancel: "Cancel booking",
     confirm_cancel: "Cancel your interview at {time}?",
@@ -72,6 +73,7 @@ const TEXT = {
     opens: "面试开始前 15 分钟（{time}）起可以进入。",
     open_now: "面试已开放，现在就可以开始。",
     calendar: "加入我的日历",
+    wechat_remind: "在微信里提醒我",
     change: "改期",
     cancel: "取消预约",
     confirm_cancel: "确定取消 {time} 的面试吗？",
@@ -142,6 +144,7 @@ function renderStatic() {
   $("book").textContent = t("book");
   $("keep").textContent = t("keep");
   $("calendar").textContent = t("calendar");
+  $("wechat-remind").textContent = t("wechat_remind");
   $("change").textContent = t("change");
   $("cancel").textContent = t("cancel");
   $("start").textContent = t("start");
@@ -205,6 +208,10 @@ function render() {
     $("start").hidden = !open;
     $("start").href = location.href;
     $("calendar").href = `${api}/booking.ics?token=${encodeURIComponent(token)}`;
+    // WeChat's page that allows one reminder opens only inside WeChat.
+    const inWeChat = /MicroMessenger/i.test(navigator.userAgent);
+    $("wechat-remind").hidden = !(view.wechat_reminder_url && inWeChat);
+    if (view.wechat_reminder_url) $("wechat-remind").href = view.wechat_reminder_url;
     $("change").hidden = !view.may_change || changing;
     $("cancel").hidden = !view.may_cancel;
     $("policy").textContent = view.changes_left > 0 ? t("policy", { hours: view.change_until_hours, left: view.changes_left }) : t("policy_none", { hours: view.change_until_hours });

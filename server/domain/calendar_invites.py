@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from icalendar import Calendar, Event, vCalAddress, vText
 
+from server.domain.interview import Interview
+from server.domain.reminders import ReminderMessage
 from server.domain.scheduling import Booking
 
 PRODID = "-//Interview server//Booked interviews//EN"
@@ -96,3 +98,14 @@ def invitation(
     calendar.add_component(booking_event(booking, domain, organizer, attendees, text, now))
     ics: bytes = calendar.to_ical()
     return method, ics
+
+
+def hr_text(interview: Interview, booking: Booking, words: ReminderMessage, hr_link: str) -> InvitationText:
+    """HR's words for the booking (in the interview's language): who, for which job, when, and where to watch."""
+    when, job, name = words.when_text(), words.job_title, words.candidate_name
+    zh, en = {"cancelled": ("已取消：", "Cancelled: "), "missed": ("未到场：", "Did not come: ")}.get(booking.status, ("", ""))
+    if interview.language == "zh":
+        title = f"{zh}视频面试 · {name} · {job}"
+        return InvitationText(title, f"候选人：{name}\n职位：{job}\n时间：{when}\n实时观看与回看：{hr_link}", None)
+    title = f"{en}Video interview: {name}, {job}"
+    return InvitationText(title, f"Candidate: {name}\nJob: {job}\nWhen: {when}\nWatch live and review: {hr_link}", None)

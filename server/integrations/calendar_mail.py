@@ -8,7 +8,7 @@ SEQUENCE changes nothing in a calendar).
 
 from __future__ import annotations
 
-from server.domain.calendar_invites import InvitationText, Person, calendar_domain, invitation, organizer
+from server.domain.calendar_invites import InvitationText, Person, calendar_domain, hr_text, invitation, organizer
 from server.domain.interview import Interview
 from server.domain.mail import MailNotSent, MailSender, OutgoingMail
 from server.domain.reminders import ReminderMessage, ReminderNotSent, reminder_message
@@ -72,14 +72,3 @@ def _candidate_text(interview: Interview, booking: Booking, words: ReminderMessa
         "You can come in 15 minutes early to check your camera and microphone. The same link changes or cancels the time.",
         link,
     )
-
-
-def hr_text(interview: Interview, booking: Booking, words: ReminderMessage, hr_link: str) -> InvitationText:
-    """HR's words for the booking (in the interview's language): who, for which job, when, and where to watch."""
-    when, job, name = words.when_text(), words.job_title, words.candidate_name
-    zh, en = {"cancelled": ("已取消：", "Cancelled: "), "missed": ("未到场：", "Did not come: ")}.get(booking.status, ("", ""))
-    if interview.language == "zh":
-        title = f"{zh}视频面试 · {name} · {job}"
-        return InvitationText(title, f"候选人：{name}\n职位：{job}\n时间：{when}\n实时观看与回看：{hr_link}", None)
-    title = f"{en}Video interview: {name}, {job}"
-    return InvitationText(title, f"Candidate: {name}\nJob: {job}\nWhen: {when}\nWatch live and review: {hr_link}", None)

@@ -162,9 +162,9 @@ class ReminderScheduler:
                 return interview.candidate.email
             case "sms":
                 return interview.candidate.phone
-            case "wechat":
+            case "wechat":  # the openid the candidate shared; a subscription message finds it in the consent instead
                 profile = await self._store.wechat_profile(interview.id)
-                return profile.openid if profile is not None else None
+                return profile.openid if profile is not None else ""
             case "webhook":
                 return interview.tenant
         return None

@@ -41,6 +41,7 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from server.domain.reminders import ChannelName, ReminderMessage, ReminderNotSent
+from server.settings import WECHAT_TEMPLATE_KEYS
 from server.storage.wechat_subscriptions import SubscriptionConsents
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ TITLE_MAX_CHARS = 15  # a subscription message's title
 CONTENT_MAX_CHARS = 200  # a subscription message's text
 RESERVED_TTL_S = 3600  # how long a confirm link stays good: the candidate follows it from the page that offers it
 NO_CONSENT = "the candidate has not allowed a WeChat reminder"
-DEFAULT_TEMPLATE_KEYS: Mapping[TemplateField, str] = {"name": "thing1", "job": "thing2", "time": "time3"}
+DEFAULT_TEMPLATE_KEYS: Mapping[TemplateField, str] = WECHAT_TEMPLATE_KEYS
 
 OPENID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SPACES = re.compile(r"\s+")
@@ -320,6 +321,8 @@ class WeChatTemplateChannel:
         await self._api.aclose()
 
     async def send(self, message: ReminderMessage, recipient: str) -> str | None:
+        if not recipient:
+            raise ReminderNotSent("the candidate did not open the interview in WeChat and share their account", retry=False)
         if not OPENID.fullmatch(recipient):
             raise ReminderNotSent("the candidate's WeChat account is not one the Official Account knows", retry=False)
         body: dict[str, object] = {

@@ -202,6 +202,9 @@ async def _candidate_view(
         "status": interview.status.value,
         "mode": availability.mode if availability is not None else None,
         "booking": _booking_view(booking) if booking is not None else None,
+        "wechat_reminder_url": services.wechat_reminder_link(interview.id)
+        if services.wechat_reminder_link is not None and booking is not None and booking.status == "booked"
+        else None,
     }
     if availability is None:
         return view

@@ -22,10 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.domain.calendar_invites import PRODID, Person, booking_event, calendar_domain, organizer
+from server.domain.calendar_invites import PRODID, Person, booking_event, calendar_domain, hr_text, organizer
 from server.domain.reminders import reminder_message
 from server.domain.scheduling import Availability
-from server.integrations.calendar_mail import hr_text
 from server.web.auth import require_api_key
 from server.web.context import services_of
 from server.web.problems import Problem

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from redis.exceptions import RedisError
@@ -28,6 +29,7 @@ from server.settings import IceServer, Settings
 from server.storage.bookings import Bookings
 from server.storage.contract import Store
 from server.storage.webhook_deliveries import Deliveries
+from server.storage.wechat_subscriptions import SubscriptionConsents
 from server.web.problems import Problem
 
 DRAINING_RETRY_AFTER_S = 5  # a load balancer moves traffic off a draining node within a few health checks
@@ -57,6 +59,8 @@ class Services:
     mailer: MailSender | None = None  # None: no SMTP server configured, no e-mail is sent
     reminder_channels: list[str] = field(default_factory=list)  # what a new booking's reminders go out on
     sends_invitations: bool = False  # a mail server is set up: bookings send calendar invitations
+    wechat_reminder_link: Callable[[str], str | None] | None = None  # interview id -> WeChat's page allowing a reminder
+    wechat_consents: SubscriptionConsents | None = None  # candidates' one-time consents (subscription messages)
 
     def ice_servers(self, interview_id: str) -> list[IceServer]:
         """The STUN/TURN servers a candidate's browser uses, TURN with a credential valid for this interview's length."""
