@@ -149,6 +149,7 @@ ROUTES = [
     Route("/calendar/{secret}.ics", calendar_feeds.calendar_feed, methods=["GET"]),
     Route("/api/v1/jobs/{job_id}/availability", booking_api.put_availability, methods=["PUT"]),
     Route("/api/v1/jobs/{job_id}/availability", booking_api.get_availability, methods=["GET"]),
+    Route("/api/v1/jobs/{job_id}/bookings", booking_api.job_bookings, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/slots", booking_api.candidate_slots, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/booking", booking_api.book_slot, methods=["PUT"]),
     Route("/api/v1/interviews/{interview_id}/booking", booking_api.cancel_booking, methods=["DELETE"]),

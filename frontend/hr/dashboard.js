@@ -3,6 +3,7 @@
 // business owners' recommendations, sharing, decisions with a note and a confirmation, chat).
 import { translator } from "/static/review/i18n.js";
 import { el, renderReview } from "/static/review/render.js";
+import * as recruiting from "/static/hr/recruiting.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -32,7 +33,7 @@ const TEXT = {
     candidate_says: "Candidate", faq: "FAQ", hr: "HR", system: "System", emotion: "Emotion timeline", how_scored: "How was this scored",
     scheduled: "waiting", in_progress: "in progress", completed: "completed", decided: "decided", cancelled: "cancelled", abandoned: "left unfinished", no_show: "did not come",
     open_review: "Review {name}", load_failed: "Could not load: {why}",
-    fairness: "Fairness report", fairness_title: "Fairness report: {job}",
+    recruiting: "Booking hours, poster, imports", fairness: "Fairness report", fairness_title: "Fairness report: {job}",
     fairness_intro: "From what candidates chose to say about themselves (never shown to reviewers). Selection rate: advanced of those decided. Scoring rate: scored above the median of every candidate scored. Impact ratio: a group's rate against the highest group's. Groups under 2 % of the candidates are marked and left out of the ratios.",
     fairness_summary: "{candidates} candidate(s); {unknown} did not say. Median score: {median}.",
     by_sex: "By sex", by_race: "By race or ethnicity", by_both: "By sex and race or ethnicity", group: "Group", people: "Candidates",
@@ -69,7 +70,7 @@ const TEXT = {
     candidate_says: "候选人", faq: "常见问题", hr: "HR", system: "系统", emotion: "情绪时间线", how_scored: "评分是怎么算的",
     scheduled: "等待中", in_progress: "进行中", completed: "已完成", decided: "已决定", cancelled: "已取消", abandoned: "未完成已关闭", no_show: "未到场",
     open_review: "查看{name}", load_failed: "加载失败：{why}",
-    fairness: "公平性报告", fairness_title: "公平性报告：{job}",
+    recruiting: "预约时间、海报与导入", fairness: "公平性报告", fairness_title: "公平性报告：{job}",
     fairness_intro: "依据候选人自愿提供的信息（从不向评估者展示）。录用率：已决定者中进入下一轮的比例。得分率：得分高于全部已评分候选人中位数的比例。影响比：该群体比率与最高群体比率之比。占候选人不足 2% 的群体会标出，不计入影响比。",
     fairness_summary: "共 {candidates} 位候选人，其中 {unknown} 位未提供。得分中位数：{median}。",
     by_sex: "按性别", by_race: "按种族或族裔", by_both: "按性别与种族或族裔", group: "群体", people: "候选人数",
@@ -136,6 +137,7 @@ function applyLanguage() {
   renderRows();
   renderInbox();
   renderFairness();
+  recruiting.applyLanguage(lang);
   if (state.selected) renderReviewPage();
 }
 
@@ -201,10 +203,23 @@ function send(message) {
 function route() {
   const match = location.hash.match(/^#\/interview\/([0-9a-f]{8,64})$/);
   const fairness = location.hash.match(/^#\/fairness\/([A-Za-z0-9._:-]{1,128})$/);
+  const recruitingJob = location.hash.match(/^#\/recruiting\/([A-Za-z0-9._:-]{1,128})$/);
   $("fairness-view").hidden = !fairness;
+  $("recruiting-view").hidden = !recruitingJob;
   if (match) openReview(match[1]);
   else if (fairness) openFairness(fairness[1]);
+  else if (recruitingJob) openRecruiting(recruitingJob[1]);
   else showWorkspace();
+}
+
+// ---- a job's recruiting page: booking hours, poster, booked times, imports, HR's calendar feed --------------------
+function openRecruiting(jobId) {
+  stopWatching();
+  state.selected = null;
+  $("workspace").hidden = true;
+  $("review-view").hidden = true;
+  const job = state.board.find((j) => j.job_id === jobId);
+  recruiting.open(jobId, job?.job_title);
 }
 
 // ---- a job's fairness report (adverse impact, in the shape NYC Local Law 144 audits publish) -----------------------
@@ -334,7 +349,10 @@ function renderBoard() {
       counts.append(el("li", {}, button));
     }
     const card = el("section", { class: "job", "data-job": job.job_id ?? job.job_title }, el("h3", { text: job.job_title }), counts);
-    if (job.job_id) card.append(el("a", { class: "fairness-link", href: `#/fairness/${encodeURIComponent(job.job_id)}`, text: t("fairness") }));
+    if (job.job_id) {
+      card.append(el("a", { class: "fairness-link", href: `#/recruiting/${encodeURIComponent(job.job_id)}`, text: t("recruiting") }), " ");
+      card.append(el("a", { class: "fairness-link", href: `#/fairness/${encodeURIComponent(job.job_id)}`, text: t("fairness") }));
+    }
     Object.assign(card.dataset, Object.fromEntries(STATES.map((s) => [s.replace(/_(\w)/g, (_, c) => c.toUpperCase()), job.counts[s] ?? 0])));
     return card;
   }));
@@ -790,5 +808,6 @@ $("lang-switch").addEventListener("click", () => {
 });
 window.addEventListener("hashchange", () => key() && route());
 
+recruiting.setup({ api, key });
 applyLanguage();
 start();

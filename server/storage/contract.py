@@ -145,6 +145,10 @@ class Store(Protocol):
 
     async def put_profile(self, kind: str, tenant: str, profile_id: str, profile_json: str) -> bool: ...
 
+    async def job_titles(self, tenant: str, limit: int = ...) -> dict[str, str]:
+        """The tenant's stored jobs: id -> title (at most `limit`; the most recently written first, where known)."""
+        ...
+
     async def put_profiles(self, kind: str, tenant: str, profiles: dict[str, str]) -> int:
         """Create or replace many profiles (id -> JSON) all at once, or none; how many are new."""
         ...

@@ -496,6 +496,14 @@ class RedisInterviewStore:
         """Create or replace a job or candidate profile; True when it is new."""
         return bool(await self._redis.hset(self._keys.profiles(tenant, profile_kind(kind)), profile_id, profile_json))
 
+    async def job_titles(self, tenant: str, limit: int = 500) -> dict[str, str]:
+        titles: dict[str, str] = {}
+        async for job_id, raw in self._redis.hscan_iter(self._keys.profiles(tenant, "jobs"), count=100):
+            if len(titles) >= limit:
+                break
+            titles[texts([job_id])[0]] = str(json.loads(raw).get("title", ""))
+        return titles
+
     async def put_profiles(self, kind: str, tenant: str, profiles: dict[str, str]) -> int:
         mapping: dict[FieldT, EncodableT] = dict(profiles.items())
         return int(await self._redis.hset(self._keys.profiles(tenant, profile_kind(kind)), mapping=mapping))  # one command: all or none

@@ -549,6 +549,13 @@ class InterviewStore(SerialConnection):
         )
         return not existed
 
+    async def job_titles(self, tenant: str, limit: int = 500) -> dict[str, str]:
+        rows = await self._read(
+            "SELECT id, json_extract(profile, '$.title') AS title FROM jobs WHERE tenant = ? ORDER BY updated_at DESC LIMIT ?",
+            (tenant, limit),
+        )
+        return {row["id"]: str(row["title"]) for row in rows}
+
     async def put_profiles(self, kind: str, tenant: str, profiles: dict[str, str]) -> int:
         table = profile_kind(kind)
         ids = list(profiles)

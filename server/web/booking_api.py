@@ -133,6 +133,39 @@ async def hr_booking(request: Request) -> JSONResponse:
     return JSONResponse(await booking_status(services, interview.id), headers=PRIVATE)
 
 
+JOB_BOOKINGS_PAST_S = 7 * 86400
+JOB_BOOKINGS_AHEAD_S = 90 * 86400
+MAX_JOB_BOOKINGS = 500
+
+
+async def job_bookings(request: Request) -> JSONResponse:
+    """The job's bookings from a week ago to three months ahead, earliest first, with the candidate's name."""
+    services = services_of(request)
+    tenant = require_api_key(request.headers, services.api_keys)
+    job_id = path_id(request, "job_id")
+    if await services.store.profile("jobs", tenant, job_id) is None:
+        raise Problem(404, "job_not_found", f"no job {job_id!r}")
+    now = time.time()
+    listed = []
+    for booking in await services.bookings.bookings_of(tenant, now - JOB_BOOKINGS_PAST_S, now + JOB_BOOKINGS_AHEAD_S, MAX_JOB_BOOKINGS * 4):
+        if booking.job_id != job_id:
+            continue
+        interview = await services.store.get_interview(booking.interview_id, tenant)
+        if interview is None:
+            continue
+        listed.append(
+            {
+                "interview_id": interview.id,
+                "candidate_name": interview.candidate.name,
+                "interview_status": interview.status.value,
+                **_booking_view(booking),
+            }
+        )
+        if len(listed) >= MAX_JOB_BOOKINGS:
+            break
+    return JSONResponse({"job_id": job_id, "bookings": listed}, headers=PRIVATE)
+
+
 async def booking_status(services: Services, interview_id: str) -> dict[str, Any]:
     """The booking and the delivery of each reminder and calendar invitation, as HR see them."""
     booking = await services.bookings.booking(interview_id)

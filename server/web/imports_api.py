@@ -74,6 +74,7 @@ async def _screen_and_invite(
         entry: dict[str, Any] = {
             "row": candidate.row,
             "candidate_id": candidate.id,
+            "name": candidate.profile.name,
             "outcome": {"failed": "not_selected", "waiting": "waiting_for_answers", "passed": "queued"}[outcome.outcome],
             "rules": [asdict(r) for r in outcome.rules],
         }

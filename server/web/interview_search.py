@@ -157,7 +157,8 @@ async def search_interviews(request: Request) -> JSONResponse:
 
 
 async def board(request: Request) -> JSONResponse:
-    """Each job's interviews counted by state (every state, zeros too), newest job first."""
+    """Each job's interviews counted by state (every state, zeros too), newest job first; then the stored jobs that
+    have no interview yet (their booking hours, poster and imports are reached from here)."""
     services = services_of(request)
     tenant = require_api_key(request.headers, services.api_keys)
     jobs: dict[str, dict[str, Any]] = {}
@@ -168,6 +169,10 @@ async def board(request: Request) -> JSONResponse:
             jobs[key] = {"job_id": row.job_id, "job_title": row.job_title, "latest_at": row.created_at}
             counts[key] = Counter()
         counts[key][row.status] += 1
+    for job_id, title in (await services.store.job_titles(tenant)).items():  # jobs nobody is interviewed for yet
+        if job_id not in jobs:
+            jobs[job_id] = {"job_id": job_id, "job_title": title, "latest_at": None}
+            counts[job_id] = Counter()
     listing = [
         {**job, "counts": {s.value: counts[key][s.value] for s in InterviewStatus}, "total": sum(counts[key].values())}
         for key, job in jobs.items()

@@ -446,6 +446,13 @@ def openapi_document() -> dict[str, Any]:
                 params=[interview_id],
             ),
         },
+        "/api/v1/jobs/{job_id}/bookings": {
+            "get": _op(
+                "The job's booked, moved, cancelled and missed times, a week back to three months ahead, with candidates' names",
+                {"200": _json(OBJECT) | {"description": "bookings"}, **_problems(404, 422)},
+                params=[_path("job_id", PROFILE_ID)],
+            )
+        },
         "/api/v1/interviews/{interview_id}/booking.ics": {
             "get": _op(
                 "The booking as an iCalendar file (the same event, UID and SEQUENCE as the e-mailed invitation)",
