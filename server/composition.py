@@ -57,6 +57,7 @@ from server.storage.webhook_deliveries import Deliveries, DeliveryStore
 from server.storage.wechat_subscriptions import RedisSubscriptionConsentStore, SubscriptionConsents, SubscriptionConsentStore
 from server.web import (
     api,
+    applications_api,
     audit,
     booking_api,
     calendar_feeds,
@@ -150,6 +151,9 @@ ROUTES = [
     Route("/api/v1/jobs/{job_id}/availability", booking_api.put_availability, methods=["PUT"]),
     Route("/api/v1/jobs/{job_id}/availability", booking_api.get_availability, methods=["GET"]),
     Route("/api/v1/jobs/{job_id}/bookings", booking_api.job_bookings, methods=["GET"]),
+    Route("/api/v1/jobs/{job_id}/applications", applications_api.list_applications, methods=["GET"]),
+    Route("/api/v1/jobs/{job_id}/applications/{candidate_id}/invite", applications_api.invite_applicant, methods=["POST"]),
+    Route("/api/v1/jobs/{job_id}/applications/{candidate_id}/decline", applications_api.decline_applicant, methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}/slots", booking_api.candidate_slots, methods=["GET"]),
     Route("/api/v1/interviews/{interview_id}/booking", booking_api.book_slot, methods=["PUT"]),
     Route("/api/v1/interviews/{interview_id}/booking", booking_api.cancel_booking, methods=["DELETE"]),

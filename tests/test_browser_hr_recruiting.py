@@ -122,4 +122,21 @@ async def test_hr_sets_booking_hours_imports_candidates_and_gets_a_calendar_link
             await page.click("#r-pdf")
         assert (await download.value).suggested_filename == "poster-backend.pdf"
         await check_state(page, "hr-recruiting-desktop-en")
+
+        # A job whose rules queue candidates for HR: invited by keyboard from the queue.
+        queued = {**JOB, "title": "Designer", "screening": {**JOB["screening"], "on_pass": "queue_for_hr"}}  # type: ignore[dict-item]
+        assert (await server.http.put(f"{server.url}/api/v1/jobs/designer", json=queued, headers=HR)).status_code == 201
+        imported = await server.http.post(
+            f"{server.url}/api/v1/imports/candidates?job_id=designer", content=GOOD.encode(), headers={**HR, "Content-Type": "text/csv"}
+        )
+        assert imported.status_code == 200, imported.text
+        await page.goto(f"{server.url}/hr#/recruiting/designer")
+        await page.wait_for_selector("#r-queue li[data-candidate='c-1']")
+        await check_state(page, "hr-recruiting-queue-en")
+        await tab_to(page, "#r-queue li[data-candidate='c-1'] button:not(.secondary)")
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector("#r-queue-result .ok")
+        assert "陈亚历" in (await page.text_content("#r-queue-result") or "")
+        applications = (await server.http.get(f"{server.url}/api/v1/jobs/designer/applications", headers=HR)).json()["applications"]
+        assert {a["candidate_id"]: (a["status"], a["decided_by"]) for a in applications}["c-1"] == ("invited", "hr:李娜")
         await context.close()

@@ -103,3 +103,42 @@ async def test_a_bad_upload_names_each_bad_row_and_imports_nothing(server: LiveS
     status, problem = await upload(server, many.encode(), "text/csv", job_id=None)
     assert status == 422 and "at most 1000" in problem["errors"][0]["reason"]  # type: ignore[index]
     assert (await upload(server, b"id,name\nc-1,A\n", "text/csv", job_id="no-such-job"))[0] == 404
+
+
+async def test_candidates_the_rules_pass_wait_for_hr_who_invite_or_decline_each_once(server: LiveServer) -> None:
+    queued_job = {**JOB, "screening": {**JOB["screening"], "on_pass": "queue_for_hr"}}  # type: ignore[dict-item]
+    assert (await server.http.put(f"{server.url}/api/v1/jobs/backend", json=queued_job, headers=HR)).status_code == 201
+    more = GOOD_CSV + "c-004,赵敏,zhao@example.test,,杭州,8,硕士,软件工程,Python,中文\n"
+    status, result = await upload(server, more.encode(), "text/csv")
+    assert status == 200
+    assert [r["outcome"] for r in result["screening"]] == ["queued", "not_selected", "not_selected", "queued"]  # type: ignore[index]
+
+    base = f"{server.url}/api/v1/jobs/backend/applications"
+    queue = (await server.http.get(base, params={"status": "queued"}, headers=HR)).json()["applications"]
+    assert [(a["candidate_id"], a["name"], a["source"]) for a in queue] == [("c-001", "陈亚历", "import"), ("c-004", "赵敏", "import")]
+    assert all(r["outcome"] == "passed" for r in queue[0]["rules"])
+    everyone = (await server.http.get(base, headers=HR)).json()["applications"]
+    assert len(everyone) == 4
+
+    invited = await server.http.post(f"{base}/c-001/invite", headers={**HR, "X-Reviewer": "Li%20Na"})
+    assert invited.status_code == 201, invited.text
+    interview_id = invited.json()["interview_id"]
+    assert invited.json()["invite_url"].startswith(server.url)
+    assert (await server.http.post(f"{base}/c-001/invite", headers=HR)).json()["code"] == "already_invited"
+    assert (await server.http.post(f"{base}/c-004/decline", headers=HR)).status_code == 200
+    assert (await server.http.post(f"{base}/c-004/invite", headers=HR)).status_code == 409
+    assert (await server.http.post(f"{base}/nobody/invite", headers=HR)).status_code == 404
+    assert (await server.http.get(base, params={"status": "maybe"}, headers=HR)).status_code == 422
+    decided = {
+        a["candidate_id"]: (a["status"], a["decided_by"], a["interview_id"])
+        for a in (await server.http.get(base, headers=HR)).json()["applications"]
+    }
+    assert decided["c-001"] == ("invited", "hr:Li Na", interview_id)
+    assert decided["c-004"][0] == "declined"
+
+    # The same file again changes no decision; erasing a candidate erases their application.
+    status, _ = await upload(server, more.encode(), "text/csv")
+    assert status == 200
+    assert (await server.http.get(base, params={"status": "queued"}, headers=HR)).json()["applications"] == []
+    assert (await server.http.delete(f"{server.url}/api/v1/candidates/c-004", headers=HR)).status_code == 204
+    assert "c-004" not in {a["candidate_id"] for a in (await server.http.get(base, headers=HR)).json()["applications"]}

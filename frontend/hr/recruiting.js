@@ -81,6 +81,20 @@ const TEXT = {
     rule_locations: "location",
     rule_languages: "languages",
     rule_min_match_score: "match with the job",
+    queue: "Waiting for your approval",
+    queue_empty: "Nobody is waiting: candidates the rules pass are invited at once, or none has applied yet.",
+    queue_intro: "These candidates passed the job's screening rules. Invite them, or decline.",
+    invite: "Invite",
+    decline: "Decline",
+    invite_named: "Invite {name}",
+    decline_named: "Decline {name}",
+    invited_ok: "{name} is invited: the HR system sends the link.",
+    declined_ok: "{name} is declined.",
+    action_failed: "That did not work: {why}",
+    from_poster: "registered from the poster",
+    from_import: "imported",
+    applied_on: "{source}, {date}",
+    rules_met: "Met: {rules}",
     feed: "My interview calendar",
     feed_intro: "A private link your calendar app (Outlook, Google, Apple, 飞书, 钉钉) subscribes to: every booked interview of the jobs that list your e-mail above. Asking again gives a new link and stops the old one.",
     feed_email: "Your e-mail",
@@ -167,6 +181,20 @@ const TEXT = {
     rule_locations: "所在地",
     rule_languages: "语言",
     rule_min_match_score: "与岗位的匹配度",
+    queue: "等待您批准",
+    queue_empty: "没有等待批准的候选人：通过规则的候选人会被立即邀请，或还没有人报名。",
+    queue_intro: "这些候选人通过了岗位的筛选规则。请邀请或婉拒。",
+    invite: "邀请",
+    decline: "婉拒",
+    invite_named: "邀请{name}",
+    decline_named: "婉拒{name}",
+    invited_ok: "已邀请{name}：招聘系统会发送面试链接。",
+    declined_ok: "已婉拒{name}。",
+    action_failed: "操作没有成功：{why}",
+    from_poster: "通过海报报名",
+    from_import: "导入",
+    applied_on: "{source}，{date}",
+    rules_met: "满足：{rules}",
     feed: "我的面试日历",
     feed_intro: "一个私人链接，可在日历应用（Outlook、Google、Apple、飞书、钉钉）中订阅：列出上面填写了您邮箱的岗位的所有面试。重新获取会生成新链接，旧链接随即失效。",
     feed_email: "您的邮箱",
@@ -182,7 +210,7 @@ const $ = (id) => document.getElementById(id);
 let lang = "zh";
 let call = null; // the workspace's API call: (path, options) -> parsed JSON, throws Error(detail)
 let key = null; // the API key, for downloads and uploads the workspace's call does not make
-let view = { jobId: null, jobTitle: "", availability: null, bookings: [] };
+let view = { jobId: null, jobTitle: "", availability: null, bookings: [], queue: [] };
 let rowCounter = 0;
 
 const t = (name, values = {}) => (TEXT[lang][name] ?? TEXT.en[name] ?? name).replace(/\{(\w+)\}/g, (_, k) => String(values[k] ?? ""));
@@ -211,16 +239,17 @@ export function applyLanguage(language) {
     $("r-poster").alt = t("poster_alt");
     renderSummary();
     renderBookings();
+    renderQueue();
   }
 }
 
 const dayName = (day) => t("weekdays").split(",")[DAYS.indexOf(day)];
 
 export async function open(jobId, jobTitle) {
-  view = { jobId, jobTitle: jobTitle || jobId, availability: null, bookings: [] };
+  view = { jobId, jobTitle: jobTitle || jobId, availability: null, bookings: [], queue: [] };
   $("r-title").textContent = t("recruiting_title", { job: view.jobTitle });
   $("r-title").tabIndex = -1;
-  for (const id of ["r-saved", "r-import-result", "r-feed-result"]) $(id).replaceChildren();
+  for (const id of ["r-saved", "r-import-result", "r-feed-result", "r-queue-result"]) $(id).replaceChildren();
   try {
     view.availability = await call(`/api/v1/jobs/${encodeURIComponent(jobId)}/availability`);
   } catch {
@@ -229,6 +258,7 @@ export async function open(jobId, jobTitle) {
   fillForm(view.availability);
   renderSummary();
   loadBookings();
+  loadQueue();
   preview();
   $("r-title").focus();
 }
@@ -449,6 +479,52 @@ async function importFile(event) {
   }
   out.replaceChildren(...parts);
   loadBookings();
+  loadQueue();
+}
+
+// ---- the approval queue --------------------------------------------------------------------------------------------
+async function loadQueue() {
+  try {
+    view.queue = (await call(`/api/v1/jobs/${encodeURIComponent(view.jobId)}/applications?status=queued`)).applications;
+  } catch (error) {
+    $("r-queue").replaceChildren(el("p", { class: "error", text: t("load_failed", { why: error.message }) }));
+    return;
+  }
+  renderQueue();
+}
+
+function renderQueue() {
+  if (!view.queue.length) {
+    $("r-queue").replaceChildren(el("p", { class: "muted", text: t("queue_empty") }));
+    return;
+  }
+  const date = (epoch) => new Date(epoch * 1000).toLocaleDateString(lang === "zh" ? "zh-CN" : "en-GB", { dateStyle: "medium" });
+  const items = view.queue.map((a) => {
+    const met = a.rules.filter((r) => r.outcome === "passed").map((r) => t(`rule_${r.rule.split(":")[0]}`));
+    const invite = el("button", { type: "button", class: "small", "aria-label": t("invite_named", { name: a.name }), text: t("invite") });
+    const decline = el("button", { type: "button", class: "secondary small", "aria-label": t("decline_named", { name: a.name }), text: t("decline") });
+    invite.addEventListener("click", () => decide(a, "invite"));
+    decline.addEventListener("click", () => decide(a, "decline"));
+    return el("li", { "data-candidate": a.candidate_id },
+      el("p", {}, el("strong", { text: a.name }), ` · ${t("applied_on", { source: t(a.source === "poster" ? "from_poster" : "from_import"), date: date(a.created_at) })}`),
+      met.length ? el("p", { class: "muted", text: t("rules_met", { rules: met.join(lang === "zh" ? "、" : ", ") }) }) : null,
+      el("div", { class: "actions" }, invite, decline));
+  });
+  $("r-queue").replaceChildren(el("p", { class: "muted", text: t("queue_intro") }), el("ul", { class: "queue" }, ...items));
+}
+
+async function decide(application, action) {
+  const path = `/api/v1/jobs/${encodeURIComponent(view.jobId)}/applications/${encodeURIComponent(application.candidate_id)}/${action}`;
+  const result = await send(path, { method: "POST", headers: { "X-Reviewer": encodeURIComponent(sessionStorage.getItem("hr.reviewer") ?? "") } });
+  const out = $("r-queue-result");
+  if (!result.ok) {
+    out.replaceChildren(el("p", { class: "error", text: t("action_failed", { why: result.body?.detail ?? String(result.status) }) }));
+    return;
+  }
+  out.replaceChildren(el("p", { class: "ok", text: t(action === "invite" ? "invited_ok" : "declined_ok", { name: application.name }) }));
+  view.queue = view.queue.filter((a) => a.candidate_id !== application.candidate_id);
+  renderQueue();
+  $("r-queue-title").focus();
 }
 
 // ---- HR's own calendar feed --------------------------------------------------------------------------------------

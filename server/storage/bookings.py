@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import aiosqlite
 
+from server.domain.applications import Application, ApplicationStatus
 from server.domain.scheduling import Availability, Booking, CapacityLimit, Reminder, ReminderStatus, check_room
 from server.storage.outbox import OUTBOX_SCHEMA, EventType, add_event
 from server.storage.sqlite_connection import SerialConnection, connect
@@ -39,6 +40,17 @@ CREATE TABLE IF NOT EXISTS bookings (
 );
 CREATE INDEX IF NOT EXISTS bookings_by_start ON bookings(starts_at);
 CREATE INDEX IF NOT EXISTS bookings_by_tenant ON bookings(tenant, starts_at);
+CREATE TABLE IF NOT EXISTS applications (
+    tenant TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    candidate_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (tenant, job_id, candidate_id)
+);
+CREATE INDEX IF NOT EXISTS applications_by_job ON applications(tenant, job_id, status, created_at);
+CREATE INDEX IF NOT EXISTS applications_by_candidate ON applications(tenant, candidate_id);
 CREATE TABLE IF NOT EXISTS calendar_feeds (
     token_hash TEXT PRIMARY KEY,
     tenant TEXT NOT NULL,
@@ -130,6 +142,20 @@ class Bookings(Protocol):
         ...
 
     async def drop_calendar_feed(self, tenant: str, email: str) -> bool: ...
+
+    async def put_applications(self, applications: list[Application]) -> None:
+        """Keep each (replacing the candidate's earlier application to the same job), all at once."""
+        ...
+
+    async def application(self, tenant: str, job_id: str, candidate_id: str) -> Application | None: ...
+
+    async def applications(self, tenant: str, job_id: str, status: ApplicationStatus | None, limit: int) -> list[Application]:
+        """The job's applications (of one status, or all), the oldest first: the queue's order."""
+        ...
+
+    async def erase_applications(self, tenant: str, candidate_id: str) -> None:
+        """Every application of the candidate (an erasure)."""
+        ...
 
 
 def finished_reminder(
@@ -300,6 +326,33 @@ class BookingStore(SerialConnection):
         async with self._transaction() as db:
             cursor = await db.execute("DELETE FROM calendar_feeds WHERE tenant = ? AND email = ?", (tenant, email))
             return bool(cursor.rowcount)
+
+    async def put_applications(self, applications: list[Application]) -> None:
+        async with self._transaction() as db:
+            for a in applications:
+                await db.execute(
+                    "INSERT INTO applications (tenant, job_id, candidate_id, status, created_at, data) VALUES (?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (tenant, job_id, candidate_id) DO UPDATE SET status = excluded.status, data = excluded.data",
+                    (a.tenant, a.job_id, a.candidate_id, a.status, a.created_at, a.model_dump_json()),
+                )
+
+    async def application(self, tenant: str, job_id: str, candidate_id: str) -> Application | None:
+        row = await self._read_one(
+            "SELECT data FROM applications WHERE tenant = ? AND job_id = ? AND candidate_id = ?", (tenant, job_id, candidate_id)
+        )
+        return None if row is None else Application.model_validate_json(row["data"])
+
+    async def applications(self, tenant: str, job_id: str, status: ApplicationStatus | None, limit: int) -> list[Application]:
+        where, params = ("AND status = ?", (status,)) if status is not None else ("", ())
+        rows = await self._read(
+            f"SELECT data FROM applications WHERE tenant = ? AND job_id = ? {where} ORDER BY created_at, candidate_id LIMIT ?",
+            (tenant, job_id, *params, limit),
+        )
+        return [Application.model_validate_json(row["data"]) for row in rows]
+
+    async def erase_applications(self, tenant: str, candidate_id: str) -> None:
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM applications WHERE tenant = ? AND candidate_id = ?", (tenant, candidate_id))
 
     async def erase(self, interview_ids: list[str]) -> None:
         if not interview_ids:

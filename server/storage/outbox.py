@@ -35,6 +35,7 @@ class EventType(StrEnum):
     INTERVIEW_REMINDER_DUE = "interview.reminder_due"  # for an HRMS that sends its own reminders
     INTERVIEW_NO_SHOW = "interview.no_show"  # the booked time passed without the candidate; `reinvited` if invited again
     CANDIDATE_APPLIED = "candidate.applied"  # through a job's poster: the screening's outcome, rule by rule
+    CANDIDATE_DECLINED = "candidate.declined"  # HR declined a candidate waiting in a job's approval queue
 
 
 OUTBOX_SCHEMA = """

@@ -4,6 +4,8 @@
     booking:{interview}         Booking JSON;  booking:{interview}:reminders  set of reminder ids
     bookings:live               sorted set: live bookings by start (capacity counts these)
     tenant:{t}:bookings         sorted set: the tenant's bookings of any status by start (HR's calendar feeds)
+    tenant:{t}:job:{j}:applications   hash: candidate id -> Application JSON; tenant:{t}:candidate:{c}:applications
+                                the candidate's jobs (for erasure)
     calendar-feed:{hash}        JSON [tenant, e-mail] of an HR person's feed; tenant:{t}:calendar-feed:{e-mail} its hash
     reminder:{id}               Reminder JSON; reminders:due  sorted set of pending and claimed ones by next attempt
 
@@ -20,11 +22,14 @@ from collections.abc import Callable
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
 
+from server.domain.applications import Application, ApplicationStatus
 from server.domain.scheduling import Availability, Booking, CapacityLimit, Reminder, ReminderStatus, check_room
 from server.storage.bookings import LONGEST_SLOT_S, BookingEvent, finished_reminder
 from server.storage.outbox import new_event
 from server.storage.redis_client import Keys, begin, texts, watched_transaction
 from server.storage.redis_webhook_deliveries import queue_event
+
+MAX_SCANNED_APPLICATIONS = 20_000  # of one job, read to sort a page of its queue
 
 
 class RedisBookingStore:
@@ -205,6 +210,35 @@ class RedisBookingStore:
             return False
         await self._redis.delete(self._keys.calendar_feed(texts([earlier])[0]), mine)
         return True
+
+    async def put_applications(self, applications: list[Application]) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for a in applications:
+                pipe.hset(self._keys.job_applications(a.tenant, a.job_id), a.candidate_id, a.model_dump_json())
+                pipe.sadd(self._keys.candidate_applications(a.tenant, a.candidate_id), a.job_id)
+            await pipe.execute()
+
+    async def application(self, tenant: str, job_id: str, candidate_id: str) -> Application | None:
+        raw = await self._redis.hget(self._keys.job_applications(tenant, job_id), candidate_id)
+        return None if raw is None else Application.model_validate_json(raw)
+
+    async def applications(self, tenant: str, job_id: str, status: ApplicationStatus | None, limit: int) -> list[Application]:
+        found: list[Application] = []
+        async for _, raw in self._redis.hscan_iter(self._keys.job_applications(tenant, job_id), count=500):
+            application = Application.model_validate_json(raw)
+            if status is None or application.status == status:
+                found.append(application)
+            if len(found) >= MAX_SCANNED_APPLICATIONS:
+                break
+        return sorted(found, key=lambda a: (a.created_at, a.candidate_id))[:limit]
+
+    async def erase_applications(self, tenant: str, candidate_id: str) -> None:
+        jobs = texts(await self._redis.smembers(self._keys.candidate_applications(tenant, candidate_id)))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for job_id in jobs:
+                pipe.hdel(self._keys.job_applications(tenant, job_id), candidate_id)
+            pipe.delete(self._keys.candidate_applications(tenant, candidate_id))
+            await pipe.execute()
 
     async def erase(self, interview_ids: list[str]) -> None:
         for interview_id in interview_ids:

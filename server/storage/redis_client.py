@@ -264,6 +264,14 @@ class Keys:
         """The tenant's bookings of any status by start: what HR's calendar feeds list."""
         return f"{self.prefix}tenant:{tenant}:bookings"
 
+    def job_applications(self, tenant: str, job_id: str) -> str:
+        """Hash: candidate id -> Application JSON."""
+        return f"{self.prefix}tenant:{tenant}:job:{job_id}:applications"
+
+    def candidate_applications(self, tenant: str, candidate_id: str) -> str:
+        """Set: the jobs the candidate applied to (what an erasure removes)."""
+        return f"{self.prefix}tenant:{tenant}:candidate:{candidate_id}:applications"
+
     def calendar_feed(self, token_hash: str) -> str:
         return f"{self.prefix}calendar-feed:{token_hash}"
 

@@ -92,6 +92,8 @@ async def erase_interviews(services: Services, tenant: str, interviews: list[str
         await audit(services, tenant, interview_id, actor, "erased")
     await services.store.erase(tenant, interviews, candidate_id)
     await services.bookings.erase(interviews)
+    if candidate_id is not None:
+        await services.bookings.erase_applications(tenant, candidate_id)
     if services.wechat_consents is not None:
         await services.wechat_consents.erase(interviews)
     # Their recordings too: files outside the database, removed once the rows that named them are gone.

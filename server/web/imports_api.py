@@ -17,6 +17,7 @@ from realtime_scoring.profiles import JobProfile
 from realtime_scoring.screening import Screening, screen
 from server.domain.candidate_import import ImportedCandidate, ImportRejected, parse_csv, parse_json
 from server.domain.interview import InterviewSpec, InterviewStatus
+from server.web.applications_api import record_applications
 from server.web.auth import require_api_key
 from server.web.context import Services, services_of
 from server.web.problems import Problem
@@ -57,6 +58,7 @@ async def import_candidates(request: Request) -> JSONResponse:
     if job is not None and job_id is not None:
         result["job_id"] = job_id
         result["screening"] = await _screen_and_invite(services, tenant, job_id, job, candidates)
+        await record_applications(services, tenant, job_id, "import", result["screening"])
     return JSONResponse(result)
 
 

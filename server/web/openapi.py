@@ -453,6 +453,36 @@ def openapi_document() -> dict[str, Any]:
                 params=[_path("job_id", PROFILE_ID)],
             )
         },
+        "/api/v1/jobs/{job_id}/applications": {
+            "get": _op(
+                "The job's applicants from its poster and imports, oldest first, each with the screening's reasons; "
+                "`status=queued` is HR's approval queue",
+                {"200": _json(OBJECT) | {"description": "applications"}, **_problems(422)},
+                params=[
+                    _path("job_id", PROFILE_ID),
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"enum": ["queued", "invited", "not_selected", "waiting_for_answers", "declined"]},
+                    },
+                ],
+            )
+        },
+        "/api/v1/jobs/{job_id}/applications/{candidate_id}/invite": {
+            "post": _op(
+                "Invite an applicant (HR's approval): the interview is scheduled and interview.scheduled carries the links",
+                {"201": _json(OBJECT) | {"description": "invited"}, **_problems(404, 409, 422)},
+                params=[_path("job_id", PROFILE_ID), _path("candidate_id", PROFILE_ID)],
+            )
+        },
+        "/api/v1/jobs/{job_id}/applications/{candidate_id}/decline": {
+            "post": _op(
+                "Decline an applicant waiting for approval (the HRMS hears candidate.declined)",
+                {"200": _json(OBJECT) | {"description": "declined"}, **_problems(404, 409, 422)},
+                params=[_path("job_id", PROFILE_ID), _path("candidate_id", PROFILE_ID)],
+            )
+        },
         "/api/v1/interviews/{interview_id}/booking.ics": {
             "get": _op(
                 "The booking as an iCalendar file (the same event, UID and SEQUENCE as the e-mailed invitation)",

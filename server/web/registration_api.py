@@ -31,6 +31,7 @@ from server.domain.interview import InterviewSpec
 from server.domain.job_links import InvalidJobLink, JobLink, JobLinkSigner
 from server.domain.poster import PosterContent, render_poster
 from server.storage.outbox import EventType
+from server.web.applications_api import record_applications
 from server.web.auth import require_api_key
 from server.web.context import Services, services_of
 from server.web.problems import Problem
@@ -197,19 +198,24 @@ async def submit_application(request: Request) -> JSONResponse:
     passed = outcome is None or outcome.outcome == "passed"
     invite = passed and (rules is None or rules.on_pass == "invite")
     result: dict[str, Any] = {"outcome": "not_selected" if not passed else "invited" if invite else "queued"}
+    interview_id = None
     if invite:
         try:
             spec = InterviewSpec(job=job, candidate=candidate)
         except ValidationError:
             result["outcome"] = "queued"  # the job has no questions to ask yet: HR must add them and invite
         else:
-            _, made = await services.schedule(spec, link.tenant, job_id=link.job_id, candidate_id=candidate_id)
-            result["invite_url"] = made.invite_url
+            made, links = await services.schedule(spec, link.tenant, job_id=link.job_id, candidate_id=candidate_id)
+            result["invite_url"] = links.invite_url
+            interview_id = made.id
     event = {
         "candidate_id": candidate_id,
         "job_id": link.job_id,
         "outcome": result["outcome"],
         "screening": {"outcome": outcome.outcome, "rules": [asdict(r) for r in outcome.rules]} if outcome is not None else None,
     }
+    rules_found = [asdict(r) for r in outcome.rules] if outcome is not None else []
+    application = {"candidate_id": candidate_id, "name": candidate.name, "outcome": result["outcome"], "rules": rules_found}
+    await record_applications(services, link.tenant, link.job_id, "poster", [application | {"interview_id": interview_id}])
     await services.store.record_tenant_event(link.tenant, EventType.CANDIDATE_APPLIED, event)
     return JSONResponse(result, status_code=201, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,27 @@
+"""A candidate's application to a job: how they came (a poster, an import), what the job's screening rules found, and
+where HR's approval stands. Candidates the rules pass wait here, `queued`, when the job says `on_pass: queue_for_hr`;
+HR invite or decline them from the job's recruiting page, and every applicant, selected or not, stays listed with
+the reasons, so HR can answer for each outcome."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+ApplicationStatus = Literal["queued", "invited", "not_selected", "waiting_for_answers", "declined"]
+ApplicationSource = Literal["poster", "import"]
+
+
+class Application(BaseModel):
+    tenant: str
+    job_id: str
+    candidate_id: str
+    name: str
+    source: ApplicationSource
+    status: ApplicationStatus
+    rules: list[dict[str, Any]] = Field(default_factory=list)  # each rule's outcome, what it expected and found
+    interview_id: str | None = None  # once invited
+    decided_by: str | None = None  # who invited or declined a queued one
+    created_at: float
+    updated_at: float
