@@ -5,15 +5,19 @@ controllable clock, and the candidate joining in the booked window; HR's HRMS he
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import zxingcpp
+from fpdf import FPDF
 from PIL import Image
 from websockets.asyncio.client import connect
 
+from server.domain.poster import find_cjk_font
 from server.integrations.reminder_channels import EmailReminders, WebhookReminders
 from server.integrations.reminder_scheduler import ReminderScheduler
 from server.integrations.smtp_mail import SmtpSender
@@ -138,3 +142,53 @@ async def test_a_candidate_goes_from_the_poster_to_the_interview_and_hr_hears_ea
         (x.event["type"], x.event["data"].get("version", x.event["data"].get("hours_before"))) for x in heard if x.event["type"] in wanted
     ]
     assert steps == [("interview.booked", 0), ("interview.reminder_due", 24), ("interview.reminder_due", 1), ("interview.booked", 1)]
+
+
+async def test_an_applicant_is_screened_on_what_they_state_and_their_pdf_resume_is_read(
+    booking_server: tuple[LiveServer, Mailbox, Receiver], tmp_path: Path
+) -> None:
+    server, _, _ = booking_server
+    job = {
+        "title": "Data engineer",
+        "role": "backend_engineer",
+        "language": "zh",
+        "screening": {"min_education": "bachelor", "min_years_experience": 3, "required_skills": ["Python"], "on_pass": "invite"},
+    }
+    assert (await server.http.put(f"{server.url}/api/v1/jobs/data", json=job, headers=HR)).status_code == 201
+    poster = await server.http.get(f"{server.url}/api/v1/jobs/data/poster", params={"format": "png"}, headers=HR)
+    [code] = zxingcpp.read_barcodes(Image.open(io.BytesIO(poster.content)))
+    api = code.text.replace("/apply/", "/api/v1/applications/")
+    resume = base64.b64encode(resume_pdf(tmp_path, "陈亚历 · 数据工程师\n五年 Python 与 Spark 经验，熟悉 Kafka。")).decode()
+    person = {"name": "陈亚历", "email": "alex@example.test", "consent": True, "resume_pdf": resume}
+    stated = {
+        "education": "bachelor",
+        "education_field": "计算机科学",
+        "years_experience": 5,
+        "skills": ["Python", "Spark"],
+        "location": "上海",
+    }
+
+    applied = await server.http.post(api, json=person | stated)
+    assert applied.status_code == 201, applied.text
+    assert applied.json()["outcome"] == "invited"
+    [application] = (await server.http.get(f"{server.url}/api/v1/jobs/data/applications", headers=HR)).json()["applications"]
+    assert {r["rule"]: r["found"] for r in application["rules"]}["min_education"] == "bachelor"
+    stored = (await server.http.get(f"{server.url}/api/v1/candidates/{application['candidate_id']}", headers=HR)).json()
+    assert "五年 Python 与 Spark 经验" in stored["summary"]  # the PDF's text, read by PDFium
+    assert stored["years_experience"] == 5 and [s["name"] for s in stored["skills"]] == ["Python", "Spark"]
+
+    short = await server.http.post(api, json=person | stated | {"email": "sam@example.test", "education": "associate"})
+    assert short.json()["outcome"] == "not_selected"
+    for bad, code_expected in (("bm90IGEgcGRm", "unreadable_resume"), ("%%%", "invalid_application")):
+        refused = await server.http.post(api, json=person | {"email": "x@example.test", "resume_pdf": bad})
+        assert refused.status_code == 422 and refused.json()["code"] == code_expected, refused.text
+
+
+def resume_pdf(tmp_path: Path, text: str) -> bytes:
+    """A one-page résumé as a word processor exports it: real text in an embedded Chinese font."""
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.add_font("sans", fname=str(find_cjk_font().path))
+    pdf.set_font("sans", size=12)
+    pdf.multi_cell(0, 8, text)
+    return bytes(pdf.output())

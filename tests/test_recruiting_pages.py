@@ -84,6 +84,7 @@ async def test_a_candidate_registers_and_books_a_time_with_the_keyboard_alone_on
         for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
             page, errors = await opened(browser, apply_url, viewport, "zh-CN", "#form-section:not([hidden])")
             assert await page.get_attribute("html", "lang") == "zh-CN"
+            assert await page.text_content("#lang-switch") == "English"  # the other language, in its own words
             assert "您能在上海工作吗？" in (await page.text_content("#questions") or "")
             await check_state(page, f"apply-{name}-zh")
             assert await layout_shift(page) <= 0.1
@@ -130,6 +131,7 @@ async def test_a_candidate_registers_and_books_a_time_with_the_keyboard_alone_on
         await page.click("#lang-switch")
         await page.wait_for_function("document.documentElement.lang === 'en'")
         assert "Europe/London" in (await page.text_content("#booked-when") or "")
+        assert await page.text_content("#lang-switch") == "中文"
         await check_state(page, "booking-booked-en")
 
         # Changing opens the list again with a way back; the desktop shows the same booking.

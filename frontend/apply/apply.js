@@ -16,6 +16,24 @@ const TEXT = {
     phone_hint: "With the country code, e.g. +86 138 0013 8000. Give an e-mail address, a mobile number, or both.",
     resume: "Your résumé (optional)",
     resume_hint: "Paste the text of your résumé: experience, education, skills.",
+    resume_file: "Or upload your résumé as a PDF (optional)",
+    resume_file_hint: "At most 600 KB. Its text is read; a scanned image cannot be.",
+    resume_too_large: "The PDF is larger than 600 KB. Paste its text instead.",
+    unreadable_resume: "Your PDF could not be read. Paste the text of your résumé instead.",
+    about: "About you (optional)",
+    about_hint: "The job's requirements are checked against what you give here.",
+    education: "Highest degree",
+    degree_none: "—",
+    degree_high_school: "High school",
+    degree_associate: "Associate degree (大专)",
+    degree_bachelor: "Bachelor's degree",
+    degree_master: "Master's degree",
+    degree_doctorate: "Doctorate",
+    education_field: "Field of study",
+    years: "Years of work experience",
+    skills: "Skills",
+    skills_hint: "Separate them with commas, e.g. Python, SQL, Excel.",
+    location: "City",
     yes: "Yes",
     no: "No",
     consent: "I agree that the company stores what I send here and uses it to consider me for this job.",
@@ -51,6 +69,24 @@ const TEXT = {
     phone_hint: "请带国家代码，例如 +86 138 0013 8000。邮箱和手机号至少填一个。",
     resume: "简历（可选）",
     resume_hint: "可以粘贴简历的文字：工作经历、教育背景、技能。",
+    resume_file: "或上传 PDF 格式的简历（可选）",
+    resume_file_hint: "不超过 600 KB。系统会读取其中的文字；扫描的图片无法读取。",
+    resume_too_large: "PDF 超过 600 KB。请改为粘贴简历文字。",
+    unreadable_resume: "没能读取您的 PDF。请改为粘贴简历文字。",
+    about: "关于您（可选）",
+    about_hint: "岗位的要求会根据您在这里填写的信息核对。",
+    education: "最高学历",
+    degree_none: "—",
+    degree_high_school: "高中 / 中专",
+    degree_associate: "大专",
+    degree_bachelor: "本科",
+    degree_master: "硕士",
+    degree_doctorate: "博士",
+    education_field: "专业",
+    years: "工作年限",
+    skills: "技能",
+    skills_hint: "用逗号分隔，例如 Python、SQL、Excel。",
+    location: "所在城市",
     yes: "是",
     no: "否",
     consent: "我同意公司保存我在这里提交的信息，并用于评估我是否适合这个职位。",
@@ -94,11 +130,18 @@ function render() {
   document.title = t("title");
   $("title").textContent = t("title");
   const other = lang === "zh" ? "en" : "zh";
-  $("lang-switch").textContent = TEXT[other].switch;
+  $("lang-switch").textContent = TEXT[lang].switch;  // the other language, named in itself
   $("lang-switch").lang = other === "zh" ? "zh-CN" : "en";
   $("lang-switch").hidden = false;
   for (const key of ["intro", "phone_hint", "resume_hint"]) $(key.replace("_", "-")).textContent = t(key);
-  for (const key of ["name", "email", "phone", "resume", "consent"]) $(`${key}-label`).textContent = t(key);
+  for (const key of ["name", "email", "phone", "resume", "resume_file", "consent", "education", "education_field", "years", "skills", "location"]) $(`${key}-label`).textContent = t(key);
+  $("resume-file-hint").textContent = t("resume_file_hint");
+  $("skills-hint").textContent = t("skills_hint");
+  $("about-legend").textContent = t("about");
+  $("about-hint").textContent = t("about_hint");
+  const chosenDegree = $("education").value;
+  $("education").replaceChildren(...["", "high_school", "associate", "bachelor", "master", "doctorate"].map((value) => Object.assign(document.createElement("option"), { value, textContent: t(`degree_${value || "none"}`) })));
+  $("education").value = chosenDegree;
   $("submit").textContent = t("submit");
   if (!job) return;
   $("job").textContent = job.company ? t("job_company", { job: job.job_title, company: job.company }) : t("job", { job: job.job_title });
@@ -133,13 +176,26 @@ function answers() {
   return given;
 }
 
+const MAX_PDF_BYTES = 600 * 1024;
+
+// The chosen PDF as base64, or null; the server reads its text.
+async function resumePdf() {
+  const file = $("resume-file").files[0];
+  if (!file) return null;
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
 async function submit(event) {
   event.preventDefault();
   const name = $("name").value.trim();
   const email = $("email").value.trim();
   const phone = $("phone").value.replace(/[\s-]/g, "");
   const given = answers();
-  const problem = !name ? "need_name" : !email && !phone ? "need_contact" : phone && !/^\+[1-9][0-9]{7,14}$/.test(phone) ? "bad_phone" : given === null ? "need_answers" : !$("consent").checked ? "need_consent" : null;
+  const pdf = $("resume-file").files[0];
+  const problem = pdf && pdf.size > MAX_PDF_BYTES ? "resume_too_large" : !name ? "need_name" : !email && !phone ? "need_contact" : phone && !/^\+[1-9][0-9]{7,14}$/.test(phone) ? "bad_phone" : given === null ? "need_answers" : !$("consent").checked ? "need_consent" : null;
   if (problem) {
     $("form-error").textContent = t(problem);
     return;
@@ -148,14 +204,19 @@ async function submit(event) {
   $("submit").disabled = true;
   say(t("sending"));
   try {
-    const response = await fetch(api, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ name, email: email || null, phone: phone || null, resume_text: $("resume").value, answers: given, consent: true }),
-    });
+    const years = $("years").value;
+    const body = {
+      name, email: email || null, phone: phone || null, resume_text: $("resume").value, answers: given, consent: true,
+      education: $("education").value || null, education_field: $("education-field").value.trim() || null,
+      years_experience: years === "" ? null : Number(years), location: $("location").value.trim() || null,
+      skills: $("skills").value.split(/[,，、;；]/).map((skill) => skill.trim()).filter(Boolean).slice(0, 30),
+      resume_pdf: await resumePdf(),
+    };
+    const response = await fetch(api, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     const data = await response.json().catch(() => ({}));
     if (!response.ok) {
-      $("form-error").textContent = t(response.status === 429 ? "too_many" : "failed");
+      const known = { resume_too_large: "resume_too_large", unreadable_resume: "unreadable_resume" }[data.code];
+      $("form-error").textContent = t(known ?? (response.status === 429 ? "too_many" : "failed"));
       say("");
       return;
     }

@@ -138,7 +138,7 @@ function renderStatic() {
   document.title = t("title");
   $("title").textContent = t("title");
   const other = lang === "zh" ? "en" : "zh";
-  $("lang-switch").textContent = TEXT[other].switch;
+  $("lang-switch").textContent = TEXT[lang].switch;  // the other language, named in itself
   $("lang-switch").lang = other === "zh" ? "zh-CN" : "en";
   $("lang-switch").hidden = false;
   $("book").textContent = t("book");

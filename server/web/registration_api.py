@@ -13,23 +13,26 @@ candidate is never shown the rules' workings. Applications are limited per addre
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import functools
 import html
 import time
 import uuid
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from frontend import FRONTEND_DIR
-from realtime_scoring.profiles import CandidateProfile, JobProfile
+from realtime_scoring.profiles import CandidateProfile, CandidateSkill, Education, EducationLevel, JobProfile
 from realtime_scoring.screening import screen
 from server.domain.interview import InterviewSpec
 from server.domain.job_links import InvalidJobLink, JobLink, JobLinkSigner
 from server.domain.poster import PosterContent, render_poster
+from server.domain.resume_text import UnreadableResume, pdf_text
 from server.storage.outbox import EventType
 from server.web.applications_api import record_applications
 from server.web.auth import require_api_key
@@ -42,6 +45,9 @@ APPLICATIONS_PER_CLIENT = (1 / 60, 5)  # per address: five, then one a minute
 APPLICATIONS_PER_JOB = (2.0, 120)  # per job: a poster at a job fair brings a crowd, not a flood
 POSTER_RENDERS = asyncio.Semaphore(2)  # each is a third of a second of CPU
 POSTER_TYPES = {"png": "image/png", "pdf": "application/pdf", "svg": "image/svg+xml"}
+MAX_RESUME_PDF_BYTES = 600 * 1024
+MAX_RESUME_PDF_BASE64 = 4 * ((MAX_RESUME_PDF_BYTES + 2) // 3)
+RESUME_READS = asyncio.Semaphore(2)  # PDFium reading a page or eight: CPU, off the event loop, two at a time
 
 
 class Application(BaseModel):
@@ -51,6 +57,14 @@ class Application(BaseModel):
     email: str | None = Field(None, max_length=320, pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
     phone: str | None = Field(None, pattern=r"^\+[1-9][0-9]{7,14}$")
     resume_text: str = Field("", max_length=20_000)
+    resume_pdf: str | None = Field(
+        None, max_length=MAX_RESUME_PDF_BASE64, description="the résumé as a PDF file (at most 600 KB), base64; its text is read"
+    )
+    education: EducationLevel | None = Field(None, description="the highest degree")
+    education_field: str | None = Field(None, max_length=120)
+    years_experience: float | None = Field(None, ge=0, le=60)
+    skills: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(default_factory=list, max_length=30)
+    location: str | None = Field(None, max_length=120)
     answers: dict[str, bool] = Field(default_factory=dict, max_length=20)
     consent: Literal[True] = Field(description="the candidate agreed that the company processes what they sent")
 
@@ -59,6 +73,23 @@ class Application(BaseModel):
         if not self.email and not self.phone:
             raise ValueError("give an e-mail address or a phone number, so the company can reach you")
         return self
+
+
+async def _resume_text(body: Application) -> str:
+    """What the candidate pasted, else the text of the PDF they sent (422 when it cannot be read)."""
+    if body.resume_text.strip() or body.resume_pdf is None:
+        return body.resume_text
+    try:
+        data = base64.b64decode(body.resume_pdf, validate=True)
+    except binascii.Error as exc:
+        raise Problem(422, "invalid_application", "resume_pdf is not base64") from exc
+    if len(data) > MAX_RESUME_PDF_BYTES:
+        raise Problem(422, "resume_too_large", f"the résumé PDF is larger than {MAX_RESUME_PDF_BYTES // 1024} KB")
+    async with RESUME_READS:
+        try:
+            return await asyncio.to_thread(pdf_text, data)
+        except UnreadableResume as exc:
+            raise Problem(422, "unreadable_resume", str(exc)) from exc
 
 
 def _application_buckets(request: Request) -> tuple[ClientBuckets, ClientBuckets]:
@@ -190,7 +221,16 @@ async def submit_application(request: Request) -> JSONResponse:
             )
     job = await _job(services, link.tenant, link.job_id)
     body = parse(Application, await request.body(), "invalid_application")
-    candidate = CandidateProfile(name=body.name, email=body.email, phone=body.phone, summary=body.resume_text[:4000])
+    candidate = CandidateProfile(
+        name=body.name,
+        email=body.email,
+        phone=body.phone,
+        summary=(await _resume_text(body))[:4000],
+        years_experience=body.years_experience or 0,
+        skills=[CandidateSkill(name=skill) for skill in body.skills],
+        education=[Education(level=body.education, field=body.education_field or None)] if body.education is not None else [],
+        location=body.location or None,
+    )
     candidate_id = f"applied-{uuid.uuid4().hex[:20]}"
     await services.store.put_profile("candidates", link.tenant, candidate_id, candidate.model_dump_json())
     rules = job.screening
