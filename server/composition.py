@@ -29,7 +29,7 @@ from server.cluster.ratelimit import RedisTokenBuckets
 from server.cluster.redis_bus import RedisEventBus
 from server.domain.invites import InviteSigner
 from server.domain.reminders import ReminderChannel
-from server.integrations import wechat_oauth, wechat_reminder_consent
+from server.integrations import wechat_oauth, wechat_registration, wechat_reminder_consent
 from server.integrations.calendar_mail import CalendarMail
 from server.integrations.reminder_channels import EmailReminders, WebhookReminders
 from server.integrations.reminder_scheduler import ReminderScheduler
@@ -171,6 +171,8 @@ ROUTES = [
     Route("/wechat/oauth/start", wechat_oauth.start, methods=["GET"]),
     Route("/wechat/oauth/callback", wechat_oauth.callback, methods=["GET"]),
     Route("/wechat/reminder-allowed", wechat_reminder_consent.reminder_allowed, methods=["GET"]),
+    Route("/wechat/apply/start", wechat_registration.start, methods=["GET"]),
+    Route("/wechat/apply/callback", wechat_registration.callback, methods=["GET"]),
     *greenhouse.ROUTES,
     Mount("/static", app=StaticFiles(directory=FRONTEND_DIR), name="static"),
 ]

@@ -17,6 +17,8 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from server.domain.job_links import JobLink, JobLinkSigner
+from server.domain.wechat_applicant import WeChatApplicant, seal_applicant
 from server.integrations.wechat_oauth import STATE_TTL_S, OAuthState
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
 from tests.helpers.wechat_fake import FakeWeChat, running, serving_with
@@ -278,3 +280,38 @@ async def test_erasing_the_candidate_erases_their_wechat_profile(server: LiveSer
 
     assert (await server.http.delete(f"{server.url}/api/v1/candidates/cand-1", headers=hr)).status_code == 204
     assert await server.services.store.wechat_profile(interview_id) is None
+
+
+async def test_a_candidate_registering_from_a_poster_in_wechat_fills_the_form_with_their_profile_and_the_interview_keeps_it(
+    server: LiveServer, wechat: FakeWeChat
+) -> None:
+    job = {"title": "Backend engineer", "role": "backend_engineer", "language": "zh", "screening": {"on_pass": "invite"}}
+    assert (await server.http.put(f"{server.url}/api/v1/jobs/backend", json=job, headers={"X-API-Key": API_KEY})).status_code == 201
+    token = JobLinkSigner(server.settings.signing_key()).issue(JobLink("default", "backend"))
+    api = f"{server.url}/api/v1/applications/{token}"
+    async with browser(SAFARI_UA) as safari:
+        assert (await safari.get(api)).json()["wechat_login_url"] is None  # only offered inside WeChat
+    async with browser() as client:
+        offer = (await client.get(api)).json()["wechat_login_url"]
+        assert offer == f"/wechat/apply/start?job={token}"
+        landed = await client.get(server.url + offer, follow_redirects=True)
+        assert landed.url.path == f"/apply/{token}" and landed.status_code == 200
+        assert wechat.calls == ["/connect/oauth2/authorize", "/sns/oauth2/access_token", "/sns/userinfo"]
+        form = (await client.get(api)).json()
+        assert form["wechat"] == {"nickname": wechat.user.nickname, "avatar_url": wechat.user.headimgurl}
+        assert form["wechat_login_url"] is None
+        applied = await client.post(api, json={"name": wechat.user.nickname, "email": "ming@example.test", "consent": True})
+        assert applied.status_code == 201 and applied.json()["outcome"] == "invited", applied.text
+    interview_id = server.services.signer.verify(applied.json()["invite_url"].rsplit("/", 1)[1]).interview_id
+    profile = await server.services.store.wechat_profile(interview_id)
+    assert profile is not None and (profile.openid, profile.nickname) == (wechat.user.openid, wechat.user.nickname)
+
+    # A cookie made up, or signed for another job's link, is nobody.
+    other = JobLinkSigner(server.settings.signing_key()).issue(JobLink("default", "designer"))
+    for forged in (
+        "eyJ4Ijo.0000",
+        seal_applicant(WeChatApplicant("o-someone", "冒名", ""), server.settings.signing_key(), other, time.time()),
+    ):
+        async with browser() as client:
+            client.cookies.set("wechat_applicant", forged, path="/api/v1/applications/")
+            assert (await client.get(api)).json()["wechat"] is None

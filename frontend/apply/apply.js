@@ -34,6 +34,8 @@ const TEXT = {
     skills: "Skills",
     skills_hint: "Separate them with commas, e.g. Python, SQL, Excel.",
     location: "City",
+    wechat_login: "Fill in with my WeChat profile",
+    wechat_as: "Applying as {name} in WeChat.",
     yes: "Yes",
     no: "No",
     consent: "I agree that the company stores what I send here and uses it to consider me for this job.",
@@ -87,6 +89,8 @@ const TEXT = {
     skills: "技能",
     skills_hint: "用逗号分隔，例如 Python、SQL、Excel。",
     location: "所在城市",
+    wechat_login: "用我的微信资料填写",
+    wechat_as: "您正以微信用户“{name}”的身份报名。",
     yes: "是",
     no: "否",
     consent: "我同意公司保存我在这里提交的信息，并用于评估我是否适合这个职位。",
@@ -144,6 +148,16 @@ function render() {
   $("education").value = chosenDegree;
   $("submit").textContent = t("submit");
   if (!job) return;
+  $("wechat-login").textContent = t("wechat_login");
+  $("wechat-login").hidden = !job.wechat_login_url;
+  if (job.wechat_login_url) $("wechat-login").href = job.wechat_login_url;
+  $("wechat").hidden = !job.wechat;
+  if (job.wechat) {
+    $("wechat-text").textContent = t("wechat_as", { name: job.wechat.nickname });
+    $("wechat-avatar").hidden = !job.wechat.avatar_url;
+    if (job.wechat.avatar_url) $("wechat-avatar").src = job.wechat.avatar_url;
+    if (!$("name").value) $("name").value = job.wechat.nickname;
+  }
   $("job").textContent = job.company ? t("job_company", { job: job.job_title, company: job.company }) : t("job", { job: job.job_title });
   const box = $("questions");
   box.replaceChildren();

@@ -23,5 +23,6 @@ class Application(BaseModel):
     rules: list[dict[str, Any]] = Field(default_factory=list)  # each rule's outcome, what it expected and found
     interview_id: str | None = None  # once invited
     decided_by: str | None = None  # who invited or declined a queued one
+    wechat: dict[str, str] | None = None  # openid, nickname, avatar_url shared on the registration page, for the interview
     created_at: float
     updated_at: float

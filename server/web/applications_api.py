@@ -55,6 +55,7 @@ async def record_applications(
                 status=status,
                 rules=entry["rules"],
                 interview_id=entry.get("interview_id"),
+                wechat=entry.get("wechat"),
                 created_at=earlier.created_at if earlier is not None else now,
                 updated_at=now,
             )
@@ -63,8 +64,15 @@ async def record_applications(
         await services.bookings.put_applications(kept)
 
 
+async def save_wechat_profile(services: Services, interview_id: str, wechat: dict[str, str]) -> None:
+    """The WeChat profile the candidate shared when registering, as the interview's (reminders, HR's page)."""
+    await services.store.save_wechat_profile(interview_id, wechat["openid"], wechat["nickname"], wechat["avatar_url"])
+
+
 def _view(application: Application) -> dict[str, Any]:
-    return application.model_dump(mode="json", exclude={"tenant"})
+    view = application.model_dump(mode="json", exclude={"tenant", "wechat"})
+    view["wechat_nickname"] = application.wechat["nickname"] if application.wechat else None
+    return view
 
 
 async def list_applications(request: Request) -> JSONResponse:
@@ -101,6 +109,8 @@ async def invite_applicant(request: Request) -> JSONResponse:
     except ValidationError as exc:
         raise Problem(409, "job_has_no_questions", "the job has no questions to ask yet: give it a role or a question bank") from exc
     interview, invite = await services.schedule(spec, tenant, job_id=application.job_id, candidate_id=application.candidate_id)
+    if application.wechat is not None:
+        await save_wechat_profile(services, interview.id, application.wechat)
     actor = hr_actor(request)
     await services.bookings.put_applications(
         [application.model_copy(update={"status": "invited", "interview_id": interview.id, "decided_by": actor, "updated_at": time.time()})]

@@ -21,6 +21,7 @@ import time
 import uuid
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.requests import Request
@@ -33,8 +34,10 @@ from server.domain.interview import InterviewSpec
 from server.domain.job_links import InvalidJobLink, JobLink, JobLinkSigner
 from server.domain.poster import PosterContent, render_poster
 from server.domain.resume_text import UnreadableResume, pdf_text
+from server.domain.wechat_applicant import COOKIE as WECHAT_COOKIE
+from server.domain.wechat_applicant import open_applicant
 from server.storage.outbox import EventType
-from server.web.applications_api import record_applications
+from server.web.applications_api import record_applications, save_wechat_profile
 from server.web.auth import require_api_key
 from server.web.context import Services, services_of
 from server.web.problems import Problem
@@ -194,12 +197,25 @@ async def job_for_applicants(request: Request) -> JSONResponse:
         {"id": q.id, "text": q.text.get(job.language) or next(iter(q.text.values())), "texts": q.text}
         for q in (rules.knockout_questions if rules else [])
     ]
+    token = request.path_params["token"]
+    applicant = open_applicant(request.cookies.get(WECHAT_COOKIE), services.settings.signing_key(), token, time.time())
+    offer = None
+    settings = services.settings
+    if (
+        applicant is None
+        and settings.wechat_app_id
+        and settings.wechat_app_secret
+        and "MicroMessenger" in request.headers.get("user-agent", "")
+    ):
+        offer = f"/wechat/apply/start?{urlencode({'job': token})}"  # offered on the page, never forced (WeChat's rules)
     return JSONResponse(
         {
             "job_title": job.title,
             "language": job.language,
             "company": services.settings.company_policy(link.tenant).company_name,
             "questions": questions,
+            "wechat": {"nickname": applicant.nickname, "avatar_url": applicant.avatar_url} if applicant is not None else None,
+            "wechat_login_url": offer,
         },
         headers={"Cache-Control": "no-store"},
     )
@@ -232,6 +248,8 @@ async def submit_application(request: Request) -> JSONResponse:
         location=body.location or None,
     )
     candidate_id = f"applied-{uuid.uuid4().hex[:20]}"
+    shared = open_applicant(request.cookies.get(WECHAT_COOKIE), services.settings.signing_key(), request.path_params["token"], time.time())
+    wechat = {"openid": shared.openid, "nickname": shared.nickname, "avatar_url": shared.avatar_url} if shared is not None else None
     await services.store.put_profile("candidates", link.tenant, candidate_id, candidate.model_dump_json())
     rules = job.screening
     outcome = await asyncio.to_thread(screen, rules, job, candidate, body.answers) if rules is not None else None
@@ -248,6 +266,8 @@ async def submit_application(request: Request) -> JSONResponse:
             made, links = await services.schedule(spec, link.tenant, job_id=link.job_id, candidate_id=candidate_id)
             result["invite_url"] = links.invite_url
             interview_id = made.id
+            if wechat is not None:
+                await save_wechat_profile(services, made.id, wechat)
     event = {
         "candidate_id": candidate_id,
         "job_id": link.job_id,
@@ -256,6 +276,8 @@ async def submit_application(request: Request) -> JSONResponse:
     }
     rules_found = [asdict(r) for r in outcome.rules] if outcome is not None else []
     application = {"candidate_id": candidate_id, "name": candidate.name, "outcome": result["outcome"], "rules": rules_found}
-    await record_applications(services, link.tenant, link.job_id, "poster", [application | {"interview_id": interview_id}])
+    await record_applications(
+        services, link.tenant, link.job_id, "poster", [application | {"interview_id": interview_id, "wechat": wechat}]
+    )
     await services.store.record_tenant_event(link.tenant, EventType.CANDIDATE_APPLIED, event)
     return JSONResponse(result, status_code=201, headers={"Cache-Control": "no-store"})
