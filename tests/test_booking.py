@@ -345,6 +345,10 @@ async def test_a_missed_time_is_a_no_show_the_job_invites_once_more_and_hr_sees_
     assert json.loads(refused.value.response.body or b"{}")["code"] == "missed_booked_time"
     assert "/static/booking/booking.js" in (await server.http.get(f"{server.url}/i/{token}")).text
     assert (await slots(server, interview_id, token))["status"] == "no_show"
+    listed = (await server.http.get(f"{server.url}/api/v1/jobs/backend/bookings", headers=HR)).json()["bookings"]
+    assert [(b["candidate_name"], b["status"], b["no_shows"], b["interview_status"]) for b in listed] == [
+        ("Alex Chen", "missed", 2, "no_show")
+    ]
     rescheduled = await server.http.post(f"{server.url}/api/v1/interviews/{interview_id}/reschedule", json={}, headers=HR)
     assert rescheduled.status_code == 200, rescheduled.text
     assert (await hr_view())[0] == "scheduled"
