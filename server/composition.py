@@ -140,6 +140,7 @@ ROUTES = [
     Route("/api/v1/interviews/{interview_id}/consent", consent_api.give_consent, methods=["POST"]),
     Route("/api/v1/interviews/{interview_id}/self-identification", self_identification_api.give_self_identification, methods=["POST"]),
     Route("/api/v1/jobs/{job_id}/screen", screening_api.screen_candidates, methods=["POST"]),
+    Route("/api/v1/jobs/{job_id}/screening", screening_api.put_screening_rules, methods=["PUT"]),
     Route("/api/v1/imports/candidates", imports_api.import_candidates, methods=["POST"]),
     Route("/api/v1/calendar-feeds", calendar_feeds.create_feed, methods=["POST"]),
     Route("/api/v1/calendar-feeds/{email}", calendar_feeds.delete_feed, methods=["DELETE"]),

@@ -64,6 +64,22 @@ async def test_hr_sets_booking_hours_imports_candidates_and_gets_a_calendar_link
         assert "还不能预约" in (await page.text_content("#r-summary") or "")
         await check_state(page, "hr-recruiting-phone-zh")
 
+        # The screening rules, as the HRMS set them, edited here: two years are enough, and a yes/no question.
+        assert await page.input_value("#r-min_education") == "bachelor" and await page.input_value("#r-min_years") == "3"
+        await page.fill("#r-min_years", "2")
+        await page.click("#r-add-knockout")
+        await page.fill("#r-knockouts .zh", "您能在上海工作吗？")
+        await page.click("#r-rules-form button[type=submit]")
+        await page.wait_for_selector("#r-rules-saved .ok")
+        rules = (await server.http.get(f"{server.url}/api/v1/jobs/backend", headers=HR)).json()["screening"]
+        assert rules["min_years_experience"] == 2 and rules["min_education"] == "bachelor" and rules["on_pass"] == "invite"
+        assert rules["knockout_questions"] == [{"id": "q1", "text": {"zh": "您能在上海工作吗？"}, "required_answer": True}]
+        await check_state(page, "hr-recruiting-rules")
+        await page.click("#r-knockouts .knockout button")  # removed again: the import below has no answers to give
+        await page.evaluate("document.getElementById('r-rules-saved').replaceChildren()")
+        await page.click("#r-rules-form button[type=submit]")
+        await page.wait_for_selector("#r-rules-saved .ok")
+
         # Booking hours: every weekday 09:00-12:00 (the form's first row), 45 minutes, a colleague, saved.
         await page.fill("#r-slot_minutes", "45")
         await page.fill("#r-min_notice_hours", "0")

@@ -6,6 +6,33 @@ const TEXT = {
   en: {
     recruiting: "Recruiting",
     recruiting_title: "Recruiting: {job}",
+    rules: "Screening rules",
+    rules_intro: "Who is invited: every rule left empty admits everyone. Candidates from the poster and imports are checked against these at once; each sees no reasons, HR see all of them.",
+    min_education: "Lowest degree",
+    min_years: "Fewest years of experience",
+    min_match: "Lowest match with the job (0–100)",
+    education_fields: "Fields of study (any one; comma separated)",
+    required_skills: "Required skills (every one)",
+    any_skills: "Skills (at least one)",
+    locations: "Locations (any one)",
+    languages: "Languages (every one)",
+    knockouts: "Yes/no questions a candidate must answer",
+    add_knockout: "Add a question",
+    question_zh: "Question in Chinese",
+    question_en: "Question in English",
+    required_answer: "Required answer",
+    answer_yes: "Yes",
+    answer_no: "No",
+    on_pass: "Candidates who pass",
+    on_pass_invite: "are invited at once",
+    on_pass_queue: "wait for HR's approval",
+    save_rules: "Save rules",
+    any_degree: "Any",
+    degree_high_school: "High school",
+    degree_associate: "Associate (大专)",
+    degree_bachelor: "Bachelor's",
+    degree_master: "Master's",
+    degree_doctorate: "Doctorate",
     availability: "When candidates can book",
     no_availability: "Candidates cannot book a time for this job yet. Set the hours below and save.",
     offered: "{count} times are open for booking now.",
@@ -106,6 +133,33 @@ const TEXT = {
   zh: {
     recruiting: "招聘安排",
     recruiting_title: "招聘安排：{job}",
+    rules: "筛选规则",
+    rules_intro: "谁会被邀请：留空的规则对所有人都算通过。通过海报报名和导入的候选人会立即按这些规则核对；候选人看不到原因，HR 可以看到全部原因。",
+    min_education: "最低学历",
+    min_years: "最少工作年限",
+    min_match: "与岗位的最低匹配度（0–100）",
+    education_fields: "专业（任一即可，用逗号分隔）",
+    required_skills: "必备技能（全部需要）",
+    any_skills: "技能（至少一项）",
+    locations: "所在地（任一即可）",
+    languages: "语言（全部需要）",
+    knockouts: "候选人必须回答的是否问题",
+    add_knockout: "添加问题",
+    question_zh: "问题（中文）",
+    question_en: "问题（英文）",
+    required_answer: "要求的回答",
+    answer_yes: "是",
+    answer_no: "否",
+    on_pass: "通过规则的候选人",
+    on_pass_invite: "立即邀请",
+    on_pass_queue: "等待 HR 批准",
+    save_rules: "保存规则",
+    any_degree: "不限",
+    degree_high_school: "高中 / 中专",
+    degree_associate: "大专",
+    degree_bachelor: "本科",
+    degree_master: "硕士",
+    degree_doctorate: "博士",
     availability: "候选人可预约的时间",
     no_availability: "这个岗位还不能预约面试时间。请在下面设置时间并保存。",
     offered: "目前有 {count} 个时间可以预约。",
@@ -227,6 +281,8 @@ export function setup(options) {
   $("r-poster-language").addEventListener("change", preview);
   $("r-import-form").addEventListener("submit", importFile);
   $("r-feed-form").addEventListener("submit", feed);
+  $("r-add-knockout").addEventListener("click", () => addKnockout());
+  $("r-rules-form").addEventListener("submit", saveRules);
 }
 
 export function applyLanguage(language) {
@@ -234,6 +290,7 @@ export function applyLanguage(language) {
   document.querySelectorAll("[data-r]").forEach((node) => (node.textContent = t(node.dataset.r)));
   document.querySelectorAll("#r-weekly .day-label").forEach((node) => (node.textContent = dayName(node.dataset.day)));
   document.querySelectorAll("#recruiting-view [data-r-label]").forEach((node) => (node.textContent = t(node.dataset.rLabel)));
+  fillDegrees();
   if (view.jobId) {
     $("r-title").textContent = t("recruiting_title", { job: view.jobTitle });
     $("r-poster").alt = t("poster_alt");
@@ -249,7 +306,12 @@ export async function open(jobId, jobTitle) {
   view = { jobId, jobTitle: jobTitle || jobId, availability: null, bookings: [], queue: [] };
   $("r-title").textContent = t("recruiting_title", { job: view.jobTitle });
   $("r-title").tabIndex = -1;
-  for (const id of ["r-saved", "r-import-result", "r-feed-result", "r-queue-result"]) $(id).replaceChildren();
+  for (const id of ["r-saved", "r-import-result", "r-feed-result", "r-queue-result", "r-rules-saved"]) $(id).replaceChildren();
+  try {
+    fillRules((await call(`/api/v1/jobs/${encodeURIComponent(jobId)}`)).screening);
+  } catch (error) {
+    $("r-rules-saved").replaceChildren(el("p", { class: "error", text: t("load_failed", { why: error.message }) }));
+  }
   try {
     view.availability = await call(`/api/v1/jobs/${encodeURIComponent(jobId)}/availability`);
   } catch {
@@ -261,6 +323,82 @@ export async function open(jobId, jobTitle) {
   loadQueue();
   preview();
   $("r-title").focus();
+}
+
+// ---- screening rules -------------------------------------------------------------------------------------------------
+const DEGREES = ["", "high_school", "associate", "bachelor", "master", "doctorate"];
+const commaList = (text) => text.split(/[,，、;；]/).map((item) => item.trim()).filter(Boolean);
+
+function fillDegrees() {
+  const select = $("r-min_education");
+  const chosen = select.value;
+  select.replaceChildren(...DEGREES.map((value) => el("option", { value, text: t(value ? `degree_${value}` : "any_degree") })));
+  select.value = chosen;
+}
+
+function addKnockout(question = { id: "", text: {}, required_answer: true }) {
+  const answer = el("select", { class: "answer" }, el("option", { value: "yes", "data-r": "answer_yes", text: t("answer_yes") }), el("option", { value: "no", "data-r": "answer_no", text: t("answer_no") }));
+  answer.value = question.required_answer ? "yes" : "no";
+  const row = el("div", { class: "row knockout", "data-question": question.id },
+    labelled("question_zh", el("input", { class: "zh", value: question.text.zh ?? "", maxlength: "300", autocomplete: "off" })),
+    labelled("question_en", el("input", { class: "en", value: question.text.en ?? "", maxlength: "300", autocomplete: "off", lang: "en" })),
+    labelled("required_answer", answer));
+  row.append(removeButton(row));
+  $("r-knockouts").append(row);
+}
+
+function fillRules(rules) {
+  const r = rules ?? {};
+  fillDegrees();
+  $("r-min_education").value = r.min_education ?? "";
+  $("r-min_years").value = r.min_years_experience ?? "";
+  $("r-min_match").value = r.min_match_score ?? "";
+  for (const [id, key] of [["r-education_fields", "education_fields"], ["r-required_skills", "required_skills"], ["r-any_skills", "any_skills"], ["r-locations", "locations"], ["r-languages", "languages"]]) {
+    $(id).value = (r[key] ?? []).join(lang === "zh" ? "、" : ", ");
+  }
+  $("r-knockouts").replaceChildren();
+  (r.knockout_questions ?? []).forEach(addKnockout);
+  document.querySelector(`input[name="r-on-pass"][value="${r.on_pass ?? "queue_for_hr"}"]`).checked = true;
+}
+
+function rulesValue() {
+  const number = (id) => ($(id).value === "" ? null : Number($(id).value));
+  const used = new Set();
+  const questions = [...document.querySelectorAll("#r-knockouts .knockout")].map((row, index) => {
+    let id = row.dataset.question || `q${index + 1}`;
+    while (used.has(id)) id = `${id}-${index + 1}`;
+    used.add(id);
+    const text = {};
+    for (const language of ["zh", "en"]) if (row.querySelector(`.${language}`).value.trim()) text[language] = row.querySelector(`.${language}`).value.trim();
+    return { id, text, required_answer: row.querySelector(".answer").value === "yes" };
+  });
+  return {
+    min_education: $("r-min_education").value || null,
+    education_fields: commaList($("r-education_fields").value),
+    min_years_experience: number("r-min_years"),
+    required_skills: commaList($("r-required_skills").value),
+    any_skills: commaList($("r-any_skills").value),
+    locations: commaList($("r-locations").value),
+    languages: commaList($("r-languages").value),
+    min_match_score: number("r-min_match"),
+    knockout_questions: questions,
+    on_pass: document.querySelector('input[name="r-on-pass"]:checked').value,
+  };
+}
+
+async function saveRules(event) {
+  event.preventDefault();
+  const out = $("r-rules-saved");
+  const result = await send(`/api/v1/jobs/${encodeURIComponent(view.jobId)}/screening`, {
+    method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(rulesValue()),
+  });
+  if (!result.ok) {
+    const errors = (result.body?.errors ?? []).map((e) => el("li", { text: `${e.loc.join(" › ")}: ${e.msg}` }));
+    out.replaceChildren(el("p", { class: "error", text: t("save_failed", { why: result.body?.detail ?? String(result.status) }) }), el("ul", { class: "error" }, ...errors));
+    return;
+  }
+  fillRules(result.body);
+  out.replaceChildren(el("p", { class: "ok", text: t("saved") }));
 }
 
 // ---- availability ------------------------------------------------------------------------------------------------

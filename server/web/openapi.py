@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from realtime_scoring.profiles import CandidateProfile, JobProfile
+from realtime_scoring.profiles import CandidateProfile, JobProfile, ScreeningRules
 from realtime_scoring.report import InterviewReport
 from server.domain.adverse_impact import SelfIdentification
 from server.domain.consent import ConsentRequest
@@ -166,6 +166,7 @@ def openapi_document() -> dict[str, Any]:
         BookingRequest,
         Application,
         FeedRequest,
+        ScreeningRules,
     ]
     _, schemas = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     components = schemas["$defs"]
@@ -324,6 +325,14 @@ def openapi_document() -> dict[str, Any]:
                 "The job's screening rules applied to stored or inline candidates: each rule's outcome and what it found",
                 {"200": _json(OBJECT) | {"description": "results"}, **_problems(404, 409, 422)},
                 body=_json(_ref(ScreenRequest)),
+                params=[_path("job_id", PROFILE_ID)],
+            )
+        },
+        "/api/v1/jobs/{job_id}/screening": {
+            "put": _op(
+                "Replace the job's screening rules alone (the rest of the job stays as stored)",
+                {"200": _json(_ref(ScreeningRules)) | {"description": "the rules now in force"}, **_problems(404, 422)},
+                body=_json(_ref(ScreeningRules)),
                 params=[_path("job_id", PROFILE_ID)],
             )
         },

@@ -1,5 +1,6 @@
 """`POST /api/v1/jobs/{job_id}/screen`: the job's screening rules (stored with the job, `screening`) applied to stored
-candidates or to profiles sent inline, each with every rule's outcome and what it found."""
+candidates or to profiles sent inline, each with every rule's outcome and what it found; `PUT .../screening` sets
+the rules alone."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from realtime_scoring.profiles import CandidateProfile, JobProfile
+from realtime_scoring.profiles import CandidateProfile, JobProfile, ScreeningRules
 from realtime_scoring.screening import screen
 from server.web.auth import require_api_key
 from server.web.context import services_of
 from server.web.problems import Problem
-from server.web.request_bodies import PROFILE_ID, parse
+from server.web.request_bodies import PROFILE_ID, parse, path_id
 
 MAX_STORED = 500
 MAX_INLINE = 100
@@ -71,3 +72,18 @@ async def screen_candidates(request: Request) -> JSONResponse:
 
     results = await asyncio.to_thread(run)  # the match score of hundreds of profiles is CPU work
     return JSONResponse({"job_id": job_id, "on_pass": rules.on_pass, "results": results})
+
+
+async def put_screening_rules(request: Request) -> JSONResponse:
+    """`PUT /api/v1/jobs/{job_id}/screening`: replace the job's screening rules alone (HR's page edits them; the rest of
+    the job stays as the HRMS sent it). Candidates already screened keep their outcome."""
+    services = services_of(request)
+    tenant = require_api_key(request.headers, services.api_keys)
+    job_id = path_id(request, "job_id")
+    stored = await services.store.profile("jobs", tenant, job_id)
+    if stored is None:
+        raise Problem(404, "job_not_found", f"no job {job_id!r}: PUT /api/v1/jobs/{job_id} first")
+    rules = parse(ScreeningRules, await request.body(), "invalid_screening_rules")
+    job = JobProfile.model_validate(stored).model_copy(update={"screening": rules})
+    await services.store.put_profile("jobs", tenant, job_id, job.model_dump_json())
+    return JSONResponse(rules.model_dump(mode="json"))
