@@ -195,7 +195,7 @@ async def test_two_candidates_racing_for_the_last_place_one_gets_it_and_the_othe
     booking_server: tuple[LiveServer, Mailbox, Receiver],
 ) -> None:
     server, _, _ = booking_server
-    await open_job(server, max_concurrent=1)
+    await open_job(server, days_away=4, max_concurrent=1)  # past the invites' 72 hours: booking it renews the link
     (first_id, first_token), (second_id, second_token) = await invite(server), await invite(server, email="sam@example.test")
     wanted = (await slots(server, first_id, first_token))["slots"][1]["starts_at"]
     answers = await asyncio.gather(book(server, first_id, first_token, wanted), book(server, second_id, second_token, wanted))
@@ -208,6 +208,14 @@ async def test_two_candidates_racing_for_the_last_place_one_gets_it_and_the_othe
     winner_id, winner_token = (first_id, first_token) if answers[0].status_code == 201 else (second_id, second_token)
     mine = await slots(server, winner_id, winner_token)
     assert {s["starts_at"]: s["available"] for s in mine["slots"]}[wanted] is True
+
+    # A third, asking for the time already full, is refused before anything is written: no new link goes out.
+    third_id, third_token = await invite(server, email="kim@example.test")
+    before = await server.services.store.get_interview(third_id)
+    late = await book(server, third_id, third_token, wanted)
+    assert late.status_code == 409 and late.json()["code"] == "slot_taken"
+    after = await server.services.store.get_interview(third_id)
+    assert before is not None and after is not None and after.invite_expires_at == before.invite_expires_at
 
 
 async def test_a_booked_interview_opens_only_in_its_window_and_a_reschedule_holds_the_old_link_to_a_new_time(

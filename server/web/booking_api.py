@@ -30,6 +30,7 @@ from server.domain.scheduling import (
     attendance_check,
     busiest,
     calendar_message,
+    check_room,
     is_offered,
     job_scope,
     offered_slots,
@@ -299,6 +300,12 @@ async def book_slot(request: Request) -> JSONResponse:
         )
     if live is not None and live.starts_at == slot.starts_at:
         return JSONResponse(await _candidate_view(services, interview, availability, live, now), headers=PRIVATE)
+    limits = _limits(services, interview.tenant, interview.job_id, availability)
+    # A slot already full is answered before anything is written (the booking's own transaction decides the rest).
+    try:
+        check_room(await services.bookings.overlapping(slot.starts_at, slot.ends_at), _wanted(interview, slot), limits)
+    except SlotTaken as exc:
+        raise _slot_taken(await _slots_view(services, interview.tenant, interview.job_id, availability, now, live)) from exc
     # The link in the invitation and reminders: valid through the slot, however long the first invite was for.
     ttl_hours = max(interview.invite_expires_at, slot.ends_at + INVITE_GRACE_S) - now
     invite = services.new_invite(interview.id, ttl_hours / 3600)
@@ -322,15 +329,30 @@ async def book_slot(request: Request) -> JSONResponse:
         reminders.append(calendar_message(booking, now))
     event = (EventType.INTERVIEW_BOOKED, _event_data(interview, booking, moved=live is not None))
     try:
-        await services.bookings.book(booking, _limits(services, interview.tenant, interview.job_id, availability), reminders, event)
+        await services.bookings.book(booking, limits, reminders, event)
     except SlotTaken as exc:
-        raise Problem(
-            409,
-            "slot_taken",
-            "someone has just taken the last place at that time; here are the times still free",
-            slots=await _slots_view(services, interview.tenant, interview.job_id, availability, time.time(), live),
-        ) from exc
+        raise _slot_taken(await _slots_view(services, interview.tenant, interview.job_id, availability, time.time(), live)) from exc
     return JSONResponse(await _candidate_view(services, interview, availability, booking, now), status_code=201, headers=PRIVATE)
+
+
+def _wanted(interview: Interview, slot: Slot) -> Booking:
+    """The booking `slot` would be, as capacity counts it."""
+    assert interview.job_id is not None
+    return Booking(
+        interview_id=interview.id,
+        tenant=interview.tenant,
+        job_id=interview.job_id,
+        starts_at=slot.starts_at,
+        ends_at=slot.ends_at,
+        timezone="UTC",
+        join_url="",
+        created_at=0,
+        updated_at=0,
+    )
+
+
+def _slot_taken(slots: list[dict[str, Any]]) -> Problem:
+    return Problem(409, "slot_taken", "someone has just taken the last place at that time; here are the times still free", slots=slots)
 
 
 async def cancel_booking(request: Request) -> JSONResponse:
