@@ -73,3 +73,30 @@ async def test_hr_screens_stored_and_inline_candidates_against_a_jobs_rules(tmp_
             response = await server.http.post(f"{base}/jobs/be-1/screen", json=bad, headers=HR)
             assert response.status_code == 422, (bad, response.text)
         assert (await server.http.post(f"{base}/jobs/none/screen", json={"candidate_ids": ["c1"]}, headers=HR)).status_code == 404
+
+
+async def test_the_hrms_screens_pushed_candidates_and_the_job_invites_or_queues_them_once(tmp_path: Path) -> None:
+    async with serving(make_settings(tmp_path / "data")) as server:
+        base = server.url + "/api/v1"
+        job = {"title": "Backend engineer", "role": "backend_engineer", "screening": {"min_years_experience": 3, "on_pass": "invite"}}
+        assert (await server.http.put(f"{base}/jobs/be-2", json=job, headers=HR)).status_code == 201
+        await server.http.put(f"{base}/candidates/c1", json={"name": "A", "years_experience": 4}, headers=HR)
+        await server.http.put(f"{base}/candidates/c2", json={"name": "B", "years_experience": 1}, headers=HR)
+        body = {"candidate_ids": ["c1", "c2", "c1", "nobody"], "admit": True}
+        first = (await server.http.post(f"{base}/jobs/be-2/screen", json=body, headers=HR)).json()["results"]
+        assert [(r["candidate"], r["outcome"], r.get("admitted")) for r in first] == [
+            ("c1", "passed", "invited"),
+            ("c2", "failed", "not_selected"),
+            ("c1", "passed", "invited"),  # named twice, invited once
+            ("nobody", "not_found", None),
+        ]
+        assert len((await server.http.get(f"{base}/candidates/c1", headers=HR)).json()["interviews"]) == 1
+        again = (await server.http.post(f"{base}/jobs/be-2/screen", json=body, headers=HR)).json()["results"]
+        assert again[0]["admitted"] == "already_invited" and again[0]["interview_id"] == first[0]["interview_id"]
+        applications = (await server.http.get(f"{base}/jobs/be-2/applications", headers=HR)).json()["applications"]
+        assert sorted((a["candidate_id"], a["source"], a["status"]) for a in applications) == [
+            ("c1", "hrms", "invited"),
+            ("c2", "hrms", "not_selected"),
+        ]
+        inline = {"candidates": [{"name": "C", "years_experience": 9}], "admit": True}
+        assert (await server.http.post(f"{base}/jobs/be-2/screen", json=inline, headers=HR)).status_code == 422

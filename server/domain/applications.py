@@ -5,12 +5,24 @@ the reasons, so HR can answer for each outcome."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from realtime_scoring.profiles import CandidateProfile
+
 ApplicationStatus = Literal["queued", "invited", "not_selected", "waiting_for_answers", "declined"]
-ApplicationSource = Literal["poster", "import"]
+ApplicationSource = Literal["poster", "import", "hrms"]
+
+
+@dataclass(frozen=True)
+class Applicant:
+    """A candidate put to a job's rules: where they came from (a file's row, a request's position), their id, profile."""
+
+    row: int
+    id: str
+    profile: CandidateProfile
 
 
 class Application(BaseModel):

@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from realtime_scoring.profiles import CandidateProfile, EducationLevel
+from server.domain.applications import Applicant
 
 MAX_ROWS = 1000
 MAX_ERRORS = 100  # reported; the count says how many more there were
@@ -95,13 +96,6 @@ class RowError:
     reason: str
 
 
-@dataclass(frozen=True)
-class ImportedCandidate:
-    row: int
-    id: str
-    profile: CandidateProfile
-
-
 class ImportRejected(Exception):
     """The upload as a whole: nothing of it is to be stored. `errors` are the first `MAX_ERRORS` of `count`."""
 
@@ -157,9 +151,7 @@ def _profile_fields(row: dict[str, str], number: int, errors: list[RowError]) ->
     return None if bad else fields
 
 
-def _validated(
-    number: int, candidate_id: object, fields: dict[str, Any], seen: set[str], errors: list[RowError]
-) -> ImportedCandidate | None:
+def _validated(number: int, candidate_id: object, fields: dict[str, Any], seen: set[str], errors: list[RowError]) -> Applicant | None:
     if not isinstance(candidate_id, str) or not ID_PATTERN.fullmatch(candidate_id):
         errors.append(RowError(number, "id", "each candidate needs an id: 1-128 letters, digits and . _ : -"))
         return None
@@ -168,7 +160,7 @@ def _validated(
         return None
     seen.add(candidate_id)
     try:
-        return ImportedCandidate(number, candidate_id, CandidateProfile.model_validate(fields))
+        return Applicant(number, candidate_id, CandidateProfile.model_validate(fields))
     except ValidationError as exc:
         for error in exc.errors():
             column = ".".join(str(part) for part in error["loc"]) or None
@@ -176,7 +168,7 @@ def _validated(
         return None
 
 
-def parse_csv(data: bytes) -> list[ImportedCandidate]:
+def parse_csv(data: bytes) -> list[Applicant]:
     text = _decode(data)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -191,7 +183,7 @@ def parse_csv(data: bytes) -> list[ImportedCandidate]:
         if unknown or missing:
             raise ImportRejected(unknown + missing)
         errors: list[RowError] = []
-        found: list[ImportedCandidate] = []
+        found: list[Applicant] = []
         seen: set[str] = set()
         for cells in reader:
             number = reader.line_num
@@ -221,14 +213,14 @@ class _JsonUpload(BaseModel):
     candidates: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_ROWS)
 
 
-def parse_json(data: bytes) -> list[ImportedCandidate]:
+def parse_json(data: bytes) -> list[Applicant]:
     try:
         upload = _JsonUpload.model_validate_json(data)
     except ValidationError as exc:
         reasons = [RowError(0, ".".join(str(p) for p in e["loc"]) or None, str(e["msg"])) for e in exc.errors()]
         raise ImportRejected(reasons) from exc
     errors: list[RowError] = []
-    found: list[ImportedCandidate] = []
+    found: list[Applicant] = []
     seen: set[str] = set()
     for number, item in enumerate(upload.candidates, start=1):
         fields = dict(item)

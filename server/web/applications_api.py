@@ -10,7 +10,9 @@ already invited or declined answers 409.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from dataclasses import asdict
 from typing import Any, cast, get_args
 
 from pydantic import ValidationError
@@ -18,8 +20,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from realtime_scoring.profiles import CandidateProfile, JobProfile
-from server.domain.applications import Application, ApplicationSource, ApplicationStatus
-from server.domain.interview import InterviewSpec
+from realtime_scoring.screening import Screening, screen
+from server.domain.applications import Applicant, Application, ApplicationSource, ApplicationStatus
+from server.domain.interview import InterviewSpec, InterviewStatus
 from server.storage.outbox import EventType
 from server.web.audit import audit, hr_actor
 from server.web.auth import require_api_key
@@ -67,6 +70,50 @@ async def record_applications(
 async def save_wechat_profile(services: Services, interview_id: str, wechat: dict[str, str]) -> None:
     """The WeChat profile the candidate shared when registering, as the interview's (reminders, HR's page)."""
     await services.store.save_wechat_profile(interview_id, wechat["openid"], wechat["nickname"], wechat["avatar_url"])
+
+
+async def screen_and_admit(
+    services: Services,
+    tenant: str,
+    job_id: str,
+    job: JobProfile,
+    applicants: list[Applicant],
+    source: ApplicationSource,
+    answers: dict[str, dict[str, bool]] | None = None,
+) -> list[dict[str, Any]]:
+    """Each stored applicant screened by the job's rules; those who pass invited (`on_pass: invite`, once per job) or
+    queued for HR; every one kept as an application. What each got, with every rule's outcome."""
+    rules = job.screening
+    assert rules is not None
+    given = answers or {}
+    outcomes: list[Screening] = await asyncio.to_thread(lambda: [screen(rules, job, a.profile, given.get(a.id)) for a in applicants])
+    job_interviews = {
+        ref.id for ref in await services.store.interview_ids(tenant, job_id=job_id) if ref.status != InterviewStatus.CANCELLED
+    }
+    results = []
+    for applicant, outcome in zip(applicants, outcomes, strict=True):
+        entry: dict[str, Any] = {
+            "row": applicant.row,
+            "candidate_id": applicant.id,
+            "name": applicant.profile.name,
+            "outcome": {"failed": "not_selected", "waiting": "waiting_for_answers", "passed": "queued"}[outcome.outcome],
+            "rules": [asdict(r) for r in outcome.rules],
+        }
+        if outcome.outcome == "passed" and rules.on_pass == "invite":
+            earlier = {ref.id for ref in await services.store.interview_ids(tenant, candidate_id=applicant.id)} & job_interviews
+            if earlier:
+                entry |= {"outcome": "already_invited", "interview_id": sorted(earlier)[0]}
+            else:
+                try:
+                    spec = InterviewSpec(job=job, candidate=applicant.profile)
+                except ValidationError:
+                    pass  # the job has no questions yet: queued for HR, who add them and invite
+                else:
+                    interview, invite = await services.schedule(spec, tenant, job_id=job_id, candidate_id=applicant.id)
+                    entry |= {"outcome": "invited", "interview_id": interview.id, "invite_url": invite.invite_url}
+        results.append(entry)
+    await record_applications(services, tenant, job_id, source, results)
+    return results
 
 
 def _view(application: Application) -> dict[str, Any]:

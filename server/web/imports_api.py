@@ -9,17 +9,14 @@ import re
 from dataclasses import asdict
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from realtime_scoring.profiles import JobProfile
-from realtime_scoring.screening import Screening, screen
-from server.domain.candidate_import import ImportedCandidate, ImportRejected, parse_csv, parse_json
-from server.domain.interview import InterviewSpec, InterviewStatus
-from server.web.applications_api import record_applications
+from server.domain.candidate_import import ImportRejected, parse_csv, parse_json
+from server.web.applications_api import screen_and_admit
 from server.web.auth import require_api_key
-from server.web.context import Services, services_of
+from server.web.context import services_of
 from server.web.problems import Problem
 from server.web.request_bodies import PROFILE_ID
 
@@ -57,40 +54,5 @@ async def import_candidates(request: Request) -> JSONResponse:
     result: dict[str, Any] = {"imported": len(candidates), "created": created, "updated": len(candidates) - created}
     if job is not None and job_id is not None:
         result["job_id"] = job_id
-        result["screening"] = await _screen_and_invite(services, tenant, job_id, job, candidates)
-        await record_applications(services, tenant, job_id, "import", result["screening"])
+        result["screening"] = await screen_and_admit(services, tenant, job_id, job, candidates, "import")
     return JSONResponse(result)
-
-
-async def _screen_and_invite(
-    services: Services, tenant: str, job_id: str, job: JobProfile, candidates: list[ImportedCandidate]
-) -> list[dict[str, Any]]:
-    rules = job.screening
-    assert rules is not None
-    outcomes: list[Screening] = await asyncio.to_thread(lambda: [screen(rules, job, c.profile) for c in candidates])
-    job_interviews = {
-        ref.id for ref in await services.store.interview_ids(tenant, job_id=job_id) if ref.status != InterviewStatus.CANCELLED
-    }
-    results = []
-    for candidate, outcome in zip(candidates, outcomes, strict=True):
-        entry: dict[str, Any] = {
-            "row": candidate.row,
-            "candidate_id": candidate.id,
-            "name": candidate.profile.name,
-            "outcome": {"failed": "not_selected", "waiting": "waiting_for_answers", "passed": "queued"}[outcome.outcome],
-            "rules": [asdict(r) for r in outcome.rules],
-        }
-        if outcome.outcome == "passed" and rules.on_pass == "invite":
-            earlier = {ref.id for ref in await services.store.interview_ids(tenant, candidate_id=candidate.id)} & job_interviews
-            if earlier:
-                entry |= {"outcome": "already_invited", "interview_id": sorted(earlier)[0]}
-            else:
-                try:
-                    spec = InterviewSpec(job=job, candidate=candidate.profile)
-                except ValidationError:
-                    pass  # the job has no questions yet: queued for HR, who add them and invite
-                else:
-                    interview, invite = await services.schedule(spec, tenant, job_id=job_id, candidate_id=candidate.id)
-                    entry |= {"outcome": "invited", "interview_id": interview.id, "invite_url": invite.invite_url}
-        results.append(entry)
-    return results

@@ -15,6 +15,8 @@ from starlette.responses import JSONResponse
 
 from realtime_scoring.profiles import CandidateProfile, JobProfile, ScreeningRules
 from realtime_scoring.screening import screen
+from server.domain.applications import Applicant
+from server.web.applications_api import screen_and_admit
 from server.web.auth import require_api_key
 from server.web.context import services_of
 from server.web.problems import Problem
@@ -32,6 +34,9 @@ class ScreenRequest(BaseModel):
     answers: dict[str, dict[str, bool]] = Field(
         default_factory=dict, max_length=MAX_STORED + MAX_INLINE, description="knock-out answers by candidate id (or inline index)"
     )
+    admit: bool = Field(
+        False, description="act on the outcome: stored candidates who pass are invited or queued for HR as the job says, once"
+    )
 
     @model_validator(mode="after")
     def _someone(self) -> ScreenRequest:
@@ -39,6 +44,8 @@ class ScreenRequest(BaseModel):
             raise ValueError("send candidate_ids, candidates, or both")
         if any(not re.fullmatch(PROFILE_ID, i) for i in self.candidate_ids):
             raise ValueError("candidate ids are 1-128 characters of letters, digits and . _ : -")
+        if self.admit and self.candidates:
+            raise ValueError("admit acts on stored candidates only: PUT them first and send candidate_ids")
         return self
 
 
@@ -59,6 +66,29 @@ async def screen_candidates(request: Request) -> JSONResponse:
     ]
     people += [(str(n), profile) for n, profile in enumerate(body.candidates)]
     rules = job.screening
+    if body.admit:
+        unique = {key: (n, profile) for n, (key, profile) in reversed(list(enumerate(people))) if profile is not None}
+        applicants = [Applicant(n + 1, key, profile) for key, (n, profile) in unique.items()]  # each candidate once
+        admitted = {e["candidate_id"]: e for e in await screen_and_admit(services, tenant, job_id, job, applicants, "hrms", body.answers)}
+        screened = {"not_selected": "failed", "waiting_for_answers": "waiting"}
+        return JSONResponse(
+            {
+                "job_id": job_id,
+                "on_pass": rules.on_pass,
+                "results": [
+                    {"candidate": key, "outcome": "not_found", "rules": []}
+                    if key not in admitted
+                    else {
+                        "candidate": key,
+                        "outcome": screened.get(admitted[key]["outcome"], "passed"),
+                        "rules": admitted[key]["rules"],
+                        "admitted": admitted[key]["outcome"],
+                        "interview_id": admitted[key].get("interview_id"),
+                    }
+                    for key, _ in people
+                ],
+            }
+        )
 
     def run() -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
