@@ -9,6 +9,7 @@ import secrets
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as redis
 from pydantic import ValidationError
@@ -45,8 +46,9 @@ def earlier_demo_ids(settings: Settings) -> set[str]:
     return listed | {LEGACY_DEMO_ID}
 
 
-async def demo_invite_url(settings: Settings) -> str:
-    """Make sure the demo interview exists and is open, and return a fresh invite link to it."""
+async def demo_invite_url(settings: Settings) -> str | None:
+    """Remove the demo interviews of earlier starts (their printed links stop working); with `demo_interview`, make a
+    new one and return its invite link. Without it, nothing reaches the tenants' webhooks on start."""
     client = open_redis(settings) if settings.redis_url else None
     try:
         store = await open_store(settings, client)
@@ -66,6 +68,9 @@ async def demo_invite_url(settings: Settings) -> str:
         # recorded goes.
         for earlier in earlier_demo_ids(settings):
             await store.delete_interview(earlier)
+        if not settings.demo_interview:
+            await asyncio.to_thread(demo_ids_file(settings).unlink, missing_ok=True)
+            return None
         demo_id = f"demo-{secrets.token_hex(8)}"
         invite = make_invite(InviteSigner(settings.signing_key()), settings.base_url, demo_id, expires_at)
         await store.create_interview(demo_spec(), invite, interview_id=demo_id)
@@ -95,7 +100,9 @@ async def refuse_sqlite_left_behind(settings: Settings, client: redis.Redis) -> 
 
 
 def serve(args: argparse.Namespace) -> None:
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    overrides: dict[str, Any] = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if args.demo:
+        overrides["demo_interview"] = True
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
@@ -125,7 +132,7 @@ def serve(args: argparse.Namespace) -> None:
             settings.secrets_key_path,
         )
     url = asyncio.run(demo_invite_url(settings))
-    print(f"Demo interview: {url}", flush=True)
+    print(f"Demo interview: {url}" if url else "No demo interview (`serve --demo` makes one)", flush=True)
     configured = settings.api_keys or settings.tenants
     print(
         "HR API keys: from INTERVIEW_API_KEYS / INTERVIEW_TENANTS" if configured else f"HR API key: in {settings.data_dir / 'api_key'}",
@@ -264,6 +271,7 @@ def main(argv: list[str] | None = None) -> None:
     serve_parser = commands.add_parser("serve", help="run the server (embedded store, no Redis or GPU needed)")
     serve_parser.add_argument("--host", help="listen address (INTERVIEW_HOST)")
     serve_parser.add_argument("--port", type=int, help="listen port (INTERVIEW_PORT)")
+    serve_parser.add_argument("--demo", action="store_true", help="make a demo interview and print its link (INTERVIEW_DEMO_INTERVIEW)")
     levels = ["debug", "info", "warning", "error"]
     serve_parser.add_argument("--log-level", default="info", choices=levels, help="the server's own logs")
     serve_parser.add_argument(

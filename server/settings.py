@@ -146,6 +146,11 @@ class Settings(BaseSettings):
         default_factory=dict, description='JSON {"tenant": ["api key", ...]}: each HR system sees only its own interviews'
     )
     invite_ttl_hours: float = 72.0
+    demo_interview: bool = Field(
+        False,
+        description="Make a demo interview on start and print its link (`serve --demo`): it is an interview of the "
+        "default tenant, so its events reach that tenant's webhooks like any other",
+    )
     abandon_after_s: float = Field(
         3600,
         ge=1,

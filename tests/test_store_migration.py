@@ -199,12 +199,13 @@ async def test_a_node_with_interviews_left_in_sqlite_refuses_to_start_on_redis_u
 ) -> None:
     database = tmp_path / "interviews.sqlite3"
     await fill_sqlite(database)
-    settings = make_settings(tmp_path, redis_url=redis_server.url)
+    settings = make_settings(tmp_path, redis_url=redis_server.url, demo_interview=True)
     with pytest.raises(SystemExit, match=r"holds 2 interview\(s\) that are not in Redis.*interview-server store migrate"):
         await demo_invite_url(settings)
 
     with caplog.at_level(logging.WARNING, logger="server.cli"):
-        assert "/i/" in await demo_invite_url(make_settings(tmp_path, redis_url=redis_server.url, store="redis")), "chosen explicitly"
+        explicit = make_settings(tmp_path, redis_url=redis_server.url, store="redis", demo_interview=True)
+        assert "/i/" in (await demo_invite_url(explicit) or ""), "chosen explicitly"
     assert "holds 2 interview(s)" in caplog.text and "no append-only file" in caplog.text  # the tests' Redis keeps nothing
 
     monkeypatch.setenv("INTERVIEW_DATA_DIR", str(tmp_path))
@@ -216,13 +217,13 @@ async def test_a_node_with_interviews_left_in_sqlite_refuses_to_start_on_redis_u
     db = sqlite3.connect(moved)
     assert db.execute("SELECT COUNT(*) FROM interviews").fetchone() == (3,), "with its WAL, nothing of it lost"
     db.close()
-    assert "/i/" in await demo_invite_url(settings)
+    assert "/i/" in (await demo_invite_url(settings) or "")
 
 
 async def test_each_start_makes_a_new_demo_interview_and_the_links_printed_before_stop_working(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path / "data")
+    settings = make_settings(tmp_path / "data", demo_interview=True)
     first, second = await demo_invite_url(settings), await demo_invite_url(settings)
-    assert first != second
+    assert first is not None and second is not None and first != second
     signer = InviteSigner(settings.signing_key())
     first_id, second_id = (signer.verify(url.rsplit("/i/", 1)[1]).interview_id for url in (first, second))
     assert first_id != second_id and first_id.startswith("demo-")
@@ -230,5 +231,26 @@ async def test_each_start_makes_a_new_demo_interview_and_the_links_printed_befor
     try:
         assert await store.get_interview(first_id) is None, "the earlier demo, and its link with it, is gone"
         assert await store.get_interview(second_id) is not None
+    finally:
+        await store.close()
+
+
+async def test_a_start_without_demo_makes_no_interview_and_sends_no_webhook_and_an_earlier_demo_goes(tmp_path: Path) -> None:
+    with_demo = make_settings(tmp_path / "data", demo_interview=True)
+    url = await demo_invite_url(with_demo)
+    assert url is not None
+    earlier_id = InviteSigner(with_demo.signing_key()).verify(url.rsplit("/i/", 1)[1]).interview_id
+    database = tmp_path / "data" / "interviews.sqlite3"
+    events_before = sqlite3.connect(database).execute("SELECT COUNT(*) FROM outbox_events").fetchone()[0]
+
+    assert await demo_invite_url(make_settings(tmp_path / "data")) is None  # the default: no demo
+    db = sqlite3.connect(database)
+    assert db.execute("SELECT COUNT(*) FROM interviews").fetchone() == (0,), "the earlier demo is gone, no new one"
+    assert db.execute("SELECT COUNT(*) FROM outbox_events WHERE type = 'interview.scheduled'").fetchone()[0] <= events_before
+    assert db.execute("SELECT COUNT(*) FROM outbox_events").fetchone()[0] <= events_before, "nothing new for the webhooks"
+    db.close()
+    store = await open_store(make_settings(tmp_path / "data"), None)
+    try:
+        assert await store.get_interview(earlier_id) is None
     finally:
         await store.close()
