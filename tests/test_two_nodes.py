@@ -299,7 +299,7 @@ async def test_an_interview_scheduled_on_one_node_is_answered_on_another_and_rea
         state = (await http.get(f"{a.base}/api/v1/interviews/{interview_id}", headers=HR)).json()
         assert state["interview"]["status"] == "completed" and [x["text"] for x in state["answers"]] == ["Because."]
 
-        def ours(requests: list[Received]) -> list[Received]:  # not the demo interview each node schedules as it starts
+        def ours(requests: list[Received]) -> list[Received]:  # only this test's interview's events
             return [r for r in requests if r.event["data"]["interview_id"] == interview_id]
 
         await receiver.wait_for(lambda r: {x.event["type"] for x in ours(r)} == EVENTS, timeout=30)
@@ -328,7 +328,7 @@ async def test_a_dead_letter_made_on_one_node_is_listed_and_replayed_from_the_ot
         assert registered.status_code == 201, registered.text
         interview_id, _ = await schedule_text(http, a.base)
 
-        def ours(requests: list[Received]) -> list[Received]:  # not the demo interview each node schedules as it starts
+        def ours(requests: list[Received]) -> list[Received]:  # only this test's interview's events
             return [r for r in requests if r.event["data"]["interview_id"] == interview_id]
 
         await receiver.wait_for(lambda r: len(ours(r)) == 2)
