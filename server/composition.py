@@ -132,6 +132,7 @@ ROUTES = [
     Route("/api/v1/webhooks/endpoints", webhooks_api.list_endpoints, methods=["GET"]),
     Route("/api/v1/webhooks/endpoints/{endpoint_id}", webhooks_api.delete_endpoint, methods=["DELETE"]),
     Route("/api/v1/webhooks/endpoints/{endpoint_id}/rotate-secret", webhooks_api.rotate_secret, methods=["POST"]),
+    Route("/api/v1/webhooks/endpoints/{endpoint_id}/previous-secrets", webhooks_api.retire_previous_secrets, methods=["DELETE"]),
     Route("/api/v1/webhooks/endpoints/{endpoint_id}/enable", webhooks_api.enable_endpoint, methods=["POST"]),
     Route("/api/v1/webhooks/deliveries", webhooks_api.list_deliveries, methods=["GET"]),
     Route("/api/v1/webhooks/deliveries/{delivery_id}/replay", webhooks_api.replay_delivery, methods=["POST"]),

@@ -77,6 +77,16 @@ async def test_events_are_signed_so_the_standard_webhooks_library_verifies_them_
     with pytest.raises(Exception, match="No matching signature"):
         Webhook(rotated["secret"]).verify(tampered, second.headers)
 
+    # The receiver has switched: the old secret is retired and signs nothing more.
+    retired = await server.http.delete(f"{server.url}/api/v1/webhooks/endpoints/{endpoint['id']}/previous-secrets", headers=HR)
+    assert retired.status_code == 200 and retired.json()["secrets_retired"] == 1 and "secret" not in retired.json()
+    await server.schedule()
+    third = (await receiver.wait_for(lambda r: len(r) == 3))[2]
+    assert len(third.headers["webhook-signature"].split(" ")) == 1
+    assert Webhook(rotated["secret"]).verify(third.body, third.headers)["type"] == "interview.scheduled"
+    with pytest.raises(Exception, match="No matching signature"):
+        Webhook(endpoint["secret"]).verify(third.body, third.headers)
+
 
 async def test_a_receiver_that_fails_twice_gets_the_event_on_the_third_try_with_the_same_id(server: LiveServer, receiver: Receiver) -> None:
     receiver.responses = [(500, {}), (502, {})]

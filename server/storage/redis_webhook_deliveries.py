@@ -218,6 +218,11 @@ class RedisDeliveryStore:
         await self._set_if_exists(keys=[self._keys.endpoint(endpoint.id)], args=["secrets", self._sealer.seal(json.dumps(kept))])
         return secret
 
+    async def retire_previous_secrets(self, endpoint: Endpoint) -> int:
+        newest = list(endpoint.secrets[:1])
+        await self._set_if_exists(keys=[self._keys.endpoint(endpoint.id)], args=["secrets", self._sealer.seal(json.dumps(newest))])
+        return len(endpoint.secrets) - 1
+
     async def set_enabled(self, endpoint_id: str, enabled: bool, reason: str | None = None) -> None:
         await self._set_if_exists(
             keys=[self._keys.endpoint(endpoint_id)], args=["enabled", "1" if enabled else "0", "disabled_reason", reason or ""]

@@ -128,6 +128,10 @@ class Deliveries(Protocol):
 
     async def rotate_secret(self, endpoint: Endpoint) -> str: ...
 
+    async def retire_previous_secrets(self, endpoint: Endpoint) -> int:
+        """Sign with the newest secret alone from now on (receivers have switched); how many secrets were dropped."""
+        ...
+
     async def reseal_secrets(self) -> int:
         """Every endpoint's secrets sealed again with the newest key (after a key rotation); how many endpoints."""
         ...
@@ -248,6 +252,13 @@ class DeliveryStore(SerialConnection):
         async with self._transaction() as db:
             await db.execute("UPDATE webhook_endpoints SET secrets = ? WHERE id = ?", (self._sealed(kept), endpoint.id))
         return secret
+
+    async def retire_previous_secrets(self, endpoint: Endpoint) -> int:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE webhook_endpoints SET secrets = ? WHERE id = ?", (self._sealed(list(endpoint.secrets[:1])), endpoint.id)
+            )
+        return len(endpoint.secrets) - 1
 
     async def set_enabled(self, endpoint_id: str, enabled: bool, reason: str | None = None) -> None:
         async with self._transaction() as db:

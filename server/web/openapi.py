@@ -604,6 +604,14 @@ def openapi_document() -> dict[str, Any]:
                 tag="Webhooks",
             )
         },
+        "/api/v1/webhooks/endpoints/{endpoint_id}/previous-secrets": {
+            "delete": _op(
+                "Retire the secrets a rotation kept: the newest alone signs from now on",
+                {"200": _json(OBJECT) | {"description": "The endpoint, and how many secrets were retired"}, **_problems(404)},
+                params=[endpoint_id],
+                tag="Webhooks",
+            )
+        },
         "/api/v1/webhooks/endpoints/{endpoint_id}/enable": {
             "post": _op(
                 "Enable an endpoint a 410 disabled",

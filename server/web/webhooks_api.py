@@ -73,6 +73,15 @@ async def rotate_secret(request: Request) -> JSONResponse:
     return JSONResponse({"secret": await services.deliveries.rotate_secret(endpoint)})
 
 
+async def retire_previous_secrets(request: Request) -> JSONResponse:
+    """Once receivers verify with the newest secret: the older ones stop signing (a leaked one stops being valid)."""
+    services, endpoint = await _endpoint(request)
+    dropped = await services.deliveries.retire_previous_secrets(endpoint)
+    refreshed = await services.deliveries.endpoint(endpoint.tenant, endpoint.id)
+    assert refreshed is not None
+    return JSONResponse({**refreshed.public(), "secrets_retired": dropped})
+
+
 async def enable_endpoint(request: Request) -> JSONResponse:
     """Turn an endpoint back on (after a 410 disabled it); what it missed can be replayed from the dead letters."""
     services, endpoint = await _endpoint(request)
