@@ -123,17 +123,24 @@ async def test_410_disables_the_endpoint_until_hr_enables_it_and_replays(server:
         return listed["enabled"] is False and "410" in listed["disabled_reason"]
 
     await eventually(disabled_for_its_410, what="the endpoint disabled")
-    await server.schedule()  # a disabled endpoint gets nothing new
+    missed, _ = await server.schedule()  # a disabled endpoint gets nothing new, but its delivery is kept, dead
+
+    async def both_dead() -> bool:
+        return len(await deliveries(server, status="dead")) == 2
+
+    await eventually(both_dead, what="the missed event's delivery in the dead letters")
     await sender_settled(server.services.dispatcher)
     assert len(receiver.requests) == 1
-    (dead,) = await deliveries(server, status="dead")
-    assert dead["last_status"] == 410
+    dead = {d["last_status"]: d for d in await deliveries(server, status="dead")}
+    assert dead[None]["attempts"] == 0 and "disabled" in dead[None]["last_error"]
 
     await server.http.post(f"{server.url}/api/v1/webhooks/endpoints/{endpoint['id']}/enable", headers=HR)
-    replayed = await server.http.post(f"{server.url}/api/v1/webhooks/deliveries/{dead['id']}/replay", headers=HR)
-    assert replayed.status_code == 202
-    requests = await receiver.wait_for(lambda r: len(r) == 2)
-    assert requests[1].id == requests[0].id
+    for letter in (dead[410], dead[None]):  # what it returned 410 for, and what it missed while disabled
+        replayed = await server.http.post(f"{server.url}/api/v1/webhooks/deliveries/{letter['id']}/replay", headers=HR)
+        assert replayed.status_code == 202
+    requests = await receiver.wait_for(lambda r: len(r) == 3)
+    assert sorted(r.id for r in requests[1:]) == sorted([requests[0].id, dead[None]["event_id"]])
+    assert missed.id in {r.event["data"]["interview_id"] for r in requests[1:]}
 
 
 async def test_a_delivery_that_keeps_failing_goes_to_the_dead_letters_and_can_be_replayed(server: LiveServer, receiver: Receiver) -> None:

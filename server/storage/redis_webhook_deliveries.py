@@ -26,25 +26,32 @@ from server.storage.outbox import OutboxEvent
 from server.storage.redis_client import Keys, begin, reseal_field, text, text_hash, texts, watched_transaction
 from server.storage.rows import AttemptRow, DeliveryRow
 from server.storage.sealed import Sealer
-from server.storage.webhook_deliveries import DEAD, DELIVERED, MAX_SECRETS, PENDING, Delivery, Endpoint, new_secret
+from server.storage.webhook_deliveries import DEAD, DELIVERED, DISABLED_ERROR, MAX_SECRETS, PENDING, Delivery, Endpoint, new_secret
 
 STATUSES = (PENDING, DELIVERED, DEAD)
 
-# KEYS: event, its deliveries, the tenant's deliveries (all, pending), then (endpoint, delivery, endpoint's deliveries)
-# per endpoint; ARGV: now, tenant, event id, then (endpoint id, delivery id) per endpoint.
+# KEYS: event, its deliveries, the tenant's deliveries (all, pending, dead), then (endpoint, delivery, endpoint's
+# deliveries) per endpoint; ARGV: now, tenant, event id, why a disabled endpoint's delivery is dead, then (endpoint id,
+# delivery id, status: pending, or dead for a disabled endpoint) per endpoint.
 FAN_OUT = """
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'fanned_out') == 1 then return 0 end
 local created = 0
-for i = 0, (#KEYS - 4) / 3 - 1 do
-  local endpoint, delivery, by_endpoint = KEYS[5 + 3 * i], KEYS[6 + 3 * i], KEYS[7 + 3 * i]
-  local endpoint_id, delivery_id = ARGV[4 + 2 * i], ARGV[5 + 2 * i]
+for i = 0, (#KEYS - 5) / 3 - 1 do
+  local endpoint, delivery, by_endpoint = KEYS[6 + 3 * i], KEYS[7 + 3 * i], KEYS[8 + 3 * i]
+  local endpoint_id, delivery_id, status = ARGV[5 + 3 * i], ARGV[6 + 3 * i], ARGV[7 + 3 * i]
   if redis.call('EXISTS', endpoint) == 1 and redis.call('EXISTS', delivery) == 0 then
-    redis.call('HSET', delivery, 'event_id', ARGV[3], 'endpoint_id', endpoint_id, 'tenant', ARGV[2], 'status', 'pending',
-               'attempts', 0, 'next_attempt_at', ARGV[1], 'created_at', ARGV[1])
+    redis.call('HSET', delivery, 'event_id', ARGV[3], 'endpoint_id', endpoint_id, 'tenant', ARGV[2], 'status', status,
+               'attempts', 0, 'created_at', ARGV[1])
+    if status == 'pending' then
+      redis.call('HSET', delivery, 'next_attempt_at', ARGV[1])
+      redis.call('ZADD', KEYS[4], ARGV[1], delivery_id)
+    else
+      redis.call('HSET', delivery, 'last_error', ARGV[4])
+      redis.call('ZADD', KEYS[5], ARGV[1], delivery_id)
+    end
     redis.call('SADD', KEYS[2], delivery_id)
     redis.call('SADD', by_endpoint, delivery_id)
     redis.call('ZADD', KEYS[3], ARGV[1], delivery_id)
-    redis.call('ZADD', KEYS[4], ARGV[1], delivery_id)
     created = created + 1
   end
 end
@@ -251,8 +258,8 @@ class RedisDeliveryStore:
     # Deliveries
 
     async def fan_out(self, event_ids: Collection[str] | None = None) -> int:
-        """One delivery per event of `event_ids` (those a node holds in the stream) not fanned out yet and enabled endpoint
-        that wants it; returns how many were created. Safe to repeat, from any node. In the order given (the stream's),
+        """One delivery per event of `event_ids` (those a node holds in the stream) not fanned out yet and endpoint that
+        wants it (dead at once for a disabled endpoint, so it can be replayed once the endpoint is enabled); returns how many were created. Safe to repeat, from any node. In the order given (the stream's),
         so events written together are first attempted in the order they were written. None: nothing (new events are
         found through the stream)."""
         ids = list(event_ids or ())
@@ -269,19 +276,20 @@ class RedisDeliveryStore:
                 continue
             tenant, event_type = tenant_raw.decode(), type_raw.decode()
             if tenant not in endpoints:
-                endpoints[tenant] = [e for e in await self.endpoints(tenant) if e.enabled]
+                endpoints[tenant] = await self.endpoints(tenant)
             wanting = [e for e in endpoints[tenant] if e.wants(event_type)]
             keys = [
                 self._keys.event(event_id),
                 self._keys.event_deliveries(event_id),
                 self._keys.tenant_deliveries(tenant),
                 self._keys.tenant_deliveries(tenant, PENDING),
+                self._keys.tenant_deliveries(tenant, DEAD),
             ]
-            args: list[str | float] = [time.time(), tenant, event_id]
-            for endpoint in wanting:
+            args: list[str | float] = [time.time(), tenant, event_id, DISABLED_ERROR]
+            for endpoint in wanting:  # a disabled endpoint's delivery is dead at once: listed, and replayed once enabled
                 delivery_id = delivery_id_for(event_id, endpoint.id)
                 keys += [self._keys.endpoint(endpoint.id), self._keys.delivery(delivery_id), self._keys.endpoint_deliveries(endpoint.id)]
-                args += [endpoint.id, delivery_id]
+                args += [endpoint.id, delivery_id, PENDING if endpoint.enabled else DEAD]
             created += int(await self._fan_out(keys=keys, args=args))
         return created
 

@@ -66,6 +66,7 @@ CREATE INDEX IF NOT EXISTS webhook_attempts_by_delivery ON webhook_attempts(deli
 """
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+DISABLED_ERROR = "the endpoint was disabled: enable it and replay this delivery"
 MAX_SECRETS = 3  # the newest and up to two being rotated out
 
 
@@ -273,7 +274,8 @@ class DeliveryStore(SerialConnection):
     # Deliveries
 
     async def fan_out(self, event_ids: Collection[str] | None = None) -> int:
-        """One delivery per new event and endpoint that wants it; returns how many were created. Every new event of the
+        """One delivery per new event and endpoint that wants it (dead at once for a disabled endpoint); returns how many
+        were created. Every new event of the
         outbox, whichever `event_ids` asks for (they are among them)."""
         row = await self._read_one("SELECT seq FROM webhook_cursor WHERE name = 'fan_out'")
         last = row["seq"] if row else 0
@@ -282,17 +284,20 @@ class DeliveryStore(SerialConnection):
             return 0
         endpoints: dict[str, list[Endpoint]] = {}
         for tenant in {event["tenant"] for event in events}:
-            endpoints[tenant] = [e for e in await self.endpoints(tenant) if e.enabled]
+            endpoints[tenant] = await self.endpoints(tenant)
         created, now = 0, time.time()
         async with self._transaction() as db:
             for event in events:
                 for endpoint in endpoints[event["tenant"]]:
                     if endpoint.wants(event["type"]):
+                        # A disabled endpoint's delivery is dead at once: listed, and replayed once the endpoint is enabled.
+                        status, due, why = (PENDING, now, None) if endpoint.enabled else (DEAD, None, DISABLED_ERROR)
                         # INSERT ... SELECT: an event erased since it was read gets no delivery.
                         await db.execute(
-                            "INSERT OR IGNORE INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at)"
-                            " SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM outbox_events WHERE id = ?)",
-                            (f"dlv_{uuid.uuid4().hex}", event["id"], endpoint.id, PENDING, now, now, event["id"]),
+                            "INSERT OR IGNORE INTO webhook_deliveries"
+                            " (id, event_id, endpoint_id, status, next_attempt_at, last_error, created_at)"
+                            " SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM outbox_events WHERE id = ?)",
+                            (f"dlv_{uuid.uuid4().hex}", event["id"], endpoint.id, status, due, why, now, event["id"]),
                         )
                         created += 1
             await db.execute(
