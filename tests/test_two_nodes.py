@@ -6,6 +6,7 @@ hosts; with INTERVIEW_STORE=sqlite they share one (a volume).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -366,3 +367,38 @@ async def test_a_node_whose_redis_store_does_not_answer_refuses_to_start_and_say
     assert process.wait(30) != 0
     log = (tmp_path / "server.log").read_text()
     assert "the interview store is in Redis (INTERVIEW_REDIS_URL), which does not answer" in log, log
+
+
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+async def test_one_idempotency_key_sent_to_two_nodes_at_once_makes_one_interview(
+    tmp_path: Path, redis_server: RedisServer, cluster: list[Node], store: str
+) -> None:
+    a = await start(cluster, "node-a", tmp_path, redis_server, store=store)
+    b = await start(cluster, "node-b", tmp_path, redis_server, store=store)
+    body = {
+        "job": {"title": "Backend engineer", "language": "en"},
+        "candidate": {"name": "Two Nodes"},
+        "mode": "text",
+        "max_questions": 1,
+        "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}],
+    }
+    async with httpx.AsyncClient(timeout=20) as http:
+
+        async def create(node: Node, key: str) -> httpx.Response:
+            return await http.post(f"{node.base}/api/v1/interviews", json=body, headers={**HR, "Idempotency-Key": key})
+
+        made: set[str] = set()
+        for trial in range(5):
+            key = f"create-{store}-{trial}"
+            answers = await asyncio.gather(create(a, key), create(b, key))
+            assert sorted(r.status_code for r in answers) in ([201, 201], [201, 409]), [r.text for r in answers]
+            for refused in (r for r in answers if r.status_code == 409):
+                assert refused.json()["code"] == "idempotency_key_in_use" and refused.headers["Retry-After"] == "1"
+            ids = {r.json()["interview"]["id"] for r in answers if r.status_code == 201}
+            assert len(ids) == 1, f"trial {trial}: two interviews for one key"
+            retried = await create(b, key)  # whoever lost the race: a retry gets the first answer
+            assert retried.status_code == 201 and retried.headers["Idempotent-Replayed"] == "true"
+            assert retried.json()["interview"]["id"] in ids
+            made |= ids
+        listed = (await http.get(f"{a.base}/api/v1/interviews", params={"q": "Two Nodes"}, headers=HR)).json()["interviews"]
+        assert {row["id"] for row in listed} == made and len(made) == 5

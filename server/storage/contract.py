@@ -131,6 +131,15 @@ class Store(Protocol):
 
     async def idempotent_response(self, tenant: str, key: str, max_age_s: float = ...) -> StoredResponse | None: ...
 
+    async def hold_idempotency_key(self, tenant: str, key: str, lease_s: float) -> str | None:
+        """Hold the key while its first request runs, on every node that shares this store: a token to release it
+        with, or None while another request holds it. The hold lapses after `lease_s` (a node that died)."""
+        ...
+
+    async def release_idempotency_key(self, tenant: str, key: str, token: str) -> None:
+        """Let go of a hold (only the one `token` names: a lapsed hold taken over since is left alone)."""
+        ...
+
     async def remember_response(
         self,
         tenant: str,

@@ -214,6 +214,10 @@ class Keys:
     def idempotent(self, tenant: str, key: str) -> str:
         return f"{self.prefix}idempotency:{tenant}:{key}"
 
+    def idempotency_hold(self, tenant: str, key: str) -> str:
+        """Which request of the cluster is handling an Idempotency-Key right now (a token, with a lease)."""
+        return f"{self.prefix}idempotency-hold:{tenant}:{key}"
+
     # Webhooks with the Redis store (redis_webhook_deliveries.py)
 
     def event(self, event_id: str) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -132,6 +133,13 @@ def inbox_fields(answers: Sequence[dict[str, Any]]) -> dict[FieldT, EncodableT]:
     return fields
 
 
+# KEYS: a hold; ARGV: the token that took it. Deleted only if still that token's (a lapsed hold may be another's now).
+RELEASE_HOLD = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 class RedisInterviewStore:
     """Interviews and their answers on the node's Redis client (`close()` leaves the client to its owner)."""
 
@@ -141,6 +149,7 @@ class RedisInterviewStore:
         # Called after a commit that added outbox events, so the dispatcher need not wait for its next poll.
         self.on_event: Callable[[], None] | None = None
         self.persistence = PersistenceRewriter(client)  # erased data out of Redis's files too
+        self._release_hold = client.register_script(RELEASE_HOLD)
 
     async def close(self) -> None:
         """Finish asking Redis to rewrite its files after an erasure; the client is the node's (composition.py closes it)."""
@@ -461,6 +470,14 @@ class RedisInterviewStore:
             media_type=fields["media_type"],
             headers=fields["headers"],
         )
+
+    async def hold_idempotency_key(self, tenant: str, key: str, lease_s: float) -> str | None:
+        token = secrets.token_hex(16)
+        held = await self._redis.set(self._keys.idempotency_hold(tenant, key), token, nx=True, px=max(1, int(lease_s * 1000)))
+        return token if held else None
+
+    async def release_idempotency_key(self, tenant: str, key: str, token: str) -> None:
+        await self._release_hold(keys=[self._keys.idempotency_hold(tenant, key)], args=[token])
 
     async def remember_response(
         self,

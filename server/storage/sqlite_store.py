@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -137,6 +138,13 @@ CREATE TABLE IF NOT EXISTS idempotent_responses (
     media_type TEXT NOT NULL,
     headers TEXT NOT NULL,
     created_at REAL NOT NULL,
+    PRIMARY KEY (tenant, key)
+);
+CREATE TABLE IF NOT EXISTS idempotency_holds (
+    tenant TEXT NOT NULL,
+    key TEXT NOT NULL,
+    token TEXT NOT NULL,
+    until REAL NOT NULL,
     PRIMARY KEY (tenant, key)
 );
 CREATE TABLE IF NOT EXISTS recordings (
@@ -513,6 +521,19 @@ class InterviewStore(SerialConnection):
             (tenant, key, time.time() - max_age_s),
         )
         return StoredResponse.model_validate(dict(row)) if row else None
+
+    async def hold_idempotency_key(self, tenant: str, key: str, lease_s: float) -> str | None:
+        token, now = secrets.token_hex(16), time.time()
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM idempotency_holds WHERE tenant = ? AND key = ? AND until <= ?", (tenant, key, now))
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO idempotency_holds (tenant, key, token, until) VALUES (?, ?, ?, ?)",
+                (tenant, key, token, now + lease_s),
+            )
+            return token if cursor.rowcount == 1 else None
+
+    async def release_idempotency_key(self, tenant: str, key: str, token: str) -> None:
+        await self._write("DELETE FROM idempotency_holds WHERE tenant = ? AND key = ? AND token = ?", (tenant, key, token))
 
     async def remember_response(
         self,
