@@ -246,3 +246,30 @@ async def test_bad_endpoint_payloads_get_field_errors(server: LiveServer) -> Non
     assert {tuple(e["loc"]) for e in response.json()["errors"]} == {("event_types", 0), ("secret",)}
     unauthorised = await server.http.post(f"{server.url}/api/v1/webhooks/endpoints", json={"url": "https://x.example"})
     assert unauthorised.status_code == 401
+
+
+async def test_the_deliveries_list_comes_a_page_at_a_time_newest_first_without_gaps_or_repeats(
+    server: LiveServer, receiver: Receiver
+) -> None:
+    await register(server, receiver.url)
+    for _ in range(5):
+        await server.schedule()
+    await receiver.wait_for(lambda r: len(r) == 5)
+    everything = await deliveries(server)
+    assert len(everything) == 5
+    pages: list[list[dict[str, Any]]] = []
+    cursor = None
+    while True:
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        page = (await server.http.get(f"{server.url}/api/v1/webhooks/deliveries", params=params, headers=HR)).json()
+        pages.append(page["deliveries"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [len(p) for p in pages] in ([2, 2, 1], [2, 2, 1, 0])
+    walked = [d["id"] for p in pages for d in p]
+    assert walked == [d["id"] for d in everything], "the pages, in order, are the whole list"
+    created = [d["created_at"] for p in pages for d in p]
+    assert created == sorted(created, reverse=True)
+    for bad in ({"cursor": "not-a-cursor"}, {"limit": "0"}, {"limit": "501"}):
+        assert (await server.http.get(f"{server.url}/api/v1/webhooks/deliveries", params=bad, headers=HR)).status_code == 422

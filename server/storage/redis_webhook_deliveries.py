@@ -17,6 +17,7 @@ import json
 import time
 import uuid
 from collections.abc import Collection, Sequence
+from typing import Any
 
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
@@ -29,6 +30,7 @@ from server.storage.sealed import Sealer
 from server.storage.webhook_deliveries import DEAD, DELIVERED, DISABLED_ERROR, MAX_SECRETS, PENDING, Delivery, Endpoint, new_secret
 
 STATUSES = (PENDING, DELIVERED, DEAD)
+TIES = 100  # deliveries created at the very same instant that a page boundary may fall among
 
 # KEYS: event, its deliveries, the tenant's deliveries (all, pending, dead), then (endpoint, delivery, endpoint's
 # deliveries) per endpoint; ARGV: now, tenant, event id, why a disabled endpoint's delivery is dead, then (endpoint id,
@@ -390,12 +392,18 @@ class RedisDeliveryStore:
             args=[delivery.id, outcome, attempt, json.dumps(record), *fields],
         )
 
-    async def deliveries(self, tenant: str, status: str | None = None, event_id: str | None = None, limit: int = 100) -> list[DeliveryRow]:
-        """Newest first, each with its attempts."""
+    async def deliveries(
+        self, tenant: str, status: str | None = None, event_id: str | None = None, limit: int = 100, before: tuple[float, str] | None = None
+    ) -> list[DeliveryRow]:
         if event_id is not None:
             ids = texts(await self._redis.smembers(self._keys.event_deliveries(event_id)))
-        else:
+        elif before is None:
             ids = texts(await self._redis.zrevrange(self._keys.tenant_deliveries(tenant, status), 0, limit - 1))
+        else:  # the page after `before`: same-time deliveries by id, as the SQLite store orders them
+            scored: list[Any] = await self._redis.zrevrangebyscore(
+                self._keys.tenant_deliveries(tenant, status), before[0], "-inf", start=0, num=limit + TIES, withscores=True
+            )
+            ids = [i for i, score in ((text(member), float(sc)) for member, sc in scored) if score < before[0] or i < before[1]][:limit]
         async with self._redis.pipeline(transaction=False) as pipe:
             for delivery_id in ids:
                 pipe.hgetall(self._keys.delivery(delivery_id))
@@ -424,7 +432,9 @@ class RedisDeliveryStore:
             )
             for (d, attempts), event_type in zip(found, types, strict=True)
         ]
-        out.sort(key=lambda d: d.created_at, reverse=True)
+        out.sort(key=lambda d: (d.created_at, d.id), reverse=True)
+        if before is not None:
+            out = [d for d in out if (d.created_at, d.id) < before]
         return out[:limit]
 
     async def replay(self, tenant: str, delivery_id: str) -> bool:

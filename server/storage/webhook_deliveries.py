@@ -167,8 +167,11 @@ class Deliveries(Protocol):
     ) -> None: ...
 
     async def deliveries(
-        self, tenant: str, status: str | None = None, event_id: str | None = None, limit: int = 100
-    ) -> list[DeliveryRow]: ...
+        self, tenant: str, status: str | None = None, event_id: str | None = None, limit: int = 100, before: tuple[float, str] | None = None
+    ) -> list[DeliveryRow]:
+        """Newest first (by creation, then id), each with its attempts; `before`: only those after that (created_at,
+        id) in this order, the next page."""
+        ...
 
     async def replay(self, tenant: str, delivery_id: str) -> bool: ...
 
@@ -410,7 +413,9 @@ class DeliveryStore(SerialConnection):
                 (outcome, attempt, next_attempt_at, status_code, error, now if outcome == DELIVERED else None, delivery.id),
             )
 
-    async def deliveries(self, tenant: str, status: str | None = None, event_id: str | None = None, limit: int = 100) -> list[DeliveryRow]:
+    async def deliveries(
+        self, tenant: str, status: str | None = None, event_id: str | None = None, limit: int = 100, before: tuple[float, str] | None = None
+    ) -> list[DeliveryRow]:
         query = (
             "SELECT d.id, d.event_id, e.type AS event_type, d.endpoint_id, d.status, d.attempts, d.next_attempt_at,"
             " d.last_status, d.last_error, d.created_at, d.delivered_at FROM webhook_deliveries d"
@@ -423,7 +428,10 @@ class DeliveryStore(SerialConnection):
         if event_id is not None:
             query += " AND d.event_id = ?"
             params.append(event_id)
-        query += " ORDER BY d.created_at DESC LIMIT ?"
+        if before is not None:
+            query += " AND (d.created_at < ? OR (d.created_at = ? AND d.id < ?))"
+            params += [before[0], before[0], before[1]]
+        query += " ORDER BY d.created_at DESC, d.id DESC LIMIT ?"
         params.append(limit)
         rows = []
         for row in await self._read(query, params):

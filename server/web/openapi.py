@@ -656,7 +656,8 @@ def openapi_document() -> dict[str, Any]:
         },
         "/api/v1/webhooks/deliveries": {
             "get": _op(
-                "Deliveries with their attempts (status=dead: the dead letters); finished ones are kept INTERVIEW_WEBHOOK_RETENTION_DAYS (30)",
+                "Deliveries with their attempts, newest first, a page at a time (`next_cursor`; status=dead: the dead letters); "
+                "finished ones are kept INTERVIEW_WEBHOOK_RETENTION_DAYS (30)",
                 {"200": _json(OBJECT) | {"description": "Deliveries"}, **_problems(422)},
                 params=[
                     {
@@ -666,6 +667,14 @@ def openapi_document() -> dict[str, Any]:
                         "schema": {"type": "string", "enum": ["pending", "delivered", "dead"]},
                     },
                     {"name": "event_id", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                    {
+                        "name": "cursor",
+                        "in": "query",
+                        "required": False,
+                        "description": "the `next_cursor` of the page before",
+                        "schema": {"type": "string", "maxLength": 512},
+                    },
                 ],
                 tag="Webhooks",
             )

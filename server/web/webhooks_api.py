@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -98,8 +101,36 @@ async def list_deliveries(request: Request) -> JSONResponse:
     status = request.query_params.get("status")
     if status is not None and status not in (PENDING, DELIVERED, DEAD):
         raise Problem(422, "invalid_query", f"status must be one of {PENDING}, {DELIVERED}, {DEAD}")
-    rows = await services.deliveries.deliveries(tenant, status=status, event_id=request.query_params.get("event_id"))
-    return JSONResponse({"deliveries": [row.model_dump(mode="json") for row in rows]})
+    limit = _limit(request.query_params.get("limit"))
+    before = _cursor(request.query_params.get("cursor"))
+    rows = await services.deliveries.deliveries(
+        tenant, status=status, event_id=request.query_params.get("event_id"), limit=limit, before=before
+    )
+    last = rows[-1] if len(rows) == limit else None
+    next_cursor = base64.urlsafe_b64encode(json.dumps([last.created_at, last.id]).encode()).decode() if last is not None else None
+    return JSONResponse({"deliveries": [row.model_dump(mode="json") for row in rows], "next_cursor": next_cursor})
+
+
+MAX_PAGE = 500
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return 100
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise Problem(422, "invalid_query", f"limit is a number from 1 to {MAX_PAGE}")
+    return int(raw)
+
+
+def _cursor(raw: str | None) -> tuple[float, str] | None:
+    """The page after the one whose `next_cursor` this is."""
+    if raw is None:
+        return None
+    try:
+        created_at, delivery_id = json.loads(base64.urlsafe_b64decode(raw.encode()[:512]))
+        return float(created_at), str(delivery_id)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise Problem(422, "invalid_cursor", "cursor is not one this API gave (use next_cursor as it came)") from exc
 
 
 async def replay_delivery(request: Request) -> JSONResponse:
