@@ -11,6 +11,7 @@ from openapi_spec_validator import validate
 from starlette.routing import Route
 
 from server.composition import ROUTES
+from server.storage.outbox import EventType
 from tests.conftest import API_KEY, make_settings, serving
 
 
@@ -30,6 +31,18 @@ async def test_the_openapi_document_validates_and_documents_every_api_route(tmp_
     assert documented - served == set(), "documented routes the app does not serve"
     schedule = document["components"]["schemas"]["ScheduleInterview"]
     assert {"job", "job_id", "candidate", "candidate_id"} <= set(schedule["properties"])
+    # What a client generator needs: a unique operationId everywhere, each event's payload, typed error locations.
+    operations = [op for item in document["paths"].values() for op in item.values()]
+    ids = [op.get("operationId") for op in operations]
+    assert None not in ids and len(set(ids)) == len(ids)
+    assert set(document["webhooks"]) == {e.value for e in EventType}
+    scheduled = document["webhooks"]["interview.scheduled"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert (
+        scheduled["properties"]["type"] == {"const": "interview.scheduled"}
+        and "invite_url" in scheduled["properties"]["data"]["properties"]
+    )
+    loc = document["components"]["schemas"]["Problem"]["properties"]["errors"]["items"]["properties"]["loc"]
+    assert "items" in loc
 
 
 async def test_a_schema_driven_fuzzer_finds_no_server_errors(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from functools import cache
 from typing import Any
 
@@ -37,7 +38,16 @@ PROBLEM = {
         "status": {"type": "integer"},
         "code": {"type": "string"},
         "detail": {"type": "string"},
-        "errors": {"type": "array", "items": {"type": "object", "properties": {"loc": {"type": "array"}, "msg": {"type": "string"}}}},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+                    "msg": {"type": "string"},
+                },
+            },
+        },
     },
 }
 HR: list[dict[str, list[str]]] = [{"apiKey": []}, {"bearerApiKey": []}]
@@ -749,7 +759,8 @@ def openapi_document() -> dict[str, Any]:
             "description": "Real-time AI video interviews: scheduling, live state, reports, and webhooks to the HR system. "
             f"Webhook event types: {', '.join(e.value for e in EventType)}.",
         },
-        "paths": paths,
+        "paths": _with_operation_ids(paths),
+        "webhooks": _webhooks(),
         "components": {
             "schemas": components,
             "securitySchemes": {
@@ -759,3 +770,81 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+
+
+_VERBS = {"get": "get", "post": "post", "put": "put", "patch": "patch", "delete": "delete"}
+
+
+def _with_operation_ids(paths: dict[str, Any]) -> dict[str, Any]:
+    """Each operation named from its method and path (`POST /api/v1/interviews/{interview_id}/cancel` is
+    `postInterviewsByInterviewIdCancel`): stable, unique, and what client generators name their functions after."""
+    for path, item in paths.items():
+        words: list[str] = []
+        for segment in path.removeprefix("/api/v1").strip("/").split("/"):
+            if segment.startswith("{") and segment.endswith("}"):
+                words += ["By", *(part.capitalize() for part in segment[1:-1].split("_"))]
+            else:
+                words += [part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", segment) if part]
+        for method, operation in item.items():
+            operation.setdefault("operationId", _VERBS[method] + "".join(words))
+    return paths
+
+
+# What each event's `data` holds, for the events whose data is one shape (the others: an object, described).
+_INTERVIEW_DATA = {
+    "type": "object",
+    "required": ["interview_id", "status"],
+    "properties": {
+        "interview_id": {"type": "string"},
+        "job_id": {"type": ["string", "null"]},
+        "candidate_id": {"type": ["string", "null"]},
+        "status": {"type": "string"},
+        "job_title": {"type": "string"},
+        "candidate_name": {"type": "string"},
+        "candidate_email": {"type": ["string", "null"]},
+        "mode": {"type": "string"},
+        "language": {"type": "string"},
+        "answers": {"type": "integer"},
+        "invite_expires_at": {"type": "integer", "description": "epoch seconds"},
+        "invite_url": {"type": "string", "description": "interview.scheduled: the candidate's link, to send on"},
+        "short_url": {"type": "string", "description": "interview.scheduled: the same, short, for chat apps and SMS"},
+    },
+}
+_EVENT_DATA: dict[EventType, tuple[str, dict[str, Any]]] = {
+    EventType.INTERVIEW_SCHEDULED: ("An interview was created, or its invite renewed: the links to send on", _INTERVIEW_DATA),
+    EventType.INTERVIEW_STARTED: ("The candidate started", _INTERVIEW_DATA),
+    EventType.INTERVIEW_COMPLETED: ("The last answer closed", _INTERVIEW_DATA),
+    EventType.INTERVIEW_CANCELLED: ("HR cancelled it", _INTERVIEW_DATA),
+    EventType.INTERVIEW_ABANDONED: ("Started, then left unfinished", _INTERVIEW_DATA),
+    EventType.REPORT_READY: (
+        "The report: inline under `report` up to the size limit, always at `report_url`",
+        {
+            "type": "object",
+            "required": ["interview_id", "report_url"],
+            "properties": {"interview_id": {"type": "string"}, "report_url": {"type": "string"}, "report": {"type": "object"}},
+        },
+    ),
+}
+
+
+def _webhooks() -> dict[str, Any]:
+    """Every event the server posts to an endpoint: a Standard Webhooks envelope `{type, timestamp, data}`, signed."""
+    hooks: dict[str, Any] = {}
+    for event in EventType:
+        summary, data = _EVENT_DATA.get(event, (f"{event.value}: see the README's list of event types", OBJECT))
+        envelope = {
+            "type": "object",
+            "required": ["type", "timestamp", "data"],
+            "properties": {"type": {"const": event.value}, "timestamp": {"type": "string", "format": "date-time"}, "data": data},
+        }
+        hooks[event.value] = {
+            "post": {
+                "operationId": "on" + "".join(part.capitalize() for part in re.split(r"[._]", event.value)),
+                "summary": summary,
+                "description": "Headers webhook-id (the same on every attempt: deduplicate on it), webhook-timestamp and "
+                "webhook-signature (Standard Webhooks); delivered at least once.",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": envelope}}},
+                "responses": {"2XX": {"description": "Received"}, "410": {"description": "Gone: the endpoint is disabled"}},
+            }
+        }
+    return hooks
