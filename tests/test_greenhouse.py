@@ -24,7 +24,8 @@ from loadtests.whip_client import give_consent
 from server.storage.greenhouse_callbacks import CallbackStore
 from server.storage.sealed import Sealer
 from tests.conftest import LiveServer, free_port, make_settings, serving
-from tests.helpers.waiting import sender_settled
+from tests.helpers.mail_server import mail_server
+from tests.helpers.waiting import sender_settled, wait_until
 from tests.helpers.webhook_receiver import receiving
 
 ACME, GLOBEX = "acme-key-0123456789abcdef", "globex-key-0123456789abcdef"
@@ -206,7 +207,7 @@ async def test_a_sent_test_is_polled_from_sent_to_complete_with_the_reports_scor
     overall = report["recommendation"]["overall"]
     assert overall is not None and overall > 0
     assert status["partner_status"] == "complete" and status["partner_score"] == overall
-    assert status["partner_profile_url"] == report_url
+    assert status["partner_profile_url"] == f"{server.url}/hr#/interview/{interview_id}"  # HR's page, no key in it
     assert (await server.http.get(report_url, headers={"X-API-Key": ACME})).status_code == 200
     metadata = status["metadata"]
     assert all(isinstance(v, (str, int, float, bool)) for v in metadata.values()), "a flat object of primitives"
@@ -326,7 +327,7 @@ async def test_a_completed_test_is_marked_completed_with_one_patch_to_greenhouse
         assert patch.body == b"", "no parameters are necessary"
         # Greenhouse then calls Test Status, which has the results.
         status = await wait_complete(server, interview_id, ACME_2)
-        assert status["partner_score"] is not None and status["partner_profile_url"].endswith(f"/{interview_id}/report")
+        assert status["partner_score"] is not None and status["partner_profile_url"].endswith(f"/hr#/interview/{interview_id}")
 
         await sender_settled(notifier)  # passes after the success send nothing more
         assert len(callbacks.requests) == 1
@@ -403,3 +404,21 @@ async def test_a_callback_url_into_private_networks_or_without_https_is_refused(
         assert not await store.add("no-such-interview", CALLBACK, ACME)
     finally:
         await store.close()
+
+
+async def test_the_partner_invites_greenhouses_candidate_by_e_mail_in_the_tests_language(tmp_path: Path) -> None:
+    with mail_server() as (mailbox, smtp):
+        settings = make_settings(
+            tmp_path / "data", api_keys=[], tenants={"acme": [ACME]}, tenant_policies={"acme": {"company_name": "Acme"}}, **smtp
+        )
+        async with serving(settings) as server:
+            english = await send_test(server, "backend_engineer:en", url=None)
+            chinese = await send_test(server, "backend_engineer:zh:text", url=None)
+            await wait_until(lambda: len(mailbox.messages) == 2, what="both invitations")
+    by_subject = {str(message["Subject"]): (to, mailbox.body(i)) for i, (to, message) in enumerate(mailbox.messages)}
+    (to, body) = by_subject["Acme: your video interview for Backend engineer"]
+    assert to == [CANDIDATE["email"]] and "Hello Harry Potter" in body and "/i/" in body
+    assert server.services.signer.verify(body.split("/i/", 1)[1].split()[0]).interview_id == english
+    zh_subject = next(s for s in by_subject if s.startswith("Acme："))
+    assert "视频面试邀请" in zh_subject
+    assert server.services.signer.verify(by_subject[zh_subject][1].split("/i/", 1)[1].split()[0]).interview_id == chinese

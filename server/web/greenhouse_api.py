@@ -14,8 +14,9 @@ empty password), List Tests, Send Test, Test Status, Response Error and Errors (
   with; once the report exists, `GreenhouseNotifier` (greenhouse_notifier.py, run in the server's lifespan) PATCHes
   that URL with the key as Basic username, retrying on the webhook schedule, and Greenhouse then calls `test_status`.
 
-The documented `send_test` reply is the id alone and this server sends no email: the candidate's links
-reach the tenant's HRMS in the signed interview.scheduled webhook, to pass on.
+The documented `send_test` reply is the id alone; the partner invites the candidate, so the server e-mails them the
+link (`INTERVIEW_SMTP_*`), and the tenant's HRMS gets the links in the signed interview.scheduled webhook as well.
+`partner_profile_url` is the candidate's page in HR's workspace.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ from realtime_scoring.profiles import CandidateProfile, JobProfile, Language
 from realtime_scoring.question_bank import shipped_bank, shipped_bank_ids
 from realtime_scoring.report import InterviewReport
 from server.domain.interview import Interview, InterviewMode, InterviewSpec, InterviewStatus
+from server.domain.mail import MailNotSent
 from server.web.auth import require_api_key
 from server.web.context import Services, services_of
+from server.web.invitation_mail import invitation_mail
 from server.web.problems import Problem
 from server.web.request_bodies import parse
 
@@ -148,10 +151,19 @@ async def send_test(request: Request) -> JSONResponse:
         candidate=CandidateProfile(name=f"{candidate.first_name} {candidate.last_name}".strip(), email=candidate.email),
         mode=test.mode,
     )
-    # The invite links reach the HRMS in the interview.scheduled webhook; Greenhouse's reply is the id alone.
-    interview, _ = await services.schedule(spec, tenant)
+    interview, invite = await services.schedule(spec, tenant)
     if body.url:
         await services.greenhouse.register(interview.id, body.url, key)
+    # Greenhouse leaves the invitation to the partner: the candidate gets it by e-mail (and the tenant's HRMS the
+    # links in the interview.scheduled webhook, as for every interview).
+    if services.mailer is not None:
+        company = services.settings.company_policy(tenant).company_name
+        try:
+            await services.mailer.send(invitation_mail(interview, invite, company))
+        except MailNotSent as exc:
+            logger.warning("greenhouse: interview %s: the invitation e-mail was not sent: %s", interview.id, exc.reason)
+    else:
+        logger.warning("greenhouse: interview %s: no mail server is set up, so the candidate is not e-mailed", interview.id)
     return JSONResponse({"partner_interview_id": interview.id})
 
 
@@ -183,7 +195,8 @@ async def get_test_status(request: Request) -> JSONResponse:
     report = InterviewReport.model_validate(stored.report)
     body: dict[str, object] = {
         "partner_status": COMPLETE,
-        "partner_profile_url": f"{services.settings.base_url}/api/v1/interviews/{interview.id}/report",
+        # The candidate's page in HR's workspace (signed in there), not an API URL that wants the key.
+        "partner_profile_url": f"{services.settings.base_url}/hr#/interview/{interview.id}",
     }
     if report.recommendation.overall is not None:
         body["partner_score"] = report.recommendation.overall
