@@ -422,3 +422,22 @@ async def test_the_partner_invites_greenhouses_candidate_by_e_mail_in_the_tests_
     zh_subject = next(s for s in by_subject if s.startswith("Acme："))
     assert "视频面试邀请" in zh_subject
     assert server.services.signer.verify(by_subject[zh_subject][1].split("/i/", 1)[1].split()[0]).interview_id == chinese
+
+
+async def test_a_tenants_own_jobs_are_tests_too_with_their_own_settings(server: LiveServer) -> None:
+    job = {"title": "Payments engineer", "language": "zh", "role": "backend_engineer", "required_skills": [{"name": "Go"}]}
+    assert (await server.http.put(f"{server.url}/api/v1/jobs/pay-1", json=job, headers={"X-API-Key": ACME})).status_code == 201
+    offered = {t["partner_test_id"]: t["partner_test_name"] for t in (await greenhouse(server, "GET", "list_tests")).json()}
+    assert "video" in offered["job:pay-1"] and offered["job:pay-1:text"].startswith("Payments engineer")
+    others = {t["partner_test_id"] for t in (await greenhouse(server, "GET", "list_tests", GLOBEX)).json()}
+    assert "job:pay-1" not in others, "another tenant's jobs are not offered"
+
+    interview_id = await send_test(server, "job:pay-1:text", url=None)
+    interview = (await hr(server, "GET", f"/api/v1/interviews/{interview_id}")).json()["interview"]
+    assert (interview["job_id"], interview["mode"], interview["job"]["language"]) == ("pay-1", "text", "zh")
+    assert interview["job"]["title"] == "Payments engineer" and interview["job"]["required_skills"][0]["name"] == "Go"
+    missing = await greenhouse(server, "POST", "send_test", json={"partner_test_id": "job:gone", "candidate": CANDIDATE})
+    assert missing.status_code == 404
+    assert (
+        await greenhouse(server, "POST", "send_test", GLOBEX, json={"partner_test_id": "job:pay-1", "candidate": CANDIDATE})
+    ).status_code == 404

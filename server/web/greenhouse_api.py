@@ -5,7 +5,8 @@ github.com/grnhse/greenhouse-api-docs): sections Authentication (HTTP Basic, the
 empty password), List Tests, Send Test, Test Status, Response Error and Errors (401, 404).
 
 - A test is a shipped question bank in one language: `backend_engineer:en` is the video interview,
-  `backend_engineer:en:text` the written one (the candidate types the answers).
+  `backend_engineer:en:text` the written one (the candidate types the answers); or one of the tenant's own jobs,
+  `job:{job id}` and `job:{job id}:text`, with the questions and language HR set up for it.
 - `send_test` schedules an interview for the candidate; its id is the `partner_interview_id`.
 - `test_status` says `complete` once the interview's report exists, with the report's overall score,
   its URL and a summary as `metadata`.
@@ -25,12 +26,13 @@ import base64
 import binascii
 import functools
 import logging
+import re
 import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -45,7 +47,7 @@ from server.web.auth import require_api_key
 from server.web.context import Services, services_of
 from server.web.invitation_mail import invitation_mail
 from server.web.problems import Problem
-from server.web.request_bodies import parse
+from server.web.request_bodies import PROFILE_ID, parse
 
 logger = logging.getLogger(__name__)
 
@@ -131,27 +133,60 @@ def _authenticated(request: Request) -> tuple[Services, str, str]:
         raise Problem(401, exc.code, detail, headers=BASIC_CHALLENGE) from None
 
 
+JOB_TEST = "job:"  # a tenant's own job as a test: `job:{job id}` (video) or `job:{job id}:text` (written)
+
+
+async def _job_tests(services: Services, tenant: str) -> dict[str, str]:
+    """The tenant's stored jobs as tests, test id -> name: each job's own questions, in its own language."""
+    tests: dict[str, str] = {}
+    for job_id, title in (await services.store.job_titles(tenant)).items():
+        for suffix, label in MODES.values():
+            tests[f"{JOB_TEST}{job_id}{suffix}"] = f"{title} · AI {label} interview"
+    return tests
+
+
 async def list_tests(request: Request) -> JSONResponse:
-    _caller(request)
-    return JSONResponse([{"partner_test_id": test_id, "partner_test_name": test.name} for test_id, test in catalog().items()])
+    """The shipped roles, and the tenant's own jobs (what HR set up, with its questions and rules)."""
+    services, tenant = _caller(request)
+    offered = {test_id: test.name for test_id, test in catalog().items()} | await _job_tests(services, tenant)
+    return JSONResponse([{"partner_test_id": test_id, "partner_test_name": name} for test_id, name in offered.items()])
+
+
+async def _job_spec(services: Services, tenant: str, test_id: str, candidate: CandidateProfile) -> InterviewSpec:
+    """The interview of a `job:` test: the stored job (404 when it is gone), in the mode the id names."""
+    rest = test_id.removeprefix(JOB_TEST)
+    job_id, mode = (rest.removesuffix(":text"), "text") if rest.endswith(":text") else (rest, "video")
+    stored = await services.store.profile("jobs", tenant, job_id) if re.fullmatch(PROFILE_ID, job_id) else None
+    if stored is None:
+        raise Problem(404, "test_not_found", f"no test {test_id!r}: the job is gone; list_tests names the tests offered")
+    try:
+        return InterviewSpec(job=JobProfile.model_validate(stored), candidate=candidate, mode=mode)
+    except ValidationError as exc:
+        raise Problem(422, "test_has_no_questions", f"the job behind {test_id!r} has no questions to ask yet") from exc
 
 
 async def send_test(request: Request) -> JSONResponse:
     """Schedule the test's interview for Greenhouse's candidate; the interview id is the partner_interview_id."""
     services, tenant, key = _authenticated(request)
     body = parse(SendTest, await request.body(), "invalid_send_test")
+    candidate = body.candidate
+    profile = CandidateProfile(name=f"{candidate.first_name} {candidate.last_name}".strip(), email=candidate.email)
     test = catalog().get(body.partner_test_id)
-    if test is None:
+    if test is not None:
+        bank = shipped_bank(test.bank_id)
+        spec = InterviewSpec(
+            job=JobProfile(title=bank.title.get(test.language, test.bank_id), role=test.bank_id, language=test.language),
+            candidate=profile,
+            mode=test.mode,
+        )
+    elif body.partner_test_id.startswith(JOB_TEST):
+        spec = await _job_spec(services, tenant, body.partner_test_id, profile)
+    else:
         raise Problem(404, "test_not_found", f"no test {body.partner_test_id!r}; list_tests names the tests offered")
     if body.url:  # before scheduling: a refused URL schedules nothing
         await _check_callback_url(services.destinations, body.url)
-    bank, candidate = shipped_bank(test.bank_id), body.candidate
-    spec = InterviewSpec(
-        job=JobProfile(title=bank.title.get(test.language, test.bank_id), role=test.bank_id, language=test.language),
-        candidate=CandidateProfile(name=f"{candidate.first_name} {candidate.last_name}".strip(), email=candidate.email),
-        mode=test.mode,
-    )
-    interview, invite = await services.schedule(spec, tenant)
+    job_id = body.partner_test_id.removeprefix(JOB_TEST).removesuffix(":text") if test is None else None
+    interview, invite = await services.schedule(spec, tenant, job_id=job_id)
     if body.url:
         await services.greenhouse.register(interview.id, body.url, key)
     # Greenhouse leaves the invitation to the partner: the candidate gets it by e-mail (and the tenant's HRMS the
