@@ -441,3 +441,13 @@ async def test_a_tenants_own_jobs_are_tests_too_with_their_own_settings(server: 
     assert (
         await greenhouse(server, "POST", "send_test", GLOBEX, json={"partner_test_id": "job:pay-1", "candidate": CANDIDATE})
     ).status_code == 404
+
+
+async def test_send_test_takes_the_candidate_nested_as_in_greenhouses_example_or_flat_as_in_its_table(server: LiveServer) -> None:
+    flat = {"partner_test_id": "backend_engineer:en:text", **CANDIDATE}
+    response = await greenhouse(server, "POST", "send_test", json=flat)
+    assert response.status_code == 200, response.text
+    interview = (await hr(server, "GET", f"/api/v1/interviews/{response.json()['partner_interview_id']}")).json()["interview"]
+    assert interview["candidate"]["name"] == "Harry Potter" and interview["candidate"]["email"] == CANDIDATE["email"]
+    without_email = {k: v for k, v in flat.items() if k != "email"}
+    assert (await greenhouse(server, "POST", "send_test", json=without_email)).status_code == 422

@@ -31,8 +31,9 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -99,6 +100,16 @@ class SendTest(_Lenient):
     partner_test_id: str = Field(min_length=1, max_length=128)
     candidate: GreenhouseCandidate
     url: str | None = Field(None, max_length=2000)  # PATCHed when the test is complete ("Mark Test as Completed")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_candidate(cls, value: Any) -> Any:
+        """Greenhouse's example nests the candidate under `candidate`, its property table lists first_name, email and
+        the rest at the top level: both are taken."""
+        if isinstance(value, dict) and "candidate" not in value and "email" in value:
+            fields = set(GreenhouseCandidate.model_fields)
+            return {**{k: v for k, v in value.items() if k not in fields}, "candidate": {k: v for k, v in value.items() if k in fields}}
+        return value
 
 
 class ResponseError(_Lenient):
