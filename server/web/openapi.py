@@ -113,6 +113,17 @@ def _op(
     return operation
 
 
+def _with_id(model: type[BaseModel]) -> dict[str, Any]:
+    """A stored profile as the API returns it: the model's fields and the id it was stored under (not an `allOf` with
+    the model: the model forbids properties it does not name, `id` among them)."""
+    return {
+        "type": "object",
+        "required": ["id"],
+        "properties": {"id": {"type": "string"}},
+        "description": f"the {model.__name__} as stored (the fields of the request body), and its id",
+    }
+
+
 def _path(name: str, pattern: str | None = None) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "string", "minLength": 1}
     if pattern is not None:
@@ -197,7 +208,11 @@ def openapi_document() -> dict[str, Any]:
         ops: dict[str, Any] = {
             "put": _op(
                 f"Create or replace a {item}",
-                {"200": {"description": "Replaced"}, "201": {"description": "Created"}, **_problems(422)},
+                {
+                    "200": _json(_with_id(model)) | {"description": "Replaced: the profile as stored, with its id"},
+                    "201": _json(_with_id(model)) | {"description": "Created: the profile as stored, with its id"},
+                    **_problems(422),
+                },
                 body=_json(_ref(model)),
                 params=[profile_id],
             ),
@@ -651,7 +666,12 @@ def openapi_document() -> dict[str, Any]:
                             t: {"schema": {"type": "string", "format": "binary"}} for t in ("audio/ogg", "video/webm", "video/mp4")
                         },
                     },
-                    "206": {"description": "the range asked for"},
+                    "206": {
+                        "description": "the range asked for",
+                        "content": {
+                            t: {"schema": {"type": "string", "format": "binary"}} for t in ("audio/ogg", "video/webm", "video/mp4")
+                        },
+                    },
                     **_problems(404),
                 },
                 params=[interview_id, _path("name"), {"name": "access", "in": "query", "required": False, "schema": {"type": "string"}}],
