@@ -300,16 +300,8 @@ async def book_slot(request: Request) -> JSONResponse:
         )
     if live is not None and live.starts_at == slot.starts_at:
         return JSONResponse(await _candidate_view(services, interview, availability, live, now), headers=PRIVATE)
-    limits = _limits(services, interview.tenant, interview.job_id, availability)
-    # A slot already full is answered before anything is written (the booking's own transaction decides the rest).
-    try:
-        check_room(await services.bookings.overlapping(slot.starts_at, slot.ends_at), _wanted(interview, slot), limits)
-    except SlotTaken as exc:
-        raise _slot_taken(await _slots_view(services, interview.tenant, interview.job_id, availability, now, live)) from exc
-    # The link in the invitation and reminders: valid through the slot, however long the first invite was for.
-    ttl_hours = max(interview.invite_expires_at, slot.ends_at + INVITE_GRACE_S) - now
-    invite = services.new_invite(interview.id, ttl_hours / 3600)
-    await services.store.renew_invite(interview, invite)
+    # The link in the invitation and reminders (filled in once the slot is known to have room): valid through the
+    # slot, however long the first invite was for.
     booking = Booking(
         interview_id=interview.id,
         tenant=interview.tenant,
@@ -320,10 +312,20 @@ async def book_slot(request: Request) -> JSONResponse:
         sequence=existing.sequence + 1 if existing is not None else 0,
         changes=live.changes + 1 if live is not None else 0,
         no_shows=existing.no_shows if existing is not None else 0,
-        join_url=invite.short_url,
+        join_url="",
         created_at=existing.created_at if existing is not None else now,
         updated_at=now,
     )
+    limits = _limits(services, interview.tenant, interview.job_id, availability)
+    # A slot already full is answered before anything is written (the booking's own transaction decides the rest).
+    try:
+        check_room(await services.bookings.overlapping(slot.starts_at, slot.ends_at), booking, limits)
+    except SlotTaken as exc:
+        raise _slot_taken(await _slots_view(services, interview.tenant, interview.job_id, availability, now, live)) from exc
+    ttl_hours = max(interview.invite_expires_at, slot.ends_at + INVITE_GRACE_S) - now
+    invite = services.new_invite(interview.id, ttl_hours / 3600)
+    await services.store.renew_invite(interview, invite)
+    booking = booking.model_copy(update={"join_url": invite.short_url})
     reminders = [*plan_reminders(booking, availability.reminder_hours, services.reminder_channels, now), attendance_check(booking)]
     if services.sends_invitations:
         reminders.append(calendar_message(booking, now))
@@ -333,22 +335,6 @@ async def book_slot(request: Request) -> JSONResponse:
     except SlotTaken as exc:
         raise _slot_taken(await _slots_view(services, interview.tenant, interview.job_id, availability, time.time(), live)) from exc
     return JSONResponse(await _candidate_view(services, interview, availability, booking, now), status_code=201, headers=PRIVATE)
-
-
-def _wanted(interview: Interview, slot: Slot) -> Booking:
-    """The booking `slot` would be, as capacity counts it."""
-    assert interview.job_id is not None
-    return Booking(
-        interview_id=interview.id,
-        tenant=interview.tenant,
-        job_id=interview.job_id,
-        starts_at=slot.starts_at,
-        ends_at=slot.ends_at,
-        timezone="UTC",
-        join_url="",
-        created_at=0,
-        updated_at=0,
-    )
 
 
 def _slot_taken(slots: list[dict[str, Any]]) -> Problem:
