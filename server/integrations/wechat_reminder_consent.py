@@ -8,7 +8,6 @@ on the next reminder due. Each consent is good for one message, as WeChat rules:
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 
 from starlette.requests import Request
@@ -23,6 +22,7 @@ from server.integrations.wechat_messages import (
 )
 from server.settings import Settings
 from server.web.context import services_of
+from server.web.message_page import bilingual_page
 
 SCENE = 1  # one consent per candidate and scene at WeChat: each tap allows the next reminder
 
@@ -88,24 +88,8 @@ _PAGES = {
 
 
 def _page(outcome: str) -> HTMLResponse:
-    status, (zh_title, zh_text), (en_title, en_text) = _PAGES[outcome]
-    body = f"""<!doctype html>
-<html lang="zh-CN">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <link rel="icon" href="/favicon.ico" type="image/svg+xml">
-  <link rel="stylesheet" href="/static/candidate/style.css">
-  <title>{html.escape(zh_title)} · {html.escape(en_title)}</title>
-</head>
-<body>
-  <main>
-    <section><h1>{html.escape(zh_title)}</h1><p>{html.escape(zh_text)}</p></section>
-    <section lang="en"><h1>{html.escape(en_title)}</h1><p>{html.escape(en_text)}</p></section>
-  </main>
-</body>
-</html>"""
-    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    status, zh, en = _PAGES[outcome]
+    return bilingual_page(status, zh, en)
 
 
 async def reminder_allowed(request: Request) -> HTMLResponse:

@@ -13,6 +13,7 @@ from server.domain.interview import Interview
 from server.domain.invites import InvalidInvite
 from server.web.booking_api import start_refusal
 from server.web.context import Services, services_of
+from server.web.message_page import bilingual_page
 
 
 @functools.cache
@@ -75,29 +76,11 @@ _WHY = {
 
 def _message_page(status: int, why: str) -> HTMLResponse:
     zh, en = _WHY[why]
-    body = f"""<!doctype html>
-<html lang="zh-CN">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <link rel="icon" href="/favicon.ico" type="image/svg+xml">
-  <link rel="stylesheet" href="/static/candidate/style.css">
-  <title>面试链接无法使用 · This interview link cannot be used</title>
-</head>
-<body>
-  <main>
-    <section>
-      <h1>面试链接无法使用</h1>
-      <p>{html.escape(zh)}请联系邀请您的公司，获取新的链接。</p>
-    </section>
-    <section lang="en">
-      <h1>This interview link cannot be used</h1>
-      <p>{html.escape(en)} Please ask the company that invited you for a new link.</p>
-    </section>
-  </main>
-</body>
-</html>"""
-    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+    return bilingual_page(
+        status,
+        ("面试链接无法使用", f"{zh}请联系邀请您的公司，获取新的链接。"),
+        ("This interview link cannot be used", f"{en} Please ask the company that invited you for a new link."),
+    )
 
 
 async def favicon(request: Request) -> Response:

@@ -16,7 +16,6 @@ import asyncio
 import base64
 import binascii
 import functools
-import html
 import time
 import uuid
 from dataclasses import asdict
@@ -40,6 +39,7 @@ from server.storage.outbox import EventType
 from server.web.applications_api import record_applications, save_wechat_profile
 from server.web.auth import require_api_key
 from server.web.context import Services, services_of
+from server.web.message_page import bilingual_page
 from server.web.problems import Problem
 from server.web.rate_limit import ClientBuckets, client_group
 from server.web.request_bodies import parse, path_id
@@ -172,18 +172,14 @@ async def apply_page(request: Request) -> HTMLResponse:
         link = _signer(services).verify(request.path_params["token"])
         job = await _job(services, link.tenant, link.job_id)
     except (InvalidJobLink, Problem):
-        return HTMLResponse(_closed_page(), status_code=404, headers={"Cache-Control": "no-store"})
+        return bilingual_page(
+            404,
+            ("职位已关闭", "这个报名链接已失效或职位已不再招聘。"),
+            ("This job is closed", "This link has expired or the job is no longer open."),
+        )
     language = "zh-CN" if job.language == "zh" else "en"
     page = _apply_html().replace('<html lang="en">', f'<html lang="{language}">', 1)
     return HTMLResponse(page, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
-
-
-def _closed_page() -> str:
-    return f"""<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="/static/candidate/style.css"><title>职位已关闭 · This job is closed</title></head>
-<body><main><section><h1>职位已关闭</h1><p>{html.escape("这个报名链接已失效或职位已不再招聘。")}</p></section>
-<section lang="en"><h1>This job is closed</h1><p>This link has expired or the job is no longer open.</p></section></main></body></html>"""
 
 
 async def job_for_applicants(request: Request) -> JSONResponse:
