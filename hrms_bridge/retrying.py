@@ -35,10 +35,11 @@ class Outcome:
     status_code: int | None  # None: no answer (refused destination, timeout, connection error)
     error: str | None
     retry_after_s: float | None
+    refused: bool = False  # a 2xx answer whose body says the call failed (an API with error codes in its body)
 
     @property
     def success(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
+        return not self.refused and self.status_code is not None and 200 <= self.status_code < 300
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:
@@ -129,15 +130,21 @@ class RetryingSender(Generic[Item]):
 
     async def call(self, url: str, send: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]) -> Outcome:
         """One request to `url`, as an outcome; the client connects only to addresses the destination policy allows."""
+        return (await self.exchange(url, send))[0]
+
+    async def exchange(
+        self, url: str, send: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+    ) -> tuple[Outcome, httpx.Response | None]:
+        """`call`, with the response where there was one (for a caller that must read its body)."""
         try:
             self.policy.check_url(url)
             response = await send(self._client)
         except DestinationRefused as exc:
-            return Outcome(None, f"refused destination: {exc}", None)
+            return Outcome(None, f"refused destination: {exc}", None), None
         except httpx.HTTPError as exc:
-            return Outcome(None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, None)
+            return Outcome(None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, None), None
         error = None if response.is_success else f"HTTP {response.status_code}"
-        return Outcome(response.status_code, error, retry_after_seconds(response.headers.get("retry-after"), time.time()))
+        return Outcome(response.status_code, error, retry_after_seconds(response.headers.get("retry-after"), time.time())), response
 
     async def _run(self) -> None:
         while not self._closing:

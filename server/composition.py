@@ -15,11 +15,13 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from frontend import FRONTEND_DIR
-from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
+from hrms_bridge.connectors.base import Connector
+from hrms_bridge.connectors.greenhouse import GreenhouseConnector
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
 from hrms_bridge.retention import prune_webhook_history_forever
 from hrms_bridge.stream import StreamWebhookDispatcher, WebhookStream
+from hrms_bridge.writeback_sender import WriteBackSender, facts_from
 from realtime_scoring.answer_scoring import AnswerScorer
 from realtime_scoring.engine import EngineConfig
 from realtime_scoring.pipeline import ScoringEngine
@@ -46,9 +48,10 @@ from server.ops.metrics import NodeMetrics
 from server.rtc.ice import advertise_host_addresses
 from server.rtc.media_consumers import MediaConsumer, level_meter_consumer, scoring_consumer
 from server.settings import Settings
+from server.storage.ats_writebacks import WriteBacks, WriteBackStore
+from server.storage.ats_writebacks_redis import RedisWriteBackStore
 from server.storage.bookings import Bookings, BookingStore
 from server.storage.contract import Store, open_store
-from server.storage.greenhouse_callbacks_redis import RedisCallbackStore
 from server.storage.redis_bookings import RedisBookingStore
 from server.storage.redis_client import Keys, open_redis
 from server.storage.redis_webhook_deliveries import RedisDeliveryStore
@@ -255,7 +258,10 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             deliveries = RedisDeliveryStore(redis_client, keys, sealer)
             # The stream is the Redis store's outbox: nothing to relay.
             dispatcher = StreamWebhookDispatcher(deliveries, destinations, *retries, stream, settings.webhook_stream_lease_s, relay=None)
-            greenhouse_notifier = GreenhouseNotifier(RedisCallbackStore(redis_client, keys, sealer), destinations, *retries)
+            redis_writebacks = RedisWriteBackStore(redis_client, keys, sealer)
+            if adopted := await redis_writebacks.adopt_greenhouse_callbacks():
+                logger.info("adopted %d Greenhouse callback(s) of an earlier version as write-backs", adopted)
+            writeback_store: WriteBacks = redis_writebacks
         else:
             sqlite_deliveries = await DeliveryStore.open(settings.database_path, sealer)
             deliveries = sqlite_deliveries
@@ -265,13 +271,17 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
                 )
             else:
                 dispatcher = WebhookDispatcher(sqlite_deliveries, destinations, *retries)
-            greenhouse_notifier = await GreenhouseNotifier.open(settings.database_path, sealer, destinations, *retries)
+            writeback_store = await WriteBackStore.open(settings.database_path, sealer)
+        connectors: list[Connector] = [GreenhouseConnector()]
+        writebacks = WriteBackSender(
+            writeback_store, {c.name: c for c in connectors}, facts_from(store, settings.base_url), destinations, *retries
+        )
         dispatcher.start()
-        greenhouse_notifier.start()
+        writebacks.start()
 
         def on_event() -> None:  # a commit with outbox events (report.ready among them): no need to wait for a poll
             dispatcher.wake()
-            greenhouse_notifier.wake()
+            writebacks.wake()
 
         store.on_event = on_event
         bookings: Bookings
@@ -358,7 +368,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             api_keys=settings.hr_api_keys(),
             deliveries=deliveries,
             dispatcher=dispatcher,
-            greenhouse=greenhouse_notifier,
+            writebacks=writebacks,
             destinations=destinations,
             metrics=metrics,
             bus=bus,
@@ -414,7 +424,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             await bus.close()
             # Whatever is still queued stays in the outbox for the next start.
             await dispatcher.close()
-            await greenhouse_notifier.close()
+            await writebacks.close()
             await deliveries.close()
             await bookings.close()
             await store.close()

@@ -19,9 +19,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from websockets.asyncio.client import connect
 
-from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
+from hrms_bridge.writeback_sender import WriteBackSender
 from loadtests.whip_client import give_consent
-from server.storage.greenhouse_callbacks import CallbackStore
+from server.storage.ats_writebacks import RESULT, WriteBackStore
 from server.storage.sealed import Sealer
 from tests.conftest import LiveServer, free_port, make_settings, serving
 from tests.helpers.mail_server import mail_server
@@ -114,10 +114,8 @@ def basic(key: str) -> str:
     return "Basic " + base64.b64encode(f"{key}:".encode()).decode()
 
 
-def notifier_of(server: LiveServer) -> GreenhouseNotifier:
-    notifier = server.services.greenhouse
-    assert isinstance(notifier, GreenhouseNotifier), "server/composition.py runs a GreenhouseNotifier as Services.greenhouse"
-    return notifier
+def notifier_of(server: LiveServer) -> WriteBackSender:
+    return server.services.writebacks
 
 
 async def greenhouse(server: LiveServer, method: str, call: str, key: str | None = ACME, **kwargs: Any) -> httpx.Response:
@@ -314,9 +312,9 @@ async def test_a_completed_test_is_marked_completed_with_one_patch_to_greenhouse
     async with receiving(callbacks), serving(callback_settings(tmp_path / "data", [0.2, 0.2], store_settings)) as server:
         notifier = notifier_of(server)
         interview_id = await send_test(server, "backend_engineer:en:text", ACME_2, url=callbacks.url)
-        stored = await notifier.store.get(interview_id)
-        assert stored is not None and stored.url == callbacks.url and stored.api_key == ACME_2
-        assert stored.notified_at is None
+        stored = await notifier.store.get(interview_id, RESULT)
+        assert stored is not None and stored.target == {"url": callbacks.url, "api_key": ACME_2} and stored.connector == "greenhouse"
+        assert stored.done_at is None
         await sender_settled(notifier)  # nothing is sent before the report exists
         assert callbacks.requests == []
 
@@ -331,8 +329,8 @@ async def test_a_completed_test_is_marked_completed_with_one_patch_to_greenhouse
 
         await sender_settled(notifier)  # passes after the success send nothing more
         assert len(callbacks.requests) == 1
-        stored = await notifier.store.get(interview_id)
-        assert stored is not None and stored.notified_at is not None
+        stored = await notifier.store.get(interview_id, RESULT)
+        assert stored is not None and stored.done_at is not None
         assert stored.attempts == 1 and stored.last_status == 200 and stored.last_error is None
 
 
@@ -347,8 +345,8 @@ async def test_a_failed_patch_is_retried_until_greenhouse_takes_it(tmp_path: Pat
         assert patches[1].at - patches[0].at >= 0.2 and patches[2].at - patches[1].at >= 0.2, "retried on the schedule"
         await sender_settled(notifier)
         assert len(callbacks.requests) == 3, "nothing more once Greenhouse answered 200"
-        stored = await notifier.store.get(interview_id)
-        assert stored is not None and stored.notified_at is not None and stored.attempts == 3
+        stored = await notifier.store.get(interview_id, RESULT)
+        assert stored is not None and stored.done_at is not None and stored.attempts == 3
 
 
 async def test_the_patch_gives_up_after_the_schedule_and_survives_a_restart(tmp_path: Path, store_settings: dict[str, object]) -> None:
@@ -361,7 +359,7 @@ async def test_the_patch_gives_up_after_the_schedule_and_survives_a_restart(tmp_
             await take_text_interview(server, interview_id)
             await callbacks.wait_for(1)
             for _ in range(100):  # the answer recorded (a PATCH cut short by the stop would wait out its lease)
-                stored = await notifier.store.get(interview_id)
+                stored = await notifier.store.get(interview_id, RESULT)
                 if stored is not None and stored.attempts == 1:
                     break
                 await asyncio.sleep(0.05)
@@ -372,8 +370,8 @@ async def test_the_patch_gives_up_after_the_schedule_and_survives_a_restart(tmp_
             await callbacks.wait_for(2)
             await sender_settled(notifier_of(server))
             assert len(callbacks.requests) == 2, "given up after the schedule"
-            stored = await notifier_of(server).store.get(interview_id)
-            assert stored is not None and stored.notified_at is None and stored.next_attempt_at is None
+            stored = await notifier_of(server).store.get(interview_id, RESULT)
+            assert stored is not None and stored.done_at is None and stored.next_attempt_at is None
             assert stored.attempts == 2 and stored.last_status == 503 and stored.last_error == "HTTP 503"
             assert (await poll_status(server, interview_id))["partner_status"] == "complete", "Greenhouse can still poll"
 
@@ -396,12 +394,12 @@ async def test_a_callback_url_into_private_networks_or_without_https_is_refused(
 
     # Greenhouse's own https URL is kept, with the key it authenticated with, until the interview completes.
     interview_id = await send_test(server, "sales:en")
-    store = await CallbackStore.open(server.settings.database_path, Sealer.from_file(server.settings.secrets_key_path))
+    store = await WriteBackStore.open(server.settings.database_path, Sealer.from_file(server.settings.secrets_key_path))
     try:
-        stored = await store.get(interview_id)
-        assert stored is not None and stored.url == CALLBACK and stored.api_key == ACME
-        assert stored.notified_at is None and stored.attempts == 0
-        assert not await store.add("no-such-interview", CALLBACK, ACME)
+        stored = await store.get(interview_id, RESULT)
+        assert stored is not None and stored.target == {"url": CALLBACK, "api_key": ACME}
+        assert stored.done_at is None and stored.attempts == 0
+        assert not await store.add("no-such-interview", RESULT, "greenhouse", {"url": CALLBACK, "api_key": ACME})
     finally:
         await store.close()
 

@@ -12,8 +12,8 @@ import pytest
 from standardwebhooks import Webhook
 
 from server.cli import main
-from server.storage.greenhouse_callbacks import CallbackStore
-from server.storage.greenhouse_callbacks_redis import RedisCallbackStore
+from server.storage.ats_writebacks import RESULT, WriteBackStore
+from server.storage.ats_writebacks_redis import RedisWriteBackStore
 from server.storage.redis_client import Keys
 from server.storage.redis_webhook_deliveries import RedisDeliveryStore
 from server.storage.sealed import PREFIX, Sealer, SealError
@@ -57,9 +57,9 @@ async def test_secrets_are_sealed_on_disk_and_a_key_rotation_keeps_webhooks_sign
         assert registered.status_code == 201
         assert await signed_event(server, receiver, secret) == "interview.scheduled"
         interview, _ = await server.schedule()
-        callbacks = await CallbackStore.open(settings.database_path, Sealer.from_file(settings.secrets_key_path))
+        callbacks = await WriteBackStore.open(settings.database_path, Sealer.from_file(settings.secrets_key_path))
         try:
-            assert await callbacks.add(interview.id, "https://ats.example.com/callback", ATS_KEY)
+            assert await callbacks.add(interview.id, RESULT, "greenhouse", {"url": "https://ats.example.com/callback", "api_key": ATS_KEY})
         finally:
             await callbacks.close()
     key_file = settings.secrets_key_path
@@ -72,18 +72,18 @@ async def test_secrets_are_sealed_on_disk_and_a_key_rotation_keeps_webhooks_sign
     await asyncio.to_thread(main, ["secrets", "rotate"])  # the command runs an event loop of its own
     assert key_file.read_text() != old_keys and len(key_file.read_text().split()) == 1, "the old key is dropped"
     with pytest.raises(SealError):  # the old key opens nothing stored any more
-        callbacks = await CallbackStore.open(settings.database_path, Sealer([old_keys.split()[0].encode()]))
+        callbacks = await WriteBackStore.open(settings.database_path, Sealer([old_keys.split()[0].encode()]))
         try:
-            await callbacks.get(interview.id)
+            await callbacks.get(interview.id, RESULT)
         finally:
             await callbacks.close()
 
     async with serving(settings) as server:
         assert await signed_event(server, receiver, secret) == "interview.scheduled", "the same secret signs after the rotation"
-        callbacks = await CallbackStore.open(settings.database_path, Sealer.from_file(key_file))
+        callbacks = await WriteBackStore.open(settings.database_path, Sealer.from_file(key_file))
         try:
-            stored = await callbacks.get(interview.id)
-            assert stored is not None and stored.api_key == ATS_KEY
+            stored = await callbacks.get(interview.id, RESULT)
+            assert stored is not None and stored.target["api_key"] == ATS_KEY
         finally:
             await callbacks.close()
 
@@ -99,16 +99,17 @@ async def test_the_redis_stores_seal_secrets_and_reseal_them_with_a_new_key(tmp_
         stored = (await client.hget(keys.endpoint(endpoint.id), "secrets")).decode()
         assert stored.startswith(PREFIX) and secret not in stored
         await client.hset(keys.interview("iv-1"), "tenant", "acme")  # the callback's interview exists
-        assert await RedisCallbackStore(client, keys, old).add("iv-1", "https://ats.example.com/cb", ATS_KEY)
-        assert ATS_KEY.encode() not in (await client.hget(keys.greenhouse_callback("iv-1"), "api_key") or b"")
+        target = {"url": "https://ats.example.com/cb", "api_key": ATS_KEY}
+        assert await RedisWriteBackStore(client, keys, old).add("iv-1", RESULT, "greenhouse", target)
+        assert ATS_KEY.encode() not in (await client.hget(keys.writeback("iv-1", RESULT), "target") or b"")
         rotated = Sealer([Sealer.generate().keys[0], *old.keys])
         assert await RedisDeliveryStore(client, keys, rotated).reseal_secrets() == 1
-        assert await RedisCallbackStore(client, keys, rotated).reseal_secrets() == 1, "the pending set beside it is left alone"
+        assert await RedisWriteBackStore(client, keys, rotated).reseal_secrets() == 1, "the pending set beside it is left alone"
         newest_only = Sealer(rotated.keys[:1])
         reread = await RedisDeliveryStore(client, keys, newest_only).endpoint("acme", endpoint.id)
         assert reread is not None and reread.secrets == (secret,)
-        callback = await RedisCallbackStore(client, keys, newest_only).get("iv-1")
-        assert callback is not None and callback.api_key == ATS_KEY
+        callback = await RedisWriteBackStore(client, keys, newest_only).get("iv-1", RESULT)
+        assert callback is not None and callback.target == target
     finally:
         await client.aclose()
         redis_server.stop()

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 import redis.asyncio as redis
 
-from hrms_bridge.adapters.greenhouse_notifier import CallbackStore
 from server.cli import demo_invite_url, main
 from server.domain.adverse_impact import SelfIdentification
 from server.domain.interview import InterviewSpec, InterviewStatus
 from server.domain.invites import InviteSigner
 from server.domain.shares import OwnerReview, Share, ShareRequest
+from server.storage.ats_writebacks import RESULT, WriteBackStore
+from server.storage.ats_writebacks_redis import RedisWriteBackStore
 from server.storage.contract import Store, open_store
-from server.storage.greenhouse_callbacks_redis import RedisCallbackStore
 from server.storage.migration import migrate_sqlite_to_redis
 from server.storage.redis_client import Keys
 from server.storage.redis_store import RedisInterviewStore
@@ -52,7 +52,7 @@ async def fill_sqlite(database: Path) -> dict[str, str]:
     """A store as a node leaves it after some weeks: interviews with all they record, profiles, an endpoint and deliveries
     in every state; returns the ids the test looks up."""
     store, deliveries = await InterviewStore.open(database), await DeliveryStore.open(database, SEALER)
-    callbacks = await CallbackStore.open(database, SEALER)
+    callbacks = await WriteBackStore.open(database, SEALER)
     try:
         await deliveries.add_endpoint("acme", "https://hr.example/hooks", [], "ATS", None)
         linked = invite("iv-1")
@@ -85,7 +85,7 @@ async def fill_sqlite(database: Path) -> dict[str, str]:
         await store.save_self_identification("iv-1", SelfIdentification(sex="female", race="asian"))
         await store.record_audit("acme", AuditEntry(at=1.0, actor="hr:李娜", action="review_viewed", interview_id="iv-1"))
         await store.record_audit("acme", AuditEntry(at=2.0, actor="hr:李娜", action="erased", interview_id="gone-1"))
-        await callbacks.add("iv-1", "https://greenhouse.example/cb", "gh-key")
+        await callbacks.add("iv-1", RESULT, "greenhouse", {"url": "https://greenhouse.example/cb", "api_key": "gh-key"})
         await store.remember_response("acme", "key-1", "fp", 201, b'{"id": "iv-1"}', "application/json", "{}")
         await store.create_interview(SPEC, invite("iv-2"), "iv-2", tenant="globex")
         await store.create_interview(SPEC, invite("demo"), "demo")
@@ -134,7 +134,7 @@ async def everything(store: Store, deliveries: Deliveries, greenhouse: Any) -> d
         "response": await store.idempotent_response("acme", "key-1"),
         "endpoints": [e.public() for e in await deliveries.endpoints("acme")],
         "deliveries": sorted(await deliveries.deliveries("acme"), key=lambda d: d.id),
-        "callback": await greenhouse.get("iv-1"),
+        "callback": await greenhouse.get("iv-1", RESULT),
         "owner_reviews": await store.owner_reviews("iv-1"),
         "shares": [(x.owner_name, x.interview_ids, x.tenant) for x in await store.shares_of("iv-1")],
         "self_identification": await store.self_identifications(["iv-1", "iv-2"]),
@@ -152,7 +152,7 @@ async def test_a_migrated_store_reads_back_the_same_through_redis_and_its_unsent
     store, deliveries, callbacks = (
         await InterviewStore.open(database),
         await DeliveryStore.open(database, SEALER),
-        await CallbackStore.open(database, SEALER),
+        await WriteBackStore.open(database, SEALER),
     )
     try:
         before = await everything(store, deliveries, callbacks)
@@ -165,7 +165,7 @@ async def test_a_migrated_store_reads_back_the_same_through_redis_and_its_unsent
     assert (counts.interviews, counts.endpoints, counts.idempotent_responses, counts.profiles) == (2, 1, 1, 2)
     assert (counts.events, counts.deliveries) == (6, 4), "the demo's event stays behind with it"
     redis_store, redis_deliveries = RedisInterviewStore(redis_client, KEYS), RedisDeliveryStore(redis_client, KEYS, SEALER)
-    after = await everything(redis_store, redis_deliveries, RedisCallbackStore(redis_client, KEYS, SEALER))
+    after = await everything(redis_store, redis_deliveries, RedisWriteBackStore(redis_client, KEYS, SEALER))
     for part, value in before.items():
         assert after[part] == value, part
     assert await redis_store.get_interview("demo") is None, "the demo interview stays behind: each start makes a fresh one"

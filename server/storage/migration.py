@@ -241,6 +241,8 @@ class _Migration:
             value = json.dumps({"interview_id": interview_id, "token": link["token"], "expires_at": link["expires_at"]})
             pipe.set(self.keys.short_link(link["code"]), value, exat=int(link["expires_at"]))
             pipe.sadd(part("short_links"), link["code"])
+        # A database of an earlier version that no newer node opened still has Greenhouse's callbacks in a table of their
+        # own: they go where that version kept them in Redis, and the first node to start adopts them as write-backs.
         for c in self.rows("greenhouse_callbacks", *mine):
             pipe.hset(
                 self.keys.greenhouse_callback(interview_id),
@@ -253,6 +255,27 @@ class _Migration:
             )
             if c["notified_at"] is None and c["next_attempt_at"] is not None:
                 pipe.zadd(self.keys.greenhouse_pending(), {interview_id: c["next_attempt_at"]})
+        for w in self.rows("ats_writebacks", *mine):
+            pipe.hset(
+                self.keys.writeback(interview_id, w["action"]),
+                mapping=_present(
+                    {
+                        k: w[k]
+                        for k in (
+                            "connector",
+                            "target",
+                            "attempts",
+                            "next_attempt_at",
+                            "done_at",
+                            "last_status",
+                            "last_error",
+                            "created_at",
+                        )
+                    }
+                ),
+            )
+            if w["done_at"] is None and w["next_attempt_at"] is not None:
+                pipe.zadd(self.keys.writebacks_pending(), {f"{interview_id}:{w['action']}": w["next_attempt_at"]})
 
     async def copy_shares_and_audit(self) -> None:
         """Shares (with the interviews still in them) and every audit trail, erased interviews' tombstones too."""

@@ -296,7 +296,15 @@ class Keys:
     def interview_reminders(self, interview_id: str) -> str:
         return f"{self.prefix}booking:{interview_id}:reminders"
 
+    def writeback(self, interview_id: str, action: str) -> str:
+        return f"{self.prefix}writeback:{interview_id}:{action}"
+
+    def writebacks_pending(self) -> str:
+        """Write-backs not yet done nor given up, by next attempt; members `{interview_id}:{action}`."""
+        return f"{self.prefix}writebacks:pending"
+
     def greenhouse_callback(self, interview_id: str) -> str:
+        """Earlier versions' Greenhouse callbacks (adopted as write-backs at start)."""
         return f"{self.prefix}greenhouse:{interview_id}"
 
     def greenhouse_pending(self) -> str:

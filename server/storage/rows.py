@@ -165,15 +165,16 @@ class DeliveryRow(Row):
     history: list[AttemptRow]
 
 
-class CallbackRow(Row):
-    """Where to tell Greenhouse that a test is complete, and how telling it has gone."""
+class WriteBackRow(Row):
+    """What the server owes an ATS about an interview (its entry link, its result), and how sending it has gone."""
 
     interview_id: str
-    url: str
-    api_key: str
+    action: str
+    connector: str
+    target: dict[str, str]
     attempts: int
     next_attempt_at: float | None
-    notified_at: float | None
+    done_at: float | None
     last_status: int | None
     last_error: str | None
     created_at: float | None

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from cryptography.fernet import Fernet
 
 from server.settings import Settings
-from server.storage.greenhouse_callbacks import CallbackStore
-from server.storage.greenhouse_callbacks_redis import RedisCallbackStore
+from server.storage.ats_writebacks import WriteBackStore
+from server.storage.ats_writebacks_redis import RedisWriteBackStore
 from server.storage.redis_client import Keys, open_redis
 from server.storage.redis_webhook_deliveries import RedisDeliveryStore
 from server.storage.sealed import Sealer
@@ -39,13 +39,15 @@ async def rotate_secrets_key(settings: Settings) -> Rotated:
         try:
             keys = Keys(settings.redis_prefix)
             endpoints = await RedisDeliveryStore(client, keys, both).reseal_secrets()
-            credentials = await RedisCallbackStore(client, keys, both).reseal_secrets()
+            writebacks = RedisWriteBackStore(client, keys, both)
+            await writebacks.adopt_greenhouse_callbacks()  # an earlier version's, sealed in a form the reseal would miss
+            credentials = await writebacks.reseal_secrets()
         finally:
             await client.aclose()
     else:
         interviews = await InterviewStore.open(settings.database_path)  # makes the tables the others refer to
         deliveries = await DeliveryStore.open(settings.database_path, both)
-        callbacks = await CallbackStore.open(settings.database_path, both)
+        callbacks = await WriteBackStore.open(settings.database_path, both)
         try:
             endpoints = await deliveries.reseal_secrets()
             credentials = await callbacks.reseal_secrets()

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection
 
-from hrms_bridge.adapters.greenhouse_notifier import GreenhouseNotifier
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
+from hrms_bridge.writeback_sender import WriteBackSender
 from realtime_scoring.pipeline import ScoringEngine
 from server.cluster.event_bus import EventBus, hr_topic, interview_topic
 from server.cluster.node_registry import NodeRegistry
@@ -47,7 +47,7 @@ class Services:
     api_keys: dict[str, str]  # key -> tenant
     deliveries: Deliveries
     dispatcher: WebhookDispatcher
-    greenhouse: GreenhouseNotifier  # PATCHes Greenhouse's callback once a report exists
+    writebacks: WriteBackSender  # what ATSs are owed (entry links, results), through their connectors
     destinations: DestinationPolicy
     metrics: NodeMetrics
     bus: EventBus

@@ -12,8 +12,9 @@ empty password), List Tests, Send Test, Test Status, Response Error and Errors (
   its URL and a summary as `metadata`.
 - "Mark Test as Completed": `send_test` keeps Greenhouse's callback `url` (checked like a webhook URL: https,
   public addresses, unless the webhook_allow_* settings say otherwise) with the API key Greenhouse authenticated
-  with; once the report exists, `GreenhouseNotifier` (greenhouse_notifier.py, run in the server's lifespan) PATCHes
-  that URL with the key as Basic username, retrying on the webhook schedule, and Greenhouse then calls `test_status`.
+  with, as a result write-back; once the report exists, the write-back sender (hrms_bridge/writeback_sender.py, in
+  the server's lifespan) has hrms_bridge/connectors/greenhouse.py PATCH that URL with the key as Basic username,
+  retrying on the webhook schedule, and Greenhouse then calls `test_status`.
 
 The documented `send_test` reply is the id alone; the partner invites the candidate, so the server e-mails them the
 link (`INTERVIEW_SMTP_*`), and the tenant's HRMS gets the links in the signed interview.scheduled webhook as well.
@@ -38,12 +39,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from hrms_bridge.connectors.greenhouse import NAME as GREENHOUSE
 from hrms_bridge.destinations import DestinationPolicy, DestinationRefused
 from realtime_scoring.profiles import CandidateProfile, JobProfile, Language
 from realtime_scoring.question_bank import shipped_bank, shipped_bank_ids
 from realtime_scoring.report import InterviewReport
 from server.domain.interview import Interview, InterviewMode, InterviewSpec, InterviewStatus
 from server.domain.mail import MailNotSent
+from server.storage.ats_writebacks import RESULT
 from server.web.auth import require_api_key
 from server.web.context import Services, services_of
 from server.web.invitation_mail import invitation_mail
@@ -199,7 +202,7 @@ async def send_test(request: Request) -> JSONResponse:
     job_id = body.partner_test_id.removeprefix(JOB_TEST).removesuffix(":text") if test is None else None
     interview, invite = await services.schedule(spec, tenant, job_id=job_id)
     if body.url:
-        await services.greenhouse.register(interview.id, body.url, key)
+        await services.writebacks.owe(interview.id, RESULT, GREENHOUSE, {"url": body.url, "api_key": key})
     # Greenhouse leaves the invitation to the partner: the candidate gets it by e-mail (and the tenant's HRMS the
     # links in the interview.scheduled webhook, as for every interview).
     if services.mailer is not None:
