@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 
 from frontend import FRONTEND_DIR
 from hrms_bridge.connectors.base import Connector
+from hrms_bridge.connectors.feishu_hire import FeishuHireConnector, load_apps
 from hrms_bridge.connectors.greenhouse import GreenhouseConnector
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
@@ -31,7 +32,7 @@ from server.cluster.ratelimit import RedisTokenBuckets
 from server.cluster.redis_bus import RedisEventBus
 from server.domain.invites import InviteSigner
 from server.domain.reminders import ReminderChannel
-from server.integrations import wechat_oauth, wechat_registration, wechat_reminder_consent
+from server.integrations import feishu_hire_api, wechat_oauth, wechat_registration, wechat_reminder_consent
 from server.integrations.calendar_mail import CalendarMail
 from server.integrations.reminder_channels import EmailReminders, WebhookReminders
 from server.integrations.reminder_scheduler import ReminderScheduler
@@ -179,6 +180,7 @@ ROUTES = [
     Route("/wechat/apply/start", wechat_registration.start, methods=["GET"]),
     Route("/wechat/apply/callback", wechat_registration.callback, methods=["GET"]),
     *greenhouse.ROUTES,
+    *feishu_hire_api.ROUTES,
     Mount("/static", app=StaticFiles(directory=FRONTEND_DIR), name="static"),
 ]
 
@@ -273,6 +275,8 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
                 dispatcher = WebhookDispatcher(sqlite_deliveries, destinations, *retries)
             writeback_store = await WriteBackStore.open(settings.database_path, sealer)
         connectors: list[Connector] = [GreenhouseConnector()]
+        if settings.feishu_hire_apps_file is not None:
+            connectors.append(FeishuHireConnector(await asyncio.to_thread(load_apps, settings.feishu_hire_apps_file)))
         writebacks = WriteBackSender(
             writeback_store, {c.name: c for c in connectors}, facts_from(store, settings.base_url), destinations, *retries
         )

@@ -228,6 +228,12 @@ class Settings(BaseSettings):
         120.0, ge=2, le=3600, description="How long a node holds a reminder it is sending before another may send it again"
     )
     reminder_concurrency: int = Field(8, ge=1, le=100, description="Reminders one node sends at once")
+    # ATS connectors beyond Greenhouse's (which needs no setting): hrms_bridge/connectors/.
+    feishu_hire_apps_file: Path | None = Field(
+        None,
+        description="Feishu Hire as an assessment provider: a JSON list of each company's self-built Feishu app"
+        " ({tenant, app_id, app_secret, encrypt_key, verification_token[, api_base_url]}), in a file only the service user can read",
+    )
     # SMS reminders through Tencent Cloud SMS (server/integrations/tencent_sms.py): on when the id and key file are set.
     tencent_sms_secret_id: str | None = Field(None, max_length=128, description="Tencent Cloud API SecretId allowed to send SMS")
     tencent_sms_secret_key_file: Path | None = Field(None, description="A file only the service user can read, holding the SecretKey")

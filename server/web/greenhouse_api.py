@@ -25,64 +25,36 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import logging
-import re
 import socket
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from hrms_bridge.connectors.greenhouse import NAME as GREENHOUSE
 from hrms_bridge.destinations import DestinationPolicy, DestinationRefused
-from realtime_scoring.profiles import CandidateProfile, JobProfile, Language
-from realtime_scoring.question_bank import shipped_bank, shipped_bank_ids
+from realtime_scoring.profiles import CandidateProfile
 from realtime_scoring.report import InterviewReport
-from server.domain.interview import Interview, InterviewMode, InterviewSpec, InterviewStatus
+from server.domain.interview import Interview, InterviewStatus
 from server.domain.mail import MailNotSent
 from server.storage.ats_writebacks import RESULT
+from server.web.ats_tests import offered_tests, ordered_interview
 from server.web.auth import require_api_key
 from server.web.context import Services, services_of
 from server.web.invitation_mail import invitation_mail
 from server.web.problems import Problem
-from server.web.request_bodies import PROFILE_ID, parse
+from server.web.request_bodies import parse
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "/adapters/greenhouse"
-LANGUAGES: dict[Language, str] = {"en": "English", "zh": "Mandarin"}
-MODES: dict[InterviewMode, tuple[str, str]] = {"video": ("", "video"), "text": (":text", "written")}  # id suffix, label
 COMPLETE = "complete"  # the partner_status Greenhouse waits for ("results are available")
 BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="greenhouse"'}
-
-
-@dataclass(frozen=True)
-class Test:
-    bank_id: str
-    language: Language
-    mode: InterviewMode
-    name: str
-
-
-@functools.cache
-def catalog() -> dict[str, Test]:
-    """Every test offered, by `partner_test_id`: each shipped bank, in each language it has questions in, per mode."""
-    tests: dict[str, Test] = {}
-    for bank_id in shipped_bank_ids():
-        bank = shipped_bank(bank_id)
-        for language, language_name in LANGUAGES.items():
-            if not bank.for_language(language):
-                continue
-            for mode, (suffix, label) in MODES.items():
-                name = f"{bank.title.get('en', bank_id)} · AI {label} interview ({language_name})"
-                tests[f"{bank_id}:{language}{suffix}"] = Test(bank_id, language, mode, name)
-    return tests
 
 
 class _Lenient(BaseModel):
@@ -147,36 +119,11 @@ def _authenticated(request: Request) -> tuple[Services, str, str]:
         raise Problem(401, exc.code, detail, headers=BASIC_CHALLENGE) from None
 
 
-JOB_TEST = "job:"  # a tenant's own job as a test: `job:{job id}` (video) or `job:{job id}:text` (written)
-
-
-async def _job_tests(services: Services, tenant: str) -> dict[str, str]:
-    """The tenant's stored jobs as tests, test id -> name: each job's own questions, in its own language."""
-    tests: dict[str, str] = {}
-    for job_id, title in (await services.store.job_titles(tenant)).items():
-        for suffix, label in MODES.values():
-            tests[f"{JOB_TEST}{job_id}{suffix}"] = f"{title} · AI {label} interview"
-    return tests
-
-
 async def list_tests(request: Request) -> JSONResponse:
     """The shipped roles, and the tenant's own jobs (what HR set up, with its questions and rules)."""
     services, tenant = _caller(request)
-    offered = {test_id: test.name for test_id, test in catalog().items()} | await _job_tests(services, tenant)
+    offered = await offered_tests(services, tenant)
     return JSONResponse([{"partner_test_id": test_id, "partner_test_name": name} for test_id, name in offered.items()])
-
-
-async def _job_spec(services: Services, tenant: str, test_id: str, candidate: CandidateProfile) -> InterviewSpec:
-    """The interview of a `job:` test: the stored job (404 when it is gone), in the mode the id names."""
-    rest = test_id.removeprefix(JOB_TEST)
-    job_id, mode = (rest.removesuffix(":text"), "text") if rest.endswith(":text") else (rest, "video")
-    stored = await services.store.profile("jobs", tenant, job_id) if re.fullmatch(PROFILE_ID, job_id) else None
-    if stored is None:
-        raise Problem(404, "test_not_found", f"no test {test_id!r}: the job is gone; list_tests names the tests offered")
-    try:
-        return InterviewSpec(job=JobProfile.model_validate(stored), candidate=candidate, mode=mode)
-    except ValidationError as exc:
-        raise Problem(422, "test_has_no_questions", f"the job behind {test_id!r} has no questions to ask yet") from exc
 
 
 async def send_test(request: Request) -> JSONResponse:
@@ -185,21 +132,9 @@ async def send_test(request: Request) -> JSONResponse:
     body = parse(SendTest, await request.body(), "invalid_send_test")
     candidate = body.candidate
     profile = CandidateProfile(name=f"{candidate.first_name} {candidate.last_name}".strip(), email=candidate.email)
-    test = catalog().get(body.partner_test_id)
-    if test is not None:
-        bank = shipped_bank(test.bank_id)
-        spec = InterviewSpec(
-            job=JobProfile(title=bank.title.get(test.language, test.bank_id), role=test.bank_id, language=test.language),
-            candidate=profile,
-            mode=test.mode,
-        )
-    elif body.partner_test_id.startswith(JOB_TEST):
-        spec = await _job_spec(services, tenant, body.partner_test_id, profile)
-    else:
-        raise Problem(404, "test_not_found", f"no test {body.partner_test_id!r}; list_tests names the tests offered")
+    spec, job_id = await ordered_interview(services, tenant, body.partner_test_id, profile)
     if body.url:  # before scheduling: a refused URL schedules nothing
         await _check_callback_url(services.destinations, body.url)
-    job_id = body.partner_test_id.removeprefix(JOB_TEST).removesuffix(":text") if test is None else None
     interview, invite = await services.schedule(spec, tenant, job_id=job_id)
     if body.url:
         await services.writebacks.owe(interview.id, RESULT, GREENHOUSE, {"url": body.url, "api_key": key})

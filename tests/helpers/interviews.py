@@ -12,6 +12,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
+from loadtests.whip_client import give_consent
 from server.domain.invites import Invite, InviteSigner, make_invite
 
 
@@ -86,3 +87,24 @@ def numbered_questions(
         }
         for n in range(1, count + 1)
     ]
+
+
+ANSWER = (
+    "Idempotent requests with a retry, a 409 status code, resource versioning and pagination, a cache in Redis, "
+    "a B+ tree index instead of a full table scan, code review with tests; I keep learning."
+)
+
+
+async def answer_every_question(http: httpx.AsyncClient, base: str, interview_id: str, token: str) -> list[str]:
+    """Be the candidate of a written interview: consent, then answer every question pushed until the end."""
+    await give_consent(http, f"{base}/api/v1/interviews/{interview_id}", token)
+    asked = []
+    async with connect(ws_url(base, interview_id, token)) as ws:
+        await ws.send(json.dumps({"v": 1, "type": "ready"}))
+        while (message := await receive_json(ws))["type"] != "completed":
+            if message["type"] == "question":
+                qid = message["question"]["id"]
+                asked.append(qid)
+                await ws.send(json.dumps({"v": 1, "type": "answer.text", "question_id": qid, "text": ANSWER}))
+                await ws.send(json.dumps({"v": 1, "type": "answer.done", "question_id": qid}))
+    return asked

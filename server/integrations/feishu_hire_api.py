@@ -1,0 +1,173 @@
+"""Feishu Hire's events, received: `POST /adapters/feishu-hire/{app_id}/events`, the request URL of each company's app.
+
+    url_verification ─▶ {"challenge"}
+    hire.eco_account.created_v1 (exams) ─▶ the tests offered, published as the account's papers
+    hire.eco_exam.created_v1 ─▶ interview (once per exam) ─▶ owed: login_info (the entry link) now, update_result after
+                                                             the report (hrms_bridge/connectors/feishu_hire.py sends both)
+
+The protocol is in hrms_bridge/connectors/feishu_hire.py. Feishu wants its answer within a second and redelivers an
+event it did not get 200 for: an exam is created once (the exam id is its idempotency key, held across nodes), and
+the calls back to Feishu go out after the answer, from the durable write-back queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from hrms_bridge.connectors.feishu_hire import (
+    ACCOUNT_CREATED,
+    EXAM_CREATED,
+    EXAM_SCOPE,
+    NAME,
+    EventRefused,
+    FeishuHireApp,
+    FeishuHireConnector,
+    open_event,
+)
+from realtime_scoring.profiles import CandidateProfile
+from server.storage.ats_writebacks import LINK, RESULT
+from server.web.ats_tests import offered_tests, ordered_interview
+from server.web.context import Services, services_of
+from server.web.problems import Problem
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "/adapters/feishu-hire"
+HOLD_S = 30.0
+SUCCESS = {"msg": "success"}
+M = TypeVar("M", bound=BaseModel)
+_background: set[asyncio.Task[None]] = set()  # paper publications under way (kept referenced until done)
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class Mobile(_Lenient):
+    code: str = Field("", max_length=8)
+    number: str = Field("", max_length=32)
+
+
+class CandidateInfo(_Lenient):
+    name: str = Field(min_length=1, max_length=200)
+    mobile: Mobile | None = None
+    email: str | None = Field(None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class ExamCreated(_Lenient):
+    exam_id: str = Field(min_length=1, max_length=128)
+    account_id: str = Field("", max_length=128)
+    paper_id: str = Field(min_length=1, max_length=200)
+    candidate_info: CandidateInfo
+
+
+class AccountCreated(_Lenient):
+    scope: int
+    account_id: str = Field(min_length=1, max_length=128)
+
+
+def _connector(services: Services) -> FeishuHireConnector:
+    connector = services.writebacks.connectors.get(NAME)
+    if not isinstance(connector, FeishuHireConnector):
+        raise Problem(404, "feishu_hire_not_set_up", "this server has no Feishu Hire app set up (INTERVIEW_FEISHU_HIRE_APPS_FILE)")
+    return connector
+
+
+def _phone(mobile: Mobile | None) -> str | None:
+    """Feishu's {code, number} as E.164 where it is a plausible one (what SMS reminders need), else None."""
+    if mobile is None or not mobile.number:
+        return None
+    digits = "".join(ch for ch in mobile.code + mobile.number if ch.isdigit())
+    return f"+{digits}" if 8 <= len(digits) <= 15 and not digits.startswith("0") else None
+
+
+async def receive_event(request: Request) -> JSONResponse:
+    services = services_of(request)
+    connector = _connector(services)
+    app = connector.apps.get(request.path_params["app_id"])
+    if app is None:
+        raise Problem(404, "unknown_feishu_app", "no Feishu app with this id is set up here")
+    try:
+        event = open_event(app, request.headers, await request.body())
+    except EventRefused as exc:
+        raise Problem(401, "feishu_event_refused", str(exc)) from exc
+    if event.get("type") == "url_verification":
+        return JSONResponse({"challenge": str(event.get("challenge", ""))})
+    header = event.get("header") or {}
+    event_type = header.get("event_type")
+    inner = event.get("event")
+    body: dict[str, Any] = inner if isinstance(inner, dict) else {}
+    if event_type == EXAM_CREATED:
+        await _exam_created(services, connector, app, _parsed(ExamCreated, body))
+    elif event_type == ACCOUNT_CREATED:
+        account = _parsed(AccountCreated, body)
+        if account.scope == EXAM_SCOPE:
+            task = asyncio.create_task(_publish_papers(services, connector, app, account.account_id))
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+    else:
+        logger.info("feishu hire: app %s: event %s is not one this server acts on", app.app_id, event_type)
+    return JSONResponse(SUCCESS)
+
+
+def _parsed(model: type[M], body: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors(include_url=False)]
+        raise Problem(422, "invalid_feishu_event", "the event lacks what this server needs", errors=errors) from exc
+
+
+async def _exam_created(services: Services, connector: FeishuHireConnector, app: FeishuHireApp, exam: ExamCreated) -> None:
+    """The exam's interview, created once however often Feishu delivers the event; its link and result owed to Feishu."""
+    tenant, key = app.tenant, f"feishu-exam:{app.app_id}:{exam.exam_id}"
+    if await services.store.idempotent_response(tenant, key) is not None:
+        return
+    hold = await services.store.hold_idempotency_key(tenant, key, HOLD_S)
+    if hold is None:  # another node is creating it: Feishu redelivers, and the retry finds it done
+        raise Problem(409, "exam_being_created", "this exam is being set up by another request", headers={"Retry-After": "5"})
+    try:
+        if await services.store.idempotent_response(tenant, key) is not None:
+            return
+        info = exam.candidate_info
+        candidate = CandidateProfile(name=info.name, email=info.email, phone=_phone(info.mobile))
+        try:
+            spec, job_id = await ordered_interview(services, tenant, exam.paper_id, candidate)
+        except Problem as exc:
+            # Nothing to arrange: say so to Feishu (HR sees why), and take the event so it is not redelivered.
+            logger.warning("feishu hire: exam %s: %s", exam.exam_id, exc.detail)
+            await services.store.remember_response(tenant, key, "", exc.status, b"{}", "application/json", "{}")
+            return
+        interview, invite = await services.schedule(spec, tenant, job_id=job_id)
+        target = {"app_id": app.app_id, "exam_id": exam.exam_id}
+        await services.writebacks.owe(interview.id, LINK, NAME, {**target, "exam_url": invite.invite_url})
+        await services.writebacks.owe(interview.id, RESULT, NAME, target)
+        answer = json.dumps({"interview_id": interview.id}).encode()
+        await services.store.remember_response(tenant, key, "", 200, answer, "application/json", "{}")
+        logger.info("feishu hire: exam %s is interview %s", exam.exam_id, interview.id)
+    finally:
+        await services.store.release_idempotency_key(tenant, key, hold)
+
+
+async def _publish_papers(services: Services, connector: FeishuHireConnector, app: FeishuHireApp, account_id: str) -> None:
+    """The tests offered, as the papers HR picks from under the new account; tried on the webhook schedule."""
+    tests = await offered_tests(services, app.tenant)
+    papers: list[dict[str, Any]] = [{"id": test_id, "name": name[:100]} for test_id, name in tests.items()]
+    for delay in [0.0, *services.settings.webhook_retry_schedule_s]:
+        await asyncio.sleep(delay)
+        outcome = await connector.publish_papers(app, account_id, papers, services.writebacks.exchange)
+        if outcome.success:
+            logger.info("feishu hire: published %d papers for account %s of app %s", len(papers), account_id, app.app_id)
+            return
+        logger.warning("feishu hire: publishing papers for account %s failed: %s", account_id, outcome.error)
+
+
+ROUTES: list[BaseRoute] = [Route(PREFIX + "/{app_id}/events", receive_event, methods=["POST"])]

@@ -1,0 +1,78 @@
+"""The interviews an ATS can order, as "tests" (Greenhouse) or "papers" (Feishu Hire), and the interview each one is.
+
+- A shipped question bank in one language: `backend_engineer:en` is the video interview, `backend_engineer:en:text`
+  the written one (the candidate types the answers).
+- One of the tenant's own jobs: `job:{job id}` and `job:{job id}:text`, with the questions and language HR set up.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from realtime_scoring.profiles import CandidateProfile, JobProfile, Language
+from realtime_scoring.question_bank import shipped_bank, shipped_bank_ids
+from server.domain.interview import InterviewMode, InterviewSpec
+from server.web.context import Services
+from server.web.problems import Problem
+from server.web.request_bodies import PROFILE_ID
+
+LANGUAGES: dict[Language, str] = {"en": "English", "zh": "Mandarin"}
+MODES: dict[InterviewMode, tuple[str, str]] = {"video": ("", "video"), "text": (":text", "written")}  # id suffix, label
+JOB_TEST = "job:"
+
+
+@dataclass(frozen=True)
+class Test:
+    bank_id: str
+    language: Language
+    mode: InterviewMode
+    name: str
+
+
+@functools.cache
+def catalog() -> dict[str, Test]:
+    """Every shipped test, by id: each shipped bank, in each language it has questions in, per mode."""
+    tests: dict[str, Test] = {}
+    for bank_id in shipped_bank_ids():
+        bank = shipped_bank(bank_id)
+        for language, language_name in LANGUAGES.items():
+            if not bank.for_language(language):
+                continue
+            for mode, (suffix, label) in MODES.items():
+                name = f"{bank.title.get('en', bank_id)} · AI {label} interview ({language_name})"
+                tests[f"{bank_id}:{language}{suffix}"] = Test(bank_id, language, mode, name)
+    return tests
+
+
+async def offered_tests(services: Services, tenant: str) -> dict[str, str]:
+    """Test id -> name: the shipped ones, and the tenant's stored jobs (each with its own questions and language)."""
+    tests = {test_id: test.name for test_id, test in catalog().items()}
+    for job_id, title in (await services.store.job_titles(tenant)).items():
+        for suffix, label in MODES.values():
+            tests[f"{JOB_TEST}{job_id}{suffix}"] = f"{title} · AI {label} interview"
+    return tests
+
+
+async def ordered_interview(services: Services, tenant: str, test_id: str, candidate: CandidateProfile) -> tuple[InterviewSpec, str | None]:
+    """The interview `test_id` orders for `candidate`, and its stored job's id; 404 when there is no such test, 422 when
+    its job has no questions yet."""
+    test = catalog().get(test_id)
+    if test is not None:
+        bank = shipped_bank(test.bank_id)
+        job = JobProfile(title=bank.title.get(test.language, test.bank_id), role=test.bank_id, language=test.language)
+        return InterviewSpec(job=job, candidate=candidate, mode=test.mode), None
+    if not test_id.startswith(JOB_TEST):
+        raise Problem(404, "test_not_found", f"no test {test_id!r}; the list of tests names those offered")
+    rest = test_id.removeprefix(JOB_TEST)
+    job_id, mode = (rest.removesuffix(":text"), "text") if rest.endswith(":text") else (rest, "video")
+    stored = await services.store.profile("jobs", tenant, job_id) if re.fullmatch(PROFILE_ID, job_id) else None
+    if stored is None:
+        raise Problem(404, "test_not_found", f"no test {test_id!r}: the job is gone; the list of tests names those offered")
+    try:
+        return InterviewSpec(job=JobProfile.model_validate(stored), candidate=candidate, mode=mode), job_id
+    except ValidationError as exc:
+        raise Problem(422, "test_has_no_questions", f"the job behind {test_id!r} has no questions to ask yet") from exc
