@@ -57,21 +57,23 @@ async def offered_tests(services: Services, tenant: str) -> dict[str, str]:
     return tests
 
 
-async def ordered_interview(services: Services, tenant: str, test_id: str, candidate: CandidateProfile) -> tuple[InterviewSpec, str | None]:
+async def ordered_interview(
+    services: Services, tenant: str, test_id: str, candidate: CandidateProfile, listed_by: str = "the list of tests"
+) -> tuple[InterviewSpec, str | None]:
     """The interview `test_id` orders for `candidate`, and its stored job's id; 404 when there is no such test, 422 when
-    its job has no questions yet."""
+    its job has no questions yet. `listed_by`: where the caller finds the tests offered, for the 404's words."""
     test = catalog().get(test_id)
     if test is not None:
         bank = shipped_bank(test.bank_id)
         job = JobProfile(title=bank.title.get(test.language, test.bank_id), role=test.bank_id, language=test.language)
         return InterviewSpec(job=job, candidate=candidate, mode=test.mode), None
     if not test_id.startswith(JOB_TEST):
-        raise Problem(404, "test_not_found", f"no test {test_id!r}; the list of tests names those offered")
+        raise Problem(404, "test_not_found", f"no test {test_id!r}; {listed_by} names the tests offered")
     rest = test_id.removeprefix(JOB_TEST)
     job_id, mode = (rest.removesuffix(":text"), "text") if rest.endswith(":text") else (rest, "video")
     stored = await services.store.profile("jobs", tenant, job_id) if re.fullmatch(PROFILE_ID, job_id) else None
     if stored is None:
-        raise Problem(404, "test_not_found", f"no test {test_id!r}: the job is gone; the list of tests names those offered")
+        raise Problem(404, "test_not_found", f"no test {test_id!r}: the job is gone; {listed_by} names the tests offered")
     try:
         return InterviewSpec(job=JobProfile.model_validate(stored), candidate=candidate, mode=mode), job_id
     except ValidationError as exc:

@@ -132,7 +132,7 @@ async def send_test(request: Request) -> JSONResponse:
     body = parse(SendTest, await request.body(), "invalid_send_test")
     candidate = body.candidate
     profile = CandidateProfile(name=f"{candidate.first_name} {candidate.last_name}".strip(), email=candidate.email)
-    spec, job_id = await ordered_interview(services, tenant, body.partner_test_id, profile)
+    spec, job_id = await ordered_interview(services, tenant, body.partner_test_id, profile, listed_by="list_tests")
     if body.url:  # before scheduling: a refused URL schedules nothing
         await _check_callback_url(services.destinations, body.url)
     interview, invite = await services.schedule(spec, tenant, job_id=job_id)
