@@ -18,6 +18,7 @@ from frontend import FRONTEND_DIR
 from hrms_bridge.connectors.base import Connector
 from hrms_bridge.connectors.feishu_hire import FeishuHireConnector, load_apps
 from hrms_bridge.connectors.greenhouse import GreenhouseConnector
+from hrms_bridge.connectors.moka import load_accounts
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
 from hrms_bridge.retention import prune_webhook_history_forever
@@ -32,7 +33,7 @@ from server.cluster.ratelimit import RedisTokenBuckets
 from server.cluster.redis_bus import RedisEventBus
 from server.domain.invites import InviteSigner
 from server.domain.reminders import ReminderChannel
-from server.integrations import feishu_hire_api, wechat_oauth, wechat_registration, wechat_reminder_consent
+from server.integrations import feishu_hire_api, moka_api, wechat_oauth, wechat_registration, wechat_reminder_consent
 from server.integrations.calendar_mail import CalendarMail
 from server.integrations.reminder_channels import EmailReminders, WebhookReminders
 from server.integrations.reminder_scheduler import ReminderScheduler
@@ -181,6 +182,7 @@ ROUTES = [
     Route("/wechat/apply/callback", wechat_registration.callback, methods=["GET"]),
     *greenhouse.ROUTES,
     *feishu_hire_api.ROUTES,
+    *moka_api.ROUTES,
     Mount("/static", app=StaticFiles(directory=FRONTEND_DIR), name="static"),
 ]
 
@@ -373,6 +375,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             deliveries=deliveries,
             dispatcher=dispatcher,
             writebacks=writebacks,
+            moka_accounts=await asyncio.to_thread(load_accounts, settings.moka_accounts_file) if settings.moka_accounts_file else {},
             destinations=destinations,
             metrics=metrics,
             bus=bus,

@@ -234,6 +234,11 @@ class Settings(BaseSettings):
         description="Feishu Hire as an assessment provider: a JSON list of each company's self-built Feishu app"
         " ({tenant, app_id, app_secret, encrypt_key, verification_token[, api_base_url]}), in a file only the service user can read",
     )
+    moka_accounts_file: Path | None = Field(
+        None,
+        description="Moka's interview pushes: a JSON list of accounts ({account, tenant, signing_key[, data_key, data_iv,"
+        " default_test]}), in a file only the service user can read; Moka's CSM is given /adapters/moka/{account}/webhooks",
+    )
     # SMS reminders through Tencent Cloud SMS (server/integrations/tencent_sms.py): on when the id and key file are set.
     tencent_sms_secret_id: str | None = Field(None, max_length=128, description="Tencent Cloud API SecretId allowed to send SMS")
     tencent_sms_secret_key_file: Path | None = Field(None, description="A file only the service user can read, holding the SecretKey")

@@ -17,6 +17,7 @@ import pytest
 
 from hrms_bridge.connectors.feishu_hire import FeishuHireConnector
 from server.storage.ats_writebacks import LINK, RESULT
+from server.web.ats_tests import ordered_interview_id
 from tests.conftest import LiveServer, free_port, make_settings, serving
 from tests.helpers.feishu_api import FeishuOpenPlatform, encrypt, feishu_open_platform
 from tests.helpers.interviews import answer_every_question
@@ -73,9 +74,8 @@ def connector_of(server: LiveServer) -> FeishuHireConnector:
 
 
 async def interview_of_exam(server: LiveServer, feishu: FeishuOpenPlatform, exam_id: str) -> str:
-    stored = await server.services.store.idempotent_response(TENANT, f"feishu-exam:{feishu.app_id}:{exam_id}")
-    assert stored is not None, "the exam made an interview"
-    interview_id: str = json.loads(stored.body)["interview_id"]
+    interview_id = await ordered_interview_id(server.services, TENANT, f"feishu-exam:{feishu.app_id}:{exam_id}")
+    assert interview_id is not None, "the exam made an interview"
     return interview_id
 
 

@@ -13,7 +13,6 @@ the calls back to Feishu go out after the answer, from the durable write-back qu
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any, TypeVar
 
@@ -34,14 +33,13 @@ from hrms_bridge.connectors.feishu_hire import (
 )
 from realtime_scoring.profiles import CandidateProfile
 from server.storage.ats_writebacks import LINK, RESULT
-from server.web.ats_tests import offered_tests, ordered_interview
+from server.web.ats_tests import offered_tests, ordered_interview, ordered_once
 from server.web.context import Services, services_of
 from server.web.problems import Problem
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "/adapters/feishu-hire"
-HOLD_S = 30.0
 SUCCESS = {"msg": "success"}
 M = TypeVar("M", bound=BaseModel)
 _background: set[asyncio.Task[None]] = set()  # paper publications under way (kept referenced until done)
@@ -128,33 +126,28 @@ def _parsed(model: type[M], body: dict[str, Any]) -> M:
 
 async def _exam_created(services: Services, connector: FeishuHireConnector, app: FeishuHireApp, exam: ExamCreated) -> None:
     """The exam's interview, created once however often Feishu delivers the event; its link and result owed to Feishu."""
-    tenant, key = app.tenant, f"feishu-exam:{app.app_id}:{exam.exam_id}"
-    if await services.store.idempotent_response(tenant, key) is not None:
-        return
-    hold = await services.store.hold_idempotency_key(tenant, key, HOLD_S)
-    if hold is None:  # another node is creating it: Feishu redelivers, and the retry finds it done
-        raise Problem(409, "exam_being_created", "this exam is being set up by another request", headers={"Retry-After": "5"})
-    try:
-        if await services.store.idempotent_response(tenant, key) is not None:
-            return
+
+    async def create() -> str | None:
         info = exam.candidate_info
         candidate = CandidateProfile(name=info.name, email=info.email, phone=_phone(info.mobile))
         try:
-            spec, job_id = await ordered_interview(services, tenant, exam.paper_id, candidate)
+            spec, job_id = await ordered_interview(services, app.tenant, exam.paper_id, candidate, listed_by="the papers published")
         except Problem as exc:
-            # Nothing to arrange: say so to Feishu (HR sees why), and take the event so it is not redelivered.
+            # Nothing to arrange: take the event (so it is not redelivered for hours) and say why in the log.
             logger.warning("feishu hire: exam %s: %s", exam.exam_id, exc.detail)
-            await services.store.remember_response(tenant, key, "", exc.status, b"{}", "application/json", "{}")
-            return
-        interview, invite = await services.schedule(spec, tenant, job_id=job_id)
+            return None
+        interview, invite = await services.schedule(spec, app.tenant, job_id=job_id)
         target = {"app_id": app.app_id, "exam_id": exam.exam_id}
         await services.writebacks.owe(interview.id, LINK, NAME, {**target, "exam_url": invite.invite_url})
         await services.writebacks.owe(interview.id, RESULT, NAME, target)
-        answer = json.dumps({"interview_id": interview.id}).encode()
-        await services.store.remember_response(tenant, key, "", 200, answer, "application/json", "{}")
         logger.info("feishu hire: exam %s is interview %s", exam.exam_id, interview.id)
-    finally:
-        await services.store.release_idempotency_key(tenant, key, hold)
+        return interview.id
+
+    await ordered_once(services, app.tenant, exam_key(app, exam.exam_id), create)
+
+
+def exam_key(app: FeishuHireApp, exam_id: str) -> str:
+    return f"feishu-exam:{app.app_id}:{exam_id}"
 
 
 async def _publish_papers(services: Services, connector: FeishuHireConnector, app: FeishuHireApp, account_id: str) -> None:

@@ -300,13 +300,16 @@ class _Migration:
                     pipe.hsetnx(self.keys.profiles(p["tenant"], kind), p["id"], p["profile"])
             created = list(await pipe.execute())
         self.counts.profiles = sum(created)
-        for r in self.rows("idempotent_responses", "created_at > ?", (self.now - IDEMPOTENCY_MAX_AGE_S,)):
+        for r in self.rows("idempotent_responses"):
+            kept_until = r.get("kept_until") or r["created_at"] + IDEMPOTENCY_MAX_AGE_S
+            if kept_until <= self.now:
+                continue
             name = self.keys.idempotent(r["tenant"], r["key"])
             if await self.redis.exists(name):
                 continue
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hset(name, mapping={k: r[k] for k in ("fingerprint", "status", "body", "media_type", "headers", "created_at")})
-                pipe.expire(name, max(1, math.ceil(r["created_at"] + IDEMPOTENCY_MAX_AGE_S - self.now)))
+                pipe.expire(name, max(1, math.ceil(kept_until - self.now)))
                 await pipe.execute()
             self.counts.idempotent_responses += 1
 

@@ -138,6 +138,7 @@ CREATE TABLE IF NOT EXISTS idempotent_responses (
     media_type TEXT NOT NULL,
     headers TEXT NOT NULL,
     created_at REAL NOT NULL,
+    kept_until REAL,
     PRIMARY KEY (tenant, key)
 );
 CREATE TABLE IF NOT EXISTS idempotency_holds (
@@ -210,6 +211,7 @@ ADDED_COLUMNS = [
     ("interviews", "question_asked_at", "REAL"),
     ("recordings", "question_index", "INTEGER"),
     ("recordings", "media_type", f"TEXT NOT NULL DEFAULT '{AUDIO_RECORDING_TYPE}'"),
+    ("idempotent_responses", "kept_until", "REAL"),  # rows before it are kept a day
 ]
 
 
@@ -548,11 +550,12 @@ class InterviewStore(SerialConnection):
     ) -> None:
         await self._commit(
             [
-                ("DELETE FROM idempotent_responses WHERE created_at <= ?", (time.time() - max_age_s,)),
+                # Each row lives as long as its own caller asked (an ATS order a month, a retried create a day).
+                ("DELETE FROM idempotent_responses WHERE COALESCE(kept_until, created_at + 86400) <= ?", (time.time(),)),
                 (
-                    "INSERT OR REPLACE INTO idempotent_responses (tenant, key, fingerprint, status, body, media_type, headers, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (tenant, key, fingerprint, status, body, media_type, headers, time.time()),
+                    "INSERT OR REPLACE INTO idempotent_responses (tenant, key, fingerprint, status, body, media_type, headers,"
+                    " created_at, kept_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (tenant, key, fingerprint, status, body, media_type, headers, time.time(), time.time() + max_age_s),
                 ),
             ]
         )

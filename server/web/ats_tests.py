@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -78,3 +80,37 @@ async def ordered_interview(
         return InterviewSpec(job=JobProfile.model_validate(stored), candidate=candidate, mode=mode), job_id
     except ValidationError as exc:
         raise Problem(422, "test_has_no_questions", f"the job behind {test_id!r} has no questions to ask yet") from exc
+
+
+ORDER_KEPT_S = 30 * 24 * 3600.0  # an order is remembered this long: an ATS that redelivers or cancels later finds it
+HOLD_S = 30.0  # how long a node that died while creating an ordered interview keeps its key from being used again
+
+
+async def ordered_once(services: Services, tenant: str, key: str, create: Callable[[], Awaitable[str | None]]) -> tuple[str | None, bool]:
+    """The interview an ATS ordered under `key` (its exam or arrangement id), created by `create` the first time only,
+    on whichever node: (its id, or None where `create` made none; whether this call created it). 409 while another
+    request is creating it (the ATS redelivers, and its retry finds it)."""
+    if (stored := await services.store.idempotent_response(tenant, key, max_age_s=ORDER_KEPT_S)) is not None:
+        return _ordered(stored.body), False
+    hold = await services.store.hold_idempotency_key(tenant, key, HOLD_S)
+    if hold is None:
+        raise Problem(409, "order_being_created", "this order is being set up by another request", headers={"Retry-After": "5"})
+    try:
+        if (stored := await services.store.idempotent_response(tenant, key, max_age_s=ORDER_KEPT_S)) is not None:
+            return _ordered(stored.body), False
+        interview_id = await create()
+        answer = json.dumps({"interview_id": interview_id}).encode()
+        await services.store.remember_response(tenant, key, "", 200, answer, "application/json", "{}", max_age_s=ORDER_KEPT_S)
+        return interview_id, True
+    finally:
+        await services.store.release_idempotency_key(tenant, key, hold)
+
+
+async def ordered_interview_id(services: Services, tenant: str, key: str) -> str | None:
+    stored = await services.store.idempotent_response(tenant, key, max_age_s=ORDER_KEPT_S)
+    return _ordered(stored.body) if stored is not None else None
+
+
+def _ordered(body: bytes) -> str | None:
+    interview_id = json.loads(body).get("interview_id")
+    return interview_id if isinstance(interview_id, str) else None

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection
 
+from hrms_bridge.connectors.moka import MokaAccount
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
 from hrms_bridge.writeback_sender import WriteBackSender
@@ -48,6 +49,7 @@ class Services:
     deliveries: Deliveries
     dispatcher: WebhookDispatcher
     writebacks: WriteBackSender  # what ATSs are owed (entry links, results), through their connectors
+    moka_accounts: dict[str, MokaAccount]  # by the account name in their webhook URL; empty: Moka is not set up
     destinations: DestinationPolicy
     metrics: NodeMetrics
     bus: EventBus

@@ -41,12 +41,11 @@ from hrms_bridge.destinations import DestinationPolicy, DestinationRefused
 from realtime_scoring.profiles import CandidateProfile
 from realtime_scoring.report import InterviewReport
 from server.domain.interview import Interview, InterviewStatus
-from server.domain.mail import MailNotSent
 from server.storage.ats_writebacks import RESULT
 from server.web.ats_tests import offered_tests, ordered_interview
 from server.web.auth import require_api_key
 from server.web.context import Services, services_of
-from server.web.invitation_mail import invitation_mail
+from server.web.invitation_mail import email_invitation
 from server.web.problems import Problem
 from server.web.request_bodies import parse
 
@@ -140,14 +139,7 @@ async def send_test(request: Request) -> JSONResponse:
         await services.writebacks.owe(interview.id, RESULT, GREENHOUSE, {"url": body.url, "api_key": key})
     # Greenhouse leaves the invitation to the partner: the candidate gets it by e-mail (and the tenant's HRMS the
     # links in the interview.scheduled webhook, as for every interview).
-    if services.mailer is not None:
-        company = services.settings.company_policy(tenant).company_name
-        try:
-            await services.mailer.send(invitation_mail(interview, invite, company))
-        except MailNotSent as exc:
-            logger.warning("greenhouse: interview %s: the invitation e-mail was not sent: %s", interview.id, exc.reason)
-    else:
-        logger.warning("greenhouse: interview %s: no mail server is set up, so the candidate is not e-mailed", interview.id)
+    await email_invitation(services, interview, invite, "greenhouse")
     return JSONResponse({"partner_interview_id": interview.id})
 
 

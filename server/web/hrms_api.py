@@ -111,6 +111,13 @@ async def _interview(request: Request) -> tuple[Services, Interview]:
 
 async def cancel_interview(request: Request) -> JSONResponse:
     services, interview = await _interview(request)
+    cancelled = await cancel_everywhere(services, interview)
+    return JSONResponse({"interview": cancelled.model_dump(mode="json")})
+
+
+async def cancel_everywhere(services: Services, interview: Interview) -> Interview:
+    """Cancel an interview (stored, live on any node, with a booked time freed); the interview as it is now. 409 when it
+    has ended otherwise."""
     if interview.status != InterviewStatus.CANCELLED and not may_follow(interview.status, InterviewStatus.CANCELLED):
         raise Problem(409, "interview_closed", f"an interview that is {interview.status.value} cannot be cancelled")
     if interview.status != InterviewStatus.CANCELLED:
@@ -120,7 +127,7 @@ async def cancel_interview(request: Request) -> JSONResponse:
     cancelled = await services.store.get_interview(interview.id)
     assert cancelled is not None
     services.announce(cancelled)
-    return JSONResponse({"interview": cancelled.model_dump(mode="json")})
+    return cancelled
 
 
 async def reschedule_interview(request: Request) -> JSONResponse:

@@ -4,11 +4,15 @@ link and how long it works; nothing HR wrote about the candidate."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from server.domain.interview import Interview
 from server.domain.invites import Invite
-from server.domain.mail import OutgoingMail
+from server.domain.mail import MailNotSent, OutgoingMail
+from server.web.context import Services
+
+logger = logging.getLogger(__name__)
 
 TEXT = {
     "en": {
@@ -51,3 +55,18 @@ def invitation_mail(interview: Interview, invite: Invite, company: str | None) -
         text=text["body"].format(**words),
         idempotency_key=f"invitation-{interview.id}",
     )
+
+
+async def email_invitation(services: Services, interview: Interview, invite: Invite, ordered_by: str) -> bool:
+    """E-mail the candidate their invitation where an ATS leaves inviting to us; whether it went. A missing mail server
+    or address, or a refusal, is logged (with `ordered_by`, the ATS) and the interview stands: HR can resend the link."""
+    if services.mailer is None or not interview.candidate.email:
+        logger.warning("%s: interview %s: the candidate is not e-mailed (no mail server, or no address)", ordered_by, interview.id)
+        return False
+    company = services.settings.company_policy(interview.tenant).company_name
+    try:
+        await services.mailer.send(invitation_mail(interview, invite, company))
+    except MailNotSent as exc:
+        logger.warning("%s: interview %s: the invitation e-mail was not sent: %s", ordered_by, interview.id, exc.reason)
+        return False
+    return True
