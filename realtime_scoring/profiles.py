@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -77,8 +77,9 @@ class JobProfile(_Strict):
     education_fields: list[str] = Field(default_factory=list, max_length=20)
     screening: ScreeningRules | None = None
     # How much each competency weighs in the overall score; normalised when used.
-    competencies: dict[Competency, float] = Field(
-        default_factory=lambda: {Competency.SKILLS: 0.6, Competency.COMMUNICATION: 0.25, Competency.CULTURE_FIT: 0.15}
+    competencies: dict[Competency, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: {Competency.SKILLS: 0.6, Competency.COMMUNICATION: 0.25, Competency.CULTURE_FIT: 0.15},
+        json_schema_extra={"not": {"additionalProperties": {"const": 0}}},  # some weight above zero
     )
 
     @field_validator("competencies")

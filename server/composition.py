@@ -443,7 +443,13 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
     middleware = [
         Middleware(BodyLimit, max_bytes=settings.max_request_body_bytes),
         Middleware(InterviewContextMiddleware),
-        Middleware(TenantRateLimit, rate_per_s=settings.hr_rate_limit_per_s, burst=settings.hr_rate_limit_burst),
+        Middleware(
+            TenantRateLimit,
+            rate_per_s=settings.hr_rate_limit_per_s,
+            burst=settings.hr_rate_limit_burst,
+            failed_keys_per_s=settings.failed_key_rate_per_s,
+            failed_keys_burst=settings.failed_key_burst,
+        ),
     ]
     # Browser libraries fetched at install time (frontend/vendor.py); absent ones are simply 404.
     settings.assets_path.mkdir(parents=True, exist_ok=True)

@@ -254,6 +254,10 @@ class Settings(BaseSettings):
 
     hr_rate_limit_per_s: float = Field(20.0, gt=0, description="HR API requests a second per tenant, sustained")
     hr_rate_limit_burst: int = Field(100, ge=1)
+    failed_key_rate_per_s: float = Field(
+        0.2, gt=0, description="Requests with a key that opens nothing, a second per address after the burst (then 429)"
+    )
+    failed_key_burst: int = Field(10, ge=1)
 
     webhook_allow_http: bool = Field(False, description="Accept http:// webhook endpoints (development and tests only)")
     webhook_allow_private_addresses: bool = Field(

@@ -46,6 +46,9 @@ async def export_audit(request: Request) -> Response:
     """`GET /api/v1/interviews/{id}/audit[?format=csv]`: the trail, oldest first, also after the interview's erasure."""
     services = services_of(request)
     tenant = require_api_key(request.headers, services.api_keys)
+    wanted = request.query_params.get("format", "json")
+    if wanted not in ("json", "csv"):
+        raise Problem(422, "invalid_format", f"format is json or csv, not {wanted[:20]!r}")
     interview_id = request.path_params["interview_id"][:64]
     entries = await services.store.audit_trail(tenant, interview_id)
     if not entries and await services.store.get_interview(interview_id, tenant) is None:

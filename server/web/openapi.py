@@ -11,13 +11,15 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from realtime_scoring.profiles import CandidateProfile, JobProfile, ScreeningRules
+from realtime_scoring.question_bank import shipped_bank_ids
 from realtime_scoring.report import InterviewReport
 from server.domain.adverse_impact import SelfIdentification
 from server.domain.consent import ConsentRequest
-from server.domain.interview import Interview, InterviewSpec
+from server.domain.interview import Interview, InterviewSpec, InterviewStatus
 from server.domain.scheduling import Availability
 from server.domain.shares import RecommendationRequest, ShareRequest
 from server.storage.outbox import EventType
+from server.storage.rows import DeliveryRow
 from server.web.booking_api import BookingRequest
 from server.web.calendar_feeds import EMAIL, FeedRequest
 from server.web.candidate_result import CandidateResult
@@ -53,6 +55,79 @@ PROBLEM = {
 HR: list[dict[str, list[str]]] = [{"apiKey": []}, {"bearerApiKey": []}]
 CANDIDATE: list[dict[str, list[str]]] = [{"inviteToken": []}]
 OBJECT = {"type": "object"}
+NUMBER, STRING, INTEGER, BOOLEAN = ({"type": t} for t in ("number", "string", "integer", "boolean"))
+NULLABLE_STRING, NULLABLE_NUMBER, NULLABLE_INTEGER = ({"type": [t, "null"]} for t in ("string", "number", "integer"))
+
+
+def _object(required: dict[str, Any], optional: dict[str, Any] | None = None, description: str | None = None) -> dict[str, Any]:
+    """An object schema: `required` properties always present, `optional` ones sometimes; others may be added later."""
+    schema: dict[str, Any] = {"type": "object", "required": list(required), "properties": {**required, **(optional or {})}}
+    if description is not None:
+        schema["description"] = description
+    return schema
+
+
+def _array(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
+
+def _not_blank(schema: Any) -> None:
+    """A required string must hold more than spaces: the models strip them before checking a minimum length."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "string" and schema.get("minLength", 0) >= 1 and "pattern" not in schema and "format" not in schema:
+            schema["pattern"] = r"\S"
+        for value in schema.values():
+            _not_blank(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            _not_blank(item)
+
+
+def _response_components() -> dict[str, dict[str, Any]]:
+    """Named schemas of the API's answers, so a generated client reads them as types."""
+    interview = _ref(Interview)
+    endpoint = {
+        "id": STRING,
+        "url": STRING,
+        "description": STRING,
+        "event_types": _array(STRING) | {"description": "the event types it gets; empty: all"},
+        "enabled": BOOLEAN,
+        "disabled_reason": NULLABLE_STRING,
+        "created_at": NUMBER,
+    }
+    contribution = _object(
+        {"factor": STRING, "item": STRING, "points": NUMBER, "max_points": NUMBER, "detail": STRING},
+        description="one part of the match score, with the evidence behind it",
+    )
+    invite = {"invite_url": STRING, "invite_token": STRING, "invite_expires_at": INTEGER, "short_url": STRING}
+    match = _ref("Match")
+    return {
+        "Match": _object({"score": NUMBER, "contributions": _array(contribution)}, description="profile against job, 0-100"),
+        "Invite": _object(invite, description="the candidate's links: send one on"),
+        "ScheduledInterview": _object({"interview": interview, "match": match, **invite}),
+        "InterviewEnvelope": _object({"interview": interview}),
+        "InterviewState": _object(
+            {
+                "interview": interview,
+                "match": match,
+                "media": {"type": ["object", "null"], "description": "the live media session, on the node that has it"},
+                "scored_answers": _array(OBJECT),
+                "decisions": _array(OBJECT),
+                "answers": _array(OBJECT),
+                "consents": _array(OBJECT),
+                "transcripts": _array(OBJECT),
+                "video": {"type": ["object", "null"]},
+            }
+        ),
+        "StoredReport": _object({"created_at": NUMBER, "report": _ref(InterviewReport)}),
+        "WebhookEndpoint": _object(endpoint),
+        "NewWebhookEndpoint": _object({**endpoint, "secret": STRING | {"description": "shown this once"}}),
+        "WebhookEndpoints": _object({"endpoints": _array(_ref("WebhookEndpoint"))}),
+        "RotatedSecret": _object({"secret": STRING}),
+        "RetiredSecrets": _object({**endpoint, "secrets_retired": INTEGER}),
+        "DeliveryPage": _object({"deliveries": _array(_ref(DeliveryRow)), "next_cursor": NULLABLE_STRING}),
+        "ReplayedDelivery": _object({"id": STRING, "status": {"const": "pending"}}),
+    }
 
 
 def _ref(model: type[BaseModel] | str) -> dict[str, str]:
@@ -136,7 +211,13 @@ def _search_params() -> list[dict[str, Any]]:
     params = []
     for name, prop in schema["properties"].items():
         if name == "status":
-            described = {"type": "string", "description": "one or more states, comma-separated", "maxLength": 200}
+            state = "(" + "|".join(s.value for s in InterviewStatus) + ")"
+            described = {
+                "type": "string",
+                "description": "one or more states, comma-separated",
+                "maxLength": 200,
+                "pattern": f"^{state}(,{state})*$",
+            }
         else:  # a query parameter is absent rather than null
             shape = next((a for a in prop.get("anyOf", [prop]) if a.get("type") != "null"), prop)
             described = {
@@ -163,6 +244,14 @@ def _schedule_schema(spec: dict[str, Any]) -> dict[str, Any]:
         "description": "a stored candidate, instead of candidate",
     }
     schema["description"] = "Send job or job_id, and candidate or candidate_id."
+    schema["allOf"] = [{"oneOf": [{"required": [inline]}, {"required": [f"{inline}_id"]}]} for inline in ("job", "candidate")]
+    # Questions to ask: the interview's own, a stored job's, or the shipped bank the job's role names.
+    shipped_role = {"required": ["role"], "properties": {"role": {"enum": sorted(shipped_bank_ids())}}}
+    schema["anyOf"] = [
+        {"required": ["question_bank"], "properties": {"question_bank": {"type": "array", "minItems": 1}}},
+        {"required": ["job_id"]},
+        {"required": ["job"], "properties": {"job": shipped_role}},
+    ]
     return schema
 
 
@@ -188,18 +277,14 @@ def openapi_document() -> dict[str, Any]:
         Application,
         FeedRequest,
         ScreeningRules,
+        DeliveryRow,
     ]
     _, schemas = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     components = schemas["$defs"]
     components["ScheduleInterview"] = _schedule_schema(components["InterviewSpec"])
     components["Problem"] = PROBLEM
-    invite = {
-        "type": "object",
-        "properties": {
-            k: {"type": t}
-            for k, t in (("invite_url", "string"), ("invite_token", "string"), ("invite_expires_at", "integer"), ("short_url", "string"))
-        },
-    }
+    components.update(_response_components())
+    _not_blank(components)
     interview_id, profile_id = _path("interview_id"), _path("profile_id", PROFILE_ID)
     endpoint_id, delivery_id = _path("endpoint_id"), _path("delivery_id")
     profile_paths = {}
@@ -260,7 +345,7 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/interviews": {
             "post": _op(
                 "Schedule an interview",
-                {"201": _json(OBJECT) | {"description": "Scheduled: interview, match, invite links"}, **_problems(422)},
+                {"201": _json(_ref("ScheduledInterview")) | {"description": "Scheduled: interview, match, invite links"}, **_problems(422)},
                 body=_json(_ref("ScheduleInterview")),
                 idempotent=True,
             ),
@@ -273,7 +358,7 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/interviews/{interview_id}": {
             "get": _op(
                 "The interview's state, match, scored answers, transcripts and decisions",
-                {"200": _json(OBJECT) | {"description": "State"}, **_problems(404)},
+                {"200": _json(_ref("InterviewState")) | {"description": "State"}, **_problems(404)},
                 params=[interview_id],
             ),
             "delete": _op(
@@ -287,8 +372,7 @@ def openapi_document() -> dict[str, Any]:
             "get": _op(
                 "The report, once completed",
                 {
-                    "200": _json({"type": "object", "properties": {"created_at": {"type": "number"}, "report": _ref(InterviewReport)}})
-                    | {"description": "Report"},
+                    "200": _json(_ref("StoredReport")) | {"description": "Report"},
                     **_problems(404, 409),
                 },
                 params=[interview_id],
@@ -313,12 +397,16 @@ def openapi_document() -> dict[str, Any]:
             )
         },
         "/api/v1/interviews/{interview_id}/cancel": {
-            "post": _op("Cancel", {"200": _json(OBJECT) | {"description": "Cancelled"}, **_problems(404, 409)}, params=[interview_id])
+            "post": _op(
+                "Cancel",
+                {"200": _json(_ref("InterviewEnvelope")) | {"description": "Cancelled"}, **_problems(404, 409)},
+                params=[interview_id],
+            )
         },
         "/api/v1/interviews/{interview_id}/reschedule": {
             "post": _op(
                 "A fresh invite",
-                {"200": _json(invite) | {"description": "New links"}, **_problems(404, 409, 422)},
+                {"200": _json(_ref("Invite")) | {"description": "New links"}, **_problems(404, 409, 422)},
                 body=_json(_ref(Reschedule)),
                 params=[interview_id],
             )
@@ -550,7 +638,13 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/interviews/{interview_id}/audit": {
             "get": _op(
                 "Who viewed, fetched, shared or decided what about the interview, oldest first (?format=csv); kept after erasure",
-                {"200": _json(OBJECT) | {"description": "entries"}, **_problems(404)},
+                {
+                    "200": {
+                        "description": "entries (JSON), or the same as CSV with ?format=csv",
+                        "content": {"application/json": {"schema": OBJECT}, "text/csv": {"schema": STRING}},
+                    },
+                    **_problems(404, 422),
+                },
                 params=[interview_id, {"name": "format", "in": "query", "required": False, "schema": {"enum": ["json", "csv"]}}],
             )
         },
@@ -611,12 +705,12 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/webhooks/endpoints": {
             "post": _op(
                 "Register a webhook endpoint (its secret is shown once)",
-                {"201": _json(OBJECT) | {"description": "Registered"}, **_problems(422)},
+                {"201": _json(_ref("NewWebhookEndpoint")) | {"description": "Registered"}, **_problems(422)},
                 body=_json(_ref(EndpointSpec)),
                 idempotent=True,
                 tag="Webhooks",
             ),
-            "get": _op("The tenant's endpoints", {"200": _json(OBJECT) | {"description": "Endpoints"}}, tag="Webhooks"),
+            "get": _op("The tenant's endpoints", {"200": _json(_ref("WebhookEndpoints")) | {"description": "Endpoints"}}, tag="Webhooks"),
         },
         "/api/v1/webhooks/endpoints/{endpoint_id}": {
             "delete": _op("Remove an endpoint", {"204": {"description": "Removed"}, **_problems(404)}, params=[endpoint_id], tag="Webhooks")
@@ -624,7 +718,7 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/webhooks/endpoints/{endpoint_id}/rotate-secret": {
             "post": _op(
                 "A new signing secret (old ones keep signing for a while)",
-                {"200": _json(OBJECT) | {"description": "New secret"}, **_problems(404)},
+                {"200": _json(_ref("RotatedSecret")) | {"description": "New secret"}, **_problems(404)},
                 params=[endpoint_id],
                 tag="Webhooks",
             )
@@ -632,7 +726,10 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/webhooks/endpoints/{endpoint_id}/previous-secrets": {
             "delete": _op(
                 "Retire the secrets a rotation kept: the newest alone signs from now on",
-                {"200": _json(OBJECT) | {"description": "The endpoint, and how many secrets were retired"}, **_problems(404)},
+                {
+                    "200": _json(_ref("RetiredSecrets")) | {"description": "The endpoint, and how many secrets were retired"},
+                    **_problems(404),
+                },
                 params=[endpoint_id],
                 tag="Webhooks",
             )
@@ -640,7 +737,7 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/webhooks/endpoints/{endpoint_id}/enable": {
             "post": _op(
                 "Enable an endpoint a 410 disabled",
-                {"200": _json(OBJECT) | {"description": "Enabled"}, **_problems(404)},
+                {"200": _json(_ref("WebhookEndpoint")) | {"description": "Enabled"}, **_problems(404)},
                 params=[endpoint_id],
                 tag="Webhooks",
             )
@@ -688,7 +785,7 @@ def openapi_document() -> dict[str, Any]:
             "get": _op(
                 "Deliveries with their attempts, newest first, a page at a time (`next_cursor`; status=dead: the dead letters); "
                 "finished ones are kept INTERVIEW_WEBHOOK_RETENTION_DAYS (30)",
-                {"200": _json(OBJECT) | {"description": "Deliveries"}, **_problems(422)},
+                {"200": _json(_ref("DeliveryPage")) | {"description": "Deliveries"}, **_problems(422)},
                 params=[
                     {
                         "name": "status",
@@ -712,7 +809,7 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/webhooks/deliveries/{delivery_id}/replay": {
             "post": _op(
                 "Send a delivery again, same event id (until it ages out of the retention period)",
-                {"202": _json(OBJECT) | {"description": "Queued"}, **_problems(404)},
+                {"202": _json(_ref("ReplayedDelivery")) | {"description": "Queued"}, **_problems(404)},
                 params=[delivery_id],
                 tag="Webhooks",
             )
@@ -779,7 +876,7 @@ def openapi_document() -> dict[str, Any]:
             "description": "Real-time AI video interviews: scheduling, live state, reports, and webhooks to the HR system. "
             f"Webhook event types: {', '.join(e.value for e in EventType)}.",
         },
-        "paths": _with_operation_ids(paths),
+        "paths": _with_links(_with_operation_ids(paths)),
         "webhooks": _webhooks(),
         "components": {
             "schemas": components,
@@ -807,6 +904,36 @@ def _with_operation_ids(paths: dict[str, Any]) -> dict[str, Any]:
                 words += [part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", segment) if part]
         for method, operation in item.items():
             operation.setdefault("operationId", _VERBS[method] + "".join(words))
+    return paths
+
+
+# Where an answer names a resource that other operations take by path: (operation, status, parameter, where in the body).
+_PRODUCERS = [
+    ("/api/v1/interviews", "post", "201", "interview_id", "/interview/id"),
+    ("/api/v1/jobs/{profile_id}", "put", "201", "job_id", "/id"),
+    ("/api/v1/jobs/{profile_id}", "put", "200", "job_id", "/id"),
+    ("/api/v1/webhooks/endpoints", "post", "201", "endpoint_id", "/id"),
+    ("/api/v1/shares", "post", "201", "share_id", "/share/id"),
+    ("/api/v1/webhooks/deliveries", "get", "200", "delivery_id", "/deliveries/0/id"),
+]
+
+
+def _with_links(paths: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI links from each answer that creates (or lists) a resource to every operation that takes its id: what a
+    client follows to its next call, and what a stateful test walks."""
+    for producer, method, status, parameter, pointer in _PRODUCERS:
+        links: dict[str, Any] = {}
+        for path, item in paths.items():
+            if "{" + parameter + "}" not in path:
+                continue
+            for operation in item.values():
+                taken = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "path"}
+                if taken <= {parameter}:  # only operations that need nothing else from the path
+                    links[operation["operationId"]] = {
+                        "operationId": operation["operationId"],
+                        "parameters": {parameter: f"$response.body#{pointer}"},
+                    }
+        paths[producer][method]["responses"][status]["links"] = links
     return paths
 
 

@@ -65,12 +65,19 @@ class ClientBuckets:
 class TenantRateLimit:
     """ASGI middleware for `/api/`: each tenant's budget of requests, and each address's budget of 401s."""
 
-    def __init__(self, app: ASGIApp, rate_per_s: float, burst: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        rate_per_s: float,
+        burst: int,
+        failed_keys_per_s: float = FAILED_KEYS_PER_S,
+        failed_keys_burst: int = FAILED_KEYS_BURST,
+    ) -> None:
         self.app = app
         self.rate_per_s = rate_per_s
         self.burst = burst
         self._buckets: dict[str, TokenBucket] = {}
-        self._failed_keys = ClientBuckets(FAILED_KEYS_PER_S, FAILED_KEYS_BURST)
+        self._failed_keys = ClientBuckets(failed_keys_per_s, failed_keys_burst)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):

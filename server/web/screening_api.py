@@ -26,8 +26,18 @@ MAX_STORED = 500
 MAX_INLINE = 100
 
 
+# What `_someone` checks, as JSON Schema: someone to screen, and `admit` only with stored candidates.
+SCREEN_REQUEST_RULES: dict[str, Any] = {
+    "anyOf": [
+        {"required": ["candidate_ids"], "properties": {"candidate_ids": {"minItems": 1}}},
+        {"required": ["candidates"], "properties": {"candidates": {"minItems": 1}}},
+    ],
+    "not": {"required": ["admit", "candidates"], "properties": {"admit": {"const": True}, "candidates": {"minItems": 1}}},
+}
+
+
 class ScreenRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=lambda schema: schema.update(SCREEN_REQUEST_RULES))
 
     candidate_ids: list[str] = Field(default_factory=list, max_length=MAX_STORED)
     candidates: list[CandidateProfile] = Field(default_factory=list, max_length=MAX_INLINE, description="profiles not stored")
