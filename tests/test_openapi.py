@@ -37,7 +37,9 @@ async def test_the_openapi_document_validates_and_documents_every_api_route(tmp_
     ids = [op.get("operationId") for op in operations]
     assert None not in ids and len(set(ids)) == len(ids)
     assert set(document["webhooks"]) == {e.value for e in EventType}
-    scheduled = document["webhooks"]["interview.scheduled"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    reference = document["webhooks"]["interview.scheduled"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert reference == {"$ref": "#/components/schemas/InterviewScheduledEvent"}
+    scheduled = document["components"]["schemas"]["InterviewScheduledEvent"]
     assert (
         scheduled["properties"]["type"] == {"const": "interview.scheduled"}
         and "invite_url" in scheduled["properties"]["data"]["properties"]

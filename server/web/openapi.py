@@ -244,14 +244,21 @@ def _schedule_schema(spec: dict[str, Any]) -> dict[str, Any]:
         "description": "a stored candidate, instead of candidate",
     }
     schema["description"] = "Send job or job_id, and candidate or candidate_id."
-    schema["allOf"] = [{"oneOf": [{"required": [inline]}, {"required": [f"{inline}_id"]}]} for inline in ("job", "candidate")]
-    # Questions to ask: the interview's own, a stored job's, or the shipped bank the job's role names.
+    # What the server checks, stated as the cases it refuses (a `not`, which client generators leave alone): job and
+    # job_id both or neither, the same of candidate, and no questions to ask (the interview's own, a stored job's, or
+    # the shipped bank the job's role names).
     shipped_role = {"required": ["role"], "properties": {"role": {"enum": sorted(shipped_bank_ids())}}}
-    schema["anyOf"] = [
+    questions = [
         {"required": ["question_bank"], "properties": {"question_bank": {"type": "array", "minItems": 1}}},
         {"required": ["job_id"]},
         {"required": ["job"], "properties": {"job": shipped_role}},
     ]
+    refused = []
+    for inline in ("job", "candidate"):
+        refused.append({"required": [inline, f"{inline}_id"]})
+        refused.append({"not": {"anyOf": [{"required": [inline]}, {"required": [f"{inline}_id"]}]}})
+    refused.append({"not": {"anyOf": questions}})
+    schema["not"] = {"anyOf": refused}
     return schema
 
 
@@ -284,6 +291,7 @@ def openapi_document() -> dict[str, Any]:
     components["ScheduleInterview"] = _schedule_schema(components["InterviewSpec"])
     components["Problem"] = PROBLEM
     components.update(_response_components())
+    components.update(_event_components())
     _not_blank(components)
     interview_id, profile_id = _path("interview_id"), _path("profile_id", PROFILE_ID)
     endpoint_id, delivery_id = _path("endpoint_id"), _path("delivery_id")
@@ -974,16 +982,31 @@ _EVENT_DATA: dict[EventType, tuple[str, dict[str, Any]]] = {
 }
 
 
-def _webhooks() -> dict[str, Any]:
-    """Every event the server posts to an endpoint: a Standard Webhooks envelope `{type, timestamp, data}`, signed."""
-    hooks: dict[str, Any] = {}
+def event_schema_name(event: EventType) -> str:
+    """`interview.no_show` is `InterviewNoShowEvent`: the component a generated client reads that event with."""
+    return "".join(part.capitalize() for part in re.split(r"[._]", event.value)) + "Event"
+
+
+def _event_components() -> dict[str, Any]:
+    """Each event as a Standard Webhooks envelope `{type, timestamp, data}`, named, so generated clients have its type."""
+    components: dict[str, Any] = {}
     for event in EventType:
         summary, data = _EVENT_DATA.get(event, (f"{event.value}: see the README's list of event types", OBJECT))
-        envelope = {
+        components[event_schema_name(event)] = {
             "type": "object",
+            "description": summary,
             "required": ["type", "timestamp", "data"],
             "properties": {"type": {"const": event.value}, "timestamp": {"type": "string", "format": "date-time"}, "data": data},
         }
+    return components
+
+
+def _webhooks() -> dict[str, Any]:
+    """Every event the server posts to an endpoint, signed; its body is the event's component."""
+    hooks: dict[str, Any] = {}
+    for event in EventType:
+        summary, _ = _EVENT_DATA.get(event, (f"{event.value}: see the README's list of event types", OBJECT))
+        envelope = _ref(event_schema_name(event))
         hooks[event.value] = {
             "post": {
                 "operationId": "on" + "".join(part.capitalize() for part in re.split(r"[._]", event.value)),
