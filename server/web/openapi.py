@@ -23,6 +23,7 @@ from server.storage.rows import DeliveryRow
 from server.web.booking_api import BookingRequest
 from server.web.calendar_feeds import EMAIL, FeedRequest
 from server.web.candidate_result import CandidateResult
+from server.web.event_schemas import EVENT_DATA
 from server.web.hrms_api import DecisionIn, Reschedule
 from server.web.interview_search import SearchQuery
 from server.web.registration_api import Application
@@ -247,13 +248,13 @@ def _schedule_schema(spec: dict[str, Any]) -> dict[str, Any]:
     # What the server checks, stated as the cases it refuses (a `not`, which client generators leave alone): job and
     # job_id both or neither, the same of candidate, and no questions to ask (the interview's own, a stored job's, or
     # the shipped bank the job's role names).
-    shipped_role = {"required": ["role"], "properties": {"role": {"enum": sorted(shipped_bank_ids())}}}
-    questions = [
+    shipped_role: dict[str, Any] = {"required": ["role"], "properties": {"role": {"enum": sorted(shipped_bank_ids())}}}
+    questions: list[dict[str, Any]] = [
         {"required": ["question_bank"], "properties": {"question_bank": {"type": "array", "minItems": 1}}},
         {"required": ["job_id"]},
         {"required": ["job"], "properties": {"job": shipped_role}},
     ]
-    refused = []
+    refused: list[dict[str, Any]] = []
     for inline in ("job", "candidate"):
         refused.append({"required": [inline, f"{inline}_id"]})
         refused.append({"not": {"anyOf": [{"required": [inline]}, {"required": [f"{inline}_id"]}]}})
@@ -945,43 +946,6 @@ def _with_links(paths: dict[str, Any]) -> dict[str, Any]:
     return paths
 
 
-# What each event's `data` holds, for the events whose data is one shape (the others: an object, described).
-_INTERVIEW_DATA = {
-    "type": "object",
-    "required": ["interview_id", "status"],
-    "properties": {
-        "interview_id": {"type": "string"},
-        "job_id": {"type": ["string", "null"]},
-        "candidate_id": {"type": ["string", "null"]},
-        "status": {"type": "string"},
-        "job_title": {"type": "string"},
-        "candidate_name": {"type": "string"},
-        "candidate_email": {"type": ["string", "null"]},
-        "mode": {"type": "string"},
-        "language": {"type": "string"},
-        "answers": {"type": "integer"},
-        "invite_expires_at": {"type": "integer", "description": "epoch seconds"},
-        "invite_url": {"type": "string", "description": "interview.scheduled: the candidate's link, to send on"},
-        "short_url": {"type": "string", "description": "interview.scheduled: the same, short, for chat apps and SMS"},
-    },
-}
-_EVENT_DATA: dict[EventType, tuple[str, dict[str, Any]]] = {
-    EventType.INTERVIEW_SCHEDULED: ("An interview was created, or its invite renewed: the links to send on", _INTERVIEW_DATA),
-    EventType.INTERVIEW_STARTED: ("The candidate started", _INTERVIEW_DATA),
-    EventType.INTERVIEW_COMPLETED: ("The last answer closed", _INTERVIEW_DATA),
-    EventType.INTERVIEW_CANCELLED: ("HR cancelled it", _INTERVIEW_DATA),
-    EventType.INTERVIEW_ABANDONED: ("Started, then left unfinished", _INTERVIEW_DATA),
-    EventType.REPORT_READY: (
-        "The report: inline under `report` up to the size limit, always at `report_url`",
-        {
-            "type": "object",
-            "required": ["interview_id", "report_url"],
-            "properties": {"interview_id": {"type": "string"}, "report_url": {"type": "string"}, "report": {"type": "object"}},
-        },
-    ),
-}
-
-
 def event_schema_name(event: EventType) -> str:
     """`interview.no_show` is `InterviewNoShowEvent`: the component a generated client reads that event with."""
     return "".join(part.capitalize() for part in re.split(r"[._]", event.value)) + "Event"
@@ -991,7 +955,10 @@ def _event_components() -> dict[str, Any]:
     """Each event as a Standard Webhooks envelope `{type, timestamp, data}`, named, so generated clients have its type."""
     components: dict[str, Any] = {}
     for event in EventType:
-        summary, data = _EVENT_DATA.get(event, (f"{event.value}: see the README's list of event types", OBJECT))
+        summary, data = EVENT_DATA[event]
+        if event == EventType.REPORT_READY:  # the report as the component generated clients already know
+            data = copy.deepcopy(data)
+            data["properties"]["report"] = _ref(InterviewReport)
         components[event_schema_name(event)] = {
             "type": "object",
             "description": summary,
@@ -1005,7 +972,7 @@ def _webhooks() -> dict[str, Any]:
     """Every event the server posts to an endpoint, signed; its body is the event's component."""
     hooks: dict[str, Any] = {}
     for event in EventType:
-        summary, _ = _EVENT_DATA.get(event, (f"{event.value}: see the README's list of event types", OBJECT))
+        summary, _ = EVENT_DATA[event]
         envelope = _ref(event_schema_name(event))
         hooks[event.value] = {
             "post": {
