@@ -48,8 +48,8 @@ class VendorError(Exception):
     pass
 
 
-def missing_assets(directory: Path) -> list[VendorPackage]:
-    return [p for p in PACKAGES if not all((directory / name).is_file() for name in p.files.values())]
+def missing_assets(directory: Path, packages: list[VendorPackage] = PACKAGES) -> list[VendorPackage]:
+    return [p for p in packages if not all((directory / name).is_file() for name in p.files.values())]
 
 
 def check_integrity(data: bytes, integrity: str) -> None:
@@ -61,10 +61,12 @@ def check_integrity(data: bytes, integrity: str) -> None:
         raise VendorError(f"integrity mismatch: expected sha512-{expected}, got sha512-{actual}")
 
 
-def prepare_assets(directory: Path, registry: str = NPM_REGISTRY, timeout_s: float = 60.0) -> list[str]:
+def prepare_assets(
+    directory: Path, registry: str = NPM_REGISTRY, timeout_s: float = 60.0, packages: list[VendorPackage] = PACKAGES
+) -> list[str]:
     """Download, check and extract every package whose files are missing; returns the names prepared."""
     prepared = []
-    for package in missing_assets(directory):
+    for package in missing_assets(directory, packages):
         url = package.tarball_url(registry)
         logger.info("fetching %s@%s from %s", package.name, package.version, url)
         with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - a pinned https registry URL
@@ -80,6 +82,7 @@ def prepare_assets(directory: Path, registry: str = NPM_REGISTRY, timeout_s: flo
                 if extracted is None:
                     raise VendorError(f"{package.name}@{package.version} has no file {member}")
                 target = directory / name
+                target.parent.mkdir(parents=True, exist_ok=True)
                 target.with_suffix(target.suffix + ".part").write_bytes(extracted.read())
                 target.with_suffix(target.suffix + ".part").replace(target)
         prepared.append(f"{package.name}@{package.version}")

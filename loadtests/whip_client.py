@@ -53,6 +53,7 @@ class WhipPublisher:
         self.http = http
         self.pc = RTCPeerConnection(configuration or RTCConfiguration(iceServers=[]))
         self.resource: str | None = None
+        self.etag: str | None = None  # the ICE session's entity-tag: If-Match of every PATCH (RFC 9725 section 4.3.1)
 
     @property
     def auth(self) -> dict[str, str]:
@@ -79,6 +80,7 @@ class WhipPublisher:
                 problem = {"detail": response.text}
             raise WhipRejected(response.status_code, problem)
         self.resource = str(httpx.URL(self.endpoint).join(response.headers["location"]))
+        self.etag = response.headers.get("etag")
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=response.text, type="answer"))
         return self.resource
 

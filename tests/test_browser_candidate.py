@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import Page, async_playwright
 
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
-from tests.helpers.browser import ARTIFACTS, CHROMIUM, chromium_flags
+from tests.helpers.browser import ARTIFACTS, CHROMIUM, chromium_flags, logged_page
 from tests.helpers.candidate_page import start_interview
 from tests.helpers.media_files import best_envelope_correlation, make_speech_wav, read_wav_mono
 from tests.helpers.waiting import eventually, wait_until
@@ -22,15 +22,8 @@ pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
 
 @pytest.fixture
 async def page(speech_wav: Path, face_y4m: Path) -> AsyncIterator[Page]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed (apt-get install chromium)")
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_flags(speech_wav, face_y4m))
-        page = await browser.new_page()
-        page.on("console", lambda msg: print(f"[page] {msg.type}: {msg.text}"))
-        page.on("response", lambda response: response.status >= 400 and print(f"[page] {response.status} {response.url}"))
+    async with logged_page(speech_wav, face_y4m) as page:
         yield page
-        await browser.close()
 
 
 async def outbound_video(page: Page) -> dict:

@@ -25,6 +25,7 @@ from loadtests.attackers import ForgedVideo, vp8_claiming
 from loadtests.whip_client import WhipPublisher, WhipRejected, give_consent
 from media.audio import MAX_AHEAD_S
 from server.live.chat import ESCALATED
+from server.rtc.ice import parse_trickle_fragment
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
 from tests.helpers.media_files import best_envelope_correlation, read_wav_mono
 from tests.helpers.waiting import wait_until
@@ -441,7 +442,9 @@ async def test_trickle_patch_and_delete_follow_whip(live_server: LiveServer) -> 
     publisher = await publish(live_server, interview.id, token, [AudioStreamTrack()])
     resource = publisher.resource
     assert resource is not None
-    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/trickle-ice-sdpfrag"}
+    first_session = publisher.etag
+    assert first_session is not None and first_session.startswith('"')
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/trickle-ice-sdpfrag", "If-Match": first_session}
     local = publisher.pc.localDescription.sdp
     ufrag = next(line for line in local.splitlines() if line.startswith("a=ice-ufrag:"))
     pwd = next(line for line in local.splitlines() if line.startswith("a=ice-pwd:"))
@@ -451,9 +454,32 @@ async def test_trickle_patch_and_delete_follow_whip(live_server: LiveServer) -> 
         assert (await live_server.http.patch(resource, content=good, headers=auth)).status_code == 204
         private = frag + "a=candidate:2 1 udp 2130706431 10.1.2.3 50000 typ host\r\n"
         assert (await live_server.http.patch(resource, content=private, headers=auth)).status_code == 204
-        restart = "a=ice-ufrag:zzzz\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\n"
-        assert_problem(await live_server.http.patch(resource, content=restart, headers=auth), 422, "ice_restart_unsupported")
+        unconditional = {k: v for k, v in auth.items() if k != "If-Match"}
+        assert_problem(await live_server.http.patch(resource, content=good, headers=unconditional), 428, "precondition_required")
+        assert_problem(
+            await live_server.http.patch(resource, content=good, headers={**auth, "If-Match": '"not-this-one"'}), 412, "ice_session_changed"
+        )
         assert_problem(await live_server.http.patch(resource, content="garbage here", headers=auth), 400, "malformed_sdpfrag")
+        # An ICE restart (If-Match: *): our new credentials and candidates, and a new ICE session's entity-tag. (This
+        # aiortc client cannot follow one: the browser test restarts ICE for real and keeps its media flowing.)
+        restart = "a=ice-ufrag:zzzz\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n"
+        assert_problem(
+            await live_server.http.patch(resource, content="m=audio 9 UDP/TLS/RTP/SAVPF 0\r\n", headers={**auth, "If-Match": "*"}),
+            422,
+            "ice_credentials_missing",
+        )
+        restarted = await live_server.http.patch(resource, content=restart, headers={**auth, "If-Match": "*"})
+        assert restarted.status_code == 200 and restarted.headers["content-type"].startswith("application/trickle-ice-sdpfrag")
+        second_session = restarted.headers["etag"]
+        assert second_session not in (first_session, None)
+        answer = parse_trickle_fragment(restarted.text)
+        assert answer.ice_ufrag and answer.ice_pwd and answer.candidates and answer.end_of_candidates
+        assert answer.ice_ufrag not in local and answer.ice_ufrag not in publisher.pc.remoteDescription.sdp
+        assert_problem(await live_server.http.patch(resource, content=good, headers=auth), 412, "ice_session_changed")
+        renewed = {**auth, "If-Match": second_session}
+        newer = restart.replace("zzzz", "yyyy")
+        assert (await live_server.http.patch(resource, content=restart, headers=renewed)).status_code == 204, "same ICE session"
+        assert (await live_server.http.patch(resource, content=newer, headers=renewed)).status_code == 200, "new credentials restart"
         assert_problem(
             await live_server.http.patch(resource, content=good, headers={**auth, "Content-Type": "text/plain"}),
             415,
@@ -462,8 +488,6 @@ async def test_trickle_patch_and_delete_follow_whip(live_server: LiveServer) -> 
         assert_problem(
             await live_server.http.patch(resource, content=good, headers={**auth, "Authorization": "Bearer x"}), 401, "invalid_token"
         )
-        await wait_until(lambda: publisher.pc.connectionState == "connected", what="connected")
-
         deleted = await live_server.http.delete(resource, headers={"Authorization": f"Bearer {token}"})
         assert deleted.status_code == 200
         assert live_server.services.registry.media_sessions == 0

@@ -16,7 +16,7 @@ const state = (window.interview = {
   interviewId, messages: [], errors: [], chat: [], support,
   info: null, mode: null, plannedMode: null, step: null, stream: null, pc: null, whip: null,
   question: null, countdown: null, started: false, finished: false,
-  networkRttMs: null, micDbfs: null, reconnects: 0, reconnecting: false, result: null,
+  networkRttMs: null, micDbfs: null, reconnects: 0, iceRestarts: 0, reconnecting: false, result: null,
   mediaGeneration: 0, mediaFailed: false, // which attempt to connect media is the current one; its offer shown
 });
 
@@ -25,6 +25,7 @@ const ICE_TIMEOUT_MS = 10000; // a network that lets no media through is told so
 const ANNOUNCE_EVERY_MS = 30000; // screen readers hear the time left at each phase change, and at most this often
 const RECONNECT_ATTEMPTS = 12;
 const DISCONNECTED_GRACE_MS = 3000; // ICE "disconnected" often recovers by itself within a second or two
+const ICE_RESTART_WAIT_MS = 6000; // an ICE restart that has not brought the media back by then gives way to a new session
 const KEEPALIVE_MS = 10000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -689,6 +690,18 @@ function onPeerState(pc) {
   renderMediaState();
 }
 
+async function restartIce() {
+  if (!state.whip?.resource || !state.pc) return false;
+  try {
+    await state.whip.restartIce();
+    await waitForPeer(state.pc, ICE_RESTART_WAIT_MS);
+    return true;
+  } catch (error) {
+    state.errors.push({ code: "ice-restart", message: error.message });
+    return false;
+  }
+}
+
 function waitForPeer(pc, timeoutMs) {
   return new Promise((resolve, reject) => {
     const check = () => {
@@ -744,8 +757,14 @@ async function reconnect(reason) {
       }
       // The server dropping our session leaves the browser's side "connected" for a while: publish anew anyway.
       if (usesMedia() && (reason.startsWith("server-") || state.pc?.connectionState !== "connected")) {
-        await hangUp();
-        await waitForPeer(await publish(), 10000);
+        // The network changed under a live session (Wi-Fi to mobile data): restart ICE on it first, which keeps the
+        // recording and the question going; publish anew only when that does not bring the media back.
+        if (attempt === 0 && reason.startsWith("peer-") && (await restartIce())) {
+          state.iceRestarts += 1;
+        } else {
+          await hangUp();
+          await waitForPeer(await publish(), 10000);
+        }
       }
       if (!current()) break; // the candidate chose another way meanwhile
       clearTimeout(offer);

@@ -66,6 +66,10 @@ class MediaSession:
         self._on_closed = on_closed  # the registry's bookkeeping, whoever closes the session
         self.taps: list[EncodedFrameTap] = []  # one per receiver, in front of its decoder
         self._refusals_logged: set[str] = set()
+        # The ICE session, as WHIP names it (RFC 9725 section 4.3.1): its entity-tag, new after each ICE restart, and
+        # the browser's current ICE username fragment (None until the offer is applied).
+        self.ice_etag = f'"{self.id}"'
+        self.remote_ice_ufrag: str | None = None
 
     @property
     def closing(self) -> bool:

@@ -148,7 +148,9 @@ def _problems(*statuses: int) -> dict[str, Any]:
         409: "Conflict with the resource's state",
         410: "Gone: withdrawn",
         413: "Body too large",
+        412: "Precondition failed: If-Match names an earlier ICE session",
         415: "Unsupported media type",
+        428: "Precondition required: send If-Match",
         422: "Invalid input, with field errors",
         429: "Rate limited (see Retry-After)",
         502: "An upstream server (the mail server) refused",
@@ -861,11 +863,29 @@ def openapi_document() -> dict[str, Any]:
         },
         "/api/v1/interviews/{interview_id}/whip/{session_id}": {
             "patch": _op(
-                "WHIP: trickle ICE candidates (an ICE restart is refused)",
-                {"204": {"description": "Applied"}, **_problems(400, 401, 404, 415, 422)},
+                "WHIP (RFC 9725 section 4.3): trickle ICE candidates, or restart ICE (If-Match: *, new credentials)",
+                {
+                    "200": {
+                        "description": "ICE restarted: our new credentials and candidates; ETag names the new ICE session",
+                        "headers": {"ETag": {"schema": STRING}},
+                        "content": {"application/trickle-ice-sdpfrag": {"schema": STRING}},
+                    },
+                    "204": {"description": "Candidates applied"},
+                    **_problems(400, 401, 404, 409, 412, 415, 422, 428),
+                },
                 security=CANDIDATE,
                 body={"content": {"application/trickle-ice-sdpfrag": {"schema": {"type": "string"}}}},
-                params=[interview_id, _path("session_id")],
+                params=[
+                    interview_id,
+                    _path("session_id"),
+                    {
+                        "name": "If-Match",
+                        "in": "header",
+                        "required": True,
+                        "description": "the ICE session's entity-tag (the ETag of the WHIP answer or of the last restart), or * to restart",
+                        "schema": STRING,
+                    },
+                ],
                 tag="Candidate",
             ),
             "delete": _op(

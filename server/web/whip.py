@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 
 from aiortc.sdp import candidate_from_sdp
 from starlette.requests import Request
@@ -12,7 +13,8 @@ from starlette.responses import JSONResponse, Response
 from server.domain.interview import CLOSED_STATUSES, Interview
 from server.live.question_flow import InterviewFlowError
 from server.live.sessions import SessionCapacityError
-from server.rtc.ice import parse_trickle_fragment
+from server.rtc.ice import TrickleFragment, parse_trickle_fragment
+from server.rtc.ice_restart import IceCredentials, IceRestartUnavailable, restart_ice
 from server.rtc.media_session import MediaSession
 from server.rtc.peers import OfferRejected, check_offer
 from server.settings import IceServer
@@ -118,7 +120,7 @@ async def publish(request: Request) -> Response:
     finally:
         live.release_if_idle()
 
-    headers = {"Location": f"/api/v1/interviews/{interview_id}/whip/{session.id}", "ETag": f'"{session.id}"'}
+    headers = {"Location": f"/api/v1/interviews/{interview_id}/whip/{session.id}", "ETag": session.ice_etag}
     response = Response(answer, status_code=201, media_type=SDP_TYPE, headers=headers)
     for link in ice_server_links(services.ice_servers(interview_id)):
         response.headers.append("Link", link)
@@ -127,24 +129,47 @@ async def publish(request: Request) -> Response:
 
 
 async def trickle(request: Request) -> Response:
+    """PATCH: trickled candidates (204), or an ICE restart (200 with our new ICE credentials and candidates, and the new
+    ICE session's entity-tag). RFC 9725 section 4.3: the request names the ICE session in If-Match (428 without, 412
+    for an earlier one); "*" restarts ICE, as do new credentials."""
     services = services_of(request)
     session = _session_for(services, request)
     if _content_type(request) != TRICKLE_TYPE:
         raise Problem(415, "unsupported_media_type", f"send candidates as {TRICKLE_TYPE}")
+    if_match = request.headers.get("if-match")
+    if if_match is None:
+        raise Problem(428, "precondition_required", "send the ICE session's entity-tag (the ETag of the WHIP answer) in If-Match")
     body = await read_body(request, services.settings.max_sdp_bytes)
     try:
         fragment = parse_trickle_fragment(body)
     except ValueError as exc:
         raise Problem(400, "malformed_sdpfrag", str(exc)) from exc
-    remote = session.pc.remoteDescription
-    current_ufrag = _UFRAG.search(remote.sdp) if remote is not None else None
-    if fragment.ice_ufrag and current_ufrag and fragment.ice_ufrag != current_ufrag.group(1):
-        raise Problem(422, "ice_restart_unsupported", "ICE restarts are not supported: start a new WHIP session")
+    if session.remote_ice_ufrag is None:
+        remote = session.pc.remoteDescription
+        found = _UFRAG.search(remote.sdp) if remote is not None else None
+        session.remote_ice_ufrag = found.group(1) if found else None
+    # Requests may arrive out of order: one naming an earlier ICE session is refused before anything else.
+    if if_match.strip() != "*" and not etag_matches(if_match, session.ice_etag):
+        raise Problem(412, "ice_session_changed", "If-Match names an earlier ICE session: ICE was restarted since")
+    new_credentials = fragment.ice_ufrag is not None and fragment.ice_ufrag != session.remote_ice_ufrag
+    if if_match.strip() == "*" or new_credentials:
+        return await _restart_ice(services, session, fragment)
+    accepted = await _add_candidates(services, session, fragment)
+    logger.debug("session %s: %d of %d trickled candidates accepted", session.id, accepted, len(fragment.candidates))
+    return Response(status_code=204)
+
+
+def etag_matches(if_match: str, etag: str) -> bool:
+    """RFC 9110 strong comparison against an If-Match list (a weak tag never matches)."""
+    return any(tag.strip() == etag for tag in if_match.split(","))
+
+
+async def _add_candidates(services: Services, session: MediaSession, fragment: TrickleFragment) -> int:
     policy = services.registry.candidate_policy
     accepted = 0
     for mid, mline_index, line in fragment.candidates:
         if not policy.allows_candidate_line(line):
-            continue
+            continue  # RFC 9725: a candidate we will not use is dropped silently
         try:
             candidate = candidate_from_sdp(line.removeprefix("candidate:"))
         except (AssertionError, ValueError, IndexError) as exc:
@@ -155,8 +180,31 @@ async def trickle(request: Request) -> Response:
         accepted += 1
     if fragment.end_of_candidates:
         await session.pc.addIceCandidate(None)
-    logger.debug("session %s: %d of %d trickled candidates accepted", session.id, accepted, len(fragment.candidates))
-    return Response(status_code=204)
+    return accepted
+
+
+async def _restart_ice(services: Services, session: MediaSession, fragment: TrickleFragment) -> Response:
+    if not fragment.ice_ufrag or not fragment.ice_pwd:
+        raise Problem(422, "ice_credentials_missing", "an ICE restart carries the new ice-ufrag and ice-pwd")
+    try:
+        restarted = restart_ice(session.pc, IceCredentials(fragment.ice_ufrag, fragment.ice_pwd))
+    except IceRestartUnavailable as exc:
+        raise Problem(409, "ice_restart_unavailable", str(exc)) from exc
+    session.remote_ice_ufrag = fragment.ice_ufrag
+    session.ice_etag = f'"{uuid.uuid4().hex}"'
+    await _add_candidates(services, session, fragment)
+    transceivers = session.pc.getTransceivers()
+    mid = transceivers[0].mid if transceivers else "0"
+    lines = [
+        f"a=ice-ufrag:{restarted.local.ufrag}",
+        f"a=ice-pwd:{restarted.local.pwd}",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 0",
+        f"a=mid:{mid}",
+        *(f"a={candidate}" for candidate in restarted.candidates),
+        "a=end-of-candidates",
+    ]
+    logger.info("interview %s: session %s restarted ICE", session.context.interview_id, session.id)
+    return Response("\r\n".join(lines) + "\r\n", status_code=200, media_type=TRICKLE_TYPE, headers={"ETag": session.ice_etag})
 
 
 async def hang_up(request: Request) -> Response:

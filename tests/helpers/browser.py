@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -53,3 +53,13 @@ async def chromium(speech_wav: Path, face_y4m: Path, drop: tuple[str, ...] = ())
             yield browser
         finally:
             await browser.close()
+
+
+@contextlib.asynccontextmanager
+async def logged_page(speech_wav: Path, face_y4m: Path) -> AsyncIterator[Page]:
+    """A page in such a Chromium whose console, and any answer of 400 or more, goes to the test's output."""
+    async with chromium(speech_wav, face_y4m) as browser:
+        page = await browser.new_page()
+        page.on("console", lambda msg: print(f"[page] {msg.type}: {msg.text}"))
+        page.on("response", lambda response: response.status >= 400 and print(f"[page] {response.status} {response.url}"))
+        yield page
