@@ -50,13 +50,13 @@ async def _share_for_hr(request: Request) -> tuple[Services, Share]:
     return services, share
 
 
-async def _mail(services: Services, share: Share, waiting: int, reminder: bool) -> str:
-    """Send the owner the link (or a reminder): "sent", "not_configured" (no SMTP server), or why it failed."""
+async def _mail(services: Services, share: Share, link: str, waiting: int, reminder: bool) -> str:
+    """Send the owner `link` (or a reminder): "sent", "not_configured" (no SMTP server), or why it failed."""
     if services.mailer is None:
         return "not_configured"
     company = services.settings.company_policy(share.tenant).company_name or ""
     try:
-        await services.mailer.send(owner_mail(share, _link(services, share), company, waiting, reminder))
+        await services.mailer.send(owner_mail(share, link, company, waiting, reminder))
     except MailNotSent as exc:
         return f"failed: {exc.reason}"
     return "sent"
@@ -83,8 +83,9 @@ async def create_share(request: Request) -> JSONResponse:
     await services.store.save_share(share)
     for interview_id in share.interview_ids:
         await audit(services, tenant, interview_id, hr_actor(request), "shared", share_id=share.id, owner=share.owner_name)
-    mail = await _mail(services, share, len(share.interview_ids), reminder=False)
-    return JSONResponse({"share": _share_json(share), "link": _link(services, share), "mail": mail}, status_code=201, headers=PRIVATE)
+    link = _link(services, share)  # once: the owner's mail and HR's answer carry the same link
+    mail = await _mail(services, share, link, len(share.interview_ids), reminder=False)
+    return JSONResponse({"share": _share_json(share), "link": link, "mail": mail}, status_code=201, headers=PRIVATE)
 
 
 async def interview_shares(request: Request) -> JSONResponse:
@@ -125,7 +126,7 @@ async def remind_owner(request: Request) -> JSONResponse:
     if since < REMIND_AGAIN_AFTER_S:
         wait_s = int(REMIND_AGAIN_AFTER_S - since) + 1
         raise Problem(429, "reminded_recently", "the owner was reminded less than an hour ago", headers={"Retry-After": str(wait_s)})
-    mail = await _mail(services, share, len(waiting), reminder=True)
+    mail = await _mail(services, share, _link(services, share), len(waiting), reminder=True)
     if mail != "sent":
         raise Problem(502, "mail_not_sent", mail)
     reminded = share.model_copy(update={"reminded_at": [*share.reminded_at[-19:], time.time()]})
