@@ -56,7 +56,9 @@ class PinnedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport with its connection pool on a `PinnedNetworkBackend`."""
 
     def __init__(self, policy: DestinationPolicy) -> None:
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)  # httpx's defaults
+        # As many idle connections kept as may be busy: with httpx's default of 20, a sender with more requests on the wire
+        # closed and reopened connections all the time (and httpcore's pool walks every connection per request).
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=5.0)
         super().__init__(trust_env=False, limits=limits)
         if not isinstance(self._pool, httpcore.AsyncConnectionPool):  # httpx builds one when there is no proxy
             raise TypeError(f"unexpected httpx connection pool {type(self._pool).__name__}")

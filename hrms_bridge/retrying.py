@@ -178,4 +178,8 @@ class RetryingSender(Generic[Item]):
             logger.exception("%s: attempt for %s failed unexpectedly", self.name, key)
         finally:
             self._in_flight.discard(key)
-            self.wake()
+            self.attempt_done()
+
+    def attempt_done(self) -> None:
+        """An attempt ended: by default look again at once (a subclass may wait for more places to free up)."""
+        self.wake()

@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 GROUP = "dispatchers"
 READ_COUNT = 100
 MAX_HELD = 2000  # events one node works on at once; beyond that it leaves new entries to other nodes
+ACK_EVERY_S = 0.5  # how often held events are checked for being finished (every delivery read), to acknowledge them
 DEPARTED_AFTER_LEASES = 10  # a consumer idle this many leases with nothing pending belongs to a node that is gone
 
 
@@ -154,6 +155,7 @@ class StreamWebhookDispatcher(WebhookDispatcher):
         self._ready = False
         self._renewed_at = 0.0
         self._swept_at = 0.0
+        self._acked_at = 0.0
         self._down_since: float | None = None
         self.counts = {"relayed": 0, "read": 0, "taken_over": 0, "acked": 0, "requeued": 0, "redis_errors": 0}
 
@@ -177,10 +179,12 @@ class StreamWebhookDispatcher(WebhookDispatcher):
                 self._down_since = None
         if not self._held:
             return []
-        return await self.store.due(now, event_ids=self._held.keys())
+        return await self._claim(now, self._held.keys())
 
     async def next_due_at(self) -> float | None:
-        if not self._held:
+        if not self._held or self.relay is None:
+            # The Redis store would read every held delivery to say: the loop looks again within POLL_S, and at once when
+            # results are recorded or events written (a retry due sooner waits at most that long; its jitter is wider).
             return None
         return await self.store.next_due_at(event_ids=self._held.keys())
 
@@ -198,7 +202,8 @@ class StreamWebhookDispatcher(WebhookDispatcher):
         if now - self._renewed_at > self.lease_s / 3:
             await self.stream.renew([entry for entries in self._held.values() for entry in entries])
             self._renewed_at = now
-        if self._held:
+        if self._held and now - self._acked_at >= ACK_EVERY_S:
+            self._acked_at = now
             unfinished = await self.store.unfinished(self._held.keys())
             finished = [event_id for event_id in self._held if event_id not in unfinished]
             entries = [entry for event_id in finished for entry in self._held[event_id]]

@@ -454,6 +454,8 @@ async def test_trickle_patch_and_delete_follow_whip(live_server: LiveServer) -> 
         assert (await live_server.http.patch(resource, content=good, headers=auth)).status_code == 204
         private = frag + "a=candidate:2 1 udp 2130706431 10.1.2.3 50000 typ host\r\n"
         assert (await live_server.http.patch(resource, content=private, headers=auth)).status_code == 204
+        # Connected before ICE is restarted under it: the hang-up below then reaches the client over the kept pair.
+        await wait_until(lambda: publisher.pc.connectionState == "connected", what="connected")
         unconditional = {k: v for k, v in auth.items() if k != "If-Match"}
         assert_problem(await live_server.http.patch(resource, content=good, headers=unconditional), 428, "precondition_required")
         assert_problem(

@@ -27,7 +27,17 @@ from server.storage.outbox import OutboxEvent
 from server.storage.redis_client import Keys, begin, reseal_field, text, text_hash, texts, watched_transaction
 from server.storage.rows import AttemptRow, DeliveryRow
 from server.storage.sealed import Sealer
-from server.storage.webhook_deliveries import DEAD, DELIVERED, DISABLED_ERROR, MAX_SECRETS, PENDING, Delivery, Endpoint, new_secret
+from server.storage.webhook_deliveries import (
+    DEAD,
+    DELIVERED,
+    DISABLED_ERROR,
+    MAX_SECRETS,
+    PENDING,
+    AttemptResult,
+    Delivery,
+    Endpoint,
+    new_secret,
+)
 
 STATUSES = (PENDING, DELIVERED, DEAD)
 TIES = 100  # deliveries created at the very same instant that a page boundary may fall among
@@ -60,6 +70,8 @@ end
 redis.call('HSET', KEYS[1], 'fanned_out', ARGV[1])
 return created
 """
+
+DUE_SCAN_EVENTS = 64  # held events read per round trip when looking for due deliveries
 
 # KEYS: delivery; ARGV: now, lease until, attempts the caller saw.
 CLAIM = """
@@ -330,13 +342,17 @@ class RedisDeliveryStore:
         """Pending deliveries of `event_ids` whose next attempt is due, to enabled endpoints, oldest first. The Redis store
         only ever asks about the events a node holds in the stream (`event_ids` is required)."""
         assert event_ids is not None, "the Redis delivery store is read per held event"
-        due = sorted(
-            (d for d in await self._pending(event_ids) if float(d[0]["next_attempt_at"]) <= now),
-            key=lambda d: float(d[0]["next_attempt_at"]),
-        )
+        # The held events come oldest first: read them a chunk at a time until `limit` due deliveries are found, rather
+        # than every held event's every delivery on each pass.
+        held, found = list(event_ids), []
+        for start in range(0, len(held), DUE_SCAN_EVENTS):
+            found += [d for d in await self._pending(held[start : start + DUE_SCAN_EVENTS]) if float(d[0]["next_attempt_at"]) <= now]
+            if len(found) >= limit:
+                break
+        found.sort(key=lambda d: float(d[0]["next_attempt_at"]))
         return [
             Delivery(d["id"], d["event_id"], event_type, payload, endpoint, int(d["attempts"]))
-            for d, event_type, payload, endpoint in due[:limit]
+            for d, event_type, payload, endpoint in found[:limit]
         ]
 
     async def next_due_at(self, event_ids: Collection[str] | None = None) -> float | None:
@@ -348,6 +364,17 @@ class RedisDeliveryStore:
         """Take a due delivery for one attempt: its next attempt moves `lease_s` ahead (a crash mid-attempt retries it
         later); False when it is no longer pending and due (another pass or node took it)."""
         return bool(await self._claim(keys=[self._keys.delivery(delivery.id)], args=[now, now + lease_s, delivery.attempts]))
+
+    async def claim_due(self, now: float, lease_s: float, limit: int, event_ids: Collection[str] | None = None) -> list[Delivery]:
+        """Up to `limit` due deliveries of `event_ids`, each claimed (one script each, in one round trip)."""
+        due = await self.due(now, limit, event_ids)
+        if not due:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for delivery in due:
+                await self._claim(keys=[self._keys.delivery(delivery.id)], args=[now, now + lease_s, delivery.attempts], client=pipe)
+            claimed = await pipe.execute()
+        return [delivery for delivery, taken in zip(due, claimed, strict=True) if taken]
 
     async def unfinished(self, event_ids: Collection[str]) -> set[str]:
         """Those of `event_ids` not fanned out yet or with a pending delivery (an erased event is finished)."""
@@ -370,27 +397,38 @@ class RedisDeliveryStore:
         next_attempt_at: float | None,
     ) -> None:
         """One attempt's result and the delivery's new state, in one script (nothing when the delivery was erased meanwhile)."""
-        attempt, now = delivery.attempts + 1, time.time()
-        record = {"attempt": attempt, "at": now, "status_code": status_code, "error": error, "duration_ms": round(duration_ms, 1)}
-        tenant = delivery.endpoint.tenant
-        fields = [
-            "next_attempt_at",
-            "" if next_attempt_at is None else repr(next_attempt_at),
-            "last_status",
-            "" if status_code is None else str(status_code),
-            "last_error",
-            error or "",
-            "delivered_at",
-            repr(now) if outcome == DELIVERED else "",
-        ]
-        await self._record(
-            keys=[
-                self._keys.delivery(delivery.id),
-                self._keys.delivery_attempts(delivery.id),
-                *(self._keys.tenant_deliveries(tenant, s) for s in STATUSES),
-            ],
-            args=[delivery.id, outcome, attempt, json.dumps(record), *fields],
-        )
+        await self.record_attempts([AttemptResult(delivery, status_code, error, duration_ms, outcome, next_attempt_at)])
+
+    async def record_attempts(self, results: Sequence[AttemptResult]) -> None:
+        """Attempts' results, one script each, in one round trip."""
+        now = time.time()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for r in results:
+                attempt = r.delivery.attempts + 1
+                record = {
+                    "attempt": attempt,
+                    "at": now,
+                    "status_code": r.status_code,
+                    "error": r.error,
+                    "duration_ms": round(r.duration_ms, 1),
+                }
+                fields = [
+                    "next_attempt_at",
+                    "" if r.next_attempt_at is None else repr(r.next_attempt_at),
+                    "last_status",
+                    "" if r.status_code is None else str(r.status_code),
+                    "last_error",
+                    r.error or "",
+                    "delivered_at",
+                    repr(now) if r.outcome == DELIVERED else "",
+                ]
+                keys = [
+                    self._keys.delivery(r.delivery.id),
+                    self._keys.delivery_attempts(r.delivery.id),
+                    *(self._keys.tenant_deliveries(r.delivery.endpoint.tenant, s) for s in STATUSES),
+                ]
+                await self._record(keys=keys, args=[r.delivery.id, r.outcome, attempt, json.dumps(record), *fields], client=pipe)
+            await pipe.execute()
 
     async def deliveries(
         self, tenant: str, status: str | None = None, event_id: str | None = None, limit: int = 100, before: tuple[float, str] | None = None

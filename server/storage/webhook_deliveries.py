@@ -11,7 +11,7 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -113,6 +113,18 @@ class Delivery:
     attempts: int
 
 
+@dataclass(frozen=True)
+class AttemptResult:
+    """One attempt's outcome, to record: the delivery's new status, and when to try again (None: final)."""
+
+    delivery: Delivery
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+    outcome: str
+    next_attempt_at: float | None
+
+
 class Deliveries(Protocol):
     """What the webhook API and the stream dispatchers use of a delivery store: `DeliveryStore` (SQLite, beside the SQLite
     interview store) or `RedisDeliveryStore` (redis_webhook_deliveries.py, beside the Redis one)."""
@@ -152,6 +164,15 @@ class Deliveries(Protocol):
     async def next_due_at(self, event_ids: Collection[str] | None = None) -> float | None: ...
 
     async def claim(self, delivery: Delivery, now: float, lease_s: float) -> bool: ...
+
+    async def claim_due(self, now: float, lease_s: float, limit: int, event_ids: Collection[str] | None = None) -> list[Delivery]:
+        """`due` and `claim` in one: up to `limit` due deliveries, each taken for one attempt (its next attempt a lease
+        ahead), which no other pass or node then gets."""
+        ...
+
+    async def record_attempts(self, results: Sequence[AttemptResult]) -> None:
+        """Many attempts' results at once (one transaction, or one round trip)."""
+        ...
 
     async def unfinished(self, event_ids: Collection[str]) -> set[str]: ...
 
@@ -288,42 +309,62 @@ class DeliveryStore(SerialConnection):
         endpoints: dict[str, list[Endpoint]] = {}
         for tenant in {event["tenant"] for event in events}:
             endpoints[tenant] = await self.endpoints(tenant)
-        created, now = 0, time.time()
+        now = time.time()
+        rows = []
+        for event in events:
+            for endpoint in endpoints[event["tenant"]]:
+                if endpoint.wants(event["type"]):
+                    # A disabled endpoint's delivery is dead at once: listed, and replayed once the endpoint is enabled.
+                    status, due, why = (PENDING, now, None) if endpoint.enabled else (DEAD, None, DISABLED_ERROR)
+                    rows.append((f"dlv_{uuid.uuid4().hex}", event["id"], endpoint.id, status, due, why, now, event["id"]))
         async with self._transaction() as db:
-            for event in events:
-                for endpoint in endpoints[event["tenant"]]:
-                    if endpoint.wants(event["type"]):
-                        # A disabled endpoint's delivery is dead at once: listed, and replayed once the endpoint is enabled.
-                        status, due, why = (PENDING, now, None) if endpoint.enabled else (DEAD, None, DISABLED_ERROR)
-                        # INSERT ... SELECT: an event erased since it was read gets no delivery.
-                        await db.execute(
-                            "INSERT OR IGNORE INTO webhook_deliveries"
-                            " (id, event_id, endpoint_id, status, next_attempt_at, last_error, created_at)"
-                            " SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM outbox_events WHERE id = ?)",
-                            (f"dlv_{uuid.uuid4().hex}", event["id"], endpoint.id, status, due, why, now, event["id"]),
-                        )
-                        created += 1
+            # INSERT ... SELECT: an event erased since it was read gets no delivery.
+            await db.executemany(
+                "INSERT OR IGNORE INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, last_error, created_at)"
+                " SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM outbox_events WHERE id = ?)",
+                rows,
+            )
             await db.execute(
                 "INSERT INTO webhook_cursor (name, seq) VALUES ('fan_out', ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
                 (events[-1]["seq"],),
             )
-        return created
+        return len(rows)
+
+    _DUE = (
+        "SELECT d.id AS delivery_id, d.event_id, d.attempts, e.type, e.payload, p.id, p.tenant, p.url, p.description,"
+        " p.event_types, p.secrets, p.enabled, p.disabled_reason, p.created_at FROM webhook_deliveries d"
+        " JOIN outbox_events e ON e.id = d.event_id JOIN webhook_endpoints p ON p.id = d.endpoint_id"
+        " WHERE d.status = ? AND d.next_attempt_at <= ? AND p.enabled = 1{only} ORDER BY d.next_attempt_at LIMIT ?"
+    )
+
+    def _deliveries_of(self, rows: list[aiosqlite.Row]) -> list[Delivery]:
+        endpoints: dict[str, Endpoint] = {}  # each endpoint's secrets opened once
+        out = []
+        for row in rows:
+            endpoint = endpoints.get(row["id"])
+            if endpoint is None:
+                endpoint = endpoints[row["id"]] = self._endpoint(row)
+            out.append(Delivery(row["delivery_id"], row["event_id"], row["type"], row["payload"], endpoint, row["attempts"]))
+        return out
 
     async def due(self, now: float, limit: int = 50, event_ids: Collection[str] | None = None) -> list[Delivery]:
         """Pending deliveries whose next attempt is due, to enabled endpoints, oldest first (only of `event_ids`, if given)."""
         only, params = _only_events(event_ids)
-        rows = await self._read(
-            "SELECT d.id, d.event_id, d.attempts, e.type, e.payload, d.endpoint_id FROM webhook_deliveries d"
-            " JOIN outbox_events e ON e.id = d.event_id JOIN webhook_endpoints p ON p.id = d.endpoint_id"
-            f" WHERE d.status = ? AND d.next_attempt_at <= ? AND p.enabled = 1{only} ORDER BY d.next_attempt_at LIMIT ?",
-            (PENDING, now, *params, limit),
-        )
-        out = []
-        for row in rows:
-            endpoint_row = await self._read_one("SELECT * FROM webhook_endpoints WHERE id = ?", (row["endpoint_id"],))
-            if endpoint_row is not None:  # else deleted a moment ago
-                out.append(Delivery(row["id"], row["event_id"], row["type"], row["payload"], self._endpoint(endpoint_row), row["attempts"]))
-        return out
+        return self._deliveries_of(await self._read(self._DUE.format(only=only), (PENDING, now, *params, limit)))
+
+    async def claim_due(self, now: float, lease_s: float, limit: int, event_ids: Collection[str] | None = None) -> list[Delivery]:
+        """Up to `limit` due deliveries, each claimed for one attempt, in one transaction (nothing written when none is due)."""
+        only, params = _only_events(event_ids)
+        query = self._DUE.format(only=only)
+        if not await self._read(query, (PENDING, now, *params, 1)):
+            return []
+        async with self._transaction() as db:
+            async with db.execute(query, (PENDING, now, *params, limit)) as cursor:
+                rows = list(await cursor.fetchall())
+            await db.executemany(
+                "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?", [(now + lease_s, row["delivery_id"]) for row in rows]
+            )
+        return self._deliveries_of(rows)
 
     async def claim(self, delivery: Delivery, now: float, lease_s: float) -> bool:
         """Take a due delivery for one attempt: pushes its next attempt `lease_s` ahead (so a crash mid-attempt
@@ -398,19 +439,36 @@ class DeliveryStore(SerialConnection):
         next_attempt_at: float | None,
     ) -> None:
         """One attempt's result, and the delivery's new state, in one transaction."""
-        attempt = delivery.attempts + 1
+        await self.record_attempts([AttemptResult(delivery, status_code, error, duration_ms, outcome, next_attempt_at)])
+
+    async def record_attempts(self, results: Sequence[AttemptResult]) -> None:
+        """Attempts' results and their deliveries' new states, in one transaction."""
         now = time.time()
         async with self._transaction() as db:
-            # The delivery may have been erased (with its candidate's data) while the attempt was on the wire.
-            await db.execute(
+            # A delivery may have been erased (with its candidate's data) while its attempt was on the wire.
+            await db.executemany(
                 "INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms)"
                 " SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = ?)",
-                (delivery.id, attempt, now, status_code, error, round(duration_ms, 1), delivery.id),
+                [
+                    (r.delivery.id, r.delivery.attempts + 1, now, r.status_code, r.error, round(r.duration_ms, 1), r.delivery.id)
+                    for r in results
+                ],
             )
-            await db.execute(
+            await db.executemany(
                 "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_status = ?, last_error = ?,"
                 " delivered_at = ? WHERE id = ?",
-                (outcome, attempt, next_attempt_at, status_code, error, now if outcome == DELIVERED else None, delivery.id),
+                [
+                    (
+                        r.outcome,
+                        r.delivery.attempts + 1,
+                        r.next_attempt_at,
+                        r.status_code,
+                        r.error,
+                        now if r.outcome == DELIVERED else None,
+                        r.delivery.id,
+                    )
+                    for r in results
+                ],
             )
 
     async def deliveries(
