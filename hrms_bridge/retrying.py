@@ -28,6 +28,7 @@ MAX_RETRY_AFTER_S = 24 * 3600.0
 CLAIM_MARGIN_S = 30.0  # a claimed attempt that never records (the process died) is retried this long after its timeout
 
 Item = TypeVar("Item")
+Send = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]  # one request, made with the sender's pinned client
 
 
 @dataclass(frozen=True)
@@ -128,13 +129,11 @@ class RetryingSender(Generic[Item]):
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._client.aclose()
 
-    async def call(self, url: str, send: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]) -> Outcome:
+    async def call(self, url: str, send: Send) -> Outcome:
         """One request to `url`, as an outcome; the client connects only to addresses the destination policy allows."""
         return (await self.exchange(url, send))[0]
 
-    async def exchange(
-        self, url: str, send: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
-    ) -> tuple[Outcome, httpx.Response | None]:
+    async def exchange(self, url: str, send: Send) -> tuple[Outcome, httpx.Response | None]:
         """`call`, with the response where there was one (for a caller that must read its body)."""
         try:
             self.policy.check_url(url)

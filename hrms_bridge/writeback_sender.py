@@ -85,8 +85,6 @@ class WriteBackSender(RetryingSender[WriteBack]):
 
     async def close(self) -> None:
         await super().close()
-        for connector in self.connectors.values():
-            await connector.aclose()
         await self.store.close()
 
     async def attempt(self, item: WriteBack) -> None:

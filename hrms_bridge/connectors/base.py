@@ -16,13 +16,11 @@ from typing import Protocol
 
 import httpx
 
-from hrms_bridge.retrying import Outcome
+from hrms_bridge.retrying import Outcome, Send
 from server.storage.ats_writebacks import WriteBack
 
-Send = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
-# The sender's guarded request: only to destinations the webhook policy allows, as an Outcome (never an exception).
-Call = Callable[[str, Send], Awaitable[Outcome]]
-# The same, with the response: for a connector that must read an answer's body (a token, an error code).
+# The sender's guarded request (only to destinations the webhook policy allows, as an Outcome, never an exception),
+# with the response where there was one: a connector reads an answer's body (a token, an error code).
 CallForResponse = Callable[[str, Send], Awaitable[tuple[Outcome, httpx.Response | None]]]
 
 
@@ -45,5 +43,3 @@ class Connector(Protocol):
     name: str
 
     async def write_back(self, item: WriteBack, facts: InterviewFacts, call: CallForResponse) -> Outcome: ...
-
-    async def aclose(self) -> None: ...

@@ -41,8 +41,8 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter
 
-from hrms_bridge.connectors.base import CallForResponse, InterviewFacts, Send
-from hrms_bridge.retrying import Outcome
+from hrms_bridge.connectors.base import CallForResponse, InterviewFacts
+from hrms_bridge.retrying import Outcome, Send
 from server.storage.ats_writebacks import LINK, RESULT, WriteBack
 
 NAME = "feishu_hire"
@@ -143,11 +143,9 @@ class TenantTokens:
     """Each app's tenant access token, fetched once and shared until shortly before it expires; dropped when Feishu
     says it is invalid. One fetch per app at a time."""
 
-    def __init__(self, apps: Mapping[str, FeishuHireApp]) -> None:
-        self._apps = apps
+    def __init__(self) -> None:
         self._tokens: dict[str, _Token] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self.fetched = 0  # tokens fetched since start, for metrics and tests
         self.clock: Callable[[], float] = time.time
 
     def drop(self, app_id: str, value: str) -> None:
@@ -163,28 +161,32 @@ class TenantTokens:
             url = app.api_base_url + TOKEN_PATH
             body = {"app_id": app.app_id, "app_secret": app.app_secret.get_secret_value()}
             outcome, response = await call(url, lambda client: client.post(url, json=body))
-            answer = _answer(outcome, response)
+            data = _envelope(response)
+            answer = _answer(outcome, response, data)
             if not answer.success:
                 return None, answer
             assert response is not None
-            data = response.json()
             value, expire = data.get("tenant_access_token"), data.get("expire")
             if not isinstance(value, str) or not isinstance(expire, int | float):
                 return None, Outcome(response.status_code, "Feishu's token answer lacks tenant_access_token or expire", None, refused=True)
             self._tokens[app.app_id] = _Token(value, self.clock() + float(expire))
-            self.fetched += 1
             return value, None
 
 
-def _answer(outcome: Outcome, response: httpx.Response | None) -> Outcome:
+def _envelope(response: httpx.Response | None) -> dict[str, Any]:
+    """Feishu's {code, msg, data} answer; empty when there was no answer or it is not JSON."""
+    try:
+        body = response.json() if response is not None else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _answer(outcome: Outcome, response: httpx.Response | None, body: dict[str, Any]) -> Outcome:
     """An answer of Feishu's API as an outcome: its `code` decides (0 is success), and a rate limit says when to retry."""
     if response is None:
         return outcome
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        body = None
-    code = body.get("code") if isinstance(body, dict) else None
+    code = body.get("code")
     retry_after = outcome.retry_after_s
     reset = response.headers.get("x-ogw-ratelimit-reset", "")
     if reset.isdigit():
@@ -193,17 +195,8 @@ def _answer(outcome: Outcome, response: httpx.Response | None) -> Outcome:
         return outcome
     if code is None:
         return Outcome(response.status_code, outcome.error or "Feishu's answer is not its JSON envelope", retry_after, refused=True)
-    message = body.get("msg", "") if isinstance(body, dict) else ""
+    message = body.get("msg", "")
     return Outcome(response.status_code, f"Feishu code {code}: {message}"[:500], retry_after, refused=True)
-
-
-def _code(response: httpx.Response | None) -> int | None:
-    try:
-        body = response.json() if response is not None else None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    code = body.get("code") if isinstance(body, dict) else None
-    return code if isinstance(code, int) else None
 
 
 def _authorised_post(url: str, body: Mapping[str, Any], token: str) -> Send:
@@ -242,7 +235,7 @@ class FeishuHireConnector:
 
     def __init__(self, apps: Mapping[str, FeishuHireApp]) -> None:
         self.apps = dict(apps)
-        self.tokens = TenantTokens(self.apps)
+        self.tokens = TenantTokens()
 
     async def write_back(self, item: WriteBack, facts: InterviewFacts, call: CallForResponse) -> Outcome:
         app = self.apps.get(item.target.get("app_id", ""))
@@ -267,15 +260,13 @@ class FeishuHireConnector:
                 assert failed is not None
                 return failed
             outcome, response = await call(url, _authorised_post(url, body, token))
-            if _code(response) in TOKEN_INVALID:
+            answer = _envelope(response)
+            if isinstance(code := answer.get("code"), int) and code in TOKEN_INVALID:
                 self.tokens.drop(app.app_id, token)
                 continue
-            return _answer(outcome, response)
+            return _answer(outcome, response, answer)
         return Outcome(None, "Feishu refused a freshly fetched tenant access token", None)
 
     async def publish_papers(self, app: FeishuHireApp, account_id: str, papers: list[dict[str, Any]], call: CallForResponse) -> Outcome:
         """The tests HR can pick for exams under `account_id` (the whole list: Feishu replaces what it had)."""
         return await self.post(app, "/open-apis/hire/v1/eco_exam_papers", {"account_id": account_id, "paper_list": papers}, call)
-
-    async def aclose(self) -> None:
-        """Nothing of its own: requests go through the sender's client."""

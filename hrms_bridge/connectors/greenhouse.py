@@ -27,6 +27,3 @@ class GreenhouseConnector:
         url, auth = item.target["url"], httpx.BasicAuth(item.target["api_key"], "")
         outcome, _ = await call(url, lambda client: client.patch(url, auth=auth))
         return outcome
-
-    async def aclose(self) -> None:
-        """Nothing of its own: requests go through the sender's client."""

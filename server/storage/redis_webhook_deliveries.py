@@ -360,11 +360,6 @@ class RedisDeliveryStore:
         times = [float(d["next_attempt_at"]) for d, _, _, _ in await self._pending(event_ids)]
         return min(times) if times else None
 
-    async def claim(self, delivery: Delivery, now: float, lease_s: float) -> bool:
-        """Take a due delivery for one attempt: its next attempt moves `lease_s` ahead (a crash mid-attempt retries it
-        later); False when it is no longer pending and due (another pass or node took it)."""
-        return bool(await self._claim(keys=[self._keys.delivery(delivery.id)], args=[now, now + lease_s, delivery.attempts]))
-
     async def claim_due(self, now: float, lease_s: float, limit: int, event_ids: Collection[str] | None = None) -> list[Delivery]:
         """Up to `limit` due deliveries of `event_ids`, each claimed (one script each, in one round trip)."""
         due = await self.due(now, limit, event_ids)

@@ -163,11 +163,9 @@ class Deliveries(Protocol):
 
     async def next_due_at(self, event_ids: Collection[str] | None = None) -> float | None: ...
 
-    async def claim(self, delivery: Delivery, now: float, lease_s: float) -> bool: ...
-
     async def claim_due(self, now: float, lease_s: float, limit: int, event_ids: Collection[str] | None = None) -> list[Delivery]:
-        """`due` and `claim` in one: up to `limit` due deliveries, each taken for one attempt (its next attempt a lease
-        ahead), which no other pass or node then gets."""
+        """Up to `limit` due deliveries, each taken for one attempt (its next attempt a lease ahead, so a crash mid-attempt
+        retries it then), which no other pass or node then gets."""
         ...
 
     async def record_attempts(self, results: Sequence[AttemptResult]) -> None:
@@ -365,16 +363,6 @@ class DeliveryStore(SerialConnection):
                 "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?", [(now + lease_s, row["delivery_id"]) for row in rows]
             )
         return self._deliveries_of(rows)
-
-    async def claim(self, delivery: Delivery, now: float, lease_s: float) -> bool:
-        """Take a due delivery for one attempt: pushes its next attempt `lease_s` ahead (so a crash mid-attempt
-        retries it later); False when it is no longer pending and due (another pass or node took it)."""
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ? AND status = ? AND next_attempt_at <= ? AND attempts = ?",
-                (now + lease_s, delivery.id, PENDING, now, delivery.attempts),
-            )
-            return cursor.rowcount == 1
 
     async def next_due_at(self, event_ids: Collection[str] | None = None) -> float | None:
         only, params = _only_events(event_ids)
