@@ -16,7 +16,7 @@ const state = (window.interview = {
   interviewId, messages: [], errors: [], chat: [], support,
   info: null, mode: null, plannedMode: null, step: null, stream: null, pc: null, whip: null,
   question: null, countdown: null, started: false, finished: false,
-  networkRttMs: null, micDbfs: null, reconnects: 0, iceRestarts: 0, reconnecting: false, result: null,
+  networkRttMs: null, micDbfs: null, reconnects: 0, reconnecting: false, result: null,
   mediaGeneration: 0, mediaFailed: false, // which attempt to connect media is the current one; its offer shown
 });
 
@@ -759,9 +759,7 @@ async function reconnect(reason) {
       if (usesMedia() && (reason.startsWith("server-") || state.pc?.connectionState !== "connected")) {
         // The network changed under a live session (Wi-Fi to mobile data): restart ICE on it first, which keeps the
         // recording and the question going; publish anew only when that does not bring the media back.
-        if (attempt === 0 && reason.startsWith("peer-") && (await restartIce())) {
-          state.iceRestarts += 1;
-        } else {
+        if (!(attempt === 0 && reason.startsWith("peer-") && (await restartIce()))) {
           await hangUp();
           await waitForPeer(await publish(), 10000);
         }

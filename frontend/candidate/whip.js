@@ -70,7 +70,8 @@ export class WhipPublisher {
       for (const c of candidates) lines.push(`a=${c.candidate}`);
     }
     if (end) lines.push("a=end-of-candidates");
-    const headers = { ...this.headers(TRICKLE), "If-Match": this.etag || "*" };
+    // Never "*" here: that would ask for an ICE restart. Without a tag the server says 428, and ICE goes on without these.
+    const headers = this.etag ? { ...this.headers(TRICKLE), "If-Match": this.etag } : this.headers(TRICKLE);
     // 412: an ICE restart overtook these candidates; they belong to the ICE session it replaced.
     await fetch(this.resource, { method: "PATCH", headers, body: lines.join("\r\n") + "\r\n" });
   }

@@ -36,6 +36,7 @@ from server.storage.ats_writebacks import LINK, RESULT
 from server.web.ats_tests import offered_tests, ordered_interview, ordered_once
 from server.web.context import Services, services_of
 from server.web.problems import Problem
+from server.web.request_bodies import field_errors
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ async def receive_event(request: Request) -> JSONResponse:
     inner = event.get("event")
     body: dict[str, Any] = inner if isinstance(inner, dict) else {}
     if event_type == EXAM_CREATED:
-        await _exam_created(services, connector, app, _parsed(ExamCreated, body))
+        await _exam_created(services, app, _parsed(ExamCreated, body))
     elif event_type == ACCOUNT_CREATED:
         account = _parsed(AccountCreated, body)
         if account.scope == EXAM_SCOPE:
@@ -120,11 +121,10 @@ def _parsed(model: type[M], body: dict[str, Any]) -> M:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors(include_url=False)]
-        raise Problem(422, "invalid_feishu_event", "the event lacks what this server needs", errors=errors) from exc
+        raise Problem(422, "invalid_feishu_event", "the event lacks what this server needs", errors=field_errors(exc)) from exc
 
 
-async def _exam_created(services: Services, connector: FeishuHireConnector, app: FeishuHireApp, exam: ExamCreated) -> None:
+async def _exam_created(services: Services, app: FeishuHireApp, exam: ExamCreated) -> None:
     """The exam's interview, created once however often Feishu delivers the event; its link and result owed to Feishu."""
 
     async def create() -> str | None:

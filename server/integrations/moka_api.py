@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.requests import Request
@@ -34,6 +34,7 @@ from server.web.context import Services, services_of
 from server.web.hrms_api import cancel_everywhere
 from server.web.invitation_mail import email_invitation
 from server.web.problems import Problem
+from server.web.request_bodies import field_errors
 
 logger = logging.getLogger(__name__)
 
@@ -104,10 +105,8 @@ async def receive_push(request: Request) -> JSONResponse:
     try:
         arranged = InterviewsPush.model_validate(data if isinstance(data, dict) else {})
     except ValidationError as exc:
-        errors = [{"loc": ["data", *e["loc"]], "msg": e["msg"]} for e in exc.errors(include_url=False)]
-        raise Problem(
-            422, "invalid_moka_push", "the interview push lacks what this server needs · 面试推送缺少必要信息", errors=errors
-        ) from exc
+        detail = "the interview push lacks what this server needs · 面试推送缺少必要信息"
+        raise Problem(422, "invalid_moka_push", detail, errors=field_errors(exc, "data")) from exc
     if arranged.interviewType != VIDEO_INTERVIEW:
         return JSONResponse({**TAKEN, "msg": "not a video interview: nothing to do · 非视频面试，无需处理"})
     if sum(len(a.interviewee) for a in arranged.interviews) > MAX_INTERVIEWEES:
@@ -127,7 +126,7 @@ async def _arrange(services: Services, account: MokaAccount, arranged: Interview
             await ordered_once(services, account.tenant, order_key(account, arrangement, person), _creator(services, account, person))
 
 
-def _creator(services: Services, account: MokaAccount, person: Interviewee) -> Any:
+def _creator(services: Services, account: MokaAccount, person: Interviewee) -> Callable[[], Awaitable[str | None]]:
     async def create() -> str | None:
         test_id = account.default_test.replace("{jobId}", str(person.jobId or ""))
         candidate = CandidateProfile(name=person.name, email=person.email, phone=_phone(person.phone))

@@ -23,6 +23,7 @@ from server.web.auth import require_api_key
 from server.web.context import Services, services_of
 from server.web.openapi import openapi_document
 from server.web.problems import Problem
+from server.web.request_bodies import field_errors
 
 REPORT_JSON_SCHEMA = InterviewReport.model_json_schema()
 
@@ -57,7 +58,7 @@ async def create_interview(request: Request) -> JSONResponse:
     try:
         spec = InterviewSpec.model_validate(raw)
     except ValidationError as exc:
-        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        details = field_errors(exc)
         raise Problem(422, "invalid_interview", "the interview is not valid", errors=details) from exc
     interview, invite = await services.schedule(spec, tenant, job_id=ids["job"], candidate_id=ids["candidate"])
     body = {

@@ -86,22 +86,22 @@ ORDER_KEPT_S = 30 * 24 * 3600.0  # an order is remembered this long: an ATS that
 HOLD_S = 30.0  # how long a node that died while creating an ordered interview keeps its key from being used again
 
 
-async def ordered_once(services: Services, tenant: str, key: str, create: Callable[[], Awaitable[str | None]]) -> tuple[str | None, bool]:
+async def ordered_once(services: Services, tenant: str, key: str, create: Callable[[], Awaitable[str | None]]) -> str | None:
     """The interview an ATS ordered under `key` (its exam or arrangement id), created by `create` the first time only,
-    on whichever node: (its id, or None where `create` made none; whether this call created it). 409 while another
-    request is creating it (the ATS redelivers, and its retry finds it)."""
+    on whichever node: its id, or None where `create` made none. 409 while another request is creating it (the ATS
+    redelivers, and its retry finds it)."""
     if (stored := await services.store.idempotent_response(tenant, key, max_age_s=ORDER_KEPT_S)) is not None:
-        return _ordered(stored.body), False
+        return _ordered(stored.body)
     hold = await services.store.hold_idempotency_key(tenant, key, HOLD_S)
     if hold is None:
         raise Problem(409, "order_being_created", "this order is being set up by another request", headers={"Retry-After": "5"})
     try:
         if (stored := await services.store.idempotent_response(tenant, key, max_age_s=ORDER_KEPT_S)) is not None:
-            return _ordered(stored.body), False
+            return _ordered(stored.body)
         interview_id = await create()
         answer = json.dumps({"interview_id": interview_id}).encode()
         await services.store.remember_response(tenant, key, "", 200, answer, "application/json", "{}", max_age_s=ORDER_KEPT_S)
-        return interview_id, True
+        return interview_id
     finally:
         await services.store.release_idempotency_key(tenant, key, hold)
 

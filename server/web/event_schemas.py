@@ -22,17 +22,17 @@ from server.storage.outbox import EventType
 
 Schema = dict[str, Any]
 
-_STRING: Schema = {"type": "string"}
-_NULLABLE_STRING: Schema = {"type": ["string", "null"]}
+STRING: Schema = {"type": "string"}
+NULLABLE_STRING: Schema = {"type": ["string", "null"]}
 _DATE_TIME: Schema = {"type": "string", "format": "date-time"}
 
 
-def _object(properties: dict[str, Schema], optional: tuple[str, ...] = ()) -> Schema:
+def object_schema(properties: dict[str, Schema], optional: tuple[str, ...] = ()) -> Schema:
     """An object with these properties, each required but those in `optional`; other keys allowed."""
     return {"type": "object", "required": [name for name in properties if name not in optional], "properties": properties}
 
 
-def _described(schema: Schema, description: str) -> Schema:
+def described(schema: Schema, description: str) -> Schema:
     return {**schema, "description": description}
 
 
@@ -63,38 +63,38 @@ def _inlined(schema: Schema) -> Schema:
 def _interview_data(status: Schema, links: bool) -> Schema:
     """interview.* events' data (`records.interview_event`); `links`: the candidate's links ride along (scheduled)."""
     properties: dict[str, Schema] = {
-        "interview_id": _STRING,
-        "job_id": _described(_NULLABLE_STRING, "the stored job it was scheduled from; null when the job was sent inline"),
-        "candidate_id": _described(_NULLABLE_STRING, "the stored candidate; null when the candidate was sent inline"),
-        "status": _described(status, "the interview's status after the change"),
-        "job_title": _STRING,
-        "candidate_name": _STRING,
-        "candidate_email": _NULLABLE_STRING,
+        "interview_id": STRING,
+        "job_id": described(NULLABLE_STRING, "the stored job it was scheduled from; null when the job was sent inline"),
+        "candidate_id": described(NULLABLE_STRING, "the stored candidate; null when the candidate was sent inline"),
+        "status": described(status, "the interview's status after the change"),
+        "job_title": STRING,
+        "candidate_name": STRING,
+        "candidate_email": NULLABLE_STRING,
         "mode": _enum(get_args(InterviewMode)),
         "language": _enum(get_args(Language)),
-        "answers": _described({"type": "integer", "minimum": 0}, "answers closed so far"),
-        "invite_expires_at": _described({"type": "integer"}, "epoch seconds"),
+        "answers": described({"type": "integer", "minimum": 0}, "answers closed so far"),
+        "invite_expires_at": described({"type": "integer"}, "epoch seconds"),
     }
     if links:
         properties = {
-            "invite_url": _described(_STRING, "the candidate's link, to send on"),
-            "short_url": _described(_STRING, "the same, short, for chat apps and SMS"),
+            "invite_url": described(STRING, "the candidate's link, to send on"),
+            "short_url": described(STRING, "the same, short, for chat apps and SMS"),
             **properties,
         }
-    return _object(properties)
+    return object_schema(properties)
 
 
 def _booking_data(moved: Schema) -> Schema:
     """interview.booked and interview.booking_cancelled data (`booking_api._event_data`)."""
-    return _object(
+    return object_schema(
         {
-            "interview_id": _STRING,
-            "job_id": _described(_STRING, "the job whose slots were booked"),
-            "candidate_id": _NULLABLE_STRING,
-            "starts_at": _described(_DATE_TIME, "the slot's start, UTC (ISO 8601, `Z`)"),
-            "ends_at": _described(_DATE_TIME, "the slot's end, UTC (ISO 8601, `Z`)"),
-            "timezone": _described(_STRING, "the job's IANA time zone, that the candidate's invitation shows the time in"),
-            "version": _described(
+            "interview_id": STRING,
+            "job_id": described(STRING, "the job whose slots were booked"),
+            "candidate_id": NULLABLE_STRING,
+            "starts_at": described(_DATE_TIME, "the slot's start, UTC (ISO 8601, `Z`)"),
+            "ends_at": described(_DATE_TIME, "the slot's end, UTC (ISO 8601, `Z`)"),
+            "timezone": described(STRING, "the job's IANA time zone, that the candidate's invitation shows the time in"),
+            "version": described(
                 {"type": "integer", "minimum": 0}, "the calendar invitation's SEQUENCE: it grows with every change; apply the highest"
             ),
             "moved": moved,
@@ -105,78 +105,78 @@ def _booking_data(moved: Schema) -> Schema:
 def _report_ready_data() -> Schema:
     report = _inlined(InterviewReport.model_json_schema(mode="serialization"))
     report["description"] = "the report (as `GET report_url` answers it), when it fits the node's inline limit"
-    return _object(
+    return object_schema(
         {
-            "interview_id": _STRING,
-            "report_url": _described(_STRING, "where the report always is (the API key reads it)"),
+            "interview_id": STRING,
+            "report_url": described(STRING, "where the report always is (the API key reads it)"),
             "report": report,
         },
         optional=("report",),
     )
 
 
-_DECISION_DATA = _object(
+_DECISION_DATA = object_schema(
     {
-        "interview_id": _STRING,
-        "candidate_id": _NULLABLE_STRING,
+        "interview_id": STRING,
+        "candidate_id": NULLABLE_STRING,
         "decision": _enum(["advance", "reject", "hold", "send_to_business_owner"]),
-        "note": _described(_STRING, "why, as HR wrote it"),
-        "decided_by": _NULLABLE_STRING,
-        "decided_at": _described({"type": "number"}, "epoch seconds"),
+        "note": described(STRING, "why, as HR wrote it"),
+        "decided_by": NULLABLE_STRING,
+        "decided_at": described({"type": "number"}, "epoch seconds"),
     }
 )
 
-_OWNER_REVIEW_DATA = _object(
+_OWNER_REVIEW_DATA = object_schema(
     {
-        "interview_id": _STRING,
-        "candidate_id": _NULLABLE_STRING,
-        "job_id": _NULLABLE_STRING,
-        "owner_name": _STRING,
+        "interview_id": STRING,
+        "candidate_id": NULLABLE_STRING,
+        "job_id": NULLABLE_STRING,
+        "owner_name": STRING,
         "recommendation": _enum(get_args(Recommendation)),
-        "comment": _STRING,
-        "share_id": _described(_STRING, "the link HR shared the interview through"),
-        "recorded_at": _described({"type": "number"}, "epoch seconds"),
+        "comment": STRING,
+        "share_id": described(STRING, "the link HR shared the interview through"),
+        "recorded_at": described({"type": "number"}, "epoch seconds"),
     }
 )
 
-_REMINDER_DUE_DATA = _object(
+_REMINDER_DUE_DATA = object_schema(
     {
-        "interview_id": _STRING,
-        "reminder_id": _described(_STRING, "the same for every attempt at one reminder: send it once"),
-        "job_id": _STRING,
-        "candidate_id": _NULLABLE_STRING,
-        "starts_at": _described(_DATE_TIME, "the booked slot's start, UTC (ISO 8601, `Z`)"),
-        "ends_at": _described(_DATE_TIME, "the booked slot's end, UTC (ISO 8601, `Z`)"),
-        "timezone": _described(_STRING, "the job's IANA time zone, to show the time in"),
-        "hours_before": _described({"type": "number"}, "how long before the start this reminder is due (24, 1)"),
-        "join_url": _described(_STRING, "the candidate's link"),
+        "interview_id": STRING,
+        "reminder_id": described(STRING, "the same for every attempt at one reminder: send it once"),
+        "job_id": STRING,
+        "candidate_id": NULLABLE_STRING,
+        "starts_at": described(_DATE_TIME, "the booked slot's start, UTC (ISO 8601, `Z`)"),
+        "ends_at": described(_DATE_TIME, "the booked slot's end, UTC (ISO 8601, `Z`)"),
+        "timezone": described(STRING, "the job's IANA time zone, to show the time in"),
+        "hours_before": described({"type": "number"}, "how long before the start this reminder is due (24, 1)"),
+        "join_url": described(STRING, "the candidate's link"),
         "language": _enum(get_args(Language)),
     }
 )
 
-_NO_SHOW_DATA = _object(
+_NO_SHOW_DATA = object_schema(
     {
-        "interview_id": _STRING,
-        "job_id": _STRING,
-        "candidate_id": _NULLABLE_STRING,
-        "starts_at": _described(_DATE_TIME, "the missed slot's start, UTC (ISO 8601, `Z`)"),
-        "ends_at": _described(_DATE_TIME, "the missed slot's end, UTC (ISO 8601, `Z`)"),
-        "timezone": _STRING,
-        "no_shows": _described({"type": "integer", "minimum": 1}, "booked times of this interview missed so far"),
-        "reinvited": _described(
+        "interview_id": STRING,
+        "job_id": STRING,
+        "candidate_id": NULLABLE_STRING,
+        "starts_at": described(_DATE_TIME, "the missed slot's start, UTC (ISO 8601, `Z`)"),
+        "ends_at": described(_DATE_TIME, "the missed slot's end, UTC (ISO 8601, `Z`)"),
+        "timezone": STRING,
+        "no_shows": described({"type": "integer", "minimum": 1}, "booked times of this interview missed so far"),
+        "reinvited": described(
             {"type": "boolean"}, "the candidate may book again with the same link (an interview.scheduled event carries it)"
         ),
     }
 )
 
-_SCREENING = _object(
+_SCREENING = object_schema(
     {
         "outcome": _enum(get_args(Outcome)),
         "rules": {
             "type": "array",
-            "items": _object(
+            "items": object_schema(
                 {
-                    "rule": _described(_STRING, "e.g. min_years_experience, required_skills, knockout:<question id>"),
+                    "rule": described(STRING, "e.g. min_years_experience, required_skills, knockout:<question id>"),
                     "outcome": _enum(get_args(Outcome)),
                     "expected": {"description": "what the job's rule asks for"},
                     "found": {"description": "what the candidate's profile or answer has"},
@@ -186,14 +186,14 @@ _SCREENING = _object(
     }
 )
 
-_APPLIED_DATA = _object(
+_APPLIED_DATA = object_schema(
     {
-        "candidate_id": _described(_STRING, "the candidate profile the application stored"),
-        "job_id": _STRING,
-        "outcome": _described(
+        "candidate_id": described(STRING, "the candidate profile the application stored"),
+        "job_id": STRING,
+        "outcome": described(
             _enum(["invited", "queued", "not_selected"]), "invited to interview, queued for HR to decide, or not selected"
         ),
-        "screening": _described(
+        "screening": described(
             {**_SCREENING, "type": ["object", "null"]}, "every screening rule's outcome; null when the job has no rules"
         ),
     }
@@ -213,17 +213,20 @@ EVENT_DATA: dict[EventType, tuple[str, Schema]] = {
     EventType.OWNER_REVIEW_RECORDED: ("A business owner recommended the candidate, or not, and said why", _OWNER_REVIEW_DATA),
     EventType.CANDIDATE_DELETED: (
         "A candidate was erased with all their interviews: delete what you keep of them (ids only)",
-        _object(
+        object_schema(
             {
-                "candidate_id": _STRING,
-                "interviews_deleted": _described({"type": "array", "items": _STRING}, "the ids of the interviews erased with them"),
+                "candidate_id": STRING,
+                "interviews_deleted": described({"type": "array", "items": STRING}, "the ids of the interviews erased with them"),
             }
         ),
     ),
-    EventType.INTERVIEW_DELETED: ("An interview was erased: delete what you keep of it (its id only)", _object({"interview_id": _STRING})),
+    EventType.INTERVIEW_DELETED: (
+        "An interview was erased: delete what you keep of it (its id only)",
+        object_schema({"interview_id": STRING}),
+    ),
     EventType.INTERVIEW_BOOKED: (
         "The candidate booked a time slot, or moved their booking (`moved`; `version` grows)",
-        _booking_data(_described({"type": "boolean"}, "true when this replaces a time booked before")),
+        _booking_data(described({"type": "boolean"}, "true when this replaces a time booked before")),
     ),
     EventType.INTERVIEW_BOOKING_CANCELLED: (
         "The booked time was given up (by the candidate, or with HR's cancel or reschedule)",
@@ -234,6 +237,6 @@ EVENT_DATA: dict[EventType, tuple[str, Schema]] = {
     EventType.CANDIDATE_APPLIED: ("A candidate applied through a job's poster: the screening's outcome, rule by rule", _APPLIED_DATA),
     EventType.CANDIDATE_DECLINED: (
         "HR declined a candidate waiting in a job's approval queue",
-        _object({"candidate_id": _STRING, "job_id": _STRING}),
+        object_schema({"candidate_id": STRING, "job_id": STRING}),
     ),
 }

@@ -25,6 +25,7 @@ from server.storage.rows import IndexRow
 from server.web.auth import require_api_key
 from server.web.context import services_of
 from server.web.problems import Problem
+from server.web.request_bodies import field_errors
 
 Sort = Literal["newest", "oldest", "score_high", "score_low", "name", "last_message"]
 
@@ -58,7 +59,7 @@ def _query(request: Request) -> SearchQuery:
     try:
         return SearchQuery.model_validate(raw)
     except ValidationError as exc:
-        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        errors = field_errors(exc)
         raise Problem(422, "invalid_query", "the search is not valid", errors=errors) from exc
 
 

@@ -23,7 +23,7 @@ from server.storage.rows import DeliveryRow
 from server.web.booking_api import BookingRequest
 from server.web.calendar_feeds import EMAIL, FeedRequest
 from server.web.candidate_result import CandidateResult
-from server.web.event_schemas import EVENT_DATA
+from server.web.event_schemas import EVENT_DATA, NULLABLE_STRING, STRING, described, object_schema
 from server.web.hrms_api import DecisionIn, Reschedule
 from server.web.interview_search import SearchQuery
 from server.web.registration_api import Application
@@ -56,16 +56,7 @@ PROBLEM = {
 HR: list[dict[str, list[str]]] = [{"apiKey": []}, {"bearerApiKey": []}]
 CANDIDATE: list[dict[str, list[str]]] = [{"inviteToken": []}]
 OBJECT = {"type": "object"}
-NUMBER, STRING, INTEGER, BOOLEAN = ({"type": t} for t in ("number", "string", "integer", "boolean"))
-NULLABLE_STRING, NULLABLE_NUMBER, NULLABLE_INTEGER = ({"type": [t, "null"]} for t in ("string", "number", "integer"))
-
-
-def _object(required: dict[str, Any], optional: dict[str, Any] | None = None, description: str | None = None) -> dict[str, Any]:
-    """An object schema: `required` properties always present, `optional` ones sometimes; others may be added later."""
-    schema: dict[str, Any] = {"type": "object", "required": list(required), "properties": {**required, **(optional or {})}}
-    if description is not None:
-        schema["description"] = description
-    return schema
+NUMBER, INTEGER, BOOLEAN = ({"type": t} for t in ("number", "integer", "boolean"))
 
 
 def _array(items: dict[str, Any]) -> dict[str, Any]:
@@ -96,18 +87,18 @@ def _response_components() -> dict[str, dict[str, Any]]:
         "disabled_reason": NULLABLE_STRING,
         "created_at": NUMBER,
     }
-    contribution = _object(
-        {"factor": STRING, "item": STRING, "points": NUMBER, "max_points": NUMBER, "detail": STRING},
-        description="one part of the match score, with the evidence behind it",
+    contribution = described(
+        object_schema({"factor": STRING, "item": STRING, "points": NUMBER, "max_points": NUMBER, "detail": STRING}),
+        "one part of the match score, with the evidence behind it",
     )
     invite = {"invite_url": STRING, "invite_token": STRING, "invite_expires_at": INTEGER, "short_url": STRING}
     match = _ref("Match")
     return {
-        "Match": _object({"score": NUMBER, "contributions": _array(contribution)}, description="profile against job, 0-100"),
-        "Invite": _object(invite, description="the candidate's links: send one on"),
-        "ScheduledInterview": _object({"interview": interview, "match": match, **invite}),
-        "InterviewEnvelope": _object({"interview": interview}),
-        "InterviewState": _object(
+        "Match": described(object_schema({"score": NUMBER, "contributions": _array(contribution)}), "profile against job, 0-100"),
+        "Invite": described(object_schema(invite), "the candidate's links: send one on"),
+        "ScheduledInterview": object_schema({"interview": interview, "match": match, **invite}),
+        "InterviewEnvelope": object_schema({"interview": interview}),
+        "InterviewState": object_schema(
             {
                 "interview": interview,
                 "match": match,
@@ -120,14 +111,14 @@ def _response_components() -> dict[str, dict[str, Any]]:
                 "video": {"type": ["object", "null"]},
             }
         ),
-        "StoredReport": _object({"created_at": NUMBER, "report": _ref(InterviewReport)}),
-        "WebhookEndpoint": _object(endpoint),
-        "NewWebhookEndpoint": _object({**endpoint, "secret": STRING | {"description": "shown this once"}}),
-        "WebhookEndpoints": _object({"endpoints": _array(_ref("WebhookEndpoint"))}),
-        "RotatedSecret": _object({"secret": STRING}),
-        "RetiredSecrets": _object({**endpoint, "secrets_retired": INTEGER}),
-        "DeliveryPage": _object({"deliveries": _array(_ref(DeliveryRow)), "next_cursor": NULLABLE_STRING}),
-        "ReplayedDelivery": _object({"id": STRING, "status": {"const": "pending"}}),
+        "StoredReport": object_schema({"created_at": NUMBER, "report": _ref(InterviewReport)}),
+        "WebhookEndpoint": object_schema(endpoint),
+        "NewWebhookEndpoint": object_schema({**endpoint, "secret": STRING | {"description": "shown this once"}}),
+        "WebhookEndpoints": object_schema({"endpoints": _array(_ref("WebhookEndpoint"))}),
+        "RotatedSecret": object_schema({"secret": STRING}),
+        "RetiredSecrets": object_schema({**endpoint, "secrets_retired": INTEGER}),
+        "DeliveryPage": object_schema({"deliveries": _array(_ref(DeliveryRow)), "next_cursor": NULLABLE_STRING}),
+        "ReplayedDelivery": object_schema({"id": STRING, "status": {"const": "pending"}}),
     }
 
 

@@ -42,7 +42,7 @@ from server.web.context import Services, services_of
 from server.web.message_page import bilingual_page
 from server.web.problems import Problem
 from server.web.rate_limit import ClientBuckets, client_group
-from server.web.request_bodies import parse, path_id
+from server.web.request_bodies import field_errors, parse, path_id
 
 APPLICATIONS_PER_CLIENT = (1 / 60, 5)  # per address: five, then one a minute
 APPLICATIONS_PER_JOB = (2.0, 120)  # per job: a poster at a job fair brings a crowd, not a flood
@@ -138,9 +138,7 @@ async def poster(request: Request) -> Response:
             deadline=request.query_params.get("deadline") or None,
         )
     except ValidationError as exc:
-        raise Problem(
-            422, "invalid_poster", "the poster's text is not valid", errors=[{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-        ) from exc
+        raise Problem(422, "invalid_poster", "the poster's text is not valid", errors=field_errors(exc)) from exc
     async with POSTER_RENDERS:
         made = await asyncio.to_thread(render_poster, content)
     body = {"png": made.png, "pdf": made.pdf, "svg": made.qr_svg}[kind]

@@ -15,12 +15,16 @@ PROFILE_ID = r"^[A-Za-z0-9._:-]{1,128}$"
 M = TypeVar("M", bound=BaseModel)
 
 
+def field_errors(exc: ValidationError, *prefix: str | int) -> list[dict[str, object]]:
+    """A validation error's fields as a problem document lists them (`loc` under `prefix`, and what is wrong)."""
+    return [{"loc": [*prefix, *e["loc"]], "msg": e["msg"]} for e in exc.errors(include_url=False)]
+
+
 def parse(model: type[M], body: bytes, code: str) -> M:
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
-        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-        raise Problem(422, code, f"the {model.__name__} is not valid", errors=errors) from exc
+        raise Problem(422, code, f"the {model.__name__} is not valid", errors=field_errors(exc)) from exc
 
 
 def path_id(request: Request, key: str) -> str:

@@ -17,6 +17,7 @@ from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, Endpoint
 from server.web.auth import require_api_key
 from server.web.context import Services, services_of
 from server.web.problems import Problem
+from server.web.request_bodies import field_errors
 
 
 class EndpointSpec(BaseModel):
@@ -46,7 +47,7 @@ async def create_endpoint(request: Request) -> JSONResponse:
     try:
         spec = EndpointSpec.model_validate_json(await request.body())
     except ValidationError as exc:
-        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        errors = field_errors(exc)
         raise Problem(422, "invalid_endpoint", "the webhook endpoint is not valid", errors=errors) from exc
     try:
         await services.destinations.check(spec.url)
