@@ -20,10 +20,12 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 
+import aiohttp
 from standardwebhooks import Webhook
 
-from hrms_bridge.destinations import DestinationPolicy
-from hrms_bridge.retrying import CLAIM_MARGIN_S, RetryingSender, next_delay
+from hrms_bridge.destinations import DestinationPolicy, DestinationRefused
+from hrms_bridge.pinned_transport import PinnedSession, client_error_text
+from hrms_bridge.retrying import CLAIM_MARGIN_S, Outcome, RetryingSender, next_delay, retry_after_seconds
 from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, AttemptResult, Deliveries, Delivery
 
 logger = logging.getLogger(__name__)
@@ -31,7 +33,20 @@ logger = logging.getLogger(__name__)
 
 def signature_header(secrets: Sequence[str], msg_id: str, timestamp: datetime, body: str) -> str:
     """`webhook-signature`: one `v1,<base64>` per secret, space-separated, so a receiver can rotate."""
-    return " ".join(Webhook(secret).sign(msg_id, timestamp, body) for secret in secrets)
+    return " ".join(_signer(secret).sign(msg_id, timestamp, body) for secret in secrets)
+
+
+_signers: dict[str, Webhook] = {}
+
+
+def _signer(secret: str) -> Webhook:
+    """A signer per secret, kept (each decodes its secret when made); a few hundred at most, then made afresh."""
+    signer = _signers.get(secret)
+    if signer is None:
+        if len(_signers) >= 512:
+            _signers.clear()
+        signer = _signers[secret] = Webhook(secret)
+    return signer
 
 
 class WebhookDispatcher(RetryingSender[Delivery]):
@@ -39,8 +54,8 @@ class WebhookDispatcher(RetryingSender[Delivery]):
 
     name = "webhook-dispatcher"
     user_agent = "interview-server-webhooks/1"
-    max_concurrent = 32
-    per_endpoint = 8  # requests on the wire to one endpoint at once: a receiver is not flooded by a backlog
+    max_concurrent = 64
+    per_endpoint = 16  # requests on the wire to one endpoint at once: a receiver is not flooded by a backlog
     record_every_s = 0.02  # results wait at most this long to be recorded together
     max_record_batch = 500
 
@@ -57,6 +72,8 @@ class WebhookDispatcher(RetryingSender[Delivery]):
         self._endpoint_slots: dict[str, asyncio.Semaphore] = {}
         self._results: list[AttemptResult] = []
         self._recorder: asyncio.Task[None] | None = None
+        # Its own client: webhooks are the one outbound path with thousands of requests a second (pinned_transport.py).
+        self._session = PinnedSession(policy, timeout_s, self.user_agent, max_connections=2 * self.max_concurrent)
 
     async def due(self, now: float) -> list[Delivery]:
         await self.store.fan_out()
@@ -88,9 +105,7 @@ class WebhookDispatcher(RetryingSender[Delivery]):
                 "webhook-timestamp": str(int(timestamp.timestamp())),
                 "webhook-signature": signature_header(endpoint.secrets, delivery.event_id, timestamp, delivery.payload),
             }
-            outcome = await self.call(
-                endpoint.url, lambda client: client.post(endpoint.url, content=delivery.payload.encode(), headers=headers)
-            )
+            outcome = await self._post(endpoint.url, delivery.payload.encode(), headers)
         status_code, error = outcome.status_code, outcome.error
         self.outcomes["delivered" if outcome.success else "gone" if status_code == 410 else "failed"] += 1
         duration_ms = 1000 * (time.perf_counter() - started)
@@ -110,6 +125,16 @@ class WebhookDispatcher(RetryingSender[Delivery]):
             logger.warning("webhook delivery %s is dead after %d attempts: %s", delivery.id, delivery.attempts + 1, error)
             return
         self._record(AttemptResult(delivery, status_code, error, duration_ms, PENDING, time.time() + delay))
+
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+        try:
+            status_code, retry_after = await self._session.post(url, body, headers)
+        except DestinationRefused as exc:
+            return Outcome(None, f"refused destination: {exc}", None)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return Outcome(None, client_error_text(exc), None)
+        error = None if 200 <= status_code < 300 else f"HTTP {status_code}"
+        return Outcome(status_code, error, retry_after_seconds(retry_after, time.time()))
 
     def attempt_done(self) -> None:
         # A pass claims as many as there are free places: wait until half of them are free (or none is busy), rather
@@ -151,3 +176,4 @@ class WebhookDispatcher(RetryingSender[Delivery]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._recorder
         await self.flush()
+        await self._session.aclose()

@@ -1,8 +1,9 @@
 """Webhook delivery across a cluster: a Redis Stream shares the work out and hands a dead node's over.
 
 With the Redis store (the default with Redis) the stream is the outbox: each event is XADDed in the MULTI of its
-change, so there is nothing to relay (`StreamWebhookDispatcher` without a relay), and
-server/storage/redis_webhook_deliveries.py keeps the deliveries, their claim and their replay. With
+change, so there is nothing to relay (`StreamWebhookDispatcher` without a relay). The node that reads an entry fans its
+event out and acknowledges it; server/storage/redis_webhook_deliveries.py keeps the deliveries in an index by when each
+is due, which every node claims from, and their replay. With
 INTERVIEW_STORE=sqlite the SQLite outbox stays the write-ahead log (the dispatcher gets it as its `OutboxRelay`), and
 the rest of this docstring describes that design:
 
@@ -125,8 +126,8 @@ class StreamWebhookDispatcher(WebhookDispatcher):
 
     `relay`: the SQLite outbox, whose events it puts in the stream (and again when their entry was lost). None with the
     Redis store, whose outbox is the stream itself: each event is XADDed in the MULTI of its change, and the node that
-    holds an entry fans its event out (once). A pending delivery there always has a stream entry (a replay adds one in
-    the same script), so there is no orphan sweep: what Redis loses it loses with the interviews themselves, which is
+    holds an entry fans its event out (once). A pending delivery there is always in the due index (fan-out and replay put it
+    there in the same script), so there is no orphan sweep: what Redis loses it loses with the interviews themselves, which is
     why it must persist (README: Scale-out).
     """
 
@@ -177,14 +178,16 @@ class StreamWebhookDispatcher(WebhookDispatcher):
             if self._down_since is not None:
                 logger.warning("webhooks: Redis reachable again after %.0f s", now - self._down_since)
                 self._down_since = None
+        if self.relay is None:  # the Redis store: any node claims any due delivery from its index
+            return [] if self._down_since is not None else await self._claim(now, None)
         if not self._held:
             return []
         return await self._claim(now, self._held.keys())
 
     async def next_due_at(self) -> float | None:
-        if not self._held or self.relay is None:
-            # The Redis store would read every held delivery to say: the loop looks again within POLL_S, and at once when
-            # results are recorded or events written (a retry due sooner waits at most that long; its jitter is wider).
+        if self.relay is None:
+            return await self.store.next_due_at()
+        if not self._held:
             return None
         return await self.store.next_due_at(event_ids=self._held.keys())
 

@@ -240,6 +240,59 @@ async def test_each_change_and_its_event_are_written_together_and_the_event_ente
     assert await redis_client.xlen(KEYS.webhook_stream()) == 2
 
 
+async def _fanned_out(deliveries: Deliveries, client: redis.Redis | None) -> None:
+    """Fan every new event out (the Redis store: those in the stream, as the node that reads them does)."""
+    if client is None:
+        await deliveries.fan_out()
+    else:
+        await deliveries.fan_out([f[b"event_id"].decode() for _, f in await client.xrange(KEYS.webhook_stream())])
+
+
+async def test_a_disabled_endpoints_pending_deliveries_wait_and_are_claimed_again_once_it_is_enabled(
+    store_and_deliveries: tuple[Store, Deliveries, redis.Redis | None],
+) -> None:
+    store, deliveries, client = store_and_deliveries
+    endpoint, _ = await deliveries.add_endpoint("acme", "https://hr.example/hooks", [], "", None)
+    await store.create_interview(SPEC, invite("iv-1"), "iv-1", tenant="acme")
+    await _fanned_out(deliveries, client)
+    now = time.time()
+    (claimed,) = await deliveries.claim_due(now, 30.0, 10)
+    assert await deliveries.claim_due(now, 30.0, 10) == [], "a claimed delivery is nobody else's until its lease ends"
+    await deliveries.record_attempt(claimed, 503, "HTTP 503", 5.0, outcome=PENDING, next_attempt_at=now + 1)
+    assert await deliveries.next_due_at() == pytest.approx(now + 1)
+
+    await deliveries.set_enabled(endpoint.id, False, "the receiver answered 410 Gone")
+    assert await deliveries.claim_due(now + 60, 30.0, 10) == [], "nothing goes to a disabled endpoint"
+    await deliveries.set_enabled(endpoint.id, True)
+    (again,) = await deliveries.claim_due(now + 60, 30.0, 10)
+    assert (again.id, again.attempts, again.event_type) == (claimed.id, 1, "interview.scheduled")
+
+
+async def test_pending_deliveries_written_before_the_due_index_existed_are_found_and_sent(tmp_path: Path) -> None:
+    """A cluster upgraded from a version that found due deliveries by reading each held event: the first claim after the
+    upgrade adds what is pending to the index, once."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    client = redis.Redis.from_url(server.url)
+    try:
+        store, deliveries = RedisInterviewStore(client, KEYS), RedisDeliveryStore(client, KEYS, SEALER)
+        await deliveries.add_endpoint("acme", "https://hr.example/hooks", [], "", None)
+        for n in range(3):
+            await store.create_interview(SPEC, invite(f"iv-{n}"), f"iv-{n}", tenant="acme")
+        await _fanned_out(deliveries, client)
+        (delivered,) = await deliveries.claim_due(time.time(), 30.0, 1)
+        await deliveries.record_attempt(delivered, 200, None, 5.0, outcome=DELIVERED, next_attempt_at=None)
+        await client.delete(KEYS.deliveries_due(), KEYS.deliveries_due_complete())  # as the earlier version left Redis
+
+        upgraded = RedisDeliveryStore(client, KEYS, SEALER)
+        claimed = await upgraded.claim_due(time.time(), 30.0, 10)
+        assert len(claimed) == 2 and delivered.id not in {d.id for d in claimed}
+        assert await client.exists(KEYS.deliveries_due_complete()), "the scan runs once for the cluster"
+    finally:
+        await client.aclose()
+        server.stop()
+
+
 async def test_old_finished_webhook_events_are_pruned_with_their_deliveries_and_pending_ones_stay(
     store_and_deliveries: tuple[Store, Deliveries, redis.Redis | None], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -171,11 +171,13 @@ async def test_a_migrated_store_reads_back_the_same_through_redis_and_its_unsent
     assert await redis_store.get_interview("demo") is None, "the demo interview stays behind: each start makes a fresh one"
     assert await redis_store.short_link(ids["short_code"]) == ids["short_token"]
 
-    # The retrying delivery and the event never fanned out are in the stream; a finished one is not.
+    # Events never fanned out are in the stream; a retrying delivery is in the due index instead, a finished one in neither.
     queued = {f[b"event_id"].decode() for _, f in await redis_client.xrange(KEYS.webhook_stream())}
     by_id = {d.id: d for d in after["deliveries"]}
-    assert by_id[ids["retrying"]].event_id in queued and by_id[ids["delivered"]].event_id not in queued
-    assert counts.events_queued_for_delivery == len(queued) == 3  # with the owner's recommendation, never attempted
+    assert by_id[ids["retrying"]].event_id not in queued and by_id[ids["delivered"]].event_id not in queued
+    assert await redis_client.zscore(KEYS.deliveries_due(), ids["retrying"]) is not None, "its retry is due from the index"
+    assert await redis_client.zscore(KEYS.deliveries_due(), ids["delivered"]) is None
+    assert counts.events_queued_for_delivery == len(queued) == 1  # the cancellation, never fanned out
     await redis_deliveries.fan_out(queued)
     fanned = await redis_deliveries.deliveries("acme")
     assert sorted(d.event_type for d in fanned if d.status == PENDING) == [
@@ -184,10 +186,11 @@ async def test_a_migrated_store_reads_back_the_same_through_redis_and_its_unsent
         "owner_review.recorded",
     ]
     assert await redis_deliveries.replay("acme", ids["dead"]), "a dead letter can be replayed from the cluster"
+    assert await redis_client.zscore(KEYS.deliveries_due(), ids["dead"]) is not None, "the replay is due at once"
 
     again = await migrate_sqlite_to_redis(database, redis_client, KEYS, skip={"demo"})
     assert (again.interviews, again.interviews_already_in_redis, again.events, again.events_already_in_redis) == (0, 2, 0, 6)
-    assert await redis_client.xlen(KEYS.webhook_stream()) == 4, "a second run queues nothing again (the replay added one)"
+    assert await redis_client.xlen(KEYS.webhook_stream()) == len(queued), "a second run queues nothing again"
 
 
 async def test_a_node_with_interviews_left_in_sqlite_refuses_to_start_on_redis_until_they_are_migrated(

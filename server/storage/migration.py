@@ -363,7 +363,7 @@ class _Migration:
             pipe.zadd(self.keys.events_by_time(), {event_id: event["created_at"]})
             for d in deliveries:
                 self.queue_delivery(pipe, tenant, d)
-            if not fanned_out or any(d["status"] == PENDING for d in deliveries):
+            if not fanned_out:  # a pending delivery goes into the due index (`queue_delivery`): only fan-out needs the stream
                 pipe.xadd(self.keys.webhook_stream(), {"event_id": event_id})
                 self.counts.events_queued_for_delivery += 1
             await pipe.execute()
@@ -398,3 +398,5 @@ class _Migration:
         pipe.sadd(self.keys.endpoint_deliveries(d["endpoint_id"]), delivery_id)
         pipe.zadd(self.keys.tenant_deliveries(tenant), {delivery_id: d["created_at"]})
         pipe.zadd(self.keys.tenant_deliveries(tenant, d["status"]), {delivery_id: d["created_at"]})
+        if d["status"] == PENDING and d["next_attempt_at"] is not None:
+            pipe.zadd(self.keys.deliveries_due(), {delivery_id: d["next_attempt_at"]})

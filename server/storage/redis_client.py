@@ -246,6 +246,14 @@ class Keys:
     def tenant_endpoints(self, tenant: str) -> str:
         return f"{self.prefix}tenant:{tenant}:endpoints"
 
+    def deliveries_due(self) -> str:
+        """Every pending delivery by when its next attempt is due (a claimed one: when its lease ends)."""
+        return f"{self.prefix}deliveries:due"
+
+    def deliveries_due_complete(self) -> str:
+        """Set once the pending deliveries written before `deliveries_due` existed have been added to it."""
+        return f"{self.prefix}deliveries:due:complete"
+
     def delivery(self, delivery_id: str) -> str:
         return f"{self.prefix}delivery:{delivery_id}"
 

@@ -533,7 +533,7 @@ def _endpoint(row: aiosqlite.Row, sealer: Sealer) -> Endpoint:
         url=row["url"],
         description=row["description"],
         event_types=tuple(json.loads(row["event_types"])),
-        secrets=tuple(json.loads(sealer.open(row["secrets"]))),
+        secrets=tuple(json.loads(sealer.open_often(row["secrets"]))),
         enabled=bool(row["enabled"]),
         disabled_reason=row["disabled_reason"],
         created_at=row["created_at"],
