@@ -25,7 +25,7 @@ from standardwebhooks import Webhook
 
 from hrms_bridge.destinations import DestinationPolicy, DestinationRefused
 from hrms_bridge.pinned_transport import PinnedSession, client_error_text
-from hrms_bridge.retrying import CLAIM_MARGIN_S, Outcome, RetryingSender, next_delay, retry_after_seconds
+from hrms_bridge.retrying import CLAIM_MARGIN_S, POLL_S, Outcome, RetryingSender, next_delay, retry_after_seconds
 from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, AttemptResult, Deliveries, Delivery
 
 logger = logging.getLogger(__name__)
@@ -74,9 +74,24 @@ class WebhookDispatcher(RetryingSender[Delivery]):
         self._recorder: asyncio.Task[None] | None = None
         # Its own client: webhooks are the one outbound path with thousands of requests a second (pinned_transport.py).
         self._session = PinnedSession(policy, timeout_s, self.user_agent, max_connections=2 * self.max_concurrent)
+        self._events_written = True  # look for new events on the first pass
+        self._looked_for_events_at = 0.0
+
+    def events_written(self) -> None:
+        """The store committed new events: fan them out on the next pass (which this starts)."""
+        self._events_written = True
+        self.wake()
+
+    async def fan_out(self, now: float) -> None:
+        """New events' deliveries, when some were written (or POLL_S after the last look: another process may have
+        written them). A pass woken by an attempt that ended does not ask the store for new events."""
+        if self._events_written or now - self._looked_for_events_at >= POLL_S:
+            self._events_written, self._looked_for_events_at = False, now
+            if await self.store.fan_out():
+                self._events_written = True  # a batch at most each time: there may be more
 
     async def due(self, now: float) -> list[Delivery]:
-        await self.store.fan_out()
+        await self.fan_out(now)
         return await self._claim(now, None)
 
     async def _claim(self, now: float, event_ids: Collection[str] | None) -> list[Delivery]:

@@ -136,6 +136,7 @@ class PinnedSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
                 resolver=PinnedResolver(self._policy),
+                ssl=httpx.create_ssl_context(trust_env=False),  # the certificates httpx trusts (certifi's): one trust store
                 use_dns_cache=False,
                 limit=self._max_connections,
                 keepalive_timeout=5.0,

@@ -157,7 +157,9 @@ class RetryingSender(Generic[Item]):
                     task = asyncio.create_task(self._guarded(item, key))
                     self._attempts.add(task)
                     task.add_done_callback(self._attempts.discard)
-                next_at = await self.next_due_at()
+                # With every place taken, an attempt that ends wakes the loop: asking the store when the next item is due
+                # would only keep the claim that refills the places waiting behind that query.
+                next_at = None if self.in_flight >= self.max_concurrent else await self.next_due_at()
             except Exception:  # a database hiccup must not stop sending for good
                 logger.exception("%s pass failed", self.name)
                 next_at = None

@@ -165,7 +165,7 @@ class StreamWebhookDispatcher(WebhookDispatcher):
         return len(self._held)
 
     async def due(self, now: float) -> list[Delivery]:
-        await self.store.fan_out()
+        await self.fan_out(now)
         try:
             await self._sync(now)
         except (RedisError, OSError) as exc:

@@ -115,7 +115,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             store, deliveries, dispatcher, client = await _pipeline(args, data_dir)
             for n in range(args.endpoints):
                 await deliveries.add_endpoint(TENANT, f"http://127.0.0.1:{port}/hook/{n}", [], f"bench {n}", None)
-            store.on_event = dispatcher.wake
+            store.on_event = dispatcher.events_written
             dispatcher.start()
             padding = "x" * max(0, args.payload_bytes - 200)
             started = time.time()

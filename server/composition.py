@@ -286,7 +286,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
         writebacks.start()
 
         def on_event() -> None:  # a commit with outbox events (report.ready among them): no need to wait for a poll
-            dispatcher.wake()
+            dispatcher.events_written()
             writebacks.wake()
 
         store.on_event = on_event

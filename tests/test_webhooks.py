@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import socket
+import ssl
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from standardwebhooks import Webhook
 from websockets.asyncio.client import connect
 
@@ -236,6 +243,62 @@ async def test_a_name_that_rebinds_to_loopback_after_the_check_never_gets_a_deli
     errors = [a["error"] for a in dead["history"]]
     assert errors[0].startswith("ConnectError"), "the first attempt went to the public address it checked, unreachable here"
     assert all("refused destination" in e and "127.0.0.1" in e for e in errors[1:]), errors
+
+
+def self_signed(directory: Path) -> ssl.SSLContext:
+    """A server context with a certificate for 127.0.0.1 that it signed itself: no CA the sender trusts vouches for it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(tz=UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    (directory / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    return context
+
+
+async def test_a_receiver_whose_certificate_no_trusted_authority_signed_never_gets_the_payload(tmp_path: Path) -> None:
+    """An https endpoint that answers with a self-signed certificate (a man in the middle would): the TLS handshake
+    fails on every attempt, nothing of the event is written to the connection, and the delivery ends dead with why."""
+    requests: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            requests.append(await reader.read(65536))  # only reached if the sender accepted the certificate
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+        except (ssl.SSLError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    tls = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=self_signed(tmp_path))
+    port = tls.sockets[0].getsockname()[1]
+    settings = make_settings(tmp_path / "data", webhook_allow_private_addresses=True, webhook_retry_schedule_s=[0.1, 0.1])
+    async with tls, serving(settings) as server:
+        await register(server, f"https://127.0.0.1:{port}/hooks")
+        await server.schedule()
+
+        async def dead_lettered() -> list[dict[str, Any]]:
+            return await deliveries(server, status="dead")
+
+        await eventually(dead_lettered, what="the delivery to give up")
+        (dead,) = await dead_lettered()
+    assert [r for r in requests if r] == [], "the signed payload went to a certificate nobody vouches for"
+    assert len(dead["history"]) == 3 and all("certificate verify failed" in a["error"] for a in dead["history"]), dead["history"]
 
 
 async def test_bad_endpoint_payloads_get_field_errors(server: LiveServer) -> None:

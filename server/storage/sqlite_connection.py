@@ -49,8 +49,10 @@ class SerialConnection:
         await self._db.close()
 
     async def _read(self, sql: str, params: Sequence[object] = ()) -> list[aiosqlite.Row]:
-        async with self._lock, self._db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        # One trip to the connection's thread (execute, fetch and close there), not three: each trip waits for that
+        # thread and for the GIL, which is what a read costs when the CPU is busy.
+        async with self._lock:
+            return list(await self._db.execute_fetchall(sql, params))
 
     async def _write_one(self, sql: str, params: Sequence[object] = ()) -> None:
         """One statement on its own. SQLite makes a statement atomic by itself, so it needs no BEGIN and COMMIT:
