@@ -4,7 +4,6 @@ it passes `nginx -t`, terminates TLS, proxies the API and upgrades the candidate
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 import re
 import shutil
@@ -14,40 +13,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from websockets.asyncio.client import connect
 
 from tests.conftest import free_port, make_settings, serving
+from tests.helpers.tls import self_signed
 
 SHIPPED = Path(__file__).resolve().parents[1] / "deploy" / "nginx.conf"
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "interview.example.com")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert, private = directory / "cert.pem", directory / "key.pem"
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return cert, private
-
-
 def rendered(directory: Path, node_port: int, https_port: int, http_port: int) -> Path:
     """The shipped file as an operator would install it, pointed at this test's ports and certificate (IPv4 only)."""
-    cert, key = self_signed(directory)
+    cert, key = self_signed(directory, "interview.example.com")
     text = SHIPPED.read_text()
     replacements = [
         (r"server 127\.0\.0\.1:8000;", f"server 127.0.0.1:{node_port};"),

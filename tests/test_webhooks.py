@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import socket
 import ssl
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from standardwebhooks import Webhook
 from websockets.asyncio.client import connect
 
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
 from tests.helpers.network import routes_beyond_loopback
+from tests.helpers.tls import self_signed
 from tests.helpers.waiting import eventually, sender_settled
 from tests.helpers.webhook_receiver import Receiver, receiving
 
@@ -245,31 +240,6 @@ async def test_a_name_that_rebinds_to_loopback_after_the_check_never_gets_a_deli
     assert all("refused destination" in e and "127.0.0.1" in e for e in errors[1:]), errors
 
 
-def self_signed(directory: Path) -> ssl.SSLContext:
-    """A server context with a certificate for 127.0.0.1 that it signed itself: no CA the sender trusts vouches for it."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(tz=UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    (directory / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    (directory / "key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
-    return context
-
-
 async def test_a_receiver_whose_certificate_no_trusted_authority_signed_never_gets_the_payload(tmp_path: Path) -> None:
     """An https endpoint that answers with a self-signed certificate (a man in the middle would): the TLS handshake
     fails on every attempt, nothing of the event is written to the connection, and the delivery ends dead with why."""
@@ -285,7 +255,9 @@ async def test_a_receiver_whose_certificate_no_trusted_authority_signed_never_ge
         finally:
             writer.close()
 
-    tls = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=self_signed(tmp_path))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*self_signed(tmp_path, "127.0.0.1"))
+    tls = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
     port = tls.sockets[0].getsockname()[1]
     settings = make_settings(tmp_path / "data", webhook_allow_private_addresses=True, webhook_retry_schedule_s=[0.1, 0.1])
     async with tls, serving(settings) as server:
