@@ -46,7 +46,7 @@ class KeyPointResult:
     hit: bool
     how: str | None  # "keyword" or "meaning"
     matched: str | None  # the keyword, or the sentence of the answer that said it
-    match_kind: str | None  # exact / stem / pinyin for keywords
+    match_kind: str | None  # exact / stem / number / pinyin for keywords
     similarity: float  # best sentence cosine (evidence even when below the threshold)
     snippet: str | None  # the answer text around the hit
     start_s: float | None  # media time of the utterance holding the hit

@@ -60,7 +60,7 @@ class KeyPointEvidence(BaseModel):
     weight: float
     how: Literal["keyword", "meaning"] | None
     matched: str | None = Field(description="the keyword found, or the sentence that made the point")
-    match_kind: str | None = Field(description="exact, stem or pinyin, for keywords")
+    match_kind: str | None = Field(description="exact, stem, number (三年 for 3年) or pinyin, for keywords")
     similarity: float = Field(description="best cosine of one sentence of the answer to the key point")
     snippet: str | None
     start_s: float | None

@@ -1,4 +1,5 @@
-"""Finds key-point keywords in a transcribed answer, with the span that says them: words by stem, Chinese by characters and pinyin."""
+"""Finds key-point keywords in a transcribed answer, with the span that says them: words by stem, Chinese by characters,
+numbers whichever way they are written (三年 and 3年, 五万 and 5万) and pinyin."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Literal, NamedTuple
 
+import cn2an
 import jieba
 import opencc
 import snowballstemmer
@@ -25,6 +27,15 @@ LATIN_WORD = re.compile(r"[0-9a-z\u00c0-\u024f]+(?:['’.][0-9a-z\u00c0-\u024f]+
 _UNIT = re.compile(f"([{_HAN}]+)|([0-9a-z]+)|(\\S)")
 _SENTENCE_BREAK = re.compile(r"[!?;\n。！？；，…]|\.(?![0-9A-Za-z])")
 _FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: ord(" ")}
+_CN_DIGITS = "零〇一二两三四五六七八九"
+# A number as a unit of the numbers view: Arabic digits (with a Chinese multiplier: 5万), or a run of Chinese numerals.
+_NUMBER_UNIT = re.compile(
+    f"([0-9]+(?:\\.[0-9]+)?)([万亿千百]?)|([{_CN_DIGITS}十百千万亿]+(?:点[{_CN_DIGITS}]+)?)|([{_HAN}])|([0-9a-z]+)|(\\S)"
+)
+_MULTIPLIERS = {"": 1, "百": 100, "千": 1000, "万": 10_000, "亿": 100_000_000}
+# Chinese numerals count as a number only before a unit or measure word (三年, 两次, 五个人, 十五分钟): elsewhere they are
+# parts of words (一起, 统一, 万一, 千万 "by all means", 三心二意).
+_MEASURES = (*"年月天日周个次人位名岁倍层页章题项条秒点元块%", "小时", "分钟", "毫秒", "星期", "季度", "公里", "百分")
 
 _stemmer = snowballstemmer.stemmer("english")
 _stem_lock = threading.Lock()  # a snowball stemmer keeps state between calls
@@ -33,7 +44,7 @@ _stem_lock = threading.Lock()  # a snowball stemmer keeps state between calls
 @dataclass(frozen=True, slots=True)
 class KeywordHit:
     keyword: str  # the keyword as given
-    how: Literal["exact", "stem", "pinyin"]
+    how: Literal["exact", "stem", "number", "pinyin"]
     start: int  # offsets into the original answer text: text[start:end] is the matched span
     end: int
 
@@ -128,6 +139,39 @@ def _ascii_alnum(c: str) -> bool:
     return c.isascii() and c.isalnum()
 
 
+def _number_key(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+def _chinese_number(run: str) -> float | None:
+    try:
+        return float(cn2an.cn2an(run, "smart"))
+    except (ValueError, KeyError):
+        return None
+
+
+def _number_units(norm: str) -> list[_Unit]:
+    """Characters, Latin runs and numbers, each number one unit keyed by its value: "三年" and "3年" both read (3, 年)."""
+    units = []
+    for m in _NUMBER_UNIT.finditer(norm):
+        digits, multiplier, chinese = m.group(1), m.group(2), m.group(3)
+        if digits:
+            units.append(_Unit(_number_key(float(digits) * _MULTIPLIERS[multiplier]), m.start(), m.end()))
+        elif chinese:
+            value = _chinese_number(chinese) if norm.startswith(_MEASURES, m.end()) else None
+            if value is None:
+                units += [_Unit(c, m.start() + i, m.start() + i + 1) for i, c in enumerate(chinese)]
+            else:
+                units.append(_Unit(_number_key(value), m.start(), m.end()))
+        else:
+            units.append(_Unit(m.group(), m.start(), m.end()))
+    return units
+
+
+def _has_number(units: Sequence[_Unit]) -> bool:
+    return any(u.key[0].isdigit() for u in units)
+
+
 class _Answer:
     """One answer, normalised once; each view is built on first use and shared by all keywords."""
 
@@ -145,6 +189,10 @@ class _Answer:
     @cached_property
     def syllables(self) -> list[_Unit]:
         return _syllables(self.norm)
+
+    @cached_property
+    def numbers(self) -> list[_Unit]:
+        return _number_units(self.norm)
 
     @cached_property
     def one_char_tokens(self) -> frozenset[int]:
@@ -194,7 +242,7 @@ class KeywordMatcher:
         return None
 
     @staticmethod
-    def _han(answer: _Answer, kw: str) -> tuple[Literal["exact", "pinyin"], int, int] | None:
+    def _han(answer: _Answer, kw: str) -> tuple[Literal["exact", "number", "pinyin"], int, int] | None:
         text, single = answer.norm, len(kw) == 1
         start = text.find(kw)
         while start >= 0:
@@ -207,6 +255,9 @@ class KeywordMatcher:
             if not glued and (not single or start in answer.one_char_tokens):
                 return "exact", start, end
             start = text.find(kw, start + 1)
+        numbered = _number_units(kw)
+        if _has_number(numbered) and (span := _first_run(answer.numbers, [u.key for u in numbered])):
+            return ("number", *span)  # the same amount written the other way: 三年 for 3年, 5万 for 五万
         syllables = [u.key for u in _syllables(kw)]
         if len(syllables) < 2:
             return None  # one syllable has dozens of homophones: too weak to count as a mention

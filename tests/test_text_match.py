@@ -96,6 +96,35 @@ def test_front_and_back_nasals_and_flat_and_retroflex_initials_match_as_input_me
     assert ZH.find(f"我们增加了{heard}，查询快了很多", [keyword]) is not None
 
 
+@pytest.mark.parametrize(
+    ("said", "keyword", "heard"),
+    [
+        ("我有三年的Java经验", "3年", "三年"),  # Chinese numerals said, the key point written in digits
+        ("我做了3年后端", "三年", "3年"),  # and the other way round
+        ("工作两年了", "2年", "两年"),
+        ("月薪五万元左右", "5万元", "五万元"),  # a multiplier on either side
+        ("十五分钟内恢复服务", "15分钟", "十五分钟"),
+        ("可用性做到三个九", "３个九", "三个九"),  # a key point typed with full-width digits
+    ],
+)
+def test_a_number_matches_whether_said_in_chinese_numerals_or_written_in_digits(said: str, keyword: str, heard: str) -> None:
+    hit = ZH.find(said, [keyword])
+    assert hit is not None and hit.how == "number" and span(said, hit) == heard
+
+
+@pytest.mark.parametrize(
+    ("said", "keyword"),
+    [
+        ("做了十三年", "3年"),  # 13, not 3
+        ("三十年前", "3年"),  # 30
+        ("我们一起统一了接口", "1起"),  # 一 in 一起 is part of a word, not a number
+        ("三心二意", "3心"),  # nor in an idiom
+    ],
+)
+def test_numbers_match_only_the_same_amount_and_numerals_inside_words_stay_words(said: str, keyword: str) -> None:
+    assert ZH.find(said, [keyword]) is None
+
+
 def test_different_syllables_do_not_match_by_pinyin() -> None:
     assert ZH.find("所以查询快了", ["索引"]) is None  # suo yi, not suo yin
 
