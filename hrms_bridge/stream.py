@@ -76,9 +76,21 @@ class WebhookStream:
             await pipe.execute()
 
     async def read(self, new: bool) -> list[tuple[str, str]]:
-        """New entries for this consumer (`new`), or the ones it already holds (after a restart under the same node id)."""
-        reply = await self.client.xreadgroup(GROUP, self.consumer, {self.key: ">" if new else "0"}, count=READ_COUNT)
-        return [entry for stream in reply or [] for entry in _entries(stream[1])]
+        """New entries for this consumer (`new`, READ_COUNT at most), or all the ones it already holds (after a restart
+        under the same node id: a page at a time, else all but the first page would wait a lease to be taken over)."""
+        if new:
+            reply = await self.client.xreadgroup(GROUP, self.consumer, {self.key: ">"}, count=READ_COUNT)
+            return [entry for stream in reply or [] for entry in _entries(stream[1])]
+        held: list[tuple[str, str]] = []
+        after = "0"
+        while True:
+            pending: Any = await self.client.xreadgroup(GROUP, self.consumer, {self.key: after}, count=READ_COUNT)
+            page = [raw for stream in pending or [] for raw in stream[1]]
+            held += _entries(page)
+            if len(page) < READ_COUNT:
+                return held
+            last = page[-1][0]
+            after = last.decode() if isinstance(last, bytes) else str(last)
 
     async def take_over(self) -> list[tuple[str, str]]:
         """Entries idle longer than a lease (their consumer stopped renewing them), now this consumer's."""

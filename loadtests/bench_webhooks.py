@@ -1,13 +1,19 @@
 """Webhook throughput: events written to the outbox, delivered to endpoints, as fast as the bridge goes.
 
     python -m loadtests.bench_webhooks [--store sqlite|redis --redis-url URL] [--events 2000] [--endpoints 10]
-                                       [--payload-bytes 2048] [--rate 0] [--loop uvloop|asyncio]
+                                       [--payload-bytes 2048] [--rate 0] [--loop uvloop|asyncio] [--kill-after S]
 
 The store, the outbox and the dispatcher are the server's own (as `server/composition.py` wires them); the receiver
 is a separate process (so it takes no time from the dispatcher's loop) that answers 200 at once and notes when each
 request came. Events are written one commit each, at `--rate` per second (0: as fast as the store takes them).
 Prints delivered events and requests per second, and outbox-to-receiver latency (p50, p95, max), and writes
 loadtests/results/bench_webhooks-<store>-<cores>core[-rate<R>].json.
+
+`--kill-after S`: the store and dispatcher run in a node process of their own, which is SIGKILLed S seconds into the
+run (events still being written, requests on the wire, results not yet recorded) and started again; the bench counts
+what each endpoint received: events lost (committed before the kill and never received) and duplicates (received
+twice, with the same webhook-id). A delivery claimed when the node died goes out again after its lease (the
+dispatcher's timeout plus a margin, 40 s here). Writes loadtests/results/bench_webhooks-<store>-<cores>core-kill.json.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import argparse
 import asyncio
 import json
 import os
+import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -28,6 +36,7 @@ import uvloop
 
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
+from hrms_bridge.retrying import CLAIM_MARGIN_S
 from hrms_bridge.stream import StreamWebhookDispatcher, WebhookStream
 from server.storage.contract import Store
 from server.storage.outbox import EventType
@@ -41,6 +50,8 @@ from server.storage.webhook_deliveries import Deliveries, DeliveryStore
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TENANT = "bench"
 RETRIES = [1.0] * 10
+TIMEOUT_S = 10.0
+LEASE_S = TIMEOUT_S + CLAIM_MARGIN_S  # how long a claim holds a delivery: the dispatcher's timeout and a margin
 
 
 # ---- the receiver: its own process, a bare HTTP/1.1 server that answers 200 and notes each request -----------------
@@ -48,21 +59,26 @@ RETRIES = [1.0] * 10
 
 async def _serve_receiver(port: int, log: Path) -> None:
     seen: list[str] = []
+    unique: set[bytes] = set()  # (webhook-id, path): one event at one endpoint
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
+                length, webhook_id = 0, b""
+                lines = head.split(b"\r\n")
+                for line in lines[1:]:
                     name, _, value = line.partition(b":")
                     if name.strip().lower() == b"content-length":
                         length = int(value.strip())
+                    elif name.strip().lower() == b"webhook-id":
+                        webhook_id = value.strip()
+                unique.add(webhook_id + b" " + lines[0].split(b" ")[1])
                 body = await reader.readexactly(length)
                 at = time.time()
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
                 sent_at = json.loads(body)["data"]["sent_at"]
-                seen.append(f"{sent_at} {at}")
+                seen.append(f"{sent_at} {at} {webhook_id.decode()} {lines[0].split(b' ')[1].decode()}")
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -75,6 +91,7 @@ async def _serve_receiver(port: int, log: Path) -> None:
         asyncio.get_running_loop().add_signal_handler(15, stop.set)
         while not stop.is_set():  # how many so far, for the bench to wait on without asking the store
             count.write_text(str(len(seen)))
+            log.with_suffix(".unique").write_text(str(len(unique)))
             await asyncio.wait([asyncio.ensure_future(stop.wait())], timeout=0.2)
     log.write_text("\n".join(seen))
 
@@ -93,14 +110,14 @@ async def _pipeline(args: argparse.Namespace, data_dir: Path) -> tuple[Store, De
     if args.store == "sqlite":
         store: Store = await InterviewStore.open(data_dir / "interviews.sqlite3")
         deliveries = await DeliveryStore.open(data_dir / "interviews.sqlite3", sealer)
-        return store, deliveries, WebhookDispatcher(deliveries, policy, RETRIES, 10.0), None
+        return store, deliveries, WebhookDispatcher(deliveries, policy, RETRIES, TIMEOUT_S), None
     import redis.asyncio as redis  # only for this store
 
     client = redis.Redis.from_url(args.redis_url)
-    keys = Keys(f"bench-{os.getpid()}:")
+    keys = Keys(args.keys_prefix or f"bench-{os.getpid()}:")
     redis_deliveries = RedisDeliveryStore(client, keys, sealer)
     stream = WebhookStream(client, keys.webhook_stream(), "bench-node", 30.0)
-    dispatcher = StreamWebhookDispatcher(redis_deliveries, policy, RETRIES, 10.0, stream, 30.0, relay=None)
+    dispatcher = StreamWebhookDispatcher(redis_deliveries, policy, RETRIES, TIMEOUT_S, stream, 30.0, relay=None)
     return RedisInterviewStore(client, keys), redis_deliveries, dispatcher, client
 
 
@@ -117,12 +134,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 await deliveries.add_endpoint(TENANT, f"http://127.0.0.1:{port}/hook/{n}", [], f"bench {n}", None)
             store.on_event = dispatcher.events_written
             dispatcher.start()
-            padding = "x" * max(0, args.payload_bytes - 200)
             started = time.time()
-            for i in range(args.events):
-                await store.record_tenant_event(TENANT, EventType.CANDIDATE_APPLIED, {"n": i, "sent_at": time.time(), "padding": padding})
-                if args.rate:
-                    await asyncio.sleep(max(0.0, started + (i + 1) / args.rate - time.time()))
+            await _write_events(store, args)
             written = time.time() - started
             expected = args.events * args.endpoints
             deadline = time.time() + args.timeout_s
@@ -141,8 +154,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             receiver.terminate()
             receiver.wait(10)
         lines = [line.split() for line in log.read_text().splitlines() if line]
-    latencies = sorted(float(at) - float(sent) for sent, at in lines)
-    last = max((float(at) for _, at in lines), default=finished)
+    latencies = sorted(float(at) - float(sent) for sent, at, *_ in lines)
+    last = max((float(at) for _, at, *_ in lines), default=finished)
     elapsed = last - started
     result = {
         "store": args.store,
@@ -167,6 +180,107 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+async def _write_events(store: Store, args: argparse.Namespace) -> None:
+    """`args.events` events, one commit each, at `args.rate` a second (0: as fast as the store takes them)."""
+    padding = "x" * max(0, args.payload_bytes - 200)
+    started = time.time()
+    for i in range(args.events):
+        await store.record_tenant_event(TENANT, EventType.CANDIDATE_APPLIED, {"n": i, "sent_at": time.time(), "padding": padding})
+        if args.rate:
+            await asyncio.sleep(max(0.0, started + (i + 1) / args.rate - time.time()))
+
+
+async def node(args: argparse.Namespace) -> None:
+    """A node for `--kill-after`: writes its events and delivers until it is killed."""
+    store, _, dispatcher, _ = await _pipeline(args, args.node)
+    store.on_event = dispatcher.events_written
+    dispatcher.start()
+    await _write_events(store, args)
+    await asyncio.Event().wait()
+
+
+async def _committed(args: argparse.Namespace, data_dir: Path) -> int:
+    """Events the killed node committed (the ones it must not lose)."""
+    if args.store == "sqlite":
+        with sqlite3.connect(data_dir / "interviews.sqlite3") as db:
+            return int(db.execute("SELECT COUNT(*) FROM outbox_events WHERE tenant = ?", (TENANT,)).fetchone()[0])
+    import redis.asyncio as redis  # only for this store
+
+    client = redis.Redis.from_url(args.redis_url)
+    try:
+        return int(await client.zcard(Keys(args.keys_prefix).events_by_time()))
+    finally:
+        await client.aclose()
+
+
+async def kill_run(args: argparse.Namespace) -> dict[str, Any]:
+    args.keys_prefix = f"bench-kill-{os.getpid()}:"
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        log = data_dir / "received.txt"
+        receiver = subprocess.Popen([sys.executable, "-m", "loadtests.bench_webhooks", "--receiver", str(args.port), "--log", str(log)])
+        node_command = [sys.executable, "-m", "loadtests.bench_webhooks", "--node", str(data_dir), "--store", args.store]
+        node_command += ["--redis-url", args.redis_url, "--keys-prefix", args.keys_prefix, "--loop", args.loop]
+        node_command += ["--payload-bytes", str(args.payload_bytes), "--rate", str(args.rate)]
+        try:
+            await asyncio.sleep(1.0)  # the receiver's socket is listening by then
+            store, deliveries, dispatcher, client = await _pipeline(args, data_dir)
+            for n in range(args.endpoints):
+                await deliveries.add_endpoint(TENANT, f"http://127.0.0.1:{args.port}/hook/{n}", [], f"bench {n}", None)
+            await dispatcher.close()
+            await deliveries.close()
+            await store.close()
+            if client is not None:
+                await client.aclose()
+            first = subprocess.Popen([*node_command, "--events", str(args.events)])
+            await asyncio.sleep(args.kill_after)
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+            killed_at = time.time()
+            count = log.with_suffix(".count")
+            received_before = int(count.read_text() or 0) if count.exists() else 0  # as of the receiver's last note
+            committed = await _committed(args, data_dir)
+            second = subprocess.Popen([*node_command, "--events", "0"])
+            expected = committed * args.endpoints
+            unique = log.with_suffix(".unique")
+            while time.time() < killed_at + args.timeout_s:
+                if unique.exists() and int(unique.read_text() or 0) >= expected:
+                    break
+                await asyncio.sleep(0.2)
+            recovered_s = time.time() - killed_at
+            # A request the killed node had sent but not recorded goes out again once its claim's lease has run out: wait
+            # for that too, or the duplicates would not be counted.
+            await asyncio.sleep(max(2.0, killed_at + LEASE_S + 5.0 - time.time()))
+            second.terminate()
+            second.wait(10)
+        finally:
+            receiver.terminate()
+            receiver.wait(10)
+        lines = [line.split() for line in log.read_text().splitlines() if line]
+    pairs = [(webhook_id, path) for _, _, webhook_id, path in lines]
+    late = [float(at) - killed_at for _, at, _, _ in lines if float(at) > killed_at + 10]
+    return {
+        "mode": "kill -9",
+        "store": args.store,
+        "endpoints": args.endpoints,
+        "payload_bytes": args.payload_bytes,
+        "rate_asked": args.rate or "as fast as possible",
+        "kill_after_s": args.kill_after,
+        "events_asked": args.events,
+        "events_committed_before_the_kill": committed,
+        "requests_expected": expected,
+        "requests_received_before_the_kill": received_before,
+        "requests_received": len(pairs),
+        "lost": expected - len(set(pairs)),
+        "received_10_s_or_more_after_the_kill": len(late),  # claims of the killed node, sent once their lease ran out
+        "duplicates": len(pairs) - len(set(pairs)),
+        "all_received_s_after_the_kill": round(recovered_s, 1),
+        "loop": args.loop,
+        "cpu_cores": os.cpu_count(),
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", choices=["sqlite", "redis"], default="sqlite")
@@ -178,11 +292,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop", help="the event loop (the server's: uvloop)")
     parser.add_argument("--timeout-s", type=float, default=300.0)
     parser.add_argument("--port", type=int, default=18931)
+    parser.add_argument("--kill-after", type=float, default=0.0, help="SIGKILL the node this many seconds into the run, start it again")
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--node", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--keys-prefix", help=argparse.SUPPRESS)
     parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.receiver is not None:
         receiver_main(args.receiver, args.log)
+        return
+    if args.node is not None:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop if args.loop == "uvloop" else None) as runner:
+            runner.run(node(args))
+        return
+    if args.kill_after:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop if args.loop == "uvloop" else None) as runner:
+            result = runner.run(kill_run(args))
+        print(json.dumps(result, indent=2))
+        out = RESULTS_DIR / f"bench_webhooks-{args.store}-{os.cpu_count()}core-kill.json"
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"written to {out}")
         return
     # The server runs on the loop uvicorn picks ("auto": uvloop, installed with uvicorn[standard]); so does the bench.
     with asyncio.Runner(loop_factory=uvloop.new_event_loop if args.loop == "uvloop" else None) as runner:

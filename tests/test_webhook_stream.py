@@ -7,7 +7,7 @@ from pathlib import Path
 import redis.asyncio as redis
 from websockets.asyncio.client import connect
 
-from hrms_bridge.stream import GROUP, StreamWebhookDispatcher
+from hrms_bridge.stream import GROUP, READ_COUNT, StreamWebhookDispatcher, WebhookStream
 from server.storage.redis_client import Keys
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
 from tests.helpers.interviews import finish_text_interview, ws_url
@@ -138,3 +138,22 @@ async def test_a_departed_nodes_consumer_that_holds_nothing_is_removed_from_the_
             await eventually(only_this_node)  # 10 leases (1 s) after node-gone-123 last read
     finally:
         await inspect.aclose()
+
+
+async def test_a_node_restarted_under_its_id_takes_back_every_entry_it_held_not_only_the_first_page(
+    redis_server: RedisServer,
+) -> None:
+    """A node killed while it held more entries than one read returns: on restart it reads them all back at once,
+    rather than leaving all but the first page to be taken over a lease later."""
+    client = client_for(redis_server)
+    try:
+        before = WebhookStream(client, KEYS.webhook_stream(), "node-a", lease_s=60.0)
+        await before.ensure_group()
+        await before.add([f"evt-{n}" for n in range(READ_COUNT * 2 + 7)])
+        read = [entry for _ in range(3) for entry in await before.read(new=True)]
+        assert len(read) == READ_COUNT * 2 + 7  # held, never acknowledged: the node dies here
+
+        after = WebhookStream(client, KEYS.webhook_stream(), "node-a", lease_s=60.0)
+        assert sorted(await after.read(new=False)) == sorted(read)
+    finally:
+        await client.aclose()
