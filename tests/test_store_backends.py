@@ -293,6 +293,33 @@ async def test_pending_deliveries_written_before_the_due_index_existed_are_found
         server.stop()
 
 
+async def test_an_event_taken_over_from_a_node_of_the_version_before_the_due_index_gets_its_deliveries_sent(
+    tmp_path: Path,
+) -> None:
+    """A rolling upgrade: a node of the earlier version fanned an event out without indexing its deliveries, then
+    stopped; the upgraded node that takes its stream entry over indexes them, so they are claimed and sent."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    client = redis.Redis.from_url(server.url)
+    try:
+        store, old_node = RedisInterviewStore(client, KEYS), RedisDeliveryStore(client, KEYS, SEALER)
+        await old_node.add_endpoint("acme", "https://hr.example/hooks", [], "", None)
+        await store.create_interview(SPEC, invite("iv-1"), "iv-1", tenant="acme")
+        event_ids = [f[b"event_id"].decode() for _, f in await client.xrange(KEYS.webhook_stream())]
+        assert await old_node.fan_out(event_ids) == 1
+        await client.delete(KEYS.deliveries_due())  # as the earlier version left it: fanned out, nothing indexed
+        await client.set(KEYS.deliveries_due_complete(), 1)  # and the cluster's one-time scan already ran
+
+        upgraded = RedisDeliveryStore(client, KEYS, SEALER)
+        assert await upgraded.claim_due(time.time(), 30.0, 10) == []
+        assert await upgraded.fan_out(event_ids) == 0  # the entry, taken over: nothing new to create
+        (claimed,) = await upgraded.claim_due(time.time(), 30.0, 10)
+        assert claimed.event_type == "interview.scheduled"
+    finally:
+        await client.aclose()
+        server.stop()
+
+
 async def test_old_finished_webhook_events_are_pruned_with_their_deliveries_and_pending_ones_stay(
     store_and_deliveries: tuple[Store, Deliveries, redis.Redis | None], monkeypatch: pytest.MonkeyPatch
 ) -> None:

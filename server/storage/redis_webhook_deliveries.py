@@ -47,6 +47,7 @@ from server.storage.webhook_deliveries import (
 )
 
 STATUSES = (PENDING, DELIVERED, DEAD)
+INDEXED_EVENTS_KEPT = 50_000  # event ids a store remembers as indexed (then it forgets them all and checks again)
 TIES = 100  # deliveries created at the very same instant that a page boundary may fall among
 
 # KEYS: event, its deliveries, the tenant's deliveries (all, pending, dead), the due index, then (endpoint, delivery,
@@ -213,6 +214,7 @@ class RedisDeliveryStore:
         self._set_if_exists = client.register_script(SET_IF_EXISTS)
         self._index_complete = False
         self._due_index_complete = False
+        self._indexed_events: set[str] = set()  # events whose pending deliveries are known to be in the due index
 
     async def close(self) -> None:
         """Nothing of its own to release: the client is the node's (server/composition.py closes it)."""
@@ -320,9 +322,14 @@ class RedisDeliveryStore:
                 pipe.hmget(self._keys.event(event_id), ["tenant", "type", "fanned_out"])
             rows = await pipe.execute()
         endpoints: dict[str, list[Endpoint]] = {}
-        created = 0
+        scripts: list[tuple[list[str], list[str | float]]] = []
+        fanned_elsewhere = []  # by another node, or by a version before the due index: their pending ones must be in it
         for event_id, (tenant_raw, type_raw, fanned_out) in zip(ids, rows):
-            if tenant_raw is None or fanned_out is not None:  # erased, or done
+            if tenant_raw is None:  # erased
+                continue
+            if fanned_out is not None:
+                if event_id not in self._indexed_events:
+                    fanned_elsewhere.append(event_id)
                 continue
             tenant, event_type = tenant_raw.decode(), type_raw.decode()
             if tenant not in endpoints:
@@ -341,7 +348,24 @@ class RedisDeliveryStore:
                 delivery_id = delivery_id_for(event_id, endpoint.id)
                 keys += [self._keys.endpoint(endpoint.id), self._keys.delivery(delivery_id), self._keys.endpoint_deliveries(endpoint.id)]
                 args += [endpoint.id, delivery_id, PENDING if endpoint.enabled else DEAD]
-            created += int(await self._fan_out(keys=keys, args=args))
+            scripts.append((keys, args))
+        created = 0
+        if scripts:  # one round trip for all of them, each script atomic on its own
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for keys, args in scripts:
+                    await self._fan_out(keys=keys, args=args, client=pipe)
+                created = sum(int(n) for n in await pipe.execute())
+        if fanned_elsewhere:
+            # An entry taken over from a node of the version before the due index (a rolling upgrade): that node fanned
+            # the event out without indexing its deliveries, and nobody would claim them. Once per event and process.
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for event_id in fanned_elsewhere:
+                    pipe.smembers(self._keys.event_deliveries(event_id))
+                members = await pipe.execute()
+            await self._index_pending(sorted(m.decode() for found in members for m in found))
+        if len(self._indexed_events) > INDEXED_EVENTS_KEPT:
+            self._indexed_events.clear()
+        self._indexed_events.update(ids)
         return created
 
     async def due(self, now: float, limit: int = 50, event_ids: Collection[str] | None = None) -> list[Delivery]:
