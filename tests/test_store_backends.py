@@ -268,56 +268,44 @@ async def test_a_disabled_endpoints_pending_deliveries_wait_and_are_claimed_agai
     assert (again.id, again.attempts, again.event_type) == (claimed.id, 1, "interview.scheduled")
 
 
-async def test_pending_deliveries_written_before_the_due_index_existed_are_found_and_sent(tmp_path: Path) -> None:
+async def test_pending_deliveries_written_before_the_due_index_existed_are_found_and_sent(redis_client: redis.Redis) -> None:
     """A cluster upgraded from a version that found due deliveries by reading each held event: the first claim after the
     upgrade adds what is pending to the index, once."""
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    client = redis.Redis.from_url(server.url)
-    try:
-        store, deliveries = RedisInterviewStore(client, KEYS), RedisDeliveryStore(client, KEYS, SEALER)
-        await deliveries.add_endpoint("acme", "https://hr.example/hooks", [], "", None)
-        for n in range(3):
-            await store.create_interview(SPEC, invite(f"iv-{n}"), f"iv-{n}", tenant="acme")
-        await _fanned_out(deliveries, client)
-        (delivered,) = await deliveries.claim_due(time.time(), 30.0, 1)
-        await deliveries.record_attempt(delivered, 200, None, 5.0, outcome=DELIVERED, next_attempt_at=None)
-        await client.delete(KEYS.deliveries_due(), KEYS.deliveries_due_complete())  # as the earlier version left Redis
+    client = redis_client
+    store, deliveries = RedisInterviewStore(client, KEYS), RedisDeliveryStore(client, KEYS, SEALER)
+    await deliveries.add_endpoint("acme", "https://hr.example/hooks", [], "", None)
+    for n in range(3):
+        await store.create_interview(SPEC, invite(f"iv-{n}"), f"iv-{n}", tenant="acme")
+    await _fanned_out(deliveries, client)
+    (delivered,) = await deliveries.claim_due(time.time(), 30.0, 1)
+    await deliveries.record_attempt(delivered, 200, None, 5.0, outcome=DELIVERED, next_attempt_at=None)
+    await client.delete(KEYS.deliveries_due(), KEYS.deliveries_due_complete())  # as the earlier version left Redis
 
-        upgraded = RedisDeliveryStore(client, KEYS, SEALER)
-        claimed = await upgraded.claim_due(time.time(), 30.0, 10)
-        assert len(claimed) == 2 and delivered.id not in {d.id for d in claimed}
-        assert await client.exists(KEYS.deliveries_due_complete()), "the scan runs once for the cluster"
-    finally:
-        await client.aclose()
-        server.stop()
+    upgraded = RedisDeliveryStore(client, KEYS, SEALER)
+    claimed = await upgraded.claim_due(time.time(), 30.0, 10)
+    assert len(claimed) == 2 and delivered.id not in {d.id for d in claimed}
+    assert await client.exists(KEYS.deliveries_due_complete()), "the scan runs once for the cluster"
 
 
 async def test_an_event_taken_over_from_a_node_of_the_version_before_the_due_index_gets_its_deliveries_sent(
-    tmp_path: Path,
+    redis_client: redis.Redis,
 ) -> None:
     """A rolling upgrade: a node of the earlier version fanned an event out without indexing its deliveries, then
     stopped; the upgraded node that takes its stream entry over indexes them, so they are claimed and sent."""
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    client = redis.Redis.from_url(server.url)
-    try:
-        store, old_node = RedisInterviewStore(client, KEYS), RedisDeliveryStore(client, KEYS, SEALER)
-        await old_node.add_endpoint("acme", "https://hr.example/hooks", [], "", None)
-        await store.create_interview(SPEC, invite("iv-1"), "iv-1", tenant="acme")
-        event_ids = [f[b"event_id"].decode() for _, f in await client.xrange(KEYS.webhook_stream())]
-        assert await old_node.fan_out(event_ids) == 1
-        await client.delete(KEYS.deliveries_due())  # as the earlier version left it: fanned out, nothing indexed
-        await client.set(KEYS.deliveries_due_complete(), 1)  # and the cluster's one-time scan already ran
+    client = redis_client
+    store, old_node = RedisInterviewStore(client, KEYS), RedisDeliveryStore(client, KEYS, SEALER)
+    await old_node.add_endpoint("acme", "https://hr.example/hooks", [], "", None)
+    await store.create_interview(SPEC, invite("iv-1"), "iv-1", tenant="acme")
+    event_ids = [f[b"event_id"].decode() for _, f in await client.xrange(KEYS.webhook_stream())]
+    assert await old_node.fan_out(event_ids) == 1
+    await client.delete(KEYS.deliveries_due())  # as the earlier version left it: fanned out, nothing indexed
+    await client.set(KEYS.deliveries_due_complete(), 1)  # and the cluster's one-time scan already ran
 
-        upgraded = RedisDeliveryStore(client, KEYS, SEALER)
-        assert await upgraded.claim_due(time.time(), 30.0, 10) == []
-        assert await upgraded.fan_out(event_ids) == 0  # the entry, taken over: nothing new to create
-        (claimed,) = await upgraded.claim_due(time.time(), 30.0, 10)
-        assert claimed.event_type == "interview.scheduled"
-    finally:
-        await client.aclose()
-        server.stop()
+    upgraded = RedisDeliveryStore(client, KEYS, SEALER)
+    assert await upgraded.claim_due(time.time(), 30.0, 10) == []
+    assert await upgraded.fan_out(event_ids) == 0  # the entry, taken over: nothing new to create
+    (claimed,) = await upgraded.claim_due(time.time(), 30.0, 10)
+    assert claimed.event_type == "interview.scheduled"
 
 
 async def test_old_finished_webhook_events_are_pruned_with_their_deliveries_and_pending_ones_stay(
