@@ -183,4 +183,4 @@ def client_error_text(exc: BaseException) -> str:
     elif isinstance(exc, TimeoutError):
         name = "Timeout"
     text = str(exc)
-    return f"{name}: {text}" if text else str(name)
+    return f"{name}: {text}" if text else name

@@ -80,7 +80,7 @@ class RetryingSender(Generic[Item]):
         self.policy = policy
         self.retry_schedule_s = list(retry_schedule_s)
         self.timeout_s = timeout_s
-        self._client = pinned_client(policy, timeout_s, self.user_agent)
+        self._client: httpx.AsyncClient | None = None  # made on the first call: the webhook dispatcher never makes one
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -127,7 +127,8 @@ class RetryingSender(Generic[Item]):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     async def call(self, url: str, send: Send) -> Outcome:
         """One request to `url`, as an outcome; the client connects only to addresses the destination policy allows."""
@@ -137,6 +138,8 @@ class RetryingSender(Generic[Item]):
         """`call`, with the response where there was one (for a caller that must read its body)."""
         try:
             self.policy.check_url(url)
+            if self._client is None:
+                self._client = pinned_client(self.policy, self.timeout_s, self.user_agent)
             response = await send(self._client)
         except DestinationRefused as exc:
             return Outcome(None, f"refused destination: {exc}", None), None
