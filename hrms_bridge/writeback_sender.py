@@ -1,10 +1,12 @@
-"""Sends what the server owes ATSs (the candidate's entry link, the result) through each one's connector, durably.
+"""Sends what the server owes ATSs (the candidate's entry link, the result, an account's papers) through each one's
+connector, durably.
 
     write-back due (server/storage/ats_writebacks.py) ─claim (lease)─▶ connector.write_back ─▶ done
          ▲                                                                  │ else: retry on the webhook schedule
          └──────────────────────────────────────────────────────────────────┘ (or Retry-After), then give up
 
-Everything is in the store, so a restart neither forgets nor repeats a write-back; an erased interview's go with it.
+Everything is in the store, so a restart (kill -9 included) neither forgets nor repeats a write-back; an erased
+interview's go with it.
 """
 
 from __future__ import annotations
@@ -68,9 +70,10 @@ class WriteBackSender(RetryingSender[WriteBack]):
         self.connectors = dict(connectors)
         self._facts_of = facts_of
 
-    async def owe(self, interview_id: str, action: Action, connector: str, target: Mapping[str, str]) -> bool:
-        """Owe the ATS `action` for the interview, through `connector`; False when the interview is gone."""
-        added = await self.store.add(interview_id, action, connector, target)
+    async def owe(self, subject: str, action: Action, connector: str, target: Mapping[str, str]) -> bool:
+        """Owe the ATS `action` for the interview (or, for an account action, the ATS account) `subject`, through
+        `connector`; False when the interview is gone."""
+        added = await self.store.add(subject, action, connector, target)
         self.wake()
         return added
 
@@ -92,9 +95,11 @@ class WriteBackSender(RetryingSender[WriteBack]):
         if not await self.store.claim(item, time.time(), self.timeout_s + CLAIM_MARGIN_S):
             return
         connector = self.connectors.get(item.connector)
-        facts = await self._facts_of(item.interview_id)
-        if facts is None:  # erased meanwhile: its row went with it
-            return
+        facts = None
+        if item.interview_id is not None:
+            facts = await self._facts_of(item.interview_id)
+            if facts is None:  # erased meanwhile: its row went with it
+                return
         if connector is None:
             outcome = Outcome(None, f"no {item.connector} connector is set up on this node", None)
         else:
@@ -107,10 +112,10 @@ class WriteBackSender(RetryingSender[WriteBack]):
         if delay is None:
             await self.store.record(item, status_code, error, done=False, next_attempt_at=None)
             logger.warning(
-                "gave up the %s %s write-back of interview %s after %d attempts: %s",
+                "gave up the %s %s write-back of %s after %d attempts: %s",
                 item.connector,
                 item.action,
-                item.interview_id,
+                f"interview {item.subject}" if item.interview_id is not None else f"account {item.subject}",
                 item.attempts + 1,
                 error,
             )

@@ -1,4 +1,5 @@
-"""ATS write-backs: what earlier versions kept as Greenhouse callbacks is adopted, in both stores, without loss."""
+"""ATS write-backs: what earlier versions kept as Greenhouse callbacks is adopted, in both stores, without loss; what
+is owed an ATS account (not about any interview) is kept and sent like the rest."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import aiosqlite
 import redis.asyncio as redis
 
-from server.storage.ats_writebacks import LINK, RESULT, WriteBackStore
+from server.storage.ats_writebacks import LINK, PAPERS, RESULT, WriteBacks, WriteBackStore
 from server.storage.ats_writebacks_redis import RedisWriteBackStore
 from server.storage.redis_client import Keys
 from server.storage.sealed import Sealer
@@ -83,3 +84,36 @@ async def test_an_earlier_versions_greenhouse_callbacks_become_result_writebacks
     await redis_client.hset(KEYS.interview_part("iv-1", "report"), "x", "1")  # what `due` waits for
     [due] = await store.due(now + 1)
     assert (due.interview_id, due.action, due.attempts) == ("iv-1", RESULT, 1)
+
+
+async def owed_an_account_then_sent(store: WriteBacks) -> None:
+    """An account's papers: due at once with no interview behind them, taken once, and due again when owed again."""
+    target = {"app_id": "cli_a", "account_id": "6995", "papers": '[{"id": "backend_engineer:zh", "name": "后端"}]'}
+    assert await store.add("cli_a:6995", PAPERS, "feishu_hire", target)
+    assert not await store.add("iv-gone", LINK, "feishu_hire", {"app_id": "cli_a"}), "an interview's needs the interview"
+    [due] = await store.due(time.time() + 1)
+    assert (due.subject, due.action, due.interview_id, due.target) == ("cli_a:6995", PAPERS, None, target)
+    now = time.time()
+    assert await store.claim(due, now, 30.0) and not await store.claim(due, now, 30.0), "taken once"
+    await store.record(due, 200, None, done=True, next_attempt_at=None)
+    assert await store.due(time.time() + 60) == [] and await store.next_due_at() is None
+    row = await store.get("cli_a:6995", PAPERS)
+    assert row is not None and row.done_at is not None and row.attempts == 1 and row.target == target
+
+    assert await store.add("cli_a:6995", PAPERS, "feishu_hire", {**target, "papers": "[]"})  # Feishu bound it again
+    [again] = await store.due(time.time() + 1)
+    assert (again.attempts, again.target["papers"]) == (0, "[]")
+
+
+async def test_what_is_owed_an_ats_account_is_kept_and_taken_once_in_sqlite(tmp_path: Path) -> None:
+    database = tmp_path / "interviews.sqlite3"
+    await (await InterviewStore.open(database)).close()
+    store = await WriteBackStore.open(database, SEALER)
+    try:
+        await owed_an_account_then_sent(store)
+    finally:
+        await store.close()
+
+
+async def test_what_is_owed_an_ats_account_is_kept_and_taken_once_in_redis(redis_client: redis.Redis) -> None:
+    await owed_an_account_then_sent(RedisWriteBackStore(redis_client, KEYS, SEALER))

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from hrms_bridge.connectors.feishu_hire import FeishuHireConnector
-from server.storage.ats_writebacks import LINK, RESULT
+from server.storage.ats_writebacks import LINK, PAPERS, RESULT
 from server.web.ats_tests import ordered_interview_id
 from tests.conftest import LiveServer, free_port, make_settings, serving
 from tests.helpers.feishu_api import FeishuOpenPlatform, encrypt, feishu_open_platform
@@ -205,6 +205,33 @@ async def test_a_bound_exam_account_gets_the_tests_offered_as_papers(tmp_path: P
         unknown = await deliver(server, feishu, feishu.event(EXAM_CREATED, exam_event("7300", paper_id="no-such-paper")))
         assert unknown.status_code == 200
         assert (await server.services.store.recent_interviews(TENANT)) == []
+
+
+async def test_papers_owed_an_account_are_kept_across_a_restart_and_published_once_feishu_takes_them(
+    tmp_path: Path, feishu: FeishuOpenPlatform, store_settings: dict[str, object]
+) -> None:
+    data = tmp_path / "data"
+    account = "7000000000000000001"
+    bound = {"scope": 2, "account_id": account, "account_name": "AI 面试", "usage_list": [1]}
+    feishu.fail_next(1, 500, 1254000)
+    async with serving(feishu_settings(data, feishu, [1.0], store_settings)) as server:
+        assert (await deliver(server, feishu, feishu.event("hire.eco_account.created_v1", bound))).status_code == 200
+
+        async def failed_once() -> bool:
+            row = await server.services.writebacks.store.get(f"{feishu.app_id}:{account}", PAPERS)
+            return row is not None and row.attempts == 1 and row.done_at is None
+
+        await eventually(failed_once, what="the first publication recorded as failed")
+        assert feishu.calls_to("/eco_exam_papers") == []
+    # Stopped before the retry was due (as a crash would): the next start publishes from what the store kept.
+    async with serving(feishu_settings(data, feishu, [1.0], store_settings)) as server:
+        await wait_until(lambda: feishu.calls_to("/eco_exam_papers"), what="papers published after the restart")
+        [papers] = feishu.calls_to("/eco_exam_papers")
+        assert papers.body["account_id"] == account and papers.body["paper_list"]
+        await sender_settled(server.services.writebacks)
+        row = await server.services.writebacks.store.get(f"{feishu.app_id}:{account}", PAPERS)
+        assert row is not None and row.done_at is not None and row.attempts == 2
+        assert len(feishu.calls_to("/eco_exam_papers")) == 1, "published once"
 
 
 async def test_an_event_without_what_an_exam_needs_is_a_clear_4xx(tmp_path: Path, feishu: FeishuOpenPlatform) -> None:

@@ -19,7 +19,7 @@ from server.domain.adverse_impact import SelfIdentification
 from server.domain.interview import InterviewSpec, InterviewStatus
 from server.domain.invites import InviteSigner
 from server.domain.shares import OwnerReview, Share, ShareRequest
-from server.storage.ats_writebacks import RESULT, WriteBackStore
+from server.storage.ats_writebacks import PAPERS, RESULT, WriteBackStore
 from server.storage.ats_writebacks_redis import RedisWriteBackStore
 from server.storage.contract import Store, open_store
 from server.storage.migration import migrate_sqlite_to_redis
@@ -86,6 +86,7 @@ async def fill_sqlite(database: Path) -> dict[str, str]:
         await store.record_audit("acme", AuditEntry(at=1.0, actor="hr:李娜", action="review_viewed", interview_id="iv-1"))
         await store.record_audit("acme", AuditEntry(at=2.0, actor="hr:李娜", action="erased", interview_id="gone-1"))
         await callbacks.add("iv-1", RESULT, "greenhouse", {"url": "https://greenhouse.example/cb", "api_key": "gh-key"})
+        await callbacks.add("cli_a:6995", PAPERS, "feishu_hire", {"app_id": "cli_a", "account_id": "6995", "papers": "[]"})
         await store.remember_response("acme", "key-1", "fp", 201, b'{"id": "iv-1"}', "application/json", "{}")
         await store.create_interview(SPEC, invite("iv-2"), "iv-2", tenant="globex")
         await store.create_interview(SPEC, invite("demo"), "demo")
@@ -135,6 +136,8 @@ async def everything(store: Store, deliveries: Deliveries, greenhouse: Any) -> d
         "endpoints": [e.public() for e in await deliveries.endpoints("acme")],
         "deliveries": sorted(await deliveries.deliveries("acme"), key=lambda d: d.id),
         "callback": await greenhouse.get("iv-1", RESULT),
+        "papers": await greenhouse.get("cli_a:6995", PAPERS),
+        "writebacks_due": sorted(w.key for w in await greenhouse.due(time.time() + 1)),
         "owner_reviews": await store.owner_reviews("iv-1"),
         "shares": [(x.owner_name, x.interview_ids, x.tenant) for x in await store.shares_of("iv-1")],
         "self_identification": await store.self_identifications(["iv-1", "iv-2"]),

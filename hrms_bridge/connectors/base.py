@@ -42,4 +42,6 @@ class Connector(Protocol):
 
     name: str
 
-    async def write_back(self, item: WriteBack, facts: InterviewFacts, call: CallForResponse) -> Outcome: ...
+    async def write_back(self, item: WriteBack, facts: InterviewFacts | None, call: CallForResponse) -> Outcome:
+        """Send `item`; `facts` are its interview's (None for what is owed an ATS account, which is about none)."""
+        ...

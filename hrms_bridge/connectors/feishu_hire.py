@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter
 
 from hrms_bridge.connectors.base import CallForResponse, InterviewFacts
 from hrms_bridge.retrying import Outcome, Send
-from server.storage.ats_writebacks import LINK, RESULT, WriteBack
+from server.storage.ats_writebacks import LINK, PAPERS, RESULT, WriteBack
 
 NAME = "feishu_hire"
 ACCOUNT_CREATED = "hire.eco_account.created_v1"
@@ -226,9 +226,11 @@ def result_body(facts: InterviewFacts) -> dict[str, Any]:
 
 
 class FeishuHireConnector:
-    """Write-backs to Feishu Hire: the entry link (login_info) and the result (update_result), with the app's token.
+    """Write-backs to Feishu Hire, with the app's token: an exam's entry link (login_info) and result (update_result),
+    an exam account's papers (eco_exam_papers).
 
-    target: {"app_id", "exam_id"} and, for the link, {"exam_url"}.
+    target: {"app_id"} and {"exam_id"} for an exam, with {"exam_url"} for its link; {"account_id", "papers"} (the
+    papers as JSON) for an account.
     """
 
     name = NAME
@@ -237,15 +239,17 @@ class FeishuHireConnector:
         self.apps = dict(apps)
         self.tokens = TenantTokens()
 
-    async def write_back(self, item: WriteBack, facts: InterviewFacts, call: CallForResponse) -> Outcome:
+    async def write_back(self, item: WriteBack, facts: InterviewFacts | None, call: CallForResponse) -> Outcome:
         app = self.apps.get(item.target.get("app_id", ""))
         if app is None:
             return Outcome(None, f"Feishu app {item.target.get('app_id')!r} is not set up on this node", None)
+        if item.action == PAPERS:
+            return await self.publish_papers(app, item.target["account_id"], json.loads(item.target["papers"]), call)
         exam_id = item.target["exam_id"]
         if item.action == LINK:
             path = f"/open-apis/hire/v1/eco_exams/{exam_id}/login_info"
             body: dict[str, Any] = {"result": 0, "msg": "success", "exam_login_info": {"exam_url": item.target["exam_url"]}}
-        elif item.action == RESULT:
+        elif item.action == RESULT and facts is not None:
             path, body = f"/open-apis/hire/v1/eco_exams/{exam_id}/update_result", result_body(facts)
         else:
             return Outcome(None, f"Feishu Hire takes no {item.action!r} write-back", None)

@@ -21,7 +21,7 @@ NAME = "greenhouse"
 class GreenhouseConnector:
     name = NAME
 
-    async def write_back(self, item: WriteBack, facts: InterviewFacts, call: CallForResponse) -> Outcome:
+    async def write_back(self, item: WriteBack, facts: InterviewFacts | None, call: CallForResponse) -> Outcome:
         if item.action != RESULT:
             return Outcome(None, f"Greenhouse takes no {item.action!r} write-back", None)
         url, auth = item.target["url"], httpx.BasicAuth(item.target["api_key"], "")

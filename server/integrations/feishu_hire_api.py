@@ -1,7 +1,7 @@
 """Feishu Hire's events, received: `POST /adapters/feishu-hire/{app_id}/events`, the request URL of each company's app.
 
     url_verification ─▶ {"challenge"}
-    hire.eco_account.created_v1 (exams) ─▶ the tests offered, published as the account's papers
+    hire.eco_account.created_v1 (exams) ─▶ owed: the tests offered, published as the account's papers
     hire.eco_exam.created_v1 ─▶ interview (once per exam) ─▶ owed: login_info (the entry link) now, update_result after
                                                              the report (hrms_bridge/connectors/feishu_hire.py sends both)
 
@@ -12,7 +12,7 @@ the calls back to Feishu go out after the answer, from the durable write-back qu
 
 from __future__ import annotations
 
-import asyncio
+import json
 import logging
 from typing import Any, TypeVar
 
@@ -32,7 +32,7 @@ from hrms_bridge.connectors.feishu_hire import (
     open_event,
 )
 from realtime_scoring.profiles import CandidateProfile
-from server.storage.ats_writebacks import LINK, RESULT
+from server.storage.ats_writebacks import LINK, PAPERS, RESULT
 from server.web.ats_tests import offered_tests, ordered_interview, ordered_once
 from server.web.context import Services, services_of
 from server.web.problems import Problem
@@ -43,7 +43,6 @@ logger = logging.getLogger(__name__)
 PREFIX = "/adapters/feishu-hire"
 SUCCESS = {"msg": "success"}
 M = TypeVar("M", bound=BaseModel)
-_background: set[asyncio.Task[None]] = set()  # paper publications under way (kept referenced until done)
 
 
 class _Lenient(BaseModel):
@@ -109,9 +108,7 @@ async def receive_event(request: Request) -> JSONResponse:
     elif event_type == ACCOUNT_CREATED:
         account = _parsed(AccountCreated, body)
         if account.scope == EXAM_SCOPE:
-            task = asyncio.create_task(_publish_papers(services, connector, app, account.account_id))
-            _background.add(task)
-            task.add_done_callback(_background.discard)
+            await _owe_papers(services, app, account.account_id)
     else:
         logger.info("feishu hire: app %s: event %s is not one this server acts on", app.app_id, event_type)
     return JSONResponse(SUCCESS)
@@ -150,17 +147,14 @@ def exam_key(app: FeishuHireApp, exam_id: str) -> str:
     return f"feishu-exam:{app.app_id}:{exam_id}"
 
 
-async def _publish_papers(services: Services, connector: FeishuHireConnector, app: FeishuHireApp, account_id: str) -> None:
-    """The tests offered, as the papers HR picks from under the new account; tried on the webhook schedule."""
+async def _owe_papers(services: Services, app: FeishuHireApp, account_id: str) -> None:
+    """The tests offered, owed the new account as the papers HR picks from (sent, and retried, by the write-back
+    sender: a restart neither forgets nor repeats it; Feishu replaces the list it had, so a redelivered event is harmless)."""
     tests = await offered_tests(services, app.tenant)
     papers: list[dict[str, Any]] = [{"id": test_id, "name": name[:100]} for test_id, name in tests.items()]
-    for delay in [0.0, *services.settings.webhook_retry_schedule_s]:
-        await asyncio.sleep(delay)
-        outcome = await connector.publish_papers(app, account_id, papers, services.writebacks.exchange)
-        if outcome.success:
-            logger.info("feishu hire: published %d papers for account %s of app %s", len(papers), account_id, app.app_id)
-            return
-        logger.warning("feishu hire: publishing papers for account %s failed: %s", account_id, outcome.error)
+    target = {"app_id": app.app_id, "account_id": account_id, "papers": json.dumps(papers, ensure_ascii=False)}
+    await services.writebacks.owe(f"{app.app_id}:{account_id}", PAPERS, NAME, target)
+    logger.info("feishu hire: %d papers owed account %s of app %s", len(papers), account_id, app.app_id)
 
 
 ROUTES: list[BaseRoute] = [Route(PREFIX + "/{app_id}/events", receive_event, methods=["POST"])]

@@ -1,11 +1,11 @@
 """ATS write-backs in Redis, beside the Redis interview store: `WriteBackStore`'s interface, shared by every node.
 
-    writeback:{interview_id}:{action}   hash: connector, target (sealed), attempts, next_attempt_at, done_at,
-                                        last_status, last_error, created_at
-    writebacks:pending                  sorted set by next attempt, of `{interview_id}:{action}` not yet done nor given up
+    writeback:{subject}:{action}   hash: connector, target (sealed), attempts, next_attempt_at, done_at,
+                                   last_status, last_error, created_at
+    writebacks:pending             sorted set by next attempt, of `{subject}:{action}` not yet done nor given up
 
-A write-back goes with its interview (server/storage/redis_store.py deletes them), so an erased candidate is never
-reported. `adopt_greenhouse_callbacks()` moves the `greenhouse:*` callbacks of earlier versions here.
+The subject is the interview's id, or for an account action the ATS account's. A write-back goes with its interview
+(server/storage/redis_store.py deletes them), so an erased candidate is never reported. `adopt_greenhouse_callbacks()` moves the `greenhouse:*` callbacks of earlier versions here.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
-from server.storage.ats_writebacks import RESULT, Action, WriteBack, as_action, open_target, seal_target
+from server.storage.ats_writebacks import ACCOUNT_ACTIONS, RESULT, Action, WriteBack, as_action, open_target, seal_target
 from server.storage.redis_client import Keys, begin, reseal_field, scored_members, text, text_hash, watched_transaction
 from server.storage.rows import WriteBackRow
 from server.storage.sealed import Sealer
@@ -44,8 +44,8 @@ return 1
 """
 
 
-def member(interview_id: str, action: Action) -> str:
-    return f"{interview_id}:{action}"
+def member(subject: str, action: Action) -> str:
+    return f"{subject}:{action}"
 
 
 class RedisWriteBackStore:
@@ -61,24 +61,27 @@ class RedisWriteBackStore:
     async def close(self) -> None:
         """Nothing of its own to release: the client is the node's (server/composition.py closes it)."""
 
-    async def add(self, interview_id: str, action: Action, connector: str, target: Mapping[str, str]) -> bool:
-        """Owe the ATS `action` for the interview (a second add replaces the target); False when the interview is gone."""
-        key = self._keys.writeback(interview_id, action)
-        interview = self._keys.interview(interview_id)
+    async def add(self, subject: str, action: Action, connector: str, target: Mapping[str, str]) -> bool:
+        """Owe the ATS `action` for the interview, or the account, `subject` (a second add replaces the target; an
+        account's is due again at once); False when the interview is gone."""
+        key = self._keys.writeback(subject, action)
+        for_account = action in ACCOUNT_ACTIONS
+        interview = self._keys.interview(subject)
 
         async def build(pipe: Pipeline) -> bool:
-            if not await pipe.exists(interview):
+            if not for_account and not await pipe.exists(interview):
                 return False
             known = await pipe.exists(key)
             now = time.time()
             begin(pipe)
             pipe.hset(key, mapping={"connector": connector, "target": seal_target(self._sealer, target)})
-            if not known:
+            if not known or for_account:
                 pipe.hset(key, mapping={"attempts": 0, "next_attempt_at": now, "created_at": now})
-                pipe.zadd(self._keys.writebacks_pending(), {member(interview_id, action): now})
+                pipe.hdel(key, "done_at")
+                pipe.zadd(self._keys.writebacks_pending(), {member(subject, action): now})
             return True
 
-        return await watched_transaction(self._redis, [interview, key], build)
+        return await watched_transaction(self._redis, [key] if for_account else [interview, key], build)
 
     async def adopt_greenhouse_callbacks(self) -> int:
         """Earlier versions kept Greenhouse's callbacks as `greenhouse:{interview_id}`: move them here; how many."""
@@ -114,26 +117,26 @@ class RedisWriteBackStore:
         (interviews still running are few, so every pending one is looked at)."""
         pending: list[tuple[str, Action, float]] = []
         for name, at in scored_members(await self._redis.zrange(self._keys.writebacks_pending(), 0, -1, withscores=True)):
-            interview_id, _, action = name.rpartition(":")
+            subject, _, action = name.rpartition(":")
             known = as_action(action)
             if known is not None:
-                pending.append((interview_id, known, at))
+                pending.append((subject, known, at))
         async with self._redis.pipeline(transaction=False) as pipe:
-            for interview_id, _, _ in pending:
-                pipe.exists(self._keys.interview_part(interview_id, "report"))
+            for subject, _, _ in pending:
+                pipe.exists(self._keys.interview_part(subject, "report"))
             reported = await pipe.execute()
-        return [(i, a, at) for (i, a, at), has_report in zip(pending, reported, strict=True) if a != RESULT or has_report]
+        return [(s, a, at) for (s, a, at), has_report in zip(pending, reported, strict=True) if a != RESULT or has_report]
 
     async def due(self, now: float, limit: int = 50) -> list[WriteBack]:
         """Write-backs not yet done whose next attempt is due (a result's only once the report exists); oldest first."""
-        ids = sorted((at, i, a) for i, a, at in await self._pending() if at <= now)[:limit]
+        ids = sorted((at, s, a) for s, a, at in await self._pending() if at <= now)[:limit]
         async with self._redis.pipeline(transaction=False) as pipe:
-            for _, interview_id, action in ids:
-                pipe.hmget(self._keys.writeback(interview_id, action), ["connector", "target", "attempts"])
+            for _, subject, action in ids:
+                pipe.hmget(self._keys.writeback(subject, action), ["connector", "target", "attempts"])
             rows = await pipe.execute()
         return [
-            WriteBack(i, a, text(connector), open_target(self._sealer, text(target)), int(attempts))
-            for (_, i, a), (connector, target, attempts) in zip(ids, rows, strict=True)
+            WriteBack(s, a, text(connector), open_target(self._sealer, text(target)), int(attempts))
+            for (_, s, a), (connector, target, attempts) in zip(ids, rows, strict=True)
             if connector is not None and target is not None
         ]
 
@@ -144,17 +147,17 @@ class RedisWriteBackStore:
     async def claim(self, item: WriteBack, now: float, lease_s: float) -> bool:
         """Take a due write-back for one attempt: its next attempt moves `lease_s` ahead (a crash mid-attempt retries
         it then); False when another pass or node took it, or it was done or erased meanwhile."""
-        keys = [self._keys.writeback(item.interview_id, item.action), self._keys.writebacks_pending()]
-        return bool(await self._claim(keys=keys, args=[member(item.interview_id, item.action), now, now + lease_s, item.attempts]))
+        keys = [self._keys.writeback(item.subject, item.action), self._keys.writebacks_pending()]
+        return bool(await self._claim(keys=keys, args=[member(item.subject, item.action), now, now + lease_s, item.attempts]))
 
     async def record(
         self, item: WriteBack, status_code: int | None, error: str | None, *, done: bool, next_attempt_at: float | None
     ) -> None:
         """One attempt's result. `next_attempt_at` None without `done`: given up. A write-back erased meanwhile stays gone."""
-        keys = [self._keys.writeback(item.interview_id, item.action), self._keys.writebacks_pending()]
+        keys = [self._keys.writeback(item.subject, item.action), self._keys.writebacks_pending()]
         next_at = "" if done or next_attempt_at is None else repr(next_attempt_at)
         args: list[EncodableT] = [
-            member(item.interview_id, item.action),
+            member(item.subject, item.action),
             item.attempts + 1,
             repr(time.time()) if done else "",
             next_at,
@@ -167,8 +170,8 @@ class RedisWriteBackStore:
         prefix = self._keys.writeback("", "")[: -len(":")]  # `writeback:` and what follows
         return await reseal_field(self._redis, prefix, "target", self._sealer, lambda rest: as_action(rest.rpartition(":")[2]) is not None)
 
-    async def get(self, interview_id: str, action: Action) -> WriteBackRow | None:
-        raw = text_hash(await self._redis.hgetall(self._keys.writeback(interview_id, action)))
+    async def get(self, subject: str, action: Action) -> WriteBackRow | None:
+        raw = text_hash(await self._redis.hgetall(self._keys.writeback(subject, action)))
         if not raw:
             return None
 
@@ -176,7 +179,7 @@ class RedisWriteBackStore:
             return float(raw[field]) if field in raw else None
 
         return WriteBackRow(
-            interview_id=interview_id,
+            subject=subject,
             action=action,
             connector=raw["connector"],
             target=open_target(self._sealer, raw["target"]),

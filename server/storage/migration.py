@@ -1,11 +1,11 @@
 """A node's SQLite store moved into Redis, for a node that joins a cluster: `interview-server store migrate`.
 
 The SQLite database is read, never written. Each interview with all it recorded (answers, transcripts, observations,
-scored answers, decisions, the recordings' list, report, WeChat profile, short links still valid, Greenhouse callback,
-business owners' recommendations, the candidate's self-identification, the shares it is in)
+scored answers, decisions, the recordings' list, report, WeChat profile, short links still valid, what is owed ATSs
+about it, business owners' recommendations, the candidate's self-identification, the shares it is in)
 goes in one MULTI/EXEC, in the Redis store's layout (server/storage/redis_store.py); then the job and candidate profiles,
 the shares and every audit trail (erased interviews' too),
-idempotent responses still valid, webhook endpoints, and each event with its deliveries and their attempts
+idempotent responses still valid, webhook endpoints, what is owed ATS accounts, and each event with its deliveries and their attempts
 (redis_webhook_deliveries.py), keeping every id, so an HRMS that knows an event or delivery id still finds it.
 
 Nothing is announced again: no event is made. An event SQLite had not fanned out, or with a delivery still pending,
@@ -155,6 +155,7 @@ class _Migration:
         await self.copy_profiles_and_responses()
         await self.copy_shares_and_audit()
         await self.copy_endpoints()
+        await self.copy_account_writebacks()
         for event in self.rows("outbox_events", order="seq"):
             if event.get("subject") not in skip:
                 await self.copy_event(event)
@@ -256,26 +257,24 @@ class _Migration:
             if c["notified_at"] is None and c["next_attempt_at"] is not None:
                 pipe.zadd(self.keys.greenhouse_pending(), {interview_id: c["next_attempt_at"]})
         for w in self.rows("ats_writebacks", *mine):
-            pipe.hset(
-                self.keys.writeback(interview_id, w["action"]),
-                mapping=_present(
-                    {
-                        k: w[k]
-                        for k in (
-                            "connector",
-                            "target",
-                            "attempts",
-                            "next_attempt_at",
-                            "done_at",
-                            "last_status",
-                            "last_error",
-                            "created_at",
-                        )
-                    }
-                ),
-            )
-            if w["done_at"] is None and w["next_attempt_at"] is not None:
-                pipe.zadd(self.keys.writebacks_pending(), {f"{interview_id}:{w['action']}": w["next_attempt_at"]})
+            self.queue_writeback(pipe, interview_id, w)
+
+    _WRITEBACK_FIELDS = ("connector", "target", "attempts", "next_attempt_at", "done_at", "last_status", "last_error", "created_at")
+
+    def queue_writeback(self, pipe: Pipeline, subject: str, w: dict[str, Any]) -> None:
+        """A row of `ats_writebacks` (subject: its interview) or `ats_account_writebacks` (its account), as its hash."""
+        pipe.hset(self.keys.writeback(subject, w["action"]), mapping=_present({k: w[k] for k in self._WRITEBACK_FIELDS}))
+        if w["done_at"] is None and w["next_attempt_at"] is not None:
+            pipe.zadd(self.keys.writebacks_pending(), {f"{subject}:{w['action']}": w["next_attempt_at"]})
+
+    async def copy_account_writebacks(self) -> None:
+        """What is owed ATS accounts (not about any interview); one already in Redis stays as it is."""
+        for w in self.rows("ats_account_writebacks"):
+            if await self.redis.exists(self.keys.writeback(w["account"], w["action"])):
+                continue
+            async with self.redis.pipeline(transaction=True) as pipe:
+                self.queue_writeback(pipe, w["account"], w)
+                await pipe.execute()
 
     async def copy_shares_and_audit(self) -> None:
         """Shares (with the interviews still in them) and every audit trail, erased interviews' tombstones too."""

@@ -304,8 +304,9 @@ class Keys:
     def interview_reminders(self, interview_id: str) -> str:
         return f"{self.prefix}booking:{interview_id}:reminders"
 
-    def writeback(self, interview_id: str, action: str) -> str:
-        return f"{self.prefix}writeback:{interview_id}:{action}"
+    def writeback(self, subject: str, action: str) -> str:
+        """What is owed an ATS about an interview, or an account (`subject` is its id)."""
+        return f"{self.prefix}writeback:{subject}:{action}"
 
     def writebacks_pending(self) -> str:
         """Write-backs not yet done nor given up, by next attempt; members `{interview_id}:{action}`."""

@@ -34,7 +34,7 @@ from server.domain.adverse_impact import SelfIdentification
 from server.domain.interview import DEFAULT_TENANT, Interview, InterviewSpec, InterviewStatus
 from server.domain.invites import Invite
 from server.domain.shares import OwnerReview, Share
-from server.storage.ats_writebacks import ACTIONS
+from server.storage.ats_writebacks import INTERVIEW_ACTIONS
 from server.storage.outbox import EventType, new_event
 from server.storage.records import (
     Events,
@@ -296,9 +296,9 @@ class RedisInterviewStore:
             *(self._keys.interview_part(interview_id, part) for part in PARTS),
             *(self._keys.interview_part(interview_id, f"observations:{kind}") for kind in kinds),
             *(self._keys.short_link(code) for code in codes),
-            *(self._keys.writeback(interview_id, action) for action in ACTIONS),
+            *(self._keys.writeback(interview_id, action) for action in INTERVIEW_ACTIONS),
         )
-        pipe.zrem(self._keys.writebacks_pending(), *(f"{interview_id}:{action}" for action in ACTIONS))
+        pipe.zrem(self._keys.writebacks_pending(), *(f"{interview_id}:{action}" for action in INTERVIEW_ACTIONS))
         pipe.zrem(self._keys.in_progress(), interview_id)
         pipe.zrem(self._keys.tenant_interviews(tenant), interview_id)
         for kind, field in (("jobs", "job_id"), ("candidates", "candidate_id")):

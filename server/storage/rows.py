@@ -166,9 +166,10 @@ class DeliveryRow(Row):
 
 
 class WriteBackRow(Row):
-    """What the server owes an ATS about an interview (its entry link, its result), and how sending it has gone."""
+    """What the server owes an ATS about an interview (its entry link, its result) or one of its accounts (the papers),
+    and how sending it has gone."""
 
-    interview_id: str
+    subject: str  # the interview's id, or the account's
     action: str
     connector: str
     target: dict[str, str]
