@@ -20,11 +20,10 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 
-import aiohttp
 from standardwebhooks import Webhook
 
 from hrms_bridge.destinations import DestinationPolicy, DestinationRefused
-from hrms_bridge.pinned_transport import PinnedSession, client_error_text
+from hrms_bridge.pinned_transport import ExchangeError, PinnedSession, client_error_text
 from hrms_bridge.retrying import CLAIM_MARGIN_S, POLL_S, Outcome, RetryingSender, next_delay, retry_after_seconds
 from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, AttemptResult, Deliveries, Delivery
 
@@ -146,7 +145,7 @@ class WebhookDispatcher(RetryingSender[Delivery]):
             status_code, retry_after = await self._session.post(url, body, headers)
         except DestinationRefused as exc:
             return Outcome(None, f"refused destination: {exc}", None)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (ExchangeError, TimeoutError) as exc:
             return Outcome(None, client_error_text(exc), None)
         error = None if 200 <= status_code < 300 else f"HTTP {status_code}"
         return Outcome(status_code, error, retry_after_seconds(retry_after, time.time()))

@@ -1,11 +1,14 @@
 """Webhook throughput: events written to the outbox, delivered to endpoints, as fast as the bridge goes.
 
     python -m loadtests.bench_webhooks [--store sqlite|redis --redis-url URL] [--events 2000] [--endpoints 10]
-                                       [--payload-bytes 2048] [--rate 0] [--loop uvloop|asyncio] [--kill-after S]
+                                       [--payload-bytes 2048] [--rate 0] [--writers 1] [--dispatchers 1]
+                                       [--loop uvloop|asyncio] [--kill-after S]
 
 The store, the outbox and the dispatcher are the server's own (as `server/composition.py` wires them); the receiver
 is a separate process (so it takes no time from the dispatcher's loop) that answers 200 at once and notes when each
-request came. Events are written one commit each, at `--rate` per second (0: as fast as the store takes them).
+request came. Events are written one commit each, by `--writers` tasks at once (a server's requests write concurrently),
+at `--rate` per second in all (0: as fast as the store takes them). `--dispatchers N` runs N-1 more dispatchers, each
+in a process of its own on the same store (what a node with cores to spare can do).
 Prints delivered events and requests per second, and outbox-to-receiver latency (p50, p95, max), and writes
 loadtests/results/bench_webhooks-<store>-<cores>core[-rate<R>].json.
 
@@ -116,7 +119,7 @@ async def _pipeline(args: argparse.Namespace, data_dir: Path) -> tuple[Store, De
     client = redis.Redis.from_url(args.redis_url)
     keys = Keys(args.keys_prefix or f"bench-{os.getpid()}:")
     redis_deliveries = RedisDeliveryStore(client, keys, sealer)
-    stream = WebhookStream(client, keys.webhook_stream(), "bench-node", 30.0)
+    stream = WebhookStream(client, keys.webhook_stream(), f"bench-node-{os.getpid()}", 30.0)
     dispatcher = StreamWebhookDispatcher(redis_deliveries, policy, RETRIES, TIMEOUT_S, stream, 30.0, relay=None)
     return RedisInterviewStore(client, keys), redis_deliveries, dispatcher, client
 
@@ -127,6 +130,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         log = data_dir / "received.txt"
         port = args.port
         receiver = subprocess.Popen([sys.executable, "-m", "loadtests.bench_webhooks", "--receiver", str(port), "--log", str(log)])
+        args.keys_prefix = args.keys_prefix or f"bench-{os.getpid()}:"
+        dispatcher_command = [sys.executable, "-m", "loadtests.bench_webhooks", "--node", str(data_dir), "--store", args.store]
+        dispatcher_command += ["--events", "0", "--redis-url", args.redis_url, "--keys-prefix", args.keys_prefix, "--loop", args.loop]
         try:
             await asyncio.sleep(1.0)  # the receiver's socket is listening by then
             store, deliveries, dispatcher, client = await _pipeline(args, data_dir)
@@ -134,6 +140,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 await deliveries.add_endpoint(TENANT, f"http://127.0.0.1:{port}/hook/{n}", [], f"bench {n}", None)
             store.on_event = dispatcher.events_written
             dispatcher.start()
+            extra = [subprocess.Popen(dispatcher_command) for _ in range(args.dispatchers - 1)]
             started = time.time()
             await _write_events(store, args)
             written = time.time() - started
@@ -145,6 +152,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                     break
                 await asyncio.sleep(0.2)
             finished = time.time()
+            for process in extra:
+                process.terminate()
+                process.wait(10)
             await dispatcher.close()
             await deliveries.close()
             await store.close()
@@ -181,13 +191,19 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _write_events(store: Store, args: argparse.Namespace) -> None:
-    """`args.events` events, one commit each, at `args.rate` a second (0: as fast as the store takes them)."""
+    """`args.events` events, one commit each, from `args.writers` tasks at once (as a server's requests write them), at
+    `args.rate` a second in all (0: as fast as the store takes them)."""
     padding = "x" * max(0, args.payload_bytes - 200)
     started = time.time()
-    for i in range(args.events):
-        await store.record_tenant_event(TENANT, EventType.CANDIDATE_APPLIED, {"n": i, "sent_at": time.time(), "padding": padding})
-        if args.rate:
-            await asyncio.sleep(max(0.0, started + (i + 1) / args.rate - time.time()))
+    numbers = iter(range(args.events))
+
+    async def writer() -> None:
+        for i in numbers:
+            await store.record_tenant_event(TENANT, EventType.CANDIDATE_APPLIED, {"n": i, "sent_at": time.time(), "padding": padding})
+            if args.rate:
+                await asyncio.sleep(max(0.0, started + (i + 1) / args.rate - time.time()))
+
+    await asyncio.gather(*(writer() for _ in range(max(1, args.writers))))
 
 
 async def node(args: argparse.Namespace) -> None:
@@ -293,6 +309,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout-s", type=float, default=300.0)
     parser.add_argument("--port", type=int, default=18931)
     parser.add_argument("--kill-after", type=float, default=0.0, help="SIGKILL the node this many seconds into the run, start it again")
+    parser.add_argument("--dispatchers", type=int, default=1, help="dispatchers, each in a process of its own")
+    parser.add_argument("--writers", type=int, default=1, help="tasks writing events at once")
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--node", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--keys-prefix", help=argparse.SUPPRESS)
@@ -316,11 +334,12 @@ def main(argv: list[str] | None = None) -> None:
     # The server runs on the loop uvicorn picks ("auto": uvloop, installed with uvicorn[standard]); so does the bench.
     with asyncio.Runner(loop_factory=uvloop.new_event_loop if args.loop == "uvloop" else None) as runner:
         result = runner.run(bench(args))
-    result["loop"] = args.loop
+    result.update(loop=args.loop, writers=args.writers, dispatchers=args.dispatchers)
     print(json.dumps(result, indent=2))
     RESULTS_DIR.mkdir(exist_ok=True)
     at_rate = f"-rate{args.rate:g}" if args.rate else ""  # a paced run (latency at that rate) beside the flat-out one
-    out = RESULTS_DIR / f"bench_webhooks-{args.store}-{os.cpu_count()}core{at_rate}.json"
+    processes = f"-{args.dispatchers}dispatchers" if args.dispatchers > 1 else ""
+    out = RESULTS_DIR / f"bench_webhooks-{args.store}-{os.cpu_count()}core{at_rate}{processes}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {out}")
 
