@@ -41,6 +41,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
+from hrms_bridge.retrying import POLL_S
 from server.storage.webhook_deliveries import Deliveries, Delivery, OutboxRelay
 
 logger = logging.getLogger(__name__)
@@ -165,6 +166,8 @@ class StreamWebhookDispatcher(WebhookDispatcher):
         )
         self.lease_s = lease_s
         self._held: dict[str, set[str]] = {}  # event id -> its entries this node holds
+        self._fanned: set[str] = set()  # held events whose deliveries exist (this node made them, or found them made)
+        self._took_over_at = 0.0
         self._ready = False
         self._renewed_at = 0.0
         self._swept_at = 0.0
@@ -212,7 +215,9 @@ class StreamWebhookDispatcher(WebhookDispatcher):
         await self._relay()
         if len(self._held) < MAX_HELD:
             self._hold(await self.stream.read(new=True), "read")
-            self._hold(await self.stream.take_over(), "taken_over")
+            if now - self._took_over_at >= POLL_S:  # an entry is taken over a lease after its node stopped: no hurry
+                self._took_over_at = now
+                self._hold(await self.stream.take_over(), "taken_over")
         await self._fan_out_held()
         if now - self._renewed_at > self.lease_s / 3:
             await self.stream.renew([entry for entries in self._held.values() for entry in entries])
@@ -225,6 +230,7 @@ class StreamWebhookDispatcher(WebhookDispatcher):
             await self.stream.ack(entries)
             for event_id in finished:
                 del self._held[event_id]
+                self._fanned.discard(event_id)
             self.counts["acked"] += len(entries)
         if now - self._swept_at > self.lease_s / 2:
             self._swept_at = now
@@ -239,9 +245,11 @@ class StreamWebhookDispatcher(WebhookDispatcher):
     # What differs with the interview store: SQLite's outbox is relayed to the stream; Redis's is the stream
 
     async def _fan_out_held(self) -> None:
-        """SQLite fans out every new event before it is relayed, so held events have their deliveries; Redis does it here."""
-        if self.relay is None and self._held:
-            await self.store.fan_out(self._held.keys())
+        """SQLite fans out every new event before it is relayed, so held events have their deliveries; Redis does it here,
+        for the events held since the last pass (a pass used to read every held event back: O(held) each time)."""
+        if self.relay is None and (new := [event_id for event_id in self._held if event_id not in self._fanned]):
+            await self.store.fan_out(new)
+            self._fanned.update(new)
 
     async def _start_relay(self) -> None:
         if self.relay is not None:
