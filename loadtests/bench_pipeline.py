@@ -133,13 +133,19 @@ def measure(logs: list[SessionLog], utterances: list[Utterance]) -> dict[str, ob
 
 
 async def bench(
-    sessions: list[int], config: EngineConfig, model_dir: Path, session_config: SessionConfig, stagger_s: float, encoder: str = "auto"
+    sessions: list[int],
+    config: EngineConfig,
+    model_dir: Path,
+    session_config: SessionConfig,
+    stagger_s: float,
+    encoder: str = "auto",
+    beam_size: int = 1,
 ) -> dict[str, object]:
     process = psutil.Process()
     with tempfile.TemporaryDirectory() as tmp:
         audio, utterances = synthesise(Path(tmp))
     rss_start = process.memory_info().rss
-    engine = await asyncio.to_thread(ScoringEngine.load, model_dir, config, faces=False, whisper_encoder=encoder)
+    engine = await asyncio.to_thread(ScoringEngine.load, model_dir, config, faces=False, whisper_encoder=encoder, final_beam_size=beam_size)
     rss_loaded = process.memory_info().rss
     runs: list[dict[str, object]] = []
     results: dict[str, object] = {
@@ -218,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
         default=TranscriptionConfig.early_final_after_s,
         help="pause that starts an early final, as INTERVIEW_EARLY_FINAL_AFTER_S (0: off)",
     )
+    parser.add_argument("--beam", type=int, default=1, help="hypotheses a final keeps, as INTERVIEW_FINAL_BEAM_SIZE (1: greedy)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     config = EngineConfig(device=args.device, intra_op_threads=args.threads)
@@ -228,8 +235,9 @@ def main(argv: list[str] | None = None) -> None:
         early_final_after_s=args.early_final_after or None,
     )
     results = asyncio.run(
-        bench(args.sessions, config, args.model_dir, SessionConfig(transcription=transcription), args.stagger, args.encoder)
+        bench(args.sessions, config, args.model_dir, SessionConfig(transcription=transcription), args.stagger, args.encoder, args.beam)
     )
+    results["final_beam_size"] = args.beam
     results["stagger_s"] = args.stagger
     results["encoder"] = args.encoder
     results["early_final_after_s"] = args.early_final_after

@@ -59,12 +59,15 @@ class ScoringEngine:
         *,
         embedder: SentenceEmbedder | None = None,
         transcription_workers: int = 1,
+        final_beam_size: int = 1,
     ) -> None:
         self.embedder = embedder  # stateless and thread-safe: answer scoring calls it from executor threads
         self.vad_batcher: MicroBatcher[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] = MicroBatcher(
             "vad", vad.run_batch, max_batch=256, max_wait_s=0.001
         )
-        self.transcription = TranscriptionService(transcriber, workers=transcription_workers) if transcriber is not None else None
+        self.transcription = (
+            TranscriptionService(transcriber, workers=transcription_workers, beam_size=final_beam_size) if transcriber is not None else None
+        )
         self.face_batcher = face_batcher(faces) if faces is not None else None
         self.emotion_batcher = emotion_batcher(emotion) if emotion is not None and faces is not None else None
 
@@ -79,13 +82,14 @@ class ScoringEngine:
         emotion: bool = True,
         embeddings: bool = True,
         whisper_encoder: str = "float32",
+        final_beam_size: int = 1,
     ) -> ScoringEngine:
         """Hash-check and load the models (blocking: call it from a thread at start-up).
 
         With `emotion` off the emotion model is not even loaded (some jurisdictions
         forbid emotion inference at work). `whisper_encoder` "int8" trades a little accuracy for
         about a quarter less recogniser time on a CPU (its integer MatMuls fall back to the CPU under CUDA);
-        "auto" picks int8 on a CPU and float32 on CUDA.
+        "auto" picks int8 on a CPU and float32 on CUDA. `final_beam_size`: hypotheses a final keeps (1: greedy).
         """
         manifest = load_manifest(model_dir)
         limit_blas_threads()
@@ -125,7 +129,9 @@ class ScoringEngine:
         if embeddings:
             files = verified_files(manifest["sentence-embedding"], model_dir)
             embedder = SentenceEmbedder(create_embedding_session(files[EMBEDDING_FILE], small))
-        return cls(vad, transcriber, detector, classifier, embedder=embedder, transcription_workers=workers)
+        return cls(
+            vad, transcriber, detector, classifier, embedder=embedder, transcription_workers=workers, final_beam_size=final_beam_size
+        )
 
     def new_session(self, emit: Emit, config: SessionConfig = SessionConfig()) -> SessionPipeline:
         return SessionPipeline(self, emit, config)

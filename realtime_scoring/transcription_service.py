@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import math
@@ -32,9 +33,12 @@ class Transcript(Protocol):
 
 class Transcriber(Protocol):
     def transcribe_batch(
-        self, clips: Sequence[np.ndarray], language: str | None = None, prompt: str | None = None
+        self, clips: Sequence[np.ndarray], language: str | None = None, prompt: str | None = None, beam_size: int = 1
     ) -> Sequence[Transcript]: ...
 
+
+BUSY_WINDOW_S = 10.0
+BEAM_BELOW_BUSY = 0.5  # a final keeps its beam while the recogniser's threads were busy less than this share of the window
 
 # Priorities, most urgent first. An early final decodes an utterance at the start of a pause, in case the pause
 # ends it: it becomes the final if it does, a partial if speech goes on.
@@ -50,6 +54,7 @@ class TranscriptionStats:
     partials_superseded: int = 0
     early: int = 0  # early finals that ran before their utterance ended (the rest were promoted to finals first)
     speculative: int = 0  # joined utterances decoded at a pause before anything asked for them
+    beam_searched: int = 0  # non-partial decodes that kept a beam (the rest ran greedily, the recogniser being behind)
     batches: int = 0
     busy_s: float = 0.0
     max_queue_wait_s: float = 0.0
@@ -71,7 +76,11 @@ class Job:
 class TranscriptionService:
     """One recogniser for the whole process: finals before partials, oldest first, batched.
 
-    Every session's finals go first, then early finals, then partials; a session's
+    Finals (and early finals and speculative decodes, which may become finals) keep `beam_size` hypotheses while the
+    recogniser has room: its threads busy less than BEAM_BELOW_BUSY of the last BUSY_WINDOW_S, one such decode at a
+    time and none waiting behind it. Otherwise they decode greedily (about half the time on a CPU), so that a busy node
+    shows captions as soon as ever rather than better ones seconds late; partials, which a newer one soon replaces,
+    always decode greedily. Every session's finals go first, then early finals, then partials; a session's
     queued partial (or early final) is replaced by its newer one rather than run
     stale; whatever is waiting of the same kind runs as one batch, finals on one of
     `workers` threads sharing the model, partials one batch at a time (on a lower-priority
@@ -86,8 +95,10 @@ class TranscriptionService:
         max_batch: int = 8,
         max_partial_batch: int = 4,
         partial_lane: bool | None = None,
+        beam_size: int = 1,
     ) -> None:
         self._transcriber = transcriber
+        self._beam_size = beam_size
         # On a CPU, two single-threaded decodes side by side get through 40% more
         # audio than one decode on two threads (small matrices scale poorly).
         self._workers = workers
@@ -112,6 +123,9 @@ class TranscriptionService:
             else None
         )
         self._worker: asyncio.Task[None] | None = None
+        self._threads = workers + (self._partial_executor is not None)
+        self._decoding: dict[int, float] = {}  # batches under way: id -> when each started
+        self._decoded: collections.deque[tuple[float, float]] = collections.deque(maxlen=256)  # recent (start, end)
         self.stats = TranscriptionStats()
 
     async def transcribe(self, samples: np.ndarray, language: str | None, *, final: bool, key: object) -> Transcript | None:
@@ -183,7 +197,7 @@ class TranscriptionService:
         own_lane = partial and executor is self._partial_executor
         self._partial_running = self._partial_running or partial
         self._running += not own_lane
-        task = asyncio.create_task(self._run(batch, executor))
+        task = asyncio.create_task(self._run(batch, executor, self._beam_for(batch)))
         running.add(task)
 
         def finished(task: asyncio.Task[None]) -> None:
@@ -195,13 +209,32 @@ class TranscriptionService:
 
         task.add_done_callback(finished)
 
-    async def _run(self, batch: list[Job], executor: ThreadPoolExecutor) -> None:
+    def _beam_for(self, batch: list[Job]) -> int:
+        """`beam_size` for a lone final while the recogniser has room; greedy for partials, and for finals when it has
+        not (busy, several finals at once, or more queued)."""
+        if batch[0].priority == PARTIAL or len(batch) > 1 or self._beam_size == 1:
+            return 1
+        if any(j.priority != PARTIAL and not j.future.done() for j in self._queued):
+            return 1
+        return self._beam_size if self.busy_share() < BEAM_BELOW_BUSY else 1
+
+    def busy_share(self, now: float | None = None) -> float:
+        """Share of the recogniser's threads busy decoding over the last BUSY_WINDOW_S."""
+        now = time.perf_counter() if now is None else now
+        since = now - BUSY_WINDOW_S
+        spans = [*self._decoded, *((started, now) for started in self._decoding.values())]
+        busy = sum(max(0.0, min(end, now) - max(start, since)) for start, end in spans)
+        return busy / (BUSY_WINDOW_S * self._threads)
+
+    async def _run(self, batch: list[Job], executor: ThreadPoolExecutor, beam_size: int) -> None:
         started = time.perf_counter()
+        self._decoding[id(batch)] = started
         for job in batch:
             self.stats.max_queue_wait_s = max(self.stats.max_queue_wait_s, started - job.queued_at)
+        self.stats.beam_searched += len(batch) if beam_size > 1 else 0
         try:
             results = await asyncio.get_running_loop().run_in_executor(
-                executor, self._transcriber.transcribe_batch, [j.samples for j in batch], batch[0].language
+                executor, self._transcriber.transcribe_batch, [j.samples for j in batch], batch[0].language, None, beam_size
             )
         except Exception as exc:  # noqa: BLE001 - the sessions get the error, others go on
             for job in batch:
@@ -209,7 +242,10 @@ class TranscriptionService:
                     job.future.set_exception(exc)
             return
         finally:
-            self.stats.busy_s += time.perf_counter() - started
+            ended = time.perf_counter()
+            self.stats.busy_s += ended - started
+            del self._decoding[id(batch)]
+            self._decoded.append((started, ended))
         self.stats.batches += 1
         for job, result in zip(batch, results, strict=True):
             if job.priority == FINAL:

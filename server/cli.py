@@ -206,6 +206,8 @@ def replay_command(args: argparse.Namespace) -> None:
             EngineConfig(device=settings.device, intra_op_threads=settings.inference_threads),
             faces=args.video is not None,
             emotion=settings.emotion_analysis,
+            whisper_encoder=settings.whisper_encoder,  # as the server decodes live
+            final_beam_size=settings.final_beam_size,
         )
     except (ReplayError, ModelError) as exc:
         raise SystemExit(f"error: {exc}") from exc

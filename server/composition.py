@@ -243,6 +243,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
                 config,
                 emotion=settings.emotion_analysis,
                 whisper_encoder=settings.whisper_encoder,
+                final_beam_size=settings.final_beam_size,
             )
         if consumer is None and scoring is not None:
             consumer = scoring_consumer(scoring, settings.transcription_config())

@@ -110,6 +110,13 @@ class Settings(BaseSettings):
         description="int8: a quarter less recogniser time a clip, twice the interviews a 2-core node carries, a little less "
         "accurate; auto = int8 on a CPU, float32 on CUDA (where int8 MatMuls fall back to the CPU)",
     )
+    final_beam_size: int = Field(
+        5,
+        ge=1,
+        le=8,
+        description="Hypotheses kept while decoding a final transcript (beam search; partials stay greedy): 1 = greedy, "
+        "the cheapest; 5 errs least",
+    )
     partial_interval_growth: float = Field(
         0.5, ge=0, le=2, description="The partial interval grows by this share of the utterance so far (0: fixed interval)"
     )

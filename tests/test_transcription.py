@@ -16,7 +16,7 @@ from realtime_scoring.engine import EngineConfig, create_session
 from realtime_scoring.events import AnalysisProgress, FinalTranscript, PartialTranscript, UtteranceTranscript
 from realtime_scoring.pipeline import ScoringEngine, SessionConfig
 from realtime_scoring.transcription import SessionTranscription, TranscriptionConfig, agreed_prefix, extend_stable
-from realtime_scoring.transcription_service import EARLY, PARTIAL, PARTIAL_NICENESS, TranscriptionService
+from realtime_scoring.transcription_service import EARLY, FINAL, PARTIAL, PARTIAL_NICENESS, SPECULATIVE, TranscriptionService
 from realtime_scoring.vad import SileroVadModel, VadConfig
 from realtime_scoring.whisper.transcriber import WhisperTranscriber
 from tests.conftest import prepared_model_files
@@ -181,9 +181,9 @@ async def test_a_burst_of_finals_is_shared_out_over_the_idle_workers(transcriber
     sizes: list[int] = []
 
     class Counting:
-        def transcribe_batch(self, clips, language=None, prompt=None):  # type: ignore[no-untyped-def]
+        def transcribe_batch(self, clips, language=None, prompt=None, beam_size=1):  # type: ignore[no-untyped-def]
             sizes.append(len(clips))
-            return transcriber.transcribe_batch(clips, language, prompt)
+            return transcriber.transcribe_batch(clips, language, prompt, beam_size)
 
     for workers, expected in ((2, [2, 2]), (1, [4])):
         sizes.clear()
@@ -202,13 +202,13 @@ async def test_partials_run_on_their_own_lower_priority_thread_beside_two_finals
     lock = threading.Lock()
 
     class Recording:
-        def transcribe_batch(self, clips, language=None, prompt=None):  # type: ignore[no-untyped-def]
+        def transcribe_batch(self, clips, language=None, prompt=None, beam_size=1):  # type: ignore[no-untyped-def]
             nonlocal running
             with lock:
                 running += 1
                 calls.append((len(clips[0]), os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), running))
             try:
-                return transcriber.transcribe_batch(clips, language, prompt)
+                return transcriber.transcribe_batch(clips, language, prompt, beam_size)
             finally:
                 with lock:
                     running -= 1
@@ -227,6 +227,30 @@ async def test_partials_run_on_their_own_lower_priority_thread_beside_two_finals
     assert by_kind[len(partial_clip)][0] == base + PARTIAL_NICENESS
     assert by_kind[len(final_clip)][0] == base
     assert len(calls) == 3 and max(together for _, _, together in calls) == 3, calls  # two finals beside the partial
+
+
+async def test_a_final_keeps_a_beam_while_the_recogniser_keeps_up_and_decodes_greedily_behind(transcriber, answer) -> None:  # type: ignore[no-untyped-def]
+    beams: dict[int, int] = {}  # clip length -> beam size it was decoded with
+
+    class Recording:
+        def transcribe_batch(self, clips, language=None, prompt=None, beam_size=1):  # type: ignore[no-untyped-def]
+            beams.update((len(clip), beam_size) for clip in clips)
+            return transcriber.transcribe_batch(clips, language, prompt, beam_size)
+
+    service = TranscriptionService(Recording(), beam_size=4)
+    alone = {FINAL: 16000, EARLY: 16000 + 320, SPECULATIVE: 16000 + 640, PARTIAL: 16000 + 960}
+    try:
+        for priority, length in alone.items():  # one at a time: the recogniser keeps up
+            await service.submit(answer[:length], "en", priority, key=priority).future
+        assert {priority: beams[length] for priority, length in alone.items()} == {FINAL: 4, EARLY: 4, SPECULATIVE: 4, PARTIAL: 1}
+        assert service.stats.beam_searched == 3
+
+        beams.clear()  # every session pauses at once: finals queue up, and the recogniser falls behind
+        burst = [service.submit(answer[: 16000 + 32 * n], "en", FINAL, key=f"burst-{n}") for n in range(4)]
+        await asyncio.gather(*(job.future for job in burst))
+    finally:
+        await service.close()
+    assert set(beams.values()) == {1}, beams
 
 
 def test_local_agreement_counts_shared_leading_words_and_characters() -> None:

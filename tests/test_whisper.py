@@ -141,6 +141,21 @@ def test_batch_transcription_matches_each_clip(transcriber: WhisperTranscriber, 
     assert long.language == short.language == "en"
 
 
+def test_beam_search_keeps_each_clip_of_a_batch_apart_and_finds_a_transcript_as_likely_as_greedy(
+    transcriber: WhisperTranscriber, speech: dict[str, np.ndarray]
+) -> None:
+    greedy = transcriber.transcribe_batch([speech["answer"], speech["short"]])
+    beam = transcriber.transcribe_batch([speech["answer"], speech["short"]], beam_size=5)
+    for reference, by_greedy, by_beam in zip((ANSWER, SHORT_ANSWER), greedy, beam, strict=True):
+        # The whole answer, not the first sentence that could end it: an ending ranked below the beam is dropped.
+        assert word_error_rate(reference, by_beam.text) <= word_error_rate(reference, by_greedy.text), by_beam.text
+        assert by_beam.avg_logprob >= by_greedy.avg_logprob - 0.02, (by_beam, by_greedy)
+        assert by_beam.segments and " ".join(s.text for s in by_beam.segments) == by_beam.text
+    assert transcriber.transcribe(speech["short"], beam_size=5).text == beam[1].text, "alone as in a batch"
+    with pytest.raises(ValueError, match="beam_size"):
+        transcriber.transcribe(speech["short"], beam_size=0)
+
+
 def test_the_int8_encoder_transcribes_as_well_and_encodes_each_clip_as_it_would_alone(
     whisper_files: dict[str, Path], sessions: tuple[ort.InferenceSession, ort.InferenceSession], speech: dict[str, np.ndarray]
 ) -> None:

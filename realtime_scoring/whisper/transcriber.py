@@ -1,4 +1,4 @@
-"""Whisper transcription over the exported ONNX encoder and decoder step: greedy, timestamped, batched."""
+"""Whisper transcription over the exported ONNX encoder and decoder step: greedy or beam search, timestamped, batched."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ MIN_NEW_SEGMENT_S = 0.5
 # times the cost).
 LOOP_UNITS = range(1, 33)
 # openai-whisper's rule for a window with nothing said: likely no speech and an unsure transcript.
+MAX_BEAM_SIZE = 8
 NO_SPEECH_THRESHOLD = 0.6
 LOGPROB_THRESHOLD = -1.0
 
@@ -97,6 +98,14 @@ class _Stream:
     tokens: list[int] = field(default_factory=list)
     sum_logprob: float = 0.0
     done: bool = False
+
+
+@dataclass(frozen=True)
+class _Hypothesis:
+    """One beam of a beam search: the tokens sampled so far and their summed log-probability."""
+
+    tokens: list[int]
+    sum_logprob: float
 
 
 def _looping_tail(tokens: list[int]) -> int:
@@ -162,21 +171,26 @@ class WhisperTranscriber:
 
     # -- public API ------------------------------------------------------------------------------
 
-    def transcribe(self, samples: np.ndarray, language: str | None = None, prompt: str | None = None) -> Transcript:
+    def transcribe(self, samples: np.ndarray, language: str | None = None, prompt: str | None = None, beam_size: int = 1) -> Transcript:
         """Text of 16 kHz mono float32 `samples` (at most 30 s are used). `language` None: detect."""
-        return self.transcribe_batch([samples], language, prompt)[0]
+        return self.transcribe_batch([samples], language, prompt, beam_size)[0]
 
-    def transcribe_batch(self, clips: Sequence[np.ndarray], language: str | None = None, prompt: str | None = None) -> list[Transcript]:
+    def transcribe_batch(
+        self, clips: Sequence[np.ndarray], language: str | None = None, prompt: str | None = None, beam_size: int = 1
+    ) -> list[Transcript]:
         """Several clips in one encoder run and one decoding loop; all share `language` and `prompt`.
 
         Every clip is padded to the largest clip's window, so batch clips of similar length. The
         int8 decoder quantises activations with one scale per call, so a clip's tokens can differ
-        slightly from those it gets alone.
+        slightly from those it gets alone. `beam_size` 1 decodes greedily; more keeps that many
+        hypotheses per clip (the decoder then runs on clips × beam_size rows).
         """
         if not clips:
             return []
         if language is not None and language not in self._config.languages:
             raise ValueError(f"unknown language {language!r}")
+        if not 1 <= beam_size <= MAX_BEAM_SIZE:
+            raise ValueError(f"beam_size must be 1 to {MAX_BEAM_SIZE}, not {beam_size}")
         for clip in clips:
             if clip.ndim != 1 or clip.dtype.kind != "f":
                 raise ValueError(f"expected mono float samples at 16 kHz, got {clip.dtype} of shape {clip.shape}")
@@ -195,12 +209,15 @@ class WhisperTranscriber:
         task = np.array([[self._config.languages[s.language], special["transcribe"], *mode] for s in streams], dtype=np.int64)
         logits, cache = self._step(task, positions, cross, cache)
         positions += task.shape[1]
-        while True:
-            next_tokens = [self._sample(s, row) for s, row in zip(streams, logits)]
-            if all(s.done for s in streams):
-                break
-            logits, cache = self._step(np.array(next_tokens, dtype=np.int64)[:, None], positions, cross, cache)
-            positions += 1
+        if beam_size > 1:
+            self._beam_search(streams, beam_size, logits, cache, cross, positions)
+        else:
+            while True:
+                next_tokens = [self._sample(s, row) for s, row in zip(streams, logits)]
+                if all(s.done for s in streams):
+                    break
+                logits, cache = self._step(np.array(next_tokens, dtype=np.int64)[:, None], positions, cross, cache)
+                positions += 1
         return [self._finish(s, f.duration_s) for s, f in zip(streams, features)]
 
     # -- model calls -----------------------------------------------------------------------------
@@ -261,25 +278,35 @@ class WhisperTranscriber:
             no_speech_prob=no_speech_prob,
         )
 
+    def _logprobs(self, rows: Sequence[tuple[list[int], int]], logits: np.ndarray) -> np.ndarray:
+        """Log-probabilities [R, V] of the token after each row's sampled tokens, given its highest allowed timestamp
+        (`rows`: (sampled, last_timestamp) per row of `logits`), under Whisper's rules: a forbidden token's is -inf.
+        One array operation for all rows where the rules agree, a slice per row where they differ."""
+        masked = logits.astype(np.float64)  # a fresh copy, masked in place below
+        masked[:, self._suppress] = -np.inf
+        for row, (sampled, last_timestamp) in zip(masked, rows, strict=True):
+            row[last_timestamp + 1 :] = -np.inf
+            if not sampled:
+                row[self._suppress_begin] = -np.inf
+            if self._timestamps:
+                self._apply_timestamp_rules(sampled, row, last_timestamp)
+        with np.errstate(invalid="ignore"):  # a row's own -inf stay -inf
+            logprobs: np.ndarray = masked - masked.max(axis=1, keepdims=True)
+            logprobs -= np.log(np.exp(logprobs).sum(axis=1, keepdims=True))
+        if self._timestamps:
+            begin = self._timestamp_begin
+            with np.errstate(divide="ignore", invalid="ignore"):
+                timestamp_mass = np.logaddexp.reduce(logprobs[:, begin:], axis=1)
+            # Time is more likely than any one text token: a timestamp comes next.
+            logprobs[timestamp_mass > logprobs[:, :begin].max(axis=1), :begin] = -np.inf
+        return logprobs
+
     def _sample(self, stream: _Stream, logits: np.ndarray) -> int:
         """Pick the stream's next token greedily under Whisper's rules; EOT for a finished stream."""
         if stream.done:
             return self._eot
-        logits = logits.astype(np.float64)  # a fresh copy, masked in place below
-        logits[self._suppress] = -np.inf
-        begin = self._timestamp_begin
-        logits[stream.last_timestamp + 1 :] = -np.inf
         sampled = stream.tokens
-        if not sampled:
-            logits[self._suppress_begin] = -np.inf
-        if self._timestamps:
-            self._apply_timestamp_rules(sampled, logits, stream.last_timestamp)
-        logprobs = _log_softmax(logits)
-        if self._timestamps:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                timestamp_mass = np.logaddexp.reduce(logprobs[begin:])
-            if timestamp_mass > logprobs[:begin].max():
-                logprobs[:begin] = -np.inf  # time is more likely than any one text token
+        logprobs = self._logprobs([(sampled, stream.last_timestamp)], logits[None])[0]
         token = int(np.argmax(logprobs))
         if token == self._eot or len(sampled) + 1 >= stream.max_tokens:
             stream.done = True
@@ -290,6 +317,76 @@ class WhisperTranscriber:
                 del sampled[-repeated:]
                 stream.done = True
         return token
+
+    def _beam_search(
+        self,
+        streams: list[_Stream],
+        beam_size: int,
+        logits: np.ndarray,
+        cache: list[np.ndarray],
+        cross: dict[str, np.ndarray],
+        positions: int,
+    ) -> None:
+        """Each stream's tokens and log-probability from a beam search (openai-whisper's: each live hypothesis offers
+        its beam_size + 1 likeliest next tokens, the best beam_size go on, a hypothesis that ends is kept until
+        beam_size have ended, and the one with the best log-probability per token wins).
+
+        Clip c owns rows c·k … c·k+k-1 throughout, so its cross-attention keys and values are repeated once and
+        never moved; only the self-attention cache follows each hypothesis to its parent's row.
+        """
+        k, eot = beam_size, self._eot
+        rows = len(streams) * k
+        cross = {name: np.repeat(value, k, axis=0) for name, value in cross.items()}
+        cache = [np.repeat(layer, k, axis=0) for layer in cache]
+        logits = np.repeat(logits, k, axis=0)
+        # All k rows of a clip start alike: only the first is live, or the first step would fill the beam with copies.
+        beams = [[_Hypothesis([], 0.0 if b == 0 else -math.inf) for b in range(k)] for _ in streams]
+        ended: list[list[_Hypothesis]] = [[] for _ in streams]
+        done = [False] * len(streams)
+        while True:
+            next_tokens = np.full(rows, eot, dtype=np.int64)
+            parents = np.arange(rows)
+            for c, stream in enumerate(streams):
+                if done[c]:
+                    continue
+                candidates: list[tuple[float, int, int]] = []  # (log-probability, parent beam, token)
+                live = [b for b, hypothesis in enumerate(beams[c]) if hypothesis.sum_logprob > -math.inf]
+                scored = self._logprobs([(beams[c][b].tokens, stream.last_timestamp) for b in live], logits[[c * k + b for b in live]])
+                for b, logprobs in zip(live, scored, strict=True):
+                    hypothesis = beams[c][b]
+                    likeliest = np.argpartition(-logprobs, k)[: k + 1]
+                    candidates.extend(
+                        (hypothesis.sum_logprob + float(logprobs[t]), b, int(t)) for t in likeliest if logprobs[t] > -math.inf
+                    )
+                candidates.sort(reverse=True)
+                going: list[tuple[_Hypothesis, int]] = []
+                for score, b, token in candidates:  # likeliest first, until k go on: an ending ranked below them is dropped
+                    tokens = [*beams[c][b].tokens, token] if token != eot else beams[c][b].tokens
+                    repeated = _looping_tail(tokens) if token != eot else 0
+                    if token == eot or repeated or len(tokens) >= stream.max_tokens:
+                        ended[c].append(_Hypothesis(tokens[: len(tokens) - repeated], score))
+                        continue
+                    going.append((_Hypothesis(tokens, score), b))
+                    if len(going) == k:
+                        break
+                if len(ended[c]) >= k or not going:
+                    done[c] = True
+                    continue
+                while len(going) < k:  # fewer live candidates than rows: the spare rows idle
+                    going.append((_Hypothesis(going[0][0].tokens, -math.inf), going[0][1]))
+                beams[c] = [hypothesis for hypothesis, _ in going]
+                for b, (hypothesis, parent) in enumerate(going):
+                    next_tokens[c * k + b] = hypothesis.tokens[-1]
+                    parents[c * k + b] = c * k + parent
+            if all(done):
+                break
+            cache = [layer[parents] for layer in cache]
+            logits, cache = self._step(next_tokens[:, None], positions, cross, cache)
+            positions += 1
+        for c, stream in enumerate(streams):
+            pool = ended[c] or [h for h in beams[c] if h.sum_logprob > -math.inf]
+            best = max(pool, key=lambda h: h.sum_logprob / (len(h.tokens) + 1))
+            stream.tokens, stream.sum_logprob, stream.done = list(best.tokens), best.sum_logprob, True
 
     def _apply_timestamp_rules(self, sampled: list[int], logits: np.ndarray, last_timestamp: int) -> None:
         """openai-whisper's timestamp grammar, applied to `logits` in place, plus an end rule."""
