@@ -485,7 +485,8 @@ class WhisperTranscriber:
         return Transcript(text, stream.language, segments, list(stream.tokens), avg_logprob, stream.no_speech_prob)
 
     def _text(self, tokens: list[int], language: str) -> str:
-        text = self._tokenizer.decode(tokens).strip()
+        # A decode that stops inside a character's bytes (its token cap, an end token) shows no half character.
+        text = self._tokenizer.decode(tokens).strip().rstrip("\ufffd")
         # Whisper base writes much Mandarin in traditional characters; the product shows simplified, with Chinese
         # punctuation where it wrote ASCII.
         return written_for_reading(self._to_simplified.convert(text) if language == "zh" else text, language)
