@@ -47,7 +47,6 @@ from server.storage.webhook_deliveries import (
 )
 
 STATUSES = (PENDING, DELIVERED, DEAD)
-INDEXED_EVENTS_KEPT = 50_000  # event ids a store remembers as indexed (then it forgets them all and checks again)
 TIES = 100  # deliveries created at the very same instant that a page boundary may fall among
 
 # KEYS: event, its deliveries, the tenant's deliveries (all, pending, dead), the due index, then (endpoint, delivery,
@@ -214,7 +213,6 @@ class RedisDeliveryStore:
         self._set_if_exists = client.register_script(SET_IF_EXISTS)
         self._index_complete = False
         self._due_index_complete = False
-        self._indexed_events: set[str] = set()  # events whose pending deliveries are known to be in the due index
 
     async def close(self) -> None:
         """Nothing of its own to release: the client is the node's (server/composition.py closes it)."""
@@ -311,9 +309,10 @@ class RedisDeliveryStore:
 
     async def fan_out(self, event_ids: Collection[str] | None = None) -> int:
         """One delivery per event of `event_ids` (those a node holds in the stream) not fanned out yet and endpoint that
-        wants it (dead at once for a disabled endpoint, so it can be replayed once the endpoint is enabled); returns how many were created. Safe to repeat, from any node. In the order given (the stream's),
-        so events written together are first attempted in the order they were written. None: nothing (new events are
-        found through the stream)."""
+        wants it (dead at once for a disabled endpoint, so it can be replayed once the endpoint is enabled); returns how
+        many were created. Safe to repeat, from any node; the stream dispatcher passes each event it holds once. In the
+        order given (the stream's), so events written together are first attempted in the order they were written.
+        None: nothing (new events are found through the stream)."""
         ids = list(event_ids or ())
         if not ids:
             return 0
@@ -323,13 +322,12 @@ class RedisDeliveryStore:
             rows = await pipe.execute()
         endpoints: dict[str, list[Endpoint]] = {}
         scripts: list[tuple[list[str], list[str | float]]] = []
-        fanned_elsewhere = []  # by another node, or by a version before the due index: their pending ones must be in it
+        fanned_out_before = []  # by another node or process, maybe of a version before the due index: index their pending
         for event_id, (tenant_raw, type_raw, fanned_out) in zip(ids, rows):
             if tenant_raw is None:  # erased
                 continue
             if fanned_out is not None:
-                if event_id not in self._indexed_events:
-                    fanned_elsewhere.append(event_id)
+                fanned_out_before.append(event_id)
                 continue
             tenant, event_type = tenant_raw.decode(), type_raw.decode()
             if tenant not in endpoints:
@@ -355,17 +353,14 @@ class RedisDeliveryStore:
                 for keys, args in scripts:
                     await self._fan_out(keys=keys, args=args, client=pipe)
                 created = sum(int(n) for n in await pipe.execute())
-        if fanned_elsewhere:
+        if fanned_out_before:
             # An entry taken over from a node of the version before the due index (a rolling upgrade): that node fanned
-            # the event out without indexing its deliveries, and nobody would claim them. Once per event and process.
+            # the event out without indexing its deliveries, and nobody would claim them (already indexed: unchanged).
             async with self._redis.pipeline(transaction=False) as pipe:
-                for event_id in fanned_elsewhere:
+                for event_id in fanned_out_before:
                     pipe.smembers(self._keys.event_deliveries(event_id))
                 members = await pipe.execute()
             await self._index_pending(sorted(m.decode() for found in members for m in found))
-        if len(self._indexed_events) > INDEXED_EVENTS_KEPT:
-            self._indexed_events.clear()
-        self._indexed_events.update(ids)
         return created
 
     async def due(self, now: float, limit: int = 50, event_ids: Collection[str] | None = None) -> list[Delivery]:
