@@ -5,7 +5,8 @@
     writebacks:pending             sorted set by next attempt, of `{subject}:{action}` not yet done nor given up
 
 The subject is the interview's id, or for an account action the ATS account's. A write-back goes with its interview
-(server/storage/redis_store.py deletes them), so an erased candidate is never reported. `adopt_greenhouse_callbacks()` moves the `greenhouse:*` callbacks of earlier versions here.
+(server/storage/redis_store.py deletes them), so an erased candidate is never reported. `adopt_greenhouse_callbacks()`
+moves the `greenhouse:*` callbacks of earlier versions here.
 """
 
 from __future__ import annotations
@@ -121,11 +122,12 @@ class RedisWriteBackStore:
             known = as_action(action)
             if known is not None:
                 pending.append((subject, known, at))
+        awaiting_report = [s for s, a, _ in pending if a == RESULT]
         async with self._redis.pipeline(transaction=False) as pipe:
-            for subject, _, _ in pending:
+            for subject in awaiting_report:
                 pipe.exists(self._keys.interview_part(subject, "report"))
-            reported = await pipe.execute()
-        return [(s, a, at) for (s, a, at), has_report in zip(pending, reported, strict=True) if a != RESULT or has_report]
+            reported = {s for s, has_report in zip(awaiting_report, await pipe.execute(), strict=True) if has_report}
+        return [(s, a, at) for s, a, at in pending if a != RESULT or s in reported]
 
     async def due(self, now: float, limit: int = 50) -> list[WriteBack]:
         """Write-backs not yet done whose next attempt is due (a result's only once the report exists); oldest first."""

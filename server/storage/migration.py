@@ -4,9 +4,9 @@ The SQLite database is read, never written. Each interview with all it recorded 
 scored answers, decisions, the recordings' list, report, WeChat profile, short links still valid, what is owed ATSs
 about it, business owners' recommendations, the candidate's self-identification, the shares it is in)
 goes in one MULTI/EXEC, in the Redis store's layout (server/storage/redis_store.py); then the job and candidate profiles,
-the shares and every audit trail (erased interviews' too),
-idempotent responses still valid, webhook endpoints, what is owed ATS accounts, and each event with its deliveries and their attempts
-(redis_webhook_deliveries.py), keeping every id, so an HRMS that knows an event or delivery id still finds it.
+the shares and every audit trail (erased interviews' too), idempotent responses still valid, webhook endpoints, what is
+owed ATS accounts, and each event with its deliveries and their attempts (redis_webhook_deliveries.py), keeping every
+id, so an HRMS that knows an event or delivery id still finds it.
 
 Nothing is announced again: no event is made. An event SQLite had not fanned out, or with a delivery still pending,
 is put in the webhook stream, where the cluster's nodes deliver it. What Redis already holds under the same id is left

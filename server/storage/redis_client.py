@@ -309,7 +309,8 @@ class Keys:
         return f"{self.prefix}writeback:{subject}:{action}"
 
     def writebacks_pending(self) -> str:
-        """Write-backs not yet done nor given up, by next attempt; members `{interview_id}:{action}`."""
+        """Write-backs not yet done nor given up, by next attempt; members `{subject}:{action}` (an interview's or an
+        ATS account's)."""
         return f"{self.prefix}writebacks:pending"
 
     def greenhouse_callback(self, interview_id: str) -> str:
