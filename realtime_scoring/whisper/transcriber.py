@@ -34,14 +34,14 @@ MIN_SAMPLE_TOKENS = 16
 # rule the model, seeing only padding ahead, starts repeating the clip's last sentences.
 MIN_NEW_SEGMENT_S = 0.5
 # A tail of the same 1-4 tokens four times, or of 5-32 tokens three times, is a decoding loop:
-# stop there and keep one copy (openai-whisper instead re-decodes with sampling, at several
-# times the cost).
+# stop there and keep one copy (openai-whisper re-decodes with sampling instead, at several times
+# the cost: here only with time to spare, `_fall_back`).
 LOOP_UNITS = range(1, 33)
-# openai-whisper's rule for a window with nothing said: likely no speech and an unsure transcript.
 MAX_BEAM_SIZE = 8
+# openai-whisper's rule for a window with nothing said: likely no speech and an unsure transcript.
 NO_SPEECH_THRESHOLD = 0.6
 LOGPROB_THRESHOLD = -1.0
-COMPRESSION_RATIO_THRESHOLD = 2.4
+COMPRESSION_RATIO_THRESHOLD = 2.4  # text that compresses more than this repeats itself (openai-whisper's)
 FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)  # openai-whisper's, tried in turn on a doubtful transcript
 
 
@@ -103,7 +103,7 @@ class _Stream:
     sum_logprob: float = 0.0
     done: bool = False
     temperature: float = 0.0  # 0: the likeliest token each step; above 0: sampled, the distribution flattened by it
-    rng: np.random.Generator | None = None
+    rng: np.random.Generator | None = None  # set with a temperature above 0
 
 
 def _compression_ratio(text: str) -> float:
@@ -243,8 +243,9 @@ class WhisperTranscriber:
         positions = len(prefix)
         logits, cache = self._step(np.array([prefix] * len(durations), dtype=np.int64), 0, cross, None)
         streams = [self._start_stream(row, language, duration, len(prefix)) for row, duration in zip(logits, durations)]
-        for stream in streams:
-            stream.temperature, stream.rng = temperature, np.random.default_rng(seed)
+        if temperature > 0:
+            for stream in streams:
+                stream.temperature, stream.rng = temperature, np.random.default_rng(seed)
 
         special = self._config.special
         mode = [] if self._timestamps else [special["notimestamps"]]
