@@ -276,10 +276,12 @@ class PinnedSession:
             if len(self._targets) >= 4096:
                 self._targets.clear()
             self._targets[url] = target
-        lines = [f"{name}: {value}\r\n" for name, value in headers.items()]
-        if any(_CONTROL.intersection(name) or "\r" in value or "\n" in value for name, value in headers.items()):
-            raise ValueError("a header name or value with control characters")
-        request = [target.head, f"Content-Length: {len(body)}\r\n{''.join(lines)}\r\n".encode("latin-1"), body]
+        lines = [f"Content-Length: {len(body)}\r\n"]
+        for name, value in headers.items():
+            if _CONTROL.intersection(name) or "\r" in value or "\n" in value:
+                raise ValueError("a header name or value with control characters")
+            lines.append(f"{name}: {value}\r\n")
+        request = [target.head, "".join(lines).encode("latin-1") + b"\r\n", body]
         async with self._slots, asyncio.timeout(self._timeout_s):
             while True:
                 connection = await self._connection(target)

@@ -131,8 +131,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         port = args.port
         receiver = subprocess.Popen([sys.executable, "-m", "loadtests.bench_webhooks", "--receiver", str(port), "--log", str(log)])
         args.keys_prefix = args.keys_prefix or f"bench-{os.getpid()}:"
-        dispatcher_command = [sys.executable, "-m", "loadtests.bench_webhooks", "--node", str(data_dir), "--store", args.store]
-        dispatcher_command += ["--events", "0", "--redis-url", args.redis_url, "--keys-prefix", args.keys_prefix, "--loop", args.loop]
+        dispatcher_command = [*_node_command(args, data_dir), "--events", "0"]
         try:
             await asyncio.sleep(1.0)  # the receiver's socket is listening by then
             store, deliveries, dispatcher, client = await _pipeline(args, data_dir)
@@ -206,8 +205,15 @@ async def _write_events(store: Store, args: argparse.Namespace) -> None:
     await asyncio.gather(*(writer() for _ in range(max(1, args.writers))))
 
 
+def _node_command(args: argparse.Namespace, data_dir: Path) -> list[str]:
+    """The command of a node process on the bench's store (add --events)."""
+    command = [sys.executable, "-m", "loadtests.bench_webhooks", "--node", str(data_dir), "--store", args.store]
+    return [*command, "--redis-url", args.redis_url, "--keys-prefix", args.keys_prefix, "--loop", args.loop]
+
+
 async def node(args: argparse.Namespace) -> None:
-    """A node for `--kill-after`: writes its events and delivers until it is killed."""
+    """A node process (`--kill-after`, and each extra of `--dispatchers`): writes its events, if any, and delivers until
+    it is stopped or killed."""
     store, _, dispatcher, _ = await _pipeline(args, args.node)
     store.on_event = dispatcher.events_written
     dispatcher.start()
@@ -235,9 +241,7 @@ async def kill_run(args: argparse.Namespace) -> dict[str, Any]:
         data_dir = Path(tmp)
         log = data_dir / "received.txt"
         receiver = subprocess.Popen([sys.executable, "-m", "loadtests.bench_webhooks", "--receiver", str(args.port), "--log", str(log)])
-        node_command = [sys.executable, "-m", "loadtests.bench_webhooks", "--node", str(data_dir), "--store", args.store]
-        node_command += ["--redis-url", args.redis_url, "--keys-prefix", args.keys_prefix, "--loop", args.loop]
-        node_command += ["--payload-bytes", str(args.payload_bytes), "--rate", str(args.rate)]
+        node_command = [*_node_command(args, data_dir), "--payload-bytes", str(args.payload_bytes), "--rate", str(args.rate)]
         try:
             await asyncio.sleep(1.0)  # the receiver's socket is listening by then
             store, deliveries, dispatcher, client = await _pipeline(args, data_dir)
