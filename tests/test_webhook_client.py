@@ -92,6 +92,24 @@ async def test_a_receiver_that_closes_kept_connections_gets_the_next_request_on_
     assert len(peers) == 3
 
 
+async def test_a_request_on_a_kept_connection_the_receiver_drops_unanswered_goes_again_on_a_new_one() -> None:
+    connections = 0
+
+    async def drops_the_second(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        if connections == 1:  # the first connection's next request meets a close (its idle timeout ran out just then)
+            await read_request(reader)
+
+    async with receiver(drops_the_second) as (url, peers), session() as client:
+        assert await client.post(url + "/", b"{}", HEADERS) == (200, None)
+        assert await client.post(url + "/", b"{}", HEADERS) == (200, None), "sent again on a new connection"
+    assert len(peers) == 2
+
+
 async def test_an_answer_without_a_length_ends_with_its_connection_and_its_status_stands() -> None:
     async def until_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
