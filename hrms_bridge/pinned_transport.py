@@ -215,16 +215,26 @@ class _Connection(asyncio.Protocol):
 
     # the exchange
 
-    async def exchange(self, request: list[bytes]) -> tuple[int, str | None]:
+    async def exchange(self, request: list[bytes], deadline: float) -> tuple[int, str | None]:
+        """Writes `request` and waits for its answer until `deadline` (the loop's clock), then raises TimeoutError. A
+        timer on the loop rather than `asyncio.timeout`, which cost a tenth of the dispatcher's time per request."""
         assert self._transport is not None
-        self._answer = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._answer = loop.create_future()
         self._received, self._body, self._head_done, self._retry_after, self.reusable = 0, 0, False, None, False
+        expiry = loop.call_at(deadline, self._expire)
         self._transport.writelines(request)
         try:
             return await self._answer
         finally:
+            expiry.cancel()
             if not self.reusable:
                 self.close()
+
+    def _expire(self) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_exception(TimeoutError("no complete answer within the deadline"))
+        self.close()
 
     def _fail(self, error: ExchangeError) -> None:
         if self._answer is not None and not self._answer.done():
@@ -282,17 +292,25 @@ class PinnedSession:
                 raise ValueError("a header name or value with control characters")
             lines.append(f"{name}: {value}\r\n")
         request = [target.head, "".join(lines).encode("latin-1") + b"\r\n", body]
-        async with self._slots, asyncio.timeout(self._timeout_s):
+        deadline = asyncio.get_running_loop().time() + self._timeout_s  # on the whole exchange, waits included
+        if self._slots.locked():
+            async with asyncio.timeout_at(deadline):
+                await self._slots.acquire()
+        else:
+            await self._slots.acquire()
+        try:
             while True:
-                connection = await self._connection(target)
+                connection = await self._connection(target, deadline)
                 try:
-                    answer = await connection.exchange(request)
+                    answer = await connection.exchange(request, deadline)
                 except _Stale:
                     continue  # the receiver closed it while it was idle: nothing was sent to anyone's knowledge
                 self._release(target, connection)
                 return answer
+        finally:
+            self._slots.release()
 
-    async def _connection(self, target: _Target) -> _Connection:
+    async def _connection(self, target: _Target, deadline: float) -> _Connection:
         idle = self._idle.get(target.key)
         now = time.monotonic()
         while idle:
@@ -300,7 +318,8 @@ class PinnedSession:
             if not connection.closed and now - connection.idle_since < KEEPALIVE_S:
                 return connection
             connection.close()
-        return await self._connect(target)
+        async with asyncio.timeout_at(deadline):  # resolving and connecting (TLS included): once per connection
+            return await self._connect(target)
 
     async def _connect(self, target: _Target) -> _Connection:
         scheme, host, port = target.key

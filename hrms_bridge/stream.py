@@ -214,7 +214,10 @@ class StreamWebhookDispatcher(WebhookDispatcher):
             self._ready = True
         await self._relay()
         if len(self._held) < MAX_HELD:
-            self._hold(await self.stream.read(new=True), "read")
+            read = await self.stream.read(new=True)
+            self._hold(read, "read")
+            if len(read) >= READ_COUNT:
+                self.wake()  # more may be waiting in the stream: the next pass reads on at once
             if now - self._took_over_at >= POLL_S:  # an entry is taken over a lease after its node stopped: no hurry
                 self._took_over_at = now
                 self._hold(await self.stream.take_over(), "taken_over")

@@ -2,7 +2,7 @@
 
     python -m loadtests.bench_webhooks [--store sqlite|redis --redis-url URL] [--events 2000] [--endpoints 10]
                                        [--payload-bytes 2048] [--rate 0] [--writers 1] [--dispatchers 1]
-                                       [--loop uvloop|asyncio] [--kill-after S]
+                                       [--loop uvloop|asyncio] [--kill-after S] [--sqlite-synchronous full|normal]
 
 The store, the outbox and the dispatcher are the server's own (as `server/composition.py` wires them); the receiver
 is a separate process (so it takes no time from the dispatcher's loop) that answers 200 at once and notes when each
@@ -111,8 +111,8 @@ async def _pipeline(args: argparse.Namespace, data_dir: Path) -> tuple[Store, De
     policy = DestinationPolicy(allow_http=True, allow_private=True)
     sealer = Sealer.from_file(data_dir / "secrets.key")
     if args.store == "sqlite":
-        store: Store = await InterviewStore.open(data_dir / "interviews.sqlite3")
-        deliveries = await DeliveryStore.open(data_dir / "interviews.sqlite3", sealer)
+        store: Store = await InterviewStore.open(data_dir / "interviews.sqlite3", args.sqlite_synchronous)
+        deliveries = await DeliveryStore.open(data_dir / "interviews.sqlite3", sealer, args.sqlite_synchronous)
         return store, deliveries, WebhookDispatcher(deliveries, policy, RETRIES, TIMEOUT_S), None
     import redis.asyncio as redis  # only for this store
 
@@ -208,6 +208,7 @@ async def _write_events(store: Store, args: argparse.Namespace) -> None:
 def _node_command(args: argparse.Namespace, data_dir: Path) -> list[str]:
     """The command of a node process on the bench's store (add --events)."""
     command = [sys.executable, "-m", "loadtests.bench_webhooks", "--node", str(data_dir), "--store", args.store]
+    command += ["--sqlite-synchronous", args.sqlite_synchronous]
     return [*command, "--redis-url", args.redis_url, "--keys-prefix", args.keys_prefix, "--loop", args.loop]
 
 
@@ -296,6 +297,7 @@ async def kill_run(args: argparse.Namespace) -> dict[str, Any]:
         "duplicates": len(pairs) - len(set(pairs)),
         "all_received_s_after_the_kill": round(recovered_s, 1),
         "loop": args.loop,
+        **({"sqlite_synchronous": args.sqlite_synchronous} if args.store == "sqlite" else {}),
         "cpu_cores": os.cpu_count(),
         "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
@@ -315,6 +317,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kill-after", type=float, default=0.0, help="SIGKILL the node this many seconds into the run, start it again")
     parser.add_argument("--dispatchers", type=int, default=1, help="dispatchers, each in a process of its own")
     parser.add_argument("--writers", type=int, default=1, help="tasks writing events at once")
+    parser.add_argument(
+        "--sqlite-synchronous", choices=["full", "normal"], default="full", help="the SQLite store's commits (INTERVIEW_SQLITE_SYNCHRONOUS)"
+    )
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--node", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--keys-prefix", help=argparse.SUPPRESS)
@@ -331,7 +336,8 @@ def main(argv: list[str] | None = None) -> None:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop if args.loop == "uvloop" else None) as runner:
             result = runner.run(kill_run(args))
         print(json.dumps(result, indent=2))
-        out = RESULTS_DIR / f"bench_webhooks-{args.store}-{os.cpu_count()}core-kill.json"
+        synchronous = "-synchronous-normal" if args.store == "sqlite" and args.sqlite_synchronous == "normal" else ""
+        out = RESULTS_DIR / f"bench_webhooks-{args.store}-{os.cpu_count()}core{synchronous}-kill.json"
         out.write_text(json.dumps(result, indent=2) + "\n")
         print(f"written to {out}")
         return
@@ -339,11 +345,14 @@ def main(argv: list[str] | None = None) -> None:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop if args.loop == "uvloop" else None) as runner:
         result = runner.run(bench(args))
     result.update(loop=args.loop, writers=args.writers, dispatchers=args.dispatchers)
+    if args.store == "sqlite":
+        result.update(sqlite_synchronous=args.sqlite_synchronous)
     print(json.dumps(result, indent=2))
     RESULTS_DIR.mkdir(exist_ok=True)
     at_rate = f"-rate{args.rate:g}" if args.rate else ""  # a paced run (latency at that rate) beside the flat-out one
     processes = f"-{args.dispatchers}dispatchers" if args.dispatchers > 1 else ""
-    out = RESULTS_DIR / f"bench_webhooks-{args.store}-{os.cpu_count()}core{at_rate}{processes}.json"
+    synchronous = "-synchronous-normal" if args.store == "sqlite" and args.sqlite_synchronous == "normal" else ""
+    out = RESULTS_DIR / f"bench_webhooks-{args.store}-{os.cpu_count()}core{synchronous}{at_rate}{processes}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {out}")
 

@@ -268,7 +268,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
                 logger.info("adopted %d Greenhouse callback(s) of an earlier version as write-backs", adopted)
             writeback_store: WriteBacks = redis_writebacks
         else:
-            sqlite_deliveries = await DeliveryStore.open(settings.database_path, sealer)
+            sqlite_deliveries = await DeliveryStore.open(settings.database_path, sealer, settings.sqlite_synchronous)
             deliveries = sqlite_deliveries
             if redis_client is not None:
                 dispatcher = StreamWebhookDispatcher(
@@ -276,7 +276,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
                 )
             else:
                 dispatcher = WebhookDispatcher(sqlite_deliveries, destinations, *retries)
-            writeback_store = await WriteBackStore.open(settings.database_path, sealer)
+            writeback_store = await WriteBackStore.open(settings.database_path, sealer, settings.sqlite_synchronous)
         connectors: list[Connector] = [GreenhouseConnector()]
         if settings.feishu_hire_apps_file is not None:
             connectors.append(FeishuHireConnector(await asyncio.to_thread(load_apps, settings.feishu_hire_apps_file)))
@@ -296,7 +296,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             assert redis_client is not None
             bookings = RedisBookingStore(redis_client, keys)
         else:
-            bookings = await BookingStore.open(settings.database_path)
+            bookings = await BookingStore.open(settings.database_path, settings.sqlite_synchronous)
         mailer = SmtpSender(settings) if settings.smtp_host is not None else None
         reminder_channels: dict[str, ReminderChannel] = {"webhook": WebhookReminders(store)}
         if mailer is not None:
@@ -312,7 +312,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
                 if redis_client is not None and settings.store_backend == "redis":
                     wechat_consents = RedisSubscriptionConsentStore(redis_client, keys)
                 else:
-                    wechat_consents = await SubscriptionConsentStore.open(settings.database_path)
+                    wechat_consents = await SubscriptionConsentStore.open(settings.database_path, settings.sqlite_synchronous)
             wechat = wechat_channel(wechat_config, wechat_consents)
             reminder_channels["wechat"] = wechat
         reminders = ReminderScheduler(

@@ -304,6 +304,11 @@ class Settings(BaseSettings):
         description="Where interviews, profiles and webhook deliveries live: auto = Redis when redis_url is set (nodes "
         "on separate hosts share them), else SQLite in data_dir; sqlite with redis_url = nodes share one data_dir (a volume)",
     )
+    sqlite_synchronous: Literal["full", "normal"] = Field(
+        "full",
+        description="SQLite store: full = every commit synced to disk (survives a power loss); normal = synced at "
+        "checkpoints (survives kill -9, the last commits before a power loss may roll back; several times the write rate)",
+    )
     redis_prefix: str = Field("interview-server:", description="Prefix of every Redis key and channel, so clusters can share a Redis")
     redis_timeout_s: float = Field(2.0, gt=0, le=30, description="Connect and read timeout of Redis calls")
     node_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", pattern=r"^[A-Za-z0-9._:-]{1,128}$")

@@ -26,7 +26,7 @@ import aiosqlite
 
 from server.storage.rows import WriteBackRow
 from server.storage.sealed import Sealer
-from server.storage.sqlite_connection import SerialConnection, connect
+from server.storage.sqlite_connection import SerialConnection, Synchronous, connect
 
 Action = Literal["link", "result", "papers"]
 LINK: Action = "link"  # hand the candidate's entry link to the ATS: due as soon as the interview exists
@@ -138,8 +138,8 @@ class WriteBackStore(SerialConnection):
         self._sealer = sealer
 
     @classmethod
-    async def open(cls, path: Path, sealer: Sealer) -> WriteBackStore:
-        store = cls(await connect(path, SCHEMA), sealer)
+    async def open(cls, path: Path, sealer: Sealer, synchronous: Synchronous = "full") -> WriteBackStore:
+        store = cls(await connect(path, SCHEMA, synchronous), sealer)
         await store._adopt_greenhouse_callbacks()
         return store
 

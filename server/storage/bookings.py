@@ -17,7 +17,7 @@ import aiosqlite
 from server.domain.applications import Application, ApplicationStatus
 from server.domain.scheduling import Availability, Booking, CapacityLimit, Reminder, ReminderStatus, check_room
 from server.storage.outbox import OUTBOX_SCHEMA, EventType, add_event
-from server.storage.sqlite_connection import SerialConnection, connect
+from server.storage.sqlite_connection import SerialConnection, Synchronous, connect
 
 BookingEvent = tuple[EventType, dict[str, Any]]
 LONGEST_SLOT_S = 240 * 60  # Availability.slot_minutes' upper bound: how far back an overlapping booking can start
@@ -182,8 +182,8 @@ class BookingStore(SerialConnection):
         self.on_event: Callable[[], None] | None = None
 
     @classmethod
-    async def open(cls, path: Path) -> BookingStore:
-        return cls(await connect(path, SCHEMA + OUTBOX_SCHEMA))
+    async def open(cls, path: Path, synchronous: Synchronous = "full") -> BookingStore:
+        return cls(await connect(path, SCHEMA + OUTBOX_SCHEMA, synchronous))
 
     async def put_availability(self, tenant: str, job_id: str, availability: Availability, now: float) -> bool:
         async with self._transaction() as db:

@@ -232,4 +232,4 @@ async def open_store(settings: Settings, client: redis.Redis | None) -> Store:
     if settings.store_backend == "redis":
         assert client is not None, "the Redis store needs the node's Redis client"
         return RedisInterviewStore(client, Keys(settings.redis_prefix))
-    return await InterviewStore.open(settings.database_path)
+    return await InterviewStore.open(settings.database_path, settings.sqlite_synchronous)

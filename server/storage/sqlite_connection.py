@@ -12,23 +12,30 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Literal
 
 import aiosqlite
 
 from server.storage.private_files import private_file
 
 BUSY_TIMEOUT_S = 30.0
+# How each commit reaches the disk (settings.sqlite_synchronous): "full" syncs the WAL on every commit, so a commit
+# survives the machine losing power; "normal" syncs it at checkpoints, so a commit survives the process being killed
+# (kill -9) but the last ones before a power loss or kernel crash may roll back. The database is never corrupted either way.
+Synchronous = Literal["full", "normal"]
 
 
-async def connect(path: Path, schema: str) -> aiosqlite.Connection:
-    """An autocommit connection in WAL mode with foreign keys on, and `schema` (idempotent DDL) applied. The file (and
-    with it the WAL) is the service user's alone: it holds personal data and webhook secrets."""
+async def connect(path: Path, schema: str, synchronous: Synchronous = "full") -> aiosqlite.Connection:
+    """An autocommit connection in WAL mode with foreign keys on, commits synced as `synchronous` says, and `schema`
+    (idempotent DDL) applied. The file (and with it the WAL) is the service user's alone: it holds personal data and
+    webhook secrets."""
     await asyncio.to_thread(private_file, path)
     db = await aiosqlite.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     try:
         db.row_factory = aiosqlite.Row
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA synchronous=" + {"full": "FULL", "normal": "NORMAL"}[synchronous])
         # Deleted rows are overwritten, not left in free pages: erasure must leave nothing readable in the file.
         await db.execute("PRAGMA secure_delete=ON")
         await db.executescript(schema)

@@ -48,7 +48,7 @@ from server.storage.rows import (
     TranscriptRow,
     WechatProfile,
 )
-from server.storage.sqlite_connection import SerialConnection, connect
+from server.storage.sqlite_connection import SerialConnection, Synchronous, connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS interviews (
@@ -256,9 +256,9 @@ class InterviewStore(SerialConnection):
         await super().close()
 
     @classmethod
-    async def open(cls, path: Path) -> InterviewStore:
+    async def open(cls, path: Path, synchronous: Synchronous = "full") -> InterviewStore:
         # The webhook dispatcher writes the same file: server/storage/sqlite_connection.py says how both share it safely.
-        db = await connect(path, schema="")
+        db = await connect(path, schema="", synchronous=synchronous)
         for table, column, definition in ADDED_COLUMNS:
             async with db.execute(f"SELECT name FROM pragma_table_info('{table}')") as cursor:
                 columns = {row["name"] for row in await cursor.fetchall()}

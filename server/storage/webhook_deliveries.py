@@ -21,7 +21,7 @@ import aiosqlite
 from server.storage.outbox import OUTBOX_SCHEMA
 from server.storage.rows import DeliveryRow
 from server.storage.sealed import Sealer
-from server.storage.sqlite_connection import SerialConnection, connect
+from server.storage.sqlite_connection import SerialConnection, Synchronous, connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS webhook_endpoints (
@@ -225,8 +225,8 @@ class DeliveryStore(SerialConnection):
         self._sealer = sealer
 
     @classmethod
-    async def open(cls, path: Path, sealer: Sealer) -> DeliveryStore:
-        return cls(await connect(path, OUTBOX_SCHEMA + SCHEMA), sealer)
+    async def open(cls, path: Path, sealer: Sealer, synchronous: Synchronous = "full") -> DeliveryStore:
+        return cls(await connect(path, OUTBOX_SCHEMA + SCHEMA, synchronous), sealer)
 
     def _sealed(self, secrets: list[str]) -> str:
         return self._sealer.seal(json.dumps(secrets))

@@ -21,7 +21,7 @@ from typing import Protocol
 import redis.asyncio as redis
 
 from server.storage.redis_client import Keys, text
-from server.storage.sqlite_connection import SerialConnection, connect
+from server.storage.sqlite_connection import SerialConnection, Synchronous, connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS wechat_subscription_consents (
@@ -61,8 +61,8 @@ class SubscriptionConsentStore(SerialConnection):
     """Create with `open(path)` on the interview database; release with `close()`."""
 
     @classmethod
-    async def open(cls, path: Path) -> SubscriptionConsentStore:
-        return cls(await connect(path, SCHEMA))
+    async def open(cls, path: Path, synchronous: Synchronous = "full") -> SubscriptionConsentStore:
+        return cls(await connect(path, SCHEMA, synchronous))
 
     async def grant(self, tenant: str, interview_id: str, openid: str, template_id: str, scene: int) -> None:
         await self._write_one(
