@@ -15,7 +15,7 @@ import numpy as np
 
 from media.frames import AudioChunk
 from realtime_scoring.events import FinalTranscript, PartialTranscript, ScoringEvent, TranscriptSegment
-from realtime_scoring.transcription_service import EARLY, Job, Transcript, TranscriptionService
+from realtime_scoring.transcription_service import EARLY, FINAL, Job, Transcript, TranscriptionService
 from realtime_scoring.utterances import UtteranceConfig, UtteranceJoiner
 
 logger = logging.getLogger(__name__)
@@ -260,13 +260,14 @@ class SessionTranscription:
         """The utterance's transcript: the early final's, when the pause it started at is the one that ended the
         utterance (it holds the same speech, less some trailing silence), else a decode of its own."""
         started = time.perf_counter()
-        result = None
+        result, job = None, None
         if early is not None:
             self._service.promote(early.job)
-            result = await asyncio.shield(early.job.future)
+            result, job = await asyncio.shield(early.job.future), early.job
         if result is None:
-            result = await self._service.transcribe(samples, self.language, final=True, key=self)
-        assert result is not None
+            job = self._service.submit(samples, self.language, FINAL, key=self)
+            result = await job.future
+        assert result is not None and job is not None
         if self.language is None and result.language:
             self.language = result.language  # keep the first detection for the whole interview
         segments = tuple(TranscriptSegment(start_s + float(s[0]), start_s + float(s[1]), str(s[2])) for s in (result.segments or ()))
@@ -274,7 +275,8 @@ class SessionTranscription:
             utterance, start_s, end_s, result.text.strip(), result.language, segments, round(1000 * (time.perf_counter() - started), 1)
         )
         self._emit(final)
-        self.utterances.segment_final(utterance, final)
+        # A caption decoded greedily (the recogniser was behind) is decoded again with the beam before it is scored.
+        self.utterances.segment_final(utterance, final, job.samples if job.beam_size_used < self._service.beam_size else None)
 
     def cut(self, at_s: float) -> None:
         """The candidate's turn ended at `at_s`: the utterance with speech from before it is transcribed now

@@ -71,6 +71,10 @@ class Job:
     key: object = field(compare=False)
     queued_at: float = field(compare=False)
     started: bool = field(default=False, compare=False)
+    # What is scored keeps the full beam whatever the load (`beam`): the same audio then gives the same transcript live
+    # and in a replay. `beam_size_used`: what the decode kept, once it ran.
+    beam: bool = field(default=False, compare=False)
+    beam_size_used: int = field(default=0, compare=False)
 
 
 class TranscriptionService:
@@ -128,16 +132,30 @@ class TranscriptionService:
         self._decoded: collections.deque[tuple[float, float]] = collections.deque(maxlen=256)  # recent (start, end)
         self.stats = TranscriptionStats()
 
-    async def transcribe(self, samples: np.ndarray, language: str | None, *, final: bool, key: object) -> Transcript | None:
-        """Transcribe; a partial returns None when a newer partial of the same `key` replaced it."""
-        return await self.submit(samples, language, FINAL if final else PARTIAL, key).future
+    async def transcribe(
+        self, samples: np.ndarray, language: str | None, *, final: bool, key: object, beam: bool = False
+    ) -> Transcript | None:
+        """Transcribe; a partial returns None when a newer partial of the same `key` replaced it. `beam`: with the full
+        beam whatever the load (what is scored)."""
+        return await self.submit(samples, language, FINAL if final else PARTIAL, key, beam=beam).future
 
-    def submit(self, samples: np.ndarray, language: str | None, priority: int, key: object) -> Job:
-        """Queue a decode; its future gets the transcript (None if a newer job of the same key and priority replaced it)."""
+    @property
+    def beam_size(self) -> int:
+        """Hypotheses a final keeps while the recogniser has room, and a scored decode always."""
+        return self._beam_size
+
+    @property
+    def transcriber(self) -> Transcriber:
+        """The recogniser itself, for a caller that decodes a clip outside the queue (a benchmark's reference decode)."""
+        return self._transcriber
+
+    def submit(self, samples: np.ndarray, language: str | None, priority: int, key: object, *, beam: bool = False) -> Job:
+        """Queue a decode; its future gets the transcript (None if a newer job of the same key and priority replaced it).
+        `beam`: with the full beam whatever the load."""
         if self._worker is None:
             self._worker = asyncio.create_task(self._work(), name="transcription-worker")
         now = time.perf_counter()
-        job = Job(priority, now, next(self._seq), samples, language, asyncio.get_running_loop().create_future(), key, now)
+        job = Job(priority, now, next(self._seq), samples, language, asyncio.get_running_loop().create_future(), key, now, beam=beam)
         if priority != FINAL:
             previous = self._newest.pop((key, priority), None)
             if previous is not None and not previous.future.done():
@@ -210,8 +228,10 @@ class TranscriptionService:
         task.add_done_callback(finished)
 
     def _beam_for(self, batch: list[Job]) -> int:
-        """`beam_size` for a lone final while the recogniser has room; greedy for partials, and for finals when it has
-        not (busy, several finals at once, or more queued)."""
+        """`beam_size` for what is scored, and for a lone final while the recogniser has room; greedy for partials, and
+        for other finals when it has not (busy, several finals at once, or more queued)."""
+        if batch[0].beam:
+            return self._beam_size
         if batch[0].priority == PARTIAL or len(batch) > 1 or self._beam_size == 1:
             return 1
         if any(j.priority != PARTIAL and not j.future.done() for j in self._queued):
@@ -248,6 +268,7 @@ class TranscriptionService:
             self._decoded.append((started, ended))
         self.stats.batches += 1
         for job, result in zip(batch, results, strict=True):
+            job.beam_size_used = beam_size
             if job.priority == FINAL:
                 self.stats.finals += 1
             elif job.priority == EARLY:
@@ -273,7 +294,11 @@ class TranscriptionService:
         if not kind:
             return []
         first = kind[0]
-        alike = [j for j in kind[1:] if j.language == first.language and (j.priority == SPECULATIVE) == (first.priority == SPECULATIVE)]
+        alike = [
+            j
+            for j in kind[1:]
+            if j.language == first.language and (j.priority == SPECULATIVE) == (first.priority == SPECULATIVE) and j.beam == first.beam
+        ]
         limit = self._max_partial_batch if partial else min(self._max_batch, math.ceil((1 + len(alike)) / max(1, idle_workers)))
         batch = [first, *alike[: limit - 1]]
         chosen = {id(j) for j in batch}

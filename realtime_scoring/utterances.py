@@ -7,6 +7,10 @@ the recogniser loses the context that joins them. So segments whose pauses are s
 turn, the length Whisper can take) it is decoded over its whole audio, pauses included. A single-segment utterance
 reuses its segment's final; a joined one decodes speculatively as each pause begins (beside the segment's early
 final), so a turn that ends right after a pause finds its transcript already there.
+
+What is scored always keeps the recogniser's full beam: captions decode greedily while the recogniser is behind, and
+a single segment's final decoded that way is decoded again (the same audio, with the beam) before it is scored. So the
+same audio gives the same scored transcript at any load, live and in a replay (server/live/replay.py).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 
 from media.frames import ANALYSIS_SAMPLE_RATE, AudioChunk
 from realtime_scoring.events import FinalTranscript, ScoringEvent, TranscriptSegment, UtteranceTranscript
-from realtime_scoring.transcription_service import SPECULATIVE, Job, TranscriptionService
+from realtime_scoring.transcription_service import SPECULATIVE, Job, Transcript, TranscriptionService
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,8 @@ class UtteranceConfig:
     pre_roll_s: float = 0.25  # kept before a segment that an utterance is split at
     tail_s: float = 0.2
     # Decode the utterance so far at each pause (at low priority), so that a turn ended right after a pause has
-    # its transcript at once. Replays turn it off: they decode one clip at a time, the same every run.
+    # its transcript at once. That decode is the utterance's transcript when no speech follows, so a replay keeps it
+    # on too: the same audio is decoded at the same place, and the transcript is the same.
     speculative: bool = True
 
 
@@ -43,6 +48,7 @@ class _Segment:
     start_s: float
     final: asyncio.Future[FinalTranscript | None]
     end_s: float | None = None  # None while the segment goes on
+    greedy_audio: np.ndarray | None = None  # the audio of its final, when that was decoded without the beam
 
 
 @dataclass
@@ -121,7 +127,7 @@ class UtteranceJoiner:
         if not self.config.speculative or current is None or len(current.segments) < 2 or current.speculative is not None:
             return
         samples = current.samples_until(pause_start_s, self.config.tail_s)
-        current.speculative = self.service.submit(samples, self.language(), SPECULATIVE, key=self)
+        current.speculative = self.service.submit(samples, self.language(), SPECULATIVE, key=self, beam=True)
 
     def pause_ended(self) -> None:
         """Speech went on before the pause ended the segment: what was decoded at the pause is not the utterance."""
@@ -134,10 +140,12 @@ class UtteranceJoiner:
         if current is not None and segment is not None and segment in current.segments:
             segment.end_s = end_s
 
-    def segment_final(self, segment_id: int, final: FinalTranscript | None) -> None:
-        """A segment's caption final (None: it has none, or its decode failed)."""
+    def segment_final(self, segment_id: int, final: FinalTranscript | None, greedy_audio: np.ndarray | None = None) -> None:
+        """A segment's caption final (None: it has none, or its decode failed); `greedy_audio`: what it was decoded from,
+        when it was decoded without the beam (the recogniser was behind), to be decoded again before it is scored."""
         segment = self._segments.pop(segment_id, None)
         if segment is not None and not segment.final.done():
+            segment.greedy_audio = greedy_audio
             segment.final.set_result(final)
 
     def cut(self, at_s: float) -> None:
@@ -201,9 +209,13 @@ class UtteranceJoiner:
     async def _emit_transcript(self, utterance: _Utterance) -> None:
         end_s = utterance.last_end_s
         if len(utterance.segments) == 1:
-            final = await utterance.segments[0].final
-            if final is not None:
+            segment = utterance.segments[0]
+            final = await segment.final
+            if final is not None and segment.greedy_audio is None:
                 self.emit(UtteranceTranscript(utterance.id, final.start_s, final.end_s, final.text, final.language, final.segments, 0.0, 1))
+                return
+            if final is not None and segment.greedy_audio is not None:
+                await self._emit_decoded(utterance.id, final.start_s, final.end_s, segment.greedy_audio, 1)
                 return
         started = time.perf_counter()
         result = None
@@ -214,20 +226,28 @@ class UtteranceJoiner:
         if not samples.size:
             return
         if result is None:
-            result = await self.service.transcribe(samples, self.language(), final=True, key=self)
+            result = await self.service.transcribe(samples, self.language(), final=True, key=self, beam=True)
         assert result is not None
         start_s = utterance.start_s
+        self._emit_result(utterance.id, start_s, start_s + samples.size / ANALYSIS_SAMPLE_RATE, result, started, len(utterance.segments))
+
+    async def _emit_decoded(self, utterance_id: int, start_s: float, end_s: float, samples: np.ndarray, parts: int) -> None:
+        started = time.perf_counter()
+        result = await self.service.transcribe(samples, self.language(), final=True, key=self, beam=True)
+        assert result is not None
+        self._emit_result(utterance_id, start_s, end_s, result, started, parts)
+
+    def _emit_result(self, utterance_id: int, start_s: float, end_s: float, result: Transcript, started: float, parts: int) -> None:
         segments = tuple(TranscriptSegment(start_s + float(s[0]), start_s + float(s[1]), str(s[2])) for s in (result.segments or ()))
-        clip_end_s = start_s + samples.size / ANALYSIS_SAMPLE_RATE
         self.emit(
             UtteranceTranscript(
-                utterance.id,
+                utterance_id,
                 start_s,
-                round(clip_end_s, 3),
+                round(end_s, 3),
                 result.text.strip(),
                 result.language,
                 segments,
                 round(1000 * (time.perf_counter() - started), 1),
-                len(utterance.segments),
+                parts,
             )
         )

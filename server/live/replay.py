@@ -10,6 +10,7 @@ the analysis, as live: a spoken closing phrase or a time limit ends the candidat
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import math
 from collections.abc import Awaitable, Callable
@@ -24,8 +25,6 @@ from realtime_scoring.conductor import AnswerEnd, InterviewConductor
 from realtime_scoring.events import EmotionSummary, FacePresence, ScoringEvent
 from realtime_scoring.pipeline import ScoringEngine, SessionConfig, SessionPipeline
 from realtime_scoring.report import InterviewReport, question_report
-from realtime_scoring.transcription import TranscriptionConfig
-from realtime_scoring.utterances import UtteranceConfig
 from server.domain.interview import Interview, InterviewSpec
 from server.live.evidence import observation_row
 from server.live.reporting import interview_match, interview_policy, interview_report
@@ -82,7 +81,7 @@ async def replay(
         for at_s in conductor.take_turn_ends():
             pipeline.end_turn(at_s)
 
-    end_s = await _analyse(engine, spec, settings, audio, video, emit, after_chunk)
+    end_s = await analyse(engine, spec.language, settings, audio, video, emit, after_chunk)
     conductor.end_of_media(end_s)
     await conductor.advance()
 
@@ -98,25 +97,23 @@ async def replay(
     )
 
 
-async def _analyse(
+async def analyse(
     engine: ScoringEngine,
-    spec: InterviewSpec,
+    language: str,
     settings: Settings,
     audio: Path,
     video: Path | None,
     emit: Callable[[ScoringEvent], None],
     after_chunk: Callable[[SessionPipeline, float], Awaitable[None]],
 ) -> float:
-    """Run the recording through the pipeline; returns where the media ends."""
+    """Run the recording through the pipeline; returns where the media ends.
+
+    Segmented and decoded as the server's live sessions are (`Settings.transcription_config()`: the same pauses join an
+    utterance, and an early final at a pause is what that segment's final is, live and here), so a replayed interview
+    is the one HR saw; a joined utterance decoded at its last pause (speculatively, live) is decoded there here too,
+    over the same audio. Left out: partials, which nobody watches. What is scored keeps the beam in both."""
     media = settings.media
-    # No partials, early finals or speculative decodes: nobody watches them, and they would share the recogniser
-    # with the finals.
-    transcription = TranscriptionConfig(
-        language=spec.language,
-        min_partial_audio_s=math.inf,
-        early_final_after_s=None,
-        utterances=UtteranceConfig(speculative=False),
-    )
+    transcription = dataclasses.replace(settings.transcription_config(), language=language, min_partial_audio_s=math.inf)
     pipeline = engine.new_session(emit, SessionConfig(transcription=transcription))
     try:
         chunks = await asyncio.to_thread(lambda: list(read_audio(audio, media.audio_chunk_samples)))

@@ -38,6 +38,28 @@ ANSWERS = [
     "大促之前，我会先做全链路压测，",
     "找到系统的瓶颈，",
     "然后提前扩容，并且准备好降级方案。",
+    # For the recognition benchmark (loadtests/bench_recognition.py): more answers, some with numbers said in Chinese
+    # numerals, so that the benchmark has at least thirty (clean, and again with noise).
+    "我有五年的后端开发经验，最近三年主要用Go语言写微服务。",
+    "我们的系统每天要处理大约两千万条订单，高峰的时候每秒有三万个请求。",
+    "我在大学学的是计算机科学，毕业以后先在一家创业公司工作了两年。",
+    "为了降低延迟，我们把热点数据放进了缓存，响应时间从两百毫秒降到了三十毫秒。",
+    "我负责过一个十个人的团队，每周和产品经理一起确定需求的优先级。",
+    "上线之前，我们会做代码评审和自动化测试，测试覆盖率保持在百分之八十以上。",
+    "我觉得最难的是在时间很紧的情况下，既要保证质量，又要按时交付。",
+    "有一次线上服务突然变慢，我通过日志和监控，在半个小时之内找到了问题。",
+    "我比较喜欢和不同背景的同事合作，因为每个人看问题的角度都不一样。",
+    "如果需求变化很大，我会先和客户确认目标，再重新评估工作量和排期。",
+    "我们用消息队列把下单和发货两个系统解耦，这样一个系统出问题不会影响另一个。",
+    "我每天早上会先看一遍告警和报表，然后再安排当天的工作。",
+    "在新人培训方面，我写了一份入门文档，还给每个新同事安排了一位导师。",
+    "我们的数据库从一台服务器扩展到了六台，采用了读写分离和分库分表。",
+    "面对压力的时候，我会把大任务拆成几个小目标，一个一个地完成。",
+    "我对人工智能很感兴趣，业余时间学习了机器学习的基础课程。",
+    "我上一份工作的离职原因是希望在更大的平台上承担更多的责任。",
+    "未来三到五年，我希望成长为一名技术专家，能够独立负责一个核心系统。",
+    "我们团队实行轮流值班，每个人每个月值班一周，负责处理线上的紧急问题。",
+    "这次项目复盘让我认识到，提前沟通风险比事后补救要有效得多。",
 ]
 
 
@@ -45,6 +67,9 @@ def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     tts = TTS()
     for i, text in enumerate(ANSWERS):
+        said = out / f"{i:02d}.txt"
+        if said.exists() and said.read_text(encoding="utf-8") == text and (out / f"{i:02d}.wav").exists():
+            continue  # made before (the list only grows)
         with contextlib.redirect_stdout(io.StringIO()):
             audio = tts.synthesis(text)
         raw = out / f"{i:02d}.24k.wav"
