@@ -47,10 +47,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+_ports_given: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now, and never one given before in this run: a test may hold a port unbound for a
+    while (a webhook receiver that is down until the end) and start a server meanwhile, which must not get the same
+    one (it did once: the receiver then could not bind, and the node took its webhooks)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
