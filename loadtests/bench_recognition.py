@@ -48,6 +48,7 @@ from realtime_scoring.events import FinalTranscript, ScoringEvent, UtteranceTran
 from realtime_scoring.pipeline import ScoringEngine, SessionConfig
 from server.live.replay import analyse
 from server.settings import Settings
+from tests.helpers.media_files import read_wav_mono
 from tests.helpers.speech import edit_distance, hanzi, words
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -69,12 +70,16 @@ class Placed:
     start_s: float
     end_s: float
 
+    def holds(self, start_s: float, end_s: float) -> bool:
+        """Whether a transcript of that span belongs to this clip: its middle within it, or half a gap either side."""
+        return self.start_s - GAP_S / 2 <= (start_s + end_s) / 2 < self.end_s + GAP_S / 2
+
 
 def _read_wav(path: Path) -> np.ndarray:
-    with wave.open(str(path), "rb") as w:
-        if w.getframerate() != RATE or w.getnchannels() != 1 or w.getsampwidth() != 2:
-            raise SystemExit(f"{path}: needs 16 kHz mono 16-bit PCM")
-        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768.0
+    samples, rate = read_wav_mono(path)
+    if rate != RATE:
+        raise SystemExit(f"{path}: needs 16 kHz audio")
+    return samples
 
 
 def _trimmed(samples: np.ndarray) -> np.ndarray:
@@ -150,7 +155,7 @@ def _assigned(placed: list[Placed], spans: list[tuple[float, float, str]]) -> li
     """Each clip's text: the transcripts whose middle falls within it (plus half a gap either side), in order."""
     texts = []
     for p in placed:
-        inside = [text for start, end, text in spans if p.start_s - GAP_S / 2 <= (start + end) / 2 < p.end_s + GAP_S / 2]
+        inside = [text for start, end, text in spans if p.holds(start, end)]
         texts.append(" ".join(inside) if inside else "")
     return texts
 
@@ -158,11 +163,11 @@ def _assigned(placed: list[Placed], spans: list[tuple[float, float, str]]) -> li
 # ---- the three ways through the model ---------------------------------------------------------------------------------
 
 
-async def live(engine: ScoringEngine, settings: Settings, audio: np.ndarray, language: str) -> tuple[SessionLog, float]:
+async def live(engine: ScoringEngine, settings: Settings, audio: np.ndarray, language: str) -> SessionLog:
     config = SessionConfig(transcription=dataclasses.replace(settings.transcription_config(), language=language))
     log = SessionLog()
     await run_session(engine, audio, log, 0.0, config)
-    return log, log.started_wall
+    return log
 
 
 async def replay(engine: ScoringEngine, settings: Settings, audio: np.ndarray, language: str, workdir: Path) -> list[ScoringEvent]:
@@ -199,7 +204,7 @@ async def measure_set(
     service = engine.transcription
     assert service is not None
     before = dataclasses.replace(service.stats)
-    log, started = await live(engine, settings, audio, language)
+    log = await live(engine, settings, audio, language)
     after = service.stats
     decodes = {  # live: which decodes ran, and how many of those that may become a transcript kept a beam
         "finals": after.finals - before.finals,
@@ -214,38 +219,42 @@ async def measure_set(
     live_captions = _assigned(placed, [(e.start_s, e.end_s, e.text) for _, e in finals])
     lags = []
     for p in placed:
-        last = [t for t, e in finals if p.start_s - GAP_S / 2 <= (e.start_s + e.end_s) / 2 < p.end_s + GAP_S / 2]
+        last = [t for t, e in finals if p.holds(e.start_s, e.end_s)]
         if last:
-            lags.append(max(last) - (started + p.end_s))
+            lags.append(max(last) - (log.started_wall + p.end_s))
     replayed = await replay(engine, settings, audio, language, workdir)
     replay_scored = _assigned(placed, [(e.start_s, e.end_s, e.text) for e in replayed if isinstance(e, UtteranceTranscript)])
     best = await asyncio.to_thread(whole, engine, clips, language)
     references = [p.clip.text for p in placed]
     modes = {"live": live_scored, "live_captions": live_captions, "replay": replay_scored, "whole_clip_beam5": best}
-    row: dict[str, object] = {"clips": len(clips), "speech_s": round(sum(len(c.samples) for c in clips) / RATE, 1)}
     unit = "cer" if language == "zh" else "wer"
+    rates = {}  # mode -> (normalised, raw) error rate, %
     for mode, hypotheses in modes.items():
         pairs = list(zip(references, hypotheses, strict=True))
-        row[mode] = {
-            f"{unit}_pct": error_rate(pairs, language, normalise=True),
-            f"{unit}_raw_pct": error_rate(pairs, language, normalise=False),
-            "missing": sum(1 for h in hypotheses if not h),
-        }
-    best_rate = float(row["whole_clip_beam5"][f"{unit}_pct"])  # type: ignore[index]
-    live_rate = float(row["live"][f"{unit}_pct"])  # type: ignore[index]
-    row["live_over_whole_clip"] = round(live_rate / best_rate, 2) if best_rate else None
-    row["live_and_replay_differ_in"] = sum(1 for a, b in zip(live_scored, replay_scored, strict=True) if a != b)
-    row["live_decodes"] = decodes
-    row["caption_lag_after_speech_s"] = {"p50": _pct(lags, 50), "p95": _pct(lags, 95), "max": _pct(lags, 100)}
-    row["heard"] = [  # every clip: what was said and what each way heard
-        {"clip": p.clip.name, "said": p.clip.text, "live": a, "live_captions": d, "replay": b, "whole_clip": c}
-        for p, a, b, c, d in zip(placed, live_scored, replay_scored, best, live_captions, strict=True)
-    ]
+        rates[mode] = (error_rate(pairs, language, normalise=True), error_rate(pairs, language, normalise=False))
+    best_rate, live_rate = rates["whole_clip_beam5"][0], rates["live"][0]
+    differ = sum(1 for a, b in zip(live_scored, replay_scored, strict=True) if a != b)
+    lag = {"p50": _pct(lags, 50), "p95": _pct(lags, 95), "max": _pct(lags, 100)}
+    row: dict[str, object] = {
+        "clips": len(clips),
+        "speech_s": round(sum(len(c.samples) for c in clips) / RATE, 1),
+        **{
+            mode: {f"{unit}_pct": rates[mode][0], f"{unit}_raw_pct": rates[mode][1], "missing": sum(1 for h in hypotheses if not h)}
+            for mode, hypotheses in modes.items()
+        },
+        "live_over_whole_clip": round(live_rate / best_rate, 2) if best_rate else None,
+        "live_and_replay_differ_in": differ,
+        "live_decodes": decodes,
+        "caption_lag_after_speech_s": lag,
+        "heard": [  # every clip: what was said and what each way heard
+            {"clip": p.clip.name, "said": p.clip.text, "live": a, "live_captions": d, "replay": b, "whole_clip": c}
+            for p, a, b, c, d in zip(placed, live_scored, replay_scored, best, live_captions, strict=True)
+        ],
+    }
     print(
-        f"  {unit.upper()} % (normalised / raw): live {row['live'][f'{unit}_pct']} / {row['live'][f'{unit}_raw_pct']}, "  # type: ignore[index]
-        f"captions {row['live_captions'][f'{unit}_pct']}, replay {row['replay'][f'{unit}_pct']}, "  # type: ignore[index]
-        f"whole clip beam {WHOLE_BEAM} {best_rate}; live/whole {row['live_over_whole_clip']}; "
-        f"live and replay differ in {row['live_and_replay_differ_in']} of {len(clips)}; live decodes {decodes}; caption lag p95 {row['caption_lag_after_speech_s']['p95']} s"  # type: ignore[index]
+        f"  {unit.upper()} % (normalised / raw): live {live_rate} / {rates['live'][1]}, captions {rates['live_captions'][0]}, "
+        f"replay {rates['replay'][0]}, whole clip beam {WHOLE_BEAM} {best_rate}; live/whole {row['live_over_whole_clip']}; "
+        f"live and replay differ in {differ} of {len(clips)}; live decodes {decodes}; caption lag p95 {lag['p95']} s"
     )
     return row
 
