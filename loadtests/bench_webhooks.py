@@ -303,6 +303,11 @@ async def kill_run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _synchronous_suffix(args: argparse.Namespace) -> str:
+    """A results file's mark for SQLite commits synced at checkpoints (none for the default, every commit synced)."""
+    return "-synchronous-normal" if args.store == "sqlite" and args.sqlite_synchronous == "normal" else ""
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", choices=["sqlite", "redis"], default="sqlite")
@@ -336,8 +341,7 @@ def main(argv: list[str] | None = None) -> None:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop if args.loop == "uvloop" else None) as runner:
             result = runner.run(kill_run(args))
         print(json.dumps(result, indent=2))
-        synchronous = "-synchronous-normal" if args.store == "sqlite" and args.sqlite_synchronous == "normal" else ""
-        out = RESULTS_DIR / f"bench_webhooks-{args.store}-{os.cpu_count()}core{synchronous}-kill.json"
+        out = RESULTS_DIR / f"bench_webhooks-{args.store}-{os.cpu_count()}core{_synchronous_suffix(args)}-kill.json"
         out.write_text(json.dumps(result, indent=2) + "\n")
         print(f"written to {out}")
         return
@@ -351,8 +355,7 @@ def main(argv: list[str] | None = None) -> None:
     RESULTS_DIR.mkdir(exist_ok=True)
     at_rate = f"-rate{args.rate:g}" if args.rate else ""  # a paced run (latency at that rate) beside the flat-out one
     processes = f"-{args.dispatchers}dispatchers" if args.dispatchers > 1 else ""
-    synchronous = "-synchronous-normal" if args.store == "sqlite" and args.sqlite_synchronous == "normal" else ""
-    out = RESULTS_DIR / f"bench_webhooks-{args.store}-{os.cpu_count()}core{synchronous}{at_rate}{processes}.json"
+    out = RESULTS_DIR / f"bench_webhooks-{args.store}-{os.cpu_count()}core{_synchronous_suffix(args)}{at_rate}{processes}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {out}")
 
