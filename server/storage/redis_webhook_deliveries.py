@@ -228,6 +228,8 @@ class RedisDeliveryStore:
         self._set_if_exists = client.register_script(SET_IF_EXISTS)
         self._index_complete = False
         self._due_index_complete = False
+        # what follows a delivery's key in its attempts list's (the record script builds both from the delivery id)
+        self._attempts_suffix = keys.delivery_attempts("").removeprefix(keys.delivery(""))
 
     async def close(self) -> None:
         """Nothing of its own to release: the client is the node's (server/composition.py closes it)."""
@@ -499,10 +501,9 @@ class RedisDeliveryStore:
                     repr(now) if r.outcome == DELIVERED else "",
                 ]
             )
-        attempts_suffix = self._keys.delivery_attempts("").removeprefix(self._keys.delivery(""))
         await self._record(
             keys=[self._keys.deliveries_due()],
-            args=[self._keys.delivery(""), attempts_suffix, json.dumps(by_tenant), json.dumps(rows)],
+            args=[self._keys.delivery(""), self._attempts_suffix, json.dumps(by_tenant), json.dumps(rows)],
         )
 
     async def deliveries(
