@@ -211,11 +211,13 @@ class UtteranceJoiner:
         if len(utterance.segments) == 1:
             segment = utterance.segments[0]
             final = await segment.final
-            if final is not None and segment.greedy_audio is None:
-                self.emit(UtteranceTranscript(utterance.id, final.start_s, final.end_s, final.text, final.language, final.segments, 0.0, 1))
-                return
-            if final is not None and segment.greedy_audio is not None:
-                await self._emit_decoded(utterance.id, final.start_s, final.end_s, segment.greedy_audio, 1)
+            if final is not None:
+                if segment.greedy_audio is None:
+                    self.emit(
+                        UtteranceTranscript(utterance.id, final.start_s, final.end_s, final.text, final.language, final.segments, 0.0, 1)
+                    )
+                else:
+                    await self._emit_decoded(utterance.id, final.start_s, final.end_s, segment.greedy_audio, 1)
                 return
         started = time.perf_counter()
         result = None
