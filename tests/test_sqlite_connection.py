@@ -1,4 +1,4 @@
-"""The SQLite stores' connections: commits synced to disk as the settings say."""
+"""The SQLite store's connection: commits synced to disk as the settings say."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ from pathlib import Path
 
 from server.storage.contract import open_store
 from server.storage.sqlite_store import InterviewStore
-from server.storage.webhook_deliveries import DeliveryStore
 from tests.conftest import make_settings
 
 FULL, NORMAL = 2, 1  # what PRAGMA synchronous reads back
 
 
-async def _synchronous(store: InterviewStore | DeliveryStore) -> int:
+async def _synchronous(store: InterviewStore) -> int:
     rows = await store._db.execute_fetchall("PRAGMA synchronous")
     return int(next(iter(rows))[0])
 
