@@ -1,6 +1,7 @@
 """How many interviews one node carries: synthetic candidates over real WebRTC, ramped until the node falls behind.
 
-    interview-load [--sessions 1 2 4 8] [--step-seconds 40] [--fps 15] [--no-baseline] [--phase-locked] [--soak SECONDS] [--out DIR]
+    interview-load [--sessions 1 2 4 8] [--step-seconds 40] [--fps 15] [--no-baseline] [--phase-locked] [--admission]
+                   [--soak SECONDS] [--out DIR]
 
 Each candidate is an aiortc client that schedules an interview through the HR API, joins by its invite,
 and publishes a pre-encoded WebM (Opus speech answers with pauses, VP8 640x480 of a face at 15 fps as the
@@ -28,6 +29,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import random
 import shutil
 import socket
 import statistics
@@ -48,7 +50,7 @@ from aiortc.contrib.media import MediaPlayer
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
-from loadtests.whip_client import WhipPublisher, give_consent
+from loadtests.whip_client import WhipPublisher, WhipRejected, give_consent
 from server.rtc.ice import advertise_host_addresses
 from server.settings import Settings
 from server.storage.redis_client import Keys
@@ -193,6 +195,7 @@ class SessionLog:
     audio_chunks_per_s: float | None = None
     audio_dropped: int = 0  # 32 ms chunks the analysis fell too far behind to take (lost to transcription)
     video_dropped: int = 0  # sampled frames likewise (lost to face and emotion analysis)
+    refused: int = 0  # offers the node refused for load (503 node_busy or node_full), each retried after Retry-After
 
     def lags(self) -> tuple[list[float], list[float]]:
         """(first-partial lags after speech start, final lags after end of speech), from the page's view."""
@@ -214,7 +217,7 @@ class SessionLog:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, scoring: bool, model_dir: Path | None) -> None:
+    def __init__(self, data_dir: Path, scoring: bool, model_dir: Path | None, admission: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -227,6 +230,9 @@ class ServerProcess:
             "INTERVIEW_ICE_ALLOWED_NETWORKS": "127.0.0.0/8",
             "INTERVIEW_HR_RATE_LIMIT_PER_S": "1000",
             "INTERVIEW_MAX_LIVE_SESSIONS": "256",
+            # A capacity ramp measures where the node falls behind, so by default it admits everything offered;
+            # with `admission` it refuses what it cannot carry, as in production, and the ramp shows what that keeps.
+            "INTERVIEW_ADMISSION_CONTROL": "true" if admission else "false",
         }
         if not scoring:  # the bare baseline: receive and decode (and the level meter), no scoring and no recording
             env["INTERVIEW_RECORDING"] = "false"
@@ -286,7 +292,6 @@ async def run_candidate(
     interview_id, token = created["interview"]["id"], created["invite_token"]
     await give_consent(http, f"{server_url}/api/v1/interviews/{interview_id}", token)
     ws_url = server_url.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={token}"
-    player = MediaPlayer(str(recording), decode=False)
     publisher = WhipPublisher(server_url, interview_id, token, http)
     log.started = time.monotonic()
     async with connect(ws_url, max_size=1 << 20) as ws:
@@ -304,7 +309,24 @@ async def run_candidate(
         receiver = asyncio.create_task(receive())
         stage = "publishing"
         try:
-            await publisher.publish([player.audio, player.video], video_codec="video/VP8")
+            while True:
+                player = MediaPlayer(str(recording), decode=False)
+                try:
+                    await publisher.publish([player.audio, player.video], video_codec="video/VP8")
+                    break
+                except WhipRejected as exc:
+                    if not exc.node_busy:
+                        raise
+                    retry_after_s = exc.retry_after_s or 5.0
+                # No room on the node: wait what it asked, jittered as the candidate page does, and offer again.
+                log.refused += 1
+                await publisher.close()
+                publisher = WhipPublisher(server_url, interview_id, token, http)
+                wait_s = retry_after_s * random.uniform(0.75, 1.25)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait_s)
+                if stop.is_set():
+                    return  # never admitted in this step
             stage = "live"
             await stop.wait()
             stage = "reading the interview's media stats"
@@ -396,10 +418,15 @@ async def run_step(
             else (round(values[0], 3) if values else None)
         )
 
+    never_admitted = sum(1 for log in logs if log.refused and log.connected_at is None)
     joins = [log.connected_at - log.started for log in logs if log.connected_at is not None]
     firsts = [log.first_question_at - log.started for log in logs if log.first_question_at is not None]
     return {
         "sessions": n,
+        # With admission control: offers the node refused for load (each retried after its Retry-After), and the
+        # candidates never admitted in the step; every other figure is of the admitted sessions.
+        "offers_refused": sum(log.refused for log in logs),
+        "never_admitted": never_admitted,
         "join_s_p50": pct(joins, 50),
         "first_question_s_p50": pct(firsts, 50),
         "first_partial_lag_s_p50": pct(partials, 50),
@@ -419,7 +446,7 @@ async def run_step(
         **loop_lag_during(before, after),
         "model_busy_percent_of_core": model_busy_during(before, after, measured_s),
         "server_cpu_percent_of_core_by_thread": (by_thread := per_second_during(before, after, measured_s, "cpu:")),
-        "server_cpu_percent_of_core_per_session": per_session_cpu(by_thread, n),
+        "server_cpu_percent_of_core_per_session": per_session_cpu(by_thread, n - never_admitted),
         "whisper_decodes": {key[8:]: int(after[key] - before.get(key, 0)) for key in sorted(after) if key.startswith("decodes:")},
     }
 
@@ -542,11 +569,15 @@ async def ramps(
     model_dir: Path | None,
     per_process: int,
     phase_locked: bool = True,
+    admission: bool = False,
 ) -> list[list[dict[str, Any]]]:
     """Each plan's (scoring on or off, its steps) ramp on a server of its own, their steps taking turns: a machine
-    that slows down or speeds up over the run (other tenants of a VM) then weighs on both alike, so their ratio holds."""
+    that slows down or speeds up over the run (other tenants of a VM) then weighs on both alike, so their ratio holds.
+    `admission`: the scoring server refuses what it cannot carry (the baseline never does)."""
     servers = [
-        ServerProcess(workdir / ("data-scoring" if scoring else "data-baseline"), scoring, model_dir if scoring else None)
+        ServerProcess(
+            workdir / ("data-scoring" if scoring else "data-baseline"), scoring, model_dir if scoring else None, admission and scoring
+        )
         for scoring, _ in plans
     ]
     try:
@@ -669,7 +700,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         }
         results["candidates_per_client_process"] = args.per_process
         plans = [(True, args.sessions)] + ([] if args.no_baseline else [(False, args.baseline_sessions or args.sessions)])
-        measured = await ramps(plans, args.step_seconds, recording, workdir, args.model_dir, args.per_process, args.phase_locked)
+        results["admission_control"] = args.admission
+        measured = await ramps(
+            plans, args.step_seconds, recording, workdir, args.model_dir, args.per_process, args.phase_locked, args.admission
+        )
         results["scoring"] = measured[0]
         results["capacity"] = capacity(results["scoring"])
         results["capacity_bound"] = capacity_bound(results["scoring"])
@@ -703,6 +737,12 @@ def main(argv: list[str] | None = None) -> None:
         "--phase-locked",
         action="store_true",
         help="start every candidate at once, so all answers end together (the recogniser's worst case)",
+    )
+    parser.add_argument(
+        "--admission",
+        action="store_true",
+        help="the scoring server refuses what it cannot carry, as in production (503 node_busy; refused candidates retry "
+        "after Retry-After): a ramp past capacity then shows what admission keeps for the admitted interviews",
     )
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of connect/disconnect cycles after the ramp")
     parser.add_argument(

@@ -27,10 +27,16 @@ async def give_consent(http: httpx.AsyncClient, interview_url: str, token: str, 
 
 
 class WhipRejected(Exception):
-    def __init__(self, status: int, problem: dict[str, object]) -> None:
+    def __init__(self, status: int, problem: dict[str, object], retry_after_s: float | None = None) -> None:
         super().__init__(f"WHIP {status}: {problem.get('detail', problem)}")
         self.status = status
         self.problem = problem
+        self.retry_after_s = retry_after_s  # what the server's Retry-After asked, if it said
+
+    @property
+    def node_busy(self) -> bool:
+        """The node has no room now (strained or full): the same offer may be made again after `retry_after_s`."""
+        return self.status == 503 and self.problem.get("code") in ("node_busy", "node_full")
 
 
 def prefer_video_codec(pc: RTCPeerConnection, mime_type: str) -> None:
@@ -78,7 +84,8 @@ class WhipPublisher:
                 problem = response.json()
             except json.JSONDecodeError:
                 problem = {"detail": response.text}
-            raise WhipRejected(response.status_code, problem)
+            retry_after = response.headers.get("retry-after")
+            raise WhipRejected(response.status_code, problem, float(retry_after) if retry_after and retry_after.isdigit() else None)
         self.resource = str(httpx.URL(self.endpoint).join(response.headers["location"]))
         self.etag = response.headers.get("etag")
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=response.text, type="answer"))

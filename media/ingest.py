@@ -67,10 +67,13 @@ class MediaIngest:
     back-pressure is applied only at our bounded, drop-oldest queues.
     """
 
-    def __init__(self, config: MediaConfig, starts_at_s: float = 0.0) -> None:
+    def __init__(self, config: MediaConfig, starts_at_s: float = 0.0, sample_slowdown: Callable[[], float] | None = None) -> None:
         """`starts_at_s`: what the media clock reads now. A live interview maps each connection onto its own clock
-        this way, once, so every time stamped here (and every event computed from these times) is interview time."""
+        this way, once, so every time stamped here (and every event computed from these times) is interview time.
+        `sample_slowdown`: read at each frame; video is sampled for analysis that many times less often (an
+        overloaded node sheds face and emotion work this way; the recording keeps every frame)."""
         self.config = config
+        self._sample_slowdown = sample_slowdown
         self.audio: DropOldestQueue[AudioChunk] = DropOldestQueue(config.audio_queue_size)
         self.video: DropOldestQueue[VideoFrame] = DropOldestQueue(config.video_queue_size)
         self._stats = MediaStats()
@@ -146,7 +149,8 @@ class MediaIngest:
                 self.last_media_at = self._loop.time()
                 stats.video_width, stats.video_height = frame.width, frame.height
                 time_s = clock.time_s(self._pts_s(frame), self.now_s())
-                if not self._sampler.should_sample(time_s):
+                slowdown = self._sample_slowdown() if self._sample_slowdown is not None else 1.0
+                if not self._sampler.should_sample(time_s, slowdown):
                     continue
                 try:
                     sampled = await self._loop.run_in_executor(None, self._sampler.convert, frame, time_s)

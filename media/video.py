@@ -33,10 +33,12 @@ class FrameSampler:
         self.thumbnail_side = thumbnail_side
         self._next_due_s: float | None = None
 
-    def should_sample(self, time_s: float) -> bool:
+    def should_sample(self, time_s: float, slowdown: float = 1.0) -> bool:
+        """Whether to keep the frame at `time_s`; `slowdown` > 1 keeps that many times fewer (an overloaded node)."""
+        interval_s = self.interval_s * slowdown
         if self._next_due_s is None or time_s >= self._next_due_s - 1e-3:
-            base = time_s if self._next_due_s is None or time_s - self._next_due_s > self.interval_s else self._next_due_s
-            self._next_due_s = base + self.interval_s
+            base = time_s if self._next_due_s is None or time_s - self._next_due_s > interval_s else self._next_due_s
+            self._next_due_s = base + interval_s
             return True
         return False
 

@@ -52,6 +52,7 @@ class TranscriptionStats:
     finals: int = 0
     partials: int = 0
     partials_superseded: int = 0
+    partials_shed: int = 0  # asked for while the node sheds partials (overloaded): never queued
     early: int = 0  # early finals that ran before their utterance ended (the rest were promoted to finals first)
     speculative: int = 0  # joined utterances decoded at a pause before anything asked for them
     beam_searched: int = 0  # non-partial decodes that kept a beam (the rest ran greedily, the recogniser being behind)
@@ -130,7 +131,31 @@ class TranscriptionService:
         self._threads = workers + (self._partial_executor is not None)
         self._decoding: dict[int, float] = {}  # batches under way: id -> when each started
         self._decoded: collections.deque[tuple[float, float]] = collections.deque(maxlen=256)  # recent (start, end)
+        self._shed_partials = False
         self.stats = TranscriptionStats()
+
+    @property
+    def shed_partials(self) -> bool:
+        """True while partial captions are not decoded at all (the node is overloaded): what is asked for resolves to
+        None at once, as a superseded partial does. Finals, early finals and speculative decodes are never shed."""
+        return self._shed_partials
+
+    @shed_partials.setter
+    def shed_partials(self, shed: bool) -> None:
+        self._shed_partials = shed
+        if shed:
+            for job in self._queued:
+                if job.priority == PARTIAL and not job.future.done():
+                    self._not_replaceable(job)
+                    job.future.set_result(None)
+                    self.stats.partials_shed += 1
+
+    def oldest_wait_s(self, now: float | None = None) -> float:
+        """How long the oldest queued decode that someone waits for (a final, early final or speculative one) has waited
+        to start: 0 with none queued. A node whose finals wait is behind, whatever its CPU says."""
+        now = time.perf_counter() if now is None else now
+        waits = [now - j.queued_at for j in self._queued if j.priority != PARTIAL and not j.started and not j.future.done()]
+        return max(waits, default=0.0)
 
     async def transcribe(
         self, samples: np.ndarray, language: str | None, *, final: bool, key: object, beam: bool = False
@@ -156,6 +181,10 @@ class TranscriptionService:
             self._worker = asyncio.create_task(self._work(), name="transcription-worker")
         now = time.perf_counter()
         job = Job(priority, now, next(self._seq), samples, language, asyncio.get_running_loop().create_future(), key, now, beam=beam)
+        if priority == PARTIAL and self._shed_partials:
+            job.future.set_result(None)
+            self.stats.partials_shed += 1
+            return job
         if priority != FINAL:
             previous = self._newest.pop((key, priority), None)
             if previous is not None and not previous.future.done():

@@ -47,6 +47,7 @@ from server.live.faq import Faq
 from server.live.sessions import SessionRegistry, remove_erased_recordings
 from server.ops.logs import InterviewContextMiddleware
 from server.ops.metrics import NodeMetrics
+from server.ops.node_load import LoadLevel, LoadThresholds, NodeLoad
 from server.rtc.ice import advertise_host_addresses
 from server.rtc.media_consumers import MediaConsumer, level_meter_consumer, scoring_consumer
 from server.settings import Settings
@@ -331,8 +332,29 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
         bookings.on_event = on_booking_event
         scorer = AnswerScorer(scoring.embedder if scoring is not None else None)
         metrics = NodeMetrics()
-        loop_probe = asyncio.create_task(metrics.probe_event_loop(), name="event-loop-probe")
         metrics.watch(lambda: getattr(app.state, "services", None))
+        transcription = scoring.transcription if scoring is not None else None
+
+        def shed(level: LoadLevel) -> None:
+            if transcription is not None:
+                transcription.shed_partials = level >= LoadLevel.STRAINED
+
+        node_load = NodeLoad(
+            settings.max_live_sessions,
+            LoadThresholds(
+                loop_lag_s=settings.overload_loop_lag_s,
+                final_wait_s=settings.overload_final_wait_s,
+                window_s=settings.overload_window_s,
+                recover_s=settings.overload_recover_s,
+            ),
+            final_wait_s=transcription.oldest_wait_s if transcription is not None else lambda: 0.0,
+            audio_dropped_total=lambda: registry.analysis_audio_dropped(),  # noqa: PLW0108 - registry is made below
+            sessions=lambda: registry.media_sessions,
+            on_level=shed,
+            observe_loop_lag=metrics.event_loop_lag.observe,
+            enforce=settings.admission_control,
+        )
+        loop_probe = asyncio.create_task(node_load.run(), name="node-load-probe")
         bus: EventBus = RedisEventBus(redis_client, keys, settings.event_bus_queue) if redis_client else LocalEventBus()
         await bus.start()
         node = NodeRegistry(
@@ -341,7 +363,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             redis_client,
             keys,
             settings.node_heartbeat_s,
-            load=lambda: {"live_interviews": registry.live_interviews, "media_sessions": registry.media_sessions},
+            load=lambda: {"live_interviews": registry.live_interviews, "media_sessions": registry.media_sessions, **node_load.info()},
         )
         faq = await asyncio.to_thread(Faq.load, embedder=scoring.embedder if scoring is not None else None)
         registry = SessionRegistry(
@@ -353,6 +375,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             faq,
             observe_final_lag=metrics.final_transcript_lag.observe,
             placement=node,
+            admission=node_load,
         )
         await node.start()
         sweeper = asyncio.create_task(sweep_erased_recordings(settings, store), name="recordings-sweep") if redis_client else None
@@ -381,6 +404,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             metrics=metrics,
             bus=bus,
             node=node,
+            node_load=node_load,
             shared_rate_limit=(
                 RedisTokenBuckets(redis_client, keys, settings.hr_rate_limit_per_s, settings.hr_rate_limit_burst) if redis_client else None
             ),

@@ -207,7 +207,22 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = Field(1024 * 1024, ge=64 * 1024, description="Any HTTP request body larger is refused (413)")
     max_sdp_bytes: int = 64 * 1024
     ws_max_message_bytes: int = 16 * 1024
-    max_live_sessions: int = Field(64, ge=1)
+    max_live_sessions: int = Field(64, ge=1, description="Media sessions a node carries at most, whatever its load")
+    # Admission and shedding (server/ops/node_load.py): a node refuses new interviews (503) before it falls behind.
+    admission_control: bool = Field(
+        True, description="Refuse new interviews and shed partial captions while the node is strained (off: only measured)"
+    )
+    overload_loop_lag_s: float = Field(
+        0.1, gt=0, le=5, description="Event-loop lag (p90 over the window) at which the node is strained; twice it, behind"
+    )
+    overload_final_wait_s: float = Field(
+        0.5, gt=0, le=30, description="A final transcript waiting this long for the recogniser strains the node; twice it, behind"
+    )
+    overload_window_s: float = Field(5.0, ge=0.5, le=120, description="The node is strained until it has kept up this long")
+    overload_recover_s: float = Field(
+        60.0, ge=1, le=3600, description="Each this long without strain, the session limit learned at a strain rises by one"
+    )
+    overload_retry_after_s: int = Field(15, ge=1, le=600, description="Retry-After of a refusal for load")
     video_start_bitrate_kbps: int = 1500
     video_send_kbps: int = Field(
         600, ge=100, le=50_000, description="The video rate asked of the candidate's browser: the evidence video's size"

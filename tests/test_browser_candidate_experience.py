@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiortc.mediastreams import AudioStreamTrack
 from playwright.async_api import Browser, BrowserContext, Page
 from websockets.asyncio.client import connect
 
+from loadtests.whip_client import WhipPublisher
 from server.cluster.event_bus import interview_topic
 from server.domain.interview import Interview
 from server.live.candidate_messages import Pong
@@ -476,6 +478,33 @@ async def test_after_the_server_loses_the_media_the_page_publishes_again_and_the
     await page.click("#answer-done")
     await page.wait_for_function("document.getElementById('question-text').textContent === 'Question number 2?'")
     await context.close()
+
+
+@pytest.mark.webrtc
+@pytest.mark.browser
+@pytest.mark.parametrize("language", ["en", "zh"])
+async def test_a_node_with_no_room_asks_the_candidate_to_keep_the_page_open_and_connects_them_once_it_has(
+    tmp_path: Path, browser: Browser, language: str
+) -> None:
+    async with serving(make_settings(tmp_path / "data", max_live_sessions=1, overload_retry_after_s=1)) as server:
+        other, other_token = await server.schedule()
+        occupying = WhipPublisher(server.url, other.id, other_token, server.http)
+        await occupying.publish([AudioStreamTrack()])  # another candidate takes the node's only place
+        interview, token = await server.schedule(questions=1, language=language)
+        context, page = await open_page(browser)
+        await page.goto(f"{server.url}/i/{token}")
+        await start_interview(page)
+        await page.wait_for_selector("#connection-notice", state="visible")
+        expected = "keep this page open" if language == "en" else "请保持此页面打开"
+        assert expected in (await page.text_content("#connection-notice") or "")
+        assert await page.is_hidden("#media-failed"), "nothing has failed: no other ways are offered, only patience"
+        await check_state(page, f"server-busy-{language}")
+
+        await occupying.close()
+        await page.wait_for_function("document.getElementById('question-text').textContent === 'Question number 1?'", timeout=30_000)
+        assert await page.is_hidden("#connection-notice")
+        assert (await server.interview_state(interview.id))["media"]["state"] == "connected"
+        await context.close()
 
 
 @pytest.mark.webrtc

@@ -8,6 +8,7 @@ import itertools
 import os
 import subprocess
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -285,6 +286,29 @@ async def test_finals_overtake_partials_and_a_newer_partial_replaces_a_queued_on
     assert done.index("final") < done.index("new partial")
     assert results[3].text and results[3].text == results[0].text
     assert service.stats.partials_superseded == 1 and service.stats.partials == 1 and service.stats.finals == 2
+
+
+async def test_a_shedding_recogniser_drops_partials_and_still_decodes_finals_and_reports_their_wait(  # type: ignore[no-untyped-def]
+    transcriber, answer
+) -> None:
+    service = TranscriptionService(transcriber)
+    try:
+        first = service.submit(answer[: 16000 * 3], "en", FINAL, "a")
+        queued_partial = service.submit(answer[: 16000 * 2], "en", PARTIAL, "b")
+        second = service.submit(answer[: 16000 * 3], "en", FINAL, "c")
+        asked_at = time.perf_counter()
+        assert service.oldest_wait_s(asked_at + 1.0) >= 1.0, "a queued final's wait counts from when it was asked for"
+        service.shed_partials = True
+        assert queued_partial.future.done() and queued_partial.future.result() is None, "a queued partial is dropped"
+        assert service.submit(answer[:16000], "en", PARTIAL, "d").future.result() is None, "a new partial is never queued"
+        results = await asyncio.gather(first.future, second.future)
+        assert service.oldest_wait_s() == 0.0
+        service.shed_partials = False
+        partial = await service.transcribe(answer[: 16000 * 2], "en", final=False, key="e")
+    finally:
+        await service.close()
+    assert all(r is not None and r.text for r in results) and partial is not None and partial.text
+    assert service.stats.partials_shed == 2 and service.stats.partials == 1 and service.stats.finals == 2
 
 
 async def test_queued_finals_of_several_sessions_run_as_one_batch(transcriber, answer) -> None:  # type: ignore[no-untyped-def]

@@ -25,6 +25,7 @@ from loadtests.attackers import ForgedVideo, vp8_claiming
 from loadtests.whip_client import WhipPublisher, WhipRejected, give_consent
 from media.audio import MAX_AHEAD_S
 from server.live.chat import ESCALATED
+from server.ops.node_load import LoadLevel
 from server.rtc.ice import parse_trickle_fragment
 from tests.conftest import API_KEY, LiveServer, make_settings, serving
 from tests.helpers.media_files import best_envelope_correlation, read_wav_mono
@@ -507,8 +508,46 @@ async def test_full_node_answers_503_with_retry_after(tmp_path: Path) -> None:
         _, offer = await offer_sdp(AudioStreamTrack())
         response = await post_offer(live, b.id, token_b, offer)
         assert_problem(response, 503, "node_full")
-        assert response.headers["retry-after"] == "30"
+        assert response.headers["retry-after"] == "15"
         await first.close()
+
+
+async def test_a_node_whose_event_loop_falls_behind_refuses_new_interviews_and_takes_back_one_under_way(tmp_path: Path) -> None:
+    async with serving(make_settings(tmp_path / "data", overload_window_s=1.0)) as live:
+        (a, token_a), (b, token_b) = await live.schedule(), await live.schedule()
+        socket = await CandidateSocket.open(live.url, a.id, token_a)
+        first = await publish(live, a.id, token_a, [AudioStreamTrack()])
+        await socket.wait_for(lambda m: m["type"] == "question")  # interview a is under way
+        load = live.services.node_load
+        hogging = True
+
+        async def hog_the_loop() -> None:  # what a node carrying more than it can does to its event loop
+            while hogging:
+                time.sleep(0.25)  # noqa: ASYNC251 - blocking the loop is the point
+                await asyncio.sleep(0.05)
+
+        hog = asyncio.create_task(hog_the_loop())
+        again: WhipPublisher | None = None
+        try:
+            await wait_until(lambda: load.level >= LoadLevel.STRAINED, what="the probe sees the loop lag")
+            _, offer = await offer_sdp(AudioStreamTrack())
+            refused = await post_offer(live, b.id, token_b, offer)
+            assert_problem(refused, 503, "node_busy")
+            assert refused.headers["retry-after"] == "15"
+            nodes = (await live.http.get(f"{live.url}/api/v1/nodes", headers={"X-API-Key": API_KEY})).json()
+            assert nodes["nodes"][0]["accepting_interviews"] is False, "a load balancer can see it takes no new interviews"
+
+            await first.close()  # interview a's candidate loses the connection...
+            await wait_until(lambda: live.services.registry.media_sessions == 0, what="the old session closed")
+            again = await publish(live, a.id, token_a, [AudioStreamTrack()])  # ...and is taken back, strained or not
+        finally:
+            hogging = False
+            await hog
+        await wait_until(lambda: load.level == LoadLevel.OK, timeout=15, what="the node keeps up again")
+        admitted = await publish(live, b.id, token_b, [AudioStreamTrack()])
+        assert load.refused == 1
+        assert again is not None
+        await asyncio.gather(admitted.close(), again.close(), socket.close())
 
 
 async def test_fifty_connect_disconnect_cycles_leave_nothing_behind(live_server: LiveServer) -> None:

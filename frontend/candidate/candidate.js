@@ -24,6 +24,9 @@ const RECONNECT_MAX_DELAY_MS = 8000;
 const ICE_TIMEOUT_MS = 10000; // a network that lets no media through is told so, with other ways to go on, after this
 const ANNOUNCE_EVERY_MS = 30000; // screen readers hear the time left at each phase change, and at most this often
 const RECONNECT_ATTEMPTS = 12;
+const BUSY_CODES = ["node_busy", "node_full"]; // the server is carrying all it can: wait and try again
+const BUSY_MIN_WAIT_S = 2;
+const BUSY_MAX_WAIT_S = 60;
 const DISCONNECTED_GRACE_MS = 3000; // ICE "disconnected" often recovers by itself within a second or two
 const ICE_RESTART_WAIT_MS = 6000; // an ICE restart that has not brought the media back by then gives way to a new session
 const KEEPALIVE_MS = 10000;
@@ -592,6 +595,7 @@ async function connectMedia() {
       remember({ consent: false });
       return enterConsentStep(); // the server has no consent on record (erased, or given in another browser)
     }
+    if (error.status === 503 && BUSY_CODES.includes(error.code)) return waitForRoom(error.retryAfter);
     return reconnect("publish");
   }
   try {
@@ -601,6 +605,23 @@ async function connectMedia() {
     if (state.question === null) offerOtherWays();
     else reconnect("peer-timeout");
   }
+}
+
+/**
+ * The server has no room for another interview this minute (it refuses before it would fall behind): say so
+ * calmly, wait what it asked (jittered, so waiting candidates do not all come back at once) and try again, for
+ * as long as the page stays open. Nothing has started yet: the candidate loses nothing by waiting.
+ */
+async function waitForRoom(retryAfterS) {
+  const generation = state.mediaGeneration;
+  const waitS = Math.min(BUSY_MAX_WAIT_S, Math.max(BUSY_MIN_WAIT_S, retryAfterS ?? BUSY_MIN_WAIT_S));
+  $("connection-notice").textContent = t("server_busy", { s: Math.round(waitS) });
+  $("connection-notice").hidden = false;
+  await sleep(waitS * 1000 * (0.75 + Math.random() / 2));
+  if (generation !== state.mediaGeneration || state.finished) return; // the candidate chose another way meanwhile
+  $("connection-notice").hidden = true;
+  await hangUp();
+  return connectMedia();
 }
 
 /** The media cannot get through (at the start, or again mid-interview): voice only, writing, or another try. */

@@ -81,6 +81,7 @@ export const STRINGS = {
     send_answer: "Send answer",
     waiting: "Waiting for the first question…",
     connection_lost: "The connection dropped. Reconnecting… your place in the interview is kept.",
+    server_busy: "Many interviews are running right now. Please keep this page open: we will connect you automatically in about {s} seconds.",
     reconnect_failed: "We could not reconnect. Check your network, then try again.",
 
     chat_title: "Questions? Ask us",
@@ -244,6 +245,7 @@ export const STRINGS = {
     send_answer: "提交回答",
     waiting: "正在等待第一道题…",
     connection_lost: "连接中断，正在重新连接……您的面试进度会保留。",
+    server_busy: "当前进行中的面试较多。请保持此页面打开，约 {s} 秒后将自动为您连接。",
     reconnect_failed: "无法重新连接。请检查网络后重试。",
 
     chat_title: "有疑问？向我们提问",

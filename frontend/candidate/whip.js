@@ -34,7 +34,10 @@ export class WhipPublisher {
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
     const response = await fetch(this.endpoint, { method: "POST", headers: this.headers("application/sdp"), body: offer.sdp });
-    if (response.status !== 201) throw new WhipError(response.status, ...(await problem(response)));
+    if (response.status !== 201) {
+      const [detail, code] = await problem(response);
+      throw new WhipError(response.status, detail, code, Number(response.headers.get("Retry-After")) || null);
+    }
     this.resource = new URL(response.headers.get("Location"), this.endpoint).toString();
     this.etag = response.headers.get("ETag");
     const iceServers = parseIceServerLinks(response.headers.get("Link"));
@@ -132,10 +135,12 @@ function withIce(answer, fragment) {
 }
 
 export class WhipError extends Error {
-  constructor(status, detail, code = null) {
+  // retryAfter: seconds the server asked us to wait (Retry-After), or null.
+  constructor(status, detail, code = null, retryAfter = null) {
     super(`WHIP ${status}: ${detail}`);
     this.status = status;
     this.code = code;
+    this.retryAfter = retryAfter;
   }
 }
 

@@ -49,7 +49,7 @@ class NodeRegistry:
         client: redis.Redis | None,
         keys: Keys,
         heartbeat_s: float,
-        load: Callable[[], Mapping[str, int]],
+        load: Callable[[], Mapping[str, object]],
     ) -> None:
         self.node_id = node_id
         self.base_url = base_url

@@ -20,7 +20,7 @@ from media.ingest import MediaConfig, MediaIngest
 from media.recording import AudioRecorder
 from realtime_scoring.answer_scoring import AnswerScorer
 from server.cluster.event_bus import EventBus, hr_topic
-from server.domain.interview import Interview
+from server.domain.interview import Interview, InterviewStatus
 from server.live.faq import Faq
 from server.live.hr_messages import RecordingsReady
 from server.live.live_interview import LiveInterview
@@ -62,7 +62,22 @@ STALE_MEDIA_S = 3.0
 
 
 class SessionCapacityError(Exception):
-    """This node already carries its maximum number of media sessions."""
+    """This node takes no new media session now: it carries its maximum (`busy` False), or it is strained (`busy`)."""
+
+    def __init__(self, busy: bool = False) -> None:
+        super().__init__("strained" if busy else "full")
+        self.busy = busy
+
+
+class Admission(Protocol):
+    """Whether the node's load lets a new media session open (server/ops/node_load.py)."""
+
+    def admits(self, *, resuming: bool = False) -> bool: ...
+
+    def refuse(self) -> None: ...
+
+    @property
+    def sample_slowdown(self) -> float: ...
 
 
 class Placement(Protocol):
@@ -86,9 +101,11 @@ class SessionRegistry:
         faq: Faq | None = None,
         observe_final_lag: Callable[[float], None] | None = None,
         placement: Placement | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self._settings = settings
         self._placement = placement
+        self._admission = admission
         self._bus = bus
         self._faq = faq
         self._observe_final_lag = observe_final_lag
@@ -168,6 +185,11 @@ class SessionRegistry:
             await self.close_media(previous, "closed")
         if len(self._media) >= self._settings.max_live_sessions:
             raise SessionCapacityError()
+        # An interview under way (its candidate reconnecting) is never refused for load: only new ones wait.
+        resuming = previous is not None or live.interview.status == InterviewStatus.IN_PROGRESS
+        if self._admission is not None and not self._admission.admits(resuming=resuming):
+            self._admission.refuse()
+            raise SessionCapacityError(busy=True)
         offer_sdp, _ = self.candidate_policy.filter_sdp(offer_sdp)
 
         pc = RTCPeerConnection(configuration=self._rtc_configuration)
@@ -175,7 +197,9 @@ class SessionRegistry:
             live.id, live.interview.language, emotion=emotion and self._settings.emotion_analysis, tenant=live.interview.tenant
         )
         # The connection's media clock is mapped onto the interview's here, once: its times are interview time.
-        ingest = MediaIngest(self.media_config, starts_at_s=live.now_s())
+        admission = self._admission
+        slowdown = (lambda: admission.sample_slowdown) if admission is not None else None
+        ingest = MediaIngest(self.media_config, starts_at_s=live.now_s(), sample_slowdown=slowdown)
         session = MediaSession(context, live, pc, ingest, on_closed=self._session_closed)
 
         @pc.on("track")
@@ -303,6 +327,10 @@ class SessionRegistry:
             for name, value in _counters(session).items():
                 totals[name] = totals.get(name, 0) + value
         return totals
+
+    def analysis_audio_dropped(self) -> int:
+        """Audio chunks the live sessions' analysis fell too far behind to take (the node's load probe reads it often)."""
+        return sum(session.ingest.audio.dropped for session in self._media.values())
 
     async def close_all(self) -> None:
         """Close every media session, then wait for the transcripts and observations they still write."""

@@ -37,7 +37,6 @@ MEDIA_COUNTERS = (
 )
 
 
-LOOP_PROBE_S = 0.1
 LOOP_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -96,6 +95,25 @@ class NodeSources(Protocol):
     @property
     def bus(self) -> object: ...
 
+    @property
+    def node_load(self) -> LoadFigures: ...
+
+
+class LoadFigures(Protocol):
+    """The node's load as its admission sees it (server/ops/node_load.py)."""
+
+    @property
+    def level(self) -> int: ...
+
+    @property
+    def limit(self) -> int: ...
+
+    @property
+    def refused(self) -> int: ...
+
+    @property
+    def strains(self) -> int: ...
+
 
 class NodeMetrics:
     """The app's own registry (not the process-global one, so several apps in one process do not collide)."""
@@ -116,14 +134,6 @@ class NodeMetrics:
             buckets=LOOP_LAG_BUCKETS,
             registry=self.registry,
         )
-
-    async def probe_event_loop(self, interval_s: float = LOOP_PROBE_S) -> None:
-        """Runs until cancelled: sleeps `interval_s` and records how much later than that the loop woke it."""
-        loop = asyncio.get_running_loop()
-        while True:
-            started = loop.time()
-            await asyncio.sleep(interval_s)
-            self.event_loop_lag.observe(max(0.0, loop.time() - started - interval_s))
 
     def watch(self, services: Callable[[], NodeSources | None]) -> None:
         self.registry.register(_NodeCollector(services))
@@ -172,6 +182,19 @@ class _NodeCollector(Collector):
         registry = services.registry
         yield GaugeMetricFamily("interview_live_interviews", "Interviews live on this node", value=registry.live_interviews)
         yield GaugeMetricFamily("interview_media_sessions", "WebRTC media sessions on this node", value=registry.media_sessions)
+        load = services.node_load
+        yield GaugeMetricFamily(
+            "interview_node_load_level", "0 keeping up, 1 strained (admits none, sheds partials), 2 behind", value=load.level
+        )
+        yield GaugeMetricFamily(
+            "interview_node_session_limit", "Media sessions this node admits now (learned at its last strain)", value=load.limit
+        )
+        yield CounterMetricFamily(
+            "interview_sessions_refused_for_load", "New interviews refused because the node was strained", value=load.refused
+        )
+        yield CounterMetricFamily(
+            "interview_node_strains", "Times this node went from keeping up to strained or behind", value=load.strains
+        )
         totals = registry.media_totals()
         for name in MEDIA_COUNTERS:
             yield CounterMetricFamily(f"interview_media_{name}", f"Media {name.replace('_', ' ')} since start", value=totals.get(name, 0))
@@ -222,6 +245,6 @@ def _model_metrics(engine: ScoringEngine) -> Iterator[Metric]:
     yield from (requests, batches, wait, run, sizes)
     if engine.transcription is not None:
         counts = asdict(engine.transcription.stats)
-        for key in ("finals", "early", "partials", "partials_superseded", "batches", "busy_s"):
+        for key in ("finals", "early", "partials", "partials_superseded", "partials_shed", "batches", "busy_s"):
             name = "busy_seconds" if key == "busy_s" else key
             yield CounterMetricFamily(f"interview_transcription_{name}", f"Transcription {name.replace('_', ' ')}", value=counts[key])

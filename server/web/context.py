@@ -25,6 +25,7 @@ from server.domain.mail import MailSender
 from server.live.hr_messages import InterviewChanged, InterviewSummary
 from server.live.sessions import SessionRegistry
 from server.ops.metrics import NodeMetrics
+from server.ops.node_load import NodeLoad
 from server.rtc.turn_credentials import ice_servers_for
 from server.settings import IceServer, Settings
 from server.storage.bookings import Bookings
@@ -54,6 +55,7 @@ class Services:
     metrics: NodeMetrics
     bus: EventBus
     node: NodeRegistry
+    node_load: NodeLoad  # this node's load: admission of new interviews, and what it sheds
     shared_rate_limit: RedisTokenBuckets | None  # None: each node limits with its own buckets
     bookings: Bookings  # jobs' availability, candidates' booked slots and their reminders
     engine: ScoringEngine | None = None

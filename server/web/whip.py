@@ -114,7 +114,13 @@ async def publish(request: Request) -> Response:
     except InterviewFlowError as exc:
         raise Problem(409, exc.code, exc.message) from exc
     except SessionCapacityError as exc:
-        raise Problem(503, "node_full", "this node carries its maximum of live sessions", headers={"Retry-After": "30"}) from exc
+        code, detail = (
+            ("node_busy", "this node is carrying as many interviews as it can keep up with")
+            if exc.busy
+            else ("node_full", "this node carries its maximum of live sessions")
+        )
+        retry = str(services.settings.overload_retry_after_s)
+        raise Problem(503, code, f"{detail}; retry after the time given", headers={"Retry-After": retry}) from exc
     except ValueError as exc:  # aiortc's own SDP and negotiation errors
         raise Problem(422, "negotiation_failed", f"the offer could not be negotiated: {exc}") from exc
     finally:

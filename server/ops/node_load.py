@@ -1,0 +1,204 @@
+"""How loaded this node is, and what follows: admit new interviews, or refuse them and shed work by priority.
+
+Every `PROBE_S` the node reads, on its event loop:
+
+- the loop's lag: how much later than asked a timer fired (the loop carries every session's RTP, events and sockets);
+- the recogniser's backlog: how long the oldest queued final (or scored) decode has waited to start;
+- analysis audio dropped: chunks the analysis fell too far behind to take, in any session.
+
+Over the last `window_s` these give a level (the window makes it come down only once the node has kept up that long):
+
+- OK: new interviews are admitted while the node carries fewer media sessions than its limit;
+- STRAINED (loop lag p90 at `loop_lag_s`, or a final waiting `final_wait_s`): no new interview is admitted, and
+  partial captions are shed (they are the cheapest to lose: the final replaces them);
+- BEHIND (twice those, or audio dropped): face and emotion analysis also sample video at a third of their rate.
+  Finals, answer scoring and recording are never shed.
+
+The limit is learned: the node starts at `max_sessions`; when it becomes strained carrying N media sessions, its
+limit becomes N - 1 (an interview that ends is not replaced by one that would strain it again); every `recover_s` it
+spends at OK the limit rises by one, so a passing strain (a burst, another process on the machine) costs capacity
+for a while, not for good. An interview already under way (its candidate reconnecting) is never refused for load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import enum
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+PROBE_S = 0.1
+LAG_QUANTILE = 0.9  # one slow callback (a GC pause) in a window is not a strained loop
+BEHIND_FACTOR = 2.0
+BEHIND_SAMPLE_SLOWDOWN = 3.0  # face and emotion sample rate while behind: 5 fps -> 1.7 fps, the result held between
+
+
+class LoadLevel(enum.IntEnum):
+    OK = 0
+    STRAINED = 1
+    BEHIND = 2
+
+
+@dataclass(frozen=True)
+class LoadThresholds:
+    loop_lag_s: float = 0.1
+    final_wait_s: float = 0.5
+    window_s: float = 5.0
+    recover_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class LoadReading:
+    """What the node measured in the last window, and what it concluded."""
+
+    level: LoadLevel
+    loop_lag_s: float  # LAG_QUANTILE of the window's probes
+    final_wait_s: float  # the longest a queued final waited, over the window
+    audio_dropped: bool  # analysis audio was dropped in the window
+
+
+class NodeLoad:
+    """The node's load and admission. `run()` is its probe (a task for the app's lifetime); `admits()` asks before a
+    new media session opens; `on_level` is called with each new level (the composition sheds work there)."""
+
+    def __init__(
+        self,
+        max_sessions: int,
+        thresholds: LoadThresholds = LoadThresholds(),
+        *,
+        final_wait_s: Callable[[], float] = lambda: 0.0,
+        audio_dropped_total: Callable[[], float] = lambda: 0.0,
+        sessions: Callable[[], int] = lambda: 0,
+        on_level: Callable[[LoadLevel], None] = lambda level: None,
+        observe_loop_lag: Callable[[float], None] | None = None,
+        enforce: bool = True,
+    ) -> None:
+        self.max_sessions = max_sessions
+        self.thresholds = thresholds
+        self.enforce = enforce  # False: measured and reported, never refusing or shedding
+        self._final_wait_s = final_wait_s
+        self._audio_dropped_total = audio_dropped_total
+        self._sessions = sessions
+        self._on_level = on_level
+        self._observe_loop_lag = observe_loop_lag
+        window = max(1, round(thresholds.window_s / PROBE_S))
+        self._lags: collections.deque[float] = collections.deque(maxlen=window)
+        self._waits: collections.deque[float] = collections.deque(maxlen=window)
+        self._drops: collections.deque[float] = collections.deque(maxlen=window)
+        self._last_dropped_total: float | None = None
+        self.level = LoadLevel.OK
+        self.limit = max_sessions
+        self._ok_since: float | None = None
+        self.refused = 0
+        self.strains = 0  # times the node went from OK to strained or behind
+
+    def admits(self, *, resuming: bool = False) -> bool:
+        """Whether a new media session may open now. `resuming`: its interview is already under way (never refused
+        for load, only at `max_sessions`)."""
+        sessions = self._sessions()
+        if sessions >= self.max_sessions:
+            return False
+        if resuming or not self.enforce:
+            return True
+        return self.level == LoadLevel.OK and sessions < self.limit
+
+    def refuse(self) -> None:
+        """Count a session refused for load (for the metrics and the heartbeat)."""
+        self.refused += 1
+
+    @property
+    def sample_slowdown(self) -> float:
+        """How many times less often video is sampled for face and emotion analysis now."""
+        return BEHIND_SAMPLE_SLOWDOWN if self.enforce and self.level == LoadLevel.BEHIND else 1.0
+
+    @property
+    def accepting(self) -> bool:
+        return self.admits()
+
+    def info(self) -> dict[str, object]:
+        """For the node's heartbeat and /api/v1/nodes: whether a load balancer should send it new interviews."""
+        return {
+            "accepting_interviews": self.accepting,
+            "load_level": self.level.name.lower(),
+            "session_limit": self.limit,
+            "sessions_refused": self.refused,
+        }
+
+    def reading(self) -> LoadReading:
+        lags = sorted(self._lags)
+        lag = lags[min(len(lags) - 1, math.floor(LAG_QUANTILE * len(lags)))] if lags else 0.0
+        return LoadReading(
+            level=self.level,
+            loop_lag_s=lag,
+            final_wait_s=max(self._waits, default=0.0),
+            audio_dropped=any(d > 0 for d in self._drops),
+        )
+
+    def observe(self, loop_lag_s: float, now: float) -> LoadLevel:
+        """One probe: the loop's lag now, with the other signals read at the same moment; returns the level."""
+        self._lags.append(loop_lag_s)
+        self._waits.append(self._final_wait_s())
+        total = self._audio_dropped_total()
+        self._drops.append(0.0 if self._last_dropped_total is None else max(0.0, total - self._last_dropped_total))
+        self._last_dropped_total = total
+        reading = self.reading()
+        t = self.thresholds
+        if (
+            reading.audio_dropped
+            or reading.loop_lag_s >= BEHIND_FACTOR * t.loop_lag_s
+            or reading.final_wait_s >= BEHIND_FACTOR * t.final_wait_s
+        ):
+            level = LoadLevel.BEHIND
+        elif reading.loop_lag_s >= t.loop_lag_s or reading.final_wait_s >= t.final_wait_s:
+            level = LoadLevel.STRAINED
+        else:
+            level = LoadLevel.OK
+        self._learn(level, now)
+        if level != self.level:
+            previous, self.level = self.level, level
+            logger.log(
+                logging.WARNING if level > previous else logging.INFO,
+                "node load %s -> %s (loop lag p90 %.3f s, final waited %.2f s, audio dropped: %s; %d sessions, limit %d)",
+                previous.name.lower(),
+                level.name.lower(),
+                reading.loop_lag_s,
+                reading.final_wait_s,
+                "yes" if reading.audio_dropped else "no",
+                self._sessions(),
+                self.limit,
+            )
+            if self.enforce:
+                self._on_level(level)
+        return level
+
+    def _learn(self, level: LoadLevel, now: float) -> None:
+        if level == LoadLevel.OK:
+            if self._ok_since is None:
+                self._ok_since = now
+            elif now - self._ok_since >= self.thresholds.recover_s and self.limit < self.max_sessions:
+                self.limit += 1
+                self._ok_since = now
+            return
+        self._ok_since = None
+        if self.level == LoadLevel.OK:
+            self.strains += 1
+            sessions = self._sessions()
+            if sessions > 1:
+                self.limit = min(self.limit, sessions - 1)
+
+    async def run(self) -> None:
+        """Runs until cancelled: sleeps PROBE_S and observes how much later than that the loop woke it."""
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(PROBE_S)
+            now = loop.time()
+            lag = max(0.0, now - started - PROBE_S)
+            if self._observe_loop_lag is not None:
+                self._observe_loop_lag(lag)
+            self.observe(lag, now)
