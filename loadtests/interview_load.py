@@ -383,7 +383,7 @@ async def run_step(
     """N candidates, spread over client processes: one Python process cannot drive many WebRTC streams at full
     rate (it tops out at one core), and the server is what is being measured. CPU and memory are sampled once
     every candidate has started."""
-    cpu, rss = [], []
+    cpu, rss, loads = [], [], []
     delays = start_delays(n, recording.answer_period_s, phase_locked)
     indices = list(range(n))
     groups = [indices[i : i + per_process] for i in range(0, n, per_process)]
@@ -405,6 +405,8 @@ async def run_step(
             with contextlib.suppress(psutil.Error):
                 cpu.append(server.ps.cpu_percent())
                 rss.append(server.ps.memory_info().rss)
+            if (load := await node_load(server.url)) is not None:
+                loads.append(load)
         after, measured_s = await scrape(server.url), time.monotonic() - measured_from
         logs = [log for group in await asyncio.gather(*futures) for log in group]
     partials = [lag for log in logs for lag in log.lags()[0]]
@@ -443,6 +445,7 @@ async def run_step(
         "errors": [e for log in logs for e in log.errors],
         "server_cpu_percent_mean": round(statistics.fmean(cpu), 1) if cpu else None,
         "server_rss_mb_max": round(max(rss) / 2**20, 1) if rss else None,
+        "node_load": load_summary(loads),
         **loop_lag_during(before, after),
         "model_busy_percent_of_core": model_busy_during(before, after, measured_s),
         "server_cpu_percent_of_core_by_thread": (by_thread := per_second_during(before, after, measured_s, "cpu:")),
@@ -451,7 +454,36 @@ async def run_step(
     }
 
 
-DECODE_COUNTERS = {f"interview_transcription_{kind}" for kind in ("finals", "early", "partials", "partials_superseded", "batches")}
+async def node_load(url: str) -> dict[str, Any] | None:
+    """The node's own view of its load (level, limit, and the signals behind them), from /api/v1/nodes."""
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            nodes = (await http.get(f"{url}/api/v1/nodes", headers={"X-API-Key": API_KEY})).json()["nodes"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return None
+    node: dict[str, Any] = nodes[0]
+    return node
+
+
+def load_summary(loads: list[dict[str, Any]]) -> dict[str, Any]:
+    """Seconds at each load level over a step, the highest each signal read, and the session limit at its end."""
+    if not loads or "load_level" not in loads[0]:
+        return {}
+    levels = [load["load_level"] for load in loads]
+    return {
+        "seconds_by_level": {level: levels.count(level) for level in ("ok", "strained", "behind") if level in levels},
+        "loop_lag_s_max": max(load["loop_lag_s"] for load in loads),
+        "final_wait_s_max": max(load["final_wait_s"] for load in loads),
+        "recogniser_busy_max": max(load["recogniser_busy"] for load in loads),
+        "recogniser_busy_mean": round(statistics.fmean(load["recogniser_busy"] for load in loads), 3),
+        "session_limit_at_end": loads[-1]["session_limit"],
+    }
+
+
+DECODE_COUNTERS = {
+    f"interview_transcription_{kind}"
+    for kind in ("finals", "early", "scored", "partials", "partials_superseded", "partials_shed", "batches")
+}
 
 
 async def scrape(url: str) -> dict[str, float]:

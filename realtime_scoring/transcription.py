@@ -152,7 +152,7 @@ class SessionTranscription:
             interval = max(self.config.partial_interval_s, self.config.partial_interval_growth * (end_s - self._speech_start_s))
             due = end_s - self._last_partial_s >= interval
         idle = self._partial_task is None or self._partial_task.done()
-        if due and idle and not self._service.shed_partials:  # an overloaded node shows no partials (finals still come)
+        if due and idle and not self._service.shedding:  # an overloaded node shows no partials (finals still come)
             self._last_partial_s = end_s
             self._partial_task = self._spawn(self._partial(self._utterance_id, self._samples(), chunk.start_s + chunk.duration_s))
 

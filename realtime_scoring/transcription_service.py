@@ -42,9 +42,11 @@ BEAM_BELOW_BUSY = 0.5  # a final keeps its beam while the recogniser's threads w
 
 # Priorities, most urgent first. An early final decodes an utterance at the start of a pause, in case the pause
 # ends it: it becomes the final if it does, a partial if speech goes on.
-# A speculative decode is a joined utterance's at a pause (`utterances`): it runs apart from early finals, which
-# are short and show captions, so that a long one never holds a caption back.
-FINAL, EARLY, SPECULATIVE, PARTIAL = 0, 1, 2, 3
+# A scored decode is a whole utterance's, with the full beam, for the answer's transcript (`utterances`): it goes
+# after the captions, which a person is watching, and before decodes nobody has asked for yet.
+# A speculative decode is a joined utterance's at a pause: it runs apart from early finals, which are short and show
+# captions, so that a long one never holds a caption back; it becomes a scored decode if the pause ends the utterance.
+FINAL, EARLY, SCORED, SPECULATIVE, PARTIAL = 0, 1, 2, 3, 4
 
 
 @dataclass
@@ -52,8 +54,9 @@ class TranscriptionStats:
     finals: int = 0
     partials: int = 0
     partials_superseded: int = 0
-    partials_shed: int = 0  # asked for while the node sheds partials (overloaded): never queued
+    partials_shed: int = 0  # asked for while the node sheds work (overloaded): never queued
     early: int = 0  # early finals that ran before their utterance ended (the rest were promoted to finals first)
+    scored: int = 0  # whole utterances decoded for the answer's transcript (speculative ones promoted included)
     speculative: int = 0  # joined utterances decoded at a pause before anything asked for them
     beam_searched: int = 0  # non-partial decodes that kept a beam (the rest ran greedily, the recogniser being behind)
     batches: int = 0
@@ -129,20 +132,24 @@ class TranscriptionService:
         )
         self._worker: asyncio.Task[None] | None = None
         self._threads = workers + (self._partial_executor is not None)
-        self._decoding: dict[int, float] = {}  # batches under way: id -> when each started
-        self._decoded: collections.deque[tuple[float, float]] = collections.deque(maxlen=256)  # recent (start, end)
-        self._shed_partials = False
+        # Batches under way (id -> when each started, whether on the workers rather than the partials' own lane), and
+        # recent ones as (start, end, on the workers).
+        self._decoding: dict[int, tuple[float, bool]] = {}
+        self._decoded: collections.deque[tuple[float, float, bool]] = collections.deque(maxlen=256)
+        self._shedding = False
         self.stats = TranscriptionStats()
 
     @property
-    def shed_partials(self) -> bool:
-        """True while partial captions are not decoded at all (the node is overloaded): what is asked for resolves to
-        None at once, as a superseded partial does. Finals, early finals and speculative decodes are never shed."""
-        return self._shed_partials
+    def shedding(self) -> bool:
+        """True while the node is overloaded: partial captions are not decoded at all (what is asked for resolves to
+        None at once, as a superseded partial does) and caption finals decode greedily, however idle the recogniser
+        looks once partials are gone. What is scored keeps its beam; finals, early finals and speculative decodes
+        are never dropped."""
+        return self._shedding
 
-    @shed_partials.setter
-    def shed_partials(self, shed: bool) -> None:
-        self._shed_partials = shed
+    @shedding.setter
+    def shedding(self, shed: bool) -> None:
+        self._shedding = shed
         if shed:
             for job in self._queued:
                 if job.priority == PARTIAL and not job.future.done():
@@ -151,18 +158,20 @@ class TranscriptionService:
                     self.stats.partials_shed += 1
 
     def oldest_wait_s(self, now: float | None = None) -> float:
-        """How long the oldest queued decode that someone waits for (a final, early final or speculative one) has waited
-        to start: 0 with none queued. A node whose finals wait is behind, whatever its CPU says."""
+        """How long the oldest queued caption final (or early final) has waited to start: 0 with none queued. A node
+        whose captions wait is behind, whatever its CPU says; scored and speculative decodes wait behind them by design."""
         now = time.perf_counter() if now is None else now
-        waits = [now - j.queued_at for j in self._queued if j.priority != PARTIAL and not j.started and not j.future.done()]
+        waits = [now - j.queued_at for j in self._queued if j.priority <= EARLY and not j.started and not j.future.done()]
         return max(waits, default=0.0)
 
     async def transcribe(
-        self, samples: np.ndarray, language: str | None, *, final: bool, key: object, beam: bool = False
+        self, samples: np.ndarray, language: str | None, *, final: bool, key: object, beam: bool = False, priority: int | None = None
     ) -> Transcript | None:
         """Transcribe; a partial returns None when a newer partial of the same `key` replaced it. `beam`: with the full
-        beam whatever the load (what is scored)."""
-        return await self.submit(samples, language, FINAL if final else PARTIAL, key, beam=beam).future
+        beam whatever the load (what is scored). `priority`: other than a final's or a partial's (SCORED)."""
+        if priority is None:
+            priority = FINAL if final else PARTIAL
+        return await self.submit(samples, language, priority, key, beam=beam).future
 
     @property
     def beam_size(self) -> int:
@@ -181,11 +190,11 @@ class TranscriptionService:
             self._worker = asyncio.create_task(self._work(), name="transcription-worker")
         now = time.perf_counter()
         job = Job(priority, now, next(self._seq), samples, language, asyncio.get_running_loop().create_future(), key, now, beam=beam)
-        if priority == PARTIAL and self._shed_partials:
+        if priority == PARTIAL and self._shedding:
             job.future.set_result(None)
             self.stats.partials_shed += 1
             return job
-        if priority != FINAL:
+        if priority not in (FINAL, SCORED):  # each of these is wanted: a newer one of its key never replaces it
             previous = self._newest.pop((key, priority), None)
             if previous is not None and not previous.future.done():
                 previous.future.set_result(None)
@@ -195,12 +204,13 @@ class TranscriptionService:
         self._wakeup.set()
         return job
 
-    def promote(self, job: Job) -> None:
-        """Make a queued job a final: it goes before everything not final, and nothing newer replaces it."""
-        if job.priority == FINAL or job.started or job.future.done():
+    def promote(self, job: Job, priority: int = FINAL) -> None:
+        """Raise a queued job to `priority` (a final by default: it goes before everything not final); nothing newer
+        replaces it after."""
+        if job.priority <= priority or job.started or job.future.done():
             return
         self._not_replaceable(job)
-        job.priority = FINAL
+        job.priority = priority
         self._wakeup.set()
 
     def _not_replaceable(self, job: Job) -> None:
@@ -261,23 +271,26 @@ class TranscriptionService:
         for other finals when it has not (busy, several finals at once, or more queued)."""
         if batch[0].beam:
             return self._beam_size
-        if batch[0].priority == PARTIAL or len(batch) > 1 or self._beam_size == 1:
+        if batch[0].priority == PARTIAL or len(batch) > 1 or self._beam_size == 1 or self._shedding:
             return 1
         if any(j.priority != PARTIAL and not j.future.done() for j in self._queued):
             return 1
         return self._beam_size if self.busy_share() < BEAM_BELOW_BUSY else 1
 
-    def busy_share(self, now: float | None = None) -> float:
-        """Share of the recogniser's threads busy decoding over the last BUSY_WINDOW_S."""
+    def busy_share(self, now: float | None = None, *, workers_only: bool = False) -> float:
+        """Share of the recogniser's threads busy decoding over the last BUSY_WINDOW_S (wall clock: a decode waiting
+        for a core counts). `workers_only`: of the threads that decode finals, leaving out the partials' own lane,
+        which runs at a low priority on whatever is left (it measures what the node needs, not what it spares)."""
         now = time.perf_counter() if now is None else now
         since = now - BUSY_WINDOW_S
-        spans = [*self._decoded, *((started, now) for started in self._decoding.values())]
-        busy = sum(max(0.0, min(end, now) - max(start, since)) for start, end in spans)
-        return busy / (BUSY_WINDOW_S * self._threads)
+        spans = [*self._decoded, *((started, now, workers) for started, workers in self._decoding.values())]
+        busy = sum(max(0.0, min(end, now) - max(start, since)) for start, end, workers in spans if workers or not workers_only)
+        return busy / (BUSY_WINDOW_S * (self._workers if workers_only else self._threads))
 
     async def _run(self, batch: list[Job], executor: ThreadPoolExecutor, beam_size: int) -> None:
         started = time.perf_counter()
-        self._decoding[id(batch)] = started
+        on_workers = executor is self._executor
+        self._decoding[id(batch)] = (started, on_workers)
         for job in batch:
             self.stats.max_queue_wait_s = max(self.stats.max_queue_wait_s, started - job.queued_at)
         self.stats.beam_searched += len(batch) if beam_size > 1 else 0
@@ -294,7 +307,7 @@ class TranscriptionService:
             ended = time.perf_counter()
             self.stats.busy_s += ended - started
             del self._decoding[id(batch)]
-            self._decoded.append((started, ended))
+            self._decoded.append((started, ended, on_workers))
         self.stats.batches += 1
         for job, result in zip(batch, results, strict=True):
             job.beam_size_used = beam_size
@@ -302,6 +315,8 @@ class TranscriptionService:
                 self.stats.finals += 1
             elif job.priority == EARLY:
                 self.stats.early += 1
+            elif job.priority == SCORED:
+                self.stats.scored += 1
             elif job.priority == SPECULATIVE:
                 self.stats.speculative += 1
             else:

@@ -26,7 +26,7 @@ import numpy as np
 
 from media.frames import ANALYSIS_SAMPLE_RATE, AudioChunk
 from realtime_scoring.events import FinalTranscript, ScoringEvent, TranscriptSegment, UtteranceTranscript
-from realtime_scoring.transcription_service import SPECULATIVE, Job, Transcript, TranscriptionService
+from realtime_scoring.transcription_service import SCORED, SPECULATIVE, Job, Transcript, TranscriptionService
 
 
 @dataclass(frozen=True)
@@ -222,20 +222,20 @@ class UtteranceJoiner:
         started = time.perf_counter()
         result = None
         if (speculative := utterance.speculative) is not None:  # no speech came after it: it holds the whole utterance
-            self.service.promote(speculative)
+            self.service.promote(speculative, SCORED)
             result = await asyncio.shield(speculative.future)
         samples = utterance.samples_until(end_s, self.config.tail_s)
         if not samples.size:
             return
         if result is None:
-            result = await self.service.transcribe(samples, self.language(), final=True, key=self, beam=True)
+            result = await self.service.transcribe(samples, self.language(), final=True, key=self, beam=True, priority=SCORED)
         assert result is not None
         start_s = utterance.start_s
         self._emit_result(utterance.id, start_s, start_s + samples.size / ANALYSIS_SAMPLE_RATE, result, started, len(utterance.segments))
 
     async def _emit_decoded(self, utterance_id: int, start_s: float, end_s: float, samples: np.ndarray, parts: int) -> None:
         started = time.perf_counter()
-        result = await self.service.transcribe(samples, self.language(), final=True, key=self, beam=True)
+        result = await self.service.transcribe(samples, self.language(), final=True, key=self, beam=True, priority=SCORED)
         assert result is not None
         self._emit_result(utterance_id, start_s, end_s, result, started, parts)
 

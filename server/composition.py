@@ -337,17 +337,19 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
 
         def shed(level: LoadLevel) -> None:
             if transcription is not None:
-                transcription.shed_partials = level >= LoadLevel.STRAINED
+                transcription.shedding = level >= LoadLevel.STRAINED
 
         node_load = NodeLoad(
             settings.max_live_sessions,
             LoadThresholds(
                 loop_lag_s=settings.overload_loop_lag_s,
                 final_wait_s=settings.overload_final_wait_s,
+                recogniser_busy=settings.overload_recogniser_busy,
                 window_s=settings.overload_window_s,
                 recover_s=settings.overload_recover_s,
             ),
             final_wait_s=transcription.oldest_wait_s if transcription is not None else lambda: 0.0,
+            recogniser_busy=(lambda: transcription.busy_share(workers_only=True)) if transcription is not None else lambda: 0.0,
             audio_dropped_total=lambda: registry.analysis_audio_dropped(),  # noqa: PLW0108 - registry is made below
             sessions=lambda: registry.media_sessions,
             on_level=shed,

@@ -218,6 +218,9 @@ class Settings(BaseSettings):
     overload_final_wait_s: float = Field(
         0.5, gt=0, le=30, description="A final transcript waiting this long for the recogniser strains the node; twice it, behind"
     )
+    overload_recogniser_busy: float = Field(
+        0.6, gt=0, le=1, description="Share of the recogniser's final-decoding threads busy (last 10 s) at which the node is strained"
+    )
     overload_window_s: float = Field(5.0, ge=0.5, le=120, description="The node is strained until it has kept up this long")
     overload_recover_s: float = Field(
         60.0, ge=1, le=3600, description="Each this long without strain, the session limit learned at a strain rises by one"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from server.ops.node_load import BEHIND_SAMPLE_SLOWDOWN, PROBE_S, LoadLevel, LoadThresholds, NodeLoad
 
-THRESHOLDS = LoadThresholds(loop_lag_s=0.1, final_wait_s=0.5, window_s=2.0, recover_s=30.0)
+THRESHOLDS = LoadThresholds(loop_lag_s=0.1, final_wait_s=0.5, recogniser_busy=0.75, window_s=2.0, recover_s=30.0)
 
 
 class Signals:
@@ -16,6 +16,7 @@ class Signals:
     def __init__(self, sessions: int = 0) -> None:
         self.sessions = sessions
         self.final_wait_s = 0.0
+        self.recogniser_busy = 0.0
         self.audio_dropped = 0
         self.levels: list[LoadLevel] = []
 
@@ -24,6 +25,7 @@ class Signals:
             max_sessions,
             THRESHOLDS,
             final_wait_s=lambda: self.final_wait_s,
+            recogniser_busy=lambda: self.recogniser_busy,
             audio_dropped_total=lambda: self.audio_dropped,
             sessions=lambda: self.sessions,
             on_level=self.levels.append,
@@ -87,6 +89,33 @@ def test_a_final_kept_waiting_by_the_recogniser_strains_the_node_and_a_long_wait
     assert signals.levels == [LoadLevel.STRAINED, LoadLevel.BEHIND]
 
 
+def test_a_recogniser_nearly_always_busy_strains_the_node_before_any_final_waits() -> None:
+    signals = Signals(sessions=5)
+    load = signals.node_load()
+    signals.recogniser_busy = 0.7
+    now = run_for(load, 1.0, 0.0)
+    assert load.level == LoadLevel.OK
+    signals.recogniser_busy = 0.8
+    now = run_for(load, 0.2, now)
+    assert load.level == LoadLevel.STRAINED and load.reading().final_wait_s == 0.0
+    signals.recogniser_busy = 0.97
+    run_for(load, 0.2, now)
+    assert load.level == LoadLevel.BEHIND
+    assert load.info()["recogniser_busy"] == 0.97
+
+
+def test_a_burst_of_finals_refuses_while_it_lasts_but_teaches_no_lower_limit() -> None:
+    signals = Signals(sessions=6)
+    load = signals.node_load(max_sessions=10)
+    now = run_for(load, 1.0, 0.0)
+    signals.final_wait_s = 0.7  # every candidate of a slot hung up at once: their last finals queue together
+    now = run_for(load, 0.5, now)
+    assert load.level == LoadLevel.STRAINED and not load.admits()
+    signals.final_wait_s = 0.0
+    run_for(load, THRESHOLDS.window_s + 0.5, now)
+    assert load.level == LoadLevel.OK and load.limit == 10 and load.strains == 1
+
+
 def test_analysis_audio_dropped_puts_the_node_behind() -> None:
     signals = Signals(sessions=4)
     signals.audio_dropped = 7  # dropped before this probe started: not counted
@@ -115,6 +144,16 @@ def test_the_limit_is_learned_at_a_strain_and_rises_one_session_per_calm_period(
     assert load.limit == 6 and load.admits()
     run_for(load, 10 * THRESHOLDS.recover_s, now)
     assert load.limit == 10, "never above the configured maximum"
+
+
+def test_the_limit_learned_counts_the_sessions_that_caused_the_strain_not_those_left_when_it_shows() -> None:
+    signals = Signals(sessions=6)
+    load = signals.node_load(max_sessions=10)
+    now = run_for(load, 5.0, 0.0)
+    signals.sessions = 3  # three interviews end; the recogniser's ten-second average still shows the six
+    signals.recogniser_busy = 0.8
+    run_for(load, 0.5, now)
+    assert load.level == LoadLevel.STRAINED and load.limit == 5
 
 
 def test_the_configured_maximum_holds_even_for_an_interview_under_way() -> None:

@@ -18,7 +18,15 @@ from realtime_scoring.engine import EngineConfig, create_session
 from realtime_scoring.events import AnalysisProgress, FinalTranscript, PartialTranscript, UtteranceTranscript
 from realtime_scoring.pipeline import ScoringEngine, SessionConfig
 from realtime_scoring.transcription import SessionTranscription, TranscriptionConfig, agreed_prefix, extend_stable
-from realtime_scoring.transcription_service import EARLY, FINAL, PARTIAL, PARTIAL_NICENESS, SPECULATIVE, TranscriptionService
+from realtime_scoring.transcription_service import (
+    EARLY,
+    FINAL,
+    PARTIAL,
+    PARTIAL_NICENESS,
+    SCORED,
+    SPECULATIVE,
+    TranscriptionService,
+)
 from realtime_scoring.vad import SileroVadModel, VadConfig
 from realtime_scoring.whisper.transcriber import WhisperTranscriber
 from tests.conftest import prepared_model_files
@@ -288,27 +296,50 @@ async def test_finals_overtake_partials_and_a_newer_partial_replaces_a_queued_on
     assert service.stats.partials_superseded == 1 and service.stats.partials == 1 and service.stats.finals == 2
 
 
-async def test_a_shedding_recogniser_drops_partials_and_still_decodes_finals_and_reports_their_wait(  # type: ignore[no-untyped-def]
+async def test_a_shedding_recogniser_drops_partials_decodes_captions_greedily_keeps_the_scored_beam_and_reports_waits(  # type: ignore[no-untyped-def]
     transcriber, answer
 ) -> None:
-    service = TranscriptionService(transcriber)
+    service = TranscriptionService(transcriber, beam_size=4)
     try:
         first = service.submit(answer[: 16000 * 3], "en", FINAL, "a")
         queued_partial = service.submit(answer[: 16000 * 2], "en", PARTIAL, "b")
-        second = service.submit(answer[: 16000 * 3], "en", FINAL, "c")
+        second = service.submit(answer[: 16000 * 3], "en", FINAL, "c", beam=True)
         asked_at = time.perf_counter()
         assert service.oldest_wait_s(asked_at + 1.0) >= 1.0, "a queued final's wait counts from when it was asked for"
-        service.shed_partials = True
+        service.shedding = True
         assert queued_partial.future.done() and queued_partial.future.result() is None, "a queued partial is dropped"
         assert service.submit(answer[:16000], "en", PARTIAL, "d").future.result() is None, "a new partial is never queued"
         results = await asyncio.gather(first.future, second.future)
         assert service.oldest_wait_s() == 0.0
-        service.shed_partials = False
+        assert first.beam_size_used == 1, "a caption final decodes greedily, however idle the recogniser is"
+        assert second.beam_size_used == 4, "what is scored keeps its beam"
+        service.shedding = False
         partial = await service.transcribe(answer[: 16000 * 2], "en", final=False, key="e")
     finally:
         await service.close()
     assert all(r is not None and r.text for r in results) and partial is not None and partial.text
     assert service.stats.partials_shed == 2 and service.stats.partials == 1 and service.stats.finals == 2
+
+
+async def test_captions_go_before_scored_utterances_and_only_their_wait_is_the_nodes_backlog(transcriber, answer) -> None:  # type: ignore[no-untyped-def]
+    service = TranscriptionService(transcriber, beam_size=2)
+    finished: list[str] = []
+    try:
+        busy = service.submit(answer[: 16000 * 2], "en", FINAL, "a")
+        await asyncio.sleep(0.05)  # the one worker is now decoding `busy`
+        scored = service.submit(answer[: 16000 * 3], "en", SCORED, "u", beam=True)
+        caption = service.submit(answer[:16000], "en", FINAL, "c")
+        for name, job in (("scored", scored), ("caption", caption)):
+            job.future.add_done_callback(lambda _, name=name: finished.append(name))
+        later = time.perf_counter() + 1.0
+        assert service.oldest_wait_s(later) >= 1.0, "a caption final waiting is backlog"
+        await caption.future
+        assert service.oldest_wait_s(later) == 0.0, "a scored decode waiting behind captions is not"
+        await asyncio.gather(busy.future, scored.future)
+    finally:
+        await service.close()
+    assert finished == ["caption", "scored"]
+    assert scored.beam_size_used == 2 and service.stats.scored == 1 and service.stats.finals == 2
 
 
 async def test_queued_finals_of_several_sessions_run_as_one_batch(transcriber, answer) -> None:  # type: ignore[no-untyped-def]

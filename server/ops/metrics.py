@@ -245,6 +245,6 @@ def _model_metrics(engine: ScoringEngine) -> Iterator[Metric]:
     yield from (requests, batches, wait, run, sizes)
     if engine.transcription is not None:
         counts = asdict(engine.transcription.stats)
-        for key in ("finals", "early", "partials", "partials_superseded", "partials_shed", "batches", "busy_s"):
+        for key in ("finals", "early", "scored", "partials", "partials_superseded", "partials_shed", "batches", "busy_s"):
             name = "busy_seconds" if key == "busy_s" else key
             yield CounterMetricFamily(f"interview_transcription_{name}", f"Transcription {name.replace('_', ' ')}", value=counts[key])

@@ -4,20 +4,24 @@ Every `PROBE_S` the node reads, on its event loop:
 
 - the loop's lag: how much later than asked a timer fired (the loop carries every session's RTP, events and sockets);
 - the recogniser's backlog: how long the oldest queued final (or scored) decode has waited to start;
+- the recogniser's utilisation: the share of its final-decoding threads busy over the last ten seconds (queues grow
+  steeply as it nears one, so this sees a node filling up before its finals wait);
 - analysis audio dropped: chunks the analysis fell too far behind to take, in any session.
 
 Over the last `window_s` these give a level (the window makes it come down only once the node has kept up that long):
 
 - OK: new interviews are admitted while the node carries fewer media sessions than its limit;
-- STRAINED (loop lag p90 at `loop_lag_s`, or a final waiting `final_wait_s`): no new interview is admitted, and
-  partial captions are shed (they are the cheapest to lose: the final replaces them);
-- BEHIND (twice those, or audio dropped): face and emotion analysis also sample video at a third of their rate.
+- STRAINED (loop lag p90 at `loop_lag_s`, a final waiting `final_wait_s`, or the recogniser `recogniser_busy`): no
+  new interview is admitted, and partial captions are shed (they are the cheapest to lose: the final replaces them);
+- BEHIND (twice the lag or the wait, the recogniser saturated, or audio dropped): face and emotion analysis also
+  sample video at a third of their rate.
   Finals, answer scoring and recording are never shed.
 
-The limit is learned: the node starts at `max_sessions`; when it becomes strained carrying N media sessions, its
-limit becomes N - 1 (an interview that ends is not replaced by one that would strain it again); every `recover_s` it
-spends at OK the limit rises by one, so a passing strain (a burst, another process on the machine) costs capacity
-for a while, not for good. An interview already under way (its candidate reconnecting) is never refused for load.
+The limit is learned: the node starts at `max_sessions`; when load that stays (the loop's lag, the recogniser's
+utilisation, dropped audio; not one final kept waiting by a burst) strains it while it carries N media sessions, its
+limit becomes N - 1 (N: the most it carried over the last ten seconds; an interview that ends is not replaced by one that would strain it again); every `recover_s` it
+spends at OK the limit rises by one, so a passing strain (another process on the machine) costs capacity for a
+while, not for good. An interview already under way (its candidate reconnecting) is never refused for load.
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ logger = logging.getLogger(__name__)
 PROBE_S = 0.1
 LAG_QUANTILE = 0.9  # one slow callback (a GC pause) in a window is not a strained loop
 BEHIND_FACTOR = 2.0
+SATURATED = 0.95  # the recogniser's threads busy this share of the time: behind
+# The sessions that caused a strain are the most the node carried over this long before it: the recogniser's
+# utilisation is an average over ten seconds, and sessions ending meanwhile did not lighten what it measured.
+CARRIED_WINDOW_S = 10.0
 BEHIND_SAMPLE_SLOWDOWN = 3.0  # face and emotion sample rate while behind: 5 fps -> 1.7 fps, the result held between
 
 
@@ -48,6 +56,7 @@ class LoadLevel(enum.IntEnum):
 class LoadThresholds:
     loop_lag_s: float = 0.1
     final_wait_s: float = 0.5
+    recogniser_busy: float = 0.6
     window_s: float = 5.0
     recover_s: float = 60.0
 
@@ -59,6 +68,7 @@ class LoadReading:
     level: LoadLevel
     loop_lag_s: float  # LAG_QUANTILE of the window's probes
     final_wait_s: float  # the longest a queued final waited, over the window
+    recogniser_busy: float  # share of the final-decoding threads busy, now (over the recogniser's own window)
     audio_dropped: bool  # analysis audio was dropped in the window
 
 
@@ -72,6 +82,7 @@ class NodeLoad:
         thresholds: LoadThresholds = LoadThresholds(),
         *,
         final_wait_s: Callable[[], float] = lambda: 0.0,
+        recogniser_busy: Callable[[], float] = lambda: 0.0,
         audio_dropped_total: Callable[[], float] = lambda: 0.0,
         sessions: Callable[[], int] = lambda: 0,
         on_level: Callable[[LoadLevel], None] = lambda level: None,
@@ -82,6 +93,8 @@ class NodeLoad:
         self.thresholds = thresholds
         self.enforce = enforce  # False: measured and reported, never refusing or shedding
         self._final_wait_s = final_wait_s
+        self._recogniser_busy = recogniser_busy
+        self._busy = 0.0
         self._audio_dropped_total = audio_dropped_total
         self._sessions = sessions
         self._on_level = on_level
@@ -90,10 +103,12 @@ class NodeLoad:
         self._lags: collections.deque[float] = collections.deque(maxlen=window)
         self._waits: collections.deque[float] = collections.deque(maxlen=window)
         self._drops: collections.deque[float] = collections.deque(maxlen=window)
+        self._carried: collections.deque[int] = collections.deque(maxlen=round(CARRIED_WINDOW_S / PROBE_S))
         self._last_dropped_total: float | None = None
         self.level = LoadLevel.OK
         self.limit = max_sessions
         self._ok_since: float | None = None
+        self._steady = False  # strained by load that stays, at the last probe
         self.refused = 0
         self.strains = 0  # times the node went from OK to strained or behind
 
@@ -121,12 +136,16 @@ class NodeLoad:
         return self.admits()
 
     def info(self) -> dict[str, object]:
-        """For the node's heartbeat and /api/v1/nodes: whether a load balancer should send it new interviews."""
+        """For the node's heartbeat and /api/v1/nodes: whether a load balancer should send it new interviews, and why."""
+        reading = self.reading()
         return {
             "accepting_interviews": self.accepting,
             "load_level": self.level.name.lower(),
             "session_limit": self.limit,
             "sessions_refused": self.refused,
+            "loop_lag_s": round(reading.loop_lag_s, 4),
+            "final_wait_s": round(reading.final_wait_s, 3),
+            "recogniser_busy": round(reading.recogniser_busy, 3),
         }
 
     def reading(self) -> LoadReading:
@@ -136,6 +155,7 @@ class NodeLoad:
             level=self.level,
             loop_lag_s=lag,
             final_wait_s=max(self._waits, default=0.0),
+            recogniser_busy=self._busy,
             audio_dropped=any(d > 0 for d in self._drops),
         )
 
@@ -146,28 +166,37 @@ class NodeLoad:
         total = self._audio_dropped_total()
         self._drops.append(0.0 if self._last_dropped_total is None else max(0.0, total - self._last_dropped_total))
         self._last_dropped_total = total
+        self._busy = self._recogniser_busy()
+        self._carried.append(self._sessions())
         reading = self.reading()
         t = self.thresholds
         if (
             reading.audio_dropped
             or reading.loop_lag_s >= BEHIND_FACTOR * t.loop_lag_s
             or reading.final_wait_s >= BEHIND_FACTOR * t.final_wait_s
+            or reading.recogniser_busy >= SATURATED
         ):
             level = LoadLevel.BEHIND
-        elif reading.loop_lag_s >= t.loop_lag_s or reading.final_wait_s >= t.final_wait_s:
+        elif reading.loop_lag_s >= t.loop_lag_s or reading.final_wait_s >= t.final_wait_s or reading.recogniser_busy >= t.recogniser_busy:
             level = LoadLevel.STRAINED
         else:
             level = LoadLevel.OK
-        self._learn(level, now)
+        # A final kept waiting may be a passing burst (every candidate of a slot hanging up at once): it refuses and
+        # sheds while it lasts, but only load that stays (a busy recogniser or loop, analysis dropping audio) teaches
+        # the node a lower limit.
+        steady = reading.audio_dropped or reading.loop_lag_s >= t.loop_lag_s or reading.recogniser_busy >= t.recogniser_busy
+        self._learn(level, steady, now)
         if level != self.level:
             previous, self.level = self.level, level
             logger.log(
                 logging.WARNING if level > previous else logging.INFO,
-                "node load %s -> %s (loop lag p90 %.3f s, final waited %.2f s, audio dropped: %s; %d sessions, limit %d)",
+                "node load %s -> %s (loop lag p90 %.3f s, final waited %.2f s, recogniser %.0f %% busy, audio dropped: %s; "
+                "%d sessions, limit %d)",
                 previous.name.lower(),
                 level.name.lower(),
                 reading.loop_lag_s,
                 reading.final_wait_s,
+                100 * reading.recogniser_busy,
                 "yes" if reading.audio_dropped else "no",
                 self._sessions(),
                 self.limit,
@@ -176,20 +205,22 @@ class NodeLoad:
                 self._on_level(level)
         return level
 
-    def _learn(self, level: LoadLevel, now: float) -> None:
+    def _learn(self, level: LoadLevel, steady: bool, now: float) -> None:
         if level == LoadLevel.OK:
             if self._ok_since is None:
                 self._ok_since = now
             elif now - self._ok_since >= self.thresholds.recover_s and self.limit < self.max_sessions:
                 self.limit += 1
                 self._ok_since = now
-            return
-        self._ok_since = None
-        if self.level == LoadLevel.OK:
-            self.strains += 1
-            sessions = self._sessions()
-            if sessions > 1:
-                self.limit = min(self.limit, sessions - 1)
+        else:
+            self._ok_since = None
+            if self.level == LoadLevel.OK:
+                self.strains += 1
+        if steady and not self._steady:
+            carried = max(self._carried, default=0)
+            if carried > 1:
+                self.limit = min(self.limit, carried - 1)
+        self._steady = steady
 
     async def run(self) -> None:
         """Runs until cancelled: sleeps PROBE_S and observes how much later than that the loop woke it."""
