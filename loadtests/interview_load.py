@@ -278,7 +278,13 @@ class ServerProcess:
 
 
 async def run_candidate(
-    server_url: str, http: httpx.AsyncClient, log: SessionLog, recording: Path, stop: asyncio.Event, delay_s: float = 0.0
+    server_url: str,
+    http: httpx.AsyncClient,
+    log: SessionLog,
+    recording: Path,
+    stop: asyncio.Event,
+    delay_s: float = 0.0,
+    captions: bool = True,
 ) -> None:
     await asyncio.sleep(delay_s)
     body = {
@@ -307,6 +313,8 @@ async def run_candidate(
                     log.first_question_at = now
 
         receiver = asyncio.create_task(receive())
+        # The server decodes partial captions only while someone reads them: this candidate's page shows them or not.
+        await ws.send(json.dumps({"v": 1, "type": "captions", "on": captions}))
         stage = "publishing"
         try:
             while True:
@@ -347,9 +355,16 @@ async def run_candidate(
             await publisher.close()
 
 
-def candidate_worker(server_url: str, indices: list[int], delays: list[float], recording: Path, deadline: float) -> list[SessionLog]:
+def with_captions(index: int, share: float) -> bool:
+    """Whether candidate `index` reads live captions, so that `share` of every run of candidates does (evenly spread)."""
+    return int((index + 1) * share) > int(index * share)
+
+
+def candidate_worker(
+    server_url: str, indices: list[int], delays: list[float], recording: Path, deadline: float, captions_share: float = 1.0
+) -> list[SessionLog]:
     """One client process: its candidates, each starting after its delay, until `deadline` (time.monotonic is one
-    clock for all processes)."""
+    clock for all processes); `captions_share` of them read live captions."""
 
     async def run() -> list[SessionLog]:
         # The candidates offer the loopback address the server listens on (aioice never offers loopback itself).
@@ -358,7 +373,7 @@ def candidate_worker(server_url: str, indices: list[int], delays: list[float], r
         stop = asyncio.Event()
         async with httpx.AsyncClient(timeout=30) as http:
             tasks = [
-                asyncio.create_task(run_candidate(server_url, http, log, recording, stop, delay))
+                asyncio.create_task(run_candidate(server_url, http, log, recording, stop, delay, with_captions(log.index, captions_share)))
                 for log, delay in zip(logs, delays, strict=True)
             ]
             await asyncio.sleep(max(0.0, deadline - time.monotonic()))
@@ -378,7 +393,13 @@ def start_delays(n: int, answer_period_s: float, phase_locked: bool) -> list[flo
 
 
 async def run_step(
-    server: ServerProcess, n: int, seconds: float, recording: Recording, per_process: int, phase_locked: bool = True
+    server: ServerProcess,
+    n: int,
+    seconds: float,
+    recording: Recording,
+    per_process: int,
+    phase_locked: bool = True,
+    captions_share: float = 1.0,
 ) -> dict[str, Any]:
     """N candidates, spread over client processes: one Python process cannot drive many WebRTC streams at full
     rate (it tops out at one core), and the server is what is being measured. CPU and memory are sampled once
@@ -392,7 +413,9 @@ async def run_step(
     loop = asyncio.get_running_loop()
     with ProcessPoolExecutor(max_workers=len(groups), mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [
-            loop.run_in_executor(pool, candidate_worker, server.url, group, [delays[i] for i in group], recording.path, deadline)
+            loop.run_in_executor(
+                pool, candidate_worker, server.url, group, [delays[i] for i in group], recording.path, deadline, captions_share
+            )
             for group in groups
         ]
         await asyncio.sleep(max(0.0, all_started - time.monotonic()))
@@ -582,10 +605,10 @@ class Ramp:
         behind = [not step["keeps_up"] for step in self.steps[-2:]]
         return len(self.steps) == len(self.sessions) or (len(behind) == 2 and all(behind))
 
-    async def run_next(self, seconds: float, recording: Recording, per_process: int, phase_locked: bool) -> None:
+    async def run_next(self, seconds: float, recording: Recording, per_process: int, phase_locked: bool, captions_share: float) -> None:
         n = self.sessions[len(self.steps)]
         try:
-            step = await run_step(self.server, n, seconds, recording, per_process, phase_locked)
+            step = await run_step(self.server, n, seconds, recording, per_process, phase_locked, captions_share)
         except Exception as exc:  # noqa: BLE001 - a step the harness could not even measure did not keep up
             step = {"sessions": n, "errors": [f"step failed: {type(exc).__name__}: {exc}"]}
         step["keeps_up"] = "video_fps_min" in step and keeps_up(step, self.scoring, recording.fps)
@@ -602,6 +625,7 @@ async def ramps(
     per_process: int,
     phase_locked: bool = True,
     admission: bool = False,
+    captions_share: float = 1.0,
 ) -> list[list[dict[str, Any]]]:
     """Each plan's (scoring on or off, its steps) ramp on a server of its own, their steps taking turns: a machine
     that slows down or speeds up over the run (other tenants of a VM) then weighs on both alike, so their ratio holds.
@@ -618,7 +642,7 @@ async def ramps(
         while pending := [r for r in running if not r.done]:
             for ramp in pending:
                 await asyncio.gather(*(server.quiet() for server in servers))
-                await ramp.run_next(seconds, recording, per_process, phase_locked)
+                await ramp.run_next(seconds, recording, per_process, phase_locked, captions_share)
         return [r.steps for r in running]
     finally:
         for server in servers:
@@ -733,8 +757,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         results["candidates_per_client_process"] = args.per_process
         plans = [(True, args.sessions)] + ([] if args.no_baseline else [(False, args.baseline_sessions or args.sessions)])
         results["admission_control"] = args.admission
+        results["captions_share"] = args.captions_share
         measured = await ramps(
-            plans, args.step_seconds, recording, workdir, args.model_dir, args.per_process, args.phase_locked, args.admission
+            plans,
+            args.step_seconds,
+            recording,
+            workdir,
+            args.model_dir,
+            args.per_process,
+            args.phase_locked,
+            args.admission,
+            args.captions_share,
         )
         results["scoring"] = measured[0]
         results["capacity"] = capacity(results["scoring"])
@@ -775,6 +808,13 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="the scoring server refuses what it cannot carry, as in production (503 node_busy; refused candidates retry "
         "after Retry-After): a ramp past capacity then shows what admission keeps for the admitted interviews",
+    )
+    parser.add_argument(
+        "--captions-share",
+        type=float,
+        default=0.25,
+        help="share of candidates whose page shows live captions (partial captions are decoded only for those, or while "
+        "HR watches; the page's default is off): 1 for every session, as runs before 2026-12-05 measured",
     )
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of connect/disconnect cycles after the ramp")
     parser.add_argument(

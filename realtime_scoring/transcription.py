@@ -102,6 +102,8 @@ class SessionTranscription:
         self._service = service
         self._emit = emit
         self.config = config
+        # Read before each partial: whether anyone reads the live captions now (a live interview says; otherwise yes).
+        self.partials_wanted: Callable[[], bool] = lambda: True
         self.language = config.language
         self._recent: list[AudioChunk] = []  # pre-roll before speech is detected
         self._utterance: list[AudioChunk] | None = None
@@ -152,7 +154,8 @@ class SessionTranscription:
             interval = max(self.config.partial_interval_s, self.config.partial_interval_growth * (end_s - self._speech_start_s))
             due = end_s - self._last_partial_s >= interval
         idle = self._partial_task is None or self._partial_task.done()
-        if due and idle and not self._service.shedding:  # an overloaded node shows no partials (finals still come)
+        # Partials only while someone reads them, and never on an overloaded node (finals always come).
+        if due and idle and not self._service.shedding and self.partials_wanted():
             self._last_partial_s = end_s
             self._partial_task = self._spawn(self._partial(self._utterance_id, self._samples(), chunk.start_s + chunk.duration_s))
 

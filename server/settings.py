@@ -219,7 +219,7 @@ class Settings(BaseSettings):
         0.5, gt=0, le=30, description="A final transcript waiting this long for the recogniser strains the node; twice it, behind"
     )
     overload_recogniser_busy: float = Field(
-        0.6, gt=0, le=1, description="Share of the recogniser's final-decoding threads busy (last 10 s) at which the node is strained"
+        0.7, gt=0, le=1, description="Share of the recogniser's final-decoding threads busy (last 10 s) at which the node is strained"
     )
     overload_window_s: float = Field(5.0, ge=0.5, le=120, description="The node is strained until it has kept up this long")
     overload_recover_s: float = Field(

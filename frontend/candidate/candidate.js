@@ -118,6 +118,8 @@ function connectSocket() {
   ws.addEventListener("message", (event) => {
     if (ws === socket) onMessage(JSON.parse(event.data));
   });
+  // The server decodes partial captions only while someone reads them: say on every connection whether we do.
+  ws.addEventListener("open", () => send({ type: "captions", on: state.captions === true }));
   ws.addEventListener("close", (event) => {
     if (ws !== socket) return;
     pongWaiters.splice(0).forEach((resolve) => resolve(null));
@@ -972,6 +974,7 @@ $("media-retry").addEventListener("click", async () => {
 $("captions-toggle").addEventListener("click", () => {
   state.captions = !state.captions;
   remember({ captions: state.captions });
+  send({ type: "captions", on: state.captions });
   renderCaptionsToggle();
 });
 $("practice-try").addEventListener("click", tryPractice);

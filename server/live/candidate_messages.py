@@ -64,9 +64,17 @@ class PageVisibility(ProtocolMessage):
     hidden: bool
 
 
-ClientMessage = Annotated[Ready | AnswerText | AnswerDone | Chat | Ping | PageVisibility, Field(discriminator="type")]
+class Captions(ProtocolMessage):
+    """The candidate turned live captions on or off (the page says so on each connection too): partial captions are
+    decoded only while someone reads them."""
+
+    type: Literal["captions"]
+    on: bool
+
+
+ClientMessage = Annotated[Ready | AnswerText | AnswerDone | Chat | Ping | PageVisibility | Captions, Field(discriminator="type")]
 client_message_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
-CLIENT_MESSAGE_TYPES = frozenset({"ready", "answer.text", "answer.done", "chat", "ping", "page.visibility"})
+CLIENT_MESSAGE_TYPES = frozenset({"ready", "answer.text", "answer.done", "chat", "ping", "page.visibility", "captions"})
 
 
 # Server -> page

@@ -108,6 +108,7 @@ class LiveInterview:
         self._chat_budget = TokenBucket(rate_per_s=CHAT_PER_S, burst=CHAT_BURST)
         self._visibility_changes = 0
         self._page_hidden = False
+        self.candidate_captions = False  # the candidate's page shows live captions (it says so on each connection)
 
     @property
     def interview(self) -> Interview:
@@ -233,6 +234,11 @@ class LiveInterview:
         if (wait_s := self._chat_budget.take(time.monotonic())) > 0:  # each message is stored and may reach HR
             raise InterviewFlowError("chat_too_fast", f"too many messages at once; send the next in {math.ceil(wait_s)} s")
         await self._chat.ask(text, self.flow.question_id())
+
+    def captions_watched(self) -> bool:
+        """Someone reads this interview's live captions now: the candidate (captions on) or HR (a dashboard watching
+        it, on any node). Partial captions are decoded only then; finals always are."""
+        return self.candidate_captions or self._snapshots.watched
 
     def page_visibility(self, hidden: bool) -> None:
         """The candidate's page left the foreground or came back, while questions are being asked: kept for the

@@ -194,7 +194,11 @@ class SessionRegistry:
 
         pc = RTCPeerConnection(configuration=self._rtc_configuration)
         context = SessionContext(
-            live.id, live.interview.language, emotion=emotion and self._settings.emotion_analysis, tenant=live.interview.tenant
+            live.id,
+            live.interview.language,
+            emotion=emotion and self._settings.emotion_analysis,
+            tenant=live.interview.tenant,
+            captions_watched=live.captions_watched,
         )
         # The connection's media clock is mapped onto the interview's here, once: its times are interview time.
         admission = self._admission

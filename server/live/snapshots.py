@@ -30,6 +30,11 @@ class SnapshotStream:
         self._watched_until = 0.0
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def watched(self) -> bool:
+        """A dashboard watches now (its last renewal has not lapsed)."""
+        return self._loop.time() < self._watched_until
+
     def watch(self) -> None:
         """A dashboard watches (or renews its watch)."""
         self._watched_until = self._loop.time() + WATCH_S

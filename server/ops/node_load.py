@@ -56,7 +56,7 @@ class LoadLevel(enum.IntEnum):
 class LoadThresholds:
     loop_lag_s: float = 0.1
     final_wait_s: float = 0.5
-    recogniser_busy: float = 0.6
+    recogniser_busy: float = 0.7
     window_s: float = 5.0
     recover_s: float = 60.0
 

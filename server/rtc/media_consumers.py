@@ -52,6 +52,8 @@ class SessionContext:
     emotion: bool = False  # facial emotion may be analysed: the node's policy allows it and the candidate agreed
     turn_ends: TurnEnds = field(default_factory=TurnEnds)
     tenant: str = DEFAULT_TENANT  # whose dashboards hear about the session's recordings
+    # Someone reads the live captions now (the candidate, or HR watching): partial captions are decoded only then.
+    captions_watched: Callable[[], bool] = lambda: True
 
 
 MediaConsumer = Callable[[MediaIngest, Emit, SessionContext], Awaitable[None]]
@@ -77,6 +79,8 @@ def scoring_consumer(engine: ScoringEngine, transcription: TranscriptionConfig =
         config = SessionConfig(transcription=dataclasses.replace(transcription, language=context.language), emotion=context.emotion)
         pipeline = engine.new_session(emit, config)
         context.turn_ends.connect(pipeline.end_turn)
+        if pipeline.transcription is not None:
+            pipeline.transcription.partials_wanted = context.captions_watched
 
         failures = {"audio": 0, "video": 0}
 

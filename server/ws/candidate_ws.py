@@ -13,6 +13,7 @@ from server.live.candidate_messages import (
     CLIENT_MESSAGE_TYPES,
     AnswerDone,
     AnswerText,
+    Captions,
     Chat,
     Completed,
     ErrorMessage,
@@ -137,3 +138,5 @@ async def _handle(live: LiveInterview, message: object, deliver: Subscriber) -> 
             await live.chat(text)
         case PageVisibility(hidden=hidden):
             live.page_visibility(hidden)
+        case Captions(on=on):
+            live.candidate_captions = on
