@@ -142,9 +142,8 @@ class TranscriptionService:
     @property
     def shedding(self) -> bool:
         """True while the node is overloaded: partial captions are not decoded at all (what is asked for resolves to
-        None at once, as a superseded partial does) and caption finals decode greedily, however idle the recogniser
-        looks once partials are gone. What is scored keeps its beam; finals, early finals and speculative decodes
-        are never dropped."""
+        None at once, as a superseded partial does) and caption finals keep the beam, so that each serves its score
+        too (see `_beam_for`). Finals, early finals, scored and speculative decodes are never dropped."""
         return self._shedding
 
     @shedding.setter
@@ -268,10 +267,17 @@ class TranscriptionService:
 
     def _beam_for(self, batch: list[Job]) -> int:
         """`beam_size` for what is scored, and for a lone final while the recogniser has room; greedy for partials, and
-        for other finals when it has not (busy, several finals at once, or more queued)."""
+        for other finals when it has not (busy, several finals at once, or more queued). While the node sheds work, a
+        caption final keeps the beam too: most utterances are one segment, whose final is scored as it is, and one
+        greedy would be decoded again with the beam for the score (half as much work again, measured as a node
+        that stayed strained)."""
         if batch[0].beam:
             return self._beam_size
-        if batch[0].priority == PARTIAL or len(batch) > 1 or self._beam_size == 1 or self._shedding:
+        if batch[0].priority == PARTIAL or self._beam_size == 1:
+            return 1
+        if self._shedding:
+            return self._beam_size
+        if len(batch) > 1:
             return 1
         if any(j.priority != PARTIAL and not j.future.done() for j in self._queued):
             return 1

@@ -296,7 +296,7 @@ async def test_finals_overtake_partials_and_a_newer_partial_replaces_a_queued_on
     assert service.stats.partials_superseded == 1 and service.stats.partials == 1 and service.stats.finals == 2
 
 
-async def test_a_shedding_recogniser_drops_partials_decodes_captions_greedily_keeps_the_scored_beam_and_reports_waits(  # type: ignore[no-untyped-def]
+async def test_a_shedding_recogniser_drops_partials_decodes_each_final_once_with_the_beam_and_reports_waits(  # type: ignore[no-untyped-def]
     transcriber, answer
 ) -> None:
     service = TranscriptionService(transcriber, beam_size=4)
@@ -311,7 +311,7 @@ async def test_a_shedding_recogniser_drops_partials_decodes_captions_greedily_ke
         assert service.submit(answer[:16000], "en", PARTIAL, "d").future.result() is None, "a new partial is never queued"
         results = await asyncio.gather(first.future, second.future)
         assert service.oldest_wait_s() == 0.0
-        assert first.beam_size_used == 1, "a caption final decodes greedily, however idle the recogniser is"
+        assert first.beam_size_used == 4, "a caption final keeps the beam: greedy, it would be decoded again for its score"
         assert second.beam_size_used == 4, "what is scored keeps its beam"
         service.shedding = False
         partial = await service.transcribe(answer[: 16000 * 2], "en", final=False, key="e")
