@@ -439,6 +439,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             yield
         finally:
             loop_probe.cancel()
+            shed(LoadLevel.OK)  # an engine the caller shares outlives this app: it must not stay shedding
             abandoner.cancel()
             retention.cancel()
             await reminders.close()

@@ -513,7 +513,7 @@ async def test_full_node_answers_503_with_retry_after(tmp_path: Path) -> None:
 
 
 async def test_a_node_whose_event_loop_falls_behind_refuses_new_interviews_and_takes_back_one_under_way(tmp_path: Path) -> None:
-    async with serving(make_settings(tmp_path / "data", overload_window_s=1.0)) as live:
+    async with serving(make_settings(tmp_path / "data", admission_control=True, overload_window_s=1.0)) as live:
         (a, token_a), (b, token_b) = await live.schedule(), await live.schedule()
         socket = await CandidateSocket.open(live.url, a.id, token_a)
         first = await publish(live, a.id, token_a, [AudioStreamTrack()])
