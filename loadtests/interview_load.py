@@ -423,13 +423,14 @@ async def run_step(
         before, measured_from = await scrape(server.url), time.monotonic()
         # The step's figures close a moment before the candidates hang up: a session's decoder threads end with it,
         # and the server's per-thread CPU can only count threads that are still there when it is read.
-        while time.monotonic() < deadline - MEASURE_MARGIN_S:
-            await asyncio.sleep(1.0)
-            with contextlib.suppress(psutil.Error):
-                cpu.append(server.ps.cpu_percent())
-                rss.append(server.ps.memory_info().rss)
-            if (load := await node_load(server.url)) is not None:
-                loads.append(load)
+        async with httpx.AsyncClient(timeout=5) as readings:  # the node's own load, read once a second
+            while time.monotonic() < deadline - MEASURE_MARGIN_S:
+                await asyncio.sleep(1.0)
+                with contextlib.suppress(psutil.Error):
+                    cpu.append(server.ps.cpu_percent())
+                    rss.append(server.ps.memory_info().rss)
+                if (load := await node_load(readings, server.url)) is not None:
+                    loads.append(load)
         after, measured_s = await scrape(server.url), time.monotonic() - measured_from
         logs = [log for group in await asyncio.gather(*futures) for log in group]
     partials = [lag for log in logs for lag in log.lags()[0]]
@@ -477,11 +478,10 @@ async def run_step(
     }
 
 
-async def node_load(url: str) -> dict[str, Any] | None:
+async def node_load(http: httpx.AsyncClient, url: str) -> dict[str, Any] | None:
     """The node's own view of its load (level, limit, and the signals behind them), from /api/v1/nodes."""
     try:
-        async with httpx.AsyncClient(timeout=5) as http:
-            nodes = (await http.get(f"{url}/api/v1/nodes", headers={"X-API-Key": API_KEY})).json()["nodes"]
+        nodes = (await http.get(f"{url}/api/v1/nodes", headers={"X-API-Key": API_KEY})).json()["nodes"]
     except (httpx.HTTPError, ValueError, KeyError):
         return None
     node: dict[str, Any] = nodes[0]

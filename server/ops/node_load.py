@@ -3,7 +3,7 @@
 Every `PROBE_S` the node reads, on its event loop:
 
 - the loop's lag: how much later than asked a timer fired (the loop carries every session's RTP, events and sockets);
-- the recogniser's backlog: how long the oldest queued final (or scored) decode has waited to start;
+- the recogniser's backlog: how long the oldest queued caption final (or early final) has waited to start;
 - the recogniser's utilisation: the share of its final-decoding threads busy over the last ten seconds (queues grow
   steeply as it nears one, so this sees a node filling up before its finals wait);
 - analysis audio dropped: chunks the analysis fell too far behind to take, in any session.
@@ -18,10 +18,10 @@ Over the last `window_s` these give a level (the window makes it come down only 
   Finals, answer scoring and recording are never shed.
 
 The limit is learned: the node starts at `max_sessions`; when load that stays (the loop's lag, the recogniser's
-utilisation, dropped audio; not one final kept waiting by a burst) strains it while it carries N media sessions, its
-limit becomes N - 1 (N: the most it carried over the last ten seconds; an interview that ends is not replaced by one that would strain it again); every `recover_s` it
-spends at OK the limit rises by one, so a passing strain (another process on the machine) costs capacity for a
-while, not for good. An interview already under way (its candidate reconnecting) is never refused for load.
+utilisation, dropped audio; not one final kept waiting by a burst) strains it while it carries N media sessions (the
+most over the last ten seconds), its limit becomes N - 1, so an interview that ends is not replaced by one that would
+strain it again; every `recover_s` it spends at OK the limit rises by one, so a passing strain (another process on
+the machine) costs capacity for a while, not for good. An interview already under way (its candidate reconnecting) is never refused for load.
 """
 
 from __future__ import annotations
@@ -63,9 +63,8 @@ class LoadThresholds:
 
 @dataclass(frozen=True)
 class LoadReading:
-    """What the node measured in the last window, and what it concluded."""
+    """What the node measured in the last window."""
 
-    level: LoadLevel
     loop_lag_s: float  # LAG_QUANTILE of the window's probes
     final_wait_s: float  # the longest a queued final waited, over the window
     recogniser_busy: float  # share of the final-decoding threads busy, now (over the recogniser's own window)
@@ -152,7 +151,6 @@ class NodeLoad:
         lags = sorted(self._lags)
         lag = lags[min(len(lags) - 1, math.floor(LAG_QUANTILE * len(lags)))] if lags else 0.0
         return LoadReading(
-            level=self.level,
             loop_lag_s=lag,
             final_wait_s=max(self._waits, default=0.0),
             recogniser_busy=self._busy,
