@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import secrets
 import sqlite3
 import time
@@ -18,6 +19,7 @@ from redis.exceptions import RedisError
 from frontend.vendor import VendorError, prepare_assets
 from realtime_scoring.models.manifest import ModelError, load_manifest, verified_files
 from realtime_scoring.models.prepare import prepare_all, run_check
+from server.cluster.worker_hub import WorkerHub
 from server.composition import create_app
 from server.domain.interview import demo_spec
 from server.domain.invites import InviteSigner, make_invite
@@ -29,8 +31,10 @@ from server.storage.contract import open_store
 from server.storage.migration import MigrationCounts, migrate_sqlite_to_redis, set_aside, unmigrated_interviews
 from server.storage.private_files import write_private
 from server.storage.redis_client import Keys, open_redis, store_durability_warnings
-from server.storage.sealed import SealError
+from server.storage.sealed import Sealer, SealError
 from server.storage.secret_rotation import rotate_secrets_key
+from server.workers.handoff import HandedOffServer, OneRequestPerConnection
+from server.workers.supervisor import Supervisor
 
 LEGACY_DEMO_ID = "demo"  # before each start made its own
 
@@ -100,7 +104,7 @@ async def refuse_sqlite_left_behind(settings: Settings, client: redis.Redis) -> 
 
 
 def serve(args: argparse.Namespace) -> None:
-    overrides: dict[str, Any] = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    overrides: dict[str, Any] = {k: v for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers)) if v is not None}
     if args.demo:
         overrides["demo_interview"] = True
     try:
@@ -138,11 +142,38 @@ def serve(args: argparse.Namespace) -> None:
         "HR API keys: from INTERVIEW_API_KEYS / INTERVIEW_TENANTS" if configured else f"HR API key: in {settings.data_dir / 'api_key'}",
         flush=True,
     )
+    if settings.workers > 1:
+        # What each worker would otherwise generate at once, racing the others: made here, once.
+        settings.signing_key()
+        settings.hr_api_keys()
+        Sealer.from_file(settings.secrets_key_path)
+        raise_open_file_limit(settings.max_connections)
+        worker_args = ["--log-level", args.log_level, "--library-log-level", args.library_log_level]
+        asyncio.run(Supervisor(settings, settings.workers, worker_args).run())
+        return
     app = create_app(settings)
     # log_config=None: configure_logging's handler, format and token redaction apply to uvicorn's records too
     raise_open_file_limit(settings.max_connections)
     config = uvicorn_config(app, settings, log_level=args.log_level, log_config=None)
     DrainingServer(config, app, settings.drain_timeout_s).run()
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One of a node's server processes, started by `serve --workers N` (never by hand): the supervisor's environment
+    names its index and the two sockets it inherits."""
+    try:
+        index = int(os.environ["INTERVIEW_WORKER_INDEX"])
+        handoff_fd = int(os.environ["INTERVIEW_WORKER_HANDOFF_FD"])
+        hub_fd = int(os.environ["INTERVIEW_WORKER_HUB_FD"])
+        settings = Settings()
+    except (KeyError, ValueError, ValidationError) as exc:
+        raise SystemExit(f"error: `worker` is started by `serve --workers N`, not by hand ({exc})") from exc
+    configure_logging(args.log_level, settings.log_format, library_level=args.library_log_level)
+    app = create_app(settings, worker_hub=WorkerHub(index, hub_fd, settings.event_bus_queue))
+    raise_open_file_limit(settings.max_connections)
+    config = uvicorn_config(app, settings, log_level=args.log_level, log_config=None)
+    config.app = OneRequestPerConnection(app)
+    HandedOffServer(config, app, settings.drain_timeout_s, handoff_fd).run()
 
 
 def models_prepare(args: argparse.Namespace) -> None:
@@ -279,7 +310,12 @@ def main(argv: list[str] | None = None) -> None:
     serve_parser.add_argument(
         "--library-log-level", default="warning", choices=levels, help="every library's logs (onnxruntime, aiortc, ...)"
     )
+    serve_parser.add_argument("--workers", type=int, help="server processes on this node (INTERVIEW_WORKERS; about one core each)")
     serve_parser.set_defaults(handler=serve)
+    worker_parser = commands.add_parser("worker")  # started by `serve --workers N` only
+    worker_parser.add_argument("--log-level", default="info", choices=levels)
+    worker_parser.add_argument("--library-log-level", default="warning", choices=levels)
+    worker_parser.set_defaults(handler=worker)
 
     models_parser = commands.add_parser("models", help="prepare and verify the ONNX models")
     model_commands = models_parser.add_subparsers(dest="models_command", required=True)

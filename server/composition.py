@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator
 
 from redis.exceptions import RedisError
@@ -31,6 +33,7 @@ from server.cluster.event_bus import EventBus, LocalEventBus
 from server.cluster.node_registry import NodeRegistry, node_topic
 from server.cluster.ratelimit import RedisTokenBuckets
 from server.cluster.redis_bus import RedisEventBus
+from server.cluster.worker_hub import REPORT_EVERY_S, WorkerHub
 from server.domain.invites import InviteSigner
 from server.domain.reminders import ReminderChannel
 from server.integrations import feishu_hire_api, moka_api, wechat_oauth, wechat_registration, wechat_reminder_consent
@@ -222,12 +225,27 @@ async def sweep_erased_recordings(settings: Settings, store: Store) -> None:
         await asyncio.sleep(RECORDINGS_SWEEP_S)
 
 
-def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = None, engine: ScoringEngine | None = None) -> Starlette:
+async def report_to_supervisor(hub: WorkerHub, node: NodeRegistry) -> None:
+    """Twice a second: this worker's load and live interviews, which the supervisor places new interviews by."""
+    while True:
+        hub.report(node.process_info(), node.held)
+        await asyncio.sleep(REPORT_EVERY_S)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    media_consumer: MediaConsumer | None = None,
+    engine: ScoringEngine | None = None,
+    worker_hub: WorkerHub | None = None,
+) -> Starlette:
     """Build the app; models load, the store opens and live sessions close in its lifespan.
 
     Sessions run the scoring pipeline on `engine` (loaded here when not given),
     or `media_consumer` when one is given, or only the level meter when
     INTERVIEW_SCORING=false. An engine given by the caller is the caller's to close.
+    A worker of a node of several processes gets its line to the supervisor (`worker_hub`): the node's bus when
+    there is no Redis, and where it reports its load and hears the other workers'.
     """
 
     @contextlib.asynccontextmanager
@@ -357,8 +375,17 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             enforce=settings.admission_control,
         )
         loop_probe = asyncio.create_task(node_load.run(), name="node-load-probe")
-        bus: EventBus = RedisEventBus(redis_client, keys, settings.event_bus_queue) if redis_client else LocalEventBus()
-        await bus.start()
+        bus: EventBus
+        if redis_client is not None:
+            bus = RedisEventBus(redis_client, keys, settings.event_bus_queue)
+            await bus.start()
+        elif worker_hub is not None:
+            bus = worker_hub
+        else:
+            bus = LocalEventBus()
+        if worker_hub is not None:
+            await worker_hub.start()
+            worker_hub.on_lost = lambda: os.kill(os.getpid(), signal.SIGTERM)  # nothing new reaches this worker: drain
         node = NodeRegistry(
             settings.node_id,
             settings.base_url,
@@ -366,6 +393,8 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             keys,
             settings.node_heartbeat_s,
             load=lambda: {"live_interviews": registry.live_interviews, "media_sessions": registry.media_sessions, **node_load.info()},
+            siblings=worker_hub.siblings if worker_hub is not None else None,
+            sibling_holding=worker_hub.sibling_holding if worker_hub is not None else lambda interview_id: False,
         )
         faq = await asyncio.to_thread(Faq.load, embedder=scoring.embedder if scoring is not None else None)
         registry = SessionRegistry(
@@ -380,6 +409,7 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             admission=node_load,
         )
         await node.start()
+        reporter = asyncio.create_task(report_to_supervisor(worker_hub, node), name="worker-report") if worker_hub else None
         sweeper = asyncio.create_task(sweep_erased_recordings(settings, store), name="recordings-sweep") if redis_client else None
         pruner = asyncio.create_task(
             prune_webhook_history_forever(deliveries, settings.webhook_retention_days * 86400), name="webhook-history-pruning"
@@ -439,6 +469,8 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             yield
         finally:
             loop_probe.cancel()
+            if reporter is not None:
+                reporter.cancel()
             shed(LoadLevel.OK)  # an engine the caller shares outlives this app: it must not stay shedding
             abandoner.cancel()
             retention.cancel()
@@ -457,6 +489,8 @@ def create_app(settings: Settings, *, media_consumer: MediaConsumer | None = Non
             await registry.close_all()
             await node.close()
             await bus.close()
+            if worker_hub is not None and worker_hub is not bus:
+                await worker_hub.close()
             # Whatever is still queued stays in the outbox for the next start.
             await dispatcher.close()
             await writebacks.close()

@@ -207,6 +207,13 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = Field(1024 * 1024, ge=64 * 1024, description="Any HTTP request body larger is refused (413)")
     max_sdp_bytes: int = 64 * 1024
     ws_max_message_bytes: int = 16 * 1024
+    workers: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="Server processes on this node (about one core each): above 1, a supervisor owns the port and hands "
+        "each connection to the worker running its interview; sessions and connection caps are shared out among them",
+    )
     max_live_sessions: int = Field(64, ge=1, description="Media sessions a node carries at most, whatever its load")
     # Admission and shedding (server/ops/node_load.py): a node refuses new interviews (503) before it falls behind.
     admission_control: bool = Field(

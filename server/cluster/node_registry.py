@@ -39,6 +39,37 @@ return 0
 """
 
 
+SUMMED = ("live_interviews", "media_sessions", "session_limit", "sessions_refused")
+WORST = ("loop_lag_s", "final_wait_s", "recogniser_busy")
+
+
+def node_of_workers(own: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, Any]:
+    """One node made of worker processes: counts add up; it accepts an interview while any worker does (the
+    supervisor places it there), its level is its least loaded worker's, and its readings are the worst worker's."""
+    workers = [own, *others]
+    node = dict(own)
+    for name in SUMMED:
+        if all(isinstance(w.get(name), int) for w in workers):
+            node[name] = sum(int(w[name]) for w in workers)
+    for name in WORST:
+        values = [float(w[name]) for w in workers if isinstance(w.get(name), int | float)]
+        if values:
+            node[name] = max(values)
+    if any("accepting_interviews" in w for w in workers):
+        node["accepting_interviews"] = any(bool(w.get("accepting_interviews")) for w in workers)
+    levels = [w["load_level"] for w in workers if isinstance(w.get("load_level"), str)]
+    if levels:
+        node["load_level"] = min(levels, key=lambda level: LEVEL_ORDER.index(level) if level in LEVEL_ORDER else len(LEVEL_ORDER))
+    node["draining"] = all(bool(w.get("draining")) for w in workers)
+    node["workers"] = [
+        {k: w.get(k) for k in ("live_interviews", "media_sessions", "accepting_interviews", "load_level", "draining")} for w in workers
+    ]
+    return node
+
+
+LEVEL_ORDER = ["ok", "strained", "behind"]
+
+
 class NodeRegistry:
     """`start()` and `close()` in the lifespan; `hold`/`release` from the session registry; `drain()` from a signal or the API."""
 
@@ -50,6 +81,8 @@ class NodeRegistry:
         keys: Keys,
         heartbeat_s: float,
         load: Callable[[], Mapping[str, object]],
+        siblings: Callable[[], list[dict[str, Any]]] | None = None,
+        sibling_holding: Callable[[str], bool] = lambda interview_id: False,
     ) -> None:
         self.node_id = node_id
         self.base_url = base_url
@@ -60,6 +93,8 @@ class NodeRegistry:
         self._keys = keys
         self._heartbeat_s = heartbeat_s
         self._load = load
+        self._siblings = siblings
+        self._sibling_holding = sibling_holding
         self._held: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._beat_now = asyncio.Event()
@@ -81,7 +116,12 @@ class NodeRegistry:
         if self.draining_since is None:
             self.draining_since = time.time()
 
-    def info(self) -> dict[str, Any]:
+    @property
+    def held(self) -> set[str]:
+        return set(self._held)
+
+    def process_info(self) -> dict[str, Any]:
+        """This process alone (a worker's report to its supervisor)."""
         return {
             "node_id": self.node_id,
             "base_url": self.base_url,
@@ -91,6 +131,13 @@ class NodeRegistry:
             **self._load(),
             "heartbeat_at": time.time(),
         }
+
+    def info(self) -> dict[str, Any]:
+        """The node: this process, or, in a node of several workers, all of them as one (`workers` lists each)."""
+        own = self.process_info()
+        if self._siblings is None:
+            return own
+        return node_of_workers(own, self._siblings())
 
     async def start(self) -> None:
         if self._client is not None:
@@ -128,7 +175,7 @@ class NodeRegistry:
     async def holder(self, interview_id: str) -> str | None:
         """The node running `interview_id` live, if any (this one only, without Redis)."""
         if self._client is None:
-            return self.node_id if interview_id in self._held else None
+            return self.node_id if interview_id in self._held or self._sibling_holding(interview_id) else None
         value = await self._client.get(self._keys.live(interview_id))
         return value.decode() if isinstance(value, bytes) else value
 

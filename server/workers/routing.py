@@ -1,0 +1,130 @@
+"""Which worker takes a connection: the request line says which interview it belongs to (if any), and an interview
+stays on the worker that first took it while it lives there.
+
+Only the media and the candidate's socket need one process (the WHIP offer, its PATCH and DELETE, the candidate's
+websocket): they meet in that worker's session registry. Everything else reads and writes the shared store and bus,
+so any worker serves it, in turn. A new interview goes to the ready worker carrying the fewest sessions that
+accepts interviews (counting those sent to it since its last report), so a slot's candidates spread evenly.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+REQUEST_LINE = re.compile(rb"^([A-Z]{3,10}) (\S{1,8000}) HTTP/1\.[01]\r?\n")
+# The interview's own media and socket; ice-servers too, so the candidate page's first call shows where it will run.
+AFFINITY_PATHS = (
+    re.compile(r"^/api/v1/interviews/([^/]{1,128})/whip(?:/[^/]{1,128})?$"),
+    re.compile(r"^/api/v1/interviews/([^/]{1,128})/ice-servers$"),
+    re.compile(r"^/ws/interviews/([^/]{1,128})$"),
+)
+
+
+@dataclass(frozen=True)
+class RequestTarget:
+    method: str
+    path: str
+    query: str
+
+
+def request_target(head: bytes) -> RequestTarget | None:
+    """The method and target of an HTTP/1.x request line at the start of `head`; None if it is not one (yet)."""
+    match = REQUEST_LINE.match(head)
+    if match is None:
+        return None
+    method, target = match.group(1).decode(), match.group(2).decode("latin-1")
+    parts = urlsplit(target)
+    return RequestTarget(method, parts.path, parts.query)
+
+
+def affinity_key(target: RequestTarget) -> str | None:
+    """The interview whose worker must serve this request, or None if any worker may."""
+    for pattern in AFFINITY_PATHS:
+        if match := pattern.match(target.path):
+            return match.group(1)
+    return None
+
+
+def metrics_worker(target: RequestTarget) -> int | None:
+    """`GET /metrics?worker=N` asks one worker for its own figures (a scraper asks each in turn)."""
+    if target.path != "/metrics":
+        return None
+    values = parse_qs(target.query).get("worker", [])
+    return int(values[0]) if values and values[0].isdigit() else 0
+
+
+@dataclass
+class WorkerLoad:
+    """What a worker last reported about itself; `sent` counts new interviews handed to it since."""
+
+    ready: bool = False
+    sessions: int = 0
+    accepting: bool = True
+    held: frozenset[str] = frozenset()
+    sent: int = 0
+
+
+@dataclass
+class WorkerTable:
+    """The live workers' loads and the interviews placed on them; `max_placements` bounds the memory it holds."""
+
+    count: int
+    max_placements: int = 100_000
+    placement_ttl_s: float = 6 * 3600.0
+    loads: dict[int, WorkerLoad] = field(default_factory=dict)
+    _placements: OrderedDict[str, tuple[int, float]] = field(default_factory=OrderedDict)
+    _turn: int = 0
+
+    def reported(self, index: int, *, sessions: int, accepting: bool, held: frozenset[str]) -> None:
+        self.loads[index] = WorkerLoad(ready=True, sessions=sessions, accepting=accepting, held=held)
+        for interview_id in held:  # what a worker says it runs is where it runs
+            self._place(interview_id, index, time.monotonic())
+
+    def gone(self, index: int) -> None:
+        """A worker exited: nothing is routed to it until its successor reports ready."""
+        self.loads.pop(index, None)
+        for interview_id in [i for i, (w, _) in self._placements.items() if w == index]:
+            del self._placements[interview_id]
+
+    def ready(self) -> list[int]:
+        return sorted(index for index, load in self.loads.items() if load.ready)
+
+    def choose(self, key: str | None, now: float | None = None) -> int | None:
+        """The worker for a request with affinity `key` (None: any); None while no worker is ready."""
+        ready = self.ready()
+        if not ready:
+            return None
+        if key is None:
+            self._turn = (self._turn + 1) % len(ready)
+            return ready[self._turn]
+        now = time.monotonic() if now is None else now
+        placed = self._placements.get(key)
+        if placed is not None and placed[0] in self.loads and now - placed[1] < self.placement_ttl_s:
+            self._place(key, placed[0], now)
+            return placed[0]
+        accepting = [i for i in ready if self.loads[i].accepting] or ready
+        index = min(accepting, key=lambda i: (self.loads[i].sessions + self.loads[i].sent, i))
+        self.loads[index].sent += 1
+        self._place(key, index, now)
+        return index
+
+    def holder(self, interview_id: str) -> int | None:
+        """The worker that says it runs `interview_id` live."""
+        for index, load in self.loads.items():
+            if interview_id in load.held:
+                return index
+        return None
+
+    def _place(self, key: str, index: int, now: float) -> None:
+        self._placements[key] = (index, now)
+        self._placements.move_to_end(key)
+        while len(self._placements) > self.max_placements:
+            self._placements.popitem(last=False)
+
+    @property
+    def placements(self) -> int:
+        return len(self._placements)

@@ -1,0 +1,265 @@
+"""A node of several worker processes behind one port (`serve --workers 2`), without Redis: the supervisor hands each
+connection to the right worker, the workers share one bus and report as one node, a killed worker comes back, and
+SIGTERM drains them all."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+from websockets.asyncio.client import ClientConnection, connect
+
+from loadtests.whip_client import WhipPublisher, give_consent
+from server.workers.routing import RequestTarget, WorkerTable, affinity_key, metrics_worker, request_target
+from tests.conftest import API_KEY, free_port
+from tests.helpers.interviews import assert_refuses_new_interviews, finish_text_interview, next_of, receive_json, ws_url
+from tests.helpers.processes import start_server, wait_healthy
+from tests.helpers.waiting import eventually
+
+HR = {"X-API-Key": API_KEY}
+
+
+# -- routing, in the supervisor's own process ----------------------------------------------------------------------
+
+
+def test_the_request_line_names_the_interview_whose_worker_must_serve_it() -> None:
+    whip = request_target(b"POST /api/v1/interviews/abc123/whip HTTP/1.1\r\nHost: x\r\n")
+    patch = request_target(b"PATCH /api/v1/interviews/abc123/whip/s-9?x=1 HTTP/1.1\r\n")
+    socket_ = request_target(b"GET /ws/interviews/abc123?token=t HTTP/1.1\r\n")
+    report = request_target(b"GET /api/v1/interviews/abc123/report HTTP/1.1\r\n")
+    assert whip is not None and patch is not None and socket_ is not None and report is not None
+    assert affinity_key(whip) == affinity_key(patch) == affinity_key(socket_) == "abc123"
+    assert affinity_key(report) is None  # the store answers it on any worker
+    assert request_target(b"POST /api/v1/interviews/abc123/whip HTTP/1.1") is None  # the line has not ended yet
+    assert request_target(b"\x16\x03\x01\x02\x00\x01\x00") is None  # TLS belongs in front of the node
+    assert metrics_worker(RequestTarget("GET", "/metrics", "worker=1")) == 1
+    assert metrics_worker(RequestTarget("GET", "/metrics", "")) == 0
+    assert metrics_worker(RequestTarget("GET", "/healthz", "")) is None
+
+
+def test_new_interviews_go_to_the_least_loaded_accepting_worker_and_stay_there() -> None:
+    table = WorkerTable(3)
+    assert table.choose("a") is None  # no worker ready yet
+    table.reported(0, sessions=4, accepting=True, held=frozenset())
+    table.reported(1, sessions=1, accepting=True, held=frozenset())
+    table.reported(2, sessions=0, accepting=False, held=frozenset())  # strained: refuses new interviews
+    assert table.choose("a") == 1
+    assert table.choose("b") == 1  # 1 + 1 sent since its report is still below 4
+    assert table.choose("c") == 1
+    assert table.choose("d") in (0, 1)
+    assert table.choose("a") == 1  # an interview stays on its worker
+    table.reported(0, sessions=4, accepting=True, held=frozenset({"z"}))
+    assert table.choose("z") == 0  # where a worker says it runs an interview, it runs there
+    table.gone(1)
+    assert table.choose("a") == 0  # its worker died: the interview starts again elsewhere
+    table.reported(0, sessions=4, accepting=False, held=frozenset())
+    table.loads.pop(2)
+    assert table.choose("e") == 0  # every worker strained: the worker itself answers 503 node_busy
+
+
+def test_requests_without_an_interview_take_the_ready_workers_in_turn() -> None:
+    table = WorkerTable(2)
+    table.reported(0, sessions=0, accepting=True, held=frozenset())
+    table.reported(1, sessions=0, accepting=True, held=frozenset())
+    chosen = [table.choose(None) for _ in range(4)]
+    assert sorted(chosen) == [0, 0, 1, 1] and chosen[0] != chosen[1]
+
+
+def test_placements_are_bounded() -> None:
+    table = WorkerTable(1, max_placements=10)
+    table.reported(0, sessions=0, accepting=True, held=frozenset())
+    for n in range(50):
+        table.choose(f"i{n}")
+    assert table.placements == 10
+
+
+# -- a real node of two workers -------------------------------------------------------------------------------------
+
+
+class WorkerNode:
+    def __init__(self, tmp_path: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = start_server(tmp_path / "data", self.port, extra_env={"INTERVIEW_WORKERS": "2"})
+
+    async def nodes(self, http: httpx.AsyncClient) -> dict[str, object]:
+        response = await http.get(f"{self.base}/api/v1/nodes", headers=HR)
+        assert response.status_code == 200, response.text
+        listed: list[dict[str, object]] = response.json()["nodes"]
+        assert len(listed) == 1  # one node, whichever worker answered
+        return listed[0]
+
+    async def both_workers_ready(self, http: httpx.AsyncClient) -> None:
+        async def two_workers_report() -> bool:
+            workers = (await self.nodes(http)).get("workers")
+            return isinstance(workers, list) and len(workers) == 2
+
+        await eventually(two_workers_report, timeout=60)
+
+
+@pytest.fixture
+async def node(tmp_path: Path) -> AsyncIterator[WorkerNode]:
+    started = WorkerNode(tmp_path)
+    try:
+        await wait_healthy(started.base, started.process)
+        async with httpx.AsyncClient(timeout=20) as http:
+            await started.both_workers_ready(http)
+        yield started
+    finally:
+        started.process.kill()
+        started.process.wait(10)
+        # Workers of a supervisor killed outright notice their line is gone and drain; none is left holding a port.
+
+
+async def schedule(http: httpx.AsyncClient, base: str, mode: str = "text") -> tuple[str, str]:
+    body = {
+        "job": {"title": "Backend engineer", "language": "en"},
+        "candidate": {"name": "Worker Node"},
+        "mode": mode,
+        "max_questions": 1,
+        "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}],
+    }
+    response = await http.post(f"{base}/api/v1/interviews", json=body, headers=HR)
+    assert response.status_code == 201, response.text
+    interview_id, token = response.json()["interview"]["id"], response.json()["invite_token"]
+    await give_consent(http, f"{base}/api/v1/interviews/{interview_id}", token)
+    return interview_id, token
+
+
+async def dashboard(http: httpx.AsyncClient, base: str) -> ClientConnection:
+    token = (await http.post(f"{base}/api/v1/hr/sessions", headers=HR)).json()["token"]
+    ws = await connect(base.replace("http://", "ws://") + f"/ws/hr?token={token}")
+    await next_of(ws, "interviews")
+    return ws
+
+
+async def test_dashboards_on_both_workers_follow_and_answer_an_interview_that_runs_on_one(node: WorkerNode) -> None:
+    async with httpx.AsyncClient(timeout=20) as http:
+        interview_id, token = await schedule(http, node.base)
+        # Dashboards take the workers in turn: of two opened one after the other, one is not on the interview's worker.
+        first, second = await dashboard(http, node.base), await dashboard(http, node.base)
+        try:
+            async with connect(ws_url(node.base, interview_id, token)) as candidate:
+                assert (await receive_json(candidate))["type"] == "hello"
+                await candidate.send(json.dumps({"v": 1, "type": "ready"}))
+                for hr in (first, second):
+                    asked = await next_of(hr, "question", interview_id=interview_id)
+                    assert asked["question"]["id"] == "q1"
+                await candidate.send(json.dumps({"v": 1, "type": "chat", "text": "What is the salary for this role?"}))
+                for hr in (first, second):
+                    assert (await next_of(hr, "chat", sender="candidate"))["text"] == "What is the salary for this role?"
+                for n, hr in enumerate((first, second)):
+                    await hr.send(json.dumps({"v": 1, "type": "chat.reply", "interview_id": interview_id, "text": f"Reply {n}."}))
+                    assert (await next_of(candidate, "chat", sender="hr"))["text"] == f"Reply {n}."
+
+                async def one_live_on_one_worker() -> bool:  # workers hear each other's load within a second or so
+                    listed = await node.nodes(http)
+                    workers = sorted(w["live_interviews"] for w in listed["workers"])  # type: ignore[attr-defined]
+                    return listed["live_interviews"] == 1 and workers == [0, 1]
+
+                await eventually(one_live_on_one_worker, timeout=10)
+                await candidate.send(json.dumps({"v": 1, "type": "answer.text", "question_id": "q1", "text": "Because."}))
+                await candidate.send(json.dumps({"v": 1, "type": "answer.done", "question_id": "q1"}))
+                await next_of(candidate, "completed")
+        finally:
+            await first.close()
+            await second.close()
+        report = await http.get(f"{node.base}/api/v1/interviews/{interview_id}/report", headers=HR)
+        assert report.status_code == 200  # written by one worker, read through either
+
+
+@pytest.mark.webrtc
+async def test_each_candidates_offer_trickle_and_hang_up_reach_the_worker_that_holds_the_media(node: WorkerNode) -> None:
+    async with httpx.AsyncClient(timeout=20) as http:
+        publishers = []
+        try:
+            for _ in range(4):
+                interview_id, token = await schedule(http, node.base, mode="video")
+                publisher = WhipPublisher(node.base, interview_id, token, http)
+                await publisher.publish([AudioStreamTrack(), VideoStreamTrack()])
+                publishers.append(publisher)
+
+            async def spread_two_and_two() -> bool:
+                workers = (await node.nodes(http))["workers"]
+                return sorted(w["media_sessions"] for w in workers) == [2, 2]  # type: ignore[attr-defined,union-attr]
+
+            await eventually(spread_two_and_two, timeout=10)
+            for publisher in publishers:
+                assert publisher.resource is not None
+                # A PATCH that reached a worker without the session would be 404; this one knows the ETag.
+                trickle = await http.patch(
+                    publisher.resource,
+                    content=b"a=end-of-candidates\r\n",
+                    headers={**publisher.auth, "Content-Type": "application/trickle-ice-sdpfrag", "If-Match": publisher.etag or ""},
+                )
+                assert trickle.status_code in (204, 200), trickle.text
+                hang_up = await http.delete(publisher.resource, headers=publisher.auth)
+                assert hang_up.status_code == 200, hang_up.text
+                publisher.resource = None
+
+            async def none_left() -> bool:
+                return (await node.nodes(http))["media_sessions"] == 0
+
+            await eventually(none_left, timeout=10)
+        finally:
+            for publisher in publishers:
+                await publisher.close()
+
+
+async def test_a_killed_worker_is_started_again_and_the_node_answers_meanwhile(node: WorkerNode) -> None:
+    async with httpx.AsyncClient(timeout=20) as http:
+        workers = _children(node.process.pid)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+
+        async def reaped() -> bool:  # a connection handed to a worker as it dies dies with it, as in any crash
+            return workers[0] not in _children(node.process.pid)
+
+        await eventually(reaped, timeout=10)
+        for _ in range(6):  # the other worker answers every request while the first one starts again
+            assert (await http.get(f"{node.base}/api/v1/interviews", headers=HR)).status_code == 200
+
+        async def replaced() -> bool:
+            now = _children(node.process.pid)
+            return len(now) == 2 and workers[0] not in now
+
+        await eventually(replaced, timeout=30)
+        await node.both_workers_ready(http)
+        interview_id, token = await schedule(http, node.base)
+        async with connect(ws_url(node.base, interview_id, token)) as ws:
+            assert (await receive_json(ws))["type"] == "hello"
+            await finish_text_interview(ws)
+
+
+async def test_sigterm_drains_every_worker_and_the_node_exits_once_its_live_interview_is_done(node: WorkerNode) -> None:
+    async with httpx.AsyncClient(timeout=20) as http:
+        live_id, live_token = await schedule(http, node.base)
+        new_id, new_token = await schedule(http, node.base)
+        async with connect(ws_url(node.base, live_id, live_token)) as ws:
+            assert (await receive_json(ws))["type"] == "hello"
+            node.process.send_signal(signal.SIGTERM)
+
+            async def both_draining() -> bool:
+                answers = [(await http.get(f"{node.base}/readyz")).status_code for _ in range(2)]  # each worker in turn
+                return answers == [503, 503]
+
+            await eventually(both_draining, timeout=10)
+            await assert_refuses_new_interviews(node.base, http, new_id, new_token)
+            assert node.process.poll() is None, "the node exited with an interview still live"
+            await finish_text_interview(ws)
+    assert await asyncio.to_thread(node.process.wait, 30) == 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
