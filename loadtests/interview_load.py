@@ -217,8 +217,9 @@ class SessionLog:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, scoring: bool, model_dir: Path | None, admission: bool = False) -> None:
+    def __init__(self, data_dir: Path, scoring: bool, model_dir: Path | None, admission: bool = False, workers: int = 1) -> None:
         self.port = free_port()
+        self.workers = workers
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
             **os.environ,
@@ -233,6 +234,7 @@ class ServerProcess:
             # A capacity ramp measures where the node falls behind, so by default it admits everything offered;
             # with `admission` it refuses what it cannot carry, as in production, and the ramp shows what that keeps.
             "INTERVIEW_ADMISSION_CONTROL": "true" if admission else "false",
+            "INTERVIEW_WORKERS": str(workers),
         }
         if not scoring:  # the bare baseline: receive and decode (and the level meter), no scoring and no recording
             env["INTERVIEW_RECORDING"] = "false"
@@ -244,6 +246,29 @@ class ServerProcess:
             [sys.executable, "-m", "server.cli", "serve", "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL
         )
         self.ps = psutil.Process(self.process.pid)
+        self._tree: dict[int, psutil.Process] = {}
+
+    def processes(self) -> list[psutil.Process]:
+        """The server and, on a node of several workers, each worker; the same objects each time (CPU is measured
+        between two calls on one object)."""
+        found = [self.ps, *self.ps.children(recursive=True)]
+        self._tree = {p.pid: self._tree.get(p.pid, p) for p in found}
+        return list(self._tree.values())
+
+    def cpu_percent(self) -> float:
+        """Percent of one core since the last call, the node's processes together."""
+        total = 0.0
+        for process in self.processes():
+            with contextlib.suppress(psutil.Error):
+                total += process.cpu_percent()
+        return total
+
+    def rss(self) -> int:
+        total = 0
+        for process in self.processes():
+            with contextlib.suppress(psutil.Error):
+                total += process.memory_info().rss
+        return total
 
     async def ready(self, timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
@@ -263,10 +288,10 @@ class ServerProcess:
         await asyncio.sleep(2.0)  # the last step's sessions close
         deadline = time.monotonic() + timeout
         with contextlib.suppress(psutil.Error):
-            self.ps.cpu_percent()
+            self.cpu_percent()
             while time.monotonic() < deadline:
                 await asyncio.sleep(1.0)
-                if self.ps.cpu_percent() < below_percent:
+                if self.cpu_percent() < below_percent * self.workers:
                     return
 
     def stop(self) -> None:
@@ -419,19 +444,18 @@ async def run_step(
             for group in groups
         ]
         await asyncio.sleep(max(0.0, all_started - time.monotonic()))
-        server.ps.cpu_percent()
-        before, measured_from = await scrape(server.url), time.monotonic()
+        server.cpu_percent()
+        before, measured_from = await scrape(server.url, server.workers), time.monotonic()
         # The step's figures close a moment before the candidates hang up: a session's decoder threads end with it,
         # and the server's per-thread CPU can only count threads that are still there when it is read.
         async with httpx.AsyncClient(timeout=5) as readings:  # the node's own load, read once a second
             while time.monotonic() < deadline - MEASURE_MARGIN_S:
                 await asyncio.sleep(1.0)
-                with contextlib.suppress(psutil.Error):
-                    cpu.append(server.ps.cpu_percent())
-                    rss.append(server.ps.memory_info().rss)
+                cpu.append(server.cpu_percent())
+                rss.append(server.rss())
                 if (load := await node_load(readings, server.url)) is not None:
                     loads.append(load)
-        after, measured_s = await scrape(server.url), time.monotonic() - measured_from
+        after, measured_s = await scrape(server.url, server.workers), time.monotonic() - measured_from
         logs = [log for group in await asyncio.gather(*futures) for log in group]
     partials = [lag for log in logs for lag in log.lags()[0]]
     finals = [lag for log in logs for lag in log.lags()[1]]
@@ -509,13 +533,22 @@ DECODE_COUNTERS = {
 }
 
 
-async def scrape(url: str) -> dict[str, float]:
+async def scrape(url: str, workers: int = 1) -> dict[str, float]:
     """The server's counters this step compares: the event-loop lag histogram (cumulative bucket counts by
     upper bound, plus sum and count) and each model's busy seconds; none when an overloaded server does not
-    answer in time (the step's other figures say why)."""
+    answer in time (the step's other figures say why). On a node of several workers, each worker's figures
+    (`/metrics?worker=N`) added up."""
+    values: dict[str, float] = {}
+    for index in range(workers):
+        for key, value in (await scrape_one(url + (f"/metrics?worker={index}" if workers > 1 else "/metrics"))).items():
+            values[key] = values.get(key, 0.0) + value
+    return values
+
+
+async def scrape_one(metrics_url: str) -> dict[str, float]:
     try:
         async with httpx.AsyncClient(timeout=30) as http:
-            text = (await http.get(f"{url}/metrics")).text
+            text = (await http.get(metrics_url)).text
     except httpx.HTTPError:
         return {}
     values: dict[str, float] = {}
@@ -626,13 +659,18 @@ async def ramps(
     phase_locked: bool = True,
     admission: bool = False,
     captions_share: float = 1.0,
+    workers: int = 1,
 ) -> list[list[dict[str, Any]]]:
     """Each plan's (scoring on or off, its steps) ramp on a server of its own, their steps taking turns: a machine
     that slows down or speeds up over the run (other tenants of a VM) then weighs on both alike, so their ratio holds.
     `admission`: the scoring server refuses what it cannot carry (the baseline never does)."""
     servers = [
         ServerProcess(
-            workdir / ("data-scoring" if scoring else "data-baseline"), scoring, model_dir if scoring else None, admission and scoring
+            workdir / ("data-scoring" if scoring else "data-baseline"),
+            scoring,
+            model_dir if scoring else None,
+            admission and scoring,
+            workers,
         )
         for scoring, _ in plans
     ]
@@ -658,7 +696,7 @@ async def soak(seconds: float, recording: Recording, workdir: Path, model_dir: P
         while time.monotonic() < deadline:
             await run_step(server, 1, 4.0, recording, 1)
             cycles += 1
-            rss.append(server.ps.memory_info().rss / 2**20)
+            rss.append(server.rss() / 2**20)
         return {
             "cycles": cycles,
             "rss_mb_first": round(rss[0], 1),
@@ -758,6 +796,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         plans = [(True, args.sessions)] + ([] if args.no_baseline else [(False, args.baseline_sessions or args.sessions)])
         results["admission_control"] = args.admission
         results["captions_share"] = args.captions_share
+        results["workers"] = args.workers
         measured = await ramps(
             plans,
             args.step_seconds,
@@ -768,6 +807,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             args.phase_locked,
             args.admission,
             args.captions_share,
+            args.workers,
         )
         results["scoring"] = measured[0]
         results["capacity"] = capacity(results["scoring"])
@@ -796,6 +836,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline-sessions", type=int, nargs="+", help="steps of the receive-only baseline (default: --sessions)")
     parser.add_argument("--step-seconds", type=float, default=40.0)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes per node (INTERVIEW_WORKERS), for the scoring and baseline servers alike"
+    )
     parser.add_argument("--per-process", type=int, default=4, help="candidates per client process")
     parser.add_argument("--fps", type=int, default=SOURCE_FPS, help="video frame rate of the recording (the page sends 15)")
     parser.add_argument(

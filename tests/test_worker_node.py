@@ -17,7 +17,9 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from websockets.asyncio.client import ClientConnection, connect
 
 from loadtests.whip_client import WhipPublisher, give_consent
-from server.workers.routing import RequestTarget, WorkerTable, affinity_key, metrics_worker, request_target
+from server.cluster.node_registry import NodeRegistry
+from server.storage.redis_client import Keys
+from server.workers.routing import RequestTarget, WorkerTable, affinity_key, following_key, metrics_worker, request_target
 from tests.conftest import API_KEY, free_port
 from tests.helpers.interviews import assert_refuses_new_interviews, finish_text_interview, next_of, receive_json, ws_url
 from tests.helpers.processes import start_server, wait_healthy
@@ -37,6 +39,8 @@ def test_the_request_line_names_the_interview_whose_worker_must_serve_it() -> No
     assert whip is not None and patch is not None and socket_ is not None and report is not None
     assert affinity_key(whip) == affinity_key(patch) == affinity_key(socket_) == "abc123"
     assert affinity_key(report) is None  # the store answers it on any worker
+    interview = request_target(b"GET /api/v1/interviews/abc123 HTTP/1.1\r\n")
+    assert interview is not None and affinity_key(interview) is None and following_key(interview) == "abc123"
     assert request_target(b"POST /api/v1/interviews/abc123/whip HTTP/1.1") is None  # the line has not ended yet
     assert request_target(b"\x16\x03\x01\x02\x00\x01\x00") is None  # TLS belongs in front of the node
     assert metrics_worker(RequestTarget("GET", "/metrics", "worker=1")) == 1
@@ -57,6 +61,8 @@ def test_new_interviews_go_to_the_least_loaded_accepting_worker_and_stay_there()
     assert table.choose("a") == 1  # an interview stays on its worker
     table.reported(0, sessions=4, accepting=True, held=frozenset({"z"}))
     assert table.choose("z") == 0  # where a worker says it runs an interview, it runs there
+    assert table.choose(None, follow="a") == 1  # HR reading the interview reads its live media's counters there
+    assert table.choose(None, follow="never-placed") in (0, 1) and table.placements == 5  # reading places nothing
     table.gone(1)
     assert table.choose("a") == 0  # its worker died: the interview starts again elsewhere
     table.reported(0, sessions=4, accepting=False, held=frozenset())
@@ -78,6 +84,27 @@ def test_placements_are_bounded() -> None:
     for n in range(50):
         table.choose(f"i{n}")
     assert table.placements == 10
+
+
+async def test_a_node_of_workers_counts_them_together_and_knows_what_each_runs() -> None:
+    siblings = [{"live_interviews": 2, "media_sessions": 2, "session_limit": 8, "accepting_interviews": True, "load_level": "ok"}]
+    node = NodeRegistry(
+        "node-1",
+        "http://node-1",
+        None,
+        Keys("t:"),
+        1.0,
+        load=lambda: {"live_interviews": 1, "media_sessions": 1, "session_limit": 8, "accepting_interviews": False, "load_level": "behind"},
+        siblings=lambda: siblings,
+        sibling_holding=lambda interview_id: interview_id == "on-the-other-worker",
+    )
+    info = node.info()
+    assert (info["live_interviews"], info["media_sessions"], info["session_limit"]) == (3, 3, 16)
+    assert info["accepting_interviews"] is True and info["load_level"] == "ok"  # the supervisor places new ones on the other
+    assert len(info["workers"]) == 2
+    # The abandoned-interview sweep asks this: an interview live on another worker is not abandoned by this one.
+    assert await node.holder("on-the-other-worker") == "node-1"
+    assert await node.holder("nowhere") is None
 
 
 # -- a real node of two workers -------------------------------------------------------------------------------------
@@ -191,6 +218,10 @@ async def test_each_candidates_offer_trickle_and_hang_up_reach_the_worker_that_h
                 return sorted(w["media_sessions"] for w in workers) == [2, 2]  # type: ignore[attr-defined,union-attr]
 
             await eventually(spread_two_and_two, timeout=10)
+            for publisher in publishers:  # HR reading an interview gets its live media counters from the worker holding it
+                interview_url = publisher.endpoint.removesuffix("/whip")
+                state = (await http.get(interview_url, headers=HR)).json()
+                assert "video_frames" in ((state.get("media") or {}).get("stats") or {}), state
             for publisher in publishers:
                 assert publisher.resource is not None
                 # A PATCH that reached a worker without the session would be 404; this one knows the ETag.
@@ -263,3 +294,22 @@ def _children(pid: int) -> list[int]:
     except OSError:
         return []
     return [int(p) for p in text.split()]
+
+
+async def test_workers_whose_supervisor_dies_drain_and_exit(node: WorkerNode) -> None:
+    workers = _children(node.process.pid)
+    assert len(workers) == 2
+    node.process.kill()  # nothing new can reach them: they finish what they hold (nothing here) and go
+    node.process.wait(10)
+
+    async def all_gone() -> bool:
+        return not any(Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid) for pid in workers)
+
+    await eventually(all_gone, timeout=30)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return "zombie"

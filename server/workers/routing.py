@@ -22,6 +22,8 @@ AFFINITY_PATHS = (
     re.compile(r"^/api/v1/interviews/([^/]{1,128})/ice-servers$"),
     re.compile(r"^/ws/interviews/([^/]{1,128})$"),
 )
+# Served anywhere, but the worker running the interview adds what only it knows (the live media's counters).
+FOLLOWING_PATHS = (re.compile(r"^/api/v1/interviews/([^/]{1,128})$"),)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,14 @@ def request_target(head: bytes) -> RequestTarget | None:
 def affinity_key(target: RequestTarget) -> str | None:
     """The interview whose worker must serve this request, or None if any worker may."""
     for pattern in AFFINITY_PATHS:
+        if match := pattern.match(target.path):
+            return match.group(1)
+    return None
+
+
+def following_key(target: RequestTarget) -> str | None:
+    """The interview whose worker, if one runs it, should serve this request (any worker otherwise)."""
+    for pattern in FOLLOWING_PATHS:
         if match := pattern.match(target.path):
             return match.group(1)
     return None
@@ -93,11 +103,16 @@ class WorkerTable:
     def ready(self) -> list[int]:
         return sorted(index for index, load in self.loads.items() if load.ready)
 
-    def choose(self, key: str | None, now: float | None = None) -> int | None:
-        """The worker for a request with affinity `key` (None: any); None while no worker is ready."""
+    def choose(self, key: str | None, now: float | None = None, *, follow: str | None = None) -> int | None:
+        """The worker for a request with affinity `key` (None: any; `follow`: the worker that has that interview, if
+        any, without placing it); None while no worker is ready."""
         ready = self.ready()
         if not ready:
             return None
+        if follow is not None and key is None:
+            placed = self._placements.get(follow)
+            if placed is not None and placed[0] in self.loads:
+                return placed[0]
         if key is None:
             self._turn = (self._turn + 1) % len(ready)
             return ready[self._turn]

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from server.cluster.worker_hub import LINE_LIMIT
 from server.settings import Settings
 from server.workers.node_hub import NodeHub
-from server.workers.routing import WorkerTable, affinity_key, metrics_worker, request_target
+from server.workers.routing import WorkerTable, affinity_key, following_key, metrics_worker, request_target
 
 logger = logging.getLogger(__name__)
 
@@ -189,10 +189,10 @@ class Supervisor:
         if target is None:
             self._answer(conn, BAD_REQUEST)
             return
-        key = affinity_key(target)
+        key, follow = affinity_key(target), following_key(target)
         wanted = metrics_worker(target)
         for _ in range(self.count):
-            index = wanted if wanted is not None and wanted in self.table.loads else self.table.choose(key)
+            index = wanted if wanted is not None and wanted in self.table.loads else self.table.choose(key, follow=follow)
             if index is None:
                 break
             if await self.hand_over(self.workers[index], conn):
