@@ -348,6 +348,9 @@ async def run_candidate(
                     await publisher.publish([player.audio, player.video], video_codec="video/VP8")
                     break
                 except WhipRejected as exc:
+                    for track in (player.audio, player.video):  # the player's thread ends with its last track
+                        if track is not None:
+                            track.stop()
                     if not exc.node_busy:
                         raise
                     retry_after_s = exc.retry_after_s or 5.0

@@ -276,7 +276,9 @@ def create_app(
         dispatcher: WebhookDispatcher
         retries = (settings.webhook_retry_schedule_s, settings.webhook_timeout_s)
         if redis_client is not None:
-            stream = WebhookStream(redis_client, keys.webhook_stream(), settings.node_id, settings.webhook_stream_lease_s)
+            # The stream's consumer is this process: a node's workers each read and renew their own share.
+            consumer_name = settings.node_id if worker_hub is None else f"{settings.node_id}.w{worker_hub.index}"
+            stream = WebhookStream(redis_client, keys.webhook_stream(), consumer_name, settings.webhook_stream_lease_s)
         if settings.store_backend == "redis":
             assert redis_client is not None
             deliveries = RedisDeliveryStore(redis_client, keys, sealer)

@@ -23,6 +23,7 @@ from server.workers.routing import RequestTarget, WorkerTable, affinity_key, fol
 from tests.conftest import API_KEY, free_port
 from tests.helpers.interviews import assert_refuses_new_interviews, finish_text_interview, next_of, receive_json, ws_url
 from tests.helpers.processes import start_server, wait_healthy
+from tests.helpers.redis_server import RedisServer
 from tests.helpers.waiting import eventually
 
 HR = {"X-API-Key": API_KEY}
@@ -111,10 +112,10 @@ async def test_a_node_of_workers_counts_them_together_and_knows_what_each_runs()
 
 
 class WorkerNode:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, **env: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.process = start_server(tmp_path / "data", self.port, extra_env={"INTERVIEW_WORKERS": "2"})
+        self.process = start_server(tmp_path / "data", self.port, extra_env={"INTERVIEW_WORKERS": "2", **env})
 
     async def nodes(self, http: httpx.AsyncClient) -> dict[str, object]:
         response = await http.get(f"{self.base}/api/v1/nodes", headers=HR)
@@ -133,7 +134,18 @@ class WorkerNode:
 
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[WorkerNode]:
-    started = WorkerNode(tmp_path)
+    async for started in running(WorkerNode(tmp_path)):
+        yield started
+
+
+@pytest.fixture
+async def redis_node(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[WorkerNode]:
+    """The workers' events go through Redis, as a cluster's nodes' do; the interviews too."""
+    async for started in running(WorkerNode(tmp_path, INTERVIEW_REDIS_URL=redis_server.url, INTERVIEW_REDIS_PREFIX="workers:")):
+        yield started
+
+
+async def running(started: WorkerNode) -> AsyncIterator[WorkerNode]:
     try:
         await wait_healthy(started.base, started.process)
         async with httpx.AsyncClient(timeout=20) as http:
@@ -168,6 +180,14 @@ async def dashboard(http: httpx.AsyncClient, base: str) -> ClientConnection:
 
 
 async def test_dashboards_on_both_workers_follow_and_answer_an_interview_that_runs_on_one(node: WorkerNode) -> None:
+    await dashboards_follow_an_interview_on_either_worker(node)
+
+
+async def test_with_redis_dashboards_on_both_workers_follow_and_answer_an_interview_that_runs_on_one(redis_node: WorkerNode) -> None:
+    await dashboards_follow_an_interview_on_either_worker(redis_node)
+
+
+async def dashboards_follow_an_interview_on_either_worker(node: WorkerNode) -> None:
     async with httpx.AsyncClient(timeout=20) as http:
         interview_id, token = await schedule(http, node.base)
         # Dashboards take the workers in turn: of two opened one after the other, one is not on the interview's worker.
