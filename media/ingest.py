@@ -24,7 +24,7 @@ class MediaConfig:
     """How incoming media is cut up for analysis."""
 
     audio_chunk_ms: int = 32
-    video_sample_fps: float = 5.0
+    video_sample_fps: float = 2.0
     video_max_side: int = 640
     queue_seconds: float = 4.0
 

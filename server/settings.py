@@ -189,7 +189,13 @@ class Settings(BaseSettings):
     )
 
     audio_chunk_ms: int = Field(32, ge=10, le=1000)
-    video_sample_fps: float = Field(5.0, gt=0, le=30)
+    video_sample_fps: float = Field(
+        2.0,
+        gt=0,
+        le=30,
+        description="Frames a second the faces and emotion models see (each second's summary holds their result; the answer "
+        "recordings keep every frame)",
+    )
     video_max_side: int = Field(640, ge=64, le=1920)
     media_queue_seconds: float = Field(4.0, gt=0, le=60)
 

@@ -8,7 +8,7 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -23,10 +23,11 @@ from server.workers.routing import RequestTarget, WorkerTable, affinity_key, fol
 from tests.conftest import API_KEY, free_port
 from tests.helpers.interviews import assert_refuses_new_interviews, finish_text_interview, next_of, receive_json, ws_url
 from tests.helpers.processes import start_server, wait_healthy
-from tests.helpers.redis_server import RedisServer
+from tests.helpers.redis_server import RedisServer, client_for, until_subscribed
 from tests.helpers.waiting import eventually
 
 HR = {"X-API-Key": API_KEY}
+REDIS_PREFIX = "workers:"
 
 
 # -- routing, in the supervisor's own process ----------------------------------------------------------------------
@@ -141,7 +142,7 @@ async def node(tmp_path: Path) -> AsyncIterator[WorkerNode]:
 @pytest.fixture
 async def redis_node(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[WorkerNode]:
     """The workers' events go through Redis, as a cluster's nodes' do; the interviews too."""
-    async for started in running(WorkerNode(tmp_path, INTERVIEW_REDIS_URL=redis_server.url, INTERVIEW_REDIS_PREFIX="workers:")):
+    async for started in running(WorkerNode(tmp_path, INTERVIEW_REDIS_URL=redis_server.url, INTERVIEW_REDIS_PREFIX=REDIS_PREFIX)):
         yield started
 
 
@@ -183,11 +184,24 @@ async def test_dashboards_on_both_workers_follow_and_answer_an_interview_that_ru
     await dashboards_follow_an_interview_on_either_worker(node)
 
 
-async def test_with_redis_dashboards_on_both_workers_follow_and_answer_an_interview_that_runs_on_one(redis_node: WorkerNode) -> None:
-    await dashboards_follow_an_interview_on_either_worker(redis_node)
+async def test_with_redis_dashboards_on_both_workers_follow_and_answer_an_interview_that_runs_on_one(
+    redis_node: WorkerNode, redis_server: RedisServer
+) -> None:
+    client = client_for(redis_server)
+
+    async def candidates_worker_listens(interview_id: str) -> None:
+        # Redis takes the running worker's subscription a moment after the interview starts (as between nodes).
+        await until_subscribed(client, f"interview:{interview_id}", keys=Keys(REDIS_PREFIX))
+
+    try:
+        await dashboards_follow_an_interview_on_either_worker(redis_node, candidates_worker_listens)
+    finally:
+        await client.aclose()
 
 
-async def dashboards_follow_an_interview_on_either_worker(node: WorkerNode) -> None:
+async def dashboards_follow_an_interview_on_either_worker(
+    node: WorkerNode, before_replies: Callable[[str], Awaitable[None]] | None = None
+) -> None:
     async with httpx.AsyncClient(timeout=20) as http:
         interview_id, token = await schedule(http, node.base)
         # Dashboards take the workers in turn: of two opened one after the other, one is not on the interview's worker.
@@ -202,6 +216,8 @@ async def dashboards_follow_an_interview_on_either_worker(node: WorkerNode) -> N
                 await candidate.send(json.dumps({"v": 1, "type": "chat", "text": "What is the salary for this role?"}))
                 for hr in (first, second):
                     assert (await next_of(hr, "chat", sender="candidate"))["text"] == "What is the salary for this role?"
+                if before_replies is not None:
+                    await before_replies(interview_id)
                 for n, hr in enumerate((first, second)):
                     await hr.send(json.dumps({"v": 1, "type": "chat.reply", "interview_id": interview_id, "text": f"Reply {n}."}))
                     assert (await next_of(candidate, "chat", sender="hr"))["text"] == f"Reply {n}."
