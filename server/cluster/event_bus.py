@@ -8,6 +8,7 @@ that cannot be delivered is counted and dropped, the interview goes on.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -24,6 +25,24 @@ def hr_topic(tenant: str) -> str:
 
 def interview_topic(interview_id: str) -> str:
     return f"interview:{interview_id}"
+
+
+def encode_message(topic: str, message: Message) -> str | None:
+    """A message as the buses between processes carry it; None (logged) if it is not JSON."""
+    try:
+        return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        logger.exception("event for %s is not JSON; dropped", topic)
+        return None
+
+
+def decode_message(data: bytes) -> Message | None:
+    """A message those buses carried; None unless it is a JSON object."""
+    try:
+        message = json.loads(data)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return message if isinstance(message, dict) else None
 
 
 class EventBus(Protocol):

@@ -13,7 +13,6 @@ Redis too, so every handler sees one order of events.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 
@@ -21,7 +20,7 @@ import redis.asyncio as redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from server.cluster.event_bus import Handler, Message, Subscriptions
+from server.cluster.event_bus import Handler, Message, Subscriptions, decode_message, encode_message
 from server.storage.redis_client import Keys
 
 logger = logging.getLogger(__name__)
@@ -58,10 +57,8 @@ class RedisEventBus:
         ]
 
     def publish(self, topic: str, message: Message) -> None:
-        try:
-            data = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
-        except (TypeError, ValueError):
-            logger.exception("event for %s is not JSON; dropped", topic)
+        data = encode_message(topic, message)
+        if data is None:
             self.dropped += 1
             return
         try:
@@ -170,11 +167,8 @@ class RedisEventBus:
                     self._dispatch(self._keys.topic(message["channel"]), message["data"])
 
     def _dispatch(self, topic: str, data: bytes) -> None:
-        try:
-            message = json.loads(data)
-        except (UnicodeDecodeError, ValueError):
-            message = None
-        if not isinstance(message, dict):
+        message = decode_message(data)
+        if message is None:
             self.malformed += 1
             logger.warning("event bus: a message on %s is not a JSON object; ignored", topic)
             return

@@ -19,7 +19,7 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from server.cluster.event_bus import Handler, Message, Subscriptions
+from server.cluster.event_bus import Handler, Message, Subscriptions, decode_message, encode_message
 
 logger = logging.getLogger(__name__)
 
@@ -63,10 +63,8 @@ class WorkerHub:
     # -- the event bus ---------------------------------------------------------------------------------------------
 
     def publish(self, topic: str, message: Message) -> None:
-        try:
-            data = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
-        except (TypeError, ValueError):
-            logger.exception("event for %s is not JSON; dropped", topic)
+        data = encode_message(topic, message)
+        if data is None:
             self.dropped += 1
             return
         try:
@@ -154,11 +152,8 @@ class WorkerHub:
             self._active.add(topic)
             self._active_changed.set()
             return
-        try:
-            message = json.loads(payload)
-        except (UnicodeDecodeError, ValueError):
-            message = None
-        if not isinstance(message, dict):
+        message = decode_message(payload)
+        if message is None:
             self.malformed += 1
             return
         if op == b"msg":
