@@ -35,17 +35,23 @@ logger = logging.getLogger(__name__)
 WS_MAX_FRAME_BYTES = 1 << 20
 
 
-def _problem(status: int, reason: str, title: str, detail: str) -> bytes:
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+def raw_problem(status: int, reason: str, title: str, detail: str, *, code: str | None = None, retry_after_s: int | None = None) -> bytes:
+    """A whole HTTP/1.1 response carrying a problem document, for a connection answered before (or without) the app."""
+    document: dict[str, object] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if code is not None:
+        document["code"] = code
+    body = json.dumps(document).encode()
+    retry = f"retry-after: {retry_after_s}\r\n" if retry_after_s is not None else ""
     head = (
-        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/problem+json\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/problem+json\r\ncontent-length: {len(body)}\r\n"
+        f"{retry}connection: close\r\n\r\n"
     )
     return head.encode() + body
 
 
-NODE_FULL = _problem(503, "Service Unavailable", "Node full", "This node holds as many connections as it can; try again shortly.")
-CLIENT_FULL = _problem(429, "Too Many Requests", "Too many connections", "This address holds too many connections to this node.")
-HEADERS_TOO_SLOW = _problem(408, "Request Timeout", "Request too slow", "The request's headers did not arrive in time.")
+NODE_FULL = raw_problem(503, "Service Unavailable", "Node full", "This node holds as many connections as it can; try again shortly.")
+CLIENT_FULL = raw_problem(429, "Too Many Requests", "Too many connections", "This address holds too many connections to this node.")
+HEADERS_TOO_SLOW = raw_problem(408, "Request Timeout", "Request too slow", "The request's headers did not arrive in time.")
 
 
 class ConnectionGuard:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import json
 import logging
 import os
 import signal
@@ -26,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 
 from server.cluster.worker_hub import LINE_LIMIT
+from server.ops.connection_limits import raw_problem
 from server.settings import Settings
 from server.workers.node_hub import NodeHub
 from server.workers.routing import WorkerTable, affinity_key, following_key, metrics_worker, request_target
@@ -38,20 +38,19 @@ RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 STABLE_AFTER_S = 60.0  # a worker that lived this long starts its successor's backoff afresh
 
 
-def problem(status: int, reason: str, code: str, detail: str, retry_after_s: int | None = None) -> bytes:
-    body = json.dumps({"type": "about:blank", "title": reason, "status": status, "code": code, "detail": detail}).encode()
-    retry = f"retry-after: {retry_after_s}\r\n" if retry_after_s is not None else ""
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/problem+json\r\ncontent-length: {len(body)}\r\n"
-        f"{retry}connection: close\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-NOT_READY = problem(503, "Service Unavailable", "node_starting", "This node's server processes are starting; try again shortly.", 5)
-BAD_REQUEST = problem(400, "Bad Request", "bad_request_line", "The request does not start with an HTTP/1.1 request line.")
-TOO_SLOW = problem(408, "Request Timeout", "request_too_slow", "The request's first line did not arrive in time.")
-TOO_MANY = problem(503, "Service Unavailable", "node_full", "This node is taking too many new connections; try again shortly.", 2)
+UNAVAILABLE = "Service Unavailable"
+NOT_READY = raw_problem(
+    503, UNAVAILABLE, UNAVAILABLE, "This node's server processes are starting; try again shortly.", code="node_starting", retry_after_s=5
+)
+BAD_REQUEST = raw_problem(
+    400, "Bad Request", "Bad Request", "The request does not start with an HTTP/1.1 request line.", code="bad_request_line"
+)
+TOO_SLOW = raw_problem(
+    408, "Request Timeout", "Request Timeout", "The request's first line did not arrive in time.", code="request_too_slow"
+)
+TOO_MANY = raw_problem(
+    503, UNAVAILABLE, UNAVAILABLE, "This node is taking too many new connections; try again shortly.", code="node_full", retry_after_s=2
+)
 
 
 @dataclass
@@ -61,7 +60,6 @@ class Worker:
     handoff: socket.socket | None = None
     started_at: float = 0.0
     failures: int = 0
-    connections: int = 0
     hub_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -72,14 +70,12 @@ class Supervisor:
         self.settings = settings
         self.count = count
         self.worker_args = worker_args
-        self.table = WorkerTable(count)
+        self.table = WorkerTable()
         self.hub = NodeHub(self.table)
         self.workers = [Worker(i) for i in range(count)]
         self.stop_requested = asyncio.Event()
         self._waiting = 0
-        self._all_exited = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self.refused = 0
 
     # -- workers ---------------------------------------------------------------------------------------------------
 
@@ -127,12 +123,11 @@ class Supervisor:
             await self.start_worker(worker, port)
             assert worker.process is not None
             code = await worker.process.wait()
-            self.hub.forget(worker.index)
             if worker.handoff is not None:
                 worker.handoff.close()
                 worker.handoff = None
             if worker.hub_task is not None:
-                worker.hub_task.cancel()
+                worker.hub_task.cancel()  # its line's end makes the hub forget the worker (its routes and subscriptions)
             if self.stop_requested.is_set():
                 logger.info("worker %d exited (%s)", worker.index, code)
                 return
@@ -162,7 +157,6 @@ class Supervisor:
                     continue
                 raise
             if self._waiting >= MAX_WAITING_CONNECTIONS:
-                self.refused += 1
                 self._answer(conn, TOO_MANY)
                 continue
             self._waiting += 1
