@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"  # as every benchmark here (importing interview_load would load aiortc)
+
 USABLE = {"cores": 0.8, "event loop": 0.5, "recogniser": 0.7, "gpu": 0.7}
 # Issue 24's measurement on an H200: 64 utterances decoded in 208 ms with device-resident caches (IOBinding).
 DECODER_MS_PER_UTTERANCE_IOBINDING = 208 / 64
@@ -39,7 +40,8 @@ RECOGNISER_THREADS = 2  # final-decoding threads per worker (`TranscriptionServi
 
 @dataclass(frozen=True)
 class Costs:
-    """What one more interview adds, per resource (percent of one core, or GPU milliseconds per second)."""
+    """What one more interview adds: CPU and event loop in percent of one core, the recogniser as a share of its
+    threads' time, Whisper's decodes per second."""
 
     cpu: float
     event_loop: float

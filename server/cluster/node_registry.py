@@ -41,6 +41,7 @@ return 0
 
 SUMMED = ("live_interviews", "media_sessions", "session_limit", "sessions_refused")
 WORST = ("loop_lag_s", "final_wait_s", "recogniser_busy")
+LEVEL_ORDER = ["ok", "strained", "behind"]  # the node-load levels' names (server/ops/node_load.py), least loaded first
 
 
 def node_of_workers(own: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, Any]:
@@ -65,9 +66,6 @@ def node_of_workers(own: dict[str, Any], others: list[dict[str, Any]]) -> dict[s
         {k: w.get(k) for k in ("live_interviews", "media_sessions", "accepting_interviews", "load_level", "draining")} for w in workers
     ]
     return node
-
-
-LEVEL_ORDER = ["ok", "strained", "behind"]
 
 
 class NodeRegistry:

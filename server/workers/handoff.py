@@ -52,7 +52,6 @@ class HandedOffServer(DrainingServer):
         super().__init__(config, app, drain_timeout_s)
         self._handoff = socket.socket(fileno=handoff_fd)
         self._handoff.setblocking(False)
-        self.handed_over = 0
         self._starting: set[asyncio.Task[None]] = set()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -83,7 +82,6 @@ class HandedOffServer(DrainingServer):
                 loop.remove_reader(self._handoff)
                 return
             for fd in fds:
-                self.handed_over += 1
                 sock = socket.socket(fileno=fd)
                 task = loop.create_task(self._serve_connection(sock))
                 self._starting.add(task)

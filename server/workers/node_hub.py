@@ -30,7 +30,6 @@ class NodeHub:
         self._subscribers: dict[str, set[int]] = {}
         self._infos: dict[int, dict[str, Any]] = {}
         self._broadcaster: asyncio.Task[None] | None = None
-        self.routed = 0
         self.dropped = 0
 
     def start(self) -> None:
@@ -51,18 +50,15 @@ class NodeHub:
         except (OSError, ValueError) as exc:  # ValueError: a line over the limit
             logger.warning("worker %d: its line broke (%s)", index, exc)
         finally:
-            self.forget(index)
+            self._forget(index)
             writer.close()
 
-    def forget(self, index: int) -> None:
+    def _forget(self, index: int) -> None:
         self._writers.pop(index, None)
         self._infos.pop(index, None)
         for workers in self._subscribers.values():
             workers.discard(index)
         self.table.gone(index)
-
-    def infos(self) -> dict[int, dict[str, Any]]:
-        return dict(self._infos)
 
     def _take(self, index: int, line: bytes) -> None:
         op, _, rest = line.partition(b"\t")
@@ -71,7 +67,6 @@ class NodeHub:
             out = b"msg\t" + rest
             for subscriber in self._subscribers.get(topic_bytes.decode(), ()):
                 self._write(subscriber, out)
-            self.routed += 1
         elif op == b"sub":
             topic = topic_bytes.decode()
             self._subscribers.setdefault(topic, set()).add(index)
@@ -104,6 +99,8 @@ class NodeHub:
             return
         if writer.transport.get_write_buffer_size() > self.max_buffer_bytes:
             self.dropped += 1
+            if self.dropped % 10_000 == 1:
+                logger.warning("worker %d does not read its events: %d dropped so far (others unaffected)", index, self.dropped)
             return
         writer.write(line)
 

@@ -82,7 +82,6 @@ class WorkerLoad:
 class WorkerTable:
     """The live workers' loads and the interviews placed on them; `max_placements` bounds the memory it holds."""
 
-    count: int
     max_placements: int = 100_000
     placement_ttl_s: float = 6 * 3600.0
     loads: dict[int, WorkerLoad] = field(default_factory=dict)
