@@ -17,11 +17,10 @@ import redis.asyncio as redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from loadtests.whip_client import give_consent
 from server.storage.redis_client import Keys
 from tests.conftest import API_KEY, free_port
 from tests.helpers.interviews import assert_refuses_new_interviews, finish_text_interview, next_of, receive_json, ws_url
-from tests.helpers.processes import complete_text_interview, start_server, wait_healthy
+from tests.helpers.processes import complete_text_interview, schedule_one_question, start_server, wait_healthy
 from tests.helpers.redis_server import RedisServer, client_for, until_subscribed
 from tests.helpers.waiting import eventually, node_sender_settled
 from tests.helpers.webhook_receiver import Received, Receiver, receiving
@@ -90,18 +89,7 @@ async def inspect(redis_server: RedisServer) -> AsyncIterator[redis.Redis]:
 
 
 async def schedule_text(http: httpx.AsyncClient, base: str) -> tuple[str, str]:
-    body = {
-        "job": {"title": "Backend engineer", "language": "en"},
-        "candidate": {"name": "Two Nodes"},
-        "mode": "text",
-        "max_questions": 1,
-        "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}],
-    }
-    response = await http.post(f"{base}/api/v1/interviews", json=body, headers=HR)
-    assert response.status_code == 201, response.text
-    interview_id, token = response.json()["interview"]["id"], response.json()["invite_token"]
-    await give_consent(http, f"{base}/api/v1/interviews/{interview_id}", token)
-    return interview_id, token
+    return await schedule_one_question(http, base, "Two Nodes")
 
 
 @pytest.mark.parametrize("store", ["sqlite", "redis"])

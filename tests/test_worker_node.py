@@ -16,13 +16,13 @@ import pytest
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from websockets.asyncio.client import ClientConnection, connect
 
-from loadtests.whip_client import WhipPublisher, give_consent
+from loadtests.whip_client import WhipPublisher
 from server.cluster.node_registry import NodeRegistry
 from server.storage.redis_client import Keys
 from server.workers.routing import RequestTarget, WorkerTable, affinity_key, following_key, metrics_worker, request_target
 from tests.conftest import API_KEY, free_port
 from tests.helpers.interviews import assert_refuses_new_interviews, finish_text_interview, next_of, receive_json, ws_url
-from tests.helpers.processes import start_server, wait_healthy
+from tests.helpers.processes import schedule_one_question, start_server, wait_healthy
 from tests.helpers.redis_server import RedisServer, client_for, until_subscribed
 from tests.helpers.waiting import eventually
 
@@ -51,7 +51,7 @@ def test_the_request_line_names_the_interview_whose_worker_must_serve_it() -> No
 
 
 def test_new_interviews_go_to_the_least_loaded_accepting_worker_and_stay_there() -> None:
-    table = WorkerTable(3)
+    table = WorkerTable()
     assert table.choose("a") is None  # no worker ready yet
     table.reported(0, sessions=4, accepting=True, held=frozenset())
     table.reported(1, sessions=1, accepting=True, held=frozenset())
@@ -73,7 +73,7 @@ def test_new_interviews_go_to_the_least_loaded_accepting_worker_and_stay_there()
 
 
 def test_requests_without_an_interview_take_the_ready_workers_in_turn() -> None:
-    table = WorkerTable(2)
+    table = WorkerTable()
     table.reported(0, sessions=0, accepting=True, held=frozenset())
     table.reported(1, sessions=0, accepting=True, held=frozenset())
     chosen = [table.choose(None) for _ in range(4)]
@@ -81,7 +81,7 @@ def test_requests_without_an_interview_take_the_ready_workers_in_turn() -> None:
 
 
 def test_placements_are_bounded() -> None:
-    table = WorkerTable(1, max_placements=10)
+    table = WorkerTable(max_placements=10)
     table.reported(0, sessions=0, accepting=True, held=frozenset())
     for n in range(50):
         table.choose(f"i{n}")
@@ -159,18 +159,7 @@ async def running(started: WorkerNode) -> AsyncIterator[WorkerNode]:
 
 
 async def schedule(http: httpx.AsyncClient, base: str, mode: str = "text") -> tuple[str, str]:
-    body = {
-        "job": {"title": "Backend engineer", "language": "en"},
-        "candidate": {"name": "Worker Node"},
-        "mode": mode,
-        "max_questions": 1,
-        "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}],
-    }
-    response = await http.post(f"{base}/api/v1/interviews", json=body, headers=HR)
-    assert response.status_code == 201, response.text
-    interview_id, token = response.json()["interview"]["id"], response.json()["invite_token"]
-    await give_consent(http, f"{base}/api/v1/interviews/{interview_id}", token)
-    return interview_id, token
+    return await schedule_one_question(http, base, "Worker Node", mode)
 
 
 async def dashboard(http: httpx.AsyncClient, base: str) -> ClientConnection:

@@ -58,18 +58,27 @@ async def wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
     raise TimeoutError("server did not come up")
 
 
-async def complete_text_interview(http: httpx.AsyncClient, base: str, api_key: str | None = None) -> str:
+async def schedule_one_question(
+    http: httpx.AsyncClient, base: str, candidate: str, mode: str = "text", api_key: str | None = None
+) -> tuple[str, str]:
+    """A one-question interview ("Why?") scheduled through the HR API with the candidate's consent given: its id and token."""
     body = {
         "job": {"title": "Backend engineer", "language": "en"},
-        "candidate": {"name": "Kill Test"},
-        "mode": "text",
+        "candidate": {"name": candidate},
+        "mode": mode,
         "max_questions": 1,
         "question_bank": [{"id": "q1", "competency": "skills", "difficulty": "standard", "text": {"en": "Why?"}}],
     }
     headers = HR if api_key is None else {"X-API-Key": api_key}
-    created = (await http.post(f"{base}/api/v1/interviews", json=body, headers=headers)).json()
-    interview_id, token = created["interview"]["id"], created["invite_token"]
+    response = await http.post(f"{base}/api/v1/interviews", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    interview_id, token = response.json()["interview"]["id"], response.json()["invite_token"]
     await give_consent(http, f"{base}/api/v1/interviews/{interview_id}", token)
+    return interview_id, token
+
+
+async def complete_text_interview(http: httpx.AsyncClient, base: str, api_key: str | None = None) -> str:
+    interview_id, token = await schedule_one_question(http, base, "Kill Test", api_key=api_key)
     async with connect(base.replace("http://", "ws://") + f"/ws/interviews/{interview_id}?token={token}") as ws:
         await ws.send(json.dumps({"v": 1, "type": "ready"}))
         await ws.send(json.dumps({"v": 1, "type": "answer.text", "question_id": "q1", "text": "Because."}))
