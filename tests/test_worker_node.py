@@ -57,7 +57,7 @@ def test_new_interviews_go_to_the_least_loaded_accepting_worker_and_stay_there()
     table.reported(1, sessions=1, accepting=True, held=frozenset())
     table.reported(2, sessions=0, accepting=False, held=frozenset())  # strained: refuses new interviews
     assert table.choose("a") == 1
-    assert table.choose("b") == 1  # 1 + 1 sent since its report is still below 4
+    assert table.choose("b") == 1  # 1 + 1 sent and not yet running there is still below 4
     assert table.choose("c") == 1
     assert table.choose("d") in (0, 1)
     assert table.choose("a") == 1  # an interview stays on its worker
@@ -70,6 +70,24 @@ def test_new_interviews_go_to_the_least_loaded_accepting_worker_and_stay_there()
     table.reported(0, sessions=4, accepting=False, held=frozenset())
     table.loads.pop(2)
     assert table.choose("e") == 0  # every worker strained: the worker itself answers 503 node_busy
+
+
+def test_an_interview_sent_to_a_worker_counts_there_until_the_worker_runs_it() -> None:
+    table = WorkerTable()
+    table.reported(0, sessions=0, accepting=True, held=frozenset())
+    table.reported(1, sessions=0, accepting=True, held=frozenset())
+    assert table.choose("a") == 0
+    table.reported(0, sessions=0, accepting=True, held=frozenset())  # read before "a" reached worker 0
+    assert table.choose("b") == 1  # "a" still counts on worker 0
+    table.reported(0, sessions=1, accepting=True, held=frozenset({"a"}))
+    table.reported(1, sessions=1, accepting=True, held=frozenset({"b"}))
+    assert table.choose("c") == 0
+    never = WorkerTable(arriving_s=0.0)
+    never.reported(0, sessions=0, accepting=True, held=frozenset())
+    never.reported(1, sessions=0, accepting=True, held=frozenset())
+    assert never.choose("refused") == 0
+    never.reported(0, sessions=0, accepting=True, held=frozenset())  # it never arrived (its offer was refused)
+    assert never.choose("next") == 0
 
 
 def test_requests_without_an_interview_take_the_ready_workers_in_turn() -> None:

@@ -4,7 +4,8 @@ stays on the worker that first took it while it lives there.
 Only the media and the candidate's socket need one process (the WHIP offer, its PATCH and DELETE, the candidate's
 websocket): they meet in that worker's session registry. Everything else reads and writes the shared store and bus,
 so any worker serves it, in turn. A new interview goes to the ready worker carrying the fewest sessions that
-accepts interviews (counting those sent to it since its last report), so a slot's candidates spread evenly.
+accepts interviews (counting those sent to it that it does not report running yet), so a slot's candidates spread
+evenly.
 """
 
 from __future__ import annotations
@@ -69,13 +70,17 @@ def metrics_worker(target: RequestTarget) -> int | None:
 
 @dataclass
 class WorkerLoad:
-    """What a worker last reported about itself; `sent` counts new interviews handed to it since."""
+    """What a worker last reported about itself, and the interviews sent to it that it does not report yet."""
 
     ready: bool = False
     sessions: int = 0
     accepting: bool = True
     held: frozenset[str] = frozenset()
-    sent: int = 0
+    arriving: dict[str, float] = field(default_factory=dict)  # interview -> when it was sent here
+
+    @property
+    def weight(self) -> int:
+        return self.sessions + len(self.arriving)
 
 
 @dataclass
@@ -84,14 +89,19 @@ class WorkerTable:
 
     max_placements: int = 100_000
     placement_ttl_s: float = 6 * 3600.0
+    arriving_s: float = 10.0  # an interview sent to a worker and not running there by then (refused, abandoned) stops counting
     loads: dict[int, WorkerLoad] = field(default_factory=dict)
     _placements: OrderedDict[str, tuple[int, float]] = field(default_factory=OrderedDict)
     _turn: int = 0
 
     def reported(self, index: int, *, sessions: int, accepting: bool, held: frozenset[str]) -> None:
-        self.loads[index] = WorkerLoad(ready=True, sessions=sessions, accepting=accepting, held=held)
+        now = time.monotonic()
+        # A report may be read before the interview just sent arrives: it counts as arriving until the worker runs it.
+        earlier = self.loads.get(index)
+        arriving = {i: at for i, at in (earlier.arriving.items() if earlier else ()) if i not in held and now - at < self.arriving_s}
+        self.loads[index] = WorkerLoad(ready=True, sessions=sessions, accepting=accepting, held=held, arriving=arriving)
         for interview_id in held:  # what a worker says it runs is where it runs
-            self._place(interview_id, index, time.monotonic())
+            self._place(interview_id, index, now)
 
     def gone(self, index: int) -> None:
         """A worker exited: nothing is routed to it until its successor reports ready."""
@@ -121,8 +131,8 @@ class WorkerTable:
             self._place(key, placed[0], now)
             return placed[0]
         accepting = [i for i in ready if self.loads[i].accepting] or ready
-        index = min(accepting, key=lambda i: (self.loads[i].sessions + self.loads[i].sent, i))
-        self.loads[index].sent += 1
+        index = min(accepting, key=lambda i: (self.loads[i].weight, i))
+        self.loads[index].arriving[key] = now
         self._place(key, index, now)
         return index
 
