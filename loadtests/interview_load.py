@@ -220,6 +220,7 @@ class ServerProcess:
     def __init__(self, data_dir: Path, scoring: bool, model_dir: Path | None, admission: bool = False, workers: int = 1) -> None:
         self.port = free_port()
         self.workers = workers
+        self.admission = admission
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
             **os.environ,
@@ -412,12 +413,25 @@ def candidate_worker(
     return asyncio.run(run())
 
 
-def start_delays(n: int, answer_period_s: float, phase_locked: bool) -> list[float]:
+# With admission on, candidates arrive over two answer periods (see start_delays).
+ADMISSION_ROUNDS = 2
+
+
+def start_delays(n: int, answer_period_s: float, phase_locked: bool, rounds: int = 1) -> list[float]:
     """When each of N candidates starts its recording. Interviews on one node are independent, so by default
     their answers are spread evenly over one answer's period, as independent arrivals would be on average;
     `phase_locked` starts them together, so every answer ends at the same instant on every session (the
-    worst case for the recogniser's queue)."""
-    return [0.0] * n if phase_locked else [i * answer_period_s / n for i in range(n)]
+    worst case for the recogniser's queue).
+
+    With `rounds` > 1 they arrive over that many periods, each round's phases falling between the last's: a node
+    that admits only the first arrivals then still has their answers spread over the period (with one round, the
+    first K of N answer within K/N of it, bunched as independent interviews are not)."""
+    if phase_locked:
+        return [0.0] * n
+    per_round = -(-n // rounds)
+    return [
+        (i // per_round) * answer_period_s + (i % per_round + (i // per_round) / rounds) * answer_period_s / per_round for i in range(n)
+    ]
 
 
 async def run_step(
@@ -433,7 +447,7 @@ async def run_step(
     rate (it tops out at one core), and the server is what is being measured. CPU and memory are sampled once
     every candidate has started."""
     cpu, rss, loads = [], [], []
-    delays = start_delays(n, recording.answer_period_s, phase_locked)
+    delays = start_delays(n, recording.answer_period_s, phase_locked, rounds=ADMISSION_ROUNDS if server.admission else 1)
     indices = list(range(n))
     groups = [indices[i : i + per_process] for i in range(0, n, per_process)]
     all_started = time.monotonic() + 3.0 + max(delays)  # client processes take a moment to import aiortc
@@ -527,6 +541,16 @@ def load_summary(loads: list[dict[str, Any]]) -> dict[str, Any]:
         "recogniser_busy_max": max(load["recogniser_busy"] for load in loads),
         "recogniser_busy_mean": round(statistics.fmean(load["recogniser_busy"] for load in loads), 3),
         "session_limit_at_end": loads[-1]["session_limit"],
+        **(
+            {
+                "cpu_session_capacity_min": min(load["cpu_session_capacity"] for load in loads),
+                "cpu_busy_cores_max": max(load["cpu_busy_cores"] for load in loads),
+                "cpu_cores_per_session_at_end": loads[-1]["cpu_cores_per_session"],
+                "cpu_cost_measured_at_end": loads[-1]["cpu_cost_measured"],
+            }
+            if "cpu_session_capacity" in loads[-1]
+            else {}
+        ),
     }
 
 
@@ -793,7 +817,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "date": time.strftime("%Y-%m-%d"),
             "step_seconds": args.step_seconds,
             "source_fps": args.fps,
-            "starts": "together" if args.phase_locked else f"spread over one answer period ({recording.answer_period_s:.1f} s)",
+            "starts": "together"
+            if args.phase_locked
+            else f"spread over one answer period ({recording.answer_period_s:.1f} s)"
+            + (f", arriving over {ADMISSION_ROUNDS} (each round's between the last's)" if args.admission else ""),
         }
         results["candidates_per_client_process"] = args.per_process
         plans = [(True, args.sessions)] + ([] if args.no_baseline else [(False, args.baseline_sessions or args.sessions)])

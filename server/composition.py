@@ -48,6 +48,7 @@ from server.integrations.wechat_reminder_consent import confirm_links, reminder_
 from server.live.abandonment import sweep_abandoned_forever
 from server.live.faq import Faq
 from server.live.sessions import SessionRegistry, remove_erased_recordings
+from server.ops.cpu_headroom import SiblingCpu, machine_headroom
 from server.ops.logs import InterviewContextMiddleware
 from server.ops.metrics import NodeMetrics
 from server.ops.node_load import LoadLevel, LoadThresholds, NodeLoad
@@ -232,6 +233,15 @@ async def report_to_supervisor(hub: WorkerHub, node: NodeRegistry) -> None:
         await asyncio.sleep(REPORT_EVERY_S)
 
 
+def siblings_cpu(hub: WorkerHub) -> list[SiblingCpu]:
+    """The other workers' CPU from their last reports, for this worker's count of what the node's cores carry."""
+    return [
+        SiblingCpu(float(info["cpu_own_cores"]), float(info["cpu_demand_cores"]))
+        for info in hub.siblings()
+        if isinstance(info.get("cpu_own_cores"), int | float) and isinstance(info.get("cpu_demand_cores"), int | float)
+    ]
+
+
 def create_app(
     settings: Settings,
     *,
@@ -374,6 +384,15 @@ def create_app(
             sessions=lambda: registry.media_sessions,
             on_level=shed,
             observe_loop_lag=metrics.event_loop_lag.observe,
+            cpu=(
+                machine_headroom(
+                    settings.admission_cpu_share,
+                    settings.session_cpu_cores,
+                    functools.partial(siblings_cpu, worker_hub) if worker_hub is not None else list,
+                )
+                if settings.admission_cpu_share is not None
+                else None
+            ),
             enforce=settings.admission_control,
         )
         loop_probe = asyncio.create_task(node_load.run(), name="node-load-probe")

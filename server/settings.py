@@ -238,6 +238,19 @@ class Settings(BaseSettings):
     overload_recover_s: float = Field(
         60.0, ge=1, le=3600, description="Each this long without strain, the session limit learned at a strain rises by one"
     )
+    admission_cpu_share: float | None = Field(
+        0.75,
+        gt=0,
+        le=1,
+        description="Share of the cores this node may use (its CPU affinity, or its cgroup's quota) that its sessions may "
+        "fill: a new interview is admitted only while it fits at what one of its sessions costs; unset, CPU is not counted",
+    )
+    session_cpu_cores: float = Field(
+        0.25,
+        gt=0,
+        le=16,
+        description="What one media session is expected to use, in cores, until the node has measured its own sessions",
+    )
     overload_retry_after_s: int = Field(15, ge=1, le=600, description="Retry-After of a refusal for load")
     video_start_bitrate_kbps: int = 1500
     video_send_kbps: int = Field(

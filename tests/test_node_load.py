@@ -127,7 +127,7 @@ def test_analysis_audio_dropped_puts_the_node_behind() -> None:
     assert load.level == LoadLevel.BEHIND
 
 
-def test_the_limit_is_learned_at_a_strain_and_rises_one_session_per_calm_period() -> None:
+def test_the_limit_is_learned_at_a_strain_and_rises_one_session_per_calm_period_spent_full() -> None:
     signals = Signals(sessions=6)
     load = signals.node_load(max_sessions=10)
     assert load.limit == 10
@@ -142,7 +142,11 @@ def test_the_limit_is_learned_at_a_strain_and_rises_one_session_per_calm_period(
     assert not load.admits()
     now = run_for(load, THRESHOLDS.recover_s + 0.5, now)
     assert load.limit == 6 and load.admits()
-    run_for(load, 10 * THRESHOLDS.recover_s, now)
+    now = run_for(load, 5 * THRESHOLDS.recover_s, now)
+    assert load.limit == 6, "calm while carrying less than its limit says nothing about carrying more"
+    for _ in range(10):
+        signals.sessions = load.limit
+        now = run_for(load, THRESHOLDS.recover_s + 0.5, now)
     assert load.limit == 10, "never above the configured maximum"
 
 

@@ -107,20 +107,37 @@ def test_placements_are_bounded() -> None:
 
 
 async def test_a_node_of_workers_counts_them_together_and_knows_what_each_runs() -> None:
-    siblings = [{"live_interviews": 2, "media_sessions": 2, "session_limit": 8, "accepting_interviews": True, "load_level": "ok"}]
+    siblings = [
+        {
+            "live_interviews": 2,
+            "media_sessions": 2,
+            "session_limit": 8,
+            "accepting_interviews": True,
+            "load_level": "ok",
+            "cpu_session_capacity": 5,
+        }
+    ]
     node = NodeRegistry(
         "node-1",
         "http://node-1",
         None,
         Keys("t:"),
         1.0,
-        load=lambda: {"live_interviews": 1, "media_sessions": 1, "session_limit": 8, "accepting_interviews": False, "load_level": "behind"},
+        load=lambda: {
+            "live_interviews": 1,
+            "media_sessions": 1,
+            "session_limit": 8,
+            "accepting_interviews": False,
+            "load_level": "behind",
+            "cpu_session_capacity": 3,
+        },
         siblings=lambda: siblings,
         sibling_holding=lambda interview_id: interview_id == "on-the-other-worker",
     )
     info = node.info()
     assert (info["live_interviews"], info["media_sessions"], info["session_limit"]) == (3, 3, 16)
     assert info["accepting_interviews"] is True and info["load_level"] == "ok"  # the supervisor places new ones on the other
+    assert info["cpu_session_capacity"] == 5, "both workers count the same cores: 3 sessions and the room for 2 the fuller sees"
     assert len(info["workers"]) == 2
     # The abandoned-interview sweep asks this: an interview live on another worker is not abandoned by this one.
     assert await node.holder("on-the-other-worker") == "node-1"

@@ -40,7 +40,7 @@ return 0
 
 
 SUMMED = ("live_interviews", "media_sessions", "session_limit", "sessions_refused")
-WORST = ("loop_lag_s", "final_wait_s", "recogniser_busy")
+WORST = ("loop_lag_s", "final_wait_s", "recogniser_busy", "cpu_busy_cores", "cpu_cores_per_session")
 LEVEL_ORDER = ["ok", "strained", "behind"]  # the node-load levels' names (server/ops/node_load.py), least loaded first
 
 
@@ -56,6 +56,11 @@ def node_of_workers(own: dict[str, Any], others: list[dict[str, Any]]) -> dict[s
         values = [float(w[name]) for w in workers if isinstance(w.get(name), int | float)]
         if values:
             node[name] = max(values)
+    # Every worker counts the same cores: the node carries its sessions and the room its fullest worker sees.
+    with_cpu = [w for w in workers if isinstance(w.get("cpu_session_capacity"), int) and isinstance(w.get("media_sessions"), int)]
+    if with_cpu:
+        room = min(int(w["cpu_session_capacity"]) - int(w["media_sessions"]) for w in with_cpu)
+        node["cpu_session_capacity"] = sum(int(w["media_sessions"]) for w in with_cpu) + max(0, room)
     if any("accepting_interviews" in w for w in workers):
         node["accepting_interviews"] = any(bool(w.get("accepting_interviews")) for w in workers)
     levels = [w["load_level"] for w in workers if isinstance(w.get("load_level"), str)]

@@ -114,6 +114,9 @@ class LoadFigures(Protocol):
     @property
     def strains(self) -> int: ...
 
+    @property
+    def cpu_capacity(self) -> int | None: ...
+
 
 class NodeMetrics:
     """The app's own registry (not the process-global one, so several apps in one process do not collide)."""
@@ -189,6 +192,12 @@ class _NodeCollector(Collector):
         yield GaugeMetricFamily(
             "interview_node_session_limit", "Media sessions this node admits now (learned at its last strain)", value=load.limit
         )
+        if (cpu_capacity := load.cpu_capacity) is not None:
+            yield GaugeMetricFamily(
+                "interview_node_cpu_session_capacity",
+                "Media sessions this node's usable cores carry at what one of its sessions costs",
+                value=cpu_capacity,
+            )
         yield CounterMetricFamily(
             "interview_sessions_refused_for_load", "New interviews refused because the node was strained", value=load.refused
         )

@@ -17,11 +17,17 @@ Over the last `window_s` these give a level (the window makes it come down only 
   sample video at a third of their rate.
   Finals, answer scoring and recording are never shed.
 
+Those signals show strain only once it has begun, seconds after the interviews that caused it arrived (together, at
+the start of a slot). So the node also counts ahead: a new session is admitted only while it fits the machine's usable
+cores at what one of its sessions costs (server/ops/cpu_headroom.py).
+
 The limit is learned: the node starts at `max_sessions`; when load that stays (the loop's lag, the recogniser's
 utilisation, dropped audio; not one final kept waiting by a burst) strains it while it carries N media sessions (the
 most over the last ten seconds), its limit becomes N - 1, so an interview that ends is not replaced by one that would
-strain it again; every `recover_s` it spends at OK the limit rises by one, so a passing strain (another process on
-the machine) costs capacity for a while, not for good. An interview already under way (its candidate reconnecting) is never refused for load.
+strain it again; each `recover_s` it spends at OK, having carried as many sessions as its limit, the limit rises by
+one, so a passing strain (another process on the machine) costs capacity for a while, not for good, and a node that
+sat idle has not learned that it carries more. An interview already under way (its candidate reconnecting) is never
+refused for load.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from server.ops.cpu_headroom import CpuHeadroom
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +94,7 @@ class NodeLoad:
         sessions: Callable[[], int] = lambda: 0,
         on_level: Callable[[LoadLevel], None] = lambda level: None,
         observe_loop_lag: Callable[[float], None] | None = None,
+        cpu: CpuHeadroom | None = None,
         enforce: bool = True,
     ) -> None:
         self.max_sessions = max_sessions
@@ -98,6 +107,7 @@ class NodeLoad:
         self._sessions = sessions
         self._on_level = on_level
         self._observe_loop_lag = observe_loop_lag
+        self.cpu = cpu
         window = max(1, round(thresholds.window_s / PROBE_S))
         self._lags: collections.deque[float] = collections.deque(maxlen=window)
         self._waits: collections.deque[float] = collections.deque(maxlen=window)
@@ -108,6 +118,7 @@ class NodeLoad:
         self.limit = max_sessions
         self._ok_since: float | None = None
         self._steady = False  # strained by load that stays, at the last probe
+        self._reached_limit = False  # carried as many sessions as its limit since the node was last strained
         self.refused = 0
         self.strains = 0  # times the node went from OK to strained or behind
 
@@ -119,7 +130,7 @@ class NodeLoad:
             return False
         if resuming or not self.enforce:
             return True
-        return self.level == LoadLevel.OK and sessions < self.limit
+        return self.level == LoadLevel.OK and sessions < self.limit and (self.cpu is None or self.cpu.admits(sessions))
 
     def refuse(self) -> None:
         """Count a session refused for load (for the metrics and the heartbeat)."""
@@ -131,13 +142,18 @@ class NodeLoad:
         return BEHIND_SAMPLE_SLOWDOWN if self.enforce and self.level == LoadLevel.BEHIND else 1.0
 
     @property
+    def cpu_capacity(self) -> int | None:
+        """Sessions the usable cores carry now, counting those carried; None where the node does not count its CPU."""
+        return None if self.cpu is None else self.cpu.reading(self._sessions()).capacity
+
+    @property
     def accepting(self) -> bool:
         return self.admits()
 
     def info(self) -> dict[str, object]:
         """For the node's heartbeat and /api/v1/nodes: whether a load balancer should send it new interviews, and why."""
         reading = self.reading()
-        return {
+        info: dict[str, object] = {
             "accepting_interviews": self.accepting,
             "load_level": self.level.name.lower(),
             "session_limit": self.limit,
@@ -146,6 +162,18 @@ class NodeLoad:
             "final_wait_s": round(reading.final_wait_s, 3),
             "recogniser_busy": round(reading.recogniser_busy, 3),
         }
+        if self.cpu is not None:
+            cpu = self.cpu.reading(self._sessions())
+            info |= {
+                "cpu_session_capacity": cpu.capacity,
+                "cpu_usable_cores": round(cpu.usable_cores, 2),
+                "cpu_busy_cores": round(cpu.busy_cores, 2),
+                "cpu_cores_per_session": round(cpu.session_cost_cores, 3),
+                "cpu_cost_measured": cpu.measured,
+                "cpu_own_cores": round(cpu.own_cores, 3),
+                "cpu_demand_cores": round(cpu.demand_cores, 3),
+            }
+        return info
 
     def reading(self) -> LoadReading:
         lags = sorted(self._lags)
@@ -165,7 +193,10 @@ class NodeLoad:
         self._drops.append(0.0 if self._last_dropped_total is None else max(0.0, total - self._last_dropped_total))
         self._last_dropped_total = total
         self._busy = self._recogniser_busy()
-        self._carried.append(self._sessions())
+        sessions = self._sessions()
+        self._carried.append(sessions)
+        if self.cpu is not None:
+            self.cpu.sample(now, sessions)
         reading = self.reading()
         t = self.thresholds
         if (
@@ -183,7 +214,7 @@ class NodeLoad:
         # sheds while it lasts, but only load that stays (a busy recogniser or loop, analysis dropping audio) teaches
         # the node a lower limit.
         steady = reading.audio_dropped or reading.loop_lag_s >= t.loop_lag_s or reading.recogniser_busy >= t.recogniser_busy
-        self._learn(level, steady, now)
+        self._learn(level, steady, now, sessions)
         if level != self.level:
             previous, self.level = self.level, level
             logger.log(
@@ -203,15 +234,19 @@ class NodeLoad:
                 self._on_level(level)
         return level
 
-    def _learn(self, level: LoadLevel, steady: bool, now: float) -> None:
+    def _learn(self, level: LoadLevel, steady: bool, now: float, sessions: int) -> None:
         if level == LoadLevel.OK:
+            self._reached_limit = self._reached_limit or sessions >= self.limit
             if self._ok_since is None:
                 self._ok_since = now
-            elif now - self._ok_since >= self.thresholds.recover_s and self.limit < self.max_sessions:
-                self.limit += 1
+            elif now - self._ok_since >= self.thresholds.recover_s:
+                if self._reached_limit and self.limit < self.max_sessions:
+                    self.limit += 1
+                    self._reached_limit = sessions >= self.limit
                 self._ok_since = now
         else:
             self._ok_since = None
+            self._reached_limit = False
             if self.level == LoadLevel.OK:
                 self.strains += 1
         if steady and not self._steady:
