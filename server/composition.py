@@ -33,7 +33,7 @@ from server.cluster.event_bus import EventBus, LocalEventBus
 from server.cluster.node_registry import NodeRegistry, node_topic
 from server.cluster.ratelimit import RedisTokenBuckets
 from server.cluster.redis_bus import RedisEventBus
-from server.cluster.worker_hub import REPORT_EVERY_S, WorkerHub
+from server.cluster.worker_hub import REPORT_EVERY_S, REPORTED_CLIENTS, REPORTED_FROM_SHARE, WorkerHub
 from server.domain.invites import InviteSigner
 from server.domain.reminders import ReminderChannel
 from server.integrations import feishu_hire_api, moka_api, wechat_oauth, wechat_registration, wechat_reminder_consent
@@ -48,6 +48,7 @@ from server.integrations.wechat_reminder_consent import confirm_links, reminder_
 from server.live.abandonment import sweep_abandoned_forever
 from server.live.faq import Faq
 from server.live.sessions import SessionRegistry, remove_erased_recordings
+from server.ops.connection_limits import ConnectionGuard
 from server.ops.cpu_headroom import SiblingCpu, machine_headroom
 from server.ops.logs import InterviewContextMiddleware
 from server.ops.metrics import NodeMetrics
@@ -226,10 +227,17 @@ async def sweep_erased_recordings(settings: Settings, store: Store) -> None:
         await asyncio.sleep(RECORDINGS_SWEEP_S)
 
 
-async def report_to_supervisor(hub: WorkerHub, node: NodeRegistry) -> None:
-    """Twice a second: this worker's load and live interviews, which the supervisor places new interviews by."""
+async def report_to_supervisor(hub: WorkerHub, node: NodeRegistry, app: Starlette) -> None:
+    """Twice a second: this worker's load and live interviews, which the supervisor places new interviews by, and its
+    busiest client addresses, which it caps across the workers (the connection guard is set when uvicorn's
+    configuration is made: none in a test that serves the app otherwise)."""
     while True:
-        hub.report(node.process_info(), node.held)
+        guard: ConnectionGuard | None = getattr(app.state, "connection_guard", None)
+        if guard is None:
+            hub.report(node.process_info(), node.held)
+        else:
+            busiest = guard.busy_clients(max(1, guard.max_per_client // REPORTED_FROM_SHARE), REPORTED_CLIENTS)
+            hub.report(node.process_info(), node.held, busiest, guard.opened)
         await asyncio.sleep(REPORT_EVERY_S)
 
 
@@ -430,7 +438,7 @@ def create_app(
             admission=node_load,
         )
         await node.start()
-        reporter = asyncio.create_task(report_to_supervisor(worker_hub, node), name="worker-report") if worker_hub else None
+        reporter = asyncio.create_task(report_to_supervisor(worker_hub, node, app), name="worker-report") if worker_hub else None
         sweeper = asyncio.create_task(sweep_erased_recordings(settings, store), name="recordings-sweep") if redis_client else None
         pruner = asyncio.create_task(
             prune_webhook_history_forever(deliveries, settings.webhook_retention_days * 86400), name="webhook-history-pruning"

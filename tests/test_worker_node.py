@@ -18,8 +18,18 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from loadtests.whip_client import WhipPublisher
 from server.cluster.node_registry import NodeRegistry
+from server.ops.connection_limits import ConnectionGuard
 from server.storage.redis_client import Keys
-from server.workers.routing import RequestTarget, WorkerTable, affinity_key, following_key, metrics_worker, request_target
+from server.workers.routing import (
+    HANDED_RECENTLY_S,
+    ClientCounts,
+    RequestTarget,
+    WorkerTable,
+    affinity_key,
+    following_key,
+    metrics_worker,
+    request_target,
+)
 from tests.conftest import API_KEY, free_port
 from tests.helpers.interviews import assert_refuses_new_interviews, finish_text_interview, next_of, receive_json, ws_url
 from tests.helpers.processes import schedule_one_question, start_server, wait_healthy
@@ -104,6 +114,42 @@ def test_placements_are_bounded() -> None:
     for n in range(50):
         table.choose(f"i{n}")
     assert table.placements == 10
+
+
+def test_one_address_is_counted_across_the_workers_and_in_the_supervisors_waiting_room() -> None:
+    counts = ClientCounts(max_per_client=10, max_waiting=2)
+    assert counts.begin_waiting("198.51.100.7") and counts.begin_waiting("198.51.100.7")
+    assert not counts.begin_waiting("198.51.100.7"), "a third connection still sending nothing is refused"
+    assert counts.begin_waiting("198.51.100.8"), "another address is not"
+    counts.end_waiting("198.51.100.7")
+    assert counts.begin_waiting("198.51.100.7")
+
+    counts.reported(0, {"198.51.100.7": 5}, taken=5, now=0.0)
+    counts.reported(1, {"198.51.100.7": 4}, taken=4, now=0.0)
+    assert counts.admits("198.51.100.7", now=0.0), "nine held across two workers: a tenth may open"
+    counts.handed("198.51.100.7", 1, now=0.0)  # worker 1's first connection as the supervisor numbers them
+    assert not counts.admits("198.51.100.7", now=0.05), "the one just handed over counts before its worker reports it"
+    counts.reported(0, {"198.51.100.7": 5}, taken=5, now=0.5)
+    counts.reported(1, {"198.51.100.7": 4}, taken=0, now=0.5)  # a report from before the worker took it
+    assert not counts.admits("198.51.100.7", now=0.5), "a report that does not include it leaves it counted"
+    counts.reported(1, {"198.51.100.7": 5}, taken=1, now=0.6)
+    assert not counts.admits("198.51.100.7", now=0.6), "its worker's report does, and it counts once"
+    counts.reported(1, {"198.51.100.7": 4}, taken=1, now=1.0)  # it closed
+    assert counts.admits("198.51.100.7", now=1.0)
+    counts.handed("198.51.100.7", 0, now=1.0)
+    assert counts.admits("198.51.100.7", now=1.0 + HANDED_RECENTLY_S), "a hand-over no report showed counts a second"
+    counts.gone(0)
+    assert counts.admits("198.51.100.7", now=1.1)
+
+
+def test_a_worker_reports_only_its_busiest_addresses() -> None:
+    guard = ConnectionGuard(100, 50, 10.0, [])
+    transports = [object() for _ in range(12)]
+    for n, transport in enumerate(transports):
+        guard.open(transport, "203.0.113.1" if n < 9 else f"203.0.113.{n}")  # type: ignore[arg-type]
+    assert guard.busy_clients(8, 64) == {"203.0.113.1": 9}
+    guard.close(transports[0])  # type: ignore[arg-type]
+    assert guard.busy_clients(8, 64) == {"203.0.113.1": 8}
 
 
 async def test_a_node_of_workers_counts_them_together_and_knows_what_each_runs() -> None:
@@ -302,6 +348,55 @@ async def test_each_candidates_offer_trickle_and_hang_up_reach_the_worker_that_h
         finally:
             for publisher in publishers:
                 await publisher.close()
+
+
+async def status_from(port: int, address: str, request: bytes = b"GET /healthz HTTP/1.1\r\nHost: node\r\n\r\n") -> int:
+    """The status a connection from `address` (a loopback address other than the trusted proxy's) is answered with."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(address, 0))
+    try:
+        writer.write(request)
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+        return int(status_line.split()[1])
+    finally:
+        writer.close()
+
+
+async def test_one_address_is_capped_across_the_workers_and_cannot_fill_the_supervisors_waiting_room(tmp_path: Path) -> None:
+    cap = 16
+    held: list[asyncio.StreamWriter] = []
+
+    async def refused(address: str, sent: bytes) -> bool:
+        """Opens a connection that sends `sent` and holds it; True if the node answered it with 429 at once."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", started.port, local_addr=(address, 0))
+        writer.write(sent)
+        held.append(writer)
+        try:
+            first = await asyncio.wait_for(reader.readline(), 0.2)
+        except TimeoutError:
+            return False  # held open, waiting for the rest of its request
+        return first.startswith(b"HTTP/1.1 429")
+
+    env = {"INTERVIEW_MAX_CONNECTIONS_PER_CLIENT": str(cap), "INTERVIEW_HTTP_HEADER_TIMEOUT_S": "60"}
+    async for started in running(WorkerNode(tmp_path, **env)):
+        try:
+            # Connections that never send a request line wait in the supervisor: one address has `cap` places there.
+            assert not any([await refused("127.0.0.2", b"") for _ in range(cap)])
+            assert await refused("127.0.0.2", b"")
+            assert await status_from(started.port, "127.0.0.3") == 200, "another address is served meanwhile"
+
+            # Connections whose request line came are handed to the workers in turn, each counting its own share (a
+            # worker alone would let one address hold `cap` on each): the node refuses the address at `cap` in all.
+            opened = 0
+            while not await refused("127.0.0.4", b"GET /healthz HTTP/1.1\r\n"):
+                opened += 1
+                assert opened <= cap, "the cap holds across the workers"
+            assert opened == cap
+            await asyncio.sleep(HANDED_RECENTLY_S + 0.5)  # now only the workers' reports count them
+            assert await status_from(started.port, "127.0.0.4") == 429
+            assert await status_from(started.port, "127.0.0.3") == 200
+        finally:
+            for writer in held:
+                writer.close()
 
 
 async def test_a_killed_worker_is_started_again_and_the_node_answers_meanwhile(node: WorkerNode) -> None:

@@ -31,6 +31,12 @@ def hub_line(op: str, topic: str, payload: str) -> bytes:
     return f"{op}\t{topic}\t{payload}\n".encode()
 
 
+# Client addresses a worker reports: those holding a 32nd of the per-address cap or more (8 of 256), the busiest
+# REPORTED_CLIENTS of them. An address under that on a worker is under-counted there by less than a 32nd of the cap.
+REPORTED_FROM_SHARE = 32
+REPORTED_CLIENTS = 256
+
+
 class WorkerHub:
     """`start()` in the lifespan, `close()` after; `report` is called with this worker's load, `siblings()` reads theirs."""
 
@@ -105,8 +111,11 @@ class WorkerHub:
 
     # -- the node's other workers ----------------------------------------------------------------------------------
 
-    def report(self, info: Mapping[str, object], held: set[str]) -> None:
-        self._send_now(hub_line("load", "", json.dumps({"info": info, "held": sorted(held)}, separators=(",", ":"))))
+    def report(self, info: Mapping[str, object], held: set[str], clients: Mapping[str, int] | None = None, taken: int = 0) -> None:
+        """This worker's load, its live interviews, and its busiest client addresses once it had taken `taken`
+        connections (for the node's per-address cap; kept out of `info`, which the node's listing shows)."""
+        report = {"info": info, "held": sorted(held), "clients": dict(clients or {}), "taken": taken}
+        self._send_now(hub_line("load", "", json.dumps(report, separators=(",", ":"))))
 
     def siblings(self) -> list[dict[str, Any]]:
         """The other workers' last reports (each under a second old while they live)."""

@@ -54,6 +54,17 @@ CLIENT_FULL = raw_problem(429, "Too Many Requests", "Too many connections", "Thi
 HEADERS_TOO_SLOW = raw_problem(408, "Request Timeout", "Request too slow", "The request's headers did not arrive in time.")
 
 
+def is_trusted(peer: str | None, trusted_proxies: list[IPNetwork]) -> bool:
+    """Whether a connection from `peer` is exempt from the per-address cap: a trusted proxy, or a unix socket."""
+    if peer is None:
+        return True  # a unix socket: only the machine's own users reach it
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in network for network in trusted_proxies)
+
+
 class ConnectionGuard:
     """Counts the node's open connections, in all and per remote address, and says which may open."""
 
@@ -67,6 +78,7 @@ class ConnectionGuard:
         self.refused_node_full = 0
         self.refused_client_full = 0
         self.headers_timed_out = 0
+        self.opened = 0  # connections offered to this guard, refused or not
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConnectionGuard:
@@ -77,16 +89,16 @@ class ConnectionGuard:
         return len(self._open)
 
     def trusted(self, peer: str | None) -> bool:
-        if peer is None:
-            return True  # a unix socket: only the machine's own users reach it
-        try:
-            address = ipaddress.ip_address(peer)
-        except ValueError:
-            return False
-        return any(address in network for network in self._trusted)
+        return is_trusted(peer, self._trusted)
+
+    def busy_clients(self, at_least: int, most: int) -> dict[str, int]:
+        """The addresses holding `at_least` connections, the `most` busiest: what a worker tells its supervisor, which
+        caps an address across the node's workers."""
+        return {client: n for client, n in self._per_client.most_common(most) if n >= at_least}
 
     def open(self, transport: asyncio.BaseTransport, peer: str | None) -> bytes | None:
         """None if this connection may stay open (it is counted until `close`), else the response that refuses it."""
+        self.opened += 1
         if len(self._open) >= self.max_connections:
             self.refused_node_full += 1
             return NODE_FULL

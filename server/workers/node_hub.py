@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from server.cluster.worker_hub import hub_line
-from server.workers.routing import WorkerTable
+from server.workers.routing import ClientCounts, WorkerTable
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +23,9 @@ BROADCAST_EVERY_S = 1.0
 
 
 class NodeHub:
-    def __init__(self, table: WorkerTable, max_buffer_bytes: int = 16 << 20) -> None:
+    def __init__(self, table: WorkerTable, clients: ClientCounts | None = None, max_buffer_bytes: int = 16 << 20) -> None:
         self.table = table
+        self.clients = clients
         self.max_buffer_bytes = max_buffer_bytes
         self._writers: dict[int, asyncio.StreamWriter] = {}
         self._subscribers: dict[str, set[int]] = {}
@@ -59,6 +60,8 @@ class NodeHub:
         for workers in self._subscribers.values():
             workers.discard(index)
         self.table.gone(index)
+        if self.clients is not None:
+            self.clients.gone(index)
 
     def _take(self, index: int, line: bytes) -> None:
         op, _, rest = line.partition(b"\t")
@@ -82,6 +85,8 @@ class NodeHub:
                 report = json.loads(payload)
                 info = dict(report["info"])
                 held = frozenset(str(i) for i in report["held"])
+                clients = {str(address): int(n) for address, n in dict(report.get("clients") or {}).items()}
+                taken = int(report.get("taken", 0))
             except (ValueError, KeyError, TypeError):
                 logger.warning("worker %d: a load report that is not one; ignored", index)
                 return
@@ -92,6 +97,8 @@ class NodeHub:
                 accepting=bool(info.get("accepting_interviews", True)) and not info.get("draining", False),
                 held=held,
             )
+            if self.clients is not None:
+                self.clients.reported(index, clients, taken)
 
     def _write(self, index: int, line: bytes) -> None:
         writer = self._writers.get(index)

@@ -13,8 +13,11 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
+
+from server.cluster.worker_hub import REPORTED_CLIENTS
 
 REQUEST_LINE = re.compile(rb"^([A-Z]{3,10}) (\S{1,8000}) HTTP/1\.[01]\r?\n")
 # The interview's own media and socket; ice-servers too, so the candidate page's first call shows where it will run.
@@ -152,3 +155,67 @@ class WorkerTable:
     @property
     def placements(self) -> int:
         return len(self._placements)
+
+
+HANDED_RECENTLY_S = 1.0  # a connection handed over and in no report yet counts here at most this long
+
+
+@dataclass
+class ClientCounts:
+    """One address's connections across the node, for the per-address cap each worker alone would apply only to its
+    share: what each worker last reported, the connections handed over that its report did not count yet (it says how
+    many it has taken in all), and those still sending their request line to the supervisor (`max_waiting` at once:
+    one address cannot fill the supervisor's waiting room)."""
+
+    max_per_client: int
+    max_waiting: int
+    _waiting: dict[str, int] = field(default_factory=dict)
+    _reported: dict[int, dict[str, int]] = field(default_factory=dict)
+    _sent: dict[int, int] = field(default_factory=dict)  # worker -> connections handed to it
+    _handed: dict[str, list[tuple[int, int, float]]] = field(default_factory=dict)  # address -> (worker, its number, when)
+
+    def begin_waiting(self, client: str) -> bool:
+        """Count a connection whose request line is awaited; False (not counted) if its address has too many."""
+        if self._waiting.get(client, 0) >= self.max_waiting:
+            return False
+        self._waiting[client] = self._waiting.get(client, 0) + 1
+        return True
+
+    def end_waiting(self, client: str) -> None:
+        left = self._waiting.get(client, 0) - 1
+        if left > 0:
+            self._waiting[client] = left
+        else:
+            self._waiting.pop(client, None)
+
+    def reported(self, index: int, clients: dict[str, int], taken: int, now: float | None = None) -> None:
+        """Worker `index`'s busiest addresses, counted once it had taken `taken` connections from its line."""
+        self._reported[index] = dict(list(clients.items())[:REPORTED_CLIENTS])
+        self._expire(time.monotonic() if now is None else now, lambda hand: hand[0] == index and hand[1] <= taken)
+
+    def gone(self, index: int) -> None:
+        """Worker `index` exited: its successor numbers its connections from the start."""
+        self._reported.pop(index, None)
+        self._sent.pop(index, None)
+        self._expire(time.monotonic(), lambda hand: hand[0] == index)
+
+    def admits(self, client: str, now: float | None = None) -> bool:
+        """Whether one more connection from `client` stays within the node's per-address cap."""
+        now = time.monotonic() if now is None else now
+        handed = sum(1 for hand in self._handed.get(client, ()) if now - hand[2] < HANDED_RECENTLY_S)
+        held = sum(clients.get(client, 0) for clients in self._reported.values())
+        return held + handed < self.max_per_client
+
+    def handed(self, client: str, index: int, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        self._sent[index] = number = self._sent.get(index, 0) + 1
+        self._handed.setdefault(client, []).append((index, number, now))
+        if len(self._handed) > 10_000:  # addresses handed over in the last second: keep only those still in it
+            self._expire(now, lambda hand: False)
+
+    def _expire(self, now: float, counted: Callable[[tuple[int, int, float]], bool]) -> None:
+        self._handed = {
+            client: left
+            for client, hands in self._handed.items()
+            if (left := [hand for hand in hands if now - hand[2] < HANDED_RECENTLY_S and not counted(hand)])
+        }

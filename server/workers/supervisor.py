@@ -25,15 +25,16 @@ import time
 from dataclasses import dataclass, field
 
 from server.cluster.worker_hub import LINE_LIMIT
-from server.ops.connection_limits import raw_problem
+from server.ops.connection_limits import CLIENT_FULL, is_trusted, raw_problem
 from server.settings import Settings
 from server.workers.node_hub import NodeHub
-from server.workers.routing import WorkerTable, affinity_key, following_key, metrics_worker, request_target
+from server.workers.routing import ClientCounts, WorkerTable, affinity_key, following_key, metrics_worker, request_target
 
 logger = logging.getLogger(__name__)
 
 PEEK_BYTES = 8192
 MAX_WAITING_CONNECTIONS = 1024  # accepted, request line not yet read
+MAX_WAITING_PER_CLIENT = 32  # of those, from one address that is not a trusted proxy
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 STABLE_AFTER_S = 60.0  # a worker that lived this long starts its successor's backoff afresh
 
@@ -71,7 +72,8 @@ class Supervisor:
         self.count = count
         self.worker_args = worker_args
         self.table = WorkerTable()
-        self.hub = NodeHub(self.table)
+        self.clients = ClientCounts(settings.max_connections_per_client, min(MAX_WAITING_PER_CLIENT, settings.max_connections_per_client))
+        self.hub = NodeHub(self.table, self.clients)
         self.workers = [Worker(i) for i in range(count)]
         self.stop_requested = asyncio.Event()
         self._waiting = 0
@@ -149,7 +151,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                conn, _ = await loop.sock_accept(listener)
+                conn, address = await loop.sock_accept(listener)
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE):  # out of descriptors: let connections end, then go on
                     logger.warning("supervisor: out of file descriptors; pausing accept")
@@ -159,13 +161,19 @@ class Supervisor:
             if self._waiting >= MAX_WAITING_CONNECTIONS:
                 self._answer(conn, TOO_MANY)
                 continue
+            peer = address[0] if isinstance(address, tuple) else None
+            client = None if is_trusted(peer, self.settings.trusted_proxies) else peer
+            if client is not None and not self.clients.begin_waiting(client):
+                self._answer(conn, CLIENT_FULL)
+                continue
             self._waiting += 1
-            task = asyncio.create_task(self.route(conn))
+            task = asyncio.create_task(self.route(conn, client))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def route(self, conn: socket.socket) -> None:
-        """Peek the request line, choose the worker, hand the socket over; or answer and close."""
+    async def route(self, conn: socket.socket, client: str | None) -> None:
+        """Peek the request line, choose the worker, hand the socket over; or answer and close. `client`: the address
+        it comes from, unless that is a trusted proxy (then the workers see who is behind it)."""
         try:
             head = await self.peek_request_line(conn)
         except TimeoutError:
@@ -176,12 +184,17 @@ class Supervisor:
             return
         finally:
             self._waiting -= 1
+            if client is not None:
+                self.clients.end_waiting(client)
         if not head:
             conn.close()
             return
         target = request_target(head)
         if target is None:
             self._answer(conn, BAD_REQUEST)
+            return
+        if client is not None and not self.clients.admits(client):  # each worker caps only its own share of them
+            self._answer(conn, CLIENT_FULL)
             return
         key, follow = affinity_key(target), following_key(target)
         wanted = metrics_worker(target)
@@ -190,6 +203,8 @@ class Supervisor:
             if index is None:
                 break
             if await self.hand_over(self.workers[index], conn):
+                if client is not None:
+                    self.clients.handed(client, index)
                 return
             self.table.gone(index)  # it died between its report and now: the next one takes the connection
             wanted = None
