@@ -1,9 +1,10 @@
 """A session's audio kept for HR to play back: the 16 kHz analysis audio as Opus in Ogg, encoded off the event loop.
 
-Speech at 24 kbit/s is about 11 MB an hour. At libopus's middle complexity it costs about 0.2 % of a core to
-encode (measured here: 30 s in 0.07 s, against 0.23 s at the default top complexity, for the same size of file;
-at 8 live interviews the default's encoding was over half of what the shared executor threads did). The file
-holds exactly what the models heard, so a transcript's times point into it.
+At 64 kbit/s speech takes about 35 MB an hour and 0.25 % of a core to encode at libopus's middle complexity
+(measured here on 25 s of speech: the same CPU as at 24 kbit/s; the default top complexity cost three times as much
+for the same size). The file holds what the models heard, so a transcript's times point into it and `replay` of it
+reads as the live interview did: at 24 kbit/s the replay of a recorded answer decoded a doubtful utterance
+differently in most runs of the live-versus-replay test, at 64 kbit/s in one of three (48 and 96 kbit/s alike).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from media.frames import ANALYSIS_SAMPLE_RATE, AudioChunk
 
 logger = logging.getLogger(__name__)
 
-BITRATE = 24_000
+BITRATE = 64_000
 COMPLEXITY = 5  # libopus 0-10: past the middle, each step costs more CPU than it gives speech at this rate
 FLUSH_SAMPLES = ANALYSIS_SAMPLE_RATE  # encode about once a second
 

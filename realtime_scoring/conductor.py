@@ -37,6 +37,7 @@ Mode = Literal["video", "voice", "text"]
 
 # Finals are placed by their midpoint, which can sit a little before the settled line (pre-roll).
 SETTLE_MARGIN_S = 0.2
+PROGRESS_PRECISION_S = 0.001  # AnalysisProgress is rounded to the millisecond
 # A recording that ends this soon after an answer has no room for another one.
 MIN_ANSWER_S = 1.0
 # The "still thinking?" hint comes this long before a silence would end the answer (sooner for short limits).
@@ -261,7 +262,11 @@ class InterviewConductor:
         if not self.media_clock:
             # No media clock (text interviews, scoring off): the caller's timer and requests decide.
             return current.request
-        if self.settled_s >= end_s + SETTLE_MARGIN_S or (reason == AnswerEnd.MEDIA_ENDED and self.settled_s >= end_s):
+        # Once a recording is over and all of it settled, nothing later can come: an end within the margin of it
+        # (the candidate pressed "done" just before the recording stopped) is as certain as the end of the media.
+        # (Progress comes to the millisecond: a recording's end is settled once progress reaches it to within one.)
+        media_settled = self.media_end_s is not None and self.settled_s >= self.media_end_s - PROGRESS_PRECISION_S
+        if self.settled_s >= end_s + SETTLE_MARGIN_S or (media_settled and self.settled_s >= end_s - PROGRESS_PRECISION_S):
             return end_s, reason
         return None
 

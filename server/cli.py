@@ -220,7 +220,7 @@ def models_verify(args: argparse.Namespace) -> None:
 def replay_command(args: argparse.Namespace) -> None:
     from realtime_scoring.engine import EngineConfig
     from realtime_scoring.pipeline import ScoringEngine
-    from server.live.replay import ReplayError, load_interview, replay
+    from server.live.replay import ReplayError, load_done_presses, load_interview, replay
 
     settings = Settings()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -230,6 +230,7 @@ def replay_command(args: argparse.Namespace) -> None:
             raise SystemExit(f"error: {path}: no such file")
     try:
         interview_id, spec = load_interview(args.interview)
+        presses = load_done_presses(args.interview)
         if spec.mode == "text":
             raise ReplayError(f"{args.interview}: a text interview has no recording to replay")
         engine = ScoringEngine.load(
@@ -245,7 +246,7 @@ def replay_command(args: argparse.Namespace) -> None:
 
     async def run() -> str:
         try:
-            report = await replay(interview_id, spec, engine, settings, args.audio, args.video)
+            report = await replay(interview_id, spec, engine, settings, args.audio, args.video, presses)
         finally:
             await engine.close()
         return report.model_dump_json(indent=2)

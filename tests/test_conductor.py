@@ -71,6 +71,17 @@ def test_a_long_silence_after_speech_ends_the_answer_only_once_everything_before
     assert c.current.question.id == "q2" and c.current.asked_s == 17.0
 
 
+def test_an_answer_ended_just_before_the_recording_stops_is_closed_once_the_recording_is_settled() -> None:
+    c = conductor()
+    c.start(0.0)
+    feed(c, [*speech(6.0, 9.0), said(5.8, 9.2, "I would put a cache in front."), AnalysisProgress(9.5)])
+    c.request_end(AnswerEnd.CANDIDATE_DONE, 9.6)  # "done", 0.1 s before the media ends: less than the settle margin
+    c.end_of_media(9.7004)
+    closed = feed(c, [AnalysisProgress(9.7)])  # progress comes to the millisecond
+    assert [(r.ended_s, r.end_reason) for r in closed] == [(9.6, AnswerEnd.CANDIDATE_DONE)]
+    assert c.finished
+
+
 def test_pauses_and_backchannels_shorter_than_the_silence_limit_keep_one_answer() -> None:
     c = conductor()
     c.start(0.0)

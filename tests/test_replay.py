@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from server.live.replay import ReplayError, load_interview, replay
+from server.live.replay import ReplayError, load_done_presses, load_interview, replay
 from tests.conftest import MODEL_DIR, make_settings
 from tests.helpers.media_files import make_speech_wav
 from tests.helpers.speech import ZH_SPEECH_ENV, edit_distance, hanzi, word_error_rate
@@ -250,3 +250,19 @@ async def test_replay_of_mandarin_answers_scores_the_key_points_in_simplified_ch
     assert slow_query.delivery.rate_unit == "cpm" and report.language == "zh"
     assert any("容量规划" in s for s in report.suggestions)
     print(f"\nMandarin replay scores: {[(q.question_id, q.score) for q in report.questions]}")
+
+
+def test_the_done_presses_a_replay_honours_come_from_the_interviews_scored_answers(tmp_path: Path) -> None:
+    path = tmp_path / "interview.json"
+    answers = [
+        {"question_id": "q1", "end_reason": "closing_phrase", "ended_s": 20.0},
+        {"question_id": "q2", "end_reason": "candidate_done", "ended_s": 41.5},
+        {"question_id": "q3", "end_reason": "candidate_done", "ended_s": 30.25},
+    ]
+    path.write_text(json.dumps({"interview": {}, "scored_answers": answers}))
+    assert load_done_presses(path) == [30.25, 41.5]
+    path.write_text(json.dumps({"interview": {}}))
+    assert load_done_presses(path) == [], "a bare interview (or spec) has none"
+    path.write_text(json.dumps({"scored_answers": [{"end_reason": "candidate_done", "ended_s": "soon"}]}))
+    with pytest.raises(ReplayError, match="ended_s"):
+        load_done_presses(path)

@@ -4,20 +4,25 @@ cut (words scored under another question), and the next question follows the end
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from realtime_scoring.pipeline import ScoringEngine
+from server.live.replay import load_done_presses, load_interview, replay
+from server.live.sessions import recordings_dir
 from tests.conftest import LiveServer, make_settings, serving
 from tests.helpers.scripted_candidate import answer_scripted
-from tests.helpers.speech import ZH_SPEECH_ENV
+from tests.helpers.speech import ZH_SPEECH_ENV, edit_distance, words
+from tests.helpers.waiting import wait_until
 from tests.tools.make_paused_answers import scripted_answers
 
 
 @pytest.fixture
-async def scoring_server(tmp_path: Path, scoring_engine) -> AsyncIterator[LiveServer]:  # type: ignore[no-untyped-def]
+async def scoring_server(tmp_path: Path, scoring_engine: ScoringEngine) -> AsyncIterator[LiveServer]:
     async with serving(make_settings(tmp_path / "data"), None, scoring_engine) as live:
         yield live
 
@@ -50,3 +55,40 @@ async def test_answers_with_long_pauses_are_neither_split_nor_cut_and_the_next_q
     for turn in turns:
         print(f"\n{turn.answer.name}: next question {turn.delay_s:.2f} s after the candidate's {turn.answer.ends_by}")
         assert turn.delay_s > 0, "the answer ended before the candidate ended it"
+
+
+async def test_replaying_the_servers_recording_gives_the_transcript_the_live_interview_had(
+    scoring_server: LiveServer,
+    scoring_engine: ScoringEngine,
+    tmp_path: Path,
+) -> None:
+    """Replay is the live pipeline (same models, precision, segmentation and early finals): the interview answered
+    over WebRTC, replayed from the server's own recording of that session with the interview as the API returns it
+    (the candidate's "done" presses, which no recording holds, come from its scored answers), has the same turns and
+    the same utterances, each read the same but at most one an answer: live, decodes that meet in the recogniser's
+    queue share one call, and the int8 decoder quantises a call's activations together, so a doubtful utterance can
+    come out a word or two apart from its decoding alone."""
+    answers = scripted_answers(tmp_path / "answers", "en")
+    interview, token = await scoring_server.schedule(questions=len(answers), language="en", mode="voice")
+    await answer_scripted(scoring_server.url, scoring_server.http, interview.id, token, answers)
+    state = await scoring_server.interview_state(interview.id)
+    live = [[span["text"] for span in answer["transcript"]] for answer in state["scored_answers"]]
+
+    await wait_until(lambda: scoring_server.services.registry.media_sessions == 0, what="the session closed, its recording finished")
+    recordings = sorted(recordings_dir(scoring_server.settings, interview.id).glob("*.ogg"))
+    assert len(recordings) == 1, recordings  # one session: what the models heard, as HR plays it back
+    (tmp_path / "interview.json").write_text(json.dumps(state), encoding="utf-8")
+    interview_id, spec = load_interview(tmp_path / "interview.json")
+    presses = load_done_presses(tmp_path / "interview.json")
+    assert len(presses) == sum(1 for a in answers if a.ends_by == "candidate_done")
+    report = await replay(interview_id, spec, scoring_engine, scoring_server.settings, recordings[0], done_presses=presses)
+    replayed = [[span.text for span in question.transcript] for question in report.questions]
+
+    turns = [(q.question_id, q.end_reason) for q in report.questions]
+    assert turns == [(a["question_id"], a["end_reason"]) for a in state["scored_answers"]], (turns, live, replayed)
+    for heard, again in zip(live, replayed, strict=True):
+        assert len(heard) == len(again), (heard, again)  # the same utterances
+        differing = [(a, b) for a, b in zip(heard, again, strict=True) if words(a) != words(b)]
+        distance = edit_distance(words(" ".join(heard)), words(" ".join(again)))
+        print(f"\nlive and replay: {len(differing)} of {len(heard)} utterances differ, by {distance} words: {differing}")
+        assert len(differing) <= 1, differing

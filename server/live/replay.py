@@ -54,10 +54,39 @@ def load_interview(path: Path) -> tuple[str, InterviewSpec]:
         raise ReplayError(f"{path}: not a valid interview: {exc}") from exc
 
 
+def load_done_presses(path: Path) -> list[float]:
+    """When the candidate pressed "done" live (media clock), from an interview as the API returns it with its scored
+    answers: no recording holds a button, so a replay of the server's own recording ends those answers where the
+    live interview did. Empty for a bare interview or spec."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReplayError(f"{path}: not a readable JSON file: {exc}") from exc
+    answers = data.get("scored_answers") if isinstance(data, dict) else None
+    if not isinstance(answers, list):
+        return []
+    presses = []
+    for answer in answers:
+        if isinstance(answer, dict) and answer.get("end_reason") == AnswerEnd.CANDIDATE_DONE:
+            ended_s = answer.get("ended_s")
+            if not isinstance(ended_s, int | float) or not math.isfinite(ended_s) or ended_s < 0:
+                raise ReplayError(f"{path}: a scored answer ended by the candidate has no valid ended_s")
+            presses.append(float(ended_s))
+    return sorted(presses)
+
+
 async def replay(
-    interview_id: str, spec: InterviewSpec, engine: ScoringEngine, settings: Settings, audio: Path, video: Path | None = None
+    interview_id: str,
+    spec: InterviewSpec,
+    engine: ScoringEngine,
+    settings: Settings,
+    audio: Path,
+    video: Path | None = None,
+    done_presses: list[float] | None = None,
 ) -> InterviewReport:
+    """`done_presses`: when the candidate pressed "done" in the live interview (see `load_done_presses`)."""
     match = interview_match(spec)
+    presses = sorted(done_presses or [])
     conductor = InterviewConductor(
         interview_policy(spec, match),
         AnswerScorer(engine.embedder),
@@ -76,6 +105,8 @@ async def replay(
     async def after_chunk(pipeline: SessionPipeline, until_s: float) -> None:
         """What a live interview does as events come: close answers, and end the turn where the candidate did."""
         await conductor.advance()
+        while presses and presses[0] <= until_s:
+            conductor.request_end(AnswerEnd.CANDIDATE_DONE, presses.pop(0))
         if (deadline := conductor.deadline_s()) is not None and deadline <= until_s:
             conductor.request_end(AnswerEnd.TIME_LIMIT, deadline)
         for at_s in conductor.take_turn_ends():
