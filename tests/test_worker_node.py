@@ -100,6 +100,16 @@ def test_an_interview_sent_to_a_worker_counts_there_until_the_worker_runs_it() -
     assert never.choose("next") == 0
 
 
+def test_an_interview_held_before_its_media_session_opens_still_counts() -> None:
+    table = WorkerTable()
+    table.reported(0, sessions=1, accepting=True, held=frozenset({"a"}))
+    table.reported(1, sessions=1, accepting=True, held=frozenset({"b"}))
+    assert table.choose("c", now=0.0) == 0
+    # Worker 0's report from while it answered c's offer: c held, its session not open yet.
+    table.reported(0, sessions=1, accepting=True, held=frozenset({"a", "c"}))
+    assert table.choose("d", now=0.1) == 1, "c counts on worker 0 either way"
+
+
 def test_requests_without_an_interview_take_the_ready_workers_in_turn() -> None:
     table = WorkerTable()
     table.reported(0, sessions=0, accepting=True, held=frozenset())

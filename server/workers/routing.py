@@ -83,7 +83,9 @@ class WorkerLoad:
 
     @property
     def weight(self) -> int:
-        return self.sessions + len(self.arriving)
+        # A worker holds an interview a moment before its media session opens (the WHIP offer is still being
+        # answered): a report from that moment lists it as held, so no longer arriving, but not yet as a session.
+        return max(self.sessions, len(self.held)) + len(self.arriving)
 
 
 @dataclass
