@@ -91,7 +91,8 @@ class SessionTranscription:
     """One session's speech segments ("utterances" of the VAD): audio between SpeechStarted and SpeechEnded,
     decoded as it grows, for the captions; and the segments joined into whole utterances for scoring (`utterances`).
 
-    Partials re-decode the whole segment so far every `partial_interval_s` (longer as it grows);
+    Partials re-decode the whole segment so far every `partial_interval_s` (longer as it grows, and as the
+    recogniser fills: `TranscriptionService.partial_slowdown`);
     the words two successive hypotheses agree on become stable and never change
     (local agreement), so captions do not flicker.
     """
@@ -152,7 +153,7 @@ class SessionTranscription:
             due = end_s - self._speech_start_s >= self.config.min_partial_audio_s
         else:
             interval = max(self.config.partial_interval_s, self.config.partial_interval_growth * (end_s - self._speech_start_s))
-            due = end_s - self._last_partial_s >= interval
+            due = end_s - self._last_partial_s >= interval * self._service.partial_slowdown()
         idle = self._partial_task is None or self._partial_task.done()
         # Partials only while someone reads them, and never on an overloaded node (finals always come).
         if due and idle and not self._service.shedding and self.partials_wanted():

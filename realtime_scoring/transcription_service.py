@@ -39,6 +39,11 @@ class Transcriber(Protocol):
 
 BUSY_WINDOW_S = 10.0
 BEAM_BELOW_BUSY = 0.5  # a final keeps its beam while the recogniser's threads were busy less than this share of the window
+# Partial captions wait 1 / (1 - busy) times their usual interval, busy being the final-decoding threads' share over
+# the window (twice as long at half busy), at most this many times: the first work a filling node gives up, before it
+# sheds them outright once strained. Read again at most this often (every session asks at every chunk).
+MAX_PARTIAL_SLOWDOWN = 4.0
+PARTIAL_SLOWDOWN_EVERY_S = 0.5
 
 # Priorities, most urgent first. An early final decodes an utterance at the start of a pause, in case the pause
 # ends it: it becomes the final if it does, a partial if speech goes on.
@@ -132,11 +137,12 @@ class TranscriptionService:
         )
         self._worker: asyncio.Task[None] | None = None
         self._threads = workers + (self._partial_executor is not None)
-        # Batches under way (id -> when each started, whether on the workers rather than the partials' own lane), and
-        # recent ones as (start, end, on the workers).
+        # Batches under way (id -> when each started, whether it is needed work: finals and the like on the workers,
+        # not partials, see busy_share), and recent ones as (start, end, needed).
         self._decoding: dict[int, tuple[float, bool]] = {}
         self._decoded: collections.deque[tuple[float, float, bool]] = collections.deque(maxlen=256)
         self._shedding = False
+        self._partial_slowdown = (1.0, -math.inf)  # the factor, and when it was worked out
         self.stats = TranscriptionStats()
 
     @property
@@ -283,10 +289,23 @@ class TranscriptionService:
             return 1
         return self._beam_size if self.busy_share() < BEAM_BELOW_BUSY else 1
 
+    def partial_slowdown(self, now: float | None = None) -> float:
+        """How many times their usual interval partial captions wait now: 1 while the threads that decode finals are
+        idle, rising as they fill (see MAX_PARTIAL_SLOWDOWN)."""
+        now = time.perf_counter() if now is None else now
+        factor, at = self._partial_slowdown
+        if now - at >= PARTIAL_SLOWDOWN_EVERY_S:
+            busy = self.busy_share(now, workers_only=True)
+            factor = MAX_PARTIAL_SLOWDOWN if busy >= 1.0 else min(MAX_PARTIAL_SLOWDOWN, 1.0 / (1.0 - busy))
+            self._partial_slowdown = (factor, now)
+        return factor
+
     def busy_share(self, now: float | None = None, *, workers_only: bool = False) -> float:
         """Share of the recogniser's threads busy decoding over the last BUSY_WINDOW_S (wall clock: a decode waiting
-        for a core counts). `workers_only`: of the threads that decode finals, leaving out the partials' own lane,
-        which runs at a low priority on whatever is left (it measures what the node needs, not what it spares)."""
+        for a core counts). `workers_only`: of the threads that decode finals, with what they decode but partials,
+        leaving out the partials' own lane, which runs at a low priority on whatever is left (it measures what the
+        node needs, not what it spares: partials back off and are shed, so they neither strain a node nor slow
+        themselves down)."""
         now = time.perf_counter() if now is None else now
         since = now - BUSY_WINDOW_S
         spans = [*self._decoded, *((started, now, workers) for started, workers in self._decoding.values())]
@@ -295,8 +314,8 @@ class TranscriptionService:
 
     async def _run(self, batch: list[Job], executor: ThreadPoolExecutor, beam_size: int) -> None:
         started = time.perf_counter()
-        on_workers = executor is self._executor
-        self._decoding[id(batch)] = (started, on_workers)
+        needed = executor is self._executor and batch[0].priority != PARTIAL  # see busy_share
+        self._decoding[id(batch)] = (started, needed)
         for job in batch:
             self.stats.max_queue_wait_s = max(self.stats.max_queue_wait_s, started - job.queued_at)
         self.stats.beam_searched += len(batch) if beam_size > 1 else 0
@@ -313,7 +332,7 @@ class TranscriptionService:
             ended = time.perf_counter()
             self.stats.busy_s += ended - started
             del self._decoding[id(batch)]
-            self._decoded.append((started, ended, on_workers))
+            self._decoded.append((started, ended, needed))
         self.stats.batches += 1
         for job, result in zip(batch, results, strict=True):
             job.beam_size_used = beam_size

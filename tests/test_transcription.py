@@ -21,6 +21,7 @@ from realtime_scoring.transcription import SessionTranscription, TranscriptionCo
 from realtime_scoring.transcription_service import (
     EARLY,
     FINAL,
+    MAX_PARTIAL_SLOWDOWN,
     PARTIAL,
     PARTIAL_NICENESS,
     SCORED,
@@ -385,27 +386,54 @@ async def test_captions_grow_with_a_stable_prefix_then_end_in_a_final(transcribe
     assert finals[0].start_s <= speech_start and finals[0].end_s >= speech_end - 0.1
 
 
-async def test_partials_come_less_often_as_the_utterance_grows(transcriber, answer) -> None:  # type: ignore[no-untyped-def]
-    service = TranscriptionService(transcriber)
+async def partial_ends(service: TranscriptionService, config: TranscriptionConfig, audio: np.ndarray) -> list[float]:
+    """Where each partial caption of one utterance (all of `audio`, fed in real time) ended; closes `service`."""
     events: list = []
-    growth = 0.5
-    config = TranscriptionConfig(language="en", partial_interval_s=0.5, partial_interval_growth=growth)
     session = SessionTranscription(service, events.append, config)
-    chunks = [AudioChunk(answer[i : i + 512], i / 16000) for i in range(0, len(answer) - 511, 512)]
+    chunks = [AudioChunk(audio[i : i + 512], i / 16000) for i in range(0, len(audio) - 511, 512)]
     try:
         session.start_utterance(0.0)
         for chunk in chunks:
             session.observe(chunk)
             await asyncio.sleep(0.032)
-        session.end_utterance(len(answer) / 16000)
+        session.end_utterance(len(audio) / 16000)
         await session.drain()
     finally:
         await service.close()
-    ends = [e.until_s for e in events if isinstance(e, PartialTranscript)]
+    return [e.until_s for e in events if isinstance(e, PartialTranscript)]
+
+
+async def test_partials_come_less_often_as_the_utterance_grows(transcriber, answer) -> None:  # type: ignore[no-untyped-def]
+    growth = 0.5
+    config = TranscriptionConfig(language="en", partial_interval_s=0.5, partial_interval_growth=growth)
+    ends = await partial_ends(TranscriptionService(transcriber), config, answer)
     assert len(ends) >= 2, ends
     # Each gap is at least half the speech heard before it (and at least the base interval).
     for earlier, later in itertools.pairwise(ends):
         assert later - earlier >= max(0.5, growth * earlier) - 0.001, ends
+
+
+async def test_partial_captions_wait_longer_as_the_recogniser_fills(transcriber, answer) -> None:  # type: ignore[no-untyped-def]
+    class Slow:
+        def transcribe_batch(self, clips, language=None, prompt=None, beam_size=1):  # type: ignore[no-untyped-def]
+            time.sleep(0.5)  # a recogniser with more to do than it can keep up with
+            return transcriber.transcribe_batch(clips, language, prompt, beam_size)
+
+    service = TranscriptionService(Slow(), workers=1)
+    try:
+        assert service.partial_slowdown() == 1.0, "an idle recogniser: captions as often as ever"
+        for key in range(6):  # three seconds and more of the ten the recogniser looks back over
+            await service.submit(answer[:8000], "en", FINAL, key=key).future
+        slowdown = service.partial_slowdown(time.perf_counter() + 1.0)
+        assert 1.3 <= slowdown < MAX_PARTIAL_SLOWDOWN, slowdown
+    finally:
+        await service.close()
+
+    busy = TranscriptionService(transcriber)
+    busy.partial_slowdown = lambda now=None: 3.0  # type: ignore[method-assign]
+    ends = await partial_ends(busy, TranscriptionConfig(language="en", partial_interval_s=0.5, partial_interval_growth=0.0), answer)
+    assert len(ends) >= 2, ends
+    assert all(later - earlier >= 1.5 - 0.001 for earlier, later in itertools.pairwise(ends)), ends
 
 
 def test_stable_words_are_never_rewritten_when_the_decoder_changes_its_mind() -> None:
@@ -516,7 +544,7 @@ async def test_what_is_scored_keeps_the_beam_while_captions_decode_greedily_behi
     audio = np.concatenate([silence(0.5), first, silence(1.5), second, silence(3.0), apart, silence(3.0)])
     engine = vad_engine(Marked(), final_beam_size=3)  # type: ignore[arg-type]
     assert engine.transcription is not None
-    engine.transcription.busy_share = lambda now=None: 1.0  # type: ignore[method-assign] # always behind
+    engine.transcription.busy_share = lambda now=None, workers_only=False: 1.0  # type: ignore[method-assign] # always behind
     events = [e for _, e in await run_pipeline(engine, audio)]
     captions = [e.text for e in events if isinstance(e, FinalTranscript)]
     scored = [e for e in events if isinstance(e, UtteranceTranscript)]
