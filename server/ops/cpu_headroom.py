@@ -29,9 +29,12 @@ from __future__ import annotations
 
 import collections
 import os
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from server.ops.thread_cpu import CLOCK_TICKS
 
 SAMPLE_S = 1.0
 WINDOW_S = 30.0
@@ -40,7 +43,6 @@ MIN_SESSION_S = 60.0  # session-seconds in a window before its cost per session 
 IDLE_SMOOTHING = 0.2  # each window with no session moves the idle estimate this far towards it
 MIN_COST_CORES = 0.01  # a session costs at least this, whatever the subtraction of idle use leaves
 
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -73,11 +75,6 @@ class CpuReading:
     session_cost_cores: float  # what one more session is expected to use
     measured: bool  # the cost is this node's own measurement, not the prior
     capacity: int  # sessions the usable cores carry at that cost, counting those carried now
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2] if ordered else 0.0
 
 
 class CpuHeadroom:
@@ -118,7 +115,7 @@ class CpuHeadroom:
             return
         carried = sum(i.sessions * i.seconds for i in self._intervals)
         if carried == 0:
-            quiet = _median([i.own_cores for i in self._intervals])  # not the moments it loaded a model or wrote a report
+            quiet = statistics.median_high(i.own_cores for i in self._intervals)  # not the moments it loaded a model or wrote a report
             idle = self._idle_cores
             self._idle_cores = quiet if idle is None else idle + IDLE_SMOOTHING * (quiet - idle)
         elif carried >= MIN_SESSION_S:
@@ -138,7 +135,7 @@ class CpuHeadroom:
         span = sum(i.seconds for i in self._intervals)
         busy = sum(i.busy_cores * i.seconds for i in self._intervals) / span if span else 0.0
         own = sum(i.own_cores * i.seconds for i in self._intervals) / span if span else 0.0
-        others = _median([max(0.0, i.busy_cores - i.own_cores) for i in self._intervals])
+        others = statistics.median_high(max(0.0, i.busy_cores - i.own_cores) for i in self._intervals) if self._intervals else 0.0
         siblings = self._siblings()
         if siblings:
             others = max(0.0, others - sum(s.own_cores for s in siblings)) + sum(s.demand_cores for s in siblings)
@@ -195,7 +192,7 @@ def _proc_stat_busy_s(cpus: frozenset[int]) -> float:
                 continue
             values = [int(f) for f in fields[:8]]  # user nice system idle iowait irq softirq steal
             busy += sum(values) - values[3] - values[4]
-    return busy / _CLOCK_TICKS
+    return busy / CLOCK_TICKS
 
 
 def _own_s() -> float:

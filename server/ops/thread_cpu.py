@@ -14,7 +14,7 @@ import re
 import threading
 from pathlib import Path
 
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _POOL_INDEX = re.compile(r"_\d+$")
 _TASKS = Path("/proc/self/task")
 
@@ -37,7 +37,7 @@ def _cpu_seconds(stat_path: Path) -> float | None:
         return None
     # The command name may hold spaces and parentheses: the fields that count come after the last ')'.
     fields = raw[raw.rindex(b")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 class ThreadCpu:
