@@ -1,6 +1,6 @@
 """Recognition accuracy per language: the live pipeline, replay, and the same model at its best on the same clips.
 
-    python -m loadtests.bench_recognition [--zh DIR] [--en DIR] [--noise-db 10] [--model-dir DIR] [--out FILE]
+    python -m loadtests.bench_recognition [--zh DIR] [--en DIR] [--noise-db 10] [--photos DIR] [--model-dir DIR] [--out FILE]
 
 A set is a folder of clips: NN.wav (16 kHz mono) with NN.txt, what was said. Mandarin defaults to the synthetic
 answers of tests/tools/make_mandarin_speech.py ($INTERVIEW_ZH_SPEECH_DIR, those of 12 characters or more: the
@@ -17,6 +17,12 @@ Three ways through the same model, for each set:
   (segment finals) are scored too, and their lag after the end of each clip's speech is measured.
 - replay: the same audio written as a WAV and run through `interview-server replay`'s analysis (server/live/replay.py).
 - whole: each clip decoded alone and whole with beam 5: the same weights at their best.
+
+Faces: how many people are on camera, counted as an interview counts them (the decoder's thumbnail, the detector,
+each second's agreed count): each photograph of a group in --photos (tests/tools/prepare_group_photos.py: six from a
+registry package, with counts.json giving the people in each), counted exactly or not; each photograph filmed by a
+moving hand-held camera for FACE_VIDEO_S, with the share of seconds read right; two single portraits (skimage's
+astronaut and cameraman) filmed a minute each, with the share of seconds read as one; and the detector's time a frame.
 
 Error rates: Mandarin CER over Chinese characters, digits and letters; English WER over words. Each raw, and after the
 same normalisation of both sides: full-width forms folded (NFKC), Chinese numerals read as numbers (cn2an, as the
@@ -39,22 +45,29 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import cn2an
 import numpy as np
 
 from loadtests.bench_pipeline import RATE, SessionLog, run_session
-from realtime_scoring.engine import EngineConfig
-from realtime_scoring.events import FinalTranscript, ScoringEvent, UtteranceTranscript
+from media.video import FrameSampler
+from realtime_scoring.engine import EngineConfig, create_session
+from realtime_scoring.events import FacePresence, FinalTranscript, ScoringEvent, UtteranceTranscript
+from realtime_scoring.models.manifest import load_manifest, verified_files
 from realtime_scoring.pipeline import ScoringEngine, SessionConfig
+from realtime_scoring.vision.faces import FaceDetector
 from server.live.replay import analyse
 from server.settings import Settings
-from tests.helpers.media_files import read_wav_mono
+from tests.helpers.face_counts import COUNTS_FILE, face_seconds, group_photo_counts
+from tests.helpers.media_files import astronaut_png, make_handheld_video, read_wav_mono
 from tests.helpers.speech import edit_distance, hanzi, words
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 GAP_S = 3.0  # silence between clips: longer than the pauses an utterance joins (join_pauses_below_s, 2 s)
 WHOLE_BEAM = 5
 MIN_ZH_CHARS = 12
+FACE_VIDEO_S = 30
+PORTRAIT_VIDEO_S = 60
 
 
 @dataclass(frozen=True)
@@ -259,6 +272,57 @@ async def measure_set(
     return row
 
 
+def _read_right(seconds: list[FacePresence], people: int) -> dict[str, object]:
+    right = sum(second.faces == people for second in seconds)
+    return {"seconds": len(seconds), "read_right": right, "share": round(right / max(1, len(seconds)), 4)}
+
+
+async def measure_faces(model_dir: Path, photos: Path, workdir: Path) -> dict[str, object]:
+    """People counted on the group photographs, on them filmed, and on single portraits filmed; the detector's cost."""
+    engine = await asyncio.to_thread(ScoringEngine.load, model_dir, transcribe=False, embeddings=False, emotion=False)
+    try:
+        files = verified_files(load_manifest(model_dir)["face-detector"], model_dir)
+        detector = FaceDetector(create_session(files["face_detector.onnx"], EngineConfig(device="cpu", intra_op_threads=1)))
+        counts = group_photo_counts(photos)
+        exact: dict[str, dict[str, int]] = {}
+        videos: dict[str, dict[str, object]] = {}
+        frame_ms: list[float] = []
+        for name, people in counts.items():
+            with av.open(str(photos / name)) as container:
+                decoded = next(container.decode(video=0)).reformat(format="yuv420p")
+            thumbnail = FrameSampler(fps=2.0, max_side=640).convert(decoded, time_s=0.0).thumbnail
+            assert thumbnail is not None
+            started = time.perf_counter()
+            faces = detector.detect(thumbnail)
+            frame_ms.append((time.perf_counter() - started) * 1000)
+            exact[name] = {"people": people, "found": len(faces)}
+            video = make_handheld_video(workdir / f"{name}.webm", photos / name, seconds=FACE_VIDEO_S)
+            videos[name] = {"people": people, **_read_right(await face_seconds(engine, video), people)}
+        portraits = {}
+        for photo in (astronaut_png(), astronaut_png().with_name("camera.png")):
+            video = make_handheld_video(workdir / f"{photo.stem}.webm", photo, seconds=PORTRAIT_VIDEO_S, zoom=1.3)
+            portraits[photo.name] = _read_right(await face_seconds(engine, video), 1)
+    finally:
+        await engine.close()
+    right_photos = sum(row["found"] == row["people"] for row in exact.values())
+    group_seconds = [row for row in videos.values() if int(str(row["people"])) > 1]
+    one = sum(int(str(row["read_right"])) for row in portraits.values()), sum(int(str(row["seconds"])) for row in portraits.values())
+    print(
+        f"Faces: photos of groups counted exactly {right_photos} of {len(exact)}; filmed, seconds read right "
+        + ", ".join(f"{name} ({row['people']}) {float(str(row['share'])):.0%}" for name, row in videos.items())
+        + f"; one face filmed {PORTRAIT_VIDEO_S * 2} s, read as one in {one[0]} of {one[1]} s; "
+        f"detector {np.median(frame_ms):.1f} ms a frame (median, batch 1)"
+    )
+    return {
+        "photos": exact,
+        "photos_exact": f"{right_photos} of {len(exact)}",
+        "filmed": videos,
+        "filmed_min_share": min((float(str(row["share"])) for row in group_seconds), default=None),
+        "one_face": portraits,
+        "detector_ms_per_frame_median": round(float(np.median(frame_ms)), 2),
+    }
+
+
 async def bench(args: argparse.Namespace) -> dict[str, object]:
     settings = Settings(device=args.device)
     engine = await asyncio.to_thread(
@@ -283,10 +347,12 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
                 sets["en"] = await measure_set(
                     engine, settings, f"English ({args.en.name})", load_set(args.en, "en", args.limit), "en", Path(tmp)
                 )
+            faces = await measure_faces(args.model_dir, args.photos, Path(tmp)) if (args.photos / COUNTS_FILE).is_file() else None
     finally:
         await engine.close()
     return {
         "sets": sets,
+        "faces": faces,
         "final_beam_size": settings.final_beam_size,
         "whisper_encoder": settings.whisper_encoder,
         "early_final_after_s": settings.early_final_after_s,
@@ -302,6 +368,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--zh", type=Path, default=Path(zh_default), help="Mandarin clips (NN.wav + NN.txt)")
     parser.add_argument("--en", type=Path, default=Path("data/test-speech/en"), help="English clips (NN.wav + NN.txt)")
     parser.add_argument("--noise-db", type=float, default=10.0, help="SNR of the noisy Mandarin copy")
+    photos_default = os.environ.get("INTERVIEW_GROUP_PHOTOS_DIR", "data/test-photos")
+    parser.add_argument("--photos", type=Path, default=Path(photos_default), help="group photos with counts.json")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("INTERVIEW_MODEL_DIR", "data/models")))
     parser.add_argument("--limit", type=int, default=0, help="at most this many clips a set (0: all; a quick look)")

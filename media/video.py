@@ -6,8 +6,8 @@ import av
 
 from media.frames import VideoFrame
 
-# The longer side of each sampled frame's thumbnail: what the face detector sees (its input is 128x128).
-THUMBNAIL_SIDE = 128
+# The longer side of each sampled frame's thumbnail: what the face detector sees (its input is 192x192).
+THUMBNAIL_SIDE = 192
 
 
 def analysis_size(width: int, height: int, max_side: int) -> tuple[int, int]:

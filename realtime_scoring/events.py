@@ -72,13 +72,14 @@ class UtteranceTranscript:
 
 @dataclass(frozen=True, slots=True)
 class FacePresence:
-    """One second of video: how often a face was seen, and whether more than one was."""
+    """One second of video: how often a face was seen, and how many people were on camera."""
 
     start_s: float
     end_s: float
     frames: int
     frames_with_face: int
-    max_faces: int
+    max_faces: int  # the most faces any one frame of the second had
+    faces: int  # the people on camera: the count the second's frames (and the half second before) agree on
 
     @property
     def face_present(self) -> bool:
@@ -86,7 +87,7 @@ class FacePresence:
 
     @property
     def multiple_faces(self) -> bool:
-        return self.max_faces > 1
+        return self.faces > 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,7 +101,7 @@ class ScoringEngine:
         # Small models get one thread each, so they never contend with the recogniser.
         small = EngineConfig(config.device, 1, config.cuda_device_id)
         vad = SileroVadModel(session("silero-vad", "silero_vad.onnx", small))
-        detector = FaceDetector(session("face-detector", "face_detector.onnx", small), min_score=0.6) if faces else None
+        detector = FaceDetector(session("face-detector", "face_detector.onnx", small)) if faces else None
         classifier = EmotionClassifier(session("face-emotion", "emotion.onnx", small)) if faces and emotion else None
         transcriber = None
         workers = 1

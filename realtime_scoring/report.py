@@ -41,6 +41,7 @@ def observation_data(event: FacePresence | EmotionSummary) -> tuple[Literal["fac
             "frames": event.frames,
             "frames_with_face": event.frames_with_face,
             "max_faces": event.max_faces,
+            "faces": event.faces,
             "face_present": event.face_present,
             "multiple_faces": event.multiple_faces,
         }

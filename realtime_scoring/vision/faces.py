@@ -1,4 +1,9 @@
-"""Face detection with MediaPipe's short-range BlazeFace model: letterbox, SSD decoding and weighted NMS."""
+"""Face detection with MediaPipe's BlazeFace models: letterbox, SSD decoding and weighted NMS.
+
+The full-range model (192x192 input, one 48x48 grid of anchors) finds the small and turned faces of a group
+photo that the short-range one (128x128, made for a face filling a selfie) misses; the detector takes either,
+telling them apart by their input size, and decodes both the same way.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +17,27 @@ import onnxruntime as ort
 
 from realtime_scoring.vision.image import Region, resample
 
-INPUT_SIZE = 128
-# The SSD anchor layout of face_detection_short_range (MediaPipe's SsdAnchorsCalculator options):
-# four layers with these strides, two anchors per cell each (aspect ratio 1 plus the interpolated
-# scale); layers of equal stride share a feature map, which gives 16x16x2 + 8x8x6 = 896 anchors.
-STRIDES = (8, 16, 16, 16)
-ANCHORS_PER_LAYER = 2
-NUM_ANCHORS = 896
+
+@dataclass(frozen=True)
+class AnchorLayout:
+    """One BlazeFace model's SSD anchors (MediaPipe's SsdAnchorsCalculator options for it): layers with these
+    strides, `per_layer` anchors per cell each; layers of equal stride share a feature map."""
+
+    input_size: int
+    strides: tuple[int, ...]
+    per_layer: int
+
+    @property
+    def count(self) -> int:
+        return sum((self.input_size // stride) ** 2 * self.per_layer for stride in self.strides)
+
+
+# face_detection_short_range: two anchors per cell (aspect ratio 1 plus the interpolated scale),
+# 16x16x2 + 8x8x6 = 896 anchors.
+SHORT_RANGE = AnchorLayout(input_size=128, strides=(8, 16, 16, 16), per_layer=2)
+# face_detection_full_range: one layer at stride 4, one anchor per cell (no interpolated scale), 48x48 = 2304.
+FULL_RANGE = AnchorLayout(input_size=192, strides=(4,), per_layer=1)
+LAYOUTS = {layout.input_size: layout for layout in (SHORT_RANGE, FULL_RANGE)}
 # Names of the six keypoints, in output order; right and left are the person's own.
 KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_centre", "right_ear_tragion", "left_ear_tragion")
 SCORE_CLIP = 100.0  # MediaPipe clips the raw score before the sigmoid
@@ -42,16 +61,16 @@ class Face:
         )
 
 
-def ssd_anchors() -> np.ndarray:
-    """Anchor centres [896, 2] as (x, y) in [0, 1]; every anchor is 1x1 (fixed_anchor_size)."""
+def ssd_anchors(layout: AnchorLayout = FULL_RANGE) -> np.ndarray:
+    """Anchor centres [count, 2] as (x, y) in [0, 1]; every anchor is 1x1 (fixed_anchor_size)."""
     layers = []
-    for stride, group in itertools.groupby(STRIDES):
-        cells = INPUT_SIZE // stride
+    for stride, group in itertools.groupby(layout.strides):
+        cells = layout.input_size // stride
         ys, xs = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
         centres = (np.stack([xs, ys], axis=-1).reshape(-1, 2) + 0.5) / cells  # anchor offset 0.5
-        layers.append(np.repeat(centres, ANCHORS_PER_LAYER * len(list(group)), axis=0))
+        layers.append(np.repeat(centres, layout.per_layer * len(list(group)), axis=0))
     anchors = np.concatenate(layers).astype(np.float32)
-    assert anchors.shape == (NUM_ANCHORS, 2)
+    assert anchors.shape == (layout.count, 2)
     return anchors
 
 
@@ -96,14 +115,20 @@ class FaceDetector:
 
     def __init__(self, session: ort.InferenceSession, min_score: float = 0.5) -> None:
         (model_input,) = session.get_inputs()
-        if model_input.shape[1:] != [3, INPUT_SIZE, INPUT_SIZE]:
-            raise ValueError(f"face detector expects NCHW [N,3,{INPUT_SIZE},{INPUT_SIZE}], the model takes {model_input.shape}")
+        shape = model_input.shape[1:]
+        layout = LAYOUTS.get(shape[1]) if len(shape) == 3 and shape[0] == 3 and shape[1] == shape[2] else None
+        if layout is None:
+            sizes = " or ".join(f"[N,3,{size},{size}]" for size in LAYOUTS)
+            raise ValueError(f"face detector expects NCHW {sizes}, the model takes {model_input.shape}")
         outputs = {output.name: output.shape for output in session.get_outputs()}
-        if outputs.get("regressors", [None])[1:] != [NUM_ANCHORS, 16] or outputs.get("classificators", [None])[1:] != [NUM_ANCHORS, 1]:
-            raise ValueError(f"face detector outputs {outputs}, expected regressors [N,896,16] and classificators [N,896,1]")
+        if outputs.get("regressors", [None])[1:] != [layout.count, 16] or outputs.get("classificators", [None])[1:] != [layout.count, 1]:
+            raise ValueError(
+                f"face detector outputs {outputs}, expected regressors [N,{layout.count},16] and classificators [N,{layout.count},1]"
+            )
         self._session = session
         self._input_name = model_input.name
-        self._anchors = ssd_anchors()
+        self.layout = layout
+        self._anchors = ssd_anchors(layout)
         self.min_score = min_score
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
@@ -120,7 +145,7 @@ class FaceDetector:
                 raise ValueError(f"expected an RGB uint8 frame [H,W,3], got {rgb.dtype} {rgb.shape}")
             region = letterbox_region(rgb.shape[1], rgb.shape[0])
             regions.append(region)
-            tensors.append(resample(rgb, region, (INPUT_SIZE, INPUT_SIZE), border="zero"))
+            tensors.append(resample(rgb, region, (self.layout.input_size, self.layout.input_size), border="zero"))
         batch = np.ascontiguousarray((np.stack(tensors) / 127.5 - 1.0).transpose(0, 3, 1, 2), dtype=np.float32)  # [-1,1] NCHW
         regressors, classificators = self._session.run(["regressors", "classificators"], {self._input_name: batch})
         return [self._decode(r, c[:, 0], region) for r, c, region in zip(regressors, classificators, regions)]
@@ -132,12 +157,13 @@ class FaceDetector:
         if not keep.any():
             return []
         raw, scores, anchors = raw[keep], scores[keep], self._anchors[keep]
-        # Offsets are in input pixels (x_scale = w_scale = 128) relative to a 1x1 anchor; MediaPipe's
+        # Offsets are in input pixels (x_scale = w_scale = the input size) relative to a 1x1 anchor; MediaPipe's
         # reverse_output_order means the layout is x, y, w, h, then (x, y) per keypoint.
-        centres = anchors + raw[:, 0:2] / INPUT_SIZE
-        half_sizes = raw[:, 2:4] / INPUT_SIZE / 2
+        size = self.layout.input_size
+        centres = anchors + raw[:, 0:2] / size
+        half_sizes = raw[:, 2:4] / size / 2
         boxes = np.concatenate([centres - half_sizes, centres + half_sizes], axis=1)
-        keypoints = anchors[:, None, :] + raw[:, 4:16].reshape(-1, len(KEYPOINTS), 2) / INPUT_SIZE
+        keypoints = anchors[:, None, :] + raw[:, 4:16].reshape(-1, len(KEYPOINTS), 2) / size
         # From [0, 1] of the letterboxed input back to frame pixels.
         x0, y0, x1, _ = region
         origin, side = np.array([x0, y0]), x1 - x0

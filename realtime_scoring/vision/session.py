@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,18 @@ class VisionConfig:
     summary_s: float = 1.0
     # Weight of the newest second in the emotion average: one odd frame should not flip the label.
     emotion_smoothing: float = 0.5
+    # A second's count of people is what most frames of it and of the half second before it saw (three
+    # frames at 2 a second), so one frame that misses a face or sees one in a shadow does not flip the flag.
+    count_window_s: float = 1.5
+
+
+def agreed_count(counts: Sequence[int], previous: int | None) -> int:
+    """The face count most of `counts` agree on; a tie keeps the previous second's count if it is among the
+    tied ones, and otherwise takes the lowest (a second face is flagged only once frames agree on it)."""
+    tally = Counter(counts).most_common()
+    top = tally[0][1]
+    tied = sorted(count for count, times in tally if times == top)
+    return previous if previous in tied else tied[0]
 
 
 def _failures(outcomes: Sequence[object]) -> list[Exception]:
@@ -70,6 +83,9 @@ class SessionVision:
         self._frames = 0
         self._with_face = 0
         self._max_faces = 0
+        # (time, faces) of recent frames, for each second's agreed count; at 30 frames a second that is 45.
+        self._recent: deque[tuple[float, int]] = deque(maxlen=64)
+        self._agreed: int | None = None
         self._emotion_sum: np.ndarray | None = None
         self._emotion_frames = 0
         self._smoothed: np.ndarray | None = None
@@ -84,7 +100,7 @@ class SessionVision:
         A frame the detector fails on is left out (and one whose emotion fails counts without it); the others
         are counted all the same, and the failures are raised together afterwards.
         """
-        # The detector sees 128x128 whatever it is given: the thumbnail, when there is one, spares it the shrinking.
+        # The detector sees its own input size whatever it is given: the thumbnail, when there is one, spares it the shrinking.
         images = [frame.thumbnail if frame.thumbnail is not None else frame.rgb for frame in frames]
         found = await asyncio.gather(*(self._faces.submit(image) for image in images), return_exceptions=True)
         errors = _failures(found)
@@ -103,7 +119,7 @@ class SessionVision:
             self._advance(frame.time_s)  # a failed frame's time passes too
             if not isinstance(faces, BaseException):
                 emotion = emotions.get(i)
-                self._count(faces, emotion if isinstance(emotion, EmotionScores) else None)
+                self._count(frame.time_s, faces, emotion if isinstance(emotion, EmotionScores) else None)
         if errors:
             raise ExceptionGroup(f"{len(errors)} of {len(frames)} frames failed analysis", errors)
 
@@ -113,7 +129,8 @@ class SessionVision:
         while time_s >= self._window_start + self.config.summary_s:
             self._close_window(self._window_start + self.config.summary_s)
 
-    def _count(self, faces: Sequence[Face], emotion: EmotionScores | None) -> None:
+    def _count(self, time_s: float, faces: Sequence[Face], emotion: EmotionScores | None) -> None:
+        self._recent.append((time_s, len(faces)))
         self._frames += 1
         self._with_face += bool(faces)
         self._max_faces = max(self._max_faces, len(faces))
@@ -129,7 +146,9 @@ class SessionVision:
     def _close_window(self, end_s: float) -> None:
         start = self._window_start if self._window_start is not None else end_s - self.config.summary_s
         if self._frames:
-            self._emit(FacePresence(start, end_s, self._frames, self._with_face, self._max_faces))
+            window = [faces for time_s, faces in self._recent if end_s - self.config.count_window_s <= time_s < end_s]
+            self._agreed = agreed_count(window, self._agreed)
+            self._emit(FacePresence(start, end_s, self._frames, self._with_face, self._max_faces, self._agreed))
         if self._emotion_sum is not None and self._emotion_frames:
             mean = self._emotion_sum / self._emotion_frames
             a = self.config.emotion_smoothing

@@ -156,6 +156,7 @@ class FaceSecond(_Live):
     face_present: bool
     multiple_faces: bool
     max_faces: int
+    faces: int
 
     @classmethod
     def of(cls, interview_id: str, face: FacePresence) -> FaceSecond:
@@ -166,6 +167,7 @@ class FaceSecond(_Live):
             face_present=face.face_present,
             multiple_faces=face.multiple_faces,
             max_faces=face.max_faces,
+            faces=face.faces,
         )
 
 

@@ -61,6 +61,21 @@ def make_face_video(path: Path, seconds: float = 6.0, fps: int = 30) -> Path:
     return path
 
 
+def make_handheld_video(path: Path, photo: Path, seconds: float, fps: int = 6, zoom: float = 1.08) -> Path:
+    """A 640x480 video of `photo` as a hand-held camera films it: a slow zoom in and out around `zoom`, a drift of
+    a few dozen pixels each way, sensor noise and lossy VP8, so no two frames are alike. The frame is the photo's
+    top 4:3 (centred across) and zooms towards its upper third, where people's faces are in a portrait or a group photo."""
+    move = (
+        "scale=1280:960:force_original_aspect_ratio=increase,crop=1280:960:(iw-1280)/2:0,"  # 4:3, as zoompan keeps no aspect
+        f"zoompan=z='{zoom}+0.06*sin(on/40)':x='iw/2-(iw/zoom/2)+30*sin(on/25)':y='(ih-ih/zoom)/3+15*cos(on/31)'"
+        f":d=1:s=640x480:fps={fps},noise=alls=6:allf=t,format=yuv420p"
+    )
+    source = ["-loop", "1", "-i", str(photo), "-vf", move, "-t", str(seconds)]
+    vp8 = ["-c:v", "libvpx", "-b:v", "800k", "-deadline", "realtime", "-cpu-used", "8"]
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *source, *vp8, str(path)], check=True)
+    return path
+
+
 def read_wav_mono(path: Path) -> tuple[np.ndarray, int]:
     with wave.open(str(path), "rb") as w:
         data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768.0
