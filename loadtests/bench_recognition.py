@@ -40,6 +40,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import tempfile
 import time
 import unicodedata
@@ -143,15 +144,24 @@ def track(clips: list[Clip]) -> tuple[np.ndarray, list[Placed]]:
 
 
 FILLERS = {"uh", "um", "hm", "hmm", "mm", "mhm", "er", "ah"}
+# A number written half in digits ("2000万"): cn2an reads "两千万" as 20000000 but leaves this one alone.
+MIXED_NUMBER = re.compile(r"(\d+(?:\.\d+)?)([万亿])")
+MULTIPLIERS = {"万": 10_000, "亿": 100_000_000}
+
+
+def _mixed_to_digits(match: re.Match[str]) -> str:
+    value = float(match.group(1)) * MULTIPLIERS[match.group(2)]
+    return str(int(value)) if value == int(value) else str(value)
 
 
 def normalised(text: str, language: str) -> str:
-    """Both sides alike: full-width forms folded, Chinese numerals as numbers (as the key-point matcher reads them),
-    English fillers dropped."""
+    """Both sides alike: full-width forms folded, Chinese numerals as numbers (as the key-point matcher reads them,
+    2000万 and 两千万 alike), English fillers dropped."""
     text = unicodedata.normalize("NFKC", text)
     if language == "zh":
         with contextlib.suppress(ValueError, KeyError):  # a run cn2an cannot read stays as it is
             text = cn2an.transform(text, "cn2an")
+        text = MIXED_NUMBER.sub(_mixed_to_digits, text)
     else:
         text = " ".join(word for word in words(text) if word not in FILLERS)
     return text

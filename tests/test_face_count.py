@@ -85,3 +85,4 @@ def test_a_tie_keeps_the_previous_count_and_otherwise_takes_the_lowest() -> None
     assert agreed_count([2, 1], previous=2) == 2
     assert agreed_count([2, 1], previous=None) == 1  # a second face is flagged once frames agree on it
     assert agreed_count([3, 1], previous=2) == 1
+    assert agreed_count([], previous=2) == 2 and agreed_count([], previous=None) == 0

@@ -42,7 +42,10 @@ class VisionConfig:
 
 def agreed_count(counts: Sequence[int], previous: int | None) -> int:
     """The face count most of `counts` agree on; a tie keeps the previous second's count if it is among the
-    tied ones, and otherwise takes the lowest (a second face is flagged only once frames agree on it)."""
+    tied ones, and otherwise takes the lowest (a second face is flagged only once frames agree on it). No frames:
+    the previous count stands (none before: 0)."""
+    if not counts:
+        return previous or 0
     tally = Counter(counts).most_common()
     top = tally[0][1]
     tied = sorted(count for count, times in tally if times == top)
