@@ -48,12 +48,10 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import cn2an
 import numpy as np
 
 from loadtests.bench_pipeline import RATE, SessionLog, run_session
-from media.video import FrameSampler
 from realtime_scoring.engine import EngineConfig, create_session
 from realtime_scoring.events import FacePresence, FinalTranscript, ScoringEvent, UtteranceTranscript
 from realtime_scoring.models.manifest import load_manifest, verified_files
@@ -61,7 +59,7 @@ from realtime_scoring.pipeline import ScoringEngine, SessionConfig
 from realtime_scoring.vision.faces import FaceDetector
 from server.live.replay import analyse
 from server.settings import Settings
-from tests.helpers.face_counts import COUNTS_FILE, face_seconds, group_photo_counts
+from tests.helpers.face_counts import COUNTS_FILE, face_seconds, group_photo_counts, sampled_thumbnail
 from tests.helpers.media_files import astronaut_png, make_handheld_video, read_wav_mono
 from tests.helpers.speech import edit_distance, hanzi, words
 
@@ -290,9 +288,24 @@ async def measure_set(
     return row
 
 
-def _read_right(seconds: list[FacePresence], people: int) -> dict[str, object]:
-    right = sum(second.faces == people for second in seconds)
-    return {"seconds": len(seconds), "read_right": right, "share": round(right / max(1, len(seconds)), 4)}
+@dataclass(frozen=True)
+class SecondsRead:
+    """A filmed video's seconds, and how many of them an interview read with the right count of people."""
+
+    people: int
+    seconds: int
+    read_right: int
+
+    @property
+    def share(self) -> float:
+        return round(self.read_right / max(1, self.seconds), 4)
+
+    def row(self) -> dict[str, object]:
+        return {**dataclasses.asdict(self), "share": self.share}
+
+
+def _read(seconds: list[FacePresence], people: int) -> SecondsRead:
+    return SecondsRead(people, len(seconds), sum(second.faces == people for second in seconds))
 
 
 async def measure_faces(model_dir: Path, photos: Path, workdir: Path) -> dict[str, object]:
@@ -301,42 +314,36 @@ async def measure_faces(model_dir: Path, photos: Path, workdir: Path) -> dict[st
     try:
         files = verified_files(load_manifest(model_dir)["face-detector"], model_dir)
         detector = FaceDetector(create_session(files["face_detector.onnx"], EngineConfig(device="cpu", intra_op_threads=1)))
-        counts = group_photo_counts(photos)
-        exact: dict[str, dict[str, int]] = {}
-        videos: dict[str, dict[str, object]] = {}
+        found: dict[str, tuple[int, int]] = {}  # photo -> (people, faces found)
+        filmed: dict[str, SecondsRead] = {}
         frame_ms: list[float] = []
-        for name, people in counts.items():
-            with av.open(str(photos / name)) as container:
-                decoded = next(container.decode(video=0)).reformat(format="yuv420p")
-            thumbnail = FrameSampler(fps=2.0, max_side=640).convert(decoded, time_s=0.0).thumbnail
-            assert thumbnail is not None
+        for name, people in group_photo_counts(photos).items():
+            thumbnail = sampled_thumbnail(photos / name)
             started = time.perf_counter()
-            faces = detector.detect(thumbnail)
+            found[name] = (people, len(detector.detect(thumbnail)))
             frame_ms.append((time.perf_counter() - started) * 1000)
-            exact[name] = {"people": people, "found": len(faces)}
             video = make_handheld_video(workdir / f"{name}.webm", photos / name, seconds=FACE_VIDEO_S)
-            videos[name] = {"people": people, **_read_right(await face_seconds(engine, video), people)}
-        portraits = {}
+            filmed[name] = _read(await face_seconds(engine, video), people)
+        portraits: dict[str, SecondsRead] = {}
         for photo in (astronaut_png(), astronaut_png().with_name("camera.png")):
             video = make_handheld_video(workdir / f"{photo.stem}.webm", photo, seconds=PORTRAIT_VIDEO_S, zoom=1.3)
-            portraits[photo.name] = _read_right(await face_seconds(engine, video), 1)
+            portraits[photo.name] = _read(await face_seconds(engine, video), 1)
     finally:
         await engine.close()
-    right_photos = sum(row["found"] == row["people"] for row in exact.values())
-    group_seconds = [row for row in videos.values() if int(str(row["people"])) > 1]
-    one = sum(int(str(row["read_right"])) for row in portraits.values()), sum(int(str(row["seconds"])) for row in portraits.values())
+    exact = sum(people == faces for people, faces in found.values())
+    one_right, one_seconds = sum(p.read_right for p in portraits.values()), sum(p.seconds for p in portraits.values())
     print(
-        f"Faces: photos of groups counted exactly {right_photos} of {len(exact)}; filmed, seconds read right "
-        + ", ".join(f"{name} ({row['people']}) {float(str(row['share'])):.0%}" for name, row in videos.items())
-        + f"; one face filmed {PORTRAIT_VIDEO_S * 2} s, read as one in {one[0]} of {one[1]} s; "
+        f"Faces: photos of groups counted exactly {exact} of {len(found)}; filmed, seconds read right "
+        + ", ".join(f"{name} ({read.people}) {read.share:.0%}" for name, read in filmed.items())
+        + f"; one face filmed {PORTRAIT_VIDEO_S * 2} s, read as one in {one_right} of {one_seconds} s; "
         f"detector {np.median(frame_ms):.1f} ms a frame (median, batch 1)"
     )
     return {
-        "photos": exact,
-        "photos_exact": f"{right_photos} of {len(exact)}",
-        "filmed": videos,
-        "filmed_min_share": min((float(str(row["share"])) for row in group_seconds), default=None),
-        "one_face": portraits,
+        "photos": {name: {"people": people, "found": faces} for name, (people, faces) in found.items()},
+        "photos_exact": f"{exact} of {len(found)}",
+        "filmed": {name: read.row() for name, read in filmed.items()},
+        "filmed_min_share": min((read.share for read in filmed.values() if read.people > 1), default=None),
+        "one_face": {name: read.row() for name, read in portraits.items()},
         "detector_ms_per_frame_median": round(float(np.median(frame_ms)), 2),
     }
 

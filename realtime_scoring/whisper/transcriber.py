@@ -221,12 +221,11 @@ class WhisperTranscriber:
         windows: dict[int, list[int]] = {}
         for i, mel in enumerate(mels):
             windows.setdefault(window_frames(mel.shape[1]), []).append(i)
-        results: list[Transcript | None] = [None] * len(clips)
+        results: dict[int, Transcript] = {}
         for frames, members in windows.items():
             group = self._transcribe_window([clips[i] for i in members], [mels[i] for i in members], frames, language, prompt, beam_size)
-            for i, result in zip(members, group, strict=True):
-                results[i] = result
-        return [result for result in results if result is not None]
+            results.update(zip(members, group, strict=True))
+        return [results[i] for i in range(len(clips))]
 
     def _transcribe_window(
         self,
