@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
@@ -33,6 +34,9 @@ from realtime_scoring.vad import SileroVadModel, VadConfig, VadStream
 from realtime_scoring.vision.emotion import EmotionClassifier
 from realtime_scoring.vision.faces import FaceDetector
 from realtime_scoring.vision.session import SessionVision, VisionConfig, emotion_batcher, face_batcher
+
+if TYPE_CHECKING:
+    from realtime_scoring.whisper.transcriber import WhisperTranscriber
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +87,7 @@ class ScoringEngine:
         embeddings: bool = True,
         whisper_encoder: str = "float32",
         final_beam_size: int = 1,
+        recogniser_socket: Path | None = None,
     ) -> ScoringEngine:
         """Hash-check and load the models (blocking: call it from a thread at start-up).
 
@@ -90,6 +95,7 @@ class ScoringEngine:
         forbid emotion inference at work). `whisper_encoder` "int8" trades a little accuracy for
         about a quarter less recogniser time on a CPU (its integer MatMuls fall back to the CPU under CUDA);
         "auto" picks int8 on a CPU and float32 on CUDA. `final_beam_size`: hypotheses a final keeps (1: greedy).
+        `recogniser_socket`: decode on the node's shared recogniser there (`shared_recogniser`) instead of loading one.
         """
         manifest = load_manifest(model_dir)
         limit_blas_threads()
@@ -103,28 +109,15 @@ class ScoringEngine:
         vad = SileroVadModel(session("silero-vad", "silero_vad.onnx", small))
         detector = FaceDetector(session("face-detector", "face_detector.onnx", small)) if faces else None
         classifier = EmotionClassifier(session("face-emotion", "emotion.onnx", small)) if faces and emotion else None
-        transcriber = None
+        transcriber: Transcriber | None = None
         workers = 1
-        if transcribe:
-            from realtime_scoring.whisper.transcriber import WhisperTranscriber
+        if transcribe and recogniser_socket is not None:
+            from realtime_scoring.shared_recogniser.client import RemoteTranscriber
 
-            files = verified_files(manifest["whisper-base"], model_dir)
-            whisper_config = config
-            if CUDA not in available_providers() or config.device == "cpu":
-                # Several single-threaded decodes side by side beat one multi-threaded one on a CPU.
-                cores = len(os.sched_getaffinity(0))
-                threads = config.intra_op_threads or 1
-                workers = max(1, min(4, cores // threads))
-                whisper_config = EngineConfig(config.device, threads, config.cuda_device_id)
-            on_cpu = CUDA not in available_providers() or config.device == "cpu"
-            int8 = whisper_encoder == "int8" or (whisper_encoder == "auto" and on_cpu)
-            transcriber = WhisperTranscriber(
-                create_session(files["encoder-int8.onnx" if int8 else "encoder.onnx"], whisper_config),
-                create_session(files["decoder.onnx"], whisper_config),
-                files["tokenizer.json"],
-                files["config.json"],
-                encode_one_by_one=int8,
-            )
+            # Each decode thread of this process holds a request at the shared recogniser, which merges them.
+            transcriber, workers = RemoteTranscriber(recogniser_socket), decode_threads(config)
+        elif transcribe:
+            transcriber, workers = load_whisper(model_dir, config, whisper_encoder)
         embedder = None
         if embeddings:
             files = verified_files(manifest["sentence-embedding"], model_dir)
@@ -156,6 +149,9 @@ class ScoringEngine:
                 await batcher.close()
         if self.transcription is not None:
             await self.transcription.close()
+            close_connections = getattr(self.transcription.transcriber, "close", None)  # a shared recogniser's client
+            if close_connections is not None:
+                close_connections()
 
 
 class SessionPipeline:
@@ -253,3 +249,30 @@ class SessionPipeline:
     async def close(self) -> None:
         if self.transcription is not None:
             await self.transcription.close()
+
+
+def decode_threads(config: EngineConfig) -> int:
+    """Decodes run side by side: on a CPU, one per `intra_op_threads` cores (single-threaded decodes side by side beat
+    one multi-threaded one), at most 4; on CUDA one, batched."""
+    if CUDA in available_providers() and config.device != "cpu":
+        return 1
+    cores = len(os.sched_getaffinity(0))
+    return max(1, min(4, cores // (config.intra_op_threads or 1)))
+
+
+def load_whisper(model_dir: Path, config: EngineConfig, whisper_encoder: str = "float32") -> tuple[WhisperTranscriber, int]:
+    """The recogniser, hash-checked and loaded (blocking), and how many decodes it runs side by side."""
+    from realtime_scoring.whisper.transcriber import WhisperTranscriber
+
+    files = verified_files(load_manifest(model_dir)["whisper-base"], model_dir)
+    on_cpu = CUDA not in available_providers() or config.device == "cpu"
+    whisper_config = EngineConfig(config.device, config.intra_op_threads or 1, config.cuda_device_id) if on_cpu else config
+    int8 = whisper_encoder == "int8" or (whisper_encoder == "auto" and on_cpu)
+    transcriber = WhisperTranscriber(
+        create_session(files["encoder-int8.onnx" if int8 else "encoder.onnx"], whisper_config),
+        create_session(files["decoder.onnx"], whisper_config),
+        files["tokenizer.json"],
+        files["config.json"],
+        encode_one_by_one=int8,
+    )
+    return transcriber, decode_threads(config)

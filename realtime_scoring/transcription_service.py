@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import itertools
 import logging
 import math
@@ -13,7 +14,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -34,6 +35,16 @@ class Transcript(Protocol):
 class Transcriber(Protocol):
     def transcribe_batch(
         self, clips: Sequence[np.ndarray], language: str | None = None, prompt: str | None = None, beam_size: int = 1
+    ) -> Sequence[Transcript]: ...
+
+
+@runtime_checkable
+class OrderedTranscriber(Transcriber, Protocol):
+    """A recogniser that other processes share (`shared_recogniser`): told each batch's priority, it serves the most
+    urgent of all its clients' batches first."""
+
+    def transcribe_batch_ordered(
+        self, clips: Sequence[np.ndarray], language: str | None, prompt: str | None, beam_size: int, priority: int
     ) -> Sequence[Transcript]: ...
 
 
@@ -319,10 +330,14 @@ class TranscriptionService:
         for job in batch:
             self.stats.max_queue_wait_s = max(self.stats.max_queue_wait_s, started - job.queued_at)
         self.stats.beam_searched += len(batch) if beam_size > 1 else 0
+        clips = [j.samples for j in batch]
+        call = (
+            functools.partial(self._transcriber.transcribe_batch_ordered, clips, batch[0].language, None, beam_size, batch[0].priority)
+            if isinstance(self._transcriber, OrderedTranscriber)
+            else functools.partial(self._transcriber.transcribe_batch, clips, batch[0].language, None, beam_size)
+        )
         try:
-            results = await asyncio.get_running_loop().run_in_executor(
-                executor, self._transcriber.transcribe_batch, [j.samples for j in batch], batch[0].language, None, beam_size
-            )
+            results = await asyncio.get_running_loop().run_in_executor(executor, call)
         except Exception as exc:  # noqa: BLE001 - the sessions get the error, others go on
             for job in batch:
                 if not job.future.done():

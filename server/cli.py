@@ -34,6 +34,7 @@ from server.storage.redis_client import Keys, open_redis, store_durability_warni
 from server.storage.sealed import Sealer, SealError
 from server.storage.secret_rotation import rotate_secrets_key
 from server.workers.handoff import HandedOffServer, OneRequestPerConnection
+from server.workers.recogniser import LIFELINE_ENV, serve_recogniser
 from server.workers.supervisor import Supervisor
 
 LEGACY_DEMO_ID = "demo"  # before each start made its own
@@ -174,6 +175,23 @@ def worker(args: argparse.Namespace) -> None:
     config = uvicorn_config(app, settings, log_level=args.log_level, log_config=None)
     config.app = OneRequestPerConnection(app)
     HandedOffServer(config, app, settings.drain_timeout_s, handoff_fd).run()
+
+
+def recogniser(args: argparse.Namespace) -> None:
+    """A node's shared recogniser, started by `serve --workers N` (never by hand): the environment names its socket
+    and the lifeline it lives by."""
+    try:
+        lifeline_fd = int(os.environ[LIFELINE_ENV])
+        settings = Settings()
+    except (KeyError, ValueError, ValidationError) as exc:
+        raise SystemExit(f"error: `recogniser` is started by `serve --workers N`, not by hand ({exc})") from exc
+    if settings.recogniser_socket is None:
+        raise SystemExit("error: `recogniser` is started by `serve --workers N`, not by hand (no INTERVIEW_RECOGNISER_SOCKET)")
+    configure_logging(args.log_level, settings.log_format, library_level=args.library_log_level)
+    try:
+        asyncio.run(serve_recogniser(settings, settings.recogniser_socket, lifeline_fd))
+    except ModelError as exc:
+        raise SystemExit(f"error: {exc}") from exc
 
 
 def models_prepare(args: argparse.Namespace) -> None:
@@ -317,6 +335,10 @@ def main(argv: list[str] | None = None) -> None:
     worker_parser.add_argument("--log-level", default="info", choices=levels)
     worker_parser.add_argument("--library-log-level", default="warning", choices=levels)
     worker_parser.set_defaults(handler=worker)
+    recogniser_parser = commands.add_parser("recogniser")  # started by `serve --workers N` only
+    recogniser_parser.add_argument("--log-level", default="info", choices=levels)
+    recogniser_parser.add_argument("--library-log-level", default="warning", choices=levels)
+    recogniser_parser.set_defaults(handler=recogniser)
 
     models_parser = commands.add_parser("models", help="prepare and verify the ONNX models")
     model_commands = models_parser.add_subparsers(dest="models_command", required=True)

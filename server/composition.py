@@ -281,6 +281,7 @@ def create_app(
                 emotion=settings.emotion_analysis,
                 whisper_encoder=settings.whisper_encoder,
                 final_beam_size=settings.final_beam_size,
+                recogniser_socket=settings.recogniser_socket,
             )
         if consumer is None and scoring is not None:
             consumer = scoring_consumer(scoring, settings.transcription_config())

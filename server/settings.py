@@ -220,6 +220,16 @@ class Settings(BaseSettings):
         description="Server processes on this node (about one core each): above 1, a supervisor owns the port and hands "
         "each connection to the worker running its interview; sessions and connection caps are shared out among them",
     )
+    shared_recogniser: bool = Field(
+        True,
+        description="With workers above 1, one recogniser process decodes for all of them (one copy of Whisper, their "
+        "decodes batched together); off: each worker loads its own",
+    )
+    recogniser_socket: Path | None = Field(
+        None,
+        description="Unix socket of the node's shared recogniser; the supervisor sets it for its workers (when unset, it "
+        "makes one in a private temporary directory)",
+    )
     max_live_sessions: int = Field(64, ge=1, description="Media sessions a node carries at most, whatever its load")
     # Admission and shedding (server/ops/node_load.py): a node refuses new interviews (503) before it falls behind.
     admission_control: bool = Field(

@@ -13,12 +13,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from websockets.asyncio.client import ClientConnection, connect
 
 from loadtests.whip_client import WhipPublisher
+from realtime_scoring.shared_recogniser.client import RecogniserUnavailable, RemoteTranscriber
 from server.cluster.node_registry import NodeRegistry
 from server.ops.connection_limits import ConnectionGuard
+from server.rtc.ice import advertise_host_addresses
 from server.storage.redis_client import Keys
 from server.workers.routing import (
     HANDED_RECENTLY_S,
@@ -30,7 +33,7 @@ from server.workers.routing import (
     metrics_worker,
     request_target,
 )
-from tests.conftest import API_KEY, free_port
+from tests.conftest import API_KEY, MODEL_DIR, free_port
 from tests.helpers.interviews import assert_refuses_new_interviews, finish_text_interview, next_of, receive_json, ws_url
 from tests.helpers.processes import schedule_one_question, start_server, wait_healthy
 from tests.helpers.redis_server import RedisServer, client_for, until_subscribed
@@ -358,6 +361,75 @@ async def test_each_candidates_offer_trickle_and_hang_up_reach_the_worker_that_h
         finally:
             for publisher in publishers:
                 await publisher.close()
+
+
+@pytest.mark.webrtc
+async def test_the_workers_decode_on_the_nodes_one_shared_recogniser_which_ends_with_the_node(tmp_path: Path, speech_wav: Path) -> None:
+    recogniser = tmp_path / "recogniser.sock"
+    env = {
+        "INTERVIEW_SCORING": "true",
+        "INTERVIEW_MODEL_DIR": str(MODEL_DIR),
+        "INTERVIEW_RECOGNISER_SOCKET": str(recogniser),
+        "INTERVIEW_ICE_HOST_ADDRESSES": "127.0.0.1",
+        "INTERVIEW_ICE_ALLOWED_NETWORKS": "127.0.0.0/8",
+    }
+    advertise_host_addresses(["127.0.0.1"])  # this process's candidates offer loopback, as the node's do
+    shared = RemoteTranscriber(recogniser)
+    try:
+        async for node in running(WorkerNode(tmp_path, **env)):
+            await speak_on_both_workers(node, speech_wav, shared)
+
+        # The supervisor was killed outright: its lifeline gone, the recogniser exits too.
+        async def recogniser_gone() -> bool:
+            shared.close()
+            try:
+                await asyncio.to_thread(shared.server_stats)
+            except RecogniserUnavailable:
+                return True
+            return False
+
+        await eventually(recogniser_gone, timeout=20, what="the recogniser exits with its node")
+    finally:
+        shared.close()
+
+
+async def speak_on_both_workers(node: WorkerNode, speech_wav: Path, shared: RemoteTranscriber) -> None:
+    """Two candidates speaking, one on each worker with its page open, until both workers' speech reached the recogniser."""
+    async with httpx.AsyncClient(timeout=20) as http:
+        publishers, players, sockets = [], [], []
+        try:
+            for count in (1, 2):
+                interview_id, token = await schedule(http, node.base, mode="video")
+                sockets.append(await connect(ws_url(node.base, interview_id, token)))
+                players.append(player := MediaPlayer(str(speech_wav), loop=True))
+                assert player.audio is not None
+                publishers.append(publisher := WhipPublisher(node.base, interview_id, token, http))
+                await publisher.publish([player.audio, VideoStreamTrack()])
+
+                async def placed(count: int = count) -> bool:
+                    return (await node.nodes(http))["media_sessions"] == count
+
+                await eventually(placed, timeout=20, what="the interview placed")
+            workers = (await node.nodes(http))["workers"]
+            assert isinstance(workers, list) and sorted(w["media_sessions"] for w in workers) == [1, 1]
+            seen: dict[str, object] = {}
+
+            async def both_workers_decoded() -> bool:
+                seen.update(await asyncio.to_thread(shared.server_stats))
+                return seen["client_processes"] == 2 and seen["failed"] == 0
+
+            try:
+                await eventually(both_workers_decoded, timeout=90, what="both workers' speech decoded by the one recogniser")
+            except TimeoutError as exc:
+                raise AssertionError(f"the recogniser served {seen}") from exc
+        finally:
+            for ws in sockets:
+                await ws.close()
+            for publisher in publishers:
+                await publisher.close()
+            for player in players:
+                if player.audio is not None:
+                    player.audio.stop()
 
 
 async def status_from(port: int, address: str, request: bytes = b"GET /healthz HTTP/1.1\r\nHost: node\r\n\r\n") -> int:

@@ -28,6 +28,7 @@ from server.cluster.worker_hub import LINE_LIMIT
 from server.ops.connection_limits import CLIENT_FULL, is_trusted, raw_problem
 from server.settings import Settings
 from server.workers.node_hub import NodeHub
+from server.workers.recogniser import SharedRecogniser
 from server.workers.routing import ClientCounts, WorkerTable, affinity_key, following_key, metrics_worker, request_target
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ class Supervisor:
         self.clients = ClientCounts(settings.max_connections_per_client, min(MAX_WAITING_PER_CLIENT, settings.max_connections_per_client))
         self.hub = NodeHub(self.table, self.clients)
         self.workers = [Worker(i) for i in range(count)]
+        shared = settings.scoring and settings.shared_recogniser and count > 1
+        self.recogniser = SharedRecogniser.for_node(settings, worker_args) if shared else None
         self.stop_requested = asyncio.Event()
         self._waiting = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -100,6 +103,8 @@ class Supervisor:
             env["INTERVIEW_PUBLIC_URL"] = f"http://{self.settings.host}:{port}"
         if self.settings.inference_threads == 0:  # one per core would make every worker claim every core
             env["INTERVIEW_INFERENCE_THREADS"] = str(max(1, min(4, cores // self.count)))
+        if self.recogniser is not None:
+            env["INTERVIEW_RECOGNISER_SOCKET"] = str(self.recogniser.socket_path)
         return env
 
     async def start_worker(self, worker: Worker, port: int) -> None:
@@ -277,6 +282,12 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal, sig)
         self.hub.start()
+        recogniser_keeper = None
+        if self.recogniser is not None:
+            # The workers decode on it: it is up before them (they would otherwise each load Whisper).
+            recogniser_keeper = asyncio.create_task(self.recogniser.keep(self.stop_requested), name="recogniser")
+            if not await self.recogniser.ready():
+                logger.error("the shared recogniser is not ready; the workers start without it and decode once it is")
         keepers = [asyncio.create_task(self.keep_worker(w, port), name=f"worker-{w.index}") for w in self.workers]
         acceptor = asyncio.create_task(self.accept_forever(listener), name="supervisor-accept")
         logger.info("node %s: %d workers behind http://%s:%d", self.settings.node_id, self.count, self.settings.host, port)
@@ -288,6 +299,11 @@ class Supervisor:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(acceptor, *self._tasks, return_exceptions=True)
+            if self.recogniser is not None:  # the last worker has drained: nobody needs it
+                await self.recogniser.stop()
+            if recogniser_keeper is not None:
+                recogniser_keeper.cancel()
+                await asyncio.gather(recogniser_keeper, return_exceptions=True)
             await self.hub.close()
             listener.close()
 
