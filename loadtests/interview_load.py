@@ -264,6 +264,16 @@ class ServerProcess:
                 total += process.cpu_percent()
         return total
 
+    def recogniser_cpu_s(self) -> float:
+        """CPU seconds of the node's shared recogniser process (none without one): it serves no metrics of its own."""
+        total = 0.0
+        for process in self.processes():
+            with contextlib.suppress(psutil.Error):
+                if "recogniser" in process.cmdline():
+                    times = process.cpu_times()
+                    total += times.user + times.system
+        return total
+
     def rss(self) -> int:
         total = 0
         for process in self.processes():
@@ -463,6 +473,7 @@ async def run_step(
         await asyncio.sleep(max(0.0, all_started - time.monotonic()))
         server.cpu_percent()
         before, measured_from = await scrape(server.url, server.workers), time.monotonic()
+        before["cpu:recogniser"] = server.recogniser_cpu_s()
         # The step's figures close a moment before the candidates hang up: a session's decoder threads end with it,
         # and the server's per-thread CPU can only count threads that are still there when it is read.
         async with httpx.AsyncClient(timeout=5) as readings:  # the node's own load, read once a second
@@ -473,6 +484,9 @@ async def run_step(
                 if (load := await node_load(readings, server.url)) is not None:
                     loads.append(load)
         after, measured_s = await scrape(server.url, server.workers), time.monotonic() - measured_from
+        after["cpu:recogniser"] = server.recogniser_cpu_s()
+        if not after["cpu:recogniser"]:
+            del before["cpu:recogniser"], after["cpu:recogniser"]
         logs = [log for group in await asyncio.gather(*futures) for log in group]
     partials = [lag for log in logs for lag in log.lags()[0]]
     finals = [lag for log in logs for lag in log.lags()[1]]
@@ -618,7 +632,9 @@ def model_busy_during(before: dict[str, float], after: dict[str, float], seconds
     return per_second_during(before, after, seconds, "busy:")
 
 
-MODEL_THREADS = ("infer-", "transcribe")  # the models' threads; the rest is receiving, decoding, recording, events
+# The models' threads (and the node's shared recogniser, a process of its own); the rest is receiving, decoding,
+# recording, events.
+MODEL_THREADS = ("infer-", "transcribe", "recogniser")
 
 
 def per_session_cpu(by_thread: dict[str, float], sessions: int) -> dict[str, float]:

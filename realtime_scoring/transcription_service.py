@@ -142,7 +142,7 @@ class TranscriptionService:
         if partial_lane is None:
             partial_lane = workers > 1
         self._partial_executor = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcribe-partial", initializer=_lower_thread_priority)
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcribe-partial", initializer=lower_thread_priority)
             if partial_lane
             else None
         )
@@ -408,7 +408,7 @@ class TranscriptionService:
 PARTIAL_NICENESS = 10
 
 
-def _lower_thread_priority() -> None:
+def lower_thread_priority() -> None:
     """Run the calling thread at PARTIAL_NICENESS (Linux schedules threads apart; elsewhere, or if refused, as is)."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PARTIAL_NICENESS)

@@ -9,8 +9,9 @@ its own threads it sends here instead. A request carries its batch's priority, a
 prompt and beam run as one batch (up to `max_batch` clips): on a GPU that is what makes one model serve many
 processes, and on a CPU the node holds one copy of the model instead of one a worker. A clip's transcript is the one
 it gets alone (the transcriber guarantees it), so merging changes when a transcript comes, never what it says.
-Partials (priority PARTIAL) run one batch at a time when there are several threads, so that they never hold every
-thread while finals wait.
+With several threads, partials (priority PARTIAL) run one batch at a time on a thread of their own at a lower OS
+priority, as a worker runs them on its own (`TranscriptionService`): they use what CPU the finals leave and never
+hold a thread a final is waiting for.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from realtime_scoring.shared_recogniser.wire import (
     frame,
     parse_header,
 )
-from realtime_scoring.transcription_service import PARTIAL
+from realtime_scoring.transcription_service import PARTIAL, lower_thread_priority
 from realtime_scoring.whisper.transcriber import Transcript
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,11 @@ class RecogniserServer:
         self._threads = max(1, threads)
         self._max_batch = max_batch
         self._executor = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="recogniser")
+        self._partial_executor = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="recogniser-partial", initializer=lower_thread_priority)
+            if self._threads > 1
+            else None
+        )
         self._queue: list[_Pending] = []
         self._seq = itertools.count()
         self._running = 0
@@ -119,6 +125,8 @@ class RecogniserServer:
             if not pending.future.done():
                 pending.future.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._partial_executor is not None:
+            self._partial_executor.shutdown(wait=False, cancel_futures=True)
 
     # -- connections ---------------------------------------------------------------------------------------------------
 
@@ -181,28 +189,31 @@ class RecogniserServer:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            while self._running < self._threads and (batch := self._next_batch()):
-                self._running += 1
-                self._partial_running = self._partial_running or batch[0].partial
-                task = asyncio.create_task(self._run(batch))
-                self._batches.add(task)
-                task.add_done_callback(self._batch_done(batch[0].partial))
+            while self._running < self._threads and (batch := self._next_batch(partial=False if self._partial_executor else None)):
+                self._start(batch, self._executor, own_lane=False)
+            if self._partial_executor is not None and not self._partial_running and (batch := self._next_batch(partial=True)):
+                self._start(batch, self._partial_executor, own_lane=True)
 
-    def _batch_done(self, partial: bool) -> Any:
+    def _start(self, batch: list[_Pending], executor: ThreadPoolExecutor, *, own_lane: bool) -> None:
+        self._running += not own_lane
+        self._partial_running = self._partial_running or own_lane
+        task = asyncio.create_task(self._run(batch, executor))
+        self._batches.add(task)
+
         def done(task: asyncio.Task[None]) -> None:
             self._batches.discard(task)
-            self._running -= 1
-            if partial:
+            self._running -= not own_lane
+            if own_lane:
                 self._partial_running = False
             self._wakeup.set()
 
-        return done
+        task.add_done_callback(done)
 
-    def _next_batch(self) -> list[_Pending]:
-        """The most urgent runnable request and every queued one alike (up to max_batch clips, the first whole)."""
+    def _next_batch(self, partial: bool | None) -> list[_Pending]:
+        """The most urgent queued request (of partials alone, or of the rest, or of all when `partial` is None) and
+        every queued one alike, up to max_batch clips (the first whole)."""
         self._queue = [p for p in self._queue if not p.future.done()]
-        partials_may_run = not (self._partial_running and self._threads > 1)
-        runnable = sorted(p for p in self._queue if partials_may_run or not p.partial)
+        runnable = sorted(p for p in self._queue if partial is None or p.partial == partial)
         if not runnable:
             return []
         first, clips = runnable[0], len(runnable[0].request.clips)
@@ -215,13 +226,13 @@ class RecogniserServer:
         self._queue = [p for p in self._queue if id(p) not in chosen]
         return batch
 
-    async def _run(self, batch: list[_Pending]) -> None:
+    async def _run(self, batch: list[_Pending], executor: ThreadPoolExecutor) -> None:
         request = batch[0].request
         clips = [clip for pending in batch for clip in pending.request.clips]
         started = time.perf_counter()
         try:
             results = await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._transcriber.transcribe_batch, clips, request.language, request.prompt, request.beam_size
+                executor, self._transcriber.transcribe_batch, clips, request.language, request.prompt, request.beam_size
             )
         except Exception as exc:  # noqa: BLE001 - each request of the batch gets it
             for pending in batch:
