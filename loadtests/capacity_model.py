@@ -9,8 +9,11 @@ floor). The resources, each with the share of it a node can use before interview
 - **cores**: the server's CPU, every thread (`server_cpu_percent_of_core_by_thread`), against the node's cores;
 - **event loop** (one per worker process): its thread's CPU against one core; past about half of it, the
   loop's lag bursts (RTP, sockets and timers wait);
-- **recogniser** (one per worker): Whisper's busy time (wall clock) per interview at the largest step that kept up,
-  against the share at which a node reads as strained (`INTERVIEW_OVERLOAD_RECOGNISER_BUSY`, 0.7);
+- **recogniser** (one per worker, or one for the node when its workers share it): Whisper's busy time (wall clock)
+  per interview at the largest step that kept up, against the share at which a node reads as strained
+  (`INTERVIEW_OVERLOAD_RECOGNISER_BUSY`, 0.7). A shared recogniser on a CPU runs a decode a core, but its Python
+  between the model's calls holds the GIL for about a sixth of a beam decode, so it decodes on at most
+  SHARED_RECOGNISER_CORES cores however many the node has;
 - **GPU** (with `--gpu-bench`, a `bench_models` results file of the GPU): Whisper's decodes per interview-second
   (from the load test's counters) times the GPU's time for one (encoder window at its best batch, decoder at the
   per-utterance time given), against the share of the GPU a node may keep busy.
@@ -36,6 +39,9 @@ USABLE = {"cores": 0.7, "event loop": 0.5, "recogniser": 0.7, "gpu": 0.7}
 DECODER_MS_PER_UTTERANCE_IOBINDING = 208 / 64
 WHISPER_WINDOW_S = 30.0
 RECOGNISER_THREADS = 2  # final-decoding threads per worker (`TranscriptionService(workers=2)` on a CPU node)
+# A shared recogniser's decodes run side by side only outside its Python: 17 % of a beam-5 decode holds the GIL
+# (measured 2026-12-06 on the 2-core machine: 1,066 ms a decode, 884 ms of it in onnxruntime), so 1 / 0.17 cores at most.
+SHARED_RECOGNISER_CORES = 1 / 0.17
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,14 @@ class Node:
     cores: int
     workers: int
     gpu_ms_per_decode: float | None = None  # None: models on the CPU
+    shared_recogniser: bool = False  # the workers decode on one recogniser process
+
+    @property
+    def recogniser_lanes(self) -> float:
+        """How many workers' worth of final-decoding threads the node has (a worker has RECOGNISER_THREADS)."""
+        if not self.shared_recogniser:
+            return float(self.workers)
+        return min(float(self.cores), SHARED_RECOGNISER_CORES) / RECOGNISER_THREADS
 
 
 def slope(points: list[tuple[float, float]]) -> float:
@@ -117,7 +131,9 @@ def predict(costs: Costs, node: Node) -> dict[str, Any]:
     limits: dict[str, float] = {"cores": node.cores * 100 * USABLE["cores"] / costs.cpu} if costs.cpu > 0 else {}
     if costs.event_loop > 0:
         limits["event loop"] = node.workers * 100 * USABLE["event loop"] / costs.event_loop
-    if costs.recogniser > 0:  # each worker's lane of final decodes, on the CPU or feeding the GPU
+    if costs.recogniser > 0 and node.gpu_ms_per_decode is None:  # the lanes of final decodes on the CPU
+        limits["recogniser"] = node.recogniser_lanes * USABLE["recogniser"] / costs.recogniser
+    elif costs.recogniser > 0 and not node.shared_recogniser:  # each worker's own lane feeding the GPU
         limits["recogniser"] = node.workers * USABLE["recogniser"] / costs.recogniser
     if node.gpu_ms_per_decode is not None and costs.decodes_per_s > 0:
         limits["gpu"] = 1000 * USABLE["gpu"] / (costs.decodes_per_s * node.gpu_ms_per_decode)
@@ -136,7 +152,11 @@ def check(path: Path) -> dict[str, Any]:
     """The model, fed one run's own low steps, against the capacity that run measured."""
     results = json.loads(path.read_text())
     costs = costs_from(path)
-    node = Node(cores=cores_of(results["machine"]), workers=int(results.get("workers", 1)))
+    node = Node(
+        cores=cores_of(results["machine"]),
+        workers=int(results.get("workers", 1)),
+        shared_recogniser=bool(results.get("shared_recogniser", False)),
+    )
     predicted = predict(costs, node)
     measured = int(results["capacity"])
     bound = str(results.get("capacity_bound", "found"))
@@ -145,6 +165,7 @@ def check(path: Path) -> dict[str, Any]:
         "machine": results["machine"],
         "date": results.get("date"),
         "workers": node.workers,
+        "shared_recogniser": node.shared_recogniser,
         "measured": measured,
         "measured_bound": bound,
         "predicted": predicted["interviews"],
@@ -184,22 +205,23 @@ def main(argv: list[str] | None = None) -> None:
         costs = costs_from(args.costs)
         nodes.extend(
             {
-                "node": f"{args.cores} cores, {workers} worker(s), models on the CPU",
+                "node": f"{args.cores} cores, {workers} worker(s){', one shared recogniser' if shared else ''}, models on the CPU",
                 "costs": costs.source,
-                **predict(costs, Node(args.cores, workers)),
+                **predict(costs, Node(args.cores, workers, shared_recogniser=shared)),
             }
-            for workers in (1, args.cores)
+            for workers, shared in ((1, False), (args.cores, False), (args.cores, True))
         )
     if args.gpu_costs is not None and args.gpu_bench is not None:
         costs = costs_from(args.gpu_costs)
         per_decode = gpu_ms_per_decode(args.gpu_bench, args.decoder_ms)
         nodes.extend(
             {
-                "node": f"{args.cores} cores, {workers} worker(s), Whisper on the GPU ({per_decode:.1f} ms a decode)",
+                "node": f"{args.cores} cores, {workers} worker(s){', one shared recogniser' if shared else ''}, Whisper on the "
+                f"GPU ({per_decode:.1f} ms a decode)",
                 "costs": costs.source,
-                **predict(costs, Node(args.cores, workers, per_decode)),
+                **predict(costs, Node(args.cores, workers, per_decode, shared_recogniser=shared)),
             }
-            for workers in (1, args.cores)
+            for workers, shared in ((1, False), (args.cores, False), (args.cores, True))
         )
     report["nodes"] = nodes
     for row in nodes:

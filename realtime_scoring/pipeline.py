@@ -251,17 +251,19 @@ class SessionPipeline:
             await self.transcription.close()
 
 
-def decode_threads(config: EngineConfig) -> int:
+def decode_threads(config: EngineConfig, most: int = 4) -> int:
     """Decodes run side by side: on a CPU, one per `intra_op_threads` cores (single-threaded decodes side by side beat
-    one multi-threaded one), at most 4; on CUDA one, batched."""
+    one multi-threaded one), at most `most` (a worker shares the cores with its siblings); on CUDA one, batched."""
     if CUDA in available_providers() and config.device != "cpu":
         return 1
     cores = len(os.sched_getaffinity(0))
-    return max(1, min(4, cores // (config.intra_op_threads or 1)))
+    return max(1, min(most, cores // (config.intra_op_threads or 1)))
 
 
-def load_whisper(model_dir: Path, config: EngineConfig, whisper_encoder: str = "float32") -> tuple[WhisperTranscriber, int]:
-    """The recogniser, hash-checked and loaded (blocking), and how many decodes it runs side by side."""
+def load_whisper(
+    model_dir: Path, config: EngineConfig, whisper_encoder: str = "float32", most_threads: int = 4
+) -> tuple[WhisperTranscriber, int]:
+    """The recogniser, hash-checked and loaded (blocking), and how many decodes it runs side by side (`decode_threads`)."""
     from realtime_scoring.whisper.transcriber import WhisperTranscriber
 
     files = verified_files(load_manifest(model_dir)["whisper-base"], model_dir)
@@ -275,4 +277,4 @@ def load_whisper(model_dir: Path, config: EngineConfig, whisper_encoder: str = "
         files["config.json"],
         encode_one_by_one=int8,
     )
-    return transcriber, decode_threads(config)
+    return transcriber, decode_threads(config, most_threads)

@@ -220,10 +220,11 @@ class Settings(BaseSettings):
         description="Server processes on this node (about one core each): above 1, a supervisor owns the port and hands "
         "each connection to the worker running its interview; sessions and connection caps are shared out among them",
     )
-    shared_recogniser: bool = Field(
-        True,
+    shared_recogniser: Literal["auto", "on", "off"] = Field(
+        "auto",
         description="With workers above 1, one recogniser process decodes for all of them (one copy of Whisper, their "
-        "decodes batched together); off: each worker loads its own",
+        "decodes batched together): auto = when Whisper runs on a GPU (on a CPU node each worker's own recogniser "
+        "scales with the cores, where one shared process is held to about six by Python); off: each worker loads its own",
     )
     recogniser_socket: Path | None = Field(
         None,

@@ -25,6 +25,11 @@ def test_the_node_carries_what_its_scarcest_resource_allows_and_says_which() -> 
     assert workers["binds_first"] == "cores" and workers["interviews"] == 224
     gpu = predict(costs, Node(cores=64, workers=64, gpu_ms_per_decode=20.0))
     assert gpu["binds_first"] == "gpu" and gpu["interviews"] == 70  # 700 ms/s / (0.5 decodes/s x 20 ms)
+    # One recogniser for 64 workers on the CPU decodes on 1 / 0.17 cores at most: 2.94 workers' lanes of two threads.
+    shared = predict(costs, Node(cores=64, workers=64, shared_recogniser=True))
+    assert shared["binds_first"] == "recogniser" and shared["interviews"] == 29  # 2.94 x 0.7 / 0.07
+    shared_gpu = predict(costs, Node(cores=64, workers=64, gpu_ms_per_decode=20.0, shared_recogniser=True))
+    assert shared_gpu["binds_first"] == "gpu" and "recogniser" not in shared_gpu["by_resource"]  # feeding the GPU
 
 
 def test_a_check_compares_the_prediction_with_the_capacity_the_run_measured(tmp_path: Path) -> None:

@@ -22,7 +22,9 @@ from realtime_scoring.shared_recogniser.client import RecogniserUnavailable, Rem
 from server.cluster.node_registry import NodeRegistry
 from server.ops.connection_limits import ConnectionGuard
 from server.rtc.ice import advertise_host_addresses
+from server.settings import Settings
 from server.storage.redis_client import Keys
+from server.workers.recogniser import shares_recogniser
 from server.workers.routing import (
     HANDED_RECENTLY_S,
     ClientCounts,
@@ -119,6 +121,17 @@ def test_requests_without_an_interview_take_the_ready_workers_in_turn() -> None:
     table.reported(1, sessions=0, accepting=True, held=frozenset())
     chosen = [table.choose(None) for _ in range(4)]
     assert sorted(chosen) == [0, 0, 1, 1] and chosen[0] != chosen[1]
+
+
+def test_the_workers_share_a_recogniser_where_whisper_runs_on_a_gpu_or_when_asked() -> None:
+    def shared(workers: int = 2, **fields: object) -> bool:
+        return shares_recogniser(Settings.model_validate({"scoring": True, "device": "cpu", **fields}), workers)
+
+    assert not shared(), "on a CPU node each worker's own recogniser scales with the cores"
+    assert shared(shared_recogniser="on")
+    assert not shared(1, shared_recogniser="on"), "one worker is its own node's recogniser"
+    assert not shared(shared_recogniser="on", scoring=False)
+    assert not shared(shared_recogniser="off", device="cuda")
 
 
 def test_placements_are_bounded() -> None:
@@ -370,6 +383,7 @@ async def test_the_workers_decode_on_the_nodes_one_shared_recogniser_which_ends_
         "INTERVIEW_SCORING": "true",
         "INTERVIEW_MODEL_DIR": str(MODEL_DIR),
         "INTERVIEW_RECOGNISER_SOCKET": str(recogniser),
+        "INTERVIEW_SHARED_RECOGNISER": "on",  # auto shares it only where Whisper runs on a GPU
         "INTERVIEW_ICE_HOST_ADDRESSES": "127.0.0.1",
         "INTERVIEW_ICE_ALLOWED_NETWORKS": "127.0.0.0/8",
     }

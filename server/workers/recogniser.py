@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from realtime_scoring.engine import EngineConfig, limit_blas_threads
+from realtime_scoring.engine import CUDA, EngineConfig, available_providers, limit_blas_threads
 from realtime_scoring.pipeline import load_whisper
 from realtime_scoring.shared_recogniser.server import RecogniserServer
 from server.settings import Settings
@@ -33,13 +33,26 @@ READY_TIMEOUT_S = 300.0  # hash-checking and loading the model on a slow disk
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
+def shares_recogniser(settings: Settings, workers: int) -> bool:
+    """Whether a node of `workers` runs one recogniser for them: asked for, or (auto) when Whisper runs on a GPU,
+    which one process feeds best. On a CPU node each worker's own scales with the cores, where one process's Python
+    holds it to about six (`loadtests/capacity_model.py`)."""
+    if not settings.scoring or workers < 2 or settings.shared_recogniser == "off":
+        return False
+    return settings.shared_recogniser == "on" or (settings.device != "cpu" and CUDA in available_providers())
+
+
 async def serve_recogniser(settings: Settings, socket_path: Path, lifeline_fd: int) -> None:
     """Load Whisper, serve the workers on `socket_path` until the lifeline closes."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_IGN)  # the supervisor decides, through the lifeline
     limit_blas_threads()
     config = EngineConfig(device=settings.device, intra_op_threads=settings.inference_threads)
-    transcriber, threads = await asyncio.to_thread(load_whisper, settings.models_path, config, settings.whisper_encoder)
+    # It decodes for every worker: a decode a core (a worker stops at 4). Its Python between the model's calls holds the
+    # GIL for 10-22 % of a decode (greedy to beam 5, measured 2026-12-06), which bounds it near 5-6 cores of decoding on
+    # a CPU node; on a GPU node it feeds one device, and batching, not threads, is what counts.
+    cores = len(os.sched_getaffinity(0))
+    transcriber, threads = await asyncio.to_thread(load_whisper, settings.models_path, config, settings.whisper_encoder, cores)
     server = RecogniserServer(transcriber, threads=threads)
     await server.start(socket_path)
     logger.info("shared recogniser: %d decode threads on %s", threads, socket_path)

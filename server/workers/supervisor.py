@@ -28,7 +28,7 @@ from server.cluster.worker_hub import LINE_LIMIT
 from server.ops.connection_limits import CLIENT_FULL, is_trusted, raw_problem
 from server.settings import Settings
 from server.workers.node_hub import NodeHub
-from server.workers.recogniser import SharedRecogniser
+from server.workers.recogniser import SharedRecogniser, shares_recogniser
 from server.workers.routing import ClientCounts, WorkerTable, affinity_key, following_key, metrics_worker, request_target
 
 logger = logging.getLogger(__name__)
@@ -76,8 +76,7 @@ class Supervisor:
         self.clients = ClientCounts(settings.max_connections_per_client, min(MAX_WAITING_PER_CLIENT, settings.max_connections_per_client))
         self.hub = NodeHub(self.table, self.clients)
         self.workers = [Worker(i) for i in range(count)]
-        shared = settings.scoring and settings.shared_recogniser and count > 1
-        self.recogniser = SharedRecogniser.for_node(settings, worker_args) if shared else None
+        self.recogniser = SharedRecogniser.for_node(settings, worker_args) if shares_recogniser(settings, count) else None
         self.stop_requested = asyncio.Event()
         self._waiting = 0
         self._tasks: set[asyncio.Task[None]] = set()
