@@ -223,7 +223,10 @@ class WorkerNode:
     def __init__(self, tmp_path: Path, **env: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.process = start_server(tmp_path / "data", self.port, extra_env={"INTERVIEW_WORKERS": "2", **env})
+        # Media over loopback, as the test's own candidates offer it (the test namespace has no other interface).
+        loopback_ice = {"INTERVIEW_ICE_HOST_ADDRESSES": "127.0.0.1", "INTERVIEW_ICE_ALLOWED_NETWORKS": "127.0.0.0/8"}
+        advertise_host_addresses(["127.0.0.1"])
+        self.process = start_server(tmp_path / "data", self.port, extra_env={"INTERVIEW_WORKERS": "2", **loopback_ice, **env})
 
     async def nodes(self, http: httpx.AsyncClient) -> dict[str, object]:
         response = await http.get(f"{self.base}/api/v1/nodes", headers=HR)
@@ -352,8 +355,12 @@ async def test_each_candidates_offer_trickle_and_hang_up_reach_the_worker_that_h
             await eventually(spread_two_and_two, timeout=10)
             for publisher in publishers:  # HR reading an interview gets its live media counters from the worker holding it
                 interview_url = publisher.endpoint.removesuffix("/whip")
-                state = (await http.get(interview_url, headers=HR)).json()
-                assert "video_frames" in ((state.get("media") or {}).get("stats") or {}), state
+
+                async def media_arrives(url: str = interview_url) -> bool:
+                    state = (await http.get(url, headers=HR)).json()
+                    return int(((state.get("media") or {}).get("stats") or {}).get("video_frames", 0)) > 0
+
+                await eventually(media_arrives, timeout=20, what="the candidate's video decoded on the worker holding it")
             for publisher in publishers:
                 assert publisher.resource is not None
                 # A PATCH that reached a worker without the session would be 404; this one knows the ETag.
@@ -384,10 +391,7 @@ async def test_the_workers_decode_on_the_nodes_one_shared_recogniser_which_ends_
         "INTERVIEW_MODEL_DIR": str(MODEL_DIR),
         "INTERVIEW_RECOGNISER_SOCKET": str(recogniser),
         "INTERVIEW_SHARED_RECOGNISER": "on",  # auto shares it only where Whisper runs on a GPU
-        "INTERVIEW_ICE_HOST_ADDRESSES": "127.0.0.1",
-        "INTERVIEW_ICE_ALLOWED_NETWORKS": "127.0.0.0/8",
     }
-    advertise_host_addresses(["127.0.0.1"])  # this process's candidates offer loopback, as the node's do
     shared = RemoteTranscriber(recogniser)
     try:
         async for node in running(WorkerNode(tmp_path, **env)):
