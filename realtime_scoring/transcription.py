@@ -138,8 +138,7 @@ class SessionTranscription:
         self.utterances.observe(chunk)
         if self._utterance is None:
             self._recent.append(chunk)
-            keep = max(1, int(self.config.pre_roll_s / max(chunk.duration_s, 1e-3)) + 1)
-            del self._recent[:-keep]
+            del self._recent[: -self._pre_roll_chunks(chunk)]
             return
         self._utterance.append(chunk)
         duration = chunk.start_s + chunk.duration_s - self._utterance_start_s
@@ -160,6 +159,9 @@ class SessionTranscription:
             self._last_partial_s = end_s
             self._partial_task = self._spawn(self._partial(self._utterance_id, self._samples(), chunk.start_s + chunk.duration_s))
 
+    def _pre_roll_chunks(self, chunk: AudioChunk) -> int:
+        return max(1, int(self.config.pre_roll_s / max(chunk.duration_s, 1e-3)) + 1)
+
     def pause(self, pause_start_s: float | None, now_s: float) -> None:
         """The VAD's view after each chunk: when the current pause in speech started (None while speaking).
 
@@ -170,8 +172,8 @@ class SessionTranscription:
             early.pause_held = False  # speech went on: that decode can only be a partial now
             self.utterances.pause_ended()
         after = self.config.early_final_after_s
-        if self._utterance is None or pause_start_s is None or after is None or now_s - pause_start_s < after:
-            return
+        if not self._utterance or pause_start_s is None or after is None or now_s - pause_start_s < after:
+            return  # no utterance, or none of its audio yet
         if early is not None and early.pause_held and early.utterance == self._utterance_id:
             return  # this pause's decode is already on its way
         job = self._service.submit(self._samples(), self.language, EARLY, key=self)
@@ -205,6 +207,9 @@ class SessionTranscription:
         if self._utterance is None:
             return
         chunks = [c for c in self._utterance if c.start_s < end_s + 0.2]
+        # Its last chunks are the pre-roll of whatever speech comes next: the VAD can end one segment and start the
+        # next within one chunk, before a chunk outside any utterance has been kept.
+        self._recent = self._utterance[-self._pre_roll_chunks(self._utterance[-1]) :] if self._utterance else []
         self._utterance = None
         early, self._early = self._early, None
         if early is not None and not (early.pause_held and early.utterance == self._utterance_id and early.pause_start_s <= end_s):

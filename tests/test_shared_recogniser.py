@@ -229,3 +229,47 @@ async def test_a_workers_transcription_service_tells_the_recogniser_what_is_urge
         await partials.close()
         await finals.close()
         await server.close()
+
+
+class HeldPartials:
+    """The real recogniser; a partial (a greedy decode) waits until the test lets it go, and a final (a beam search)
+    waits until another final is decoding beside it: finals can only finish if two run at once."""
+
+    def __init__(self, transcriber: WhisperTranscriber) -> None:
+        self.transcriber = transcriber
+        self.partials_go = threading.Event()
+        self.finals_together = threading.Barrier(2, timeout=30)
+        self.partial_started = threading.Event()
+
+    def transcribe_batch(
+        self, clips: Sequence[np.ndarray], language: str | None = None, prompt: str | None = None, beam_size: int = 1
+    ) -> list[Transcript]:
+        if beam_size == 1:
+            self.partial_started.set()
+            self.partials_go.wait(60)
+        else:
+            self.finals_together.wait()
+        return self.transcriber.transcribe_batch(clips, language, prompt, beam_size)
+
+
+async def test_a_partial_under_way_never_holds_a_thread_that_finals_need(
+    whisper: WhisperTranscriber, clips: dict[str, np.ndarray], socket_path: Path, clients: list[RemoteTranscriber]
+) -> None:
+    held = HeldPartials(whisper)
+    server = RecogniserServer(held, threads=2)
+    await server.start(socket_path)
+    try:
+        partial = asyncio.create_task(asyncio.to_thread(clients[0].transcribe_batch_ordered, [clips["cache"]], "en", None, 1, PARTIAL))
+        await wait_until(held.partial_started.is_set, what="a partial decoding")
+        # Two finals that cannot share a batch (two languages): both of the recogniser's threads are theirs.
+        english = asyncio.to_thread(clients[1].transcribe_batch_ordered, [clips["team"]], "en", None, 5, FINAL)
+        mandarin = asyncio.to_thread(clients[2].transcribe_batch_ordered, [clips["release"]], "zh", None, 5, FINAL)
+        [heard], _ = await asyncio.gather(english, mandarin)
+        assert "mobile app" in heard.text.lower()
+        assert not partial.done(), "the partial was still held while both finals ran"
+        held.partials_go.set()
+        [caption] = await partial
+        assert "cache" in caption.text.lower()
+    finally:
+        held.partials_go.set()
+        await server.close()

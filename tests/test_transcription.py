@@ -167,6 +167,32 @@ async def test_speech_that_resumes_inside_a_group_of_chunks_is_not_lost_to_the_e
     assert len(finals) == 1 and "database" in finals[0].text.lower() and "yes" in finals[0].text.lower(), finals
 
 
+async def test_an_utterance_that_starts_in_the_chunk_where_the_last_one_ended_keeps_its_pre_roll(transcriber, answer) -> None:  # type: ignore[no-untyped-def]
+    service = TranscriptionService(transcriber)
+    events: list = []
+    session = SessionTranscription(service, events.append, TranscriptionConfig(language="en", partial_interval_s=30.0))
+    chunks = [AudioChunk(answer[i : i + 512], i / 16000) for i in range(0, len(answer) - 511, 512)]
+    half = len(chunks) // 2
+    boundary = chunks[half]
+    try:
+        session.start_utterance(0.0)
+        for chunk in chunks[: half + 1]:
+            session.observe(chunk)
+        # The VAD ends one segment and starts the next within one chunk, and the next chunk's view is a pause long
+        # enough for an early final: the new utterance's audio so far is its pre-roll, never nothing.
+        session.end_utterance(boundary.start_s)
+        session.start_utterance(boundary.start_s + 0.01)
+        session.pause(boundary.start_s - 0.2, boundary.start_s + boundary.duration_s)
+        for chunk in chunks[half + 1 :]:
+            session.observe(chunk)
+        session.end_utterance(chunks[-1].start_s + chunks[-1].duration_s)
+        await session.drain()
+    finally:
+        await service.close()
+    finals = [e for e in events if isinstance(e, FinalTranscript)]
+    assert len(finals) == 2 and finals[1].start_s < boundary.start_s, finals
+
+
 async def test_a_promoted_early_final_overtakes_partials_and_no_newer_decode_replaces_it(transcriber, answer) -> None:  # type: ignore[no-untyped-def]
     service = TranscriptionService(transcriber)
     clip = answer[: 16000 * 2]
