@@ -95,7 +95,21 @@ async def scoring_server(tmp_path: Path, scoring_engine) -> AsyncIterator[LiveSe
         yield live
 
 
-async def test_live_captions_reach_the_page_while_the_microphone_speaks(scoring_server: LiveServer, page: Page) -> None:
+@pytest.fixture
+async def sentences_page(speech_wav: Path, media_dir: Path, face_y4m: Path) -> AsyncIterator[Page]:
+    """A page whose fake microphone says the speech clip, then is silent for a second and a half (and loops): a
+    candidate speaking in sentences. Played without the pause, the loop is one unbroken segment of speech until the
+    28 s limit, in which only the early finals at its short pauses are decoded: whether a partial ever came in the
+    test's wait depended on where that limit fell."""
+    paused = media_dir / "speech-then-pause.wav"
+    if not paused.exists():
+        subprocess.run(["sox", str(speech_wav), str(paused), "pad", "0", "1.5"], check=True)
+    async with logged_page(paused, face_y4m) as page:
+        yield page
+
+
+async def test_live_captions_reach_the_page_while_the_microphone_speaks(scoring_server: LiveServer, sentences_page: Page) -> None:
+    page = sentences_page
     interview, token = await scoring_server.schedule()
     await page.goto(f"{scoring_server.url}/i/{token}")
     await start_interview(page)
@@ -103,7 +117,9 @@ async def test_live_captions_reach_the_page_while_the_microphone_speaks(scoring_
     # (an early final that a pause did not end still shows as a partial: it was decoded anyway).
     await page.wait_for_function("window.interview.messages.some((m) => m.type === 'caption' && m.final)", timeout=45_000)
     stats = (await scoring_server.http.get(f"{scoring_server.url}/api/v1/stats", headers={"X-API-Key": API_KEY})).json()
-    assert stats["models"]["transcription"]["partials"] == 0 and stats["models"]["transcription"]["finals"] >= 1
+    decoded = stats["models"]["transcription"]
+    # A final is decoded as such, or as the early final its pause started (which then answered for it).
+    assert decoded["partials"] == 0 and decoded["finals"] + decoded["early"] >= 1, decoded
 
     await page.click("#captions-toggle")
 
@@ -129,7 +145,7 @@ async def test_live_captions_reach_the_page_while_the_microphone_speaks(scoring_
     assert partials[0]["at"] < final["at"], "a partial caption arrives before the final one"
     assert final["language"] == "en"
     words = set(final["stable"].lower().replace(".", "").replace(",", "").split())
-    assert {"morning", "name", "alex"} <= words, final["stable"]
+    assert {"name", "alex"} <= words, final["stable"]  # "Good morning," may be a segment of its own before it
     await page.wait_for_function("document.getElementById('caption-final').textContent.length > 10")
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "candidate-captions.png"))
@@ -141,7 +157,8 @@ async def test_live_captions_reach_the_page_while_the_microphone_speaks(scoring_
     stats = (await scoring_server.http.get(f"{scoring_server.url}/api/v1/stats", headers={"X-API-Key": API_KEY})).json()
     assert stats["media_sessions"] == 1
     assert stats["models"]["vad"]["requests"] > 100 and stats["models"]["faces"]["requests"] > 5
-    assert stats["models"]["transcription"]["finals"] >= 1 and stats["models"]["transcription"]["partials"] >= 1
+    decoded = stats["models"]["transcription"]
+    assert decoded["finals"] + decoded["early"] >= 1 and decoded["partials"] >= 1, decoded
     video = state["video"]
     assert video["seconds"] >= 3 and video["face_present_seconds"] >= video["seconds"] - 1, video
     assert video["multiple_faces_seconds"] == 0
