@@ -207,9 +207,6 @@ class SessionTranscription:
         if self._utterance is None:
             return
         chunks = [c for c in self._utterance if c.start_s < end_s + 0.2]
-        # Its last chunks are the pre-roll of whatever speech comes next: the VAD can end one segment and start the
-        # next within one chunk, before a chunk outside any utterance has been kept.
-        self._recent = self._utterance[-self._pre_roll_chunks(self._utterance[-1]) :] if self._utterance else []
         self._utterance = None
         early, self._early = self._early, None
         if early is not None and not (early.pause_held and early.utterance == self._utterance_id and early.pause_start_s <= end_s):
