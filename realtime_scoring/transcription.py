@@ -138,7 +138,8 @@ class SessionTranscription:
         self.utterances.observe(chunk)
         if self._utterance is None:
             self._recent.append(chunk)
-            del self._recent[: -self._pre_roll_chunks(chunk)]
+            keep = max(1, int(self.config.pre_roll_s / max(chunk.duration_s, 1e-3)) + 1)
+            del self._recent[:-keep]
             return
         self._utterance.append(chunk)
         duration = chunk.start_s + chunk.duration_s - self._utterance_start_s
@@ -158,9 +159,6 @@ class SessionTranscription:
         if due and idle and not self._service.shedding and self.partials_wanted():
             self._last_partial_s = end_s
             self._partial_task = self._spawn(self._partial(self._utterance_id, self._samples(), chunk.start_s + chunk.duration_s))
-
-    def _pre_roll_chunks(self, chunk: AudioChunk) -> int:
-        return max(1, int(self.config.pre_roll_s / max(chunk.duration_s, 1e-3)) + 1)
 
     def pause(self, pause_start_s: float | None, now_s: float) -> None:
         """The VAD's view after each chunk: when the current pause in speech started (None while speaking).
