@@ -51,10 +51,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
 from loadtests.whip_client import WhipPublisher, WhipRejected, give_consent
-from realtime_scoring.engine import CUDA, available_providers
 from server.rtc.ice import advertise_host_addresses
 from server.settings import Settings
 from server.storage.redis_client import Keys
+from server.workers.recogniser import shares_recogniser
 
 API_KEY = "load-test-key-0123456789abcdef"
 SOURCE_FPS = 15  # what the candidate page sends (frontend/candidate/device-check.js, VIDEO_FPS)
@@ -844,10 +844,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         results["admission_control"] = args.admission
         results["captions_share"] = args.captions_share
         results["workers"] = args.workers
-        # The node's workers share one recogniser process (INTERVIEW_SHARED_RECOGNISER=on, or auto with Whisper on a GPU).
-        shared = os.environ.get("INTERVIEW_SHARED_RECOGNISER", "auto").lower()
-        on_gpu = os.environ.get("INTERVIEW_DEVICE", "auto") != "cpu" and CUDA in available_providers()
-        results["shared_recogniser"] = args.workers > 1 and (shared == "on" or (shared == "auto" and on_gpu))
+        # Whether the node's workers share one recogniser process, as the supervisor decides it from the same settings.
+        results["shared_recogniser"] = shares_recogniser(Settings(scoring=True), args.workers)
         measured = await ramps(
             plans,
             args.step_seconds,
