@@ -35,7 +35,9 @@ T = TypeVar("T")
 RunBlocking = Callable[[Callable[[], T]], Awaitable[T]]
 Mode = Literal["video", "voice", "text"]
 
-# Finals are placed by their midpoint, which can sit a little before the settled line (pre-roll).
+# Finals are placed by their midpoint, which can sit a little before the settled line: speech that starts just
+# after it brings some pre-roll from before it. Not so at an end the candidate asked for: the media analysis ends
+# their turn there, and nothing after it, pre-roll included, is transcribed with what came before.
 SETTLE_MARGIN_S = 0.2
 PROGRESS_PRECISION_S = 0.001  # AnalysisProgress is rounded to the millisecond
 # A recording that ends this soon after an answer has no room for another one.
@@ -266,7 +268,9 @@ class InterviewConductor:
         # (the candidate pressed "done" just before the recording stopped) is as certain as the end of the media.
         # (Progress comes to the millisecond: a recording's end is settled once progress reaches it to within one.)
         media_settled = self.media_end_s is not None and self.settled_s >= self.media_end_s - PROGRESS_PRECISION_S
-        if self.settled_s >= end_s + SETTLE_MARGIN_S or (media_settled and self.settled_s >= end_s - PROGRESS_PRECISION_S):
+        # A candidate who goes on speaking right after pressing "done" must not hold their answer open.
+        turn_end = (end_s, reason) == current.request
+        if self.settled_s >= end_s + SETTLE_MARGIN_S or ((media_settled or turn_end) and self.settled_s >= end_s - PROGRESS_PRECISION_S):
             return end_s, reason
         return None
 

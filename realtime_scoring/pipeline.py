@@ -165,6 +165,7 @@ class SessionPipeline:
         self.vision = SessionVision(engine.face_batcher, emotion, emit, config.vision) if engine.face_batcher else None
         self._settled_s = -1.0
         self._turn_ends: list[float] = []  # where the candidate's turn ends, until the audio gets there
+        self._last_turn_end_s = -1.0  # the last one applied: the line reports reaching it at once
 
     def end_turn(self, at_s: float) -> None:
         """The candidate's turn ends at `at_s` (media time): speech before it is transcribed as it stands, without
@@ -179,6 +180,7 @@ class SessionPipeline:
         if not due:
             return
         self._turn_ends = [t for t in self._turn_ends if t > audio_until_s]
+        self._last_turn_end_s = max(self._last_turn_end_s, *due)
         for at_s in sorted(due):
             for event in self.vad.cut(at_s):
                 if self.transcription is not None and isinstance(event, SpeechEnded):
@@ -222,8 +224,10 @@ class SessionPipeline:
             return
         if self.transcription is not None and (open_since := self.transcription.open_since_s()) is not None:
             settled = min(settled, open_since)
-        # Every 0.1 s of media is enough for answer boundaries, and keeps the event stream light.
-        if settled >= self._settled_s + 0.1 or (final is not None and settled > self._settled_s):
+        # Every 0.1 s of media is enough for answer boundaries, and keeps the event stream light; but an answer the
+        # candidate ended closes as soon as the line reaches its end, even while speech after it holds the line there.
+        reached_turn_end = self._settled_s < self._last_turn_end_s <= settled
+        if settled >= self._settled_s + 0.1 or reached_turn_end or (final is not None and settled > self._settled_s):
             self._settled_s = settled
             self._emit(AnalysisProgress(round(settled, 3)))
 

@@ -107,6 +107,7 @@ class SessionTranscription:
         self.partials_wanted: Callable[[], bool] = lambda: True
         self.language = config.language
         self._recent: list[AudioChunk] = []  # pre-roll before speech is detected
+        self._turn_start_s = 0.0  # the candidate's last turn ended here: no pre-roll reaches back before it
         self._utterance: list[AudioChunk] | None = None
         self._utterance_id = 0
         self._utterance_start_s = 0.0
@@ -191,7 +192,7 @@ class SessionTranscription:
             return
         self._utterance_id += 1
         start = time_s - self.config.pre_roll_s
-        self._utterance = [c for c in self._recent if c.start_s + c.duration_s > start]
+        self._utterance = [c for c in self._recent if c.start_s + c.duration_s > start and c.start_s >= self._turn_start_s]
         self.utterances.segment_started(self._utterance_id, time_s, self._utterance)
         self._utterance_start_s = self._utterance[0].start_s if self._utterance else time_s
         self._recent = []
@@ -284,7 +285,15 @@ class SessionTranscription:
 
     def cut(self, at_s: float) -> None:
         """The candidate's turn ended at `at_s`: the utterance with speech from before it is transcribed now
-        (the segment under way, if any, was ended there first)."""
+        (the segment under way, if any, was ended there first), and speech after it belongs to the next turn,
+        its pre-roll too: a transcript that began before `at_s` would hold the ended turn open until it came."""
+        self._turn_start_s = max(self._turn_start_s, at_s)
+        if self._utterance is not None and self._utterance_start_s < at_s:
+            # Speech of the next turn that began before the turn's end reached the audio: its pre-roll goes (and a
+            # decode started over it, which would place its words too early).
+            self._utterance = [c for c in self._utterance if c.start_s >= at_s]
+            self._utterance_start_s = self._utterance[0].start_s if self._utterance else at_s
+            self._early = None
         self.utterances.cut(at_s)
 
     def finish(self) -> None:

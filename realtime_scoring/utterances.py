@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -155,9 +156,14 @@ class UtteranceJoiner:
             return
         after = [s for s in current.segments if s.start_s >= at_s]
         if len(after) == len(current.segments):
-            return  # all of it is speech of the next turn
+            # All of it is speech of the next turn; its pre-roll from before the turn's end is not.
+            if current.start_s < at_s:
+                self._withdraw_speculative(current)
+                current.chunks = [c for c in current.chunks if c.start_s >= at_s]
+                current.start_s = current.chunks[0].start_s if current.chunks else at_s
+            return
         if after:
-            self._split_before(after[0])
+            self._split_before(after[0], not_before_s=at_s)
         else:
             self._close()
 
@@ -172,7 +178,9 @@ class UtteranceJoiner:
             self.service.withdraw(utterance.speculative)
             utterance.speculative = None
 
-    def _split_before(self, segment: _Segment) -> None:
+    def _split_before(self, segment: _Segment, not_before_s: float = -math.inf) -> None:
+        """The open utterance ends before `segment`, which opens the next one with its pre-roll (none of it
+        before `not_before_s`, where the candidate's turn ended)."""
         current = self._open
         assert current is not None
         k = current.segments.index(segment)
@@ -186,7 +194,7 @@ class UtteranceJoiner:
             current.speculative,
         )
         start = segment.start_s - self.config.pre_roll_s
-        chunks = [c for c in current.chunks if c.start_s + c.duration_s > start]
+        chunks = [c for c in current.chunks if c.start_s + c.duration_s > start and c.start_s >= not_before_s]
         self._open = _Utterance(next(self._ids), chunks[0].start_s if chunks else segment.start_s, current.segments[k:], chunks)
         self._transcribe_closed(head)
 

@@ -137,9 +137,31 @@ def test_the_done_button_ends_the_turn_where_the_candidate_pressed_it() -> None:
     feed(c, [AnalysisProgress(5.9), *speech(6.0, 9.0)])
     c.request_end(AnswerEnd.CANDIDATE_DONE, 9.6)
     assert c.take_turn_ends() == [9.6]
-    assert feed(c, [AnalysisProgress(9.7)]) == []  # the utterance before it is still being transcribed
-    closed = feed(c, [said(5.8, 9.2, "cache"), AnalysisProgress(9.9)])
+    assert feed(c, [AnalysisProgress(9.5)]) == []  # the audio up to the press is not all analysed yet
+    closed = feed(c, [said(5.8, 9.2, "cache"), AnalysisProgress(9.6)])  # the line is held until the transcript is in
     assert [(r.ended_s, r.end_reason, r.score.text) for r in closed] == [(9.6, AnswerEnd.CANDIDATE_DONE, "cache")]
+
+
+def test_speech_that_starts_just_after_the_done_button_neither_holds_the_answer_nor_joins_it() -> None:
+    # The pipeline ends the turn at the press: speech after it starts a new utterance with no pre-roll from before
+    # it, so once the line reaches the press (to the millisecond it is reported in), nothing more can join the answer.
+    c = conductor()
+    c.start(0.0)
+    feed(c, [*speech(6.0, 9.0), said(5.8, 9.2, "cache"), AnalysisProgress(9.5)])
+    c.request_end(AnswerEnd.CANDIDATE_DONE, 9.6004)
+    closed = feed(c, [SpeechStarted(9.65), AnalysisProgress(9.6)])  # held at the next utterance's start
+    assert [(r.ended_s, r.score.text) for r in closed] == [(9.6004, "cache")]
+    closed = feed(c, [SpeechEnded(9.65, 12.0), said(9.6, 12.2, "and a queue", 2), AnalysisProgress(22.9)])
+    assert [(r.question.id, r.score.text) for r in closed] == [("q2", "and a queue")]
+
+
+def test_an_end_nobody_asked_for_waits_for_the_line_to_pass_it_by_the_margin() -> None:
+    # A silence end is no turn end for the pipeline: speech just after it may bring pre-roll from before it.
+    c = conductor()
+    c.start(0.0)
+    assert feed(c, [*speech(6.0, 9.0), said(5.8, 9.2, "cache"), AnalysisProgress(17.1)]) == []
+    closed = feed(c, [AnalysisProgress(17.2)])
+    assert [(r.ended_s, r.end_reason) for r in closed] == [(17.0, AnswerEnd.SILENCE)]
 
 
 def test_a_still_thinking_hint_comes_once_before_the_silence_would_end_the_answer() -> None:

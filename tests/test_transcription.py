@@ -15,7 +15,7 @@ import pytest
 
 from media.frames import AudioChunk
 from realtime_scoring.engine import EngineConfig, create_session
-from realtime_scoring.events import AnalysisProgress, FinalTranscript, PartialTranscript, UtteranceTranscript
+from realtime_scoring.events import AnalysisProgress, FinalTranscript, PartialTranscript, SpeechStarted, UtteranceTranscript
 from realtime_scoring.pipeline import ScoringEngine, SessionConfig
 from realtime_scoring.transcription import SessionTranscription, TranscriptionConfig, agreed_prefix, extend_stable
 from realtime_scoring.transcription_service import (
@@ -552,6 +552,28 @@ async def test_a_turn_ended_in_a_pause_is_transcribed_without_waiting_for_the_pa
     assert came_at < second_end + 2.0, (came_at, second_end)
     progress = [e.settled_s for t, e in timed if isinstance(e, AnalysisProgress) and t <= came_at + 0.2]
     assert max(progress) >= turn_end  # the line is past the turn's end: the answer can close
+
+
+async def test_speech_just_after_a_turn_ends_takes_no_pre_roll_from_it_and_holds_its_answer_open_no_longer(  # type: ignore[no-untyped-def]
+    transcriber, tmp_path_factory
+) -> None:
+    first = spoken(tmp_path_factory, "I led the migration of our billing system", TRIM_SILENCE)
+    second = spoken(tmp_path_factory, "Then I trained the support team.", TRIM_SILENCE)
+    audio = np.concatenate([silence(0.5), first, silence(1.2), second, silence(3.0)])  # a pause short enough to join them
+    alone = await run_pipeline(vad_engine(transcriber), audio)
+    second_start = [e.time_s for _, e in alone if isinstance(e, SpeechStarted)][1]
+    pre_roll_start = [e.start_s for _, e in alone if isinstance(e, FinalTranscript)][1]
+    assert pre_roll_start < second_start - 0.05, (pre_roll_start, second_start)
+    turn_end = (pre_roll_start + second_start) / 2  # "done" pressed just before speaking again, inside the pre-roll
+    timed = await run_pipeline(vad_engine(transcriber), audio, turn_end)
+    scored = [e for _, e in timed if isinstance(e, UtteranceTranscript)]
+    assert [u.parts for u in scored] == [1, 1] and "billing" in scored[0].text.lower() and "support" in scored[1].text.lower(), scored
+    assert scored[1].start_s >= turn_end, (scored[1].start_s, turn_end)
+    # The line reaches the turn's end while the next utterance goes on, not once its transcript is in: the answer
+    # closes there, and the candidate's next question does not wait for what they said after pressing "done".
+    reached = next(t for t, e in timed if isinstance(e, AnalysisProgress) and e.settled_s >= turn_end - 0.001)
+    second_came = next(t for t, e in timed if e is scored[1])
+    assert reached < second_start + 0.5 < second_came, (reached, second_start, second_came)
 
 
 async def test_what_is_scored_keeps_the_beam_while_captions_decode_greedily_behind(  # type: ignore[no-untyped-def]
