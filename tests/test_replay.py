@@ -136,6 +136,18 @@ async def test_a_recording_with_no_speech_gives_a_report_that_says_so(scoring_en
     assert report.recommendation.decision == "insufficient_evidence"
 
 
+async def test_a_done_press_in_the_recordings_last_moments_ends_that_answer_as_it_did_live(
+    scoring_engine, interview_file: Path, tmp_path: Path
+) -> None:
+    # Live, the answer closed at the press and the session with it: its recording can stop just before the press.
+    silence = tmp_path / "silence.wav"
+    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(silence), "trim", "0", "5"], check=True)
+    interview_id, spec = load_interview(interview_file)
+    report = await replay(interview_id, spec, scoring_engine, make_settings(tmp_path), silence, done_presses=[5.004])
+    assert [(q.question_id, q.end_reason) for q in report.questions] == [("scale", "candidate_done")]
+    assert 4.9 < report.questions[0].ended_s <= 5.004
+
+
 def test_replay_refuses_a_bad_interview_file_with_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "interview.json"
     bad.write_text(json.dumps({"job": {"title": "x"}}))

@@ -113,6 +113,10 @@ async def replay(
             pipeline.end_turn(at_s)
 
     end_s = await analyse(engine, spec.language, settings, audio, video, emit, after_chunk)
+    if presses:
+        # Pressed in the recording's last moments, after its last chunk began (the live answer closed at once and
+        # the session with it): the answer ended there, not with the media.
+        conductor.request_end(AnswerEnd.CANDIDATE_DONE, min(presses[0], end_s))
     conductor.end_of_media(end_s)
     await conductor.advance()
 
