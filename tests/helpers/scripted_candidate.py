@@ -80,9 +80,16 @@ class Turn:
 
 
 async def answer_scripted(
-    base_url: str, http: httpx.AsyncClient, interview_id: str, token: str, answers: list[ScriptedAnswer], timeout_s: float = 60.0
+    base_url: str,
+    http: httpx.AsyncClient,
+    interview_id: str,
+    token: str,
+    answers: list[ScriptedAnswer],
+    timeout_s: float = 60.0,
+    after_done: np.ndarray | None = None,
 ) -> list[Turn]:
-    """Answer the interview's questions with `answers`, one each; what each turn's end took to bring the next."""
+    """Answer the interview's questions with `answers`, one each; what each turn's end took to bring the next.
+    `after_done`: what the candidate goes on saying right after pressing "done"."""
     socket = await CandidateSocket.open(base_url, interview_id, token)
     track = SpeakingTrack()
     publisher = WhipPublisher(base_url, interview_id, token, http)
@@ -97,6 +104,8 @@ async def answer_scripted(
                 await asyncio.sleep(DONE_AFTER_S)
                 ended_at = time.monotonic()
                 await socket.send(type="answer.done", question_id=question_id)
+                if after_done is not None:
+                    track.say(after_done)
             next_at, _ = await socket.wait_for(
                 lambda m, i=index: (m["type"] == "question" and m["index"] == i + 1) or m["type"] == "completed", timeout_s
             )

