@@ -490,9 +490,11 @@ def vad_engine(transcriber: WhisperTranscriber, final_beam_size: int = 1) -> Sco
 
 
 async def run_pipeline(
-    engine: ScoringEngine, audio: np.ndarray, turn_end_s: float | None = None, *, real_time: bool = False
+    engine: ScoringEngine, audio: np.ndarray, turn_end_s: float | None = None, *, real_time: bool = False, told_at_s: float | None = None
 ) -> list[tuple[float, object]]:
-    """Feed `audio` through the pipeline chunk by chunk; each event with the media time reached when it came."""
+    """Feed `audio` through the pipeline chunk by chunk; each event with the media time reached when it came.
+    `turn_end_s`: where the candidate's turn ends, told to the pipeline once the audio reaches `told_at_s` (by
+    default at once: a press of "done"; later for a spoken closing phrase, known once its caption is decoded)."""
     timed: list[tuple[float, object]] = []
     clock = {"now": 0.0}
     config = SessionConfig(transcription=TranscriptionConfig(language="en", partial_interval_s=30.0))
@@ -501,7 +503,7 @@ async def run_pipeline(
     try:
         for chunk in chunks:
             clock["now"] = chunk.start_s + chunk.duration_s
-            if turn_end_s is not None and clock["now"] >= turn_end_s:
+            if turn_end_s is not None and clock["now"] >= (turn_end_s if told_at_s is None else told_at_s):
                 pipeline.end_turn(turn_end_s)
                 turn_end_s = None
             await pipeline.process_audio_chunks([chunk])
@@ -574,6 +576,31 @@ async def test_speech_just_after_a_turn_ends_takes_no_pre_roll_from_it_and_holds
     reached = next(t for t, e in timed if isinstance(e, AnalysisProgress) and e.settled_s >= turn_end - 0.001)
     second_came = next(t for t, e in timed if e is scored[1])
     assert reached < second_start + 0.5 < second_came, (reached, second_start, second_came)
+
+
+@pytest.mark.parametrize("pause_s", [1.2, 2.5], ids=["in-the-utterance-it-ends", "after-that-utterance-closed"])
+async def test_speech_that_began_before_a_late_turn_end_came_loses_its_pre_roll_from_before_that_end(  # type: ignore[no-untyped-def]
+    transcriber, tmp_path_factory, pause_s: float
+) -> None:
+    # A closing phrase's end is known only once its caption is decoded: by then the candidate may speak again, after
+    # a pause that would have joined their speech into the utterance the turn's end splits, or one that closed it.
+    first = spoken(tmp_path_factory, "I led the migration of our billing system", TRIM_SILENCE)
+    second = spoken(tmp_path_factory, "Then I trained the support team.", TRIM_SILENCE)
+    third = spoken(tmp_path_factory, "and wrote their guide.", TRIM_SILENCE)  # joins the second: one utterance
+    audio = np.concatenate([silence(0.5), first, silence(pause_s), second, silence(1.0), third, silence(3.0)])
+    alone = await run_pipeline(vad_engine(transcriber), audio)
+    second_start = [e.time_s for _, e in alone if isinstance(e, SpeechStarted)][1]
+    pre_roll_start = [e.start_s for _, e in alone if isinstance(e, FinalTranscript)][1]
+    turn_end = (pre_roll_start + second_start) / 2
+    timed = await run_pipeline(vad_engine(transcriber), audio, turn_end, told_at_s=second_start + 0.4)
+    started = [t for t, e in timed if isinstance(e, SpeechStarted)]
+    assert started[1] < second_start + 0.4, "the next segment began before the turn's end was told"
+    scored = [e for _, e in timed if isinstance(e, UtteranceTranscript)]
+    assert [u.parts for u in scored] == [1, 2] and "support" in scored[1].text.lower(), scored
+    assert scored[1].start_s >= turn_end, (scored[1].start_s, turn_end)
+    reached = next(t for t, e in timed if isinstance(e, AnalysisProgress) and e.settled_s >= turn_end - 0.001)
+    second_came = next(t for t, e in timed if e is scored[1])
+    assert reached < second_start + 0.6 < second_came, (reached, second_start, second_came)
 
 
 async def test_what_is_scored_keeps_the_beam_while_captions_decode_greedily_behind(  # type: ignore[no-untyped-def]
