@@ -293,11 +293,13 @@ class SessionTranscription:
         its pre-roll too: a transcript that began before `at_s` would hold the ended turn open until it came."""
         self._turn_start_s = max(self._turn_start_s, at_s)
         if self._utterance is not None and self._utterance_start_s < at_s:
-            # Speech of the next turn that began before the turn's end reached the audio: its pre-roll goes (and a
-            # decode started over it, which would place its words too early).
+            # Speech of the next turn that began before the turn's end reached the audio: its pre-roll goes, and so
+            # does an early final queued over it (it would place its words too early), unless it already runs.
             self._utterance = [c for c in self._utterance if c.start_s >= at_s]
             self._utterance_start_s = self._utterance[0].start_s if self._utterance else at_s
-            self._early = None
+            if self._early is not None:
+                self._service.withdraw(self._early.job)
+                self._early = None
         self.utterances.cut(at_s)
 
     def finish(self) -> None:
