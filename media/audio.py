@@ -1,11 +1,11 @@
-"""Resampling of decoded audio frames into fixed 16 kHz mono float32 chunks."""
+"""Resampling of decoded audio frames into fixed 16 kHz mono chunks of 16-bit PCM values (as float32)."""
 
 from __future__ import annotations
 
 import av
 import numpy as np
 
-from media.frames import ANALYSIS_SAMPLE_RATE, AudioChunk
+from media.frames import ANALYSIS_SAMPLE_RATE, AudioChunk, on_pcm16_grid
 
 # Gaps longer than this are not filled with silence: the clock follows arrival
 # time instead, so a stalled or restarted sender cannot make us allocate minutes of zeros.
@@ -82,7 +82,7 @@ class AudioChunker:
         parts = [out.to_ndarray().mean(axis=0) for out in self._resampler.resample(frame)]
         if not parts:
             return np.zeros(0, dtype=np.float32)
-        return np.concatenate(parts).astype(np.float32, copy=False)
+        return on_pcm16_grid(np.concatenate(parts))
 
     def _drain(self, arrival_s: float) -> list[AudioChunk]:
         chunks: list[AudioChunk] = []

@@ -7,11 +7,20 @@ from dataclasses import dataclass
 import numpy as np
 
 ANALYSIS_SAMPLE_RATE = 16_000
+# The analysis audio is 16-bit PCM (in float32, each sample a multiple of 1/32768): what WebRTC's Opus decoder gives,
+# and what the session recording keeps losslessly, so a replay of that recording hears exactly what the models heard.
+PCM16_SCALE = 32_768
+
+
+def on_pcm16_grid(samples: np.ndarray) -> np.ndarray:
+    """`samples` (float, nominally [-1, 1]) rounded to the nearest 16-bit PCM value, as float32."""
+    levels: np.ndarray = np.clip(np.rint(samples * PCM16_SCALE), -PCM16_SCALE, PCM16_SCALE - 1)
+    return (levels / PCM16_SCALE).astype(np.float32)
 
 
 @dataclass(frozen=True, slots=True)
 class AudioChunk:
-    """A fixed-size block of 16 kHz mono float32 PCM in [-1, 1].
+    """A fixed-size block of 16 kHz mono float32 PCM in [-1, 1] (from a session or a file: 16-bit values, see above).
 
     `start_s` is the position of the first sample on the session's media clock
     (seconds since the first audio frame arrived), so consumers can timestamp

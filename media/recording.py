@@ -1,28 +1,49 @@
-"""A session's audio kept for HR to play back: the 16 kHz analysis audio as Opus in Ogg, encoded off the event loop.
+"""A session's audio kept for HR and for audits: the 16 kHz analysis audio, losslessly as FLAC, encoded off the event loop.
 
-At 64 kbit/s speech takes about 35 MB an hour and 0.25 % of a core to encode at libopus's middle complexity
-(measured here on 25 s of speech: the same CPU as at 24 kbit/s; the default top complexity cost three times as much
-for the same size). The file holds what the models heard, so a transcript's times point into it and `replay` of it
-reads as the live interview did: at 24 kbit/s the replay of a recorded answer decoded a doubtful utterance
-differently in most runs of the live-versus-replay test, at 64 kbit/s in one of three (48 and 96 kbit/s alike).
+The file holds exactly what the models heard (the analysis audio is 16-bit PCM, `media.frames.on_pcm16_grid`), so a
+transcript's times point into it and `replay` of it decodes the very samples the live interview decoded. A lossy
+codec cannot promise that: with Opus at 64 kbit/s the replay of the live-versus-replay test's interview heard a
+doubtful utterance differently in three runs of five (one to three words), at 24 kbit/s in most. FLAC at its default
+level 5 takes about 150 kbit/s of recorded speech (the English and Mandarin test clips; 68 MB an hour), 200 kbit/s
+with white noise at 10 dB, 69 kbit/s on the synthetic answers and pauses of that test, and 0.06 % of a core to encode
+(2-core VM, 2026-12-06): twice Opus's 64 kbit/s, a fraction of the answer videos.
+
+Where sample 0 sits on the interview's clock (the first chunk's start, after the connection was set up) is `starts_s`,
+listed with the recording and written into the file as the `INTERVIEW_CLOCK_START_S` tag (`recorded_clock_start_s`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from pathlib import Path
 
 import av
 import numpy as np
 
-from media.frames import ANALYSIS_SAMPLE_RATE, AudioChunk
+from media.frames import ANALYSIS_SAMPLE_RATE, PCM16_SCALE, AudioChunk
 
 logger = logging.getLogger(__name__)
 
-BITRATE = 64_000
-COMPLEXITY = 5  # libopus 0-10: past the middle, each step costs more CPU than it gives speech at this rate
+FILE_SUFFIX = ".flac"
+COMPRESSION_LEVEL = 5  # FLAC 0-8: past 5 each step costs CPU for under 2 % of size on speech
 FLUSH_SAMPLES = ANALYSIS_SAMPLE_RATE  # encode about once a second
+CLOCK_START_TAG = "INTERVIEW_CLOCK_START_S"
+
+
+def recorded_clock_start_s(path: Path) -> float | None:
+    """Where the file's first sample sits on its interview's clock, for a recording this server made; else None."""
+    try:
+        with av.open(str(path)) as container:
+            tags = {key.upper(): value for key, value in container.metadata.items()}
+    except av.FFmpegError:
+        return None
+    try:
+        start_s = float(tags.get(CLOCK_START_TAG, ""))
+    except ValueError:
+        return None
+    return start_s if math.isfinite(start_s) and start_s >= 0 else None
 
 
 class AudioRecorder:
@@ -37,11 +58,14 @@ class AudioRecorder:
         self._stream: av.audio.stream.AudioStream | None = None
         self._writer = asyncio.create_task(self._write_forever(), name=f"recorder-{path.stem}")
         self.failed = False
+        self.starts_s: float | None = None  # the first chunk's start on the interview's clock
         self.seconds = 0.0
 
     def write(self, chunk: AudioChunk) -> None:
         if self.failed:
             return
+        if self.starts_s is None:
+            self.starts_s = chunk.start_s
         self._buffer.append(chunk.samples)
         self._buffered += len(chunk.samples)
         if self._buffered >= FLUSH_SAMPLES:
@@ -71,12 +95,14 @@ class AudioRecorder:
         try:
             if self._container is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._container = av.open(str(self.path), "w", format="ogg")
+                self._container = av.open(str(self.path), "w", format="flac")
+                self._container.metadata[CLOCK_START_TAG] = f"{self.starts_s or 0.0:.6f}"
                 self._stream = self._container.add_stream(
-                    "libopus", rate=ANALYSIS_SAMPLE_RATE, layout="mono", options={"compression_level": str(COMPLEXITY)}
+                    "flac", rate=ANALYSIS_SAMPLE_RATE, layout="mono", options={"compression_level": str(COMPRESSION_LEVEL)}
                 )
-                self._stream.bit_rate = BITRATE
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples, dtype=np.float32)[None, :], format="flt", layout="mono")
+            # The analysis audio is on the 16-bit grid already: this is exact (rint only guards other callers).
+            pcm = np.clip(np.rint(samples * PCM16_SCALE), -PCM16_SCALE, PCM16_SCALE - 1).astype(np.int16)
+            frame = av.AudioFrame.from_ndarray(pcm[None, :], format="s16", layout="mono")
             frame.sample_rate = ANALYSIS_SAMPLE_RATE
             assert self._stream is not None
             for packet in self._stream.encode(frame):

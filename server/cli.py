@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import secrets
 import sqlite3
@@ -235,6 +236,17 @@ def models_verify(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def _seconds(text: str) -> float:
+    """A time on the interview's clock, for argparse: finite and not negative."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: seconds must be finite and not negative")
+    return value
+
+
 def replay_command(args: argparse.Namespace) -> None:
     from realtime_scoring.engine import EngineConfig
     from realtime_scoring.pipeline import ScoringEngine
@@ -264,7 +276,7 @@ def replay_command(args: argparse.Namespace) -> None:
 
     async def run() -> str:
         try:
-            report = await replay(interview_id, spec, engine, settings, args.audio, args.video, presses)
+            report = await replay(interview_id, spec, engine, settings, args.audio, args.video, presses, args.audio_starts_s)
         finally:
             await engine.close()
         return report.model_dump_json(indent=2)
@@ -358,6 +370,11 @@ def main(argv: list[str] | None = None) -> None:
         "--interview", type=Path, required=True, help="INTERVIEW.json: the interview as the API returns it, or its spec"
     )
     replay_parser.add_argument("--audio", type=Path, required=True, help="the candidate's answers (any format FFmpeg reads)")
+    replay_parser.add_argument(
+        "--audio-starts-s",
+        type=_seconds,
+        help="where the audio starts on the interview's clock (default: as a recording of this server says, else 0)",
+    )
     replay_parser.add_argument("--video", type=Path, help="the candidate's camera (.mp4, .y4m, ...), for face presence and emotion")
     replay_parser.add_argument("--out", type=Path, required=True, help="where to write report.json")
     replay_parser.add_argument("--model-dir", type=Path, help="model directory (INTERVIEW_MODEL_DIR)")

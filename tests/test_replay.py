@@ -136,16 +136,20 @@ async def test_a_recording_with_no_speech_gives_a_report_that_says_so(scoring_en
     assert report.recommendation.decision == "insufficient_evidence"
 
 
+@pytest.mark.parametrize("audio_starts_s", [0.0, 10.0])
 async def test_a_done_press_in_the_recordings_last_moments_ends_that_answer_as_it_did_live(
-    scoring_engine, interview_file: Path, tmp_path: Path
+    scoring_engine, interview_file: Path, tmp_path: Path, audio_starts_s: float
 ) -> None:
     # Live, the answer closed at the press and the session with it: its recording can stop just before the press.
+    # The press is on the interview's clock, where the recording may start late (a second session, a slow connection).
     silence = tmp_path / "silence.wav"
     subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(silence), "trim", "0", "5"], check=True)
     interview_id, spec = load_interview(interview_file)
-    report = await replay(interview_id, spec, scoring_engine, make_settings(tmp_path), silence, done_presses=[5.004])
+    press_s = audio_starts_s + 5.004
+    settings = make_settings(tmp_path)
+    report = await replay(interview_id, spec, scoring_engine, settings, silence, done_presses=[press_s], audio_starts_s=audio_starts_s)
     assert [(q.question_id, q.end_reason) for q in report.questions] == [("scale", "candidate_done")]
-    assert 4.9 < report.questions[0].ended_s <= 5.004
+    assert press_s - 0.1 < report.questions[0].ended_s <= press_s
 
 
 def test_replay_refuses_a_bad_interview_file_with_a_clear_error(tmp_path: Path) -> None:

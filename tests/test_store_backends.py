@@ -152,11 +152,11 @@ async def test_an_interview_and_all_it_records_read_back_the_same_from_either_st
         await store.record_scored_answer("iv-1", scored_answer(index, f"q{index}"))
     await store.record_scored_answer("iv-1", scored_answer(2, "q2", score=80.0))
     assert await store.scored_answers("iv-1") == [scored_answer(0, "q0"), scored_answer(2, "q2", score=80.0), scored_answer(10, "q10")]
-    await store.add_recording("iv-1", "200-bbbbbbbb.ogg", 30.0, 5.0)
-    await store.add_recording("iv-1", "100-aaaaaaaa.ogg", 0.0, 29.5)
+    await store.add_recording("iv-1", "200-bbbbbbbb.flac", 30.0, 5.0)
+    await store.add_recording("iv-1", "100-aaaaaaaa.flac", 0.0, 29.5)
     assert await store.recordings("iv-1") == [
-        RecordingRow(name="100-aaaaaaaa.ogg", starts_s=0.0, seconds=29.5),
-        RecordingRow(name="200-bbbbbbbb.ogg", starts_s=30.0, seconds=5.0),
+        RecordingRow(name="100-aaaaaaaa.flac", starts_s=0.0, seconds=29.5, media_type="audio/flac"),
+        RecordingRow(name="200-bbbbbbbb.flac", starts_s=30.0, seconds=5.0, media_type="audio/flac"),
     ]
     decided = await store.record_decision(first, "advance", "strong", "hr@acme")
     assert [(d.decision, d.note, d.decided_by) for d in await store.decisions("iv-1")] == [("advance", "strong", "hr@acme")]

@@ -24,6 +24,9 @@ from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, unpack_remb_fci
 from loadtests.attackers import ForgedVideo, vp8_claiming
 from loadtests.whip_client import WhipPublisher, WhipRejected, give_consent
 from media.audio import MAX_AHEAD_S
+from media.files import read_audio
+from media.frames import AudioChunk
+from media.recording import recorded_clock_start_s
 from server.live.chat import ESCALATED
 from server.ops.node_load import LoadLevel
 from server.rtc.ice import parse_trickle_fragment
@@ -395,7 +398,9 @@ async def test_a_session_whose_media_stopped_is_replaced_by_a_new_publish(captur
             await second.close()
 
 
-async def test_a_sessions_audio_is_recorded_for_hr_and_erased_with_the_candidate(live_server: LiveServer) -> None:
+async def test_a_sessions_audio_is_recorded_for_hr_exactly_as_the_models_heard_it_and_erased_with_the_candidate(
+    live_server: LiveServer, speech_wav: Path
+) -> None:
     server = live_server
     hr = {"X-API-Key": API_KEY}
     await server.http.put(f"{server.url}/api/v1/candidates/cand-rec", json={"name": "Rec Candidate"}, headers=hr)
@@ -411,15 +416,19 @@ async def test_a_sessions_audio_is_recorded_for_hr_and_erased_with_the_candidate
     )
     interview_id, token = created.json()["interview"]["id"], created.json()["invite_token"]
     await give_consent(server.http, f"{server.url}/api/v1/interviews/{interview_id}", token)
-    publisher = await publish(server, interview_id, token, [AudioStreamTrack()])
+    player = MediaPlayer(str(speech_wav), loop=True)
+    assert player.audio is not None
+    publisher = await publish(server, interview_id, token, [player.audio])
     session = server.services.registry.media_of(interview_id)
     assert session is not None
+    heard: list[AudioChunk] = []  # what the models get from here on
+    session.ingest.audio_taps.append(heard.append)
     await wait_until(lambda: session.ingest.stats.audio_seconds >= 2.5, what="2.5 s of audio received")
     heard_before_hang_up = session.ingest.stats.audio_seconds
     await publisher.close()  # WHIP DELETE: the session closes and its recording is kept
     base = f"{server.url}/api/v1/interviews/{interview_id}/recordings"
     await wait_until(lambda: server.services.registry.media_sessions == 0, what="session closed")
-    listing = [r for r in (await server.http.get(base, headers=hr)).json()["recordings"] if r["media_type"] == "audio/ogg"]
+    listing = [r for r in (await server.http.get(base, headers=hr)).json()["recordings"] if r["media_type"] == "audio/flac"]
     # The recording holds what the server heard: at least what it had before the hang-up, at most all it received.
     assert len(listing) == 1 and listing[0]["starts_s"] >= 0
     assert heard_before_hang_up - 0.1 <= listing[0]["seconds"] <= session.ingest.stats.audio_seconds + 0.1, listing[0]
@@ -428,10 +437,19 @@ async def test_a_sessions_audio_is_recorded_for_hr_and_erased_with_the_candidate
     assert listing[0]["name"] in [p.name for p in folder.iterdir()]
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and stat.S_IMODE((folder / listing[0]["name"]).stat().st_mode) == 0o600
     audio = await server.http.get(server.url + listing[0]["url"], headers=hr)
-    assert audio.status_code == 200 and audio.headers["content-type"] == "audio/ogg"
+    assert audio.status_code == 200 and audio.headers["content-type"] == "audio/flac"
     with av.open(io.BytesIO(audio.content)) as container:
-        assert container.streams.audio[0].codec_context.name == "opus"
-        assert container.duration / 1e6 > 1.5
+        assert container.streams.audio[0].codec_context.name == "flac"
+    # Every sample the models heard, losslessly, with the file's first sample where the listing puts it on the clock.
+    (server.settings.data_dir / "downloaded.flac").write_bytes(audio.content)
+    starts_s = recorded_clock_start_s(server.settings.data_dir / "downloaded.flac")
+    assert starts_s is not None and abs(starts_s - listing[0]["starts_s"]) < 0.001
+    recorded = np.concatenate([c.samples for c in read_audio(server.settings.data_dir / "downloaded.flac", 512)])
+    assert heard and abs(recorded.size / 16_000 - listing[0]["seconds"]) < 0.01
+    first = round((heard[0].start_s - starts_s) * 16_000)
+    models_heard = np.concatenate([c.samples for c in heard])
+    assert np.abs(models_heard).max() > 0.05, "the speech reached the models"
+    assert first >= 0 and np.array_equal(recorded[first : first + models_heard.size], models_heard)
     assert (await server.http.get(f"{base}/{listing[0]['name']}")).status_code == 401
     assert (await server.http.get(f"{base}/../../secret_key", headers=hr)).status_code == 404
     assert (await server.http.get(f"{base}/0-deadbeef.ogg", headers=hr)).status_code == 404

@@ -20,6 +20,8 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from media.files import read_audio, read_video
+from media.frames import AudioChunk
+from media.recording import recorded_clock_start_s
 from realtime_scoring.answer_scoring import AnswerScorer
 from realtime_scoring.conductor import AnswerEnd, InterviewConductor
 from realtime_scoring.events import EmotionSummary, FacePresence, ScoringEvent
@@ -83,8 +85,13 @@ async def replay(
     audio: Path,
     video: Path | None = None,
     done_presses: list[float] | None = None,
+    audio_starts_s: float | None = None,
 ) -> InterviewReport:
-    """`done_presses`: when the candidate pressed "done" in the live interview (see `load_done_presses`)."""
+    """`done_presses`: when the candidate pressed "done" in the live interview (see `load_done_presses`);
+    `audio_starts_s`: where the audio's first sample sits on the interview's clock, which the presses, the time limits
+    and the report's times use (None: as the recording says, for one this server made, else 0)."""
+    if audio_starts_s is None:
+        audio_starts_s = await asyncio.to_thread(recorded_clock_start_s, audio) or 0.0
     match = interview_match(spec)
     presses = sorted(done_presses or [])
     conductor = InterviewConductor(
@@ -112,7 +119,7 @@ async def replay(
         for at_s in conductor.take_turn_ends():
             pipeline.end_turn(at_s)
 
-    end_s = await analyse(engine, spec.language, settings, audio, video, emit, after_chunk)
+    end_s = await analyse(engine, spec.language, settings, audio, video, emit, after_chunk, audio_starts_s)
     if presses:
         # Pressed in the recording's last moments, after its last chunk began (the live answer closed at once and
         # the session with it): the answer ended there, not with the media.
@@ -140,8 +147,10 @@ async def analyse(
     video: Path | None,
     emit: Callable[[ScoringEvent], None],
     after_chunk: Callable[[SessionPipeline, float], Awaitable[None]],
+    audio_starts_s: float = 0.0,
 ) -> float:
-    """Run the recording through the pipeline; returns where the media ends.
+    """Run the recording through the pipeline; returns where the media ends. The audio is timed from
+    `audio_starts_s`, the video from its own start.
 
     Segmented and decoded as the server's live sessions are (`Settings.transcription_config()`: the same pauses join an
     utterance, and an early final at a pause is what that segment's final is, live and here), so a replayed interview
@@ -151,7 +160,9 @@ async def analyse(
     transcription = dataclasses.replace(settings.transcription_config(), language=language, min_partial_audio_s=math.inf)
     pipeline = engine.new_session(emit, SessionConfig(transcription=transcription))
     try:
-        chunks = await asyncio.to_thread(lambda: list(read_audio(audio, media.audio_chunk_samples)))
+        chunks = await asyncio.to_thread(
+            lambda: [AudioChunk(c.samples, audio_starts_s + c.start_s) for c in read_audio(audio, media.audio_chunk_samples)]
+        )
         frames = await asyncio.to_thread(lambda: list(read_video(video, media.video_sample_fps, media.video_max_side))) if video else []
         next_frame = 0
         for chunk in chunks:

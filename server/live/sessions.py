@@ -17,7 +17,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from media.answer_recording import AnswerFiles, AnswerRecorder, RecordedAnswer
 from media.ingest import MediaConfig, MediaIngest
-from media.recording import AudioRecorder
+from media.recording import FILE_SUFFIX, AudioRecorder
 from realtime_scoring.answer_scoring import AnswerScorer
 from server.cluster.event_bus import EventBus, hr_topic
 from server.domain.interview import Interview, InterviewStatus
@@ -54,7 +54,7 @@ async def remove_erased_recordings(settings: Settings, store: Store) -> list[str
 
 
 def recording_path(settings: Settings, interview_id: str, session: MediaSession) -> Path:
-    return recordings_dir(settings, interview_id) / f"{int(session.created_at)}-{session.id[:8]}.ogg"
+    return recordings_dir(settings, interview_id) / f"{int(session.created_at)}-{session.id[:8]}{FILE_SUFFIX}"
 
 
 # A media session that has received nothing for this long may be replaced by a new publish of the same interview.
@@ -235,7 +235,6 @@ class SessionRegistry:
         self._media[session.id] = session
         live.attach_media(session)
         if self._settings.recording:
-            session.recording_starts_s = ingest.now_s()
             # The candidate's voice: created the service user's alone before the recorder opens it.
             path = await asyncio.to_thread(private_file, recording_path(self._settings, live.id, session))
             session.recorder = AudioRecorder(path)
@@ -301,7 +300,10 @@ class SessionRegistry:
         if recorder.seconds > 0 and not recorder.failed:
             try:
                 await self._store.add_recording(
-                    session.context.interview_id, recorder.path.name, round(session.recording_starts_s, 3), round(recorder.seconds, 3)
+                    session.context.interview_id,
+                    recorder.path.name,
+                    round(recorder.starts_s or 0.0, 3),
+                    round(recorder.seconds, 3),
                 )
                 registered = True
             except Exception:  # the interview may have been erased meanwhile

@@ -60,7 +60,6 @@ class MediaSession:
         self._consumer: asyncio.Task[Any] | None = None
         self.replaced = False  # closed because a new publish of the same interview takes over
         self.recorder: AudioRecorder | None = None
-        self.recording_starts_s = 0.0  # where the recording starts on the interview's clock
         self.answer_recorder: AnswerRecorder | None = None  # each question's video and audio as received
         self.recorded_answers: list[RecordedAnswer] = []  # the answer recorder's files, once the session has closed
         self._on_closed = on_closed  # the registry's bookkeeping, whoever closes the session

@@ -95,7 +95,9 @@ class AuditEntry(Row):
 AUDIT_PER_INTERVIEW = 10_000  # the newest entries kept per interview
 
 
-AUDIO_RECORDING_TYPE = "audio/ogg"  # a media session's analysis audio, as the models heard it
+AUDIO_RECORDING_TYPE = "audio/flac"  # a media session's analysis audio, as the models heard it (media/recording.py)
+OPUS_AUDIO_RECORDING_TYPE = "audio/ogg"  # the same in recordings made before it was kept losslessly (Opus in Ogg)
+SESSION_AUDIO_TYPES = frozenset({AUDIO_RECORDING_TYPE, OPUS_AUDIO_RECORDING_TYPE})
 
 
 class RecordingRow(Row):
@@ -106,7 +108,7 @@ class RecordingRow(Row):
     starts_s: float
     seconds: float
     question_index: int | None = None
-    media_type: str = AUDIO_RECORDING_TYPE
+    media_type: str = OPUS_AUDIO_RECORDING_TYPE  # rows stored without one are from before answer videos: Opus audio
 
 
 class ReportRow(Row):

@@ -36,6 +36,7 @@ from server.storage.rows import (
     AUDIO_RECORDING_TYPE,
     AUDIT_PER_INTERVIEW,
     INDEX_LIMIT,
+    OPUS_AUDIO_RECORDING_TYPE,
     AnswerRow,
     AuditEntry,
     DecisionRow,
@@ -210,7 +211,7 @@ ADDED_COLUMNS = [
     ("outbox_events", "subject", "TEXT"),
     ("interviews", "question_asked_at", "REAL"),
     ("recordings", "question_index", "INTEGER"),
-    ("recordings", "media_type", f"TEXT NOT NULL DEFAULT '{AUDIO_RECORDING_TYPE}'"),
+    ("recordings", "media_type", f"TEXT NOT NULL DEFAULT '{OPUS_AUDIO_RECORDING_TYPE}'"),  # rows then were all Opus audio
     ("idempotent_responses", "kept_until", "REAL"),  # rows before it are kept a day
 ]
 

@@ -762,13 +762,15 @@ def openapi_document() -> dict[str, Any]:
                     "200": {
                         "description": "the file",
                         "content": {
-                            t: {"schema": {"type": "string", "format": "binary"}} for t in ("audio/ogg", "video/webm", "video/mp4")
+                            t: {"schema": {"type": "string", "format": "binary"}}
+                            for t in ("audio/flac", "audio/ogg", "video/webm", "video/mp4")
                         },
                     },
                     "206": {
                         "description": "the range asked for",
                         "content": {
-                            t: {"schema": {"type": "string", "format": "binary"}} for t in ("audio/ogg", "video/webm", "video/mp4")
+                            t: {"schema": {"type": "string", "format": "binary"}}
+                            for t in ("audio/flac", "audio/ogg", "video/webm", "video/mp4")
                         },
                     },
                     **_problems(404),

@@ -16,7 +16,7 @@ from server.web.context import services_of
 from server.web.problems import Problem
 from server.web.recording_links import RecordingLinks
 
-RECORDING_NAME = re.compile(r"^(?:q[0-9]{2,3}-)?[0-9]{1,12}-[0-9a-f]{8}(?:-[0-9]{1,4})?\.(?:ogg|webm|mp4)$")
+RECORDING_NAME = re.compile(r"^(?:q[0-9]{2,3}-)?[0-9]{1,12}-[0-9a-f]{8}(?:-[0-9]{1,4})?\.(?:flac|ogg|webm|mp4)$")
 
 
 async def list_recordings(request: Request) -> JSONResponse:

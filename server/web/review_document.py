@@ -18,7 +18,7 @@ from server.domain.interview import Interview
 from server.live.evidence import VISIBILITY_KIND
 from server.live.reporting import interview_match
 from server.storage.contract import Store
-from server.storage.rows import AUDIO_RECORDING_TYPE, ObservationRow, RecordingRow
+from server.storage.rows import SESSION_AUDIO_TYPES, ObservationRow, RecordingRow
 from server.web.recording_links import RecordingLinks
 
 Audience = Literal["hr", "owner"]
@@ -38,7 +38,7 @@ async def review_document(
     stored = await store.report(interview.id)
     report = InterviewReport.model_validate(stored.report) if stored is not None else None
     questions = report.questions if report is not None else await store.scored_answers(interview.id)
-    recordings = [r for r in await store.recordings(interview.id) if r.media_type != AUDIO_RECORDING_TYPE]
+    recordings = [r for r in await store.recordings(interview.id) if r.media_type not in SESSION_AUDIO_TYPES]
     faces = await store.observations(interview.id, "face")
     visibility = await store.observations(interview.id, VISIBILITY_KIND)
     candidate = interview.candidate
