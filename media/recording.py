@@ -4,9 +4,9 @@ The file holds exactly what the models heard (the analysis audio is 16-bit PCM, 
 transcript's times point into it and `replay` of it decodes the very samples the live interview decoded. A lossy
 codec cannot promise that: with Opus at 64 kbit/s the replay of the live-versus-replay test's interview heard a
 doubtful utterance differently in three runs of five (one to three words), at 24 kbit/s in most. FLAC at its default
-level 5 takes about 150 kbit/s of recorded speech (the English and Mandarin test clips; 68 MB an hour), 200 kbit/s
-with white noise at 10 dB, 69 kbit/s on the synthetic answers and pauses of that test, and 0.06 % of a core to encode
-(2-core VM, 2026-12-06): twice Opus's 64 kbit/s, a fraction of the answer videos.
+level 5 takes about 150 kbit/s of recorded speech (68 MB an hour), 200 kbit/s with white noise at 10 dB, and under
+0.1 % of a core, a quarter of what Opus took (`loadtests/bench_session_recording.py`): twice Opus's size, a fraction
+of the answer videos'.
 
 Where sample 0 sits on the interview's clock (the first chunk's start, after the connection was set up) is `starts_s`,
 listed with the recording and written into the file as the `INTERVIEW_CLOCK_START_S` tag (`recorded_clock_start_s`).
