@@ -3,7 +3,7 @@
 The file holds exactly what the models heard (the analysis audio is 16-bit PCM, `media.frames.on_pcm16_grid`), so a
 transcript's times point into it and `replay` of it decodes the very samples the live interview decoded. A lossy
 codec cannot promise that: with Opus at 64 kbit/s the replay of the live-versus-replay test's interview heard a
-doubtful utterance differently in three runs of five (one to three words), at 24 kbit/s in most. FLAC at its default
+doubtful utterance differently in three runs of five (a word each; three words in a CI run), at 24 kbit/s in most. FLAC at its default
 level 5 takes about 150 kbit/s of recorded speech (68 MB an hour), 200 kbit/s with white noise at 10 dB, and under
 0.1 % of a core, a quarter of what Opus took (`loadtests/bench_session_recording.py`): twice Opus's size, a fraction
 of the answer videos'.

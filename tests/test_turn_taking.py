@@ -68,7 +68,7 @@ async def test_replaying_the_servers_recording_gives_the_transcript_the_live_int
     the same utterances, at the same times on the interview's clock, with the same words. Decodes that meet in the
     recogniser's queue share one call live, and come out as they would alone (the int8 decoder quantises each row
     apart); the recording holds the very samples the models heard (lossless, placed on the interview's clock by its
-    own tag). With Opus at 64 kbit/s instead, three runs in five had one to three words differ."""
+    own tag). With Opus at 64 kbit/s instead, three runs in five had a word differ (a CI run, three)."""
     answers = scripted_answers(tmp_path / "answers", "en")
     interview, token = await scoring_server.schedule(questions=len(answers), language="en", mode="voice")
     await answer_scripted(scoring_server.url, scoring_server.http, interview.id, token, answers)
