@@ -12,10 +12,15 @@ ANALYSIS_SAMPLE_RATE = 16_000
 PCM16_SCALE = 32_768
 
 
+def to_pcm16(samples: np.ndarray) -> np.ndarray:
+    """`samples` (float, nominally [-1, 1]) as the nearest 16-bit PCM values (int16)."""
+    levels: np.ndarray = np.clip(np.rint(samples * PCM16_SCALE), -PCM16_SCALE, PCM16_SCALE - 1).astype(np.int16)
+    return levels
+
+
 def on_pcm16_grid(samples: np.ndarray) -> np.ndarray:
-    """`samples` (float, nominally [-1, 1]) rounded to the nearest 16-bit PCM value, as float32."""
-    levels: np.ndarray = np.clip(np.rint(samples * PCM16_SCALE), -PCM16_SCALE, PCM16_SCALE - 1)
-    return (levels / PCM16_SCALE).astype(np.float32)
+    """`samples` rounded to the nearest 16-bit PCM value, as float32."""
+    return (to_pcm16(samples) / PCM16_SCALE).astype(np.float32)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from media.frames import ANALYSIS_SAMPLE_RATE, PCM16_SCALE, AudioChunk
+from media.frames import ANALYSIS_SAMPLE_RATE, AudioChunk, to_pcm16
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +101,7 @@ class AudioRecorder:
                     "flac", rate=ANALYSIS_SAMPLE_RATE, layout="mono", options={"compression_level": str(COMPRESSION_LEVEL)}
                 )
             # The analysis audio is on the 16-bit grid already: this is exact (rint only guards other callers).
-            pcm = np.clip(np.rint(samples * PCM16_SCALE), -PCM16_SCALE, PCM16_SCALE - 1).astype(np.int16)
-            frame = av.AudioFrame.from_ndarray(pcm[None, :], format="s16", layout="mono")
+            frame = av.AudioFrame.from_ndarray(to_pcm16(samples)[None, :], format="s16", layout="mono")
             frame.sample_rate = ANALYSIS_SAMPLE_RATE
             assert self._stream is not None
             for packet in self._stream.encode(frame):
