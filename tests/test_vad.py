@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import subprocess
 from pathlib import Path
 
@@ -13,9 +14,15 @@ from media.frames import AudioChunk
 from realtime_scoring.batching import MicroBatcher
 from realtime_scoring.engine import EngineConfig, create_session
 from realtime_scoring.events import SpeechEnded, SpeechStarted
-from realtime_scoring.vad import SileroVadModel, VadConfig, VadStream
+from realtime_scoring.vad import SileroVadModel, StreamState, VadConfig, VadRequest, VadStream
 from tests.conftest import prepared_model_files
 from tests.helpers.media_files import read_wav_mono
+from tests.helpers.speech import ENGLISH_SPEECH
+
+needs_english_speech = pytest.mark.skipif(
+    not (ENGLISH_SPEECH / "06.wav").is_file(),
+    reason=f"no real English speech in {ENGLISH_SPEECH}: run python -m tests.tools.prepare_english_speech",
+)
 
 
 @pytest.fixture(scope="session")
@@ -173,13 +180,38 @@ async def test_each_chunk_of_a_group_reports_the_pause_under_way_after_it(vad_mo
 def test_streams_of_different_lengths_share_each_model_step(vad_model: SileroVadModel) -> None:
     rng = np.random.default_rng(3)
     runs = [rng.normal(0, 0.1, (n, 576)).astype(np.float32) for n in (5, 1, 3)]
-    state = np.zeros((2, 128), dtype=np.float32)
-    together = vad_model.run_batch([(run, state) for run in runs])
+    request = functools.partial(VadRequest, quiet_below=0.35, forget_after_quiet=2)  # forgets inside the runs too
+    together = vad_model.run_batch([request(run, StreamState.fresh()) for run in runs])
     for run, (probabilities, final_state) in zip(runs, together):
-        alone = state
+        alone = StreamState.fresh()
         expected = []
         for window in run:
-            ((p, alone),) = vad_model.run_batch([(window[None], alone)])
+            ((p, alone),) = vad_model.run_batch([request(window[None], alone)])
             expected.append(p[0])
         np.testing.assert_allclose(probabilities, expected, atol=1e-5)
-        np.testing.assert_allclose(final_state, alone, atol=1e-5)
+        np.testing.assert_allclose(final_state.recurrent, alone.recurrent, atol=1e-5)
+        assert final_state.quiet_windows == alone.quiet_windows
+
+
+@needs_english_speech
+async def test_an_answer_after_a_long_silence_is_heard_from_its_first_word(vad_model: SileroVadModel) -> None:
+    """Real spontaneous speech (a speaker with a cold, starting softly): the second answer, after the first and a
+    silence as long as a question and a think, is found as it is at the start of a stream. Carried through the silence,
+    the model's state had drifted until the whole second answer read as quiet."""
+    first, second = (read_wav_mono(ENGLISH_SPEECH / f"{name}.wav")[0] for name in ("05", "06"))
+    alone = speech_spans(await run_stream(vad_model, chunks_of(np.concatenate((np.zeros(16_000, np.float32), second)))), 1.0)
+    floor = np.random.default_rng(5).normal(0, 0.0003, 16_000 * 20).astype(np.float32)  # 20 s of a quiet room
+    head = np.concatenate((first, floor))
+    after = speech_spans(await run_stream(vad_model, chunks_of(np.concatenate((head, second)))), len(head) / 16_000)
+    assert alone and after, (alone, after)
+    assert abs(after[0][0] - alone[0][0]) < 0.3, (after[:2], alone[:2])
+    assert spoken_s(after) >= 0.95 * spoken_s(alone), (after, alone)
+
+
+def speech_spans(events: list, since_s: float) -> list[tuple[float, float]]:
+    """(start, end) of each speech segment that began after `since_s`, on a clock starting there."""
+    return [(e.start_s - since_s, e.end_s - since_s) for e in events if isinstance(e, SpeechEnded) and e.start_s >= since_s - 0.1]
+
+
+def spoken_s(spans: list[tuple[float, float]]) -> float:
+    return sum(end - start for start, end in spans)

@@ -1,10 +1,14 @@
-"""Scoring recognised speech against what was said: word and character error rates; the Mandarin test clips' location."""
+"""Scoring recognised speech against what was said: word and character error rates; where the test speech is."""
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 ZH_SPEECH_ENV = "INTERVIEW_ZH_SPEECH_DIR"
+# Real English speech from registry packages (tests/tools/prepare_english_speech.py; scripts/test.sh puts it here).
+ENGLISH_SPEECH = Path(os.environ.get("INTERVIEW_EN_SPEECH_DIR", Path(__file__).resolve().parents[2] / "data" / "test-speech" / "en"))
 
 
 def hanzi(text: str) -> list[str]:
