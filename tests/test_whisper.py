@@ -22,7 +22,7 @@ from realtime_scoring.whisper import transcriber as transcriber_module
 from realtime_scoring.whisper.ct2_weights import parse_ct2_model
 from realtime_scoring.whisper.export import MODEL_PARTS, TOKENIZER_MEMBER, build_graphs, prepare
 from realtime_scoring.whisper.features import SAMPLE_RATE, log_mel, mel_filterbank, pad_window, window_frames
-from realtime_scoring.whisper.transcriber import FALLBACK_TEMPERATURES, _looping_tail
+from realtime_scoring.whisper.transcriber import FALLBACK_TEMPERATURES, _looping_tail, _open_character
 from tests.helpers.media_files import make_speech_wav, read_wav_mono
 from tests.helpers.speech import ZH_SPEECH_ENV, edit_distance, hanzi, word_error_rate, words
 
@@ -303,6 +303,32 @@ def test_a_decoding_loop_is_cut_to_one_copy() -> None:
     assert _looping_tail([9, *[1, 2, 3, 4, 5] * 3]) == 10
     assert _looping_tail([5, 5, 5]) == 0  # "no, no, no" is speech, not yet a loop
     assert _looping_tail(list(range(40))) == 0
+
+
+def test_utf8_characters_left_open_are_told_apart_from_whole_ones() -> None:
+    whole = "我认为良好的沟".encode()
+    assert not _open_character(whole) and not _open_character(b"ok") and not _open_character(b"")
+    assert _open_character(whole[:-1]) and _open_character(whole[:-2])  # 沟 is three bytes: one or two of them
+    assert _open_character("é".encode()[:1]) and _open_character("😀".encode()[:3])
+    assert not _open_character(b"a\x9f")  # a stray continuation byte after ASCII starts nothing to finish
+
+
+def test_a_transcript_never_ends_or_starts_a_segment_inside_a_character(
+    transcriber: WhisperTranscriber, whisper_files: dict[str, Path]
+) -> None:
+    """Whisper base once ended "我認為良好的溝…" after 溝's first byte (its likeliest next token there was the end), which
+    lost the rest of the sentence: after an open character only text may come, whatever the logits say."""
+    tokenizer = Tokenizer.from_file(str(whisper_files["tokenizer.json"]))
+    special = transcriber._config.special
+    text = tokenizer.encode("我認為良好的溝", add_special_tokens=False).ids
+    logits = np.zeros((2, transcriber._config.n_vocab), dtype=np.float32)
+    logits[:, special["eot"]] = logits[:, special["timestamp_begin"] + 50] = 30.0  # the model would rather stop
+    last_timestamp = special["timestamp_begin"] + 150
+    opened, closed = [special["timestamp_begin"], *text[:-1]], [special["timestamp_begin"], *text]
+    inside, after = transcriber._logprobs([(opened, last_timestamp), (closed, last_timestamp)], logits)
+    assert np.isneginf(inside[special["eot"] :]).all() and np.isfinite(inside[text[-1]])
+    assert inside.argmax() < special["eot"]
+    assert after.argmax() in (special["eot"], special["timestamp_begin"] + 50)  # with the character whole it may end
 
 
 def test_conversion_reproduces_the_manifest_hashes(source_members: tuple[ModelEntry, dict[str, Path]], tmp_path: Path) -> None:

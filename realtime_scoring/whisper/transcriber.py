@@ -140,6 +140,34 @@ def _looping_tail(tokens: list[int]) -> int:
     return 0
 
 
+def _byte_symbols() -> dict[str, int]:
+    """GPT-2's byte-level alphabet, which Whisper's tokenizer uses: the printable character that stands for each byte."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    symbols, extra = {chr(b): b for b in printable}, 0
+    for byte in range(256):
+        if byte not in printable:
+            symbols[chr(256 + extra)] = byte
+            extra += 1
+    return symbols
+
+
+def _token_bytes(tokenizer: Tokenizer, count: int) -> list[bytes]:
+    """The bytes of text tokens 0 … count-1."""
+    symbols = _byte_symbols()
+    return [bytes(symbols[ch] for ch in (tokenizer.id_to_token(i) or "") if ch in symbols) for i in range(count)]
+
+
+def _open_character(data: bytes) -> bool:
+    """Whether `data` ends within a UTF-8 character: its lead byte is there and some of its continuation bytes are not."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte < 0x80:  # ASCII: complete (and a stray continuation byte after it is not a character to finish)
+            return False
+        if byte >= 0xC0:  # a lead byte: 110xxxxx, 1110xxxx or 11110xxx starts 2, 3 or 4 bytes
+            return (2 if byte < 0xE0 else 3 if byte < 0xF0 else 4) > back
+    return False
+
+
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max()
     result: np.ndarray = shifted - np.log(np.exp(shifted).sum())
@@ -188,6 +216,7 @@ class WhisperTranscriber:
         suppress[list(config.languages.values())] = True
         self._suppress = suppress
         self._suppress_begin = list(config.suppress_ids_begin)
+        self._token_bytes = _token_bytes(self._tokenizer, self._eot)
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -367,6 +396,11 @@ class WhisperTranscriber:
                 row[self._suppress_begin] = -np.inf
             if self._timestamps:
                 self._apply_timestamp_rules(sampled, row, last_timestamp)
+            if self._inside_character(sampled) and np.isfinite(row[: self._eot]).any():
+                # The text so far ends within a character's bytes: the character is finished before anything else. An
+                # end or a timestamp there would cut a word in half (Whisper base ended "我认为良好的沟…" so, at 沟's first
+                # byte, with any beam and at every temperature, and lost the rest of the sentence).
+                row[self._eot :] = -np.inf
         with np.errstate(invalid="ignore"):  # a row's own -inf stay -inf
             logprobs: np.ndarray = masked - masked.max(axis=1, keepdims=True)
             logprobs -= np.log(np.exp(logprobs).sum(axis=1, keepdims=True))
@@ -491,6 +525,15 @@ class WhisperTranscriber:
                 # Time never goes back, and a segment has a non-zero length (else it can loop).
                 lowest = timestamps[-1] if last_was_timestamp and not penultimate_was_timestamp else timestamps[-1] + 1
                 logits[begin:lowest] = -np.inf
+
+    def _inside_character(self, sampled: list[int]) -> bool:
+        """Whether the text tokens at the end of `sampled` stop inside a UTF-8 character."""
+        tail = b""
+        for token in reversed(sampled):
+            if token >= self._eot or len(tail) >= 4:  # a timestamp, or enough bytes to hold a whole character
+                break
+            tail = self._token_bytes[token] + tail
+        return _open_character(tail)
 
     def _finish(self, stream: _Stream, duration_s: float) -> Transcript:
         # Every sampled token counts, plus EOT where it came (openai-whisper divides the same way).
