@@ -35,3 +35,16 @@ def written_for_reading(text: str, language: str) -> str:
     text = _MARK_IN_CHINESE.sub(lambda m: _FULL_WIDTH_MARKS[next(g for g in m.groups() if g)], text)
     text = _FULL_STOP.sub("。", text)
     return _SPACE_IN_CHINESE.sub("", text)
+
+
+_CHINESE_AT_JOIN = re.compile(f"[{_HAN}，。？！：；、]")
+
+
+def joined_text(first: str, second: str) -> str:
+    """Two consecutive stretches of one transcript as one text: a space between them, none where either side of the
+    join is Chinese (which sets none)."""
+    if not first or not second:
+        return first or second
+    if _CHINESE_AT_JOIN.fullmatch(first[-1]) or _CHINESE_AT_JOIN.fullmatch(second[0]):
+        return first + second
+    return f"{first} {second}"

@@ -95,6 +95,7 @@ class Job:
     # and in a replay. `beam_size_used`: what the decode kept, once it ran.
     beam: bool = field(default=False, compare=False)
     beam_size_used: int = field(default=0, compare=False)
+    prompt: str | None = field(default=None, compare=False)  # text said just before, for the decoder's context
 
 
 class TranscriptionService:
@@ -181,13 +182,22 @@ class TranscriptionService:
         return max(waits, default=0.0)
 
     async def transcribe(
-        self, samples: np.ndarray, language: str | None, *, final: bool, key: object, beam: bool = False, priority: int | None = None
+        self,
+        samples: np.ndarray,
+        language: str | None,
+        *,
+        final: bool,
+        key: object,
+        beam: bool = False,
+        priority: int | None = None,
+        prompt: str | None = None,
     ) -> Transcript | None:
         """Transcribe; a partial returns None when a newer partial of the same `key` replaced it. `beam`: with the full
-        beam whatever the load (what is scored). `priority`: other than a final's or a partial's (SCORED)."""
+        beam whatever the load (what is scored). `priority`: other than a final's or a partial's (SCORED). `prompt`: what
+        was said just before this audio (it decodes in a batch only with clips of the same prompt)."""
         if priority is None:
             priority = FINAL if final else PARTIAL
-        return await self.submit(samples, language, priority, key, beam=beam).future
+        return await self.submit(samples, language, priority, key, beam=beam, prompt=prompt).future
 
     @property
     def beam_size(self) -> int:
@@ -199,13 +209,16 @@ class TranscriptionService:
         """The recogniser itself, for a caller that decodes a clip outside the queue (a benchmark's reference decode)."""
         return self._transcriber
 
-    def submit(self, samples: np.ndarray, language: str | None, priority: int, key: object, *, beam: bool = False) -> Job:
+    def submit(
+        self, samples: np.ndarray, language: str | None, priority: int, key: object, *, beam: bool = False, prompt: str | None = None
+    ) -> Job:
         """Queue a decode; its future gets the transcript (None if a newer job of the same key and priority replaced it).
         `beam`: with the full beam whatever the load."""
         if self._worker is None:
             self._worker = asyncio.create_task(self._work(), name="transcription-worker")
         now = time.perf_counter()
-        job = Job(priority, now, next(self._seq), samples, language, asyncio.get_running_loop().create_future(), key, now, beam=beam)
+        future = asyncio.get_running_loop().create_future()
+        job = Job(priority, now, next(self._seq), samples, language, future, key, now, beam=beam, prompt=prompt)
         if priority == PARTIAL and self._shedding:
             job.future.set_result(None)
             self.stats.partials_shed += 1
@@ -332,9 +345,11 @@ class TranscriptionService:
         self.stats.beam_searched += len(batch) if beam_size > 1 else 0
         clips = [j.samples for j in batch]
         call = (
-            functools.partial(self._transcriber.transcribe_batch_ordered, clips, batch[0].language, None, beam_size, batch[0].priority)
+            functools.partial(
+                self._transcriber.transcribe_batch_ordered, clips, batch[0].language, batch[0].prompt, beam_size, batch[0].priority
+            )
             if isinstance(self._transcriber, OrderedTranscriber)
-            else functools.partial(self._transcriber.transcribe_batch, clips, batch[0].language, None, beam_size)
+            else functools.partial(self._transcriber.transcribe_batch, clips, batch[0].language, batch[0].prompt, beam_size)
         )
         try:
             results = await asyncio.get_running_loop().run_in_executor(executor, call)
@@ -366,7 +381,7 @@ class TranscriptionService:
 
     def _next_batch(self, idle_workers: int = 1, *, partial: bool = False) -> list[Job]:
         """The most urgent queued job of its kind (finals and early finals are one kind, partials the other), with
-        every queued job of the same kind and language (up to max_batch); empty when none is queued.
+        every queued job of the same kind, language and prompt (up to max_batch); empty when none is queued.
 
         Decoding several utterances together streams the decoder's weights once
         per step for all of them, which is what makes it cheaper even on a CPU. But a burst of finals (every
@@ -381,7 +396,8 @@ class TranscriptionService:
         alike = [
             j
             for j in kind[1:]
-            if j.language == first.language and (j.priority == SPECULATIVE) == (first.priority == SPECULATIVE) and j.beam == first.beam
+            if (j.language, j.beam, j.prompt) == (first.language, first.beam, first.prompt)
+            and (j.priority == SPECULATIVE) == (first.priority == SPECULATIVE)
         ]
         limit = self._max_partial_batch if partial else min(self._max_batch, math.ceil((1 + len(alike)) / max(1, idle_workers)))
         batch = [first, *alike[: limit - 1]]

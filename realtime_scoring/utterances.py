@@ -8,6 +8,9 @@ turn, the length Whisper can take) it is decoded over its whole audio, pauses in
 reuses its segment's final; a joined one decodes speculatively as each pause begins (beside the segment's early
 final), so a turn that ends right after a pause finds its transcript already there.
 
+Whisper now and then ends a long decode with seconds of speech after its last words; the segments show where the
+speech is, and the rest is decoded after them, as Whisper's own long-form transcription goes on from its last timestamp.
+
 What is scored always keeps the recogniser's full beam: captions decode greedily while the recogniser is behind, and
 a single segment's final decoded that way is decoded again (the same audio, with the beam) before it is scored. So the
 same audio gives the same scored transcript at any load, live and in a replay (server/live/replay.py).
@@ -27,6 +30,7 @@ import numpy as np
 
 from media.frames import ANALYSIS_SAMPLE_RATE, AudioChunk
 from realtime_scoring.events import FinalTranscript, ScoringEvent, TranscriptSegment, UtteranceTranscript
+from realtime_scoring.text_forms import joined_text
 from realtime_scoring.transcription_service import SCORED, SPECULATIVE, Job, Transcript, TranscriptionService
 
 
@@ -41,6 +45,12 @@ class UtteranceConfig:
     # its transcript at once. That decode is the utterance's transcript when no speech follows, so a replay keeps it
     # on too: the same audio is decoded at the same place, and the transcript is the same.
     speculative: bool = True
+    # A decode whose last words end with at least this much of the utterance's speech still after them stopped early:
+    # what follows them is decoded too (`_heard_to_the_end`). None: never.
+    unheard_speech_s: float | None = 1.0
+
+
+MAX_CONTINUATIONS = 2  # decodes after the first, for one utterance (each goes on from the last words heard)
 
 
 @dataclass
@@ -220,15 +230,20 @@ class UtteranceJoiner:
             segment = utterance.segments[0]
             final = await segment.final
             if final is not None:
-                if segment.greedy_audio is None:
+                audio = segment.greedy_audio
+                if audio is None and self._unheard_s(utterance, final.segments[-1].end_s if final.segments else final.end_s) > 0:
+                    audio = utterance.samples_until(end_s, self.config.tail_s)  # decoded again below, then continued
+                if audio is None:
                     self.emit(
                         UtteranceTranscript(utterance.id, final.start_s, final.end_s, final.text, final.language, final.segments, 0.0, 1)
                     )
                 else:
-                    await self._emit_decoded(utterance.id, final.start_s, final.end_s, segment.greedy_audio, 1)
+                    started = time.perf_counter()
+                    decoded = await self._decode(audio)
+                    await self._emit_result(utterance, final.start_s, final.end_s, audio, decoded, started)
                 return
         started = time.perf_counter()
-        result = None
+        result: Transcript | None = None
         if (speculative := utterance.speculative) is not None:  # no speech came after it: it holds the whole utterance
             self.service.promote(speculative, SCORED)
             result = await asyncio.shield(speculative.future)
@@ -236,28 +251,59 @@ class UtteranceJoiner:
         if not samples.size:
             return
         if result is None:
-            result = await self.service.transcribe(samples, self.language(), final=True, key=self, beam=True, priority=SCORED)
-        assert result is not None
+            result = await self._decode(samples)
         start_s = utterance.start_s
-        self._emit_result(utterance.id, start_s, start_s + samples.size / ANALYSIS_SAMPLE_RATE, result, started, len(utterance.segments))
+        await self._emit_result(utterance, start_s, start_s + samples.size / ANALYSIS_SAMPLE_RATE, samples, result, started)
 
-    async def _emit_decoded(self, utterance_id: int, start_s: float, end_s: float, samples: np.ndarray, parts: int) -> None:
-        started = time.perf_counter()
-        result = await self.service.transcribe(samples, self.language(), final=True, key=self, beam=True, priority=SCORED)
+    async def _decode(self, samples: np.ndarray, prompt: str | None = None) -> Transcript:
+        result = await self.service.transcribe(samples, self.language(), final=True, key=self, beam=True, priority=SCORED, prompt=prompt)
         assert result is not None
-        self._emit_result(utterance_id, start_s, end_s, result, started, parts)
+        return result
 
-    def _emit_result(self, utterance_id: int, start_s: float, end_s: float, result: Transcript, started: float, parts: int) -> None:
+    async def _emit_result(
+        self, utterance: _Utterance, start_s: float, end_s: float, samples: np.ndarray, result: Transcript, started: float
+    ) -> None:
+        text = result.text.strip()
         segments = tuple(TranscriptSegment(start_s + float(s[0]), start_s + float(s[1]), str(s[2])) for s in (result.segments or ()))
+        text, segments = await self._heard_to_the_end(utterance, start_s, samples, text, segments)
         self.emit(
             UtteranceTranscript(
-                utterance_id,
+                utterance.id,
                 start_s,
                 round(end_s, 3),
-                result.text.strip(),
+                text,
                 result.language,
                 segments,
                 round(1000 * (time.perf_counter() - started), 1),
-                parts,
+                len(utterance.segments),
             )
         )
+
+    async def _heard_to_the_end(
+        self, utterance: _Utterance, start_s: float, samples: np.ndarray, text: str, segments: tuple[TranscriptSegment, ...]
+    ) -> tuple[str, tuple[TranscriptSegment, ...]]:
+        """Whisper now and then ends a long decode early: its last words close seconds before the speech does, and the
+        rest is never written (beam 5 ended a 23 s answer at "and here's the long", 4 s of speech before its end; greedy
+        read it all). As Whisper's own long-form transcription goes on from its last timestamp, the audio after the last
+        words heard is decoded too, with the text so far as its prompt, while the voice-activity segments hold speech
+        after them. Replay does the same with the same audio, so it gets the same transcript."""
+        for _ in range(MAX_CONTINUATIONS):
+            if not segments or self._unheard_s(utterance, segments[-1].end_s) <= 0:
+                break
+            heard_until = segments[-1].end_s
+            offset = round((heard_until - start_s) * ANALYSIS_SAMPLE_RATE)
+            if not 0 < offset < samples.size:
+                break
+            rest = await self._decode(samples[offset:], prompt=text)
+            more = tuple(TranscriptSegment(heard_until + float(s[0]), heard_until + float(s[1]), str(s[2])) for s in (rest.segments or ()))
+            if not more:
+                break
+            text, segments = joined_text(text, rest.text.strip()), segments + more
+        return text, segments
+
+    def _unheard_s(self, utterance: _Utterance, heard_until_s: float) -> float:
+        """Seconds of the utterance's speech after `heard_until_s`, if that is at least `unheard_speech_s`; else 0."""
+        least = self.config.unheard_speech_s
+        ends = [(s.start_s, s.end_s) for s in utterance.segments if s.end_s is not None]
+        unheard = sum(max(0.0, end - max(start, heard_until_s)) for start, end in ends)
+        return unheard if least is not None and unheard >= least else 0.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from realtime_scoring.text_forms import written_for_reading
+from realtime_scoring.text_forms import joined_text, written_for_reading
 
 
 @pytest.mark.parametrize(
@@ -31,3 +31,11 @@ def test_numbers_and_latin_words_inside_chinese_keep_their_own_punctuation() -> 
 def test_english_keeps_ascii_and_only_narrows_full_width_letters_and_digits() -> None:
     assert written_for_reading("Hello, I used Node.js for 3.5 years.", "en") == "Hello, I used Node.js for 3.5 years."
     assert written_for_reading("ＡＰＩ design, ３ years", "en") == "API design, 3 years"
+
+
+def test_two_stretches_of_a_transcript_join_with_a_space_only_between_words_of_spaced_languages() -> None:
+    assert joined_text("and here's the long", "pause, and I think so.") == "and here's the long pause, and I think so."
+    assert joined_text("我认为良好的", "沟通最重要。") == "我认为良好的沟通最重要。"
+    assert joined_text("我用了Python，", "三年。") == "我用了Python，三年。"
+    assert joined_text("我用", "Python写服务") == "我用Python写服务"
+    assert joined_text("", "Yes.") == "Yes." and joined_text("Yes.", "") == "Yes."

@@ -628,3 +628,29 @@ async def test_what_is_scored_keeps_the_beam_while_captions_decode_greedily_behi
     assert [u.parts for u in scored] == [2, 1], scored
     assert all(u.text.startswith("[beam 3]") for u in scored), scored
     assert "support team" in scored[1].text.lower(), scored[1]
+
+
+async def test_a_decode_that_stops_before_the_speech_does_goes_on_from_its_last_words(  # type: ignore[no-untyped-def]
+    transcriber, tmp_path_factory
+) -> None:
+    """Whisper now and then ends a long decode with seconds of speech still after its last words. The utterance's
+    speech segments show it, and what is after those words is decoded too, with the text so far as the prompt."""
+    calls: list[tuple[float, str | None]] = []
+
+    class StopsEarly:  # without a prompt, a long clip is read only as far as its first 55 % (as if Whisper stopped there)
+        def transcribe_batch(self, clips, language=None, prompt=None, beam_size=1):  # type: ignore[no-untyped-def]
+            calls.extend((len(c) / 16000, prompt) for c in clips)
+            heard = [c[: int(len(c) * 0.55)] if prompt is None and len(c) > 5 * 16000 else c for c in clips]
+            return transcriber.transcribe_batch(heard, language, prompt, beam_size)
+
+    first = spoken(tmp_path_factory, "I led the migration of our billing system", TRIM_SILENCE)
+    second = spoken(tmp_path_factory, "to a new database without any downtime.", TRIM_SILENCE)
+    audio = np.concatenate([silence(0.5), first, silence(1.5), second, silence(3.0)])
+    events = [e for _, e in await run_pipeline(vad_engine(StopsEarly()), audio)]  # type: ignore[arg-type]
+    scored = [e for e in events if isinstance(e, UtteranceTranscript)]
+    assert len(scored) == 1 and scored[0].parts == 2, scored
+    assert all(w in scored[0].text.lower() for w in ("migration", "billing", "database", "downtime")), scored[0]
+    assert [s.start_s for s in scored[0].segments] == sorted(s.start_s for s in scored[0].segments)
+    assert scored[0].segments[-1].end_s > scored[0].end_s - 1.0, scored[0].segments  # its words now reach its end
+    goes_on = [(seconds, prompt) for seconds, prompt in calls if prompt]
+    assert len(goes_on) == 1 and "billing" in str(goes_on[0][1]).lower() and goes_on[0][0] < len(audio) / 16000 / 2, calls
