@@ -304,6 +304,6 @@ class UtteranceJoiner:
     def _unheard_s(self, utterance: _Utterance, heard_until_s: float) -> float:
         """Seconds of the utterance's speech after `heard_until_s`, if that is at least `unheard_speech_s`; else 0."""
         least = self.config.unheard_speech_s
-        ends = [(s.start_s, s.end_s) for s in utterance.segments if s.end_s is not None]
-        unheard = sum(max(0.0, end - max(start, heard_until_s)) for start, end in ends)
+        spans = [(s.start_s, s.end_s) for s in utterance.segments if s.end_s is not None]
+        unheard = sum(max(0.0, end - max(start, heard_until_s)) for start, end in spans)
         return unheard if least is not None and unheard >= least else 0.0

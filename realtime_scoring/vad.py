@@ -120,6 +120,8 @@ class VadStream:
     def __init__(self, batcher: MicroBatcher[VadRequest, tuple[np.ndarray, StreamState]], config: VadConfig = VadConfig()) -> None:
         self._batcher = batcher
         self.config = config
+        self._quiet_below = config.threshold - config.negative_offset
+        self._forget_after_quiet = round(config.forget_after_quiet_s * ANALYSIS_SAMPLE_RATE / WINDOW)  # in windows
         self.reset()
 
     def reset(self) -> None:
@@ -179,13 +181,7 @@ class VadStream:
             window_starts.append(starts)
         probabilities = np.empty(0, dtype=np.float32)
         if inputs:
-            c = self.config
-            request = VadRequest(
-                np.stack(inputs),
-                self._state,
-                c.threshold - c.negative_offset,
-                round(c.forget_after_quiet_s * ANALYSIS_SAMPLE_RATE / WINDOW),
-            )
+            request = VadRequest(np.stack(inputs), self._state, self._quiet_below, self._forget_after_quiet)
             probabilities, self._state = await self._batcher.submit(request)
         activities, index = [], 0
         for starts in window_starts:
