@@ -1,7 +1,8 @@
 """Whisper CTranslate2 weights -> two ONNX graphs (encoder, decoder step), built with `onnx` alone.
 
 Graph contract (all float32; B batch, T mel frames (even), N = T/2 audio positions,
-S new tokens, P cached tokens, H = 8 heads, D = 64 per head, L = 6 decoder layers):
+S new tokens, P cached tokens, H = 8 heads, D = 64 per head, L = 6 decoder layers; the decoder's C clips
+each have B / C rows, c·B/C … (c+1)·B/C − 1, one per beam hypothesis, or one when decoding greedily):
 
 encoder.onnx
   in   mel              [B, 80, T]
@@ -11,7 +12,8 @@ encoder.onnx
 decoder.onnx
   in   tokens           int64 [B, S]
        positions        int64 [B, S]   position of each new token (P, P+1, ... for an unpadded batch)
-       cross_k_{l}, cross_v_{l}        from the encoder
+       cross_k_{l}      [C, H, D, N]   from the encoder, once per clip
+       cross_v_{l}      [C, H, N, D]
        past_k_{l}       [B, H, D, P]   self-attention keys so far (P = 0 at the first step)
        past_v_{l}       [B, H, P, D]
   out  logits           [B, 51865]     for the last new token only
@@ -266,6 +268,12 @@ def build_decoder(weights: Mapping[str, np.ndarray], n_layers: int, n_heads: int
         [future, g.const("mask_value", np.array(MASK_VALUE, dtype=np.float32)), g.const("mask_zero", np.array(0.0, dtype=np.float32))],
         "causal_mask",
     )  # [S, P+S]
+    # Cross-attention runs per clip: a clip's R = B / C rows (one per beam hypothesis, or one when greedy) are one block
+    # of queries against that clip's keys, so the encoder's output is never repeated per hypothesis and each layer
+    # multiplies [R·S, D] blocks instead of R single rows. Rows c·R … c·R+R−1 belong to clip c.
+    clips = g.one("Gather", [g.one("Shape", ["cross_k_0"]), g.ints([0], "clip_axis")], "clips")
+    grouped_shape = g.one("Concat", [clips, g.ints([-1, n_heads, head_dim], "grouped_tail")], "grouped_shape", axis=0)
+    rows_shape = g.one("Concat", [g.one("Shape", ["tokens"]), g.ints([d_model], "model_width")], "rows_shape", axis=0)
 
     inputs = [
         helper.make_tensor_value_info("tokens", TensorProto.INT64, ["batch", "new"]),
@@ -274,8 +282,8 @@ def build_decoder(weights: Mapping[str, np.ndarray], n_layers: int, n_heads: int
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", vocab])]
     for i in range(n_layers):
         inputs += [
-            helper.make_tensor_value_info(f"cross_k_{i}", TensorProto.FLOAT, ["batch", n_heads, head_dim, "frames_half"]),
-            helper.make_tensor_value_info(f"cross_v_{i}", TensorProto.FLOAT, ["batch", n_heads, "frames_half", head_dim]),
+            helper.make_tensor_value_info(f"cross_k_{i}", TensorProto.FLOAT, ["clips", n_heads, head_dim, "frames_half"]),
+            helper.make_tensor_value_info(f"cross_v_{i}", TensorProto.FLOAT, ["clips", n_heads, "frames_half", head_dim]),
             helper.make_tensor_value_info(f"past_k_{i}", TensorProto.FLOAT, ["batch", n_heads, head_dim, "past"]),
             helper.make_tensor_value_info(f"past_v_{i}", TensorProto.FLOAT, ["batch", n_heads, "past", head_dim]),
         ]
@@ -309,9 +317,11 @@ def build_decoder(weights: Mapping[str, np.ndarray], n_layers: int, n_heads: int
             arr(f"{prefix}/attention/linear_0/weight") * scale,
             arr(f"{prefix}/attention/linear_0/bias") * scale,
         )
-        context = nn.attend(nn.to_heads(q, (0, 2, 1, 3)), f"cross_k_{i}", f"cross_v_{i}", None)
+        grouped = g.one("Transpose", [g.one("Reshape", [q, grouped_shape])], "by_clip", perm=[0, 2, 1, 3])  # [C, H, R·S, D]
+        context = nn.attend(grouped, f"cross_k_{i}", f"cross_v_{i}", None)
+        context = g.one("Reshape", [g.one("Transpose", [context], perm=[0, 2, 1, 3]), rows_shape], "by_row")  # [B, S, H·D]
         out = nn.linear(
-            nn.from_heads(context),
+            context,
             f"{prefix}/attention/linear_2",
             arr(f"{prefix}/attention/linear_2/weight"),
             arr(f"{prefix}/attention/linear_2/bias"),

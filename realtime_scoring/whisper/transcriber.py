@@ -338,8 +338,9 @@ class WhisperTranscriber:
     def _step(
         self, tokens: np.ndarray, offset: int, cross: dict[str, np.ndarray], cache: list[np.ndarray] | None
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """One decoder call on new `tokens` [B, S] at positions offset..offset+S-1; returns
-        the last token's logits [B, V] and the grown self-attention cache."""
+        """One decoder call on new `tokens` [B, S] at positions offset..offset+S-1, `cross` holding C clips' keys and
+        values (B a multiple of C: rows c·B/C … belong to clip c); returns the last token's logits [B, V] and the grown
+        self-attention cache."""
         batch, count = tokens.shape
         config = self._config
         if cache is None:
@@ -446,12 +447,12 @@ class WhisperTranscriber:
         its beam_size + 1 likeliest next tokens, the best beam_size go on, a hypothesis that ends is kept until
         beam_size have ended, and the one with the best log-probability per token wins).
 
-        Clip c owns rows c·k … c·k+k-1 throughout, so its cross-attention keys and values are repeated once and
-        never moved; only the self-attention cache follows each hypothesis to its parent's row.
+        Clip c owns rows c·k … c·k+k-1 throughout: the decoder attends from those rows to the clip's cross-attention
+        keys and values as one block (they are never repeated per hypothesis); only the self-attention cache follows
+        each hypothesis to its parent's row.
         """
         k, eot = beam_size, self._eot
         rows = len(streams) * k
-        cross = {name: np.repeat(value, k, axis=0) for name, value in cross.items()}
         cache = [np.repeat(layer, k, axis=0) for layer in cache]
         logits = np.repeat(logits, k, axis=0)
         # All k rows of a clip start alike: only the first is live, or the first step would fill the beam with copies.
