@@ -145,6 +145,8 @@ FILLERS = {"uh", "um", "hm", "hmm", "mm", "mhm", "er", "ah"}
 # A number written half in digits ("2000万"): cn2an reads "两千万" as 20000000 but leaves this one alone.
 MIXED_NUMBER = re.compile(r"(\d+(?:\.\d+)?)([万亿])")
 MULTIPLIERS = {"万": 10_000, "亿": 100_000_000}
+# A range as the recogniser writes it (3-5年, 3~5年) and as cn2an writes 三到五年 (3到5年) read alike.
+RANGE_MARK = re.compile(r"(?<=\d)\s*[-~—–至]\s*(?=\d)")
 
 
 def _mixed_to_digits(match: re.Match[str]) -> str:
@@ -154,12 +156,13 @@ def _mixed_to_digits(match: re.Match[str]) -> str:
 
 def normalised(text: str, language: str) -> str:
     """Both sides alike: full-width forms folded, Chinese numerals as numbers (as the key-point matcher reads them,
-    2000万 and 两千万 alike), English fillers dropped."""
+    2000万 and 两千万 alike, 3-5年 and 三到五年 alike), English fillers dropped."""
     text = unicodedata.normalize("NFKC", text)
     if language == "zh":
         with contextlib.suppress(ValueError, KeyError):  # a run cn2an cannot read stays as it is
             text = cn2an.transform(text, "cn2an")
         text = MIXED_NUMBER.sub(_mixed_to_digits, text)
+        text = RANGE_MARK.sub("到", text)
     else:
         text = " ".join(word for word in words(text) if word not in FILLERS)
     return text

@@ -36,6 +36,9 @@ _MULTIPLIERS = {"": 1, "百": 100, "千": 1000, "万": 10_000, "亿": 100_000_00
 # Chinese numerals count as a number only before a unit or measure word (三年, 两次, 五个人, 十五分钟): elsewhere they are
 # parts of words (一起, 统一, 万一, 千万 "by all means", 三心二意).
 _MEASURES = (*"年月天日周个次人位名岁倍层页章题项条秒点元块%", "小时", "分钟", "毫秒", "星期", "季度", "公里", "百分")
+# A range between two numbers: 三到五年 is said, the recogniser writes 3-5年 (or 3~5年, 3至5年); each reads (3, 到, 5, 年).
+_RANGE_MARKS = frozenset("到至-~—–")
+_RANGE_REST = re.compile(f"[到至\\-~—–](?=[0-9{_CN_DIGITS}十])")
 
 _stemmer = snowballstemmer.stemmer("english")
 _stem_lock = threading.Lock()  # a snowball stemmer keeps state between calls
@@ -151,25 +154,34 @@ def _chinese_number(run: str) -> float | None:
 
 
 def _number_units(norm: str) -> list[_Unit]:
-    """Characters, Latin runs and numbers, each number one unit keyed by its value: "三年" and "3年" both read (3, 年)."""
-    units = []
+    """Characters, Latin runs and numbers, each number one unit keyed by its value: "三年" and "3年" both read (3, 年);
+    a range's mark between two numbers reads 到: "三到五年" and "3-5年" both read (3, 到, 5, 年)."""
+    units: list[_Unit] = []
     for m in _NUMBER_UNIT.finditer(norm):
         digits, multiplier, chinese = m.group(1), m.group(2), m.group(3)
         if digits:
             units.append(_Unit(_number_key(float(digits) * _MULTIPLIERS[multiplier]), m.start(), m.end()))
         elif chinese:
-            value = _chinese_number(chinese) if norm.startswith(_MEASURES, m.end()) else None
+            # A numeral counts before a measure word, or as a range's first end (三 in 三到五年).
+            counted = norm.startswith(_MEASURES, m.end()) or _RANGE_REST.match(norm, m.end()) is not None
+            value = _chinese_number(chinese) if counted else None
             if value is None:
                 units += [_Unit(c, m.start() + i, m.start() + i + 1) for i, c in enumerate(chinese)]
             else:
                 units.append(_Unit(_number_key(value), m.start(), m.end()))
+        elif m.group() in _RANGE_MARKS and units and _is_number(units[-1]) and _RANGE_REST.match(norm, m.start()):
+            units.append(_Unit("到", m.start(), m.end()))
         else:
             units.append(_Unit(m.group(), m.start(), m.end()))
     return units
 
 
+def _is_number(unit: _Unit) -> bool:
+    return unit.key[0].isdigit()
+
+
 def _has_number(units: Sequence[_Unit]) -> bool:
-    return any(u.key[0].isdigit() for u in units)
+    return any(_is_number(u) for u in units)
 
 
 class _Answer:

@@ -105,6 +105,9 @@ def test_front_and_back_nasals_and_flat_and_retroflex_initials_match_as_input_me
         ("月薪五万元左右", "5万元", "五万元"),  # a multiplier on either side
         ("十五分钟内恢复服务", "15分钟", "十五分钟"),
         ("可用性做到三个九", "３个九", "三个九"),  # a key point typed with full-width digits
+        ("我有三到五年的后端经验", "3-5年", "三到五年"),  # a range: said in numerals, the key point with a dash
+        ("做过3-5年的运维", "三到五年", "3-5年"),  # and as the recogniser writes 三到五年
+        ("团队规模一直在3~5人", "3至5人", "3~5人"),
     ],
 )
 def test_a_number_matches_whether_said_in_chinese_numerals_or_written_in_digits(said: str, keyword: str, heard: str) -> None:
@@ -119,6 +122,8 @@ def test_a_number_matches_whether_said_in_chinese_numerals_or_written_in_digits(
         ("三十年前", "3年"),  # 30
         ("我们一起统一了接口", "1起"),  # 一 in 一起 is part of a word, not a number
         ("三心二意", "3心"),  # nor in an idiom
+        ("做了十三到十五年", "3-5年"),  # a range of other amounts
+        ("三到五个人", "3-5年"),  # the same amounts of something else
     ],
 )
 def test_numbers_match_only_the_same_amount_and_numerals_inside_words_stay_words(said: str, keyword: str) -> None:
