@@ -342,6 +342,9 @@ class WhisperTranscriber:
         values (B a multiple of C: rows c·B/C … belong to clip c); returns the last token's logits [B, V] and the grown
         self-attention cache."""
         batch, count = tokens.shape
+        clips = next(iter(cross.values())).shape[0]
+        if batch % clips:
+            raise ValueError(f"{batch} decoder rows cannot be shared out evenly among {clips} clips")
         config = self._config
         if cache is None:
             empty_k = np.zeros((batch, config.n_heads, config.head_dim, 0), dtype=np.float32)
