@@ -56,6 +56,7 @@ from realtime_scoring.engine import EngineConfig, create_session
 from realtime_scoring.events import FacePresence, FinalTranscript, ScoringEvent, UtteranceTranscript
 from realtime_scoring.models.manifest import load_manifest, verified_files
 from realtime_scoring.pipeline import ScoringEngine, SessionConfig
+from realtime_scoring.text_match import RANGE_MARKS
 from realtime_scoring.vision.faces import FaceDetector
 from server.live.replay import analyse
 from server.settings import Settings
@@ -146,7 +147,7 @@ FILLERS = {"uh", "um", "hm", "hmm", "mm", "mhm", "er", "ah"}
 MIXED_NUMBER = re.compile(r"(\d+(?:\.\d+)?)([万亿])")
 MULTIPLIERS = {"万": 10_000, "亿": 100_000_000}
 # A range as the recogniser writes it (3-5年, 3~5年) and as cn2an writes 三到五年 (3到5年) read alike.
-RANGE_MARK = re.compile(r"(?<=\d)\s*[-~—–至]\s*(?=\d)")
+RANGE_MARK = re.compile(f"(?<=\\d)\\s*[{re.escape(RANGE_MARKS)}]\\s*(?=\\d)")
 
 
 def _mixed_to_digits(match: re.Match[str]) -> str:

@@ -37,8 +37,8 @@ _MULTIPLIERS = {"": 1, "百": 100, "千": 1000, "万": 10_000, "亿": 100_000_00
 # parts of words (一起, 统一, 万一, 千万 "by all means", 三心二意).
 _MEASURES = (*"年月天日周个次人位名岁倍层页章题项条秒点元块%", "小时", "分钟", "毫秒", "星期", "季度", "公里", "百分")
 # A range between two numbers: 三到五年 is said, the recogniser writes 3-5年 (or 3~5年, 3至5年); each reads (3, 到, 5, 年).
-_RANGE_MARKS = frozenset("到至-~—–")
-_RANGE_REST = re.compile(f"[到至\\-~—–](?=[0-9{_CN_DIGITS}十])")
+RANGE_MARKS = "到至-~—–"
+_RANGE_REST = re.compile(f"[{re.escape(RANGE_MARKS)}](?=[0-9{_CN_DIGITS}十])")  # a mark, then the second number
 
 _stemmer = snowballstemmer.stemmer("english")
 _stem_lock = threading.Lock()  # a snowball stemmer keeps state between calls
@@ -169,7 +169,7 @@ def _number_units(norm: str) -> list[_Unit]:
                 units += [_Unit(c, m.start() + i, m.start() + i + 1) for i, c in enumerate(chinese)]
             else:
                 units.append(_Unit(_number_key(value), m.start(), m.end()))
-        elif m.group() in _RANGE_MARKS and units and _is_number(units[-1]) and _RANGE_REST.match(norm, m.start()):
+        elif units and _is_number(units[-1]) and _RANGE_REST.match(norm, m.start()):
             units.append(_Unit("到", m.start(), m.end()))
         else:
             units.append(_Unit(m.group(), m.start(), m.end()))
