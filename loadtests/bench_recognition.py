@@ -391,16 +391,22 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+def add_speech_set_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sets a recognition benchmark reads (as `scripts/test.sh` prepares them) and the models it runs."""
+    zh_default = os.environ.get("INTERVIEW_ZH_SPEECH_DIR", "data/test-speech/zh")
+    en_default = os.environ.get("INTERVIEW_EN_SPEECH_DIR", "data/test-speech/en")
+    parser.add_argument("--zh", type=Path, default=Path(zh_default), help="Mandarin clips (NN.wav + NN.txt)")
+    parser.add_argument("--en", type=Path, default=Path(en_default), help="English clips (NN.wav + NN.txt)")
+    parser.add_argument("--noise-db", type=float, default=10.0, help="SNR of the noisy Mandarin copy")
+    parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("INTERVIEW_MODEL_DIR", "data/models")))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    zh_default = os.environ.get("INTERVIEW_ZH_SPEECH_DIR", "data/test-speech/zh")
-    parser.add_argument("--zh", type=Path, default=Path(zh_default), help="Mandarin clips (NN.wav + NN.txt)")
-    parser.add_argument("--en", type=Path, default=Path("data/test-speech/en"), help="English clips (NN.wav + NN.txt)")
-    parser.add_argument("--noise-db", type=float, default=10.0, help="SNR of the noisy Mandarin copy")
+    add_speech_set_arguments(parser)
     photos_default = os.environ.get("INTERVIEW_GROUP_PHOTOS_DIR", "data/test-photos")
     parser.add_argument("--photos", type=Path, default=Path(photos_default), help="group photos with counts.json")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("INTERVIEW_MODEL_DIR", "data/models")))
     parser.add_argument("--limit", type=int, default=0, help="at most this many clips a set (0: all; a quick look)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)

@@ -27,7 +27,17 @@ from pathlib import Path
 import numpy as np
 
 from loadtests.bench_pipeline import RATE
-from loadtests.bench_recognition import RESULTS_DIR, Clip, _assigned, error_rate, load_set, replay, track, with_noise
+from loadtests.bench_recognition import (
+    RESULTS_DIR,
+    Clip,
+    _assigned,
+    add_speech_set_arguments,
+    error_rate,
+    load_set,
+    replay,
+    track,
+    with_noise,
+)
 from realtime_scoring.engine import EngineConfig
 from realtime_scoring.events import UtteranceTranscript
 from realtime_scoring.pipeline import ScoringEngine
@@ -104,11 +114,8 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--zh", type=Path, default=Path(os.environ.get("INTERVIEW_ZH_SPEECH_DIR", "data/test-speech/zh")))
-    parser.add_argument("--en", type=Path, default=Path(os.environ.get("INTERVIEW_EN_SPEECH_DIR", "data/test-speech/en")))
-    parser.add_argument("--noise-db", type=float, default=10.0, help="SNR of the noisy Mandarin copy")
+    add_speech_set_arguments(parser)
     parser.add_argument("--offsets-ms", default="0,10,20,30", help="delays of the whole track, comma-separated")
-    parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("INTERVIEW_MODEL_DIR", "data/models")))
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     results = asyncio.run(bench(args))
