@@ -1,5 +1,5 @@
 """Finds key-point keywords in a transcribed answer, with the span that says them: words by stem, Chinese by characters,
-numbers whichever way they are written (三年 and 3年, 五万 and 5万) and pinyin."""
+numbers whichever way they are written (三年 and 3年, 五万 and 5万, five years and 5 years) and pinyin."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ import jieba
 import opencc
 import snowballstemmer
 from pypinyin import Style, lazy_pinyin
+
+from realtime_scoring.english_numbers import english_number_units, number_key
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 HAN_CHAR = re.compile(f"[{_HAN}]")
@@ -142,10 +144,6 @@ def _ascii_alnum(c: str) -> bool:
     return c.isascii() and c.isalnum()
 
 
-def _number_key(value: float) -> str:
-    return str(int(value)) if value == int(value) else repr(value)
-
-
 def _chinese_number(run: str) -> float | None:
     try:
         return float(cn2an.cn2an(run, "smart"))
@@ -160,7 +158,7 @@ def _number_units(norm: str) -> list[_Unit]:
     for m in _NUMBER_UNIT.finditer(norm):
         digits, multiplier, chinese = m.group(1), m.group(2), m.group(3)
         if digits:
-            units.append(_Unit(_number_key(float(digits) * _MULTIPLIERS[multiplier]), m.start(), m.end()))
+            units.append(_Unit(number_key(float(digits) * _MULTIPLIERS[multiplier]), m.start(), m.end()))
         elif chinese:
             # A numeral counts before a measure word, or as a range's first end (三 in 三到五年).
             counted = norm.startswith(_MEASURES, m.end()) or _RANGE_REST.match(norm, m.end()) is not None
@@ -168,12 +166,18 @@ def _number_units(norm: str) -> list[_Unit]:
             if value is None:
                 units += [_Unit(c, m.start() + i, m.start() + i + 1) for i, c in enumerate(chinese)]
             else:
-                units.append(_Unit(_number_key(value), m.start(), m.end()))
+                units.append(_Unit(number_key(value), m.start(), m.end()))
         elif units and _is_number(units[-1]) and _RANGE_REST.match(norm, m.start()):
             units.append(_Unit("到", m.start(), m.end()))
         else:
             units.append(_Unit(m.group(), m.start(), m.end()))
     return units
+
+
+def _english_numbers(norm: str) -> list[_Unit]:
+    """Words by stem and numbers by value, however each number is written: "five years" and "5 year" both read
+    (5, year)."""
+    return [_Unit(u.key if u.is_number else _stem(u.key), u.start, u.end) for u in english_number_units(norm)]
 
 
 def _is_number(unit: _Unit) -> bool:
@@ -205,6 +209,10 @@ class _Answer:
     @cached_property
     def numbers(self) -> list[_Unit]:
         return _number_units(self.norm)
+
+    @cached_property
+    def english_numbers(self) -> list[_Unit]:
+        return _english_numbers(self.norm)
 
     @cached_property
     def one_char_tokens(self) -> frozenset[int]:
@@ -243,7 +251,7 @@ class KeywordMatcher:
         return KeywordHit(keyword, found[0], found[1], found[2]) if found else None
 
     @staticmethod
-    def _latin(answer: _Answer, kw: str) -> tuple[Literal["exact", "stem"], int, int] | None:
+    def _latin(answer: _Answer, kw: str) -> tuple[Literal["exact", "stem", "number"], int, int] | None:
         words = [w.key for w in _words(kw)]
         if not words:
             return None
@@ -251,6 +259,9 @@ class KeywordMatcher:
             return "exact", *span
         if span := _first_run(answer.stems, [_stem(w) for w in words]):
             return "stem", *span
+        numbered = _english_numbers(kw)
+        if _has_number(numbered) and (span := _first_run(answer.english_numbers, [u.key for u in numbered])):
+            return "number", *span  # the same amount written the other way: five years for 5 years, 20,000 for 20000
         return None
 
     @staticmethod

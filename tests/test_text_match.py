@@ -130,6 +130,40 @@ def test_numbers_match_only_the_same_amount_and_numerals_inside_words_stay_words
     assert ZH.find(said, [keyword]) is None
 
 
+@pytest.mark.parametrize(
+    ("said", "keyword", "heard"),
+    [
+        ("I have five years of experience with Go", "5 years", "five years"),
+        ("I have 5 years of experience with Go", "five years", "5 years"),
+        ("we served about 20,000 users a day", "twenty thousand users", "20,000 users"),
+        ("we served twenty thousand users a day", "20000 users", "twenty thousand users"),
+        ("it cut latency by thirty percent", "30%", "thirty percent"),
+        ("I led a team of 10 people", "ten people", "10 people"),
+        ("three to five years in backend work", "3-5 years", "three to five years"),
+        ("revenue grew to one point five million", "1.5 million", "one point five million"),
+        ("I had twenty-five engineers", "25 engineers", "twenty-five engineers"),
+        ("one year of Kubernetes", "1 years", "one year"),  # and by stem: year, years
+    ],
+)
+def test_an_english_number_matches_whether_said_in_words_or_written_in_digits(said: str, keyword: str, heard: str) -> None:
+    hit = EN.find(said, [keyword])
+    assert hit is not None and hit.how == "number" and span(said, hit) == heard
+
+
+@pytest.mark.parametrize(
+    ("said", "keyword"),
+    [
+        ("I have fifteen years of experience", "5 years"),  # 15, not 5
+        ("about fifty years ago", "5 years"),
+        ("thirteen to fifteen years", "3-5 years"),  # a range of other amounts
+        ("three to five people", "3-5 years"),  # the same amounts of something else
+        ("one second later", "2 later"),  # "second" here is time, not an ordinal
+    ],
+)
+def test_english_numbers_match_only_the_same_amount(said: str, keyword: str) -> None:
+    assert EN.find(said, [keyword]) is None
+
+
 def test_different_syllables_do_not_match_by_pinyin() -> None:
     assert ZH.find("所以查询快了", ["索引"]) is None  # suo yi, not suo yin
 
@@ -184,3 +218,14 @@ def test_sentences_skip_empty_and_punctuation_only_pieces() -> None:
     assert sentences("") == []
     assert sentences(" ... ?! ") == []
     assert sentences("No split here") == [(0, 13)]
+
+
+@pytest.mark.parametrize(
+    ("matcher", "keyword", "found"),
+    [(EN, "five years", True), (EN, "1" * 400 + " years", False), (ZH, "五年", True), (ZH, "1" * 400 + "年", False)],
+)
+def test_a_digit_repeated_hundreds_of_times_is_read_not_an_error(matcher: KeywordMatcher, keyword: str, found: bool) -> None:
+    """Whisper can loop on one digit; past floating point that amount is no number (it raised OverflowError)."""
+    said = "我有5年 I have 5 years " + "1" * 500 + "年 years"
+    hit = matcher.find(said, [keyword])
+    assert (hit is not None and hit.how == "number") == found
