@@ -18,6 +18,7 @@ from hrms_bridge import retention
 from server.domain.interview import InterviewSpec, InterviewStatus
 from server.live.sessions import recordings_dir, remove_erased_recordings
 from server.storage.contract import Store
+from server.storage.outbox import EventType
 from server.storage.redis_client import Keys, store_durability_warnings
 from server.storage.redis_store import RedisInterviewStore
 from server.storage.redis_webhook_deliveries import RedisDeliveryStore
@@ -400,6 +401,38 @@ async def test_writes_racing_a_deletion_leave_nothing_behind(redis_server: Redis
         outcomes = await asyncio.gather(store.delete_interview(interview_id), *writes, return_exceptions=True)
         assert all(o is None or isinstance(o, LookupError) for o in outcomes), outcomes
         assert await redis_client.keys(KEYS.interview(interview_id) + "*") == []
+
+
+async def test_endpoint_changes_made_on_one_node_reach_another_nodes_next_fan_out_and_claim(redis_client: redis.Redis) -> None:
+    """A node keeps the endpoints it read between passes; any change on any node (added, secret rotated, disabled,
+    deleted) is seen by every node's next pass."""
+    store = RedisInterviewStore(redis_client, KEYS)
+    sender, api = RedisDeliveryStore(redis_client, KEYS, SEALER), RedisDeliveryStore(redis_client, KEYS, SEALER)
+    first, first_secret = await api.add_endpoint("acme", "https://hr.example/one", [], "", None)
+    taken: set[str] = set()
+
+    async def next_event() -> list[Delivery]:
+        """One event written and fanned out by the sending node; the deliveries that its claim then gets."""
+        await store.record_tenant_event("acme", EventType.CANDIDATE_APPLIED, {"n": len(taken)})
+        event_ids = [f[b"event_id"].decode() for _, f in await redis_client.xrange(KEYS.webhook_stream())]
+        new = [e for e in event_ids if e not in taken]
+        taken.update(new)
+        await sender.fan_out(new)
+        return await sender.claim_due(time.time(), 30.0, 10)
+
+    (claimed,) = await next_event()
+    assert claimed.endpoint.secrets == (first_secret,)
+    rotated = await api.rotate_secret(first)
+    (claimed,) = await next_event()
+    assert claimed.endpoint.secrets == (rotated, first_secret), "a secret rotated on another node signs the next event"
+    second, _ = await api.add_endpoint("acme", "https://hr.example/two", [], "", None)
+    assert {d.endpoint.id for d in await next_event()} == {first.id, second.id}, "an endpoint added there gets it"
+    await api.set_enabled(second.id, False, "test")
+    assert [d.endpoint.id for d in await next_event()] == [first.id]
+    (dead,) = await api.deliveries("acme", status=DEAD)
+    assert dead.endpoint_id == second.id, "a disabled endpoint's delivery is dead at once, as if read afresh"
+    await api.delete_endpoint(first.id)
+    assert await next_event() == []
 
 
 async def test_erasure_leaves_no_key_that_names_the_candidate_or_their_interviews(

@@ -333,6 +333,7 @@ class _Migration:
                     ),
                 )
                 pipe.zadd(self.keys.tenant_endpoints(e["tenant"]), {e["id"]: e["created_at"]})
+                pipe.incr(self.keys.endpoints_version())  # a node already running reads them afresh
                 await pipe.execute()
             self.counts.endpoints += 1
 

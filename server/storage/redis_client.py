@@ -246,6 +246,10 @@ class Keys:
     def tenant_endpoints(self, tenant: str) -> str:
         return f"{self.prefix}tenant:{tenant}:endpoints"
 
+    def endpoints_version(self) -> str:
+        """A counter that every change to any endpoint increments: a node keeps the endpoints it read until it moves."""
+        return f"{self.prefix}endpoints:version"
+
     def deliveries_due(self) -> str:
         """Every pending delivery by when its next attempt is due (a claimed one: when its lease ends)."""
         return f"{self.prefix}deliveries:due"
