@@ -269,6 +269,43 @@ async def test_a_disabled_endpoints_pending_deliveries_wait_and_are_claimed_agai
     assert (again.id, again.attempts, again.event_type) == (claimed.id, 1, "interview.scheduled")
 
 
+async def test_events_fanned_out_together_are_claimed_an_event_at_a_time_in_the_order_they_were_written(
+    store_and_deliveries: tuple[Store, Deliveries, redis.Redis | None],
+) -> None:
+    """A claim takes each event's deliveries together (one read of its payload, not one per delivery), first written
+    first sent."""
+    store, deliveries, client = store_and_deliveries
+    for n in range(4):
+        await deliveries.add_endpoint("acme", f"https://hr.example/hooks/{n}", [], "", None)
+    for n in range(6):
+        await store.record_tenant_event("acme", EventType.CANDIDATE_APPLIED, {"n": n})
+    await _fanned_out(deliveries, client)
+    claimed = await deliveries.claim_due(time.time() + 1, 30.0, 100)
+    order = [json.loads(d.payload)["data"]["n"] for d in claimed]
+    assert order == [n for n in range(6) for _ in range(4)]
+
+
+async def test_each_attempt_reads_back_as_recorded_whatever_its_error_says(
+    store_and_deliveries: tuple[Store, Deliveries, redis.Redis | None],
+) -> None:
+    store, deliveries, client = store_and_deliveries
+    await deliveries.add_endpoint("acme", "https://hr.example/hooks", [], "", None)
+    await store.create_interview(SPEC, invite("iv-1"), "iv-1", tenant="acme")
+    await _fanned_out(deliveries, client)
+    now = time.time()
+    error = 'ReadError: "连接被重置" at https://hr.example/hooks\n\tretry?'
+    (claimed,) = await deliveries.claim_due(now, 30.0, 10)
+    await deliveries.record_attempt(claimed, None, error, 12.25, outcome=PENDING, next_attempt_at=now)
+    (claimed,) = await deliveries.claim_due(now + 1, 30.0, 10)
+    await deliveries.record_attempt(claimed, 200, None, 3.0, outcome=DELIVERED, next_attempt_at=None)
+    (row,) = await deliveries.deliveries("acme")
+    assert (row.status, row.attempts) == (DELIVERED, 2)
+    first, second = row.history
+    assert (first.attempt, first.status_code, first.error, first.duration_ms) == (1, None, error, pytest.approx(12.2))
+    assert (second.attempt, second.status_code, second.error, second.duration_ms) == (2, 200, None, 3.0)
+    assert now - 5 < first.at <= second.at < now + 5
+
+
 async def test_pending_deliveries_written_before_the_due_index_existed_are_found_and_sent(redis_client: redis.Redis) -> None:
     """A cluster upgraded from a version that found due deliveries by reading each held event: the first claim after the
     upgrade adds what is pending to the index, once."""

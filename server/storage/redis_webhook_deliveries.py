@@ -49,19 +49,21 @@ from server.storage.webhook_deliveries import (
 STATUSES = (PENDING, DELIVERED, DEAD)
 TIES = 100  # deliveries created at the very same instant that a page boundary may fall among
 
-# KEYS: the due index; ARGV: now, why a disabled endpoint's delivery is dead, then the events (JSON): [event, its
-# deliveries, the tenant's deliveries (all, pending, dead), tenant, event id, [[endpoint, delivery, endpoint's deliveries,
-# endpoint id, delivery id, status: pending, or dead for a disabled endpoint] per endpoint]] each (keys as full names).
-# One script for a batch, its arguments in one string: redis-py packing an event's 70 arguments in Python took as long as
-# the rest of the fan-out. Each event's deliveries are made once: an event already fanned out (or erased) is skipped.
-# Returns how many deliveries were made.
+# KEYS: the due index; ARGV: why a disabled endpoint's delivery is dead, then the events (JSON): [event, its deliveries,
+# the tenant's deliveries (all, pending, dead), tenant, event id, when it is fanned out, [[endpoint, delivery, endpoint's
+# deliveries, endpoint id, delivery id, status: pending, or dead for a disabled endpoint] per endpoint]] each (keys as
+# full names). Each event has a time of its own, later in the order given, so that a claim takes one event's deliveries
+# together and events are first attempted in the order they were written (with one time for the batch, its deliveries
+# were due in the order of their hashed ids). One script for a batch, its arguments in one string: redis-py packing an
+# event's 70 arguments in Python took as long as the rest of the fan-out. Each event's deliveries are made once: an
+# event already fanned out (or erased) is skipped. Returns how many deliveries were made.
 FAN_OUT = """
-local now, disabled = ARGV[1], ARGV[2]
+local disabled = ARGV[1]
 local created = 0
-for _, e in ipairs(cjson.decode(ARGV[3])) do
-  local event, by_event, all, pending, dead, tenant, event_id = e[1], e[2], e[3], e[4], e[5], e[6], e[7]
+for _, e in ipairs(cjson.decode(ARGV[2])) do
+  local event, by_event, all, pending, dead, tenant, event_id, now = e[1], e[2], e[3], e[4], e[5], e[6], e[7], e[8]
   if redis.call('EXISTS', event) == 1 and redis.call('HEXISTS', event, 'fanned_out') == 0 then
-    for _, d in ipairs(e[8]) do
+    for _, d in ipairs(e[9]) do
       local endpoint, delivery, by_endpoint, endpoint_id, delivery_id, status = d[1], d[2], d[3], d[4], d[5], d[6]
       if redis.call('EXISTS', endpoint) == 1 and redis.call('EXISTS', delivery) == 0 then
         if status == 'pending' then
@@ -109,22 +111,27 @@ return claimed
 """
 
 # KEYS: the due index; ARGV: the delivery key prefix, the attempts key suffix, {tenant: [its pending, delivered and dead
-# deliveries]} (JSON), then the results (JSON): [delivery id, tenant, outcome, attempt, attempt record (JSON), next attempt
-# at, last status, last error, delivered at] each ('' value: remove the field). One script for a batch, its arguments in
-# two strings: packing ten arguments a result took most of the dispatcher's time on Redis (redis-py packs each in Python).
-# A delivery erased meanwhile is skipped. Returns how many were recorded.
+# deliveries]} (JSON), then the results (JSON): [delivery id, tenant, outcome, attempt, next attempt at, last status, last
+# error, delivered at, duration in ms] each ('' value: remove the field), then when they were recorded. One script for a
+# batch, its arguments in a few strings: packing ten arguments a result took most of the dispatcher's time on Redis
+# (redis-py packs each in Python), and encoding each attempt's record as JSON inside the batch's JSON a tenth of it; the
+# script writes the record, as json.dumps would ({"attempt": 1, "at": ..., "status_code": 200, "error": null,
+# "duration_ms": 3.2}). A delivery erased meanwhile is skipped. Returns how many were recorded.
 RECORD_ATTEMPTS = """
-local prefix, suffix, by_tenant = ARGV[1], ARGV[2], cjson.decode(ARGV[3])
+local prefix, suffix, by_tenant, now = ARGV[1], ARGV[2], cjson.decode(ARGV[3]), ARGV[5]
 local names = {'next_attempt_at', 'last_status', 'last_error', 'delivered_at'}
 local recorded = 0
 for _, r in ipairs(cjson.decode(ARGV[4])) do
   local id, outcome, key = r[1], r[3], prefix .. r[1]
   local d = redis.call('HMGET', key, 'status', 'created_at')
   if d[2] then
-    redis.call('RPUSH', key .. suffix, r[5])
+    local status_code = r[6] == '' and 'null' or r[6]
+    local error = r[7] == '' and 'null' or cjson.encode(r[7])
+    redis.call('RPUSH', key .. suffix, '{"attempt": ' .. r[4] .. ', "at": ' .. now .. ', "status_code": ' .. status_code ..
+               ', "error": ' .. error .. ', "duration_ms": ' .. r[9] .. '}')
     local set, gone = {'status', outcome, 'attempts', r[4]}, {}
     for i, name in ipairs(names) do
-      if r[5 + i] == '' then table.insert(gone, name) else table.insert(set, name); table.insert(set, r[5 + i]) end
+      if r[4 + i] == '' then table.insert(gone, name) else table.insert(set, name); table.insert(set, r[4 + i]) end
     end
     redis.call('HSET', key, unpack(set))
     if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
@@ -134,7 +141,7 @@ for _, r in ipairs(cjson.decode(ARGV[4])) do
       if by_status[d[1]] then redis.call('ZREM', by_status[d[1]], id) end
       redis.call('ZADD', by_status[outcome], d[2], id)
     end
-    if outcome == 'pending' and r[6] ~= '' then redis.call('ZADD', KEYS[1], r[6], id) else redis.call('ZREM', KEYS[1], id) end
+    if outcome == 'pending' and r[5] ~= '' then redis.call('ZADD', KEYS[1], r[5], id) else redis.call('ZREM', KEYS[1], id) end
     recorded = recorded + 1
   end
 end
@@ -388,6 +395,7 @@ class RedisDeliveryStore:
         self._endpoints_at(version)
         endpoints: dict[str, list[Endpoint]] = {}
         events: list[list[Any]] = []
+        now = time.time()
         fanned_out_before = []  # by another node or process, maybe of a version before the due index: index their pending
         for event_id, (tenant_raw, type_raw, fanned_out) in zip(ids, rows):
             if tenant_raw is None:  # erased
@@ -413,12 +421,13 @@ class RedisDeliveryStore:
                         ]
                     )
             tenant_lists = [self._keys.tenant_deliveries(tenant, status) for status in (None, PENDING, DEAD)]
-            events.append([self._keys.event(event_id), self._keys.event_deliveries(event_id), *tenant_lists, tenant, event_id, deliveries])
+            at = repr(now + len(events) * 1e-6)  # a microsecond apart, in the order given
+            events.append(
+                [self._keys.event(event_id), self._keys.event_deliveries(event_id), *tenant_lists, tenant, event_id, at, deliveries]
+            )
         created = 0
         if events:  # one round trip and one script for all of them
-            created = int(
-                await self._fan_out(keys=[self._keys.deliveries_due()], args=[repr(time.time()), DISABLED_ERROR, json.dumps(events)])
-            )
+            created = int(await self._fan_out(keys=[self._keys.deliveries_due()], args=[DISABLED_ERROR, json.dumps(events)]))
         if fanned_out_before:
             # An entry taken over from a node of the version before the due index (a rolling upgrade): that node fanned
             # the event out without indexing its deliveries, and nobody would claim them (already indexed: unchanged).
@@ -535,26 +544,24 @@ class RedisDeliveryStore:
         now = time.time()
         tenants = {r.delivery.endpoint.tenant for r in results}
         by_tenant = {t: [self._keys.tenant_deliveries(t, s) for s in STATUSES] for t in tenants}
-        rows = []
-        for r in results:
-            attempt = r.delivery.attempts + 1
-            record = {"attempt": attempt, "at": now, "status_code": r.status_code, "error": r.error, "duration_ms": round(r.duration_ms, 1)}
-            rows.append(
-                [
-                    r.delivery.id,
-                    r.delivery.endpoint.tenant,
-                    r.outcome,
-                    str(attempt),
-                    json.dumps(record),
-                    "" if r.next_attempt_at is None else repr(r.next_attempt_at),
-                    "" if r.status_code is None else str(r.status_code),
-                    r.error or "",
-                    repr(now) if r.outcome == DELIVERED else "",
-                ]
-            )
+        delivered_at = repr(now)
+        rows = [
+            [
+                r.delivery.id,
+                r.delivery.endpoint.tenant,
+                r.outcome,
+                str(r.delivery.attempts + 1),
+                "" if r.next_attempt_at is None else repr(r.next_attempt_at),
+                "" if r.status_code is None else str(r.status_code),
+                r.error or "",
+                delivered_at if r.outcome == DELIVERED else "",
+                repr(round(r.duration_ms, 1)),
+            ]
+            for r in results
+        ]
         await self._record(
             keys=[self._keys.deliveries_due()],
-            args=[self._keys.delivery(""), self._attempts_suffix, json.dumps(by_tenant), json.dumps(rows)],
+            args=[self._keys.delivery(""), self._attempts_suffix, json.dumps(by_tenant), json.dumps(rows), delivered_at],
         )
 
     async def deliveries(

@@ -310,12 +310,13 @@ class DeliveryStore(SerialConnection):
             endpoints[tenant] = await self.endpoints(tenant)
         now = time.time()
         rows = []
-        for event in events:
+        for index, event in enumerate(events):
+            at = now + index * 1e-6  # each event a microsecond after the one before: first written, first sent
             for endpoint in endpoints[event["tenant"]]:
                 if endpoint.wants(event["type"]):
                     # A disabled endpoint's delivery is dead at once: listed, and replayed once the endpoint is enabled.
-                    status, due, why = (PENDING, now, None) if endpoint.enabled else (DEAD, None, DISABLED_ERROR)
-                    rows.append((f"dlv_{uuid.uuid4().hex}", event["id"], endpoint.id, status, due, why, now, event["id"]))
+                    status, due, why = (PENDING, at, None) if endpoint.enabled else (DEAD, None, DISABLED_ERROR)
+                    rows.append((f"dlv_{uuid.uuid4().hex}", event["id"], endpoint.id, status, due, why, at, event["id"]))
         async with self._transaction() as db:
             # INSERT ... SELECT: an event erased since it was read gets no delivery.
             await db.executemany(
