@@ -88,11 +88,14 @@ end
 return created
 """
 
-# KEYS: the due index; ARGV: now, lease until, how many at most, the delivery key prefix, the endpoint key prefix.
-# Returns (delivery id, attempts, event id, endpoint id) of each delivery claimed. One that is no longer pending, or
-# whose endpoint is disabled or gone, leaves the index (enabling an endpoint puts its pending deliveries back).
+# KEYS: the due index; ARGV: now, lease until, how many at most, the delivery, endpoint and event key prefixes, the
+# endpoints' version. Returns the endpoints' version ('' before any), how many were claimed, (delivery id, attempts,
+# event id, endpoint id) of each delivery claimed, then (event id, type, payload) of each of their events (once each; an
+# event erased meanwhile is left out, and its deliveries with it): one round trip for a claim, where reading the events
+# after it took one command each. One that is no longer pending, or whose endpoint is disabled or gone, leaves the
+# index (enabling an endpoint puts its pending deliveries back).
 CLAIM_DUE = """
-local claimed = {}
+local claimed, events, seen = {}, {}, {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))) do
   local key = ARGV[4] .. id
   local d = redis.call('HMGET', key, 'status', 'attempts', 'event_id', 'endpoint_id')
@@ -105,9 +108,21 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT
     table.insert(claimed, d[2])
     table.insert(claimed, d[3])
     table.insert(claimed, d[4])
+    if not seen[d[3]] then
+      seen[d[3]] = true
+      local e = redis.call('HMGET', ARGV[6] .. d[3], 'type', 'payload')
+      if e[1] and e[2] then
+        table.insert(events, d[3])
+        table.insert(events, e[1])
+        table.insert(events, e[2])
+      end
+    end
   end
 end
-return claimed
+local reply = {redis.call('GET', ARGV[7]) or '', #claimed / 4}
+for _, v in ipairs(claimed) do table.insert(reply, v) end
+for _, v in ipairs(events) do table.insert(reply, v) end
+return reply
 """
 
 # KEYS: the due index; ARGV: the delivery key prefix, the attempts key suffix, {tenant: [its pending, delivered and dead
@@ -468,12 +483,16 @@ class RedisDeliveryStore:
         """Up to `limit` due deliveries, soonest due first, each claimed for this node's attempt in one script. Any node
         claims any delivery (`event_ids`, the events a node holds in the stream, is not needed: the index says)."""
         await self._complete_the_due_index()
+        keys = self._keys
         reply = await self._claim_due(
-            keys=[self._keys.deliveries_due()], args=[now, now + lease_s, limit, self._keys.delivery(""), self._keys.endpoint("")]
+            keys=[keys.deliveries_due()],
+            args=[now, now + lease_s, limit, keys.delivery(""), keys.endpoint(""), keys.event(""), keys.endpoints_version()],
         )
-        fields = texts(reply)
+        count = int(reply[1])
+        fields, rest = texts(reply[2 : 2 + 4 * count]), texts(reply[2 + 4 * count :])
         claimed = [(fields[i], int(fields[i + 1]), fields[i + 2], fields[i + 3]) for i in range(0, len(fields), 4)]
-        return await self._loaded(claimed)
+        self._endpoints_at(reply[0] or None)
+        return await self._assembled(claimed, {rest[i]: (rest[i + 1], rest[i + 2]) for i in range(0, len(rest), 3)})
 
     async def _loaded(self, deliveries: Sequence[tuple[str, int, str, str]]) -> list[Delivery]:
         """(delivery id, attempts, event id, endpoint id) as Deliveries with their event's type and payload and their
@@ -486,6 +505,10 @@ class RedisDeliveryStore:
             *rows, version = await pipe.execute()
         events = {i: (t.decode(), p.decode()) for i, (t, p) in zip(event_ids, rows, strict=True) if t is not None and p is not None}
         self._endpoints_at(version)
+        return await self._assembled(deliveries, events)
+
+    async def _assembled(self, deliveries: Sequence[tuple[str, int, str, str]], events: dict[str, tuple[str, str]]) -> list[Delivery]:
+        """The deliveries with their events ({id: (type, payload)}) and endpoints (call `_endpoints_at` first)."""
         endpoints = await self._kept_endpoints(sorted({endpoint_id for _, _, _, endpoint_id in deliveries}))
         return [
             Delivery(delivery_id, event_id, *events[event_id], endpoints[endpoint_id], attempts)
