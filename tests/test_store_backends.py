@@ -472,6 +472,25 @@ async def test_endpoint_changes_made_on_one_node_reach_another_nodes_next_fan_ou
     assert await next_event() == []
 
 
+async def test_a_node_reads_the_endpoints_afresh_after_redis_comes_back_empty(redis_client: redis.Redis) -> None:
+    """Redis without persistence restarted: the endpoints made again get versions of their own, never one the node
+    already kept (a counter would start again at the same number and the node would keep sending to the old ones)."""
+    store = RedisInterviewStore(redis_client, KEYS)
+    sender, api = RedisDeliveryStore(redis_client, KEYS, SEALER), RedisDeliveryStore(redis_client, KEYS, SEALER)
+
+    async def fanned_out_to() -> set[str]:
+        await store.record_tenant_event("acme", EventType.CANDIDATE_APPLIED, {})
+        event_ids = [f[b"event_id"].decode() for _, f in await redis_client.xrange(KEYS.webhook_stream())]
+        await sender.fan_out(event_ids)
+        return {d.endpoint.id for d in await sender.claim_due(time.time(), 30.0, 10)}
+
+    before, _ = await api.add_endpoint("acme", "https://hr.example/one", [], "", None)
+    assert await fanned_out_to() == {before.id}
+    await redis_client.flushall()
+    after, _ = await api.add_endpoint("acme", "https://hr.example/one", [], "", None)
+    assert await fanned_out_to() == {after.id}
+
+
 async def test_erasure_leaves_no_key_that_names_the_candidate_or_their_interviews(
     redis_server: RedisServer, redis_client: redis.Redis
 ) -> None:

@@ -33,6 +33,7 @@ from redis.typing import EncodableT, FieldT
 
 from server.storage.redis_client import Keys
 from server.storage.redis_store import inbox_fields, index_scores
+from server.storage.redis_webhook_deliveries import new_version
 from server.storage.webhook_deliveries import PENDING
 
 IDEMPOTENCY_MAX_AGE_S = 24 * 3600  # as long as a stored response is replayed (server/web/idempotency.py)
@@ -333,7 +334,7 @@ class _Migration:
                     ),
                 )
                 pipe.zadd(self.keys.tenant_endpoints(e["tenant"]), {e["id"]: e["created_at"]})
-                pipe.incr(self.keys.endpoints_version())  # a node already running reads them afresh
+                pipe.set(self.keys.endpoints_version(), new_version())  # a node already running reads them afresh
                 await pipe.execute()
             self.counts.endpoints += 1
 

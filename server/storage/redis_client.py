@@ -247,7 +247,8 @@ class Keys:
         return f"{self.prefix}tenant:{tenant}:endpoints"
 
     def endpoints_version(self) -> str:
-        """A counter that every change to any endpoint increments: a node keeps the endpoints it read until it moves."""
+        """A fresh random value with every change to any endpoint: a node keeps the endpoints it read until it changes.
+        Random, not a counter: a Redis that came back empty would count the same versions again for other endpoints."""
         return f"{self.prefix}endpoints:version"
 
     def deliveries_due(self) -> str:

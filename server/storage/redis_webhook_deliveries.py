@@ -175,12 +175,13 @@ redis.call('ZADD', KEYS[5], ARGV[2], ARGV[3])
 return 1
 """
 
-# KEYS: an endpoint, the endpoints' version; ARGV: field/value pairs. Changes an endpoint that exists (never makes a
-# partial one of a deleted endpoint), and moves the version in the same step, so no node keeps the endpoint as it was.
+# KEYS: an endpoint, the endpoints' version; ARGV: the new version, then field/value pairs. Changes an endpoint that
+# exists (never makes a partial one of a deleted endpoint), and sets a new version in the same step, so that no node
+# keeps the endpoint as it was.
 SET_ENDPOINT_IF_EXISTS = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('SET', KEYS[2], ARGV[1])
 return 1
 """
 
@@ -240,6 +241,11 @@ def _endpoint(endpoint_id: str, f: dict[str, str], sealer: Sealer) -> Endpoint:
     )
 
 
+def new_version() -> str:
+    """A value for the endpoints' version (Keys.endpoints_version) that no earlier change has set."""
+    return uuid.uuid4().hex
+
+
 def delivery_id_for(event_id: str, endpoint_id: str) -> str:
     """One delivery per event and endpoint, whichever node (or how many) fans the event out."""
     return "dlv_" + hashlib.sha256(f"{event_id} {endpoint_id}".encode()).hexdigest()[:32]
@@ -292,7 +298,7 @@ class RedisDeliveryStore:
             stored: dict[FieldT, EncodableT] = {k: v for k, v in fields.items()}  # noqa: C416 - redis-py's mapping type is invariant in its key
             pipe.hset(self._keys.endpoint(endpoint_id), mapping=stored)
             pipe.zadd(self._keys.tenant_endpoints(tenant), {endpoint_id: now})
-            pipe.incr(self._keys.endpoints_version())
+            pipe.set(self._keys.endpoints_version(), new_version())
             await pipe.execute()
         return _endpoint(endpoint_id, fields, self._sealer), secret
 
@@ -341,21 +347,23 @@ class RedisDeliveryStore:
         secret = new_secret()
         kept = [secret, *endpoint.secrets][:MAX_SECRETS]
         await self._set_endpoint_if_exists(
-            keys=[self._keys.endpoint(endpoint.id), self._keys.endpoints_version()], args=["secrets", self._sealer.seal(json.dumps(kept))]
+            keys=[self._keys.endpoint(endpoint.id), self._keys.endpoints_version()],
+            args=[new_version(), "secrets", self._sealer.seal(json.dumps(kept))],
         )
         return secret
 
     async def retire_previous_secrets(self, endpoint: Endpoint) -> int:
         newest = list(endpoint.secrets[:1])
         await self._set_endpoint_if_exists(
-            keys=[self._keys.endpoint(endpoint.id), self._keys.endpoints_version()], args=["secrets", self._sealer.seal(json.dumps(newest))]
+            keys=[self._keys.endpoint(endpoint.id), self._keys.endpoints_version()],
+            args=[new_version(), "secrets", self._sealer.seal(json.dumps(newest))],
         )
         return len(endpoint.secrets) - 1
 
     async def set_enabled(self, endpoint_id: str, enabled: bool, reason: str | None = None) -> None:
         await self._set_endpoint_if_exists(
             keys=[self._keys.endpoint(endpoint_id), self._keys.endpoints_version()],
-            args=["enabled", "1" if enabled else "0", "disabled_reason", reason or ""],
+            args=[new_version(), "enabled", "1" if enabled else "0", "disabled_reason", reason or ""],
         )
         if enabled:  # its pending deliveries left the due index when a claim found it disabled: they are due again
             await self._index_pending(texts(await self._redis.smembers(self._keys.endpoint_deliveries(endpoint_id))))
@@ -387,7 +395,7 @@ class RedisDeliveryStore:
             pipe.delete(self._keys.endpoint(endpoint_id), by_endpoint)
             if tenant is not None:
                 pipe.zrem(self._keys.tenant_endpoints(text(tenant)), endpoint_id)
-            pipe.incr(self._keys.endpoints_version())
+            pipe.set(self._keys.endpoints_version(), new_version())
 
         await watched_transaction(self._redis, [by_endpoint, self._keys.endpoint(endpoint_id)], build)
 
