@@ -14,6 +14,7 @@ import pytest
 from standardwebhooks import Webhook
 from websockets.asyncio.client import connect
 
+from server.storage.webhook_deliveries import MAX_ENDPOINTS
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
 from tests.helpers.network import routes_beyond_loopback
 from tests.helpers.tls import self_signed
@@ -281,6 +282,18 @@ async def test_bad_endpoint_payloads_get_field_errors(server: LiveServer) -> Non
     assert {tuple(e["loc"]) for e in response.json()["errors"]} == {("event_types", 0), ("secret",)}
     unauthorised = await server.http.post(f"{server.url}/api/v1/webhooks/endpoints", json={"url": "https://x.example"})
     assert unauthorised.status_code == 401
+
+
+async def test_a_tenant_has_at_most_fifty_endpoints(server: LiveServer) -> None:
+    for n in range(MAX_ENDPOINTS):
+        await register(server, f"http://127.0.0.1:9/hooks/{n}")
+    response = await server.http.post(f"{server.url}/api/v1/webhooks/endpoints", json={"url": "http://127.0.0.1:9/one-more"}, headers=HR)
+    assert response.status_code == 409 and response.json()["code"] == "too_many_endpoints"
+    assert response.headers["content-type"] == "application/problem+json"
+    listed = (await server.http.get(f"{server.url}/api/v1/webhooks/endpoints", headers=HR)).json()["endpoints"]
+    assert len(listed) == MAX_ENDPOINTS
+    await server.http.delete(f"{server.url}/api/v1/webhooks/endpoints/{listed[0]['id']}", headers=HR)
+    assert (await register(server, "http://127.0.0.1:9/one-more"))["url"] == "http://127.0.0.1:9/one-more"
 
 
 async def test_the_deliveries_list_comes_a_page_at_a_time_newest_first_without_gaps_or_repeats(

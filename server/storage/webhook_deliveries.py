@@ -68,6 +68,7 @@ CREATE INDEX IF NOT EXISTS webhook_attempts_by_delivery ON webhook_attempts(deli
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 DISABLED_ERROR = "the endpoint was disabled: enable it and replay this delivery"
 MAX_SECRETS = 3  # the newest and up to two being rotated out
+MAX_ENDPOINTS = 50  # per tenant: each event becomes a delivery to every one of them
 
 
 def new_secret() -> str:

@@ -706,8 +706,8 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/schemas/report": {"get": _op("The report's JSON Schema", {"200": _json(OBJECT) | {"description": "JSON Schema"}})},
         "/api/v1/webhooks/endpoints": {
             "post": _op(
-                "Register a webhook endpoint (its secret is shown once)",
-                {"201": _json(_ref("NewWebhookEndpoint")) | {"description": "Registered"}, **_problems(422)},
+                "Register a webhook endpoint (its secret is shown once; at most 50 a tenant)",
+                {"201": _json(_ref("NewWebhookEndpoint")) | {"description": "Registered"}, **_problems(409, 422)},
                 body=_json(_ref(EndpointSpec)),
                 idempotent=True,
                 tag="Webhooks",

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from hrms_bridge.destinations import DestinationRefused
 from server.storage.outbox import EventType
-from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, Endpoint
+from server.storage.webhook_deliveries import DEAD, DELIVERED, MAX_ENDPOINTS, PENDING, Endpoint
 from server.web.auth import require_api_key
 from server.web.context import Services, services_of
 from server.web.problems import Problem
@@ -53,6 +53,9 @@ async def create_endpoint(request: Request) -> JSONResponse:
         await services.destinations.check(spec.url)
     except DestinationRefused as exc:
         raise Problem(422, "refused_destination", str(exc), errors=[{"loc": ["url"], "msg": str(exc)}]) from exc
+    if len(await services.deliveries.endpoints(tenant)) >= MAX_ENDPOINTS:
+        # Every event is a delivery to each endpoint: a tenant with thousands would make every event thousands of requests.
+        raise Problem(409, "too_many_endpoints", f"a tenant has at most {MAX_ENDPOINTS} webhook endpoints; remove one first")
     endpoint, secret = await services.deliveries.add_endpoint(
         tenant, spec.url, [t.value for t in dict.fromkeys(spec.event_types)], spec.description, spec.secret
     )
