@@ -17,6 +17,7 @@ from redis.exceptions import OutOfMemoryError
 from hrms_bridge import retention
 from server.domain.interview import InterviewSpec, InterviewStatus
 from server.live.sessions import recordings_dir, remove_erased_recordings
+from server.storage import redis_webhook_deliveries
 from server.storage.contract import Store
 from server.storage.outbox import EventType
 from server.storage.redis_client import Keys, store_durability_warnings
@@ -283,6 +284,24 @@ async def test_events_fanned_out_together_are_claimed_an_event_at_a_time_in_the_
     claimed = await deliveries.claim_due(time.time() + 1, 30.0, 100)
     order = [json.loads(d.payload)["data"]["n"] for d in claimed]
     assert order == [n for n in range(6) for _ in range(4)]
+
+
+async def test_a_fan_out_larger_than_one_script_holds_is_made_by_several_in_order(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A script holds Redis while it runs: a node that takes over thousands of events fans them out a few hundred
+    deliveries at a time, and still makes every one, first written first due."""
+    monkeypatch.setattr(redis_webhook_deliveries, "FAN_OUT_SCRIPT_DELIVERIES", 6)  # two events of four deliveries: one each
+    store, deliveries = RedisInterviewStore(redis_client, KEYS), RedisDeliveryStore(redis_client, KEYS, SEALER)
+    for n in range(4):
+        await deliveries.add_endpoint("acme", f"https://hr.example/hooks/{n}", [], "", None)
+    for n in range(5):
+        await store.record_tenant_event("acme", EventType.CANDIDATE_APPLIED, {"n": n})
+    event_ids = [f[b"event_id"].decode() for _, f in await redis_client.xrange(KEYS.webhook_stream())]
+    assert await deliveries.fan_out(event_ids) == 20
+    assert await deliveries.fan_out(event_ids) == 0, "made once"
+    claimed = await deliveries.claim_due(time.time() + 1, 30.0, 100)
+    assert [json.loads(d.payload)["data"]["n"] for d in claimed] == [n for n in range(5) for _ in range(4)]
 
 
 async def test_each_attempt_reads_back_as_recorded_whatever_its_error_says(

@@ -23,8 +23,8 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Collection, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, TypeVar
 
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
@@ -46,6 +46,7 @@ from server.storage.webhook_deliveries import (
     new_secret,
 )
 
+T = TypeVar("T")
 STATUSES = (PENDING, DELIVERED, DEAD)
 TIES = 100  # deliveries created at the very same instant that a page boundary may fall among
 
@@ -239,6 +240,24 @@ def _endpoint(endpoint_id: str, f: dict[str, str], sealer: Sealer) -> Endpoint:
         disabled_reason=f.get("disabled_reason"),
         created_at=float(f["created_at"]),
     )
+
+
+# Deliveries one fan-out script makes at most (more when one event alone has more endpoints): a script holds Redis while
+# it runs, and a node that takes over two thousand events at once would otherwise fan them all out in one.
+FAN_OUT_SCRIPT_DELIVERIES = 500
+
+
+def _batches(items: Sequence[T], size: Callable[[T], int], most: int) -> list[list[T]]:
+    """`items` in order, cut into runs whose sizes add up to at most `most` (an item larger than that alone)."""
+    batches: list[list[T]] = []
+    total = 0
+    for item in items:
+        if not batches or total + size(item) > most:
+            batches.append([])
+            total = 0
+        batches[-1].append(item)
+        total += size(item)
+    return batches
 
 
 def new_version() -> str:
@@ -449,8 +468,11 @@ class RedisDeliveryStore:
                 [self._keys.event(event_id), self._keys.event_deliveries(event_id), *tenant_lists, tenant, event_id, at, deliveries]
             )
         created = 0
-        if events:  # one round trip and one script for all of them
-            created = int(await self._fan_out(keys=[self._keys.deliveries_due()], args=[DISABLED_ERROR, json.dumps(events)]))
+        if events:  # one round trip, a script for each FAN_OUT_SCRIPT_DELIVERIES or so (each holds Redis while it runs)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for batch in _batches(events, lambda e: len(e[-1]), FAN_OUT_SCRIPT_DELIVERIES):
+                    await self._fan_out(keys=[self._keys.deliveries_due()], args=[DISABLED_ERROR, json.dumps(batch)], client=pipe)
+                created = sum(int(n) for n in await pipe.execute())
         if fanned_out_before:
             # An entry taken over from a node of the version before the due index (a rolling upgrade): that node fanned
             # the event out without indexing its deliveries, and nobody would claim them (already indexed: unchanged).
