@@ -468,9 +468,12 @@ class RedisDeliveryStore:
                 [self._keys.event(event_id), self._keys.event_deliveries(event_id), *tenant_lists, tenant, event_id, at, deliveries]
             )
         created = 0
-        if events:  # one round trip, a script for each FAN_OUT_SCRIPT_DELIVERIES or so (each holds Redis while it runs)
+        batches = _batches(events, lambda e: len(e[-1]), FAN_OUT_SCRIPT_DELIVERIES)  # each script holds Redis while it runs
+        if len(batches) == 1:  # as a pass usually has: a pipeline would ask Redis whether it has the script first
+            created = int(await self._fan_out(keys=[self._keys.deliveries_due()], args=[DISABLED_ERROR, json.dumps(batches[0])]))
+        elif batches:  # one round trip
             async with self._redis.pipeline(transaction=False) as pipe:
-                for batch in _batches(events, lambda e: len(e[-1]), FAN_OUT_SCRIPT_DELIVERIES):
+                for batch in batches:
                     await self._fan_out(keys=[self._keys.deliveries_due()], args=[DISABLED_ERROR, json.dumps(batch)], client=pipe)
                 created = sum(int(n) for n in await pipe.execute())
         if fanned_out_before:
