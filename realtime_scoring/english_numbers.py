@@ -13,13 +13,11 @@ from typing import NamedTuple
 
 from text_to_num import find_numbers
 
-# A number in digits (thousands grouped by commas or not, decimals), a word (as text_match.LATIN_WORD reads one),
-# a dash, or a percent sign.
+# A Latin word as key points read one (text_match.LATIN_WORD): inner dots, apostrophes and a trailing ++ or # kept.
+LATIN_WORD_PATTERN = r"[0-9a-z\u00c0-\u024f]+(?:['’.][0-9a-z\u00c0-\u024f]+)*(?:\+\+|#)?"
+# A number in digits (thousands grouped by commas or not, decimals), a word, a dash, or a percent sign.
 _TOKEN = re.compile(
-    r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![0-9a-z\u00c0-\u024f])"
-    r"|([0-9a-z\u00c0-\u024f]+(?:['’.][0-9a-z\u00c0-\u024f]+)*(?:\+\+|#)?)"
-    r"|([-~–—])"
-    r"|(%)",
+    rf"(\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![0-9a-z\u00c0-\u024f])|({LATIN_WORD_PATTERN})|([-~–—])|(%)",
     re.IGNORECASE,
 )
 _MULTIPLIERS = {"thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}

@@ -17,13 +17,13 @@ import opencc
 import snowballstemmer
 from pypinyin import Style, lazy_pinyin
 
-from realtime_scoring.english_numbers import english_number_units, number_key
+from realtime_scoring.english_numbers import LATIN_WORD_PATTERN, english_number_units, number_key
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 HAN_CHAR = re.compile(f"[{_HAN}]")
 # Latin words keep inner dots, apostrophes and a trailing ++ or # ("node.js", "don't", "c++", "c#"), so those
 # terms stay one token; hyphens and slashes split ("load-balancer" is "load balancer").
-LATIN_WORD = re.compile(r"[0-9a-z\u00c0-\u024f]+(?:['’.][0-9a-z\u00c0-\u024f]+)*(?:\+\+|#)?", re.IGNORECASE)
+LATIN_WORD = re.compile(LATIN_WORD_PATTERN, re.IGNORECASE)
 # Pinyin units: a Han run (one syllable a character), a Latin run, or any other visible character, which
 # matches only itself, so a keyword never runs across a sentence break.
 _UNIT = re.compile(f"([{_HAN}]+)|([0-9a-z]+)|(\\S)")
