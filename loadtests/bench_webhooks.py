@@ -47,7 +47,7 @@ from hrms_bridge.retrying import CLAIM_MARGIN_S
 from hrms_bridge.stream import StreamWebhookDispatcher, WebhookStream
 from server.storage.contract import Store
 from server.storage.outbox import EventType
-from server.storage.redis_client import Keys
+from server.storage.redis_client import Keys, glob_escape
 from server.storage.redis_store import RedisInterviewStore
 from server.storage.redis_webhook_deliveries import RedisDeliveryStore
 from server.storage.sealed import Sealer
@@ -295,7 +295,7 @@ async def _forget_run(args: argparse.Namespace) -> None:
     client = redis.Redis.from_url(args.redis_url)
     try:
         batch: list[bytes] = []
-        async for key in client.scan_iter(match=f"{args.keys_prefix}*", count=1000):
+        async for key in client.scan_iter(match=glob_escape(args.keys_prefix) + "*", count=1000):
             batch.append(key)
             if len(batch) >= 1000:
                 await client.unlink(*batch)

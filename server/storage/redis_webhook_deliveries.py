@@ -49,15 +49,19 @@ from server.storage.webhook_deliveries import (
 T = TypeVar("T")
 STATUSES = (PENDING, DELIVERED, DEAD)
 TIES = 100  # deliveries created at the very same instant that a page boundary may fall among
+# Deliveries one fan-out script makes at most (more when one event alone has more endpoints): a script holds Redis while
+# it runs, and a node that takes over two thousand events at once would otherwise fan them all out in one.
+FAN_OUT_SCRIPT_DELIVERIES = 500
 
 # KEYS: the due index; ARGV: why a disabled endpoint's delivery is dead, then the events (JSON): [event, its deliveries,
 # the tenant's deliveries (all, pending, dead), tenant, event id, when it is fanned out, [[endpoint, delivery, endpoint's
 # deliveries, endpoint id, delivery id, status: pending, or dead for a disabled endpoint] per endpoint]] each (keys as
 # full names). Each event has a time of its own, later in the order given, so that a claim takes one event's deliveries
 # together and events are first attempted in the order they were written (with one time for the batch, its deliveries
-# were due in the order of their hashed ids). One script for a batch, its arguments in one string: redis-py packing an
-# event's 70 arguments in Python took as long as the rest of the fan-out. Each event's deliveries are made once: an
-# event already fanned out (or erased) is skipped. Returns how many deliveries were made.
+# were due in the order of their hashed ids). One script for many events (FAN_OUT_SCRIPT_DELIVERIES at most), its
+# arguments in one string: redis-py packing an event's 70 arguments in Python took as long as the rest of the fan-out.
+# Each event's deliveries are made once: an event already fanned out (or erased) is skipped. Returns how many
+# deliveries were made.
 FAN_OUT = """
 local disabled = ARGV[1]
 local created = 0
@@ -240,11 +244,6 @@ def _endpoint(endpoint_id: str, f: dict[str, str], sealer: Sealer) -> Endpoint:
         disabled_reason=f.get("disabled_reason"),
         created_at=float(f["created_at"]),
     )
-
-
-# Deliveries one fan-out script makes at most (more when one event alone has more endpoints): a script holds Redis while
-# it runs, and a node that takes over two thousand events at once would otherwise fan them all out in one.
-FAN_OUT_SCRIPT_DELIVERIES = 500
 
 
 def _batches(items: Sequence[T], size: Callable[[T], int], most: int) -> list[list[T]]:
