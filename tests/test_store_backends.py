@@ -242,12 +242,17 @@ async def test_each_change_and_its_event_are_written_together_and_the_event_ente
     assert await redis_client.xlen(KEYS.webhook_stream()) == 2
 
 
+async def _stream_event_ids(client: redis.Redis) -> list[str]:
+    """The events in the webhook stream, oldest first (what a node that reads it holds)."""
+    return [f[b"event_id"].decode() for _, f in await client.xrange(KEYS.webhook_stream())]
+
+
 async def _fanned_out(deliveries: Deliveries, client: redis.Redis | None) -> None:
     """Fan every new event out (the Redis store: those in the stream, as the node that reads them does)."""
     if client is None:
         await deliveries.fan_out()
     else:
-        await deliveries.fan_out([f[b"event_id"].decode() for _, f in await client.xrange(KEYS.webhook_stream())])
+        await deliveries.fan_out(await _stream_event_ids(client))
 
 
 async def test_a_disabled_endpoints_pending_deliveries_wait_and_are_claimed_again_once_it_is_enabled(
@@ -291,13 +296,13 @@ async def test_a_fan_out_larger_than_one_script_holds_is_made_by_several_in_orde
 ) -> None:
     """A script holds Redis while it runs: a node that takes over thousands of events fans them out a few hundred
     deliveries at a time, and still makes every one, first written first due."""
-    monkeypatch.setattr(redis_webhook_deliveries, "FAN_OUT_SCRIPT_DELIVERIES", 6)  # two events of four deliveries: one each
+    monkeypatch.setattr(redis_webhook_deliveries, "FAN_OUT_SCRIPT_DELIVERIES", 6)  # an event of four deliveries a script
     store, deliveries = RedisInterviewStore(redis_client, KEYS), RedisDeliveryStore(redis_client, KEYS, SEALER)
     for n in range(4):
         await deliveries.add_endpoint("acme", f"https://hr.example/hooks/{n}", [], "", None)
     for n in range(5):
         await store.record_tenant_event("acme", EventType.CANDIDATE_APPLIED, {"n": n})
-    event_ids = [f[b"event_id"].decode() for _, f in await redis_client.xrange(KEYS.webhook_stream())]
+    event_ids = await _stream_event_ids(redis_client)
     assert await deliveries.fan_out(event_ids) == 20
     assert await deliveries.fan_out(event_ids) == 0, "made once"
     claimed = await deliveries.claim_due(time.time() + 1, 30.0, 100)
@@ -353,7 +358,7 @@ async def test_an_event_taken_over_from_a_node_of_the_version_before_the_due_ind
     store, old_node = RedisInterviewStore(client, KEYS), RedisDeliveryStore(client, KEYS, SEALER)
     await old_node.add_endpoint("acme", "https://hr.example/hooks", [], "", None)
     await store.create_interview(SPEC, invite("iv-1"), "iv-1", tenant="acme")
-    event_ids = [f[b"event_id"].decode() for _, f in await client.xrange(KEYS.webhook_stream())]
+    event_ids = await _stream_event_ids(client)
     assert await old_node.fan_out(event_ids) == 1
     await client.delete(KEYS.deliveries_due())  # as the earlier version left it: fanned out, nothing indexed
     await client.set(KEYS.deliveries_due_complete(), 1)  # and the cluster's one-time scan already ran
@@ -379,7 +384,7 @@ async def test_old_finished_webhook_events_are_pruned_with_their_deliveries_and_
             due = await deliveries.due(time.time() + 3600)
         else:
             assert client is not None
-            seen[:] = [f[b"event_id"].decode() for _, f in await client.xrange(KEYS.webhook_stream())]
+            seen[:] = await _stream_event_ids(client)
             await deliveries.fan_out(seen)
             due = await deliveries.due(time.time() + 3600, event_ids=seen)
         return {d.event_type: d for d in due}
@@ -429,7 +434,7 @@ async def test_old_finished_webhook_events_are_pruned_with_their_deliveries_and_
 async def test_events_written_before_the_time_index_existed_are_pruned_too(redis_client: redis.Redis) -> None:
     store, deliveries = RedisInterviewStore(redis_client, KEYS), RedisDeliveryStore(redis_client, KEYS, SEALER)
     await store.create_interview(SPEC, invite("iv-old"), "iv-old")  # no endpoint: finished once fanned out
-    (event_id,) = [f[b"event_id"].decode() for _, f in await redis_client.xrange(KEYS.webhook_stream())]
+    (event_id,) = await _stream_event_ids(redis_client)
     await deliveries.fan_out([event_id])
     await redis_client.delete(KEYS.events_by_time())  # as an earlier version left it
     assert await deliveries.prune(time.time() + 1) == 1
@@ -470,7 +475,7 @@ async def test_endpoint_changes_made_on_one_node_reach_another_nodes_next_fan_ou
     async def next_event() -> list[Delivery]:
         """One event written and fanned out by the sending node; the deliveries that its claim then gets."""
         await store.record_tenant_event("acme", EventType.CANDIDATE_APPLIED, {"n": len(taken)})
-        event_ids = [f[b"event_id"].decode() for _, f in await redis_client.xrange(KEYS.webhook_stream())]
+        event_ids = await _stream_event_ids(redis_client)
         new = [e for e in event_ids if e not in taken]
         taken.update(new)
         await sender.fan_out(new)
@@ -499,7 +504,7 @@ async def test_a_node_reads_the_endpoints_afresh_after_redis_comes_back_empty(re
 
     async def fanned_out_to() -> set[str]:
         await store.record_tenant_event("acme", EventType.CANDIDATE_APPLIED, {})
-        event_ids = [f[b"event_id"].decode() for _, f in await redis_client.xrange(KEYS.webhook_stream())]
+        event_ids = await _stream_event_ids(redis_client)
         await sender.fan_out(event_ids)
         return {d.endpoint.id for d in await sender.claim_due(time.time(), 30.0, 10)}
 
@@ -519,7 +524,7 @@ async def test_erasure_leaves_no_key_that_names_the_candidate_or_their_interview
     created = await store.create_interview(SPEC, invite("iv-9"), "iv-9", tenant="acme", candidate_id="cand-9")
     await store.record_observation("iv-9", "face", observation(0, {}))
     await store.save_report(created, "1.0", "{}", {"interview_id": "iv-9"})
-    event_ids = [f[b"event_id"].decode() for _, f in await redis_client.xrange(KEYS.webhook_stream())]
+    event_ids = await _stream_event_ids(redis_client)
     assert await deliveries.fan_out(event_ids) == 2  # interview.scheduled and report.ready, one endpoint
     await store.erase("acme", ["iv-9"], "cand-9")
     left = {k.decode() for k in await redis_client.keys(KEYS.prefix + "*")}
