@@ -45,6 +45,7 @@ from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
 from hrms_bridge.retrying import CLAIM_MARGIN_S
 from hrms_bridge.stream import StreamWebhookDispatcher, WebhookStream
+from loadtests.webhook_receiver import start_receiver
 from server.storage.contract import Store
 from server.storage.outbox import EventType
 from server.storage.redis_client import Keys, glob_escape
@@ -59,53 +60,6 @@ TENANT = "bench"
 RETRIES = [1.0] * 10
 TIMEOUT_S = 10.0
 LEASE_S = TIMEOUT_S + CLAIM_MARGIN_S  # how long a claim holds a delivery: the dispatcher's timeout and a margin
-
-
-# ---- the receiver: its own process, a bare HTTP/1.1 server that answers 200 and notes each request -----------------
-
-
-async def _serve_receiver(port: int, log: Path) -> None:
-    seen: list[str] = []
-    unique: set[bytes] = set()  # (webhook-id, path): one event at one endpoint
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length, webhook_id = 0, b""
-                lines = head.split(b"\r\n")
-                for line in lines[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value.strip())
-                    elif name.strip().lower() == b"webhook-id":
-                        webhook_id = value.strip()
-                unique.add(webhook_id + b" " + lines[0].split(b" ")[1])
-                body = await reader.readexactly(length)
-                at = time.time()
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-                sent_at = json.loads(body)["data"]["sent_at"]
-                seen.append(f"{sent_at} {at} {webhook_id.decode()} {lines[0].split(b' ')[1].decode()}")
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
-    count = log.with_suffix(".count")
-    async with server:
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(15, stop.set)
-        while not stop.is_set():  # how many so far, for the bench to wait on without asking the store
-            count.write_text(str(len(seen)))
-            log.with_suffix(".unique").write_text(str(len(unique)))
-            await asyncio.wait([asyncio.ensure_future(stop.wait())], timeout=0.2)
-    log.write_text("\n".join(seen))
-
-
-def receiver_main(port: int, log: Path) -> None:
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_serve_receiver(port, log))
 
 
 # ---- the bench ---------------------------------------------------------------------------------------------------------
@@ -156,11 +110,10 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         data_dir = Path(tmp)
         log = data_dir / "received.txt"
         port = args.port
-        receiver = subprocess.Popen([sys.executable, "-m", "loadtests.bench_webhooks", "--receiver", str(port), "--log", str(log)])
+        receiver = await start_receiver(port, log)
         args.keys_prefix = args.keys_prefix or f"bench-{os.getpid()}:"
         dispatcher_command = [*_node_command(args, data_dir), "--events", "0"]
         try:
-            await asyncio.sleep(1.0)  # the receiver's socket is listening by then
             store, deliveries, dispatcher, client = await _pipeline(args, data_dir)
             for n in range(args.endpoints):
                 await deliveries.add_endpoint(TENANT, f"http://127.0.0.1:{port}/hook/{n}", [], f"bench {n}", None)
@@ -311,10 +264,9 @@ async def kill_run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         log = data_dir / "received.txt"
-        receiver = subprocess.Popen([sys.executable, "-m", "loadtests.bench_webhooks", "--receiver", str(args.port), "--log", str(log)])
+        receiver = await start_receiver(args.port, log)
         node_command = [*_node_command(args, data_dir), "--payload-bytes", str(args.payload_bytes), "--rate", str(args.rate)]
         try:
-            await asyncio.sleep(1.0)  # the receiver's socket is listening by then
             store, deliveries, dispatcher, client = await _pipeline(args, data_dir)
             for n in range(args.endpoints):
                 await deliveries.add_endpoint(TENANT, f"http://127.0.0.1:{args.port}/hook/{n}", [], f"bench {n}", None)
@@ -396,14 +348,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--sqlite-synchronous", choices=["full", "normal"], default="full", help="the SQLite store's commits (INTERVIEW_SQLITE_SYNCHRONOUS)"
     )
-    parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--node", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--keys-prefix", help=argparse.SUPPRESS)
-    parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.receiver is not None:
-        receiver_main(args.receiver, args.log)
-        return
     if args.node is not None:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop if args.loop == "uvloop" else None) as runner:
             runner.run(node(args))
