@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError, ResponseError
@@ -76,13 +76,13 @@ class WebhookStream:
                 pipe.xadd(self.key, {"event_id": event_id})
             await pipe.execute()
 
-    async def read(self, new: bool) -> list[tuple[str, str]]:
+    async def read(self, new: bool) -> list[StreamEntry]:
         """New entries for this consumer (`new`, READ_COUNT at most), or all the ones it already holds (after a restart
         under the same node id: a page at a time, else all but the first page would wait a lease to be taken over)."""
         if new:
             reply = await self.client.xreadgroup(GROUP, self.consumer, {self.key: ">"}, count=READ_COUNT)
             return [entry for stream in reply or [] for entry in _entries(stream[1])]
-        held: list[tuple[str, str]] = []
+        held: list[StreamEntry] = []
         after = "0"
         while True:
             pending: Any = await self.client.xreadgroup(GROUP, self.consumer, {self.key: after}, count=READ_COUNT)
@@ -93,7 +93,7 @@ class WebhookStream:
             last = page[-1][0]
             after = last.decode() if isinstance(last, bytes) else str(last)
 
-    async def take_over(self) -> list[tuple[str, str]]:
+    async def take_over(self) -> list[StreamEntry]:
         """Entries idle longer than a lease (their consumer stopped renewing them), now this consumer's."""
         reply = await self.client.xautoclaim(self.key, GROUP, self.consumer, self.lease_ms, start_id=self._autoclaim_from, count=READ_COUNT)
         next_from, entries = reply[0], reply[1]
@@ -123,14 +123,21 @@ class WebhookStream:
                 await pipe.execute()
 
 
-def _entries(raw: Any) -> list[tuple[str, str]]:
+class StreamEntry(NamedTuple):
+    entry_id: str
+    event_id: str
+    kind: tuple[str, str] | None  # the event's tenant and type, where the entry says (written by ADD_EVENT)
+
+
+def _entries(raw: Any) -> list[StreamEntry]:
     out = []
     for entry_id, fields in raw or []:
         if fields is None:  # deleted from the stream meanwhile
             continue
-        event_id = fields.get(b"event_id")
+        event_id, tenant, event_type = fields.get(b"event_id"), fields.get(b"tenant"), fields.get(b"type")
         if event_id is not None:
-            out.append((entry_id.decode(), event_id.decode()))
+            kind = (tenant.decode(), event_type.decode()) if tenant is not None and event_type is not None else None
+            out.append(StreamEntry(entry_id.decode(), event_id.decode(), kind))
     return out
 
 
@@ -167,6 +174,7 @@ class StreamWebhookDispatcher(WebhookDispatcher):
         self.lease_s = lease_s
         self._held: dict[str, set[str]] = {}  # event id -> its entries this node holds
         self._fanned: set[str] = set()  # held events whose deliveries exist (this node made them, or found them made)
+        self._kinds: dict[str, tuple[str, str]] = {}  # held events' tenant and type, where their entries said
         self._took_over_at = 0.0
         self._ready = False
         self._renewed_at = 0.0
@@ -228,13 +236,7 @@ class StreamWebhookDispatcher(WebhookDispatcher):
         if self._held and now - self._acked_at >= ACK_EVERY_S:
             self._acked_at = now
             unfinished = await self.store.unfinished(self._held.keys())
-            finished = [event_id for event_id in self._held if event_id not in unfinished]
-            entries = [entry for event_id in finished for entry in self._held[event_id]]
-            await self.stream.ack(entries)
-            for event_id in finished:
-                del self._held[event_id]
-                self._fanned.discard(event_id)
-            self.counts["acked"] += len(entries)
+            await self._finished([event_id for event_id in self._held if event_id not in unfinished])
         if now - self._swept_at > self.lease_s / 2:
             self._swept_at = now
             lost = [e for e in await self._orphaned(now) if e not in self._held]
@@ -251,8 +253,22 @@ class StreamWebhookDispatcher(WebhookDispatcher):
         """SQLite fans out every new event before it is relayed, so held events have their deliveries; Redis does it here,
         for the events held since the last pass (a pass used to read every held event back: O(held) each time)."""
         if self.relay is None and (new := [event_id for event_id in self._held if event_id not in self._fanned]):
-            await self.store.fan_out(new)
+            await self.store.fan_out(new, {event_id: self._kinds[event_id] for event_id in new if event_id in self._kinds})
             self._fanned.update(new)
+            # Fanned out, an event's deliveries are in the due index, which any node claims from: its entries are done.
+            # Acknowledged now rather than by the periodic check (a read of every held event), which stays for entries
+            # whose acknowledgement failed here.
+            await self._finished(new)
+
+    async def _finished(self, event_ids: list[str]) -> None:
+        """Held events that need their stream entries no more: acknowledged (and deleted from the stream), let go."""
+        entries = [entry for event_id in event_ids for entry in self._held[event_id]]
+        await self.stream.ack(entries)
+        for event_id in event_ids:
+            del self._held[event_id]
+            self._fanned.discard(event_id)
+            self._kinds.pop(event_id, None)
+        self.counts["acked"] += len(entries)
 
     async def _start_relay(self) -> None:
         if self.relay is not None:
@@ -269,7 +285,9 @@ class StreamWebhookDispatcher(WebhookDispatcher):
             await self.relay.mark_relayed(entries[-1].seq)
             self.counts["relayed"] += len(entries)
 
-    def _hold(self, entries: list[tuple[str, str]], how: str) -> None:
-        for entry_id, event_id in entries:
+    def _hold(self, entries: list[StreamEntry], how: str) -> None:
+        for entry_id, event_id, kind in entries:
             self._held.setdefault(event_id, set()).add(entry_id)
+            if kind is not None:
+                self._kinds[event_id] = kind
         self.counts[how] += len(entries)

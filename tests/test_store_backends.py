@@ -588,3 +588,50 @@ async def test_a_node_sweeps_away_its_recordings_of_interviews_erased_through_an
         (folder / "100-aaaaaaaa.ogg").write_bytes(b"OggS")
     assert await remove_erased_recordings(settings, store) == ["erased"]
     assert recordings_dir(settings, "kept").is_dir() and not recordings_dir(settings, "erased").exists()
+
+
+async def test_events_written_at_once_on_redis_all_land_in_the_order_asked_with_their_kind_in_the_stream(
+    redis_client: redis.Redis,
+) -> None:
+    """Many requests write events at once: they go to Redis together (one pipeline), each caller returns once its own is
+    written, in the order they were asked; each stream entry names the event's tenant and type, so fan-out need not
+    read the event."""
+    store = RedisInterviewStore(redis_client, KEYS)
+    woken: list[int] = []
+    store.on_event = lambda: woken.append(1)
+    await asyncio.gather(*(store.record_tenant_event(f"t{n % 3}", EventType.CANDIDATE_APPLIED, {"n": n}) for n in range(40)))
+    entries = [fields for _, fields in await redis_client.xrange(KEYS.webhook_stream())]
+    assert len(entries) == 40 and len(woken) == 40
+    payloads = [json.loads((await redis_client.hget(KEYS.event(f[b"event_id"].decode()), "payload")) or b"{}") for f in entries]
+    assert [p["data"]["n"] for p in payloads] == list(range(40)), "first asked, first written"
+    assert [(f[b"tenant"], f[b"type"]) for f in entries] == [(f"t{n % 3}".encode(), b"candidate.applied") for n in range(40)]
+    assert await redis_client.zcard(KEYS.events_by_time()) == 40
+
+
+async def test_events_are_still_written_after_redis_loses_its_scripts(redis_client: redis.Redis) -> None:
+    """Redis restarted (or SCRIPT FLUSH): the next events, alone or together, load the script again and are written."""
+    store = RedisInterviewStore(redis_client, KEYS)
+    await store.record_tenant_event("acme", EventType.CANDIDATE_APPLIED, {"n": 0})
+    await redis_client.script_flush()
+    await store.record_tenant_event("acme", EventType.CANDIDATE_APPLIED, {"n": 1})
+    await redis_client.script_flush()
+    await asyncio.gather(*(store.record_tenant_event("acme", EventType.CANDIDATE_APPLIED, {"n": n}) for n in range(2, 6)))
+    assert len(await _stream_event_ids(redis_client)) == 6
+
+
+async def test_an_event_that_redis_refuses_fails_only_its_own_caller(redis_client: redis.Redis) -> None:
+    """Written together, one event that cannot be written (its subject's index is a key of another type) raises for its
+    caller and leaves nothing behind; the events asked with it are written."""
+    store = RedisInterviewStore(redis_client, KEYS)
+    await redis_client.set(KEYS.subject_events("acme", "cand_broken"), "not a set")
+    results = await asyncio.gather(
+        store.record_tenant_event("acme", EventType.CANDIDATE_APPLIED, {"candidate_id": "cand_ok1"}),
+        store.record_tenant_event("acme", EventType.CANDIDATE_APPLIED, {"candidate_id": "cand_broken"}),
+        store.record_tenant_event("acme", EventType.CANDIDATE_APPLIED, {"candidate_id": "cand_ok2"}),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], redis.ResponseError) and "WRONGTYPE" in str(results[1])
+    assert len(await _stream_event_ids(redis_client)) == 2
+    assert await redis_client.zcard(KEYS.events_by_time()) == 2
+    assert len([key async for key in redis_client.scan_iter(match=KEYS.event("*"))]) == 2, "nothing left half-written"

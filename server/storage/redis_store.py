@@ -51,7 +51,7 @@ from server.storage.records import (
     with_mode,
 )
 from server.storage.redis_client import Keys, PersistenceRewriter, begin, glob_escape, text, text_hash, texts, watched_transaction
-from server.storage.redis_webhook_deliveries import delivery_refs, queue_delivery_removal, queue_event
+from server.storage.redis_webhook_deliveries import EventWriter, delivery_refs, queue_delivery_removal, queue_event
 from server.storage.rows import (
     AUDIO_RECORDING_TYPE,
     AUDIT_PER_INTERVIEW,
@@ -151,6 +151,7 @@ class RedisInterviewStore:
         self.on_event: Callable[[], None] | None = None
         self.persistence = PersistenceRewriter(client)  # erased data out of Redis's files too
         self._release_hold = client.register_script(RELEASE_HOLD)
+        self._events = EventWriter(client)
 
     async def close(self) -> None:
         """Finish asking Redis to rewrite its files after an erasure; the client is the node's (composition.py closes it)."""
@@ -755,7 +756,10 @@ class RedisInterviewStore:
         await self._add(interview.id, lambda pipe: None, [(event_type, {"interview_id": interview.id, **data})], interview.tenant)
 
     async def record_tenant_event(self, tenant: str, event_type: EventType, data: dict[str, Any]) -> None:
-        await self._commit(lambda pipe: None, [(event_type, data)], tenant)
+        # Nothing else to write with it: no transaction, and with the other events asked meanwhile (EventWriter).
+        await self._events.write(self._keys, new_event(event_type, data, tenant))
+        if self.on_event is not None:
+            self.on_event()
 
     # The candidate's WeChat nickname and avatar (server/integrations/wechat_oauth.py); erased with the interview
 

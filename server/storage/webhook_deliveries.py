@@ -11,7 +11,7 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -154,10 +154,11 @@ class Deliveries(Protocol):
 
     async def delete_endpoint(self, endpoint_id: str) -> None: ...
 
-    async def fan_out(self, event_ids: Collection[str] | None = None) -> int:
+    async def fan_out(self, event_ids: Collection[str] | None = None, kinds: Mapping[str, tuple[str, str]] | None = None) -> int:
         """Create the deliveries of new events (one per enabled endpoint that wants it); returns how many. SQLite: every
         event its outbox has not fanned out yet (`event_ids` are among them). Redis: those of `event_ids`, the events a
-        node holds in the stream; with None, none (Redis finds new events only through the stream)."""
+        node holds in the stream; with None, none (Redis finds new events only through the stream). `kinds`: {event id:
+        (tenant, type)} that the caller knows (Redis reads the others' from the events; SQLite reads them all)."""
         ...
 
     async def due(self, now: float, limit: int = 50, event_ids: Collection[str] | None = None) -> list[Delivery]: ...
@@ -296,10 +297,10 @@ class DeliveryStore(SerialConnection):
 
     # Deliveries
 
-    async def fan_out(self, event_ids: Collection[str] | None = None) -> int:
+    async def fan_out(self, event_ids: Collection[str] | None = None, kinds: Mapping[str, tuple[str, str]] | None = None) -> int:
         """One delivery per new event and endpoint that wants it (dead at once for a disabled endpoint); returns how many
-        were created. Every new event of the
-        outbox, whichever `event_ids` asks for (they are among them)."""
+        were created. Every new event of the outbox, whichever `event_ids` asks for (they are among them; `kinds` is not
+        needed: the query reads tenant and type with the events)."""
         events = await self._read(
             "SELECT seq, id, tenant, type FROM outbox_events"
             " WHERE seq > COALESCE((SELECT seq FROM webhook_cursor WHERE name = 'fan_out'), 0) ORDER BY seq LIMIT 500"
