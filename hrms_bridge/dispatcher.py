@@ -30,7 +30,7 @@ from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, AttemptR
 logger = logging.getLogger(__name__)
 
 
-def signature_header(secrets: Sequence[str], msg_id: str, timestamp: datetime, body: str) -> str:
+def signature_header(secrets: Sequence[str], msg_id: str, timestamp: datetime, body: bytes) -> str:
     """`webhook-signature`: one `v1,<base64>` per secret, space-separated, so a receiver can rotate."""
     return " ".join(_signer(secret).sign(msg_id, timestamp, body) for secret in secrets)
 
@@ -123,13 +123,14 @@ class WebhookDispatcher(RetryingSender[Delivery]):
         async with slot:
             started = time.perf_counter()
             timestamp = datetime.now(tz=UTC)
+            body = delivery.payload.encode()  # signed as sent: encoded once
             headers = {
                 "content-type": "application/json",
                 "webhook-id": delivery.event_id,
                 "webhook-timestamp": str(int(timestamp.timestamp())),
-                "webhook-signature": signature_header(endpoint.secrets, delivery.event_id, timestamp, delivery.payload),
+                "webhook-signature": signature_header(endpoint.secrets, delivery.event_id, timestamp, body),
             }
-            outcome = await self._post(endpoint.url, delivery.payload.encode(), headers)
+            outcome = await self._post(endpoint.url, body, headers)
         status_code, error = outcome.status_code, outcome.error
         self.outcomes["delivered" if outcome.success else "gone" if status_code == 410 else "failed"] += 1
         duration_ms = 1000 * (time.perf_counter() - started)

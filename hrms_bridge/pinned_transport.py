@@ -269,19 +269,16 @@ class PinnedSession:
         self._slots = asyncio.Semaphore(max_connections)
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._open: set[_Connection] = set()
-        self._targets: dict[str, _Target] = {}  # per URL: endpoints are few and their URLs do not change
+        self._targets: dict[str, _Target] = {}  # per URL that the policy allowed: endpoints are few, their URLs fixed
         self._ssl = tls
-        self._allowed_literals: set[str] = set()  # IP-literal hosts the policy allowed (it cannot change its mind)
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, str | None]:
         """The answer's status and Retry-After."""
-        host = self._policy.check_url(url)
-        if host not in self._allowed_literals and _is_ip_literal(host):
-            await self._policy.addresses(host)  # raises DestinationRefused
-            if len(self._allowed_literals) < 1024:
-                self._allowed_literals.add(host)
         target = self._targets.get(url)
-        if target is None:
+        if target is None:  # a URL seen before passed these checks, and the policy does not change
+            host = self._policy.check_url(url)
+            if _is_ip_literal(host):
+                await self._policy.addresses(host)  # raises DestinationRefused
             target = _target(url, host, self._user_agent)
             if len(self._targets) >= 4096:
                 self._targets.clear()
