@@ -13,14 +13,13 @@ once, as the README says). At most `max_concurrent` requests are on the wire, an
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hmac
 import logging
 import time
 from collections import Counter
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime
-
-from standardwebhooks import Webhook
 
 from hrms_bridge.destinations import DestinationPolicy, DestinationRefused
 from hrms_bridge.pinned_transport import ExchangeError, PinnedSession, client_error_text
@@ -30,22 +29,28 @@ from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, AttemptR
 logger = logging.getLogger(__name__)
 
 
-def signature_header(secrets: Sequence[str], msg_id: str, timestamp: datetime, body: bytes) -> str:
-    """`webhook-signature`: one `v1,<base64>` per secret, space-separated, so a receiver can rotate."""
-    return " ".join(_signer(secret).sign(msg_id, timestamp, body) for secret in secrets)
+def signature_header(secrets: Sequence[str], msg_id: str, timestamp: int, body: bytes) -> str:
+    """`webhook-signature` as Standard Webhooks v1 has it: one `v1,<base64 of HMAC-SHA256 over "id.timestamp.body">` per
+    secret, space-separated, so a receiver can rotate. Signed here with one OpenSSL call, where standardwebhooks'
+    `Webhook.sign` built an HMAC object and a datetime per request (a tenth of the dispatcher's CPU per request); the
+    tests verify every signature with that library."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return " ".join("v1," + base64.b64encode(hmac.digest(_key(secret), signed, "sha256")).decode() for secret in secrets)
 
 
-_signers: dict[str, Webhook] = {}
+_keys: dict[str, bytes] = {}
 
 
-def _signer(secret: str) -> Webhook:
-    """A signer per secret, kept (each decodes its secret when made); a few hundred at most, then made afresh."""
-    signer = _signers.get(secret)
-    if signer is None:
-        if len(_signers) >= 512:
-            _signers.clear()
-        signer = _signers[secret] = Webhook(secret)
-    return signer
+def _key(secret: str) -> bytes:
+    """A `whsec_<base64>` secret's key bytes, kept (a few hundred at most, then decoded afresh)."""
+    key = _keys.get(secret)
+    if key is None:
+        if len(_keys) >= 512:
+            _keys.clear()
+        key = _keys[secret] = base64.b64decode(secret.removeprefix("whsec_") + "==")  # as standardwebhooks reads it
+        if not key:
+            raise ValueError("an empty webhook secret")
+    return key
 
 
 class WebhookDispatcher(RetryingSender[Delivery]):
@@ -122,12 +127,12 @@ class WebhookDispatcher(RetryingSender[Delivery]):
         slot = self._endpoint_slots.setdefault(endpoint.id, asyncio.Semaphore(self.per_endpoint))
         async with slot:
             started = time.perf_counter()
-            timestamp = datetime.now(tz=UTC)
+            timestamp = int(time.time())
             body = delivery.payload.encode()  # signed as sent: encoded once
             headers = {
                 "content-type": "application/json",
                 "webhook-id": delivery.event_id,
-                "webhook-timestamp": str(int(timestamp.timestamp())),
+                "webhook-timestamp": str(timestamp),
                 "webhook-signature": signature_header(endpoint.secrets, delivery.event_id, timestamp, body),
             }
             outcome = await self._post(endpoint.url, body, headers)

@@ -6,15 +6,17 @@ import asyncio
 import json
 import socket
 import ssl
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from standardwebhooks import Webhook
+from standardwebhooks import Webhook, WebhookVerificationError
 from websockets.asyncio.client import connect
 
-from server.storage.webhook_deliveries import MAX_ENDPOINTS
+from hrms_bridge.dispatcher import signature_header
+from server.storage.webhook_deliveries import MAX_ENDPOINTS, new_secret
 from tests.conftest import API_KEY, LiveServer, free_port, make_settings, serving
 from tests.helpers.network import routes_beyond_loopback
 from tests.helpers.tls import self_signed
@@ -321,3 +323,22 @@ async def test_the_deliveries_list_comes_a_page_at_a_time_newest_first_without_g
     assert created == sorted(created, reverse=True)
     for bad in ({"cursor": "not-a-cursor"}, {"limit": "0"}, {"limit": "501"}):
         assert (await server.http.get(f"{server.url}/api/v1/webhooks/deliveries", params=bad, headers=HR)).status_code == 422
+
+
+def test_each_secrets_signature_verifies_with_the_reference_library_and_no_other_body_does() -> None:
+    """The dispatcher signs with one OpenSSL call per secret; standardwebhooks (the specification's own library) must
+    accept every one of them, over a body with Chinese in it, and refuse a changed body or timestamp."""
+    newest, previous = new_secret(), new_secret()
+    body = '{"type":"candidate.applied","data":{"name":"李雷"}}'.encode()
+    timestamp = int(time.time())
+    header = signature_header([newest, previous], "msg_1", timestamp, body)
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(timestamp), "webhook-signature": header}
+    assert len(header.split(" ")) == 2
+    for secret in (newest, previous):
+        assert Webhook(secret).verify(body, headers)["data"]["name"] == "李雷"
+        with pytest.raises(WebhookVerificationError):
+            Webhook(secret).verify(body.replace("李".encode(), "王".encode()), headers)
+        with pytest.raises(WebhookVerificationError):
+            Webhook(secret).verify(body, {**headers, "webhook-timestamp": str(timestamp - 1)})
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_secret()).verify(body, headers)
