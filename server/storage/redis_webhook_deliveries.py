@@ -64,14 +64,15 @@ FAN_OUT_SCRIPT_DELIVERIES = 500
 # written. One script for many events (FAN_OUT_SCRIPT_DELIVERIES at most), its arguments in a few strings: redis-py
 # packing an event's 70 arguments in Python took as long as the rest of the fan-out, and full key names made most of
 # the JSON. Each event's deliveries are made once: an event already fanned out is skipped (and its id returned), an
-# erased one skipped. When the endpoints changed since the caller chose them, nothing is written: returns -1 and the
-# version now. Else how many deliveries were made, the version, then the ids of the events fanned out before.
+# erased one skipped; each endpoint is looked up once a script. When the endpoints changed since the caller chose them,
+# nothing is written: returns -1 and the version now. Else how many deliveries were made, the version, then the ids of
+# the events fanned out before.
 FAN_OUT = """
 local version = redis.call('GET', KEYS[2]) or ''
 if ARGV[2] ~= '*' and ARGV[2] ~= version then return {-1, version} end
 local k = cjson.decode(ARGV[3])
 local function key(parts, id) return parts[1] .. id .. parts[2] end
-local disabled, created, before = ARGV[1], 0, {}
+local disabled, created, before, endpoints = ARGV[1], 0, {}, {}
 for _, e in ipairs(cjson.decode(ARGV[4])) do
   local tenant, event_id, now, all, pending, dead = e[1], e[2], e[3], e[4][1], e[4][2], e[4][3]
   local event = key(k[1], event_id)
@@ -83,7 +84,8 @@ for _, e in ipairs(cjson.decode(ARGV[4])) do
       for _, d in ipairs(e[5]) do
         local endpoint_id, delivery_id, status = d[1], d[2], d[3]
         local delivery = key(k[5], delivery_id)
-        if redis.call('EXISTS', key(k[3], endpoint_id)) == 1 and redis.call('EXISTS', delivery) == 0 then
+        if endpoints[endpoint_id] == nil then endpoints[endpoint_id] = redis.call('EXISTS', key(k[3], endpoint_id)) == 1 end
+        if endpoints[endpoint_id] and redis.call('EXISTS', delivery) == 0 then
           if status == 'pending' then
             redis.call('HSET', delivery, 'event_id', event_id, 'endpoint_id', endpoint_id, 'tenant', tenant, 'status', status,
                        'attempts', 0, 'created_at', now, 'next_attempt_at', now)
@@ -115,13 +117,14 @@ FAN_OUT_TRIES = 5  # fan-outs chosen afresh when the endpoints changed meanwhile
 # event id, endpoint id) of each delivery claimed, then (event id, type, payload) of each of their events (once each; an
 # event erased meanwhile is left out, and its deliveries with it): one round trip for a claim, where reading the events
 # after it took one command each. One that is no longer pending, or whose endpoint is disabled or gone, leaves the
-# index (enabling an endpoint puts its pending deliveries back).
+# index (enabling an endpoint puts its pending deliveries back); each endpoint is looked at once a claim.
 CLAIM_DUE = """
-local claimed, events, seen = {}, {}, {}
+local claimed, events, seen, enabled = {}, {}, {}, {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))) do
   local key = ARGV[4] .. id
   local d = redis.call('HMGET', key, 'status', 'attempts', 'event_id', 'endpoint_id')
-  if d[1] ~= 'pending' or redis.call('HGET', ARGV[5] .. d[4], 'enabled') ~= '1' then
+  if d[1] == 'pending' and enabled[d[4]] == nil then enabled[d[4]] = redis.call('HGET', ARGV[5] .. d[4], 'enabled') == '1' end
+  if d[1] ~= 'pending' or not enabled[d[4]] then
     redis.call('ZREM', KEYS[1], id)
   else
     redis.call('HSET', key, 'next_attempt_at', ARGV[2])
