@@ -119,7 +119,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 await deliveries.add_endpoint(TENANT, f"http://127.0.0.1:{port}/hook/{n}", [], f"bench {n}", None)
             store.on_event = dispatcher.events_written
             redis_server = await _redis_server(client)
-            extra = [subprocess.Popen(dispatcher_command) for _ in range(args.dispatchers - 1)]
+            extra = [subprocess.Popen([*dispatcher_command, "--ready", str(data_dir / f"ready-{n}")]) for n in range(args.dispatchers - 1)]
+            # Measured from when each has started delivering: importing the server takes seconds of CPU on a slow day.
+            while not all((data_dir / f"ready-{n}").exists() for n in range(args.dispatchers - 1)):
+                if any(p.poll() is not None for p in extra):
+                    raise RuntimeError("an extra dispatcher process exited before it started")
+                await asyncio.sleep(0.05)
             processes = {"node": psutil.Process(), "receiver": psutil.Process(receiver.pid), "redis_server": redis_server}
             processes.update({f"dispatcher_{n}": psutil.Process(p.pid) for n, p in enumerate(extra, start=2)})
             cpu_before = {name: _cpu_s(process) for name, process in processes.items()}
@@ -219,6 +224,8 @@ async def node(args: argparse.Namespace) -> None:
     store, _, dispatcher, _ = await _pipeline(args, args.node)
     store.on_event = dispatcher.events_written
     dispatcher.start()
+    if args.ready is not None:
+        args.ready.touch()
     await _write_events(store, args)
     await asyncio.Event().wait()
 
@@ -350,6 +357,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--node", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--keys-prefix", help=argparse.SUPPRESS)
+    parser.add_argument("--ready", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.node is not None:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop if args.loop == "uvloop" else None) as runner:
