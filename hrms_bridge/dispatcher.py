@@ -58,8 +58,12 @@ class WebhookDispatcher(RetryingSender[Delivery]):
 
     name = "webhook-dispatcher"
     user_agent = "interview-server-webhooks/1"
-    max_concurrent = 64
-    per_endpoint = 16  # requests on the wire to one endpoint at once: a receiver is not flooded by a backlog
+    # Requests on the wire at once, and to one endpoint. An HR system takes tens of milliseconds to answer: at 64 and 16 a
+    # receiver answering in 50 ms held the node to 101 events/s at ten endpoints (1,280 requests a second), 344 at
+    # these (loadtests/bench_webhooks.py --answer-after-ms 50). Each request is a socket (plus up to as many kept idle:
+    # server/cli.py raises the open-file limit for them); a receiver is still not flooded by a backlog.
+    max_concurrent = 512
+    per_endpoint = 32
     record_every_s = 0.02  # results wait at most this long to be recorded together
     fan_out_after_s = 0.01  # events written within this long of the first are fanned out and claimed in one pass
     max_record_batch = 500
@@ -74,11 +78,12 @@ class WebhookDispatcher(RetryingSender[Delivery]):
         super().__init__(policy, retry_schedule_s, timeout_s)
         self.store = store
         self.outcomes: Counter[str] = Counter()  # attempts by outcome since start, for metrics
+        self.postponed = 0  # claimed deliveries left for their lease to run out: their endpoint had no place in time
         self._endpoint_slots: dict[str, asyncio.Semaphore] = {}
         self._results: list[AttemptResult] = []
         self._recorder: asyncio.Task[None] | None = None
         # Its own client: webhooks are the one outbound path with thousands of requests a second (pinned_transport.py).
-        self._session = PinnedSession(policy, timeout_s, self.user_agent, max_connections=2 * self.max_concurrent)
+        self._session = PinnedSession(policy, timeout_s, self.user_agent, max_connections=self.max_concurrent)
         self._events_written = True  # look for new events on the first pass
         self._looked_for_events_at = 0.0
         self._fan_out_soon: asyncio.TimerHandle | None = None
@@ -122,10 +127,15 @@ class WebhookDispatcher(RetryingSender[Delivery]):
         return item.id
 
     async def attempt(self, delivery: Delivery) -> None:
-        # Claimed when it was listed: this node alone sends this attempt.
+        # Claimed when it was listed: this node alone sends this attempt, if it starts within half its lease's margin.
         endpoint = delivery.endpoint
         slot = self._endpoint_slots.setdefault(endpoint.id, asyncio.Semaphore(self.per_endpoint))
-        async with slot:
+        if not await self._endpoint_slot(slot):
+            # Its endpoint stayed busy with others: it is due again when its lease runs out, for any node. Sent later than
+            # this it could still be on the wire then, and another node would send it a second time.
+            self.postponed += 1
+            return
+        try:
             started = time.perf_counter()
             timestamp = int(time.time())
             body = delivery.payload.encode()  # signed as sent: encoded once
@@ -136,6 +146,8 @@ class WebhookDispatcher(RetryingSender[Delivery]):
                 "webhook-signature": signature_header(endpoint.secrets, delivery.event_id, timestamp, body),
             }
             outcome = await self._post(endpoint.url, body, headers)
+        finally:
+            slot.release()
         status_code, error = outcome.status_code, outcome.error
         self.outcomes["delivered" if outcome.success else "gone" if status_code == 410 else "failed"] += 1
         duration_ms = 1000 * (time.perf_counter() - started)
@@ -165,6 +177,19 @@ class WebhookDispatcher(RetryingSender[Delivery]):
             return Outcome(None, client_error_text(exc), None)
         error = None if 200 <= status_code < 300 else f"HTTP {status_code}"
         return Outcome(status_code, error, retry_after_seconds(retry_after, time.time()))
+
+    async def _endpoint_slot(self, slot: asyncio.Semaphore) -> bool:
+        """One of an endpoint's places on the wire, if it frees up within half the claim's margin (a timer only when
+        it must be waited for: asyncio.timeout per request cost a tenth of the dispatcher's time)."""
+        if not slot.locked():
+            await slot.acquire()
+            return True
+        try:
+            async with asyncio.timeout(CLAIM_MARGIN_S / 2):
+                await slot.acquire()
+        except TimeoutError:
+            return False
+        return True
 
     def attempt_done(self) -> None:
         # A pass claims as many as there are free places: wait until half of them are free (or none is busy), rather

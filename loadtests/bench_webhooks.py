@@ -110,7 +110,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         data_dir = Path(tmp)
         log = data_dir / "received.txt"
         port = args.port
-        receiver = await start_receiver(port, log)
+        receiver = await start_receiver(port, log, args.answer_after_ms)
         args.keys_prefix = args.keys_prefix or f"bench-{os.getpid()}:"
         dispatcher_command = [*_node_command(args, data_dir), "--events", "0"]
         try:
@@ -271,7 +271,7 @@ async def kill_run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         log = data_dir / "received.txt"
-        receiver = await start_receiver(args.port, log)
+        receiver = await start_receiver(args.port, log, args.answer_after_ms)
         node_command = [*_node_command(args, data_dir), "--payload-bytes", str(args.payload_bytes), "--rate", str(args.rate)]
         try:
             store, deliveries, dispatcher, client = await _pipeline(args, data_dir)
@@ -352,6 +352,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kill-after", type=float, default=0.0, help="SIGKILL the node this many seconds into the run, start it again")
     parser.add_argument("--dispatchers", type=int, default=1, help="dispatchers, each in a process of its own")
     parser.add_argument("--writers", type=int, default=1, help="tasks writing events at once")
+    parser.add_argument("--answer-after-ms", type=float, default=0.0, help="the receiver holds each answer this long")
     parser.add_argument(
         "--sqlite-synchronous", choices=["full", "normal"], default="full", help="the SQLite store's commits (INTERVIEW_SQLITE_SYNCHRONOUS)"
     )

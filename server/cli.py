@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from frontend.vendor import VendorError, prepare_assets
+from hrms_bridge.dispatcher import WebhookDispatcher
 from realtime_scoring.models.manifest import ModelError, load_manifest, verified_files
 from realtime_scoring.models.prepare import prepare_all, run_check
 from server.cluster.worker_hub import WorkerHub
@@ -39,6 +40,7 @@ from server.workers.recogniser import LIFELINE_ENV, serve_recogniser
 from server.workers.supervisor import Supervisor
 
 LEGACY_DEMO_ID = "demo"  # before each start made its own
+WEBHOOK_SOCKETS = 2 * WebhookDispatcher.max_concurrent  # a server process's webhook requests on the wire, as many kept idle
 
 
 def demo_ids_file(settings: Settings) -> Path:
@@ -155,7 +157,7 @@ def serve(args: argparse.Namespace) -> None:
         return
     app = create_app(settings)
     # log_config=None: configure_logging's handler, format and token redaction apply to uvicorn's records too
-    raise_open_file_limit(settings.max_connections)
+    raise_open_file_limit(settings.max_connections, WEBHOOK_SOCKETS)
     config = uvicorn_config(app, settings, log_level=args.log_level, log_config=None)
     DrainingServer(config, app, settings.drain_timeout_s).run()
 
@@ -172,7 +174,7 @@ def worker(args: argparse.Namespace) -> None:
         raise SystemExit(f"error: `worker` is started by `serve --workers N`, not by hand ({exc})") from exc
     configure_logging(args.log_level, settings.log_format, library_level=args.library_log_level)
     app = create_app(settings, worker_hub=WorkerHub(index, hub_fd, settings.event_bus_queue))
-    raise_open_file_limit(settings.max_connections)
+    raise_open_file_limit(settings.max_connections, WEBHOOK_SOCKETS)
     config = uvicorn_config(app, settings, log_level=args.log_level, log_config=None)
     config.app = OneRequestPerConnection(app)
     HandedOffServer(config, app, settings.drain_timeout_s, handoff_fd).run()

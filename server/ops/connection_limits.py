@@ -177,10 +177,11 @@ def guarded_websocket_protocol(guard: ConnectionGuard, base: Any = AutoWebSocket
     return GuardedWebSocketProtocol
 
 
-def raise_open_file_limit(max_connections: int) -> None:
-    """Each connection is a file descriptor, and so is each media session's UDP socket, file and database handle:
-    raise the soft limit as far as the hard one allows, and say so if it still cannot cover `max_connections`."""
-    wanted = max_connections * 2 + 1024
+def raise_open_file_limit(max_connections: int, outbound: int = 0) -> None:
+    """Each connection is a file descriptor, and so is each media session's UDP socket, file and database handle, and
+    each of the `outbound` sockets the node may hold open to other servers (webhooks): raise the soft limit as far as
+    the hard one allows, and say so if it still cannot cover `max_connections`."""
+    wanted = max_connections * 2 + outbound + 1024
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
     if soft != resource.RLIM_INFINITY and soft < target:
