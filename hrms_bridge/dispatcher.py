@@ -7,7 +7,9 @@ outbox_events ─fan_out─▶ webhook_deliveries ─claim due (a batch)─▶ P
 Throughput comes from doing the store's work in batches: each pass claims as many due deliveries as there are free
 places (one transaction, or one round trip), and results are recorded together every few milliseconds. A node that
 dies between a POST and its record sends that delivery again after its lease, with the same webhook-id (at least
-once, as the README says). At most `max_concurrent` requests are on the wire, and `per_endpoint` to any one endpoint.
+once, as the README says). At most `max_concurrent` requests are on the wire, and `per_endpoint` to any one endpoint;
+a claimed delivery that cannot start within half its lease's margin (its endpoint busy with others) is left for the
+lease to run out, so that no attempt is still on the wire when another node may claim it.
 """
 
 from __future__ import annotations
