@@ -79,8 +79,9 @@ class WebhookDispatcher(RetryingSender[Delivery]):
     ) -> None:
         super().__init__(policy, retry_schedule_s, timeout_s)
         self.store = store
-        self.outcomes: Counter[str] = Counter()  # attempts by outcome since start, for metrics
-        self.postponed = 0  # claimed deliveries left for their lease to run out: their endpoint had no place in time
+        # Attempts by outcome since start, for metrics; "postponed": claimed, then left for the lease to run out (its
+        # endpoint had no place in time), so never sent.
+        self.outcomes: Counter[str] = Counter()
         self._endpoint_slots: dict[str, asyncio.Semaphore] = {}
         self._results: list[AttemptResult] = []
         self._recorder: asyncio.Task[None] | None = None
@@ -135,7 +136,7 @@ class WebhookDispatcher(RetryingSender[Delivery]):
         if not await self._endpoint_slot(slot):
             # Its endpoint stayed busy with others: it is due again when its lease runs out, for any node. Sent later than
             # this it could still be on the wire then, and another node would send it a second time.
-            self.postponed += 1
+            self.outcomes["postponed"] += 1
             return
         try:
             started = time.perf_counter()
