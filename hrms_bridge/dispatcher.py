@@ -49,9 +49,10 @@ def _key(secret: str) -> bytes:
     if key is None:
         if len(_keys) >= 512:
             _keys.clear()
-        key = _keys[secret] = base64.b64decode(secret.removeprefix("whsec_") + "==")  # as standardwebhooks reads it
+        key = base64.b64decode(secret.removeprefix("whsec_") + "==")  # as standardwebhooks reads it
         if not key:
             raise ValueError("an empty webhook secret")
+        _keys[secret] = key
     return key
 
 
@@ -61,8 +62,8 @@ class WebhookDispatcher(RetryingSender[Delivery]):
     name = "webhook-dispatcher"
     user_agent = "interview-server-webhooks/1"
     # Requests on the wire at once, and to one endpoint. An HR system takes tens of milliseconds to answer: at 64 and 16 a
-    # receiver answering in 50 ms held the node to 101 events/s at ten endpoints (1,280 requests a second), 344 at
-    # these (loadtests/bench_webhooks.py --answer-after-ms 50). Each request is a socket (plus up to as many kept idle:
+    # receiver answering in 50 ms held the node to 98 events/s at ten endpoints (1,280 requests a second), 353 at
+    # these (loadtests/bench_webhooks.py --answer-after-ms 50, same run). Each request is a socket (plus up to as many kept idle:
     # server/cli.py raises the open-file limit for them); a receiver is still not flooded by a backlog.
     max_concurrent = 512
     per_endpoint = 32
