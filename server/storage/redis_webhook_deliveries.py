@@ -251,7 +251,7 @@ class EventWriter:
 
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
-        self._sha = hashlib.sha1(ADD_EVENT.encode()).hexdigest()  # the script's name in Redis
+        self._script = client.register_script(ADD_EVENT)  # sent by its sha, in a pipeline of many
         self._waiting: list[tuple[list[str], list[str], asyncio.Future[None]]] = []
         self._sending: asyncio.Task[None] | None = None
 
@@ -290,7 +290,7 @@ class EventWriter:
         """Each event's outcome: None when written, else the error Redis answered for it."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for script_keys, args, _ in batch:
-                pipe.evalsha(self._sha, len(script_keys), *script_keys, *args)
+                pipe.evalsha(self._script.sha, len(script_keys), *script_keys, *args)
             replies = await pipe.execute(raise_on_error=False)
         outcomes: list[BaseException | None] = [reply if isinstance(reply, BaseException) else None for reply in replies]
         lost = [n for n, outcome in enumerate(outcomes) if isinstance(outcome, NoScriptError)]
