@@ -45,7 +45,7 @@ from hrms_bridge.destinations import DestinationPolicy
 from hrms_bridge.dispatcher import WebhookDispatcher
 from hrms_bridge.retrying import CLAIM_MARGIN_S
 from hrms_bridge.stream import StreamWebhookDispatcher, WebhookStream
-from loadtests.webhook_receiver import start_receiver
+from loadtests.webhook_receiver import start_process, start_receiver
 from server.storage.contract import Store
 from server.storage.outbox import EventType
 from server.storage.redis_client import Keys, glob_escape
@@ -119,12 +119,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 await deliveries.add_endpoint(TENANT, f"http://127.0.0.1:{port}/hook/{n}", [], f"bench {n}", None)
             store.on_event = dispatcher.events_written
             redis_server = await _redis_server(client)
-            extra = [subprocess.Popen([*dispatcher_command, "--ready", str(data_dir / f"ready-{n}")]) for n in range(args.dispatchers - 1)]
-            # Measured from when each has started delivering: importing the server takes seconds of CPU on a slow day.
-            while not all((data_dir / f"ready-{n}").exists() for n in range(args.dispatchers - 1)):
-                if any(p.poll() is not None for p in extra):
-                    raise RuntimeError("an extra dispatcher process exited before it started")
-                await asyncio.sleep(0.05)
+            extra = [
+                await start_process(
+                    [*dispatcher_command, "--ready", str(data_dir / f"ready-{n}")], data_dir / f"ready-{n}", "an extra dispatcher"
+                )
+                for n in range(args.dispatchers - 1)
+            ]
             processes = {"node": psutil.Process(), "receiver": psutil.Process(receiver.pid), "redis_server": redis_server}
             processes.update({f"dispatcher_{n}": psutil.Process(p.pid) for n, p in enumerate(extra, start=2)})
             cpu_before = {name: _cpu_s(process) for name, process in processes.items()}

@@ -98,17 +98,23 @@ async def serve(port: int, log: Path, answer_after_s: float = 0.0) -> None:
     log.write_text("\n".join(seen))
 
 
-async def start_receiver(port: int, log: Path, answer_after_ms: float = 0.0, timeout_s: float = 30.0) -> subprocess.Popen[bytes]:
-    """The receiver in a process of its own, once it is listening on `port`."""
-    command = [sys.executable, "-m", "loadtests.webhook_receiver", str(port), str(log), str(answer_after_ms)]
+async def start_process(command: list[str], ready: Path, what: str, timeout_s: float = 60.0) -> subprocess.Popen[bytes]:
+    """`command` in a process of its own, once it has written `ready` (killed, and an error, if it exits or runs out
+    of time first): measured from then, a process's start (importing the server takes seconds) is not counted."""
     process = subprocess.Popen(command)
     deadline = time.monotonic() + timeout_s
-    while not log.with_suffix(".count").exists():
+    while not ready.exists():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            raise RuntimeError(f"the webhook receiver did not start listening on port {port}")
+            raise RuntimeError(f"{what} did not start")
         await asyncio.sleep(0.05)
     return process
+
+
+async def start_receiver(port: int, log: Path, answer_after_ms: float = 0.0) -> subprocess.Popen[bytes]:
+    """The receiver in a process of its own, once it is listening on `port`."""
+    command = [sys.executable, "-m", "loadtests.webhook_receiver", str(port), str(log), str(answer_after_ms)]
+    return await start_process(command, log.with_suffix(".count"), f"the webhook receiver on port {port}")
 
 
 def main() -> None:
