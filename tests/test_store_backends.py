@@ -255,6 +255,44 @@ async def _fanned_out(deliveries: Deliveries, client: redis.Redis | None) -> Non
         await deliveries.fan_out(await _stream_event_ids(client))
 
 
+async def test_a_tenants_deliveries_in_every_status_come_a_page_at_a_time_newest_first_without_gaps_or_repeats(
+    store_and_deliveries: tuple[Store, Deliveries, redis.Redis | None],
+) -> None:
+    """Pending, delivered and dead deliveries listed together (on Redis: merged from one index per status), one event's
+    deliveries made at the same instant: a page boundary among them neither repeats nor skips one."""
+    store, deliveries, client = store_and_deliveries
+    for n in range(3):
+        await deliveries.add_endpoint("acme", f"https://hr.example/hooks/{n}", [], "", None)
+    for n in range(3):
+        await store.create_interview(SPEC, invite(f"iv-{n}"), f"iv-{n}", tenant="acme")
+    await _fanned_out(deliveries, client)
+    claimed = await deliveries.claim_due(time.time() + 1, 30.0, 100)
+    assert len(claimed) == 9
+    outcomes = [DELIVERED, DEAD, PENDING]
+    for n, delivery in enumerate(claimed):
+        outcome = outcomes[n % 3]
+        await deliveries.record_attempt(
+            delivery,
+            200 if outcome == DELIVERED else 500,
+            None,
+            5.0,
+            outcome=outcome,
+            next_attempt_at=time.time() + 60 if outcome == PENDING else None,
+        )
+    everything = await deliveries.deliveries("acme")
+    assert len(everything) == 9 and {d.status for d in everything} == {DELIVERED, DEAD, PENDING}
+    assert [(d.created_at, d.id) for d in everything] == sorted(((d.created_at, d.id) for d in everything), reverse=True)
+    for size in (1, 2, 4):
+        walked, before = [], None
+        while page := await deliveries.deliveries("acme", limit=size, before=before):
+            walked += page
+            before = (page[-1].created_at, page[-1].id)
+        assert [d.id for d in walked] == [d.id for d in everything], f"pages of {size}"
+    for status in (DELIVERED, DEAD, PENDING):
+        assert [d.id for d in await deliveries.deliveries("acme", status=status)] == [d.id for d in everything if d.status == status]
+    assert await deliveries.deliveries("another-tenant") == []
+
+
 async def test_a_disabled_endpoints_pending_deliveries_wait_and_are_claimed_again_once_it_is_enabled(
     store_and_deliveries: tuple[Store, Deliveries, redis.Redis | None],
 ) -> None:

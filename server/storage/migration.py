@@ -397,7 +397,6 @@ class _Migration:
             )
         pipe.sadd(self.keys.event_deliveries(d["event_id"]), delivery_id)
         pipe.sadd(self.keys.endpoint_deliveries(d["endpoint_id"]), delivery_id)
-        pipe.zadd(self.keys.tenant_deliveries(tenant), {delivery_id: d["created_at"]})
         pipe.zadd(self.keys.tenant_deliveries(tenant, d["status"]), {delivery_id: d["created_at"]})
         if d["status"] == PENDING and d["next_attempt_at"] is not None:
             pipe.zadd(self.keys.deliveries_due(), {delivery_id: d["next_attempt_at"]})

@@ -266,7 +266,8 @@ class Keys:
         return f"{self.prefix}delivery:{delivery_id}:attempts"
 
     def tenant_deliveries(self, tenant: str, status: str | None = None) -> str:
-        """The tenant's deliveries by creation time: all of them, or those in one status."""
+        """The tenant's deliveries in one status by creation time. Without a status: the index of all of them that
+        versions before 2026-12-07 wrote (now the union of the three is read); only removals still touch it."""
         return f"{self.prefix}tenant:{tenant}:deliveries" + (f":{status}" if status else "")
 
     # Availability, bookings and reminders (redis_bookings.py)

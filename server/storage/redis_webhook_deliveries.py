@@ -58,13 +58,16 @@ FAN_OUT_SCRIPT_DELIVERIES = 500
 # KEYS: the due index, the endpoints' version; ARGV: why a disabled endpoint's delivery is dead, the endpoints' version
 # the deliveries were chosen by ('' before any; '*': whatever it is now), the key names (JSON: the parts before and
 # after the id of an event, its deliveries, an endpoint, its deliveries, a delivery), then the events (JSON): [tenant,
-# event id, when it is fanned out, [the tenant's deliveries: all, pending, dead], [[endpoint id, delivery id, status:
+# event id, when it is fanned out, [the tenant's deliveries: pending, dead], [[endpoint id, delivery id, status:
 # pending, or dead for a disabled endpoint] per endpoint]] each. Each event has a time of its own, later in the order
 # given, so that a claim takes one event's deliveries together and events are first attempted in the order they were
 # written. One script for many events (FAN_OUT_SCRIPT_DELIVERIES at most), its arguments in a few strings: redis-py
 # packing an event's 70 arguments in Python took as long as the rest of the fan-out, and full key names made most of
 # the JSON. Each event's deliveries are made once: an event already fanned out is skipped (and its id returned), an
-# erased one skipped; each endpoint is looked up once a script. When the endpoints changed since the caller chose them,
+# erased one skipped; each endpoint is looked up once a script. An event's deliveries are written in the script that
+# marks it fanned out, so that mark alone says whether they exist (no delivery is looked up); a tenant's deliveries in
+# all statuses are the union of its status indexes (no index of all of them is written: 2 of the 7 commands a delivery
+# took here). When the endpoints changed since the caller chose them,
 # nothing is written: returns -1 and the version now. Else how many deliveries were made, the version, then the ids of
 # the events fanned out before.
 FAN_OUT = """
@@ -74,7 +77,7 @@ local k = cjson.decode(ARGV[3])
 local function key(parts, id) return parts[1] .. id .. parts[2] end
 local disabled, created, before, endpoints = ARGV[1], 0, {}, {}
 for _, e in ipairs(cjson.decode(ARGV[4])) do
-  local tenant, event_id, now, all, pending, dead = e[1], e[2], e[3], e[4][1], e[4][2], e[4][3]
+  local tenant, event_id, now, pending, dead = e[1], e[2], e[3], e[4][1], e[4][2]
   local event = key(k[1], event_id)
   if redis.call('EXISTS', event) == 1 then
     if redis.call('HEXISTS', event, 'fanned_out') == 1 then
@@ -85,7 +88,7 @@ for _, e in ipairs(cjson.decode(ARGV[4])) do
         local endpoint_id, delivery_id, status = d[1], d[2], d[3]
         local delivery = key(k[5], delivery_id)
         if endpoints[endpoint_id] == nil then endpoints[endpoint_id] = redis.call('EXISTS', key(k[3], endpoint_id)) == 1 end
-        if endpoints[endpoint_id] and redis.call('EXISTS', delivery) == 0 then
+        if endpoints[endpoint_id] then
           if status == 'pending' then
             redis.call('HSET', delivery, 'event_id', event_id, 'endpoint_id', endpoint_id, 'tenant', tenant, 'status', status,
                        'attempts', 0, 'created_at', now, 'next_attempt_at', now)
@@ -98,7 +101,6 @@ for _, e in ipairs(cjson.decode(ARGV[4])) do
           end
           redis.call('SADD', by_event, delivery_id)
           redis.call('SADD', key(k[4], endpoint_id), delivery_id)
-          redis.call('ZADD', all, now, delivery_id)
           created = created + 1
         end
       end
@@ -152,32 +154,29 @@ return reply
 
 # KEYS: the due index; ARGV: the delivery key prefix, the attempts key suffix, {tenant: [its pending, delivered and dead
 # deliveries]} (JSON), then the results (JSON): [delivery id, tenant, outcome, attempt, next attempt at, last status, last
-# error, delivered at, duration in ms] each ('' value: remove the field), then when they were recorded. One script for a
-# batch, its arguments in a few strings: packing ten arguments a result took most of the dispatcher's time on Redis
-# (redis-py packs each in Python), and encoding each attempt's record as JSON inside the batch's JSON a tenth of it; the
-# script writes the record, as json.dumps would ({"attempt": 1, "at": ..., "status_code": 200, "error": null,
-# "duration_ms": 3.2}). A delivery erased meanwhile is skipped. Returns how many were recorded.
+# error, delivered at, duration in ms] each ('' where there is none: stored so, and read as none), then when they were
+# recorded. One script for a batch, its arguments in a few strings: packing ten arguments a result took most of the
+# dispatcher's time on Redis (redis-py packs each in Python), and encoding each attempt's record as JSON inside the
+# batch's JSON a tenth of it; the script writes the record, as json.dumps would ({"attempt": 1, "at": ..., "status_code":
+# 200, "error": null, "duration_ms": 3.2}). A delivery's fields are set in one HSET whatever the outcome (removing the
+# ones a success leaves without a value took an HDEL and two tables a result). A delivery erased meanwhile is skipped.
+# Returns how many were recorded.
 RECORD_ATTEMPTS = """
-local prefix, suffix, by_tenant, now = ARGV[1], ARGV[2], cjson.decode(ARGV[3]), ARGV[5]
-local names = {'next_attempt_at', 'last_status', 'last_error', 'delivered_at'}
+local prefix, suffix, now = ARGV[1], ARGV[2], ARGV[5]
+local indexes = {}
+for tenant, l in pairs(cjson.decode(ARGV[3])) do indexes[tenant] = {pending = l[1], delivered = l[2], dead = l[3]} end
 local recorded = 0
 for _, r in ipairs(cjson.decode(ARGV[4])) do
   local id, outcome, key = r[1], r[3], prefix .. r[1]
   local d = redis.call('HMGET', key, 'status', 'created_at')
   if d[2] then
-    local status_code = r[6] == '' and 'null' or r[6]
     local error = r[7] == '' and 'null' or cjson.encode(r[7])
-    redis.call('RPUSH', key .. suffix, '{"attempt": ' .. r[4] .. ', "at": ' .. now .. ', "status_code": ' .. status_code ..
-               ', "error": ' .. error .. ', "duration_ms": ' .. r[9] .. '}')
-    local set, gone = {'status', outcome, 'attempts', r[4]}, {}
-    for i, name in ipairs(names) do
-      if r[4 + i] == '' then table.insert(gone, name) else table.insert(set, name); table.insert(set, r[4 + i]) end
-    end
-    redis.call('HSET', key, unpack(set))
-    if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
-    local lists = by_tenant[r[2]]
-    local by_status = {pending = lists[1], delivered = lists[2], dead = lists[3]}
+    redis.call('RPUSH', key .. suffix, '{"attempt": ' .. r[4] .. ', "at": ' .. now .. ', "status_code": ' ..
+               (r[6] == '' and 'null' or r[6]) .. ', "error": ' .. error .. ', "duration_ms": ' .. r[9] .. '}')
+    redis.call('HSET', key, 'status', outcome, 'attempts', r[4], 'next_attempt_at', r[5], 'last_status', r[6],
+               'last_error', r[7], 'delivered_at', r[8])
     if d[1] ~= outcome then
+      local by_status = indexes[r[2]]
       if by_status[d[1]] then redis.call('ZREM', by_status[d[1]], id) end
       redis.call('ZADD', by_status[outcome], d[2], id)
     end
@@ -314,7 +313,7 @@ def queue_delivery_removal(pipe: Pipeline, keys: Keys, delivery_id: str, tenant:
     pipe.zrem(keys.deliveries_due(), delivery_id)
     pipe.srem(keys.event_deliveries(event_id), delivery_id)
     pipe.srem(keys.endpoint_deliveries(endpoint_id), delivery_id)
-    for status in (None, *STATUSES):
+    for status in (None, *STATUSES):  # None: the index of all that earlier versions wrote
         pipe.zrem(keys.tenant_deliveries(tenant, status), delivery_id)
 
 
@@ -330,7 +329,8 @@ async def delivery_refs(pipe: Pipeline, keys: Keys, delivery_ids: Collection[str
 
 
 def _float(value: str | None) -> float | None:
-    return None if value is None else float(value)
+    """A stored time; '' or missing: none."""
+    return float(value) if value else None
 
 
 def _endpoint(endpoint_id: str, f: dict[str, str], sealer: Sealer) -> Endpoint:
@@ -507,7 +507,7 @@ class RedisDeliveryStore:
             for delivery_id in delivery_ids:
                 pipe.hmget(self._keys.delivery(delivery_id), ["status", "next_attempt_at"])
             rows = await pipe.execute()
-        due = {i: float(at) for i, (status, at) in zip(delivery_ids, rows, strict=True) if status == PENDING.encode() and at is not None}
+        due = {i: float(at) for i, (status, at) in zip(delivery_ids, rows, strict=True) if status == PENDING.encode() and at}
         if due:
             await self._redis.zadd(self._keys.deliveries_due(), due, nx=True)
 
@@ -586,7 +586,7 @@ class RedisDeliveryStore:
             for endpoint in await self._kept_tenant_endpoints(tenant)  # a disabled endpoint's delivery is dead at once
             if endpoint.wants(event_type)
         ]
-        lists = [self._keys.tenant_deliveries(tenant, status) for status in (None, PENDING, DEAD)]
+        lists = [self._keys.tenant_deliveries(tenant, status) for status in (PENDING, DEAD)]
         return [tenant, event_id, at, lists, deliveries]
 
     async def _run_fan_out(self, version: str, events: list[list[Any]]) -> list[tuple[list[list[Any]], list[Any]]]:
@@ -740,13 +740,8 @@ class RedisDeliveryStore:
     ) -> list[DeliveryRow]:
         if event_id is not None:
             ids = texts(await self._redis.smembers(self._keys.event_deliveries(event_id)))
-        elif before is None:
-            ids = texts(await self._redis.zrevrange(self._keys.tenant_deliveries(tenant, status), 0, limit - 1))
-        else:  # the page after `before`: same-time deliveries by id, as the SQLite store orders them
-            scored: list[Any] = await self._redis.zrevrangebyscore(
-                self._keys.tenant_deliveries(tenant, status), before[0], "-inf", start=0, num=limit + TIES, withscores=True
-            )
-            ids = [i for i, score in ((text(member), float(sc)) for member, sc in scored) if score < before[0] or i < before[1]][:limit]
+        else:
+            ids = await self._page(tenant, STATUSES if status is None else (status,), limit, before)
         async with self._redis.pipeline(transaction=False) as pipe:
             for delivery_id in ids:
                 pipe.hgetall(self._keys.delivery(delivery_id))
@@ -767,8 +762,8 @@ class RedisDeliveryStore:
                 status=d["status"],
                 attempts=int(d["attempts"]),
                 next_attempt_at=_float(d.get("next_attempt_at")),
-                last_status=int(d["last_status"]) if "last_status" in d else None,
-                last_error=d.get("last_error"),
+                last_status=int(d["last_status"]) if d.get("last_status") else None,
+                last_error=d.get("last_error") or None,
                 created_at=float(d["created_at"]),
                 delivered_at=_float(d.get("delivered_at")),
                 history=[AttemptRow.model_validate_json(a) for a in attempts],
@@ -779,6 +774,21 @@ class RedisDeliveryStore:
         if before is not None:
             out = [d for d in out if (d.created_at, d.id) < before]
         return out[:limit]
+
+    async def _page(self, tenant: str, statuses: Sequence[str], limit: int, before: tuple[float, str] | None) -> list[str]:
+        """The ids of the tenant's `limit` newest deliveries in `statuses` (after `before`: the page that follows it),
+        newest first, same-time ones by id as the SQLite store orders them: the first of each status's index, merged."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for status in statuses:
+                index = self._keys.tenant_deliveries(tenant, status)
+                if before is None:
+                    pipe.zrevrange(index, 0, limit - 1, withscores=True)
+                else:  # same-time deliveries may stand on either side of the page boundary
+                    pipe.zrevrangebyscore(index, before[0], "-inf", start=0, num=limit + TIES, withscores=True)
+            found: list[list[Any]] = await pipe.execute()
+        scored = {text(member): float(score) for page in found for member, score in page}
+        order = sorted(((score, i) for i, score in scored.items()), reverse=True)
+        return [i for score, i in order if before is None or (score, i) < before][:limit]
 
     async def replay(self, tenant: str, delivery_id: str) -> bool:
         """Queue a dead (or delivered) delivery again, due now, with the same event id; False if there is none."""
