@@ -25,6 +25,7 @@ from collections.abc import Collection, Sequence
 
 from hrms_bridge.destinations import DestinationPolicy, DestinationRefused
 from hrms_bridge.pinned_transport import ExchangeError, PinnedSession, client_error_text
+from hrms_bridge.places import Places
 from hrms_bridge.retrying import CLAIM_MARGIN_S, POLL_S, Outcome, RetryingSender, next_delay, retry_after_seconds
 from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, AttemptResult, Deliveries, Delivery
 
@@ -83,7 +84,7 @@ class WebhookDispatcher(RetryingSender[Delivery]):
         # Attempts by outcome since start, for metrics; "postponed": claimed, then left for the lease to run out (its
         # endpoint had no place in time), so never sent.
         self.outcomes: Counter[str] = Counter()
-        self._endpoint_slots: dict[str, asyncio.Semaphore] = {}
+        self._endpoint_places: dict[str, Places] = {}
         self._results: list[AttemptResult] = []
         self._recorder: asyncio.Task[None] | None = None
         # Its own client: webhooks are the one outbound path with thousands of requests a second (pinned_transport.py).
@@ -133,8 +134,10 @@ class WebhookDispatcher(RetryingSender[Delivery]):
     async def attempt(self, delivery: Delivery) -> None:
         # Claimed when it was listed: this node alone sends this attempt, if it starts within half its lease's margin.
         endpoint = delivery.endpoint
-        slot = self._endpoint_slots.setdefault(endpoint.id, asyncio.Semaphore(self.per_endpoint))
-        if not await self._endpoint_slot(slot):
+        places = self._endpoint_places.get(endpoint.id)
+        if places is None:
+            places = self._endpoint_places[endpoint.id] = Places(self.per_endpoint)
+        if not await places.take(within_s=CLAIM_MARGIN_S / 2):
             # Its endpoint stayed busy with others: it is due again when its lease runs out, for any node. Sent later than
             # this it could still be on the wire then, and another node would send it a second time.
             self.outcomes["postponed"] += 1
@@ -151,7 +154,7 @@ class WebhookDispatcher(RetryingSender[Delivery]):
             }
             outcome = await self._post(endpoint.url, body, headers)
         finally:
-            slot.release()
+            places.give_back()
         status_code, error = outcome.status_code, outcome.error
         self.outcomes["delivered" if outcome.success else "gone" if status_code == 410 else "failed"] += 1
         duration_ms = 1000 * (time.perf_counter() - started)
@@ -181,19 +184,6 @@ class WebhookDispatcher(RetryingSender[Delivery]):
             return Outcome(None, client_error_text(exc), None)
         error = None if 200 <= status_code < 300 else f"HTTP {status_code}"
         return Outcome(status_code, error, retry_after_seconds(retry_after, time.time()))
-
-    async def _endpoint_slot(self, slot: asyncio.Semaphore) -> bool:
-        """One of an endpoint's places on the wire, if it frees up within half the claim's margin (a timer only when
-        it must be waited for: asyncio.timeout per request cost a tenth of the dispatcher's time)."""
-        if not slot.locked():
-            await slot.acquire()
-            return True
-        try:
-            async with asyncio.timeout(CLAIM_MARGIN_S / 2):
-                await slot.acquire()
-        except TimeoutError:
-            return False
-        return True
 
     def attempt_done(self) -> None:
         # A pass claims as many as there are free places: wait until half of them are free (or none is busy), rather
