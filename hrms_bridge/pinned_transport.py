@@ -29,6 +29,7 @@ import httptools
 import httpx
 
 from hrms_bridge.destinations import DestinationPolicy
+from hrms_bridge.places import Places
 
 
 class PinnedNetworkBackend(httpcore.AsyncNetworkBackend):
@@ -266,7 +267,7 @@ class PinnedSession:
         self._timeout_s = timeout_s
         self._user_agent = user_agent
         self._max_idle = max_connections
-        self._slots = asyncio.Semaphore(max_connections)
+        self._slots = Places(max_connections)
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._open: set[_Connection] = set()
         self._targets: dict[str, _Target] = {}  # per URL that the policy allowed: endpoints are few, their URLs fixed
@@ -290,11 +291,8 @@ class PinnedSession:
             lines.append(f"{name}: {value}\r\n")
         request = [target.head, "".join(lines).encode("latin-1") + b"\r\n", body]
         deadline = asyncio.get_running_loop().time() + self._timeout_s  # on the whole exchange, waits included
-        if self._slots.locked():
-            async with asyncio.timeout_at(deadline):
-                await self._slots.acquire()
-        else:
-            await self._slots.acquire()
+        if not await self._slots.take(within_s=self._timeout_s):
+            raise TimeoutError("no place on the wire within the deadline")
         try:
             while True:
                 connection = await self._connection(target, deadline)
@@ -305,7 +303,7 @@ class PinnedSession:
                 self._release(target, connection)
                 return answer
         finally:
-            self._slots.release()
+            self._slots.give_back()
 
     async def _connection(self, target: _Target, deadline: float) -> _Connection:
         idle = self._idle.get(target.key)

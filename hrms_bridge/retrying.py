@@ -19,6 +19,7 @@ import httpx
 
 from hrms_bridge.destinations import DestinationPolicy, DestinationRefused
 from hrms_bridge.pinned_transport import pinned_client
+from hrms_bridge.places import Places
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class RetryingSender(Generic[Item]):
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
-        self._slots = asyncio.Semaphore(self.max_concurrent)
+        self._slots = Places(self.max_concurrent)
         self._in_flight: set[str] = set()
         self._attempts: set[asyncio.Task[None]] = set()
         # Passes over what is due since start: with `sending`, how a test (or an operator) tells the sender has looked
@@ -176,8 +177,11 @@ class RetryingSender(Generic[Item]):
 
     async def _guarded(self, item: Item, key: str) -> None:
         try:
-            async with self._slots:
+            await self._slots.take()
+            try:
                 await self.attempt(item)
+            finally:
+                self._slots.give_back()
         except Exception:
             logger.exception("%s: attempt for %s failed unexpectedly", self.name, key)
         finally:
