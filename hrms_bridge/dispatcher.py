@@ -20,12 +20,12 @@ import contextlib
 import hmac
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 
 from hrms_bridge.destinations import DestinationPolicy, DestinationRefused
 from hrms_bridge.pinned_transport import ExchangeError, PinnedSession, client_error_text
-from hrms_bridge.places import Places
 from hrms_bridge.retrying import CLAIM_MARGIN_S, POLL_S, Outcome, RetryingSender, next_delay, retry_after_seconds
 from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, AttemptResult, Deliveries, Delivery
 
@@ -57,6 +57,15 @@ def _key(secret: str) -> bytes:
     return key
 
 
+@dataclass
+class _Lane:
+    """One endpoint's claimed deliveries waiting to be sent (with when each was queued), and its workers."""
+
+    endpoint_id: str
+    waiting: deque[tuple[float, Delivery]] = field(default_factory=deque)
+    workers: int = 0
+
+
 class WebhookDispatcher(RetryingSender[Delivery]):
     """Fans new outbox events out to endpoints and delivers them; `start()`, `wake()` when events were written, `close()`."""
 
@@ -84,7 +93,7 @@ class WebhookDispatcher(RetryingSender[Delivery]):
         # Attempts by outcome since start, for metrics; "postponed": claimed, then left for the lease to run out (its
         # endpoint had no place in time), so never sent.
         self.outcomes: Counter[str] = Counter()
-        self._endpoint_places: dict[str, Places] = {}
+        self._lanes: dict[str, _Lane] = {}
         self._results: list[AttemptResult] = []
         self._recorder: asyncio.Task[None] | None = None
         # Its own client: webhooks are the one outbound path with thousands of requests a second (pinned_transport.py).
@@ -131,30 +140,54 @@ class WebhookDispatcher(RetryingSender[Delivery]):
     def key(self, item: Delivery) -> str:
         return item.id
 
-    async def attempt(self, delivery: Delivery) -> None:
-        # Claimed when it was listed: this node alone sends this attempt, if it starts within half its lease's margin.
-        endpoint = delivery.endpoint
-        places = self._endpoint_places.get(endpoint.id)
-        if places is None:
-            places = self._endpoint_places[endpoint.id] = Places(self.per_endpoint)
-        if not await places.take(within_s=CLAIM_MARGIN_S / 2):
-            # Its endpoint stayed busy with others: it is due again when its lease runs out, for any node. Sent later than
-            # this it could still be on the wire then, and another node would send it a second time.
-            self.outcomes["postponed"] += 1
-            return
+    def launch(self, item: Delivery, key: str) -> None:
+        """Queue a claimed delivery on its endpoint's lane, and start one more of the lane's workers while it has fewer
+        than `per_endpoint`: a lane's workers send its deliveries one after another, first claimed first. Where each
+        attempt was a task of its own that waited for a place at its endpoint, a task, a semaphore and a timer per
+        request came to about a tenth of the dispatcher's time."""
+        lane = self._lanes.get(item.endpoint.id)
+        if lane is None:
+            lane = self._lanes[item.endpoint.id] = _Lane(item.endpoint.id)
+        lane.waiting.append((asyncio.get_running_loop().time(), item))
+        if lane.workers < self.per_endpoint:
+            lane.workers += 1
+            self._track(asyncio.create_task(self._work(lane), name=f"{self.name}-lane"))
+
+    async def _work(self, lane: _Lane) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            started = time.perf_counter()
-            timestamp = int(time.time())
-            body = delivery.payload.encode()  # signed as sent: encoded once
-            headers = {
-                "content-type": "application/json",
-                "webhook-id": delivery.event_id,
-                "webhook-timestamp": str(timestamp),
-                "webhook-signature": signature_header(endpoint.secrets, delivery.event_id, timestamp, body),
-            }
-            outcome = await self._post(endpoint.url, body, headers)
+            while lane.waiting:
+                claimed_at, delivery = lane.waiting.popleft()
+                try:
+                    if loop.time() - claimed_at > CLAIM_MARGIN_S / 2:
+                        # Its endpoint stayed busy with others: it is due again when its lease runs out, for any node.
+                        # Sent later than this it could still be on the wire then, and another node would send it too.
+                        self.outcomes["postponed"] += 1
+                    else:
+                        await self.attempt(delivery)
+                except Exception:
+                    logger.exception("%s: attempt for %s failed unexpectedly", self.name, delivery.id)
+                finally:
+                    self._in_flight.discard(delivery.id)
+                    self.attempt_done()
         finally:
-            places.give_back()
+            lane.workers -= 1
+            if not lane.workers and not lane.waiting:
+                del self._lanes[lane.endpoint_id]  # endpoints come and go: no lane is kept idle
+
+    async def attempt(self, delivery: Delivery) -> None:
+        """One attempt, sent now (its lane's worker checked it is still within its claim) and its result kept."""
+        endpoint = delivery.endpoint
+        started = time.perf_counter()
+        timestamp = int(time.time())
+        body = delivery.payload.encode()  # signed as sent: encoded once
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": delivery.event_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature_header(endpoint.secrets, delivery.event_id, timestamp, body),
+        }
+        outcome = await self._post(endpoint.url, body, headers)
         status_code, error = outcome.status_code, outcome.error
         self.outcomes["delivered" if outcome.success else "gone" if status_code == 410 else "failed"] += 1
         duration_ms = 1000 * (time.perf_counter() - started)

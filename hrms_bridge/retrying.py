@@ -94,12 +94,12 @@ class RetryingSender(Generic[Item]):
 
     @property
     def in_flight(self) -> int:
-        """Attempts under way."""
-        return len(self._attempts)
+        """Attempts under way (or, with a subclass that queues them, taken on and not yet done)."""
+        return len(self._in_flight)
 
     @property
     def sending(self) -> bool:
-        return bool(self._attempts)
+        return bool(self._in_flight) or bool(self._attempts)
 
     async def due(self, now: float) -> list[Item]:
         raise NotImplementedError
@@ -158,9 +158,7 @@ class RetryingSender(Generic[Item]):
                     if key in self._in_flight:
                         continue
                     self._in_flight.add(key)
-                    task = asyncio.create_task(self._guarded(item, key))
-                    self._attempts.add(task)
-                    task.add_done_callback(self._attempts.discard)
+                    self.launch(item, key)
                 # With every place taken, an attempt that ends wakes the loop: asking the store when the next item is due
                 # would only keep the claim that refills the places waiting behind that query.
                 next_at = None if self.in_flight >= self.max_concurrent else await self.next_due_at()
@@ -174,6 +172,16 @@ class RetryingSender(Generic[Item]):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
+
+    def launch(self, item: Item, key: str) -> None:
+        """Start the attempt for `item` (in `_in_flight` now): a task of its own. When it ends, `key` leaves `_in_flight`
+        and `attempt_done` is called (a subclass that runs attempts otherwise does both itself)."""
+        self._track(asyncio.create_task(self._guarded(item, key)))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        """A task that `close()` cancels and waits for."""
+        self._attempts.add(task)
+        task.add_done_callback(self._attempts.discard)
 
     async def _guarded(self, item: Item, key: str) -> None:
         try:
