@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import math
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -99,6 +100,7 @@ def pinned_client(policy: DestinationPolicy, timeout_s: float, user_agent: str) 
 MAX_ANSWER_BYTES = 64 * 1024  # of a receiver's answer body read (to keep its connection); a longer one closes it
 MAX_HEAD_BYTES = 16 * 1024  # status line and headers of an answer: a receiver that sends more is cut off
 KEEPALIVE_S = 5.0  # an idle connection older than this is closed rather than used (receivers drop them about then)
+DEADLINE_TICK_S = 0.25  # an exchange times out at its deadline or up to this much later (one timer for all of them)
 
 
 class ExchangeError(Exception):
@@ -216,23 +218,20 @@ class _Connection(asyncio.Protocol):
 
     # the exchange
 
-    async def exchange(self, request: list[bytes], deadline: float) -> tuple[int, str | None]:
-        """Writes `request` and waits for its answer until `deadline` (the loop's clock), then raises TimeoutError. A
-        timer on the loop rather than `asyncio.timeout`, which cost a tenth of the dispatcher's time per request."""
+    async def exchange(self, request: list[bytes]) -> tuple[int, str | None]:
+        """Writes `request` and waits for its answer, or until `expire()` (then raises TimeoutError): the session
+        keeps the deadlines (`_Deadlines`)."""
         assert self._transport is not None
-        loop = asyncio.get_running_loop()
-        self._answer = loop.create_future()
+        self._answer = asyncio.get_running_loop().create_future()
         self._received, self._body, self._head_done, self._retry_after, self.reusable = 0, 0, False, None, False
-        expiry = loop.call_at(deadline, self._expire)
         self._transport.writelines(request)
         try:
             return await self._answer
         finally:
-            expiry.cancel()
             if not self.reusable:
                 self.close()
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         if self._answer is not None and not self._answer.done():
             self._answer.set_exception(TimeoutError("no complete answer within the deadline"))
         self.close()
@@ -246,6 +245,48 @@ class _Connection(asyncio.Protocol):
         self.reusable = False
         if self._transport is not None and not self.closed:
             self._transport.close()
+
+
+class _Deadlines:
+    """When each exchange on the wire runs out, to the next DEADLINE_TICK_S: connections in a bucket per tick, one timer
+    for them all. A timer per request (`loop.call_at`, then cancelled) cost 3 µs of the 130 µs a webhook request took."""
+
+    def __init__(self) -> None:
+        self._due: dict[int, set[_Connection]] = {}
+        self._sweep: asyncio.TimerHandle | None = None
+
+    def watch(self, connection: _Connection, deadline: float) -> None:
+        """`connection.expire()` at `deadline` (the loop's clock) or at most one tick later, unless `forget` comes first."""
+        tick = math.ceil(deadline / DEADLINE_TICK_S)
+        due = self._due.get(tick)
+        if due is None:
+            due = self._due[tick] = set()
+        due.add(connection)
+        if self._sweep is None:
+            loop = asyncio.get_running_loop()
+            self._sweep = loop.call_at(loop.time() + DEADLINE_TICK_S, self._expire_due)
+
+    def forget(self, connection: _Connection, deadline: float) -> None:
+        tick = math.ceil(deadline / DEADLINE_TICK_S)
+        due = self._due.get(tick)
+        if due is not None:
+            due.discard(connection)
+            if not due:
+                del self._due[tick]
+
+    def close(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        self._due.clear()
+
+    def _expire_due(self) -> None:
+        loop = asyncio.get_running_loop()
+        now_tick = loop.time() / DEADLINE_TICK_S
+        for tick in [t for t in self._due if t <= now_tick]:
+            for connection in self._due.pop(tick):
+                connection.expire()
+        self._sweep = loop.call_at(loop.time() + DEADLINE_TICK_S, self._expire_due) if self._due else None
 
 
 class PinnedSession:
@@ -268,6 +309,7 @@ class PinnedSession:
         self._user_agent = user_agent
         self._max_idle = max_connections
         self._slots = Places(max_connections)
+        self._deadlines = _Deadlines()
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._open: set[_Connection] = set()
         self._targets: dict[str, _Target] = {}  # per URL that the policy allowed: endpoints are few, their URLs fixed
@@ -296,10 +338,13 @@ class PinnedSession:
         try:
             while True:
                 connection = await self._connection(target, deadline)
+                self._deadlines.watch(connection, deadline)
                 try:
-                    answer = await connection.exchange(request, deadline)
+                    answer = await connection.exchange(request)
                 except _Stale:
                     continue  # the receiver closed it while it was idle: nothing was sent to anyone's knowledge
+                finally:
+                    self._deadlines.forget(connection, deadline)
                 self._release(target, connection)
                 return answer
         finally:
@@ -355,6 +400,7 @@ class PinnedSession:
                 del self._idle[key]
 
     async def aclose(self) -> None:
+        self._deadlines.close()
         for connection in list(self._open):
             connection.close()
         self._idle.clear()
