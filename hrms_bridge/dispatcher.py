@@ -31,6 +31,8 @@ from server.storage.webhook_deliveries import DEAD, DELIVERED, PENDING, AttemptR
 
 logger = logging.getLogger(__name__)
 
+WORKER_IDLE_S = 2.0  # a lane's workers wait this long for more before they go (claims come every few milliseconds)
+
 
 def signature_header(secrets: Sequence[str], msg_id: str, timestamp: int, body: bytes) -> str:
     """`webhook-signature` as Standard Webhooks v1 has it: one `v1,<base64 of HMAC-SHA256 over "id.timestamp.body">` per
@@ -59,11 +61,14 @@ def _key(secret: str) -> bytes:
 
 @dataclass
 class _Lane:
-    """One endpoint's claimed deliveries waiting to be sent (with when each was queued), and its workers."""
+    """One endpoint's claimed deliveries waiting to be sent (with when each was queued), and its workers: how many, and
+    the futures of those with nothing to do (True: there is work now; False: retire)."""
 
     endpoint_id: str
     waiting: deque[tuple[float, Delivery]] = field(default_factory=deque)
+    idle: deque[asyncio.Future[bool]] = field(default_factory=deque)
     workers: int = 0
+    busy_at: float = 0.0  # when a delivery was last queued (the loop's clock)
 
 
 class WebhookDispatcher(RetryingSender[Delivery]):
@@ -94,6 +99,7 @@ class WebhookDispatcher(RetryingSender[Delivery]):
         # endpoint had no place in time), so never sent.
         self.outcomes: Counter[str] = Counter()
         self._lanes: dict[str, _Lane] = {}
+        self._retiring: asyncio.TimerHandle | None = None
         self._results: list[AttemptResult] = []
         self._recorder: asyncio.Task[None] | None = None
         # Its own client: webhooks are the one outbound path with thousands of requests a second (pinned_transport.py).
@@ -141,39 +147,65 @@ class WebhookDispatcher(RetryingSender[Delivery]):
         return item.id
 
     def launch(self, item: Delivery, key: str) -> None:
-        """Queue a claimed delivery on its endpoint's lane, and start one more of the lane's workers while it has fewer
-        than `per_endpoint`: a lane's workers send its deliveries one after another, first claimed first. Where each
+        """Queue a claimed delivery on its endpoint's lane for one of the lane's workers: one with nothing to do, else a
+        new one while the lane has fewer than `per_endpoint` (else a busy one takes it next). A lane's workers send its
+        deliveries one after another, first claimed first, and stay for WORKER_IDLE_S after its last. Where each
         attempt was a task of its own that waited for a place at its endpoint, a task, a semaphore and a timer per
         request came to about a tenth of the dispatcher's time."""
         lane = self._lanes.get(item.endpoint.id)
         if lane is None:
             lane = self._lanes[item.endpoint.id] = _Lane(item.endpoint.id)
-        lane.waiting.append((asyncio.get_running_loop().time(), item))
+        lane.busy_at = now = asyncio.get_running_loop().time()
+        lane.waiting.append((now, item))
+        while lane.idle:
+            worker = lane.idle.popleft()
+            if not worker.done():
+                worker.set_result(True)
+                return
         if lane.workers < self.per_endpoint:
             lane.workers += 1
             self._track(asyncio.create_task(self._work(lane), name=f"{self.name}-lane"))
+            if self._retiring is None:
+                self._retiring = asyncio.get_running_loop().call_later(WORKER_IDLE_S, self._retire_idle_workers)
 
     async def _work(self, lane: _Lane) -> None:
         loop = asyncio.get_running_loop()
         try:
-            while lane.waiting:
-                claimed_at, delivery = lane.waiting.popleft()
-                try:
-                    if loop.time() - claimed_at > CLAIM_MARGIN_S / 2:
-                        # Its endpoint stayed busy with others: it is due again when its lease runs out, for any node.
-                        # Sent later than this it could still be on the wire then, and another node would send it too.
-                        self.outcomes["postponed"] += 1
-                    else:
-                        await self.attempt(delivery)
-                except Exception:
-                    logger.exception("%s: attempt for %s failed unexpectedly", self.name, delivery.id)
-                finally:
-                    self._in_flight.discard(delivery.id)
-                    self.attempt_done()
+            while True:
+                while lane.waiting:
+                    claimed_at, delivery = lane.waiting.popleft()
+                    try:
+                        if loop.time() - claimed_at > CLAIM_MARGIN_S / 2:
+                            # Its endpoint stayed busy with others: it is due again when its lease runs out, for any
+                            # node. Sent later than this it could still be on the wire then, and another node would send
+                            # it too.
+                            self.outcomes["postponed"] += 1
+                        else:
+                            await self.attempt(delivery)
+                    except Exception:
+                        logger.exception("%s: attempt for %s failed unexpectedly", self.name, delivery.id)
+                    finally:
+                        self._in_flight.discard(delivery.id)
+                        self.attempt_done()
+                more = loop.create_future()
+                lane.idle.append(more)
+                if not await more and not lane.waiting:  # retired, and nothing came meanwhile
+                    return
         finally:
             lane.workers -= 1
             if not lane.workers and not lane.waiting:
-                del self._lanes[lane.endpoint_id]  # endpoints come and go: no lane is kept idle
+                del self._lanes[lane.endpoint_id]  # endpoints come and go: no lane is kept once it has no worker
+
+    def _retire_idle_workers(self) -> None:
+        """Every WORKER_IDLE_S while there are lanes: the idle workers of a lane with nothing queued for that long go."""
+        now = asyncio.get_running_loop().time()
+        for lane in self._lanes.values():
+            if now - lane.busy_at >= WORKER_IDLE_S:
+                while lane.idle:
+                    worker = lane.idle.popleft()
+                    if not worker.done():
+                        worker.set_result(False)
+        self._retiring = asyncio.get_running_loop().call_later(WORKER_IDLE_S, self._retire_idle_workers) if self._lanes else None
 
     async def attempt(self, delivery: Delivery) -> None:
         """One attempt, sent now (its lane's worker checked it is still within its claim) and its result kept."""
@@ -248,12 +280,15 @@ class WebhookDispatcher(RetryingSender[Delivery]):
 
     @property
     def sending(self) -> bool:
-        return super().sending or bool(self._results) or (self._recorder is not None and not self._recorder.done())
+        """Deliveries claimed and not yet done, or results not yet recorded (an idle lane worker is not sending)."""
+        return bool(self._in_flight) or bool(self._results) or (self._recorder is not None and not self._recorder.done())
 
     async def close(self) -> None:
         """Stop sending; results already in hand are recorded (the store closes after the dispatcher)."""
         if self._fan_out_soon is not None:
             self._fan_out_soon.cancel()
+        if self._retiring is not None:
+            self._retiring.cancel()
         await super().close()
         if self._recorder is not None:
             self._recorder.cancel()

@@ -89,3 +89,35 @@ async def test_a_delivery_that_waits_past_half_its_margin_for_its_endpoint_goes_
         # Claimed at `started` or later, for the timeout and the margin: sent before that ends, it could meet another
         # node's attempt; waiting for the hanging request's timeout, it went out at started + 1.0.
         assert times[0] >= started + TIMEOUT_S + MARGIN_S
+
+
+def lane_workers() -> int:
+    return sum(1 for task in asyncio.all_tasks() if task.get_name() == f"{WebhookDispatcher.name}-lane" and not task.done())
+
+
+async def test_an_endpoints_workers_stay_while_it_has_deliveries_and_go_once_it_has_had_none_for_a_while(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, receiver: tuple[HangingFirstReceiver, int]
+) -> None:
+    """Workers are kept between claims (a task per delivery cost a tenth of the dispatcher's time), not for good."""
+    found, port = receiver
+    monkeypatch.setattr(dispatcher_module, "WORKER_IDLE_S", 0.3)
+    store = await InterviewStore.open(tmp_path / "interviews.sqlite3")
+    deliveries = await DeliveryStore.open(tmp_path / "interviews.sqlite3", Sealer.generate())
+    await deliveries.add_endpoint("acme", f"http://127.0.0.1:{port}/hooks", [], "", None)
+    dispatcher = WebhookDispatcher(deliveries, DestinationPolicy(allow_http=True, allow_private=True), [0.2] * 3, TIMEOUT_S)
+    store.on_event = dispatcher.events_written
+    found.first = "nobody"  # no request hangs here
+    dispatcher.start()
+    try:
+        for n in range(3):
+            await store.record_tenant_event("acme", EventType.CANDIDATE_APPLIED, {"n": n})
+        await wait_until(lambda: len(found.arrivals) == 3 and not dispatcher.sending)
+        assert lane_workers() >= 1, "the endpoint's worker waits for what comes next"
+        await store.record_tenant_event("acme", EventType.CANDIDATE_APPLIED, {"n": 3})
+        await wait_until(lambda: len(found.arrivals) == 4 and not dispatcher.sending)
+        await wait_until(lambda: lane_workers() == 0, timeout=5.0, what="the idle workers to go")
+    finally:
+        await dispatcher.close()
+        await deliveries.close()
+        await store.close()
+    assert all(len(times) == 1 for times in found.arrivals.values())
