@@ -8,7 +8,9 @@ The store, the outbox and the dispatcher are the server's own (as `server/compos
 is a separate process (so it takes no time from the dispatcher's loop) that answers 200 at once and notes when each
 request came. Events are written one commit each, by `--writers` tasks at once (a server's requests write concurrently),
 at `--rate` per second in all (0: as fast as the store takes them). `--dispatchers N` runs N-1 more dispatchers, each
-in a process of its own on the same store (what a node with cores to spare can do).
+in a process of its own on the same store (what `serve --workers N` runs), and each of the N processes writes a share of
+the events with `--writers` tasks (as each worker writes those of the requests it serves; until 2026-12-07 the first
+process wrote them all).
 Prints delivered events and requests per second, outbox-to-receiver latency (p50, p95, max) and the CPU time each
 process took per request delivered (the node, which writes the events and sends them; the receiver; redis-server when it
 runs on this machine; any extra dispatchers), and writes loadtests/results/bench_webhooks-<store>-<cores>core[-rate<R>].json.
@@ -112,7 +114,15 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         port = args.port
         receiver = await start_receiver(port, log, args.answer_after_ms)
         args.keys_prefix = args.keys_prefix or f"bench-{os.getpid()}:"
-        dispatcher_command = [*_node_command(args, data_dir), "--events", "0"]
+        # With --dispatchers N each process writes a share of the events, as the workers of `serve --workers N` write
+        # those of the requests each serves (all in this one, it was the busier of two and ran out of its core first).
+        share = args.events // args.dispatchers
+        go = data_dir / "go"
+        dispatcher_command = [
+            *_node_command(args, data_dir),
+            *("--events", str(share), "--writers", str(args.writers), "--rate", str(args.rate / args.dispatchers)),
+            *("--payload-bytes", str(args.payload_bytes), "--go", str(go)),
+        ]
         try:
             store, deliveries, dispatcher, client = await _pipeline(args, data_dir)
             for n in range(args.endpoints):
@@ -121,7 +131,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             redis_server = await _redis_server(client)
             extra = [
                 await start_process(
-                    [*dispatcher_command, "--ready", str(data_dir / f"ready-{n}")], data_dir / f"ready-{n}", "an extra dispatcher"
+                    [*dispatcher_command, "--ready", str(data_dir / f"ready-{n}"), "--done", str(data_dir / f"done-{n}")],
+                    data_dir / f"ready-{n}",
+                    "an extra dispatcher",
                 )
                 for n in range(args.dispatchers - 1)
             ]
@@ -130,8 +142,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             cpu_before = {name: _cpu_s(process) for name, process in processes.items()}
             dispatcher.start()
             started = time.time()
-            await _write_events(store, args)
-            written = time.time() - started
+            go.touch()
+            await _write_events(store, args, args.events - share * (args.dispatchers - 1), args.rate / args.dispatchers)
+            written = max([time.time()] + [await _written_at(data_dir / f"done-{n}") for n in range(len(extra))]) - started
             expected = args.events * args.endpoints
             deadline = time.time() + args.timeout_s
             count = log.with_suffix(".count")
@@ -195,18 +208,18 @@ def _per_request(cpu_s: dict[str, float], requests: int) -> dict[str, float | No
     }
 
 
-async def _write_events(store: Store, args: argparse.Namespace) -> None:
-    """`args.events` events, one commit each, from `args.writers` tasks at once (as a server's requests write them), at
-    `args.rate` a second in all (0: as fast as the store takes them)."""
+async def _write_events(store: Store, args: argparse.Namespace, events: int, rate: float) -> None:
+    """`events` events, one commit each, from `args.writers` tasks at once (as a server's requests write them), at
+    `rate` a second in all (0: as fast as the store takes them)."""
     padding = "x" * max(0, args.payload_bytes - 200)
     started = time.time()
-    numbers = iter(range(args.events))
+    numbers = iter(range(events))
 
     async def writer() -> None:
         for i in numbers:
             await store.record_tenant_event(TENANT, EventType.CANDIDATE_APPLIED, {"n": i, "sent_at": time.time(), "padding": padding})
-            if args.rate:
-                await asyncio.sleep(max(0.0, started + (i + 1) / args.rate - time.time()))
+            if rate:
+                await asyncio.sleep(max(0.0, started + (i + 1) / rate - time.time()))
 
     await asyncio.gather(*(writer() for _ in range(max(1, args.writers))))
 
@@ -219,15 +232,26 @@ def _node_command(args: argparse.Namespace, data_dir: Path) -> list[str]:
 
 
 async def node(args: argparse.Namespace) -> None:
-    """A node process (`--kill-after`, and each extra of `--dispatchers`): writes its events, if any, and delivers until
-    it is stopped or killed."""
+    """A node process (`--kill-after`, and each extra of `--dispatchers`): writes its events, if any (once `--go` is
+    there, when given; then notes when it finished in `--done`), and delivers until it is stopped or killed."""
     store, _, dispatcher, _ = await _pipeline(args, args.node)
     store.on_event = dispatcher.events_written
     dispatcher.start()
     if args.ready is not None:
         args.ready.touch()
-    await _write_events(store, args)
+    while args.go is not None and not args.go.exists():  # noqa: ASYNC110 - the bench's process makes it: no event to wait on
+        await asyncio.sleep(0.002)
+    await _write_events(store, args, args.events, args.rate)
+    if args.done is not None:
+        args.done.write_text(repr(time.time()))
     await asyncio.Event().wait()
+
+
+async def _written_at(done: Path) -> float:
+    """When an extra dispatcher finished writing its share (it says so in `done`)."""
+    while not done.exists() or not done.read_text():  # noqa: ASYNC110 - another process writes it
+        await asyncio.sleep(0.01)
+    return float(done.read_text())
 
 
 async def _committed(args: argparse.Namespace, data_dir: Path) -> int:
@@ -359,6 +383,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--node", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--keys-prefix", help=argparse.SUPPRESS)
     parser.add_argument("--ready", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--go", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--done", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.node is not None:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop if args.loop == "uvloop" else None) as runner:
