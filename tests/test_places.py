@@ -35,12 +35,18 @@ async def test_a_waiter_whose_time_runs_out_gets_no_place_and_takes_none_from_th
     assert not await places.take(within_s=0)
 
 
-async def test_a_place_handed_to_a_waiter_cancelled_at_that_moment_goes_to_the_next() -> None:
+async def two_waiting() -> tuple[Places, asyncio.Task[bool], asyncio.Task[bool]]:
+    """One place, taken; two tasks waiting for it, in that order."""
     places = Places(1)
     assert await places.take(within_s=0)
     first = asyncio.create_task(places.take(within_s=10))
     second = asyncio.create_task(places.take(within_s=10))
     await asyncio.sleep(0)
+    return places, first, second
+
+
+async def test_a_place_handed_to_a_waiter_cancelled_at_that_moment_goes_to_the_next() -> None:
+    places, first, second = await two_waiting()
     first.cancel()  # its future is cancelled now; its task hears of it only at its next step
     places.give_back()
     with pytest.raises(asyncio.CancelledError):
@@ -51,11 +57,7 @@ async def test_a_place_handed_to_a_waiter_cancelled_at_that_moment_goes_to_the_n
 
 
 async def test_a_waiter_handed_a_place_as_it_is_cancelled_hands_it_on() -> None:
-    places = Places(1)
-    assert await places.take(within_s=0)
-    first = asyncio.create_task(places.take(within_s=10))
-    second = asyncio.create_task(places.take(within_s=10))
-    await asyncio.sleep(0)
+    places, first, second = await two_waiting()
     places.give_back()  # the first waiter has the place ...
     first.cancel()  # ... and is cancelled before it runs again
     with pytest.raises(asyncio.CancelledError):
