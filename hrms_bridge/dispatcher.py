@@ -198,14 +198,14 @@ class WebhookDispatcher(RetryingSender[Delivery]):
 
     def _retire_idle_workers(self) -> None:
         """Every WORKER_IDLE_S while there are lanes: the idle workers of a lane with nothing queued for that long go."""
-        now = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
         for lane in self._lanes.values():
-            if now - lane.busy_at >= WORKER_IDLE_S:
+            if loop.time() - lane.busy_at >= WORKER_IDLE_S:
                 while lane.idle:
                     worker = lane.idle.popleft()
                     if not worker.done():
                         worker.set_result(False)
-        self._retiring = asyncio.get_running_loop().call_later(WORKER_IDLE_S, self._retire_idle_workers) if self._lanes else None
+        self._retiring = loop.call_later(WORKER_IDLE_S, self._retire_idle_workers) if self._lanes else None
 
     async def attempt(self, delivery: Delivery) -> None:
         """One attempt, sent now (its lane's worker checked it is still within its claim) and its result kept."""
