@@ -4,12 +4,15 @@ Two things go wrong otherwise, both seen under load: a read still stepping on th
 snapshot, so another coroutine's write on it fails at once with "database is locked"; and a deferred
 transaction that read first cannot wait for the write lock another connection (the interview store) holds.
 So every read runs under one asyncio lock, and writes start with BEGIN IMMEDIATE on an autocommit connection.
+Every write also waits for its turn among all the connections to the file (`sqlite_writer.py`) rather than in
+SQLite's busy handler, which sleeps.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Literal
@@ -17,12 +20,15 @@ from typing import Literal
 import aiosqlite
 
 from server.storage.private_files import private_file
+from server.storage.sqlite_writer import WriterTurn, writer_turn
 
 BUSY_TIMEOUT_S = 30.0
 # How each commit reaches the disk (settings.sqlite_synchronous): "full" syncs the WAL on every commit, so a commit
 # survives the machine losing power; "normal" syncs it at checkpoints, so a commit survives the process being killed
 # (kill -9) but the last ones before a power loss or kernel crash may roll back. The database is never corrupted either way.
 Synchronous = Literal["full", "normal"]
+
+_turn_of: weakref.WeakKeyDictionary[aiosqlite.Connection, WriterTurn] = weakref.WeakKeyDictionary()
 
 
 async def connect(path: Path, schema: str, synchronous: Synchronous = "full") -> aiosqlite.Connection:
@@ -38,7 +44,9 @@ async def connect(path: Path, schema: str, synchronous: Synchronous = "full") ->
         await db.execute("PRAGMA synchronous=" + {"full": "FULL", "normal": "NORMAL"}[synchronous])
         # Deleted rows are overwritten, not left in free pages: erasure must leave nothing readable in the file.
         await db.execute("PRAGMA secure_delete=ON")
-        await db.executescript(schema)
+        _turn_of[db] = turn = writer_turn(path)
+        async with turn:
+            await db.executescript(schema)
     except BaseException:
         await db.close()
         raise
@@ -51,6 +59,7 @@ class SerialConnection:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
         self._lock = asyncio.Lock()
+        self._turn = _turn_of[db]  # the file's, shared with the other connections to it
 
     async def close(self) -> None:
         await self._db.close()
@@ -65,12 +74,17 @@ class SerialConnection:
         """One statement on its own. SQLite makes a statement atomic by itself, so it needs no BEGIN and COMMIT:
         one trip to the connection's thread instead of three, which is what a write costs when the CPU is busy
         (at 8 live interviews on 2 cores, writes queued for seconds behind each other's round trips)."""
-        async with self._lock:
+        async with self._turn, self._lock:
             await self._db.execute(sql, params)
+
+    async def _write_fetch(self, sql: str, params: Sequence[object] = ()) -> list[aiosqlite.Row]:
+        """One statement that writes and returns rows (`... RETURNING`), on its own like `_write_one`."""
+        async with self._turn, self._lock:
+            return list(await self._db.execute_fetchall(sql, params))
 
     async def checkpoint(self) -> None:
         """Copy the WAL into the database and truncate it: the WAL still holds deleted rows' old pages until then."""
-        async with self._lock:
+        async with self._turn, self._lock:
             await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def _read_one(self, sql: str, params: Sequence[object] = ()) -> aiosqlite.Row | None:
@@ -80,7 +94,7 @@ class SerialConnection:
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """Statements in the block commit together, or roll back on any error (never leaving the write lock held)."""
-        async with self._lock:
+        async with self._turn, self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db

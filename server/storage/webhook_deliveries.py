@@ -360,13 +360,12 @@ class DeliveryStore(SerialConnection):
         RETURNING takes the write lock as it starts, so two claims never return the same delivery), then read with their
         events and endpoints: two trips to the connection's thread where a transaction took nine."""
         only, params = _only_events(event_ids)
-        async with self._lock:
-            claimed = await self._db.execute_fetchall(
-                "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (SELECT d.id FROM webhook_deliveries d"
-                " JOIN webhook_endpoints p ON p.id = d.endpoint_id WHERE d.status = ? AND d.next_attempt_at <= ? AND p.enabled = 1"
-                f"{only} ORDER BY d.next_attempt_at LIMIT ?) RETURNING id",
-                (now + lease_s, PENDING, now, *params, limit),
-            )
+        claimed = await self._write_fetch(
+            "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (SELECT d.id FROM webhook_deliveries d"
+            " JOIN webhook_endpoints p ON p.id = d.endpoint_id WHERE d.status = ? AND d.next_attempt_at <= ? AND p.enabled = 1"
+            f"{only} ORDER BY d.next_attempt_at LIMIT ?) RETURNING id",
+            (now + lease_s, PENDING, now, *params, limit),
+        )
         ids = [row["id"] for row in claimed]
         if not ids:
             return []
