@@ -1,13 +1,17 @@
-"""How the embedded store writes under load: observations go together, a lone statement needs no transaction."""
+"""How the embedded store writes under load: observations go together, transactions asked for at once commit together, a
+lone statement needs no transaction."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 import time
 from pathlib import Path
 
-from server.domain.interview import InterviewSpec
+from server.domain.interview import Interview, InterviewSpec
 from server.domain.invites import InviteSigner, make_invite
+from server.storage.outbox import EventType
 from server.storage.rows import ObservationRow
 from server.storage.sqlite_store import InterviewStore
 from tests.helpers.rows import observation
@@ -77,3 +81,38 @@ async def test_observations_still_queued_are_stored_before_the_store_closes(tmp_
         assert len(await reopened.observations("a", "emotion")) == 50
     finally:
         await reopened.close()
+
+
+async def test_transactions_asked_for_at_once_commit_together_each_with_its_event(tmp_path: Path) -> None:
+    store = await InterviewStore.open(tmp_path / "db.sqlite3")
+    statements: list[str] = []
+    await store._db.set_trace_callback(statements.append)
+    try:
+        await asyncio.gather(*(store.record_tenant_event("t", EventType.CANDIDATE_APPLIED, {"n": n}) for n in range(100)))
+        await store._db.set_trace_callback(None)
+        rows = await store._read("SELECT payload FROM outbox_events ORDER BY seq")
+        assert [json.loads(row["payload"])["data"]["n"] for row in rows] == list(range(100))
+        # One commit (one sync of the WAL) for those that queued while one was written, not one each.
+        assert 1 <= statements.count("COMMIT") <= 5, statements.count("COMMIT")
+    finally:
+        await store.close()
+
+
+async def test_a_transaction_that_fails_among_others_fails_alone_and_leaves_none_of_its_writes(tmp_path: Path) -> None:
+    store = await InterviewStore.open(tmp_path / "db.sqlite3")
+    signer = InviteSigner("s" * 32)
+    invites = {interview_id: make_invite(signer, "http://test", interview_id, int(time.time()) + 3600) for interview_id in "abcde"}
+    # The interview row goes in first; its short link then clashes with another's (the same code), so its
+    # transaction fails after a write that must not stay.
+    invites["c"] = invites["a"]
+    try:
+        results = await asyncio.gather(
+            *(store.create_interview(SPEC, invite, interview_id) for interview_id, invite in invites.items()), return_exceptions=True
+        )
+        assert isinstance(results[2], sqlite3.IntegrityError), results[2]
+        assert [result.id for result in results if isinstance(result, Interview)] == ["a", "b", "d", "e"]
+        assert [interview_id for interview_id in "abcde" if await store.get_interview(interview_id)] == ["a", "b", "d", "e"]
+        events = await store._read("SELECT subject FROM outbox_events WHERE type = ?", (EventType.INTERVIEW_SCHEDULED.value,))
+        assert sorted(row["subject"] for row in events) == ["a", "b", "d", "e"]
+    finally:
+        await store.close()

@@ -79,14 +79,18 @@ def new_event(event_type: EventType, data: dict[str, Any], tenant: str = DEFAULT
     )
 
 
-async def add_event(db: aiosqlite.Connection, event_type: EventType, data: dict[str, Any], tenant: str = DEFAULT_TENANT) -> str:
-    """Insert an event in the caller's open transaction (the caller commits); returns its id."""
+INSERT_EVENT = "INSERT INTO outbox_events (id, tenant, type, subject, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+
+
+def event_insert(event_type: EventType, data: dict[str, Any], tenant: str = DEFAULT_TENANT) -> tuple[str, tuple[object, ...]]:
+    """The statement that puts a new event in SQLite's outbox, for the caller's transaction."""
     event = new_event(event_type, data, tenant)
-    await db.execute(
-        "INSERT INTO outbox_events (id, tenant, type, subject, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (event.id, event.tenant, event.type, event.subject, event.payload, event.created_at),
-    )
-    return event.id
+    return INSERT_EVENT, (event.id, event.tenant, event.type, event.subject, event.payload, event.created_at)
+
+
+async def add_event(db: aiosqlite.Connection, event_type: EventType, data: dict[str, Any], tenant: str = DEFAULT_TENANT) -> None:
+    """Insert an event in the caller's open transaction (the caller commits)."""
+    await db.execute(*event_insert(event_type, data, tenant))
 
 
 def _iso8601(epoch: float) -> str:

@@ -17,7 +17,7 @@ from server.domain.adverse_impact import SelfIdentification
 from server.domain.interview import DEFAULT_TENANT, Interview, InterviewSpec, InterviewStatus
 from server.domain.invites import Invite
 from server.domain.shares import OwnerReview, Share
-from server.storage.outbox import OUTBOX_SCHEMA, EventType, add_event
+from server.storage.outbox import OUTBOX_SCHEMA, EventType, event_insert
 from server.storage.records import (
     Events,
     abandoned,
@@ -283,19 +283,9 @@ class InterviewStore(SerialConnection):
         events: Events | None = None,
         tenant: str = DEFAULT_TENANT,
     ) -> None:
-        """Statements and their outbox events as one transaction.
-
-        Every write goes through here, under one lock: coroutines share the connection, and another's
-        commit must never land between a change and its event.
-        """
-        if len(statements) == 1 and not events:
-            await self._write_one(*statements[0])
-            return
-        async with self._transaction() as db:
-            for sql, params in statements:
-                await db.execute(sql, params)
-            for event_type, data in events or ():
-                await add_event(db, event_type, data, tenant)
+        """Statements and their outbox events as one transaction, committed together with those other coroutines
+        write meanwhile (`_commit_together`): a change and its event always land together."""
+        await self._commit_together([*statements, *(event_insert(event_type, data, tenant) for event_type, data in events or ())])
         if events and self.on_event is not None:
             self.on_event()
 
