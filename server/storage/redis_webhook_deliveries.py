@@ -20,7 +20,6 @@ The stream, its consumer group and the hand-over of a dead node's entries are hr
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 import uuid
@@ -45,6 +44,7 @@ from server.storage.webhook_deliveries import (
     AttemptResult,
     Delivery,
     Endpoint,
+    delivery_id_for,
     new_secret,
 )
 
@@ -371,11 +371,6 @@ def key_parts(template: Callable[[str], str]) -> tuple[str, str]:
     if not mark:
         raise ValueError("a key template that does not contain its id")
     return before, after
-
-
-def delivery_id_for(event_id: str, endpoint_id: str) -> str:
-    """One delivery per event and endpoint, whichever node (or how many) fans the event out."""
-    return "dlv_" + hashlib.sha256(f"{event_id} {endpoint_id}".encode()).hexdigest()[:32]
 
 
 class RedisDeliveryStore:
