@@ -115,7 +115,8 @@ class SerialConnection:
         commit): one turn, one BEGIN and one COMMIT (one sync of the WAL) for all of them, and a statement that several
         run in a row executed for all in one trip (`executemany`). Requests that each write an event on a busy node
         had waited in line for three trips to the connection's thread apiece. Returns once committed; if any of the
-        batch fails, each is tried again on its own, so only that one fails (with its own error)."""
+        batch fails, each is tried again on its own, so only that one fails (with its own error). A caller cancelled
+        while it waits does not take its transaction back: it commits or fails with the others."""
         done = asyncio.get_running_loop().create_future()
         self._commits.append((statements, done))
         if self._committer is None or self._committer.done():
