@@ -1,6 +1,7 @@
 """Kill test: reminders that fell due while every node was down are caught up, survive a kill -9 of the node sending
 them, and reach the candidate at least once each; a reminder arrives twice only if its send was in flight at the kill.
-On the SQLite store and on the Redis store."""
+And a reminder in flight when the candidate moves the slot is recorded as what became of it, not as cancelled. On the
+SQLite store and on the Redis store."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 import redis.asyncio as redis
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from server.domain.scheduling import Booking, Reminder
+from server.domain.scheduling import Booking, Reminder, calendar_message
 from server.storage.bookings import Bookings, BookingStore
 from server.storage.outbox import EventType
 from server.storage.redis_bookings import RedisBookingStore
@@ -177,3 +178,45 @@ def _booked(interview_id: str, now: float) -> tuple[Booking, Reminder]:
         next_attempt_at=due,
     )
     return booking, reminder
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+async def test_an_invitation_being_sent_when_the_candidate_moves_the_slot_is_recorded_sent_and_a_waiting_one_cancelled(
+    tmp_path: Path, backend: str
+) -> None:
+    redis_server = RedisServer(tmp_path / "redis") if backend == "redis" else None
+    if redis_server is not None:
+        redis_server.start()
+    try:
+        async with booking_store(backend, tmp_path, redis_server.url if redis_server else None) as store:
+            now = time.time()
+            first = _booking(now, sequence=0)
+            invitation = calendar_message(first, now)
+            waiting = invitation.model_copy(update={"id": "waiting", "channel": "email", "due_at": now + 60, "next_attempt_at": now + 60})
+            await store.book(first, [], [invitation, waiting], (EventType.INTERVIEW_BOOKED, {"interview_id": first.interview_id}))
+            sending = await store.claim_reminder(invitation.id, now, 30.0)
+            assert sending is not None and sending.status == "sending"
+            # The candidate moves the slot while the first invitation is on its way to the mail server.
+            moved = first.model_copy(update={"sequence": 1, "starts_at": first.starts_at + 1800, "ends_at": first.ends_at + 1800})
+            await store.book(moved, [], [calendar_message(moved, now)], (EventType.INTERVIEW_BOOKED, {"interview_id": first.interview_id}))
+            await store.finish_reminder(sending, "sent", time.time(), provider_id="<sent@mail>")
+            statuses = {r.id: r.status for r in await store.reminders_of(first.interview_id)}
+            assert statuses == {invitation.id: "sent", "waiting": "cancelled", calendar_message(moved, now).id: "pending"}
+    finally:
+        if redis_server is not None:
+            redis_server.stop()
+
+
+def _booking(now: float, sequence: int) -> Booking:
+    return Booking(
+        interview_id="iv-moved",
+        tenant="default",
+        job_id="backend",
+        starts_at=now + 86400,
+        ends_at=now + 86400 + 1800,
+        timezone="Asia/Shanghai",
+        sequence=sequence,
+        join_url="http://test/s/code",
+        created_at=now,
+        updated_at=now,
+    )

@@ -20,6 +20,10 @@ from server.storage.outbox import OUTBOX_SCHEMA, EventType, add_event
 from server.storage.sqlite_connection import SerialConnection, Synchronous, connect
 
 BookingEvent = tuple[EventType, dict[str, Any]]
+# What a new booking cancels of the reminders of the booking as it was: those waiting to go. One being sent right now is
+# left to record what became of it (an invitation the candidate got was sent, and HR must see it so); if its send
+# fails, its retry finds the booking changed and skips it.
+STALE_STATUS = "pending"
 LONGEST_SLOT_S = 240 * 60  # Availability.slot_minutes' upper bound: how far back an overlapping booking can start
 
 SCHEMA = """
@@ -223,9 +227,9 @@ class BookingStore(SerialConnection):
             " ON CONFLICT (interview_id) DO UPDATE SET starts_at = excluded.starts_at, status = excluded.status, data = excluded.data",
             (booking.interview_id, booking.tenant, booking.job_id, booking.starts_at, booking.status, booking.model_dump_json()),
         )
-        # Reminders of the booking as it was, not yet sent, will never be: the new time has its own.
+        # Reminders of the booking as it was, not yet sent, will never be: the new time has its own (STALE_STATUS).
         async with db.execute(
-            "SELECT data FROM reminders WHERE interview_id = ? AND status IN ('pending', 'sending')", (booking.interview_id,)
+            "SELECT data FROM reminders WHERE interview_id = ? AND status = ?", (booking.interview_id, STALE_STATUS)
         ) as cursor:
             stale = [Reminder.model_validate_json(row["data"]) for row in await cursor.fetchall()]
         for reminder in stale:

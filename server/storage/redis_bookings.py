@@ -24,7 +24,7 @@ from redis.asyncio.client import Pipeline
 
 from server.domain.applications import Application, ApplicationStatus
 from server.domain.scheduling import Availability, Booking, CapacityLimit, Reminder, ReminderStatus, check_room
-from server.storage.bookings import LONGEST_SLOT_S, BookingEvent, finished_reminder
+from server.storage.bookings import LONGEST_SLOT_S, STALE_STATUS, BookingEvent, finished_reminder
 from server.storage.outbox import new_event
 from server.storage.redis_client import Keys, begin, texts, watched_transaction
 from server.storage.redis_webhook_deliveries import queue_event
@@ -67,9 +67,11 @@ class RedisBookingStore:
         ids = texts(await pipe.smembers(self._keys.interview_reminders(booking.interview_id)))
         if not ids:
             return []
-        raws = await pipe.mget([self._keys.reminder(i) for i in ids])
+        keys = [self._keys.reminder(i) for i in ids]
+        await pipe.watch(*keys)  # one claimed meanwhile is being sent: then read again, and leave it be
+        raws = await pipe.mget(keys)
         reminders = [Reminder.model_validate_json(raw) for raw in raws if raw is not None]
-        return [r for r in reminders if r.status in ("pending", "sending") and r.sequence < booking.sequence]
+        return [r for r in reminders if r.status == STALE_STATUS and r.sequence < booking.sequence]
 
     def _queue_reminder(self, pipe: Pipeline, reminder: Reminder) -> None:
         pipe.set(self._keys.reminder(reminder.id), reminder.model_dump_json())
