@@ -128,26 +128,25 @@ class SerialConnection:
         try:
             while self._commits:
                 batch, self._commits = self._commits[:GROUP_COMMIT_MAX], self._commits[GROUP_COMMIT_MAX:]
-                try:
-                    await self._write_statements([statement for statements, _ in batch for statement in statements])
-                except Exception as error:  # noqa: BLE001 - each caller hears of its own failure
-                    if len(batch) == 1:
-                        _settle(batch[0][1], error)
-                        continue
-                    for statements, done in batch:
-                        try:
-                            await self._write_statements(statements)
-                        except Exception as own:  # noqa: BLE001
-                            _settle(done, own)
-                        else:
-                            _settle(done, None)
-                else:
-                    for _, done in batch:
-                        _settle(done, None)
+                outcomes = [await self._written([statement for statements, _ in batch for statement in statements])]
+                if outcomes[0] is None:
+                    outcomes *= len(batch)
+                elif len(batch) > 1:  # one of them failed: each on its own, so only that one fails
+                    outcomes = [await self._written(statements) for statements, _ in batch]
+                for (_, done), outcome in zip(batch, outcomes, strict=True):
+                    _settle(done, outcome)
         finally:  # cancelled (the loop is closing): nobody waits for ever
             for _, done in [*batch, *self._commits]:
                 if not done.done():
                     done.cancel()
+
+    async def _written(self, statements: list[Statement]) -> Exception | None:
+        """`_write_statements`, with what went wrong (each caller hears of its own failure) instead of raising it."""
+        try:
+            await self._write_statements(statements)
+        except Exception as error:  # noqa: BLE001 - handed to the caller whose transaction it was
+            return error
+        return None
 
     async def _write_statements(self, statements: list[Statement]) -> None:
         if len(statements) == 1:
