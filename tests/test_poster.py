@@ -21,6 +21,7 @@ from server.domain.poster import (
     render_poster,
     wrap,
 )
+from tests.helpers.qr_codes import qr_codes
 
 URL = "https://jobs.example.cn/r/7f3a9c2e-1b4d-4c8e-9a6f-2d5e8b1c0a7f?src=poster&ch=wechat"
 MM_PER_PT = 25.4 / 72
@@ -65,10 +66,6 @@ def hostile() -> Poster:
     return render_poster(HOSTILE)
 
 
-def decoded(image: Image.Image) -> list[str]:
-    return [code.text for code in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)]
-
-
 def pdf_page(pdf: bytes) -> pdfium.PdfPage:
     document = pdfium.PdfDocument(pdf)
     assert len(document) == 1
@@ -83,14 +80,14 @@ def test_png_qr_code_scans_back_to_the_registration_url(chinese: Poster) -> None
     image = Image.open(io.BytesIO(chinese.png))
     assert image.format == "PNG"
     assert image.size == (PNG_WIDTH, PNG_HEIGHT)
-    assert decoded(image) == [URL]
+    assert qr_codes(image) == [URL]
 
 
 def test_png_qr_code_still_scans_when_a_chat_app_shrinks_and_blurs_the_picture(chinese: Poster) -> None:
     image = Image.open(io.BytesIO(chinese.png)).convert("L").resize((360, 640), Image.Resampling.BILINEAR)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=40)
-    assert decoded(Image.open(buffer)) == [URL]
+    assert qr_codes(Image.open(buffer)) == [URL]
 
 
 def test_printed_qr_code_scans_back_to_the_url_and_is_at_least_six_centimetres_wide(chinese: Poster) -> None:
@@ -119,7 +116,7 @@ def test_english_poster_has_its_title_in_the_pdf_text_layer_wrapped_between_word
     lines = pdf_text(english.pdf).splitlines()
     assert " ".join(line.strip() for line in lines if "Engineer" in line or "Payments" in line) == ENGLISH.job_title
     assert "Scan to apply / 扫码报名" in lines
-    assert decoded(Image.open(io.BytesIO(english.png))) == ["https://jobs.example.com/apply/42"]
+    assert qr_codes(Image.open(io.BytesIO(english.png))) == ["https://jobs.example.com/apply/42"]
 
 
 def test_chinese_text_is_drawn_with_real_glyphs_not_missing_glyph_boxes() -> None:
@@ -152,7 +149,7 @@ def test_a_200_character_title_stays_inside_the_pdf_page_and_ends_with_an_ellips
     text = textpage.get_text_range()
     assert "招聘招聘" in text
     assert "…" in text
-    assert decoded(page.render(scale=3).to_pil()) == [HOSTILE.registration_url]
+    assert qr_codes(page.render(scale=3).to_pil()) == [HOSTILE.registration_url]
 
 
 def test_a_200_character_title_leaves_the_png_margins_in_background_colour(hostile: Poster) -> None:
@@ -162,7 +159,7 @@ def test_a_200_character_title_leaves_the_png_margins_in_background_colour(hosti
     for box in ((0, below_band, margin, PNG_HEIGHT), (PNG_WIDTH - margin, below_band, PNG_WIDTH, PNG_HEIGHT)):
         assert image.crop(box).getcolors() == [(margin * (PNG_HEIGHT - below_band), (255, 255, 255))]
     assert image.crop((0, PNG_HEIGHT - 40, PNG_WIDTH, PNG_HEIGHT)).getcolors() == [(40 * PNG_WIDTH, (255, 255, 255))]
-    assert decoded(image) == [HOSTILE.registration_url]
+    assert qr_codes(image) == [HOSTILE.registration_url]
 
 
 def test_characters_the_font_cannot_draw_are_left_out_instead_of_printed_as_boxes() -> None:

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import zxingcpp
 from fpdf import FPDF
 from PIL import Image
 from websockets.asyncio.client import connect
@@ -23,6 +22,7 @@ from server.integrations.reminder_scheduler import ReminderScheduler
 from server.integrations.smtp_mail import SmtpSender
 from tests.conftest import LiveServer
 from tests.helpers.mail_server import Mailbox
+from tests.helpers.qr_codes import qr_codes
 from tests.helpers.waiting import wait_until
 from tests.helpers.webhook_receiver import Receiver
 from tests.test_booking import HR, ZONE, as_candidate, booking_server, calendar_of, event_of, invitations_recorded
@@ -62,11 +62,11 @@ async def test_a_candidate_goes_from_the_poster_to_the_interview_and_hr_hears_ea
     # The poster's QR code, read as a phone reads it, opens the job's registration page.
     poster = await server.http.get(f"{server.url}/api/v1/jobs/backend/poster", params={"format": "png"}, headers=HR)
     assert poster.status_code == 200 and poster.headers["content-type"] == "image/png"
-    [code] = zxingcpp.read_barcodes(Image.open(io.BytesIO(poster.content)))
-    assert code.text.startswith(f"{server.url}/apply/")
-    page = await server.http.get(code.text)
+    [code] = qr_codes(Image.open(io.BytesIO(poster.content)))
+    assert code.startswith(f"{server.url}/apply/")
+    page = await server.http.get(code)
     assert page.status_code == 200 and "/static/apply/apply.js" in page.text
-    api = code.text.replace("/apply/", "/api/v1/applications/")
+    api = code.replace("/apply/", "/api/v1/applications/")
     job = (await server.http.get(api)).json()
     assert job["job_title"] == "Backend engineer" and job["questions"] == [
         {"id": "shanghai", "text": "Can you work in Shanghai?", "texts": {"en": "Can you work in Shanghai?"}}
@@ -159,8 +159,8 @@ async def test_an_applicant_is_screened_on_what_they_state_and_their_pdf_resume_
     }
     assert (await server.http.put(f"{server.url}/api/v1/jobs/data", json=job, headers=HR)).status_code == 201
     poster = await server.http.get(f"{server.url}/api/v1/jobs/data/poster", params={"format": "png"}, headers=HR)
-    [code] = zxingcpp.read_barcodes(Image.open(io.BytesIO(poster.content)))
-    api = code.text.replace("/apply/", "/api/v1/applications/")
+    [code] = qr_codes(Image.open(io.BytesIO(poster.content)))
+    api = code.replace("/apply/", "/api/v1/applications/")
     resume = base64.b64encode(resume_pdf(tmp_path, "陈亚历 · 数据工程师\n五年 Python 与 Spark 经验，熟悉 Kafka。")).decode()
     person = {"name": "陈亚历", "email": "alex@example.test", "consent": True, "resume_pdf": resume}
     stated = {

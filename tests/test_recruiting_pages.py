@@ -11,7 +11,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import zxingcpp
 from PIL import Image
 from playwright.async_api import Browser, Page
 
@@ -19,6 +18,7 @@ from tests.conftest import API_KEY, LiveServer, make_settings, serving
 from tests.helpers.accessibility import check_state, layout_shift, tab_to, track_layout_shift
 from tests.helpers.browser import chromium
 from tests.helpers.mail_server import Mailbox, mail_server
+from tests.helpers.qr_codes import qr_codes
 from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.browser
@@ -58,8 +58,8 @@ async def open_job(server: LiveServer) -> str:
     }
     assert (await server.http.put(f"{server.url}/api/v1/jobs/backend/availability", json=availability, headers=HR)).status_code == 201
     poster = await server.http.get(f"{server.url}/api/v1/jobs/backend/poster", params={"format": "png"}, headers=HR)
-    [code] = zxingcpp.read_barcodes(Image.open(io.BytesIO(poster.content)))
-    return str(code.text)
+    [code] = qr_codes(Image.open(io.BytesIO(poster.content)))
+    return code
 
 
 async def opened(browser: Browser, url: str, viewport: dict[str, int], locale: str, ready: str) -> tuple[Page, list[str]]:
