@@ -15,6 +15,7 @@ import onnxruntime as ort
 from opencc import OpenCC
 from tokenizers import Tokenizer
 
+from realtime_scoring import sound_alikes
 from realtime_scoring.text_forms import written_for_reading
 from realtime_scoring.whisper.features import (
     log_mel,
@@ -201,6 +202,8 @@ class WhisperTranscriber:
         # accented answer is otherwise sometimes taken for a third language.
         self._candidates = tuple(languages)
         self._to_simplified = OpenCC("t2s")
+        if "zh" in languages:
+            sound_alikes.load()
         # With timestamps off the decoder writes text only (a few tokens fewer) and a transcript
         # is one segment spanning the clip.
         self._timestamps = timestamps
@@ -554,9 +557,11 @@ class WhisperTranscriber:
     def _text(self, tokens: list[int], language: str) -> str:
         # A decode that stops inside a character's bytes (its token cap, an end token) shows no half character.
         text = self._tokenizer.decode(tokens).strip().rstrip("\ufffd")
-        # Whisper base writes much Mandarin in traditional characters; the product shows simplified, with Chinese
-        # punctuation where it wrote ASCII.
-        return written_for_reading(self._to_simplified.convert(text) if language == "zh" else text, language)
+        # Whisper base writes much Mandarin in traditional characters, and many a word in characters that only sound
+        # like it (签移 for 迁移): the product shows the simplified words, with Chinese punctuation where it wrote ASCII.
+        if language == "zh":
+            text = sound_alikes.corrected(self._to_simplified.convert(text))
+        return written_for_reading(text, language)
 
     def _segments(self, tokens: list[int], duration_s: float, language: str) -> list[Segment]:
         """Split at timestamp tokens: <|t0|> text <|t1|><|t1|> text <|t2|>. A segment left open
