@@ -18,9 +18,9 @@ is left alone:
 
 On the benchmark's Mandarin answers (loadtests/bench_recognition.py, 2026-12-07) this took the live transcripts' CER
 from 7.27 to 6.05 % clean and from 10.25 to 9.12 % with 10 dB noise; on correct text (this product's question banks
-and answers to candidates' questions, 11,000 characters) it changed 0.05 % of the characters (折中 to 折衷, 单测 to 单侧).
-A cost of e**3 corrects a little more and spoils more than twice as much correct text. About 100-200 µs a character on one core
-of the 2-core machine; the list takes about 60 MB of memory in each process that transcribes.
+and answers to candidates' questions, 11,000 characters) it changed 0.05 % of the characters (折中 to 折衷, 单测 to
+单侧). A cost of e**3 corrects a little more and spoils more than twice as much correct text. About 100-200 µs a
+character on one core of the 2-core machine; the list takes about 60 MB of memory in each process that transcribes.
 """
 
 from __future__ import annotations

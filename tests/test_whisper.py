@@ -298,6 +298,17 @@ def test_mandarin_answers_come_out_in_simplified_characters(
     assert errors / total <= 0.10, f"CER {errors / total:.3f}"
 
 
+def test_mandarin_text_is_written_in_simplified_words_where_the_recogniser_chose_sound_alike_characters(
+    transcriber: WhisperTranscriber, whisper_files: dict[str, Path]
+) -> None:
+    """Whisper base's own way of writing "我们把服务迁移到了云平台上" at times: traditional characters, 簽移 for 遷移.
+    Every transcript's text goes through the same reading (captions, scored utterances and replay alike)."""
+    tokenizer = Tokenizer.from_file(str(whisper_files["tokenizer.json"]))
+    tokens = tokenizer.encode("我們把服務簽移到了雲平臺上", add_special_tokens=False).ids
+    assert transcriber._text(tokens, "zh") == "我们把服务迁移到了云平台上"
+    assert transcriber._text(tokenizer.encode("I signed it", add_special_tokens=False).ids, "en") == "I signed it"
+
+
 def test_a_decoding_loop_is_cut_to_one_copy() -> None:
     assert _looping_tail([7, 8, 5, 5, 5, 5]) == 3
     assert _looping_tail([9, *[1, 2, 3, 4, 5] * 3]) == 10
