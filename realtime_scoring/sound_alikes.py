@@ -30,34 +30,44 @@ import re
 from functools import cache, lru_cache
 
 import wordfreq
-from pypinyin import Style, lazy_pinyin, pinyin
+from pypinyin import Style, lazy_pinyin
+from pypinyin.constants import PINYIN_DICT
 
 COST_OF_A_CHANGE = 4.0  # natural log: a changed character must make its word e**4 = 55 times likelier
 LONGEST_WORD = 4
-_RUN = re.compile("[\u4e00-\u9fff]+")
+_FIRST_HAN, _LAST_HAN = "\u4e00", "\u9fff"
+_RUN = re.compile(f"[{_FIRST_HAN}-{_LAST_HAN}]+")
 _UNSEEN = math.log(1e-9)  # a character the list lacks (its rarest words occur once in 10**8)
 
 
 class _Words:
     def __init__(self) -> None:
-        frequencies = wordfreq.get_frequency_dict("zh", wordlist="large")
-        self.log_p = {w: math.log(f) for w, f in frequencies.items() if len(w) <= LONGEST_WORD and _RUN.fullmatch(w)}
+        self.log_p: dict[str, float] = {}
+        # wordfreq's list: buckets of words, the i-th occurring 10**(-i/100) of the time.
+        for i, bucket in enumerate(wordfreq.get_frequency_list("zh", wordlist="large")):
+            log_p = -i / 100 * math.log(10)
+            for word in bucket:
+                if 0 < len(word) <= LONGEST_WORD and min(word) >= _FIRST_HAN and max(word) <= _LAST_HAN:
+                    self.log_p[word] = log_p
         self.prefixes = frozenset(w[:i] for w in self.log_p for i in range(1, len(w)))
+        # Every reading of every character the words use, as pypinyin reads a character alone (its own dictionary, in
+        # the tone-marked style this module compares in).
         by_sound: dict[str, set[str]] = {}
         for character in {c for word in self.log_p for c in word}:
-            for reading in pinyin(character, style=Style.TONE3, heteronym=True)[0]:
-                by_sound.setdefault(reading, set()).add(character)
+            for reading in PINYIN_DICT.get(ord(character), "").split(","):
+                if reading:
+                    by_sound.setdefault(reading, set()).add(character)
         self.by_sound = {reading: frozenset(characters) for reading, characters in by_sound.items()}
 
 
 @cache
 def _words() -> _Words:
-    # Two threads that come first together may both build it (a third of a second each); each gets a whole one.
+    # Two threads that come first together may both build it (half a second of a core each); each gets a whole one.
     return _Words()
 
 
 def load() -> None:
-    """Load the list and the characters' readings now (under a second, blocking), so that the first Mandarin
+    """Build the list and the characters' readings now (half a second, blocking), so that the first Mandarin
     transcript does not wait for them."""
     _words()
 
@@ -72,7 +82,7 @@ def corrected(text: str) -> str:
 
 @lru_cache(maxsize=65_536)
 def _reading(word: str) -> tuple[str, ...]:
-    return tuple(lazy_pinyin(word, style=Style.TONE3))
+    return tuple(lazy_pinyin(word, style=Style.TONE))
 
 
 def _said_alike(readings: tuple[str, ...], start: int, words: _Words) -> list[str]:
@@ -96,7 +106,7 @@ def _said_alike(readings: tuple[str, ...], start: int, words: _Words) -> list[st
 
 
 def _corrected_run(run: str, words: _Words) -> str:
-    readings = tuple(lazy_pinyin(run, style=Style.TONE3))
+    readings = tuple(lazy_pinyin(run, style=Style.TONE))
     if len(readings) != len(run):
         return run
     # best[i]: the likeliest reading of run[:i], as (log-likelihood less changes' costs, where its last word starts,
