@@ -74,10 +74,7 @@ def load() -> None:
 
 def corrected(text: str) -> str:
     """`text` with each run of Chinese characters read as above; the rest as it was."""
-    if not _RUN.search(text):
-        return text
-    words = _words()
-    return _RUN.sub(lambda m: _corrected_run(m.group(), words), text)
+    return _RUN.sub(lambda m: _corrected_run(m.group()), text)
 
 
 @lru_cache(maxsize=65_536)
@@ -105,7 +102,11 @@ def _said_alike(readings: tuple[str, ...], start: int, words: _Words) -> list[st
     return found
 
 
-def _corrected_run(run: str, words: _Words) -> str:
+# A transcript's text and its segments' texts mostly hold the same runs (a segment mostly ends where Whisper writes a
+# mark), and a caption's next partial repeats most runs of the last: such a run is read once.
+@lru_cache(maxsize=8192)
+def _corrected_run(run: str) -> str:
+    words = _words()
     readings = tuple(lazy_pinyin(run, style=Style.TONE))
     if len(readings) != len(run):
         return run
